@@ -1,0 +1,188 @@
+package crypto
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Blob frame flags (first byte of the padded plaintext).
+const (
+	frameRaw  = 0
+	frameZstd = 1
+)
+
+const (
+	nonceSize = 12
+	tagSize   = 16
+	frameHdr  = 5 // flag byte + uint32 payload length
+	// BlobOverhead is the fixed cost of sealing: nonce and tag.
+	BlobOverhead = nonceSize + tagSize
+	// MaxBlobPlaintext bounds a blob's uncompressed size when reading.
+	MaxBlobPlaintext = 16 << 20
+)
+
+// BlobAD is the associated data of a blob's AEAD: everything that names the
+// blob, nothing positional, so a repack copies sealed blobs verbatim.
+type BlobAD struct {
+	Type   uint8
+	ID     [32]byte
+	SlotID [32]byte
+	RepoID [32]byte
+}
+
+func (a *BlobAD) bytes() []byte {
+	b := make([]byte, 0, 14+1+96)
+	b = append(b, "cairn blob v1\x00"...)
+	b = append(b, a.Type)
+	b = append(b, a.ID[:]...)
+	b = append(b, a.SlotID[:]...)
+	return append(b, a.RepoID[:]...)
+}
+
+// BlobID computes a blob ID: HMAC-SHA-256(K_id, type ‖ plaintext).
+func BlobID(kid *[32]byte, typ uint8, plaintext []byte) [32]byte {
+	m := hmacPool(kid)
+	m.Reset()
+	m.Write([]byte{typ})
+	m.Write(plaintext)
+	var id [32]byte
+	m.Sum(id[:0])
+	hmacPut(kid, m)
+	return id
+}
+
+var (
+	hmacMu    sync.Mutex
+	hmacPools = map[[32]byte]*sync.Pool{}
+)
+
+func hmacPool(k *[32]byte) hash.Hash {
+	hmacMu.Lock()
+	p, ok := hmacPools[*k]
+	if !ok {
+		key := *k
+		p = &sync.Pool{New: func() any { return hmac.New(sha256.New, key[:]) }}
+		hmacPools[*k] = p
+	}
+	hmacMu.Unlock()
+	return p.Get().(hash.Hash)
+}
+
+func hmacPut(k *[32]byte, h hash.Hash) {
+	hmacMu.Lock()
+	p := hmacPools[*k]
+	hmacMu.Unlock()
+	p.Put(h)
+}
+
+// Sealer seals and opens blobs under one session key. Safe for concurrent
+// use.
+type Sealer struct {
+	aead cipher.AEAD
+}
+
+// NewSealer returns a Sealer for key.
+func NewSealer(key *[32]byte) *Sealer {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return &Sealer{aead: aead}
+}
+
+var (
+	encOnce sync.Once
+	enc     *zstd.Encoder
+	dec     *zstd.Decoder
+)
+
+func codecs() (*zstd.Encoder, *zstd.Decoder) {
+	encOnce.Do(func() {
+		var err error
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			panic(err)
+		}
+		dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxBlobPlaintext))
+		if err != nil {
+			panic(err)
+		}
+	})
+	return enc, dec
+}
+
+// Seal compresses plaintext with zstd unless that does not save at least
+// 1/32 of it, frames and Padmé-pads it, and seals it under a random nonce.
+// dst is appended to; the result is nonce ‖ ciphertext ‖ tag.
+func (s *Sealer) Seal(dst []byte, ad *BlobAD, plaintext []byte, compress bool) []byte {
+	var payload []byte
+	flag := byte(frameRaw)
+	if compress && len(plaintext) > 64 {
+		e, _ := codecs()
+		c := e.EncodeAll(plaintext, make([]byte, 0, len(plaintext)/2))
+		if len(c) < len(plaintext)-len(plaintext)/32 {
+			payload, flag = c, frameZstd
+		}
+	}
+	if payload == nil {
+		payload = plaintext
+	}
+	padded := Padme(uint64(frameHdr + len(payload)))
+	frame := make([]byte, padded)
+	frame[0] = flag
+	binary.LittleEndian.PutUint32(frame[1:5], uint32(len(payload)))
+	copy(frame[frameHdr:], payload)
+
+	start := len(dst)
+	dst = append(dst, make([]byte, nonceSize)...)
+	if _, err := rand.Read(dst[start : start+nonceSize]); err != nil {
+		panic(err)
+	}
+	return s.aead.Seal(dst, dst[start:start+nonceSize], frame, ad.bytes())
+}
+
+// Open authenticates and decrypts a sealed blob and returns its plaintext.
+// It does not check the blob ID; callers re-hash with BlobID (R6).
+func (s *Sealer) Open(ad *BlobAD, sealed []byte) ([]byte, error) {
+	if len(sealed) < BlobOverhead+frameHdr {
+		return nil, fmt.Errorf("%w: sealed blob of %d bytes is too short", ErrDecrypt, len(sealed))
+	}
+	frame, err := s.aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], ad.bytes())
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	n := binary.LittleEndian.Uint32(frame[1:5])
+	if uint64(n) > uint64(len(frame)-frameHdr) {
+		return nil, fmt.Errorf("%w: blob frame length %d exceeds %d", ErrDecrypt, n, len(frame)-frameHdr)
+	}
+	payload := frame[frameHdr : frameHdr+int(n)]
+	switch frame[0] {
+	case frameRaw:
+		return payload, nil
+	case frameZstd:
+		_, d := codecs()
+		out, err := d.DecodeAll(payload, nil)
+		if err != nil {
+			return nil, fmt.Errorf("decompress blob: %w", err)
+		}
+		if len(out) > MaxBlobPlaintext {
+			return nil, errors.New("decompressed blob exceeds the size limit")
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: unknown blob frame flag %d", ErrDecrypt, frame[0])
+}

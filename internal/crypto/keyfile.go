@@ -1,0 +1,167 @@
+package crypto
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// KDFParams are argon2id parameters. They are stored in the key file's
+// header and authenticated as associated data of its AEAD.
+type KDFParams struct {
+	Memory  uint32 // KiB
+	Time    uint32
+	Threads uint8
+}
+
+// DefaultKDF is what new key files use (R19: at least m = 64 MiB, t = 3, p = 4).
+var DefaultKDF = KDFParams{Memory: 64 * 1024, Time: 3, Threads: 4}
+
+// Caps on parameters accepted when reading a key file, so a hostile file
+// cannot make unlocking take unbounded memory or time.
+const (
+	MaxKDFMemory  = 4 * 1024 * 1024 // 4 GiB in KiB
+	MaxKDFTime    = 64
+	MaxKDFThreads = 64
+	// MaxKeyFileSize bounds a key file read from storage.
+	MaxKeyFileSize = 64 << 10
+)
+
+// ErrWrongPassword is returned when a key file does not open with the
+// password given.
+var ErrWrongPassword = errors.New("wrong password")
+
+// ErrBadKeyFile is returned for a key file that is malformed.
+var ErrBadKeyFile = errors.New("malformed key file")
+
+const keyFileMagic = "CAIRNKEY"
+
+// KeyFileHeader is the plaintext, authenticated part of a key file.
+type KeyFileHeader struct {
+	Version uint8 // 1
+	KDF     KDFParams
+	Salt    [16]byte
+	Role    Role
+	Created int64  // unix seconds
+	Label   string // free text: host and user that created it (≤ 255 bytes)
+}
+
+// Key file layout (all integers little endian):
+//
+//	"CAIRNKEY" | version u8 | kdf alg u8 (1 = argon2id) | memory u32 | time u32 |
+//	threads u8 | salt [16] | role u8 | created i64 | label len u8 | label |
+//	nonce [24] | XChaCha20-Poly1305(k, payload, ad = everything before nonce)
+//
+// with k = HKDF(argon2id(password, salt, params), "cairn v1 key file").
+func (h *KeyFileHeader) encode() []byte {
+	var b bytes.Buffer
+	b.WriteString(keyFileMagic)
+	b.WriteByte(h.Version)
+	b.WriteByte(1)
+	binary.Write(&b, binary.LittleEndian, h.KDF.Memory)
+	binary.Write(&b, binary.LittleEndian, h.KDF.Time)
+	b.WriteByte(h.KDF.Threads)
+	b.Write(h.Salt[:])
+	b.WriteByte(byte(h.Role))
+	binary.Write(&b, binary.LittleEndian, h.Created)
+	b.WriteByte(byte(len(h.Label)))
+	b.WriteString(h.Label)
+	return b.Bytes()
+}
+
+// ParseKeyFileHeader decodes the header of a key file and returns it with
+// the offset where the nonce starts. It enforces the KDF caps.
+func ParseKeyFileHeader(buf []byte) (KeyFileHeader, int, error) {
+	var h KeyFileHeader
+	if len(buf) > MaxKeyFileSize {
+		return h, 0, fmt.Errorf("%w: %d bytes is larger than any key file", ErrBadKeyFile, len(buf))
+	}
+	const fixed = 8 + 1 + 1 + 4 + 4 + 1 + 16 + 1 + 8 + 1
+	if len(buf) < fixed || string(buf[:8]) != keyFileMagic {
+		return h, 0, fmt.Errorf("%w: not a cairn key file", ErrBadKeyFile)
+	}
+	p := buf[8:]
+	h.Version = p[0]
+	if h.Version != 1 {
+		return h, 0, fmt.Errorf("%w: unsupported version %d", ErrBadKeyFile, h.Version)
+	}
+	if p[1] != 1 {
+		return h, 0, fmt.Errorf("%w: unknown KDF %d", ErrBadKeyFile, p[1])
+	}
+	h.KDF.Memory = binary.LittleEndian.Uint32(p[2:])
+	h.KDF.Time = binary.LittleEndian.Uint32(p[6:])
+	h.KDF.Threads = p[10]
+	copy(h.Salt[:], p[11:27])
+	h.Role = Role(p[27])
+	h.Created = int64(binary.LittleEndian.Uint64(p[28:]))
+	ll := int(p[36])
+	if len(buf) < fixed+ll {
+		return h, 0, fmt.Errorf("%w: truncated header", ErrBadKeyFile)
+	}
+	h.Label = string(buf[fixed : fixed+ll])
+	if h.KDF.Memory < 8 || h.KDF.Memory > MaxKDFMemory || h.KDF.Time < 1 || h.KDF.Time > MaxKDFTime ||
+		h.KDF.Threads < 1 || h.KDF.Threads > MaxKDFThreads {
+		return h, 0, fmt.Errorf("%w: argon2id parameters m=%d KiB t=%d p=%d are outside the accepted range (m ≤ %d, t ≤ %d, p ≤ %d)",
+			ErrBadKeyFile, h.KDF.Memory, h.KDF.Time, h.KDF.Threads, MaxKDFMemory, MaxKDFTime, MaxKDFThreads)
+	}
+	if !h.Role.Valid() {
+		return h, 0, fmt.Errorf("%w: unknown role %d", ErrBadKeyFile, h.Role)
+	}
+	return h, fixed + ll, nil
+}
+
+func keyFileKey(password []byte, h *KeyFileHeader) []byte {
+	raw := argon2.IDKey(password, h.Salt[:], h.KDF.Time, h.KDF.Memory, h.KDF.Threads, 32)
+	k := Derive(raw, LabelKeyFile)
+	return k[:]
+}
+
+// SealKeyFile encrypts payload under password with params and returns the
+// key file's bytes.
+func SealKeyFile(password []byte, params KDFParams, role Role, created int64, label string, payload []byte) ([]byte, error) {
+	if len(label) > 255 {
+		label = label[:255]
+	}
+	h := KeyFileHeader{Version: 1, KDF: params, Role: role, Created: created, Label: label}
+	if _, err := rand.Read(h.Salt[:]); err != nil {
+		return nil, err
+	}
+	hdr := h.encode()
+	aead, err := chacha20poly1305.NewX(keyFileKey(password, &h))
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, chacha20poly1305.NonceSizeX)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	out := append(hdr, nonce...)
+	return aead.Seal(out, nonce, payload, hdr), nil
+}
+
+// OpenKeyFile decrypts a key file with password. A wrong password (or a
+// changed header or body) yields ErrWrongPassword.
+func OpenKeyFile(buf, password []byte) (KeyFileHeader, []byte, error) {
+	h, off, err := ParseKeyFileHeader(buf)
+	if err != nil {
+		return h, nil, err
+	}
+	if len(buf) < off+chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
+		return h, nil, fmt.Errorf("%w: truncated", ErrBadKeyFile)
+	}
+	aead, err := chacha20poly1305.NewX(keyFileKey(password, &h))
+	if err != nil {
+		return h, nil, err
+	}
+	nonce := buf[off : off+chacha20poly1305.NonceSizeX]
+	pt, err := aead.Open(nil, nonce, buf[off+chacha20poly1305.NonceSizeX:], buf[:off])
+	if err != nil {
+		return h, nil, ErrWrongPassword
+	}
+	return h, pt, nil
+}

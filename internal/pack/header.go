@@ -1,0 +1,206 @@
+package pack
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/cairnbackup/cairn/internal/blob"
+)
+
+// ErrFormat reports a malformed pack, header or index fragment.
+var ErrFormat = errors.New("malformed pack data")
+
+// Slot kinds: who can unwrap the session key.
+const (
+	SlotOwner    uint8 = 1 // content key wrapped to the owner identity
+	SlotMetadata uint8 = 2 // metadata key wrapped to the metadata identity
+)
+
+// Limits enforced when decoding.
+const (
+	MaxSlots      = 1 << 12
+	MaxSlotSize   = 16 << 10
+	MaxEntries    = 1 << 20
+	MaxBlobSize   = 32 << 20 // sealed
+	MaxHeaderSize = 64 << 20
+	headerMagic   = "CRH1"
+)
+
+// Slot is a wrapped session key.
+type Slot struct {
+	Kind uint8
+	Wrap uint8 // wrap algorithm (crypto.WrapHybrid, crypto.WrapX25519)
+	Data []byte
+}
+
+// ID is the slot's identity: SHA-256 of its wrapped bytes. It is bound into
+// each blob's AEAD.
+func (s *Slot) ID() [32]byte { return sha256.Sum256(s.Data) }
+
+// Entry locates one sealed blob in a pack.
+type Entry struct {
+	Type   blob.Type
+	ID     blob.ID
+	Offset uint32
+	Length uint32 // sealed length
+	Slot   uint32 // index into Header.Slots
+}
+
+// Header is a pack's plaintext header.
+type Header struct {
+	Slots   []Slot
+	Entries []Entry // in offset order
+}
+
+// DataEnd returns the end of the last blob.
+func (h *Header) DataEnd() uint64 {
+	var end uint64
+	for _, e := range h.Entries {
+		if x := uint64(e.Offset) + uint64(e.Length); x > end {
+			end = x
+		}
+	}
+	return end
+}
+
+// Marshal encodes the header:
+//
+//	"CRH1" | slots u32 | per slot: kind u8, wrap u8, len u32, data |
+//	entries u32 | per entry: type u8, id [32], offset u32, length u32, slot u32
+func (h *Header) Marshal() []byte {
+	n := 12
+	for _, s := range h.Slots {
+		n += 6 + len(s.Data)
+	}
+	n += len(h.Entries) * 45
+	b := make([]byte, 0, n)
+	b = append(b, headerMagic...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.Slots)))
+	for _, s := range h.Slots {
+		b = append(b, s.Kind, s.Wrap)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Data)))
+		b = append(b, s.Data...)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.Entries)))
+	for _, e := range h.Entries {
+		b = append(b, byte(e.Type))
+		b = append(b, e.ID[:]...)
+		b = binary.LittleEndian.AppendUint32(b, e.Offset)
+		b = binary.LittleEndian.AppendUint32(b, e.Length)
+		b = binary.LittleEndian.AppendUint32(b, e.Slot)
+	}
+	return b
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b) {
+		r.err = fmt.Errorf("%w: truncated", ErrFormat)
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) u8() uint8 {
+	b := r.take(1)
+	if b == nil {
+		return 0
+	}
+	return b[0]
+}
+
+func (r *reader) u32() uint32 {
+	b := r.take(4)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+// ParseHeader decodes and validates a header. dataLen is the length of the
+// pack's blob area (everything before the padding and sealed header); every
+// entry must lie inside it, entries must not overlap, and every slot index
+// must be valid.
+func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
+	if len(buf) > MaxHeaderSize {
+		return nil, fmt.Errorf("%w: header of %d bytes", ErrFormat, len(buf))
+	}
+	r := &reader{b: buf}
+	if string(r.take(4)) != headerMagic {
+		return nil, fmt.Errorf("%w: bad header magic", ErrFormat)
+	}
+	ns := r.u32()
+	if ns > MaxSlots {
+		return nil, fmt.Errorf("%w: %d key slots", ErrFormat, ns)
+	}
+	h := &Header{Slots: make([]Slot, 0, min(ns, 64))}
+	for i := uint32(0); i < ns && r.err == nil; i++ {
+		kind, wrap := r.u8(), r.u8()
+		l := r.u32()
+		if l > MaxSlotSize {
+			return nil, fmt.Errorf("%w: key slot of %d bytes", ErrFormat, l)
+		}
+		d := r.take(int(l))
+		if kind != SlotOwner && kind != SlotMetadata {
+			return nil, fmt.Errorf("%w: unknown slot kind %d", ErrFormat, kind)
+		}
+		h.Slots = append(h.Slots, Slot{Kind: kind, Wrap: wrap, Data: append([]byte(nil), d...)})
+	}
+	ne := r.u32()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if ne > MaxEntries || uint64(ne)*45 > uint64(len(r.b)) {
+		return nil, fmt.Errorf("%w: %d entries in %d bytes", ErrFormat, ne, len(r.b))
+	}
+	h.Entries = make([]Entry, ne)
+	for i := range h.Entries {
+		e := &h.Entries[i]
+		e.Type = blob.Type(r.u8())
+		copy(e.ID[:], r.take(32))
+		e.Offset, e.Length, e.Slot = r.u32(), r.u32(), r.u32()
+		if r.err != nil {
+			return nil, r.err
+		}
+		if !e.Type.Valid() {
+			return nil, fmt.Errorf("%w: entry %d has unknown type %d", ErrFormat, i, e.Type)
+		}
+		if int(e.Slot) >= len(h.Slots) {
+			return nil, fmt.Errorf("%w: entry %d names slot %d of %d", ErrFormat, i, e.Slot, len(h.Slots))
+		}
+		if e.Length == 0 || e.Length > MaxBlobSize || uint64(e.Offset)+uint64(e.Length) > dataLen {
+			return nil, fmt.Errorf("%w: entry %d (offset %d, length %d) outside the pack's %d data bytes", ErrFormat, i, e.Offset, e.Length, dataLen)
+		}
+		if i > 0 && e.Offset < h.Entries[i-1].Offset+h.Entries[i-1].Length {
+			return nil, fmt.Errorf("%w: entry %d overlaps or precedes the one before", ErrFormat, i)
+		}
+		wantKind := SlotOwner
+		if e.Type == blob.ManifestPage {
+			wantKind = SlotMetadata
+		}
+		if h.Slots[e.Slot].Kind != wantKind {
+			return nil, fmt.Errorf("%w: %s blob %d under a slot of kind %d", ErrFormat, e.Type, i, h.Slots[e.Slot].Kind)
+		}
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes after header", ErrFormat, len(r.b))
+	}
+	return h, nil
+}
+
+// Sort puts entries in offset order.
+func (h *Header) Sort() {
+	sort.Slice(h.Entries, func(i, j int) bool { return h.Entries[i].Offset < h.Entries[j].Offset })
+}

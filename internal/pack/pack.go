@@ -1,0 +1,110 @@
+package pack
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+
+	"filippo.io/age"
+
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/crypto"
+)
+
+const (
+	trailerMagic = "CRP1"
+	// TrailerSize is the fixed tail of every pack: header length and magic.
+	TrailerSize = 8
+)
+
+// Writer assembles one pack in memory.
+type Writer struct {
+	data    []byte
+	hdr     Header
+	slotIdx map[[32]byte]uint32
+}
+
+// NewWriter returns an empty pack writer with room for sizeHint bytes.
+func NewWriter(sizeHint int) *Writer {
+	return &Writer{data: make([]byte, 0, sizeHint), slotIdx: map[[32]byte]uint32{}}
+}
+
+// AddSlot adds a key slot (once per slot ID) and returns its index.
+func (w *Writer) AddSlot(s Slot) uint32 {
+	id := s.ID()
+	if i, ok := w.slotIdx[id]; ok {
+		return i
+	}
+	i := uint32(len(w.hdr.Slots))
+	w.hdr.Slots = append(w.hdr.Slots, s)
+	w.slotIdx[id] = i
+	return i
+}
+
+// Add appends a sealed blob under slot (an index from AddSlot).
+func (w *Writer) Add(t blob.Type, id blob.ID, sealed []byte, slot uint32) Entry {
+	e := Entry{Type: t, ID: id, Offset: uint32(len(w.data)), Length: uint32(len(sealed)), Slot: slot}
+	w.data = append(w.data, sealed...)
+	w.hdr.Entries = append(w.hdr.Entries, e)
+	return e
+}
+
+// Size is the number of blob bytes so far.
+func (w *Writer) Size() int { return len(w.data) }
+
+// Count is the number of blobs so far.
+func (w *Writer) Count() int { return len(w.hdr.Entries) }
+
+// Finish seals the header to the metadata recipient, pads the pack to a
+// Padmé size class with random bytes, and returns the pack file and its
+// plaintext header.
+func (w *Writer) Finish(meta age.Recipient) ([]byte, *Header, error) {
+	hdrPlain := w.hdr.Marshal()
+	sealed, err := crypto.Seal(hdrPlain, meta)
+	if err != nil {
+		return nil, nil, fmt.Errorf("seal pack header: %w", err)
+	}
+	total := uint64(len(w.data) + len(sealed) + TrailerSize)
+	pad := crypto.Padme(total) - total
+	out := w.data
+	if need := int(total + pad); cap(out) < need {
+		out = append(make([]byte, 0, need), out...)
+	}
+	start := len(out)
+	out = out[:start+int(pad)]
+	if _, err := rand.Read(out[start:]); err != nil {
+		return nil, nil, err
+	}
+	out = append(out, sealed...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(sealed)))
+	out = append(out, trailerMagic...)
+	h := w.hdr
+	return out, &h, nil
+}
+
+// ParseTrailer reads the last TrailerSize bytes of a pack of fileSize bytes
+// and returns where the sealed header is.
+func ParseTrailer(trailer []byte, fileSize int64) (hdrOffset int64, hdrLen int, err error) {
+	if len(trailer) != TrailerSize || string(trailer[4:]) != trailerMagic {
+		return 0, 0, fmt.Errorf("%w: not a cairn pack (bad trailer)", ErrFormat)
+	}
+	l := int64(binary.LittleEndian.Uint32(trailer[:4]))
+	if l > MaxHeaderSize || l+TrailerSize > fileSize {
+		return 0, 0, fmt.Errorf("%w: header length %d does not fit a pack of %d bytes", ErrFormat, l, fileSize)
+	}
+	return fileSize - TrailerSize - l, int(l), nil
+}
+
+// OpenHeader decrypts a sealed pack header with the metadata identity and
+// validates it against the pack's data area.
+func OpenHeader(sealed []byte, dataLen int64, meta age.Identity) (*Header, []byte, error) {
+	plain, err := crypto.Open(sealed, meta, crypto.ErrNeedsMetadata)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pack header: %w", err)
+	}
+	h, err := ParseHeader(plain, uint64(dataLen))
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, plain, nil
+}
