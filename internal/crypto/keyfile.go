@@ -104,15 +104,25 @@ func ParseKeyFileHeader(buf []byte) (KeyFileHeader, int, error) {
 		return h, 0, fmt.Errorf("%w: truncated header", ErrBadKeyFile)
 	}
 	h.Label = string(buf[fixed : fixed+ll])
-	if h.KDF.Memory < 8 || h.KDF.Memory > MaxKDFMemory || h.KDF.Time < 1 || h.KDF.Time > MaxKDFTime ||
-		h.KDF.Threads < 1 || h.KDF.Threads > MaxKDFThreads {
-		return h, 0, fmt.Errorf("%w: argon2id parameters m=%d KiB t=%d p=%d are outside the accepted range (m ≤ %d, t ≤ %d, p ≤ %d)",
-			ErrBadKeyFile, h.KDF.Memory, h.KDF.Time, h.KDF.Threads, MaxKDFMemory, MaxKDFTime, MaxKDFThreads)
+	if err := h.KDF.check(); err != nil {
+		return h, 0, err
 	}
 	if !h.Role.Valid() {
 		return h, 0, fmt.Errorf("%w: unknown role %d", ErrBadKeyFile, h.Role)
 	}
 	return h, fixed + ll, nil
+}
+
+// check enforces the accepted range of argon2id parameters, on reading and
+// on writing alike, so no key file is written that would be refused when
+// read (and argon2 never sees zero threads, on which it panics).
+func (p KDFParams) check() error {
+	if p.Memory < 8 || p.Memory > MaxKDFMemory || p.Time < 1 || p.Time > MaxKDFTime ||
+		p.Threads < 1 || p.Threads > MaxKDFThreads {
+		return fmt.Errorf("%w: argon2id parameters m=%d KiB t=%d p=%d are outside the accepted range (8 ≤ m ≤ %d, 1 ≤ t ≤ %d, 1 ≤ p ≤ %d)",
+			ErrBadKeyFile, p.Memory, p.Time, p.Threads, MaxKDFMemory, MaxKDFTime, MaxKDFThreads)
+	}
+	return nil
 }
 
 func keyFileKey(password []byte, h *KeyFileHeader) []byte {
@@ -124,6 +134,12 @@ func keyFileKey(password []byte, h *KeyFileHeader) []byte {
 // SealKeyFile encrypts payload under password with params and returns the
 // key file's bytes.
 func SealKeyFile(password []byte, params KDFParams, role Role, created int64, label string, payload []byte) ([]byte, error) {
+	if err := params.check(); err != nil {
+		return nil, err
+	}
+	if !role.Valid() {
+		return nil, fmt.Errorf("%w: unknown role %d", ErrBadKeyFile, role)
+	}
 	if len(label) > 255 {
 		label = label[:255]
 	}
