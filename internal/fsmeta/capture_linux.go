@@ -1,0 +1,248 @@
+package fsmeta
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+// CaptureOptions tune what Capturer records.
+type CaptureOptions struct {
+	NoNames  bool // do not resolve uid/gid to user and group names
+	NoXattrs bool // do not read extended attributes (and ACLs)
+}
+
+// Capturer turns lstat results into snapshot.Nodes. It caches uid and gid
+// name lookups; it is safe for concurrent use.
+type Capturer struct {
+	opts   CaptureOptions
+	mu     sync.Mutex
+	users  map[uint32]string
+	groups map[uint32]string
+}
+
+// NewCapturer returns a Capturer with empty name caches.
+func NewCapturer(opts CaptureOptions) *Capturer {
+	return &Capturer{opts: opts, users: map[uint32]string{}, groups: map[uint32]string{}}
+}
+
+// Lstat describes the object at path without following a final symlink.
+// Name is the last path element as raw bytes. Content fields, Extents and
+// HardLinkTo are left for the caller (see DataExtents and HardLinks).
+func (c *Capturer) Lstat(path string) (snapshot.Node, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return snapshot.Node{}, &os.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	n := nodeFromStat(filepath.Base(path), &st)
+	if n.Type == 0 {
+		return n, fmt.Errorf("lstat %s: unknown file type %#o", path, st.Mode&unix.S_IFMT)
+	}
+	if n.Type == snapshot.TypeSymlink {
+		t, err := os.Readlink(path)
+		if err != nil {
+			return n, err
+		}
+		n.LinkTarget = t
+	}
+	if !c.opts.NoNames {
+		n.User = c.userName(n.UID)
+		n.Group = c.groupName(n.GID)
+	}
+	if !c.opts.NoXattrs {
+		x, err := ListXattrs(path)
+		if err != nil {
+			return n, err
+		}
+		n.Xattrs = x
+	}
+	return n, nil
+}
+
+func nodeFromStat(name string, st *unix.Stat_t) snapshot.Node {
+	n := snapshot.Node{
+		Name:   name,
+		Mode:   st.Mode & 07777,
+		UID:    st.Uid,
+		GID:    st.Gid,
+		MTime:  time.Unix(st.Mtim.Unix()),
+		ATime:  time.Unix(st.Atim.Unix()),
+		CTime:  time.Unix(st.Ctim.Unix()),
+		Inode:  st.Ino,
+		Device: st.Dev,
+		Links:  uint64(st.Nlink),
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		n.Type = snapshot.TypeFile
+		n.Size = uint64(st.Size)
+	case unix.S_IFDIR:
+		n.Type = snapshot.TypeDir
+	case unix.S_IFLNK:
+		n.Type = snapshot.TypeSymlink
+	case unix.S_IFIFO:
+		n.Type = snapshot.TypeFIFO
+	case unix.S_IFCHR:
+		n.Type = snapshot.TypeCharDev
+		n.Rdev = st.Rdev
+	case unix.S_IFBLK:
+		n.Type = snapshot.TypeBlkDev
+		n.Rdev = st.Rdev
+	case unix.S_IFSOCK:
+		n.Type = snapshot.TypeSocket
+	}
+	return n
+}
+
+// userName returns the cached name of uid, "" if it has none.
+func (c *Capturer) userName(uid uint32) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	name, ok := c.users[uid]
+	if !ok {
+		if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
+			name = u.Username
+		}
+		c.users[uid] = name
+	}
+	return name
+}
+
+func (c *Capturer) groupName(gid uint32) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	name, ok := c.groups[gid]
+	if !ok {
+		if g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10)); err == nil {
+			name = g.Name
+		}
+		c.groups[gid] = name
+	}
+	return name
+}
+
+// ListXattrs reads the extended attributes of path (not following a final
+// symlink), sorted by name. POSIX ACLs appear as system.posix_acl_access and
+// system.posix_acl_default. A file system without xattr support yields nil.
+func ListXattrs(path string) ([]snapshot.Xattr, error) {
+	names, err := listXattrNames(path)
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	sort.Strings(names)
+	out := make([]snapshot.Xattr, 0, len(names))
+	for _, name := range names {
+		v, err := getXattr(path, name)
+		if errors.Is(err, unix.ENODATA) {
+			continue // removed since listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, snapshot.Xattr{Name: name, Value: v})
+	}
+	return out, nil
+}
+
+func listXattrNames(path string) ([]string, error) {
+	for {
+		size, err := unix.Llistxattr(path, nil)
+		if err != nil {
+			if xattrUnsupported(err) {
+				return nil, nil
+			}
+			return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+		}
+		if size == 0 {
+			return nil, nil
+		}
+		buf := make([]byte, size)
+		n, err := unix.Llistxattr(path, buf)
+		if errors.Is(err, unix.ERANGE) {
+			continue // grew between the two calls
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+		}
+		var names []string
+		for _, s := range strings.Split(string(buf[:n]), "\x00") {
+			if s != "" {
+				names = append(names, s)
+			}
+		}
+		return names, nil
+	}
+}
+
+func getXattr(path, name string) ([]byte, error) {
+	for {
+		size, err := unix.Lgetxattr(path, name, nil)
+		if err != nil {
+			return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+		}
+		buf := make([]byte, size)
+		if size == 0 {
+			return buf, nil
+		}
+		n, err := unix.Lgetxattr(path, name, buf)
+		if errors.Is(err, unix.ERANGE) {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+		}
+		return buf[:n], nil
+	}
+}
+
+func xattrUnsupported(err error) bool {
+	return errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
+}
+
+// OpenForRead opens a regular file for reading its content without
+// following a symlink (the entry may have been swapped since Lstat), without
+// blocking if it became a FIFO, and without updating its atime where the
+// caller is allowed to ask for that (owner or CAP_FOWNER).
+func OpenForRead(path string) (*os.File, error) {
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fd, err := unix.Open(path, flags|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		fd, err = unix.Open(path, flags, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, fmt.Errorf("open %s: not a regular file", path)
+	}
+	return f, nil
+}
+
+// StatFile describes an open file from fstat only (no names, xattrs or
+// link target); use it with Changed to compare an open file with the Node
+// captured before opening or reading it.
+func StatFile(f *os.File) (snapshot.Node, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return snapshot.Node{}, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
+	}
+	return nodeFromStat(filepath.Base(f.Name()), &st), nil
+}
