@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"filippo.io/age"
 )
@@ -140,6 +141,9 @@ func (m *KeyMaterial) Parse() (*Keys, error) {
 		return nil, fmt.Errorf("%w: repository ID has %d bytes", ErrBadKeyFile, len(m.RepoID))
 	}
 	copy(k.RepoID[:], m.RepoID)
+	if err := m.checkRoleSecrets(); err != nil {
+		return nil, err
+	}
 	var err error
 	if k.OwnerRecipient, err = ParseRecipient(m.OwnerRecipient); err != nil {
 		return nil, fmt.Errorf("%w: owner recipient: %v", ErrBadKeyFile, err)
@@ -197,6 +201,33 @@ func (m *KeyMaterial) Parse() (*Keys, error) {
 		return nil, fmt.Errorf("%w: no dedup keys", ErrBadKeyFile)
 	}
 	return k, nil
+}
+
+// checkRoleSecrets refuses material that gives its role a secret the role
+// must not hold: a writer that could open metadata or content would not be
+// read-blind (R5), and a server holding dedup keys could compute the IDs of
+// guessed content.
+func (m *KeyMaterial) checkRoleSecrets() error {
+	var extra []string
+	if m.Role != RoleOwner && m.OwnerIdentity != "" {
+		extra = append(extra, "owner identity")
+	}
+	if m.Role != RoleOwner && len(m.OwnerSignSeed) > 0 {
+		extra = append(extra, "owner signing key")
+	}
+	if m.Role == RoleWriter && m.MetaIdentity != "" {
+		extra = append(extra, "metadata identity")
+	}
+	if m.Role != RoleWriter && len(m.WriterSignSeed) > 0 {
+		extra = append(extra, "writer signing key")
+	}
+	if m.Role == RoleServer && len(m.Dedup) > 0 {
+		extra = append(extra, "dedup keys")
+	}
+	if len(extra) > 0 {
+		return fmt.Errorf("%w: a %s key must not hold %s", ErrBadKeyFile, m.Role, strings.Join(extra, ", "))
+	}
+	return nil
 }
 
 // Marshal encodes key material for a key file's payload.
