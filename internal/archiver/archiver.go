@@ -1,0 +1,645 @@
+package archiver
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/chunker"
+	"github.com/cairnbackup/cairn/internal/fsmeta"
+	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+// Options configure a backup.
+type Options struct {
+	Excludes       []string
+	OneFileSystem  bool
+	IncludeVirtual bool
+	Tags           []string
+	Host           string    // host label; default the hostname
+	Time           time.Time // claimed time; default now
+	// StdinCommand, when set, runs a command and stores its standard
+	// output as the file StdinFilename at the snapshot root; its failure
+	// fails the backup.
+	StdinCommand  []string
+	StdinFilename string
+	Workers       int
+	Progress      func(Progress)
+	Log           *slog.Logger
+	Program       string
+}
+
+// Progress is a snapshot of a running backup's counters.
+type Progress struct {
+	Files, Dirs   uint64
+	BytesDone     uint64
+	BytesTotal    uint64 // bytes of files seen so far
+	CurrentFile   string
+	Elapsed       time.Duration
+	ErrorsCounted uint64
+}
+
+// Result is a finished backup.
+type Result struct {
+	Snapshot *repository.Snapshot
+	Summary  snapshot.Summary
+	Warnings []string // files that could not be read or changed while read
+	Skipped  []string // directories not descended into, with the reason
+	Took     time.Duration
+}
+
+// Partial reports whether some files were skipped (exit code 3).
+func (r *Result) Partial() bool { return r.Summary.Errors > 0 }
+
+// future is a node whose content or subtree is still being saved.
+type future struct {
+	node snapshot.Node
+	done chan struct{}
+	err  error
+	path string // for messages
+}
+
+type pendingDir struct {
+	self     *future
+	children []*future
+}
+
+type archiver struct {
+	repo   *repository.Repository
+	sess   *repository.Session
+	opts   Options
+	filter *fsmeta.Filter
+	cap    *fsmeta.Capturer
+	links  *fsmeta.HardLinks
+	fc     *fileCache
+	params chunker.Params
+	cdcKey [32]byte
+
+	jobs chan *fileJob
+	dirs chan *pendingDir
+
+	mu       sync.Mutex
+	refs     map[snapshot.Ref]struct{}
+	warnings []string
+	skipped  []string
+	sum      snapshot.Summary
+
+	files, dirsN, bytesDone, bytesTotal, errorsN atomic.Uint64
+	current                                     atomic.Value
+}
+
+type fileJob struct {
+	f    *future
+	path string
+	key  cacheKey
+}
+
+// Backup backs up paths into repo and commits a snapshot.
+func Backup(ctx context.Context, repo *repository.Repository, paths []string, opts Options) (*Result, error) {
+	start := time.Now()
+	if len(paths) == 0 && len(opts.StdinCommand) == 0 {
+		return nil, errors.New("nothing to back up: give at least one path")
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = max(2, runtime.GOMAXPROCS(0))
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Time.IsZero() {
+		opts.Time = repo.Now()
+	}
+	host, _ := os.Hostname()
+	if opts.Host == "" {
+		opts.Host = host
+	}
+	var roots []string
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Lstat(abs); err != nil {
+			return nil, fmt.Errorf("backup source: %w", err)
+		}
+		roots = append(roots, abs)
+	}
+	sort.Strings(roots)
+	filter, err := fsmeta.NewFilter(fsmeta.FilterOptions{Excludes: opts.Excludes, OneFileSystem: opts.OneFileSystem, IncludeVirtual: opts.IncludeVirtual}, roots)
+	if err != nil {
+		return nil, err
+	}
+	var known repository.Known
+	if repo.CanReadMetadata() {
+		if err := repo.LoadIndex(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		set, err := repo.WriterKnown(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("own last snapshot: %w", err)
+		}
+		known = set
+	}
+	sess, err := repo.NewSession(ctx, known)
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			sess.Abort()
+		}
+	}()
+	a := &archiver{repo: repo, sess: sess, opts: opts, filter: filter,
+		cap: fsmeta.NewCapturer(fsmeta.CaptureOptions{}), links: fsmeta.NewHardLinks(),
+		fc: loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
+		jobs: make(chan *fileJob, 256), dirs: make(chan *pendingDir, 1024), refs: map[snapshot.Ref]struct{}{}}
+	a.current.Store("")
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for range opts.Workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.worker(ctx) }()
+	}
+	asmDone := make(chan error, 1)
+	go func() { asmDone <- a.assembler(ctx) }()
+	stopProgress := a.startProgress(start)
+
+	root, walkErr := a.walkRoots(ctx, roots)
+	close(a.jobs)
+	close(a.dirs)
+	asmErr := <-asmDone
+	wg.Wait()
+	stopProgress()
+	if walkErr != nil {
+		return nil, walkErr
+	}
+	if asmErr != nil {
+		return nil, asmErr
+	}
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	<-root.done
+	if root.err != nil {
+		return nil, root.err
+	}
+	refs := make([]snapshot.Ref, 0, len(a.refs))
+	for r := range a.refs {
+		refs = append(refs, r)
+	}
+	a.sum.Errors = a.errorsN.Load()
+	a.sum.BytesRead = a.bytesDone.Load()
+	a.sum.BytesTotal = a.bytesTotal.Load()
+	st := sess.Stats()
+	a.sum.BlobsNew, a.sum.BytesAdded = st.Blobs, st.StoredBytes
+	user := os.Getenv("USER")
+	snap, err := sess.Commit(ctx, repository.CommitInput{
+		Root: *root.node.Subtree, Refs: refs, Time: opts.Time,
+		Meta:  snapshot.MetaHeader{HostLabel: opts.Host, Tags: opts.Tags, PathGroup: repo.PathGroup(paths)},
+		Owner: snapshot.OwnerHeader{Paths: rootsOrStdin(roots, opts), Hostname: host, Username: user, Excludes: opts.Excludes, Program: opts.Program, Time: opts.Time, Summary: a.sum},
+	})
+	if err != nil {
+		return nil, err
+	}
+	committed = true
+	if err := sess.Close(); err != nil {
+		opts.Log.Warn("closing session", "err", err)
+	}
+	if err := a.fc.save(); err != nil {
+		opts.Log.Warn("saving file cache", "err", err)
+	}
+	return &Result{Snapshot: snap, Summary: a.sum, Warnings: a.warnings, Skipped: a.skipped, Took: time.Since(start)}, nil
+}
+
+func rootsOrStdin(roots []string, o Options) []string {
+	if len(o.StdinCommand) > 0 {
+		return append(append([]string(nil), roots...), "/"+o.StdinFilename)
+	}
+	return roots
+}
+
+func (a *archiver) warn(path string, err error) {
+	a.errorsN.Add(1)
+	msg := fmt.Sprintf("%s: %v", path, err)
+	a.mu.Lock()
+	a.warnings = append(a.warnings, msg)
+	a.mu.Unlock()
+	a.opts.Log.Warn("skipped", "path", path, "err", err)
+}
+
+func (a *archiver) addRef(t blob.Type, id blob.ID) {
+	a.mu.Lock()
+	a.refs[snapshot.Ref{Type: t, ID: id}] = struct{}{}
+	a.mu.Unlock()
+}
+
+func resolved(n snapshot.Node) *future {
+	f := &future{node: n, done: make(chan struct{})}
+	close(f.done)
+	return f
+}
+
+// walkRoots builds the snapshot's root: the roots' absolute paths as a tree
+// of directories, each synthesized directory carrying its real metadata.
+func (a *archiver) walkRoots(ctx context.Context, roots []string) (*future, error) {
+	type trie struct {
+		kids   map[string]*trie
+		isRoot bool
+	}
+	top := &trie{kids: map[string]*trie{}}
+	for _, r := range roots {
+		t := top
+		for _, c := range strings.Split(strings.Trim(r, "/"), "/") {
+			if c == "" {
+				continue
+			}
+			if t.kids[c] == nil {
+				t.kids[c] = &trie{kids: map[string]*trie{}}
+			}
+			t = t.kids[c]
+		}
+		t.isRoot = true
+	}
+	var build func(path string, t *trie) (*future, error)
+	build = func(path string, t *trie) (*future, error) {
+		if t.isRoot {
+			return a.walk(ctx, path, relOf(path))
+		}
+		n, err := a.cap.Lstat(path)
+		if err != nil {
+			return nil, err
+		}
+		if path == "/" {
+			n.Name = "/"
+		}
+		names := make([]string, 0, len(t.kids))
+		for k := range t.kids {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		pd := &pendingDir{self: &future{node: n, done: make(chan struct{}), path: path}}
+		for _, k := range names {
+			f, err := build(filepath.Join(path, k), t.kids[k])
+			if err != nil {
+				return nil, err
+			}
+			pd.children = append(pd.children, f)
+		}
+		if path == "/" && len(a.opts.StdinCommand) > 0 {
+			f, err := a.stdinFile(ctx)
+			if err != nil {
+				return nil, err
+			}
+			pd.children = append(pd.children, f)
+			sort.SliceStable(pd.children, func(i, j int) bool { return pd.children[i].node.Name < pd.children[j].node.Name })
+		}
+		if err := a.sendDir(ctx, pd); err != nil {
+			return nil, err
+		}
+		return pd.self, nil
+	}
+	if top.isRoot { // backing up "/" itself
+		return a.walk(ctx, "/", "")
+	}
+	return build("/", top)
+}
+
+func relOf(path string) string { return strings.TrimPrefix(path, "/") }
+
+func (a *archiver) sendDir(ctx context.Context, pd *pendingDir) error {
+	select {
+	case a.dirs <- pd:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// walk captures path and, for a directory, everything below it. rel is the
+// path relative to the snapshot root, used for hard links.
+func (a *archiver) walk(ctx context.Context, path, rel string) (*future, error) {
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	n, err := a.cap.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if path == "/" {
+		n.Name = "/"
+	}
+	switch n.Type {
+	case snapshot.TypeDir:
+		return a.walkDir(ctx, path, rel, n)
+	case snapshot.TypeFile:
+		a.files.Add(1)
+		a.bytesTotal.Add(n.Size)
+		if to, ok := a.links.Link(n, rel); ok {
+			n.HardLinkTo = to
+			n.Size = 0
+			return resolved(n), nil
+		}
+		f := &future{node: n, done: make(chan struct{}), path: path}
+		select {
+		case a.jobs <- &fileJob{f: f, path: path, key: a.fc.keyOf(path)}:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		return f, nil
+	default:
+		if to, ok := a.links.Link(n, rel); ok {
+			n.HardLinkTo = to
+		}
+		return resolved(n), nil
+	}
+}
+
+func (a *archiver) walkDir(ctx context.Context, path, rel string, n snapshot.Node) (*future, error) {
+	a.dirsN.Add(1)
+	pd := &pendingDir{self: &future{node: n, done: make(chan struct{}), path: path}}
+	reason, err := a.filter.SkipDir(path, n)
+	if err != nil {
+		a.warn(path, err)
+	}
+	if reason != "" {
+		a.mu.Lock()
+		a.skipped = append(a.skipped, fmt.Sprintf("%s (%s)", path, reason))
+		a.mu.Unlock()
+		return pd.self, a.sendDir(ctx, pd)
+	}
+	names, err := fsmeta.ReadDirSorted(path)
+	if err != nil {
+		a.warn(path, err)
+		return pd.self, a.sendDir(ctx, pd)
+	}
+	for _, name := range names {
+		child := filepath.Join(path, name)
+		childRel := name
+		if rel != "" {
+			childRel = rel + "/" + name
+		}
+		fi, err := os.Lstat(child)
+		if err != nil {
+			a.warn(child, err)
+			continue
+		}
+		if a.filter.Excluded(child, fi.IsDir()) {
+			continue
+		}
+		f, err := a.walk(ctx, child, childRel)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			a.warn(child, err)
+			continue
+		}
+		pd.children = append(pd.children, f)
+	}
+	return pd.self, a.sendDir(ctx, pd)
+}
+
+// assembler saves trees in post-order as their children complete.
+func (a *archiver) assembler(ctx context.Context) error {
+	for pd := range a.dirs {
+		tree := snapshot.Tree{Nodes: make([]snapshot.Node, 0, len(pd.children))}
+		for _, c := range pd.children {
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			if c.err != nil {
+				a.warn(c.path, c.err)
+				continue
+			}
+			tree.Nodes = append(tree.Nodes, c.node)
+		}
+		buf, err := tree.Encode()
+		if err != nil {
+			return fmt.Errorf("tree of %s: %w", pd.self.path, err)
+		}
+		id, _, err := a.sess.SaveBlob(ctx, blob.Tree, buf)
+		if err != nil {
+			return err
+		}
+		a.addRef(blob.Tree, id)
+		pd.self.node.Subtree = &id
+		close(pd.self.done)
+	}
+	return nil
+}
+
+func (a *archiver) worker(ctx context.Context) {
+	buf := make([]byte, a.params.Max)
+	ch := chunker.New(nil, a.cdcKey, a.params)
+	for job := range a.jobs {
+		if ctx.Err() != nil {
+			job.f.err = context.Cause(ctx)
+			close(job.f.done)
+			continue
+		}
+		a.current.Store(job.path)
+		job.f.err = a.saveFile(ctx, job, ch, buf)
+		close(job.f.done)
+	}
+}
+
+func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, buf []byte) error {
+	n := &job.f.node
+	if c, ok := a.fc.lookup(job.key, n); ok && a.allKnown(c.Content) {
+		n.Content, n.Extents = c.Content, c.Extents
+		h := c.Hash
+		n.ContentHash = &h
+		for _, id := range c.Content {
+			a.addRef(blob.Data, id)
+		}
+		a.mu.Lock()
+		a.sum.FilesUnchanged++
+		a.mu.Unlock()
+		a.bytesDone.Add(n.Size)
+		a.fc.record(job.key, n)
+		return nil
+	}
+	var lastErr error
+	for attempt := 0; attempt < 2; attempt++ {
+		changed, err := a.readFile(ctx, job, ch, buf)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			_, known := a.fc.old[job.key]
+			a.mu.Lock()
+			if known {
+				a.sum.FilesChanged++
+			} else {
+				a.sum.FilesNew++
+			}
+			a.mu.Unlock()
+			a.fc.record(job.key, n)
+			return nil
+		}
+		lastErr = errors.New("file changed while it was read")
+	}
+	// Stored as last read, but reported: a torn copy is never silent.
+	a.warn(job.path, fmt.Errorf("%w; stored as read, may be inconsistent", lastErr))
+	a.errorsN.Add(^uint64(0)) // warn counted it; a changed file is still in the snapshot
+	a.mu.Lock()
+	a.warnings[len(a.warnings)-1] = "warning: " + a.warnings[len(a.warnings)-1]
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *archiver) allKnown(ids []blob.ID) bool {
+	for _, id := range ids {
+		if !a.sess.Has(blob.Data, id) {
+			return false
+		}
+	}
+	return true
+}
+
+// readFile chunks and saves a file's content; it reports whether the file
+// changed while being read.
+func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, buf []byte) (bool, error) {
+	f, err := fsmeta.OpenForRead(job.path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	before, err := fsmeta.StatFile(f)
+	if err != nil {
+		return false, err
+	}
+	n := &job.f.node
+	var src io.Reader = f
+	extents, err := fsmeta.DataExtents(f, int64(before.Size))
+	if err != nil {
+		return false, err
+	}
+	if extents != nil {
+		readers := make([]io.Reader, len(extents))
+		for i, e := range extents {
+			readers[i] = io.NewSectionReader(f, e.Offset, e.Length)
+		}
+		src = io.MultiReader(readers...)
+	}
+	hash := sha256.New()
+	ch.Reset(io.TeeReader(src, hash))
+	var content []blob.ID
+	for {
+		c, err := ch.Next(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false, err
+		}
+		id, _, err := a.sess.SaveBlob(ctx, blob.Data, c.Data)
+		if err != nil {
+			return false, err
+		}
+		a.addRef(blob.Data, id)
+		content = append(content, id)
+		a.bytesDone.Add(uint64(c.Length))
+	}
+	after, err := fsmeta.StatFile(f)
+	if err != nil {
+		return false, err
+	}
+	var h blob.ID
+	hash.Sum(h[:0])
+	n.Content, n.Extents, n.ContentHash = content, extents, &h
+	if fsmeta.Changed(before, after) || after.Size != n.Size || !after.MTime.Equal(n.MTime) {
+		n.Size, n.MTime, n.CTime = after.Size, after.MTime, after.CTime
+		return true, nil
+	}
+	return false, nil
+}
+
+// stdinFile runs the stdin command and stores its output as a file.
+func (a *archiver) stdinFile(ctx context.Context) (*future, error) {
+	cmd := exec.CommandContext(ctx, a.opts.StdinCommand[0], a.opts.StdinCommand[1:]...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("--stdin-from-command: %w", err)
+	}
+	now := a.opts.Time
+	n := snapshot.Node{Name: a.opts.StdinFilename, Type: snapshot.TypeFile, Mode: 0o600, MTime: now, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	hash := sha256.New()
+	ch := chunker.New(io.TeeReader(out, hash), a.cdcKey, a.params)
+	buf := make([]byte, a.params.Max)
+	for {
+		c, err := ch.Next(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			_ = cmd.Wait()
+			return nil, err
+		}
+		id, _, err := a.sess.SaveBlob(ctx, blob.Data, c.Data)
+		if err != nil {
+			_ = cmd.Wait()
+			return nil, err
+		}
+		a.addRef(blob.Data, id)
+		n.Content = append(n.Content, id)
+		n.Size += uint64(c.Length)
+	}
+	if err := cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("--stdin-from-command %s failed: %w; no snapshot was made", a.opts.StdinCommand[0], err)
+	}
+	var h blob.ID
+	hash.Sum(h[:0])
+	n.ContentHash = &h
+	a.mu.Lock()
+	a.sum.FilesNew++
+	a.mu.Unlock()
+	return resolved(n), nil
+}
+
+func (a *archiver) startProgress(start time.Time) func() {
+	if a.opts.Progress == nil {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				a.opts.Progress(Progress{Files: a.files.Load(), Dirs: a.dirsN.Load(), BytesDone: a.bytesDone.Load(),
+					BytesTotal: a.bytesTotal.Load(), CurrentFile: a.current.Load().(string), Elapsed: time.Since(start), ErrorsCounted: a.errorsN.Load()})
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}

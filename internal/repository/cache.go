@@ -1,0 +1,227 @@
+package repository
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/pack"
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+// Cache is the per-repository local cache directory (mode 0700, files
+// 0600). It holds no session key and no plaintext path: the highest config
+// and roster versions seen (R3), this key's own snapshot log, the journal of
+// uploaded packs, and whatever the archiver keeps (its file cache).
+type Cache struct {
+	dir string
+	mu  sync.Mutex
+}
+
+// Dir returns the cache directory, or "" when caching is off.
+func (c *Cache) Dir() string { return c.dir }
+
+func (r *Repository) openCache() error {
+	if r.cache.dir == "" {
+		return nil
+	}
+	r.cache.dir = filepath.Join(r.cache.dir, fmt.Sprintf("%x", r.keys.RepoID[:16]))
+	if err := os.MkdirAll(r.cache.dir, 0o700); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return nil
+}
+
+type cacheState struct {
+	Versions map[string]uint64 `json:"versions"`
+}
+
+func (c *Cache) loadState() (*cacheState, error) {
+	st := &cacheState{Versions: map[string]uint64{}}
+	if c.dir == "" {
+		return st, nil
+	}
+	buf, err := os.ReadFile(filepath.Join(c.dir, "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(buf, st); err != nil || st.Versions == nil {
+		return &cacheState{Versions: map[string]uint64{}}, nil // a damaged cache is rebuilt
+	}
+	return st, nil
+}
+
+// checkVersion enforces R3: a config or roster older than the newest one
+// this machine has seen is refused; a newer one is remembered.
+func (c *Cache) checkVersion(kind string, seq uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.loadState()
+	if err != nil {
+		return err
+	}
+	if seen := st.Versions[kind]; seq < seen {
+		return fmt.Errorf("%s version %d is older than version %d seen before: the repository may have been rolled back", kind, seq, seen)
+	}
+	if seq == st.Versions[kind] || c.dir == "" {
+		return nil
+	}
+	st.Versions[kind] = seq
+	buf, _ := json.Marshal(st)
+	return WriteFileAtomic(filepath.Join(c.dir, "state.json"), buf)
+}
+
+// WriteFileAtomic writes a cache file via a temp file, fsync and rename.
+func WriteFileAtomic(path string, buf []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(buf); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Journal records, for each pack a session has stored, the pack's name and
+// plaintext header, fsynced before the pack counts as stored. A session
+// killed before it wrote its index fragments leaves its packs in the
+// journal; the next session indexes them instead of uploading again.
+//
+// Record: pack id [32] | header length u32 | header.
+type journal struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (c *Cache) journalPath() string { return filepath.Join(c.dir, "journal") }
+
+func (c *Cache) openJournal() (*journal, error) {
+	if c.dir == "" {
+		return &journal{}, nil
+	}
+	f, err := os.OpenFile(c.journalPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	return &journal{f: f}, nil
+}
+
+func (j *journal) add(id blob.ID, hdr []byte) error {
+	if j.f == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	rec := make([]byte, 0, 36+len(hdr))
+	rec = append(rec, id[:]...)
+	rec = binary.LittleEndian.AppendUint32(rec, uint32(len(hdr)))
+	rec = append(rec, hdr...)
+	if _, err := j.f.Write(rec); err != nil {
+		return err
+	}
+	return j.f.Sync()
+}
+
+func (j *journal) close() error {
+	if j.f == nil {
+		return nil
+	}
+	return j.f.Close()
+}
+
+// readJournal returns the packs recorded in the journal; a torn last record
+// (a crash mid-append) is ignored.
+func (c *Cache) readJournal() ([]pack.IndexPack, error) {
+	if c.dir == "" {
+		return nil, nil
+	}
+	f, err := os.Open(c.journalPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rd := bufio.NewReader(f)
+	var out []pack.IndexPack
+	for {
+		var head [36]byte
+		if _, err := io.ReadFull(rd, head[:]); err != nil {
+			return out, nil
+		}
+		l := binary.LittleEndian.Uint32(head[32:])
+		if l > pack.MaxHeaderSize {
+			return out, nil
+		}
+		hdr := make([]byte, l)
+		if _, err := io.ReadFull(rd, hdr); err != nil {
+			return out, nil
+		}
+		var p pack.IndexPack
+		copy(p.Pack[:], head[:32])
+		p.Header = hdr
+		out = append(out, p)
+	}
+}
+
+// clearJournal empties the journal once its packs are indexed.
+func (c *Cache) clearJournal() error {
+	if c.dir == "" {
+		return nil
+	}
+	err := os.Remove(c.journalPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// saveLastRefs keeps this key's last committed snapshot's refs (a writer's
+// dedup scope, R16).
+func (c *Cache) saveLastRefs(refs []snapshot.Ref) error {
+	if c.dir == "" {
+		return nil
+	}
+	buf := make([]byte, 0, 33*len(refs))
+	for _, r := range refs {
+		buf = append(buf, byte(r.Type))
+		buf = append(buf, r.ID[:]...)
+	}
+	return WriteFileAtomic(filepath.Join(c.dir, "lastrefs"), buf)
+}
+
+func (c *Cache) loadLastRefs() ([]snapshot.Ref, error) {
+	if c.dir == "" {
+		return nil, nil
+	}
+	buf, err := os.ReadFile(filepath.Join(c.dir, "lastrefs"))
+	if err != nil {
+		return nil, err
+	}
+	refs, err := decodeRefs(buf)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot.SortRefs(refs), nil
+}

@@ -1,0 +1,252 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/index"
+	"github.com/cairnbackup/cairn/internal/pack"
+)
+
+// slotFor interns a key slot and returns its number.
+func (r *Repository) slotFor(s pack.Slot) uint32 {
+	id := s.ID()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n, ok := r.slotNum[id]; ok {
+		return n
+	}
+	n := uint32(len(r.slots))
+	r.slots = append(r.slots, s)
+	r.slotNum[id] = n
+	return n
+}
+
+// Slot returns slot number n.
+func (r *Repository) Slot(n uint32) (pack.Slot, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if int(n) >= len(r.slots) {
+		return pack.Slot{}, false
+	}
+	return r.slots[n], true
+}
+
+// addPack adds a pack's header entries to the in-memory index.
+func (r *Repository) addPack(id blob.ID, h *pack.Header) {
+	nums := make([]uint32, len(h.Slots))
+	for i, s := range h.Slots {
+		nums[i] = r.slotFor(s)
+	}
+	for _, e := range h.Entries {
+		r.idx.Add(index.Entry{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length, Slot: nums[e.Slot]})
+	}
+}
+
+// IndexFile is one loaded index fragment.
+type IndexFile struct {
+	Name  string
+	Packs []pack.ParsedPack
+}
+
+// LoadIndexFile loads, verifies and decodes one index fragment.
+func (r *Repository) LoadIndexFile(ctx context.Context, name string) (*IndexFile, error) {
+	h := backend.Handle{Type: backend.Index, Name: name}
+	buf, err := backend.LoadAll(ctx, r.be, h)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", h, err)
+	}
+	if backend.NameOf(buf) != name {
+		return nil, fmt.Errorf("%s: content does not match its name (corrupted)", h)
+	}
+	plain, err := crypto.Open(buf, r.keys.MetaIdentity, crypto.ErrNeedsMetadata)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h, err)
+	}
+	packs, err := pack.ParseIndex(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h, err)
+	}
+	return &IndexFile{Name: name, Packs: packs}, nil
+}
+
+// LoadIndex loads every index fragment into memory. It needs the metadata
+// identity. Safe to call more than once; later calls do nothing.
+func (r *Repository) LoadIndex(ctx context.Context) error {
+	r.mu.Lock()
+	loaded := r.loaded
+	r.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	if !r.CanReadMetadata() {
+		return fmt.Errorf("reading the index %w", crypto.ErrNeedsMetadata)
+	}
+	var names []string
+	if err := r.be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list index: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	var mu sync.Mutex
+	for _, name := range names {
+		g.Go(func() error {
+			f, err := r.LoadIndexFile(gctx, name)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range f.Packs {
+				r.addPack(p.Pack, p.Parsed)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.loaded = true
+	r.mu.Unlock()
+	return nil
+}
+
+// Index returns the in-memory index (LoadIndex first).
+func (r *Repository) Index() *index.Concurrent { return r.idx }
+
+// Lookup finds a blob in the index.
+func (r *Repository) Lookup(t blob.Type, id blob.ID) (index.Entry, bool) {
+	return r.idx.Lookup(id, t)
+}
+
+// sealer returns the Sealer for slot n, unwrapping it on first use.
+func (r *Repository) sealer(n uint32) (*crypto.Sealer, error) {
+	r.mu.Lock()
+	s, ok := r.sealers[n]
+	var slot pack.Slot
+	if !ok && int(n) < len(r.slots) {
+		slot = r.slots[n]
+	}
+	r.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	if slot.Data == nil {
+		return nil, fmt.Errorf("unknown key slot %d", n)
+	}
+	var key [32]byte
+	var err error
+	switch slot.Kind {
+	case pack.SlotOwner:
+		key, err = crypto.UnwrapSessionKey(slot.Data, r.keys.OwnerIdentity, crypto.ErrNeedsOwner)
+	case pack.SlotMetadata:
+		key, err = crypto.UnwrapSessionKey(slot.Data, r.keys.MetaIdentity, crypto.ErrNeedsMetadata)
+	default:
+		err = fmt.Errorf("key slot of unknown kind %d", slot.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s = crypto.NewSealer(&key)
+	r.mu.Lock()
+	r.sealers[n] = s
+	r.mu.Unlock()
+	return s, nil
+}
+
+// OpenBlob authenticates, decrypts and re-hashes a sealed blob (R6).
+func (r *Repository) OpenBlob(e index.Entry, sealed []byte) ([]byte, error) {
+	s, err := r.sealer(e.Slot)
+	if err != nil {
+		return nil, fmt.Errorf("%s blob %s: %w", e.Type, e.ID.Short(), err)
+	}
+	slot, _ := r.Slot(e.Slot)
+	ad := &crypto.BlobAD{Type: uint8(e.Type), ID: e.ID, SlotID: slot.ID(), RepoID: r.keys.RepoID}
+	plain, err := s.Open(ad, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%s blob %s in pack %s: %w", e.Type, e.ID.Short(), e.Pack.Short(), err)
+	}
+	if !r.idMatches(e.Type, e.ID, plain) {
+		return nil, fmt.Errorf("%s blob %s in pack %s: plaintext does not hash to its ID", e.Type, e.ID.Short(), e.Pack.Short())
+	}
+	return plain, nil
+}
+
+// BlobID computes the ID plaintext gets under the current dedup generation.
+func (r *Repository) BlobID(t blob.Type, plain []byte) blob.ID {
+	if t == blob.ManifestPage {
+		return blobIDOfPage(plain)
+	}
+	k := r.DedupKeys()
+	return crypto.BlobID(&k.ID, uint8(t), plain)
+}
+
+func (r *Repository) idMatches(t blob.Type, id blob.ID, plain []byte) bool {
+	if t == blob.ManifestPage {
+		return blobIDOfPage(plain) == id
+	}
+	for _, k := range r.keys.Dedup {
+		if crypto.BlobID(&k.ID, uint8(t), plain) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadBlob loads a blob by ID, verifying it.
+func (r *Repository) LoadBlob(ctx context.Context, t blob.Type, id blob.ID) ([]byte, error) {
+	e, ok := r.Lookup(t, id)
+	if !ok {
+		return nil, fmt.Errorf("%s blob %s is not in the index", t, id.Short())
+	}
+	var sealed []byte
+	h := backend.Handle{Type: backend.Data, Name: e.Pack.String()}
+	err := r.be.Load(ctx, h, int(e.Length), int64(e.Offset), func(rd io.Reader) error {
+		sealed = make([]byte, e.Length)
+		_, err := io.ReadFull(rd, sealed)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load %s blob %s from %s: %w", t, id.Short(), h, err)
+	}
+	return r.OpenBlob(e, sealed)
+}
+
+// LoadPackRange reads the bytes [start, end) of a pack once and calls fn
+// with each entry's verified plaintext. entries must lie inside the range.
+func (r *Repository) LoadPackRange(ctx context.Context, packID blob.ID, start, end uint32, entries []index.Entry, fn func(index.Entry, []byte) error) error {
+	h := backend.Handle{Type: backend.Data, Name: packID.String()}
+	var buf []byte
+	err := r.be.Load(ctx, h, int(end-start), int64(start), func(rd io.Reader) error {
+		buf = make([]byte, end-start)
+		_, err := io.ReadFull(rd, buf)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load %s: %w", h, err)
+	}
+	for _, e := range entries {
+		if e.Offset < start || e.Offset+e.Length > end {
+			return fmt.Errorf("entry outside loaded range of %s", h)
+		}
+		plain, err := r.OpenBlob(e, buf[e.Offset-start:e.Offset-start+e.Length])
+		if err != nil {
+			return err
+		}
+		if err := fn(e, plain); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/trust"
+)
+
+func saveKeyFile(ctx context.Context, be backend.Backend, m *crypto.KeyMaterial, password []byte, kdf crypto.KDFParams, now time.Time, label string) (string, error) {
+	if len(password) == 0 {
+		return "", errors.New("empty password")
+	}
+	payload, err := m.Marshal()
+	if err != nil {
+		return "", err
+	}
+	buf, err := crypto.SealKeyFile(password, kdf, m.Role, now.Unix(), label, payload)
+	if err != nil {
+		return "", err
+	}
+	name := backend.NameOf(buf)
+	if err := be.Save(ctx, backend.Handle{Type: backend.Keys, Name: name}, backend.NewByteReader(buf)); err != nil {
+		return "", fmt.Errorf("save key file: %w", err)
+	}
+	return name, nil
+}
+
+// KeyInfo describes a key file.
+type KeyInfo struct {
+	ID      string
+	Role    crypto.Role
+	Created time.Time
+	Label   string
+	Current bool
+}
+
+// ListKeys lists the key files in the repository.
+func (r *Repository) ListKeys(ctx context.Context) ([]KeyInfo, error) {
+	var out []KeyInfo
+	err := r.be.List(ctx, backend.Keys, func(fi backend.FileInfo) error {
+		buf, err := backend.LoadAll(ctx, r.be, fi.Handle)
+		if err != nil {
+			return err
+		}
+		h, _, err := crypto.ParseKeyFileHeader(buf)
+		if err != nil {
+			return fmt.Errorf("key %s: %w", fi.Name[:8], err)
+		}
+		out = append(out, KeyInfo{ID: fi.Name, Role: h.Role, Created: time.Unix(h.Created, 0), Label: h.Label, Current: fi.Name == r.keyID})
+		return nil
+	})
+	return out, err
+}
+
+// NewKeyMaterial makes key material for a new key of role: the same owner
+// material (another password for the owner), a new writer, or a server key.
+func (r *Repository) NewKeyMaterial(role crypto.Role) (*crypto.KeyMaterial, error) {
+	m := r.keys.Material
+	switch role {
+	case crypto.RoleOwner:
+		if r.keys.Role != crypto.RoleOwner {
+			return nil, fmt.Errorf("adding an owner key %w", crypto.ErrNeedsOwner)
+		}
+		return &m, nil
+	case crypto.RoleWriter:
+		return m.NewWriter()
+	case crypto.RoleServer:
+		return m.NewServer()
+	}
+	return nil, fmt.Errorf("unknown role %v", role)
+}
+
+// AddKey stores key material under a new password in keys/. For a writer
+// it also publishes a new owner-signed roster that lists it.
+func (r *Repository) AddKey(ctx context.Context, m *crypto.KeyMaterial, password []byte, kdf crypto.KDFParams, label string) (string, error) {
+	if r.keys.Role != crypto.RoleOwner {
+		return "", fmt.Errorf("adding keys %w", crypto.ErrNeedsOwner)
+	}
+	if m.Role == crypto.RoleWriter {
+		k, err := m.Parse()
+		if err != nil {
+			return "", err
+		}
+		ro := *r.roster
+		ro.Seq++
+		ro.Created = r.now().UTC()
+		ro.Writers = append(append([]trust.Writer(nil), ro.Writers...), trust.Writer{ID: k.SignerID(), Name: label, Added: ro.Created, DedupGen: k.CurrentDedup})
+		if err := r.publishRoster(ctx, &ro); err != nil {
+			return "", err
+		}
+	}
+	return saveKeyFile(ctx, r.be, m, password, kdf, r.now(), label)
+}
+
+func (r *Repository) publishRoster(ctx context.Context, ro *trust.Roster) error {
+	buf, err := trust.MarshalRoster(ro, r.keys.OwnerSign)
+	if err != nil {
+		return err
+	}
+	if err := saveNamed(ctx, r.be, backend.Rosters, buf); err != nil {
+		return err
+	}
+	r.roster = ro
+	return r.cache.checkVersion("roster", ro.Seq)
+}
+
+// RemoveKey deletes a key file (owner only). It refuses to remove the key
+// that unlocked the repository, and the last owner key.
+func (r *Repository) RemoveKey(ctx context.Context, id string) error {
+	if r.keys.Role != crypto.RoleOwner {
+		return fmt.Errorf("removing keys %w", crypto.ErrNeedsOwner)
+	}
+	if id == r.keyID {
+		return errors.New("refusing to remove the key in use; unlock with another key first")
+	}
+	keys, err := r.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	owners := 0
+	var target *KeyInfo
+	for i, k := range keys {
+		if k.Role == crypto.RoleOwner {
+			owners++
+		}
+		if k.ID == id {
+			target = &keys[i]
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("key %s: %w", id, backend.ErrNotFound)
+	}
+	if target.Role == crypto.RoleOwner && owners <= 1 {
+		return errors.New("refusing to remove the last owner key in the repository")
+	}
+	return r.be.Remove(ctx, backend.Handle{Type: backend.Keys, Name: id})
+}
+
+// ChangePassword stores the current key material under a new password and
+// removes the old key file.
+func (r *Repository) ChangePassword(ctx context.Context, password []byte, kdf crypto.KDFParams, label string) (string, error) {
+	if r.keyID == "" {
+		return "", errors.New("the key in use is not stored in the repository")
+	}
+	m := r.keys.Material
+	id, err := saveKeyFile(ctx, r.be, &m, password, kdf, r.now(), label)
+	if err != nil {
+		return "", err
+	}
+	if err := r.be.Remove(ctx, backend.Handle{Type: backend.Keys, Name: r.keyID}); err != nil {
+		return id, fmt.Errorf("new key %s saved, but removing the old one failed: %w", id[:8], err)
+	}
+	r.keyID = id
+	return id, nil
+}
+
+// ExportKey encrypts the current key material under password for use
+// outside the repository (e.g. a writer's key file on its machine).
+func ExportKey(m *crypto.KeyMaterial, password []byte, kdf crypto.KDFParams, now time.Time, label string) ([]byte, error) {
+	payload, err := m.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return crypto.SealKeyFile(password, kdf, m.Role, now.Unix(), label, payload)
+}

@@ -1,0 +1,328 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/chunker"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/index"
+	"github.com/cairnbackup/cairn/internal/pack"
+	"github.com/cairnbackup/cairn/internal/trust"
+)
+
+// Errors callers map to exit codes.
+var (
+	ErrNoRepository = errors.New("no repository")
+	ErrNoKey        = errors.New("no key matched the password")
+)
+
+// DefaultPackSize is the target size of a pack.
+const DefaultPackSize = 16 << 20
+
+// Repository is an unlocked repository.
+type Repository struct {
+	be     backend.Backend
+	keys   *crypto.Keys
+	cfg    *trust.Config
+	roster *trust.Roster
+	keyID  string // name of the key file that unlocked it, if any
+	cache  *Cache
+	now    func() time.Time
+
+	mu       sync.Mutex
+	idx      *index.Concurrent
+	slots    []pack.Slot         // slot table: index.Entry.Slot indexes it
+	slotNum  map[[32]byte]uint32 // slot ID → number
+	sealers  map[uint32]*crypto.Sealer
+	loaded   bool
+	packSize int
+}
+
+// Options configure Open and Init.
+type Options struct {
+	// CacheDir is where the local cache lives; empty disables it.
+	CacheDir string
+	// KDF overrides the argon2id parameters of new key files (tests).
+	KDF *crypto.KDFParams
+	// Now overrides the clock.
+	Now func() time.Time
+	// KeyLabel describes the key file's creator (host, user).
+	KeyLabel string
+}
+
+func (o *Options) kdf() crypto.KDFParams {
+	if o.KDF != nil {
+		return *o.KDF
+	}
+	return crypto.DefaultKDF
+}
+
+func (o *Options) now() func() time.Time {
+	if o.Now != nil {
+		return o.Now
+	}
+	return time.Now
+}
+
+// Backend returns the storage backend.
+func (r *Repository) Backend() backend.Backend { return r.be }
+
+// Keys returns the unlocked keys.
+func (r *Repository) Keys() *crypto.Keys { return r.keys }
+
+// Config returns the verified config.
+func (r *Repository) Config() *trust.Config { return r.cfg }
+
+// Roster returns the newest verified roster.
+func (r *Repository) Roster() *trust.Roster { return r.roster }
+
+// Cache returns the local cache (may be nil).
+func (r *Repository) Cache() *Cache { return r.cache }
+
+// KeyID is the name of the key file that unlocked the repository.
+func (r *Repository) KeyID() string { return r.keyID }
+
+// Now is the repository's clock.
+func (r *Repository) Now() time.Time { return r.now() }
+
+// ChunkerParams returns the configured chunker parameters.
+func (r *Repository) ChunkerParams() chunker.Params {
+	return chunker.Params{Min: r.cfg.ChunkMin, Avg: r.cfg.ChunkAvg, Max: r.cfg.ChunkMax}
+}
+
+// DedupKeys returns the current dedup generation's keys.
+func (r *Repository) DedupKeys() crypto.DedupKeys { return r.keys.Dedup[r.keys.CurrentDedup] }
+
+// CanReadMetadata reports whether the key opens metadata (owner with the
+// metadata identity, or server).
+func (r *Repository) CanReadMetadata() bool { return r.keys.MetaIdentity != nil }
+
+// CanReadContent reports whether the key opens content (owner).
+func (r *Repository) CanReadContent() bool { return r.keys.OwnerIdentity != nil }
+
+// Init creates a repository in be, which must be empty, with an owner key
+// protected by password, and returns it unlocked.
+func Init(ctx context.Context, be backend.Backend, password []byte, opts Options) (*Repository, error) {
+	if _, err := be.Stat(ctx, backend.Handle{Type: backend.Config, Name: "config"}); err == nil {
+		return nil, fmt.Errorf("a repository already exists at %s", be.Properties().Location)
+	}
+	m, err := crypto.NewOwner("")
+	if err != nil {
+		return nil, err
+	}
+	keys, err := m.Parse()
+	if err != nil {
+		return nil, err
+	}
+	now := opts.now()()
+	cp := chunker.DefaultParams
+	cfg := &trust.Config{
+		Format: trust.FormatVersion, Seq: 1, RepoID: m.RepoID, Created: now.UTC(),
+		Chunker: chunker.ID, ChunkMin: cp.Min, ChunkAvg: cp.Avg, ChunkMax: cp.Max,
+		Compression: "zstd", PackSize: DefaultPackSize, Wrap: trust.WrapHybrid,
+		OwnerRecipient: m.OwnerRecipient, OwnerSignPub: m.OwnerSignPub, MetaRecipient: m.MetaRecipient,
+		DedupGen: 1,
+	}
+	cfgBytes, err := trust.MarshalConfig(cfg, keys.OwnerSign)
+	if err != nil {
+		return nil, err
+	}
+	roster := &trust.Roster{RepoID: m.RepoID, Seq: 1, Created: now.UTC()}
+	rosterBytes, err := trust.MarshalRoster(roster, keys.OwnerSign)
+	if err != nil {
+		return nil, err
+	}
+	keyID, err := saveKeyFile(ctx, be, m, password, opts.kdf(), now, opts.KeyLabel)
+	if err != nil {
+		return nil, err
+	}
+	if err := saveNamed(ctx, be, backend.Rosters, rosterBytes); err != nil {
+		return nil, err
+	}
+	if err := saveNamed(ctx, be, backend.Configs, cfgBytes); err != nil {
+		return nil, err
+	}
+	// The fixed-name config last: its presence is what makes a repository.
+	if err := be.Save(ctx, backend.Handle{Type: backend.Config, Name: "config"}, backend.NewByteReader(cfgBytes)); err != nil {
+		return nil, fmt.Errorf("save config: %w", err)
+	}
+	r := newRepo(be, keys, cfg, roster, keyID, opts)
+	if err := r.openCache(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func newRepo(be backend.Backend, keys *crypto.Keys, cfg *trust.Config, roster *trust.Roster, keyID string, opts Options) *Repository {
+	ps := cfg.PackSize
+	if ps <= 0 || ps > 128<<20 {
+		ps = DefaultPackSize
+	}
+	return &Repository{
+		be: be, keys: keys, cfg: cfg, roster: roster, keyID: keyID, now: opts.now(),
+		idx: index.NewConcurrent(), slotNum: map[[32]byte]uint32{}, sealers: map[uint32]*crypto.Sealer{},
+		packSize: ps, cache: &Cache{dir: opts.CacheDir},
+	}
+}
+
+func saveNamed(ctx context.Context, be backend.Backend, t backend.FileType, buf []byte) error {
+	h := backend.Handle{Type: t, Name: backend.NameOf(buf)}
+	err := be.Save(ctx, h, backend.NewByteReader(buf))
+	if errors.Is(err, backend.ErrExists) {
+		return nil // content-named: the same bytes are already there
+	}
+	if err != nil {
+		return fmt.Errorf("save %s: %w", h, err)
+	}
+	return nil
+}
+
+// Open unlocks the repository in be with password, trying every key file.
+func Open(ctx context.Context, be backend.Backend, password []byte, opts Options) (*Repository, error) {
+	cfgRaw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"})
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, fmt.Errorf("%w at %s", ErrNoRepository, be.Properties().Location)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	var names []string
+	err = be.List(ctx, backend.Keys, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		buf, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Keys, Name: name})
+		if err != nil {
+			return nil, fmt.Errorf("load key %s: %w", name, err)
+		}
+		if len(buf) > crypto.MaxKeyFileSize || backend.NameOf(buf) != name {
+			continue // corrupted key file: another may still match
+		}
+		_, payload, err := crypto.OpenKeyFile(buf, password)
+		if err != nil {
+			continue
+		}
+		keys, err := parseKeyPayload(payload)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", name[:8], err)
+		}
+		return OpenWithKeys(ctx, be, keys, name, cfgRaw, opts)
+	}
+	return nil, fmt.Errorf("%w (%d key files tried)", ErrNoKey, len(names))
+}
+
+// OpenKeyFile unlocks the repository with a key file kept outside it.
+func OpenKeyFile(ctx context.Context, be backend.Backend, path string, password []byte, opts Options) (*Repository, error) {
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	_, payload, err := crypto.OpenKeyFile(buf, password)
+	if err != nil {
+		if errors.Is(err, crypto.ErrWrongPassword) {
+			return nil, fmt.Errorf("%w: key file %s", ErrNoKey, path)
+		}
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	keys, err := parseKeyPayload(payload)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	cfgRaw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"})
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, fmt.Errorf("%w at %s", ErrNoRepository, be.Properties().Location)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return OpenWithKeys(ctx, be, keys, "", cfgRaw, opts)
+}
+
+func parseKeyPayload(payload []byte) (*crypto.Keys, error) {
+	m, err := crypto.UnmarshalKeyMaterial(payload)
+	if err != nil {
+		return nil, err
+	}
+	return m.Parse()
+}
+
+// OpenWithKeys opens the repository with already unlocked keys, verifying
+// the config and roster against the key's pinned owner key (R2, R3).
+func OpenWithKeys(ctx context.Context, be backend.Backend, keys *crypto.Keys, keyID string, cfgRaw []byte, opts Options) (*Repository, error) {
+	cfg, err := trust.ParseConfig(cfgRaw, keys.OwnerSignPub)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(cfg.RepoID, keys.RepoID[:]) {
+		return nil, fmt.Errorf("config: repository ID does not match the key's; this key belongs to another repository")
+	}
+	r := newRepo(be, keys, cfg, nil, keyID, opts)
+	if err := r.openCache(); err != nil {
+		return nil, err
+	}
+	if err := r.cache.checkVersion("config", cfg.Seq); err != nil {
+		return nil, err
+	}
+	if r.roster, err = r.loadRoster(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// loadRoster returns the valid roster with the highest sequence number.
+func (r *Repository) loadRoster(ctx context.Context) (*trust.Roster, error) {
+	var best *trust.Roster
+	err := r.be.List(ctx, backend.Rosters, func(fi backend.FileInfo) error {
+		buf, err := backend.LoadAll(ctx, r.be, fi.Handle)
+		if err != nil {
+			return err
+		}
+		if backend.NameOf(buf) != fi.Name {
+			return fmt.Errorf("roster %s: content does not match its name", fi.Name[:8])
+		}
+		ro, err := trust.ParseRoster(buf, r.keys.OwnerSignPub)
+		if err != nil {
+			return fmt.Errorf("roster %s: %w", fi.Name[:8], err)
+		}
+		if !bytes.Equal(ro.RepoID, r.keys.RepoID[:]) {
+			return fmt.Errorf("roster %s belongs to another repository", fi.Name[:8])
+		}
+		if best == nil || ro.Seq > best.Seq {
+			best = ro
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if best == nil {
+		return nil, errors.New("repository has no writer roster")
+	}
+	if err := r.cache.checkVersion("roster", best.Seq); err != nil {
+		return nil, err
+	}
+	return best, nil
+}
+
+// MayCommit reports whether pub may sign snapshot seq: the owner, or a
+// writer in the roster (R1).
+func (r *Repository) MayCommit(pub ed25519.PublicKey, seq uint64) bool {
+	if pub.Equal(r.keys.OwnerSignPub) {
+		return true
+	}
+	return r.roster.Has(pub, seq)
+}

@@ -1,0 +1,297 @@
+package repository
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/index"
+	"github.com/cairnbackup/cairn/internal/pack"
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+func blobIDOfPage(p []byte) blob.ID { return snapshot.PageID(p) }
+
+// sessionKey is one fresh key and its slot.
+type sessionKey struct {
+	sealer *crypto.Sealer
+	slot   pack.Slot
+	slotID [32]byte
+}
+
+func newSessionKey(kind uint8, wrap func(*[32]byte) ([]byte, error)) (*sessionKey, error) {
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, err
+	}
+	data, err := wrap(&k)
+	if err != nil {
+		return nil, err
+	}
+	s := &sessionKey{sealer: crypto.NewSealer(&k), slot: pack.Slot{Kind: kind, Data: data}}
+	s.slotID = s.slot.ID()
+	return s, nil
+}
+
+// Session saves blobs into packs under fresh per-session keys (R8: a
+// resumed backup uses a fresh one; session keys never leave memory).
+type Session struct {
+	repo    *Repository
+	content *sessionKey
+	meta    *sessionKey
+	journal *journal
+	known   Known
+
+	mu      sync.Mutex
+	cur     *pack.Writer
+	pending map[snapshot.Ref]struct{} // added in this session
+	packs   []pack.IndexPack          // stored, not yet in an index fragment
+	stats   SessionStats
+
+	uploads *errgroup.Group
+	upctx   context.Context
+}
+
+// SessionStats counts what a session stored.
+type SessionStats struct {
+	Blobs       uint64
+	BlobBytes   uint64 // plaintext bytes of new blobs
+	StoredBytes uint64 // sealed bytes of new blobs
+	Packs       uint64
+}
+
+// Known answers whether a blob is already stored (dedup scope, R16).
+type Known interface {
+	Has(id blob.ID, t blob.Type) bool
+}
+
+// NewSession starts a backup session. The dedup scope is the full index
+// when the key reads metadata, else known (the writer's own last snapshot
+// and journal); known may be nil.
+func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, error) {
+	content, err := newSessionKey(pack.SlotOwner, func(k *[32]byte) ([]byte, error) {
+		return crypto.WrapSessionKey(k, r.keys.OwnerRecipient)
+	})
+	if err != nil {
+		return nil, err
+	}
+	content.slot.Wrap = crypto.WrapHybrid
+	content.slotID = content.slot.ID()
+	meta, err := newSessionKey(pack.SlotMetadata, func(k *[32]byte) ([]byte, error) {
+		return crypto.WrapSessionKey(k, r.keys.MetaRecipient)
+	})
+	if err != nil {
+		return nil, err
+	}
+	meta.slot.Wrap = crypto.WrapX25519
+	meta.slotID = meta.slot.ID()
+	j, err := r.cache.openJournal()
+	if err != nil {
+		return nil, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(2, r.be.Properties().Connections))
+	if known == nil {
+		known = r.idx
+	}
+	s := &Session{repo: r, content: content, meta: meta, journal: j, known: known,
+		pending: map[snapshot.Ref]struct{}{}, uploads: g, upctx: gctx}
+	if err := s.recoverJournal(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// recoverJournal indexes packs a killed session stored but never indexed.
+func (s *Session) recoverJournal(ctx context.Context) error {
+	recs, err := s.repo.cache.readJournal()
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	for _, rec := range recs {
+		if _, err := s.repo.be.Stat(ctx, backend.Handle{Type: backend.Data, Name: rec.Pack.String()}); err != nil {
+			continue // never fully stored, or removed since
+		}
+		h, err := pack.ParseHeader(rec.Header, 1<<32-1)
+		if err != nil {
+			continue
+		}
+		s.repo.addPack(rec.Pack, h)
+		for _, e := range h.Entries {
+			s.pending[snapshot.Ref{Type: e.Type, ID: e.ID}] = struct{}{}
+		}
+		s.packs = append(s.packs, rec)
+	}
+	return nil
+}
+
+// Has reports whether a blob is stored or pending in this session.
+func (s *Session) Has(t blob.Type, id blob.ID) bool {
+	s.mu.Lock()
+	_, ok := s.pending[snapshot.Ref{Type: t, ID: id}]
+	s.mu.Unlock()
+	return ok || s.known.Has(id, t)
+}
+
+// SaveBlob stores plaintext as a blob of type t unless it is already known.
+// It returns the blob ID and whether it was new. Safe for concurrent use.
+func (s *Session) SaveBlob(ctx context.Context, t blob.Type, plain []byte) (blob.ID, bool, error) {
+	id := s.repo.BlobID(t, plain)
+	return id, s.saveWithID(ctx, t, id, plain), s.err()
+}
+
+// SaveBlobID is SaveBlob for a caller that already computed the ID.
+func (s *Session) SaveBlobID(ctx context.Context, t blob.Type, id blob.ID, plain []byte) (bool, error) {
+	return s.saveWithID(ctx, t, id, plain), s.err()
+}
+
+func (s *Session) err() error {
+	select {
+	case <-s.upctx.Done():
+		return fmt.Errorf("upload failed: %w", context.Cause(s.upctx))
+	default:
+		return nil
+	}
+}
+
+func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain []byte) bool {
+	ref := snapshot.Ref{Type: t, ID: id}
+	s.mu.Lock()
+	if _, ok := s.pending[ref]; ok {
+		s.mu.Unlock()
+		return false
+	}
+	s.mu.Unlock()
+	if s.known.Has(id, t) {
+		return false
+	}
+	s.mu.Lock()
+	if _, ok := s.pending[ref]; ok {
+		s.mu.Unlock()
+		return false
+	}
+	s.pending[ref] = struct{}{}
+	s.mu.Unlock()
+
+	key := s.content
+	if t == blob.ManifestPage {
+		key = s.meta
+	}
+	ad := &crypto.BlobAD{Type: uint8(t), ID: id, SlotID: key.slotID, RepoID: s.repo.keys.RepoID}
+	sealed := key.sealer.Seal(make([]byte, 0, len(plain)/2+64), ad, plain, true)
+
+	s.mu.Lock()
+	if s.cur == nil {
+		s.cur = pack.NewWriter(s.repo.packSize + 1<<20)
+	}
+	slot := s.cur.AddSlot(key.slot)
+	s.cur.Add(t, id, sealed, slot)
+	s.stats.Blobs++
+	s.stats.BlobBytes += uint64(len(plain))
+	s.stats.StoredBytes += uint64(len(sealed))
+	var full *pack.Writer
+	if s.cur.Size() >= s.repo.packSize {
+		full, s.cur = s.cur, nil
+	}
+	s.mu.Unlock()
+	if full != nil {
+		s.upload(full)
+	}
+	return true
+}
+
+func (s *Session) upload(w *pack.Writer) {
+	s.uploads.Go(func() error {
+		buf, hdr, err := w.Finish(s.repo.keys.MetaRecipient)
+		if err != nil {
+			return err
+		}
+		name := backend.NameOf(buf)
+		h := backend.Handle{Type: backend.Data, Name: name}
+		if err := s.repo.be.Save(s.upctx, h, backend.NewByteReader(buf)); err != nil && !errors.Is(err, backend.ErrExists) {
+			return fmt.Errorf("save %s: %w", h, err)
+		}
+		id, _ := blob.ParseID(name)
+		plainHdr := hdr.Marshal()
+		if err := s.journal.add(id, plainHdr); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		s.repo.addPack(id, hdr)
+		s.mu.Lock()
+		s.packs = append(s.packs, pack.IndexPack{Pack: id, Header: plainHdr})
+		s.stats.Packs++
+		s.mu.Unlock()
+		return nil
+	})
+}
+
+// Flush uploads the open pack, waits for all uploads and writes an index
+// fragment for the session's packs.
+func (s *Session) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	cur := s.cur
+	s.cur = nil
+	s.mu.Unlock()
+	if cur != nil && cur.Count() > 0 {
+		s.upload(cur)
+	}
+	if err := s.uploads.Wait(); err != nil {
+		return err
+	}
+	// A fresh group for uploads after this flush (manifest pages).
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(2, s.repo.be.Properties().Connections))
+	s.mu.Lock()
+	s.uploads, s.upctx = g, gctx
+	packs := s.packs
+	s.packs = nil
+	s.mu.Unlock()
+	for len(packs) > 0 {
+		n := min(len(packs), pack.MaxIndexPacks/16)
+		if err := s.writeIndex(ctx, packs[:n]); err != nil {
+			return err
+		}
+		packs = packs[n:]
+	}
+	return nil
+}
+
+func (s *Session) writeIndex(ctx context.Context, packs []pack.IndexPack) error {
+	sealed, err := crypto.Seal(pack.MarshalIndex(packs), s.repo.keys.MetaRecipient)
+	if err != nil {
+		return err
+	}
+	return saveNamed(ctx, s.repo.be, backend.Index, sealed)
+}
+
+// Stats returns what the session stored so far.
+func (s *Session) Stats() SessionStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Close ends the session after a successful commit: the journal is cleared
+// (its packs are indexed).
+func (s *Session) Close() error {
+	if err := s.journal.close(); err != nil {
+		return err
+	}
+	return s.repo.cache.clearJournal()
+}
+
+// Abort ends a failed session; the journal stays so the next session
+// indexes what this one stored.
+func (s *Session) Abort() {
+	_ = s.uploads.Wait()
+	_ = s.journal.close()
+}
+
+var _ Known = (*index.Concurrent)(nil)
