@@ -99,7 +99,7 @@ type archiver struct {
 	sum      snapshot.Summary
 
 	files, dirsN, bytesDone, bytesTotal, errorsN atomic.Uint64
-	current                                     atomic.Value
+	current                                      atomic.Value
 }
 
 type fileJob struct {

@@ -109,7 +109,7 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 }
 
 // statementPrefix is how many bytes of a snapshot file hold its statement.
-const statementPrefix = 4 + 4 + 256
+const statementPrefix = 4 + 4 + snapshot.StatementSize
 
 // lastStatement finds the highest-seq statement signed by pub, reading
 // only the statement at the head of each snapshot file.

@@ -30,7 +30,7 @@ type Statement struct {
 
 const (
 	statementVersion = 1
-	statementSize    = 1 + 32*3 + 8 + 32*2 + 8 + 4 + 32*3
+	StatementSize    = 1 + 32*3 + 8 + 32*2 + 8 + 4 + 32*3
 )
 
 // Marshal encodes the statement (fixed layout, little endian):
@@ -39,7 +39,7 @@ const (
 //	manifest root [32] | time i64 (unix ns) | dedup gen u32 | meta hash [32] |
 //	sealed hash [32] | dedup hash [32]
 func (s *Statement) Marshal() []byte {
-	b := make([]byte, 0, statementSize)
+	b := make([]byte, 0, StatementSize)
 	b = append(b, statementVersion)
 	b = append(b, s.RepoID[:]...)
 	b = append(b, s.Writer[:]...)
@@ -60,8 +60,8 @@ func (s *Statement) Hash() [32]byte { return sha256.Sum256(s.Marshal()) }
 
 // ParseStatement decodes a statement.
 func ParseStatement(b []byte) (*Statement, error) {
-	if len(b) != statementSize {
-		return nil, fmt.Errorf("%w: statement of %d bytes, want %d", ErrFormat, len(b), statementSize)
+	if len(b) != StatementSize {
+		return nil, fmt.Errorf("%w: statement of %d bytes, want %d", ErrFormat, len(b), StatementSize)
 	}
 	if b[0] != statementVersion {
 		return nil, fmt.Errorf("%w: statement version %d", ErrFormat, b[0])
