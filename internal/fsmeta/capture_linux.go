@@ -240,9 +240,17 @@ func OpenForRead(path string) (*os.File, error) {
 // link target); use it with Changed to compare an open file with the Node
 // captured before opening or reading it.
 func StatFile(f *os.File) (snapshot.Node, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return snapshot.Node{}, err
+	}
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return snapshot.Node{}, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
+	var statErr error
+	if err := rc.Control(func(fd uintptr) { statErr = unix.Fstat(int(fd), &st) }); err != nil {
+		return snapshot.Node{}, err
+	}
+	if statErr != nil {
+		return snapshot.Node{}, &os.PathError{Op: "fstat", Path: f.Name(), Err: statErr}
 	}
 	return nodeFromStat(filepath.Base(f.Name()), &st), nil
 }
