@@ -89,8 +89,9 @@ type archiver struct {
 	params chunker.Params
 	cdcKey [32]byte
 
-	jobs chan *fileJob
-	dirs chan *pendingDir
+	roots map[string]struct{}
+	jobs  chan *fileJob
+	dirs  chan *pendingDir
 
 	mu       sync.Mutex
 	refs     map[snapshot.Ref]struct{}
@@ -170,6 +171,10 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		fc: loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
 		jobs: make(chan *fileJob, 256), dirs: make(chan *pendingDir, 1024), refs: map[snapshot.Ref]struct{}{}}
 	a.current.Store("")
+	a.roots = map[string]struct{}{}
+	for _, r := range roots {
+		a.roots[r] = struct{}{}
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -322,6 +327,11 @@ func (a *archiver) walkRoots(ctx context.Context, roots []string) (*future, erro
 	return build("/", top)
 }
 
+func (a *archiver) isRoot(path string) bool {
+	_, ok := a.roots[path]
+	return ok
+}
+
 func relOf(path string) string { return strings.TrimPrefix(path, "/") }
 
 func (a *archiver) sendDir(ctx context.Context, pd *pendingDir) error {
@@ -375,9 +385,14 @@ func (a *archiver) walk(ctx context.Context, path, rel string) (*future, error) 
 func (a *archiver) walkDir(ctx context.Context, path, rel string, n snapshot.Node) (*future, error) {
 	a.dirsN.Add(1)
 	pd := &pendingDir{self: &future{node: n, done: make(chan struct{}), path: path}}
-	reason, err := a.filter.SkipDir(path, n)
-	if err != nil {
-		a.warn(path, err)
+	// A root the user named is always descended into; below it, virtual
+	// and network file systems (and others, with --one-file-system) are not.
+	var reason string
+	if !a.isRoot(path) {
+		var err error
+		if reason, err = a.filter.SkipDir(path, n); err != nil {
+			a.warn(path, err)
+		}
 	}
 	if reason != "" {
 		a.mu.Lock()
@@ -534,6 +549,11 @@ func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 	extents, err := fsmeta.DataExtents(f, int64(before.Size))
 	if err != nil {
 		return false, err
+	}
+	if extents != nil && len(extents) == 0 {
+		// All hole: one empty extent at the end keeps "sparse, no data"
+		// apart from "dense" through the tree encoding.
+		extents = []snapshot.Extent{{Offset: int64(before.Size)}}
 	}
 	if extents != nil {
 		readers := make([]io.Reader, len(extents))
