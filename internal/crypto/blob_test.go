@@ -1,0 +1,230 @@
+package crypto_test
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"testing"
+
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/crypto"
+)
+
+func testAD() *crypto.BlobAD {
+	ad := &crypto.BlobAD{Type: uint8(blob.Data)}
+	for i := range 32 {
+		ad.ID[i], ad.SlotID[i], ad.RepoID[i] = byte(i), byte(i+32), byte(i+64)
+	}
+	return ad
+}
+
+func testSealer(b byte) *crypto.Sealer {
+	var k [32]byte
+	for i := range k {
+		k[i] = b
+	}
+	return crypto.NewSealer(&k)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func TestBlobRoundTrip(t *testing.T) {
+	s := testSealer(1)
+	ad := testAD()
+	cases := map[string][]byte{
+		"empty":      {},
+		"one byte":   {42},
+		"64 zeros":   make([]byte, 64),
+		"65 zeros":   make([]byte, 65),
+		"text":       bytes.Repeat([]byte("the quick brown fox "), 500),
+		"random 1k":  randomBytes(1000),
+		"random 1M":  randomBytes(1 << 20),
+		"zeros 4MiB": make([]byte, 4<<20),
+	}
+	for name, pt := range cases {
+		for _, compress := range []bool{true, false} {
+			sealed := s.Seal([]byte("prefix"), ad, pt, compress)
+			if !bytes.HasPrefix(sealed, []byte("prefix")) {
+				t.Fatalf("%s: Seal did not append to dst", name)
+			}
+			sealed = sealed[len("prefix"):]
+			got, err := s.Open(ad, sealed)
+			if err != nil {
+				t.Fatalf("%s (compress %v): %v", name, compress, err)
+			}
+			if !bytes.Equal(got, pt) {
+				t.Fatalf("%s (compress %v): plaintext differs", name, compress)
+			}
+		}
+	}
+}
+
+// TestBlobSizes: a raw blob's stored length is nonce + Padmé(5 + len) + tag;
+// compression is skipped for random data and used for compressible data.
+func TestBlobSizes(t *testing.T) {
+	s := testSealer(1)
+	ad := testAD()
+	for _, n := range []int{0, 1, 10, 64, 65, 1000, 4096, 1 << 20} {
+		pt := randomBytes(n)
+		sealed := s.Seal(nil, ad, pt, true)
+		if want := crypto.BlobOverhead + int(crypto.Padme(uint64(5+n))); len(sealed) != want {
+			t.Errorf("random %d bytes: sealed %d, want %d (compression must be skipped)", n, len(sealed), want)
+		}
+	}
+	zeros := make([]byte, 1<<20)
+	if sealed := s.Seal(nil, ad, zeros, true); len(sealed) > 4096 {
+		t.Errorf("1 MiB of zeros sealed to %d bytes: not compressed", len(sealed))
+	}
+	if sealed := s.Seal(nil, ad, zeros, false); len(sealed) != crypto.BlobOverhead+int(crypto.Padme(5+1<<20)) {
+		t.Errorf("compress=false: sealed %d bytes", len(sealed))
+	}
+	// Compression must save at least 1/32: data that compresses by less is
+	// stored raw. 3/4 random + 1/4 zeros saves ~25%; 31/32 random + 1/32
+	// zeros saves just under 1/32.
+	barely := append(randomBytes(31*1024), make([]byte, 1024-60)...)
+	if sealed := s.Seal(nil, ad, barely, true); len(sealed) != crypto.BlobOverhead+int(crypto.Padme(uint64(5+len(barely)))) {
+		t.Errorf("data saving < 1/32 was compressed (%d → %d)", len(barely), len(sealed))
+	}
+	worth := append(randomBytes(24*1024), make([]byte, 8*1024)...)
+	if sealed := s.Seal(nil, ad, worth, true); len(sealed) >= len(worth) {
+		t.Errorf("data saving 1/4 was not compressed (%d → %d)", len(worth), len(sealed))
+	}
+}
+
+func TestBlobNonceFresh(t *testing.T) {
+	s := testSealer(1)
+	a, b := s.Seal(nil, testAD(), []byte("same"), true), s.Seal(nil, testAD(), []byte("same"), true)
+	if bytes.Equal(a[:12], b[:12]) || bytes.Equal(a, b) {
+		t.Fatal("two seals share a nonce")
+	}
+}
+
+// TestBlobTamper: flipping any bit of any byte of a sealed blob, truncating
+// it or extending it makes Open fail with ErrDecrypt.
+func TestBlobTamper(t *testing.T) {
+	s := testSealer(1)
+	ad := testAD()
+	sealed := s.Seal(nil, ad, bytes.Repeat([]byte("abc"), 100), true)
+	for i := range sealed {
+		for _, bit := range []byte{0x01, 0x80} {
+			b := bytes.Clone(sealed)
+			b[i] ^= bit
+			if _, err := s.Open(ad, b); !errors.Is(err, crypto.ErrDecrypt) {
+				t.Fatalf("flip %#x at %d: err = %v", bit, i, err)
+			}
+		}
+	}
+	for _, b := range [][]byte{sealed[:len(sealed)-1], sealed[1:], append(bytes.Clone(sealed), 0), nil, sealed[:32]} {
+		if _, err := s.Open(ad, b); !errors.Is(err, crypto.ErrDecrypt) {
+			t.Fatalf("%d bytes: err = %v", len(b), err)
+		}
+	}
+}
+
+// TestBlobAD: a blob opened under a different type, ID, key slot or
+// repository, or with another session key, fails.
+func TestBlobAD(t *testing.T) {
+	s := testSealer(1)
+	ad := testAD()
+	sealed := s.Seal(nil, ad, []byte("content"), true)
+	mods := map[string]func(a *crypto.BlobAD){
+		"type tree":     func(a *crypto.BlobAD) { a.Type = uint8(blob.Tree) },
+		"type manifest": func(a *crypto.BlobAD) { a.Type = uint8(blob.ManifestPage) },
+		"id":            func(a *crypto.BlobAD) { a.ID[31] ^= 1 },
+		"slot":          func(a *crypto.BlobAD) { a.SlotID[0] ^= 1 },
+		"repo":          func(a *crypto.BlobAD) { a.RepoID[17] ^= 1 },
+	}
+	for name, mod := range mods {
+		other := *ad
+		mod(&other)
+		if _, err := s.Open(&other, sealed); !errors.Is(err, crypto.ErrDecrypt) {
+			t.Errorf("%s: err = %v, want ErrDecrypt", name, err)
+		}
+	}
+	if _, err := testSealer(2).Open(ad, sealed); !errors.Is(err, crypto.ErrDecrypt) {
+		t.Errorf("other session key: err = %v", err)
+	}
+	if _, err := s.Open(ad, sealed); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBlobID(t *testing.T) {
+	var kid [32]byte
+	copy(kid[:], vectorSecret())
+	pt := []byte("hello, cairn")
+	data := crypto.BlobID(&kid, uint8(blob.Data), pt)
+	tree := crypto.BlobID(&kid, uint8(blob.Tree), pt)
+	if data == tree {
+		t.Fatal("BlobID does not depend on the type")
+	}
+	m := hmac.New(sha256.New, kid[:])
+	m.Write([]byte{1})
+	m.Write(pt)
+	if !bytes.Equal(m.Sum(nil), data[:]) {
+		t.Fatal("BlobID is not HMAC-SHA-256(K_id, type ‖ plaintext)")
+	}
+	other := kid
+	other[0] ^= 1
+	if crypto.BlobID(&other, uint8(blob.Data), pt) == data {
+		t.Fatal("BlobID does not depend on K_id")
+	}
+	// Pooled HMAC state must not leak between calls or keys.
+	for range 3 {
+		if crypto.BlobID(&kid, uint8(blob.Data), pt) != data {
+			t.Fatal("BlobID is not deterministic")
+		}
+		crypto.BlobID(&other, uint8(blob.Data), []byte("x"))
+	}
+	// Vector for docs/format.md: K_id = 0x00..0x1f, type 1, "hello, cairn".
+	if got := hex.EncodeToString(data[:]); got != "16938ffe1a9e8827816ff736cbc16e45aba077b8559567f05890f6bd12e27130" {
+		t.Errorf("BlobID vector = %s", got)
+	}
+}
+
+func TestPadmeTable(t *testing.T) {
+	table := []struct{ in, want uint64 }{
+		{0, 0}, {1, 1}, {2, 2}, {3, 3}, {7, 7}, {8, 8}, {9, 10}, {15, 16}, {16, 16}, {17, 18},
+		{33, 36}, {100, 104}, {129, 144}, {257, 272}, {1000, 1024}, {1025, 1088},
+		{4096, 4096}, {4097, 4352}, {1<<20 + 1, 1<<20 + 1<<15}, {16 << 20, 16 << 20},
+		{16<<20 + 1, 16<<20 + 1<<19}, {1<<32 + 1, 1<<32 + 1<<26},
+	}
+	for _, c := range table {
+		if got := crypto.Padme(c.in); got != c.want {
+			t.Errorf("Padme(%d) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}
+
+// TestPadmeBound: Padmé never shrinks, is idempotent and monotonic, and
+// adds at most 12% (the worst case is 129 → 144, 11.6%).
+func TestPadmeBound(t *testing.T) {
+	var prev uint64
+	check := func(l uint64) {
+		p := crypto.Padme(l)
+		if p < l || crypto.Padme(p) != p || p < prev {
+			t.Fatalf("Padme(%d) = %d (prev %d, Padme(p) = %d)", l, p, prev, crypto.Padme(p))
+		}
+		if float64(p-l) > 0.12*float64(l) {
+			t.Fatalf("Padme(%d) = %d: %.1f%% overhead", l, p, 100*float64(p-l)/float64(l))
+		}
+		prev = p
+	}
+	for l := uint64(0); l <= 1<<20; l++ {
+		check(l)
+	}
+	prev = 0
+	for e := 21; e < 63; e++ {
+		for _, d := range []uint64{0, 1, 2, 1000} {
+			prev = 0
+			check(1<<e + d)
+		}
+	}
+}
