@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/local"
+	"github.com/cairnbackup/cairn/internal/repository"
+)
+
+// InitOptions are init's flags.
+type InitOptions struct{}
+
+func newInitCommand(g *GlobalOptions) *cobra.Command {
+	var opts InitOptions
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create a repository",
+		Long: `Create a new repository with an owner key protected by a password.
+The owner key can do everything; add writer and server keys with "cairn key add".`,
+		Example: `  cairn init -r /srv/backup
+  CAIRN_PASSWORD_FILE=~/.cairn-pass cairn init -r /mnt/usb/backup`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error { return runInit(c.Context(), g, opts) },
+	}
+}
+
+func runInit(ctx context.Context, g *GlobalOptions, _ InitOptions) error {
+	dir, err := g.repoDir()
+	if err != nil {
+		return err
+	}
+	var pw []byte
+	switch {
+	case g.PasswordFile != "":
+		pw, err = readPasswordFile(g.PasswordFile)
+	case os.Getenv("CAIRN_PASSWORD") != "":
+		pw = []byte(os.Getenv("CAIRN_PASSWORD"))
+	default:
+		pw, err = promptPassword("enter a password for the new repository: ", true)
+	}
+	if err != nil {
+		return err
+	}
+	ropts, err := g.repoOptions()
+	if err != nil {
+		return err
+	}
+	be, err := local.Create(ctx, dir)
+	if errors.Is(err, backend.ErrExists) {
+		return withHint(fmt.Errorf("a repository already exists at %s", dir), "use it with -r %s, or choose another directory", dir)
+	}
+	if err != nil {
+		return err
+	}
+	repo, err := repository.Init(ctx, be, pw, ropts)
+	if err != nil {
+		return fmt.Errorf("initialize repository at %s: %w", dir, err)
+	}
+	repoID := fmt.Sprintf("%x", repo.Config().RepoID)
+	keyPath := filepath.Join(dir, "keys", repo.KeyID())
+	if g.JSON {
+		return writeJSON(g.stdout, map[string]any{
+			"message_type": "initialized", "id": repoID, "repository": dir, "key_id": repo.KeyID(), "key_file": keyPath,
+		})
+	}
+	g.printf("created cairn repository %s at %s\n", repoID[:8], dir)
+	g.printf("owner key: %s\n", keyPath)
+	g.printf("Keep the password safe: without it nobody can read this repository.\n")
+	return nil
+}

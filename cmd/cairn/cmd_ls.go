@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+// LsOptions are ls's flags.
+type LsOptions struct {
+	Long   bool
+	Filter SnapshotFilter
+}
+
+func newLsCommand(g *GlobalOptions) *cobra.Command {
+	var opts LsOptions
+	c := &cobra.Command{
+		Use:   "ls SNAPSHOT [PATH]",
+		Short: "List the files in a snapshot",
+		Long:  `List every path in a snapshot, or below PATH in it. Needs the owner key.`,
+		Example: `  cairn ls latest
+  cairn ls --long 4f9c2a1e /home/alice`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(c *cobra.Command, args []string) error { return runLs(c.Context(), g, opts, args) },
+	}
+	c.Flags().BoolVarP(&opts.Long, "long", "l", false, "show mode, owner, size and time like ls -l")
+	addFilterFlags(c, &opts.Filter)
+	return c
+}
+
+type nodeJSON struct {
+	Path       string    `json:"path"`
+	Name       string    `json:"name"`
+	Type       string    `json:"type"`
+	Mode       string    `json:"mode"`
+	UID        uint32    `json:"uid"`
+	GID        uint32    `json:"gid"`
+	User       string    `json:"user,omitempty"`
+	Group      string    `json:"group,omitempty"`
+	Size       uint64    `json:"size"`
+	MTime      time.Time `json:"mtime"`
+	LinkTarget string    `json:"link_target,omitempty"`
+	HardLinkTo string    `json:"hardlink_to,omitempty"`
+}
+
+func modeString(n *snapshot.Node) string {
+	m := fs.FileMode(n.Mode & 0o777)
+	if n.Mode&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if n.Mode&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if n.Mode&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	switch n.Type {
+	case snapshot.TypeDir:
+		m |= fs.ModeDir
+	case snapshot.TypeSymlink:
+		m |= fs.ModeSymlink
+	case snapshot.TypeFIFO:
+		m |= fs.ModeNamedPipe
+	case snapshot.TypeCharDev:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case snapshot.TypeBlkDev:
+		m |= fs.ModeDevice
+	case snapshot.TypeSocket:
+		m |= fs.ModeSocket
+	}
+	return m.String()
+}
+
+func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string) error {
+	repo, err := g.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	if err := needContent(repo, "listing files"); err != nil {
+		return err
+	}
+	snap, err := resolveSnapshot(ctx, g, repo, args[0], &opts.Filter)
+	if err != nil {
+		return err
+	}
+	if err := repo.LoadIndex(ctx); err != nil {
+		return err
+	}
+	sub := ""
+	if len(args) == 2 {
+		sub = strings.Trim(args[1], "/")
+	}
+	start, err := restorer.FindNode(ctx, repo, snap.File.Statement.Root, sub)
+	if err != nil {
+		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list the whole snapshot with `cairn ls %s`", snap.ID.Short())
+	}
+	var out []nodeJSON
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', tabwriter.AlignRight)
+	emit := func(p string, n *snapshot.Node) error {
+		full := "/" + p
+		if g.JSON {
+			out = append(out, nodeJSON{Path: full, Name: n.Name, Type: n.Type.String(), Mode: modeString(n), UID: n.UID, GID: n.GID,
+				User: n.User, Group: n.Group, Size: n.Size, MTime: n.MTime, LinkTarget: n.LinkTarget, HardLinkTo: n.HardLinkTo})
+			return nil
+		}
+		if !opts.Long {
+			fmt.Fprintln(g.stdout, displayPath(full))
+			return nil
+		}
+		user, group := n.User, n.Group
+		if user == "" {
+			user = fmt.Sprint(n.UID)
+		}
+		if group == "" {
+			group = fmt.Sprint(n.GID)
+		}
+		name := displayPath(full)
+		if n.Type == snapshot.TypeSymlink {
+			name += " -> " + displayPath(n.LinkTarget)
+		}
+		fmt.Fprintf(tw, "%s\t %s\t %s\t %d\t %s\t %s\t\n", modeString(n), user, group, n.Size, n.MTime.Local().Format("2006-01-02 15:04:05"), name)
+		return nil
+	}
+	if start.Type == snapshot.TypeDir && start.Subtree != nil {
+		prefix := sub
+		err = restorer.Walk(ctx, repo, *start.Subtree, func(p string, n *snapshot.Node) error {
+			if prefix != "" {
+				p = prefix + "/" + p
+			}
+			return emit(p, n)
+		})
+	} else {
+		err = emit(sub, start)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err)
+	}
+	if g.JSON {
+		if out == nil {
+			out = []nodeJSON{}
+		}
+		return writeJSON(g.stdout, out)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnbackup/cairn/internal/restorer"
+)
+
+// RestoreOptions are restore's flags.
+type RestoreOptions struct {
+	Target  string
+	Include []string
+	Exclude []string
+	Verify  bool
+	Filter  SnapshotFilter
+}
+
+func newRestoreCommand(g *GlobalOptions) *cobra.Command {
+	var opts RestoreOptions
+	c := &cobra.Command{
+		Use:   "restore SNAPSHOT[:PATH] --target DIR",
+		Short: "Restore a snapshot, or a path in it, into a directory",
+		Long: `Restore a snapshot (or the PATH inside it) below DIR. Paths in a snapshot are
+absolute: backing up /srv/data and restoring it to /tmp/r gives /tmp/r/srv/data.
+SNAPSHOT is an ID, a unique prefix of one, or "latest". Needs the owner key.`,
+		Example: `  cairn restore latest --target /tmp/restore
+  cairn restore 4f9c2a1e:/home/alice --target /tmp/alice --include '*.pdf' --verify`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error { return runRestore(c.Context(), g, opts, args) },
+	}
+	f := c.Flags()
+	f.StringVarP(&opts.Target, "target", "t", "", "directory to restore into (required)")
+	f.StringArrayVarP(&opts.Include, "include", "i", nil, "restore only paths matching this pattern (repeatable)")
+	f.StringArrayVarP(&opts.Exclude, "exclude", "e", nil, "do not restore paths matching this pattern (repeatable)")
+	f.BoolVar(&opts.Verify, "verify", false, "re-read restored files and check them against the content hashes sealed at backup")
+	addFilterFlags(c, &opts.Filter)
+	return c
+}
+
+func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args []string) error {
+	if opts.Target == "" {
+		return usageError{errors.New("restore needs --target DIR")}
+	}
+	id, sub := splitSnapshotPath(args[0])
+	repo, err := g.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	if err := needContent(repo, "restoring"); err != nil {
+		return err
+	}
+	snap, err := resolveSnapshot(ctx, g, repo, id, &opts.Filter)
+	if err != nil {
+		return err
+	}
+	res, err := restorer.Restore(ctx, repo, snap, strings.Trim(sub, "/"), restorer.Options{
+		Target: opts.Target, Include: opts.Include, Exclude: opts.Exclude, Verify: opts.Verify, Log: g.logger(),
+	})
+	if errors.Is(err, restorer.ErrNotFound) {
+		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list it with `cairn ls %s`", snap.ID.Short())
+	}
+	if err != nil {
+		return fmt.Errorf("restore snapshot %s: %w", snap.ID.Short(), err)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(g.stderr, "cairn: warning: %s\n", w)
+	}
+	if g.JSON {
+		writeJSON(g.stdout, map[string]any{"message_type": "summary", "snapshot_id": snap.ID.String(), "files_restored": res.Files,
+			"dirs_restored": res.Dirs, "bytes_restored": res.Bytes, "files_verified": res.Verified, "errors": len(res.Warnings)})
+	} else {
+		verified := ""
+		if opts.Verify {
+			verified = fmt.Sprintf(", %d verified", res.Verified)
+		}
+		g.printf("restored snapshot %s to %s: %d files, %d dirs, %s%s\n", snap.ID.Short(), opts.Target, res.Files, res.Dirs, formatBytes(res.Bytes), verified)
+	}
+	if len(res.Warnings) > 0 {
+		return withHint(fmt.Errorf("%d paths could not be restored", len(res.Warnings)), "see the warnings above")
+	}
+	return nil
+}

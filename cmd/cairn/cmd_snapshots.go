@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnbackup/cairn/internal/repository"
+)
+
+// SnapshotsOptions are snapshots' flags.
+type SnapshotsOptions struct {
+	Filter SnapshotFilter
+}
+
+func addFilterFlags(c *cobra.Command, f *SnapshotFilter) {
+	c.Flags().StringArrayVar(&f.Hosts, "host", nil, "only snapshots with this host label (repeatable)")
+	c.Flags().StringArrayVar(&f.Tags, "tag", nil, "only snapshots with this tag (repeatable: all must match)")
+	c.Flags().StringArrayVar(&f.Paths, "path", nil, "only snapshots of this path (owner key; repeatable)")
+}
+
+func newSnapshotsCommand(g *GlobalOptions) *cobra.Command {
+	var opts SnapshotsOptions
+	c := &cobra.Command{
+		Use:   "snapshots",
+		Short: "List snapshots, oldest first",
+		Long: `List snapshots, oldest first. With the owner key: ID, time, host, tags and
+paths. With a server key the paths are sealed: the path group is shown. With a
+writer key only that writer's own snapshots are listed, as far as their signed
+statements tell (sequence number, time, ID).`,
+		Example: `  cairn snapshots
+  cairn snapshots --host web1 --tag daily --json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runSnapshots(c.Context(), g, opts) },
+	}
+	addFilterFlags(c, &opts.Filter)
+	return c
+}
+
+type snapshotJSON struct {
+	ID        string   `json:"id"`
+	ShortID   string   `json:"short_id"`
+	Time      string   `json:"time"`
+	Host      string   `json:"host,omitempty"`
+	Hostname  string   `json:"hostname,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	Paths     []string `json:"paths"`
+	PathGroup string   `json:"path_group,omitempty"`
+	Tags      []string `json:"tags"`
+	Writer    string   `json:"writer"`
+	Seq       uint64   `json:"seq"`
+	Tree      string   `json:"tree"`
+	Sealed    bool     `json:"sealed,omitempty"`
+}
+
+func snapshotToJSON(s *repository.Snapshot) snapshotJSON {
+	st := s.File.Statement
+	j := snapshotJSON{ID: s.ID.String(), ShortID: s.ID.Short(), Time: st.Time.Local().Format(time.RFC3339),
+		Writer: fmt.Sprintf("%x", st.Writer[:]), Seq: st.Seq, Tree: st.Root.String(), Paths: []string{}, Tags: []string{}}
+	if s.Meta != nil {
+		j.Host, j.PathGroup = s.Meta.HostLabel, s.Meta.PathGroup
+		if s.Meta.Tags != nil {
+			j.Tags = s.Meta.Tags
+		}
+	} else {
+		j.Sealed = true
+	}
+	if s.Owner != nil {
+		j.Paths, j.Hostname, j.Username = s.Owner.Paths, s.Owner.Hostname, s.Owner.Username
+	}
+	return j
+}
+
+func runSnapshots(ctx context.Context, g *GlobalOptions, opts SnapshotsOptions) error {
+	repo, err := g.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	snaps, err := loadSnapshots(ctx, g, repo)
+	if err != nil {
+		return err
+	}
+	writerOnly := !repo.CanReadMetadata()
+	if writerOnly {
+		// A writer reads nothing sealed: list its own signed statements.
+		me := repo.Keys().SignerID()
+		var own []*repository.Snapshot
+		for _, s := range snaps {
+			if bytes.Equal(s.File.Statement.Writer[:], me) {
+				own = append(own, s)
+			}
+		}
+		snaps = own
+	}
+	snaps = opts.Filter.apply(snaps)
+	if g.JSON {
+		out := make([]snapshotJSON, 0, len(snaps))
+		for _, s := range snaps {
+			out = append(out, snapshotToJSON(s))
+		}
+		return writeJSON(g.stdout, out)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	if writerOnly {
+		fmt.Fprintln(tw, "ID\tSeq\tTime\tWriter")
+		for _, s := range snaps {
+			st := s.File.Statement
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", s.ID.Short(), st.Seq, st.Time.Local().Format("2006-01-02 15:04:05"), shortHex(st.Writer[:]))
+		}
+		tw.Flush()
+		fmt.Fprintf(g.stdout, "%d snapshots by this writer; host, tags and paths are sealed (this is a writer key)\n", len(snaps))
+		return nil
+	}
+	paths := "Paths"
+	if !repo.CanReadContent() {
+		paths = "Path group"
+	}
+	fmt.Fprintf(tw, "ID\tTime\tHost\tTags\t%s\n", paths)
+	for _, s := range snaps {
+		p := "group:" + s.Meta.PathGroup
+		if s.Owner != nil {
+			var dp []string
+			for _, x := range s.Owner.Paths {
+				dp = append(dp, displayPath(x))
+			}
+			p = strings.Join(dp, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID.Short(), s.Time().Local().Format("2006-01-02 15:04:05"),
+			s.Meta.HostLabel, strings.Join(s.Meta.Tags, ","), p)
+	}
+	tw.Flush()
+	if !g.Quiet {
+		fmt.Fprintf(g.stdout, "%d snapshots\n", len(snaps))
+	}
+	return nil
+}

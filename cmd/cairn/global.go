@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/local"
+	"github.com/cairnbackup/cairn/internal/repository"
+)
+
+// GlobalOptions are the flags every command takes.
+type GlobalOptions struct {
+	Repo         string
+	PasswordFile string
+	KeyFile      string
+	CacheDir     string
+	NoCache      bool
+	JSON         bool
+	Quiet        bool
+	Verbose      bool
+	Debug        bool
+
+	stdout, stderr io.Writer
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func (g *GlobalOptions) register(c *cobra.Command) {
+	f := c.PersistentFlags()
+	f.StringVarP(&g.Repo, "repo", "r", envOr("CAIRN_REPOSITORY", ""), "repository location: a directory (env CAIRN_REPOSITORY)")
+	f.StringVar(&g.PasswordFile, "password-file", envOr("CAIRN_PASSWORD_FILE", ""), "read the password from this file (env CAIRN_PASSWORD_FILE)")
+	f.StringVar(&g.KeyFile, "key-file", envOr("CAIRN_KEY_FILE", ""), "unlock with this key file instead of the repository's keys/ (env CAIRN_KEY_FILE)")
+	f.StringVar(&g.CacheDir, "cache-dir", "", "local cache directory (default $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
+	f.BoolVar(&g.NoCache, "no-cache", false, "use no local cache")
+	f.BoolVar(&g.JSON, "json", false, "print JSON instead of text")
+	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
+	f.BoolVarP(&g.Verbose, "verbose", "v", false, "print more, also when not on a terminal")
+	f.BoolVar(&g.Debug, "debug", false, "print debug logs and error details")
+}
+
+// logger logs to stderr: warnings by default, info with -v, debug with --debug.
+func (g *GlobalOptions) logger() *slog.Logger {
+	lvl := slog.LevelWarn
+	switch {
+	case g.Debug:
+		lvl = slog.LevelDebug
+	case g.Verbose:
+		lvl = slog.LevelInfo
+	case g.Quiet:
+		lvl = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if g.JSON {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}
+
+// printf prints unless -q.
+func (g *GlobalOptions) printf(format string, a ...any) {
+	if !g.Quiet {
+		fmt.Fprintf(g.stdout, format, a...)
+	}
+}
+
+// stderrIsTerminal reports whether progress lines may be drawn.
+func (g *GlobalOptions) stderrIsTerminal() bool {
+	f, ok := g.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (g *GlobalOptions) cacheDir() (string, error) {
+	if g.NoCache {
+		return "", nil
+	}
+	if g.CacheDir != "" {
+		return g.CacheDir, nil
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "cairn"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", withHint(errors.New("cannot find a cache directory (no $HOME)"), "set --cache-dir or use --no-cache")
+	}
+	return filepath.Join(home, ".cache", "cairn"), nil
+}
+
+func (g *GlobalOptions) repoOptions() (repository.Options, error) {
+	dir, err := g.cacheDir()
+	if err != nil {
+		return repository.Options{}, err
+	}
+	return repository.Options{CacheDir: dir, KeyLabel: keyLabel()}, nil
+}
+
+func keyLabel() string {
+	host, _ := os.Hostname()
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return name + "@" + host
+}
+
+var schemeRE = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*):`)
+
+// repoDir turns -r into a local directory, refusing backends this build
+// does not have.
+func (g *GlobalOptions) repoDir() (string, error) {
+	loc := g.Repo
+	if loc == "" {
+		return "", usageError{errors.New("no repository given; pass -r DIR or set CAIRN_REPOSITORY")}
+	}
+	if m := schemeRE.FindStringSubmatch(loc); m != nil {
+		if m[1] != "local" {
+			return "", usageError{fmt.Errorf("repository %q: unknown backend %q; this build supports local directories (a path, or local:PATH; write ./%s for a relative path with a colon)", loc, m[1]+":", loc)}
+		}
+		loc = strings.TrimPrefix(loc, "local:")
+	}
+	return loc, nil
+}
+
+// openBackend opens an existing repository's storage.
+func (g *GlobalOptions) openBackend() (backend.Backend, error) {
+	dir, err := g.repoDir()
+	if err != nil {
+		return nil, err
+	}
+	be, err := local.Open(dir)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, dir), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
+	}
+	return be, err
+}
+
+// openRepo opens and unlocks the repository.
+func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, error) {
+	be, err := g.openBackend()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := g.repoOptions()
+	if err != nil {
+		return nil, err
+	}
+	pw, err := g.password("enter password for repository: ")
+	if err != nil {
+		return nil, err
+	}
+	var repo *repository.Repository
+	if g.KeyFile != "" {
+		repo, err = repository.OpenKeyFile(ctx, be, g.KeyFile, pw, opts)
+	} else {
+		repo, err = repository.Open(ctx, be, pw, opts)
+	}
+	loc := be.Properties().Location
+	switch {
+	case errors.Is(err, repository.ErrNoRepository):
+		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, loc), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
+	case errors.Is(err, repository.ErrNoKey) && g.KeyFile != "":
+		return nil, withHint(fmt.Errorf("wrong password for key file %s: %w", g.KeyFile, repository.ErrNoKey), "try another password")
+	case errors.Is(err, repository.ErrNoKey):
+		return nil, withHint(fmt.Errorf("wrong password for repository %s: %w", loc, err), "try another password, or --key-file for a key kept outside the repository")
+	case err != nil:
+		return nil, fmt.Errorf("open repository %s: %w", loc, err)
+	}
+	return repo, nil
+}
+
+// password reads the password: --password-file / CAIRN_PASSWORD_FILE, then
+// CAIRN_PASSWORD, then a prompt without echo on a terminal.
+func (g *GlobalOptions) password(prompt string) ([]byte, error) {
+	if g.PasswordFile != "" {
+		return readPasswordFile(g.PasswordFile)
+	}
+	if pw, ok := os.LookupEnv("CAIRN_PASSWORD"); ok {
+		return []byte(pw), nil
+	}
+	return promptPassword(prompt, false)
+}
+
+func readPasswordFile(path string) ([]byte, error) {
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("read password file: %w", err), "check --password-file/CAIRN_PASSWORD_FILE")
+	}
+	buf = bytes.TrimSuffix(buf, []byte("\n"))
+	buf = bytes.TrimSuffix(buf, []byte("\r"))
+	if len(buf) == 0 {
+		return nil, withHint(fmt.Errorf("password file %s is empty", path), "write the password into it")
+	}
+	return buf, nil
+}
+
+// promptPassword asks on the terminal, twice when confirm is set.
+func promptPassword(prompt string, confirm bool) ([]byte, error) {
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return nil, usageError{errors.New("no password given and not on a terminal; set CAIRN_PASSWORD or CAIRN_PASSWORD_FILE, or pass --password-file")}
+	}
+	fmt.Fprint(os.Stderr, prompt)
+	pw, err := term.ReadPassword(fd)
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("read password: %w", err)
+	}
+	if len(pw) == 0 {
+		return nil, usageError{errors.New("empty password")}
+	}
+	if confirm {
+		fmt.Fprint(os.Stderr, "enter the password again: ")
+		again, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return nil, fmt.Errorf("read password: %w", err)
+		}
+		if !bytes.Equal(pw, again) {
+			return nil, usageError{errors.New("the passwords do not match")}
+		}
+	}
+	return pw, nil
+}

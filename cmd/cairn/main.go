@@ -1,0 +1,85 @@
+// Command cairn is the cairn backup client.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+const exitCodesHelp = `Exit codes:
+  0    success
+  1    the command failed
+  3    backup: the snapshot was saved, but some files could not be read
+  10   no repository at the given location
+  11   the key cannot do this (a writer or server key where the owner key is needed)
+  12   wrong password (no key matched)
+  130  interrupted (SIGINT/SIGTERM)`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &GlobalOptions{stdout: stdout, stderr: stderr}
+	root := newRootCommand(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(ctx, err)
+	if msg := errorMessage(err, code); msg != "" {
+		fmt.Fprintf(stderr, "cairn: %s\n", msg)
+	}
+	if g.Debug {
+		fmt.Fprintf(stderr, "debug: %#v\n", err)
+	}
+	return code
+}
+
+func newRootCommand(g *GlobalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cairn",
+		Short: "Deduplicated, encrypted backups with write-only clients",
+		Long: `cairn makes deduplicated, compressed, encrypted snapshots of directories
+and restores them. Documentation: docs/commands.md.
+
+` + exitCodesHelp,
+		Example: `  export CAIRN_REPOSITORY=/srv/backup CAIRN_PASSWORD_FILE=~/.cairn-pass
+  cairn init
+  cairn backup /home /etc --tag daily
+  cairn snapshots
+  cairn restore latest:/home/alice --target /tmp/restore`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w; see `%s --help`", err, c.CommandPath())}
+	})
+	g.register(root)
+	root.AddCommand(
+		newInitCommand(g),
+		newKeyCommand(g),
+		newBackupCommand(g),
+		newSnapshotsCommand(g),
+		newLsCommand(g),
+		newFindCommand(g),
+		newDiffCommand(g),
+		newStatsCommand(g),
+		newRestoreCommand(g),
+		newDumpCommand(g),
+		newCheckCommand(g),
+	)
+	return root
+}

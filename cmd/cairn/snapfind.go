@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cairnbackup/cairn/internal/repository"
+)
+
+// SnapshotFilter narrows snapshots (and what "latest" means).
+type SnapshotFilter struct {
+	Hosts []string
+	Tags  []string // a snapshot must carry every tag given
+	Paths []string // a snapshot must have every path given (owner key)
+}
+
+func (f *SnapshotFilter) empty() bool {
+	return len(f.Hosts) == 0 && len(f.Tags) == 0 && len(f.Paths) == 0
+}
+
+// match reports whether s passes; fields the key cannot read never match
+// a filter on them.
+func (f *SnapshotFilter) match(s *repository.Snapshot) bool {
+	if len(f.Hosts) > 0 && (s.Meta == nil || !slices.Contains(f.Hosts, s.Meta.HostLabel)) {
+		return false
+	}
+	for _, t := range f.Tags {
+		if s.Meta == nil || !slices.Contains(s.Meta.Tags, t) {
+			return false
+		}
+	}
+	for _, p := range f.Paths {
+		if s.Owner == nil || !slices.Contains(s.Owner.Paths, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *SnapshotFilter) apply(snaps []*repository.Snapshot) []*repository.Snapshot {
+	var out []*repository.Snapshot
+	for _, s := range snaps {
+		if f.match(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// loadSnapshots lists the snapshots the key can verify, oldest first,
+// reporting the ones that fail to load as warnings.
+func loadSnapshots(ctx context.Context, g *GlobalOptions, repo *repository.Repository) ([]*repository.Snapshot, error) {
+	snaps, errs, err := repo.Snapshots(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	for _, e := range errs {
+		fmt.Fprintf(g.stderr, "cairn: warning: %v; run `cairn check`\n", e)
+	}
+	return snaps, nil
+}
+
+// findSnapshot resolves "latest" (newest matching the filter) or a unique
+// hex prefix of a snapshot ID.
+func findSnapshot(snaps []*repository.Snapshot, arg string, f *SnapshotFilter) (*repository.Snapshot, error) {
+	if arg == "latest" {
+		cand := f.apply(snaps)
+		if len(cand) == 0 {
+			if f.empty() {
+				return nil, withHint(errors.New("the repository has no snapshots"), "make one with `cairn backup`")
+			}
+			return nil, withHint(errors.New("no snapshot matches the --host/--tag/--path filter"), "list them with `cairn snapshots`")
+		}
+		return cand[len(cand)-1], nil
+	}
+	p := strings.ToLower(arg)
+	if p == "" || len(p) > 64 || strings.Trim(p, "0123456789abcdef") != "" {
+		return nil, usageError{fmt.Errorf("%q is not a snapshot ID (hex digits) or \"latest\"", arg)}
+	}
+	var found []*repository.Snapshot
+	for _, s := range snaps {
+		if strings.HasPrefix(s.ID.String(), p) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, withHint(fmt.Errorf("no snapshot %s", arg), "list them with `cairn snapshots`")
+	case 1:
+		return found[0], nil
+	}
+	var ids []string
+	for _, s := range found {
+		ids = append(ids, s.ID.String()[:max(len(p)+4, 8)])
+	}
+	return nil, withHint(fmt.Errorf("snapshot ID %s is ambiguous: %s", arg, strings.Join(ids, ", ")), "give more digits")
+}
+
+// resolveSnapshot loads the snapshot list and resolves arg.
+func resolveSnapshot(ctx context.Context, g *GlobalOptions, repo *repository.Repository, arg string, f *SnapshotFilter) (*repository.Snapshot, error) {
+	snaps, err := loadSnapshots(ctx, g, repo)
+	if err != nil {
+		return nil, err
+	}
+	return findSnapshot(snaps, arg, f)
+}
+
+// splitSnapshotPath splits "SNAPSHOT:PATH".
+func splitSnapshotPath(arg string) (string, string) {
+	id, path, _ := strings.Cut(arg, ":")
+	return id, path
+}

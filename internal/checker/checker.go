@@ -1,0 +1,504 @@
+package checker
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/index"
+	"github.com/cairnbackup/cairn/internal/pack"
+	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+// Options configure a check.
+type Options struct {
+	// ReadData reads every pack whole: its hash, and every blob the key
+	// can open.
+	ReadData bool
+	// Workers bounds concurrent loads; default 4.
+	Workers int
+}
+
+// Problem is one thing found wrong.
+type Problem struct {
+	File      string   `json:"file,omitempty"` // e.g. "data/3f9a…", "index/…"
+	Blob      string   `json:"blob,omitempty"` // "data 3f9a21c0"
+	Snapshots []string `json:"snapshots,omitempty"`
+	Message   string   `json:"message"`
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File + ": ")
+	}
+	if p.Blob != "" {
+		b.WriteString(p.Blob + ": ")
+	}
+	b.WriteString(p.Message)
+	if len(p.Snapshots) > 0 {
+		fmt.Fprintf(&b, " (snapshots %s need it)", strings.Join(p.Snapshots, ", "))
+	}
+	return b.String()
+}
+
+// Report is the outcome of a check.
+type Report struct {
+	Checks    []string  `json:"checks"` // what was checked
+	Problems  []Problem `json:"problems"`
+	Notes     []string  `json:"notes"`
+	Snapshots int       `json:"snapshots"`
+	Packs     int       `json:"packs"`
+	Blobs     int       `json:"blobs"`
+	Trees     int       `json:"trees"`
+	BytesRead uint64    `json:"bytes_read"`
+}
+
+// OK reports whether no problem was found.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+type loc struct {
+	pack  blob.ID
+	entry pack.Entry
+}
+
+type checker struct {
+	repo *repository.Repository
+	be   backend.Backend
+	opts Options
+	rep  Report
+	mu   sync.Mutex
+
+	indexed   map[blob.ID][]byte   // pack → header plaintext from the index
+	indexedIn map[blob.ID]string   // pack → index file that lists it
+	blobs     map[snapshot.Ref]loc // every indexed blob
+	packFiles map[blob.ID]int64    // packs in storage, with sizes
+	blobSnaps map[snapshot.Ref][]string
+	snaps     []*repository.Snapshot
+	badPacks  map[blob.ID]bool
+	treesSeen map[blob.ID]bool
+}
+
+func (c *checker) problem(p Problem) {
+	c.mu.Lock()
+	c.rep.Problems = append(c.rep.Problems, p)
+	c.mu.Unlock()
+}
+
+// Check checks repo. It returns an error only when it cannot run at all
+// (a writer key, a storage that cannot be listed, cancellation); what it
+// finds wrong is in the report.
+func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Report, error) {
+	if !repo.CanReadMetadata() {
+		return nil, fmt.Errorf("checking %w", crypto.ErrNeedsMetadata)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	c := &checker{repo: repo, be: repo.Backend(), opts: opts,
+		indexed: map[blob.ID][]byte{}, indexedIn: map[blob.ID]string{}, blobs: map[snapshot.Ref]loc{},
+		packFiles: map[blob.ID]int64{}, blobSnaps: map[snapshot.Ref][]string{}, badPacks: map[blob.ID]bool{},
+		treesSeen: map[blob.ID]bool{}}
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+		when bool
+	}{
+		{"file names match content hashes (all files but packs)", c.checkNames, true},
+		{"index fragments decrypt and parse", c.checkIndex, true},
+		{"snapshots verify; manifest refs are indexed", c.checkSnapshots, true},
+		{"indexed packs exist; trailers valid; sealed headers equal the index", c.checkPacks, true},
+		{"trees load and verify; file content is indexed", c.checkTrees, repo.CanReadContent()},
+		{"pack contents hash to their names; blobs decrypt and verify", c.readData, opts.ReadData},
+	}
+	for _, s := range steps {
+		if !s.when {
+			continue
+		}
+		if err := s.fn(ctx); err != nil {
+			return nil, err
+		}
+		c.rep.Checks = append(c.rep.Checks, s.name)
+	}
+	if opts.ReadData && !repo.CanReadContent() {
+		c.rep.Notes = append(c.rep.Notes, "data and tree blobs were checked by pack hash only: opening them needs the owner key")
+	}
+	if !repo.CanReadContent() {
+		c.rep.Notes = append(c.rep.Notes, "trees were not checked: they need the owner key")
+	}
+	c.rep.Packs, c.rep.Blobs, c.rep.Snapshots, c.rep.Trees = len(c.indexed), len(c.blobs), len(c.snaps), len(c.treesSeen)
+	sort.Slice(c.rep.Problems, func(i, j int) bool { return c.rep.Problems[i].String() < c.rep.Problems[j].String() })
+	return &c.rep, nil
+}
+
+// list returns the files of type t.
+func (c *checker) list(ctx context.Context, t backend.FileType) ([]backend.FileInfo, error) {
+	var out []backend.FileInfo
+	err := c.be.List(ctx, t, func(fi backend.FileInfo) error {
+		out = append(out, fi)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", t, err)
+	}
+	return out, nil
+}
+
+// hashFile streams a file through SHA-256.
+func (c *checker) hashFile(ctx context.Context, h backend.Handle) (string, int64, error) {
+	sum := sha256.New()
+	var n int64
+	err := c.be.Load(ctx, h, 0, 0, func(rd io.Reader) error {
+		var err error
+		n, err = io.Copy(sum, rd)
+		return err
+	})
+	return hex.EncodeToString(sum.Sum(nil)), n, err
+}
+
+func (c *checker) checkNames(ctx context.Context) error {
+	for _, t := range backend.AllTypes {
+		if !backend.ContentNamed(t) || t == backend.Data {
+			continue
+		}
+		files, err := c.list(ctx, t)
+		if err != nil {
+			return err
+		}
+		for _, fi := range files {
+			got, n, err := c.hashFile(ctx, fi.Handle)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			c.rep.BytesRead += uint64(n)
+			switch {
+			case err != nil:
+				c.problem(Problem{File: fi.Handle.String(), Message: fmt.Sprintf("cannot be read: %v", err)})
+			case got != fi.Name:
+				c.problem(Problem{File: fi.Handle.String(), Message: fmt.Sprintf("%s file content hashes to %s, not its name (corrupted)", t, got[:12])})
+			}
+		}
+	}
+	return nil
+}
+
+func (c *checker) checkIndex(ctx context.Context) error {
+	files, err := c.list(ctx, backend.Index)
+	if err != nil {
+		return err
+	}
+	for _, fi := range files {
+		f, err := c.repo.LoadIndexFile(ctx, fi.Name)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			c.problem(Problem{File: fi.Handle.String(), Message: fmt.Sprintf("index fragment unusable: %v", err)})
+			continue
+		}
+		for _, p := range f.Packs {
+			if old, ok := c.indexed[p.Pack]; ok && !bytes.Equal(old, p.Header) {
+				c.problem(Problem{File: "data/" + p.Pack.String(), Message: fmt.Sprintf("listed with different headers in %s and %s", c.indexedIn[p.Pack], fi.Handle)})
+				continue
+			}
+			c.indexed[p.Pack] = p.Header
+			c.indexedIn[p.Pack] = fi.Handle.String()
+			for _, e := range p.Parsed.Entries {
+				c.blobs[snapshot.Ref{Type: e.Type, ID: e.ID}] = loc{pack: p.Pack, entry: e}
+			}
+		}
+	}
+	// The repository's own index serves tree loads and blob opening; an
+	// unusable fragment was reported above and leaves its blobs missing.
+	if err := c.repo.LoadIndex(ctx); err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (c *checker) checkSnapshots(ctx context.Context) error {
+	files, err := c.list(ctx, backend.Snapshots)
+	if err != nil {
+		return err
+	}
+	for _, fi := range files {
+		s, err := c.repo.LoadSnapshot(ctx, fi)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			c.problem(Problem{File: fi.Handle.String(), Message: fmt.Sprintf("snapshot does not verify: %v", err)})
+			continue
+		}
+		c.snaps = append(c.snaps, s)
+		refs, err := c.repo.ManifestRefs(ctx, s)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			c.problem(Problem{File: fi.Handle.String(), Snapshots: []string{s.ID.Short()}, Message: fmt.Sprintf("manifest unreadable: %v", err)})
+		}
+		for _, p := range s.Meta.Pages {
+			refs = append(refs, snapshot.Ref{Type: blob.ManifestPage, ID: p})
+		}
+		rootRef := snapshot.Ref{Type: blob.Tree, ID: s.File.Statement.Root}
+		if err == nil && !containsRef(refs, rootRef) {
+			c.problem(Problem{File: fi.Handle.String(), Blob: "tree " + rootRef.ID.Short(), Snapshots: []string{s.ID.Short()}, Message: "root tree is not in the snapshot's manifest"})
+		}
+		for _, r := range refs {
+			c.blobSnaps[r] = append(c.blobSnaps[r], s.ID.Short())
+			if _, ok := c.blobs[r]; !ok {
+				c.problem(Problem{Blob: fmt.Sprintf("%s %s", r.Type, r.ID.Short()), Snapshots: []string{s.ID.Short()}, Message: "blob is not in the index (lost or never indexed)"})
+			}
+		}
+	}
+	return nil
+}
+
+func containsRef(refs []snapshot.Ref, r snapshot.Ref) bool {
+	for _, x := range refs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// snapsOfPack names the snapshots that reference any blob in pack.
+func (c *checker) snapsOfPack(id blob.ID) []string {
+	set := map[string]bool{}
+	for r, l := range c.blobs {
+		if l.pack == id {
+			for _, s := range c.blobSnaps[r] {
+				set[s] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *checker) packProblem(id blob.ID, msg string) {
+	c.mu.Lock()
+	c.badPacks[id] = true
+	c.mu.Unlock()
+	c.problem(Problem{File: "data/" + id.String(), Snapshots: c.snapsOfPack(id), Message: msg})
+}
+
+func (c *checker) checkPacks(ctx context.Context) error {
+	files, err := c.list(ctx, backend.Data)
+	if err != nil {
+		return err
+	}
+	for _, fi := range files {
+		id, err := blob.ParseID(fi.Name)
+		if err != nil {
+			continue
+		}
+		c.packFiles[id] = fi.Size
+		if _, ok := c.indexed[id]; !ok {
+			c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("pack data/%s is in no index (left by an interrupted backup; the next backup or prune handles it)", fi.Name[:12]))
+		}
+	}
+	ids := make([]blob.ID, 0, len(c.indexed))
+	for id := range c.indexed {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opts.Workers)
+	for _, id := range ids {
+		size, ok := c.packFiles[id]
+		if !ok {
+			c.packProblem(id, fmt.Sprintf("pack is missing (listed in %s)", c.indexedIn[id]))
+			continue
+		}
+		g.Go(func() error {
+			c.checkPackHeader(gctx, id, size)
+			return gctx.Err()
+		})
+	}
+	return g.Wait()
+}
+
+// checkPackHeader checks a pack's trailer and that its sealed header
+// decrypts to exactly the index's copy.
+func (c *checker) checkPackHeader(ctx context.Context, id blob.ID, size int64) {
+	h := backend.Handle{Type: backend.Data, Name: id.String()}
+	if size < pack.TrailerSize {
+		c.packProblem(id, fmt.Sprintf("pack is truncated (%d bytes, shorter than its trailer)", size))
+		return
+	}
+	trailer, err := c.load(ctx, h, pack.TrailerSize, size-pack.TrailerSize)
+	if err != nil {
+		c.packProblem(id, fmt.Sprintf("trailer cannot be read: %v", err))
+		return
+	}
+	off, l, err := pack.ParseTrailer(trailer, size)
+	if err != nil {
+		c.packProblem(id, fmt.Sprintf("pack is damaged or truncated (%s): %v", humanSize(size), err))
+		return
+	}
+	sealed, err := c.load(ctx, h, l, off)
+	if err != nil {
+		c.packProblem(id, fmt.Sprintf("header cannot be read: %v", err))
+		return
+	}
+	_, plain, err := pack.OpenHeader(sealed, off, c.repo.Keys().MetaIdentity)
+	if err != nil {
+		c.packProblem(id, fmt.Sprintf("sealed header does not open: %v", err))
+		return
+	}
+	if !bytes.Equal(plain, c.indexed[id]) {
+		c.packProblem(id, fmt.Sprintf("header differs from its copy in %s", c.indexedIn[id]))
+	}
+}
+
+func (c *checker) load(ctx context.Context, h backend.Handle, length int, off int64) ([]byte, error) {
+	var buf []byte
+	err := c.be.Load(ctx, h, length, off, func(rd io.Reader) error {
+		var err error
+		buf, err = io.ReadAll(rd)
+		return err
+	})
+	if err == nil && length > 0 && len(buf) != length {
+		err = io.ErrUnexpectedEOF
+	}
+	return buf, err
+}
+
+func humanSize(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// checkTrees walks every snapshot's trees once each (owner key).
+func (c *checker) checkTrees(ctx context.Context) error {
+	for _, s := range c.snaps {
+		if err := c.tree(ctx, s, s.File.Statement.Root, "/", 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *checker) tree(ctx context.Context, s *repository.Snapshot, id blob.ID, path string, depth int) error {
+	if c.treesSeen[id] {
+		return nil
+	}
+	c.treesSeen[id] = true
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if depth > restorer.MaxDepth {
+		c.problem(Problem{Blob: "tree " + id.Short(), Snapshots: []string{s.ID.Short()}, Message: fmt.Sprintf("%s: deeper than %d levels", path, restorer.MaxDepth)})
+		return nil
+	}
+	t, err := restorer.LoadTree(ctx, c.repo, id)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		c.problem(Problem{Blob: "tree " + id.Short(), Snapshots: c.snapsOf(snapshot.Ref{Type: blob.Tree, ID: id}, s), Message: fmt.Sprintf("directory %s: %v", path, err)})
+		return nil
+	}
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		p := strings.TrimSuffix(path, "/") + "/" + n.Name
+		if n.Type == snapshot.TypeDir && n.Subtree != nil {
+			if err := c.tree(ctx, s, *n.Subtree, p, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, b := range n.Content {
+			if !c.repo.Index().Has(b, blob.Data) {
+				c.problem(Problem{Blob: "data " + b.Short(), Snapshots: c.snapsOf(snapshot.Ref{Type: blob.Data, ID: b}, s), Message: fmt.Sprintf("content of %q is not in the index", p)})
+			}
+		}
+	}
+	return nil
+}
+
+func (c *checker) snapsOf(r snapshot.Ref, s *repository.Snapshot) []string {
+	if ss := c.blobSnaps[r]; len(ss) > 0 {
+		return ss
+	}
+	return []string{s.ID.Short()}
+}
+
+// readData reads every indexed pack whole.
+func (c *checker) readData(ctx context.Context) error {
+	// Blobs the repository's index knows, grouped by pack, with its slot
+	// numbering (what OpenBlob needs).
+	byPack := map[blob.ID][]index.Entry{}
+	c.repo.Index().Each(func(e index.Entry) bool {
+		byPack[e.Pack] = append(byPack[e.Pack], e)
+		return true
+	})
+	canOpen := func(t blob.Type) bool {
+		return t == blob.ManifestPage || c.repo.CanReadContent()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opts.Workers)
+	for id, size := range c.packFiles {
+		if _, ok := c.indexed[id]; !ok {
+			continue
+		}
+		g.Go(func() error {
+			h := backend.Handle{Type: backend.Data, Name: id.String()}
+			buf, err := c.load(gctx, h, 0, 0)
+			if gctx.Err() != nil {
+				return gctx.Err()
+			}
+			c.mu.Lock()
+			c.rep.BytesRead += uint64(len(buf))
+			c.mu.Unlock()
+			if err != nil {
+				c.packProblem(id, fmt.Sprintf("cannot be read: %v", err))
+				return nil
+			}
+			if got := sha256.Sum256(buf); got != id {
+				c.packProblem(id, fmt.Sprintf("pack content (%s of %s) hashes to %x, not its name (corrupted)", humanSize(int64(len(buf))), humanSize(size), got[:6]))
+			}
+			for _, e := range byPack[id] {
+				if !canOpen(e.Type) {
+					continue
+				}
+				if uint64(e.Offset)+uint64(e.Length) > uint64(len(buf)) {
+					c.problem(Problem{File: h.String(), Blob: fmt.Sprintf("%s %s", e.Type, e.ID.Short()), Snapshots: c.blobSnaps[snapshot.Ref{Type: e.Type, ID: e.ID}], Message: "blob lies beyond the end of the pack"})
+					continue
+				}
+				if _, err := c.repo.OpenBlob(e, buf[e.Offset:e.Offset+e.Length]); err != nil {
+					msg := err.Error()
+					if errors.Is(err, crypto.ErrDecrypt) {
+						msg = "blob does not decrypt (corrupted or forged)"
+					}
+					c.problem(Problem{File: h.String(), Blob: fmt.Sprintf("%s %s", e.Type, e.ID.Short()), Snapshots: c.blobSnaps[snapshot.Ref{Type: e.Type, ID: e.ID}], Message: msg})
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
