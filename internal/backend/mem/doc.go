@@ -11,6 +11,9 @@
 //     a stored file is Corrupt, which exists for tests.
 //   - ModTime comes from the injected clock (NewWithClock), set once on Save.
 //
+// ReplaceConfig replaces config as the local backend's does, so code using that
+// optional capability can be tested in memory.
+//
 // Tests of other packages can make operations fail with SetFault and damage
 // stored files with Corrupt. A Backend is safe for concurrent use; callbacks
 // (Load's fn, List's fn, the fault hook, Corrupt's fn) run without the

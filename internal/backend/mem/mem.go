@@ -21,6 +21,8 @@ const (
 	OpStat   = "stat"
 	OpList   = "list" // the hook sees Handle{Type: t} with an empty name
 	OpRemove = "remove"
+
+	OpReplaceConfig = "replace-config"
 )
 
 // Backend is an in-memory backend.Backend.
@@ -106,37 +108,54 @@ func (b *Backend) checkCtxFault(ctx context.Context, op string, h backend.Handle
 
 // Save implements backend.Backend.
 func (b *Backend) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
-	if err := b.check(ctx, OpSave, h); err != nil {
+	return b.save(ctx, h, rd, false)
+}
+
+// ReplaceConfig replaces the config file, or creates it, as the local
+// backend's ReplaceConfig does. The fault hook sees OpReplaceConfig.
+func (b *Backend) ReplaceConfig(ctx context.Context, rd backend.RewindReader) error {
+	return b.save(ctx, backend.Handle{Type: backend.Config, Name: "config"}, rd, true)
+}
+
+func (b *Backend) save(ctx context.Context, h backend.Handle, rd backend.RewindReader, replace bool) error {
+	op := OpSave
+	if replace {
+		op = OpReplaceConfig
+	}
+	if err := b.check(ctx, op, h); err != nil {
 		return err
 	}
 	want := rd.Length()
 	if want < 0 {
-		return fmt.Errorf("mem: save %v: negative length %d", h, want)
+		return fmt.Errorf("mem: %s %v: negative length %d", op, h, want)
 	}
 	// Read one byte more than promised so an over-long reader is caught.
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(rd, want+1))
 	if err != nil {
-		return fmt.Errorf("mem: save %v: read: %w", h, err)
+		return fmt.Errorf("mem: %s %v: read: %w", op, h, err)
 	}
-	if n != want {
-		return fmt.Errorf("mem: save %v: reader gave %d bytes, length says %d: %w", h, n, want, io.ErrUnexpectedEOF)
+	if n < want {
+		return fmt.Errorf("mem: %s %v: reader gave %d bytes, length says %d: %w", op, h, n, want, io.ErrUnexpectedEOF)
+	}
+	if n > want {
+		return fmt.Errorf("mem: %s %v: reader gave more than its length %d", op, h, want)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("mem: save %v: %w", h, err)
+		return fmt.Errorf("mem: %s %v: %w", op, h, err)
 	}
 	data := buf.Bytes() // buf is ours alone, so this is already a private copy
 	if backend.ContentNamed(h.Type) {
 		sum := sha256.Sum256(data)
 		if got := hex.EncodeToString(sum[:]); got != h.Name {
-			return fmt.Errorf("mem: save %v: bytes hash to %s: %w", h, got, backend.ErrHashMismatch)
+			return fmt.Errorf("mem: %s %v: bytes hash to %s: %w", op, h, got, backend.ErrHashMismatch)
 		}
 	}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.files[h]; ok {
-		return fmt.Errorf("mem: save %v: %w", h, backend.ErrExists)
+	if _, ok := b.files[h]; ok && !replace {
+		return fmt.Errorf("mem: %s %v: %w", op, h, backend.ErrExists)
 	}
 	b.files[h] = file{data: data, modTime: b.now()}
 	return nil

@@ -124,3 +124,29 @@ func TestCorrupt(t *testing.T) {
 		t.Errorf("corrupt missing: got %v, want ErrNotFound", err)
 	}
 }
+
+func TestReplaceConfig(t *testing.T) {
+	be := mem.New()
+	h := backend.Handle{Type: backend.Config, Name: "config"}
+	if err := be.ReplaceConfig(ctx, backend.NewByteReader([]byte("v1"))); err != nil {
+		t.Fatalf("replace missing config: %v", err)
+	}
+	if err := be.Save(ctx, h, backend.NewByteReader([]byte("v2"))); !errors.Is(err, backend.ErrExists) {
+		t.Fatalf("save over config: got %v, want ErrExists", err)
+	}
+	short := &shortReader{backend.NewByteReader([]byte("v"))}
+	if err := be.ReplaceConfig(ctx, short); err == nil {
+		t.Fatal("replace through short reader succeeded")
+	}
+	if err := be.ReplaceConfig(ctx, backend.NewByteReader([]byte("v3"))); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := backend.LoadAll(ctx, be, h); err != nil || string(got) != "v3" {
+		t.Fatalf("config = %q, %v; want v3", got, err)
+	}
+}
+
+// shortReader claims one byte more than it has.
+type shortReader struct{ *backend.ByteReader }
+
+func (r *shortReader) Length() int64 { return r.ByteReader.Length() + 1 }
