@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/cairnbackup/cairn/internal/blob"
@@ -165,6 +166,9 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 	if ne > MaxEntries || uint64(ne)*45 > uint64(len(r.b)) {
 		return nil, fmt.Errorf("%w: %d entries in %d bytes", ErrFormat, ne, len(r.b))
 	}
+	// Offsets and lengths are uint32: nothing past 4 GiB is addressable, and
+	// bounding every entry's end there keeps end arithmetic from wrapping.
+	dataLen = min(dataLen, math.MaxUint32)
 	h.Entries = make([]Entry, ne)
 	for i := range h.Entries {
 		e := &h.Entries[i]
@@ -183,8 +187,11 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 		if e.Length == 0 || e.Length > MaxBlobSize || uint64(e.Offset)+uint64(e.Length) > dataLen {
 			return nil, fmt.Errorf("%w: entry %d (offset %d, length %d) outside the pack's %d data bytes", ErrFormat, i, e.Offset, e.Length, dataLen)
 		}
-		if i > 0 && e.Offset < h.Entries[i-1].Offset+h.Entries[i-1].Length {
-			return nil, fmt.Errorf("%w: entry %d overlaps or precedes the one before", ErrFormat, i)
+		if i > 0 {
+			prev := &h.Entries[i-1]
+			if uint64(e.Offset) < uint64(prev.Offset)+uint64(prev.Length) {
+				return nil, fmt.Errorf("%w: entry %d overlaps or precedes the one before", ErrFormat, i)
+			}
 		}
 		wantKind := SlotOwner
 		if e.Type == blob.ManifestPage {

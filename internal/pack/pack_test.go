@@ -1,0 +1,431 @@
+package pack_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/pack"
+)
+
+type keys struct {
+	owner, writer, server *crypto.Keys
+}
+
+func newKeys(t testing.TB) *keys {
+	t.Helper()
+	om, err := crypto.NewOwner("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm, _ := om.NewWriter()
+	sm, _ := om.NewServer()
+	var k keys
+	for _, p := range []struct {
+		m   *crypto.KeyMaterial
+		dst **crypto.Keys
+	}{{om, &k.owner}, {wm, &k.writer}, {sm, &k.server}} {
+		if *p.dst, err = p.m.Parse(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &k
+}
+
+// session is one backup session's key and its slot.
+type session struct {
+	key    [32]byte
+	slot   pack.Slot
+	sealer *crypto.Sealer
+}
+
+func newSession(t testing.TB, kind uint8, k *crypto.Keys) *session {
+	t.Helper()
+	s := &session{}
+	rand.Read(s.key[:])
+	to := k.OwnerRecipient
+	if kind == pack.SlotMetadata {
+		to = k.MetaRecipient
+	}
+	data, err := crypto.WrapSessionKey(&s.key, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.slot = pack.Slot{Kind: kind, Wrap: crypto.WrapHybrid, Data: data}
+	if kind == pack.SlotMetadata {
+		s.slot.Wrap = crypto.WrapX25519
+	}
+	s.sealer = crypto.NewSealer(&s.key)
+	return s
+}
+
+type testBlob struct {
+	typ  blob.Type
+	id   blob.ID
+	data []byte
+}
+
+func ad(k *crypto.Keys, typ blob.Type, id blob.ID, slot *pack.Slot) *crypto.BlobAD {
+	return &crypto.BlobAD{Type: uint8(typ), ID: id, SlotID: slot.ID(), RepoID: k.RepoID}
+}
+
+// buildPack writes blobs (content under sess, manifest pages under meta)
+// into a pack as a writer would and returns the pack file.
+func buildPack(t testing.TB, k *crypto.Keys, content, meta *session, blobs []testBlob) ([]byte, *pack.Header) {
+	t.Helper()
+	w := pack.NewWriter(1 << 16)
+	for _, b := range blobs {
+		s := content
+		if b.typ == blob.ManifestPage {
+			s = meta
+		}
+		slot := w.AddSlot(s.slot)
+		sealed := s.sealer.Seal(nil, ad(k, b.typ, b.id, &s.slot), b.data, true)
+		e := w.Add(b.typ, b.id, sealed, slot)
+		if e.Length != uint32(len(sealed)) {
+			t.Fatal("entry length")
+		}
+	}
+	buf, h, err := w.Finish(k.MetaRecipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf, h
+}
+
+func testBlobs(k *crypto.Keys) []testBlob {
+	kid := k.Dedup[k.CurrentDedup].ID
+	var out []testBlob
+	for i, d := range [][]byte{[]byte("first chunk"), bytes.Repeat([]byte("z"), 5000), make([]byte, 1)} {
+		d = append(d, byte(i))
+		out = append(out, testBlob{blob.Data, crypto.BlobID(&kid, uint8(blob.Data), d), d})
+	}
+	tree := []byte("CRT1\x00")
+	out = append(out, testBlob{blob.Tree, crypto.BlobID(&kid, uint8(blob.Tree), tree), tree})
+	page := []byte("CRM1 page")
+	out = append(out, testBlob{blob.ManifestPage, blob.ID{1, 2, 3}, page})
+	return out
+}
+
+// openPack reads a pack as the server or owner does: trailer, sealed
+// header, then (with the owner key) every blob.
+func openPack(t *testing.T, k *crypto.Keys, buf []byte) (*pack.Header, []byte, int64) {
+	t.Helper()
+	off, l, err := pack.ParseTrailer(buf[len(buf)-pack.TrailerSize:], int64(len(buf)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, plain, err := pack.OpenHeader(buf[off:off+int64(l)], off, k.MetaIdentity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, plain, off
+}
+
+func TestPackRoundTrip(t *testing.T) {
+	k := newKeys(t)
+	content := newSession(t, pack.SlotOwner, k.writer)
+	meta := newSession(t, pack.SlotMetadata, k.writer)
+	blobs := testBlobs(k.owner)
+	buf, wh := buildPack(t, k.writer, content, meta, blobs)
+
+	if uint64(len(buf)) != crypto.Padme(uint64(len(buf))) {
+		t.Errorf("pack of %d bytes is not a Padmé size", len(buf))
+	}
+	if string(buf[len(buf)-4:]) != "CRP1" {
+		t.Errorf("trailer magic %q", buf[len(buf)-4:])
+	}
+	h, plain, dataLen := openPack(t, k.server, buf)
+	if !reflect.DeepEqual(h, wh) {
+		t.Errorf("parsed header %+v, want %+v", h, wh)
+	}
+	if !bytes.Equal(plain, wh.Marshal()) || !bytes.Equal(h.Marshal(), plain) {
+		t.Error("header does not re-marshal to its plaintext")
+	}
+	if len(h.Slots) != 2 || len(h.Entries) != len(blobs) {
+		t.Fatalf("%d slots, %d entries", len(h.Slots), len(h.Entries))
+	}
+	if h.DataEnd() > uint64(dataLen) {
+		t.Fatalf("data end %d beyond header offset %d", h.DataEnd(), dataLen)
+	}
+	// The owner opens every blob, and every plaintext re-hashes to its ID.
+	for i, e := range h.Entries {
+		slot := h.Slots[e.Slot]
+		id := k.owner.OwnerIdentity
+		notMine := crypto.ErrNeedsOwner
+		if slot.Kind == pack.SlotMetadata {
+			id, notMine = k.owner.MetaIdentity, crypto.ErrNeedsMetadata
+		}
+		key, err := crypto.UnwrapSessionKey(slot.Data, id, notMine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, err := crypto.NewSealer(&key).Open(ad(k.owner, e.Type, e.ID, &slot), buf[e.Offset:e.Offset+e.Length])
+		if err != nil {
+			t.Fatalf("blob %d: %v", i, err)
+		}
+		if !bytes.Equal(pt, blobs[i].data) || e.ID != blobs[i].id || e.Type != blobs[i].typ {
+			t.Fatalf("blob %d differs", i)
+		}
+		if e.Type != blob.ManifestPage {
+			kid := k.owner.Dedup[k.owner.CurrentDedup].ID
+			if crypto.BlobID(&kid, uint8(e.Type), pt) != e.ID {
+				t.Fatalf("blob %d does not re-hash to its ID", i)
+			}
+		}
+	}
+}
+
+// TestPackWriterBlind: a writer (and anyone else without the metadata
+// identity) cannot read a pack header (R5).
+func TestPackWriterBlind(t *testing.T) {
+	k := newKeys(t)
+	buf, _ := buildPack(t, k.writer, newSession(t, pack.SlotOwner, k.writer), newSession(t, pack.SlotMetadata, k.writer), testBlobs(k.owner))
+	off, l, err := pack.ParseTrailer(buf[len(buf)-pack.TrailerSize:], int64(len(buf)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := pack.OpenHeader(buf[off:off+int64(l)], off, k.writer.MetaIdentity); !errors.Is(err, crypto.ErrNeedsMetadata) {
+		t.Fatalf("writer opening a pack header: err = %v, want ErrNeedsMetadata", err)
+	}
+	if _, _, err := pack.OpenHeader(buf[off:off+int64(l)], off, k.owner.OwnerIdentity); !errors.Is(err, crypto.ErrNeedsMetadata) {
+		t.Fatalf("owner content identity opening a pack header: err = %v, want ErrNeedsMetadata", err)
+	}
+	// A corrupted header is a decryption error, not a key error.
+	bad := bytes.Clone(buf)
+	bad[off+int64(l)-1] ^= 1
+	if _, _, err := pack.OpenHeader(bad[off:off+int64(l)], off, k.server.MetaIdentity); !errors.Is(err, crypto.ErrDecrypt) {
+		t.Fatalf("corrupted header: err = %v, want ErrDecrypt", err)
+	}
+}
+
+func TestPackPadding(t *testing.T) {
+	k := newKeys(t)
+	for _, n := range []int{1, 100, 1000, 100000} {
+		w := pack.NewWriter(0)
+		s := newSession(t, pack.SlotOwner, k.writer)
+		slot := w.AddSlot(s.slot)
+		if w.AddSlot(s.slot) != slot {
+			t.Fatal("AddSlot added the same slot twice")
+		}
+		w.Add(blob.Data, blob.ID{byte(n)}, make([]byte, n), slot)
+		if w.Size() != n || w.Count() != 1 {
+			t.Fatalf("Size %d Count %d", w.Size(), w.Count())
+		}
+		buf, _, err := w.Finish(k.writer.MetaRecipient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint64(len(buf)) != crypto.Padme(uint64(len(buf))) || len(buf) < n+pack.TrailerSize {
+			t.Errorf("pack of %d blob bytes is %d bytes, not a Padmé size", n, len(buf))
+		}
+	}
+}
+
+// TestRepackVerbatim (R7 at the format level): blobs copied byte for byte
+// from two packs, with their slots, into a new pack open for the owner.
+func TestRepackVerbatim(t *testing.T) {
+	k := newKeys(t)
+	blobs := testBlobs(k.owner)
+	var packs [][]byte
+	for range 2 {
+		buf, _ := buildPack(t, k.writer, newSession(t, pack.SlotOwner, k.writer), newSession(t, pack.SlotMetadata, k.writer), blobs)
+		packs = append(packs, buf)
+	}
+	w := pack.NewWriter(0)
+	var want [][]byte
+	for pi, buf := range packs {
+		h, _, _ := openPack(t, k.server, buf)
+		for i, e := range h.Entries {
+			if (i+pi)%2 == 0 { // take alternate blobs from each pack
+				continue
+			}
+			w.Add(e.Type, e.ID, buf[e.Offset:e.Offset+e.Length], w.AddSlot(h.Slots[e.Slot]))
+			want = append(want, blobs[i].data)
+		}
+	}
+	buf, _, err := w.Finish(k.server.MetaRecipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, _ := openPack(t, k.owner, buf)
+	// pack 0 gives a data and a tree blob (its content slot), pack 1 two
+	// data blobs and a manifest page (its content and metadata slots).
+	if len(h.Slots) != 3 || len(h.Entries) != 5 {
+		t.Fatalf("repacked pack has %d slots and %d entries, want 3 and 5", len(h.Slots), len(h.Entries))
+	}
+	for i, e := range h.Entries {
+		slot := h.Slots[e.Slot]
+		id, notMine := k.owner.OwnerIdentity, crypto.ErrNeedsOwner
+		if slot.Kind == pack.SlotMetadata {
+			id, notMine = k.owner.MetaIdentity, crypto.ErrNeedsMetadata
+		}
+		key, err := crypto.UnwrapSessionKey(slot.Data, id, notMine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, err := crypto.NewSealer(&key).Open(ad(k.owner, e.Type, e.ID, &slot), buf[e.Offset:e.Offset+e.Length])
+		if err != nil || !bytes.Equal(pt, want[i]) {
+			t.Fatalf("repacked blob %d: %v", i, err)
+		}
+	}
+}
+
+func TestParseTrailer(t *testing.T) {
+	tr := func(l uint32, magic string) []byte {
+		return append(binary.LittleEndian.AppendUint32(nil, l), magic...)
+	}
+	off, l, err := pack.ParseTrailer(tr(100, "CRP1"), 1000)
+	if err != nil || off != 892 || l != 100 {
+		t.Fatalf("ParseTrailer = %d, %d, %v", off, l, err)
+	}
+	if off, _, err := pack.ParseTrailer(tr(92, "CRP1"), 100); err != nil || off != 0 {
+		t.Fatalf("header filling the pack: %d, %v", off, err)
+	}
+	for name, c := range map[string]struct {
+		b    []byte
+		size int64
+	}{
+		"bad magic":         {tr(1, "CRP2"), 100},
+		"short":             {tr(1, "CRP1")[:7], 100},
+		"long":              {append(tr(1, "CRP1"), 0), 100},
+		"header too long":   {tr(93, "CRP1"), 100},
+		"header above max":  {tr(pack.MaxHeaderSize+1, "CRP1"), 1 << 30},
+		"file size zero":    {tr(0, "CRP1"), 0},
+		"negative size":     {tr(0, "CRP1"), -1},
+		"max u32 in 4 GiB+": {tr(0xffffffff, "CRP1"), 1 << 33},
+	} {
+		if _, _, err := pack.ParseTrailer(c.b, c.size); !errors.Is(err, pack.ErrFormat) {
+			t.Errorf("%s: err = %v, want ErrFormat", name, err)
+		}
+	}
+}
+
+// header builds a plaintext header directly, for refusal tests.
+func header(slots []pack.Slot, entries []pack.Entry) []byte {
+	return (&pack.Header{Slots: slots, Entries: entries}).Marshal()
+}
+
+func TestParseHeaderRefuses(t *testing.T) {
+	owner := pack.Slot{Kind: pack.SlotOwner, Wrap: 1, Data: []byte("wrapped")}
+	meta := pack.Slot{Kind: pack.SlotMetadata, Wrap: 2, Data: []byte("wrapped meta")}
+	ok := []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Offset: 0, Length: 10}, {Type: blob.ManifestPage, ID: blob.ID{2}, Offset: 10, Length: 10, Slot: 1}}
+	good := header([]pack.Slot{owner, meta}, ok)
+	if h, err := pack.ParseHeader(good, 20); err != nil || len(h.Entries) != 2 {
+		t.Fatalf("good header: %v", err)
+	}
+	with := func(mod func(e []pack.Entry)) []byte {
+		e := append([]pack.Entry(nil), ok...)
+		mod(e)
+		return header([]pack.Slot{owner, meta}, e)
+	}
+	cases := map[string]struct {
+		b       []byte
+		dataLen uint64
+	}{
+		"data area too short": {good, 19},
+		"bad magic":           {append([]byte("CRH2"), good[4:]...), 20},
+		"empty":               {nil, 20},
+		"trailing byte":       {append(bytes.Clone(good), 0), 20},
+		"truncated":           {good[:len(good)-1], 20},
+		"unknown slot kind":   {header([]pack.Slot{{Kind: 3}}, nil), 0},
+		"slot too large":      {header([]pack.Slot{{Kind: 1, Data: make([]byte, pack.MaxSlotSize+1)}}, nil), 0},
+		"too many slots":      {binary.LittleEndian.AppendUint32([]byte("CRH1"), pack.MaxSlots+1), 0},
+		"entry count lies":    {append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32([]byte("CRH1"), 0), 2), make([]byte, 45)...), 100},
+		"unknown type":        {with(func(e []pack.Entry) { e[0].Type = 4 }), 20},
+		"type zero":           {with(func(e []pack.Entry) { e[0].Type = 0 }), 20},
+		"slot out of range":   {with(func(e []pack.Entry) { e[0].Slot = 2 }), 20},
+		"zero length":         {with(func(e []pack.Entry) { e[0].Length = 0 }), 20},
+		"blob too large":      {with(func(e []pack.Entry) { e[1].Length = pack.MaxBlobSize + 1 }), 1 << 30},
+		"overlap":             {with(func(e []pack.Entry) { e[1].Offset = 9 }), 20},
+		"out of order":        {with(func(e []pack.Entry) { e[0].Offset, e[1].Offset = 10, 0 }), 20},
+		"end past 4 GiB":      {with(func(e []pack.Entry) { e[1].Offset = 0xfffffff0; e[1].Length = 0x20 }), 1 << 40},
+		"wrapped overlap": {header([]pack.Slot{owner}, []pack.Entry{
+			{Type: blob.Data, Offset: 0xfffffff0, Length: 0x20},
+			{Type: blob.Data, Offset: 0x100, Length: 0x10},
+		}), 1 << 40},
+		"content under meta": {with(func(e []pack.Entry) { e[0].Slot = 1 }), 20},
+		"page under owner":   {with(func(e []pack.Entry) { e[1].Slot = 0 }), 20},
+	}
+	for name, c := range cases {
+		if _, err := pack.ParseHeader(c.b, c.dataLen); !errors.Is(err, pack.ErrFormat) {
+			t.Errorf("%s: err = %v, want ErrFormat", name, err)
+		}
+	}
+}
+
+func TestIndexRoundTrip(t *testing.T) {
+	k := newKeys(t)
+	var packs []pack.IndexPack
+	for range 3 {
+		buf, _ := buildPack(t, k.writer, newSession(t, pack.SlotOwner, k.writer), newSession(t, pack.SlotMetadata, k.writer), testBlobs(k.owner))
+		_, plain, _ := openPack(t, k.server, buf)
+		var id blob.ID
+		copy(id[:], buf) // any distinct name; the real one is SHA-256(buf)
+		packs = append(packs, pack.IndexPack{Pack: id, Header: plain})
+	}
+	idx := pack.MarshalIndex(packs)
+	if !bytes.HasPrefix(idx, []byte("CRI1\x03\x00\x00\x00")) {
+		t.Fatalf("index starts %q", idx[:8])
+	}
+	got, err := pack.ParseIndex(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range got {
+		// "index fragment = pack header", byte for byte.
+		if p.Pack != packs[i].Pack || !bytes.Equal(p.Header, packs[i].Header) || !bytes.Equal(p.Parsed.Marshal(), packs[i].Header) {
+			t.Fatalf("pack %d differs", i)
+		}
+	}
+	if empty, err := pack.ParseIndex(pack.MarshalIndex(nil)); err != nil || len(empty) != 0 {
+		t.Fatalf("empty index: %v", err)
+	}
+	// The fragment is sealed to the metadata identity: a writer cannot read
+	// it back (R5).
+	sealed, err := crypto.Seal(idx, k.writer.MetaRecipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crypto.Open(sealed, k.writer.MetaIdentity, crypto.ErrNeedsMetadata); !errors.Is(err, crypto.ErrNeedsMetadata) {
+		t.Fatalf("writer opening an index fragment: %v", err)
+	}
+	if plain, err := crypto.Open(sealed, k.server.MetaIdentity, crypto.ErrNeedsMetadata); err != nil || !bytes.Equal(plain, idx) {
+		t.Fatalf("server opening an index fragment: %v", err)
+	}
+
+	dup := pack.MarshalIndex([]pack.IndexPack{packs[0], packs[0]})
+	badHdr := pack.MarshalIndex([]pack.IndexPack{{Pack: blob.ID{9}, Header: []byte("CRH1")}})
+	for name, b := range map[string][]byte{
+		"duplicate pack": dup,
+		"bad header":     badHdr,
+		"bad magic":      append([]byte("CRI2"), idx[4:]...),
+		"trailing":       append(bytes.Clone(idx), 0),
+		"truncated":      idx[:len(idx)-1],
+		"count lies":     binary.LittleEndian.AppendUint32([]byte("CRI1"), 1000),
+		"too many packs": binary.LittleEndian.AppendUint32([]byte("CRI1"), pack.MaxIndexPacks+1),
+		"empty":          nil,
+	} {
+		if _, err := pack.ParseIndex(b); !errors.Is(err, pack.ErrFormat) {
+			t.Errorf("%s: err = %v, want ErrFormat", name, err)
+		}
+	}
+}
+
+func TestHeaderSort(t *testing.T) {
+	h := &pack.Header{Entries: []pack.Entry{{Offset: 30}, {Offset: 0}, {Offset: 10}}}
+	h.Sort()
+	for i, want := range []uint32{0, 10, 30} {
+		if h.Entries[i].Offset != want {
+			t.Fatalf("entries not sorted: %+v", h.Entries)
+		}
+	}
+	if h.DataEnd() != 30 {
+		t.Fatalf("DataEnd %d", h.DataEnd())
+	}
+}
