@@ -123,7 +123,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 	prog.finish()
 	if err != nil {
 		if opts.StdinCommand && ctx.Err() == nil {
-			return withHint(fmt.Errorf("backup failed, no snapshot saved: %w", err), "check the command given after --")
+			return withHint(err, "check the command given after --")
 		}
 		return fmt.Errorf("backup failed, no snapshot saved: %w", err)
 	}
