@@ -53,6 +53,9 @@ func ParseIndex(buf []byte) ([]ParsedPack, error) {
 		return nil, fmt.Errorf("%w: bad index magic", ErrFormat)
 	}
 	n := r.u32()
+	if r.err != nil {
+		return nil, r.err
+	}
 	if n > MaxIndexPacks || uint64(n)*36 > uint64(len(r.b)) {
 		return nil, fmt.Errorf("%w: index claims %d packs in %d bytes", ErrFormat, n, len(r.b))
 	}

@@ -410,6 +410,8 @@ func TestIndexRoundTrip(t *testing.T) {
 		"count lies":     binary.LittleEndian.AppendUint32([]byte("CRI1"), 1000),
 		"too many packs": binary.LittleEndian.AppendUint32([]byte("CRI1"), pack.MaxIndexPacks+1),
 		"empty":          nil,
+		"no count":       []byte("CRI1"),
+		"short count":    []byte("CRI1\x00\x00"),
 	} {
 		if _, err := pack.ParseIndex(b); !errors.Is(err, pack.ErrFormat) {
 			t.Errorf("%s: err = %v, want ErrFormat", name, err)
