@@ -34,6 +34,9 @@ func LoadTree(ctx context.Context, repo *repository.Repository, id blob.ID) (*sn
 // with its '/'-separated path relative to the snapshot root. fn returning
 // ErrSkipDir for a directory skips its contents.
 func Walk(ctx context.Context, repo *repository.Repository, root blob.ID, fn func(path string, n *snapshot.Node) error) error {
+	if err := repo.LoadIndex(ctx); err != nil {
+		return err
+	}
 	return walk(ctx, repo, root, "", 0, fn)
 }
 
@@ -80,6 +83,9 @@ func FindNode(ctx context.Context, repo *repository.Repository, root blob.ID, pa
 	if path == "" {
 		r := root
 		return &snapshot.Node{Name: "/", Type: snapshot.TypeDir, Mode: 0o755, Subtree: &r}, nil
+	}
+	if err := repo.LoadIndex(ctx); err != nil {
+		return nil, err
 	}
 	cur := root
 	parts := strings.Split(path, "/")
