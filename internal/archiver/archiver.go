@@ -452,10 +452,17 @@ func (a *archiver) assembler(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("tree of %s: %w", pd.self.path, err)
 		}
-		id, _, err := a.sess.SaveBlob(ctx, blob.Tree, buf)
+		id, isNew, err := a.sess.SaveBlob(ctx, blob.Tree, buf)
 		if err != nil {
 			return err
 		}
+		a.mu.Lock()
+		if isNew {
+			a.sum.DirsNew++
+		} else {
+			a.sum.DirsUnchanged++
+		}
+		a.mu.Unlock()
 		a.addRef(blob.Tree, id)
 		pd.self.node.Subtree = &id
 		close(pd.self.done)
