@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -42,6 +43,10 @@ func (e *enc) sv(v int64)    { e.b = binary.AppendVarint(e.b, v) }
 func (e *enc) str(s string)  { e.uv(uint64(len(s))); e.b = append(e.b, s...) }
 func (e *enc) raw(b []byte)  { e.uv(uint64(len(b))); e.b = append(e.b, b...) }
 func (e *enc) id(id blob.ID) { e.b = append(e.b, id[:]...) }
+
+// time encodes t as its Unix seconds and nanoseconds + 1, so that the zero
+// time (0, 0) and the Unix epoch (0, 1) stay distinct: a file whose mtime is
+// the epoch must not come back as "no time", which restore leaves unset.
 func (e *enc) time(t time.Time) {
 	if t.IsZero() {
 		e.sv(0)
@@ -49,7 +54,7 @@ func (e *enc) time(t time.Time) {
 		return
 	}
 	e.sv(t.Unix())
-	e.uv(uint64(t.Nanosecond()))
+	e.uv(uint64(t.Nanosecond()) + 1)
 }
 
 // Encode returns the tree's canonical encoding. The same tree always
@@ -59,11 +64,16 @@ func (e *enc) time(t time.Time) {
 //	"CRT1" | count uvarint | nodes
 //
 // Node: name str | type u8 | mode uv | uid uv | gid uv | user str | group str |
-// mtime (sv sec, uv nsec) | ctime | size uv | links uv | rdev uv | target str |
+// mtime (sv sec, uv nsec+1; 0, 0 = no time) | ctime | size uv | links uv | rdev uv | target str |
 // xattrs uv × (name str, value bytes) | extents uv × (offset uv, length uv) |
 // hardlink str | content uv × id[32] | flags u8 (1 subtree, 2 content hash) |
-// [subtree id] | [content hash]. str/bytes are uvarint length + bytes.
+// [subtree id] | [content hash]. str/bytes are uvarint length + bytes;
+// varints are minimal. Encode refuses a node DecodeTree would refuse, so no
+// tree is stored that restore cannot read.
 func (t *Tree) Encode() ([]byte, error) {
+	if len(t.Nodes) > MaxTreeEntries {
+		return nil, fmt.Errorf("tree of %d entries (limit %d)", len(t.Nodes), MaxTreeEntries)
+	}
 	e := &enc{b: make([]byte, 0, 128*len(t.Nodes)+8)}
 	e.b = append(e.b, treeMagic...)
 	e.uv(uint64(len(t.Nodes)))
@@ -71,6 +81,9 @@ func (t *Tree) Encode() ([]byte, error) {
 		n := &t.Nodes[i]
 		if i > 0 && t.Nodes[i-1].Name >= n.Name {
 			return nil, fmt.Errorf("tree not sorted or has duplicate name %q", n.Name)
+		}
+		if err := checkNode(n); err != nil {
+			return nil, fmt.Errorf("node %q: %w", n.Name, err)
 		}
 		e.str(n.Name)
 		e.b = append(e.b, byte(n.Type))
@@ -118,6 +131,53 @@ func (t *Tree) Encode() ([]byte, error) {
 	return e.b, nil
 }
 
+// Field limits shared by Encode and DecodeTree.
+const (
+	maxUserLen      = 256
+	maxXattrNameLen = 255
+	maxTargetLen    = MaxNameLen * 4
+	maxHardLinkLen  = MaxNameLen * 16
+	maxExtentValue  = 1 << 62
+)
+
+// checkNode enforces on encoding what DecodeTree enforces on decoding.
+func checkNode(n *Node) error {
+	if err := ValidName(n.Name); err != nil {
+		return err
+	}
+	switch {
+	case n.Type < TypeFile || n.Type > TypeSocket:
+		return fmt.Errorf("unknown type %d", n.Type)
+	case n.Type == TypeDir && n.Subtree == nil:
+		return errors.New("directory without subtree")
+	case n.Mode > 07777:
+		return fmt.Errorf("mode %#o has bits beyond 07777", n.Mode)
+	case len(n.User) > maxUserLen || len(n.Group) > maxUserLen:
+		return fmt.Errorf("user or group name longer than %d bytes", maxUserLen)
+	case len(n.LinkTarget) > maxTargetLen:
+		return fmt.Errorf("link target of %d bytes (limit %d)", len(n.LinkTarget), maxTargetLen)
+	case len(n.HardLinkTo) > maxHardLinkLen:
+		return fmt.Errorf("hard link path of %d bytes (limit %d)", len(n.HardLinkTo), maxHardLinkLen)
+	case len(n.Xattrs) > MaxXattrs:
+		return fmt.Errorf("%d xattrs (limit %d)", len(n.Xattrs), MaxXattrs)
+	case len(n.Extents) > MaxExtents:
+		return fmt.Errorf("%d extents (limit %d)", len(n.Extents), MaxExtents)
+	case len(n.Content) > MaxContentIDs:
+		return fmt.Errorf("%d content blobs (limit %d)", len(n.Content), MaxContentIDs)
+	}
+	for _, x := range n.Xattrs {
+		if len(x.Name) > maxXattrNameLen || len(x.Value) > MaxXattrValue {
+			return fmt.Errorf("xattr %q: name or value too long", x.Name)
+		}
+	}
+	for _, x := range n.Extents {
+		if x.Offset < 0 || x.Length < 0 || x.Offset > maxExtentValue || x.Length > maxExtentValue {
+			return fmt.Errorf("extent (%d, %d) out of range", x.Offset, x.Length)
+		}
+	}
+	return nil
+}
+
 type dec struct {
 	b   []byte
 	err error
@@ -134,12 +194,30 @@ func (d *dec) uv() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
+	if n <= 0 || n != uvarintLen(v) {
+		d.fail("bad or non-minimal varint")
 		return 0
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// u32 reads a uvarint that must fit 32 bits.
+func (d *dec) u32() uint32 {
+	v := d.uv()
+	if v > math.MaxUint32 {
+		d.fail("value %d exceeds 32 bits", v)
+		return 0
+	}
+	return uint32(v)
 }
 
 func (d *dec) sv() int64 {
@@ -147,8 +225,8 @@ func (d *dec) sv() int64 {
 		return 0
 	}
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
+	if n <= 0 || n != len(binary.AppendVarint(nil, v)) {
+		d.fail("bad or non-minimal varint")
 		return 0
 	}
 	d.b = d.b[n:]
@@ -198,13 +276,24 @@ func (d *dec) id() blob.ID {
 
 func (d *dec) time() time.Time {
 	s, ns := d.sv(), d.uv()
-	if ns >= 1e9 {
-		d.fail("nanoseconds %d out of range", ns)
-	}
-	if s == 0 && ns == 0 {
+	if d.err != nil {
 		return time.Time{}
 	}
-	return time.Unix(s, int64(ns)).UTC()
+	if ns == 0 {
+		if s != 0 {
+			d.fail("time without nanoseconds field")
+		}
+		return time.Time{}
+	}
+	if ns > 1e9 {
+		d.fail("nanoseconds %d out of range", ns-1)
+		return time.Time{}
+	}
+	t := time.Unix(s, int64(ns-1)).UTC()
+	if t.IsZero() {
+		d.fail("zero time encoded as a time")
+	}
+	return t
 }
 
 func (d *dec) count(max int, minSize int) int {
@@ -258,21 +347,23 @@ func DecodeTree(buf []byte) (*Tree, error) {
 		if d.err == nil && (nd.Type < TypeFile || nd.Type > TypeSocket) {
 			return nil, fmt.Errorf("%w: entry %q has unknown type %d", ErrFormat, nd.Name, nd.Type)
 		}
-		nd.Mode = uint32(d.uv() & 07777)
-		nd.UID = uint32(d.uv())
-		nd.GID = uint32(d.uv())
-		nd.User = string(d.bytes(256))
-		nd.Group = string(d.bytes(256))
+		if nd.Mode = d.u32(); nd.Mode > 07777 {
+			d.fail("entry %q: mode %#o has bits beyond 07777", nd.Name, nd.Mode)
+		}
+		nd.UID = d.u32()
+		nd.GID = d.u32()
+		nd.User = string(d.bytes(maxUserLen))
+		nd.Group = string(d.bytes(maxUserLen))
 		nd.MTime = d.time()
 		nd.CTime = d.time()
 		nd.Size = d.uv()
 		nd.Links = d.uv()
 		nd.Rdev = d.uv()
-		nd.LinkTarget = string(d.bytes(MaxNameLen * 4))
+		nd.LinkTarget = string(d.bytes(maxTargetLen))
 		if c := d.count(MaxXattrs, 2); c > 0 {
 			nd.Xattrs = make([]Xattr, c)
 			for j := range nd.Xattrs {
-				nd.Xattrs[j].Name = string(d.bytes(255))
+				nd.Xattrs[j].Name = string(d.bytes(maxXattrNameLen))
 				nd.Xattrs[j].Value = append([]byte(nil), d.bytes(MaxXattrValue)...)
 			}
 		}
@@ -280,13 +371,13 @@ func DecodeTree(buf []byte) (*Tree, error) {
 			nd.Extents = make([]Extent, c)
 			for j := range nd.Extents {
 				off, l := d.uv(), d.uv()
-				if off > 1<<62 || l > 1<<62 {
+				if off > maxExtentValue || l > maxExtentValue {
 					d.fail("extent out of range")
 				}
 				nd.Extents[j] = Extent{Offset: int64(off), Length: int64(l)}
 			}
 		}
-		nd.HardLinkTo = string(d.bytes(MaxNameLen * 16))
+		nd.HardLinkTo = string(d.bytes(maxHardLinkLen))
 		if c := d.count(MaxContentIDs, 32); c > 0 {
 			nd.Content = make([]blob.ID, c)
 			for j := range nd.Content {
