@@ -73,7 +73,8 @@ func needMetadata(repo *repository.Repository, verb string) error {
 
 func exitCode(ctx context.Context, err error) int {
 	switch {
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())):
+	case ctx.Err() != nil:
+		// A signal arrived: whatever failed afterwards failed because of it.
 		return exitInterrupted
 	case errors.Is(err, errPartial):
 		return exitPartial

@@ -3,10 +3,13 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -62,4 +65,34 @@ func TestKillMidBackup(t *testing.T) {
 			t.Errorf("%s differs after restore", k)
 		}
 	}
+}
+
+// TestInterrupt: SIGINT cancels a backup cleanly with exit 130 and no snapshot.
+func TestInterrupt(t *testing.T) {
+	e := newEnv(t)
+	src := t.TempDir()
+	for i := range 8 {
+		writeRandom(t, filepath.Join(src, fmt.Sprintf("f%d", i)), 16<<20)
+	}
+	e.ok("init")
+	cmd := e.command(nil, "backup", src)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Skipf("backup finished before the signal (%v)", err)
+	}
+	if ee.ExitCode() != 130 || !strings.HasPrefix(stderr.String(), "cairn: interrupted") {
+		t.Fatalf("exit %d, stderr %q; want 130 and \"cairn: interrupted\"", ee.ExitCode(), stderr.String())
+	}
+	if n := len(e.snapshots()); n != 0 {
+		t.Errorf("an interrupted backup left %d snapshots", n)
+	}
+	e.ok("check")
 }
