@@ -1,0 +1,89 @@
+package index
+
+import (
+	"sync"
+
+	"github.com/cairnbackup/cairn/internal/blob"
+)
+
+// Concurrent is an Index safe for use by many goroutines: readers share a
+// read lock, writers take the write lock. An Add that merges a shard's
+// recent entries or grows it holds the write lock for O(Len/256), a few
+// milliseconds at most at 10 M entries.
+type Concurrent struct {
+	mu  sync.RWMutex
+	idx *Index
+}
+
+// NewConcurrent returns an empty concurrent index.
+func NewConcurrent() *Concurrent { return &Concurrent{idx: New()} }
+
+// Add is Index.Add.
+func (c *Concurrent) Add(e Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idx.Add(e)
+}
+
+// Lookup is Index.Lookup.
+func (c *Concurrent) Lookup(id blob.ID, t blob.Type) (Entry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.idx.Lookup(id, t)
+}
+
+// Has is Index.Has.
+func (c *Concurrent) Has(id blob.ID, t blob.Type) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.idx.Has(id, t)
+}
+
+// LookupAll is Index.LookupAll.
+func (c *Concurrent) LookupAll(id blob.ID, t blob.Type) []Entry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.idx.LookupAll(id, t)
+}
+
+// Len is Index.Len.
+func (c *Concurrent) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.idx.Len()
+}
+
+// Each is Index.Each under the read lock: fn must not call c's writers.
+func (c *Concurrent) Each(fn func(Entry) bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	c.idx.Each(fn)
+}
+
+// Packs is Index.Packs.
+func (c *Concurrent) Packs() []blob.ID {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.idx.Packs()
+}
+
+// RemovePacks is Index.RemovePacks.
+func (c *Concurrent) RemovePacks(set map[blob.ID]struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idx.RemovePacks(set)
+}
+
+// Merge is Index.Merge. other must not change during the call.
+func (c *Concurrent) Merge(other *Index) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idx.Merge(other)
+}
+
+// Compact is Index.Compact.
+func (c *Concurrent) Compact() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idx.Compact()
+}

@@ -1,0 +1,187 @@
+package index
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/cairnbackup/cairn/internal/blob"
+)
+
+// Index maps (blob ID, type) to where the blob is stored. The zero value is
+// not usable; call New. Readers (Lookup, Has, LookupAll, Len, Each, Packs)
+// may run concurrently with each other, but an Index needs external locking
+// when one goroutine writes (Add, Grow, RemovePacks, Merge, Compact) while
+// others read; Concurrent does that.
+type Index struct {
+	packs   []blob.ID          // pack table; every pack here has an entry
+	packIdx map[blob.ID]uint32 // pack ID -> index in packs
+	shards  [256]shard         // by the ID's first byte
+
+	keys    []uint64 // scratch for compact
+	scratch []entry
+}
+
+// New returns an empty index.
+func New() *Index {
+	return &Index{packIdx: make(map[blob.ID]uint32)}
+}
+
+// Len returns the number of entries, duplicates included.
+func (x *Index) Len() int {
+	n := 0
+	for i := range x.shards {
+		n += len(x.shards[i].es)
+	}
+	return n
+}
+
+// Add adds e. It never deduplicates: adding the same blob twice, even with
+// the same location, makes two entries. Amortised O(1): every so often it
+// merges a shard's recent entries into its sorted ones, O(Len/256).
+// It panics beyond MaxPacks distinct packs.
+func (x *Index) Add(e Entry) {
+	x.add(entry{
+		id:     e.ID,
+		pt:     x.intern(&e.Pack)<<8 | uint32(e.Type),
+		offset: e.Offset,
+		length: e.Length,
+		slot:   e.Slot,
+	})
+}
+
+// Grow reserves room for n more entries, assuming uniformly distributed IDs
+// (blob IDs are keyed hashes). Loading a known number of entries after Grow
+// allocates about once instead of growing step by step.
+func (x *Index) Grow(n int) {
+	if n <= 0 {
+		return
+	}
+	// A shard's share is binomial: mean n/256, deviation about its root.
+	mean := float64(n) / float64(len(x.shards))
+	per := int(mean + 4*math.Sqrt(mean) + 4)
+	for i := range x.shards {
+		s := &x.shards[i]
+		if cap(s.es)-len(s.es) < per {
+			s.grow(per)
+		}
+	}
+}
+
+func (x *Index) intern(pack *blob.ID) uint32 {
+	if n := len(x.packs); n > 0 && x.packs[n-1] == *pack {
+		return uint32(n - 1) // entries usually arrive a pack at a time
+	}
+	if i, ok := x.packIdx[*pack]; ok {
+		return i
+	}
+	if len(x.packs) >= MaxPacks {
+		panic(fmt.Sprintf("index: more than %d packs", MaxPacks))
+	}
+	i := uint32(len(x.packs))
+	x.packs = append(x.packs, *pack)
+	x.packIdx[*pack] = i
+	return i
+}
+
+// Compact merges every recent entry into the sorted ones, frees the tail
+// hash tables and scratch space, and trims spare capacity above 1/8. Add
+// merges by itself when needed; Compact is for after loading.
+func (x *Index) Compact() {
+	for i := range x.shards {
+		s := &x.shards[i]
+		x.compact(s)
+		s.tab = nil
+		if cap(s.es)-len(s.es) > len(s.es)/8+minTail {
+			s.es = append(make([]entry, 0, len(s.es)+len(s.es)/8), s.es...)
+		}
+	}
+	x.keys, x.scratch = nil, nil
+}
+
+// cmpP is the total order of sorted entries: (ID, Type), then pack ID,
+// offset, length and slot, so the order depends neither on insertion order
+// nor on pack table indexes.
+func (x *Index) cmpP(a, b *entry) int {
+	if c := cmpKey(a, &b.id, b.typ()); c != 0 {
+		return c
+	}
+	if a.pack() != b.pack() {
+		if c := bytes.Compare(x.packs[a.pack()][:], x.packs[b.pack()][:]); c != 0 {
+			return c
+		}
+	}
+	return cmp.Or(cmp.Compare(a.offset, b.offset), cmp.Compare(a.length, b.length), cmp.Compare(a.slot, b.slot))
+}
+
+func (x *Index) export(e *entry) Entry {
+	return Entry{ID: e.id, Type: e.typ(), Pack: x.packs[e.pack()], Offset: e.offset, Length: e.length, Slot: e.slot}
+}
+
+// Lookup returns an entry for (id, t). When the blob is stored more than
+// once, which one is unspecified; LookupAll returns all.
+func (x *Index) Lookup(id blob.ID, t blob.Type) (Entry, bool) {
+	s := &x.shards[id[0]]
+	if i := s.find(&id, t); i >= 0 {
+		return x.export(&s.es[i]), true
+	}
+	return Entry{}, false
+}
+
+// Has reports whether the index has an entry for (id, t).
+func (x *Index) Has(id blob.ID, t blob.Type) bool {
+	return x.shards[id[0]].find(&id, t) >= 0
+}
+
+// LookupAll returns every entry for (id, t), or nil.
+func (x *Index) LookupAll(id blob.ID, t blob.Type) []Entry {
+	s := &x.shards[id[0]]
+	var out []Entry
+	for i := s.search(&id, t); i < s.sorted && cmpKey(&s.es[i], &id, t) == 0; i++ {
+		out = append(out, x.export(&s.es[i]))
+	}
+	recent := s.tabFindAll(nil, &id, t)
+	slices.Sort(recent) // insertion order
+	for _, i := range recent {
+		out = append(out, x.export(&s.es[s.sorted+i]))
+	}
+	return out
+}
+
+// Each calls fn for every entry in (ID, Type) order, duplicates in the
+// order of pack ID, until fn returns false. fn must not modify x.
+func (x *Index) Each(fn func(Entry) bool) {
+	var order []int32
+	for si := range x.shards {
+		s := &x.shards[si]
+		main, tail := s.main(), s.tail()
+		order = order[:0]
+		for i := range tail {
+			order = append(order, int32(i))
+		}
+		slices.SortFunc(order, func(a, b int32) int { return x.cmpP(&tail[a], &tail[b]) })
+		i, j := 0, 0
+		for i < len(main) || j < len(order) {
+			var e *entry
+			if j == len(order) || (i < len(main) && x.cmpP(&main[i], &tail[order[j]]) <= 0) {
+				e = &main[i]
+				i++
+			} else {
+				e = &tail[order[j]]
+				j++
+			}
+			if !fn(x.export(e)) {
+				return
+			}
+		}
+	}
+}
+
+// Packs returns the distinct packs that hold at least one entry, sorted.
+func (x *Index) Packs() []blob.ID {
+	out := slices.Clone(x.packs)
+	slices.SortFunc(out, func(a, b blob.ID) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
