@@ -157,9 +157,9 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 	return exportKey(ctx, g, repo, m, pw, label, opts.Export)
 }
 
-// exportKey writes a new key to a file outside the repository. A writer
-// must be in the owner-signed roster, which only AddKey publishes, so a
-// writer is added through AddKey and its copy in keys/ removed again.
+// exportKey writes a new key to a file outside the repository; a writer
+// is enrolled in the owner-signed roster, and no copy of its key is ever
+// stored in the repository.
 func exportKey(ctx context.Context, g *GlobalOptions, repo *repository.Repository, m *crypto.KeyMaterial, pw []byte, label, path string) error {
 	buf, err := repository.ExportKey(m, pw, crypto.DefaultKDF, time.Now(), label)
 	if err != nil {
@@ -184,15 +184,9 @@ func exportKey(ctx context.Context, g *GlobalOptions, repo *repository.Repositor
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if m.Role == crypto.RoleWriter {
-		// Publish the roster entry (through AddKey), then drop the
-		// in-repository copy: the writer's key lives only in the file.
-		id, err := repo.AddKey(ctx, m, pw, crypto.DefaultKDF, label)
-		if err != nil {
+		if err := repo.AddWriter(ctx, m, label); err != nil {
 			os.Remove(path)
 			return fmt.Errorf("add writer to the roster: %w", err)
-		}
-		if err := repo.RemoveKey(ctx, id); err != nil {
-			return fmt.Errorf("writer added and exported to %s, but removing its copy keys/%s failed: %w", path, id[:8], err)
 		}
 	}
 	if g.JSON {

@@ -100,6 +100,7 @@ type archiver struct {
 	sum      snapshot.Summary
 
 	files, dirsN, bytesDone, bytesTotal, errorsN atomic.Uint64
+	bytesRead                                    atomic.Uint64
 	current                                      atomic.Value
 }
 
@@ -211,14 +212,14 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		refs = append(refs, r)
 	}
 	a.sum.Errors = a.errorsN.Load()
-	a.sum.BytesRead = a.bytesDone.Load()
+	a.sum.BytesRead = a.bytesRead.Load()
 	a.sum.BytesTotal = a.bytesTotal.Load()
 	st := sess.Stats()
 	a.sum.BlobsNew, a.sum.BytesAdded = st.Blobs, st.StoredBytes
 	user := os.Getenv("USER")
 	snap, err := sess.Commit(ctx, repository.CommitInput{
 		Root: *root.node.Subtree, Refs: refs, Time: opts.Time,
-		Meta:  snapshot.MetaHeader{HostLabel: opts.Host, Tags: opts.Tags, PathGroup: repo.PathGroup(paths)},
+		Meta:  snapshot.MetaHeader{HostLabel: opts.Host, Tags: opts.Tags, PathGroup: repo.PathGroup(rootsOrStdin(roots, opts))},
 		Owner: snapshot.OwnerHeader{Paths: rootsOrStdin(roots, opts), Hostname: host, Username: user, Excludes: opts.Excludes, Program: opts.Program, Time: opts.Time, Summary: a.sum},
 	})
 	if err != nil {
@@ -587,6 +588,7 @@ func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 		a.addRef(blob.Data, id)
 		content = append(content, id)
 		a.bytesDone.Add(uint64(c.Length))
+		a.bytesRead.Add(uint64(c.Length))
 	}
 	after, err := fsmeta.StatFile(f)
 	if err != nil {

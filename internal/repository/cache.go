@@ -32,7 +32,13 @@ func (r *Repository) openCache() error {
 	if r.cache.dir == "" {
 		return nil
 	}
-	r.cache.dir = filepath.Join(r.cache.dir, fmt.Sprintf("%x", r.keys.RepoID[:16]))
+	// One directory per repository and per key identity: an owner and a
+	// writer on one machine share no journal, dedup set or file cache.
+	who := "server"
+	if id := r.keys.SignerID(); id != nil {
+		who = fmt.Sprintf("%x", id[:8])
+	}
+	r.cache.dir = filepath.Join(r.cache.dir, fmt.Sprintf("%x", r.keys.RepoID[:16]), who)
 	if err := os.MkdirAll(r.cache.dir, 0o700); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}

@@ -75,26 +75,39 @@ func (r *Repository) NewKeyMaterial(role crypto.Role) (*crypto.KeyMaterial, erro
 	return nil, fmt.Errorf("unknown role %v", role)
 }
 
-// AddKey stores key material under a new password in keys/. For a writer
-// it also publishes a new owner-signed roster that lists it.
+// AddKey stores key material under a new password in keys/. A writer is
+// also enrolled in the roster (AddWriter).
 func (r *Repository) AddKey(ctx context.Context, m *crypto.KeyMaterial, password []byte, kdf crypto.KDFParams, label string) (string, error) {
 	if r.keys.Role != crypto.RoleOwner {
 		return "", fmt.Errorf("adding keys %w", crypto.ErrNeedsOwner)
 	}
 	if m.Role == crypto.RoleWriter {
-		k, err := m.Parse()
-		if err != nil {
-			return "", err
-		}
-		ro := *r.roster
-		ro.Seq++
-		ro.Created = r.now().UTC()
-		ro.Writers = append(append([]trust.Writer(nil), ro.Writers...), trust.Writer{ID: k.SignerID(), Name: label, Added: ro.Created, DedupGen: k.CurrentDedup})
-		if err := r.publishRoster(ctx, &ro); err != nil {
+		if err := r.AddWriter(ctx, m, label); err != nil {
 			return "", err
 		}
 	}
 	return saveKeyFile(ctx, r.be, m, password, kdf, r.now(), label)
+}
+
+// AddWriter publishes a new owner-signed roster that lists the writer
+// whose key material is m. It stores no key file: a writer's key can live
+// only on its own machine (see ExportKey).
+func (r *Repository) AddWriter(ctx context.Context, m *crypto.KeyMaterial, label string) error {
+	if r.keys.Role != crypto.RoleOwner {
+		return fmt.Errorf("enrolling writers %w", crypto.ErrNeedsOwner)
+	}
+	k, err := m.Parse()
+	if err != nil {
+		return err
+	}
+	if k.Role != crypto.RoleWriter {
+		return fmt.Errorf("%s key is not a writer", k.Role)
+	}
+	ro := *r.roster
+	ro.Seq++
+	ro.Created = r.now().UTC()
+	ro.Writers = append(append([]trust.Writer(nil), ro.Writers...), trust.Writer{ID: k.SignerID(), Name: label, Added: ro.Created, DedupGen: k.CurrentDedup})
+	return r.publishRoster(ctx, &ro)
 }
 
 func (r *Repository) publishRoster(ctx context.Context, ro *trust.Roster) error {
