@@ -76,6 +76,9 @@ type Roster struct {
 	Seq     uint64    `json:"seq"`
 	Created time.Time `json:"created"`
 	Writers []Writer  `json:"writers"`
+	// Coordinators lists the keys whose receipts and tombstones count:
+	// servers (or server keys in direct mode). The owner always counts.
+	Coordinators []Writer `json:"coordinators,omitempty"`
 	// Revoked lists keys removed from the roster; their snapshots up to
 	// RevokedAfter sequence numbers stay valid.
 	Revoked []Revocation `json:"revoked,omitempty"`
@@ -88,15 +91,26 @@ type Revocation struct {
 	At      time.Time `json:"at"`
 }
 
-// Has reports whether id may sign snapshot seq.
+// Has reports whether id may sign snapshot seq. A revocation wins over a
+// listing: a revoked key may sign only up to its LastSeq.
 func (r *Roster) Has(id []byte, seq uint64) bool {
+	for _, v := range r.Revoked {
+		if bytes.Equal(v.ID, id) {
+			return seq <= v.LastSeq
+		}
+	}
 	for _, w := range r.Writers {
 		if bytes.Equal(w.ID, id) {
 			return true
 		}
 	}
-	for _, v := range r.Revoked {
-		if bytes.Equal(v.ID, id) && seq <= v.LastSeq {
+	return false
+}
+
+// IsCoordinator reports whether id may sign receipts and tombstones.
+func (r *Roster) IsCoordinator(id []byte) bool {
+	for _, c := range r.Coordinators {
+		if bytes.Equal(c.ID, id) {
 			return true
 		}
 	}
@@ -117,9 +131,19 @@ func ParseRoster(buf []byte, owner ed25519.PublicKey) (*Roster, error) {
 	if len(r.RepoID) != 32 || r.Seq == 0 {
 		return nil, fmt.Errorf("roster: %w: bad repository ID or sequence", ErrFormat)
 	}
-	for _, w := range r.Writers {
+	for _, w := range append(append([]Writer(nil), r.Writers...), r.Coordinators...) {
 		if len(w.ID) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("roster: %w: writer key of %d bytes", ErrFormat, len(w.ID))
+		}
+	}
+	for _, v := range r.Revoked {
+		if len(v.ID) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("roster: %w: revoked key of %d bytes", ErrFormat, len(v.ID))
+		}
+		for _, w := range r.Writers {
+			if bytes.Equal(w.ID, v.ID) {
+				return nil, fmt.Errorf("roster: %w: writer %q is both listed and revoked", ErrFormat, w.Name)
+			}
 		}
 	}
 	return &r, nil
