@@ -69,6 +69,9 @@ type KeyMaterial struct {
 	MetaIdentity string `json:"meta_identity,omitempty"`
 	// Writer only: its own signing key.
 	WriterSignSeed []byte `json:"writer_sign_seed,omitempty"`
+	// Server only: the coordinator's signing key, for receipts and
+	// tombstones. Its public key is listed in the owner-signed roster.
+	CoordSignSeed []byte `json:"coord_sign_seed,omitempty"`
 	// Owner and writer: dedup generations (a writer holds only its own).
 	Dedup []DedupSecret `json:"dedup,omitempty"`
 }
@@ -86,6 +89,9 @@ type Keys struct {
 	OwnerSign     ed25519.PrivateKey // nil unless owner
 	MetaIdentity  age.Identity       // nil unless owner (with meta) or server
 	Sign          ed25519.PrivateKey // what this key signs snapshots with (owner or writer); nil for server
+	// CoordSign signs receipts and tombstones: the server's coordinator
+	// key, or the owner's signing key; nil for a writer.
+	CoordSign ed25519.PrivateKey
 
 	Dedup map[uint32]DedupKeys // by generation
 	// CurrentDedup is the newest generation this key holds.
@@ -178,6 +184,7 @@ func (m *KeyMaterial) Parse() (*Keys, error) {
 			return nil, fmt.Errorf("%w: owner signing key does not match its public key", ErrBadKeyFile)
 		}
 		k.Sign = k.OwnerSign
+		k.CoordSign = k.OwnerSign
 	case RoleWriter:
 		if len(m.WriterSignSeed) != ed25519.SeedSize {
 			return nil, fmt.Errorf("%w: writer signing seed", ErrBadKeyFile)
@@ -187,6 +194,10 @@ func (m *KeyMaterial) Parse() (*Keys, error) {
 		if k.MetaIdentity == nil {
 			return nil, fmt.Errorf("%w: server key without metadata identity", ErrBadKeyFile)
 		}
+		if len(m.CoordSignSeed) != ed25519.SeedSize {
+			return nil, fmt.Errorf("%w: server key without coordinator signing key", ErrBadKeyFile)
+		}
+		k.CoordSign = ed25519.NewKeyFromSeed(m.CoordSignSeed)
 	}
 	for _, d := range m.Dedup {
 		if len(d.Secret) != 32 {
@@ -217,6 +228,9 @@ func (m *KeyMaterial) checkRoleSecrets() error {
 	}
 	if m.Role == RoleWriter && m.MetaIdentity != "" {
 		extra = append(extra, "metadata identity")
+	}
+	if m.Role != RoleServer && len(m.CoordSignSeed) > 0 {
+		extra = append(extra, "coordinator signing key")
 	}
 	if m.Role != RoleWriter && len(m.WriterSignSeed) > 0 {
 		extra = append(extra, "writer signing key")
@@ -322,5 +336,6 @@ func (m *KeyMaterial) NewServer() (*KeyMaterial, error) {
 		OwnerSignPub:   m.OwnerSignPub,
 		MetaRecipient:  m.MetaRecipient,
 		MetaIdentity:   m.MetaIdentity,
+		CoordSignSeed:  random(ed25519.SeedSize),
 	}, nil
 }

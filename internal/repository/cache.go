@@ -2,6 +2,7 @@ package repository
 
 import (
 	"bufio"
+	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -34,9 +35,14 @@ func (r *Repository) openCache() error {
 	}
 	// One directory per repository and per key identity: an owner and a
 	// writer on one machine share no journal, dedup set or file cache.
-	who := "server"
-	if id := r.keys.SignerID(); id != nil {
-		who = fmt.Sprintf("%x", id[:8])
+	var who string
+	switch {
+	case r.keys.Sign != nil:
+		who = fmt.Sprintf("%x", r.keys.SignerID()[:8])
+	case r.keys.CoordSign != nil:
+		who = fmt.Sprintf("%x", r.keys.CoordSign.Public().(ed25519.PublicKey)[:8])
+	default:
+		who = "server"
 	}
 	r.cache.dir = filepath.Join(r.cache.dir, fmt.Sprintf("%x", r.keys.RepoID[:16]), who)
 	if err := os.MkdirAll(r.cache.dir, 0o700); err != nil {

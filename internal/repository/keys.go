@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -81,8 +82,13 @@ func (r *Repository) AddKey(ctx context.Context, m *crypto.KeyMaterial, password
 	if r.keys.Role != crypto.RoleOwner {
 		return "", fmt.Errorf("adding keys %w", crypto.ErrNeedsOwner)
 	}
-	if m.Role == crypto.RoleWriter {
+	switch m.Role {
+	case crypto.RoleWriter:
 		if err := r.AddWriter(ctx, m, label); err != nil {
+			return "", err
+		}
+	case crypto.RoleServer:
+		if err := r.AddCoordinator(ctx, m, label); err != nil {
 			return "", err
 		}
 	}
@@ -107,6 +113,26 @@ func (r *Repository) AddWriter(ctx context.Context, m *crypto.KeyMaterial, label
 	ro.Seq++
 	ro.Created = r.now().UTC()
 	ro.Writers = append(append([]trust.Writer(nil), ro.Writers...), trust.Writer{ID: k.SignerID(), Name: label, Added: ro.Created, DedupGen: k.CurrentDedup})
+	return r.publishRoster(ctx, &ro)
+}
+
+// AddCoordinator publishes a roster that lists a server key's coordinator
+// signing key, so its receipts and tombstones are trusted.
+func (r *Repository) AddCoordinator(ctx context.Context, m *crypto.KeyMaterial, label string) error {
+	if r.keys.Role != crypto.RoleOwner {
+		return fmt.Errorf("enrolling servers %w", crypto.ErrNeedsOwner)
+	}
+	k, err := m.Parse()
+	if err != nil {
+		return err
+	}
+	if k.CoordSign == nil || k.Role != crypto.RoleServer {
+		return fmt.Errorf("%s key has no coordinator signing key", k.Role)
+	}
+	ro := *r.roster
+	ro.Seq++
+	ro.Created = r.now().UTC()
+	ro.Coordinators = append(append([]trust.Writer(nil), ro.Coordinators...), trust.Writer{ID: k.CoordSign.Public().(ed25519.PublicKey), Name: label, Added: ro.Created})
 	return r.publishRoster(ctx, &ro)
 }
 
