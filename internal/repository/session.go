@@ -101,6 +101,9 @@ func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, err
 	if known == nil {
 		known = r.idx
 	}
+	if known, err = r.withoutCondemned(ctx, known); err != nil {
+		return nil, err
+	}
 	s := &Session{repo: r, content: content, meta: meta, journal: j, known: known,
 		pending: map[snapshot.Ref]struct{}{}, uploads: g, upctx: gctx}
 	if err := s.recoverJournal(ctx); err != nil {

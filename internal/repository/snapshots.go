@@ -65,6 +65,9 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.checkCondemned(ctx, refs, pageIDs); err != nil {
+		return nil, err
+	}
 	prev, err := r.lastStatement(ctx, r.keys.SignerID())
 	if err != nil {
 		return nil, err
