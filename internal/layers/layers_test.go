@@ -22,6 +22,8 @@ var layer = map[string]int{
 	"internal/backend/mem":         2,
 	"internal/backend/local":       2,
 	"internal/backend/backendtest": 3,
+	"internal/restapi":             2,
+	"internal/backend/rest":        3,
 	"internal/crypto":              1,
 	"internal/chunker":             1,
 	"internal/snapshot":            2,
