@@ -80,6 +80,8 @@ and restores them. Documentation: docs/commands.md.
 		newRestoreCommand(g),
 		newDumpCommand(g),
 		newCheckCommand(g),
+		newForgetCommand(g),
+		newPruneCommand(g),
 	)
 	return root
 }

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/retention"
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+// ForgetOptions are forget's flags.
+type ForgetOptions struct {
+	Policy     retention.Policy
+	Within     string
+	GroupBy    string
+	PolicyFile string
+	Importance int
+	MaxSize    string
+	MinFree    string
+	DryRun     bool
+	Prune      bool
+	PruneOpts  PruneOptions
+}
+
+func newForgetCommand(g *GlobalOptions) *cobra.Command {
+	var opts ForgetOptions
+	c := &cobra.Command{
+		Use:   "forget",
+		Short: "Remove snapshots by a retention policy",
+		Long: `Remove snapshots by a retention policy, per group of host label and path
+group (--group-by). Rules work as restic's: a snapshot is kept if any rule
+keeps it. --policy-file reads the same rules from a readable file:
+
+  keep: {daily: 30, weekly: 5, monthly: 12, yearly: 10}
+  group_by: host,paths
+
+--importance N keeps the N snapshots per group that best cover the ages 0, 1,
+2, 3, 7, 14, 21, 28, 56 and 112 days. --max-size / --min-free delete the least
+important snapshots until the repository fits (with room for the next
+backups), never a floor snapshot; when that is impossible forget refuses and
+exits 1. Writers' snapshots are aged by when storage received them, not the
+time they claim. Each removed snapshot leaves a signed tombstone. Works with
+the owner or the server key, never a writer key.`,
+		Example: `  cairn forget --keep-daily 7 --keep-weekly 4 --dry-run
+  cairn forget --policy-file policy.yaml --prune --json
+  cairn forget --max-size 500GiB --key-file server.key`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runForget(c.Context(), g, opts) },
+	}
+	f := c.Flags()
+	f.IntVar(&opts.Policy.Last, "keep-last", 0, "keep the last N snapshots")
+	f.IntVar(&opts.Policy.Hourly, "keep-hourly", 0, "keep the newest snapshot of each of the last N hours")
+	f.IntVar(&opts.Policy.Daily, "keep-daily", 0, "keep the newest snapshot of each of the last N days")
+	f.IntVar(&opts.Policy.Weekly, "keep-weekly", 0, "keep the newest snapshot of each of the last N weeks")
+	f.IntVar(&opts.Policy.Monthly, "keep-monthly", 0, "keep the newest snapshot of each of the last N months")
+	f.IntVar(&opts.Policy.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years")
+	f.StringVar(&opts.Within, "keep-within", "", "keep snapshots within DURATION of the newest (e.g. 1y2m3d4h)")
+	f.StringArrayVar(&opts.Policy.Tags, "keep-tag", nil, "keep snapshots with these tags (comma-separated: all of them); repeatable")
+	f.StringVar(&opts.GroupBy, "group-by", "host,paths", "group snapshots by any of host, paths, tags")
+	f.StringVar(&opts.PolicyFile, "policy-file", "", "read the policy from this file")
+	f.IntVar(&opts.Importance, "importance", 0, "keep the N most important snapshots per group")
+	f.StringVar(&opts.MaxSize, "max-size", "", "delete least-important snapshots until the repository fits SIZE")
+	f.StringVar(&opts.MinFree, "min-free", "", "delete least-important snapshots until SIZE is free on the repository's disk")
+	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "only show what would be removed")
+	f.BoolVar(&opts.Prune, "prune", false, "prune after removing snapshots")
+	f.DurationVar(&opts.PruneOpts.Grace, "grace", 24*time.Hour, "with --prune: see `cairn prune --grace`")
+	f.Float64Var(&opts.PruneOpts.RepackThreshold, "repack-threshold", 50, "with --prune: see `cairn prune --repack-threshold`")
+	return c
+}
+
+// parseSize parses "500GiB", "2G", "1048576".
+func parseSize(s string) (uint64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	mult := uint64(1)
+	for _, u := range []struct {
+		suf string
+		m   uint64
+	}{{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3},
+		{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.m
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 {
+		return 0, usageError{fmt.Errorf("size %q: want e.g. 500GiB, 2G or a byte count", s)}
+	}
+	return uint64(f * float64(mult)), nil
+}
+
+type forgetItem struct {
+	ID      string   `json:"id"`
+	ShortID string   `json:"short_id"`
+	Time    string   `json:"time"` // policy time
+	Host    string   `json:"host,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
+	Group   string   `json:"group"`
+	Action  string   `json:"action"` // keep or remove
+	Reasons []string `json:"reasons"`
+}
+
+func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error {
+	p := opts.Policy
+	var err error
+	if opts.Within != "" {
+		if p.Within, err = retention.ParseDuration(opts.Within); err != nil {
+			return usageError{fmt.Errorf("--keep-within: %w", err)}
+		}
+	}
+	groupBy, importance := opts.GroupBy, opts.Importance
+	if opts.PolicyFile != "" {
+		src, err := os.ReadFile(opts.PolicyFile)
+		if err != nil {
+			return usageError{err}
+		}
+		cfg, err := retention.ParseConfig(src)
+		if err != nil {
+			return usageError{fmt.Errorf("%s: %w", opts.PolicyFile, err)}
+		}
+		p, groupBy, importance = cfg.Keep, cfg.GroupBy, cfg.Importance
+	}
+	gb, err := retention.ParseGroupBy(groupBy)
+	if err != nil {
+		return usageError{err}
+	}
+	var maxSize, minFree uint64
+	if opts.MaxSize != "" {
+		if maxSize, err = parseSize(opts.MaxSize); err != nil {
+			return err
+		}
+	}
+	if opts.MinFree != "" {
+		if minFree, err = parseSize(opts.MinFree); err != nil {
+			return err
+		}
+	}
+	space := maxSize > 0 || minFree > 0
+	if p.Empty() && importance == 0 && !space {
+		return usageError{errors.New("no policy given: it would remove every snapshot; pass --keep-* rules, --policy-file, --importance or --max-size/--min-free")}
+	}
+	repo, err := g.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	if err := needMetadata(repo, "forgetting snapshots"); err != nil {
+		return err
+	}
+	if repo.Keys().CoordSign == nil {
+		return roleError{verb: "forgetting snapshots", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
+	}
+	snaps, errs, err := repo.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range errs {
+		fmt.Fprintf(g.stderr, "warning: %v (left alone)\n", e)
+	}
+	byID := map[string]*repository.Snapshot{}
+	in := make([]retention.Snapshot, 0, len(snaps))
+	now := repo.Now()
+	for _, s := range snaps {
+		st := s.File.Statement
+		pt, suspect, notes := retention.PolicyTime(retention.TimeInput{Claimed: st.Time, Receipt: s.ModTime,
+			OwnerSigned: repo.Keys().OwnerSignPub.Equal(st.Writer[:]), RepoCreated: repo.Config().Created, Now: now})
+		for _, n := range notes {
+			fmt.Fprintf(g.stderr, "warning: snapshot %s (seq %d): %s\n", s.ID.Short(), st.Seq, n)
+		}
+		rs := retention.Snapshot{ID: s.ID.String(), Time: pt, Host: s.Meta.HostLabel, Tags: s.Meta.Tags, PathGroup: s.Meta.PathGroup,
+			Blobs: s.Meta.Blobs, NewBlobs: s.Meta.NewBlobs, NewBytes: s.Meta.NewBytes, Overlap: -1, Suspect: suspect}
+		byID[rs.ID] = s
+		in = append(in, rs)
+	}
+	var ds []retention.Decision
+	switch {
+	case space:
+		if err := overlaps(ctx, repo, in, byID, gb); err != nil {
+			return err
+		}
+		size, err := repoSize(ctx, repo.Backend())
+		if err != nil {
+			return err
+		}
+		so := retention.SpaceOptions{Now: now, GroupBy: gb, Size: size, MaxSize: maxSize, MinFree: minFree}
+		if minFree > 0 {
+			dir, _ := g.repoLocation()
+			dir = strings.TrimPrefix(dir, "local:")
+			var st syscall.Statfs_t
+			if err := syscall.Statfs(dir, &st); err != nil {
+				return fmt.Errorf("free space of %s: %w", dir, err)
+			}
+			so.Free = st.Bavail * uint64(st.Bsize)
+		}
+		plan, err := retention.Space(in, so)
+		if err != nil {
+			return withHint(err, "raise --max-size or free disk space; no snapshot was removed")
+		}
+		ds = plan.Decisions
+	case importance > 0:
+		keys, groups := retention.Group(in, gb)
+		for _, k := range keys {
+			ds = append(ds, retention.Importance(groups[k], importance, now)...)
+		}
+	default:
+		ds = retention.ApplyGroups(in, gb, p)
+	}
+	var items []forgetItem
+	removed := 0
+	for _, d := range ds {
+		it := forgetItem{ID: d.Snapshot.ID, ShortID: d.Snapshot.ID[:8], Time: d.Snapshot.Time.Format(time.RFC3339),
+			Host: d.Snapshot.Host, Tags: d.Snapshot.Tags, Group: gb.Key(d.Snapshot), Action: "keep", Reasons: d.Reasons}
+		if !d.Keep {
+			it.Action = "remove"
+			removed++
+			if !opts.DryRun {
+				if err := repo.ForgetSnapshot(ctx, byID[d.Snapshot.ID], strings.Join(d.Reasons, "; ")); err != nil {
+					return fmt.Errorf("forget %s: %w", it.ShortID, err)
+				}
+			}
+		}
+		items = append(items, it)
+	}
+	if g.JSON {
+		if items == nil {
+			items = []forgetItem{}
+		}
+		if err := writeJSON(g.stdout, map[string]any{"message_type": "forget", "dry_run": opts.DryRun, "snapshots": items,
+			"kept": len(items) - removed, "removed": removed}); err != nil {
+			return err
+		}
+	} else if !g.Quiet {
+		last := "\x00"
+		for _, it := range items {
+			if it.Group != last {
+				fmt.Fprintf(g.stdout, "group %s\n", it.Group)
+				last = it.Group
+			}
+			fmt.Fprintf(g.stdout, "  %-6s %s  %s  %s\n", it.Action, it.ShortID, it.Time, strings.Join(it.Reasons, ", "))
+		}
+		verb := "removed"
+		if opts.DryRun {
+			verb = "would remove"
+		}
+		fmt.Fprintf(g.stdout, "%s %d of %d snapshots\n", verb, removed, len(items))
+	}
+	if opts.Prune && !opts.DryRun {
+		return runPruneRepo(ctx, g, repo, opts.PruneOpts)
+	}
+	return nil
+}
+
+// overlaps fills in, per group, the fraction of the previous snapshot's
+// refs each snapshot still reaches (anomaly detection), reading two
+// manifests at a time.
+func overlaps(ctx context.Context, repo *repository.Repository, in []retention.Snapshot, byID map[string]*repository.Snapshot, gb retention.GroupBy) error {
+	prev := map[string][]snapshot.Ref{}
+	for i := range in { // oldest first, as Snapshots returns them
+		refs, err := repo.ManifestRefs(ctx, byID[in[i].ID])
+		if err != nil {
+			return err
+		}
+		refs = snapshot.SortRefs(refs)
+		k := gb.Key(in[i])
+		if pr, ok := prev[k]; ok && len(pr) > 0 {
+			common, a, b := 0, 0, 0
+			for a < len(pr) && b < len(refs) {
+				switch c := pr[a].Compare(refs[b]); {
+				case c < 0:
+					a++
+				case c > 0:
+					b++
+				default:
+					common++
+					a++
+					b++
+				}
+			}
+			in[i].Overlap = float64(common) / float64(len(pr))
+		}
+		prev[k] = refs
+	}
+	return nil
+}
+
+func repoSize(ctx context.Context, be backend.Backend) (uint64, error) {
+	var n uint64
+	for _, t := range backend.AllTypes {
+		if t == backend.Config {
+			continue
+		}
+		if err := be.List(ctx, t, func(fi backend.FileInfo) error {
+			n += uint64(fi.Size)
+			return nil
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}

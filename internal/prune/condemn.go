@@ -1,0 +1,228 @@
+package prune
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/index"
+	"github.com/cairnbackup/cairn/internal/pack"
+	"github.com/cairnbackup/cairn/internal/repository"
+)
+
+func sortedIDs(m map[blob.ID]bool) []blob.ID {
+	ids := make([]blob.ID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	return ids
+}
+
+// condemn finds dead, mostly-dead and unindexed packs, repacks the live
+// blobs of the mostly-dead ones, and stores a plan condemning them all.
+// Packs condemned by a pending plan are left to it.
+func (p *pruner) condemn(ctx context.Context, pending map[blob.ID]bool) (*repository.LoadedPlan, error) {
+	dead, repack, unindexed := map[blob.ID]bool{}, map[blob.ID]bool{}, map[blob.ID]bool{}
+	var missing int
+	for id, st := range p.stats {
+		if pending[id] {
+			continue
+		}
+		if _, ok := p.stored[id]; !ok {
+			missing++
+			continue
+		}
+		switch {
+		case st.liveEntries == 0:
+			dead[id] = true
+			p.rep.DeadBytes += st.total
+		case float64(st.total-st.live) >= p.opts.RepackThreshold*float64(st.total):
+			repack[id] = true
+			p.rep.DeadBytes += st.total - st.live
+		}
+	}
+	for id := range p.stored {
+		if _, ok := p.stats[id]; !ok && !pending[id] {
+			unindexed[id] = true
+		}
+	}
+	if missing > 0 {
+		p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("%d indexed packs are missing from storage; run `cairn check`, then `cairn repair`", missing))
+	}
+	p.rep.DeadPacks, p.rep.RepackedPacks, p.rep.Unindexed = len(dead), len(repack), len(unindexed)
+	all := map[blob.ID]bool{}
+	for _, m := range []map[blob.ID]bool{dead, repack, unindexed, pending} {
+		for id := range m {
+			all[id] = true
+		}
+	}
+	if len(dead)+len(repack)+len(unindexed) == 0 {
+		return nil, nil
+	}
+	if p.opts.DryRun {
+		for id := range all {
+			if !pending[id] {
+				p.rep.Condemned = append(p.rep.Condemned, id.String())
+			}
+		}
+		sort.Strings(p.rep.Condemned)
+		return nil, nil
+	}
+	ents := p.entries(all)
+	if err := p.repack(ctx, repack, ents, all); err != nil {
+		return nil, err
+	}
+	// Headers of unindexed packs, so the plan can name their blobs.
+	for id := range unindexed {
+		h, err := p.readHeader(ctx, id)
+		if err != nil {
+			p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("unindexed pack %s: %v", id.Short(), err))
+			continue
+		}
+		for _, e := range h.Entries {
+			ents[id] = append(ents[id], index.Entry{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length})
+		}
+	}
+	plan := repository.Plan{Created: p.repo.Now().UTC(), GraceSeconds: int64(p.opts.Grace.Seconds())}
+	frags := map[string]bool{}
+	for _, id := range sortedIDs(all) {
+		if pending[id] {
+			continue
+		}
+		plan.Packs = append(plan.Packs, id.String())
+		p.rep.Condemned = append(p.rep.Condemned, id.String())
+		for _, f := range p.fragments[id] {
+			frags[f] = true
+		}
+		for _, e := range ents[id] {
+			if !p.hasCopyOutside(e, all) {
+				h := repository.CondemnedHash(e.Type, e.ID)
+				plan.Blobs = append(plan.Blobs, h[:]...)
+			}
+		}
+	}
+	for f := range frags {
+		plan.Indexes = append(plan.Indexes, f)
+	}
+	sort.Strings(plan.Indexes)
+	lp, err := p.repo.SavePlan(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
+	return &lp, nil
+}
+
+// repack copies the live blobs of mostly-dead packs that have no copy
+// outside the condemned set, verbatim with their key slots, into new
+// packs, then indexes them (R12: copy, re-index, then condemn).
+func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[blob.ID][]index.Entry, condemned map[blob.ID]bool) error {
+	target := p.repo.Config().PackSize
+	if target <= 0 {
+		target = repository.DefaultPackSize
+	}
+	var w *pack.Writer
+	var written []pack.IndexPack
+	flush := func() error {
+		if w == nil || w.Count() == 0 {
+			return nil
+		}
+		ip, err := p.repo.SavePack(ctx, w)
+		if err != nil {
+			return err
+		}
+		p.stored[ip.Pack] = 0
+		written = append(written, ip)
+		p.rep.NewPacks++
+		w = nil
+		return nil
+	}
+	copied := map[[33]byte]bool{}
+	for _, id := range sortedIDs(repack) {
+		var todo []index.Entry
+		for _, e := range ents[id] {
+			var k [33]byte
+			k[0] = byte(e.Type)
+			copy(k[1:], e.ID[:])
+			if p.live.Has(e.Type, e.ID) && !copied[k] && !p.hasCopyOutside(e, condemned) {
+				todo = append(todo, e)
+				copied[k] = true
+			}
+		}
+		if len(todo) == 0 {
+			continue
+		}
+		start, end := todo[0].Offset, todo[len(todo)-1].Offset+todo[len(todo)-1].Length
+		var buf []byte
+		err := p.be.Load(ctx, backend.Handle{Type: backend.Data, Name: id.String()}, int(end-start), int64(start), func(rd io.Reader) error {
+			buf = make([]byte, end-start)
+			_, err := io.ReadFull(rd, buf)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("repack %s: %w", id.Short(), err)
+		}
+		for _, e := range todo {
+			if w == nil {
+				w = pack.NewWriter(target + 1<<20)
+			}
+			if err := p.repo.CopySealed(w, e, buf[e.Offset-start:e.Offset-start+e.Length]); err != nil {
+				return err
+			}
+			p.rep.CopiedBytes += uint64(e.Length)
+			if w.Size() >= target {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if len(written) > 0 {
+		name, err := p.repo.WriteIndexFragment(ctx, written)
+		if err != nil {
+			return err
+		}
+		p.rep.IndexWritten++
+		for _, ip := range written {
+			p.fragments[ip.Pack] = append(p.fragments[ip.Pack], name)
+		}
+	}
+	return nil
+}
+
+// readHeader reads and opens a pack's own sealed header.
+func (p *pruner) readHeader(ctx context.Context, id blob.ID) (*pack.Header, error) {
+	size := p.stored[id]
+	h := backend.Handle{Type: backend.Data, Name: id.String()}
+	if size < pack.TrailerSize {
+		return nil, fmt.Errorf("%d bytes is too short for a pack", size)
+	}
+	var trailer []byte
+	if err := p.be.Load(ctx, h, pack.TrailerSize, size-pack.TrailerSize, func(rd io.Reader) error {
+		var err error
+		trailer, err = io.ReadAll(rd)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	off, l, err := pack.ParseTrailer(trailer, size)
+	if err != nil {
+		return nil, err
+	}
+	var sealed []byte
+	if err := p.be.Load(ctx, h, l, off, func(rd io.Reader) error {
+		var err error
+		sealed, err = io.ReadAll(rd)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	hdr, _, err := pack.OpenHeader(sealed, off, p.repo.Keys().MetaIdentity)
+	return hdr, err
+}

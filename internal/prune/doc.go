@@ -1,0 +1,28 @@
+// Package prune garbage-collects a repository with the metadata identity
+// alone (a server key): it never opens a tree or a data blob.
+//
+// One run:
+//
+//  1. Store an empty plan as a clock probe: its storage time T0 is "now"
+//     on the coordinator's clock (R12 never uses the local clock alone).
+//  2. Mark: merge every snapshot's reference manifest (sorted blob IDs,
+//     plus the manifest pages themselves) into one sorted live set, in
+//     memory bounded by 33 bytes per live blob (plus the index).
+//  3. Sweep every plan whose grace ran out before T0: a condemned pack is
+//     deleted only if the fresh mark still finds it dead; otherwise it is
+//     resurrected (dropped from the plan). Index fragments that list dead
+//     packs are rewritten first (new fragment written, old one removed),
+//     then the packs are removed, then the plan.
+//  4. Condemn: packs with no live blob, packs in storage that no index
+//     lists, and — after copying their live blobs verbatim with their key
+//     slots into new packs and indexing those — packs at least
+//     RepackThreshold dead. The new plan (signed by the coordinator key)
+//     lists them and the hashes of blobs that have no other copy, so
+//     backups stop deduplicating against them. With Grace 0 the new plan
+//     is swept at once, for an operator who knows nothing else writes.
+//
+// Killed at any point the repository stays consistent: a fragment is
+// removed only after its replacement is stored, a pack only after no
+// fragment lists it, a plan only after its packs are gone; the next run
+// redoes what is left.
+package prune

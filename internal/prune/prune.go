@@ -1,0 +1,374 @@
+package prune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/index"
+	"github.com/cairnbackup/cairn/internal/pack"
+	"github.com/cairnbackup/cairn/internal/repository"
+)
+
+// DefaultGrace is safe for concurrent backups: a backup session must commit
+// within half of it, or its commit is rejected (see repository.Plan).
+const DefaultGrace = 24 * time.Hour
+
+// Options configure a prune.
+type Options struct {
+	Grace time.Duration
+	// RepackThreshold: repack a pack when at least this fraction of its
+	// blob bytes is dead (0 < t ≤ 1; 0 means the default 0.5).
+	RepackThreshold float64
+	DryRun          bool
+	Log             *slog.Logger
+}
+
+// Report says what a prune did (or, dry, would do).
+type Report struct {
+	Snapshots     int      `json:"snapshots"`
+	LiveBlobs     int      `json:"live_blobs"`
+	Packs         int      `json:"packs"`
+	DeadPacks     int      `json:"dead_packs"`
+	RepackedPacks int      `json:"repacked_packs"`
+	Unindexed     int      `json:"unindexed_packs"`
+	NewPacks      int      `json:"new_packs"`
+	CopiedBytes   uint64   `json:"copied_bytes"`
+	DeadBytes     uint64   `json:"dead_bytes"` // blob bytes in condemned packs that nothing reaches
+	Condemned     []string `json:"condemned"`
+	Deleted       []string `json:"deleted"`
+	Resurrected   []string `json:"resurrected"`
+	IndexWritten  int      `json:"index_written"`
+	IndexRemoved  int      `json:"index_removed"`
+	PlansSwept    int      `json:"plans_swept"`
+	PlansPending  int      `json:"plans_pending"`
+	Notes         []string `json:"notes"`
+}
+
+type packStat struct {
+	total, live uint64
+	entries     int
+	liveEntries int
+}
+
+type pruner struct {
+	repo  *repository.Repository
+	be    backend.Backend
+	opts  Options
+	rep   *Report
+	live  LiveSet
+	stats map[blob.ID]*packStat
+	// fragments: pack → index fragments listing it.
+	fragments map[blob.ID][]string
+	stored    map[blob.ID]int64
+}
+
+// Run prunes repo (see the package doc).
+func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Report, error) {
+	if !repo.CanReadMetadata() || repo.Keys().CoordSign == nil {
+		return nil, fmt.Errorf("pruning %w", crypto.ErrNeedsMetadata)
+	}
+	if opts.RepackThreshold <= 0 || opts.RepackThreshold > 1 {
+		opts.RepackThreshold = 0.5
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	p := &pruner{repo: repo, be: repo.Backend(), opts: opts, rep: &Report{},
+		stats: map[blob.ID]*packStat{}, fragments: map[blob.ID][]string{}, stored: map[blob.ID]int64{}}
+
+	// 1. The storage's clock.
+	var t0 time.Time
+	var probe *repository.LoadedPlan
+	if !opts.DryRun {
+		lp, err := repo.SavePlan(ctx, repository.Plan{Created: repo.Now().UTC()})
+		if err != nil {
+			return nil, err
+		}
+		probe, t0 = &lp, lp.ModTime
+	} else {
+		t0 = repo.Now()
+	}
+	plans, badPlans, err := repo.Plans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range badPlans {
+		p.rep.Notes = append(p.rep.Notes, "ignored "+e.Error())
+	}
+
+	// 2. Mark.
+	if err := p.load(ctx); err != nil {
+		return nil, err
+	}
+	snaps, errs, err := repo.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("refusing to prune: %d snapshots cannot be read (%v); what they reach cannot be known", len(errs), errs[0])
+	}
+	p.rep.Snapshots = len(snaps)
+	if p.live, err = Mark(ctx, repo, snaps); err != nil {
+		return nil, err
+	}
+	p.rep.LiveBlobs = len(p.live)
+	p.packStats()
+
+	// 3. Sweep expired plans.
+	condemnedBefore := map[blob.ID]bool{}
+	var due []repository.LoadedPlan
+	for _, pl := range plans {
+		if probe != nil && pl.Name == probe.Name {
+			continue
+		}
+		if !pl.ModTime.Add(pl.Grace()).After(t0) {
+			due = append(due, pl)
+		} else {
+			p.rep.PlansPending++
+		}
+		for _, n := range pl.Packs {
+			if id, err := blob.ParseID(n); err == nil {
+				condemnedBefore[id] = true
+			}
+		}
+	}
+	if !opts.DryRun {
+		if err := p.sweep(ctx, due); err != nil {
+			return nil, err
+		}
+		for _, pl := range due {
+			for _, n := range pl.Packs {
+				id, _ := blob.ParseID(n)
+				delete(condemnedBefore, id)
+			}
+		}
+	}
+
+	// 4. Condemn.
+	newPlan, err := p.condemn(ctx, condemnedBefore)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.DryRun {
+		if newPlan != nil && opts.Grace == 0 {
+			if err := p.sweep(ctx, []repository.LoadedPlan{*newPlan}); err != nil {
+				return nil, err
+			}
+		} else if newPlan != nil {
+			p.rep.PlansPending++
+		}
+		if err := repo.RemoveFile(ctx, backend.Handle{Type: backend.Plans, Name: probe.Name}); err != nil {
+			return nil, err
+		}
+	}
+	return p.rep, nil
+}
+
+// load reads the index (fragment by fragment, remembering which fragments
+// list which pack) and lists the packs in storage.
+func (p *pruner) load(ctx context.Context) error {
+	if err := p.repo.LoadIndex(ctx); err != nil {
+		return err
+	}
+	var names []string
+	if err := p.be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	}); err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		f, err := p.repo.LoadIndexFile(ctx, n)
+		if err != nil {
+			return err
+		}
+		for _, pk := range f.Packs {
+			p.fragments[pk.Pack] = append(p.fragments[pk.Pack], n)
+		}
+	}
+	return p.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
+		if id, err := blob.ParseID(fi.Name); err == nil {
+			p.stored[id] = fi.Size
+		}
+		return nil
+	})
+}
+
+func (p *pruner) packStats() {
+	p.stats = map[blob.ID]*packStat{}
+	p.repo.Index().Each(func(e index.Entry) bool {
+		st := p.stats[e.Pack]
+		if st == nil {
+			st = &packStat{}
+			p.stats[e.Pack] = st
+		}
+		st.total += uint64(e.Length)
+		st.entries++
+		if p.live.Has(e.Type, e.ID) {
+			st.live += uint64(e.Length)
+			st.liveEntries++
+		}
+		return true
+	})
+	p.rep.Packs = len(p.stats)
+}
+
+// entries returns the index entries of the packs in set, in offset order,
+// in one pass over the index.
+func (p *pruner) entries(set map[blob.ID]bool) map[blob.ID][]index.Entry {
+	out := map[blob.ID][]index.Entry{}
+	p.repo.Index().Each(func(e index.Entry) bool {
+		if set[e.Pack] {
+			out[e.Pack] = append(out[e.Pack], e)
+		}
+		return true
+	})
+	for _, es := range out {
+		sort.Slice(es, func(i, j int) bool { return es[i].Offset < es[j].Offset })
+	}
+	return out
+}
+
+// hasCopyOutside reports whether a blob has an indexed copy in a stored
+// pack outside set.
+func (p *pruner) hasCopyOutside(e index.Entry, set map[blob.ID]bool) bool {
+	for _, o := range p.repo.Index().LookupAll(e.ID, e.Type) {
+		if _, ok := p.stored[o.Pack]; ok && !set[o.Pack] {
+			return true
+		}
+	}
+	return false
+}
+
+// sweep deletes the dead packs of due plans (R12): fresh mark first (done
+// by the caller), index fragments rewritten before packs are removed,
+// plan removed last.
+func (p *pruner) sweep(ctx context.Context, due []repository.LoadedPlan) error {
+	if len(due) == 0 {
+		return nil
+	}
+	sweeping := map[blob.ID]bool{}
+	for _, pl := range due {
+		for _, n := range pl.Packs {
+			if id, err := blob.ParseID(n); err == nil {
+				sweeping[id] = true
+			}
+		}
+	}
+	dead := map[blob.ID]bool{}
+	ents := p.entries(sweeping)
+	for id := range sweeping {
+		needed := false
+		for _, e := range ents[id] {
+			if p.live.Has(e.Type, e.ID) && !p.hasCopyOutside(e, sweeping) {
+				needed = true
+				break
+			}
+		}
+		if needed {
+			p.rep.Resurrected = append(p.rep.Resurrected, id.String())
+			continue
+		}
+		dead[id] = true
+	}
+	if err := p.rewriteIndex(ctx, dead); err != nil {
+		return err
+	}
+	for id := range dead {
+		if err := p.repo.RemoveFile(ctx, backend.Handle{Type: backend.Data, Name: id.String()}); err != nil {
+			return err
+		}
+		if _, ok := p.stored[id]; ok {
+			p.rep.Deleted = append(p.rep.Deleted, id.String())
+		}
+		delete(p.stored, id)
+		delete(p.stats, id)
+	}
+	p.repo.Index().RemovePacks(toSet(dead))
+	for _, pl := range due {
+		if err := p.repo.RemoveFile(ctx, backend.Handle{Type: backend.Plans, Name: pl.Name}); err != nil {
+			return err
+		}
+		p.rep.PlansSwept++
+	}
+	slices.Sort(p.rep.Deleted)
+	return nil
+}
+
+func toSet(m map[blob.ID]bool) map[blob.ID]struct{} {
+	s := make(map[blob.ID]struct{}, len(m))
+	for k := range m {
+		s[k] = struct{}{}
+	}
+	return s
+}
+
+// rewriteIndex replaces every fragment that lists a dead pack by one
+// without it: the new fragment is stored before the old one is removed,
+// and packs another kept fragment already lists are left out (a killed
+// earlier rewrite).
+func (p *pruner) rewriteIndex(ctx context.Context, dead map[blob.ID]bool) error {
+	affected := map[string]bool{}
+	for id := range dead {
+		for _, f := range p.fragments[id] {
+			affected[f] = true
+		}
+	}
+	covered := map[blob.ID]bool{}
+	for id, fs := range p.fragments {
+		for _, f := range fs {
+			if !affected[f] {
+				covered[id] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(affected))
+	for f := range affected {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		f, err := p.repo.LoadIndexFile(ctx, name)
+		if errors.Is(err, backend.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var keep []pack.IndexPack
+		for _, pk := range f.Packs {
+			if !dead[pk.Pack] && !covered[pk.Pack] {
+				keep = append(keep, pk.IndexPack)
+				covered[pk.Pack] = true
+			}
+		}
+		if len(keep) > 0 {
+			nn, err := p.repo.WriteIndexFragment(ctx, keep)
+			if err != nil {
+				return err
+			}
+			p.rep.IndexWritten++
+			for _, pk := range keep {
+				p.fragments[pk.Pack] = append(p.fragments[pk.Pack], nn)
+			}
+		}
+		if err := p.repo.RemoveFile(ctx, backend.Handle{Type: backend.Index, Name: name}); err != nil {
+			return err
+		}
+		p.rep.IndexRemoved++
+		for id, fs := range p.fragments {
+			p.fragments[id] = slices.DeleteFunc(fs, func(s string) bool { return s == name })
+		}
+	}
+	return nil
+}
