@@ -194,8 +194,7 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 		}
 		so := retention.SpaceOptions{Now: now, GroupBy: gb, Size: size, MaxSize: maxSize, MinFree: minFree}
 		if minFree > 0 {
-			dir, _ := g.repoLocation()
-			dir = strings.TrimPrefix(dir, "local:")
+			dir := strings.TrimPrefix(g.Repo, "local:")
 			var st syscall.Statfs_t
 			if err := syscall.Statfs(dir, &st); err != nil {
 				return fmt.Errorf("free space of %s: %w", dir, err)
