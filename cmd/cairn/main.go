@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,18 @@ const exitCodesHelp = `Exit codes:
   130  interrupted (SIGINT/SIGTERM)`
 
 func main() {
+	// CAIRN_CPUPROFILE=FILE writes a CPU profile of the run (for `go tool
+	// pprof`); performance work starts from one.
+	if path := os.Getenv("CAIRN_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				code := run(os.Args[1:], os.Stdout, os.Stderr)
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

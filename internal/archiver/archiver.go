@@ -117,7 +117,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		return nil, errors.New("nothing to back up: give at least one path")
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = max(2, runtime.GOMAXPROCS(0))
+		opts.Workers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -110,10 +111,13 @@ var (
 	dec     *zstd.Decoder
 )
 
+// codecs returns the shared zstd encoder and decoder. EncodeAll and
+// DecodeAll are safe for concurrent use; the encoder keeps one state per
+// core so compression, the heaviest stage of a backup, runs on every core.
 func codecs() (*zstd.Encoder, *zstd.Decoder) {
 	encOnce.Do(func() {
 		var err error
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 		if err != nil {
 			panic(err)
 		}

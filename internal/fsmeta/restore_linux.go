@@ -50,6 +50,9 @@ type Restorer struct {
 	mu   sync.Mutex
 	uids map[string]int
 	gids map[string]int
+
+	dmu  sync.Mutex
+	dirs map[string]int // joined components → O_PATH directory fd (see openDir)
 }
 
 // NewRestorer opens target, which must be an existing directory. Symlinks
@@ -66,6 +69,7 @@ func NewRestorer(target string, opts RestoreOptions) (*Restorer, error) {
 		isRoot: os.Geteuid() == 0,
 		uids:   map[string]int{},
 		gids:   map[string]int{},
+		dirs:   map[string]int{},
 	}
 	_, err = os.Stat("/proc/self/fd/" + strconv.Itoa(int(root.Fd())))
 	r.procOK = err == nil
@@ -73,27 +77,68 @@ func NewRestorer(target string, opts RestoreOptions) (*Restorer, error) {
 }
 
 // Close releases the target directory.
-func (r *Restorer) Close() error { return r.root.Close() }
+func (r *Restorer) Close() error {
+	r.dmu.Lock()
+	r.dropDirsLocked()
+	r.dmu.Unlock()
+	return r.root.Close()
+}
 
 func (r *Restorer) rootFd() int { return int(r.root.Fd()) }
+
+// maxCachedDirs bounds the directory descriptors a Restorer keeps open.
+const maxCachedDirs = 1024
 
 // openDir opens the existing directory at components below the target as
 // an O_PATH descriptor, refusing symlinks at every step. The caller closes
 // it.
+//
+// Directories once opened are kept in a cache, so a restore of many files
+// in one directory resolves its path once, not once per file (the walk
+// costs three system calls per level). A cached descriptor names the
+// directory inode opened safely the first time: renaming or replacing a
+// path component afterwards cannot redirect it, and this Restorer never
+// replaces a directory. Callers get a duplicate they own.
 func (r *Restorer) openDir(components []string) (int, error) {
-	fd, err := unix.Dup(r.rootFd())
+	if len(components) == 0 {
+		return unix.Dup(r.rootFd())
+	}
+	key := joinComponents(components)
+	r.dmu.Lock()
+	if fd, ok := r.dirs[key]; ok {
+		nfd, err := unix.Dup(fd)
+		r.dmu.Unlock()
+		return nfd, err
+	}
+	r.dmu.Unlock()
+	pfd, err := r.openDir(components[:len(components)-1])
 	if err != nil {
 		return -1, err
 	}
-	for i, c := range components {
-		nfd, err := openDirAt(fd, c)
-		unix.Close(fd)
-		if err != nil {
-			return -1, fmt.Errorf("%s: %w", joinComponents(components[:i+1]), err)
-		}
-		fd = nfd
+	fd, err := openDirAt(pfd, components[len(components)-1])
+	unix.Close(pfd)
+	if err != nil {
+		return -1, fmt.Errorf("%s: %w", key, err)
 	}
-	return fd, nil
+	r.dmu.Lock()
+	defer r.dmu.Unlock()
+	if old, ok := r.dirs[key]; ok {
+		unix.Close(fd)
+		fd = old
+	} else {
+		if len(r.dirs) >= maxCachedDirs {
+			r.dropDirsLocked()
+		}
+		r.dirs[key] = fd
+	}
+	return unix.Dup(fd)
+}
+
+func (r *Restorer) dropDirsLocked() {
+	for k, fd := range r.dirs {
+		unix.Close(fd)
+		delete(r.dirs, k)
+	}
 }
 
 // openDirAt opens name in dirfd as a directory without following it.

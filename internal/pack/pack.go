@@ -19,14 +19,25 @@ const (
 
 // Writer assembles one pack in memory.
 type Writer struct {
+	target  int // packs with fewer blob bytes are padded to a size class
 	data    []byte
 	hdr     Header
 	slotIdx map[[32]byte]uint32
 }
 
-// NewWriter returns an empty pack writer with room for sizeHint bytes.
+// NewWriter returns an empty pack writer with room for sizeHint bytes. Its
+// packs are always padded to a Padmé size class.
 func NewWriter(sizeHint int) *Writer {
 	return &Writer{data: make([]byte, 0, sizeHint), slotIdx: map[[32]byte]uint32{}}
+}
+
+// NewWriterTarget returns a pack writer for packs of about target bytes:
+// a pack that reaches the target is left as it is (its size already says
+// only "a full pack"); a smaller one is padded to a Padmé size class.
+func NewWriterTarget(target int) *Writer {
+	w := NewWriter(target + target/8)
+	w.target = target
+	return w
 }
 
 // AddSlot adds a key slot (once per slot ID) and returns its index.
@@ -55,8 +66,8 @@ func (w *Writer) Size() int { return len(w.data) }
 // Count is the number of blobs so far.
 func (w *Writer) Count() int { return len(w.hdr.Entries) }
 
-// Finish seals the header to the metadata recipient, pads the pack to a
-// Padmé size class with random bytes, and returns the pack file and its
+// Finish seals the header to the metadata recipient, pads a pack below its
+// target size to a Padmé size class with random bytes, and returns the pack file and its
 // plaintext header.
 func (w *Writer) Finish(meta age.Recipient) ([]byte, *Header, error) {
 	hdrPlain := w.hdr.Marshal()
@@ -65,7 +76,10 @@ func (w *Writer) Finish(meta age.Recipient) ([]byte, *Header, error) {
 		return nil, nil, fmt.Errorf("seal pack header: %w", err)
 	}
 	total := uint64(len(w.data) + len(sealed) + TrailerSize)
-	pad := crypto.Padme(total) - total
+	var pad uint64
+	if w.target == 0 || len(w.data) < w.target {
+		pad = crypto.Padme(total) - total
+	}
 	out := w.data
 	if need := int(total + pad); cap(out) < need {
 		out = append(make([]byte, 0, need), out...)

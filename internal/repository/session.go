@@ -192,7 +192,7 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 
 	s.mu.Lock()
 	if s.cur == nil {
-		s.cur = pack.NewWriter(s.repo.packSize + 1<<20)
+		s.cur = pack.NewWriterTarget(s.repo.packSize)
 	}
 	slot := s.cur.AddSlot(key.slot)
 	s.cur.Add(t, id, sealed, slot)

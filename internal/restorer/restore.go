@@ -320,7 +320,7 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 	for len(entries) > 0 {
 		j := 1
 		end := entries[0].Offset + entries[0].Length
-		for j < len(entries) && entries[j].Offset <= end+256<<10 && entries[j].Offset+entries[j].Length-entries[0].Offset <= 32<<20 {
+		for j < len(entries) && entries[j].Offset <= end+256<<10 && entries[j].Offset+entries[j].Length-entries[0].Offset <= 8<<20 {
 			end = max(end, entries[j].Offset+entries[j].Length)
 			j++
 		}
