@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/backend"
-	"github.com/cairnbackup/cairn/internal/backend/local"
+	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -32,7 +32,7 @@ The owner key can do everything; add writer and server keys with "cairn key add"
 }
 
 func runInit(ctx context.Context, g *GlobalOptions, _ InitOptions) error {
-	dir, err := g.repoDir()
+	dir, err := g.repoLocation()
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func runInit(ctx context.Context, g *GlobalOptions, _ InitOptions) error {
 	if err != nil {
 		return err
 	}
-	be, err := local.Create(ctx, dir)
+	be, err := location.Create(ctx, dir, location.Options{Logger: g.logger()})
 	if errors.Is(err, backend.ErrExists) {
 		return withHint(fmt.Errorf("a repository already exists at %s", dir), "use it with -r %s, or choose another directory", dir)
 	}
@@ -64,7 +64,10 @@ func runInit(ctx context.Context, g *GlobalOptions, _ InitOptions) error {
 		return fmt.Errorf("initialize repository at %s: %w", dir, err)
 	}
 	repoID := fmt.Sprintf("%x", repo.Config().RepoID)
-	keyPath := filepath.Join(dir, "keys", repo.KeyID())
+	keyPath := be.Properties().Location + "/keys/" + repo.KeyID()
+	if l, _ := location.Parse(dir); l.Kind == location.Local {
+		keyPath = filepath.Join(l.Path, "keys", repo.KeyID())
+	}
 	if g.JSON {
 		return writeJSON(g.stdout, map[string]any{
 			"message_type": "initialized", "id": repoID, "repository": dir, "key_id": repo.KeyID(), "key_file": keyPath,

@@ -10,14 +10,12 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"regexp"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/cairnbackup/cairn/internal/backend"
-	"github.com/cairnbackup/cairn/internal/backend/local"
+	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -121,40 +119,38 @@ func keyLabel() string {
 	return name + "@" + host
 }
 
-var schemeRE = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*):`)
-
-// repoDir turns -r into a local directory, refusing backends this build
-// does not have.
-func (g *GlobalOptions) repoDir() (string, error) {
-	loc := g.Repo
-	if loc == "" {
+// repoLocation returns -r, or a usage error when there is none. Parsing
+// and the list of backends live in package location.
+func (g *GlobalOptions) repoLocation() (string, error) {
+	if g.Repo == "" {
 		return "", usageError{errors.New("no repository given; pass -r DIR or set CAIRN_REPOSITORY")}
 	}
-	if m := schemeRE.FindStringSubmatch(loc); m != nil {
-		if m[1] != "local" {
-			return "", usageError{fmt.Errorf("repository %q: unknown backend %q; this build supports local directories (a path, or local:PATH; write ./%s for a relative path with a colon)", loc, m[1]+":", loc)}
-		}
-		loc = strings.TrimPrefix(loc, "local:")
+	if _, err := location.Parse(g.Repo); err != nil {
+		return "", usageError{err}
 	}
-	return loc, nil
+	return g.Repo, nil
 }
 
 // openBackend opens an existing repository's storage.
-func (g *GlobalOptions) openBackend() (backend.Backend, error) {
-	dir, err := g.repoDir()
+func (g *GlobalOptions) openBackend(ctx context.Context) (backend.Backend, error) {
+	loc, err := g.repoLocation()
 	if err != nil {
 		return nil, err
 	}
-	be, err := local.Open(dir)
+	be, err := location.Open(ctx, loc, location.Options{Logger: g.logger()})
 	if errors.Is(err, backend.ErrNotFound) {
-		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, dir), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
+		if l, _ := location.Parse(loc); l.Kind != location.Local {
+			// Say which part is missing: the bucket or the repository.
+			return nil, withHint(fmt.Errorf("%w at %s (%w)", repository.ErrNoRepository, loc, err), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
+		}
+		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, loc), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
 	}
 	return be, err
 }
 
 // openRepo opens and unlocks the repository.
 func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, error) {
-	be, err := g.openBackend()
+	be, err := g.openBackend(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,120 @@
+// Package location turns a repository location string into a backend. It
+// is the one place that lists the backends and assembles their decorators:
+//
+//	/path/to/repo, ./repo, local:PATH        package local
+//	s3:http[s]://host[:port]/bucket[/prefix] package s3, behind package retry
+//	rest:...                                 not supported yet
+//
+// A location with another scheme is refused with a message listing these.
+// A relative path holding a colon must be written ./a:b.
+package location
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/local"
+	"github.com/cairnbackup/cairn/internal/backend/retry"
+	"github.com/cairnbackup/cairn/internal/backend/s3"
+)
+
+// Kind names a backend.
+type Kind string
+
+// The backends.
+const (
+	Local Kind = "local"
+	S3    Kind = "s3"
+)
+
+// Location is a parsed repository location.
+type Location struct {
+	Kind Kind
+	Path string    // Local
+	S3   s3.Config // S3
+}
+
+// ErrUnsupported is wrapped by errors for schemes this build cannot use.
+var ErrUnsupported = errors.New("unsupported repository location")
+
+var schemeRE = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*):`)
+
+// Parse parses loc.
+func Parse(loc string) (Location, error) {
+	if loc == "" {
+		return Location{}, errors.New("empty repository location")
+	}
+	m := schemeRE.FindStringSubmatch(loc)
+	if m == nil {
+		return Location{Kind: Local, Path: loc}, nil
+	}
+	switch m[1] {
+	case "local":
+		return Location{Kind: Local, Path: strings.TrimPrefix(loc, "local:")}, nil
+	case "s3":
+		cfg, err := s3.ParseURL(loc)
+		if err != nil {
+			return Location{}, err
+		}
+		return Location{Kind: S3, S3: cfg}, nil
+	case "rest":
+		return Location{}, fmt.Errorf("repository %q: the REST backend is not supported yet: %w", loc, ErrUnsupported)
+	}
+	return Location{}, fmt.Errorf("repository %q: unknown backend %q; use a directory (a path, or local:PATH; write ./%s for a relative path with a colon) or s3:http[s]://host[:port]/bucket[/prefix]: %w", loc, m[1]+":", loc, ErrUnsupported)
+}
+
+// Options configure the decorators.
+type Options struct {
+	Logger *slog.Logger
+	Retry  retry.Options
+}
+
+// Open opens the existing repository at loc.
+func Open(ctx context.Context, loc string, opts Options) (backend.Backend, error) {
+	l, err := Parse(loc)
+	if err != nil {
+		return nil, err
+	}
+	switch l.Kind {
+	case S3:
+		be, err := s3.Open(ctx, l.S3)
+		if err != nil {
+			return nil, err
+		}
+		return decorate(be, opts), nil
+	}
+	return local.Open(l.Path)
+}
+
+// Create makes the storage of a new repository at loc (for S3 the bucket,
+// if missing) and returns its backend; the caller saves the config.
+func Create(ctx context.Context, loc string, opts Options) (backend.Backend, error) {
+	l, err := Parse(loc)
+	if err != nil {
+		return nil, err
+	}
+	switch l.Kind {
+	case S3:
+		be, err := s3.Create(ctx, l.S3)
+		if err != nil {
+			return nil, err
+		}
+		return decorate(be, opts), nil
+	}
+	return local.Create(ctx, l.Path)
+}
+
+// decorate wraps a remote backend in its decorators. A local directory
+// gets none: its failures are not transient.
+func decorate(be backend.Backend, opts Options) backend.Backend {
+	ro := opts.Retry
+	if ro.Logger == nil {
+		ro.Logger = opts.Logger
+	}
+	return retry.New(be, ro)
+}

@@ -1,0 +1,80 @@
+package location_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cairnbackup/cairn/internal/backend/location"
+)
+
+func TestParse(t *testing.T) {
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("CAIRN_S3_CA_FILE", "")
+	tests := []struct {
+		in      string
+		kind    location.Kind
+		path    string
+		where   string // s3 Location()
+		wantErr bool
+	}{
+		{in: "/srv/repo", kind: location.Local, path: "/srv/repo"},
+		{in: "repo", kind: location.Local, path: "repo"},
+		{in: "./a:b", kind: location.Local, path: "./a:b"},
+		{in: "local:/srv/repo", kind: location.Local, path: "/srv/repo"},
+		{in: "s3:http://127.0.0.1:9000/bucket", kind: location.S3, where: "s3:http://127.0.0.1:9000/bucket"},
+		{in: "s3:https://s3.example.com/bucket/a/b/", kind: location.S3, where: "s3:https://s3.example.com/bucket/a/b"},
+		{in: "s3:http://h/b?region=eu-west-1&bucket-lookup=path", kind: location.S3, where: "s3:http://h/b"},
+		{in: "s3:http://h", wantErr: true},
+		{in: "s3:http://h/", wantErr: true},
+		{in: "s3:ftp://h/b", wantErr: true},
+		{in: "s3:http://key:secret@h/b", wantErr: true},
+		{in: "s3:http://h/b?bucket-lookup=maybe", wantErr: true},
+		{in: "s3:http://h/b?color=blue", wantErr: true},
+		{in: "rest:http://h/", wantErr: true},
+		{in: "sftp:host:/repo", wantErr: true},
+		{in: "", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			l, err := location.Parse(tt.in)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("parsed to %+v, want an error", l)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Kind != tt.kind || l.Path != tt.path || (tt.kind == location.S3 && l.S3.Location() != tt.where) {
+				t.Fatalf("got %+v (%s)", l, l.S3.Location())
+			}
+		})
+	}
+}
+
+func TestS3Options(t *testing.T) {
+	t.Setenv("AWS_DEFAULT_REGION", "us-west-2")
+	t.Setenv("CAIRN_S3_CA_FILE", "/etc/ca.pem")
+	l, err := location.Parse("s3:https://h:9000/b/p?bucket-lookup=dns&connections=12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := l.S3
+	if !c.Secure || c.Endpoint != "h:9000" || c.Bucket != "b" || c.Prefix != "p" || c.Region != "us-west-2" ||
+		c.BucketLookup != "dns" || c.CAFile != "/etc/ca.pem" || c.Connections != 12 {
+		t.Fatalf("got %+v", c)
+	}
+	l, err = location.Parse("s3:http://h/b?region=eu-central-1&ca=/x.pem")
+	if err != nil || l.S3.Region != "eu-central-1" || l.S3.CAFile != "/x.pem" {
+		t.Fatalf("got %+v, %v", l.S3, err)
+	}
+}
+
+func TestRestNotYet(t *testing.T) {
+	_, err := location.Parse("rest:http://127.0.0.1:8000/")
+	if !errors.Is(err, location.ErrUnsupported) {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,167 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// ErrLeaseHeld means another holder has a lease that has not expired.
+var ErrLeaseHeld = errors.New("lease held by another holder")
+
+// ErrLeaseLost means the lease was taken over or released since it was
+// last renewed: its holder must stop coordinating at once.
+var ErrLeaseLost = errors.New("lease lost")
+
+// Lease is a held lease on one repository.
+type Lease struct {
+	Repo    string
+	Holder  string
+	Expires time.Time
+	etag    string
+}
+
+// leaseDoc is the stored lease object.
+type leaseDoc struct {
+	Holder  string    `json:"holder"`
+	Expires time.Time `json:"expires"`
+}
+
+func (b *Backend) leaseKey(repo string) string { return b.prefixed("leases/" + repo) }
+
+func validRepo(repo string) error {
+	if repo == "" || len(repo) > 200 {
+		return fmt.Errorf("s3: lease: invalid repository name %q", repo)
+	}
+	for _, c := range repo {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') || repo == "." || repo == ".." {
+			return fmt.Errorf("s3: lease: invalid repository name %q (letters, digits, - _ . only)", repo)
+		}
+	}
+	return nil
+}
+
+// AcquireLease takes the lease on repo for holder for ttl. Exactly one
+// holder wins: the lease object is created with If-None-Match: *, or, if an
+// expired one is there, replaced with If-Match on the ETag that was read, so
+// of two servers taking over at once only one succeeds. A holder that
+// already holds the lease gets it again (a restart). Otherwise the error
+// wraps ErrLeaseHeld and names the holder and its expiry.
+func (b *Backend) AcquireLease(ctx context.Context, repo, holder string, ttl time.Duration) (Lease, error) {
+	if err := validRepo(repo); err != nil {
+		return Lease{}, err
+	}
+	if holder == "" || ttl <= 0 {
+		return Lease{}, fmt.Errorf("s3: lease %s: need a holder name and a positive ttl", repo)
+	}
+	l := Lease{Repo: repo, Holder: holder, Expires: b.now().Add(ttl)}
+	etag, err := b.putLease(ctx, l, "")
+	if err == nil {
+		l.etag = etag
+		return l, nil
+	}
+	if !errors.Is(err, errPrecondition) {
+		return Lease{}, err
+	}
+	cur, curETag, err := b.readLease(ctx, repo)
+	if err != nil {
+		return Lease{}, err
+	}
+	if cur.Holder != holder && b.now().Before(cur.Expires) {
+		return Lease{}, fmt.Errorf("s3: lease %s: held by %q until %s: %w", repo, cur.Holder, cur.Expires.UTC().Format(time.RFC3339), ErrLeaseHeld)
+	}
+	etag, err = b.putLease(ctx, l, curETag)
+	if errors.Is(err, errPrecondition) {
+		return Lease{}, fmt.Errorf("s3: lease %s: another holder took it over first: %w", repo, ErrLeaseHeld)
+	}
+	if err != nil {
+		return Lease{}, err
+	}
+	l.etag = etag
+	return l, nil
+}
+
+// Renew extends a held lease by ttl from now. It fails with ErrLeaseLost if
+// anyone else wrote the lease since; a holder whose lease expired but was
+// not taken over renews fine.
+func (b *Backend) Renew(ctx context.Context, l *Lease, ttl time.Duration) error {
+	next := *l
+	next.Expires = b.now().Add(ttl)
+	etag, err := b.putLease(ctx, next, l.etag)
+	if errors.Is(err, errPrecondition) {
+		return fmt.Errorf("s3: renew lease %s: %w", l.Repo, ErrLeaseLost)
+	}
+	if err != nil {
+		return err
+	}
+	next.etag = etag
+	*l = next
+	return nil
+}
+
+// Release gives the lease up by writing it expired, conditional on still
+// holding it, so another holder can take it at once.
+func (b *Backend) Release(ctx context.Context, l *Lease) error {
+	next := *l
+	next.Expires = time.Unix(0, 0).UTC()
+	etag, err := b.putLease(ctx, next, l.etag)
+	if errors.Is(err, errPrecondition) {
+		return fmt.Errorf("s3: release lease %s: %w", l.Repo, ErrLeaseLost)
+	}
+	if err != nil {
+		return err
+	}
+	next.etag = etag
+	*l = next
+	return nil
+}
+
+var errPrecondition = errors.New("precondition failed")
+
+// putLease writes l; if etag is empty only when no lease object exists,
+// else only over that exact version.
+func (b *Backend) putLease(ctx context.Context, l Lease, etag string) (string, error) {
+	buf, err := json.Marshal(leaseDoc{Holder: l.Holder, Expires: l.Expires.UTC()})
+	if err != nil {
+		return "", err
+	}
+	var opts minio.PutObjectOptions
+	opts.ContentType = "application/json"
+	if etag == "" {
+		opts.SetMatchETagExcept("*")
+	} else {
+		opts.SetMatchETag(etag)
+	}
+	info, err := b.client.PutObject(ctx, b.cfg.Bucket, b.leaseKey(l.Repo), bytes.NewReader(buf), int64(len(buf)), opts)
+	switch {
+	case isCode(err, "PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"):
+		return "", errPrecondition
+	case err != nil:
+		return "", b.classify("write lease "+l.Repo, err)
+	}
+	return info.ETag, nil
+}
+
+func (b *Backend) readLease(ctx context.Context, repo string) (leaseDoc, string, error) {
+	body, info, _, err := b.core.GetObject(ctx, b.cfg.Bucket, b.leaseKey(repo), minio.GetObjectOptions{})
+	if err != nil {
+		return leaseDoc{}, "", b.classify("read lease "+repo, err)
+	}
+	defer body.Close()
+	buf, err := io.ReadAll(io.LimitReader(body, 1<<16))
+	if err != nil {
+		return leaseDoc{}, "", b.classify("read lease "+repo, err)
+	}
+	var d leaseDoc
+	if err := json.Unmarshal(buf, &d); err != nil {
+		// A damaged lease protects nothing: treat it as expired.
+		return leaseDoc{}, info.ETag, nil
+	}
+	return d, info.ETag, nil
+}
