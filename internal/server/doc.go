@@ -1,0 +1,37 @@
+// Package server is cairn's multi-tenant backup server: one HTTP process
+// that many clients, cairn and unmodified restic alike, back up to over
+// restic's REST protocol (package restapi).
+//
+// Every request passes the same stages, in order, and each refusal is
+// answered with a clear status, an X-Cairn-Error code and a one-line
+// message, and logged (slog, with client, repository and request ID):
+//
+//  1. auth: HTTP basic credentials against bcrypt hashes in the state
+//     database (401 for anything unknown; 403 for a disabled client);
+//  2. tenant: the path must parse strictly (restapi.ParsePath, 404
+//     otherwise) and lie under /<client>/ (403 otherwise), so a client never
+//     learns anything of another's files;
+//  3. policy: append-only clients (the default) may create files but
+//     never overwrite (403, as for everyone) or delete them (403), except
+//     lock files, which restic needs to delete; uploads above MaxUpload get
+//     413, uploads past the client's quota 507 with the figures, snapshots
+//     closer together than the client's minimum interval 429;
+//  4. storage: a local directory per repository (internal/backend/local:
+//     temporary file, SHA-256 verified against the name while streaming,
+//     fsync, no-replace rename, directory fsync), at
+//     <data>/repos/<client>/<repository…>.
+//
+// State (clients, bcrypt hashes, quotas, flags, snapshot times, request
+// counters) lives in an embedded SQLite database, read on every request so
+// that `cairn server client disable` takes effect at once. The server's own
+// identity (an X25519 metadata identity and an Ed25519 signing key) lives
+// next to it; its fingerprint is what cairn clients pin (R21).
+//
+// Metrics (Prometheus) and /healthz are served on a separate listener
+// without credentials: per-client bytes stored, quota and its use, the last
+// snapshot's arrival time, and requests and errors by kind.
+//
+// Not yet here: server-side validation of cairn uploads beyond hash = name
+// (R15), backup sessions and commits (R11, R12, R22), receipts and
+// tombstones (R14), retention and garbage collection.
+package server

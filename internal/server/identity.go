@@ -1,0 +1,105 @@
+package server
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"filippo.io/age"
+
+	"github.com/cairnbackup/cairn/internal/crypto"
+)
+
+// Identity is the server's own key pair set: the metadata identity
+// (X25519, through age) that cairn repositories seal metadata to, and the
+// Ed25519 key it signs receipts and tombstones with. It is created once by
+// Init and never leaves the data directory.
+type Identity struct {
+	MetaIdentity string `json:"meta_identity"` // age X25519 secret key
+	SignSeed     []byte `json:"sign_seed"`     // Ed25519 seed
+}
+
+// NewIdentity generates a fresh identity.
+func NewIdentity() (*Identity, error) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, fmt.Errorf("generate metadata identity: %w", err)
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, err
+	}
+	return &Identity{MetaIdentity: id.String(), SignSeed: seed}, nil
+}
+
+// MetaRecipient is the public half of the metadata identity.
+func (id *Identity) MetaRecipient() (string, error) {
+	x, err := age.ParseX25519Identity(id.MetaIdentity)
+	if err != nil {
+		return "", fmt.Errorf("server identity: %w", err)
+	}
+	return x.Recipient().String(), nil
+}
+
+// SignPublic is the public signing key.
+func (id *Identity) SignPublic() ed25519.PublicKey {
+	return ed25519.NewKeyFromSeed(id.SignSeed).Public().(ed25519.PublicKey)
+}
+
+// Fingerprint is what a client compares before trusting the server
+// (R21): crypto.Fingerprint over the metadata recipient string and the
+// signing public key.
+func (id *Identity) Fingerprint() (string, error) {
+	r, err := id.MetaRecipient()
+	if err != nil {
+		return "", err
+	}
+	return crypto.Fingerprint([]byte(r), id.SignPublic()), nil
+}
+
+// writeIdentity stores id at path, refusing to replace one.
+func writeIdentity(path string, id *Identity) error {
+	buf, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("server identity %s already exists", path)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(buf, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readIdentity loads the identity at path.
+func readIdentity(path string) (*Identity, error) {
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var id Identity
+	if err := json.Unmarshal(buf, &id); err != nil {
+		return nil, fmt.Errorf("server identity %s: %w", path, err)
+	}
+	if len(id.SignSeed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("server identity %s: bad signing key", path)
+	}
+	if _, err := id.MetaRecipient(); err != nil {
+		return nil, err
+	}
+	return &id, nil
+}

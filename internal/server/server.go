@@ -1,0 +1,201 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Options tune a Server; zero values take defaults.
+type Options struct {
+	Logger *slog.Logger
+	// MaxUpload is the largest file a client may upload (413 beyond);
+	// default 1 GiB.
+	MaxUpload int64
+	// Now is the server's clock (snapshot times, intervals); default time.Now.
+	Now func() time.Time
+	// FlushEvery is how often request counters go to the state database;
+	// default 10 s.
+	FlushEvery time.Duration
+	// ShutdownTimeout bounds a graceful shutdown; default 30 s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is the multi-tenant HTTP storage server.
+type Server struct {
+	data    *Data
+	log     *slog.Logger
+	opts    Options
+	repos   *repoStore
+	auth    *authenticator
+	usage   *usage
+	metrics *metrics
+
+	snapMu   sync.Mutex
+	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check
+
+	countMu sync.Mutex
+	counts  map[string]*counter // unflushed request counters per client
+}
+
+type counter struct{ requests, errors int64 }
+
+// New returns a server over an opened data directory.
+func New(data *Data, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxUpload <= 0 {
+		opts.MaxUpload = 1 << 30
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.FlushEvery <= 0 {
+		opts.FlushEvery = 10 * time.Second
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	auth, err := newAuthenticator(data.State, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		data:     data,
+		log:      opts.Logger,
+		opts:     opts,
+		repos:    newRepoStore(data),
+		auth:     auth,
+		usage:    newUsage(data),
+		snapLock: make(map[string]*sync.Mutex),
+		counts:   make(map[string]*counter),
+	}
+	s.metrics = newMetrics(s)
+	return s, nil
+}
+
+// Handler is the REST storage API (and /healthz).
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// MetricsHandler serves /metrics (Prometheus) and /healthz; it takes no
+// credentials, so it belongs on a private interface.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.HandleFunc("GET /healthz", s.healthz)
+	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.data.State.Clients(r.Context()); err != nil {
+		http.Error(w, "state database: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write([]byte("ok\n"))
+}
+
+// Serve answers requests on ln (and metrics on metricsLn, if not nil)
+// until ctx ends, then shuts down gracefully: it stops accepting, lets
+// running requests finish (up to ShutdownTimeout) and flushes counters.
+// With tlsConf, ln speaks HTTPS.
+func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener, tlsConf *tls.Config) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	if metricsLn != nil {
+		msrv := &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, msrv)
+		go func() { errc <- msrv.Serve(metricsLn) }()
+	}
+	s.log.Info("server started", "listen", ln.Addr().String(), "tls", tlsConf != nil)
+
+	ticker := time.NewTicker(s.opts.FlushEvery)
+	defer ticker.Stop()
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err = <-errc:
+			break loop
+		case <-ticker.C:
+			s.flush()
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	for _, hs := range servers {
+		if serr := hs.Shutdown(sctx); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	s.flush()
+	s.log.Info("server stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// count notes a request (and whether it failed) for the state database.
+func (s *Server) count(client string, failed bool) {
+	if client == "" {
+		return
+	}
+	s.countMu.Lock()
+	c := s.counts[client]
+	if c == nil {
+		c = &counter{}
+		s.counts[client] = c
+	}
+	c.requests++
+	if failed {
+		c.errors++
+	}
+	s.countMu.Unlock()
+}
+
+// flush writes pending counters and bytes stored to the state database.
+func (s *Server) flush() {
+	s.countMu.Lock()
+	counts := s.counts
+	s.counts = make(map[string]*counter)
+	s.countMu.Unlock()
+	ctx := context.Background()
+	for name, c := range counts {
+		used, _ := s.usage.get(name)
+		if err := s.data.State.AddCounters(ctx, name, c.requests, c.errors, used); err != nil {
+			s.log.Error("flush counters", "client", name, "err", err)
+		}
+	}
+}
+
+// clientSnapLock returns the per-client snapshot upload lock.
+func (s *Server) clientSnapLock(name string) *sync.Mutex {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	m := s.snapLock[name]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.snapLock[name] = m
+	}
+	return m
+}

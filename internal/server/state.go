@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+)
+
+// Client is one tenant as the state database records it.
+type Client struct {
+	Name        string
+	Hash        string // bcrypt hash of the password
+	Quota       int64  // bytes; 0 means unlimited
+	AppendOnly  bool
+	Disabled    bool
+	MinInterval time.Duration // minimum time between two snapshots; 0: none
+	Created     time.Time
+	// LastSnapshot is when the server last stored a snapshot file for the
+	// client, on the server's clock; zero if never.
+	LastSnapshot time.Time
+	Snapshots    int64
+	Requests     int64
+	Errors       int64
+	BytesStored  int64 // as of the last flush by a running server
+}
+
+// Errors of the state database.
+var (
+	ErrNoClient     = errors.New("no such client")
+	ErrClientExists = errors.New("client already exists")
+)
+
+// State is the server's embedded SQLite database: clients, credentials,
+// policies, snapshot times and request counters. Every change is its own
+// transaction, so a crash loses at most the counters of the last few
+// seconds, never a client or a policy.
+type State struct {
+	db *sql.DB
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS clients (
+	name          TEXT PRIMARY KEY,
+	hash          TEXT NOT NULL,
+	quota         INTEGER NOT NULL DEFAULT 0,
+	append_only   INTEGER NOT NULL DEFAULT 1,
+	disabled      INTEGER NOT NULL DEFAULT 0,
+	min_interval  INTEGER NOT NULL DEFAULT 0,
+	created       INTEGER NOT NULL,
+	last_snapshot INTEGER NOT NULL DEFAULT 0,
+	snapshots     INTEGER NOT NULL DEFAULT 0,
+	requests      INTEGER NOT NULL DEFAULT 0,
+	errors        INTEGER NOT NULL DEFAULT 0,
+	bytes_stored  INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '1');
+`
+
+// OpenState opens (creating if needed) the database at path.
+func OpenState(ctx context.Context, path string) (*State, error) {
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open state database %s: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state database %s: %w", path, err)
+	}
+	return &State{db: db}, nil
+}
+
+// Close closes the database.
+func (s *State) Close() error { return s.db.Close() }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// AddClient records a new client; ErrClientExists if the name is taken.
+func (s *State) AddClient(ctx context.Context, c Client) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO clients (name, hash, quota, append_only, disabled, min_interval, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.Name, c.Hash, c.Quota, b2i(c.AppendOnly), b2i(c.Disabled), int64(c.MinInterval), nanos(c.Created))
+	if err != nil {
+		if _, gerr := s.Client(ctx, c.Name); gerr == nil {
+			return fmt.Errorf("add client %s: %w", c.Name, ErrClientExists)
+		}
+		return fmt.Errorf("add client %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+const clientCols = `name, hash, quota, append_only, disabled, min_interval, created, last_snapshot, snapshots, requests, errors, bytes_stored`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanClient(row scanner) (Client, error) {
+	var c Client
+	var ao, dis int
+	var minIv, created, last int64
+	err := row.Scan(&c.Name, &c.Hash, &c.Quota, &ao, &dis, &minIv, &created, &last, &c.Snapshots, &c.Requests, &c.Errors, &c.BytesStored)
+	c.AppendOnly, c.Disabled = ao != 0, dis != 0
+	c.MinInterval, c.Created, c.LastSnapshot = time.Duration(minIv), fromNanos(created), fromNanos(last)
+	return c, err
+}
+
+// Client returns the named client, or ErrNoClient.
+func (s *State) Client(ctx context.Context, name string) (Client, error) {
+	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Client{}, fmt.Errorf("client %q: %w", name, ErrNoClient)
+	}
+	if err != nil {
+		return Client{}, fmt.Errorf("read client %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Clients returns every client, sorted by name.
+func (s *State) Clients(ctx context.Context) ([]Client, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+clientCols+` FROM clients ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	defer rows.Close()
+	var out []Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list clients: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// update runs one UPDATE on the named client, failing with ErrNoClient if
+// there is none.
+func (s *State) update(ctx context.Context, name, set string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE clients SET `+set+` WHERE name = ?`, append(args, name)...)
+	if err != nil {
+		return fmt.Errorf("update client %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("client %q: %w", name, ErrNoClient)
+	}
+	return nil
+}
+
+// SetHash replaces a client's password hash.
+func (s *State) SetHash(ctx context.Context, name, hash string) error {
+	return s.update(ctx, name, `hash = ?`, hash)
+}
+
+// SetDisabled disables or enables a client.
+func (s *State) SetDisabled(ctx context.Context, name string, disabled bool) error {
+	return s.update(ctx, name, `disabled = ?`, b2i(disabled))
+}
+
+// RemoveClient deletes a client's record.
+func (s *State) RemoveClient(ctx context.Context, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM clients WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("remove client %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("client %q: %w", name, ErrNoClient)
+	}
+	return nil
+}
+
+// RecordSnapshot notes that a snapshot of the client arrived at t.
+func (s *State) RecordSnapshot(ctx context.Context, name string, t time.Time) error {
+	return s.update(ctx, name, `last_snapshot = ?, snapshots = snapshots + 1`, nanos(t))
+}
+
+// AddCounters adds request and error counts and records bytes stored.
+func (s *State) AddCounters(ctx context.Context, name string, requests, errs, bytesStored int64) error {
+	err := s.update(ctx, name, `requests = requests + ?, errors = errors + ?, bytes_stored = ?`, requests, errs, bytesStored)
+	if errors.Is(err, ErrNoClient) {
+		return nil // removed meanwhile
+	}
+	return err
+}
