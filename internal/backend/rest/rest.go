@@ -1,0 +1,365 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/restapi"
+)
+
+// Backend is a repository on a REST server.
+type Backend struct {
+	base     *url.URL // without user info
+	user     string
+	password string
+	hasAuth  bool
+	client   *http.Client
+	conns    int
+	location string
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+func newBackend(cfg Config) (*Backend, error) {
+	if cfg.URL == nil {
+		return nil, errors.New("rest: no URL")
+	}
+	if err := cfg.checkTransport(); err != nil {
+		return nil, fmt.Errorf("rest: %w", err)
+	}
+	conns := cfg.Connections
+	if conns <= 0 {
+		conns = 5
+	}
+	base := *cfg.URL
+	base.User = nil
+	b := &Backend{base: &base, conns: conns, location: "rest:" + cfg.URL.Redacted()}
+	if cfg.URL.User != nil {
+		b.user = cfg.URL.User.Username()
+		b.password, _ = cfg.URL.User.Password()
+		b.hasAuth = true
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableCompression = true // ranged reads need exact lengths
+	tr.MaxIdleConnsPerHost = conns
+	b.client = &http.Client{Transport: tr}
+	return b, nil
+}
+
+// Open opens an existing repository: one whose config exists.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	b, err := newBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.Stat(ctx, backend.Handle{Type: backend.Config, Name: "config"}); err != nil {
+		b.Close()
+		if errors.Is(err, backend.ErrNotFound) {
+			return nil, fmt.Errorf("rest: no repository at %s (it has no config): %w", b.location, backend.ErrNotFound)
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// Create asks the server to create a new repository; the caller then saves
+// its config. An existing repository fails with backend.ErrExists.
+func Create(ctx context.Context, cfg Config) (*Backend, error) {
+	b, err := newBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	_, err = b.Stat(ctx, backend.Handle{Type: backend.Config, Name: "config"})
+	switch {
+	case err == nil:
+		b.Close()
+		return nil, fmt.Errorf("rest: a repository already exists at %s: %w", b.location, backend.ErrExists)
+	case !errors.Is(err, backend.ErrNotFound):
+		b.Close()
+		return nil, err
+	}
+	resp, err := b.do(ctx, http.MethodPost, "?create=true", nil, nil)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("rest: create repository at %s: %w", b.location, err)
+	}
+	resp.Body.Close()
+	return b, nil
+}
+
+// do sends one request; rel is relative to the base URL. A non-2xx answer
+// becomes an error wrapping the matching sentinel.
+func (b *Backend) do(ctx context.Context, method, rel string, body io.Reader, hdr map[string]string) (*http.Response, error) {
+	req, err := b.request(ctx, method, rel, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return resp, errorFrom(resp)
+	}
+	return resp, nil
+}
+
+func (b *Backend) request(ctx context.Context, method, rel string, body io.Reader) (*http.Request, error) {
+	u := b.base.String() + rel
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if b.hasAuth {
+		req.SetBasicAuth(b.user, b.password)
+	}
+	req.Header.Set("Accept", restapi.MediaV2)
+	req.Header.Set(restapi.HeaderStrict, "1")
+	return req, nil
+}
+
+// errorFrom turns a failed response into an error, and closes its body.
+func errorFrom(resp *http.Response) error {
+	defer resp.Body.Close()
+	buf, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	msg, _, _ := strings.Cut(strings.TrimSpace(string(buf)), "\n")
+	return restapi.Err(resp.StatusCode, resp.Header.Get(restapi.HeaderError), msg)
+}
+
+// Properties implements backend.Backend.
+func (b *Backend) Properties() backend.Properties {
+	return backend.Properties{Connections: b.conns, Location: b.location}
+}
+
+// Close implements backend.Backend.
+func (b *Backend) Close() error {
+	b.client.CloseIdleConnections()
+	return nil
+}
+
+// trackingReader remembers the first error of the caller's reader, so a
+// failed upload reports the source's error, not the transport's.
+type trackingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (t *trackingReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// Save implements backend.Backend.
+func (b *Backend) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
+	if err := backend.ValidName(h); err != nil {
+		return fmt.Errorf("rest: save %v: %w", h, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("rest: save %v: %w", h, err)
+	}
+	n := rd.Length()
+	tr := &trackingReader{r: rd}
+	var body io.Reader = tr
+	if n == 0 {
+		body = http.NoBody
+	}
+	req, err := b.request(ctx, http.MethodPost, restapi.URLPath(h), body)
+	if err != nil {
+		return fmt.Errorf("rest: save %v: %w", h, err)
+	}
+	req.ContentLength = n
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		switch {
+		case tr.err != nil:
+			err = tr.err
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		}
+		return fmt.Errorf("rest: save %v: %w", h, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("rest: save %v: %w", h, errorFrom(resp))
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return nil
+}
+
+// Stat implements backend.Backend.
+func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {
+	if err := backend.ValidName(h); err != nil {
+		return backend.FileInfo{}, fmt.Errorf("rest: stat %v: %w", h, err)
+	}
+	resp, err := b.do(ctx, http.MethodHead, restapi.URLPath(h), nil, nil)
+	if err != nil {
+		return backend.FileInfo{}, fmt.Errorf("rest: stat %v: %w", h, err)
+	}
+	resp.Body.Close()
+	if resp.ContentLength < 0 {
+		return backend.FileInfo{}, fmt.Errorf("rest: stat %v: the server sent no Content-Length", h)
+	}
+	return backend.FileInfo{Handle: h, Size: resp.ContentLength}, nil
+}
+
+// Remove implements backend.Backend.
+func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
+	if err := backend.ValidName(h); err != nil {
+		return fmt.Errorf("rest: remove %v: %w", h, err)
+	}
+	resp, err := b.do(ctx, http.MethodDelete, restapi.URLPath(h), nil, nil)
+	if err != nil {
+		return fmt.Errorf("rest: remove %v: %w", h, err)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// List implements backend.Backend. The listing is fetched whole before fn
+// runs, so fn may remove what it is given.
+func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
+	if !backend.ValidType(t) {
+		return fmt.Errorf("rest: list %q: %w", t, backend.ErrInvalidName)
+	}
+	if t == backend.Config {
+		fi, err := b.Stat(ctx, backend.Handle{Type: backend.Config, Name: "config"})
+		if errors.Is(err, backend.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fn(fi)
+	}
+	resp, err := b.do(ctx, http.MethodGet, restapi.URLPath(backend.Handle{Type: t}), nil, nil)
+	if err != nil {
+		return fmt.Errorf("rest: list %s: %w", t, err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("rest: list %s: %w", t, err)
+	}
+	entries, err := restapi.DecodeList(resp.Header.Get("Content-Type"), body)
+	if err != nil {
+		return fmt.Errorf("rest: list %s: %w", t, err)
+	}
+	for _, e := range entries {
+		h := backend.Handle{Type: t, Name: e.Name}
+		if backend.ValidName(h) != nil {
+			return fmt.Errorf("rest: list %s: the server listed an invalid name %q", t, e.Name)
+		}
+		fi := backend.FileInfo{Handle: h, Size: e.Size}
+		if e.Size < 0 { // v1 server: sizes need a HEAD each
+			if fi, err = b.Stat(ctx, h); errors.Is(err, backend.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+		}
+		if err := fn(fi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Load implements backend.Backend.
+func (b *Backend) Load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(rd io.Reader) error) error {
+	if err := backend.ValidName(h); err != nil {
+		return fmt.Errorf("rest: load %v: %w", h, err)
+	}
+	if length < 0 || offset < 0 {
+		return fmt.Errorf("rest: load %v: invalid range: length %d, offset %d", h, length, offset)
+	}
+	if err := b.load(ctx, h, length, offset, fn); err != nil {
+		return fmt.Errorf("rest: load %v: %w", h, err)
+	}
+	return nil
+}
+
+func (b *Backend) load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(rd io.Reader) error) error {
+	resp, err := b.do(ctx, http.MethodGet, restapi.URLPath(h), nil, map[string]string{"Range": restapi.FormatRange(offset, length)})
+	if resp != nil && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		// Past the end, or exactly at it (an empty tail).
+		fi, serr := b.Stat(ctx, h)
+		if serr != nil {
+			return serr
+		}
+		if length == 0 && offset == fi.Size {
+			return fn(strings.NewReader(""))
+		}
+		return fmt.Errorf("range %d+%d runs past the file's %d bytes: %w", offset, length, fi.Size, io.ErrUnexpectedEOF)
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var rd io.Reader = resp.Body
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(offset, 10)+"-") {
+			return fmt.Errorf("the server answered range %q for offset %d", resp.Header.Get("Content-Range"), offset)
+		}
+	case http.StatusOK: // the whole file despite the Range
+		if offset > 0 {
+			if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil {
+				return fmt.Errorf("skip to offset %d: %w", offset, io.ErrUnexpectedEOF)
+			}
+		}
+		if length > 0 {
+			rd = io.LimitReader(resp.Body, int64(length))
+		}
+	default:
+		return fmt.Errorf("unexpected status %s", resp.Status)
+	}
+	if length > 0 && resp.StatusCode == http.StatusPartialContent && resp.ContentLength != int64(length) {
+		return fmt.Errorf("asked for %d bytes at %d, the server has %d: %w", length, offset, resp.ContentLength, io.ErrUnexpectedEOF)
+	}
+	want := int64(-1)
+	if length > 0 {
+		want = int64(length)
+	}
+	return fn(&exactReader{r: rd, left: want})
+}
+
+// exactReader turns an early end of the body into io.ErrUnexpectedEOF
+// when the length is known.
+type exactReader struct {
+	r    io.Reader
+	left int64 // -1: unknown
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left == 0 {
+		return 0, io.EOF
+	}
+	if e.left > 0 && int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	if e.left > 0 {
+		e.left -= int64(n)
+		if err == io.EOF && e.left > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	return n, err
+}
