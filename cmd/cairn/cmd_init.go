@@ -52,7 +52,7 @@ func runInit(ctx context.Context, g *GlobalOptions, _ InitOptions) error {
 	if err != nil {
 		return err
 	}
-	be, err := location.Create(ctx, dir, location.Options{Logger: g.logger()})
+	be, err := location.Create(ctx, dir, location.Options{Logger: g.logger(), Insecure: g.Insecure})
 	if errors.Is(err, backend.ErrExists) {
 		return withHint(fmt.Errorf("a repository already exists at %s", dir), "use it with -r %s, or choose another directory", dir)
 	}

@@ -30,6 +30,7 @@ type GlobalOptions struct {
 	Quiet        bool
 	Verbose      bool
 	Debug        bool
+	Insecure     bool
 
 	stdout, stderr io.Writer
 }
@@ -52,6 +53,7 @@ func (g *GlobalOptions) register(c *cobra.Command) {
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
 	f.BoolVarP(&g.Verbose, "verbose", "v", false, "print more, also when not on a terminal")
 	f.BoolVar(&g.Debug, "debug", false, "print debug logs and error details")
+	f.BoolVar(&g.Insecure, "insecure", false, "allow plain http:// to a rest: server that is not on loopback")
 }
 
 // logger logs to stderr: warnings by default, info with -v, debug with --debug.
@@ -137,7 +139,7 @@ func (g *GlobalOptions) openBackend(ctx context.Context) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
-	be, err := location.Open(ctx, loc, location.Options{Logger: g.logger()})
+	be, err := location.Open(ctx, loc, location.Options{Logger: g.logger(), Insecure: g.Insecure})
 	if errors.Is(err, backend.ErrNotFound) {
 		if l, _ := location.Parse(loc); l.Kind != location.Local {
 			// Say which part is missing: the bucket or the repository.

@@ -50,11 +50,13 @@ const (
 )
 
 // ErrRefused is the sentinel for a policy refusal by the server
-// (append-only, quota, interval, tenant).
-var ErrRefused = errors.New("refused by the server")
+// (append-only, interval, tenant, size). It wraps backend.ErrPermission, so
+// retrying decorators treat it as permanent.
+var ErrRefused = fmt.Errorf("refused by the server: %w", backend.ErrPermission)
 
-// ErrAuth is returned for a 401: wrong or unknown credentials.
-var ErrAuth = errors.New("the server refused the credentials")
+// ErrAuth is returned for a 401: wrong or unknown credentials. It wraps
+// backend.ErrPermission too.
+var ErrAuth = fmt.Errorf("the server refused the credentials: %w", backend.ErrPermission)
 
 // Status returns the HTTP status and error code for a backend error.
 func Status(err error) (int, string) {

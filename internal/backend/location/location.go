@@ -3,7 +3,7 @@
 //
 //	/path/to/repo, ./repo, local:PATH        package local
 //	s3:http[s]://host[:port]/bucket[/prefix] package s3, behind package retry
-//	rest:...                                 not supported yet
+//	rest:http[s]://user:pass@host[:port]/path package rest, behind package retry
 //
 // A location with another scheme is refused with a message listing these.
 // A relative path holding a colon must be written ./a:b.
@@ -19,6 +19,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/local"
+	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/backend/retry"
 	"github.com/cairnbackup/cairn/internal/backend/s3"
 )
@@ -30,13 +31,15 @@ type Kind string
 const (
 	Local Kind = "local"
 	S3    Kind = "s3"
+	Rest  Kind = "rest"
 )
 
 // Location is a parsed repository location.
 type Location struct {
 	Kind Kind
-	Path string    // Local
-	S3   s3.Config // S3
+	Path string      // Local
+	S3   s3.Config   // S3
+	Rest rest.Config // Rest
 }
 
 // ErrUnsupported is wrapped by errors for schemes this build cannot use.
@@ -63,15 +66,22 @@ func Parse(loc string) (Location, error) {
 		}
 		return Location{Kind: S3, S3: cfg}, nil
 	case "rest":
-		return Location{}, fmt.Errorf("repository %q: the REST backend is not supported yet: %w", loc, ErrUnsupported)
+		u, err := rest.ParseURL(loc)
+		if err != nil {
+			return Location{}, err
+		}
+		return Location{Kind: Rest, Rest: rest.Config{URL: u}}, nil
 	}
-	return Location{}, fmt.Errorf("repository %q: unknown backend %q; use a directory (a path, or local:PATH; write ./%s for a relative path with a colon) or s3:http[s]://host[:port]/bucket[/prefix]: %w", loc, m[1]+":", loc, ErrUnsupported)
+	return Location{}, fmt.Errorf("repository %q: unknown backend %q; use a directory (a path, or local:PATH; write ./%s for a relative path with a colon) s3:http[s]://host[:port]/bucket[/prefix], or rest:http[s]://user:pass@host[:port]/path: %w", loc, m[1]+":", loc, ErrUnsupported)
 }
 
 // Options configure the decorators.
 type Options struct {
 	Logger *slog.Logger
 	Retry  retry.Options
+	// Insecure allows plain http:// to a REST server that is not on
+	// loopback (R21).
+	Insecure bool
 }
 
 // Open opens the existing repository at loc.
@@ -83,6 +93,13 @@ func Open(ctx context.Context, loc string, opts Options) (backend.Backend, error
 	switch l.Kind {
 	case S3:
 		be, err := s3.Open(ctx, l.S3)
+		if err != nil {
+			return nil, err
+		}
+		return decorate(be, opts), nil
+	case Rest:
+		l.Rest.Insecure = opts.Insecure
+		be, err := rest.Open(ctx, l.Rest)
 		if err != nil {
 			return nil, err
 		}
@@ -101,6 +118,13 @@ func Create(ctx context.Context, loc string, opts Options) (backend.Backend, err
 	switch l.Kind {
 	case S3:
 		be, err := s3.Create(ctx, l.S3)
+		if err != nil {
+			return nil, err
+		}
+		return decorate(be, opts), nil
+	case Rest:
+		l.Rest.Insecure = opts.Insecure
+		be, err := rest.Create(ctx, l.Rest)
 		if err != nil {
 			return nil, err
 		}

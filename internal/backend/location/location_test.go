@@ -31,7 +31,7 @@ func TestParse(t *testing.T) {
 		{in: "s3:http://key:secret@h/b", wantErr: true},
 		{in: "s3:http://h/b?bucket-lookup=maybe", wantErr: true},
 		{in: "s3:http://h/b?color=blue", wantErr: true},
-		{in: "rest:http://h/", wantErr: true},
+		{in: "rest:ftp://h/", wantErr: true},
 		{in: "sftp:host:/repo", wantErr: true},
 		{in: "", wantErr: true},
 	}
@@ -72,9 +72,12 @@ func TestS3Options(t *testing.T) {
 	}
 }
 
-func TestRestNotYet(t *testing.T) {
-	_, err := location.Parse("rest:http://127.0.0.1:8000/")
-	if !errors.Is(err, location.ErrUnsupported) {
+func TestRest(t *testing.T) {
+	l, err := location.Parse("rest:http://alice:pw@127.0.0.1:8000/alice/laptop")
+	if err != nil || l.Kind != location.Rest || l.Rest.URL.Path != "/alice/laptop/" {
+		t.Fatalf("got %+v, %v", l, err)
+	}
+	if _, err := location.Parse("sftp:h:/r"); !errors.Is(err, location.ErrUnsupported) {
 		t.Fatalf("got %v", err)
 	}
 }
