@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -64,16 +65,17 @@ func runInit(ctx context.Context, g *GlobalOptions, _ InitOptions) error {
 		return fmt.Errorf("initialize repository at %s: %w", dir, err)
 	}
 	repoID := fmt.Sprintf("%x", repo.Config().RepoID)
-	keyPath := be.Properties().Location + "/keys/" + repo.KeyID()
+	shown := be.Properties().Location // never the password of a rest: URL
+	keyPath := strings.TrimSuffix(shown, "/") + "/keys/" + repo.KeyID()
 	if l, _ := location.Parse(dir); l.Kind == location.Local {
 		keyPath = filepath.Join(l.Path, "keys", repo.KeyID())
 	}
 	if g.JSON {
 		return writeJSON(g.stdout, map[string]any{
-			"message_type": "initialized", "id": repoID, "repository": dir, "key_id": repo.KeyID(), "key_file": keyPath,
+			"message_type": "initialized", "id": repoID, "repository": shown, "key_id": repo.KeyID(), "key_file": keyPath,
 		})
 	}
-	g.printf("created cairn repository %s at %s\n", repoID[:8], dir)
+	g.printf("created cairn repository %s at %s\n", repoID[:8], shown)
 	g.printf("owner key: %s\n", keyPath)
 	g.printf("Keep the password safe: without it nobody can read this repository.\n")
 	return nil

@@ -95,6 +95,7 @@ and restores them. Documentation: docs/commands.md.
 		newCheckCommand(g),
 		newForgetCommand(g),
 		newPruneCommand(g),
+		newServerCommand(g),
 	)
 	return root
 }

@@ -127,3 +127,8 @@ func GeneratePassword() string {
 	rand.Read(buf)
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
+
+// StoredBytes measures what a client stores on disk now.
+func (d *Data) StoredBytes(name string) (int64, error) {
+	return newUsage(d).get(name)
+}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -72,17 +71,6 @@ func (rs *repoStore) create(ctx context.Context, repo string) error {
 	}
 	rs.open[repo] = be
 	return nil
-}
-
-// forget drops every cached repository of a client (after a purge).
-func (rs *repoStore) forget(client string) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	for k := range rs.open {
-		if k == client || strings.HasPrefix(k, client+"/") {
-			delete(rs.open, k)
-		}
-	}
 }
 
 // usage tracks the bytes each client stores, for quotas and metrics. A
@@ -153,11 +141,4 @@ func (u *usage) release(client string, n int64) {
 	if cur, ok := u.used[client]; ok {
 		u.used[client] = max(0, cur-n)
 	}
-}
-
-// drop forgets a client's figure, to be measured again.
-func (u *usage) drop(client string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.used, client)
 }

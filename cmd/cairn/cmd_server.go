@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/cairnbackup/cairn/internal/server"
+)
+
+// ServerOptions are the flags every `cairn server` command takes.
+type ServerOptions struct {
+	Data string
+}
+
+func newServerCommand(g *GlobalOptions) *cobra.Command {
+	opts := &ServerOptions{}
+	c := &cobra.Command{
+		Use:   "server",
+		Short: "Run and manage a cairn backup server",
+		Long: `A cairn server stores the repositories of many clients, cairn and restic
+alike, over restic's REST protocol: each client sees only its own
+repositories under /<client>/, is append-only by default, and may have a
+quota and a minimum interval between snapshots. See docs/server.md.`,
+		Example: `  cairn server init --data /srv/cairn
+  cairn server client add laptop --data /srv/cairn --quota 200GiB
+  cairn server run --data /srv/cairn --listen :8000 --metrics-listen 127.0.0.1:9100`,
+	}
+	c.PersistentFlags().StringVar(&opts.Data, "data", envOr("CAIRN_SERVER_DATA", ""), "the server's data directory (env CAIRN_SERVER_DATA)")
+	c.AddCommand(
+		newServerInitCommand(g, opts),
+		newServerFingerprintCommand(g, opts),
+		newServerRunCommand(g, opts),
+		newServerClientCommand(g, opts),
+	)
+	return c
+}
+
+func (o *ServerOptions) dataDir() (string, error) {
+	if o.Data == "" {
+		return "", usageError{errors.New("no data directory given; pass --data DIR or set CAIRN_SERVER_DATA")}
+	}
+	return o.Data, nil
+}
+
+// open opens the data directory.
+func (o *ServerOptions) open(ctx context.Context) (*server.Data, error) {
+	dir, err := o.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	d, err := server.Open(ctx, dir)
+	if errors.Is(err, server.ErrNotInitialized) {
+		return nil, withHint(err, "create it with `cairn server init --data %s`", dir)
+	}
+	return d, err
+}
+
+func newServerInitCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "init",
+		Short:   "Create a server data directory and the server's identity",
+		Example: `  cairn server init --data /srv/cairn`,
+		Args:    cobra.NoArgs,
+		RunE:    func(c *cobra.Command, _ []string) error { return runServerInit(c.Context(), g, opts) },
+	}
+}
+
+func runServerInit(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
+	dir, err := opts.dataDir()
+	if err != nil {
+		return err
+	}
+	d, err := server.Init(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fp, err := d.Identity.Fingerprint()
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		return writeJSON(g.stdout, map[string]any{"message_type": "server_initialized", "data": dir, "fingerprint": fp})
+	}
+	g.printf("created cairn server data directory %s\n", dir)
+	g.printf("server fingerprint: %s\n", fp)
+	g.printf("Clients compare this fingerprint before trusting the server; `cairn server fingerprint` shows it again.\n")
+	return nil
+}
+
+func newServerFingerprintCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "fingerprint",
+		Short: "Print the server's key fingerprint",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			d, err := opts.open(c.Context())
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			fp, err := d.Identity.Fingerprint()
+			if err != nil {
+				return err
+			}
+			if g.JSON {
+				return writeJSON(g.stdout, map[string]any{"message_type": "fingerprint", "fingerprint": fp})
+			}
+			fmt.Fprintln(g.stdout, fp)
+			return nil
+		},
+	}
+}
+
+// ServerRunOptions are `server run`'s flags.
+type ServerRunOptions struct {
+	Listen        string
+	MetricsListen string
+	TLSCert       string
+	TLSKey        string
+	MaxUpload     string
+}
+
+func newServerRunCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	var ro ServerRunOptions
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Serve clients until SIGTERM or SIGINT",
+		Long: `Serve the REST storage API to clients. Logs go to stderr (text; JSON with
+--json), one event a line, with client, repository and request ID. Metrics
+and /healthz are served without credentials on --metrics-listen: keep that
+on a private interface.`,
+		Example: `  cairn server run --data /srv/cairn --listen :8000 --metrics-listen 127.0.0.1:9100
+  cairn server run --data /srv/cairn --listen :8443 --tls-cert cert.pem --tls-key key.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runServerRun(c.Context(), g, opts, ro) },
+	}
+	f := c.Flags()
+	f.StringVar(&ro.Listen, "listen", ":8000", "address to serve clients on")
+	f.StringVar(&ro.MetricsListen, "metrics-listen", "", "address to serve /metrics and /healthz on (no credentials; keep it private)")
+	f.StringVar(&ro.TLSCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key, serve HTTPS")
+	f.StringVar(&ro.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	f.StringVar(&ro.MaxUpload, "max-upload", "1GiB", "largest file a client may upload")
+	return c
+}
+
+func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro ServerRunOptions) error {
+	if (ro.TLSCert == "") != (ro.TLSKey == "") {
+		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	maxUpload, err := humanize.ParseBytes(ro.MaxUpload)
+	if err != nil || maxUpload == 0 {
+		return usageError{fmt.Errorf("--max-upload %q: give a size such as 512MiB", ro.MaxUpload)}
+	}
+	var tlsConf *tls.Config
+	if ro.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(ro.TLSCert, ro.TLSKey)
+		if err != nil {
+			return withHint(fmt.Errorf("load TLS certificate: %w", err), "check --tls-cert and --tls-key")
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	lvl := slog.LevelInfo
+	if g.Debug {
+		lvl = slog.LevelDebug
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	var log *slog.Logger
+	if g.JSON {
+		log = slog.New(slog.NewJSONHandler(g.stderr, hopts))
+	} else {
+		log = slog.New(slog.NewTextHandler(g.stderr, hopts))
+	}
+	srv, err := server.New(d, server.Options{Logger: log, MaxUpload: int64(maxUpload)})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", ro.Listen)
+	if err != nil {
+		return withHint(err, "choose another --listen address")
+	}
+	var mln net.Listener
+	if ro.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", ro.MetricsListen); err != nil {
+			ln.Close()
+			return withHint(err, "choose another --metrics-listen address")
+		}
+	}
+	fp, _ := d.Identity.Fingerprint()
+	scheme := "http"
+	if tlsConf != nil {
+		scheme = "https"
+	}
+	g.printf("cairn server listening on %s://%s\n", scheme, ln.Addr())
+	if mln != nil {
+		g.printf("metrics on http://%s/metrics\n", mln.Addr())
+	}
+	g.printf("server fingerprint: %s\n", fp)
+	if f, ok := g.stdout.(*os.File); ok {
+		f.Sync()
+	}
+	return srv.Serve(ctx, ln, mln, tlsConf)
+}

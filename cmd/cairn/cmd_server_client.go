@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/cairnbackup/cairn/internal/server"
+)
+
+func newServerClientCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "client",
+		Short: "Manage the server's clients",
+		Long: `Each client has a name and a password (HTTP basic auth) and sees only its own
+repositories, at rest:https://NAME:PASSWORD@HOST:PORT/NAME/REPO. Changes take
+effect at once, also on a running server.`,
+	}
+	c.AddCommand(
+		newServerClientAddCommand(g, opts),
+		&cobra.Command{
+			Use: "list", Short: "List clients with the age of their last backup", Args: cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error { return runServerClientList(c.Context(), g, opts) },
+		},
+		&cobra.Command{
+			Use: "show NAME", Short: "Show one client", Args: cobra.ExactArgs(1),
+			RunE: func(c *cobra.Command, a []string) error { return runServerClientShow(c.Context(), g, opts, a[0]) },
+		},
+		&cobra.Command{
+			Use: "disable NAME", Short: "Refuse a client's requests until enabled again", Args: cobra.ExactArgs(1),
+			RunE: func(c *cobra.Command, a []string) error {
+				return runServerClientSetDisabled(c.Context(), g, opts, a[0], true)
+			},
+		},
+		&cobra.Command{
+			Use: "enable NAME", Short: "Accept a disabled client's requests again", Args: cobra.ExactArgs(1),
+			RunE: func(c *cobra.Command, a []string) error {
+				return runServerClientSetDisabled(c.Context(), g, opts, a[0], false)
+			},
+		},
+		newServerClientRemoveCommand(g, opts),
+		newServerClientPasswdCommand(g, opts),
+	)
+	return c
+}
+
+// ServerClientAddOptions are `server client add`'s flags.
+type ServerClientAddOptions struct {
+	PasswordFile string
+	Quota        string
+	AppendOnly   bool
+	MinInterval  time.Duration
+}
+
+func newServerClientAddCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	var ao ServerClientAddOptions
+	c := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Add a client",
+		Long: `Add a client. Without --password-file a random password is generated and
+printed once. Clients are append-only unless --append-only=false: they can
+create files but never delete or overwrite them (restic lock files excepted).`,
+		Example: `  cairn server client add laptop --quota 200GiB
+  cairn server client add db1 --password-file db1.pass --min-interval 1h`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error { return runServerClientAdd(c.Context(), g, opts, ao, a[0]) },
+	}
+	f := c.Flags()
+	f.StringVar(&ao.PasswordFile, "password-file", "", "read the client's password from this file (default: generate one)")
+	f.StringVar(&ao.Quota, "quota", "", "most bytes the client may store, e.g. 200GiB (default: unlimited)")
+	f.BoolVar(&ao.AppendOnly, "append-only", true, "refuse deletes (except restic locks) and overwrites")
+	f.DurationVar(&ao.MinInterval, "min-interval", 0, "refuse snapshots closer together than this, e.g. 1h")
+	return c
+}
+
+func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ao ServerClientAddOptions, name string) error {
+	var quota uint64
+	if ao.Quota != "" {
+		q, err := humanize.ParseBytes(ao.Quota)
+		if err != nil {
+			return usageError{fmt.Errorf("--quota %q: give a size such as 200GiB", ao.Quota)}
+		}
+		quota = q
+	}
+	if ao.MinInterval < 0 {
+		return usageError{errors.New("--min-interval must not be negative")}
+	}
+	pw, generated, err := clientPassword(ao.PasswordFile)
+	if err != nil {
+		return err
+	}
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	c := server.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now()}
+	err = d.NewClient(ctx, c, pw)
+	if errors.Is(err, server.ErrClientExists) {
+		return withHint(err, "choose another name, or `cairn server client passwd %s`", name)
+	}
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		out := map[string]any{"message_type": "client_added", "name": name, "quota": quota, "append_only": ao.AppendOnly}
+		if generated {
+			out["password"] = string(pw)
+		}
+		return writeJSON(g.stdout, out)
+	}
+	g.printf("added client %s\n", name)
+	if generated {
+		g.printf("password: %s\n", pw)
+		g.printf("It is shown only now; store it on the client.\n")
+	}
+	g.printf("repository URL: rest:https://%s:PASSWORD@HOST:PORT/%s/REPO (http:// on loopback)\n", name, name)
+	return nil
+}
+
+// clientPassword reads a password file, or generates a password.
+func clientPassword(file string) (pw []byte, generated bool, err error) {
+	if file == "" {
+		return []byte(server.GeneratePassword()), true, nil
+	}
+	pw, err = readPasswordFile(file)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := server.HashPassword(pw); err != nil {
+		return nil, false, usageError{fmt.Errorf("password in %s: %w", file, err)}
+	}
+	return pw, false, nil
+}
+
+// backupAge renders how long ago t was, for people.
+func backupAge(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+}
+
+// ageColour is green up to a day and a bit, yellow up to three days, red
+// beyond or never.
+func ageColour(t, now time.Time) string {
+	switch d := now.Sub(t); {
+	case t.IsZero() || d > 72*time.Hour:
+		return "\x1b[31m"
+	case d > 26*time.Hour:
+		return "\x1b[33m"
+	}
+	return "\x1b[32m"
+}
+
+func flags(c server.Client) string {
+	s := ""
+	if c.AppendOnly {
+		s += "append-only"
+	}
+	if c.Disabled {
+		if s != "" {
+			s += ","
+		}
+		s += "DISABLED"
+	}
+	if s == "" {
+		s = "-"
+	}
+	return s
+}
+
+func quotaText(q int64) string {
+	if q == 0 {
+		return "unlimited"
+	}
+	return formatBytes(uint64(q))
+}
+
+func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	clients, err := d.State.Clients(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if g.JSON {
+		out := []map[string]any{}
+		for _, c := range clients {
+			stored, _ := d.StoredBytes(c.Name)
+			out = append(out, clientJSON(c, stored))
+		}
+		return writeJSON(g.stdout, out)
+	}
+	colour := false
+	if f, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		colour = true
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tLAST BACKUP\tSTORED\tQUOTA\tFLAGS")
+	for _, c := range clients {
+		stored, _ := d.StoredBytes(c.Name)
+		age := backupAge(c.LastSnapshot, now)
+		if colour {
+			// Pad inside the colour codes so tabwriter's widths stay right.
+			age = ageColour(c.LastSnapshot, now) + fmt.Sprintf("%-12s", age) + "\x1b[0m"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, age, formatBytes(uint64(stored)), quotaText(c.Quota), flags(c))
+	}
+	return tw.Flush()
+}
+
+func clientJSON(c server.Client, stored int64) map[string]any {
+	m := map[string]any{
+		"name": c.Name, "append_only": c.AppendOnly, "disabled": c.Disabled, "quota": c.Quota,
+		"min_interval": c.MinInterval.String(), "stored_bytes": stored, "snapshots": c.Snapshots,
+		"requests": c.Requests, "errors": c.Errors, "created": c.Created.Format(time.RFC3339),
+	}
+	if !c.LastSnapshot.IsZero() {
+		m["last_snapshot"] = c.LastSnapshot.Format(time.RFC3339Nano)
+	}
+	return m
+}
+
+func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	c, err := d.State.Client(ctx, name)
+	if errors.Is(err, server.ErrNoClient) {
+		return withHint(err, "see `cairn server client list`")
+	}
+	if err != nil {
+		return err
+	}
+	stored, err := d.StoredBytes(name)
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		return writeJSON(g.stdout, clientJSON(c, stored))
+	}
+	last := "never"
+	if !c.LastSnapshot.IsZero() {
+		last = c.LastSnapshot.Local().Format("2006-01-02 15:04:05 MST") + " (" + backupAge(c.LastSnapshot, time.Now()) + ")"
+	}
+	interval := "none"
+	if c.MinInterval > 0 {
+		interval = c.MinInterval.String()
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\n", c.Name)
+	fmt.Fprintf(tw, "last backup:\t%s\n", last)
+	fmt.Fprintf(tw, "snapshots:\t%d received\n", c.Snapshots)
+	fmt.Fprintf(tw, "stored:\t%s\n", formatBytes(uint64(stored)))
+	fmt.Fprintf(tw, "quota:\t%s\n", quotaText(c.Quota))
+	fmt.Fprintf(tw, "append-only:\t%v\n", c.AppendOnly)
+	fmt.Fprintf(tw, "disabled:\t%v\n", c.Disabled)
+	fmt.Fprintf(tw, "min interval:\t%s\n", interval)
+	fmt.Fprintf(tw, "requests:\t%d (%d refused or failed)\n", c.Requests, c.Errors)
+	fmt.Fprintf(tw, "created:\t%s\n", c.Created.Local().Format("2006-01-02 15:04:05 MST"))
+	return tw.Flush()
+}
+
+func runServerClientSetDisabled(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string, disabled bool) error {
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.State.SetDisabled(ctx, name, disabled); err != nil {
+		return err
+	}
+	if disabled {
+		g.printf("client %s disabled: its requests are refused (403)\n", name)
+	} else {
+		g.printf("client %s enabled\n", name)
+	}
+	return nil
+}
+
+func newServerClientRemoveCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	var purge bool
+	c := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a client; its data is kept unless --purge",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			d, err := opts.open(c.Context())
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if err := d.Remove(c.Context(), a[0], purge); err != nil {
+				return err
+			}
+			if purge {
+				g.printf("removed client %s and deleted its repositories\n", a[0])
+			} else {
+				g.printf("removed client %s; its repositories stay in %s\n", a[0], d.ClientDir(a[0]))
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&purge, "purge", false, "also delete the client's repositories")
+	return c
+}
+
+func newServerClientPasswdCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	var file string
+	c := &cobra.Command{
+		Use:   "passwd NAME",
+		Short: "Set a client's password (generated unless --password-file)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			pw, generated, err := clientPassword(file)
+			if err != nil {
+				return err
+			}
+			hash, err := server.HashPassword(pw)
+			if err != nil {
+				return err
+			}
+			d, err := opts.open(c.Context())
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if err := d.State.SetHash(c.Context(), a[0], hash); err != nil {
+				return err
+			}
+			g.printf("password of client %s changed\n", a[0])
+			if generated {
+				g.printf("password: %s\n", pw)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&file, "password-file", "", "read the new password from this file")
+	return c
+}
