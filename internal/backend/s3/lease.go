@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/cairnbackup/cairn/internal/backend"
 )
 
 // ErrLeaseHeld means another holder has a lease that has not expired.
@@ -60,6 +62,18 @@ func (b *Backend) AcquireLease(ctx context.Context, repo, holder string, ttl tim
 	if holder == "" || ttl <= 0 {
 		return Lease{}, fmt.Errorf("s3: lease %s: need a holder name and a positive ttl", repo)
 	}
+	// Each round either creates the object or replaces the version it
+	// read; a lease removed between the two (by hand) starts a new round.
+	for range 3 {
+		l, err := b.tryAcquire(ctx, repo, holder, ttl)
+		if !errors.Is(err, backend.ErrNotFound) {
+			return l, err
+		}
+	}
+	return Lease{}, fmt.Errorf("s3: lease %s: the lease object keeps changing; try again: %w", repo, ErrLeaseHeld)
+}
+
+func (b *Backend) tryAcquire(ctx context.Context, repo, holder string, ttl time.Duration) (Lease, error) {
 	l := Lease{Repo: repo, Holder: holder, Expires: b.now().Add(ttl)}
 	etag, err := b.putLease(ctx, l, "")
 	if err == nil {
