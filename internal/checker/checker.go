@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -31,6 +32,14 @@ type Options struct {
 	ReadData bool
 	// Workers bounds concurrent loads; default 4.
 	Workers int
+	// Subset, when set, reads only part of the packs whole (a rolling
+	// audit: least recently verified first); implies reading data.
+	Subset *Subset
+	// StateFile keeps the audit state; default check-state.json in the
+	// repository's cache directory (none: nothing is remembered).
+	StateFile string
+	// Now is the clock of the audit state; default the repository's.
+	Now func() time.Time
 }
 
 // Problem is one thing found wrong.
@@ -66,6 +75,11 @@ type Report struct {
 	Blobs     int       `json:"blobs"`
 	Trees     int       `json:"trees"`
 	BytesRead uint64    `json:"bytes_read"`
+	// BadPacks are the packs found missing, damaged or unreadable: what
+	// `cairn repair` drops from the index.
+	BadPacks []string `json:"bad_packs"`
+	// Audit is the data audit's coverage (with ReadData or Subset).
+	Audit *Audit `json:"audit,omitempty"`
 }
 
 // OK reports whether no problem was found.
@@ -91,6 +105,9 @@ type checker struct {
 	snaps     []*repository.Snapshot
 	badPacks  map[blob.ID]bool
 	treesSeen map[blob.ID]bool
+
+	state      *auditState
+	chainFacts map[string]repository.Committed // writer → newest statement
 }
 
 func (c *checker) problem(p Problem) {
@@ -109,10 +126,21 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
+	if opts.Now == nil {
+		opts.Now = repo.Now
+	}
 	c := &checker{repo: repo, be: repo.Backend(), opts: opts,
 		indexed: map[blob.ID][]byte{}, indexedIn: map[blob.ID]string{}, blobs: map[snapshot.Ref]loc{},
 		packFiles: map[blob.ID]int64{}, blobSnaps: map[snapshot.Ref][]string{}, badPacks: map[blob.ID]bool{},
-		treesSeen: map[blob.ID]bool{}}
+		treesSeen: map[blob.ID]bool{}, chainFacts: map[string]repository.Committed{}}
+	if err := c.loadState(); err != nil {
+		return nil, err
+	}
+	readData := opts.ReadData || opts.Subset != nil
+	dataStep := "pack contents hash to their names; blobs decrypt and verify"
+	if opts.Subset != nil {
+		dataStep += " (subset " + opts.Subset.String() + ", least recently verified first)"
+	}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -121,9 +149,10 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 		{"file names match content hashes (all files but packs)", c.checkNames, true},
 		{"index fragments decrypt and parse", c.checkIndex, true},
 		{"snapshots verify; manifest refs are indexed", c.checkSnapshots, true},
+		{"R17: forged snapshots (signature, signer in roster), rollback (per-writer statement chains, newest statement not behind this machine's last commit or earlier checks), replayed deleted snapshots, seq gaps without a tombstone; tombstone signatures", c.checkChains, true},
 		{"indexed packs exist; trailers valid; sealed headers equal the index", c.checkPacks, true},
 		{"trees load and verify; file content is indexed", c.checkTrees, repo.CanReadContent()},
-		{"pack contents hash to their names; blobs decrypt and verify", c.readData, opts.ReadData},
+		{dataStep, c.readData, readData},
 	}
 	for _, s := range steps {
 		if !s.when {
@@ -134,13 +163,21 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 		}
 		c.rep.Checks = append(c.rep.Checks, s.name)
 	}
-	if opts.ReadData && !repo.CanReadContent() {
+	if readData && !repo.CanReadContent() {
 		c.rep.Notes = append(c.rep.Notes, "data and tree blobs were checked by pack hash only: opening them needs the owner key")
 	}
 	if !repo.CanReadContent() {
 		c.rep.Notes = append(c.rep.Notes, "trees were not checked: they need the owner key")
 	}
 	c.rep.Packs, c.rep.Blobs, c.rep.Snapshots, c.rep.Trees = len(c.indexed), len(c.blobs), len(c.snaps), len(c.treesSeen)
+	if err := c.saveState(); err != nil {
+		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("audit state not saved: %v", err))
+	}
+	c.rep.BadPacks = []string{}
+	for id := range c.badPacks {
+		c.rep.BadPacks = append(c.rep.BadPacks, id.String())
+	}
+	sort.Strings(c.rep.BadPacks)
 	sort.Slice(c.rep.Problems, func(i, j int) bool { return c.rep.Problems[i].String() < c.rep.Problems[j].String() })
 	return &c.rep, nil
 }
@@ -241,7 +278,11 @@ func (c *checker) checkSnapshots(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if err != nil {
-			c.problem(Problem{File: fi.Handle.String(), Message: fmt.Sprintf("snapshot does not verify: %v", err)})
+			msg := c.forgery(ctx, fi)
+			if msg == "" {
+				msg = fmt.Sprintf("snapshot does not verify: %v", err)
+			}
+			c.problem(Problem{File: fi.Handle.String(), Message: msg})
 			continue
 		}
 		c.snaps = append(c.snaps, s)
@@ -459,13 +500,23 @@ func (c *checker) readData(ctx context.Context) error {
 	canOpen := func(t blob.Type) bool {
 		return t == blob.ManifestPage || c.repo.CanReadContent()
 	}
+	now := c.opts.Now()
+	selected := c.selectPacks(now)
+	var verified []blob.ID
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opts.Workers)
-	for id, size := range c.packFiles {
-		if _, ok := c.indexed[id]; !ok {
-			continue
-		}
+	for _, id := range selected {
+		size := c.packFiles[id]
 		g.Go(func() error {
+			ok := true
+			defer func() {
+				c.mu.Lock()
+				if ok && !c.badPacks[id] {
+					verified = append(verified, id)
+					c.state.Packs[id.String()] = now.UTC()
+				}
+				c.mu.Unlock()
+			}()
 			h := backend.Handle{Type: backend.Data, Name: id.String()}
 			buf, err := c.load(gctx, h, 0, 0)
 			if gctx.Err() != nil {
@@ -486,10 +537,12 @@ func (c *checker) readData(ctx context.Context) error {
 					continue
 				}
 				if uint64(e.Offset)+uint64(e.Length) > uint64(len(buf)) {
+					ok = false
 					c.problem(Problem{File: h.String(), Blob: fmt.Sprintf("%s %s", e.Type, e.ID.Short()), Snapshots: c.blobSnaps[snapshot.Ref{Type: e.Type, ID: e.ID}], Message: "blob lies beyond the end of the pack"})
 					continue
 				}
 				if _, err := c.repo.OpenBlob(e, buf[e.Offset:e.Offset+e.Length]); err != nil {
+					ok = false
 					msg := err.Error()
 					if errors.Is(err, crypto.ErrDecrypt) {
 						msg = "blob does not decrypt (corrupted or forged)"
@@ -500,5 +553,9 @@ func (c *checker) readData(ctx context.Context) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	c.coverage(now, verified)
+	return nil
 }

@@ -108,6 +108,9 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 	if err := r.cache.saveLastRefs(refs); err != nil {
 		return nil, err
 	}
+	if err := r.cache.saveLastStatement(st); err != nil {
+		return nil, err
+	}
 	return &Snapshot{ID: id, File: f, Meta: &meta, Owner: &in.Owner}, nil
 }
 
