@@ -172,10 +172,9 @@ func (c *checker) saveState() error {
 
 // selectPacks picks the packs to read this run: all of them without a
 // subset; otherwise the least recently verified first (never verified
-// before any), ties by name. N/M runs in cycles: a cycle starts when every
-// pack has been verified since the last start, or after M/N runs, and each
-// run takes its share of what the cycle has not yet verified, so M/N runs
-// verify every pack exactly once.
+// before any), ties by name. N/M runs in cycles of M/N runs; each run takes
+// its share of what the cycle has not yet verified (packs added meanwhile
+// included), so the runs of one cycle verify every pack exactly once.
 func (c *checker) selectPacks(now time.Time) []blob.ID {
 	var ids []blob.ID
 	for id := range c.packFiles {
@@ -207,7 +206,7 @@ func (c *checker) selectPacks(now time.Time) []blob.ID {
 			}
 			return n
 		}
-		if cy.Subset != s.String() || cy.Runs >= runs || pending() == 0 {
+		if cy.Subset != s.String() || cy.Runs >= runs {
 			*cy = cycle{Subset: s.String(), Start: now}
 		}
 		p := pending()
