@@ -35,7 +35,9 @@ func NewWriter(sizeHint int) *Writer {
 // a pack that reaches the target is left as it is (its size already says
 // only "a full pack"); a smaller one is padded to a Padmé size class.
 func NewWriterTarget(target int) *Writer {
-	w := NewWriter(target + target/8)
+	// Room for a full pack, the blob that crosses the target (chunks are
+	// at most a few MiB) and the sealed header, so Finish never reallocates.
+	w := NewWriter(target + 6<<20)
 	w.target = target
 	return w
 }

@@ -40,6 +40,11 @@ func newSessionKey(kind uint8, wrap func(*[32]byte) ([]byte, error)) (*sessionKe
 	return s, nil
 }
 
+// maxUploads bounds packs being finished and uploaded at once. Each holds
+// a whole pack in memory; two keep the disk or connection busy while the
+// next pack fills.
+const maxUploads = 2
+
 // Session saves blobs into packs under fresh per-session keys (R8: a
 // resumed backup uses a fresh one; session keys never leave memory).
 type Session struct {
@@ -97,7 +102,7 @@ func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, err
 		return nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(2, r.be.Properties().Connections))
+	g.SetLimit(maxUploads)
 	if known == nil {
 		known = r.idx
 	}
@@ -250,7 +255,7 @@ func (s *Session) Flush(ctx context.Context) error {
 	}
 	// A fresh group for uploads after this flush (manifest pages).
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(2, s.repo.be.Properties().Connections))
+	g.SetLimit(maxUploads)
 	s.mu.Lock()
 	s.uploads, s.upctx = g, gctx
 	packs := s.packs
