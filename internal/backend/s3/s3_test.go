@@ -28,7 +28,7 @@ func config(srv *minioserver.Server, bucket, prefix string) s3.Config {
 	}
 }
 
-func create(t *testing.T, cfg s3.Config) *s3.Backend {
+func create(t testing.TB, cfg s3.Config) *s3.Backend {
 	t.Helper()
 	be, err := s3.Create(context.Background(), cfg)
 	if err != nil {
@@ -75,6 +75,9 @@ func TestMultipart(t *testing.T) {
 	if err := be.Save(ctx, h, backend.NewByteReader(data)); err != nil {
 		t.Fatalf("multipart save: %v", err)
 	}
+	if etag, err := objectETag(srv, "multi", "p/data/"+h.Name); err != nil || !strings.HasSuffix(etag, "-3") {
+		t.Fatalf("ETag %q, %v: want a 3-part multipart upload", etag, err)
+	}
 	if err := be.Save(ctx, h, backend.NewByteReader(data)); !errors.Is(err, backend.ErrExists) {
 		t.Fatalf("second multipart save: got %v, want ErrExists", err)
 	}
@@ -86,6 +89,27 @@ func TestMultipart(t *testing.T) {
 	})
 	if err != nil || !bytes.Equal(got, data[6<<20:6<<20+1000]) {
 		t.Fatalf("ranged load across parts: %v, %d bytes", err, len(got))
+	}
+}
+
+// TestSinglePut: below PartSize a file is one PUT, whose ETag is a plain
+// MD5, not the "-N" of a multipart upload.
+func TestSinglePut(t *testing.T) {
+	srv := minioserver.Start(t)
+	be := create(t, config(srv, "single", ""))
+	ctx := context.Background()
+	data := make([]byte, 40<<20)
+	rand.Read(data)
+	h := backend.Handle{Type: backend.Data, Name: backend.NameOf(data)}
+	if err := be.Save(ctx, h, backend.NewByteReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	etag, err := objectETag(srv, "single", "data/"+h.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(etag, "-") {
+		t.Fatalf("a 40 MiB file went by multipart upload (ETag %s)", etag)
 	}
 }
 
