@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +38,8 @@ type Server struct {
 	bin     string
 	dataDir string
 	addr    string // host:port of the S3 API
+	// certsDir holds public.crt and private.key when the server speaks TLS.
+	certsDir string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -93,8 +94,13 @@ func freeAddr(t testing.TB) string {
 // Addr is the host:port of the S3 API.
 func (s *Server) Addr() string { return s.addr }
 
-// Endpoint is the server's URL, http://127.0.0.1:PORT.
-func (s *Server) Endpoint() string { return "http://" + s.addr }
+// Endpoint is the server's URL, http[s]://127.0.0.1:PORT.
+func (s *Server) Endpoint() string {
+	if s.certsDir != "" {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
 
 // Start starts the server if it is stopped and waits until it serves.
 func (s *Server) Start() {
@@ -105,7 +111,11 @@ func (s *Server) Start() {
 		return
 	}
 	console := freeAddr(s.t)
-	cmd := exec.Command(s.bin, "server", "--quiet", "--address", s.addr, "--console-address", console, s.dataDir)
+	args := []string{"server", "--quiet", "--address", s.addr, "--console-address", console}
+	if s.certsDir != "" {
+		args = append(args, "--certs-dir", s.certsDir)
+	}
+	cmd := exec.Command(s.bin, append(args, s.dataDir)...)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+AccessKey,
 		"MINIO_ROOT_PASSWORD="+SecretKey,
@@ -148,9 +158,10 @@ func (s *Server) ready() bool {
 	defer cancel()
 	c, err := minio.New(s.addr, &minio.Options{
 		Creds:      credentials.NewStaticV4(AccessKey, SecretKey, ""),
+		Secure:     s.certsDir != "",
 		Region:     "us-east-1",
 		MaxRetries: 1,
-		Transport:  &http.Transport{DisableKeepAlives: true},
+		Transport:  s.transport(),
 	})
 	if err != nil {
 		return false
