@@ -41,6 +41,7 @@ var layer = map[string]int{
 	"internal/restorer":            5,
 	"internal/prune":               6,
 	"internal/checker":             6,
+	"internal/repair":              7, // uses prune's index rewrite (6)
 	"internal/server":              7,
 	"internal/agent":               8,
 	"cmd/cairn":                    9,
