@@ -101,6 +101,7 @@ and restores them. Documentation: docs/commands.md.
 		newCheckCommand(g),
 		newForgetCommand(g),
 		newPruneCommand(g),
+		newRepairCommand(g),
 		newServerCommand(g),
 	)
 	return root

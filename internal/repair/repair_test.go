@@ -12,9 +12,9 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/mem"
 	"github.com/cairnbackup/cairn/internal/blob"
-	"github.com/cairnbackup/cairn/internal/index"
 	"github.com/cairnbackup/cairn/internal/checker"
 	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/index"
 	"github.com/cairnbackup/cairn/internal/repair"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
