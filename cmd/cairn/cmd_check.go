@@ -124,7 +124,7 @@ func checkFailure(rep *checker.Report, readData bool) error {
 				break
 			}
 		}
-		what := fmt.Sprintf("pack data/%s… %s", rep.BadPacks[0][:4], first.Message)
+		what := fmt.Sprintf("pack data/%s… %s", rep.BadPacks[0][:4], strings.TrimPrefix(first.Message, "pack "))
 		if len(first.Snapshots) > 0 {
 			what += "; snapshots " + strings.Join(first.Snapshots, ", ") + " need it"
 		}
