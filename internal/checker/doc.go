@@ -9,15 +9,15 @@
 //  3. snapshots: every snapshot verifies (signature by the owner or a
 //     roster writer, sealed headers), and every ref of its manifest is in
 //     the index;
-//  3b. R17 (either key): forged snapshots, rollback (per-writer statement
+//  4. chains, R17 (either key): forged snapshots, rollback (per-writer statement
 //     chains; newest statement not behind this machine's last commit or an
 //     earlier check), replayed deleted snapshots, seq gaps without a
 //     tombstone, and tombstone signatures (see r17.go);
-//  4. packs: every pack the index lists exists, has a valid trailer, and its
+//  5. packs: every pack the index lists exists, has a valid trailer, and its
 //     sealed header decrypts and equals the index's copy byte for byte;
-//  5. trees (owner): every tree reachable from each root loads and
+//  6. trees (owner): every tree reachable from each root loads and
 //     re-hashes, and every file's content blobs are in the index;
-//  6. data (ReadData, or Subset for a rolling audit, least recently
+//  7. data (ReadData, or Subset for a rolling audit, least recently
 //     verified first, see audit.go): every pack hashes to its name, and
 //     every blob in it the key can open decrypts and re-hashes to its ID.
 //
