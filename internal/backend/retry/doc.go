@@ -5,7 +5,8 @@
 // It never retries a permanent failure: the backend sentinels ErrNotFound,
 // ErrExists, ErrHashMismatch, ErrInvalidName, ErrPermission and ErrNoSpace,
 // a cancelled or expired context, an error from the caller's reader in Save,
-// or an error that the caller's callback in Load or List returned on its own.
+// an error that the caller's callback in Load or List returned on its own,
+// or a Load range that runs past the end of the file.
 // Retrying those would only repeat them, or, for a write-once store, turn a
 // clear ErrExists into a confusing one.
 //

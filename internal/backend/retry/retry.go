@@ -100,10 +100,8 @@ func (b *Backend) do(ctx context.Context, what string, op func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := op()
 		if err == nil || Permanent(err) || ctx.Err() != nil {
-			var p permanentErr
-			if errors.As(err, &p) {
-				return p.err
-			}
+			// A permanentErr marker reads and unwraps as the error it
+			// marks, with whatever context the backend added around it.
 			return err
 		}
 		if attempt >= b.opts.Attempts {
@@ -132,15 +130,20 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd backend.RewindR
 	})
 }
 
-// sourceReader marks the caller's reader errors permanent: a failing source
-// is not a failing backend.
+// sourceReader marks the caller's reader errors permanent: a failing source,
+// or one that ends before its Length, is not a failing backend.
 type sourceReader struct {
 	backend.RewindReader
+	read int64
 }
 
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.RewindReader.Read(p)
-	if err != nil && err != io.EOF {
+	s.read += int64(n)
+	switch {
+	case err == io.EOF && s.read < s.Length():
+		err = permanentErr{fmt.Errorf("reader ended after %d of %d bytes: %w", s.read, s.Length(), io.ErrUnexpectedEOF)}
+	case err != nil && err != io.EOF:
 		err = permanentErr{err}
 	}
 	return n, err
@@ -172,14 +175,22 @@ func (b *Backend) ReplaceConfig(ctx context.Context, rd backend.RewindReader) er
 // Load implements backend.Backend. Only failures of the backend's reader are
 // retried; an error fn makes up on its own is returned as it is.
 func (b *Backend) Load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(rd io.Reader) error) error {
+	if length < 0 || offset < 0 {
+		return b.be.Load(ctx, h, length, offset, fn) // a caller's bug: no retry cures it
+	}
 	return b.do(ctx, "load "+h.String(), func() error {
 		var tr *trackReader
 		err := b.be.Load(ctx, h, length, offset, func(rd io.Reader) error {
 			tr = &trackReader{r: rd}
 			return fn(tr)
 		})
-		if err != nil && tr != nil && tr.err == nil {
+		switch {
+		case err != nil && tr != nil && tr.err == nil:
 			// fn returned an error without the storage failing it.
+			return permanentErr{err}
+		case tr == nil && errors.Is(err, io.ErrUnexpectedEOF):
+			// The range runs past the end of the file; a response cut
+			// short is seen by fn's reader instead.
 			return permanentErr{err}
 		}
 		return err

@@ -156,3 +156,19 @@ func TestCancelStopsWaiting(t *testing.T) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 }
+
+func TestRangePastEndNotRetried(t *testing.T) {
+	ctx := context.Background()
+	m := mem.New()
+	data := []byte("0123456789")
+	h := backend.Handle{Type: backend.Data, Name: backend.NameOf(data)}
+	if err := m.Save(ctx, h, backend.NewByteReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	var slept []time.Duration
+	be := newRetry(m, &slept)
+	err := be.Load(ctx, h, 5, 8, func(rd io.Reader) error { _, err := io.ReadAll(rd); return err })
+	if !errors.Is(err, io.ErrUnexpectedEOF) || len(slept) != 0 {
+		t.Fatalf("got %v after %d retries, want io.ErrUnexpectedEOF at once", err, len(slept))
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/backendtest"
+	"github.com/cairnbackup/cairn/internal/backend/retry"
 	"github.com/cairnbackup/cairn/internal/backend/s3"
 	"github.com/cairnbackup/cairn/internal/minioserver"
 )
@@ -48,6 +49,17 @@ func TestSuite(t *testing.T) {
 			return create(t, config(srv, fmt.Sprintf("bare%d", i), ""))
 		}
 		return create(t, config(srv, "suite", fmt.Sprintf("repos/r%d", i)))
+	})
+}
+
+// TestSuiteWithRetry runs the suite on the backend as package location
+// assembles it, behind the retry decorator with its real delays: a
+// permanent error that were retried would make it slow or fail.
+func TestSuiteWithRetry(t *testing.T) {
+	srv := minioserver.Start(t)
+	var n atomic.Int64
+	backendtest.RunSuite(t, func(t *testing.T) backend.Backend {
+		return retry.New(create(t, config(srv, "suite", fmt.Sprintf("r%d", n.Add(1)))), retry.Options{})
 	})
 }
 
