@@ -183,10 +183,18 @@ func exportKey(ctx context.Context, g *GlobalOptions, repo *repository.Repositor
 		os.Remove(path)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if m.Role == crypto.RoleWriter {
+	// Enrol the exported key in the owner-signed roster: a writer so its
+	// snapshots verify, a server so its tombstones and receipts count.
+	switch m.Role {
+	case crypto.RoleWriter:
 		if err := repo.AddWriter(ctx, m, label); err != nil {
 			os.Remove(path)
 			return fmt.Errorf("add writer to the roster: %w", err)
+		}
+	case crypto.RoleServer:
+		if err := repo.AddCoordinator(ctx, m, label); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("add server to the roster: %w", err)
 		}
 	}
 	if g.JSON {
