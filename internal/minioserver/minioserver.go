@@ -116,6 +116,7 @@ func (s *Server) Start() {
 		args = append(args, "--certs-dir", s.certsDir)
 	}
 	cmd := exec.Command(s.bin, append(args, s.dataDir)...)
+	cmd.SysProcAttr = procAttr()
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+AccessKey,
 		"MINIO_ROOT_PASSWORD="+SecretKey,
