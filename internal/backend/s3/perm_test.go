@@ -3,6 +3,8 @@ package s3_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -66,5 +68,33 @@ func TestNoPermission(t *testing.T) {
 	other.Bucket = "perm-other"
 	if _, err := s3.Create(ctx, other); !errors.Is(err, backend.ErrPermission) {
 		t.Fatalf("create bucket with read-only credentials: got %v, want ErrPermission", err)
+	}
+}
+
+// TestCredentialsFile: without AWS_* variables the shared credentials file
+// (AWS_SHARED_CREDENTIALS_FILE, profile AWS_PROFILE) is used.
+func TestCredentialsFile(t *testing.T) {
+	srv := minioserver.Start(t)
+	ctx := context.Background()
+	cfg := config(srv, "credfile", "")
+	create(t, cfg)
+	file := filepath.Join(t.TempDir(), "credentials")
+	ini := "[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing-here\n\n[backup]\naws_access_key_id = " +
+		minioserver.AccessKey + "\naws_secret_access_key = " + minioserver.SecretKey + "\n"
+	if err := os.WriteFile(file, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", file)
+	cfg.KeyID, cfg.Secret = "", ""
+	t.Setenv("AWS_PROFILE", "backup")
+	if _, err := s3.Create(ctx, cfg); err != nil {
+		t.Fatalf("with profile backup: %v", err)
+	}
+	t.Setenv("AWS_PROFILE", "")
+	if _, err := s3.Create(ctx, cfg); !errors.Is(err, backend.ErrPermission) || !strings.Contains(err.Error(), `"nobody"`) {
+		t.Fatalf("with the default profile: got %v, want ErrPermission naming nobody", err)
 	}
 }
