@@ -16,26 +16,43 @@ import (
 )
 
 // InitOptions are init's flags.
-type InitOptions struct{}
+type InitOptions struct {
+	// ServerFingerprint is the fingerprint the server must have (rest:
+	// repositories on a cairn server); required when not on a terminal.
+	ServerFingerprint string
+	// OwnerKeyFile is where the owner key goes in server mode; default
+	// $XDG_CONFIG_HOME/cairn/keys/<repository ID>.key.
+	OwnerKeyFile string
+	// Confirm asks the user to accept a fingerprint; nil: a y/N prompt on
+	// the terminal, or refusal when stdin is not one.
+	Confirm func(fingerprint string) (bool, error)
+}
 
 func newInitCommand(g *GlobalOptions) *cobra.Command {
 	var opts InitOptions
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a repository",
 		Long: `Create a new repository with an owner key protected by a password.
 The owner key can do everything; add writer and server keys with "cairn key add".`,
 		Example: `  cairn init -r /srv/backup
-  CAIRN_PASSWORD_FILE=~/.cairn-pass cairn init -r /mnt/usb/backup`,
+  CAIRN_PASSWORD_FILE=~/.cairn-pass cairn init -r /mnt/usb/backup
+  cairn init -r rest:https://db1:PASS@backup.example:8443/db1/main --server-fingerprint SHA256:1afb-…`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error { return runInit(c.Context(), g, opts) },
 	}
+	c.Flags().StringVar(&opts.ServerFingerprint, "server-fingerprint", "", "the cairn server's fingerprint (`cairn server fingerprint` on the server); required when not on a terminal")
+	c.Flags().StringVar(&opts.OwnerKeyFile, "owner-key-file", "", "with a cairn server: where to write the owner key (default $XDG_CONFIG_HOME/cairn/keys/ID.key)")
+	return c
 }
 
-func runInit(ctx context.Context, g *GlobalOptions, _ InitOptions) error {
+func runInit(ctx context.Context, g *GlobalOptions, opts InitOptions) error {
 	dir, err := g.repoLocation()
 	if err != nil {
 		return err
+	}
+	if l, _ := location.Parse(dir); l.Kind == location.Rest {
+		return runInitServer(ctx, g, opts, dir, l)
 	}
 	var pw []byte
 	switch {

@@ -169,6 +169,9 @@ func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, e
 		repo, err = repository.OpenKeyFile(ctx, be, g.KeyFile, pw, opts)
 	} else {
 		repo, err = repository.Open(ctx, be, pw, opts)
+		if errors.Is(err, repository.ErrNoKey) {
+			repo, err = openWithConfigDirKey(ctx, be, pw, opts, err)
+		}
 	}
 	loc := be.Properties().Location
 	switch {

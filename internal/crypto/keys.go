@@ -61,6 +61,10 @@ type KeyMaterial struct {
 	OwnerRecipient string `json:"owner_recipient"`
 	OwnerSignPub   []byte `json:"owner_sign_pub"`
 	MetaRecipient  string `json:"meta_recipient"`
+	// MetaRecipientsExtra are further metadata recipients sealed to along
+	// with MetaRecipient: in server mode the server's, next to the owner's
+	// own (or, in a server's key, the owner's next to the server's).
+	MetaRecipientsExtra []string `json:"meta_recipients_extra,omitempty"`
 
 	// Owner only.
 	OwnerIdentity string `json:"owner_identity,omitempty"`
@@ -83,7 +87,9 @@ type Keys struct {
 
 	OwnerRecipient age.Recipient
 	OwnerSignPub   ed25519.PublicKey
-	MetaRecipient  age.Recipient
+	// MetaRecipient seals metadata: one recipient, or every metadata
+	// recipient at once when the material lists extra ones.
+	MetaRecipient age.Recipient
 
 	OwnerIdentity age.Identity       // nil unless owner
 	OwnerSign     ed25519.PrivateKey // nil unless owner
@@ -160,6 +166,17 @@ func (m *KeyMaterial) Parse() (*Keys, error) {
 	k.OwnerSignPub = ed25519.PublicKey(m.OwnerSignPub)
 	if k.MetaRecipient, err = age.ParseX25519Recipient(m.MetaRecipient); err != nil {
 		return nil, fmt.Errorf("%w: metadata recipient: %v", ErrBadKeyFile, err)
+	}
+	if len(m.MetaRecipientsExtra) > 0 {
+		multi := MultiRecipient{k.MetaRecipient}
+		for _, s := range m.MetaRecipientsExtra {
+			x, err := age.ParseX25519Recipient(s)
+			if err != nil {
+				return nil, fmt.Errorf("%w: extra metadata recipient: %v", ErrBadKeyFile, err)
+			}
+			multi = append(multi, x)
+		}
+		k.MetaRecipient = multi
 	}
 	if m.MetaIdentity != "" {
 		id, err := age.ParseX25519Identity(m.MetaIdentity)
@@ -313,13 +330,14 @@ func (m *KeyMaterial) NewWriter() (*KeyMaterial, error) {
 		}
 	}
 	return &KeyMaterial{
-		Role:           RoleWriter,
-		RepoID:         m.RepoID,
-		OwnerRecipient: m.OwnerRecipient,
-		OwnerSignPub:   m.OwnerSignPub,
-		MetaRecipient:  m.MetaRecipient,
-		WriterSignSeed: random(ed25519.SeedSize),
-		Dedup:          []DedupSecret{cur},
+		Role:                RoleWriter,
+		RepoID:              m.RepoID,
+		OwnerRecipient:      m.OwnerRecipient,
+		OwnerSignPub:        m.OwnerSignPub,
+		MetaRecipient:       m.MetaRecipient,
+		WriterSignSeed:      random(ed25519.SeedSize),
+		MetaRecipientsExtra: m.MetaRecipientsExtra,
+		Dedup:               []DedupSecret{cur},
 	}, nil
 }
 
@@ -330,12 +348,40 @@ func (m *KeyMaterial) NewServer() (*KeyMaterial, error) {
 		return nil, fmt.Errorf("only an owner key holding the metadata identity can create a server key")
 	}
 	return &KeyMaterial{
-		Role:           RoleServer,
-		RepoID:         m.RepoID,
-		OwnerRecipient: m.OwnerRecipient,
-		OwnerSignPub:   m.OwnerSignPub,
-		MetaRecipient:  m.MetaRecipient,
-		MetaIdentity:   m.MetaIdentity,
-		CoordSignSeed:  random(ed25519.SeedSize),
+		Role:                RoleServer,
+		RepoID:              m.RepoID,
+		OwnerRecipient:      m.OwnerRecipient,
+		OwnerSignPub:        m.OwnerSignPub,
+		MetaRecipient:       m.MetaRecipient,
+		MetaIdentity:        m.MetaIdentity,
+		CoordSignSeed:       random(ed25519.SeedSize),
+		MetaRecipientsExtra: m.MetaRecipientsExtra,
 	}, nil
+}
+
+// MultiRecipient seals to every recipient in it at once: one age file
+// with one stanza per recipient, so metadata opens with any of the
+// metadata identities (the owner's and the server's in server mode).
+// String is the first recipient's, so fingerprints and pinned keys stay
+// those of the primary metadata identity.
+type MultiRecipient []age.Recipient
+
+// Wrap implements age.Recipient.
+func (m MultiRecipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
+	var out []*age.Stanza
+	for _, r := range m {
+		s, err := r.Wrap(fileKey)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s...)
+	}
+	return out, nil
+}
+
+func (m MultiRecipient) String() string {
+	if len(m) == 0 {
+		return ""
+	}
+	return recipientString(m[0])
 }

@@ -156,6 +156,10 @@ func (q *request) methodNotAllowed(allow string) {
 }
 
 func (s *Server) serveRepo(q *request) {
+	if q.r.Method == http.MethodGet && q.r.URL.RawQuery == IdentityQuery {
+		s.serveIdentity(q)
+		return
+	}
 	if q.r.Method != http.MethodPost {
 		q.methodNotAllowed("POST")
 		return

@@ -31,7 +31,10 @@ type Config struct {
 	OwnerRecipient string    `json:"owner_recipient"`
 	OwnerSignPub   []byte    `json:"owner_sign_pub"`
 	MetaRecipient  string    `json:"meta_recipient"`
-	DedupGen       uint32    `json:"dedup_gen"`
+	// MetaRecipientsExtra: further metadata recipients (server mode: the
+	// server's); absent in single-machine repositories.
+	MetaRecipientsExtra []string `json:"meta_recipients_extra,omitempty"`
+	DedupGen            uint32   `json:"dedup_gen"`
 }
 
 const (
