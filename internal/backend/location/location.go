@@ -96,14 +96,14 @@ func Open(ctx context.Context, loc string, opts Options) (backend.Backend, error
 		if err != nil {
 			return nil, err
 		}
-		return decorate(be, opts), nil
+		return Decorate(be, opts), nil
 	case Rest:
 		l.Rest.Insecure = opts.Insecure
 		be, err := rest.Open(ctx, l.Rest)
 		if err != nil {
 			return nil, err
 		}
-		return decorate(be, opts), nil
+		return Decorate(be, opts), nil
 	}
 	return local.Open(l.Path)
 }
@@ -121,21 +121,22 @@ func Create(ctx context.Context, loc string, opts Options) (backend.Backend, err
 		if err != nil {
 			return nil, err
 		}
-		return decorate(be, opts), nil
+		return Decorate(be, opts), nil
 	case Rest:
 		l.Rest.Insecure = opts.Insecure
 		be, err := rest.Create(ctx, l.Rest)
 		if err != nil {
 			return nil, err
 		}
-		return decorate(be, opts), nil
+		return Decorate(be, opts), nil
 	}
 	return local.Create(ctx, l.Path)
 }
 
-// decorate wraps a remote backend in its decorators. A local directory
-// gets none: its failures are not transient.
-func decorate(be backend.Backend, opts Options) backend.Backend {
+// Decorate wraps a remote backend in its decorators; Open and Create use
+// it, and so does a server for each repository it stores in a bucket. A
+// local directory gets none: its failures are not transient.
+func Decorate(be backend.Backend, opts Options) backend.Backend {
 	ro := opts.Retry
 	if ro.Logger == nil {
 		ro.Logger = opts.Logger

@@ -65,8 +65,11 @@ func ParseURL(s string) (Config, error) {
 	case "http":
 	case "https":
 		cfg.Secure = true
+	case "":
+		// s3:bucket/x (restic's s3:host/bucket form, or a forgotten host).
+		return Config{}, fmt.Errorf("s3 location %q has no server address: write s3:https://HOST[:PORT]/%s (or s3:http:// for a server without TLS)", s, strings.TrimLeft(rest, "/"))
 	default:
-		return Config{}, fmt.Errorf("s3 location %q: unknown backend address: write s3:http://host[:port]/bucket[/prefix] or s3:https://host/bucket", s)
+		return Config{}, fmt.Errorf("s3 location %q: scheme %q is neither http nor https: write s3:http://host[:port]/bucket[/prefix] or s3:https://host/bucket", s, u.Scheme)
 	}
 	if u.User != nil {
 		return Config{}, fmt.Errorf("s3 location %q: do not put credentials in the location; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", redact(u))

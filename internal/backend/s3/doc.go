@@ -8,6 +8,12 @@
 //	P/data/<name>     packs: not sharded, unlike the local layout; object
 //	                  stores have no directories to keep small
 //	P/leases/<repo>   coordination leases (see AcquireLease); not a file type
+//	P/created         an empty marker: a server created the repository and
+//	                  its config is not written yet (see Exists)
+//
+// A server keeps every repository it stores under one root prefix R, each
+// at R/<client>/<repository> (Connect for the root, Sub for each one); they
+// share the root's client and connection limit.
 //
 // A Save is one PUT with If-None-Match: * (write-once: a second Save of the
 // name fails with backend.ErrExists, and of racing Saves exactly one wins).

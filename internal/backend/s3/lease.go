@@ -17,6 +17,22 @@ import (
 // ErrLeaseHeld means another holder has a lease that has not expired.
 var ErrLeaseHeld = errors.New("lease held by another holder")
 
+// LeaseHeldError is the error of AcquireLease when another holder's lease
+// has not expired; it wraps ErrLeaseHeld and says who holds it until when,
+// so a caller can tell its own client when to come back.
+type LeaseHeldError struct {
+	Repo    string
+	Holder  string
+	Expires time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("s3: lease %s: held by %q until %s: %v", e.Repo, e.Holder, e.Expires.UTC().Format(time.RFC3339), ErrLeaseHeld)
+}
+
+// Unwrap makes errors.Is(err, ErrLeaseHeld) hold.
+func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
+
 // ErrLeaseLost means the lease was taken over or released since it was
 // last renewed: its holder must stop coordinating at once.
 var ErrLeaseLost = errors.New("lease lost")
@@ -88,10 +104,14 @@ func (b *Backend) tryAcquire(ctx context.Context, repo, holder string, ttl time.
 		return Lease{}, err
 	}
 	if cur.Holder != holder && b.now().Before(cur.Expires) {
-		return Lease{}, fmt.Errorf("s3: lease %s: held by %q until %s: %w", repo, cur.Holder, cur.Expires.UTC().Format(time.RFC3339), ErrLeaseHeld)
+		return Lease{}, &LeaseHeldError{Repo: repo, Holder: cur.Holder, Expires: cur.Expires}
 	}
 	etag, err = b.putLease(ctx, l, curETag)
 	if errors.Is(err, errPrecondition) {
+		// Another holder took it over first: say who, if it can be read.
+		if cur, _, rerr := b.readLease(ctx, repo); rerr == nil && cur.Holder != holder {
+			return Lease{}, &LeaseHeldError{Repo: repo, Holder: cur.Holder, Expires: cur.Expires}
+		}
 		return Lease{}, fmt.Errorf("s3: lease %s: another holder took it over first: %w", repo, ErrLeaseHeld)
 	}
 	if err != nil {

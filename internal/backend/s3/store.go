@@ -1,0 +1,99 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+)
+
+// createdMarker is the object that marks a repository as created before
+// its config exists (a server's create); see Exists.
+const createdMarker = "created"
+
+// Connect returns a backend for cfg's bucket and prefix that needs no
+// repository there: the root of a server's storage, whose repositories are
+// Sub backends. With create a missing bucket is made, else it is an error.
+func Connect(ctx context.Context, cfg Config, create bool) (*Backend, error) {
+	b, err := newBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if !create {
+		return b, b.checkBucket(ctx)
+	}
+	ok, err := b.client.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, b.classify("check bucket "+cfg.Bucket, err)
+	}
+	if !ok {
+		err := b.client.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region})
+		if err != nil && !isCode(err, "BucketAlreadyOwnedByYou") {
+			return nil, b.classify("create bucket "+cfg.Bucket, err)
+		}
+	}
+	return b, nil
+}
+
+// Sub returns the backend of the repository under b's prefix + "/" + sub,
+// sharing b's client and connections (so b's connection limit bounds them
+// all). sub is a slash-separated path of non-empty segments, none "." or
+// "..".
+func (b *Backend) Sub(sub string) (*Backend, error) {
+	for seg := range strings.SplitSeq(sub, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return nil, fmt.Errorf("s3: invalid sub-prefix %q", sub)
+		}
+	}
+	cfg := b.cfg
+	cfg.Prefix = b.prefixed(sub)
+	return &Backend{cfg: cfg, client: b.client, core: b.core, tr: b.tr, keyID: b.keyID, now: b.now}, nil
+}
+
+// MarkCreated records that a repository exists under the prefix although
+// its config is not written yet: the REST protocol creates a repository
+// first and fills it later, possibly through another server.
+func (b *Backend) MarkCreated(ctx context.Context) error {
+	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.prefixed(createdMarker), bytes.NewReader(nil), 0, minio.PutObjectOptions{})
+	return b.classify("mark repository created", err)
+}
+
+// Exists reports whether a repository is under the prefix: it has a config
+// or was marked created.
+func (b *Backend) Exists(ctx context.Context) (bool, error) {
+	for _, k := range []string{b.key(backend.Handle{Type: backend.Config, Name: "config"}), b.prefixed(createdMarker)} {
+		_, err := b.client.StatObject(ctx, b.cfg.Bucket, k, minio.StatObjectOptions{})
+		if err == nil {
+			return true, nil
+		}
+		if err := b.classify("stat "+k, err); !errors.Is(err, backend.ErrNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// Usage sums the sizes of every object under the prefix + "/" + sub (the
+// whole prefix if sub is empty).
+func (b *Backend) Usage(ctx context.Context, sub string) (int64, error) {
+	p := b.cfg.Prefix
+	if sub != "" {
+		p = b.prefixed(sub)
+	}
+	if p != "" {
+		p += "/"
+	}
+	var n int64
+	for obj := range b.client.ListObjects(ctx, b.cfg.Bucket, minio.ListObjectsOptions{Prefix: p, Recursive: true}) {
+		if obj.Err != nil {
+			return 0, b.classify("list "+p, obj.Err)
+		}
+		n += obj.Size
+	}
+	return n, nil
+}
