@@ -301,7 +301,24 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(s.opts.MaxUpload)))
 		return
 	}
+	cr, err := s.cairnRepo(ctx, q.path.RepoPath(), be)
+	if err != nil {
+		q.fail("save", err)
+		return
+	}
 	if _, err := be.Stat(ctx, h); err == nil {
+		// A cairn file is named by its hash: the same name is the same
+		// bytes, so a retried upload (a retried commit, R22) succeeds
+		// without storing anything.
+		if cr != nil && h.Type != backend.Config {
+			if body, ok := s.readBody(q, size); ok && backend.NameOf(body) == h.Name {
+				q.log.Info("already stored", "client", c.Name, "repo", q.path.RepoPath(), "file", h.String())
+				q.w.WriteHeader(http.StatusOK)
+			} else if ok {
+				q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", h)
+			}
+			return
+		}
 		q.fail("save", fmt.Errorf("%v exists and is never overwritten: %w", h, backend.ErrExists))
 		return
 	}
@@ -322,6 +339,26 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 			return
 		}
 	}
+	var body []byte
+	if cr != nil || h.Type == backend.Config {
+		var ok bool
+		if body, ok = s.readBody(q, size); !ok {
+			return
+		}
+		if h.Type != backend.Config && backend.NameOf(body) != h.Name {
+			q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", h)
+			return
+		}
+		if err := s.validate(ctx, cr, be, h, body); err != nil {
+			var rf *refusal
+			if errors.As(err, &rf) {
+				q.refuse(rf.status, rf.code, "%s", rf.msg)
+			} else {
+				q.fail("validate", err)
+			}
+			return
+		}
+	}
 	used, ok, err := s.usage.reserve(c.Name, size, c.Quota)
 	if err != nil {
 		q.fail("save", err)
@@ -332,7 +369,11 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 			c.Name, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(c.Quota)), humanize.IBytes(uint64(size)))
 		return
 	}
-	err = be.Save(ctx, h, bodyReader{Reader: q.r.Body, n: size})
+	if body != nil {
+		err = be.Save(ctx, h, backend.NewByteReader(body))
+	} else {
+		err = be.Save(ctx, h, bodyReader{Reader: q.r.Body, n: size})
+	}
 	if err != nil {
 		s.usage.release(c.Name, size)
 		q.fail("save", err)

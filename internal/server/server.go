@@ -35,6 +35,7 @@ type Server struct {
 	auth    *authenticator
 	usage   *usage
 	metrics *metrics
+	cairn   cairnRepos
 
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check
@@ -75,6 +76,7 @@ func New(data *Data, opts Options) (*Server, error) {
 		usage:    newUsage(data),
 		snapLock: make(map[string]*sync.Mutex),
 		counts:   make(map[string]*counter),
+		cairn:    cairnRepos{known: make(map[string]*cairnRepo)},
 	}
 	s.metrics = newMetrics(s)
 	return s, nil
