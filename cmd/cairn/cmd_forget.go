@@ -167,6 +167,14 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 	for _, e := range errs {
 		fmt.Fprintf(g.stderr, "warning: %v (left alone)\n", e)
 	}
+	// Server-signed receipts, where present, give each snapshot its age (R14).
+	bad, err := repo.ApplyReceipts(ctx, snaps)
+	if err != nil {
+		return err
+	}
+	for _, e := range bad {
+		fmt.Fprintf(g.stderr, "warning: %v (ignored)\n", e)
+	}
 	byID := map[string]*repository.Snapshot{}
 	in := make([]retention.Snapshot, 0, len(snaps))
 	now := repo.Now()

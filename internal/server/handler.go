@@ -380,6 +380,9 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		return
 	}
 	s.metrics.written(c.Name, size)
+	if h.Type == backend.Snapshots && cr != nil {
+		s.writeReceipt(ctx, q.log.With("client", c.Name, "repo", q.path.RepoPath()), cr, be, h.Name, body)
+	}
 	if h.Type == backend.Snapshots {
 		if err := s.data.State.RecordSnapshot(ctx, c.Name, s.opts.Now()); err != nil {
 			q.log.Error("record snapshot time", "client", c.Name, "err", err)

@@ -199,4 +199,23 @@ func TestUploadValidation(t *testing.T) {
 	if n := count(t, be, backend.Snapshots); n != 2 {
 		t.Fatalf("%d snapshots after the second commit", n)
 	}
+
+	// R14: a server-signed receipt per accepted snapshot, on the
+	// server's clock; the owner verifies it and ages snapshots by it.
+	snaps, errs, err := repo.Snapshots(context.Background())
+	if err != nil || len(errs) > 0 {
+		t.Fatal(err, errs)
+	}
+	bad, err := repo.ApplyReceipts(context.Background(), snaps)
+	if err != nil || len(bad) > 0 {
+		t.Fatal(err, bad)
+	}
+	for _, sn := range snaps {
+		if sn.ModTime.IsZero() || sn.ModTime.After(ts.nowFn()) {
+			t.Errorf("snapshot %s: receipt time %v", sn.ID.Short(), sn.ModTime)
+		}
+	}
+	if n := count(t, be, backend.Receipts); n != 2 {
+		t.Fatalf("%d receipts for 2 snapshots", n)
+	}
 }
