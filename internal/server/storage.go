@@ -1,61 +1,109 @@
 package server
 
+// Storage: where the server keeps its clients' repositories.
+//
+// Every repository is opened through the backend interface, one backend per
+// repository, from one of two kinds of storage (the state database records
+// which; `cairn server init --storage` or `run --storage` sets it):
+//
+//   - local (the default): a directory per repository,
+//     <data>/repos/<client>/<repository…>, or under another directory given
+//     as --storage DIR (storage_local.go);
+//   - S3: s3:http[s]://host[:port]/bucket[/prefix], each repository under
+//     <prefix>/<client>/<repository…>/ in the bucket, all sharing one
+//     connection pool (storage_s3.go). Several servers may front one
+//     bucket; exactly one coordinates a repository at a time
+//     (storage_coord.go: Server.Coordinate).
+//
+// The storage is opened on first use, so a server whose bucket is down
+// still starts, answers /healthz and reports the failure per request.
+
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
-	"github.com/cairnbackup/cairn/internal/backend/local"
 )
 
-// repoStore opens each repository's storage once: a local backend in
-// repos/<client>/<repository…> of the data directory.
+// storage is one kind of place that holds many repositories. repo is a
+// path from restapi.ParsePath (<client>/<repository…>), so it has no path
+// tricks in it.
+type storage interface {
+	// open returns the backend of an existing repository (one that holds a
+	// config, or was created and not yet filled), or backend.ErrNotFound.
+	open(ctx context.Context, repo string) (backend.Backend, error)
+	// create makes an empty repository (or finds it) and returns its
+	// backend.
+	create(ctx context.Context, repo string) (backend.Backend, error)
+	// used is the number of bytes a client stores.
+	used(ctx context.Context, client string) (int64, error)
+	// leaser returns what takes the repository's lease among several
+	// servers, or nil if the storage has one server only (local).
+	leaser(ctx context.Context, repo string, now func() time.Time) (leaser, error)
+	// where describes the storage for messages, without secrets.
+	where() string
+}
+
+// repoStore opens each repository's storage once.
 type repoStore struct {
 	data *Data
+
+	stOnce sync.Once
+	st     storage
+	stErr  error
+
 	mu   sync.Mutex
 	open map[string]backend.Backend
+
+	coordOnce sync.Once
+	coord     *coordinator
 }
 
 func newRepoStore(d *Data) *repoStore {
 	return &repoStore{data: d, open: make(map[string]backend.Backend)}
 }
 
-func (rs *repoStore) dir(repo string) string {
-	return filepath.Join(rs.data.Dir, reposDir, filepath.FromSlash(repo))
+// storage opens the server's storage on first use.
+func (rs *repoStore) storage(ctx context.Context) (storage, error) {
+	rs.stOnce.Do(func() { rs.st, rs.stErr = openStorage(ctx, rs.data) })
+	return rs.st, rs.stErr
 }
 
-// get returns the backend of an existing repository (one that holds a
-// config, or the bare layout of a creation), or backend.ErrNotFound.
-// repo comes from restapi.ParsePath, so it has no path tricks in it.
+// get returns the backend of an existing repository, or
+// backend.ErrNotFound.
 func (rs *repoStore) get(ctx context.Context, repo string) (backend.Backend, error) {
 	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if be, ok := rs.open[repo]; ok {
+	be, ok := rs.open[repo]
+	rs.mu.Unlock()
+	if ok {
 		return be, nil
 	}
-	dir := rs.dir(repo)
-	be, err := local.Open(dir)
-	if errors.Is(err, backend.ErrNotFound) {
-		// Created, config not yet written: Create reopens a bare layout.
-		if _, serr := os.Stat(filepath.Join(dir, string(backend.Data))); serr != nil {
-			return nil, fmt.Errorf("no repository %s: %w", repo, backend.ErrNotFound)
-		}
-		var cerr error
-		if be, cerr = local.Create(ctx, dir); cerr != nil {
-			return nil, fmt.Errorf("open repository %s: %w", repo, err)
-		}
-		err = nil
-	}
+	st, err := rs.storage(ctx)
 	if err != nil {
 		return nil, err
 	}
+	be, err = st.open(ctx, repo)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, fmt.Errorf("no repository %s: %w", repo, backend.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", repo, err)
+	}
+	return rs.keep(repo, be), nil
+}
+
+// keep remembers be for repo unless another request opened it first.
+func (rs *repoStore) keep(repo string, be backend.Backend) backend.Backend {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if prev, ok := rs.open[repo]; ok {
+		return prev
+	}
 	rs.open[repo] = be
-	return be, nil
+	return be
 }
 
 // create makes a repository if it does not exist yet.
@@ -63,22 +111,29 @@ func (rs *repoStore) create(ctx context.Context, repo string) error {
 	if _, err := rs.get(ctx, repo); err == nil {
 		return nil
 	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	be, err := local.Create(ctx, rs.dir(repo))
+	st, err := rs.storage(ctx)
 	if err != nil {
 		return err
 	}
-	rs.open[repo] = be
+	be, err := st.create(ctx, repo)
+	if err != nil {
+		return err
+	}
+	rs.keep(repo, be)
 	return nil
 }
 
 // usage tracks the bytes each client stores, for quotas and metrics. A
-// client's figure is computed by walking its directory on first use, then
-// kept up to date by the handlers: a reservation before each upload,
-// released if the upload fails, and a release after each delete.
+// client's figure is measured in the storage on first use, then kept up to
+// date by the handlers: a reservation before each upload, released if the
+// upload fails, and a release after each delete.
 type usage struct {
 	data *Data
+
+	stOnce sync.Once
+	st     storage
+	stErr  error
+
 	mu   sync.Mutex
 	used map[string]int64
 }
@@ -95,22 +150,12 @@ func (u *usage) getLocked(client string) (int64, error) {
 	if n, ok := u.used[client]; ok {
 		return n, nil
 	}
-	var n int64
-	err := filepath.WalkDir(u.data.ClientDir(client), func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
+	ctx := context.Background()
+	u.stOnce.Do(func() { u.st, u.stErr = openStorage(ctx, u.data) })
+	if u.stErr != nil {
+		return 0, fmt.Errorf("measure storage of %s: %w", client, u.stErr)
+	}
+	n, err := u.st.used(ctx, client)
 	if err != nil {
 		return 0, fmt.Errorf("measure storage of %s: %w", client, err)
 	}

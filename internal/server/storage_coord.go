@@ -1,0 +1,344 @@
+package server
+
+// Coordination: exactly one coordinator per repository.
+//
+//	func (s *Server) Coordinate(ctx context.Context, repo string) (context.Context, func(), error)
+//
+// Code that commits to a repository (snapshot uploads and whatever makes a
+// cairn snapshot part of the repository: receipts, tombstones) or maintains
+// it (retention, garbage collection, repacking) calls Coordinate with the
+// repository's path (<client>/<repository…>, as restapi.Path.RepoPath
+// gives it) before it starts, does its work with the returned context, and
+// calls the returned release function when done (always; it is safe to call
+// twice). Plain reads and uploads of content-named files (packs, index)
+// need no coordination: they go through on every server.
+//
+//   - Within one server Coordinate is a lock per repository: a second
+//     caller waits (until its ctx ends) for the first to release.
+//   - On S3 storage it also takes the repository's lease
+//     (s3.(*Backend).AcquireLease on <prefix>/<client>/<repo>/leases/
+//     coordinator, a conditional write, so of several servers in front of
+//     one bucket exactly one holds it), named after this server (host name
+//     and data directory). The lease outlives the call: a timer renews it
+//     every coordRenewEvery while the server keeps coordinating the
+//     repository, and gives it up after coordIdle without a Coordinate, or
+//     when the server stops (CloseStorage). So one server stays the
+//     repository's coordinator while it is busy with it, and another takes
+//     over once the lease expires (coordTTL after the last renewal: a crash,
+//     a partition) or is given up.
+//   - If another server holds the lease, Coordinate fails at once with a
+//     *NotCoordinatorError (errors.Is ErrNotCoordinator) naming the holder
+//     and the lease's expiry; refuseCoordinate answers it as HTTP 503 with
+//     Retry-After.
+//   - If the lease is lost while the work runs (another server took it over
+//     after renewals failed), the returned context is cancelled with
+//     ErrNotCoordinator as its cause: the holder must stop at once, and
+//     write-once storage guarantees a half-done commit is never visible.
+//
+// On local storage there is only the lock: a directory has one server.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend/s3"
+)
+
+// Lease timing.
+const (
+	coordTTL        = 30 * time.Second
+	coordRenewEvery = 10 * time.Second
+	coordIdle       = 5 * time.Minute
+)
+
+// codeNotCoordinator is the X-Cairn-Error code of a refusal by a server
+// that does not coordinate the repository.
+const codeNotCoordinator = "not-coordinator"
+
+// ErrNotCoordinator means another server coordinates the repository.
+var ErrNotCoordinator = errors.New("another server coordinates this repository")
+
+// NotCoordinatorError says which server coordinates a repository, and until
+// when its lease runs unless renewed.
+type NotCoordinatorError struct {
+	Repo   string
+	Holder string
+	Until  time.Time
+}
+
+func (e *NotCoordinatorError) Error() string {
+	return fmt.Sprintf("repository %s is coordinated by server %q (lease until %s); commits and maintenance go through that server, or through this one once the lease expires",
+		e.Repo, e.Holder, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Unwrap makes errors.Is(err, ErrNotCoordinator) hold.
+func (e *NotCoordinatorError) Unwrap() error { return ErrNotCoordinator }
+
+// leaser takes one repository's lease among several servers.
+type leaser interface {
+	acquire(ctx context.Context, holder string, ttl time.Duration) (*s3.Lease, error)
+	renew(ctx context.Context, l *s3.Lease, ttl time.Duration) error
+	release(ctx context.Context, l *s3.Lease) error
+}
+
+// Coordinate makes this server the coordinator of repo until release is
+// called; see the top of this file.
+func (s *Server) Coordinate(ctx context.Context, repo string) (context.Context, func(), error) {
+	return s.coordinator().coordinate(ctx, repo)
+}
+
+// CloseStorage gives up the leases this server holds and stops renewing
+// them; Serve's caller calls it after Serve returns.
+func (s *Server) CloseStorage() {
+	s.coordinator().close()
+}
+
+// refuseCoordinate answers a failed Coordinate: 503 with Retry-After (the
+// seconds until the holder's lease expires) if another server coordinates
+// the repository, the storage error's status otherwise.
+func (s *Server) refuseCoordinate(q *request, err error) {
+	var nc *NotCoordinatorError
+	if !errors.As(err, &nc) {
+		q.fail("coordinate", err)
+		return
+	}
+	secs := int(math.Ceil(nc.Until.Sub(s.opts.Now()).Seconds()))
+	q.w.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
+	q.refuse(http.StatusServiceUnavailable, codeNotCoordinator, "%v", err)
+}
+
+func (s *Server) coordinator() *coordinator {
+	rs := s.repos
+	rs.coordOnce.Do(func() {
+		rs.coord = &coordinator{
+			rs: rs, holder: holderName(rs.data.Dir), now: s.opts.Now, log: s.log,
+			ttl: coordTTL, renewEvery: coordRenewEvery, idle: coordIdle,
+			repos: map[string]*coordRepo{}, closing: make(chan struct{}),
+		}
+	})
+	return rs.coord
+}
+
+// holderName names this server in leases: stable across restarts (so a
+// restarted server gets its own lease back at once) and distinct between
+// servers on different hosts or data directories.
+func holderName(dataDir string) string {
+	host, _ := os.Hostname()
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	return host + ":" + dataDir
+}
+
+// coordinator keeps the per-repository locks and leases of one server.
+type coordinator struct {
+	rs                    *repoStore
+	holder                string
+	now                   func() time.Time
+	log                   *slog.Logger
+	ttl, renewEvery, idle time.Duration
+
+	mu        sync.Mutex
+	repos     map[string]*coordRepo
+	closing   chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup // renewal goroutines
+}
+
+// coordRepo is one repository's coordination state; its fields but lock
+// are guarded by coordinator.mu.
+type coordRepo struct {
+	lock    chan struct{} // holds a token while a caller coordinates
+	held    *heldLease    // nil when this server holds no lease
+	users   int
+	lastUse time.Time
+}
+
+// heldLease is one acquisition of a lease, renewed by its own goroutine.
+type heldLease struct {
+	l        leaser
+	lease    s3.Lease // guarded by coordinator.mu
+	lost     chan struct{}
+	lostOnce sync.Once
+}
+
+func (h *heldLease) drop() { h.lostOnce.Do(func() { close(h.lost) }) }
+
+func (c *coordinator) repo(name string) *coordRepo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cr := c.repos[name]
+	if cr == nil {
+		cr = &coordRepo{lock: make(chan struct{}, 1)}
+		c.repos[name] = cr
+	}
+	return cr
+}
+
+func (c *coordinator) coordinate(ctx context.Context, repo string) (context.Context, func(), error) {
+	cr := c.repo(repo)
+	select {
+	case cr.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("wait to coordinate %s: %w", repo, ctx.Err())
+	}
+	lost, err := c.hold(ctx, repo, cr)
+	if err != nil {
+		<-cr.lock
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	if lost != nil {
+		// Ends when the lease is lost or release cancels cctx.
+		go func() {
+			select {
+			case <-lost:
+				cancel(fmt.Errorf("repository %s: lease lost: %w", repo, ErrNotCoordinator))
+			case <-cctx.Done():
+			}
+		}()
+	}
+	release := sync.OnceFunc(func() {
+		cancel(nil)
+		c.mu.Lock()
+		cr.users--
+		cr.lastUse = c.now()
+		c.mu.Unlock()
+		<-cr.lock
+	})
+	return cctx, release, nil
+}
+
+// hold makes sure this server holds repo's lease (if its storage has
+// leases) and counts a user; it returns the channel closed when the lease
+// is lost, or nil for storage without leases. The caller holds cr.lock.
+func (c *coordinator) hold(ctx context.Context, repo string, cr *coordRepo) (<-chan struct{}, error) {
+	st, err := c.rs.storage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := st.leaser(ctx, repo, c.now)
+	if err != nil || l == nil {
+		if err == nil {
+			c.mu.Lock()
+			cr.users++
+			c.mu.Unlock()
+		}
+		return nil, err
+	}
+	c.mu.Lock()
+	h := cr.held
+	if h != nil && c.now().Before(h.lease.Expires) {
+		cr.users++
+		c.mu.Unlock()
+		return h.lost, nil
+	}
+	if h != nil {
+		// Expired on our clock: renewals failed. Acquire afresh; if
+		// nobody took it over meanwhile, it is ours again at once.
+		cr.held = nil
+		h.drop()
+	}
+	c.mu.Unlock()
+	select {
+	case <-c.closing:
+		return nil, fmt.Errorf("coordinate %s: the server is stopping", repo)
+	default:
+	}
+
+	lease, err := l.acquire(ctx, c.holder, c.ttl)
+	var held *s3.LeaseHeldError
+	switch {
+	case errors.As(err, &held):
+		return nil, &NotCoordinatorError{Repo: repo, Holder: held.Holder, Until: held.Expires}
+	case errors.Is(err, s3.ErrLeaseHeld):
+		return nil, fmt.Errorf("repository %s: %w: %w", repo, ErrNotCoordinator, err)
+	case err != nil:
+		return nil, fmt.Errorf("take the lease of %s: %w", repo, err)
+	}
+	h = &heldLease{l: l, lease: *lease, lost: make(chan struct{})}
+	c.mu.Lock()
+	cr.held = h
+	cr.users++
+	c.mu.Unlock()
+	c.log.Info("coordinating repository", "repo", repo, "holder", c.holder, "until", lease.Expires)
+	c.wg.Add(1)
+	go c.renew(repo, cr, h)
+	return h.lost, nil
+}
+
+// renew keeps h alive until it is lost, idle, or the server stops.
+func (c *coordinator) renew(repo string, cr *coordRepo, h *heldLease) {
+	defer c.wg.Done()
+	t := time.NewTicker(c.renewEvery)
+	defer t.Stop()
+	giveUp := func(why string) {
+		c.mu.Lock()
+		if cr.held == h {
+			cr.held = nil
+		}
+		lease := h.lease
+		c.mu.Unlock()
+		h.drop()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.l.release(ctx, &lease); err != nil {
+			c.log.Warn("give up lease", "repo", repo, "err", err)
+			return
+		}
+		c.log.Info("gave up lease", "repo", repo, "why", why)
+	}
+	for {
+		select {
+		case <-h.lost:
+			return
+		case <-c.closing:
+			giveUp("server stopping")
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		idle := cr.users == 0 && c.now().Sub(cr.lastUse) >= c.idle
+		lease := h.lease
+		c.mu.Unlock()
+		if idle {
+			giveUp("idle")
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.renewEvery)
+		err := h.l.renew(ctx, &lease, c.ttl)
+		cancel()
+		switch {
+		case errors.Is(err, s3.ErrLeaseLost):
+			c.log.Error("lost the lease: another server coordinates the repository now", "repo", repo)
+			c.mu.Lock()
+			if cr.held == h {
+				cr.held = nil
+			}
+			c.mu.Unlock()
+			h.drop()
+			return
+		case err != nil:
+			c.log.Warn("renew lease", "repo", repo, "err", err)
+		default:
+			c.mu.Lock()
+			h.lease = lease
+			c.mu.Unlock()
+		}
+	}
+}
+
+// close gives up every lease and waits for the renewal goroutines.
+func (c *coordinator) close() {
+	c.closeOnce.Do(func() { close(c.closing) })
+	c.wg.Wait()
+}

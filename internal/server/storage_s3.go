@@ -1,0 +1,98 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/backend/s3"
+)
+
+// s3Storage keeps each repository under <prefix>/<client>/<repository…>/
+// of one bucket, all through the root backend's connection pool (set its
+// size with ?connections=N in the location).
+type s3Storage struct {
+	root *s3.Backend
+	opts location.Options
+}
+
+func newS3Storage(ctx context.Context, l location.Location, create bool) (*s3Storage, error) {
+	root, err := s3.Connect(ctx, l.S3, create)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return &s3Storage{root: root}, nil
+}
+
+func (ss *s3Storage) where() string { return ss.root.Properties().Location }
+
+func (ss *s3Storage) sub(repo string) (*s3.Backend, error) {
+	be, err := ss.root.Sub(repo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", backend.ErrInvalidName, err)
+	}
+	return be, nil
+}
+
+func (ss *s3Storage) open(ctx context.Context, repo string) (backend.Backend, error) {
+	be, err := ss.sub(repo)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := be.Exists(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, backend.ErrNotFound
+	}
+	return location.Decorate(be, ss.opts), nil
+}
+
+func (ss *s3Storage) create(ctx context.Context, repo string) (backend.Backend, error) {
+	be, err := ss.sub(repo)
+	if err != nil {
+		return nil, err
+	}
+	if err := be.MarkCreated(ctx); err != nil {
+		return nil, err
+	}
+	return location.Decorate(be, ss.opts), nil
+}
+
+func (ss *s3Storage) used(ctx context.Context, client string) (int64, error) {
+	return ss.root.Usage(ctx, client)
+}
+
+func (ss *s3Storage) leaser(_ context.Context, repo string, now func() time.Time) (leaser, error) {
+	be, err := ss.sub(repo)
+	if err != nil {
+		return nil, err
+	}
+	return s3Leaser{be.WithClock(now)}, nil
+}
+
+// leaseName is the lease object of a repository's coordinator, under its
+// own prefix: <prefix>/<client>/<repository…>/leases/coordinator.
+const leaseName = "coordinator"
+
+// s3Leaser takes a repository's lease in its bucket.
+type s3Leaser struct{ be *s3.Backend }
+
+func (l s3Leaser) acquire(ctx context.Context, holder string, ttl time.Duration) (*s3.Lease, error) {
+	ls, err := l.be.AcquireLease(ctx, leaseName, holder, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return &ls, nil
+}
+
+func (l s3Leaser) renew(ctx context.Context, ls *s3.Lease, ttl time.Duration) error {
+	return l.be.Renew(ctx, ls, ttl)
+}
+
+func (l s3Leaser) release(ctx context.Context, ls *s3.Lease) error {
+	return l.be.Release(ctx, ls)
+}
