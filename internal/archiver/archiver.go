@@ -84,6 +84,7 @@ type archiver struct {
 	opts   Options
 	filter *fsmeta.Filter
 	cap    *fsmeta.Capturer
+	capNoX *fsmeta.Capturer // lstat without xattrs, for the parallel walk
 	links  *fsmeta.HardLinks
 	fc     *fileCache
 	params chunker.Params
@@ -169,7 +170,8 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	}()
 	a := &archiver{repo: repo, sess: sess, opts: opts, filter: filter,
 		cap: fsmeta.NewCapturer(fsmeta.CaptureOptions{}), links: fsmeta.NewHardLinks(),
-		fc: loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
+		capNoX: fsmeta.NewCapturer(fsmeta.CaptureOptions{NoXattrs: true}),
+		fc:     loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
 		jobs: make(chan *fileJob, 256), dirs: make(chan *pendingDir, 1024), refs: map[snapshot.Ref]struct{}{}}
 	a.current.Store("")
 	a.roots = map[string]struct{}{}
@@ -446,7 +448,15 @@ func (a *archiver) walkDir(ctx context.Context, path, rel string, n snapshot.Nod
 func (a *archiver) lstatAll(dir string, names []string) ([]snapshot.Node, []error) {
 	nodes := make([]snapshot.Node, len(names))
 	errs := make([]error, len(names))
-	stat := func(i int) { nodes[i], errs[i] = a.cap.Lstat(filepath.Join(dir, names[i])) }
+	stat := func(i int) {
+		p := filepath.Join(dir, names[i])
+		// Regular files get their xattrs in the content worker, from the
+		// file cache when the file is unchanged (a changed xattr changes
+		// ctime); everything else here.
+		if nodes[i], errs[i] = a.capNoX.Lstat(p); errs[i] == nil && nodes[i].Type != snapshot.TypeFile {
+			nodes[i].Xattrs, errs[i] = fsmeta.ListXattrs(p)
+		}
+	}
 	par := min(len(names)/8, 2*runtime.GOMAXPROCS(0))
 	if par < 2 {
 		for i := range names {
@@ -525,7 +535,7 @@ func (a *archiver) worker(ctx context.Context) {
 func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, buf []byte) error {
 	n := &job.f.node
 	if c, ok := a.fc.lookup(job.key, n); ok && a.allKnown(c.Content) {
-		n.Content, n.Extents = c.Content, c.Extents
+		n.Content, n.Extents, n.Xattrs = c.Content, c.Extents, c.Xattrs
 		h := c.Hash
 		n.ContentHash = &h
 		for _, id := range c.Content {
@@ -537,6 +547,13 @@ func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 		a.bytesDone.Add(n.Size)
 		a.fc.record(job.key, n)
 		return nil
+	}
+	if n.Xattrs == nil {
+		xs, err := fsmeta.ListXattrs(job.path)
+		if err != nil {
+			return err
+		}
+		n.Xattrs = xs
 	}
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {

@@ -1,12 +1,15 @@
 package archiver
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/cairnbackup/cairn/internal/blob"
@@ -27,6 +30,7 @@ type cachedFile struct {
 	Content []blob.ID
 	Hash    blob.ID
 	Extents []snapshot.Extent
+	Xattrs  []snapshot.Xattr
 }
 
 // fileCache is the parent of a backup: per path, the stat tuple and content.
@@ -34,9 +38,11 @@ type fileCache struct {
 	key  [32]byte
 	path string
 
-	old map[cacheKey]cachedFile
-	mu  sync.Mutex
-	new map[cacheKey]cachedFile
+	old   map[cacheKey]cachedFile
+	mu    sync.Mutex
+	new   map[cacheKey]cachedFile
+	dirty bool // new differs from old in some entry
+	macs  sync.Pool
 }
 
 func loadFileCache(repo *repository.Repository) *fileCache {
@@ -68,11 +74,31 @@ func shortHex(b []byte) string {
 }
 
 func (fc *fileCache) keyOf(path string) cacheKey {
-	m := hmac.New(sha256.New, fc.key[:])
+	m, ok := fc.macs.Get().(hash.Hash)
+	if !ok {
+		m = hmac.New(sha256.New, fc.key[:])
+	}
+	m.Reset()
 	m.Write([]byte(path))
+	var sum [32]byte
+	m.Sum(sum[:0])
+	fc.macs.Put(m)
 	var k cacheKey
-	copy(k[:], m.Sum(nil))
+	copy(k[:], sum[:])
 	return k
+}
+
+func sameCached(a, b *cachedFile) bool {
+	if a.Size != b.Size || a.MTime != b.MTime || a.CTime != b.CTime || a.Inode != b.Inode || a.Hash != b.Hash ||
+		!slices.Equal(a.Content, b.Content) || !slices.Equal(a.Extents, b.Extents) || len(a.Xattrs) != len(b.Xattrs) {
+		return false
+	}
+	for i := range a.Xattrs {
+		if a.Xattrs[i].Name != b.Xattrs[i].Name || !bytes.Equal(a.Xattrs[i].Value, b.Xattrs[i].Value) {
+			return false
+		}
+	}
+	return true
 }
 
 func (fc *fileCache) lookup(k cacheKey, n *snapshot.Node) (cachedFile, bool) {
@@ -85,18 +111,22 @@ func (fc *fileCache) lookup(k cacheKey, n *snapshot.Node) (cachedFile, bool) {
 
 func (fc *fileCache) record(k cacheKey, n *snapshot.Node) {
 	c := cachedFile{Size: n.Size, MTime: n.MTime.UnixNano(), CTime: n.CTime.UnixNano(), Inode: n.Inode,
-		Content: n.Content, Extents: n.Extents}
+		Content: n.Content, Extents: n.Extents, Xattrs: n.Xattrs}
 	if n.ContentHash != nil {
 		c.Hash = *n.ContentHash
 	}
 	fc.mu.Lock()
 	fc.new[k] = c
+	if old, ok := fc.old[k]; !ok || !sameCached(&old, &c) {
+		fc.dirty = true
+	}
 	fc.mu.Unlock()
 }
 
-// save replaces the cache with what this backup saw, after its commit.
+// save replaces the cache with what this backup saw, after its commit. An
+// unchanged cache (same entries, none gone) is not rewritten.
 func (fc *fileCache) save() error {
-	if fc.path == "" {
+	if fc.path == "" || (!fc.dirty && len(fc.new) == len(fc.old)) {
 		return nil
 	}
 	tmp := fc.path + ".tmp"
@@ -113,13 +143,14 @@ func (fc *fileCache) save() error {
 	return os.Rename(tmp, fc.path)
 }
 
-const fileCacheMagic = "CRFC1"
+const fileCacheMagic = "CRFC2"
 
 // encodeFileCache writes the cache compactly (gob spent more time than the
 // rest of a no-change backup's bookkeeping):
 //
 //	"CRFC1" | count uv | per entry: key [20] | size uv | mtime sv | ctime sv |
-//	inode uv | content count uv | ids [32]… | hash [32] | extents uv × (off uv, len uv)
+//	inode uv | content count uv | ids [32]… | hash [32] | extents (uv count+1, 0 = dense)
+//	× (off uv, len uv) | xattrs uv × (name bytes, value bytes); bytes = uv length ‖ data
 func encodeFileCache(m map[cacheKey]cachedFile) []byte {
 	b := make([]byte, 0, 16+len(m)*100)
 	b = append(b, fileCacheMagic...)
@@ -143,6 +174,13 @@ func encodeFileCache(m map[cacheKey]cachedFile) []byte {
 		for _, e := range c.Extents {
 			b = binary.AppendUvarint(b, uint64(e.Offset))
 			b = binary.AppendUvarint(b, uint64(e.Length))
+		}
+		b = binary.AppendUvarint(b, uint64(len(c.Xattrs)))
+		for _, x := range c.Xattrs {
+			b = binary.AppendUvarint(b, uint64(len(x.Name)))
+			b = append(b, x.Name...)
+			b = binary.AppendUvarint(b, uint64(len(x.Value)))
+			b = append(b, x.Value...)
 		}
 	}
 	return b
@@ -208,6 +246,26 @@ func decodeFileCache(b []byte) (map[cacheKey]cachedFile, error) {
 			c.Extents = make([]snapshot.Extent, ne-1)
 			for j := range c.Extents {
 				c.Extents[j] = snapshot.Extent{Offset: int64(uv()), Length: int64(uv())}
+			}
+		}
+		raw := func() []byte {
+			l := uv()
+			if bad || l > uint64(len(b)) {
+				bad = true
+				return nil
+			}
+			out := b[:l]
+			b = b[l:]
+			return out
+		}
+		if nx := uv(); nx > 0 {
+			if nx > uint64(len(b))/2 {
+				return nil, errBadCache
+			}
+			c.Xattrs = make([]snapshot.Xattr, nx)
+			for j := range c.Xattrs {
+				c.Xattrs[j].Name = string(raw())
+				c.Xattrs[j].Value = bytes.Clone(raw())
 			}
 		}
 		m[k] = c

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -131,32 +132,40 @@ func codecs() (*zstd.Encoder, *zstd.Decoder) {
 
 // Seal compresses plaintext with zstd unless that does not save at least
 // 1/32 of it, frames and Padmé-pads it, and seals it under a random nonce.
-// dst is appended to; the result is nonce ‖ ciphertext ‖ tag.
+// dst is appended to; the result is nonce ‖ ciphertext ‖ tag. Everything is
+// built in dst's spare capacity and encrypted in place, so a caller that
+// reuses dst allocates nothing per blob.
 func (s *Sealer) Seal(dst []byte, ad *BlobAD, plaintext []byte, compress bool) []byte {
-	var payload []byte
-	flag := byte(frameRaw)
-	if compress && len(plaintext) > 64 {
-		e, _ := codecs()
-		c := e.EncodeAll(plaintext, make([]byte, 0, len(plaintext)/2))
-		if len(c) < len(plaintext)-len(plaintext)/32 {
-			payload, flag = c, frameZstd
-		}
-	}
-	if payload == nil {
-		payload = plaintext
-	}
-	padded := Padme(uint64(frameHdr + len(payload)))
-	frame := make([]byte, padded)
-	frame[0] = flag
-	binary.LittleEndian.PutUint32(frame[1:5], uint32(len(payload)))
-	copy(frame[frameHdr:], payload)
-
 	start := len(dst)
-	dst = append(dst, make([]byte, nonceSize)...)
+	// Room for the largest outcome: a raw frame padded, or zstd's worst-case
+	// expansion of incompressible input before it is discarded.
+	room := nonceSize + max(int(Padme(uint64(frameHdr+len(plaintext)))), frameHdr+len(plaintext)+len(plaintext)/128+1024) + tagSize
+	dst = slices.Grow(dst, room)
+	dst = dst[:start+nonceSize+frameHdr]
 	if _, err := rand.Read(dst[start : start+nonceSize]); err != nil {
 		panic(err)
 	}
-	return s.aead.Seal(dst, dst[start:start+nonceSize], frame, ad.bytes())
+	fs := start + nonceSize // frame start
+	flag := byte(frameRaw)
+	n := len(plaintext)
+	if compress && len(plaintext) > 64 {
+		e, _ := codecs()
+		c := e.EncodeAll(plaintext, dst[:fs+frameHdr])
+		if cl := len(c) - fs - frameHdr; cl < len(plaintext)-len(plaintext)/32 && &c[0] == &dst[0] {
+			flag, n = frameZstd, cl
+		}
+	}
+	if flag == frameRaw {
+		copy(dst[fs+frameHdr:fs+frameHdr+n], plaintext)
+	}
+	padded := int(Padme(uint64(frameHdr + n)))
+	dst = dst[:fs+padded]
+	clear(dst[fs+frameHdr+n:])
+	dst[fs] = flag
+	binary.LittleEndian.PutUint32(dst[fs+1:fs+5], uint32(n))
+	frame := dst[fs:]
+	s.aead.Seal(frame[:0], dst[start:fs], frame, ad.bytes())
+	return dst[:fs+padded+tagSize]
 }
 
 // Open authenticates and decrypts a sealed blob and returns its plaintext.

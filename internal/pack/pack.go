@@ -35,11 +35,19 @@ func NewWriter(sizeHint int) *Writer {
 // a pack that reaches the target is left as it is (its size already says
 // only "a full pack"); a smaller one is padded to a Padmé size class.
 func NewWriterTarget(target int) *Writer {
-	// Room for a full pack, the blob that crosses the target (chunks are
-	// at most a few MiB) and the sealed header, so Finish never reallocates.
-	w := NewWriter(target + 6<<20)
-	w.target = target
-	return w
+	return NewWriterBuffer(target, make([]byte, 0, BufferSize(target)))
+}
+
+// BufferSize is the capacity a pack of about target bytes needs: a full
+// pack, the blob that crosses the target (chunks are at most a few MiB)
+// and the sealed header, so Finish never reallocates.
+func BufferSize(target int) int { return target + 6<<20 }
+
+// NewWriterBuffer is NewWriterTarget writing into buf (its length is
+// ignored), so a caller can reuse pack buffers: the slice Finish returns
+// shares buf's memory.
+func NewWriterBuffer(target int, buf []byte) *Writer {
+	return &Writer{target: target, data: buf[:0], slotIdx: map[[32]byte]uint32{}}
 }
 
 // AddSlot adds a key slot (once per slot ID) and returns its index.

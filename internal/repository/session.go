@@ -62,6 +62,11 @@ type Session struct {
 
 	uploads *errgroup.Group
 	upctx   context.Context
+
+	// Reused buffers: memory that is touched for the first time is slow to
+	// get from the kernel, and a backup moves its whole size through these.
+	packBufs   sync.Pool // *[]byte of pack.BufferSize(packSize)
+	sealedBufs sync.Pool // *[]byte for one sealed blob
 }
 
 // SessionStats counts what a session stored.
@@ -193,11 +198,21 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 		key = s.meta
 	}
 	ad := &crypto.BlobAD{Type: uint8(t), ID: id, SlotID: key.slotID, RepoID: s.repo.keys.RepoID}
-	sealed := key.sealer.Seal(make([]byte, 0, len(plain)/2+64), ad, plain, true)
+	bp, _ := s.sealedBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	sealed := key.sealer.Seal((*bp)[:0], ad, plain, true)
 
 	s.mu.Lock()
 	if s.cur == nil {
-		s.cur = pack.NewWriterTarget(s.repo.packSize)
+		var buf []byte
+		if p, ok := s.packBufs.Get().(*[]byte); ok {
+			buf = *p
+		} else {
+			buf = make([]byte, 0, pack.BufferSize(s.repo.packSize))
+		}
+		s.cur = pack.NewWriterBuffer(s.repo.packSize, buf)
 	}
 	slot := s.cur.AddSlot(key.slot)
 	s.cur.Add(t, id, sealed, slot)
@@ -209,6 +224,8 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 		full, s.cur = s.cur, nil
 	}
 	s.mu.Unlock()
+	*bp = sealed
+	s.sealedBufs.Put(bp)
 	if full != nil {
 		s.upload(full)
 	}
@@ -225,6 +242,10 @@ func (s *Session) upload(w *pack.Writer) {
 		h := backend.Handle{Type: backend.Data, Name: name}
 		if err := s.repo.be.Save(s.upctx, h, backend.NewByteReader(buf)); err != nil && !errors.Is(err, backend.ErrExists) {
 			return fmt.Errorf("save %s: %w", h, err)
+		}
+		if cap(buf) == pack.BufferSize(s.repo.packSize) {
+			buf = buf[:0]
+			s.packBufs.Put(&buf) // the backend is done with it
 		}
 		id, _ := blob.ParseID(name)
 		plainHdr := hdr.Marshal()
