@@ -17,7 +17,8 @@ import (
 
 // ServerOptions are the flags every `cairn server` command takes.
 type ServerOptions struct {
-	Data string
+	Data    string
+	Storage string
 }
 
 func newServerCommand(g *GlobalOptions) *cobra.Command {
@@ -34,6 +35,7 @@ quota and a minimum interval between snapshots. See docs/server.md.`,
   cairn server run --data /srv/cairn --listen :8000 --metrics-listen 127.0.0.1:9100`,
 	}
 	c.PersistentFlags().StringVar(&opts.Data, "data", envOr("CAIRN_SERVER_DATA", ""), "the server's data directory (env CAIRN_SERVER_DATA)")
+	c.PersistentFlags().StringVar(&opts.Storage, "storage", envOr("CAIRN_SERVER_STORAGE", ""), "where to keep repositories: a directory or s3:http[s]://host[:port]/bucket[/prefix]; recorded, so later commands need not repeat it (default <data>/repos; env CAIRN_SERVER_STORAGE)")
 	c.AddCommand(
 		newServerInitCommand(g, opts),
 		newServerFingerprintCommand(g, opts),
@@ -60,6 +62,12 @@ func (o *ServerOptions) open(ctx context.Context) (*server.Data, error) {
 	if errors.Is(err, server.ErrNotInitialized) {
 		return nil, withHint(err, "create it with `cairn server init --data %s`", dir)
 	}
+	if err == nil && o.Storage != "" {
+		if err = d.SetStorage(ctx, o.Storage); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	return d, err
 }
 
@@ -83,6 +91,11 @@ func runServerInit(ctx context.Context, g *GlobalOptions, opts *ServerOptions) e
 		return err
 	}
 	defer d.Close()
+	if opts.Storage != "" {
+		if err := d.SetStorage(ctx, opts.Storage); err != nil {
+			return err
+		}
+	}
 	fp, err := d.Identity.Fingerprint()
 	if err != nil {
 		return err
@@ -212,5 +225,6 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	if f, ok := g.stdout.(*os.File); ok {
 		f.Sync()
 	}
+	defer srv.CloseStorage()
 	return srv.Serve(ctx, ln, mln, tlsConf)
 }
