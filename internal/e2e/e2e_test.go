@@ -86,8 +86,9 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		t.Errorf("a wrong password changed the repository:\nbefore %v\nafter %v", before, after)
 	}
 
+	// restic's s3:host/bucket form lacks the scheme: say what to write.
 	r = e.run("-r", "s3:bucket/x", "snapshots")
-	expectExit(t, r, 1, "unknown backend")
+	expectExit(t, r, 1, `s3 location "s3:bucket/x" has no server address: write s3:https://HOST[:PORT]/bucket/x`)
 	r = e.run("restore", "ffffffff", "--target", filepath.Join(e.dir, "t"))
 	expectExit(t, r, 1, "no snapshot ffffffff")
 }
