@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -175,6 +176,10 @@ func OpenKeyFile(buf, password []byte) (KeyFileHeader, []byte, error) {
 		return h, nil, err
 	}
 	nonce := buf[off : off+chacha20poly1305.NonceSizeX]
+	// argon2id's memory (64 MiB or more) is garbage from here on: collect
+	// it now, so what the command does next reuses that memory instead of
+	// growing the process by as much again.
+	runtime.GC()
 	pt, err := aead.Open(nil, nonce, buf[off+chacha20poly1305.NonceSizeX:], buf[:off])
 	if err != nil {
 		return h, nil, ErrWrongPassword
