@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -488,7 +487,7 @@ func (c *checker) snapsOf(r snapshot.Ref, s *repository.Snapshot) []string {
 	return []string{s.ID.Short()}
 }
 
-// readData reads every indexed pack whole.
+// readData reads the selected packs, each as one stream (verifyPack).
 func (c *checker) readData(ctx context.Context) error {
 	// Blobs the repository's index knows, grouped by pack, with its slot
 	// numbering (what OpenBlob needs).
@@ -517,40 +516,8 @@ func (c *checker) readData(ctx context.Context) error {
 				}
 				c.mu.Unlock()
 			}()
-			h := backend.Handle{Type: backend.Data, Name: id.String()}
-			buf, err := c.load(gctx, h, 0, 0)
-			if gctx.Err() != nil {
-				return gctx.Err()
-			}
-			c.mu.Lock()
-			c.rep.BytesRead += uint64(len(buf))
-			c.mu.Unlock()
-			if err != nil {
-				c.packProblem(id, fmt.Sprintf("cannot be read: %v", err))
-				return nil
-			}
-			if got := sha256.Sum256(buf); got != id {
-				c.packProblem(id, fmt.Sprintf("pack content (%s of %s) hashes to %x, not its name (corrupted)", humanSize(int64(len(buf))), humanSize(size), got[:6]))
-			}
-			for _, e := range byPack[id] {
-				if !canOpen(e.Type) {
-					continue
-				}
-				if uint64(e.Offset)+uint64(e.Length) > uint64(len(buf)) {
-					ok = false
-					c.problem(Problem{File: h.String(), Blob: fmt.Sprintf("%s %s", e.Type, e.ID.Short()), Snapshots: c.blobSnaps[snapshot.Ref{Type: e.Type, ID: e.ID}], Message: "blob lies beyond the end of the pack"})
-					continue
-				}
-				if _, err := c.repo.OpenBlob(e, buf[e.Offset:e.Offset+e.Length]); err != nil {
-					ok = false
-					msg := err.Error()
-					if errors.Is(err, crypto.ErrDecrypt) {
-						msg = "blob does not decrypt (corrupted or forged)"
-					}
-					c.problem(Problem{File: h.String(), Blob: fmt.Sprintf("%s %s", e.Type, e.ID.Short()), Snapshots: c.blobSnaps[snapshot.Ref{Type: e.Type, ID: e.ID}], Message: msg})
-				}
-			}
-			return nil
+			ok = c.verifyPack(gctx, id, size, byPack[id], canOpen)
+			return gctx.Err()
 		})
 	}
 	if err := g.Wait(); err != nil {
