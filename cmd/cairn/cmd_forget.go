@@ -12,11 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/crypto"
-	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/retention"
-	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
 // ForgetOptions are forget's flags.
@@ -160,68 +157,29 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 	if repo.Keys().CoordSign == nil {
 		return roleError{verb: "forgetting snapshots", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
 	}
-	snaps, errs, err := repo.Snapshots(ctx)
-	if err != nil {
-		return err
-	}
-	for _, e := range errs {
-		fmt.Fprintf(g.stderr, "warning: %v (left alone)\n", e)
-	}
+	warn := func(m string) { fmt.Fprintf(g.stderr, "warning: %s\n", m) }
 	// Server-signed receipts, where present, give each snapshot its age (R14).
-	bad, err := repo.ApplyReceipts(ctx, snaps)
+	l, err := retention.LoadRepo(ctx, repo, warn)
 	if err != nil {
 		return err
 	}
-	for _, e := range bad {
-		fmt.Fprintf(g.stderr, "warning: %v (ignored)\n", e)
-	}
-	byID := map[string]*repository.Snapshot{}
-	in := make([]retention.Snapshot, 0, len(snaps))
-	now := repo.Now()
-	for _, s := range snaps {
-		st := s.File.Statement
-		pt, suspect, notes := retention.PolicyTime(retention.TimeInput{Claimed: st.Time, Receipt: s.ModTime,
-			OwnerSigned: repo.Keys().OwnerSignPub.Equal(st.Writer[:]), RepoCreated: repo.Config().Created, Now: now})
-		for _, n := range notes {
-			fmt.Fprintf(g.stderr, "warning: snapshot %s (seq %d): %s\n", s.ID.Short(), st.Seq, n)
-		}
-		rs := retention.Snapshot{ID: s.ID.String(), Time: pt, Host: s.Meta.HostLabel, Tags: s.Meta.Tags, PathGroup: s.Meta.PathGroup,
-			Blobs: s.Meta.Blobs, NewBlobs: s.Meta.NewBlobs, NewBytes: s.Meta.NewBytes, Overlap: -1, Suspect: suspect}
-		byID[rs.ID] = s
-		in = append(in, rs)
-	}
-	var ds []retention.Decision
-	switch {
-	case space:
-		if err := overlaps(ctx, repo, in, byID, gb); err != nil {
-			return err
-		}
-		size, err := repoSize(ctx, repo.Backend())
-		if err != nil {
-			return err
-		}
-		so := retention.SpaceOptions{Now: now, GroupBy: gb, Size: size, MaxSize: maxSize, MinFree: minFree}
-		if minFree > 0 {
+	rp := retention.RepoPolicy{Keep: p, GroupBy: gb, Importance: importance, MaxSize: maxSize, MinFree: minFree,
+		Free: func() (uint64, error) {
 			dir := strings.TrimPrefix(g.Repo, "local:")
 			var st syscall.Statfs_t
 			if err := syscall.Statfs(dir, &st); err != nil {
-				return fmt.Errorf("free space of %s: %w", dir, err)
+				return 0, fmt.Errorf("free space of %s: %w", dir, err)
 			}
-			so.Free = st.Bavail * uint64(st.Bsize)
-		}
-		plan, err := retention.Space(in, so)
-		if err != nil {
-			return withHint(err, "raise --max-size or free disk space; no snapshot was removed")
-		}
-		ds = plan.Decisions
-	case importance > 0:
-		keys, groups := retention.Group(in, gb)
-		for _, k := range keys {
-			ds = append(ds, retention.Importance(groups[k], importance, now)...)
-		}
-	default:
-		ds = retention.ApplyGroups(in, gb, p)
+			return st.Bavail * uint64(st.Bsize), nil
+		}}
+	ds, err := retention.Decide(ctx, repo, l, rp)
+	if errors.Is(err, retention.ErrBudget) {
+		return withHint(err, "raise --max-size or free disk space; no snapshot was removed")
 	}
+	if err != nil {
+		return err
+	}
+	byID := l.ByID
 	var items []forgetItem
 	removed := 0
 	for _, d := range ds {
@@ -265,53 +223,4 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 		return runPruneRepo(ctx, g, repo, opts.PruneOpts)
 	}
 	return nil
-}
-
-// overlaps fills in, per group, the fraction of the previous snapshot's
-// refs each snapshot still reaches (anomaly detection), reading two
-// manifests at a time.
-func overlaps(ctx context.Context, repo *repository.Repository, in []retention.Snapshot, byID map[string]*repository.Snapshot, gb retention.GroupBy) error {
-	prev := map[string][]snapshot.Ref{}
-	for i := range in { // oldest first, as Snapshots returns them
-		refs, err := repo.ManifestRefs(ctx, byID[in[i].ID])
-		if err != nil {
-			return err
-		}
-		refs = snapshot.SortRefs(refs)
-		k := gb.Key(in[i])
-		if pr, ok := prev[k]; ok && len(pr) > 0 {
-			common, a, b := 0, 0, 0
-			for a < len(pr) && b < len(refs) {
-				switch c := pr[a].Compare(refs[b]); {
-				case c < 0:
-					a++
-				case c > 0:
-					b++
-				default:
-					common++
-					a++
-					b++
-				}
-			}
-			in[i].Overlap = float64(common) / float64(len(pr))
-		}
-		prev[k] = refs
-	}
-	return nil
-}
-
-func repoSize(ctx context.Context, be backend.Backend) (uint64, error) {
-	var n uint64
-	for _, t := range backend.AllTypes {
-		if t == backend.Config {
-			continue
-		}
-		if err := be.List(ctx, t, func(fi backend.FileInfo) error {
-			n += uint64(fi.Size)
-			return nil
-		}); err != nil {
-			return 0, err
-		}
-	}
-	return n, nil
 }

@@ -1,0 +1,161 @@
+package retention
+
+// Applying a policy to a repository: what `cairn forget` and the server's
+// scheduled maintenance share, so both age, group, score and decide alike.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+// Loaded is a repository's snapshots as retention sees them.
+type Loaded struct {
+	Snapshots []Snapshot                      // oldest first
+	ByID      map[string]*repository.Snapshot // by Snapshot.ID
+	Now       time.Time                       // the repository's clock when loaded
+}
+
+// LoadRepo reads every snapshot with repo's keys (which must read
+// metadata) and gives each its policy time: a receipt where there is one
+// (R14), never a writer's claimed time. warn is called with each problem
+// that leaves a snapshot alone or makes its time doubtful.
+func LoadRepo(ctx context.Context, repo *repository.Repository, warn func(string)) (*Loaded, error) {
+	snaps, errs, err := repo.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range errs {
+		warn(fmt.Sprintf("%v (left alone)", e))
+	}
+	bad, err := repo.ApplyReceipts(ctx, snaps)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range bad {
+		warn(fmt.Sprintf("%v (ignored)", e))
+	}
+	l := &Loaded{ByID: map[string]*repository.Snapshot{}, Snapshots: make([]Snapshot, 0, len(snaps)), Now: repo.Now()}
+	for _, s := range snaps {
+		st := s.File.Statement
+		pt, suspect, notes := PolicyTime(TimeInput{Claimed: st.Time, Receipt: s.ModTime,
+			OwnerSigned: repo.Keys().OwnerSignPub.Equal(st.Writer[:]), RepoCreated: repo.Config().Created, Now: l.Now})
+		for _, n := range notes {
+			warn(fmt.Sprintf("snapshot %s (seq %d): %s", s.ID.Short(), st.Seq, n))
+		}
+		rs := Snapshot{ID: s.ID.String(), Time: pt, Host: s.Meta.HostLabel, Tags: s.Meta.Tags, PathGroup: s.Meta.PathGroup,
+			Blobs: s.Meta.Blobs, NewBlobs: s.Meta.NewBlobs, NewBytes: s.Meta.NewBytes, Overlap: -1, Suspect: suspect}
+		l.ByID[rs.ID] = s
+		l.Snapshots = append(l.Snapshots, rs)
+	}
+	return l, nil
+}
+
+// RepoPolicy is a whole policy: exactly one of a space budget (MaxSize or
+// MinFree), Importance, or the Keep rules decides.
+type RepoPolicy struct {
+	Keep       Policy
+	GroupBy    GroupBy
+	Importance int
+	MaxSize    uint64
+	MinFree    uint64
+	// Free reports the free space of the repository's disk; needed with
+	// MinFree only.
+	Free func() (uint64, error)
+}
+
+// Space reports whether the policy is space-driven.
+func (p RepoPolicy) Space() bool { return p.MaxSize > 0 || p.MinFree > 0 }
+
+// Decide decides which of l's snapshots to keep. A space-driven policy
+// that cannot be met fails with ErrBudget (wrapped) and decides nothing.
+func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p RepoPolicy) ([]Decision, error) {
+	var ds []Decision
+	switch {
+	case p.Space():
+		if err := Overlaps(ctx, repo, l, p.GroupBy); err != nil {
+			return nil, err
+		}
+		size, err := RepoSize(ctx, repo.Backend())
+		if err != nil {
+			return nil, err
+		}
+		so := SpaceOptions{Now: l.Now, GroupBy: p.GroupBy, Size: size, MaxSize: p.MaxSize, MinFree: p.MinFree}
+		if p.MinFree > 0 {
+			if p.Free == nil {
+				return nil, fmt.Errorf("free space of %s: unknown", repo.Backend().Properties().Location)
+			}
+			if so.Free, err = p.Free(); err != nil {
+				return nil, err
+			}
+		}
+		plan, err := Space(l.Snapshots, so)
+		if err != nil {
+			return nil, err
+		}
+		ds = plan.Decisions
+	case p.Importance > 0:
+		keys, groups := Group(l.Snapshots, p.GroupBy)
+		for _, k := range keys {
+			ds = append(ds, Importance(groups[k], p.Importance, l.Now)...)
+		}
+	default:
+		ds = ApplyGroups(l.Snapshots, p.GroupBy, p.Keep)
+	}
+	return ds, nil
+}
+
+// Overlaps fills in, per group, the fraction of the previous snapshot's
+// refs each snapshot still reaches (anomaly detection), reading two
+// manifests at a time.
+func Overlaps(ctx context.Context, repo *repository.Repository, l *Loaded, gb GroupBy) error {
+	in := l.Snapshots
+	prev := map[string][]snapshot.Ref{}
+	for i := range in { // oldest first, as Snapshots returns them
+		refs, err := repo.ManifestRefs(ctx, l.ByID[in[i].ID])
+		if err != nil {
+			return err
+		}
+		refs = snapshot.SortRefs(refs)
+		k := gb.Key(in[i])
+		if pr, ok := prev[k]; ok && len(pr) > 0 {
+			common, a, b := 0, 0, 0
+			for a < len(pr) && b < len(refs) {
+				switch c := pr[a].Compare(refs[b]); {
+				case c < 0:
+					a++
+				case c > 0:
+					b++
+				default:
+					common++
+					a++
+					b++
+				}
+			}
+			in[i].Overlap = float64(common) / float64(len(pr))
+		}
+		prev[k] = refs
+	}
+	return nil
+}
+
+// RepoSize is the bytes a repository stores, config aside.
+func RepoSize(ctx context.Context, be backend.Backend) (uint64, error) {
+	var n uint64
+	for _, t := range backend.AllTypes {
+		if t == backend.Config {
+			continue
+		}
+		if err := be.List(ctx, t, func(fi backend.FileInfo) error {
+			n += uint64(fi.Size)
+			return nil
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
