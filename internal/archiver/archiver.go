@@ -596,18 +596,15 @@ func (a *archiver) allKnown(ids []blob.ID) bool {
 // readFile chunks and saves a file's content; it reports whether the file
 // changed while being read.
 func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, buf []byte) (bool, error) {
-	f, err := fsmeta.OpenForRead(job.path)
+	f, err := fsmeta.OpenContent(job.path)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	before, err := fsmeta.StatFile(f)
-	if err != nil {
-		return false, err
-	}
+	before := f.Before()
 	n := &job.f.node
 	var src io.Reader = f
-	extents, err := fsmeta.DataExtents(f, int64(before.Size))
+	extents, err := f.Extents()
 	if err != nil {
 		return false, err
 	}
@@ -643,7 +640,7 @@ func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 		a.bytesDone.Add(uint64(c.Length))
 		a.bytesRead.Add(uint64(c.Length))
 	}
-	after, err := fsmeta.StatFile(f)
+	after, err := f.After()
 	if err != nil {
 		return false, err
 	}

@@ -47,7 +47,13 @@ func dataExtents(fd int, size int64) ([]snapshot.Extent, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
 	}
-	if st.Blocks*512 >= size {
+	return dataExtentsBlocks(fd, size, st.Blocks)
+}
+
+// dataExtentsBlocks is dataExtents for a caller that already has the
+// file's allocated block count (in 512-byte units).
+func dataExtentsBlocks(fd int, size, blocks int64) ([]snapshot.Extent, error) {
+	if size <= 0 || blocks*512 >= size {
 		return nil, nil
 	}
 	saved, err := unix.Seek(fd, 0, unix.SEEK_CUR)
