@@ -47,6 +47,7 @@ effect at once, also on a running server.`,
 		},
 		newServerClientRemoveCommand(g, opts),
 		newServerClientPasswdCommand(g, opts),
+		newServerClientPolicyCommand(g, opts),
 	)
 	return c
 }
@@ -260,7 +261,11 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, clientJSON(c, stored))
+		m := clientJSON(c, stored)
+		if m["maintenance"], err = maintenanceJSON(ctx, d, name); err != nil {
+			return err
+		}
+		return writeJSON(g.stdout, m)
 	}
 	last := "never"
 	if !c.LastSnapshot.IsZero() {
@@ -281,6 +286,9 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	fmt.Fprintf(tw, "min interval:\t%s\n", interval)
 	fmt.Fprintf(tw, "requests:\t%d (%d refused or failed)\n", c.Requests, c.Errors)
 	fmt.Fprintf(tw, "created:\t%s\n", c.Created.Local().Format("2006-01-02 15:04:05 MST"))
+	if err := showMaintenance(ctx, tw, d, name); err != nil {
+		return err
+	}
 	return tw.Flush()
 }
 
