@@ -359,6 +359,9 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 			return
 		}
 	}
+	if h.Type != backend.Locks && s.overBudget(q) {
+		return
+	}
 	used, ok, err := s.usage.reserve(c.Name, size, c.Quota)
 	if err != nil {
 		q.fail("save", err)
@@ -382,6 +385,9 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 	s.metrics.written(c.Name, size)
 	if h.Type == backend.Snapshots && cr != nil {
 		s.writeReceipt(ctx, q.log.With("client", c.Name, "repo", q.path.RepoPath()), cr, be, h.Name, body)
+		if err := s.data.State.NoteRepo(ctx, c.Name, q.path.RepoPath()); err != nil {
+			q.log.Error("note repository for maintenance", "err", err)
+		}
 	}
 	if h.Type == backend.Snapshots {
 		if err := s.data.State.RecordSnapshot(ctx, c.Name, s.opts.Now()); err != nil {

@@ -24,6 +24,11 @@ type Options struct {
 	FlushEvery time.Duration
 	// ShutdownTimeout bounds a graceful shutdown; default 30 s.
 	ShutdownTimeout time.Duration
+	// MaintainTick is how often Serve looks for clients due for
+	// maintenance (maintain.go); default 1 s. MaintainTicks, if set,
+	// replaces the ticker (tests).
+	MaintainTick  time.Duration
+	MaintainTicks <-chan time.Time
 }
 
 // Server is the multi-tenant HTTP storage server.
@@ -63,6 +68,9 @@ func New(data *Data, opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
+	if opts.MaintainTick <= 0 {
+		opts.MaintainTick = time.Second
+	}
 	auth, err := newAuthenticator(data.State, opts.Now)
 	if err != nil {
 		return nil, err
@@ -79,6 +87,7 @@ func New(data *Data, opts Options) (*Server, error) {
 		cairn:    cairnRepos{known: make(map[string]*cairnRepo)},
 	}
 	s.metrics = newMetrics(s)
+	s.metrics.reg.MustRegister(newBudgetCollector(s))
 	return s, nil
 }
 
@@ -128,6 +137,7 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener, tlsConf 
 	}
 	s.log.Info("server started", "listen", ln.Addr().String(), "tls", tlsConf != nil)
 
+	stopMaintenance := s.startMaintenance(ctx)
 	ticker := time.NewTicker(s.opts.FlushEvery)
 	defer ticker.Stop()
 	var err error
@@ -142,6 +152,7 @@ loop:
 			s.flush()
 		}
 	}
+	stopMaintenance()
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
 	for _, hs := range servers {
