@@ -144,17 +144,17 @@ func showMaintenance(ctx context.Context, w io.Writer, d *server.Data, name stri
 	}
 	if !ok {
 		fmt.Fprintf(w, "policy:\tnone (the server leaves the repositories alone)\n")
-		return nil
-	}
-	fmt.Fprintf(w, "policy:\t%s\n", p)
-	b, err := d.State.BudgetOf(ctx, name)
-	if err != nil {
-		return err
-	}
-	if b.Exceeded {
-		fmt.Fprintf(w, "budget:\tEXCEEDED since %s: %s (uploads refused with 507)\n", b.Since.Local().Format("2006-01-02 15:04:05 MST"), b.Note)
-	} else if p.MaxSize > 0 {
-		fmt.Fprintf(w, "budget:\tmet\n")
+	} else {
+		fmt.Fprintf(w, "policy:\t%s\n", p)
+		b, err := d.State.BudgetOf(ctx, name)
+		if err != nil {
+			return err
+		}
+		if b.Exceeded {
+			fmt.Fprintf(w, "budget:\tEXCEEDED since %s: %s (uploads refused with 507)\n", b.Since.Local().Format("2006-01-02 15:04:05 MST"), b.Note)
+		} else if p.MaxSize > 0 {
+			fmt.Fprintf(w, "budget:\tmet\n")
+		}
 	}
 	jobs, err := d.State.Jobs(ctx, name, 10)
 	if err != nil {
@@ -162,6 +162,12 @@ func showMaintenance(ctx context.Context, w io.Writer, d *server.Data, name stri
 	}
 	if len(jobs) == 0 {
 		fmt.Fprintf(w, "maintenance:\tnot run yet\n")
+	} else {
+		n, removed, packs, freed, err := d.State.JobTotals(ctx, name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "maintained:\t%d jobs: removed %d snapshots, deleted %d packs, freed %s\n", n, removed, packs, formatBytes(uint64(max(freed, 0))))
 	}
 	for i, j := range jobs {
 		label := ""
@@ -181,17 +187,19 @@ func showMaintenance(ctx context.Context, w io.Writer, d *server.Data, name stri
 func maintenanceJSON(ctx context.Context, d *server.Data, name string) (map[string]any, error) {
 	m := map[string]any{}
 	p, ok, err := d.State.PolicyOf(ctx, name)
-	if err != nil || !ok {
-		return m, err
-	}
-	m["policy"] = p.String()
-	b, err := d.State.BudgetOf(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	m["budget_exceeded"] = b.Exceeded
-	if b.Exceeded {
-		m["budget_note"], m["budget_since"] = b.Note, b.Since.Format(time.RFC3339)
+	if ok {
+		m["policy"] = p.String()
+		b, err := d.State.BudgetOf(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		m["budget_exceeded"] = b.Exceeded
+		if b.Exceeded {
+			m["budget_note"], m["budget_since"] = b.Note, b.Since.Format(time.RFC3339)
+		}
 	}
 	jobs, err := d.State.Jobs(ctx, name, 10)
 	if err != nil {
@@ -203,5 +211,10 @@ func maintenanceJSON(ctx context.Context, d *server.Data, name string) (map[stri
 			"snapshots_removed": j.SnapshotsRemoved, "packs_deleted": j.PacksDeleted, "bytes_freed": j.BytesFreed, "error": j.Error})
 	}
 	m["jobs"] = js
+	n, removed, packs, freed, err := d.State.JobTotals(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	m["totals"] = map[string]any{"jobs": n, "snapshots_removed": removed, "packs_deleted": packs, "bytes_freed": freed}
 	return m, nil
 }

@@ -331,3 +331,13 @@ func (s *State) LastJobStart(ctx context.Context, client string) (time.Time, err
 	}
 	return fromNanos(start.Int64), nil
 }
+
+// JobTotals sums all of a client's recorded jobs.
+func (s *State) JobTotals(ctx context.Context, client string) (jobs, removed, packs int, freed int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(removed), 0), COALESCE(SUM(packs), 0), COALESCE(SUM(freed), 0) FROM jobs WHERE client = ?`,
+		client).Scan(&jobs, &removed, &packs, &freed)
+	if err != nil {
+		err = fmt.Errorf("job totals of %s: %w", client, err)
+	}
+	return jobs, removed, packs, freed, err
+}
