@@ -160,6 +160,10 @@ func (s *Server) serveRepo(q *request) {
 		s.serveIdentity(q)
 		return
 	}
+	if q.r.Method == http.MethodPost && q.r.URL.RawQuery == WriterListQuery {
+		s.serveWriterList(q)
+		return
+	}
 	if q.r.Method != http.MethodPost {
 		q.methodNotAllowed("POST")
 		return

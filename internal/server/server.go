@@ -42,6 +42,8 @@ type Server struct {
 	metrics *metrics
 	cairn   cairnRepos
 
+	writerLists writerLimiter // rate limit of writer snapshot lists (R16)
+
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check
 
