@@ -167,6 +167,9 @@ func (s *Server) maintainRepo(ctx context.Context, client, repo string, p Policy
 	if err != nil {
 		return fail("open", err)
 	}
+	if err := r.LoadIndex(cctx); err != nil { // manifests, for anomaly detection
+		return fail("load index", err)
+	}
 	before, err := fileSizes(cctx, be)
 	if err != nil {
 		return fail("list", err)
