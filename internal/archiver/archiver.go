@@ -1,6 +1,7 @@
 package archiver
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -92,7 +93,10 @@ type archiver struct {
 
 	roots map[string]struct{}
 	jobs  chan *fileJob
-	dirs  chan *pendingDir
+
+	sealSem   chan struct{} // bounds chunks sealed off their reader's goroutine
+	chunkBufs sync.Pool     // *[]byte copies of chunks handed to sealers
+	dirs      chan *pendingDir
 
 	mu       sync.Mutex
 	refs     map[snapshot.Ref]struct{}
@@ -174,6 +178,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		fc:     loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
 		jobs: make(chan *fileJob, 256), dirs: make(chan *pendingDir, 1024), refs: map[snapshot.Ref]struct{}{}}
 	a.current.Store("")
+	a.sealSem = make(chan struct{}, runtime.GOMAXPROCS(0))
 	a.roots = map[string]struct{}{}
 	for _, r := range roots {
 		a.roots[r] = struct{}{}
@@ -620,38 +625,97 @@ func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 		}
 		src = io.MultiReader(readers...)
 	}
-	hash := sha256.New()
-	ch.Reset(io.TeeReader(src, hash))
-	var content []blob.ID
-	for {
-		c, err := ch.Next(buf)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return false, err
-		}
-		id, _, err := a.sess.SaveBlob(ctx, blob.Data, c.Data)
-		if err != nil {
-			return false, err
-		}
-		a.addRef(blob.Data, id)
-		content = append(content, id)
-		a.bytesDone.Add(uint64(c.Length))
-		a.bytesRead.Add(uint64(c.Length))
+	content, _, h, err := a.saveStream(ctx, src, ch, buf, before.Size > uint64(a.params.Min))
+	if err != nil {
+		return false, err
 	}
 	after, err := f.After()
 	if err != nil {
 		return false, err
 	}
-	var h blob.ID
-	hash.Sum(h[:0])
 	n.Content, n.Extents, n.ContentHash = content, extents, &h
 	if fsmeta.Changed(before, after) || after.Size != n.Size || !after.MTime.Equal(n.MTime) {
 		n.Size, n.MTime, n.CTime = after.Size, after.MTime, after.CTime
 		return true, nil
 	}
 	return false, nil
+}
+
+// saveStream chunks src and saves every chunk as a data blob, returning
+// the blob IDs in order, the byte count and the SHA-256 of the stream. With
+// parallel set (a file larger than the smallest chunk) chunks are sealed by
+// other goroutines, at most a few at a time across the whole backup, while
+// this one reads on: one large file then uses every core.
+func (a *archiver) saveStream(ctx context.Context, src io.Reader, ch *chunker.Chunker, buf []byte, parallel bool) ([]blob.ID, uint64, blob.ID, error) {
+	hash := sha256.New()
+	ch.Reset(io.TeeReader(src, hash))
+	var (
+		ids      []*blob.ID
+		size     uint64
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	save := func(data []byte, dst *blob.ID) error {
+		id, _, err := a.sess.SaveBlob(ctx, blob.Data, data)
+		if err != nil {
+			return err
+		}
+		a.addRef(blob.Data, id)
+		*dst = id
+		return nil
+	}
+	var err error
+	for {
+		var c chunker.Chunk
+		c, err = ch.Next(buf)
+		if err == io.EOF {
+			err = nil
+			break
+		}
+		if err != nil {
+			break
+		}
+		size += uint64(c.Length)
+		a.bytesDone.Add(uint64(c.Length))
+		a.bytesRead.Add(uint64(c.Length))
+		dst := new(blob.ID)
+		ids = append(ids, dst)
+		if !parallel {
+			if err = save(c.Data, dst); err != nil {
+				break
+			}
+			continue
+		}
+		a.sealSem <- struct{}{}
+		bp, _ := a.chunkBufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		*bp = append((*bp)[:0], c.Data...)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := save(*bp, dst); err != nil {
+				mu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				mu.Unlock()
+			}
+			a.chunkBufs.Put(bp)
+			<-a.sealSem
+		}()
+	}
+	wg.Wait()
+	if err = cmp.Or(err, firstErr); err != nil {
+		return nil, 0, blob.ID{}, err
+	}
+	out := make([]blob.ID, len(ids))
+	for i, id := range ids {
+		out[i] = *id
+	}
+	var h blob.ID
+	hash.Sum(h[:0])
+	return out, size, h, nil
 }
 
 // stdinFile runs the stdin command and stores its output as a file.
@@ -667,33 +731,16 @@ func (a *archiver) stdinFile(ctx context.Context) (*future, error) {
 	}
 	now := a.opts.Time
 	n := snapshot.Node{Name: a.opts.StdinFilename, Type: snapshot.TypeFile, Mode: 0o600, MTime: now, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
-	hash := sha256.New()
-	ch := chunker.New(io.TeeReader(out, hash), a.cdcKey, a.params)
-	buf := make([]byte, a.params.Max)
-	for {
-		c, err := ch.Next(buf)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			_ = cmd.Wait()
-			return nil, err
-		}
-		id, _, err := a.sess.SaveBlob(ctx, blob.Data, c.Data)
-		if err != nil {
-			_ = cmd.Wait()
-			return nil, err
-		}
-		a.addRef(blob.Data, id)
-		n.Content = append(n.Content, id)
-		n.Size += uint64(c.Length)
+	ch := chunker.New(nil, a.cdcKey, a.params)
+	content, size, h, err := a.saveStream(ctx, out, ch, make([]byte, a.params.Max), true)
+	if err != nil {
+		_ = cmd.Wait()
+		return nil, err
 	}
 	if err := cmd.Wait(); err != nil {
 		return nil, fmt.Errorf("--stdin-from-command %s failed: %w; no snapshot was made", a.opts.StdinCommand[0], err)
 	}
-	var h blob.ID
-	hash.Sum(h[:0])
-	n.ContentHash = &h
+	n.Content, n.Size, n.ContentHash = content, size, &h
 	a.mu.Lock()
 	a.sum.FilesNew++
 	a.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -349,24 +350,25 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 	return nil
 }
 
+// restoreLarge restores a file of several blobs: a few blobs at a time are
+// loaded and decrypted in parallel, then written in order. A blob of zeros
+// is not written at all: the file was created at its full size, so the
+// range is already zeros, and stays a hole on disk.
 func (r *restore) restoreLarge(ctx context.Context, job fileJob) {
 	r.writeFile(job, func(f *os.File) error {
 		n := job.node
 		ext := n.Extents
 		var extIdx int
-		var extOff int64
-		var pos int64
-		for _, id := range n.Content {
-			plain, err := r.repo.LoadBlob(ctx, blob.Data, id)
-			if err != nil {
-				return err
-			}
+		var extOff, pos int64
+		write := func(plain []byte) error {
 			if ext == nil {
-				if _, err := f.WriteAt(plain, pos); err != nil {
-					return err
+				if !allZero(plain) {
+					if _, err := f.WriteAt(plain, pos); err != nil {
+						return err
+					}
 				}
 				pos += int64(len(plain))
-				continue
+				return nil
 			}
 			for len(plain) > 0 {
 				if extIdx >= len(ext) {
@@ -384,9 +386,48 @@ func (r *restore) restoreLarge(ctx context.Context, job fileJob) {
 					extOff = 0
 				}
 			}
+			return nil
+		}
+		const window = 4
+		plains := make([][]byte, window)
+		for start := 0; start < len(n.Content); start += window {
+			batch := n.Content[start:min(start+window, len(n.Content))]
+			g, gctx := errgroup.WithContext(ctx)
+			for i, id := range batch {
+				g.Go(func() error {
+					var err error
+					plains[i], err = r.repo.LoadBlob(gctx, blob.Data, id)
+					return err
+				})
+			}
+			if err := g.Wait(); err != nil {
+				return err
+			}
+			for i := range batch {
+				if err := write(plains[i]); err != nil {
+					return err
+				}
+				plains[i] = nil
+			}
 		}
 		return nil
 	})
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // writeFile creates the file, lets write fill it, checks its size and
