@@ -12,6 +12,8 @@ package server
 //     (R14), exactly as `cairn forget` does (retention.LoadRepo, Decide);
 //  3. forgets each snapshot the policy drops: a coordinator-signed
 //     tombstone first, then the snapshot file (repository.ForgetSnapshot);
+//     each writer's last statement is kept whatever the policy says (its
+//     next commit chains to it, and it is the writer's dedup scope, R16);
 //  4. garbage-collects with the policy's grace period (prune.Run, R12).
 //
 // A space-driven policy that cannot meet its budget without deleting a
@@ -32,6 +34,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/prune"
+	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/retention"
 )
@@ -201,8 +204,22 @@ func (s *Server) maintainRepo(ctx context.Context, client, repo string, p Policy
 	case err != nil:
 		return fail("retention", err)
 	}
+	// A writer's last statement stays whatever the policy says: its next
+	// commit must chain to it (seq, prev) and it is the writer's dedup
+	// scope (R16).
+	lastOf := map[[32]byte]*repository.Snapshot{}
+	for _, sn := range l.ByID {
+		w := sn.File.Statement.Writer
+		if o := lastOf[w]; o == nil || sn.File.Statement.Seq > o.File.Statement.Seq {
+			lastOf[w] = sn
+		}
+	}
 	for _, d := range ds {
 		if d.Keep {
+			continue
+		}
+		if sn := l.ByID[d.Snapshot.ID]; lastOf[sn.File.Statement.Writer] == sn {
+			log.Info("snapshot kept: its writer's last statement", "snapshot", d.Snapshot.ID[:8])
 			continue
 		}
 		if err := r.ForgetSnapshot(cctx, l.ByID[d.Snapshot.ID], strings.Join(d.Reasons, "; ")); err != nil {

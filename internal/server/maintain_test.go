@@ -98,3 +98,27 @@ func TestScheduledMaintenance(t *testing.T) {
 		t.Fatalf("upload after the policy was cleared: %d %s", code, msg)
 	}
 }
+
+// TestMaintenanceKeepsWritersLast: a policy that keeps nothing of a
+// writer still leaves its last statement, which its next commit chains to.
+func TestMaintenanceKeepsWritersLast(t *testing.T) {
+	ticks := make(chan time.Time)
+	ts := startTest(t, Options{MaintainTicks: ticks})
+	ctx := context.Background()
+	repo, be := ts.cairnClient("k")
+	for i := range 3 {
+		commit(t, repo, "content "+string(rune('a'+i)))
+		ts.advance(2 * time.Hour)
+	}
+	if err := ts.data.State.SetPolicy(ctx, "bob", Policy{Keep: retention.Policy{Tags: []string{"never-set"}}, GroupBy: DefaultGroupBy, Every: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	ticks <- ts.nowFn()
+	if j := waitJobs(t, ts, "bob", 1)[0]; j.SnapshotsRemoved != 2 || j.Error != "" {
+		t.Fatalf("job %+v", j)
+	}
+	if n := count(t, be, backend.Snapshots); n != 1 {
+		t.Fatalf("%d snapshots left, want the writer's last", n)
+	}
+	commit(t, repo, "after maintenance") // chains to the kept statement
+}
