@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +92,15 @@ func TestScheduledMaintenance(t *testing.T) {
 	}
 	if code, _, _ := ts.do("alice", pwAlice, http.MethodPost, "/alice/x/?create=true", nil); code != http.StatusOK {
 		t.Fatal("another client is refused")
+	}
+	srv, err := New(ts.data, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `cairn_client_budget_exceeded{client="bob"} 1`) {
+		t.Fatalf("no budget alert in /metrics:\n%s", rec.Body.String())
 	}
 	if err := st.ClearPolicy(ctx, "bob"); err != nil {
 		t.Fatal(err)
