@@ -177,6 +177,9 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		capNoX: fsmeta.NewCapturer(fsmeta.CaptureOptions{NoXattrs: true}),
 		fc:     loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
 		jobs: make(chan *fileJob, 256), dirs: make(chan *pendingDir, 1024), refs: map[snapshot.Ref]struct{}{}}
+	if err := a.fc.seedFromParent(ctx, repo, roots, host); err != nil {
+		opts.Log.Warn("reading the parent snapshot; every file will be read", "err", err)
+	}
 	a.current.Store("")
 	a.sealSem = make(chan struct{}, runtime.GOMAXPROCS(0))
 	a.roots = map[string]struct{}{}

@@ -31,6 +31,9 @@ type cachedFile struct {
 	Hash    blob.ID
 	Extents []snapshot.Extent
 	Xattrs  []snapshot.Xattr
+	// anyInode marks an entry taken from a parent snapshot's tree, which
+	// records no inode; it is never stored.
+	anyInode bool
 }
 
 // fileCache is the parent of a backup: per path, the stat tuple and content.
@@ -103,7 +106,7 @@ func sameCached(a, b *cachedFile) bool {
 
 func (fc *fileCache) lookup(k cacheKey, n *snapshot.Node) (cachedFile, bool) {
 	c, ok := fc.old[k]
-	if !ok || c.Size != n.Size || c.MTime != n.MTime.UnixNano() || c.CTime != n.CTime.UnixNano() || c.Inode != n.Inode {
+	if !ok || c.Size != n.Size || c.MTime != n.MTime.UnixNano() || c.CTime != n.CTime.UnixNano() || (c.Inode != n.Inode && !c.anyInode) {
 		return cachedFile{}, false
 	}
 	return c, true
