@@ -326,6 +326,18 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		q.fail("save", fmt.Errorf("%v exists and is never overwritten: %w", h, backend.ErrExists))
 		return
 	}
+	if h.Type == backend.Snapshots && cr != nil {
+		// A cairn snapshot is a commit: only the server that coordinates
+		// the repository (holds its lease) validates and records it, never
+		// while that repository's maintenance runs.
+		cctx, release, err := s.Coordinate(ctx, q.path.RepoPath())
+		if err != nil {
+			s.refuseCoordinate(q, err)
+			return
+		}
+		defer release()
+		ctx = cctx
+	}
 	if h.Type == backend.Snapshots {
 		// Serialize the client's snapshot uploads so two cannot both pass
 		// the interval check.
