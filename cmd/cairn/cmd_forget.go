@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/forget"
 	"github.com/cairnbackup/cairn/internal/retention"
 )
 
@@ -159,11 +160,11 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 	}
 	warn := func(m string) { fmt.Fprintf(g.stderr, "warning: %s\n", m) }
 	// Server-signed receipts, where present, give each snapshot its age (R14).
-	l, err := retention.LoadRepo(ctx, repo, warn)
+	l, err := forget.Load(ctx, repo, warn)
 	if err != nil {
 		return err
 	}
-	rp := retention.RepoPolicy{Keep: p, GroupBy: gb, Importance: importance, MaxSize: maxSize, MinFree: minFree,
+	rp := forget.Policy{Keep: p, GroupBy: gb, Importance: importance, MaxSize: maxSize, MinFree: minFree,
 		Free: func() (uint64, error) {
 			dir := strings.TrimPrefix(g.Repo, "local:")
 			var st syscall.Statfs_t
@@ -172,7 +173,7 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 			}
 			return st.Bavail * uint64(st.Bsize), nil
 		}}
-	ds, err := retention.Decide(ctx, repo, l, rp)
+	ds, err := forget.Decide(ctx, repo, l, rp)
 	if errors.Is(err, retention.ErrBudget) {
 		return withHint(err, "raise --max-size or free disk space; no snapshot was removed")
 	}

@@ -39,6 +39,7 @@ var layer = map[string]int{
 	"internal/repository":          4,
 	"internal/archiver":            5,
 	"internal/restorer":            5,
+	"internal/forget":              5,
 	"internal/prune":               6,
 	"internal/checker":             6,
 	"internal/repair":              7, // uses prune's index rewrite (6)

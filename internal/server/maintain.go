@@ -9,7 +9,7 @@ package server
 //     metadata identity and the coordinator signing key, which read
 //     headers, tags, host labels and manifests but never names or
 //     contents — aging writers' snapshots by the server's own receipts
-//     (R14), exactly as `cairn forget` does (retention.LoadRepo, Decide);
+//     (R14), exactly as `cairn forget` does (forget.Load, forget.Decide);
 //  3. forgets each snapshot the policy drops: a coordinator-signed
 //     tombstone first, then the snapshot file (repository.ForgetSnapshot);
 //     each writer's last statement is kept whatever the policy says (its
@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/forget"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
@@ -188,7 +189,7 @@ func (s *Server) maintainRepo(ctx context.Context, client, repo string, p Policy
 			}
 		}
 	}()
-	l, err := retention.LoadRepo(cctx, r, func(m string) { log.Warn("retention: " + m) })
+	l, err := forget.Load(cctx, r, func(m string) { log.Warn("retention: " + m) })
 	if err != nil {
 		return fail("load snapshots", err)
 	}
@@ -196,7 +197,7 @@ func (s *Server) maintainRepo(ctx context.Context, client, repo string, p Policy
 	if err != nil {
 		return fail("policy", err)
 	}
-	ds, err := retention.Decide(cctx, r, l, rp)
+	ds, err := forget.Decide(cctx, r, l, rp)
 	switch {
 	case errors.Is(err, retention.ErrBudget):
 		budget, j.Error = true, err.Error()

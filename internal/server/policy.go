@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnbackup/cairn/internal/forget"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/retention"
 )
@@ -93,12 +94,12 @@ func (p Policy) keep() retention.Policy {
 }
 
 // RepoPolicy is the policy in retention's terms.
-func (p Policy) RepoPolicy() (retention.RepoPolicy, error) {
+func (p Policy) RepoPolicy() (forget.Policy, error) {
 	gb, err := retention.ParseGroupBy(p.GroupBy)
 	if err != nil {
-		return retention.RepoPolicy{}, err
+		return forget.Policy{}, err
 	}
-	return retention.RepoPolicy{Keep: p.keep(), GroupBy: gb, Importance: p.Importance, MaxSize: uint64(p.MaxSize)}, nil
+	return forget.Policy{Keep: p.keep(), GroupBy: gb, Importance: p.Importance, MaxSize: uint64(p.MaxSize)}, nil
 }
 
 // String renders the policy in its flags.

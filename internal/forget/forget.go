@@ -1,7 +1,9 @@
-package retention
-
-// Applying a policy to a repository: what `cairn forget` and the server's
-// scheduled maintenance share, so both age, group, score and decide alike.
+// Package forget applies a retention policy (internal/retention, pure) to a
+// repository: it loads the snapshots with their policy times, computes what
+// the policy needs from storage (manifest overlaps, repository size) and
+// decides. `cairn forget` and the server's scheduled maintenance share it,
+// so both age, group, score and decide alike.
+package forget
 
 import (
 	"context"
@@ -10,21 +12,22 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
 // Loaded is a repository's snapshots as retention sees them.
 type Loaded struct {
-	Snapshots []Snapshot                      // oldest first
-	ByID      map[string]*repository.Snapshot // by Snapshot.ID
+	Snapshots []retention.Snapshot            // oldest first
+	ByID      map[string]*repository.Snapshot // by retention.Snapshot.ID
 	Now       time.Time                       // the repository's clock when loaded
 }
 
-// LoadRepo reads every snapshot with repo's keys (which must read
+// Load reads every snapshot with repo's keys (which must read
 // metadata) and gives each its policy time: a receipt where there is one
 // (R14), never a writer's claimed time. warn is called with each problem
 // that leaves a snapshot alone or makes its time doubtful.
-func LoadRepo(ctx context.Context, repo *repository.Repository, warn func(string)) (*Loaded, error) {
+func Load(ctx context.Context, repo *repository.Repository, warn func(string)) (*Loaded, error) {
 	snaps, errs, err := repo.Snapshots(ctx)
 	if err != nil {
 		return nil, err
@@ -39,15 +42,15 @@ func LoadRepo(ctx context.Context, repo *repository.Repository, warn func(string
 	for _, e := range bad {
 		warn(fmt.Sprintf("%v (ignored)", e))
 	}
-	l := &Loaded{ByID: map[string]*repository.Snapshot{}, Snapshots: make([]Snapshot, 0, len(snaps)), Now: repo.Now()}
+	l := &Loaded{ByID: map[string]*repository.Snapshot{}, Snapshots: make([]retention.Snapshot, 0, len(snaps)), Now: repo.Now()}
 	for _, s := range snaps {
 		st := s.File.Statement
-		pt, suspect, notes := PolicyTime(TimeInput{Claimed: st.Time, Receipt: s.ModTime,
+		pt, suspect, notes := retention.PolicyTime(retention.TimeInput{Claimed: st.Time, Receipt: s.ModTime,
 			OwnerSigned: repo.Keys().OwnerSignPub.Equal(st.Writer[:]), RepoCreated: repo.Config().Created, Now: l.Now})
 		for _, n := range notes {
 			warn(fmt.Sprintf("snapshot %s (seq %d): %s", s.ID.Short(), st.Seq, n))
 		}
-		rs := Snapshot{ID: s.ID.String(), Time: pt, Host: s.Meta.HostLabel, Tags: s.Meta.Tags, PathGroup: s.Meta.PathGroup,
+		rs := retention.Snapshot{ID: s.ID.String(), Time: pt, Host: s.Meta.HostLabel, Tags: s.Meta.Tags, PathGroup: s.Meta.PathGroup,
 			Blobs: s.Meta.Blobs, NewBlobs: s.Meta.NewBlobs, NewBytes: s.Meta.NewBytes, Overlap: -1, Suspect: suspect}
 		l.ByID[rs.ID] = s
 		l.Snapshots = append(l.Snapshots, rs)
@@ -55,11 +58,11 @@ func LoadRepo(ctx context.Context, repo *repository.Repository, warn func(string
 	return l, nil
 }
 
-// RepoPolicy is a whole policy: exactly one of a space budget (MaxSize or
+// Policy is a whole policy: exactly one of a space budget (MaxSize or
 // MinFree), Importance, or the Keep rules decides.
-type RepoPolicy struct {
-	Keep       Policy
-	GroupBy    GroupBy
+type Policy struct {
+	Keep       retention.Policy
+	GroupBy    retention.GroupBy
 	Importance int
 	MaxSize    uint64
 	MinFree    uint64
@@ -69,12 +72,12 @@ type RepoPolicy struct {
 }
 
 // Space reports whether the policy is space-driven.
-func (p RepoPolicy) Space() bool { return p.MaxSize > 0 || p.MinFree > 0 }
+func (p Policy) Space() bool { return p.MaxSize > 0 || p.MinFree > 0 }
 
 // Decide decides which of l's snapshots to keep. A space-driven policy
-// that cannot be met fails with ErrBudget (wrapped) and decides nothing.
-func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p RepoPolicy) ([]Decision, error) {
-	var ds []Decision
+// that cannot be met fails with retention.ErrBudget (wrapped) and decides nothing.
+func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Policy) ([]retention.Decision, error) {
+	var ds []retention.Decision
 	switch {
 	case p.Space():
 		if err := Overlaps(ctx, repo, l, p.GroupBy); err != nil {
@@ -84,7 +87,7 @@ func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p RepoP
 		if err != nil {
 			return nil, err
 		}
-		so := SpaceOptions{Now: l.Now, GroupBy: p.GroupBy, Size: size, MaxSize: p.MaxSize, MinFree: p.MinFree}
+		so := retention.SpaceOptions{Now: l.Now, GroupBy: p.GroupBy, Size: size, MaxSize: p.MaxSize, MinFree: p.MinFree}
 		if p.MinFree > 0 {
 			if p.Free == nil {
 				return nil, fmt.Errorf("free space of %s: unknown", repo.Backend().Properties().Location)
@@ -93,18 +96,18 @@ func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p RepoP
 				return nil, err
 			}
 		}
-		plan, err := Space(l.Snapshots, so)
+		plan, err := retention.Space(l.Snapshots, so)
 		if err != nil {
 			return nil, err
 		}
 		ds = plan.Decisions
 	case p.Importance > 0:
-		keys, groups := Group(l.Snapshots, p.GroupBy)
+		keys, groups := retention.Group(l.Snapshots, p.GroupBy)
 		for _, k := range keys {
-			ds = append(ds, Importance(groups[k], p.Importance, l.Now)...)
+			ds = append(ds, retention.Importance(groups[k], p.Importance, l.Now)...)
 		}
 	default:
-		ds = ApplyGroups(l.Snapshots, p.GroupBy, p.Keep)
+		ds = retention.ApplyGroups(l.Snapshots, p.GroupBy, p.Keep)
 	}
 	return ds, nil
 }
@@ -112,7 +115,7 @@ func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p RepoP
 // Overlaps fills in, per group, the fraction of the previous snapshot's
 // refs each snapshot still reaches (anomaly detection), reading two
 // manifests at a time.
-func Overlaps(ctx context.Context, repo *repository.Repository, l *Loaded, gb GroupBy) error {
+func Overlaps(ctx context.Context, repo *repository.Repository, l *Loaded, gb retention.GroupBy) error {
 	in := l.Snapshots
 	prev := map[string][]snapshot.Ref{}
 	for i := range in { // oldest first, as Snapshots returns them
