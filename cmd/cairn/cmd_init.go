@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -54,15 +53,7 @@ func runInit(ctx context.Context, g *GlobalOptions, opts InitOptions) error {
 	if l, _ := location.Parse(dir); l.Kind == location.Rest {
 		return runInitServer(ctx, g, opts, dir, l)
 	}
-	var pw []byte
-	switch {
-	case g.PasswordFile != "":
-		pw, err = readPasswordFile(g.PasswordFile)
-	case os.Getenv("CAIRN_PASSWORD") != "":
-		pw = []byte(os.Getenv("CAIRN_PASSWORD"))
-	default:
-		pw, err = promptPassword("enter a password for the new repository: ", true)
-	}
+	pw, err := g.password("enter a password for the new repository: ", true)
 	if err != nil {
 		return err
 	}

@@ -51,15 +51,7 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 			return errors.New("server fingerprint not accepted; nothing was stored")
 		}
 	}
-	var pw []byte
-	switch {
-	case g.PasswordFile != "":
-		pw, err = readPasswordFile(g.PasswordFile)
-	case os.Getenv("CAIRN_PASSWORD") != "":
-		pw = []byte(os.Getenv("CAIRN_PASSWORD"))
-	default:
-		pw, err = promptPassword("enter a password for the new owner key: ", true)
-	}
+	pw, err := g.password("enter a password for the new owner key: ", true)
 	if err != nil {
 		return err
 	}

@@ -160,7 +160,7 @@ func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, e
 	if err != nil {
 		return nil, err
 	}
-	pw, err := g.password("enter password for repository: ")
+	pw, err := g.password("enter password for repository: ", false)
 	if err != nil {
 		return nil, err
 	}
@@ -188,15 +188,16 @@ func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, e
 }
 
 // password reads the password: --password-file / CAIRN_PASSWORD_FILE, then
-// CAIRN_PASSWORD, then a prompt without echo on a terminal.
-func (g *GlobalOptions) password(prompt string) ([]byte, error) {
+// CAIRN_PASSWORD, then a prompt without echo on a terminal, asked twice
+// when confirm is set (a new password).
+func (g *GlobalOptions) password(prompt string, confirm bool) ([]byte, error) {
 	if g.PasswordFile != "" {
 		return readPasswordFile(g.PasswordFile)
 	}
 	if pw, ok := os.LookupEnv("CAIRN_PASSWORD"); ok {
 		return []byte(pw), nil
 	}
-	return promptPassword(prompt, false)
+	return promptPassword(prompt, confirm)
 }
 
 func readPasswordFile(path string) ([]byte, error) {
