@@ -33,18 +33,8 @@ func newDumpCommand(g *GlobalOptions) *cobra.Command {
 }
 
 func runDump(ctx context.Context, g *GlobalOptions, opts DumpOptions, args []string) error {
-	repo, err := g.openRepo(ctx)
+	repo, snap, err := openSnapshotContent(ctx, g, "dumping files", args[0], &opts.Filter)
 	if err != nil {
-		return err
-	}
-	if err := needContent(repo, "dumping files"); err != nil {
-		return err
-	}
-	snap, err := resolveSnapshot(ctx, g, repo, args[0], &opts.Filter)
-	if err != nil {
-		return err
-	}
-	if err := repo.LoadIndex(ctx); err != nil {
 		return err
 	}
 	p := strings.Trim(args[1], "/")

@@ -80,18 +80,8 @@ func modeString(n *snapshot.Node) string {
 }
 
 func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string) error {
-	repo, err := g.openRepo(ctx)
+	repo, snap, err := openSnapshotContent(ctx, g, "listing files", args[0], &opts.Filter)
 	if err != nil {
-		return err
-	}
-	if err := needContent(repo, "listing files"); err != nil {
-		return err
-	}
-	snap, err := resolveSnapshot(ctx, g, repo, args[0], &opts.Filter)
-	if err != nil {
-		return err
-	}
-	if err := repo.LoadIndex(ctx); err != nil {
 		return err
 	}
 	sub := ""

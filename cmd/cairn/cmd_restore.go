@@ -47,14 +47,7 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 		return usageError{errors.New("restore needs --target DIR")}
 	}
 	id, sub := splitSnapshotPath(args[0])
-	repo, err := g.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	if err := needContent(repo, "restoring"); err != nil {
-		return err
-	}
-	snap, err := resolveSnapshot(ctx, g, repo, id, &opts.Filter)
+	repo, snap, err := openSnapshotContent(ctx, g, "restoring", id, &opts.Filter)
 	if err != nil {
 		return err
 	}

@@ -100,6 +100,24 @@ func findSnapshot(snaps []*repository.Snapshot, arg string, f *SnapshotFilter) (
 }
 
 // resolveSnapshot loads the snapshot list and resolves arg.
+// openSnapshotContent opens the repository for a command that reads
+// snapshot content (ls, dump, restore): it needs the owner key (exit 11
+// otherwise) and resolves arg ("latest", an ID or a prefix) to one snapshot.
+func openSnapshotContent(ctx context.Context, g *GlobalOptions, verb, arg string, f *SnapshotFilter) (*repository.Repository, *repository.Snapshot, error) {
+	repo, err := g.openRepo(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := needContent(repo, verb); err != nil {
+		return nil, nil, err
+	}
+	snap, err := resolveSnapshot(ctx, g, repo, arg, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return repo, snap, nil
+}
+
 func resolveSnapshot(ctx context.Context, g *GlobalOptions, repo *repository.Repository, arg string, f *SnapshotFilter) (*repository.Snapshot, error) {
 	snaps, err := loadSnapshots(ctx, g, repo)
 	if err != nil {
