@@ -23,6 +23,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/fsmeta"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/ticker"
 )
 
 // Options configure a backup.
@@ -754,21 +755,8 @@ func (a *archiver) startProgress(start time.Time) func() {
 	if a.opts.Progress == nil {
 		return func() {}
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				a.opts.Progress(Progress{Files: a.files.Load(), Dirs: a.dirsN.Load(), BytesDone: a.bytesDone.Load(),
-					BytesTotal: a.bytesTotal.Load(), CurrentFile: a.current.Load().(string), Elapsed: time.Since(start), ErrorsCounted: a.errorsN.Load()})
-			}
-		}
-	}()
-	return func() { close(stop); <-done }
+	return ticker.Every(250*time.Millisecond, func() {
+		a.opts.Progress(Progress{Files: a.files.Load(), Dirs: a.dirsN.Load(), BytesDone: a.bytesDone.Load(),
+			BytesTotal: a.bytesTotal.Load(), CurrentFile: a.current.Load().(string), Elapsed: time.Since(start), ErrorsCounted: a.errorsN.Load()})
+	})
 }

@@ -18,6 +18,7 @@ const module = "github.com/cairnbackup/cairn/"
 // layer of each internal package; lower numbers sit lower.
 var layer = map[string]int{
 	"internal/blob":                0,
+	"internal/ticker":              0,
 	"internal/backend":             1,
 	"internal/backend/mem":         2,
 	"internal/backend/local":       2,

@@ -25,6 +25,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/index"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/ticker"
 )
 
 // Options configure a restore.
@@ -501,21 +502,9 @@ func (r *restore) startProgress(start time.Time, total uint64) func() {
 	if r.opts.Progress == nil {
 		return func() {}
 	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				r.opts.Progress(Progress{Files: r.files.Load(), Bytes: r.bytes.Load(), TotalBytes: total, Elapsed: time.Since(start)})
-			}
-		}
-	}()
-	return func() { close(stop); <-done }
+	return ticker.Every(250*time.Millisecond, func() {
+		r.opts.Progress(Progress{Files: r.files.Load(), Bytes: r.bytes.Load(), TotalBytes: total, Elapsed: time.Since(start)})
+	})
 }
 
 // Dump writes a file's content to w; holes of a sparse file as zeros.
