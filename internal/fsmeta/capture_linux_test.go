@@ -162,16 +162,16 @@ func TestChanged(t *testing.T) {
 	mustWrite(t, p, "one", 0o644)
 	c := NewCapturer(CaptureOptions{})
 	before := lstat(t, c, p)
-	f, err := OpenForRead(p)
+	f, err := OpenContent(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	same, err := StatFile(f)
+	same, err := f.After()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if Changed(before, same) {
+	if Changed(before, same) || Changed(before, f.Before()) {
 		t.Error("unchanged file reported changed")
 	}
 	if err := os.WriteFile(p, []byte("two!"), 0o644); err != nil {
@@ -191,7 +191,7 @@ func TestChanged(t *testing.T) {
 	}
 }
 
-func TestOpenForReadRefusesSymlinkAndFIFO(t *testing.T) {
+func TestOpenContentRefusesSymlinkAndFIFO(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, filepath.Join(dir, "f"), "x", 0o644)
 	if err := os.Symlink("f", filepath.Join(dir, "l")); err != nil {
@@ -201,9 +201,9 @@ func TestOpenForReadRefusesSymlinkAndFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"l", "p"} {
-		if f, err := OpenForRead(filepath.Join(dir, name)); err == nil {
+		if f, err := OpenContent(filepath.Join(dir, name)); err == nil {
 			f.Close()
-			t.Errorf("OpenForRead(%s) succeeded", name)
+			t.Errorf("OpenContent(%s) succeeded", name)
 		}
 	}
 }

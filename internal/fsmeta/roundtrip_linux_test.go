@@ -111,11 +111,11 @@ func captureTree(t *testing.T, root string) []captured {
 			e.Node.HardLinkTo = to
 		}
 		if e.Node.Type == snapshot.TypeFile && e.Node.HardLinkTo == "" {
-			fh, err := OpenForRead(e.Path)
+			fh, err := OpenContent(e.Path)
 			if err != nil {
 				return err
 			}
-			e.Node.Extents, err = DataExtents(fh, int64(e.Node.Size))
+			e.Node.Extents, err = fh.Extents()
 			fh.Close()
 			if err != nil {
 				return err
