@@ -28,6 +28,10 @@ const (
 	HeaderStrict = "X-Cairn-Strict"
 	// HeaderRequestID echoes the server's ID of a request, for its logs.
 	HeaderRequestID = "X-Request-Id"
+	// HeaderSession, on a snapshot upload, names the backup session
+	// (see session.go) the snapshot commits; the server ends that session
+	// once the snapshot is stored.
+	HeaderSession = "X-Cairn-Session"
 )
 
 // Error codes in HeaderError. Codes beyond the backend sentinels describe
@@ -47,6 +51,12 @@ const (
 	CodeForbidden    = "forbidden"
 	CodeBadRequest   = "bad-request"
 	CodeInternal     = "internal"
+	// CodeSessionGone: a heartbeat for a backup session that has ended or
+	// whose lease expired (410).
+	CodeSessionGone = "session-gone"
+	// CodeTooManySessions: the client has as many open backup sessions as
+	// the server allows (429).
+	CodeTooManySessions = "too-many-sessions"
 )
 
 // ErrRefused is the sentinel for a policy refusal by the server

@@ -164,6 +164,10 @@ func (s *Server) serveRepo(q *request) {
 		s.serveWriterList(q)
 		return
 	}
+	if isSessionRequest(q) {
+		s.serveSession(q)
+		return
+	}
 	if q.r.Method != http.MethodPost {
 		q.methodNotAllowed("POST")
 		return
@@ -310,6 +314,13 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		q.fail("save", err)
 		return
 	}
+	var session string // the backup session a snapshot commits (sessions.go)
+	if h.Type == backend.Snapshots {
+		var ok bool
+		if session, ok = sessionHeader(q); !ok {
+			return
+		}
+	}
 	if _, err := be.Stat(ctx, h); err == nil {
 		// A cairn file is named by its hash: the same name is the same
 		// bytes, so a retried upload (a retried commit, R22) succeeds
@@ -317,6 +328,7 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		if cr != nil && h.Type != backend.Config {
 			if body, ok := s.readBody(q, size); ok && backend.NameOf(body) == h.Name {
 				q.log.Info("already stored", "client", c.Name, "repo", q.path.RepoPath(), "file", h.String())
+				s.endCommittedSession(q, session)
 				q.w.WriteHeader(http.StatusOK)
 			} else if ok {
 				q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", h)
@@ -409,6 +421,7 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		if err := s.data.State.RecordSnapshot(ctx, c.Name, s.opts.Now()); err != nil {
 			q.log.Error("record snapshot time", "client", c.Name, "err", err)
 		}
+		s.endCommittedSession(q, session)
 	}
 	q.log.Info("stored", "client", c.Name, "repo", q.path.RepoPath(), "file", h.String(), "size", size)
 	q.w.WriteHeader(http.StatusOK)

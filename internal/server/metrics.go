@@ -23,6 +23,7 @@ type metrics struct {
 	writes   *prometheus.CounterVec
 
 	stored, quota, lastSnap, snaps, quotaUse *prometheus.Desc
+	sessions                                 *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -43,6 +44,7 @@ func newMetrics(s *Server) *metrics {
 		quotaUse: prometheus.NewDesc("cairn_server_client_quota_used_ratio", "Stored bytes over quota (absent when unlimited).", []string{"client"}, nil),
 		lastSnap: prometheus.NewDesc("cairn_server_client_last_snapshot_timestamp_seconds", "When the server last received a snapshot from the client (server clock; 0: never).", []string{"client"}, nil),
 		snaps:    prometheus.NewDesc("cairn_server_client_snapshots_received_total", "Snapshots received from the client.", []string{"client"}, nil),
+		sessions: prometheus.NewDesc("cairn_server_client_open_sessions", "A client's backup sessions holding a lease (neither ended nor expired).", []string{"client"}, nil),
 	}
 	m.reg.MustRegister(m.requests, m.errors, m.writes, m,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -70,7 +72,7 @@ func (m *metrics) written(client string, n int64) {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.stored, m.quota, m.quotaUse, m.lastSnap, m.snaps} {
+	for _, d := range []*prometheus.Desc{m.stored, m.quota, m.quotaUse, m.lastSnap, m.snaps, m.sessions} {
 		ch <- d
 	}
 }
@@ -82,7 +84,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		m.s.log.Error("metrics: list clients", "err", err)
 		return
 	}
+	live, err := m.s.data.State.LiveSessions(context.Background(), m.s.opts.Now())
+	if err != nil {
+		m.s.log.Error("metrics: count backup sessions", "err", err)
+	}
 	for _, c := range clients {
+		if err == nil {
+			ch <- prometheus.MustNewConstMetric(m.sessions, prometheus.GaugeValue, float64(live[c.Name]), c.Name)
+		}
 		used, err := m.s.usage.get(c.Name)
 		if err != nil {
 			used = c.BytesStored

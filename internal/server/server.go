@@ -29,6 +29,12 @@ type Options struct {
 	// replaces the ticker (tests).
 	MaintainTick  time.Duration
 	MaintainTicks <-chan time.Time
+	// SessionTTL is how long a backup session's lease lasts after its
+	// last heartbeat (sessions.go); default DefaultSessionTTL.
+	SessionTTL time.Duration
+	// MaxSessions caps a client's open backup sessions (429 beyond);
+	// default DefaultMaxSessions.
+	MaxSessions int
 }
 
 // Server is the multi-tenant HTTP storage server.
@@ -72,6 +78,12 @@ func New(data *Data, opts Options) (*Server, error) {
 	}
 	if opts.MaintainTick <= 0 {
 		opts.MaintainTick = time.Second
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = DefaultSessionTTL
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = DefaultMaxSessions
 	}
 	auth, err := newAuthenticator(data.State, opts.Now)
 	if err != nil {
