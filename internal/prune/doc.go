@@ -8,7 +8,9 @@
 //  2. Mark: merge every snapshot's reference manifest (sorted blob IDs,
 //     plus the manifest pages themselves) into one sorted live set, in
 //     memory bounded by 33 bytes per live blob (plus the index).
-//  3. Sweep every plan whose grace ran out before T0: a condemned pack is
+//  3. Sweep every plan whose grace ran out before T0 and, when the caller
+//     knows backup sessions (Options.SessionsOpenAt, a server), for which
+//     no session open at its condemnation is still live: a condemned pack is
 //     deleted only if the fresh mark still finds it dead; otherwise it is
 //     resurrected (dropped from the plan). Index fragments that list dead
 //     packs are rewritten first (new fragment written, old one removed),
@@ -19,7 +21,17 @@
 //     RepackThreshold dead. The new plan (signed by the coordinator key)
 //     lists them and the hashes of blobs that have no other copy, so
 //     backups stop deduplicating against them. With Grace 0 the new plan
-//     is swept at once, for an operator who knows nothing else writes.
+//     is swept at once, for an operator who knows nothing else writes
+//     (unless a known session is live: then it waits like any plan).
+//
+// A plan's condemnation time is its storage time, moved onto the
+// sessions' clock by the probe of step 1 (the offset between the probe's
+// storage time and that clock right after the probe was stored), plus a
+// margin: an upper bound of when the plan became visible. Plan.Created is
+// not used: it is taken before the upload, on the condemning process's
+// clock. A backup opens its session before it reads the plans, so a
+// session opened after that time saw the plan and does not dedup against
+// its packs.
 //
 // Killed at any point the repository stays consistent: a fragment is
 // removed only after its replacement is stored, a pack only after no

@@ -30,7 +30,23 @@ type Options struct {
 	RepackThreshold float64
 	DryRun          bool
 	Log             *slog.Logger
+	// SessionsOpenAt, if set, counts the backup sessions opened at or
+	// before t that have neither ended nor expired (a server's sessions
+	// table for this repository; R12). A plan whose grace has passed is
+	// still not swept while it counts any for the plan's condemnation
+	// time (condemnedAt). Nil: no sessions are known (direct mode), the
+	// grace period alone protects running backups.
+	SessionsOpenAt func(ctx context.Context, t time.Time) (int, error)
+	// Now is the clock SessionsOpenAt counts on (the server's); default
+	// the repository's.
+	Now func() time.Time
 }
+
+// condemnMargin is added to a plan's condemnation time before sessions
+// are counted: storage timestamps may be cut to the second, and the
+// storage's and the coordinator's clocks may drift apart a little between
+// the condemnation and the sweep. A later time only counts more sessions.
+const condemnMargin = time.Minute
 
 // Report says what a prune did (or, dry, would do).
 type Report struct {
@@ -69,6 +85,8 @@ type pruner struct {
 	// fragments: pack → index fragments listing it.
 	fragments map[blob.ID][]string
 	stored    map[blob.ID]int64
+	// skew turns a storage time into opts.Now's clock (an upper bound).
+	skew time.Duration
 }
 
 // Run prunes repo (see the package doc).
@@ -81,6 +99,9 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = repo.Now
 	}
 	p := &pruner{repo: repo, be: repo.Backend(), opts: opts, rep: &Report{},
 		stats: map[blob.ID]*packStat{}, fragments: map[blob.ID][]string{}, stored: map[blob.ID]int64{}}
@@ -97,6 +118,9 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 	} else {
 		t0 = repo.Now()
 	}
+	// The probe exists on storage by now: a storage time m was at most
+	// m + (after − t0) on opts.Now's clock.
+	p.skew = opts.Now().Sub(t0)
 	plans, badPlans, err := repo.Plans(ctx)
 	if err != nil {
 		return nil, err
@@ -130,10 +154,12 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 		if probe != nil && pl.Name == probe.Name {
 			continue
 		}
-		if !pl.ModTime.Add(pl.Grace()).After(t0) {
-			due = append(due, pl)
-		} else {
+		if pl.ModTime.Add(pl.Grace()).After(t0) {
 			p.rep.PlansPending++
+		} else if p.waitForSessions(ctx, pl) {
+			p.rep.PlansPending++
+		} else {
+			due = append(due, pl)
 		}
 		for _, n := range pl.Packs {
 			if id, err := blob.ParseID(n); err == nil {
@@ -159,7 +185,7 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 		return nil, err
 	}
 	if !opts.DryRun {
-		if newPlan != nil && opts.Grace == 0 {
+		if newPlan != nil && opts.Grace == 0 && !p.waitForSessions(ctx, *newPlan) {
 			if err := p.sweep(ctx, []repository.LoadedPlan{*newPlan}); err != nil {
 				return nil, err
 			}
@@ -371,4 +397,38 @@ func (p *pruner) rewriteIndex(ctx context.Context, dead map[blob.ID]bool) error 
 		}
 	}
 	return nil
+}
+
+// condemnedAt is when pl condemned its packs on opts.Now's clock: the
+// plan file's storage time (it became visible then, not at its Created,
+// which is taken before the upload and on whatever clock the condemning
+// process had), moved onto opts.Now's clock by this run's probe, plus
+// condemnMargin. It is never earlier than the moment the plan became
+// visible, so every session that started without seeing the plan opened
+// before it.
+func (p *pruner) condemnedAt(pl repository.LoadedPlan) time.Time {
+	return pl.ModTime.Add(p.skew).Add(condemnMargin)
+}
+
+// waitForSessions reports whether pl must wait for backup sessions that
+// were open when it condemned its packs (R12), noting why in the report.
+// If the sessions cannot be counted, it waits: deferring a sweep is safe.
+func (p *pruner) waitForSessions(ctx context.Context, pl repository.LoadedPlan) bool {
+	if p.opts.SessionsOpenAt == nil {
+		return false
+	}
+	at := p.condemnedAt(pl)
+	n, err := p.opts.SessionsOpenAt(ctx, at)
+	short := pl.Name[:min(8, len(pl.Name))]
+	switch {
+	case err != nil:
+		p.opts.Log.Warn("cannot count backup sessions; the sweep waits", "plan", short, "err", err)
+		p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("plan %s: not swept, backup sessions cannot be counted: %v", short, err))
+		return true
+	case n > 0:
+		p.opts.Log.Info("sweep deferred for backup sessions", "plan", short, "condemned", at, "sessions", n)
+		p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("plan %s: waiting for %d backup sessions open since condemnation", short, n))
+		return true
+	}
+	return false
 }

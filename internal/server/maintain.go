@@ -14,7 +14,9 @@ package server
 //     tombstone first, then the snapshot file (repository.ForgetSnapshot);
 //     each writer's last statement is kept whatever the policy says (its
 //     next commit chains to it, and it is the writer's dedup scope, R16);
-//  4. garbage-collects with the policy's grace period (prune.Run, R12).
+//  4. garbage-collects with the policy's grace period (prune.Run, R12),
+//     sweeping a plan only once the backup sessions of the repository
+//     that were open when it was condemned have ended (sessions.go).
 //
 // A space-driven policy that cannot meet its budget without deleting a
 // floor snapshot deletes nothing of the kind: the client is marked over
@@ -229,7 +231,8 @@ func (s *Server) maintainRepo(ctx context.Context, client, repo string, p Policy
 		j.SnapshotsRemoved++
 		log.Info("snapshot forgotten", "snapshot", d.Snapshot.ID[:8], "policy_time", d.Snapshot.Time, "why", strings.Join(d.Reasons, "; "))
 	}
-	rep, err := prune.Run(cctx, r, prune.Options{Grace: p.Grace, Log: log})
+	rep, err := prune.Run(cctx, r, prune.Options{Grace: p.Grace, Log: log,
+		SessionsOpenAt: s.sessionsOpenAt(client, repo), Now: s.opts.Now})
 	if err != nil {
 		return fail("prune", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/retention"
 )
 
 // session sends a session request and returns status, error code and the
@@ -222,5 +223,61 @@ func TestSessionCap(t *testing.T) {
 		if _, err := ts.data.State.Session(context.Background(), "bob", "bob/m", id); err != ErrNoSession {
 			t.Errorf("session %s not purged: %v", id, err)
 		}
+	}
+}
+
+// TestMaintenanceWaitsForSessions (R12): the server's prune does not
+// sweep a plan while a backup session of the repository that was open
+// when the plan condemned its packs is live; it sweeps once the session
+// ends, or once its lease expires. Grace is 0 so that the storage's own
+// (real) clock does not matter: only the sessions hold the sweep back.
+func TestMaintenanceWaitsForSessions(t *testing.T) {
+	for _, how := range []string{"ended", "expired"} {
+		t.Run(how, func(t *testing.T) {
+			ticks := make(chan time.Time)
+			ts := startTest(t, Options{MaintainTicks: ticks, SessionTTL: time.Hour})
+			ctx := context.Background()
+			repo, be := ts.cairnClient("p")
+			commit(t, repo, "forgotten")
+			ts.advance(2 * time.Hour)
+			commit(t, repo, "kept")
+			packs := count(t, be, backend.Data)
+			id := ts.openSession("bob", pwBob, "bob/p") // a backup running through maintenance
+			if err := ts.data.State.SetPolicy(ctx, "bob", Policy{Keep: retention.Policy{Last: 1}, GroupBy: DefaultGroupBy, Every: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+			ticks <- ts.nowFn()
+			if j := waitJobs(t, ts, "bob", 1)[0]; j.Error != "" || j.SnapshotsRemoved != 1 || j.PacksDeleted != 0 {
+				t.Fatalf("swept at once while a session is live: %+v", j)
+			}
+			if !strings.Contains(ts.logs.String(), "sweep deferred for backup sessions") {
+				t.Fatal("deferral not logged")
+			}
+			// Two hours later; the session still heartbeats.
+			for range 3 {
+				ts.advance(40 * time.Minute)
+				if code, _, _ := ts.session("bob", pwBob, "bob/p", restapi.SessionHeartbeat, id); code != http.StatusOK {
+					t.Fatalf("heartbeat: %d", code)
+				}
+			}
+			ticks <- ts.nowFn()
+			if j := waitJobs(t, ts, "bob", 2)[0]; j.Error != "" || j.PacksDeleted != 0 {
+				t.Fatalf("swept while a session open at condemnation is live: %+v", j)
+			}
+			if n := count(t, be, backend.Data); n != packs {
+				t.Fatalf("%d packs, want %d", n, packs)
+			}
+			if how == "ended" {
+				ts.session("bob", pwBob, "bob/p", restapi.SessionEnd, id)
+			}
+			ts.advance(time.Hour + time.Second) // "expired": no heartbeat for a TTL
+			ticks <- ts.nowFn()
+			if j := waitJobs(t, ts, "bob", 3)[0]; j.Error != "" || j.PacksDeleted != 1 {
+				t.Fatalf("not swept after the session %s: %+v", how, j)
+			}
+			if n := count(t, be, backend.Data); n != packs-1 {
+				t.Fatalf("%d packs, want %d", n, packs-1)
+			}
+		})
 	}
 }
