@@ -77,6 +77,15 @@ func (r *Repository) LoadIndexFile(ctx context.Context, name string) (*IndexFile
 	return &IndexFile{Name: name, Packs: packs}, nil
 }
 
+// AddIndexFile adds one loaded fragment's packs to the in-memory index, so
+// a long-lived reader (the server) follows new fragments without loading
+// the whole index again.
+func (r *Repository) AddIndexFile(f *IndexFile) {
+	for _, p := range f.Packs {
+		r.addPack(p.Pack, p.Parsed)
+	}
+}
+
 // LoadIndex loads every index fragment into memory. It needs the metadata
 // identity. Safe to call more than once; later calls do nothing.
 func (r *Repository) LoadIndex(ctx context.Context) error {

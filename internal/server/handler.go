@@ -412,6 +412,9 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 	}
 	s.metrics.written(c.Name, size)
 	if h.Type == backend.Snapshots && cr != nil {
+		if err := s.noteCommit(ctx, cr, h.Name, body); err != nil {
+			q.log.Error("record chain", "err", err) // the next commit's sync reads it from storage
+		}
 		s.writeReceipt(ctx, q.log.With("client", c.Name, "repo", q.path.RepoPath()), cr, be, h.Name, body)
 		if err := s.data.State.NoteRepo(ctx, c.Name, q.path.RepoPath()); err != nil {
 			q.log.Error("note repository for maintenance", "err", err)

@@ -158,6 +158,7 @@ func (s *Server) maintainRepo(ctx context.Context, client, repo string, p Policy
 		return fail("coordinate", err)
 	}
 	defer release()
+	defer s.dropIndex(repo) // before release: a prune may have rewritten the index
 	be, err := s.repos.get(cctx, repo)
 	if err != nil {
 		return fail("open", err)

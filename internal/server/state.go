@@ -71,7 +71,7 @@ func OpenState(ctx context.Context, path string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
-	if _, err := db.ExecContext(ctx, schema+maintainSchema+sessionSchema); err != nil {
+	if _, err := db.ExecContext(ctx, schema+maintainSchema+sessionSchema+chainSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}

@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
@@ -46,11 +50,32 @@ func refusef(status int, code, format string, a ...any) *refusal {
 type cairnRepos struct {
 	mu    sync.Mutex
 	known map[string]*cairnRepo // nil value: known not to be cairn
+	uses  atomic.Uint64         // orders the cached indexes' last uses
 }
 
+// maxCachedIndexes bounds how many repositories' indexes a server keeps
+// in memory between commits; the least recently used goes first.
+const maxCachedIndexes = 8
+
 type cairnRepo struct {
+	path   string // <client>/<repository…>
 	cfgRaw []byte
 	keys   *crypto.Keys
+
+	chainMu sync.Mutex
+	seen    chainSeen // files folded into the chain records (chain.go)
+
+	// The index as the commit check needs it (checkManifest): the
+	// repository opened with the server's keys, its index loaded once and
+	// then followed fragment by fragment; pages are manifest pages whose
+	// every ref was indexed when checked. Both hold only while the index
+	// grows: a fragment gone from storage (a prune's rewrite), or
+	// maintenance by this server (dropIndex), starts afresh.
+	idxMu   sync.Mutex
+	idx     *repository.Repository
+	frags   map[string]bool
+	pages   map[blob.ID]bool
+	lastUse uint64
 }
 
 // cairnRepo returns the repository's cairn state, nil for a restic
@@ -80,7 +105,7 @@ func (s *Server) cairnRepo(ctx context.Context, repo string, be backend.Backend)
 		if err != nil {
 			return nil, err
 		}
-		cr = &cairnRepo{cfgRaw: raw, keys: keys}
+		cr = &cairnRepo{path: repo, cfgRaw: raw, keys: keys}
 	}
 	s.cairn.mu.Lock()
 	s.cairn.known[repo] = cr
@@ -203,7 +228,8 @@ func (s *Server) validateIndex(ctx context.Context, cr *cairnRepo, be backend.Ba
 }
 
 // validateSnapshot: a signed statement by the owner or a roster writer,
-// next in that writer's chain, whose manifest pages are all indexed.
+// next in that writer's chain (its chain record), whose manifest pages and
+// every blob they name are indexed.
 // The caller holds the client's snapshot lock, so the chain cannot move.
 func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend.Backend, body []byte) error {
 	f, err := snapshot.ParseFile(body)
@@ -235,39 +261,221 @@ func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend
 	if snapshot.ManifestRoot(meta.Pages) != st.ManifestRoot {
 		return refusef(http.StatusBadRequest, codeInvalid, "snapshot: manifest pages do not match the signed root")
 	}
-	// Sequence: seq = last + 1 and prev = hash of the last (R11, R22).
-	snaps, _, err := repo.Snapshots(ctx)
+	// Sequence: seq = last + 1 and prev = hash of the last (R11, R22),
+	// from the chain record: the last statement may since have been
+	// forgotten, its tombstone keeps the chain.
+	if err := s.syncChain(ctx, cr, be, repo); err != nil {
+		return err
+	}
+	last, ok, err := s.data.State.ChainLink(ctx, cr.path, cr.keys.RepoID, st.Writer)
 	if err != nil {
 		return err
 	}
-	var last *snapshot.Statement
-	for _, sn := range snaps {
-		o := sn.File.Statement
-		if o.Writer == st.Writer && (last == nil || o.Seq > last.Seq) {
-			last = o
-		}
-	}
 	want := uint64(1)
 	var prev [32]byte
-	if last != nil {
-		want, prev = last.Seq+1, last.Hash()
+	if ok {
+		want, prev = last.Seq+1, last.Hash
 	}
 	if st.Seq != want || st.Prev != prev {
-		return refusef(http.StatusConflict, codeSequence, "snapshot seq %d does not follow its writer's last stored statement (want seq %d after %x…)", st.Seq, want, prev[:4])
+		h := st.Hash()
+		switch {
+		case ok && h == last.Hash:
+			return refusef(http.StatusConflict, codeSequence, "snapshot seq %d is already committed (as %s…, since forgotten); nothing stored", st.Seq, last.Snapshot[:min(12, len(last.Snapshot))])
+		case ok && st.Seq <= last.Seq:
+			return refusef(http.StatusConflict, codeSequence, "snapshot seq %d does not follow its writer's last committed statement (want seq %d after %x…): the server recorded seq %d (%s…) even if storage no longer holds it; a replayed or rolled-back chain is refused",
+				st.Seq, want, prev[:4], last.Seq, last.Snapshot[:min(12, len(last.Snapshot))])
+		}
+		return refusef(http.StatusConflict, codeSequence, "snapshot seq %d does not follow its writer's last committed statement (want seq %d after %x…)", st.Seq, want, prev[:4])
 	}
-	if err := repo.LoadIndex(ctx); err != nil {
+	// Completeness: every manifest page, and every blob they name, is
+	// indexed (R11, R15).
+	pages, refs, nrefs, err := cr.checkManifest(ctx, be, meta.Pages, s.cairn.uses.Add(1))
+	s.evictIndexes(cr)
+	if err != nil {
 		return err
 	}
-	var missing []string
-	for _, p := range meta.Pages {
-		if _, ok := repo.Lookup(blob.ManifestPage, p); !ok {
-			missing = append(missing, p.String()[:12])
-		}
+	if len(pages) > 0 {
+		return refusef(http.StatusConflict, codeMissing, "snapshot references %d manifest pages that are not indexed: %v", len(pages), pages)
 	}
-	if len(missing) > 0 {
-		return refusef(http.StatusConflict, codeMissing, "snapshot references %d manifest pages that are not indexed: %v", len(missing), missing)
+	if nrefs > 0 {
+		return refusef(http.StatusConflict, codeMissing, "snapshot references %d blobs that are not stored (deleted by a prune, or never uploaded); upload them again: %v", nrefs, refs)
 	}
 	return nil
+}
+
+// maxMissingShown is how many missing IDs a refusal lists.
+const maxMissingShown = 16
+
+// checkManifest checks that every page and every ref of a manifest is in
+// the index: it returns (the first few of) the pages and refs that are
+// not, as short IDs, and how many refs are missing. Pages checked before
+// are not read again while the index only grows.
+func (cr *cairnRepo) checkManifest(ctx context.Context, be backend.Backend, pages []blob.ID, use uint64) (missingPages, missingRefs []string, nrefs int, err error) {
+	cr.idxMu.Lock()
+	defer cr.idxMu.Unlock()
+	cr.lastUse = use
+	repo, err := cr.followIndex(ctx, be)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var todo []blob.ID
+	for _, p := range pages {
+		switch {
+		case cr.pages[p]:
+		case !repo.Index().Has(p, blob.ManifestPage):
+			missingPages = append(missingPages, p.String()[:12])
+		default:
+			todo = append(todo, p)
+		}
+	}
+	if len(missingPages) > 0 {
+		return missingPages, nil, 0, nil
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, p := range todo {
+		g.Go(func() error {
+			plain, err := repo.LoadBlob(gctx, blob.ManifestPage, p)
+			if err != nil {
+				return fmt.Errorf("read manifest page: %w", err)
+			}
+			refs, err := snapshot.DecodePage(plain)
+			if err != nil {
+				return refusef(http.StatusBadRequest, codeInvalid, "snapshot manifest page %s: %v", p.String()[:12], err)
+			}
+			complete := true
+			for _, r := range refs {
+				if repo.Index().Has(r.ID, r.Type) {
+					continue
+				}
+				complete = false
+				mu.Lock()
+				if nrefs++; len(missingRefs) < maxMissingShown {
+					missingRefs = append(missingRefs, fmt.Sprintf("%s:%s", r.Type, r.ID.String()[:12]))
+				}
+				mu.Unlock()
+			}
+			if complete {
+				mu.Lock()
+				cr.pages[p] = true
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, 0, err
+	}
+	return nil, missingRefs, nrefs, nil
+}
+
+// followIndex brings the cached index up to date with storage: the whole
+// index the first time (or after it was dropped, or a fragment vanished),
+// then only the fragments stored since. The caller holds idxMu.
+func (cr *cairnRepo) followIndex(ctx context.Context, be backend.Backend) (*repository.Repository, error) {
+	var names []string
+	if err := be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list index: %w", err)
+	}
+	if cr.idx != nil {
+		listed := make(map[string]bool, len(names))
+		for _, n := range names {
+			listed[n] = true
+		}
+		for n := range cr.frags {
+			if !listed[n] {
+				cr.idx = nil // rewritten by a prune: blobs may be gone
+				break
+			}
+		}
+	}
+	if cr.idx == nil {
+		repo, err := cr.open(ctx, be)
+		if err != nil {
+			return nil, err
+		}
+		cr.idx, cr.frags, cr.pages = repo, map[string]bool{}, map[blob.ID]bool{}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, n := range names {
+		if cr.frags[n] {
+			continue
+		}
+		g.Go(func() error {
+			f, err := cr.idx.LoadIndexFile(gctx, n)
+			if errors.Is(err, backend.ErrNotFound) {
+				return nil // removed meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			cr.idx.AddIndexFile(f)
+			mu.Lock()
+			cr.frags[n] = true
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return cr.idx, nil
+}
+
+// evictIndexes drops the least recently used cached indexes beyond
+// maxCachedIndexes, never keep's; one busy elsewhere is left for later.
+func (s *Server) evictIndexes(keep *cairnRepo) {
+	s.cairn.mu.Lock()
+	var held []*cairnRepo
+	for _, cr := range s.cairn.known {
+		if cr != nil && cr != keep {
+			held = append(held, cr)
+		}
+	}
+	s.cairn.mu.Unlock()
+	type use struct {
+		cr *cairnRepo
+		n  uint64
+	}
+	var cached []use
+	for _, cr := range held {
+		if cr.idxMu.TryLock() {
+			if cr.idx != nil {
+				cached = append(cached, use{cr, cr.lastUse})
+			}
+			cr.idxMu.Unlock()
+		}
+	}
+	if len(cached) < maxCachedIndexes {
+		return
+	}
+	sort.Slice(cached, func(i, j int) bool { return cached[i].n < cached[j].n })
+	for _, u := range cached[:len(cached)-(maxCachedIndexes-1)] {
+		if u.cr.idxMu.TryLock() {
+			u.cr.idx, u.cr.frags, u.cr.pages = nil, nil, nil
+			u.cr.idxMu.Unlock()
+		}
+	}
+}
+
+// dropIndex forgets the cached index of a repository; maintenance calls it
+// (still coordinating) once it may have rewritten the index.
+func (s *Server) dropIndex(repo string) {
+	s.cairn.mu.Lock()
+	cr := s.cairn.known[repo]
+	s.cairn.mu.Unlock()
+	if cr == nil {
+		return
+	}
+	cr.idxMu.Lock()
+	cr.idx, cr.frags, cr.pages = nil, nil, nil
+	cr.idxMu.Unlock()
 }
 
 // readBody reads an upload of size bytes into memory for validation; on

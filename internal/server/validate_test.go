@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/local"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
@@ -218,4 +222,297 @@ func TestUploadValidation(t *testing.T) {
 	if n := count(t, be, backend.Receipts); n != 2 {
 		t.Fatalf("%d receipts for 2 snapshots", n)
 	}
+}
+
+// benchRepo makes a server over a fresh data directory and, directly on
+// its local storage, a server-mode repository bob/bench with n snapshots
+// of k new blobs each (one index fragment per snapshot), each snapshot
+// reaching every blob so far. It returns the signed next snapshot (seq
+// n+1, not stored) to validate.
+func benchRepo(b testing.TB, n, k int) (*Server, *cairnRepo, backend.Backend, backend.Handle, []byte) {
+	b.Helper()
+	ctx := context.Background()
+	data, err := Init(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { data.Close() })
+	s, err := New(data, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.CloseStorage)
+	rec, err := data.Identity.MetaRecipient()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.repos.create(ctx, "bob/bench"); err != nil {
+		b.Fatal(err)
+	}
+	be, err := s.repos.get(ctx, "bob/bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	repo, _, err := repository.InitServerMode(ctx, be, []byte("pw"), repository.ServerPublic{MetaRecipient: rec, CoordPub: data.Identity.SignPublic()},
+		repository.Options{KDF: &fastKDF})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var refs []snapshot.Ref
+	snap := func() *repository.Snapshot {
+		sess, err := repo.NewSession(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var last blob.ID
+		for j := 0; j < k; j++ {
+			id, _, err := sess.SaveBlob(ctx, blob.Data, []byte(fmt.Sprintf("blob %d of snapshot %d", j, len(refs))))
+			if err != nil {
+				b.Fatal(err)
+			}
+			refs = append(refs, snapshot.Ref{Type: blob.Data, ID: id})
+			last = id
+		}
+		sn, err := sess.Commit(ctx, repository.CommitInput{Root: last, Refs: refs, Time: repo.Now()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sess.Close()
+		return sn
+	}
+	for range n {
+		snap()
+	}
+	next := snap()
+	h := backend.Handle{Type: backend.Snapshots, Name: next.ID.String()}
+	body, err := backend.LoadAll(ctx, be, h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := be.Remove(ctx, h); err != nil {
+		b.Fatal(err)
+	}
+	cr, err := s.cairnRepo(ctx, "bob/bench", be)
+	if err != nil || cr == nil {
+		b.Fatal(err)
+	}
+	return s, cr, be, h, body
+}
+
+// BenchmarkValidateSnapshot measures the server's checks of one snapshot
+// upload (R15) on a repository of 300 snapshots and fragments, 6,000
+// blobs: signature, roster, chain, and every manifest ID indexed.
+//
+//	go test -run '^$' -bench ValidateSnapshot -benchmem ./internal/server/
+func BenchmarkValidateSnapshot(b *testing.B) {
+	s, cr, be, h, body := benchRepo(b, 300, 20)
+	ctx := context.Background()
+	if err := s.validate(ctx, cr, be, h, body); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := s.validate(ctx, cr, be, h, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidateSnapshotCold is the first commit a server process
+// checks on that repository: the whole index and every statement read
+// once, every manifest page opened.
+func BenchmarkValidateSnapshotCold(b *testing.B) {
+	s, cr, be, h, body := benchRepo(b, 300, 20)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		s.dropIndex(cr.path)
+		cr.seen = chainSeen{}
+		if err := s.validate(ctx, cr, be, h, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// serverRepo opens a repository on the server's own storage with the
+// server's keys, as maintenance does.
+func (ts *testServer) serverRepo(name string) *repository.Repository {
+	t := ts.t
+	t.Helper()
+	ctx := context.Background()
+	be, err := local.Open(filepath.Join(ts.data.Dir, reposDir, "bob", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := repository.PeekConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := repository.ServerKeys(c, ts.data.Identity.MetaIdentity, ts.data.Identity.SignSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repository.OpenWithKeys(ctx, be, keys, "", cfg, repository.Options{Now: ts.nowFn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// resign re-signs a stored snapshot as the next statement after prev.
+func resign(t *testing.T, raw []byte, seq uint64, prev [32]byte, key ed25519.PrivateKey) []byte {
+	t.Helper()
+	f, err := snapshot.ParseFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Statement.Seq, f.Statement.Prev = seq, prev
+	f.Sign(key)
+	return f.Marshal()
+}
+
+// TestChainForgottenPredecessor: a writer whose last snapshot the server
+// forgot (tombstone, file removed) still commits its next statement; the
+// forgotten one uploaded again, or a second statement with a taken seq,
+// is refused (R11, R17, R22).
+func TestChainForgottenPredecessor(t *testing.T) {
+	ts := startTest(t, Options{})
+	ctx := context.Background()
+	repo, be := ts.cairnClient("f")
+	commit(t, repo, "first")
+	ts.advance(2 * time.Hour)
+	second := commit(t, repo, "second")
+	raw2, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Snapshots, Name: second.ID.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.serverRepo("f").ForgetSnapshot(ctx, second, "test"); err != nil {
+		t.Fatal(err)
+	}
+	owner := repo.Keys().Sign
+	ts.advance(2 * time.Hour)
+	third := resign(t, raw2, 3, second.File.Statement.Hash(), owner)
+	if status, code, msg := ts.put("f", backend.Snapshots, third); status != 200 {
+		t.Fatalf("seq 3 after a forgotten seq 2: %d %s %s", status, code, msg)
+	}
+	ts.advance(2 * time.Hour)
+	if status, code, msg := ts.put("f", backend.Snapshots, raw2); status != 409 || code != codeSequence || !strings.Contains(msg, "seq 2") {
+		t.Fatalf("forgotten snapshot replayed: %d %s %s", status, code, msg)
+	}
+	f3, _ := snapshot.ParseFile(third)
+	fork := resign(t, raw2, 3, f3.Statement.Hash(), owner) // seq 3 taken
+	if status, code, msg := ts.put("f", backend.Snapshots, fork); status != 409 || code != codeSequence {
+		t.Fatalf("second seq 3: %d %s %s", status, code, msg)
+	}
+	if n := count(t, be, backend.Snapshots); n != 2 {
+		t.Fatalf("%d snapshots, want seq 1 and 3", n)
+	}
+	commit(t, repo, "fourth") // the client chains to seq 3
+}
+
+// TestChainSeed: a server that never saw a repository's commits (started
+// on existing data, or after losing its state database) seeds the chain
+// records from storage: snapshots and tombstones.
+func TestChainSeed(t *testing.T) {
+	s, cr, be, h, body := benchRepo(t, 3, 2)
+	ctx := context.Background()
+	f, err := snapshot.ParseFile(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forget the predecessor of the statement about to be validated.
+	r, err := cr.open(ctx, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, _, err := r.Snapshots(ctx)
+	if err != nil || len(snaps) != 3 {
+		t.Fatal(len(snaps), err)
+	}
+	var pred *repository.Snapshot
+	for _, sn := range snaps {
+		if sn.File.Statement.Hash() == f.Statement.Prev {
+			pred = sn
+		}
+	}
+	if pred == nil {
+		t.Fatal("no predecessor")
+	}
+	if err := r.ForgetSnapshot(ctx, pred, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		if err := s.validate(ctx, cr, be, h, body); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		l, ok, err := s.data.State.ChainLink(ctx, cr.path, cr.keys.RepoID, f.Statement.Writer)
+		if err != nil || !ok || l.Seq != 3 || l.Snapshot != pred.ID.String() {
+			t.Fatalf("round %d: chain record %+v %v %v", round, l, ok, err)
+		}
+		// State lost: records and what this process has seen.
+		if _, err := s.data.State.db.ExecContext(ctx, `DELETE FROM chains`); err != nil {
+			t.Fatal(err)
+		}
+		cr.seen = chainSeen{}
+	}
+	// The record outlives storage: with the tombstone gone too (a rolled
+	// back repository), seq 3 is still known and a new seq 3 is refused.
+	if err := s.validate(ctx, cr, be, h, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.List(ctx, backend.Tombstones, func(fi backend.FileInfo) error { return be.Remove(ctx, fi.Handle) }); err != nil {
+		t.Fatal(err)
+	}
+	cr.seen = chainSeen{}
+	if err := s.validate(ctx, cr, be, h, body); err != nil {
+		t.Fatalf("after the tombstone is gone: %v", err)
+	}
+	// Without the record, storage alone no longer knows seq 3.
+	if _, err := s.data.State.db.ExecContext(ctx, `DELETE FROM chains`); err != nil {
+		t.Fatal(err)
+	}
+	cr.seen = chainSeen{}
+	var rf *refusal
+	if err := s.validate(ctx, cr, be, h, body); !errors.As(err, &rf) || rf.code != codeSequence {
+		t.Fatalf("seq 4 on storage that ends at seq 2, without a record: %v", err)
+	}
+}
+
+// TestCommitMissingBlob: a snapshot whose manifest names a blob that is
+// not stored is refused with 409 missing-objects naming it, and nothing
+// is stored (R11, R15); pages already checked are not read again.
+func TestCommitMissingBlob(t *testing.T) {
+	ts := startTest(t, Options{})
+	ctx := context.Background()
+	repo, be := ts.cairnClient("mb")
+	commit(t, repo, "first")
+	ts.advance(2 * time.Hour)
+	sess, err := repo.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	id, _, err := sess.SaveBlob(ctx, blob.Data, []byte("stored"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := repo.BlobID(blob.Data, []byte("never uploaded"))
+	_, err = sess.Commit(ctx, repository.CommitInput{Root: id, Time: repo.Now(),
+		Refs: []snapshot.Ref{{Type: blob.Data, ID: id}, {Type: blob.Data, ID: ghost}}})
+	if err == nil || !strings.Contains(err.Error(), "1 blobs that are not stored") || !strings.Contains(err.Error(), ghost.String()[:12]) {
+		t.Fatalf("commit of a missing blob: %v", err)
+	}
+	if !strings.Contains(ts.logs.String(), codeMissing) {
+		t.Fatal("refusal not logged")
+	}
+	if n := count(t, be, backend.Snapshots); n != 1 {
+		t.Fatalf("%d snapshots after a refused commit", n)
+	}
+	commit(t, repo, "second") // the chain did not move
 }

@@ -1,0 +1,246 @@
+package server
+
+// The chain record (R11, R22): per repository and writer, the last
+// statement the server knows committed — its seq, its hash and the
+// snapshot file's name — kept in the state database so that checking a
+// commit's seq and prev costs a row, not a reload of every snapshot.
+//
+// The record is a high-water mark: it only moves up. It moves when the
+// server stores a snapshot (noteCommit), and when it folds in what
+// storage holds that it has not seen yet: the statements at the head of
+// snapshot files, and the tombstones of forgotten snapshots, which record
+// the same seq and statement hash. Each server process folds every file
+// once, the first time it validates a commit to the repository (the
+// seed: a server started on existing data, or after losing its state,
+// is right at once), and then only files that appeared since — another
+// server's commits and tombstones while it held the repository's lease,
+// the owner's `cairn forget`. So
+//
+//   - a writer whose last snapshot was forgotten still chains to it: the
+//     tombstone keeps its seq and hash;
+//   - a deleted snapshot uploaded again (a replay) is refused: its seq is
+//     not above the record;
+//   - storage rolled back below a writer's last commit is noticed: the
+//     record stays above what storage holds, and the writer is told so.
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+const chainSchema = `
+CREATE TABLE IF NOT EXISTS chains (
+	repo     TEXT NOT NULL, -- <client>/<repository…>
+	repo_id  TEXT NOT NULL, -- hex repository ID: a repository made again at the same path starts afresh
+	writer   TEXT NOT NULL, -- hex Ed25519 public key
+	seq      INTEGER NOT NULL,
+	hash     TEXT NOT NULL, -- hex SHA-256 of the statement
+	snapshot TEXT NOT NULL, -- the snapshot file's name
+	PRIMARY KEY (repo, repo_id, writer)
+);
+`
+
+// ChainLink is a writer's last committed statement.
+type ChainLink struct {
+	Seq      uint64
+	Hash     [32]byte
+	Snapshot string // file name; the file may since have been forgotten
+}
+
+// ChainLink returns the writer's last committed statement in repo; ok is
+// false if the writer never committed there.
+func (s *State) ChainLink(ctx context.Context, repo string, repoID, writer [32]byte) (l ChainLink, ok bool, err error) {
+	var seq int64
+	var h string
+	err = s.db.QueryRowContext(ctx, `SELECT seq, hash, snapshot FROM chains WHERE repo = ? AND repo_id = ? AND writer = ?`,
+		repo, hex.EncodeToString(repoID[:]), hex.EncodeToString(writer[:])).Scan(&seq, &h, &l.Snapshot)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ChainLink{}, false, nil
+	}
+	if err != nil {
+		return ChainLink{}, false, fmt.Errorf("read chain record of %s: %w", repo, err)
+	}
+	raw, err := hex.DecodeString(h)
+	if err != nil || len(raw) != 32 {
+		return ChainLink{}, false, fmt.Errorf("chain record of %s: bad statement hash %q", repo, h)
+	}
+	l.Seq = uint64(seq)
+	copy(l.Hash[:], raw)
+	return l, true, nil
+}
+
+// AdvanceChain records l as the writer's last statement unless the record
+// already holds a higher (or the same) seq: the record never moves back.
+func (s *State) AdvanceChain(ctx context.Context, repo string, repoID, writer [32]byte, l ChainLink) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO chains (repo, repo_id, writer, seq, hash, snapshot) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (repo, repo_id, writer) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, snapshot = excluded.snapshot
+		WHERE excluded.seq > chains.seq`,
+		repo, hex.EncodeToString(repoID[:]), hex.EncodeToString(writer[:]), int64(l.Seq), hex.EncodeToString(l.Hash[:]), l.Snapshot)
+	if err != nil {
+		return fmt.Errorf("record chain of %s: %w", repo, err)
+	}
+	return nil
+}
+
+// chainSeen is what a server process has folded into a repository's chain
+// records: snapshot and tombstone file names.
+type chainSeen struct {
+	snaps map[string]bool
+	tombs map[string]bool
+}
+
+// statementHead is how many bytes of a snapshot file hold its statement
+// and signature.
+const statementHead = 4 + 4 + snapshot.StatementSize + ed25519.SignatureSize
+
+// syncChain folds the snapshots and tombstones stored in the repository
+// that this process has not seen yet into the chain records. The caller
+// coordinates the repository.
+func (s *Server) syncChain(ctx context.Context, cr *cairnRepo, be backend.Backend, repo *repository.Repository) error {
+	cr.chainMu.Lock()
+	defer cr.chainMu.Unlock()
+	if cr.seen.snaps == nil {
+		cr.seen = chainSeen{snaps: map[string]bool{}, tombs: map[string]bool{}}
+	}
+	best := map[[32]byte]ChainLink{}
+	advance := func(w [32]byte, l ChainLink) {
+		if o, ok := best[w]; !ok || l.Seq > o.Seq {
+			best[w] = l
+		}
+	}
+	var fresh []backend.FileInfo
+	if err := be.List(ctx, backend.Snapshots, func(fi backend.FileInfo) error {
+		if !cr.seen.snaps[fi.Name] {
+			fresh = append(fresh, fi)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, fi := range fresh {
+		g.Go(func() error {
+			st, err := readStatement(gctx, be, fi)
+			if errors.Is(err, backend.ErrNotFound) {
+				return nil // forgotten meanwhile: its tombstone says the same
+			}
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			cr.seen.snaps[fi.Name] = true
+			if st != nil && st.RepoID == cr.keys.RepoID {
+				advance(st.Writer, ChainLink{Seq: st.Seq, Hash: st.Hash(), Snapshot: fi.Name})
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("read snapshot statements: %w", err)
+	}
+	newTombs := false
+	var tombNames []string
+	if err := be.List(ctx, backend.Tombstones, func(fi backend.FileInfo) error {
+		tombNames = append(tombNames, fi.Name)
+		newTombs = newTombs || !cr.seen.tombs[fi.Name]
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list tombstones: %w", err)
+	}
+	if newTombs {
+		// Tombstones are few next to snapshots and appear after a forget:
+		// loading all of them (each verified: by the owner or a roster
+		// coordinator) only then is cheap enough.
+		ts, _, err := repo.Tombstones(ctx)
+		if err != nil {
+			return fmt.Errorf("load tombstones: %w", err)
+		}
+		for _, t := range ts {
+			var w, h [32]byte
+			if len(t.Writer) != 32 || len(t.StatementHash) != 32 {
+				continue
+			}
+			copy(w[:], t.Writer)
+			copy(h[:], t.StatementHash)
+			advance(w, ChainLink{Seq: t.Seq, Hash: h, Snapshot: t.Snapshot})
+		}
+		for _, n := range tombNames {
+			cr.seen.tombs[n] = true
+		}
+	}
+	for w, l := range best {
+		if err := s.data.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, w, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readStatement reads and verifies the signed statement at the head of a
+// stored snapshot file; nil if the file is not a validly signed snapshot
+// (the owner's check reports such files; they move no chain).
+func readStatement(ctx context.Context, be backend.Backend, fi backend.FileInfo) (*snapshot.Statement, error) {
+	n := min(int64(statementHead), fi.Size)
+	var head []byte
+	err := be.Load(ctx, fi.Handle, int(n), 0, func(rd io.Reader) error {
+		var err error
+		head, err = io.ReadAll(rd)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(head) < 8 || string(head[:4]) != "CRS1" {
+		return nil, nil
+	}
+	l := uint64(binary.LittleEndian.Uint32(head[4:]))
+	if l+ed25519.SignatureSize > uint64(len(head)-8) {
+		return nil, nil
+	}
+	raw, sig := head[8:8+l], head[8+l:8+l+ed25519.SignatureSize]
+	st, err := snapshot.ParseStatement(raw)
+	if err != nil {
+		return nil, nil
+	}
+	if crypto.Verify(ed25519.PublicKey(st.Writer[:]), crypto.SigSnapshot, raw, sig) != nil {
+		return nil, nil
+	}
+	return st, nil
+}
+
+// noteCommit advances the writer's chain record to a snapshot the server
+// has just stored (body passed validateSnapshot). The caller coordinates
+// the repository.
+func (s *Server) noteCommit(ctx context.Context, cr *cairnRepo, name string, body []byte) error {
+	f, err := snapshot.ParseFile(body)
+	if err != nil {
+		return err
+	}
+	st := f.Statement
+	if err := s.data.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, st.Writer, ChainLink{Seq: st.Seq, Hash: st.Hash(), Snapshot: name}); err != nil {
+		return err // not marked seen: the next sync reads it from storage
+	}
+	cr.chainMu.Lock()
+	if cr.seen.snaps != nil {
+		cr.seen.snaps[name] = true
+	}
+	cr.chainMu.Unlock()
+	return nil
+}
