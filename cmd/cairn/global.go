@@ -109,7 +109,7 @@ func (g *GlobalOptions) repoOptions() (repository.Options, error) {
 	if err != nil {
 		return repository.Options{}, err
 	}
-	return repository.Options{CacheDir: dir, KeyLabel: keyLabel()}, nil
+	return repository.Options{CacheDir: dir, KeyLabel: keyLabel(), Logger: g.logger()}, nil
 }
 
 func keyLabel() string {

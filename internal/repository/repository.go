@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"sync"
@@ -37,6 +38,7 @@ type Repository struct {
 	keyID  string // name of the key file that unlocked it, if any
 	cache  *Cache
 	now    func() time.Time
+	log    *slog.Logger
 
 	mu       sync.Mutex
 	idx      *index.Concurrent
@@ -55,6 +57,9 @@ type Options struct {
 	KDF *crypto.KDFParams
 	// Now overrides the clock.
 	Now func() time.Time
+	// Logger receives warnings that do not fail an operation (a backup
+	// session's lease, lease.go); default discards.
+	Logger *slog.Logger
 	// KeyLabel describes the key file's creator (host, user).
 	KeyLabel string
 }
@@ -170,8 +175,15 @@ func newRepo(be backend.Backend, keys *crypto.Keys, cfg *trust.Config, roster *t
 	return &Repository{
 		be: be, keys: keys, cfg: cfg, roster: roster, keyID: keyID, now: opts.now(),
 		idx: index.NewConcurrent(), slotNum: map[[32]byte]uint32{}, sealers: map[uint32]*crypto.Sealer{},
-		packSize: ps, cache: &Cache{dir: opts.CacheDir},
+		packSize: ps, cache: &Cache{dir: opts.CacheDir}, log: opts.logger(),
 	}
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 func saveNamed(ctx context.Context, be backend.Backend, t backend.FileType, buf []byte) error {

@@ -63,6 +63,8 @@ type Session struct {
 	uploads *errgroup.Group
 	upctx   context.Context
 
+	lease *leaseKeeper // the server's backup session, if it keeps them (lease.go)
+
 	// Reused buffers: memory that is touched for the first time is slow to
 	// get from the kernel, and a backup moves its whole size through these.
 	packBufs   sync.Pool // *[]byte of pack.BufferSize(packSize)
@@ -111,12 +113,15 @@ func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, err
 	if known == nil {
 		known = r.idx
 	}
+	lease := r.openLease(ctx) // before the plans are read (R12)
 	if known, err = r.withoutCondemned(ctx, known); err != nil {
+		lease.end()
 		return nil, err
 	}
 	s := &Session{repo: r, content: content, meta: meta, journal: j, known: known,
-		pending: map[snapshot.Ref]struct{}{}, uploads: g, upctx: gctx}
+		pending: map[snapshot.Ref]struct{}{}, uploads: g, upctx: gctx, lease: lease}
 	if err := s.recoverJournal(ctx); err != nil {
+		lease.end()
 		return nil, err
 	}
 	return s, nil
@@ -310,6 +315,7 @@ func (s *Session) Stats() SessionStats {
 // Close ends the session after a successful commit: the journal is cleared
 // (its packs are indexed).
 func (s *Session) Close() error {
+	s.lease.end()
 	if err := s.journal.close(); err != nil {
 		return err
 	}
@@ -320,6 +326,7 @@ func (s *Session) Close() error {
 // indexes what this one stored.
 func (s *Session) Abort() {
 	_ = s.uploads.Wait()
+	s.lease.end()
 	_ = s.journal.close()
 }
 

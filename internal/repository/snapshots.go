@@ -101,9 +101,13 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 	f.Sign(r.keys.Sign)
 	buf := f.Marshal()
 	name := backend.NameOf(buf)
-	if err := r.be.Save(ctx, backend.Handle{Type: backend.Snapshots, Name: name}, backend.NewByteReader(buf)); err != nil {
+	if s.lease.Gone() {
+		r.log.Warn("committing after the backup session's lease expired; the server checks that every blob the snapshot references is still stored")
+	}
+	if err := r.be.Save(backend.WithLease(ctx, s.lease.ID()), backend.Handle{Type: backend.Snapshots, Name: name}, backend.NewByteReader(buf)); err != nil {
 		return nil, fmt.Errorf("save snapshot: %w", err)
 	}
+	s.lease.committed() // the server ended the session with the upload
 	id, _ := blob.ParseID(name)
 	if err := r.cache.saveLastRefs(refs); err != nil {
 		return nil, err

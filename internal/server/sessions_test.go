@@ -5,15 +5,22 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/backend/rest"
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/retention"
+	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
 // session sends a session request and returns status, error code and the
@@ -280,4 +287,142 @@ func TestMaintenanceWaitsForSessions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cairnClientLogged is cairnClient with the client's log captured.
+func (ts *testServer) cairnClientLogged(name string) (*repository.Repository, *logBuffer) {
+	t := ts.t
+	t.Helper()
+	ctx := context.Background()
+	u, _ := url.Parse(ts.url + "/bob/" + name + "/")
+	u.User = url.UserPassword("bob", pwBob)
+	pub, err := FetchIdentity(ctx, nil, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := rest.Create(ctx, rest.Config{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := location.Decorate(rb, location.Options{}) // as `cairn` opens a rest: repository
+	logs := &logBuffer{}
+	repo, _, err := repository.InitServerMode(ctx, be, []byte("pw"), pub, repository.Options{KDF: &fastKDF, CacheDir: t.TempDir(), Now: ts.nowFn,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, logs
+}
+
+// liveSessions returns bob's sessions on repo that hold their lease.
+func (ts *testServer) liveSessions(repo string) []BackupSession {
+	ts.t.Helper()
+	rows, err := ts.data.State.db.Query(`SELECT `+sessionCols+` FROM sessions WHERE client = 'bob' AND repo = ?`, repo)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []BackupSession
+	for rows.Next() {
+		b, err := scanSession(rows)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		if b.Live(ts.nowFn()) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// TestBackupHoldsSession: a cairn client backing up to a rest: repository
+// (through the retry decorator, as `cairn backup` does) holds a session
+// while it uploads, heartbeats it, and the commit ends it; an aborted
+// backup ends its session; a backup whose lease expired still commits,
+// with a warning, and the server still validates it.
+func TestBackupHoldsSession(t *testing.T) {
+	ts := startTest(t, Options{SessionTTL: 3 * time.Second})
+	ctx := context.Background()
+	repo, logs := ts.cairnClientLogged("e")
+
+	s, err := repo.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := ts.liveSessions("bob/e")
+	if len(live) != 1 {
+		t.Fatalf("%d live sessions while the backup runs, want 1", len(live))
+	}
+	id := live[0].ID
+	id1, _, err := s.SaveBlob(ctx, blob.Data, []byte("first file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.advance(2 * time.Second) // within the TTL; the client's heartbeat (every second) extends it
+	waitFor(t, "a heartbeat", func() bool {
+		b, _ := ts.data.State.Session(ctx, "bob", "bob/e", id)
+		return b.LastHeartbeat.Equal(ts.nowFn())
+	})
+	if _, err := s.Commit(ctx, repository.CommitInput{Root: id1, Refs: []snapshot.Ref{{Type: blob.Data, ID: id1}}, Time: repo.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := ts.data.State.Session(ctx, "bob", "bob/e", id); b.Ended.IsZero() || b.EndNote != "committed" {
+		t.Fatalf("session after the commit: %+v", b)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := ts.data.State.Session(ctx, "bob", "bob/e", id); b.EndNote != "committed" {
+		t.Fatalf("Close after the commit ended the session again: %+v", b)
+	}
+
+	// An aborted backup ends its session.
+	s, err = repo.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live = ts.liveSessions("bob/e")
+	if len(live) != 1 {
+		t.Fatalf("%d live sessions, want 1", len(live))
+	}
+	s.Abort()
+	if b, _ := ts.data.State.Session(ctx, "bob", "bob/e", live[0].ID); b.Ended.IsZero() || b.EndNote != "ended by client" {
+		t.Fatalf("session after Abort: %+v", b)
+	}
+
+	// A lease that expires (the client was away longer than the TTL)
+	// does not fail the backup; its commit is validated as any other.
+	ts.advance(2 * time.Hour) // MinInterval
+	s, err = repo.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, _, err := s.SaveBlob(ctx, blob.Data, []byte("second file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.advance(time.Minute)
+	waitFor(t, "the expiry warning", func() bool { return strings.Contains(logs.String(), "backup session lease expired") })
+	snap, err := s.Commit(ctx, repository.CommitInput{Root: id2, Refs: []snapshot.Ref{{Type: blob.Data, ID: id2}, {Type: blob.Data, ID: id1}}, Time: repo.Now()})
+	if err != nil {
+		t.Fatalf("commit after the lease expired: %v", err)
+	}
+	s.Close()
+	if snap.File.Statement.Seq != 2 || !strings.Contains(logs.String(), "committing after the backup session's lease expired") {
+		t.Fatalf("seq %d; log:\n%s", snap.File.Statement.Seq, logs)
+	}
+	if n := len(ts.liveSessions("bob/e")); n != 0 {
+		t.Fatalf("%d live sessions after the backups", n)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 500 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no %s within 5 s", what)
 }

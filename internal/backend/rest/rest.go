@@ -185,6 +185,7 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd backend.RewindR
 	}
 	req.ContentLength = n
 	req.Header.Set("Content-Type", "application/octet-stream")
+	setSessionHeader(ctx, req, h)
 	resp, err := b.client.Do(req)
 	if err != nil {
 		switch {
