@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
@@ -140,6 +141,8 @@ type ServerRunOptions struct {
 	TLSCert       string
 	TLSKey        string
 	MaxUpload     string
+	SessionTTL    time.Duration
+	MaxSessions   int
 }
 
 func newServerRunCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -162,6 +165,8 @@ on a private interface.`,
 	f.StringVar(&ro.TLSCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key, serve HTTPS")
 	f.StringVar(&ro.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.StringVar(&ro.MaxUpload, "max-upload", "1GiB", "largest file a client may upload")
+	f.DurationVar(&ro.SessionTTL, "session-ttl", server.DefaultSessionTTL, "a backup session's lease ends this long after its last heartbeat; prune waits for live sessions")
+	f.IntVar(&ro.MaxSessions, "max-sessions", server.DefaultMaxSessions, "open backup sessions a client may hold at once (429 beyond)")
 	return c
 }
 
@@ -172,6 +177,12 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	maxUpload, err := humanize.ParseBytes(ro.MaxUpload)
 	if err != nil || maxUpload == 0 {
 		return usageError{fmt.Errorf("--max-upload %q: give a size such as 512MiB", ro.MaxUpload)}
+	}
+	if ro.SessionTTL < 10*time.Second {
+		return usageError{fmt.Errorf("--session-ttl %v: give at least 10s (clients heartbeat every third of it)", ro.SessionTTL)}
+	}
+	if ro.MaxSessions < 1 {
+		return usageError{fmt.Errorf("--max-sessions %d: give at least 1", ro.MaxSessions)}
 	}
 	var tlsConf *tls.Config
 	if ro.TLSCert != "" {
@@ -197,7 +208,7 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	} else {
 		log = slog.New(slog.NewTextHandler(g.stderr, hopts))
 	}
-	srv, err := server.New(d, server.Options{Logger: log, MaxUpload: int64(maxUpload)})
+	srv, err := server.New(d, server.Options{Logger: log, MaxUpload: int64(maxUpload), SessionTTL: ro.SessionTTL, MaxSessions: ro.MaxSessions})
 	if err != nil {
 		return err
 	}

@@ -157,7 +157,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 			return nil, err
 		}
 	} else {
-		set, err := repo.WriterKnown(ctx)
+		set, err := writerKnown(ctx, repo, opts.Log)
 		if err != nil {
 			return nil, fmt.Errorf("own last snapshot: %w", err)
 		}

@@ -2,11 +2,17 @@ package archiver
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"slices"
+	"time"
 
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -70,4 +76,46 @@ func (fc *fileCache) seedTree(ctx context.Context, repo *repository.Repository, 
 		}
 	}
 	return nil
+}
+
+// writerLister is storage that can ask a cairn server for a writer's own
+// snapshot list and last blob-ID set (rest.(*Backend).WriterList).
+type writerLister interface {
+	WriterList(ctx context.Context, signer ed25519.PrivateKey, now time.Time) (*restapi.WriterList, error)
+}
+
+// findWriterLister looks through backend decorators (retry, …) for one.
+func findWriterLister(be backend.Backend) writerLister {
+	for be != nil {
+		if wl, ok := be.(writerLister); ok {
+			return wl
+		}
+		u, ok := be.(interface{ Unwrap() backend.Backend })
+		if !ok {
+			return nil
+		}
+		be = u.Unwrap()
+	}
+	return nil
+}
+
+// writerKnown is the dedup scope of a key that cannot read the index (a
+// writer, R16): its own journal (the session adds it) and its own last
+// committed snapshot's blob-ID set. In server mode the server says what
+// that set is, in one request, whether or not this machine kept a cache;
+// elsewhere, or if the server cannot answer, it comes from the cache, or
+// from the writer's sealed dedup set in its last snapshot.
+func writerKnown(ctx context.Context, repo *repository.Repository, log *slog.Logger) (repository.RefSet, error) {
+	if wl := findWriterLister(repo.Backend()); wl != nil && repo.Keys().Sign != nil {
+		l, err := wl.WriterList(ctx, repo.Keys().Sign, repo.Now())
+		var refs []snapshot.Ref
+		if err == nil {
+			refs, err = rest.WriterRefs(l)
+		}
+		if err == nil {
+			return repository.RefSet(refs), nil
+		}
+		log.Warn("the server did not say what this writer's last snapshot holds; using the local cache or the repository", "err", err)
+	}
+	return repo.WriterKnown(ctx)
 }

@@ -219,6 +219,18 @@ func TestCommitResurrectsCondemned(t *testing.T) {
 // owner repository and compares it with want.
 func restoreAndCompare(t *testing.T, repo *repository.Repository, id blob.ID, want []byte) {
 	t.Helper()
+	dir := t.TempDir()
+	restoreAll(t, repo, id, dir)
+	got, err := os.ReadFile(filepath.Join(dir, "f"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("restored %q (%v), want %q", got, err, want)
+	}
+}
+
+// restoreAll restores a whole snapshot into dir with a freshly opened
+// repository of owner's keys.
+func restoreAll(t *testing.T, repo *repository.Repository, id blob.ID, dir string) {
+	t.Helper()
 	ctx := context.Background()
 	be := repo.Backend()
 	cfg, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"})
@@ -242,12 +254,7 @@ func restoreAndCompare(t *testing.T, repo *repository.Repository, id blob.ID, wa
 	if snap == nil {
 		t.Fatalf("snapshot %s not stored", id.Short())
 	}
-	dir := t.TempDir()
 	if _, err := restorer.Restore(ctx, owner, snap, "", restorer.Options{Target: dir}); err != nil {
 		t.Fatal(err)
-	}
-	got, err := os.ReadFile(filepath.Join(dir, "f"))
-	if err != nil || !bytes.Equal(got, want) {
-		t.Fatalf("restored %q (%v), want %q", got, err, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/blob"
 )
 
@@ -26,7 +27,7 @@ func TestWriterList(t *testing.T) {
 	u.User = url.UserPassword("bob", pwBob)
 	signer := repo.Keys().Sign
 
-	l, err := FetchWriterList(ctx, nil, u, signer, ts.nowFn())
+	l, err := rest.FetchWriterList(ctx, nil, u, signer, ts.nowFn())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestWriterList(t *testing.T) {
 	if !l.Snapshots[1].Time.Equal(ts.nowFn()) {
 		t.Fatalf("time %v is not the receipt's %v", l.Snapshots[1].Time, ts.nowFn())
 	}
-	refs, err := l.Refs()
+	refs, err := rest.WriterRefs(l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,17 +51,17 @@ func TestWriterList(t *testing.T) {
 		t.Fatalf("last snapshot's refs: %v", refs)
 	}
 
-	if _, err := FetchWriterList(ctx, nil, u, signer, ts.nowFn()); err == nil || !strings.Contains(err.Error(), "429") {
+	if _, err := rest.FetchWriterList(ctx, nil, u, signer, ts.nowFn()); err == nil || !strings.Contains(err.Error(), "429") {
 		t.Fatalf("second request at once: %v", err)
 	}
 	ts.advance(3 * time.Second)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	l, err = FetchWriterList(ctx, nil, u, other, ts.nowFn())
+	l, err = rest.FetchWriterList(ctx, nil, u, other, ts.nowFn())
 	if err != nil || len(l.Snapshots) != 0 || len(l.LastRefs) != 0 {
 		t.Fatalf("another key: %v %+v", err, l)
 	}
 	ts.advance(3 * time.Second)
-	if _, err := FetchWriterList(ctx, nil, u, signer, ts.nowFn().Add(-time.Hour)); err == nil || !strings.Contains(err.Error(), "403") {
+	if _, err := rest.FetchWriterList(ctx, nil, u, signer, ts.nowFn().Add(-time.Hour)); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("stale request: %v", err)
 	}
 	if !strings.Contains(ts.logs.String(), "writer snapshot list") {
