@@ -31,7 +31,10 @@
 // without credentials: per-client bytes stored, quota and its use, the last
 // snapshot's arrival time, and requests and errors by kind.
 //
-// Not yet here: server-side validation of cairn uploads beyond hash = name
-// (R15), backup sessions and commits (R11, R12, R22), receipts and
-// tombstones (R14), retention and garbage collection.
+// A cairn backup holds a backup session (sessions.go) while it uploads: a
+// lease on the server's clock, heartbeated, ended by the snapshot upload
+// that names it. Scheduled maintenance (maintain.go) sweeps a condemnation
+// plan only once every session of the repository that was open when the
+// plan was made has ended or expired (R12); uploads are validated
+// (validate.go), receipts and tombstones signed (receipts.go).
 package server
