@@ -280,7 +280,7 @@ func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend
 		h := st.Hash()
 		switch {
 		case ok && h == last.Hash:
-			return refusef(http.StatusConflict, codeSequence, "snapshot seq %d is already committed (as %s…, since forgotten); nothing stored", st.Seq, last.Snapshot[:min(12, len(last.Snapshot))])
+			return refusef(http.StatusConflict, codeSequence, "snapshot seq %d is already its writer's last committed statement (%s…, stored or since forgotten); nothing stored again", st.Seq, last.Snapshot[:min(12, len(last.Snapshot))])
 		case ok && st.Seq <= last.Seq:
 			return refusef(http.StatusConflict, codeSequence, "snapshot seq %d does not follow its writer's last committed statement (want seq %d after %x…): the server recorded seq %d (%s…) even if storage no longer holds it; a replayed or rolled-back chain is refused",
 				st.Seq, want, prev[:4], last.Seq, last.Snapshot[:min(12, len(last.Snapshot))])
