@@ -20,6 +20,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/pack"
+	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
@@ -515,4 +516,45 @@ func TestCommitMissingBlob(t *testing.T) {
 		t.Fatalf("%d snapshots after a refused commit", n)
 	}
 	commit(t, repo, "second") // the chain did not move
+}
+
+// TestIndexFollowsRewrite: when a prune the server did not run (another
+// server, the owner) sweeps packs, the cached index and the pages checked
+// before do not vouch for objects that are gone: the next commit naming
+// them is refused with their IDs.
+func TestIndexFollowsRewrite(t *testing.T) {
+	s, cr, be, h, body := benchRepo(t, 3, 2)
+	ctx := context.Background()
+	if err := s.validate(ctx, cr, be, h, body); err != nil {
+		t.Fatal(err) // warms the index and the checked pages
+	}
+	f, _ := snapshot.ParseFile(body)
+	r, err := cr.open(ctx, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, _, err := r.Snapshots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forget the predecessor, the only snapshot that reaches its own
+	// two blobs, and prune at once.
+	for _, sn := range snaps {
+		if sn.File.Statement.Hash() == f.Statement.Prev {
+			if err := r.ForgetSnapshot(ctx, sn, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rep, err := prune.Run(ctx, r, prune.Options{})
+	if err != nil || len(rep.Deleted) == 0 {
+		t.Fatalf("prune: %+v %v", rep, err)
+	}
+	var rf *refusal
+	err = s.validate(ctx, cr, be, h, body)
+	// The prune also swept the pack of the commit's own pages, which no
+	// stored snapshot reached: those are named first.
+	if !errors.As(err, &rf) || rf.code != codeMissing || !strings.Contains(rf.msg, "not indexed") {
+		t.Fatalf("commit naming swept blobs: %v", err)
+	}
 }
