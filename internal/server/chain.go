@@ -123,13 +123,20 @@ func (s *Server) syncChain(ctx context.Context, cr *cairnRepo, be backend.Backen
 		}
 	}
 	var fresh []backend.FileInfo
+	listed := map[string]bool{}
 	if err := be.List(ctx, backend.Snapshots, func(fi backend.FileInfo) error {
+		listed[fi.Name] = true
 		if !cr.seen.snaps[fi.Name] {
 			fresh = append(fresh, fi)
 		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("list snapshots: %w", err)
+	}
+	for n := range cr.seen.snaps {
+		if !listed[n] {
+			delete(cr.seen.snaps, n) // forgotten: its tombstone speaks for it
+		}
 	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
