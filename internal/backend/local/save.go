@@ -73,20 +73,9 @@ func (b *Backend) writeTemp(ctx context.Context, h backend.Handle, rd backend.Re
 	if want < 0 {
 		return "", fmt.Errorf("reader has negative length %d", want)
 	}
-	dir := b.dirOf(h)
-	f, err := os.CreateTemp(dir, tmpGlob)
-	if errors.Is(err, fs.ErrNotExist) && h.Type != backend.Config {
-		// A type or shard directory went missing: remake just that one.
-		// Never MkdirAll: if the repository itself is gone (an unmounted
-		// disk), writing a fresh tree in its place would hide that.
-		if err = mkdirExisting(dir); err == nil {
-			if err = syncDir(filepath.Dir(dir)); err == nil {
-				f, err = os.CreateTemp(dir, tmpGlob)
-			}
-		}
-	}
+	f, err := b.createTemp(b.dirOf(h), h.Type != backend.Config)
 	if err != nil {
-		return "", classify(err)
+		return "", err
 	}
 	defer func() {
 		if err != nil {
@@ -127,6 +116,22 @@ func (b *Backend) writeTemp(ctx context.Context, h backend.Handle, rd backend.Re
 		return "", classify(err)
 	}
 	return f.Name(), nil
+}
+
+// createTemp creates a temporary file in dir. If remake is set and dir
+// went missing (a type or shard directory), it remakes just that one.
+// Never MkdirAll: if the repository itself is gone (an unmounted disk),
+// writing a fresh tree in its place would hide that.
+func (b *Backend) createTemp(dir string, remake bool) (*os.File, error) {
+	f, err := os.CreateTemp(dir, tmpGlob)
+	if errors.Is(err, fs.ErrNotExist) && remake {
+		if err = mkdirExisting(dir); err == nil {
+			if err = syncDir(filepath.Dir(dir)); err == nil {
+				f, err = os.CreateTemp(dir, tmpGlob)
+			}
+		}
+	}
+	return f, classify(err)
 }
 
 // copyHashed copies src to w and hash, checking ctx between chunks. Write

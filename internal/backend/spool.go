@@ -1,0 +1,79 @@
+package backend
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+)
+
+// A Spool takes a content-named file's bytes as they are produced and
+// stores them in one pass: it hashes what it is given as it goes, so the
+// bytes are neither held twice nor hashed twice. A backup spools each pack
+// while it fills it.
+type Spool interface {
+	// Write appends to the file. Writes are not safe for concurrent use.
+	Write(p []byte) (int, error)
+	// Size is the number of bytes written so far.
+	Size() int64
+	// Save stores the bytes under their SHA-256 and returns that name.
+	// Like Backend.Save it fails with ErrExists if a file of that name is
+	// stored already (the same bytes: callers may treat it as success).
+	// The spool is finished after Save, whatever it returns.
+	Save(ctx context.Context) (name string, err error)
+	// Discard drops the bytes; safe after Save and more than once.
+	Discard()
+}
+
+// Spooler is a backend with its own spools: the local backend writes a
+// spool straight into a temporary file beside the final name, so a pack
+// never sits whole in memory.
+type Spooler interface {
+	Spool(t FileType) (Spool, error)
+}
+
+// NewSpool returns a spool for a file of type t on be: be's own if it is
+// a Spooler, otherwise one that gathers the bytes in memory (sizeHint is
+// their expected size) and saves them with be.Save.
+func NewSpool(be Backend, t FileType, sizeHint int) (Spool, error) {
+	if !ContentNamed(t) {
+		return nil, errors.New("backend: only content-named files can be spooled")
+	}
+	if sp, ok := be.(Spooler); ok {
+		return sp.Spool(t)
+	}
+	return &memSpool{be: be, t: t, buf: make([]byte, 0, sizeHint), hash: sha256.New()}, nil
+}
+
+type memSpool struct {
+	be   Backend
+	t    FileType
+	buf  []byte
+	hash hash.Hash
+	done bool
+}
+
+func (s *memSpool) Write(p []byte) (int, error) {
+	if s.done {
+		return 0, errors.New("backend: write to a finished spool")
+	}
+	s.hash.Write(p)
+	s.buf = append(s.buf, p...)
+	return len(p), nil
+}
+
+func (s *memSpool) Size() int64 { return int64(len(s.buf)) }
+
+func (s *memSpool) Save(ctx context.Context) (string, error) {
+	if s.done {
+		return "", errors.New("backend: save of a finished spool")
+	}
+	s.done = true
+	name := hex.EncodeToString(s.hash.Sum(nil))
+	err := s.be.Save(ctx, Handle{Type: s.t, Name: name}, NewByteReader(s.buf))
+	s.buf = nil
+	return name, err
+}
+
+func (s *memSpool) Discard() { s.done, s.buf = true, nil }
