@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"io"
 
 	"filippo.io/age"
 
@@ -17,12 +18,18 @@ const (
 	TrailerSize = 8
 )
 
-// Writer assembles one pack in memory.
+// Writer assembles one pack: in memory (NewWriter, NewWriterTarget,
+// NewWriterBuffer) or streamed to an io.Writer (NewStreamWriter), with
+// only the header kept in memory.
 type Writer struct {
 	target  int // packs with fewer blob bytes are padded to a size class
 	data    []byte
 	hdr     Header
 	slotIdx map[[32]byte]uint32
+
+	sink io.Writer // streaming: blobs go here, data stays empty
+	n    int       // blob bytes so far
+	err  error     // streaming: the first write error, sticky
 }
 
 // NewWriter returns an empty pack writer with room for sizeHint bytes. Its
@@ -50,6 +57,26 @@ func NewWriterBuffer(target int, buf []byte) *Writer {
 	return &Writer{target: target, data: buf[:0], slotIdx: map[[32]byte]uint32{}}
 }
 
+// NewStreamWriter returns a pack writer for packs of about target bytes
+// (as NewWriterTarget) that writes each blob to w as it is added; Finish
+// writes the padding, sealed header and trailer to w. A write error is
+// kept: later Adds do nothing, and Err and Finish return it.
+func NewStreamWriter(target int, w io.Writer) *Writer {
+	return &Writer{target: target, sink: w, slotIdx: map[[32]byte]uint32{}}
+}
+
+// Err is the first error writing to a streaming writer's sink.
+func (w *Writer) Err() error { return w.err }
+
+func (w *Writer) write(p []byte) {
+	if w.err != nil {
+		return
+	}
+	if _, err := w.sink.Write(p); err != nil {
+		w.err = err
+	}
+}
+
 // AddSlot adds a key slot (once per slot ID) and returns its index.
 func (w *Writer) AddSlot(s Slot) uint32 {
 	id := s.ID()
@@ -64,31 +91,54 @@ func (w *Writer) AddSlot(s Slot) uint32 {
 
 // Add appends a sealed blob under slot (an index from AddSlot).
 func (w *Writer) Add(t blob.Type, id blob.ID, sealed []byte, slot uint32) Entry {
-	e := Entry{Type: t, ID: id, Offset: uint32(len(w.data)), Length: uint32(len(sealed)), Slot: slot}
-	w.data = append(w.data, sealed...)
+	e := Entry{Type: t, ID: id, Offset: uint32(w.n), Length: uint32(len(sealed)), Slot: slot}
+	if w.sink != nil {
+		w.write(sealed)
+	} else {
+		w.data = append(w.data, sealed...)
+	}
+	w.n += len(sealed)
 	w.hdr.Entries = append(w.hdr.Entries, e)
 	return e
 }
 
 // Size is the number of blob bytes so far.
-func (w *Writer) Size() int { return len(w.data) }
+func (w *Writer) Size() int { return w.n }
 
 // Count is the number of blobs so far.
 func (w *Writer) Count() int { return len(w.hdr.Entries) }
 
 // Finish seals the header to the metadata recipient, pads a pack below its
 // target size to a Padmé size class with random bytes, and returns the pack file and its
-// plaintext header.
+// plaintext header. A streaming writer returns no bytes: they went to its
+// sink.
 func (w *Writer) Finish(meta age.Recipient) ([]byte, *Header, error) {
+	if w.err != nil {
+		return nil, nil, w.err
+	}
 	hdrPlain := w.hdr.Marshal()
 	sealed, err := crypto.Seal(hdrPlain, meta)
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal pack header: %w", err)
 	}
-	total := uint64(len(w.data) + len(sealed) + TrailerSize)
+	total := uint64(w.n + len(sealed) + TrailerSize)
 	var pad uint64
-	if w.target == 0 || len(w.data) < w.target {
+	if w.target == 0 || w.n < w.target {
 		pad = crypto.Padme(total) - total
+	}
+	if w.sink != nil {
+		tail := make([]byte, int(pad), int(pad)+len(sealed)+TrailerSize)
+		if _, err := rand.Read(tail); err != nil {
+			return nil, nil, err
+		}
+		tail = append(tail, sealed...)
+		tail = binary.LittleEndian.AppendUint32(tail, uint32(len(sealed)))
+		tail = append(tail, trailerMagic...)
+		if w.write(tail); w.err != nil {
+			return nil, nil, w.err
+		}
+		h := w.hdr
+		return nil, &h, nil
 	}
 	out := w.data
 	if need := int(total + pad); cap(out) < need {

@@ -431,3 +431,70 @@ func TestHeaderSort(t *testing.T) {
 		t.Fatalf("DataEnd %d", h.DataEnd())
 	}
 }
+
+// TestStreamWriter: a pack streamed to a sink is a pack like any other
+// (same blobs at the same offsets, Padmé-padded, its header opens), and a
+// sink error is kept and returned by Finish.
+func TestStreamWriter(t *testing.T) {
+	k := newKeys(t)
+	content := newSession(t, pack.SlotOwner, k.writer)
+	meta := newSession(t, pack.SlotMetadata, k.writer)
+	blobs := testBlobs(k.owner)
+	mem, _ := buildPack(t, k.writer, content, meta, blobs)
+
+	var sink bytes.Buffer
+	w := pack.NewStreamWriter(1<<20, &sink)
+	for _, b := range blobs {
+		s := content
+		if b.typ == blob.ManifestPage {
+			s = meta
+		}
+		sealed := s.sealer.Seal(nil, ad(k.writer, b.typ, b.id, &s.slot), b.data, true)
+		w.Add(b.typ, b.id, sealed, w.AddSlot(s.slot))
+	}
+	out, wh, err := w.Finish(k.writer.MetaRecipient)
+	if err != nil || out != nil {
+		t.Fatalf("finish: %d bytes returned, %v", len(out), err)
+	}
+	buf := sink.Bytes()
+	if uint64(len(buf)) != crypto.Padme(uint64(len(buf))) {
+		t.Errorf("streamed pack of %d bytes is not a Padmé size", len(buf))
+	}
+	h, _, _ := openPack(t, k.server, buf)
+	if !reflect.DeepEqual(h, wh) {
+		t.Fatalf("parsed header %+v, want %+v", h, wh)
+	}
+	mh, _, _ := openPack(t, k.server, mem)
+	for i, e := range h.Entries {
+		if e.Offset != mh.Entries[i].Offset || e.Length != mh.Entries[i].Length {
+			t.Errorf("entry %d at %d+%d, the in-memory writer put it at %d+%d", i, e.Offset, e.Length, mh.Entries[i].Offset, mh.Entries[i].Length)
+		}
+	}
+
+	full := errors.New("disk full")
+	fw := pack.NewStreamWriter(1<<20, &limitWriter{n: 10, err: full})
+	s := content
+	b := blobs[1] // sealed, more than the 10 bytes the sink takes
+	fw.Add(b.typ, b.id, s.sealer.Seal(nil, ad(k.writer, b.typ, b.id, &s.slot), b.data, true), fw.AddSlot(s.slot))
+	if !errors.Is(fw.Err(), full) {
+		t.Fatalf("Err after a failed write: %v", fw.Err())
+	}
+	if _, _, err := fw.Finish(k.writer.MetaRecipient); !errors.Is(err, full) {
+		t.Fatalf("Finish after a failed write: %v, want the sink's error", err)
+	}
+}
+
+type limitWriter struct {
+	n   int
+	err error
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		n := l.n
+		l.n = 0
+		return n, l.err
+	}
+	l.n -= len(p)
+	return len(p), nil
+}

@@ -40,9 +40,10 @@ func newSessionKey(kind uint8, wrap func(*[32]byte) ([]byte, error)) (*sessionKe
 	return s, nil
 }
 
-// maxUploads bounds packs being finished and uploaded at once. Each holds
-// a whole pack in memory; two keep the disk or connection busy while the
-// next pack fills.
+// maxUploads bounds packs being finished and uploaded at once: two keep
+// the disk or connection busy while the next pack fills. On a local
+// repository a pack is spooled to its temporary file as it fills, so an
+// upload holds no pack in memory; elsewhere each holds one.
 const maxUploads = 2
 
 // Session saves blobs into packs under fresh per-session keys (R8: a
@@ -55,7 +56,8 @@ type Session struct {
 	known   Known
 
 	mu      sync.Mutex
-	cur     *pack.Writer
+	cur     *pack.Writer              // the pack being filled, writing to spool
+	spool   backend.Spool             // where cur's bytes go
 	pending map[snapshot.Ref]struct{} // added in this session
 	packs   []pack.IndexPack          // stored, not yet in an index fragment
 	stats   SessionStats
@@ -67,7 +69,6 @@ type Session struct {
 
 	// Reused buffers: memory that is touched for the first time is slow to
 	// get from the kernel, and a backup moves its whole size through these.
-	packBufs   sync.Pool // *[]byte of pack.BufferSize(packSize)
 	sealedBufs sync.Pool // *[]byte for one sealed blob
 }
 
@@ -211,46 +212,49 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 
 	s.mu.Lock()
 	if s.cur == nil {
-		var buf []byte
-		if p, ok := s.packBufs.Get().(*[]byte); ok {
-			buf = *p
-		} else {
-			buf = make([]byte, 0, pack.BufferSize(s.repo.packSize))
+		sp, err := backend.NewSpool(s.repo.be, backend.Data, pack.BufferSize(s.repo.packSize))
+		if err != nil {
+			s.mu.Unlock()
+			s.fail(err)
+			return false
 		}
-		s.cur = pack.NewWriterBuffer(s.repo.packSize, buf)
+		s.cur, s.spool = pack.NewStreamWriter(s.repo.packSize, sp), sp
 	}
 	slot := s.cur.AddSlot(key.slot)
-	s.cur.Add(t, id, sealed, slot)
+	s.cur.Add(t, id, sealed, slot) // a write error surfaces in upload
 	s.stats.Blobs++
 	s.stats.BlobBytes += uint64(len(plain))
 	s.stats.StoredBytes += uint64(len(sealed))
 	var full *pack.Writer
-	if s.cur.Size() >= s.repo.packSize {
-		full, s.cur = s.cur, nil
+	var fullSpool backend.Spool
+	if s.cur.Size() >= s.repo.packSize || s.cur.Err() != nil {
+		full, fullSpool, s.cur, s.spool = s.cur, s.spool, nil, nil
 	}
 	s.mu.Unlock()
 	*bp = sealed
 	s.sealedBufs.Put(bp)
 	if full != nil {
-		s.upload(full)
+		s.upload(full, fullSpool)
 	}
 	return true
 }
 
-func (s *Session) upload(w *pack.Writer) {
+// fail ends the session's uploads with err.
+func (s *Session) fail(err error) {
+	s.uploads.Go(func() error { return err })
+}
+
+// upload finishes a full pack and stores it.
+func (s *Session) upload(w *pack.Writer, sp backend.Spool) {
 	s.uploads.Go(func() error {
-		buf, hdr, err := w.Finish(s.repo.keys.MetaRecipient)
+		defer sp.Discard()
+		_, hdr, err := w.Finish(s.repo.keys.MetaRecipient)
 		if err != nil {
 			return err
 		}
-		name := backend.NameOf(buf)
-		h := backend.Handle{Type: backend.Data, Name: name}
-		if err := s.repo.be.Save(s.upctx, h, backend.NewByteReader(buf)); err != nil && !errors.Is(err, backend.ErrExists) {
-			return fmt.Errorf("save %s: %w", h, err)
-		}
-		if cap(buf) == pack.BufferSize(s.repo.packSize) {
-			buf = buf[:0]
-			s.packBufs.Put(&buf) // the backend is done with it
+		name, err := sp.Save(s.upctx)
+		if err != nil && !errors.Is(err, backend.ErrExists) {
+			return fmt.Errorf("save pack: %w", err)
 		}
 		id, _ := blob.ParseID(name)
 		plainHdr := hdr.Marshal()
@@ -270,11 +274,13 @@ func (s *Session) upload(w *pack.Writer) {
 // fragment for the session's packs.
 func (s *Session) Flush(ctx context.Context) error {
 	s.mu.Lock()
-	cur := s.cur
-	s.cur = nil
+	cur, sp := s.cur, s.spool
+	s.cur, s.spool = nil, nil
 	s.mu.Unlock()
 	if cur != nil && cur.Count() > 0 {
-		s.upload(cur)
+		s.upload(cur, sp)
+	} else if sp != nil {
+		sp.Discard()
 	}
 	if err := s.uploads.Wait(); err != nil {
 		return err
@@ -325,6 +331,12 @@ func (s *Session) Close() error {
 // Abort ends a failed session; the journal stays so the next session
 // indexes what this one stored.
 func (s *Session) Abort() {
+	s.mu.Lock()
+	if s.spool != nil {
+		s.spool.Discard() // the pack being filled was never stored
+	}
+	s.cur, s.spool = nil, nil
+	s.mu.Unlock()
 	_ = s.uploads.Wait()
 	s.lease.end()
 	_ = s.journal.close()
