@@ -37,19 +37,31 @@ type cachedFile struct {
 }
 
 // fileCache is the parent of a backup: per path, the stat tuple and content.
+//
+// It is kept encoded, since a backup of many files holds two of them (the
+// last backup's and this one's): the loaded cache file stays as its bytes
+// with an offset per key, and this backup's entries are appended, encoded,
+// to a buffer that save writes out as it is. That is about a third of the
+// memory of a map of decoded entries.
 type fileCache struct {
 	key  [32]byte
 	path string
 
-	old   map[cacheKey]cachedFile
+	raw []byte              // the cache file as loaded
+	at  map[cacheKey]uint32 // offset in raw of each entry's fields (after its key)
+	// seeded holds entries taken from a parent snapshot when there was no
+	// cache file (seedFromParent).
+	seeded map[cacheKey]cachedFile
+
 	mu    sync.Mutex
-	new   map[cacheKey]cachedFile
-	dirty bool // new differs from old in some entry
+	enc   []byte // this backup's entries, encoded
+	count int    // entries in enc
+	dirty bool   // enc differs from raw in some entry
 	macs  sync.Pool
 }
 
 func loadFileCache(repo *repository.Repository) *fileCache {
-	fc := &fileCache{key: repo.DedupKeys().Cache, old: map[cacheKey]cachedFile{}, new: map[cacheKey]cachedFile{}}
+	fc := &fileCache{key: repo.DedupKeys().Cache}
 	dir := repo.Cache().Dir()
 	if dir == "" {
 		return fc
@@ -61,10 +73,34 @@ func loadFileCache(repo *repository.Repository) *fileCache {
 	if err != nil {
 		return fc
 	}
-	if fc.old, err = decodeFileCache(buf); err != nil {
-		fc.old = map[cacheKey]cachedFile{} // a damaged cache only costs a re-read
+	if fc.at, err = indexFileCache(buf); err != nil {
+		fc.at = nil // a damaged cache only costs a re-read
+		return fc
 	}
+	fc.raw = buf
 	return fc
+}
+
+// empty reports whether the cache knows no file at all.
+func (fc *fileCache) empty() bool { return len(fc.at) == 0 && len(fc.seeded) == 0 }
+
+// seed adds an entry from a parent snapshot.
+func (fc *fileCache) seed(k cacheKey, c cachedFile) {
+	if fc.seeded == nil {
+		fc.seeded = map[cacheKey]cachedFile{}
+	}
+	c.anyInode = true
+	fc.seeded[k] = c
+}
+
+// old returns the last backup's entry for k.
+func (fc *fileCache) old(k cacheKey) (cachedFile, bool) {
+	if off, ok := fc.at[k]; ok {
+		c, _, err := decodeEntry(fc.raw[off:])
+		return c, err == nil
+	}
+	c, ok := fc.seeded[k]
+	return c, ok
 }
 
 func shortHex(b []byte) string {
@@ -105,7 +141,7 @@ func sameCached(a, b *cachedFile) bool {
 }
 
 func (fc *fileCache) lookup(k cacheKey, n *snapshot.Node) (cachedFile, bool) {
-	c, ok := fc.old[k]
+	c, ok := fc.old(k)
 	if !ok || c.Size != n.Size || c.MTime != n.MTime.UnixNano() || c.CTime != n.CTime.UnixNano() || (c.Inode != n.Inode && !c.anyInode) {
 		return cachedFile{}, false
 	}
@@ -118,9 +154,12 @@ func (fc *fileCache) record(k cacheKey, n *snapshot.Node) {
 	if n.ContentHash != nil {
 		c.Hash = *n.ContentHash
 	}
+	old, ok := fc.old(k)
+	same := ok && !old.anyInode && sameCached(&old, &c)
 	fc.mu.Lock()
-	fc.new[k] = c
-	if old, ok := fc.old[k]; !ok || !sameCached(&old, &c) {
+	fc.enc = appendEntry(fc.enc, k, &c)
+	fc.count++
+	if !same {
 		fc.dirty = true
 	}
 	fc.mu.Unlock()
@@ -129,7 +168,7 @@ func (fc *fileCache) record(k cacheKey, n *snapshot.Node) {
 // save replaces the cache with what this backup saw, after its commit. An
 // unchanged cache (same entries, none gone) is not rewritten.
 func (fc *fileCache) save() error {
-	if fc.path == "" || (!fc.dirty && len(fc.new) == len(fc.old)) {
+	if fc.path == "" || (!fc.dirty && fc.count == len(fc.at)) {
 		return nil
 	}
 	tmp := fc.path + ".tmp"
@@ -137,7 +176,11 @@ func (fc *fileCache) save() error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(encodeFileCache(fc.new))
+	head := binary.AppendUvarint([]byte(fileCacheMagic), uint64(fc.count))
+	_, err = f.Write(head)
+	if err == nil {
+		_, err = f.Write(fc.enc)
+	}
 	err = errors.Join(err, f.Sync(), f.Close())
 	if err != nil {
 		os.Remove(tmp)
@@ -148,54 +191,109 @@ func (fc *fileCache) save() error {
 
 const fileCacheMagic = "CRFC2"
 
-// encodeFileCache writes the cache compactly (gob spent more time than the
-// rest of a no-change backup's bookkeeping):
+// The cache file is written compactly (gob spent more time than the rest
+// of a no-change backup's bookkeeping):
 //
-//	"CRFC1" | count uv | per entry: key [20] | size uv | mtime sv | ctime sv |
+//	"CRFC2" | count uv | per entry: key [20] | size uv | mtime sv | ctime sv |
 //	inode uv | content count uv | ids [32]… | hash [32] | extents (uv count+1, 0 = dense)
 //	× (off uv, len uv) | xattrs uv × (name bytes, value bytes); bytes = uv length ‖ data
+//
+// A key that appears twice means its last entry.
+
+// encodeFileCache encodes a whole cache (tests build caches with it).
 func encodeFileCache(m map[cacheKey]cachedFile) []byte {
 	b := make([]byte, 0, 16+len(m)*100)
 	b = append(b, fileCacheMagic...)
 	b = binary.AppendUvarint(b, uint64(len(m)))
 	for k, c := range m {
-		b = append(b, k[:]...)
-		b = binary.AppendUvarint(b, c.Size)
-		b = binary.AppendVarint(b, c.MTime)
-		b = binary.AppendVarint(b, c.CTime)
-		b = binary.AppendUvarint(b, c.Inode)
-		b = binary.AppendUvarint(b, uint64(len(c.Content)))
-		for _, id := range c.Content {
-			b = append(b, id[:]...)
-		}
-		b = append(b, c.Hash[:]...)
-		if c.Extents == nil {
-			b = binary.AppendUvarint(b, 0)
-		} else {
-			b = binary.AppendUvarint(b, uint64(len(c.Extents))+1)
-		}
-		for _, e := range c.Extents {
-			b = binary.AppendUvarint(b, uint64(e.Offset))
-			b = binary.AppendUvarint(b, uint64(e.Length))
-		}
-		b = binary.AppendUvarint(b, uint64(len(c.Xattrs)))
-		for _, x := range c.Xattrs {
-			b = binary.AppendUvarint(b, uint64(len(x.Name)))
-			b = append(b, x.Name...)
-			b = binary.AppendUvarint(b, uint64(len(x.Value)))
-			b = append(b, x.Value...)
-		}
+		b = appendEntry(b, k, &c)
+	}
+	return b
+}
+
+func appendEntry(b []byte, k cacheKey, c *cachedFile) []byte {
+	b = append(b, k[:]...)
+	b = binary.AppendUvarint(b, c.Size)
+	b = binary.AppendVarint(b, c.MTime)
+	b = binary.AppendVarint(b, c.CTime)
+	b = binary.AppendUvarint(b, c.Inode)
+	b = binary.AppendUvarint(b, uint64(len(c.Content)))
+	for _, id := range c.Content {
+		b = append(b, id[:]...)
+	}
+	b = append(b, c.Hash[:]...)
+	if c.Extents == nil {
+		b = binary.AppendUvarint(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(c.Extents))+1)
+	}
+	for _, e := range c.Extents {
+		b = binary.AppendUvarint(b, uint64(e.Offset))
+		b = binary.AppendUvarint(b, uint64(e.Length))
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.Xattrs)))
+	for _, x := range c.Xattrs {
+		b = binary.AppendUvarint(b, uint64(len(x.Name)))
+		b = append(b, x.Name...)
+		b = binary.AppendUvarint(b, uint64(len(x.Value)))
+		b = append(b, x.Value...)
 	}
 	return b
 }
 
 var errBadCache = errors.New("damaged file cache")
 
-func decodeFileCache(b []byte) (map[cacheKey]cachedFile, error) {
-	if len(b) < len(fileCacheMagic) || string(b[:len(fileCacheMagic)]) != fileCacheMagic {
+// indexFileCache checks a whole cache file and returns the offset of each
+// key's (last) entry fields.
+func indexFileCache(b []byte) (map[cacheKey]uint32, error) {
+	if len(b) < len(fileCacheMagic) || string(b[:len(fileCacheMagic)]) != fileCacheMagic || len(b) > 1<<32-1 {
 		return nil, errBadCache
 	}
-	b = b[len(fileCacheMagic):]
+	rest := b[len(fileCacheMagic):]
+	n, l := binary.Uvarint(rest)
+	if l <= 0 || n > uint64(len(rest))/20 {
+		return nil, errBadCache
+	}
+	rest = rest[l:]
+	at := make(map[cacheKey]uint32, n)
+	for i := uint64(0); i < n; i++ {
+		if len(rest) < len(cacheKey{}) {
+			return nil, errBadCache
+		}
+		k := cacheKey(rest[:len(cacheKey{})])
+		rest = rest[len(k):]
+		off := uint32(len(b) - len(rest))
+		_, next, err := decodeEntry(rest)
+		if err != nil {
+			return nil, err
+		}
+		at[k], rest = off, next
+	}
+	if len(rest) != 0 {
+		return nil, errBadCache
+	}
+	return at, nil
+}
+
+// decodeFileCache decodes a whole cache file (tests, and fuzzing).
+func decodeFileCache(b []byte) (map[cacheKey]cachedFile, error) {
+	at, err := indexFileCache(b)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[cacheKey]cachedFile, len(at))
+	for k, off := range at {
+		if m[k], _, err = decodeEntry(b[off:]); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// decodeEntry decodes the fields of one entry (after its key) and returns
+// what follows it.
+func decodeEntry(b []byte) (cachedFile, []byte, error) {
+	var c cachedFile
 	bad := false
 	uv := func() uint64 {
 		v, n := binary.Uvarint(b)
@@ -223,58 +321,47 @@ func decodeFileCache(b []byte) (map[cacheKey]cachedFile, error) {
 		copy(dst, b)
 		b = b[len(dst):]
 	}
-	n := uv()
-	if n > uint64(len(b))/20 {
-		return nil, errBadCache
+	c.Size, c.MTime, c.CTime, c.Inode = uv(), sv(), sv(), uv()
+	nc := uv()
+	if bad || nc > uint64(len(b))/32 {
+		return c, nil, errBadCache
 	}
-	m := make(map[cacheKey]cachedFile, n)
-	for i := uint64(0); i < n && !bad; i++ {
-		var k cacheKey
-		var c cachedFile
-		take(k[:])
-		c.Size, c.MTime, c.CTime, c.Inode = uv(), sv(), sv(), uv()
-		nc := uv()
-		if nc > uint64(len(b))/32 {
-			return nil, errBadCache
-		}
-		c.Content = make([]blob.ID, nc)
-		for j := range c.Content {
-			take(c.Content[j][:])
-		}
-		take(c.Hash[:])
-		if ne := uv(); ne > 0 {
-			if ne-1 > uint64(len(b))/2 {
-				return nil, errBadCache
-			}
-			c.Extents = make([]snapshot.Extent, ne-1)
-			for j := range c.Extents {
-				c.Extents[j] = snapshot.Extent{Offset: int64(uv()), Length: int64(uv())}
-			}
-		}
-		raw := func() []byte {
-			l := uv()
-			if bad || l > uint64(len(b)) {
-				bad = true
-				return nil
-			}
-			out := b[:l]
-			b = b[l:]
-			return out
-		}
-		if nx := uv(); nx > 0 {
-			if nx > uint64(len(b))/2 {
-				return nil, errBadCache
-			}
-			c.Xattrs = make([]snapshot.Xattr, nx)
-			for j := range c.Xattrs {
-				c.Xattrs[j].Name = string(raw())
-				c.Xattrs[j].Value = bytes.Clone(raw())
-			}
-		}
-		m[k] = c
+	c.Content = make([]blob.ID, nc)
+	for j := range c.Content {
+		take(c.Content[j][:])
 	}
-	if bad || len(b) != 0 {
-		return nil, errBadCache
+	take(c.Hash[:])
+	if ne := uv(); ne > 0 {
+		if ne-1 > uint64(len(b))/2 {
+			return c, nil, errBadCache
+		}
+		c.Extents = make([]snapshot.Extent, ne-1)
+		for j := range c.Extents {
+			c.Extents[j] = snapshot.Extent{Offset: int64(uv()), Length: int64(uv())}
+		}
 	}
-	return m, nil
+	raw := func() []byte {
+		l := uv()
+		if bad || l > uint64(len(b)) {
+			bad = true
+			return nil
+		}
+		out := b[:l]
+		b = b[l:]
+		return out
+	}
+	if nx := uv(); nx > 0 {
+		if nx > uint64(len(b))/2 {
+			return c, nil, errBadCache
+		}
+		c.Xattrs = make([]snapshot.Xattr, nx)
+		for j := range c.Xattrs {
+			c.Xattrs[j].Name = string(raw())
+			c.Xattrs[j].Value = bytes.Clone(raw())
+		}
+	}
+	if bad {
+		return c, nil, errBadCache
+	}
+	return c, b, nil
 }

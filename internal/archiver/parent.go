@@ -22,7 +22,7 @@ import (
 // what changed, as the cache would have let it. Trees record size, mtime
 // and ctime but no inode, so such entries match on the first three.
 func (fc *fileCache) seedFromParent(ctx context.Context, repo *repository.Repository, roots []string, host string) error {
-	if len(fc.old) > 0 || !repo.CanReadContent() {
+	if !fc.empty() || !repo.CanReadContent() {
 		return nil
 	}
 	snaps, _, err := repo.Snapshots(ctx)
@@ -71,8 +71,8 @@ func (fc *fileCache) seedTree(ctx context.Context, repo *repository.Repository, 
 				return err
 			}
 		case n.Type == snapshot.TypeFile && n.HardLinkTo == "" && n.ContentHash != nil:
-			fc.old[fc.keyOf(path)] = cachedFile{Size: n.Size, MTime: n.MTime.UnixNano(), CTime: n.CTime.UnixNano(),
-				Content: n.Content, Hash: *n.ContentHash, Extents: n.Extents, Xattrs: n.Xattrs, anyInode: true}
+			fc.seed(fc.keyOf(path), cachedFile{Size: n.Size, MTime: n.MTime.UnixNano(), CTime: n.CTime.UnixNano(),
+				Content: n.Content, Hash: *n.ContentHash, Extents: n.Extents, Xattrs: n.Xattrs})
 		}
 	}
 	return nil
