@@ -97,6 +97,7 @@ type archiver struct {
 
 	sealSem   chan struct{} // bounds chunks sealed off their reader's goroutine
 	chunkBufs sync.Pool     // *[]byte copies of chunks handed to sealers
+	bigBufs   sync.Pool     // *[]byte of Params.Max for files of more than one chunk
 	dirs      chan *pendingDir
 
 	mu       sync.Mutex
@@ -527,8 +528,8 @@ func (a *archiver) assembler(ctx context.Context) error {
 }
 
 func (a *archiver) worker(ctx context.Context) {
-	buf := make([]byte, a.params.Max)
 	ch := chunker.New(nil, a.cdcKey, a.params)
+	var wb chunkBufs
 	for job := range a.jobs {
 		if ctx.Err() != nil {
 			job.f.err = context.Cause(ctx)
@@ -536,12 +537,49 @@ func (a *archiver) worker(ctx context.Context) {
 			continue
 		}
 		a.current.Store(job.path)
-		job.f.err = a.saveFile(ctx, job, ch, buf)
+		job.f.err = a.saveFile(ctx, job, ch, &wb)
+		a.releaseChunkBuf(&wb)
 		close(job.f.done)
 	}
 }
 
-func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, buf []byte) error {
+// chunkBufs are a worker's buffers for the chunks of the file it reads.
+// A file smaller than the smallest chunk is one chunk: small grows to the
+// largest such file seen. A larger file borrows a buffer for the largest
+// chunk from archiver.bigBufs, so a worker that reads only small files, or
+// none (a backup where nothing changed), holds no such buffer.
+type chunkBufs struct {
+	small []byte
+	big   *[]byte
+}
+
+// chunkBuf returns a buffer for chunking a file of about size bytes.
+func (a *archiver) chunkBuf(wb *chunkBufs, size uint64) []byte {
+	if size >= uint64(a.params.Min) {
+		if wb.big == nil {
+			if wb.big, _ = a.bigBufs.Get().(*[]byte); wb.big == nil {
+				b := make([]byte, a.params.Max)
+				wb.big = &b
+			}
+		}
+		return *wb.big
+	}
+	if uint64(cap(wb.small)) <= size {
+		// One byte more than the size, so a file that stays the same
+		// fits and one that grew shows it without reallocating.
+		wb.small = make([]byte, min(2*size+1, uint64(a.params.Min)))
+	}
+	return wb.small
+}
+
+func (a *archiver) releaseChunkBuf(wb *chunkBufs) {
+	if wb.big != nil {
+		a.bigBufs.Put(wb.big)
+		wb.big = nil
+	}
+}
+
+func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, wb *chunkBufs) error {
 	n := &job.f.node
 	if c, ok := a.fc.lookup(job.key, n); ok && a.allKnown(c.Content) {
 		n.Content, n.Extents, n.Xattrs = c.Content, c.Extents, c.Xattrs
@@ -566,12 +604,12 @@ func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 	}
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {
-		changed, err := a.readFile(ctx, job, ch, buf)
+		changed, err := a.readFile(ctx, job, ch, wb)
 		if err != nil {
 			return err
 		}
 		if !changed {
-			_, known := a.fc.old[job.key]
+			_, known := a.fc.old(job.key)
 			a.mu.Lock()
 			if known {
 				a.sum.FilesChanged++
@@ -604,7 +642,7 @@ func (a *archiver) allKnown(ids []blob.ID) bool {
 
 // readFile chunks and saves a file's content; it reports whether the file
 // changed while being read.
-func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, buf []byte) (bool, error) {
+func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, wb *chunkBufs) (bool, error) {
 	f, err := fsmeta.OpenContent(job.path)
 	if err != nil {
 		return false, err
@@ -629,7 +667,7 @@ func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 		}
 		src = io.MultiReader(readers...)
 	}
-	content, _, h, err := a.saveStream(ctx, src, ch, buf, before.Size > uint64(a.params.Min))
+	content, _, h, err := a.saveStream(ctx, src, ch, a.chunkBuf(wb, before.Size), before.Size > uint64(a.params.Min))
 	if err != nil {
 		return false, err
 	}

@@ -7,7 +7,7 @@ import "io"
 const ID = "fastcdc-gear-v1"
 
 // readSize is how much the chunker asks its reader for at a time.
-const readSize = 1 << 20
+const readSize = 256 << 10
 
 // Chunk is one content-defined piece of the stream.
 type Chunk struct {
