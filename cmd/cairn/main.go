@@ -41,6 +41,13 @@ func main() {
 			}
 		}
 	}
+	// CAIRN_MEMPROFILE=FILE keeps a heap profile of the run's peak.
+	if path := os.Getenv("CAIRN_MEMPROFILE"); path != "" {
+		stop := startHeapProfile(path)
+		code := run(os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
+	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -177,9 +177,10 @@ func OpenKeyFile(buf, password []byte) (KeyFileHeader, []byte, error) {
 	}
 	nonce := buf[off : off+chacha20poly1305.NonceSizeX]
 	// argon2id's memory (64 MiB or more) is garbage from here on: collect
-	// it now, so what the command does next reuses that memory instead of
-	// growing the process by as much again.
-	runtime.GC()
+	// it and give it back to the kernel now. A collection alone leaves the
+	// pages resident, and a backup's heap then grows beside them rather
+	// than into them, so they would count twice in its peak memory.
+	debug.FreeOSMemory()
 	pt, err := aead.Open(nil, nonce, buf[off+chacha20poly1305.NonceSizeX:], buf[:off])
 	if err != nil {
 		return h, nil, ErrWrongPassword
