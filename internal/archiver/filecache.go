@@ -54,11 +54,15 @@ type fileCache struct {
 	seeded map[cacheKey]cachedFile
 
 	mu    sync.Mutex
-	enc   []byte // this backup's entries, encoded
-	count int    // entries in enc
-	dirty bool   // enc differs from raw in some entry
+	enc   [][]byte // this backup's entries, encoded, in blocks of about encBlock
+	count int      // entries in enc
+	dirty bool     // enc differs from raw in some entry
 	macs  sync.Pool
 }
+
+// encBlock is the size of the blocks a backup's cache entries are encoded
+// into: one growing buffer would be copied again at every growth.
+const encBlock = 1 << 20
 
 func loadFileCache(repo *repository.Repository) *fileCache {
 	fc := &fileCache{key: repo.DedupKeys().Cache}
@@ -157,7 +161,11 @@ func (fc *fileCache) record(k cacheKey, n *snapshot.Node) {
 	old, ok := fc.old(k)
 	same := ok && !old.anyInode && sameCached(&old, &c)
 	fc.mu.Lock()
-	fc.enc = appendEntry(fc.enc, k, &c)
+	if len(fc.enc) == 0 || len(fc.enc[len(fc.enc)-1]) >= encBlock {
+		fc.enc = append(fc.enc, make([]byte, 0, encBlock+4<<10))
+	}
+	last := &fc.enc[len(fc.enc)-1]
+	*last = appendEntry(*last, k, &c)
 	fc.count++
 	if !same {
 		fc.dirty = true
@@ -178,8 +186,10 @@ func (fc *fileCache) save() error {
 	}
 	head := binary.AppendUvarint([]byte(fileCacheMagic), uint64(fc.count))
 	_, err = f.Write(head)
-	if err == nil {
-		_, err = f.Write(fc.enc)
+	for _, b := range fc.enc {
+		if err == nil {
+			_, err = f.Write(b)
+		}
 	}
 	err = errors.Join(err, f.Sync(), f.Close())
 	if err != nil {
