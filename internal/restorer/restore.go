@@ -306,6 +306,11 @@ func (r *restore) restoreFiles(ctx context.Context, files []fileJob) error {
 	return g.Wait()
 }
 
+// maxRun bounds one read of neighbouring small blobs from a pack: each
+// worker holds a run and its plaintexts at once, so this sets most of a
+// restore's memory; 2 MiB still makes a run of many small files one read.
+const maxRun = 2 << 20
+
 func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []fileJob, idxs []int) error {
 	byBlob := map[blob.ID][]int{}
 	var entries []index.Entry
@@ -322,7 +327,7 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 	for len(entries) > 0 {
 		j := 1
 		end := entries[0].Offset + entries[0].Length
-		for j < len(entries) && entries[j].Offset <= end+256<<10 && entries[j].Offset+entries[j].Length-entries[0].Offset <= 8<<20 {
+		for j < len(entries) && entries[j].Offset <= end+256<<10 && entries[j].Offset+entries[j].Length-entries[0].Offset <= maxRun {
 			end = max(end, entries[j].Offset+entries[j].Length)
 			j++
 		}
