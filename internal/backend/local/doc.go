@@ -30,6 +30,12 @@
 // so List never reports a temporary file; CleanTemp sweeps those a crash left
 // behind. Directories are created 0700: the repository is its owner's.
 //
+// A spool (Backend.Spool, used for packs) is the same steps split in two:
+// the writer streams into DIR/<type>/.tmp-<random> as it produces the
+// bytes, hashed on the way, and Save names the file by that hash and does
+// steps 3 to 5 (moving it into its shard directory). A pack is then written
+// and hashed once and never held whole in memory.
+//
 // The only file ever replaced is config, through ReplaceConfig: temporary
 // file, fsync, rename over config, fsync of the directory, so readers see
 // the old config or the new one, never a mixture.
