@@ -2,9 +2,10 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -86,8 +87,21 @@ func (r *Repository) AddIndexFile(f *IndexFile) {
 	}
 }
 
+// maxIndexRounds bounds how often LoadIndex lists the index before it
+// gives up on seeing it settle.
+const maxIndexRounds = 10
+
 // LoadIndex loads every index fragment into memory. It needs the metadata
 // identity. Safe to call more than once; later calls do nothing.
+//
+// A prune rewrites the index while others read it: it stores each
+// replacement fragment before it removes the fragments replaced. So a
+// fragment listed but gone when loaded is skipped, and the index is listed
+// again for names not seen yet (the replacements); this repeats until a
+// listing shows nothing new. Listing again also after a pass in which
+// nothing vanished costs one listing and catches a replacement that a
+// listing running during the rewrite missed (a directory read or paged
+// listing is no snapshot of the directory).
 func (r *Repository) LoadIndex(ctx context.Context) error {
 	r.mu.Lock()
 	loaded := r.loaded
@@ -98,37 +112,64 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 	if !r.CanReadMetadata() {
 		return fmt.Errorf("reading the index %w", crypto.ErrNeedsMetadata)
 	}
-	var names []string
-	if err := r.be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
-		names = append(names, fi.Name)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("list index: %w", err)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	var mu sync.Mutex
-	for _, name := range names {
-		g.Go(func() error {
-			f, err := r.LoadIndexFile(gctx, name)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, p := range f.Packs {
-				r.addPack(p.Pack, p.Parsed)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
+	seen := map[string]bool{}
+	for round := 0; ; round++ {
+		if round == maxIndexRounds {
+			return fmt.Errorf("load index: it still changed after %d listings (index fragments stored or removed meanwhile); try again", maxIndexRounds)
+		}
+		fresh, vanished, err := r.loadIndexPass(ctx, seen)
+		if err != nil {
+			return err
+		}
+		if fresh == 0 {
+			break
+		}
+		if vanished > 0 {
+			r.log.Debug("index fragments vanished while loading; listing the index again", "vanished", vanished, "round", round+1)
+		}
 	}
 	r.mu.Lock()
 	r.loaded = true
 	r.mu.Unlock()
 	return nil
+}
+
+// loadIndexPass lists the index and loads every fragment not in seen,
+// adding it to seen. It returns how many fragments the listing named that
+// were not seen, and how many of those had gone by the time they were
+// loaded.
+func (r *Repository) loadIndexPass(ctx context.Context, seen map[string]bool) (fresh, vanished int, err error) {
+	var names []string
+	if err := r.be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
+		if !seen[fi.Name] {
+			seen[fi.Name] = true
+			names = append(names, fi.Name)
+		}
+		return nil
+	}); err != nil {
+		return 0, 0, fmt.Errorf("list index: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	var gone atomic.Int64
+	for _, name := range names {
+		g.Go(func() error {
+			f, err := r.LoadIndexFile(gctx, name)
+			if errors.Is(err, backend.ErrNotFound) {
+				gone.Add(1) // replaced: the replacement was stored first
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			r.AddIndexFile(f)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, err
+	}
+	return len(names), int(gone.Load()), nil
 }
 
 // Index returns the in-memory index (LoadIndex first).
