@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -356,6 +357,9 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		mu := s.clientSnapLock(c.Name)
 		mu.Lock()
 		defer mu.Unlock()
+		if cr != nil && s.storedMeanwhile(ctx, q, be, size, session) {
+			return
+		}
 		fresh, err := s.data.State.Client(ctx, c.Name)
 		if err != nil {
 			q.fail("save", err)
@@ -428,6 +432,46 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 	}
 	q.log.Info("stored", "client", c.Name, "repo", q.path.RepoPath(), "file", h.String(), "size", size)
 	q.w.WriteHeader(http.StatusOK)
+}
+
+// storedMeanwhile answers a snapshot upload whose file an identical upload
+// stored while this one waited for the repository's locks: two retries of
+// one commit racing each other both succeed, and the second stores nothing
+// (R22), as if it had come after the first. It reports whether it answered
+// the request. The caller holds the locks, so nothing commits meanwhile.
+func (s *Server) storedMeanwhile(ctx context.Context, q *request, be backend.Backend, size int64, session string) bool {
+	h := q.path.Handle
+	_, err := be.Stat(ctx, h)
+	if errors.Is(err, backend.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		q.fail("save", err)
+		return true
+	}
+	body, ok := s.readBody(q, size)
+	if !ok {
+		return true
+	}
+	if backend.NameOf(body) != h.Name {
+		q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", h)
+		return true
+	}
+	stored, err := backend.LoadAll(ctx, be, h)
+	if err != nil {
+		q.fail("save", err)
+		return true
+	}
+	if !bytes.Equal(stored, body) {
+		// The stored file does not hash to its name: damaged storage,
+		// which the owner's check reports; never overwritten.
+		q.fail("save", fmt.Errorf("%v exists with other bytes and is never overwritten: %w", h, backend.ErrExists))
+		return true
+	}
+	q.log.Info("already stored by an identical upload meanwhile", "client", q.client.Name, "repo", q.path.RepoPath(), "file", h.String())
+	s.endCommittedSession(q, session)
+	q.w.WriteHeader(http.StatusOK)
+	return true
 }
 
 func (s *Server) serveDelete(q *request, be backend.Backend) {

@@ -42,6 +42,7 @@ func (l *logBuffer) String() string {
 type testServer struct {
 	t    *testing.T
 	url  string
+	srv  *Server
 	data *Data
 	logs *logBuffer
 	now  time.Time
@@ -89,6 +90,7 @@ func startTest(t *testing.T, opts Options) *testServer {
 		data.Close()
 	})
 	ts.url = "http://" + ln.Addr().String()
+	ts.srv = srv
 	return ts
 }
 
