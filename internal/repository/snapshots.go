@@ -68,15 +68,15 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 	if err := s.checkCondemned(ctx, refs, pageIDs); err != nil {
 		return nil, err
 	}
-	prev, err := r.lastStatement(ctx, r.keys.SignerID())
+	prev, err := r.chainHead(ctx)
 	if err != nil {
 		return nil, err
 	}
 	st := &snapshot.Statement{RepoID: r.keys.RepoID, Seq: 1, Root: in.Root,
 		ManifestRoot: snapshot.ManifestRoot(pageIDs), Time: in.Time.UTC(), DedupGen: r.keys.CurrentDedup}
 	if prev != nil {
-		st.Seq = prev.Seq + 1
-		st.Prev = prev.Hash()
+		st.Seq = prev.seq + 1
+		st.Prev = prev.hash
 	}
 	meta := in.Meta
 	meta.Pages = pageIDs
@@ -121,8 +121,10 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 // statementPrefix is how many bytes of a snapshot file hold its statement.
 const statementPrefix = 4 + 4 + snapshot.StatementSize
 
-// lastStatement finds the highest-seq statement signed by pub, reading
-// only the statement at the head of each snapshot file.
+// lastStatement finds the highest-seq statement signed by pub among the
+// stored snapshot files, reading only the statement at the head of each.
+// A file forgotten between listing and reading is skipped (its tombstone
+// records it; see chainHead).
 func (r *Repository) lastStatement(ctx context.Context, pub ed25519.PublicKey) (*snapshot.Statement, error) {
 	var names []backend.FileInfo
 	if err := r.be.List(ctx, backend.Snapshots, func(fi backend.FileInfo) error {
@@ -144,6 +146,9 @@ func (r *Repository) lastStatement(ctx context.Context, pub ed25519.PublicKey) (
 				head, err = io.ReadAll(rd)
 				return err
 			})
+			if errors.Is(err, backend.ErrNotFound) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
