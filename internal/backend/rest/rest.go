@@ -240,14 +240,7 @@ func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.
 		return fmt.Errorf("rest: list %q: %w", t, backend.ErrInvalidName)
 	}
 	if t == backend.Config {
-		fi, err := b.Stat(ctx, backend.Handle{Type: backend.Config, Name: "config"})
-		if errors.Is(err, backend.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return fn(fi)
+		return backend.ListConfig(ctx, b, fn)
 	}
 	resp, err := b.do(ctx, http.MethodGet, restapi.URLPath(backend.Handle{Type: t}), nil, nil)
 	if err != nil {
@@ -300,14 +293,7 @@ func (b *Backend) load(ctx context.Context, h backend.Handle, length int, offset
 	resp, err := b.do(ctx, http.MethodGet, restapi.URLPath(h), nil, map[string]string{"Range": restapi.FormatRange(offset, length)})
 	if resp != nil && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
 		// Past the end, or exactly at it (an empty tail).
-		fi, serr := b.Stat(ctx, h)
-		if serr != nil {
-			return serr
-		}
-		if length == 0 && offset == fi.Size {
-			return fn(strings.NewReader(""))
-		}
-		return fmt.Errorf("range %d+%d runs past the file's %d bytes: %w", offset, length, fi.Size, io.ErrUnexpectedEOF)
+		return backend.LoadPastEnd(ctx, b, h, length, offset, fn)
 	}
 	if err != nil {
 		return err
@@ -338,29 +324,5 @@ func (b *Backend) load(ctx context.Context, h backend.Handle, length int, offset
 	if length > 0 {
 		want = int64(length)
 	}
-	return fn(&exactReader{r: rd, left: want})
-}
-
-// exactReader turns an early end of the body into io.ErrUnexpectedEOF
-// when the length is known.
-type exactReader struct {
-	r    io.Reader
-	left int64 // -1: unknown
-}
-
-func (e *exactReader) Read(p []byte) (int, error) {
-	if e.left == 0 {
-		return 0, io.EOF
-	}
-	if e.left > 0 && int64(len(p)) > e.left {
-		p = p[:e.left]
-	}
-	n, err := e.r.Read(p)
-	if e.left > 0 {
-		e.left -= int64(n)
-		if err == io.EOF && e.left > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-	}
-	return n, err
+	return fn(backend.ExactReader(rd, want))
 }

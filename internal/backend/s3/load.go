@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -33,7 +32,10 @@ func (b *Backend) Load(ctx context.Context, h backend.Handle, length int, offset
 	body, info, _, err := b.core.GetObject(ctx, b.cfg.Bucket, b.key(h), opts)
 	if err != nil {
 		if isCode(err, "InvalidRange") {
-			return b.loadPastEnd(ctx, h, length, offset, fn)
+			if err := backend.LoadPastEnd(ctx, b, h, length, offset, fn); err != nil {
+				return fmt.Errorf("s3: load %v: %w", h, err)
+			}
+			return nil
 		}
 		return b.classify("load "+h.String(), err)
 	}
@@ -42,48 +44,10 @@ func (b *Backend) Load(ctx context.Context, h backend.Handle, length int, offset
 	if length > 0 && want < int64(length) {
 		return fmt.Errorf("s3: load %v: %d bytes at %d run past the end: %w", h, length, offset, io.ErrUnexpectedEOF)
 	}
-	if err := fn(&exactReader{r: body, left: want}); err != nil {
+	if err := fn(backend.ExactReader(body, want)); err != nil {
 		return err
 	}
 	return nil
-}
-
-// loadPastEnd handles a range the server refused as starting at or past the
-// end: reading the empty tail of a file is fine, anything else is short.
-func (b *Backend) loadPastEnd(ctx context.Context, h backend.Handle, length int, offset int64, fn func(rd io.Reader) error) error {
-	fi, err := b.Stat(ctx, h)
-	if err != nil {
-		return err
-	}
-	if length == 0 && offset == fi.Size {
-		return fn(strings.NewReader(""))
-	}
-	return fmt.Errorf("s3: load %v: range %d+%d of %d bytes: %w", h, offset, length, fi.Size, io.ErrUnexpectedEOF)
-}
-
-// exactReader fails with io.ErrUnexpectedEOF if the body ends early, as a
-// connection dropped mid-response would.
-type exactReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (e *exactReader) Read(p []byte) (int, error) {
-	if e.left <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > e.left {
-		p = p[:e.left]
-	}
-	n, err := e.r.Read(p)
-	e.left -= int64(n)
-	if err == io.EOF && e.left > 0 {
-		return n, io.ErrUnexpectedEOF
-	}
-	if err == io.EOF {
-		err = nil
-	}
-	return n, err
 }
 
 // Stat implements backend.Backend.
@@ -106,14 +70,7 @@ func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.
 		return fmt.Errorf("s3: list %q: %w", t, backend.ErrInvalidName)
 	}
 	if t == backend.Config {
-		fi, err := b.Stat(ctx, backend.Handle{Type: backend.Config, Name: "config"})
-		if errors.Is(err, backend.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return fn(fi)
+		return backend.ListConfig(ctx, b, fn)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
