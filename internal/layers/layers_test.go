@@ -45,6 +45,7 @@ var layer = map[string]int{
 	"internal/checker":             6,
 	"internal/repair":              7, // uses prune's index rewrite (6)
 	"internal/server":              7,
+	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"internal/agent":               8,
 	"cmd/cairn":                    9,
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/servertest"
 )
 
 // logBuffer collects the server's log lines.
@@ -53,7 +53,7 @@ const pwAlice, pwBob = "alice-password", "bob-password"
 
 func startTest(t *testing.T, opts Options) *testServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	data, err := Init(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -76,20 +76,7 @@ func startTest(t *testing.T, opts Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		data.Close()
-	})
-	ts.url = "http://" + ln.Addr().String()
+	ts.url = "http://" + servertest.Serve(t, srv, func() { data.Close() })
 	ts.srv = srv
 	return ts
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/minioserver"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/servertest"
 )
 
 // sharedClock is the fake time of several servers.
@@ -43,7 +43,7 @@ type s3Server struct {
 // loc, with client alice.
 func startOnS3(t *testing.T, loc string, clock *sharedClock) *s3Server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	data, err := Init(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -59,21 +59,8 @@ func startOnS3(t *testing.T, loc string, clock *sharedClock) *s3Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		srv.CloseStorage()
-		data.Close()
-	})
-	return &s3Server{Server: srv, url: "http://" + ln.Addr().String(), logs: logs}
+	addr := servertest.Serve(t, srv, srv.CloseStorage, func() { data.Close() })
+	return &s3Server{Server: srv, url: "http://" + addr, logs: logs}
 }
 
 func (s *s3Server) do(t *testing.T, method, path string, body []byte) (int, []byte) {

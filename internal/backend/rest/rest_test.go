@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync/atomic"
 	"testing"
 
@@ -12,15 +11,16 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/backendtest"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/servertest"
 )
 
 const password = "suite-password-1"
 
 // startServer runs a real cairn server on a loopback listener with one
 // client, "suite", that may delete (the suite removes files).
-func startServer(t *testing.T) string {
+func startServer(t *testing.T, opts server.Options) (addr string, data *server.Data) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	data, err := server.Init(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -28,28 +28,15 @@ func startServer(t *testing.T) string {
 	if err := data.NewClient(ctx, server.Client{Name: "suite"}, []byte(password)); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(data, server.Options{})
+	srv, err := server.New(data, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		data.Close()
-	})
-	return ln.Addr().String()
+	return servertest.Serve(t, srv, func() { data.Close() }), data
 }
 
 func TestSuite(t *testing.T) {
-	addr := startServer(t)
+	addr, _ := startServer(t, server.Options{})
 	var n atomic.Int64
 	backendtest.RunSuite(t, func(t *testing.T) backend.Backend {
 		u, err := rest.ParseURL(fmt.Sprintf("rest:http://suite:%s@%s/suite/r%d", password, addr, n.Add(1)))
@@ -65,7 +52,7 @@ func TestSuite(t *testing.T) {
 }
 
 func TestCreateOpen(t *testing.T) {
-	addr := startServer(t)
+	addr, _ := startServer(t, server.Options{})
 	ctx := context.Background()
 	u, _ := rest.ParseURL(fmt.Sprintf("rest:http://suite:%s@%s/suite/x/", password, addr))
 	if _, err := rest.Open(ctx, rest.Config{URL: u}); !errors.Is(err, backend.ErrNotFound) {

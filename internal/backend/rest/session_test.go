@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -20,35 +19,11 @@ import (
 // TTL of one minute and a clock the test moves.
 func sessionServer(t *testing.T) (addr string, data *server.Data, advance func(time.Duration)) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	data, err := server.Init(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := data.NewClient(ctx, server.Client{Name: "suite"}, []byte(password)); err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	now := time.Date(2027, 5, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	srv, err := server.New(data, server.Options{Now: clock, SessionTTL: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, nil, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		data.Close()
-	})
-	return ln.Addr().String(), data, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	addr, data = startServer(t, server.Options{Now: clock, SessionTTL: time.Minute})
+	return addr, data, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 }
 
 // TestLease: the REST backend is a backend.Leaser, found through the
