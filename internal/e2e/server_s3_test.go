@@ -3,9 +3,7 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,47 +22,7 @@ import (
 // server's state.
 func startCairnServerOnS3(t *testing.T, loc string) *serverEnv {
 	t.Helper()
-	e := newEnv(t)
-	s := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
-	e.vars["CAIRN_SERVER_DATA"] = s.data
-	e.ok("server", "init", "--storage", loc)
-	for _, c := range []string{"alice", "bob"} {
-		pw := filepath.Join(e.dir, c+".pass")
-		os.WriteFile(pw, []byte(c+"-secret-pw\n"), 0o600)
-		e.ok("server", "client", "add", c, "--password-file", pw)
-	}
-	cmd := e.command(nil, "server", "run", "--listen", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf, _ := os.Create(filepath.Join(e.dir, "server.log"))
-	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("server exit: %v", err)
-		}
-		logf.Close()
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		if a, ok := strings.CutPrefix(line, "cairn server listening on http://"); ok {
-			s.addr = a
-		}
-		if strings.HasPrefix(line, "server fingerprint:") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, stdout)
-	if s.addr == "" {
-		t.Fatalf("server did not report its address; log:\n%s", s.log())
-	}
-	return s
+	return runCairnServer(t, "--storage", loc)
 }
 
 // bucketKeys lists the object keys under prefix.

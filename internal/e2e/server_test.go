@@ -25,10 +25,18 @@ type serverEnv struct {
 
 func startCairnServer(t *testing.T) *serverEnv {
 	t.Helper()
+	return runCairnServer(t)
+}
+
+// runCairnServer runs `cairn server init` with initArgs, adds clients
+// alice and bob, and starts `cairn server run` with its API and metrics on
+// loopback; it stops the server at the end of the test.
+func runCairnServer(t *testing.T, initArgs ...string) *serverEnv {
+	t.Helper()
 	e := newEnv(t)
 	s := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
 	e.vars["CAIRN_SERVER_DATA"] = s.data
-	e.ok("server", "init")
+	e.ok(append([]string{"server", "init"}, initArgs...)...)
 	for _, c := range []string{"alice", "bob"} {
 		pw := filepath.Join(e.dir, c+".pass")
 		os.WriteFile(pw, []byte(c+"-secret-pw\n"), 0o600)
@@ -66,7 +74,7 @@ func startCairnServer(t *testing.T) *serverEnv {
 	}
 	go io.Copy(io.Discard, stdout)
 	if s.addr == "" || s.metrics == "" {
-		t.Fatal("server did not report its addresses")
+		t.Fatalf("server did not report its addresses; log:\n%s", s.log())
 	}
 	return s
 }
