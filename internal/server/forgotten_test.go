@@ -14,6 +14,23 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
+// enrolWriter makes a writer key and lists it in the roster as name.
+func enrolWriter(t *testing.T, owner *repository.Repository, name string) *crypto.Keys {
+	t.Helper()
+	wm, err := owner.NewKeyMaterial(crypto.RoleWriter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.AddWriter(context.Background(), wm, name); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := wm.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 // TestCommitAfterOwnerForget: the owner forgets a key's newest snapshot
 // directly on storage (`cairn forget` without the server); that key's
 // next commit through the server chains to the forgotten statement, and
@@ -57,17 +74,7 @@ func TestCommitAfterOwnerForget(t *testing.T) {
 	ts.advance(2 * time.Hour)
 	chained("owner", commit(t, owner, "owner 3"), o2)
 
-	wm, err := owner.NewKeyMaterial(crypto.RoleWriter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := owner.AddWriter(ctx, wm, "laptop"); err != nil {
-		t.Fatal(err)
-	}
-	wkeys, err := wm.Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
+	wkeys := enrolWriter(t, owner, "laptop")
 	u, _ := url.Parse(ts.url + "/bob/of/")
 	u.User = url.UserPassword("bob", pwBob)
 	wbe, err := rest.Open(ctx, rest.Config{URL: u})

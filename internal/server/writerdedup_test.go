@@ -15,7 +15,6 @@ import (
 	"github.com/cairnbackup/cairn/internal/archiver"
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
-	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -48,17 +47,7 @@ func TestWriterDedupsAgainstServer(t *testing.T) {
 	ts := startTest(t, Options{MaxUpload: 64 << 20})
 	ctx := context.Background()
 	owner, _ := ts.cairnClient("wd")
-	wm, err := owner.NewKeyMaterial(crypto.RoleWriter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := owner.AddWriter(ctx, wm, "laptop"); err != nil {
-		t.Fatal(err)
-	}
-	wkeys, err := wm.Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
+	wkeys := enrolWriter(t, owner, "laptop")
 	// Every directory the test needs is made before the first backup: a
 	// new one beside src would change an ancestor's mtime.
 	src, caches, restoreDir := t.TempDir(), t.TempDir(), t.TempDir()
