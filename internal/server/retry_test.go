@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +40,7 @@ func TestConcurrentIdenticalCommits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer release() // if the test fails before it lets the uploads go
 		var wg sync.WaitGroup
 		var status [2]int
 		var msg [2]string
@@ -49,7 +51,7 @@ func TestConcurrentIdenticalCommits(t *testing.T) {
 				msg[i] = code + " " + msg[i]
 			})
 		}
-		time.Sleep(500 * time.Millisecond) // both requests reach the lock
+		waitFor(t, "two uploads waiting for the repository's coordination", func() bool { return waitingToCoordinate() >= 2 })
 		release()
 		wg.Wait()
 		for i := range status {
@@ -63,5 +65,18 @@ func TestConcurrentIdenticalCommits(t *testing.T) {
 		if n := strings.Count(ts.logs.String(), "identical upload meanwhile") - before; n != 1 {
 			t.Fatalf("interval %v: the second upload was answered by the re-check %d times, want 1 (did both requests reach the lock?)", interval, n)
 		}
+	}
+}
+
+// waitingToCoordinate counts the goroutines of this process waiting in
+// Coordinate: requests queued for a repository's coordination.
+func waitingToCoordinate() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "server.(*coordinator).coordinate(")
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }
