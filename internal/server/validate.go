@@ -400,13 +400,18 @@ func (cr *cairnRepo) followIndex(ctx context.Context, be backend.Backend) (*repo
 		}
 		cr.idx, cr.frags, cr.pages = repo, map[string]bool{}, map[blob.ID]bool{}
 	}
+	// The names still to load are picked before any goroutine writes to
+	// cr.frags.
+	var todo []string
+	for _, n := range names {
+		if !cr.frags[n] {
+			todo = append(todo, n)
+		}
+	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	for _, n := range names {
-		if cr.frags[n] {
-			continue
-		}
+	for _, n := range todo {
 		g.Go(func() error {
 			f, err := cr.idx.LoadIndexFile(gctx, n)
 			if errors.Is(err, backend.ErrNotFound) {
