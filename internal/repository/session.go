@@ -70,6 +70,7 @@ type Session struct {
 	// Reused buffers: memory that is touched for the first time is slow to
 	// get from the kernel, and a backup moves its whole size through these.
 	sealedBufs sync.Pool // *[]byte for one sealed blob
+	queueBufs  sync.Pool // *[]byte for one blob queued to a spool
 }
 
 // SessionStats counts what a session stored.
@@ -217,6 +218,9 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 			s.mu.Unlock()
 			s.fail(err)
 			return false
+		}
+		if _, ok := s.repo.be.(backend.Spooler); ok {
+			sp = newQueuedSpool(sp, &s.queueBufs) // a file: writes may block
 		}
 		s.cur, s.spool = pack.NewStreamWriter(s.repo.packSize, sp), sp
 	}
