@@ -54,23 +54,9 @@ func (b *Backend) load(ctx context.Context, h backend.Handle, length int, offset
 	if offset > size || end > size {
 		return fmt.Errorf("range %d+%d runs past the file's %d bytes: %w", offset, length, size, io.ErrUnexpectedEOF)
 	}
-	return fn(&exactReader{r: io.NewSectionReader(f, offset, end-offset), left: end - offset})
-}
-
-// exactReader turns an early EOF (a file that shrank under us) into
-// io.ErrUnexpectedEOF, so a damaged file never reads as a short clean one.
-type exactReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (e *exactReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	e.left -= int64(n)
-	if err == io.EOF && e.left > 0 {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
+	// A file that shrank under us reads as io.ErrUnexpectedEOF, never as a
+	// short clean one.
+	return fn(backend.ExactReader(io.NewSectionReader(f, offset, end-offset), end-offset))
 }
 
 // Stat implements backend.Backend.
