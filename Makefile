@@ -4,7 +4,7 @@ GO       ?= go
 BIN      := bin/cairn
 STATICCHECK ?= $(shell command -v staticcheck || echo $(HOME)/go/bin/staticcheck)
 # Packages whose concurrency the race detector watches.
-RACE_PKGS := ./internal/repository/... ./internal/archiver/... ./internal/restorer/... ./internal/index/... ./internal/backend/...
+RACE_PKGS := ./internal/repository/... ./internal/archiver/... ./internal/restorer/... ./internal/index/... ./internal/backend/... ./internal/server/...
 
 .PHONY: build demo test lint unit race fuzz clean
 
