@@ -149,9 +149,15 @@ func TestGraceZeroWaitsForSessions(t *testing.T) {
 	}
 	commitBlob(t, repo, "a")
 	commitBlob(t, repo, "b")
+	// Both snapshots have the same time, so their order in the list is
+	// not fixed: forget the first by its sequence number.
 	snaps, _, _ := repo.Snapshots(ctx)
-	if err := repo.ForgetSnapshot(ctx, snaps[0], "test"); err != nil {
-		t.Fatal(err)
+	for _, s := range snaps {
+		if s.File.Statement.Seq == 1 {
+			if err := repo.ForgetSnapshot(ctx, s, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	ls := &leases{open: map[string]time.Time{"running": clk.now()}}
 	rep, err := Run(ctx, repo, Options{SessionsOpenAt: ls.openAt})
