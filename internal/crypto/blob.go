@@ -171,10 +171,32 @@ func (s *Sealer) Seal(dst []byte, ad *BlobAD, plaintext []byte, compress bool) [
 // Open authenticates and decrypts a sealed blob and returns its plaintext.
 // It does not check the blob ID; callers re-hash with BlobID (R6).
 func (s *Sealer) Open(ad *BlobAD, sealed []byte) ([]byte, error) {
+	return s.open(nil, ad, sealed, false)
+}
+
+// OpenInto is Open for a caller that reuses memory, as a restore of a
+// large file does: it decrypts sealed in place (overwriting it) and
+// decompresses into dst's capacity. The plaintext lies in sealed (a blob
+// stored uncompressed) or, with inDst set, in dst's memory or in a larger
+// buffer made for it, which the caller may keep as its next dst. It is
+// valid until the memory it lies in is reused.
+func (s *Sealer) OpenInto(dst []byte, ad *BlobAD, sealed []byte) (plain []byte, inDst bool, err error) {
+	plain, err = s.open(dst, ad, sealed, true)
+	if err != nil {
+		return nil, false, err
+	}
+	return plain, sealed[nonceSize] == frameZstd, nil
+}
+
+func (s *Sealer) open(dst []byte, ad *BlobAD, sealed []byte, inPlace bool) ([]byte, error) {
 	if len(sealed) < BlobOverhead+frameHdr {
 		return nil, fmt.Errorf("%w: sealed blob of %d bytes is too short", ErrDecrypt, len(sealed))
 	}
-	frame, err := s.aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], ad.bytes())
+	var out []byte
+	if inPlace {
+		out = sealed[nonceSize:nonceSize]
+	}
+	frame, err := s.aead.Open(out, sealed[:nonceSize], sealed[nonceSize:], ad.bytes())
 	if err != nil {
 		return nil, ErrDecrypt
 	}
@@ -188,7 +210,7 @@ func (s *Sealer) Open(ad *BlobAD, sealed []byte) ([]byte, error) {
 		return payload, nil
 	case frameZstd:
 		_, d := codecs()
-		out, err := d.DecodeAll(payload, nil)
+		out, err := d.DecodeAll(payload, dst[:0])
 		if err != nil {
 			return nil, fmt.Errorf("decompress blob: %w", err)
 		}

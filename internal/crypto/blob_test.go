@@ -228,3 +228,38 @@ func TestPadmeBound(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenInto: opening in place gives the same plaintext as Open, in dst's
+// memory for a compressed blob and in the sealed buffer for a raw one, and
+// refuses a tampered blob like Open.
+func TestOpenInto(t *testing.T) {
+	s := testSealer(1)
+	ad := testAD()
+	dst := make([]byte, 0, 8<<20)
+	for name, c := range map[string]struct {
+		pt     []byte
+		inDst  bool
+		reseal bool
+	}{
+		"text (compressed)": {pt: bytes.Repeat([]byte("the quick brown fox "), 50_000), inDst: true},
+		"random (raw)":      {pt: randomBytes(1 << 20)},
+		"empty":             {pt: []byte{}},
+	} {
+		sealed := s.Seal(nil, ad, c.pt, true)
+		got, inDst, err := s.OpenInto(dst, ad, bytes.Clone(sealed))
+		if err != nil || !bytes.Equal(got, c.pt) {
+			t.Fatalf("%s: %v, plaintext equal %v", name, err, bytes.Equal(got, c.pt))
+		}
+		if inDst != c.inDst {
+			t.Fatalf("%s: inDst %v, want %v", name, inDst, c.inDst)
+		}
+		if inDst && len(got) > 0 && &got[0] != &dst[:1][0] {
+			t.Fatalf("%s: a plaintext that fits dst was not decompressed into it", name)
+		}
+		bad := bytes.Clone(sealed)
+		bad[len(bad)/2] ^= 1
+		if _, _, err := s.OpenInto(dst, ad, bad); !errors.Is(err, crypto.ErrDecrypt) {
+			t.Fatalf("%s: tampered blob: %v", name, err)
+		}
+	}
+}

@@ -217,13 +217,27 @@ func (r *Repository) sealer(n uint32) (*crypto.Sealer, error) {
 
 // OpenBlob authenticates, decrypts and re-hashes a sealed blob (R6).
 func (r *Repository) OpenBlob(e index.Entry, sealed []byte) ([]byte, error) {
+	return r.openBlob(e, sealed, nil, nil, false)
+}
+
+// openBlob opens sealed; inPlace decrypts it in place and decompresses into
+// dst, and sets *keep to the buffer that was decompressed into.
+func (r *Repository) openBlob(e index.Entry, sealed, dst []byte, keep *[]byte, inPlace bool) ([]byte, error) {
 	s, err := r.sealer(e.Slot)
 	if err != nil {
 		return nil, fmt.Errorf("%s blob %s: %w", e.Type, e.ID.Short(), err)
 	}
 	slot, _ := r.Slot(e.Slot)
 	ad := &crypto.BlobAD{Type: uint8(e.Type), ID: e.ID, SlotID: slot.ID(), RepoID: r.keys.RepoID}
-	plain, err := s.Open(ad, sealed)
+	var plain []byte
+	if inPlace {
+		var inDst bool
+		if plain, inDst, err = s.OpenInto(dst, ad, sealed); inDst {
+			*keep = plain[:0] // the buffer zstd used, maybe a larger one
+		}
+	} else {
+		plain, err = s.Open(ad, sealed)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s blob %s in pack %s: %w", e.Type, e.ID.Short(), e.Pack.Short(), err)
 	}
@@ -256,6 +270,23 @@ func (r *Repository) idMatches(t blob.Type, id blob.ID, plain []byte) bool {
 
 // LoadBlob loads a blob by ID, verifying it.
 func (r *Repository) LoadBlob(ctx context.Context, t blob.Type, id blob.ID) ([]byte, error) {
+	return r.loadBlob(ctx, t, id, nil)
+}
+
+// BlobBuffers is memory a caller reuses across LoadBlobInto calls, so
+// that loading many large blobs does not allocate (and clear, and later
+// give back) a new buffer for each.
+type BlobBuffers struct {
+	sealed, plain []byte
+}
+
+// LoadBlobInto is LoadBlob into b's memory: the plaintext it returns is
+// valid until the next call with b.
+func (r *Repository) LoadBlobInto(ctx context.Context, t blob.Type, id blob.ID, b *BlobBuffers) ([]byte, error) {
+	return r.loadBlob(ctx, t, id, b)
+}
+
+func (r *Repository) loadBlob(ctx context.Context, t blob.Type, id blob.ID, b *BlobBuffers) ([]byte, error) {
 	e, ok := r.Lookup(t, id)
 	if !ok {
 		return nil, fmt.Errorf("%s blob %s is not in the index", t, id.Short())
@@ -263,14 +294,22 @@ func (r *Repository) LoadBlob(ctx context.Context, t blob.Type, id blob.ID) ([]b
 	var sealed []byte
 	h := backend.Handle{Type: backend.Data, Name: e.Pack.String()}
 	err := r.be.Load(ctx, h, int(e.Length), int64(e.Offset), func(rd io.Reader) error {
-		sealed = make([]byte, e.Length)
+		if b != nil && cap(b.sealed) >= int(e.Length) {
+			sealed = b.sealed[:e.Length]
+		} else {
+			sealed = make([]byte, e.Length)
+		}
 		_, err := io.ReadFull(rd, sealed)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s blob %s from %s: %w", t, id.Short(), h, err)
 	}
-	return r.OpenBlob(e, sealed)
+	if b == nil {
+		return r.OpenBlob(e, sealed)
+	}
+	b.sealed = sealed
+	return r.openBlob(e, sealed, b.plain, &b.plain, true)
 }
 
 // LoadPackRange reads the bytes [start, end) of a pack once and calls fn

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,10 +23,17 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	src := t.TempDir()
 	big := make([]byte, 9<<20)
 	rand.Read(big)
+	// Several compressed chunks of different sizes, so a large file's
+	// restore reuses its buffers across zstd blobs as well as raw ones.
+	var text bytes.Buffer
+	for i := 0; text.Len() < 12<<20; i++ {
+		fmt.Fprintf(&text, "line %d of a large compressible file, %x\n", i, i*i)
+	}
 	files := map[string][]byte{
 		"a.txt":         []byte("hello"),
 		"empty":         nil,
 		"sub/big.bin":   big,
+		"sub/big.txt":   text.Bytes(),
 		"sub/deep/x.go": bytes.Repeat([]byte("package x\n"), 5000),
 		"caf\xe9":       []byte("latin-1 name"),
 	}
