@@ -152,23 +152,37 @@ func (s *Server) Start() {
 	}
 }
 
-// ready reports whether the server answers a signed request: the health
-// endpoint says ready before the object layer is initialized.
+// ready reports whether the server answers a signed request and knows
+// which access keys it does not have. The health endpoint says ready before
+// the object layer is initialized, and the root user is served before the
+// IAM subsystem is: until then an unknown key gets "IAM sub-system not
+// initialized yet" (XMinioServerNotInitialized) instead of
+// InvalidAccessKeyId, which tests of wrong credentials would see.
 func (s *Server) ready() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	c, err := minio.New(s.addr, &minio.Options{
-		Creds:      credentials.NewStaticV4(AccessKey, SecretKey, ""),
-		Secure:     s.certsDir != "",
-		Region:     "us-east-1",
-		MaxRetries: 1,
-		Transport:  s.transport(),
-	})
+	client := func(key, secret string) (*minio.Client, error) {
+		return minio.New(s.addr, &minio.Options{
+			Creds:      credentials.NewStaticV4(key, secret, ""),
+			Secure:     s.certsDir != "",
+			Region:     "us-east-1",
+			MaxRetries: 1,
+			Transport:  s.transport(),
+		})
+	}
+	root, err := client(AccessKey, SecretKey)
 	if err != nil {
 		return false
 	}
-	_, err = c.ListBuckets(ctx)
-	return err == nil
+	if _, err := root.ListBuckets(ctx); err != nil {
+		return false
+	}
+	stranger, err := client("cairn-readiness-probe", "not-a-secret-of-this-server")
+	if err != nil {
+		return false
+	}
+	_, err = stranger.ListBuckets(ctx)
+	return minio.ToErrorResponse(err).Code == "InvalidAccessKeyId"
 }
 
 // Stop kills the server (SIGKILL: an outage, not a shutdown) and waits for
