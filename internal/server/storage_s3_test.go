@@ -203,10 +203,22 @@ func TestLeaseLostCancelsWork(t *testing.T) {
 			t.Fatalf("b coordinates a renewed repository: %v", err)
 		}
 	}
-	// A partition: a's renewals cannot land in time, b takes over.
+	// A partition: a's renewals cannot land in time, b takes over. Holding
+	// a's mutex stops the next renewal, not one already on the wire: that
+	// one (its expiry computed before the clock jumped) may land between
+	// b's read of the lease and b's conditional write, and b then rightly
+	// sees a as holder. Its expiry is still in the past, so b's next try
+	// takes over.
 	a.coordinator().mu.Lock()
 	clock.advance(2 * coordTTL)
-	_, releaseB, err := b.Coordinate(ctx, "alice/r")
+	var releaseB func()
+	for try := 0; ; try++ {
+		_, releaseB, err = b.Coordinate(ctx, "alice/r")
+		if err == nil || try == 2 || !errors.Is(err, ErrNotCoordinator) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	a.coordinator().mu.Unlock()
 	if err != nil {
 		t.Fatalf("b takes over: %v", err)
