@@ -152,11 +152,16 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var known repository.Known
+	var index *indexLoad
 	if repo.CanReadMetadata() {
-		if err := repo.LoadIndex(ctx); err != nil {
-			return nil, err
-		}
+		// The index loads while the walk starts; the first dedup
+		// question waits for it (a no-change backup of K spent 0.16 s
+		// of its 1.2 s loading it before looking at a file).
+		index = loadIndex(ctx, repo, cancel)
+		known = index
 	} else {
 		set, err := writerKnown(ctx, repo, opts.Log)
 		if err != nil {
@@ -166,6 +171,9 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	}
 	sess, err := repo.NewSession(ctx, known)
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.Canceled) {
+			err = cause // the index load failed meanwhile: say why
+		}
 		return nil, err
 	}
 	committed := false
@@ -179,7 +187,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		capNoX: fsmeta.NewCapturer(fsmeta.CaptureOptions{NoXattrs: true}),
 		fc:     loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
 		jobs: make(chan *fileJob, 256), dirs: make(chan *pendingDir, 1024), refs: map[snapshot.Ref]struct{}{}}
-	if err := a.fc.seedFromParent(ctx, repo, roots, host); err != nil {
+	if err := a.fc.seedFromParent(ctx, repo, roots, host, index.wait); err != nil {
 		opts.Log.Warn("reading the parent snapshot; every file will be read", "err", err)
 	}
 	a.current.Store("")
@@ -189,8 +197,6 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		a.roots[r] = struct{}{}
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Add(1)
@@ -218,6 +224,9 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	<-root.done
 	if root.err != nil {
 		return nil, root.err
+	}
+	if err := index.wait(); err != nil {
+		return nil, err
 	}
 	refs := make([]snapshot.Ref, 0, len(a.refs))
 	for r := range a.refs {

@@ -21,9 +21,12 @@ import (
 // that lost its cache, or a new one restoring its role, then reads only
 // what changed, as the cache would have let it. Trees record size, mtime
 // and ctime but no inode, so such entries match on the first three.
-func (fc *fileCache) seedFromParent(ctx context.Context, repo *repository.Repository, roots []string, host string) error {
+func (fc *fileCache) seedFromParent(ctx context.Context, repo *repository.Repository, roots []string, host string, indexLoaded func() error) error {
 	if !fc.empty() || !repo.CanReadContent() {
 		return nil
+	}
+	if err := indexLoaded(); err != nil {
+		return err
 	}
 	snaps, _, err := repo.Snapshots(ctx)
 	if err != nil {
