@@ -428,12 +428,19 @@ func (a *archiver) walkDir(ctx context.Context, path, rel string, n snapshot.Nod
 		a.mu.Unlock()
 		return pd.self, a.sendDir(ctx, pd)
 	}
-	names, err := fsmeta.ReadDirSorted(path)
+	d, err := fsmeta.OpenDir(path)
 	if err != nil {
 		a.warn(path, err)
 		return pd.self, a.sendDir(ctx, pd)
 	}
-	nodes, errs := a.lstatAll(path, names)
+	names, err := d.Names()
+	if err != nil {
+		d.Close()
+		a.warn(path, err)
+		return pd.self, a.sendDir(ctx, pd)
+	}
+	nodes, errs := a.lstatAll(d, names)
+	d.Close()
 	for i, name := range names {
 		child := filepath.Join(path, name)
 		childRel := name
@@ -464,16 +471,15 @@ func (a *archiver) walkDir(ctx context.Context, path, rel string, n snapshot.Nod
 // no-change backup the walk is nothing but these system calls, and they
 // run in parallel on every core while the order of the result stays that
 // of names.
-func (a *archiver) lstatAll(dir string, names []string) ([]snapshot.Node, []error) {
+func (a *archiver) lstatAll(dir *fsmeta.Dir, names []string) ([]snapshot.Node, []error) {
 	nodes := make([]snapshot.Node, len(names))
 	errs := make([]error, len(names))
 	stat := func(i int) {
-		p := filepath.Join(dir, names[i])
 		// Regular files get their xattrs in the content worker, from the
 		// file cache when the file is unchanged (a changed xattr changes
 		// ctime); everything else here.
-		if nodes[i], errs[i] = a.capNoX.Lstat(p); errs[i] == nil && nodes[i].Type != snapshot.TypeFile {
-			nodes[i].Xattrs, errs[i] = fsmeta.ListXattrs(p)
+		if nodes[i], errs[i] = a.capNoX.LstatAt(dir, names[i]); errs[i] == nil && nodes[i].Type != snapshot.TypeFile {
+			nodes[i].Xattrs, errs[i] = fsmeta.ListXattrs(filepath.Join(dir.Path(), names[i]))
 		}
 	}
 	par := min(len(names)/8, 2*runtime.GOMAXPROCS(0))

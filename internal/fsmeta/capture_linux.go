@@ -45,12 +45,35 @@ func (c *Capturer) Lstat(path string) (snapshot.Node, error) {
 	if err := unix.Lstat(path, &st); err != nil {
 		return snapshot.Node{}, &os.PathError{Op: "lstat", Path: path, Err: err}
 	}
-	n := nodeFromStat(filepath.Base(path), &st)
+	return c.fromStat(path, filepath.Base(path), &st, func() (string, error) { return os.Readlink(path) })
+}
+
+// LstatAt is Lstat of name in the open directory d. The kernel resolves
+// one name, not every element of the path again, which is most of what a
+// no-change backup costs; and a directory above d renamed or replaced by
+// a symlink during the walk cannot redirect it.
+func (c *Capturer) LstatAt(d *Dir, name string) (snapshot.Node, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return snapshot.Node{}, &os.PathError{Op: "lstat", Path: filepath.Join(d.path, name), Err: err}
+	}
+	path := filepath.Join(d.path, name)
+	return c.fromStat(path, name, &st, func() (string, error) {
+		t, err := readlinkAt(d.fd, name)
+		if err != nil {
+			return "", &os.PathError{Op: "readlink", Path: path, Err: err}
+		}
+		return t, nil
+	})
+}
+
+func (c *Capturer) fromStat(path, name string, st *unix.Stat_t, readlink func() (string, error)) (snapshot.Node, error) {
+	n := nodeFromStat(name, st)
 	if n.Type == 0 {
 		return n, fmt.Errorf("lstat %s: unknown file type %#o", path, st.Mode&unix.S_IFMT)
 	}
 	if n.Type == snapshot.TypeSymlink {
-		t, err := os.Readlink(path)
+		t, err := readlink()
 		if err != nil {
 			return n, err
 		}
@@ -68,6 +91,21 @@ func (c *Capturer) Lstat(path string) (snapshot.Node, error) {
 		n.Xattrs = x
 	}
 	return n, nil
+}
+
+// readlinkAt reads the target of symlink name in directory fd, growing its
+// buffer until the target fits.
+func readlinkAt(fd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(fd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
 }
 
 func nodeFromStat(name string, st *unix.Stat_t) snapshot.Node {

@@ -2,11 +2,13 @@ package fsmeta
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -205,5 +207,58 @@ func TestOpenContentRefusesSymlinkAndFIFO(t *testing.T) {
 			f.Close()
 			t.Errorf("OpenContent(%s) succeeded", name)
 		}
+	}
+}
+
+// TestLstatAt: a stat relative to an open directory describes every kind
+// as Lstat of the full path does, reads symlink targets longer than its
+// first buffer, and names the full path when the entry is gone.
+func TestLstatAt(t *testing.T) {
+	dir := t.TempDir()
+	c := NewCapturer(CaptureOptions{})
+	p := func(s string) string { return filepath.Join(dir, s) }
+	mustWrite(t, p("file"), "hello", 0o640)
+	if err := os.Mkdir(p("dir"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	long := string(bytes.Repeat([]byte("a/"), 600)) + "end"
+	for name, target := range map[string]string{"short": "x", "long": long, "edge": string(bytes.Repeat([]byte("b"), 256))} {
+		if err := os.Symlink(target, p(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mkfifo(p("fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	names, err := d.Names()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"dir", "edge", "fifo", "file", "long", "short"}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("Names = %q, want %q", names, want)
+	}
+	for _, name := range names {
+		at, err := c.LstatAt(d, name)
+		if err != nil {
+			t.Fatalf("LstatAt %s: %v", name, err)
+		}
+		full := lstat(t, c, p(name))
+		at.ATime, full.ATime = time.Time{}, time.Time{} // reading a link's target touches its atime
+		if !reflect.DeepEqual(at, full) {
+			t.Errorf("%s: LstatAt %+v, Lstat %+v", name, at, full)
+		}
+	}
+	if n, _ := c.LstatAt(d, "long"); n.LinkTarget != long {
+		t.Errorf("long target read as %d bytes, want %d", len(n.LinkTarget), len(long))
+	}
+	_, err = c.LstatAt(d, "gone")
+	var pe *os.PathError
+	if !errors.As(err, &pe) || pe.Path != p("gone") || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing entry: %v, want a PathError for %s", err, p("gone"))
 	}
 }
