@@ -13,6 +13,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -186,9 +187,21 @@ func (b *ByteReader) Bytes() []byte { return b.buf }
 func LoadAll(ctx context.Context, be Backend, h Handle) ([]byte, error) {
 	var out []byte
 	err := be.Load(ctx, h, 0, 0, func(rd io.Reader) error {
-		var err error
-		out, err = io.ReadAll(rd)
+		// A reader that knows its length (ExactReader) is read into one
+		// buffer of that size: io.ReadAll's doubling costs several
+		// copies and clears of a multi-MiB index file. The hint comes
+		// from the store (a remote one may lie), so it is capped.
+		hint := int64(0)
+		if r, ok := rd.(interface{ Remaining() int64 }); ok {
+			hint = min(r.Remaining(), maxLoadHint)
+		}
+		buf := bytes.NewBuffer(make([]byte, 0, max(hint, 0)+bytes.MinRead))
+		_, err := buf.ReadFrom(rd)
+		out = buf.Bytes()
 		return err
 	})
 	return out, err
 }
+
+// maxLoadHint caps what LoadAll allocates up front on a store's word.
+const maxLoadHint = 64 << 20

@@ -22,6 +22,9 @@ type exactReader struct {
 	left int64 // -1: unknown
 }
 
+// Remaining is how many bytes are left to read, -1 if unknown.
+func (e *exactReader) Remaining() int64 { return e.left }
+
 func (e *exactReader) Read(p []byte) (int, error) {
 	if e.left == 0 {
 		return 0, io.EOF

@@ -64,10 +64,14 @@ func Open(ct []byte, identity age.Identity, notMine error) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrDecrypt, err)
 	}
-	out, err := io.ReadAll(io.LimitReader(r, maxSealed+1))
+	// The plaintext is shorter than the ciphertext: one buffer of that
+	// size, not io.ReadAll's doubling (a multi-MiB index fragment).
+	buf := bytes.NewBuffer(make([]byte, 0, min(len(ct), maxSealed+1)+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(r, maxSealed+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDecrypt, err)
 	}
+	out := buf.Bytes()
 	if len(out) > maxSealed {
 		return nil, fmt.Errorf("%w: sealed object larger than %d bytes", ErrDecrypt, maxSealed)
 	}
