@@ -270,9 +270,11 @@ func (r *Restorer) CreateFile(components []string, size int64) (*os.File, error)
 	if err != nil {
 		return nil, opErr("create", components, err)
 	}
-	if err := unix.Ftruncate(fd, size); err != nil {
-		unix.Close(fd)
-		return nil, opErr("truncate", components, err)
+	if size > 0 {
+		if err := unix.Ftruncate(fd, size); err != nil {
+			unix.Close(fd)
+			return nil, opErr("truncate", components, err)
+		}
 	}
 	return os.NewFile(uintptr(fd), joinComponents(components)), nil
 }

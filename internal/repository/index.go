@@ -314,22 +314,40 @@ func (r *Repository) loadBlob(ctx context.Context, t blob.Type, id blob.ID, b *B
 
 // LoadPackRange reads the bytes [start, end) of a pack once and calls fn
 // with each entry's verified plaintext. entries must lie inside the range.
-func (r *Repository) LoadPackRange(ctx context.Context, packID blob.ID, start, end uint32, entries []index.Entry, fn func(index.Entry, []byte) error) error {
+// With b (which may be nil) the range is read into b's memory, decrypted in
+// place and decompressed into b's other buffer: the plaintext fn gets is
+// valid only until fn returns. A restore of many small files otherwise
+// allocates a run buffer and a plaintext per file, and collecting them
+// cost it about a seventh of its CPU.
+func (r *Repository) LoadPackRange(ctx context.Context, packID blob.ID, start, end uint32, entries []index.Entry, b *BlobBuffers, fn func(index.Entry, []byte) error) error {
 	h := backend.Handle{Type: backend.Data, Name: packID.String()}
 	var buf []byte
 	err := r.be.Load(ctx, h, int(end-start), int64(start), func(rd io.Reader) error {
-		buf = make([]byte, end-start)
+		if b != nil && cap(b.sealed) >= int(end-start) {
+			buf = b.sealed[:end-start]
+		} else {
+			buf = make([]byte, end-start)
+		}
 		_, err := io.ReadFull(rd, buf)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("load %s: %w", h, err)
 	}
+	if b != nil {
+		b.sealed = buf
+	}
 	for _, e := range entries {
 		if e.Offset < start || e.Offset+e.Length > end {
 			return fmt.Errorf("entry outside loaded range of %s", h)
 		}
-		plain, err := r.OpenBlob(e, buf[e.Offset-start:e.Offset-start+e.Length])
+		sealed := buf[e.Offset-start : e.Offset-start+e.Length]
+		var plain []byte
+		if b != nil {
+			plain, err = r.openBlob(e, sealed, b.plain, &b.plain, true)
+		} else {
+			plain, err = r.OpenBlob(e, sealed)
+		}
 		if err != nil {
 			return err
 		}

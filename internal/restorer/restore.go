@@ -67,6 +67,7 @@ type restore struct {
 	mu    sync.Mutex
 	bytes atomic.Uint64
 	files atomic.Uint64
+	bufs  sync.Pool // *repository.BlobBuffers for runs of small files
 }
 
 func (r *restore) warn(path string, err error) {
@@ -323,6 +324,11 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 		byBlob[id] = append(byBlob[id], i)
 	}
 	sort.Slice(entries, func(a, b int) bool { return entries[a].Offset < entries[b].Offset })
+	bufs, _ := r.bufs.Get().(*repository.BlobBuffers)
+	if bufs == nil {
+		bufs = new(repository.BlobBuffers)
+	}
+	defer r.bufs.Put(bufs)
 	// Read runs of entries with small gaps in one request.
 	for len(entries) > 0 {
 		j := 1
@@ -333,12 +339,9 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 		}
 		run := entries[:j]
 		entries = entries[j:]
-		err := r.repo.LoadPackRange(ctx, packID, run[0].Offset, end, run, func(e index.Entry, plain []byte) error {
+		err := r.repo.LoadPackRange(ctx, packID, run[0].Offset, end, run, bufs, func(e index.Entry, plain []byte) error {
 			for _, i := range byBlob[e.ID] {
-				r.writeFile(files[i], func(f *os.File) error {
-					_, err := f.Write(plain)
-					return err
-				})
+				r.writeWhole(files[i], plain)
 			}
 			return nil
 		})
@@ -443,14 +446,38 @@ func allZero(b []byte) bool {
 // writeFile creates the file, lets write fill it, checks its size and
 // (with Verify) its content hash, and sets its metadata.
 func (r *restore) writeFile(job fileJob, write func(*os.File) error) {
+	r.fillFile(job, true, write)
+}
+
+// writeWhole writes a file whose whole content is plain. When plain is as
+// long as the node says (anything else is a damaged or hostile tree, and
+// gets the general path) the file is created empty and written once: no
+// ftruncate before or after, two of the dozen system calls a small file
+// costs.
+func (r *restore) writeWhole(job fileJob, plain []byte) {
+	write := func(f *os.File) error {
+		_, err := f.Write(plain)
+		return err
+	}
+	r.fillFile(job, uint64(len(plain)) != job.node.Size, write)
+}
+
+// fillFile creates job's file, at its full size when sized (so what write
+// skips is a hole, and the size is set again afterwards), lets write fill
+// it, verifies it if asked and sets its metadata.
+func (r *restore) fillFile(job fileJob, sized bool, write func(*os.File) error) {
 	path := strings.Join(job.comps, "/")
-	f, err := r.fs.CreateFile(job.comps, int64(job.node.Size))
+	var size int64
+	if sized {
+		size = int64(job.node.Size)
+	}
+	f, err := r.fs.CreateFile(job.comps, size)
 	if err != nil {
 		r.warn(path, err)
 		return
 	}
 	err = write(f)
-	if err == nil {
+	if err == nil && sized {
 		err = f.Truncate(int64(job.node.Size))
 	}
 	if err == nil && r.opts.Verify {
