@@ -3,9 +3,12 @@ package fsmeta
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
+	"runtime"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -90,6 +93,64 @@ func (r *Restorer) SetMetadata(components []string, n snapshot.Node) error {
 		errs = append(errs, opErr("set times", components, err))
 	}
 	return errors.Join(errs...)
+}
+
+// SetFileMetadata is SetMetadata for a regular file this run created with
+// CreateFile and still holds open as f. Every step goes through the
+// descriptor: no path to resolve, no type to check (it is the inode
+// CreateFile made) and no symlink to avoid, which saves a restore of many
+// small files a third of its system calls per file. The order and the
+// rules are SetMetadata's; call it after the content is complete (and
+// verified: reading the file could move its atime).
+func (r *Restorer) SetFileMetadata(f *os.File, components []string, n snapshot.Node) error {
+	if n.Type != snapshot.TypeFile {
+		return opErr("set metadata", components, fmt.Errorf("is a file, want %s", n.Type))
+	}
+	fd := int(f.Fd())
+	var errs []error
+	if r.isRoot && !r.opts.NoOwner {
+		uid, gid := r.owner(n)
+		if err := unix.Fchown(fd, uid, gid); err != nil {
+			errs = append(errs, opErr("chown", components, err))
+		}
+	}
+	dropPriv := r.isRoot && r.opts.NoOwner
+	if !r.opts.NoXattrs {
+		for _, x := range n.Xattrs {
+			if dropPriv && x.Name == "security.capability" {
+				continue
+			}
+			err := errors.New("empty name")
+			if x.Name != "" {
+				err = unix.Fsetxattr(fd, x.Name, x.Value, 0)
+			}
+			if err != nil && r.opts.Warn != nil {
+				r.opts.Warn(joinComponents(components), fmt.Errorf("xattr %q: %w", x.Name, err))
+			}
+		}
+	}
+	mode := n.Mode & 0o7777
+	if dropPriv {
+		mode &^= unix.S_ISUID | unix.S_ISGID
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		errs = append(errs, opErr("chmod", components, err))
+	}
+	if err := futimens(fd, &[2]unix.Timespec{timespec(n.ATime), timespec(n.MTime)}); err != nil {
+		errs = append(errs, opErr("set times", components, err))
+	}
+	runtime.KeepAlive(f)
+	return errors.Join(errs...)
+}
+
+// futimens sets the times of the file open as fd: utimensat with a NULL
+// path, which x/sys/unix does not offer.
+func futimens(fd int, ts *[2]unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 func timespec(t time.Time) unix.Timespec {

@@ -140,7 +140,9 @@ func components(rel string) []string {
 // restoreTree plays the restorer: create in pre-order, copy content with
 // plain io (extents only for sparse files), then set metadata in reverse
 // order so directories come after their children.
-func restoreTree(t *testing.T, r *Restorer, src string, tree []captured) {
+// With viaFD a regular file gets its metadata from SetFileMetadata on the
+// descriptor it was written through, as the restorer does.
+func restoreTree(t *testing.T, r *Restorer, src string, tree []captured, viaFD bool) {
 	t.Helper()
 	for _, c := range tree {
 		comp, n := components(c.rel), c.node
@@ -154,7 +156,7 @@ func restoreTree(t *testing.T, r *Restorer, src string, tree []captured) {
 		case n.Type == snapshot.TypeDir:
 			err = r.MkdirAll(comp)
 		case n.Type == snapshot.TypeFile:
-			err = copyFile(r, comp, filepath.Join(src, c.rel), n)
+			err = copyFile(r, comp, filepath.Join(src, c.rel), n, viaFD)
 		case n.Type == snapshot.TypeSymlink:
 			err = r.Symlink(comp, n.LinkTarget)
 		default:
@@ -165,13 +167,16 @@ func restoreTree(t *testing.T, r *Restorer, src string, tree []captured) {
 		}
 	}
 	for i := len(tree) - 1; i >= 0; i-- {
+		if n := tree[i].node; viaFD && n.Type == snapshot.TypeFile && n.HardLinkTo == "" {
+			continue
+		}
 		if err := r.SetMetadata(components(tree[i].rel), tree[i].node); err != nil {
 			t.Fatalf("metadata %s: %v", tree[i].rel, err)
 		}
 	}
 }
 
-func copyFile(r *Restorer, comp []string, srcPath string, n snapshot.Node) error {
+func copyFile(r *Restorer, comp []string, srcPath string, n snapshot.Node, viaFD bool) error {
 	dst, err := r.CreateFile(comp, int64(n.Size))
 	if err != nil {
 		return err
@@ -183,18 +188,27 @@ func copyFile(r *Restorer, comp []string, srcPath string, n snapshot.Node) error
 	}
 	defer src.Close()
 	if n.Extents == nil {
-		_, err = io.Copy(dst, src)
-		return err
+		if _, err = io.Copy(dst, src); err != nil {
+			return err
+		}
 	}
 	for _, e := range n.Extents {
 		if _, err := io.Copy(io.NewOffsetWriter(dst, e.Offset), io.NewSectionReader(src, e.Offset, e.Length)); err != nil {
 			return err
 		}
 	}
+	if viaFD {
+		return r.SetFileMetadata(dst, comp, n)
+	}
 	return nil
 }
 
 func TestRestoreRoundTrip(t *testing.T) {
+	t.Run("by path", func(t *testing.T) { testRestoreRoundTrip(t, false) })
+	t.Run("files by descriptor", func(t *testing.T) { testRestoreRoundTrip(t, true) })
+}
+
+func testRestoreRoundTrip(t *testing.T, viaFD bool) {
 	base := t.TempDir()
 	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
 	for _, d := range []string{src, dst} {
@@ -215,7 +229,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	restoreTree(t, r, src, tree)
+	restoreTree(t, r, src, tree, viaFD)
 	if len(warnings) > 0 {
 		t.Errorf("warnings: %q", warnings)
 	}
@@ -321,6 +335,21 @@ func TestRestoreNoOwnerDropsPrivileges(t *testing.T) {
 	}
 	if st.Mode&0o7777 != 0o755 || st.Uid != 0 {
 		t.Errorf("mode %#o uid %d, want 0755 owned by root", st.Mode&0o7777, st.Uid)
+	}
+	// The same through the descriptor.
+	f, err = r.CreateFile([]string{"suid-fd"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := r.SetFileMetadata(f, []string{"suid-fd"}, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lstat(filepath.Join(dst, "suid-fd"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o7777 != 0o755 || st.Uid != 0 {
+		t.Errorf("by descriptor: mode %#o uid %d, want 0755 owned by root", st.Mode&0o7777, st.Uid)
 	}
 }
 

@@ -488,6 +488,12 @@ func (r *restore) fillFile(job fileJob, sized bool, write func(*os.File) error) 
 			r.mu.Unlock()
 		}
 	}
+	// Metadata after the content (and its verification), through the
+	// descriptor still open.
+	var metaErr error
+	if err == nil {
+		metaErr = r.fs.SetFileMetadata(f, job.comps, withATime(job.node))
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -495,8 +501,8 @@ func (r *restore) fillFile(job fileJob, sized bool, write func(*os.File) error) 
 		r.warn(path, err)
 		return
 	}
-	if err := r.fs.SetMetadata(job.comps, withATime(job.node)); err != nil {
-		r.warn(path, err)
+	if metaErr != nil {
+		r.warn(path, metaErr)
 	}
 	r.files.Add(1)
 	r.bytes.Add(job.node.Size)
