@@ -704,8 +704,18 @@ func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 // other goroutines, at most a few at a time across the whole backup, while
 // this one reads on: one large file then uses every core.
 func (a *archiver) saveStream(ctx context.Context, src io.Reader, ch *chunker.Chunker, buf []byte, parallel bool) ([]blob.ID, uint64, blob.ID, error) {
-	hash := sha256.New()
-	ch.Reset(io.TeeReader(src, hash))
+	// The content hash: inline for a small file, beside the chunker for
+	// one large enough to be sealed in parallel.
+	var (
+		hash  = sha256.New()
+		async *asyncHasher
+	)
+	if parallel {
+		async = newAsyncHasher()
+		ch.Reset(io.TeeReader(src, async))
+	} else {
+		ch.Reset(io.TeeReader(src, hash))
+	}
 	var (
 		ids      []*blob.ID
 		size     uint64
@@ -763,6 +773,12 @@ func (a *archiver) saveStream(ctx context.Context, src io.Reader, ch *chunker.Ch
 		}()
 	}
 	wg.Wait()
+	var h blob.ID
+	if async != nil {
+		h = async.sum()
+	} else {
+		hash.Sum(h[:0])
+	}
 	if err = cmp.Or(err, firstErr); err != nil {
 		return nil, 0, blob.ID{}, err
 	}
@@ -770,8 +786,6 @@ func (a *archiver) saveStream(ctx context.Context, src io.Reader, ch *chunker.Ch
 	for i, id := range ids {
 		out[i] = *id
 	}
-	var h blob.ID
-	hash.Sum(h[:0])
 	return out, size, h, nil
 }
 
