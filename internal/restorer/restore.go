@@ -307,10 +307,9 @@ func (r *restore) restoreFiles(ctx context.Context, files []fileJob) error {
 	return g.Wait()
 }
 
-// maxRun bounds one read of neighbouring small blobs from a pack: each
-// worker holds a run and its plaintexts at once, so this sets most of a
-// restore's memory; 2 MiB still makes a run of many small files one read.
-const maxRun = 2 << 20
+// maxGap is the most of a pack a restore reads and throws away rather than
+// making another request.
+const maxGap = 1 << 20
 
 func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []fileJob, idxs []int) error {
 	byBlob := map[blob.ID][]int{}
@@ -329,18 +328,25 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 		bufs = new(repository.BlobBuffers)
 	}
 	defer r.bufs.Put(bufs)
-	// Read runs of entries with small gaps in one request.
+	// One request per stretch of the pack without a large gap: the blobs
+	// stream through one at a time, so its length costs no memory.
 	for len(entries) > 0 {
 		j := 1
 		end := entries[0].Offset + entries[0].Length
-		for j < len(entries) && entries[j].Offset <= end+256<<10 && entries[j].Offset+entries[j].Length-entries[0].Offset <= maxRun {
+		for j < len(entries) && entries[j].Offset <= end+maxGap {
 			end = max(end, entries[j].Offset+entries[j].Length)
 			j++
 		}
 		run := entries[:j]
 		entries = entries[j:]
-		err := r.repo.LoadPackRange(ctx, packID, run[0].Offset, end, run, bufs, func(e index.Entry, plain []byte) error {
+		delivered := 0
+		err := r.repo.LoadPackRange(ctx, packID, run[0].Offset, end, run, bufs, func(e index.Entry, plain []byte, err error) error {
+			delivered++
 			for _, i := range byBlob[e.ID] {
+				if err != nil {
+					r.warn(strings.Join(files[i].comps, "/"), err)
+					continue
+				}
 				r.writeWhole(files[i], plain)
 			}
 			return nil
@@ -349,7 +355,7 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 			if ctx.Err() != nil {
 				return err
 			}
-			for _, e := range run {
+			for _, e := range run[delivered:] {
 				for _, i := range byBlob[e.ID] {
 					r.warn(strings.Join(files[i].comps, "/"), err)
 				}
