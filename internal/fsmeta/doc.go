@@ -20,8 +20,9 @@
 //
 // # Traversal
 //
-// ReadDirSorted lists a directory sorted by raw name bytes, which is the
-// order trees are built in. Filter holds the three rules below; Walk is a
+// ReadDirSorted (or Dir.Names on a directory opened with OpenDir) lists a
+// directory sorted by raw name bytes, which is the order trees are built
+// in; Capturer.LstatAt describes an entry relative to the open Dir. Filter holds the three rules below; Walk is a
 // pre-order walker built from the same pieces for listings and dry runs.
 //
 // # Exclude patterns
@@ -94,7 +95,8 @@
 //     they cannot reach outside it; symlinks and directories are refused as
 //     link sources.
 //
-// Files are created 0600 and directories 0700 until SetMetadata, so content
+// Files are created 0600 and directories 0700 until SetMetadata (for a file
+// still open after writing, SetFileMetadata on its descriptor), so content
 // is not exposed with the final, possibly looser, mode while being written.
 // Directory metadata is applied after the directory's children (see
 // SetMetadata). Restoring as root recreates owners, setuid bits and file

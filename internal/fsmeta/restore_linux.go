@@ -247,8 +247,9 @@ func (r *Restorer) mkdirAt(dirfd int, name string) (int, error) {
 	return openDirAt(dirfd, name)
 }
 
-// CreateFile creates a new regular file (mode 0600 until SetMetadata) in
-// an existing directory and sets its length to size with ftruncate, so
+// CreateFile creates a new regular file (mode 0600 until SetMetadata or
+// SetFileMetadata) in an existing directory and, when size is not zero,
+// sets its length to size with ftruncate, so
 // regions the caller does not write stay holes: write a sparse file's
 // extents with WriteAt and nothing else. Without Overwrite an existing entry
 // is an error that matches errors.Is(err, fs.ErrExist). The caller closes
