@@ -214,7 +214,7 @@ func TestRestorePreexistingSymlink(t *testing.T) {
 			if err != nil {
 				t.Fatalf("overwrite CreateFile = %v", err)
 			}
-			f.WriteString("new")
+			f.Write([]byte("new"))
 			f.Close()
 		} else if !errors.Is(err, fs.ErrExist) {
 			t.Errorf("CreateFile over a symlink = %v, want ErrExist", err)

@@ -3,6 +3,7 @@ package fsmeta
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -51,8 +52,9 @@ type Restorer struct {
 	uids map[string]int
 	gids map[string]int
 
-	dmu  sync.Mutex
-	dirs map[string]int // joined components → O_PATH directory fd (see openDir)
+	dmu     sync.Mutex
+	dirs    map[string]*dirEntry
+	maxDirs int // joined components → O_PATH directory descriptor (see openDir)
 }
 
 // NewRestorer opens target, which must be an existing directory. Symlinks
@@ -64,12 +66,13 @@ func NewRestorer(target string, opts RestoreOptions) (*Restorer, error) {
 		return nil, fmt.Errorf("open restore target: %w", err)
 	}
 	r := &Restorer{
-		root:   root,
-		opts:   opts,
-		isRoot: os.Geteuid() == 0,
-		uids:   map[string]int{},
-		gids:   map[string]int{},
-		dirs:   map[string]int{},
+		root:    root,
+		opts:    opts,
+		isRoot:  os.Geteuid() == 0,
+		uids:    map[string]int{},
+		gids:    map[string]int{},
+		dirs:    map[string]*dirEntry{},
+		maxDirs: cachedDirs(),
 	}
 	_, err = os.Stat("/proc/self/fd/" + strconv.Itoa(int(root.Fd())))
 	r.procOK = err == nil
@@ -86,57 +89,112 @@ func (r *Restorer) Close() error {
 
 func (r *Restorer) rootFd() int { return int(r.root.Fd()) }
 
-// maxCachedDirs bounds the directory descriptors a Restorer keeps open.
-const maxCachedDirs = 1024
+// cachedDirs bounds the directory descriptors a Restorer keeps open: a
+// quarter of the descriptor limit (Go raises the soft limit to the hard one
+// at start), between 256 and 8192.
+var cachedDirs = sync.OnceValue(func() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 256
+	}
+	return int(min(max(lim.Cur/4, 256), 8192))
+})
+
+// dirEntry is a cached directory descriptor. refs counts the operations
+// using it; an entry dropped from the cache while in use is closed by the
+// last of them.
+type dirEntry struct {
+	fd      int
+	refs    int
+	dropped bool
+}
+
+// dirRef is a directory descriptor an operation holds until release.
+type dirRef struct {
+	r *Restorer
+	e *dirEntry // nil for the target directory, which lives as long as r
+}
+
+func (d dirRef) fd() int {
+	if d.e == nil {
+		return d.r.rootFd()
+	}
+	return d.e.fd
+}
+
+func (d dirRef) release() {
+	if d.e == nil {
+		return
+	}
+	d.r.dmu.Lock()
+	d.e.refs--
+	if d.e.refs == 0 && d.e.dropped {
+		unix.Close(d.e.fd)
+	}
+	d.r.dmu.Unlock()
+}
 
 // openDir opens the existing directory at components below the target as
-// an O_PATH descriptor, refusing symlinks at every step. The caller closes
-// it.
+// an O_PATH descriptor, refusing symlinks at every step. The caller
+// releases it.
 //
 // Directories once opened are kept in a cache, so a restore of many files
 // in one directory resolves its path once, not once per file (the walk
-// costs three system calls per level). A cached descriptor names the
-// directory inode opened safely the first time: renaming or replacing a
-// path component afterwards cannot redirect it, and this Restorer never
-// replaces a directory. Callers get a duplicate they own.
-func (r *Restorer) openDir(components []string) (int, error) {
+// costs three system calls per level), and uses the descriptor without
+// duplicating it. A cached descriptor names the directory inode opened
+// safely the first time: renaming or replacing a path component
+// afterwards cannot redirect it, and this Restorer never replaces a
+// directory.
+func (r *Restorer) openDir(components []string) (dirRef, error) {
 	if len(components) == 0 {
-		return unix.Dup(r.rootFd())
+		return dirRef{r: r}, nil
 	}
 	key := joinComponents(components)
 	r.dmu.Lock()
-	if fd, ok := r.dirs[key]; ok {
-		nfd, err := unix.Dup(fd)
+	if e, ok := r.dirs[key]; ok {
+		e.refs++
 		r.dmu.Unlock()
-		return nfd, err
+		return dirRef{r, e}, nil
 	}
 	r.dmu.Unlock()
-	pfd, err := r.openDir(components[:len(components)-1])
+	p, err := r.openDir(components[:len(components)-1])
 	if err != nil {
-		return -1, err
+		return dirRef{}, err
 	}
-	fd, err := openDirAt(pfd, components[len(components)-1])
-	unix.Close(pfd)
+	fd, err := openDirAt(p.fd(), components[len(components)-1])
+	p.release()
 	if err != nil {
-		return -1, fmt.Errorf("%s: %w", key, err)
+		return dirRef{}, fmt.Errorf("%s: %w", key, err)
 	}
+	return r.cacheDir(key, fd), nil
+}
+
+// cacheDir adds fd, a directory opened safely, to the cache under key (or
+// closes it when another operation got there first) and returns a
+// reference to the cached descriptor.
+func (r *Restorer) cacheDir(key string, fd int) dirRef {
 	r.dmu.Lock()
 	defer r.dmu.Unlock()
-	if old, ok := r.dirs[key]; ok {
+	e, ok := r.dirs[key]
+	if ok {
 		unix.Close(fd)
-		fd = old
 	} else {
-		if len(r.dirs) >= maxCachedDirs {
+		if len(r.dirs) >= r.maxDirs {
 			r.dropDirsLocked()
 		}
-		r.dirs[key] = fd
+		e = &dirEntry{fd: fd}
+		r.dirs[key] = e
 	}
-	return unix.Dup(fd)
+	e.refs++
+	return dirRef{r, e}
 }
 
 func (r *Restorer) dropDirsLocked() {
-	for k, fd := range r.dirs {
-		unix.Close(fd)
+	for k, e := range r.dirs {
+		e.dropped = true
+		if e.refs == 0 {
+			unix.Close(e.fd)
+		}
 		delete(r.dirs, k)
 	}
 }
@@ -163,19 +221,19 @@ func openDirAt(dirfd int, name string) (int, error) {
 }
 
 // parent validates components and opens the directory holding the last
-// one. The caller closes the descriptor.
-func (r *Restorer) parent(components []string) (int, string, error) {
+// one. The caller releases it.
+func (r *Restorer) parent(components []string) (dirRef, string, error) {
 	if len(components) == 0 {
-		return -1, "", fmt.Errorf("%w: empty path", ErrInvalidName)
+		return dirRef{}, "", fmt.Errorf("%w: empty path", ErrInvalidName)
 	}
 	if err := ValidPath(components); err != nil {
-		return -1, "", err
+		return dirRef{}, "", err
 	}
-	fd, err := r.openDir(components[:len(components)-1])
+	d, err := r.openDir(components[:len(components)-1])
 	if err != nil {
-		return -1, "", err
+		return dirRef{}, "", err
 	}
-	return fd, components[len(components)-1], nil
+	return d, components[len(components)-1], nil
 }
 
 // create runs mk (an *at call creating name in dirfd); with Overwrite, an
@@ -204,24 +262,45 @@ func opErr(op string, components []string, err error) error {
 // MkdirAll creates the directory at components and any missing parents
 // (mode 0700 until SetMetadata). Existing directories are reused; an
 // existing symlink or other non-directory is an error, or with Overwrite
-// is replaced. An empty slice names the target itself.
+// is replaced. An empty slice names the target itself. A directory made or
+// found is kept open in the cache, so making its subdirectories and files
+// costs no path walk.
 func (r *Restorer) MkdirAll(components []string) error {
 	if err := ValidPath(components); err != nil {
 		return opErr("mkdir", components, err)
 	}
-	fd, err := unix.Dup(r.rootFd())
+	return r.mkdirAll(components)
+}
+
+func (r *Restorer) mkdirAll(components []string) error {
+	if len(components) == 0 {
+		return nil
+	}
+	key := joinComponents(components)
+	r.dmu.Lock()
+	_, ok := r.dirs[key]
+	r.dmu.Unlock()
+	if ok {
+		return nil
+	}
+	parent := components[:len(components)-1]
+	p, err := r.openDir(parent)
+	if err != nil {
+		// Missing, or not a directory: make it (which reports what is
+		// in the way, or replaces it with Overwrite) and look again.
+		if err := r.mkdirAll(parent); err != nil {
+			return err
+		}
+		if p, err = r.openDir(parent); err != nil {
+			return opErr("mkdir", parent, err)
+		}
+	}
+	fd, err := r.mkdirAt(p.fd(), components[len(components)-1])
+	p.release()
 	if err != nil {
 		return opErr("mkdir", components, err)
 	}
-	defer func() { unix.Close(fd) }()
-	for i, c := range components {
-		nfd, err := r.mkdirAt(fd, c)
-		if err != nil {
-			return opErr("mkdir", components[:i+1], err)
-		}
-		unix.Close(fd)
-		fd = nfd
-	}
+	r.cacheDir(key, fd).release()
 	return nil
 }
 
@@ -254,15 +333,16 @@ func (r *Restorer) mkdirAt(dirfd int, name string) (int, error) {
 // extents with WriteAt and nothing else. Without Overwrite an existing entry
 // is an error that matches errors.Is(err, fs.ErrExist). The caller closes
 // the file.
-func (r *Restorer) CreateFile(components []string, size int64) (*os.File, error) {
+func (r *Restorer) CreateFile(components []string, size int64) (*File, error) {
 	if size < 0 {
 		return nil, opErr("create", components, fmt.Errorf("negative size %d", size))
 	}
-	pfd, name, err := r.parent(components)
+	p, name, err := r.parent(components)
 	if err != nil {
 		return nil, opErr("create", components, err)
 	}
-	defer unix.Close(pfd)
+	defer p.release()
+	pfd := p.fd()
 	fd := -1
 	err = r.create(pfd, name, func() (err error) {
 		fd, err = unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
@@ -277,7 +357,90 @@ func (r *Restorer) CreateFile(components []string, size int64) (*os.File, error)
 			return nil, opErr("truncate", components, err)
 		}
 	}
-	return os.NewFile(uintptr(fd), joinComponents(components)), nil
+	return &File{fd: fd, name: joinComponents(components)}, nil
+}
+
+// File is a regular file CreateFile made, open for writing. It is a bare
+// descriptor with blocking calls: an *os.File costs a restore an fcntl
+// and a poller check per file, for nothing a regular file can use. Not safe
+// for concurrent use.
+type File struct {
+	fd   int
+	name string
+}
+
+// Name is the file's path relative to the target.
+func (f *File) Name() string { return f.name }
+
+// Fd is the file's descriptor, valid until Close.
+func (f *File) Fd() int { return f.fd }
+
+// Write writes b at the current offset.
+func (f *File) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := unix.Write(f.fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, f.err("write", err)
+		}
+		if k == 0 {
+			return n, f.err("write", io.ErrShortWrite)
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// WriteAt writes b at off.
+func (f *File) WriteAt(b []byte, off int64) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := unix.Pwrite(f.fd, b[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, f.err("write", err)
+		}
+		if k == 0 {
+			return n, f.err("write", io.ErrShortWrite)
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// Truncate sets the file's size.
+func (f *File) Truncate(size int64) error {
+	return f.err("truncate", ignoringEINTR(func() error { return unix.Ftruncate(f.fd, size) }))
+}
+
+// Close closes the file; a second Close is an error.
+func (f *File) Close() error {
+	if f.fd < 0 {
+		return f.err("close", os.ErrClosed)
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	return f.err("close", err)
+}
+
+func (f *File) err(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &os.PathError{Op: op, Path: f.name, Err: err}
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // Symlink creates a symlink at components pointing to target. The target is
@@ -292,11 +455,12 @@ func (r *Restorer) Symlink(components []string, target string) error {
 			return opErr("symlink", components, errors.New("target contains NUL"))
 		}
 	}
-	pfd, name, err := r.parent(components)
+	p, name, err := r.parent(components)
 	if err != nil {
 		return opErr("symlink", components, err)
 	}
-	defer unix.Close(pfd)
+	defer p.release()
+	pfd := p.fd()
 	err = r.create(pfd, name, func() error { return unix.Symlinkat(target, pfd, name) })
 	return opErr("symlink", components, err)
 }
@@ -305,11 +469,12 @@ func (r *Restorer) Symlink(components []string, target string) error {
 // restored earlier below the same target (see SplitPath for HardLinkTo).
 // It refuses when existing is a symlink or a directory.
 func (r *Restorer) Hardlink(components, existing []string) error {
-	epfd, ename, err := r.parent(existing)
+	ep, ename, err := r.parent(existing)
 	if err != nil {
 		return opErr("hard link to", existing, err)
 	}
-	defer unix.Close(epfd)
+	defer ep.release()
+	epfd := ep.fd()
 	var st unix.Stat_t
 	if err := unix.Fstatat(epfd, ename, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return opErr("hard link to", existing, err)
@@ -320,11 +485,12 @@ func (r *Restorer) Hardlink(components, existing []string) error {
 	case unix.S_IFDIR:
 		return opErr("hard link to", existing, errors.New("is a directory"))
 	}
-	pfd, name, err := r.parent(components)
+	p, name, err := r.parent(components)
 	if err != nil {
 		return opErr("hard link", components, err)
 	}
-	defer unix.Close(pfd)
+	defer p.release()
+	pfd := p.fd()
 	// flags 0: linkat does not follow a symlink at ename, so even an entry
 	// swapped since the check only yields a second name inside the target.
 	err = r.create(pfd, name, func() error { return unix.Linkat(epfd, ename, pfd, name, 0) })
@@ -358,11 +524,12 @@ func (r *Restorer) Mknod(components []string, n snapshot.Node) error {
 		}
 		dev = int(n.Rdev)
 	}
-	pfd, name, err := r.parent(components)
+	p, name, err := r.parent(components)
 	if err != nil {
 		return opErr("mknod", components, err)
 	}
-	defer unix.Close(pfd)
+	defer p.release()
+	pfd := p.fd()
 	err = r.create(pfd, name, func() error { return unix.Mknodat(pfd, name, mode|0o600, dev) })
 	if errors.Is(err, unix.EPERM) && (mode == unix.S_IFCHR || mode == unix.S_IFBLK) {
 		err = fmt.Errorf("%w: %s: %v", ErrSkipped, n.Type, err)

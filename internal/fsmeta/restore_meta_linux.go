@@ -3,9 +3,7 @@ package fsmeta
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/user"
-	"runtime"
 	"strconv"
 	"time"
 	"unsafe"
@@ -34,22 +32,16 @@ import (
 // are dropped from non-directories: the files would otherwise become
 // privileged root-owned programs.
 func (r *Restorer) SetMetadata(components []string, n snapshot.Node) error {
-	var pfd int
+	p := dirRef{r: r}
 	name := "."
-	if len(components) == 0 {
-		fd, err := unix.Dup(r.rootFd())
-		if err != nil {
+	if len(components) > 0 {
+		var err error
+		if p, name, err = r.parent(components); err != nil {
 			return opErr("set metadata", components, err)
 		}
-		pfd = fd
-	} else {
-		fd, last, err := r.parent(components)
-		if err != nil {
-			return opErr("set metadata", components, err)
-		}
-		pfd, name = fd, last
 	}
-	defer unix.Close(pfd)
+	defer p.release()
+	pfd := p.fd()
 
 	var st unix.Stat_t
 	if err := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -102,11 +94,11 @@ func (r *Restorer) SetMetadata(components []string, n snapshot.Node) error {
 // small files a third of its system calls per file. The order and the
 // rules are SetMetadata's; call it after the content is complete (and
 // verified: reading the file could move its atime).
-func (r *Restorer) SetFileMetadata(f *os.File, components []string, n snapshot.Node) error {
+func (r *Restorer) SetFileMetadata(f *File, components []string, n snapshot.Node) error {
 	if n.Type != snapshot.TypeFile {
 		return opErr("set metadata", components, fmt.Errorf("is a file, want %s", n.Type))
 	}
-	fd := int(f.Fd())
+	fd := f.Fd()
 	var errs []error
 	if r.isRoot && !r.opts.NoOwner {
 		uid, gid := r.owner(n)
@@ -139,7 +131,6 @@ func (r *Restorer) SetFileMetadata(f *os.File, components []string, n snapshot.N
 	if err := futimens(fd, &[2]unix.Timespec{timespec(n.ATime), timespec(n.MTime)}); err != nil {
 		errs = append(errs, opErr("set times", components, err))
 	}
-	runtime.KeepAlive(f)
 	return errors.Join(errs...)
 }
 

@@ -370,7 +370,7 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 // is not written at all: the file was created at its full size, so the
 // range is already zeros, and stays a hole on disk.
 func (r *restore) restoreLarge(ctx context.Context, job fileJob) {
-	r.writeFile(job, func(f *os.File) error {
+	r.writeFile(job, func(f *fsmeta.File) error {
 		n := job.node
 		ext := n.Extents
 		var extIdx int
@@ -451,7 +451,7 @@ func allZero(b []byte) bool {
 
 // writeFile creates the file, lets write fill it, checks its size and
 // (with Verify) its content hash, and sets its metadata.
-func (r *restore) writeFile(job fileJob, write func(*os.File) error) {
+func (r *restore) writeFile(job fileJob, write func(*fsmeta.File) error) {
 	r.fillFile(job, true, write)
 }
 
@@ -461,7 +461,7 @@ func (r *restore) writeFile(job fileJob, write func(*os.File) error) {
 // ftruncate before or after, two of the dozen system calls a small file
 // costs.
 func (r *restore) writeWhole(job fileJob, plain []byte) {
-	write := func(f *os.File) error {
+	write := func(f *fsmeta.File) error {
 		_, err := f.Write(plain)
 		return err
 	}
@@ -471,7 +471,7 @@ func (r *restore) writeWhole(job fileJob, plain []byte) {
 // fillFile creates job's file, at its full size when sized (so what write
 // skips is a hole, and the size is set again afterwards), lets write fill
 // it, verifies it if asked and sets its metadata.
-func (r *restore) fillFile(job fileJob, sized bool, write func(*os.File) error) {
+func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) error) {
 	path := strings.Join(job.comps, "/")
 	var size int64
 	if sized {
@@ -516,7 +516,7 @@ func (r *restore) fillFile(job fileJob, sized bool, write func(*os.File) error) 
 
 // verifyFile re-reads what was written and compares it with the content
 // hash recorded at backup time.
-func verifyFile(f *os.File, n *snapshot.Node) error {
+func verifyFile(f *fsmeta.File, n *snapshot.Node) error {
 	if n.ContentHash == nil {
 		return errors.New("no content hash recorded; cannot verify")
 	}
@@ -527,15 +527,14 @@ func verifyFile(f *os.File, n *snapshot.Node) error {
 		return fmt.Errorf("verify: %w", err)
 	}
 	defer rf.Close()
-	f = rf
 	h := sha256.New()
 	if n.Extents == nil {
-		if _, err := io.Copy(h, io.NewSectionReader(f, 0, int64(n.Size))); err != nil {
+		if _, err := io.Copy(h, io.NewSectionReader(rf, 0, int64(n.Size))); err != nil {
 			return err
 		}
 	} else {
 		for _, e := range n.Extents {
-			if _, err := io.Copy(h, io.NewSectionReader(f, e.Offset, e.Length)); err != nil {
+			if _, err := io.Copy(h, io.NewSectionReader(rf, e.Offset, e.Length)); err != nil {
 				return err
 			}
 		}
