@@ -610,13 +610,6 @@ func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 		a.fc.record(job.key, n)
 		return nil
 	}
-	if n.Xattrs == nil {
-		xs, err := fsmeta.ListXattrs(job.path)
-		if err != nil {
-			return err
-		}
-		n.Xattrs = xs
-	}
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {
 		changed, err := a.readFile(ctx, job, ch, wb)
@@ -665,6 +658,11 @@ func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 	defer f.Close()
 	before := f.Before()
 	n := &job.f.node
+	if n.Xattrs == nil {
+		if n.Xattrs, err = f.Xattrs(); err != nil {
+			return false, err
+		}
+	}
 	var src io.Reader = f
 	extents, err := f.Extents()
 	if err != nil {

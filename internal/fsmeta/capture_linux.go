@@ -174,14 +174,30 @@ func (c *Capturer) groupName(gid uint32) string {
 // symlink), sorted by name. POSIX ACLs appear as system.posix_acl_access and
 // system.posix_acl_default. A file system without xattr support yields nil.
 func ListXattrs(path string) ([]snapshot.Xattr, error) {
-	names, err := listXattrNames(path)
+	return readXattrs(xattrSource{
+		path: path,
+		list: func(b []byte) (int, error) { return unix.Llistxattr(path, b) },
+		get:  func(name string, b []byte) (int, error) { return unix.Lgetxattr(path, name, b) },
+	})
+}
+
+// xattrSource reads the attributes of one object, by path or through a
+// descriptor.
+type xattrSource struct {
+	path string // for errors
+	list func([]byte) (int, error)
+	get  func(string, []byte) (int, error)
+}
+
+func readXattrs(src xattrSource) ([]snapshot.Xattr, error) {
+	names, err := src.names()
 	if err != nil || len(names) == 0 {
 		return nil, err
 	}
 	sort.Strings(names)
 	out := make([]snapshot.Xattr, 0, len(names))
 	for _, name := range names {
-		v, err := getXattr(path, name)
+		v, err := src.value(name)
 		if errors.Is(err, unix.ENODATA) {
 			continue // removed since listing
 		}
@@ -193,25 +209,25 @@ func ListXattrs(path string) ([]snapshot.Xattr, error) {
 	return out, nil
 }
 
-func listXattrNames(path string) ([]string, error) {
+func (src xattrSource) names() ([]string, error) {
 	for {
-		size, err := unix.Llistxattr(path, nil)
+		size, err := src.list(nil)
 		if err != nil {
 			if xattrUnsupported(err) {
 				return nil, nil
 			}
-			return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+			return nil, &os.PathError{Op: "listxattr", Path: src.path, Err: err}
 		}
 		if size == 0 {
 			return nil, nil
 		}
 		buf := make([]byte, size)
-		n, err := unix.Llistxattr(path, buf)
+		n, err := src.list(buf)
 		if errors.Is(err, unix.ERANGE) {
 			continue // grew between the two calls
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+			return nil, &os.PathError{Op: "listxattr", Path: src.path, Err: err}
 		}
 		var names []string
 		for _, s := range strings.Split(string(buf[:n]), "\x00") {
@@ -223,22 +239,22 @@ func listXattrNames(path string) ([]string, error) {
 	}
 }
 
-func getXattr(path, name string) ([]byte, error) {
+func (src xattrSource) value(name string) ([]byte, error) {
 	for {
-		size, err := unix.Lgetxattr(path, name, nil)
+		size, err := src.get(name, nil)
 		if err != nil {
-			return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+			return nil, &os.PathError{Op: "getxattr " + name, Path: src.path, Err: err}
 		}
 		buf := make([]byte, size)
 		if size == 0 {
 			return buf, nil
 		}
-		n, err := unix.Lgetxattr(path, name, buf)
+		n, err := src.get(name, buf)
 		if errors.Is(err, unix.ERANGE) {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+			return nil, &os.PathError{Op: "getxattr " + name, Path: src.path, Err: err}
 		}
 		return buf[:n], nil
 	}

@@ -144,6 +144,15 @@ func TestLstatXattrs(t *testing.T) {
 	if n := lstat(t, NewCapturer(CaptureOptions{NoXattrs: true}), p); n.Xattrs != nil {
 		t.Errorf("NoXattrs still read %q", n.Xattrs)
 	}
+	// The content reader gets the same attributes through its descriptor.
+	c, err := OpenContent(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if xs, err := c.Xattrs(); err != nil || !reflect.DeepEqual(xs, want) {
+		t.Errorf("Content.Xattrs = %q, %v; want %q", xs, err, want)
+	}
 }
 
 func TestLstatACL(t *testing.T) {

@@ -15,7 +15,8 @@ import (
 // It works on the raw descriptor, not an *os.File: a backup opens every
 // changed file once, and the runtime's poller registration and the extra
 // fstat calls of the os package cost more than the reads of a small file.
-// Per file the system calls are open, fstat, reads, fstat, close.
+// Per file the system calls are open, fstat, listxattr, reads, fstat,
+// close.
 type Content struct {
 	fd     int
 	path   string
@@ -54,6 +55,16 @@ func openRetry(path string, flags int) (int, error) {
 			return fd, err
 		}
 	}
+}
+
+// Xattrs reads the file's extended attributes as ListXattrs does, through
+// the open descriptor: no second path lookup, and certainly this file's.
+func (c *Content) Xattrs() ([]snapshot.Xattr, error) {
+	return readXattrs(xattrSource{
+		path: c.path,
+		list: func(b []byte) (int, error) { return unix.Flistxattr(c.fd, b) },
+		get:  func(name string, b []byte) (int, error) { return unix.Fgetxattr(c.fd, name, b) },
+	})
 }
 
 // Before is the file as it was when opened (from fstat).
