@@ -1,7 +1,8 @@
 // Package fsmeta is the file system side of backup and restore: it turns
 // file system objects into snapshot.Nodes and snapshot.Nodes back into file
 // system objects. It knows nothing of repositories, encryption or chunking;
-// callers read and write content through the *os.File handles it returns.
+// callers read content through Content (OpenContent) and write it through
+// the File handles Restorer.CreateFile returns.
 // It is Linux-only (the system-call parts live in *_linux.go files).
 //
 // # Capture
@@ -10,7 +11,8 @@
 // uid/gid and their names (cached), m/a/ctime with nanoseconds, size (regular
 // files), inode/device/link count, rdev (devices), the symlink target
 // (readlink), and the xattrs from llistxattr/lgetxattr sorted by name, POSIX
-// ACLs included as system.posix_acl_*. Names are raw bytes.
+// ACLs included as system.posix_acl_*; a file opened for its content reads
+// them through the descriptor instead (Content.Xattrs). Names are raw bytes.
 //
 // DataExtents finds the data runs of a sparse file with SEEK_DATA/SEEK_HOLE
 // when its allocated blocks are fewer than its size; dense files give nil.
@@ -83,7 +85,10 @@
 //     one component at a time with openat(O_PATH|O_DIRECTORY|O_NOFOLLOW)
 //     and checks each result is a directory, so a symlink at any
 //     intermediate position (restored earlier, pre-existing, or swapped in
-//     concurrently) is an error, never followed.
+//     concurrently) is an error, never followed. Directories so opened (or
+//     made by MkdirAll) stay open in a bounded cache and later operations
+//     start from them: the descriptor names the inode checked when it was
+//     opened, and the Restorer never replaces a directory.
 //  3. The final component is created with mkdirat, openat(O_CREAT|O_EXCL|
 //     O_NOFOLLOW), symlinkat, linkat (flags 0) or mknodat, none of which
 //     follows a symlink at that name; an existing entry is an error or, with
