@@ -67,7 +67,8 @@ type restore struct {
 	mu    sync.Mutex
 	bytes atomic.Uint64
 	files atomic.Uint64
-	bufs  sync.Pool // *repository.BlobBuffers for runs of small files
+	total atomic.Uint64 // bytes of the files found so far
+	bufs  sync.Pool     // *repository.BlobBuffers for runs of small files
 }
 
 func (r *restore) warn(path string, err error) {
@@ -115,7 +116,6 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		return nil, err
 	}
 	base := strings.Trim(subpath, "/")
-	var files []fileJob
 	var links []fileJob
 	var dirs []fileJob
 	created := map[string]bool{}
@@ -131,7 +131,22 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		}
 		return nil
 	}
-	var total uint64
+	// Files are restored while the walk goes on: every restoreBatch files
+	// found go to the workers, grouped by pack. A backup stores files in
+	// walk order, so a batch boundary splits at most a pack or two into
+	// two reads.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(wctx)
+	g.SetLimit(r.opts.Workers)
+	var batch []fileJob
+	flush := func() error {
+		r.queueFiles(gctx, g, batch)
+		batch = nil
+		return gctx.Err()
+	}
+	stop := r.startProgress(start)
+	defer stop()
 	visit := func(rel string, n *snapshot.Node) error {
 		full := "/" + rel
 		if base != "" {
@@ -162,8 +177,10 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 				links = append(links, fileJob{comps: comps, node: n})
 				return nil
 			}
-			total += n.Size
-			files = append(files, fileJob{comps: comps, node: n})
+			r.total.Add(n.Size)
+			if batch = append(batch, fileJob{comps: comps, node: n}); len(batch) >= restoreBatch {
+				return flush()
+			}
 		default:
 			if err := ensureDir(comps[:len(comps)-1]); err != nil {
 				return err
@@ -181,12 +198,17 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	} else {
 		err = visit(startNode.Name, startNode)
 	}
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
+		cancel()
+		if werr := g.Wait(); werr != nil && ctx.Err() == nil && !errors.Is(werr, context.Canceled) {
+			err = werr
+		}
 		return nil, err
 	}
-
-	stop := r.startProgress(start, total)
-	err = r.restoreFiles(ctx, files)
+	err = g.Wait()
 	stop()
 	if err != nil {
 		return nil, err
@@ -278,33 +300,38 @@ func (r *restore) hardlink(l fileJob, base string) {
 	r.mu.Unlock()
 }
 
-// restoreFiles writes every file's content. Files of exactly one blob are
+// restoreBatch is how many files the walk finds before it hands them to
+// the workers.
+const restoreBatch = 1024
+
+// queueFiles hands files to g's workers. Files of exactly one blob are
 // grouped by pack and each pack's needed range is read once; larger files
-// are restored blob by blob.
-func (r *restore) restoreFiles(ctx context.Context, files []fileJob) error {
+// are restored blob by blob. It waits while every worker is busy.
+func (r *restore) queueFiles(ctx context.Context, g *errgroup.Group, files []fileJob) {
 	byPack := map[blob.ID][]int{}
+	var packs []blob.ID
 	var large []int
 	for i, f := range files {
 		if len(f.node.Content) == 1 && f.node.Extents == nil {
 			if e, ok := r.repo.Lookup(blob.Data, f.node.Content[0]); ok {
+				if _, ok := byPack[e.Pack]; !ok {
+					packs = append(packs, e.Pack)
+				}
 				byPack[e.Pack] = append(byPack[e.Pack], i)
 				continue
 			}
 		}
 		large = append(large, i)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.opts.Workers)
-	for packID, idxs := range byPack {
-		g.Go(func() error { return r.restorePackFiles(gctx, packID, files, idxs) })
+	for _, packID := range packs {
+		g.Go(func() error { return r.restorePackFiles(ctx, packID, files, byPack[packID]) })
 	}
 	for _, i := range large {
 		g.Go(func() error {
-			r.restoreLarge(gctx, files[i])
+			r.restoreLarge(ctx, files[i])
 			return nil
 		})
 	}
-	return g.Wait()
 }
 
 // maxGap is the most of a pack a restore reads and throws away rather than
@@ -545,13 +572,15 @@ func verifyFile(f *fsmeta.File, n *snapshot.Node) error {
 	return nil
 }
 
-func (r *restore) startProgress(start time.Time, total uint64) func() {
+// startProgress reports progress until the returned function is called
+// (more than once is fine). TotalBytes grows while the walk finds files.
+func (r *restore) startProgress(start time.Time) func() {
 	if r.opts.Progress == nil {
 		return func() {}
 	}
-	return ticker.Every(250*time.Millisecond, func() {
-		r.opts.Progress(Progress{Files: r.files.Load(), Bytes: r.bytes.Load(), TotalBytes: total, Elapsed: time.Since(start)})
-	})
+	return sync.OnceFunc(ticker.Every(250*time.Millisecond, func() {
+		r.opts.Progress(Progress{Files: r.files.Load(), Bytes: r.bytes.Load(), TotalBytes: r.total.Load(), Elapsed: time.Since(start)})
+	}))
 }
 
 // Dump writes a file's content to w; holes of a sparse file as zeros.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cairnbackup/cairn/internal/archiver"
 	"github.com/cairnbackup/cairn/internal/backend/local"
@@ -140,5 +141,74 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	// Wrong password: a clear error, nothing written.
 	if _, err := repository.Open(ctx, be, []byte("nope"), repository.Options{}); err == nil {
 		t.Fatal("wrong password accepted")
+	}
+}
+
+// TestRestoreManyFiles restores more files than one batch of the walk
+// holds, so files are written while the walk goes on and a pack's files
+// can straddle two batches: every file must still come back whole, with
+// its mode and mtime, and be counted once.
+func TestRestoreManyFiles(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	const dirs, perDir = 31, 101 // 3,131 files: three batches and a bit
+	mtime := time.Date(2020, 2, 29, 12, 0, 0, 0, time.UTC)
+	want := map[string][]byte{}
+	for d := range dirs {
+		for f := range perDir {
+			rel := filepath.Join(fmt.Sprintf("d%02d", d), fmt.Sprintf("f%03d", f))
+			data := []byte(fmt.Sprintf("file %s, %d\n", rel, d*f))
+			p := filepath.Join(src, rel)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, data, 0o604); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+			want[rel] = data
+		}
+	}
+	be, err := local.Create(ctx, filepath.Join(t.TempDir(), "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.Init(ctx, be, []byte("pw"), repository.Options{CacheDir: t.TempDir(), KDF: &fastKDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := archiver.Backup(ctx, repo, []string{src}, archiver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := t.TempDir()
+	rr, err := restorer.Restore(ctx, repo, res.Snapshot, src[1:], restorer.Options{Target: target, Workers: 2, Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rr.Warnings) > 0 {
+		t.Fatalf("warnings: %v", rr.Warnings)
+	}
+	if rr.Files != uint64(len(want)) || rr.Verified != uint64(len(want)) {
+		t.Errorf("restored %d files, verified %d; want %d", rr.Files, rr.Verified, len(want))
+	}
+	for rel, data := range want {
+		p := filepath.Join(target, rel)
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%s: content differs", rel)
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o604 || !st.ModTime().Equal(mtime) {
+			t.Fatalf("%s: mode %v mtime %v", rel, st.Mode(), st.ModTime())
+		}
 	}
 }
