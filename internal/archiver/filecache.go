@@ -47,11 +47,11 @@ type fileCache struct {
 	key  [32]byte
 	path string
 
-	raw []byte              // the cache file as loaded
+	raw []byte              // the cache file as loaded, or the entries seeded
 	at  map[cacheKey]uint32 // offset in raw of each entry's fields (after its key)
-	// seeded holds entries taken from a parent snapshot when there was no
-	// cache file (seedFromParent).
-	seeded map[cacheKey]cachedFile
+	// fromParent marks entries taken from a parent snapshot when there was
+	// no cache file (seedFromParent), encoded into raw as a file's would be.
+	fromParent bool
 
 	mu    sync.Mutex
 	enc   [][]byte // this backup's entries, encoded, in blocks of about encBlock
@@ -86,25 +86,34 @@ func loadFileCache(repo *repository.Repository) *fileCache {
 }
 
 // empty reports whether the cache knows no file at all.
-func (fc *fileCache) empty() bool { return len(fc.at) == 0 && len(fc.seeded) == 0 }
+func (fc *fileCache) empty() bool { return len(fc.at) == 0 }
 
-// seed adds an entry from a parent snapshot.
+// seed adds an entry from a parent snapshot to an empty cache. It is
+// encoded as a loaded cache file's entries are: decoded, a parent of
+// 300k files held ~200 bytes per entry, twice what this costs.
 func (fc *fileCache) seed(k cacheKey, c cachedFile) {
-	if fc.seeded == nil {
-		fc.seeded = map[cacheKey]cachedFile{}
+	if fc.at == nil {
+		fc.at = map[cacheKey]uint32{}
 	}
-	c.anyInode = true
-	fc.seeded[k] = c
+	fc.fromParent = true
+	start := len(fc.raw)
+	fc.raw = appendEntry(fc.raw, k, &c)
+	if len(fc.raw) > 1<<32-1 {
+		fc.raw = fc.raw[:start] // beyond what offsets reach: re-read instead
+		return
+	}
+	fc.at[k] = uint32(start + len(k))
 }
 
 // old returns the last backup's entry for k.
 func (fc *fileCache) old(k cacheKey) (cachedFile, bool) {
-	if off, ok := fc.at[k]; ok {
-		c, _, err := decodeEntry(fc.raw[off:])
-		return c, err == nil
+	off, ok := fc.at[k]
+	if !ok {
+		return cachedFile{}, false
 	}
-	c, ok := fc.seeded[k]
-	return c, ok
+	c, _, err := decodeEntry(fc.raw[off:])
+	c.anyInode = fc.fromParent
+	return c, err == nil
 }
 
 func shortHex(b []byte) string {
