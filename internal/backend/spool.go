@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
+	"io"
+	"os"
 )
 
 // A Spool takes a content-named file's bytes as they are produced and
@@ -77,3 +80,83 @@ func (s *memSpool) Save(ctx context.Context) (string, error) {
 }
 
 func (s *memSpool) Discard() { s.done, s.buf = true, nil }
+
+// NewFileSpool returns a spool for a file of type t on be that keeps the
+// bytes in a temporary file in dir instead of memory, and saves them with
+// be.Save reading that file: a backup to S3 or a REST server then holds no
+// whole pack in memory, as one to a local repository does not. The file
+// is unlinked as soon as it is made, so nothing is left behind whatever
+// happens to the process.
+func NewFileSpool(be Backend, t FileType, dir string) (Spool, error) {
+	if !ContentNamed(t) {
+		return nil, errors.New("backend: only content-named files can be spooled")
+	}
+	f, err := os.CreateTemp(dir, "spool-")
+	if err != nil {
+		return nil, fmt.Errorf("backend: spool: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("backend: spool: %w", err)
+	}
+	return &fileSpool{be: be, t: t, f: f, hash: sha256.New()}, nil
+}
+
+type fileSpool struct {
+	be   Backend
+	t    FileType
+	f    *os.File
+	n    int64
+	hash hash.Hash
+	err  error // sticky: the first write error
+	done bool
+}
+
+func (s *fileSpool) Write(p []byte) (int, error) {
+	if s.done {
+		return 0, errors.New("backend: write to a finished spool")
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.f.Write(p)
+	s.hash.Write(p[:n])
+	s.n += int64(n)
+	if err != nil {
+		s.err = fmt.Errorf("backend: spool: %w", err)
+		return n, s.err
+	}
+	return n, nil
+}
+
+func (s *fileSpool) Size() int64 { return s.n }
+
+func (s *fileSpool) Save(ctx context.Context) (string, error) {
+	if s.done {
+		return "", errors.New("backend: save of a finished spool")
+	}
+	defer s.Discard()
+	if s.err != nil {
+		return "", s.err
+	}
+	name := hex.EncodeToString(s.hash.Sum(nil))
+	rd := &sectionRewinder{sr: io.NewSectionReader(s.f, 0, s.n)}
+	return name, s.be.Save(ctx, Handle{Type: s.t, Name: name}, rd)
+}
+
+func (s *fileSpool) Discard() {
+	if !s.done {
+		s.done = true
+		s.f.Close()
+	}
+}
+
+// sectionRewinder is a RewindReader over a section of a file.
+type sectionRewinder struct{ sr *io.SectionReader }
+
+func (r *sectionRewinder) Read(p []byte) (int, error) { return r.sr.Read(p) }
+func (r *sectionRewinder) Length() int64              { return r.sr.Size() }
+func (r *sectionRewinder) Rewind() error {
+	_, err := r.sr.Seek(0, io.SeekStart)
+	return err
+}

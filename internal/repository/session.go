@@ -213,14 +213,11 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 
 	s.mu.Lock()
 	if s.cur == nil {
-		sp, err := backend.NewSpool(s.repo.be, backend.Data, pack.BufferSize(s.repo.packSize))
+		sp, err := s.newSpool()
 		if err != nil {
 			s.mu.Unlock()
 			s.fail(err)
 			return false
-		}
-		if _, ok := s.repo.be.(backend.Spooler); ok {
-			sp = newQueuedSpool(sp, &s.queueBufs) // a file: writes may block
 		}
 		s.cur, s.spool = pack.NewStreamWriter(s.repo.packSize, sp), sp
 	}
@@ -241,6 +238,26 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 		s.upload(full, fullSpool)
 	}
 	return true
+}
+
+// newSpool returns a spool for the next pack: the backend's own (a local
+// repository's temporary file), else a temporary file in the cache
+// directory, else memory (no cache, or the file could not be made). A
+// spool on a file gets a queue, since its writes may block.
+func (s *Session) newSpool() (backend.Spool, error) {
+	if _, ok := s.repo.be.(backend.Spooler); ok {
+		sp, err := backend.NewSpool(s.repo.be, backend.Data, 0)
+		if err != nil {
+			return nil, err
+		}
+		return newQueuedSpool(sp, &s.queueBufs), nil
+	}
+	if dir := s.repo.Cache().Dir(); dir != "" {
+		if sp, err := backend.NewFileSpool(s.repo.be, backend.Data, dir); err == nil {
+			return newQueuedSpool(sp, &s.queueBufs), nil
+		}
+	}
+	return backend.NewSpool(s.repo.be, backend.Data, pack.BufferSize(s.repo.packSize))
 }
 
 // fail ends the session's uploads with err.
