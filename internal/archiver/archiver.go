@@ -86,6 +86,7 @@ type archiver struct {
 	opts   Options
 	filter *fsmeta.Filter
 	cap    *fsmeta.Capturer
+	ahead  *readAhead       // lists directories ahead of the walk
 	capNoX *fsmeta.Capturer // lstat without xattrs, for the parallel walk
 	links  *fsmeta.HardLinks
 	fc     *fileCache
@@ -187,6 +188,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		capNoX: fsmeta.NewCapturer(fsmeta.CaptureOptions{NoXattrs: true}),
 		fc:     loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
 		jobs: make(chan *fileJob, 256), dirs: make(chan *pendingDir, 1024), refs: map[snapshot.Ref]struct{}{}}
+	a.ahead = newReadAhead(a, runtime.GOMAXPROCS(0))
 	if err := a.fc.seedFromParent(ctx, repo, roots, host, index.wait); err != nil {
 		opts.Log.Warn("reading the parent snapshot; every file will be read", "err", err)
 	}
@@ -207,6 +209,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	stopProgress := a.startProgress(start)
 
 	root, walkErr := a.walkRoots(ctx, roots)
+	a.ahead.close()
 	close(a.jobs)
 	close(a.dirs)
 	asmErr := <-asmDone
@@ -413,34 +416,31 @@ func (a *archiver) walkNode(ctx context.Context, path, rel string, n snapshot.No
 func (a *archiver) walkDir(ctx context.Context, path, rel string, n snapshot.Node) (*future, error) {
 	a.dirsN.Add(1)
 	pd := &pendingDir{self: &future{node: n, done: make(chan struct{}), path: path}}
-	// A root the user named is always descended into; below it, virtual
-	// and network file systems (and others, with --one-file-system) are not.
-	var reason string
-	if !a.isRoot(path) {
-		var err error
-		if reason, err = a.filter.SkipDir(path, n); err != nil {
-			a.warn(path, err)
-		}
+	l := a.ahead.take(path, n)
+	if l.skipErr != nil {
+		a.warn(path, l.skipErr)
 	}
-	if reason != "" {
+	if l.reason != "" {
 		a.mu.Lock()
-		a.skipped = append(a.skipped, fmt.Sprintf("%s (%s)", path, reason))
+		a.skipped = append(a.skipped, fmt.Sprintf("%s (%s)", path, l.reason))
 		a.mu.Unlock()
 		return pd.self, a.sendDir(ctx, pd)
 	}
-	d, err := fsmeta.OpenDir(path)
-	if err != nil {
-		a.warn(path, err)
+	if l.readErr != nil {
+		a.warn(path, l.readErr)
 		return pd.self, a.sendDir(ctx, pd)
 	}
-	names, err := d.Names()
-	if err != nil {
-		d.Close()
-		a.warn(path, err)
-		return pd.self, a.sendDir(ctx, pd)
+	names, nodes, errs := l.names, l.nodes, l.errs
+	excluded := make([]bool, len(names))
+	for i, name := range names {
+		if errs[i] == nil {
+			isDir := nodes[i].Type == snapshot.TypeDir
+			excluded[i] = a.filter.Excluded(filepath.Join(path, name), isDir)
+			if isDir && !excluded[i] {
+				a.ahead.queue(filepath.Join(path, name), nodes[i])
+			}
+		}
 	}
-	nodes, errs := a.lstatAll(d, names)
-	d.Close()
 	for i, name := range names {
 		child := filepath.Join(path, name)
 		childRel := name
@@ -451,7 +451,7 @@ func (a *archiver) walkDir(ctx context.Context, path, rel string, n snapshot.Nod
 			a.warn(child, errs[i])
 			continue
 		}
-		if a.filter.Excluded(child, nodes[i].Type == snapshot.TypeDir) {
+		if excluded[i] {
 			continue
 		}
 		f, err := a.walkNode(ctx, child, childRel, nodes[i])
