@@ -37,56 +37,30 @@ type Spooler interface {
 }
 
 // NewSpool returns a spool for a file of type t on be: be's own if it is
-// a Spooler, otherwise one that gathers the bytes in memory (sizeHint is
-// their expected size) and saves them with be.Save.
-func NewSpool(be Backend, t FileType, sizeHint int) (Spool, error) {
+// a Spooler; otherwise one that keeps the bytes in an unlinked temporary
+// file in dir, so a backup to S3 or a REST server holds no whole pack in
+// memory, as one to a local repository does not; and when dir is empty or
+// no file can be made there, one that gathers them in memory (sizeHint is
+// their expected size). The last two save with be.Save.
+func NewSpool(be Backend, t FileType, sizeHint int, dir string) (Spool, error) {
 	if !ContentNamed(t) {
 		return nil, errors.New("backend: only content-named files can be spooled")
 	}
 	if sp, ok := be.(Spooler); ok {
 		return sp.Spool(t)
 	}
-	return &memSpool{be: be, t: t, buf: make([]byte, 0, sizeHint), hash: sha256.New()}, nil
-}
-
-type memSpool struct {
-	be   Backend
-	t    FileType
-	buf  []byte
-	hash hash.Hash
-	done bool
-}
-
-func (s *memSpool) Write(p []byte) (int, error) {
-	if s.done {
-		return 0, errors.New("backend: write to a finished spool")
+	if dir != "" {
+		if sp, err := NewFileSpool(be, t, dir); err == nil {
+			return sp, nil
+		}
 	}
-	s.hash.Write(p)
-	s.buf = append(s.buf, p...)
-	return len(p), nil
+	return &spool{be: be, t: t, buf: make([]byte, 0, sizeHint), hash: sha256.New()}, nil
 }
-
-func (s *memSpool) Size() int64 { return int64(len(s.buf)) }
-
-func (s *memSpool) Save(ctx context.Context) (string, error) {
-	if s.done {
-		return "", errors.New("backend: save of a finished spool")
-	}
-	s.done = true
-	name := hex.EncodeToString(s.hash.Sum(nil))
-	err := s.be.Save(ctx, Handle{Type: s.t, Name: name}, NewByteReader(s.buf))
-	s.buf = nil
-	return name, err
-}
-
-func (s *memSpool) Discard() { s.done, s.buf = true, nil }
 
 // NewFileSpool returns a spool for a file of type t on be that keeps the
-// bytes in a temporary file in dir instead of memory, and saves them with
-// be.Save reading that file: a backup to S3 or a REST server then holds no
-// whole pack in memory, as one to a local repository does not. The file
-// is unlinked as soon as it is made, so nothing is left behind whatever
-// happens to the process.
+// bytes in a temporary file in dir and saves them with be.Save reading
+// that file. The file is unlinked as soon as it is made, so nothing is
+// left behind whatever happens to the process.
 func NewFileSpool(be Backend, t FileType, dir string) (Spool, error) {
 	if !ContentNamed(t) {
 		return nil, errors.New("backend: only content-named files can be spooled")
@@ -99,39 +73,45 @@ func NewFileSpool(be Backend, t FileType, dir string) (Spool, error) {
 		f.Close()
 		return nil, fmt.Errorf("backend: spool: %w", err)
 	}
-	return &fileSpool{be: be, t: t, f: f, hash: sha256.New()}, nil
+	return &spool{be: be, t: t, f: f, hash: sha256.New()}, nil
 }
 
-type fileSpool struct {
+// spool hashes what it is given and keeps it in f, or in buf when f is nil.
+type spool struct {
 	be   Backend
 	t    FileType
 	f    *os.File
+	buf  []byte
 	n    int64
 	hash hash.Hash
 	err  error // sticky: the first write error
 	done bool
 }
 
-func (s *fileSpool) Write(p []byte) (int, error) {
+func (s *spool) Write(p []byte) (int, error) {
 	if s.done {
 		return 0, errors.New("backend: write to a finished spool")
 	}
 	if s.err != nil {
 		return 0, s.err
 	}
-	n, err := s.f.Write(p)
+	n := len(p)
+	if s.f != nil {
+		var err error
+		if n, err = s.f.Write(p); err != nil {
+			s.err = fmt.Errorf("backend: spool: %w", err)
+		}
+	} else {
+		s.buf = append(s.buf, p...)
+	}
 	s.hash.Write(p[:n])
 	s.n += int64(n)
-	if err != nil {
-		s.err = fmt.Errorf("backend: spool: %w", err)
-		return n, s.err
-	}
-	return n, nil
+	return n, s.err
 }
 
-func (s *fileSpool) Size() int64 { return s.n }
+func (s *spool) Size() int64 { return s.n }
 
-func (s *fileSpool) Save(ctx context.Context) (string, error) {
+func (s *spool) Save(ctx context.Context) (string, error) {
 	if s.done {
 		return "", errors.New("backend: save of a finished spool")
 	}
@@ -139,14 +119,20 @@ func (s *fileSpool) Save(ctx context.Context) (string, error) {
 	if s.err != nil {
 		return "", s.err
 	}
+	var rd RewindReader = NewByteReader(s.buf)
+	if s.f != nil {
+		rd = &sectionRewinder{sr: io.NewSectionReader(s.f, 0, s.n)}
+	}
 	name := hex.EncodeToString(s.hash.Sum(nil))
-	rd := &sectionRewinder{sr: io.NewSectionReader(s.f, 0, s.n)}
 	return name, s.be.Save(ctx, Handle{Type: s.t, Name: name}, rd)
 }
 
-func (s *fileSpool) Discard() {
-	if !s.done {
-		s.done = true
+func (s *spool) Discard() {
+	if s.done {
+		return
+	}
+	s.done, s.buf = true, nil
+	if s.f != nil {
 		s.f.Close()
 	}
 }

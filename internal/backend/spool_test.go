@@ -19,7 +19,7 @@ func TestMemSpool(t *testing.T) {
 	ctx := context.Background()
 	be := mem.New()
 	data := bytes.Repeat([]byte("x"), 10_000)
-	sp, err := backend.NewSpool(be, backend.Data, 100)
+	sp, err := backend.NewSpool(be, backend.Data, 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +36,12 @@ func TestMemSpool(t *testing.T) {
 	if _, err := sp.Write([]byte("more")); err == nil {
 		t.Fatal("write after Save succeeded")
 	}
-	again, _ := backend.NewSpool(be, backend.Data, 0)
+	again, _ := backend.NewSpool(be, backend.Data, 0, "")
 	again.Write(data)
 	if _, err := again.Save(ctx); !errors.Is(err, backend.ErrExists) {
 		t.Fatalf("same bytes again: %v, want ErrExists", err)
 	}
-	if _, err := backend.NewSpool(be, backend.Config, 0); err == nil {
+	if _, err := backend.NewSpool(be, backend.Config, 0, ""); err == nil {
 		t.Fatal("a config spool was made")
 	}
 }

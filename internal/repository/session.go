@@ -240,24 +240,14 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 	return true
 }
 
-// newSpool returns a spool for the next pack: the backend's own (a local
-// repository's temporary file), else a temporary file in the cache
-// directory, else memory (no cache, or the file could not be made). A
-// spool on a file gets a queue, since its writes may block.
+// newSpool returns a spool for the next pack (on local storage, or in the
+// cache directory, a file), behind a queue since its writes may block.
 func (s *Session) newSpool() (backend.Spool, error) {
-	if _, ok := s.repo.be.(backend.Spooler); ok {
-		sp, err := backend.NewSpool(s.repo.be, backend.Data, 0)
-		if err != nil {
-			return nil, err
-		}
-		return newQueuedSpool(sp, &s.queueBufs), nil
+	sp, err := backend.NewSpool(s.repo.be, backend.Data, pack.BufferSize(s.repo.packSize), s.repo.Cache().Dir())
+	if err != nil {
+		return nil, err
 	}
-	if dir := s.repo.Cache().Dir(); dir != "" {
-		if sp, err := backend.NewFileSpool(s.repo.be, backend.Data, dir); err == nil {
-			return newQueuedSpool(sp, &s.queueBufs), nil
-		}
-	}
-	return backend.NewSpool(s.repo.be, backend.Data, pack.BufferSize(s.repo.packSize))
+	return newQueuedSpool(sp, &s.queueBufs), nil
 }
 
 // fail ends the session's uploads with err.

@@ -17,7 +17,7 @@ import (
 func TestSpool(t *testing.T) {
 	be := newTestBackend(t)
 	data := bytes.Repeat([]byte("cairn spool "), 300_000)
-	sp, err := backend.NewSpool(be, backend.Data, 0)
+	sp, err := backend.NewSpool(be, backend.Data, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
