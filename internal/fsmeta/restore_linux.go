@@ -53,8 +53,8 @@ type Restorer struct {
 	gids map[string]int
 
 	dmu     sync.Mutex
-	dirs    map[string]*dirEntry
-	maxDirs int // joined components → O_PATH directory descriptor (see openDir)
+	dirs    map[string]*dirEntry // joined components → O_PATH directory descriptor (see openDir)
+	maxDirs int                  // entries in dirs before they are dropped
 }
 
 // NewRestorer opens target, which must be an existing directory. Symlinks
@@ -377,28 +377,20 @@ func (f *File) Fd() int { return f.fd }
 
 // Write writes b at the current offset.
 func (f *File) Write(b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		k, err := unix.Write(f.fd, b[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return n, f.err("write", err)
-		}
-		if k == 0 {
-			return n, f.err("write", io.ErrShortWrite)
-		}
-		n += k
-	}
-	return n, nil
+	return f.writeAll(b, func(p []byte, _ int64) (int, error) { return unix.Write(f.fd, p) })
 }
 
 // WriteAt writes b at off.
 func (f *File) WriteAt(b []byte, off int64) (int, error) {
+	return f.writeAll(b, func(p []byte, done int64) (int, error) { return unix.Pwrite(f.fd, p, off+done) })
+}
+
+// writeAll calls write with what is left of b and how much was written
+// before it, until all of b is written.
+func (f *File) writeAll(b []byte, write func(p []byte, done int64) (int, error)) (int, error) {
 	n := 0
 	for n < len(b) {
-		k, err := unix.Pwrite(f.fd, b[n:], off+int64(n))
+		k, err := write(b[n:], int64(n))
 		if err == unix.EINTR {
 			continue
 		}
