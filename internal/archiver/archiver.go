@@ -431,28 +431,32 @@ func (a *archiver) walkDir(ctx context.Context, path, rel string, n snapshot.Nod
 		return pd.self, a.sendDir(ctx, pd)
 	}
 	names, nodes, errs := l.names, l.nodes, l.errs
-	excluded := make([]bool, len(names))
+	// Paths once; excluded entries get "" and subdirectories go to the
+	// read-ahead before the walk descends into the first of them.
+	paths := make([]string, len(names))
 	for i, name := range names {
 		if errs[i] == nil {
 			isDir := nodes[i].Type == snapshot.TypeDir
-			excluded[i] = a.filter.Excluded(filepath.Join(path, name), isDir)
-			if isDir && !excluded[i] {
-				a.ahead.queue(filepath.Join(path, name), nodes[i])
+			if p := filepath.Join(path, name); !a.filter.Excluded(p, isDir) {
+				paths[i] = p
+				if isDir {
+					a.ahead.queue(p, nodes[i])
+				}
 			}
 		}
 	}
 	for i, name := range names {
-		child := filepath.Join(path, name)
+		if errs[i] != nil {
+			a.warn(filepath.Join(path, name), errs[i])
+			continue
+		}
+		child := paths[i]
+		if child == "" {
+			continue // excluded
+		}
 		childRel := name
 		if rel != "" {
 			childRel = rel + "/" + name
-		}
-		if errs[i] != nil {
-			a.warn(child, errs[i])
-			continue
-		}
-		if excluded[i] {
-			continue
 		}
 		f, err := a.walkNode(ctx, child, childRel, nodes[i])
 		if err != nil {
