@@ -118,18 +118,12 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	base := strings.Trim(subpath, "/")
 	var links []fileJob
 	var dirs []fileJob
-	created := map[string]bool{}
+	// MkdirAll returns at once for a directory its cache holds open.
 	ensureDir := func(comps []string) error {
-		if len(comps) == 0 || created[strings.Join(comps, "/")] {
+		if len(comps) == 0 {
 			return nil
 		}
-		if err := r.fs.MkdirAll(comps); err != nil {
-			return err
-		}
-		for i := 1; i <= len(comps); i++ {
-			created[strings.Join(comps[:i], "/")] = true
-		}
-		return nil
+		return r.fs.MkdirAll(comps)
 	}
 	// Files are restored while the walk goes on: every restoreBatch files
 	// found go to the workers, grouped by pack. A backup stores files in
