@@ -58,3 +58,23 @@ func (t Type) String() string {
 
 // Valid reports whether t is a known blob type.
 func (t Type) Valid() bool { return t >= Data && t <= ManifestPage }
+
+// Domain is a provenance domain: the Ed25519 public key of the party that
+// uploaded a blob copy (the owner or one writer). A coordinator that
+// repacks blobs keeps each blob in its source domain (R23).
+type Domain [32]byte
+
+// Short returns the first 8 hex digits.
+func (d Domain) Short() string { return hex.EncodeToString(d[:4]) }
+
+// IsZero reports whether d is all zeros (no domain).
+func (d Domain) IsZero() bool { return d == Domain{} }
+
+// DomainOf returns the domain of an Ed25519 public key (nil: the zero domain).
+func DomainOf(pub []byte) Domain {
+	var d Domain
+	if len(pub) == len(d) {
+		copy(d[:], pub)
+	}
+	return d
+}

@@ -18,6 +18,10 @@ const (
 	SigSnapshot  = "cairn v1 snapshot statement"
 	SigReceipt   = "cairn v1 receipt"
 	SigTombstone = "cairn v1 tombstone"
+	// SigPackHeader and SigIndex sign a pack header and an index fragment
+	// by their uploader (R23, format version 2).
+	SigPackHeader = "cairn v2 pack header"
+	SigIndex      = "cairn v2 index fragment"
 )
 
 // Sign signs msg under a context label with priv.

@@ -39,6 +39,34 @@ func (c *Concurrent) Has(id blob.ID, t blob.Type) bool {
 	return c.idx.Has(id, t)
 }
 
+// LookupIn is Index.LookupIn.
+func (c *Concurrent) LookupIn(id blob.ID, t blob.Type, d blob.Domain) (Entry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.idx.LookupIn(id, t, d)
+}
+
+// HasIn is Index.HasIn.
+func (c *Concurrent) HasIn(id blob.ID, t blob.Type, d blob.Domain) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.idx.HasIn(id, t, d)
+}
+
+// In returns a view of c that answers Has for domain d only: the dedup
+// and existence scope of a party that may rely on nothing but its own
+// uploads (R23).
+func (c *Concurrent) In(d blob.Domain) DomainView { return DomainView{c, d} }
+
+// DomainView is Concurrent restricted to one domain.
+type DomainView struct {
+	c *Concurrent
+	d blob.Domain
+}
+
+// Has reports whether (id, t) has a copy in the view's domain.
+func (v DomainView) Has(id blob.ID, t blob.Type) bool { return v.c.HasIn(id, t, v.d) }
+
 // LookupAll is Index.LookupAll.
 func (c *Concurrent) LookupAll(id blob.ID, t blob.Type) []Entry {
 	c.mu.RLock()

@@ -14,10 +14,12 @@ type Entry struct {
 	Offset uint32  // of the blob in the pack
 	Length uint32  // of the blob in the pack
 	Slot   uint32  // opaque to the index: the repository's key slot number
+	// Domain is the provenance domain of this copy (its pack's, R23).
+	Domain blob.Domain
 }
 
-// MaxPacks is how many distinct packs one Index can hold: an entry keeps its
-// pack's table index in 24 bits.
+// MaxPacks is how many distinct (pack, domain) pairs one Index can hold: an
+// entry keeps its pack's table index in 24 bits.
 const MaxPacks = 1 << 24
 
 // entry is the packed in-memory form of an Entry: 48 bytes, 4-byte aligned.

@@ -17,8 +17,11 @@ import (
 // others read; Concurrent does that.
 type Index struct {
 	packs   []blob.ID          // pack table; every pack here has an entry
-	packIdx map[blob.ID]uint32 // pack ID -> index in packs
-	shards  [256]shard         // by the ID's first byte
+	packDom []uint32           // domain of each pack table row: index in doms
+	packIdx map[packKey]uint32 // (pack ID, domain) -> index in packs
+	doms    []blob.Domain      // domain table
+	domIdx  map[blob.Domain]uint32
+	shards  [256]shard // by the ID's first byte
 
 	keys    []uint64 // scratch for compact
 	scratch []entry
@@ -26,7 +29,7 @@ type Index struct {
 
 // New returns an empty index.
 func New() *Index {
-	return &Index{packIdx: make(map[blob.ID]uint32)}
+	return &Index{packIdx: make(map[packKey]uint32), domIdx: make(map[blob.Domain]uint32)}
 }
 
 // Len returns the number of entries, duplicates included.
@@ -45,7 +48,7 @@ func (x *Index) Len() int {
 func (x *Index) Add(e Entry) {
 	x.add(entry{
 		id:     e.ID,
-		pt:     x.intern(&e.Pack)<<8 | uint32(e.Type),
+		pt:     x.intern(&e.Pack, &e.Domain)<<8 | uint32(e.Type),
 		offset: e.Offset,
 		length: e.Length,
 		slot:   e.Slot,
@@ -70,11 +73,31 @@ func (x *Index) Grow(n int) {
 	}
 }
 
-func (x *Index) intern(pack *blob.ID) uint32 {
-	if n := len(x.packs); n > 0 && x.packs[n-1] == *pack {
+// packKey names a pack table row: a pack holds blobs of one domain, but
+// a hostile index fragment may list someone else's pack under its own
+// domain, and that listing must not change the domain of the real one.
+type packKey struct {
+	pack blob.ID
+	dom  uint32
+}
+
+func (x *Index) internDomain(d *blob.Domain) uint32 {
+	if i, ok := x.domIdx[*d]; ok {
+		return i
+	}
+	i := uint32(len(x.doms))
+	x.doms = append(x.doms, *d)
+	x.domIdx[*d] = i
+	return i
+}
+
+func (x *Index) intern(pack *blob.ID, d *blob.Domain) uint32 {
+	dom := x.internDomain(d)
+	if n := len(x.packs); n > 0 && x.packs[n-1] == *pack && x.packDom[n-1] == dom {
 		return uint32(n - 1) // entries usually arrive a pack at a time
 	}
-	if i, ok := x.packIdx[*pack]; ok {
+	k := packKey{*pack, dom}
+	if i, ok := x.packIdx[k]; ok {
 		return i
 	}
 	if len(x.packs) >= MaxPacks {
@@ -82,7 +105,8 @@ func (x *Index) intern(pack *blob.ID) uint32 {
 	}
 	i := uint32(len(x.packs))
 	x.packs = append(x.packs, *pack)
-	x.packIdx[*pack] = i
+	x.packDom = append(x.packDom, dom)
+	x.packIdx[k] = i
 	return i
 }
 
@@ -112,16 +136,24 @@ func (x *Index) cmpP(a, b *entry) int {
 		if c := bytes.Compare(x.packs[a.pack()][:], x.packs[b.pack()][:]); c != 0 {
 			return c
 		}
+		if c := bytes.Compare(x.doms[x.packDom[a.pack()]][:], x.doms[x.packDom[b.pack()]][:]); c != 0 {
+			return c
+		}
 	}
 	return cmp.Or(cmp.Compare(a.offset, b.offset), cmp.Compare(a.length, b.length), cmp.Compare(a.slot, b.slot))
 }
 
 func (x *Index) export(e *entry) Entry {
-	return Entry{ID: e.id, Type: e.typ(), Pack: x.packs[e.pack()], Offset: e.offset, Length: e.length, Slot: e.slot}
+	p := e.pack()
+	return Entry{ID: e.id, Type: e.typ(), Pack: x.packs[p], Offset: e.offset, Length: e.length, Slot: e.slot, Domain: x.doms[x.packDom[p]]}
 }
 
-// Lookup returns an entry for (id, t). When the blob is stored more than
-// once, which one is unspecified; LookupAll returns all.
+// domainOf returns the domain table index of e's pack.
+func (x *Index) domainOf(e *entry) uint32 { return x.packDom[e.pack()] }
+
+// Lookup returns an entry for (id, t) in any domain. When the blob is
+// stored more than once, which one is unspecified; LookupAll returns all,
+// LookupIn one of a given domain.
 func (x *Index) Lookup(id blob.ID, t blob.Type) (Entry, bool) {
 	s := &x.shards[id[0]]
 	if i := s.find(&id, t); i >= 0 {
@@ -133,6 +165,33 @@ func (x *Index) Lookup(id blob.ID, t blob.Type) (Entry, bool) {
 // Has reports whether the index has an entry for (id, t).
 func (x *Index) Has(id blob.ID, t blob.Type) bool {
 	return x.shards[id[0]].find(&id, t) >= 0
+}
+
+// LookupIn returns an entry for (id, t) in domain d (R23: only a copy of
+// the asker's own domain may stand for its blob).
+func (x *Index) LookupIn(id blob.ID, t blob.Type, d blob.Domain) (Entry, bool) {
+	dom, ok := x.domIdx[d]
+	if !ok {
+		return Entry{}, false
+	}
+	s := &x.shards[id[0]]
+	for i := s.search(&id, t); i < s.sorted && cmpKey(&s.es[i], &id, t) == 0; i++ {
+		if x.domainOf(&s.es[i]) == dom {
+			return x.export(&s.es[i]), true
+		}
+	}
+	for _, j := range s.tabFindAll(nil, &id, t) {
+		if e := &s.es[s.sorted+j]; x.domainOf(e) == dom {
+			return x.export(e), true
+		}
+	}
+	return Entry{}, false
+}
+
+// HasIn reports whether the index has an entry for (id, t) in domain d.
+func (x *Index) HasIn(id blob.ID, t blob.Type, d blob.Domain) bool {
+	_, ok := x.LookupIn(id, t, d)
+	return ok
 }
 
 // LookupAll returns every entry for (id, t), or nil.
@@ -183,5 +242,5 @@ func (x *Index) Each(fn func(Entry) bool) {
 func (x *Index) Packs() []blob.ID {
 	out := slices.Clone(x.packs)
 	slices.SortFunc(out, func(a, b blob.ID) int { return bytes.Compare(a[:], b[:]) })
-	return out
+	return slices.Compact(out)
 }

@@ -301,3 +301,43 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("Len %d, %d packs", c.Len(), len(c.Packs()))
 	}
 }
+
+// A copy counts for a domain only if its pack is of that domain, and the
+// same pack listed under two domains keeps both rows apart (R23).
+func TestDomains(t *testing.T) {
+	x := New()
+	owner, writer := blob.Domain{1}, blob.Domain{2}
+	id := blob.ID{9, 9}
+	x.Add(Entry{ID: id, Type: blob.Data, Pack: blob.ID{0xa}, Offset: 0, Length: 5, Domain: writer})
+	if x.HasIn(id, blob.Data, owner) {
+		t.Fatal("a writer's copy stands for the owner's blob")
+	}
+	if e, ok := x.LookupIn(id, blob.Data, writer); !ok || e.Domain != writer || e.Pack != (blob.ID{0xa}) {
+		t.Fatalf("writer's copy: %+v %v", e, ok)
+	}
+	x.Add(Entry{ID: id, Type: blob.Data, Pack: blob.ID{0xb}, Offset: 0, Length: 5, Domain: owner})
+	x.Add(Entry{ID: id, Type: blob.Data, Pack: blob.ID{0xa}, Offset: 10, Length: 5, Domain: owner}) // same pack, other domain
+	x.Compact()
+	if e, ok := x.LookupIn(id, blob.Data, owner); !ok || e.Domain != owner {
+		t.Fatalf("owner's copy: %+v %v", e, ok)
+	}
+	all := x.LookupAll(id, blob.Data)
+	if len(all) != 3 {
+		t.Fatalf("%d copies, want 3", len(all))
+	}
+	if got := x.Packs(); len(got) != 2 {
+		t.Fatalf("Packs = %v, want the two distinct packs", got)
+	}
+	x.RemovePacks(map[blob.ID]struct{}{{0xb}: {}})
+	if e, ok := x.LookupIn(id, blob.Data, owner); !ok || e.Pack != (blob.ID{0xa}) || e.Offset != 10 {
+		t.Fatalf("after removing pack b, owner's copy: %+v %v", e, ok)
+	}
+	if e, ok := x.LookupIn(id, blob.Data, writer); !ok || e.Offset != 0 {
+		t.Fatalf("after removing pack b, writer's copy: %+v %v", e, ok)
+	}
+	y := New()
+	y.Merge(x)
+	if !y.HasIn(id, blob.Data, writer) || !y.HasIn(id, blob.Data, owner) || y.HasIn(id, blob.Data, blob.Domain{3}) {
+		t.Fatal("merge lost or invented a domain")
+	}
+}

@@ -12,6 +12,7 @@ func (x *Index) RemovePacks(set map[blob.ID]struct{}) {
 	const gone = ^uint32(0)
 	remap := make([]uint32, len(x.packs))
 	kept := make([]blob.ID, 0, len(x.packs))
+	keptDom := make([]uint32, 0, len(x.packs))
 	for i, p := range x.packs {
 		if _, ok := set[p]; ok {
 			remap[i] = gone
@@ -19,6 +20,7 @@ func (x *Index) RemovePacks(set map[blob.ID]struct{}) {
 		}
 		remap[i] = uint32(len(kept))
 		kept = append(kept, p)
+		keptDom = append(keptDom, x.packDom[i])
 	}
 	if len(kept) == len(x.packs) {
 		return
@@ -48,10 +50,10 @@ func (x *Index) RemovePacks(set map[blob.ID]struct{}) {
 		s.buildDir()
 		s.rehash()
 	}
-	x.packs = kept
+	x.packs, x.packDom = kept, keptDom
 	clear(x.packIdx)
 	for i, p := range kept {
-		x.packIdx[p] = uint32(i)
+		x.packIdx[packKey{p, keptDom[i]}] = uint32(i)
 	}
 }
 
@@ -63,7 +65,7 @@ func (x *Index) Merge(other *Index) {
 	x.Grow(other.Len())
 	remap := make([]uint32, len(other.packs))
 	for i := range other.packs {
-		remap[i] = x.intern(&other.packs[i])
+		remap[i] = x.intern(&other.packs[i], &other.doms[other.packDom[i]])
 	}
 	for si := range other.shards {
 		for _, e := range other.shards[si].es {
@@ -76,8 +78,13 @@ func (x *Index) Merge(other *Index) {
 func (x *Index) clone() *Index {
 	c := New()
 	c.packs = slices.Clone(x.packs)
+	c.packDom = slices.Clone(x.packDom)
+	c.doms = slices.Clone(x.doms)
 	for k, v := range x.packIdx {
 		c.packIdx[k] = v
+	}
+	for k, v := range x.domIdx {
+		c.domIdx[k] = v
 	}
 	for si := range x.shards {
 		s, cs := &x.shards[si], &c.shards[si]

@@ -1,6 +1,7 @@
 package pack
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/crypto"
 )
 
 // ErrFormat reports a malformed pack, header or index fragment.
@@ -27,7 +29,8 @@ const (
 	MaxEntries    = 1 << 20
 	MaxBlobSize   = 32 << 20 // sealed
 	MaxHeaderSize = 64 << 20
-	headerMagic   = "CRH1"
+	headerMagic   = "CRH2"
+	sigSize       = ed25519.SignatureSize
 )
 
 // Slot is a wrapped session key.
@@ -50,10 +53,17 @@ type Entry struct {
 	Slot   uint32 // index into Header.Slots
 }
 
-// Header is a pack's plaintext header.
+// Header is a pack's plaintext header. Domain is the provenance domain of
+// every blob in the pack (R23): the uploader's signing key, or, for a
+// coordinator's repack, the domain the blobs came from. Signer signed the
+// header (Sign); readers accept a header only from a signer allowed to
+// write into Domain, which is the repository's business, not the format's.
 type Header struct {
+	Domain  blob.Domain
+	Signer  [32]byte
 	Slots   []Slot
 	Entries []Entry // in offset order
+	Sig     [sigSize]byte
 }
 
 // DataEnd returns the end of the last blob.
@@ -69,16 +79,25 @@ func (h *Header) DataEnd() uint64 {
 
 // Marshal encodes the header:
 //
-//	"CRH1" | slots u32 | per slot: kind u8, wrap u8, len u32, data |
-//	entries u32 | per entry: type u8, id [32], offset u32, length u32, slot u32
+//	"CRH2" | domain [32] | signer [32] |
+//	slots u32 | per slot: kind u8, wrap u8, len u32, data |
+//	entries u32 | per entry: type u8, id [32], offset u32, length u32, slot u32 |
+//	signature [64]
 func (h *Header) Marshal() []byte {
-	n := 12
+	return append(h.body(), h.Sig[:]...)
+}
+
+// body is the signed part of the encoding: everything but the signature.
+func (h *Header) body() []byte {
+	n := 12 + 64 + sigSize
 	for _, s := range h.Slots {
 		n += 6 + len(s.Data)
 	}
 	n += len(h.Entries) * 45
 	b := make([]byte, 0, n)
 	b = append(b, headerMagic...)
+	b = append(b, h.Domain[:]...)
+	b = append(b, h.Signer[:]...)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.Slots)))
 	for _, s := range h.Slots {
 		b = append(b, s.Kind, s.Wrap)
@@ -94,6 +113,25 @@ func (h *Header) Marshal() []byte {
 		b = binary.LittleEndian.AppendUint32(b, e.Slot)
 	}
 	return b
+}
+
+// Sign sets Signer to priv's public key and signs the header for the
+// repository repoID (context crypto.SigPackHeader, message repo ID ‖ body).
+func (h *Header) Sign(repoID [32]byte, priv ed25519.PrivateKey) {
+	copy(h.Signer[:], priv.Public().(ed25519.PublicKey))
+	copy(h.Sig[:], crypto.Sign(priv, crypto.SigPackHeader, append(repoID[:], h.body()...)))
+}
+
+// VerifySignature checks that Signer signed the header for repoID. It says
+// nothing about whether Signer may write into Domain.
+func (h *Header) VerifySignature(repoID [32]byte) error {
+	if h.Signer == [32]byte{} {
+		return fmt.Errorf("pack header: unsigned")
+	}
+	if err := crypto.Verify(h.Signer[:], crypto.SigPackHeader, append(repoID[:], h.body()...), h.Sig[:]); err != nil {
+		return fmt.Errorf("pack header: %w", err)
+	}
+	return nil
 }
 
 type reader struct {
@@ -140,13 +178,17 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 	}
 	r := &reader{b: buf}
 	if string(r.take(4)) != headerMagic {
-		return nil, fmt.Errorf("%w: bad header magic", ErrFormat)
+		return nil, fmt.Errorf("%w: bad header magic (not a format 2 pack header)", ErrFormat)
 	}
+	var dom blob.Domain
+	var signer [32]byte
+	copy(dom[:], r.take(32))
+	copy(signer[:], r.take(32))
 	ns := r.u32()
 	if ns > MaxSlots {
 		return nil, fmt.Errorf("%w: %d key slots", ErrFormat, ns)
 	}
-	h := &Header{Slots: make([]Slot, 0, min(ns, 64))}
+	h := &Header{Domain: dom, Signer: signer, Slots: make([]Slot, 0, min(ns, 64))}
 	for i := uint32(0); i < ns && r.err == nil; i++ {
 		kind, wrap := r.u8(), r.u8()
 		l := r.u32()
@@ -200,6 +242,10 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 		if h.Slots[e.Slot].Kind != wantKind {
 			return nil, fmt.Errorf("%w: %s blob %d under a slot of kind %d", ErrFormat, e.Type, i, h.Slots[e.Slot].Kind)
 		}
+	}
+	copy(h.Sig[:], r.take(sigSize))
+	if r.err != nil {
+		return nil, r.err
 	}
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes after header", ErrFormat, len(r.b))

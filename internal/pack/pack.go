@@ -1,6 +1,7 @@
 package pack
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -30,6 +31,16 @@ type Writer struct {
 	sink io.Writer // streaming: blobs go here, data stays empty
 	n    int       // blob bytes so far
 	err  error     // streaming: the first write error, sticky
+
+	repoID [32]byte
+	signer ed25519.PrivateKey // signs the header in Finish (SetSigner)
+}
+
+// SetSigner makes Finish sign the header with priv for repository repoID,
+// as a pack of domain (R23): the signer's own key for an upload, the
+// blobs' source domain for a coordinator's repack.
+func (w *Writer) SetSigner(repoID [32]byte, domain blob.Domain, priv ed25519.PrivateKey) {
+	w.repoID, w.hdr.Domain, w.signer = repoID, domain, priv
 }
 
 // NewWriter returns an empty pack writer with room for sizeHint bytes. Its
@@ -115,6 +126,9 @@ func (w *Writer) Count() int { return len(w.hdr.Entries) }
 func (w *Writer) Finish(meta age.Recipient) ([]byte, *Header, error) {
 	if w.err != nil {
 		return nil, nil, w.err
+	}
+	if w.signer != nil {
+		w.hdr.Sign(w.repoID, w.signer)
 	}
 	hdrPlain := w.hdr.Marshal()
 	sealed, err := crypto.Seal(hdrPlain, meta)

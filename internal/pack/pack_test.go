@@ -2,6 +2,7 @@ package pack_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -329,14 +330,15 @@ func TestParseHeaderRefuses(t *testing.T) {
 		dataLen uint64
 	}{
 		"data area too short": {good, 19},
-		"bad magic":           {append([]byte("CRH2"), good[4:]...), 20},
+		"bad magic":           {append([]byte("CRH1"), good[4:]...), 20},
+		"no signature":        {good[:len(good)-64], 20},
 		"empty":               {nil, 20},
 		"trailing byte":       {append(bytes.Clone(good), 0), 20},
 		"truncated":           {good[:len(good)-1], 20},
 		"unknown slot kind":   {header([]pack.Slot{{Kind: 3}}, nil), 0},
 		"slot too large":      {header([]pack.Slot{{Kind: 1, Data: make([]byte, pack.MaxSlotSize+1)}}, nil), 0},
-		"too many slots":      {binary.LittleEndian.AppendUint32([]byte("CRH1"), pack.MaxSlots+1), 0},
-		"entry count lies":    {append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32([]byte("CRH1"), 0), 2), make([]byte, 45)...), 100},
+		"too many slots":      {binary.LittleEndian.AppendUint32(append([]byte("CRH2"), make([]byte, 64)...), pack.MaxSlots+1), 0},
+		"entry count lies":    {append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(append([]byte("CRH2"), make([]byte, 64)...), 0), 2), make([]byte, 45)...), 100},
 		"unknown type":        {with(func(e []pack.Entry) { e[0].Type = 4 }), 20},
 		"type zero":           {with(func(e []pack.Entry) { e[0].Type = 0 }), 20},
 		"slot out of range":   {with(func(e []pack.Entry) { e[0].Slot = 2 }), 20},
@@ -370,7 +372,7 @@ func TestIndexRoundTrip(t *testing.T) {
 		packs = append(packs, pack.IndexPack{Pack: id, Header: plain})
 	}
 	idx := pack.MarshalIndex(packs)
-	if !bytes.HasPrefix(idx, []byte("CRI1\x03\x00\x00\x00")) {
+	if !bytes.HasPrefix(idx, []byte("CRI2")) || !bytes.Equal(idx[36:40], []byte{3, 0, 0, 0}) {
 		t.Fatalf("index starts %q", idx[:8])
 	}
 	got, err := pack.ParseIndex(idx)
@@ -400,18 +402,18 @@ func TestIndexRoundTrip(t *testing.T) {
 	}
 
 	dup := pack.MarshalIndex([]pack.IndexPack{packs[0], packs[0]})
-	badHdr := pack.MarshalIndex([]pack.IndexPack{{Pack: blob.ID{9}, Header: []byte("CRH1")}})
+	badHdr := pack.MarshalIndex([]pack.IndexPack{{Pack: blob.ID{9}, Header: []byte("CRH2")}})
 	for name, b := range map[string][]byte{
 		"duplicate pack": dup,
 		"bad header":     badHdr,
-		"bad magic":      append([]byte("CRI2"), idx[4:]...),
+		"bad magic":      append([]byte("CRI1"), idx[4:]...),
 		"trailing":       append(bytes.Clone(idx), 0),
 		"truncated":      idx[:len(idx)-1],
-		"count lies":     binary.LittleEndian.AppendUint32([]byte("CRI1"), 1000),
-		"too many packs": binary.LittleEndian.AppendUint32([]byte("CRI1"), pack.MaxIndexPacks+1),
+		"count lies":     append(binary.LittleEndian.AppendUint32(append([]byte("CRI2"), make([]byte, 32)...), 1000), make([]byte, 64)...),
+		"too many packs": append(binary.LittleEndian.AppendUint32(append([]byte("CRI2"), make([]byte, 32)...), pack.MaxIndexPacks+1), make([]byte, 64)...),
 		"empty":          nil,
-		"no count":       []byte("CRI1"),
-		"short count":    []byte("CRI1\x00\x00"),
+		"no count":       append([]byte("CRI2"), make([]byte, 32+64)...),
+		"short count":    append([]byte("CRI2\x00\x00"), make([]byte, 64)...),
 	} {
 		if _, err := pack.ParseIndex(b); !errors.Is(err, pack.ErrFormat) {
 			t.Errorf("%s: err = %v, want ErrFormat", name, err)
@@ -497,4 +499,67 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	}
 	l.n -= len(p)
 	return len(p), nil
+}
+
+// A header and an index fragment verify only for their signer and their
+// repository, and any change to a signed byte breaks the signature (R23).
+func TestSignatures(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	repo := [32]byte{7}
+	h := &pack.Header{Domain: blob.Domain{5}, Slots: []pack.Slot{{Kind: pack.SlotOwner, Data: []byte("k")}},
+		Entries: []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Length: 10}}}
+	h.Sign(repo, priv)
+	if err := h.VerifySignature(repo); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := pack.ParseHeader(h.Marshal(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.Domain != h.Domain || parsed.Signer != h.Signer || parsed.VerifySignature(repo) != nil {
+		t.Fatal("parsed header lost its domain, signer or signature")
+	}
+	if err := h.VerifySignature([32]byte{8}); err == nil {
+		t.Fatal("header verified for another repository")
+	}
+	moved := *parsed
+	moved.Domain = blob.Domain{6}
+	if moved.VerifySignature(repo) == nil {
+		t.Fatal("header verified with its domain changed")
+	}
+	moved = *parsed
+	moved.Entries = []pack.Entry{{Type: blob.Data, ID: blob.ID{2}, Length: 10}}
+	if moved.VerifySignature(repo) == nil {
+		t.Fatal("header verified with an entry changed")
+	}
+	if (&pack.Header{}).VerifySignature(repo) == nil {
+		t.Fatal("unsigned header verified")
+	}
+
+	ips := []pack.IndexPack{{Pack: blob.ID{3}, Header: h.Marshal()}}
+	frag := pack.SignIndex(ips, repo, priv)
+	signer, err := pack.IndexSigner(frag, repo)
+	if err != nil || signer != blob.DomainOf(priv.Public().(ed25519.PublicKey)) {
+		t.Fatalf("signer %x, %v", signer, err)
+	}
+	if got, err := pack.ParseIndex(frag); err != nil || len(got) != 1 || !bytes.Equal(got[0].Header, ips[0].Header) {
+		t.Fatalf("signed index does not parse: %v", err)
+	}
+	if _, err := pack.IndexSigner(frag, [32]byte{8}); err == nil {
+		t.Fatal("index verified for another repository")
+	}
+	forged := bytes.Clone(frag)
+	copy(forged[4:36], other.Public().(ed25519.PublicKey))
+	if _, err := pack.IndexSigner(forged, repo); err == nil {
+		t.Fatal("index verified under a signer that did not sign it")
+	}
+	flipped := bytes.Clone(frag)
+	flipped[50] ^= 1
+	if _, err := pack.IndexSigner(flipped, repo); err == nil {
+		t.Fatal("index verified with a byte changed")
+	}
+	if _, err := pack.IndexSigner(pack.MarshalIndex(ips), repo); err == nil {
+		t.Fatal("unsigned index verified")
+	}
 }
