@@ -20,7 +20,9 @@ type indexLoad struct {
 }
 
 func loadIndex(ctx context.Context, repo *repository.Repository, fail context.CancelCauseFunc) *indexLoad {
-	l := &indexLoad{done: make(chan struct{}), idx: repo.Index()}
+	// Only the key's own domain counts (R23): a writer's garbage under
+	// a guessed ID must not make the owner skip uploading the real blob.
+	l := &indexLoad{done: make(chan struct{}), idx: repo.Index().In(repo.Domain())}
 	go func() {
 		defer close(l.done)
 		if err := repo.LoadIndex(ctx); err != nil {

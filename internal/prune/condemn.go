@@ -1,9 +1,11 @@
 package prune
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -84,7 +86,7 @@ func (p *pruner) condemn(ctx context.Context, pending map[blob.ID]bool) (*reposi
 			continue
 		}
 		for _, e := range h.Entries {
-			ents[id] = append(ents[id], index.Entry{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length})
+			ents[id] = append(ents[id], index.Entry{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length, Domain: h.Domain})
 		}
 	}
 	plan := repository.Plan{Created: p.repo.Now().UTC(), GraceSeconds: int64(p.opts.Grace.Seconds())}
@@ -99,7 +101,9 @@ func (p *pruner) condemn(ctx context.Context, pending map[blob.ID]bool) (*reposi
 			frags[f] = true
 		}
 		for _, e := range ents[id] {
-			if !p.hasCopyOutside(e, all) {
+			// Named unless its own domain keeps a copy elsewhere: a backup
+			// of that domain must not dedup against it.
+			if !p.hasCopyOutside(p.repo.Index().LookupAll(e.ID, e.Type), all, e.Domain, e.Domain) {
 				h := repository.CondemnedHash(e.Type, e.ID)
 				plan.Blobs = append(plan.Blobs, h[:]...)
 			}
@@ -118,36 +122,45 @@ func (p *pruner) condemn(ctx context.Context, pending map[blob.ID]bool) (*reposi
 
 // repack copies the live blobs of mostly-dead packs that have no copy
 // outside the condemned set, verbatim with their key slots, into new
-// packs, then indexes them (R12: copy, re-index, then condemn).
+// packs, then indexes them (R12: copy, re-index, then condemn). Each new
+// pack holds one domain's blobs and keeps that domain (R23): the
+// coordinator signs it, and it stands for exactly what the old copies
+// stood for.
 func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[blob.ID][]index.Entry, condemned map[blob.ID]bool) error {
 	target := p.repo.Config().PackSize
 	if target <= 0 {
 		target = repository.DefaultPackSize
 	}
-	var w *pack.Writer
+	writers := map[blob.Domain]*pack.Writer{}
 	var written []pack.IndexPack
-	flush := func() error {
+	flush := func(dom blob.Domain) error {
+		w := writers[dom]
 		if w == nil || w.Count() == 0 {
 			return nil
 		}
-		ip, err := p.repo.SavePack(ctx, w)
+		ip, err := p.repo.SavePack(ctx, w, dom)
 		if err != nil {
 			return err
 		}
 		p.stored[ip.Pack] = 0
 		written = append(written, ip)
 		p.rep.NewPacks++
-		w = nil
+		delete(writers, dom)
 		return nil
 	}
-	copied := map[[33]byte]bool{}
+	type copyKey struct {
+		ref [33]byte
+		dom blob.Domain
+	}
+	copied := map[copyKey]bool{}
 	for _, id := range sortedIDs(repack) {
 		var todo []index.Entry
 		for _, e := range ents[id] {
-			var k [33]byte
-			k[0] = byte(e.Type)
-			copy(k[1:], e.ID[:])
-			if p.live.Has(e.Type, e.ID) && !copied[k] && !p.hasCopyOutside(e, condemned) {
+			var k copyKey
+			k.ref[0] = byte(e.Type)
+			copy(k.ref[1:], e.ID[:])
+			k.dom = e.Domain
+			if !copied[k] && p.needed(e, condemned) {
 				todo = append(todo, e)
 				copied[k] = true
 			}
@@ -166,22 +179,31 @@ func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[b
 			return fmt.Errorf("repack %s: %w", id.Short(), err)
 		}
 		for _, e := range todo {
+			w := writers[e.Domain]
 			if w == nil {
 				w = pack.NewWriter(target + 1<<20)
+				writers[e.Domain] = w
 			}
 			if err := p.repo.CopySealed(w, e, buf[e.Offset-start:e.Offset-start+e.Length]); err != nil {
 				return err
 			}
 			p.rep.CopiedBytes += uint64(e.Length)
 			if w.Size() >= target {
-				if err := flush(); err != nil {
+				if err := flush(e.Domain); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return err
+	doms := make([]blob.Domain, 0, len(writers))
+	for d := range writers {
+		doms = append(doms, d)
+	}
+	slices.SortFunc(doms, func(a, b blob.Domain) int { return bytes.Compare(a[:], b[:]) })
+	for _, d := range doms {
+		if err := flush(d); err != nil {
+			return err
+		}
 	}
 	if len(written) > 0 {
 		name, err := p.repo.WriteIndexFragment(ctx, written)

@@ -80,7 +80,7 @@ type pruner struct {
 	be    backend.Backend
 	opts  Options
 	rep   *Report
-	live  LiveSet
+	live  *LiveSet
 	stats map[blob.ID]*packStat
 	// fragments: pack → index fragments listing it.
 	fragments map[blob.ID][]string
@@ -144,7 +144,7 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 	if p.live, err = Mark(ctx, repo, snaps); err != nil {
 		return nil, err
 	}
-	p.rep.LiveBlobs = len(p.live)
+	p.rep.LiveBlobs = p.live.Len()
 	p.packStats()
 
 	// 3. Sweep expired plans.
@@ -215,6 +215,11 @@ func (p *pruner) load(ctx context.Context) error {
 	sort.Strings(names)
 	for _, n := range names {
 		f, err := p.repo.LoadIndexFile(ctx, n)
+		if errors.Is(err, repository.ErrInvalidFragment) {
+			// LoadIndex skipped it too: its packs count as unindexed.
+			p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("ignored %v", err))
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -240,7 +245,7 @@ func (p *pruner) packStats() {
 		}
 		st.total += uint64(e.Length)
 		st.entries++
-		if p.live.Has(e.Type, e.ID) {
+		if p.live.Serves(e) {
 			st.live += uint64(e.Length)
 			st.liveEntries++
 		}
@@ -265,10 +270,37 @@ func (p *pruner) entries(set map[blob.ID]bool) map[blob.ID][]index.Entry {
 	return out
 }
 
-// hasCopyOutside reports whether a blob has an indexed copy in a stored
-// pack outside set.
-func (p *pruner) hasCopyOutside(e index.Entry, set map[blob.ID]bool) bool {
-	for _, o := range p.repo.Index().LookupAll(e.ID, e.Type) {
+// needed reports whether copy e must survive the removal of the packs in
+// set: some kept snapshot that e serves has no other copy it may use (of
+// its signer's domain or the owner's, R23) in a stored pack outside set.
+// A copy in another party's domain never counts, so a writer's garbage
+// under a guessed ID cannot make the owner's genuine copy look redundant.
+func (p *pruner) needed(e index.Entry, set map[blob.ID]bool) bool {
+	owner := p.repo.OwnerDomain()
+	var copies []index.Entry // loaded once, only if e serves someone
+	need := false
+	p.live.needers(e.Type, e.ID, func(d blob.Domain) bool {
+		if e.Domain != d && e.Domain != owner {
+			return true // e does not serve d's snapshots
+		}
+		if copies == nil {
+			copies = p.repo.Index().LookupAll(e.ID, e.Type)
+		}
+		if !p.hasCopyOutside(copies, set, d, owner) {
+			need = true
+		}
+		return !need
+	})
+	return need
+}
+
+// hasCopyOutside reports whether copies holds one of domain d or owner in
+// a stored pack outside set.
+func (p *pruner) hasCopyOutside(copies []index.Entry, set map[blob.ID]bool, d, owner blob.Domain) bool {
+	for _, o := range copies {
+		if o.Domain != d && o.Domain != owner {
+			continue
+		}
 		if _, ok := p.stored[o.Pack]; ok && !set[o.Pack] {
 			return true
 		}
@@ -296,7 +328,7 @@ func (p *pruner) sweep(ctx context.Context, due []repository.LoadedPlan) error {
 	for id := range sweeping {
 		needed := false
 		for _, e := range ents[id] {
-			if p.live.Has(e.Type, e.ID) && !p.hasCopyOutside(e, sweeping) {
+			if p.needed(e, sweeping) {
 				needed = true
 				break
 			}

@@ -49,15 +49,23 @@ func (r *Repository) addPack(id blob.ID, h *pack.Header) {
 		nums[i] = r.slotFor(s)
 	}
 	for _, e := range h.Entries {
-		r.idx.Add(index.Entry{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length, Slot: nums[e.Slot]})
+		r.idx.Add(index.Entry{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length, Slot: nums[e.Slot], Domain: h.Domain})
 	}
 }
 
 // IndexFile is one loaded index fragment.
 type IndexFile struct {
-	Name  string
-	Packs []pack.ParsedPack
+	Name   string
+	Signer blob.Domain
+	Packs  []pack.ParsedPack
 }
+
+// ErrInvalidFragment marks an index fragment that was read but is not
+// acceptable: corrupted, not sealed to this repository's metadata
+// identity, malformed, or not signed by a key allowed to list its packs.
+// Readers skip such a fragment with a warning (a hostile upload must not
+// make the index unloadable); check reports it.
+var ErrInvalidFragment = errors.New("invalid index fragment")
 
 // LoadIndexFile loads, verifies and decodes one index fragment.
 func (r *Repository) LoadIndexFile(ctx context.Context, name string) (*IndexFile, error) {
@@ -67,17 +75,24 @@ func (r *Repository) LoadIndexFile(ctx context.Context, name string) (*IndexFile
 		return nil, fmt.Errorf("load %s: %w", h, err)
 	}
 	if backend.NameOf(buf) != name {
-		return nil, fmt.Errorf("%s: content does not match its name (corrupted)", h)
+		return nil, fmt.Errorf("%s: %w: content does not match its name (corrupted)", h, ErrInvalidFragment)
 	}
 	plain, err := crypto.Open(buf, r.keys.MetaIdentity, crypto.ErrNeedsMetadata)
-	if err != nil {
+	if errors.Is(err, crypto.ErrNeedsMetadata) && r.keys.MetaIdentity == nil {
 		return nil, fmt.Errorf("%s: %w", h, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", h, ErrInvalidFragment, err)
 	}
 	packs, err := pack.ParseIndex(plain)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h, err)
+		return nil, fmt.Errorf("%s: %w: %w", h, ErrInvalidFragment, err)
 	}
-	return &IndexFile{Name: name, Packs: packs}, nil
+	signer, err := r.verifyFragment(plain, packs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", h, ErrInvalidFragment, err)
+	}
+	return &IndexFile{Name: name, Signer: signer, Packs: packs}, nil
 }
 
 // AddIndexFile adds one loaded fragment's packs to the in-memory index, so
@@ -161,6 +176,10 @@ func (r *Repository) loadIndexPass(ctx context.Context, seen map[string]bool) (f
 				gone.Add(1) // replaced: the replacement was stored first
 				return nil
 			}
+			if errors.Is(err, ErrInvalidFragment) {
+				r.log.Warn("skipping an index fragment that is not valid; `cairn check` reports it", "err", err)
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -177,9 +196,10 @@ func (r *Repository) loadIndexPass(ctx context.Context, seen map[string]bool) (f
 // Index returns the in-memory index (LoadIndex first).
 func (r *Repository) Index() *index.Concurrent { return r.idx }
 
-// Lookup finds a blob in the index.
+// Lookup finds a blob in the index: the copy a read tries first (Locate
+// without a snapshot's signer).
 func (r *Repository) Lookup(t blob.Type, id blob.ID) (index.Entry, bool) {
-	return r.idx.Lookup(id, t)
+	return r.Locate(context.Background(), t, id)
 }
 
 // sealer returns the Sealer for slot n, unwrapping it on first use.
@@ -288,11 +308,35 @@ func (r *Repository) LoadBlobInto(ctx context.Context, t blob.Type, id blob.ID, 
 	return r.loadBlob(ctx, t, id, b)
 }
 
+// loadBlob tries every copy the read may use (Copies) until one opens and
+// re-hashes to its ID; a copy that does not is reported and skipped (R23).
 func (r *Repository) loadBlob(ctx context.Context, t blob.Type, id blob.ID, b *BlobBuffers) ([]byte, error) {
-	e, ok := r.Lookup(t, id)
-	if !ok {
+	copies := r.Copies(ctx, t, id)
+	if len(copies) == 0 {
 		return nil, fmt.Errorf("%s blob %s is not in the index", t, id.Short())
 	}
+	var first error
+	for i, e := range copies {
+		plain, err := r.loadCopy(ctx, e, b)
+		if err == nil {
+			return plain, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = err
+		}
+		if i+1 < len(copies) {
+			r.log.Warn("a stored copy of a blob is damaged or false; trying another", "err", err)
+		}
+	}
+	return nil, first
+}
+
+// loadCopy loads and opens one copy of a blob.
+func (r *Repository) loadCopy(ctx context.Context, e index.Entry, b *BlobBuffers) ([]byte, error) {
+	t, id := e.Type, e.ID
 	var sealed []byte
 	h := backend.Handle{Type: backend.Data, Name: e.Pack.String()}
 	err := r.be.Load(ctx, h, int(e.Length), int64(e.Offset), func(rd io.Reader) error {

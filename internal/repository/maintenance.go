@@ -147,10 +147,11 @@ func (r *Repository) Tombstones(ctx context.Context) (ts []LoadedTombstone, errs
 	return ts, errs, err
 }
 
-// WriteIndexFragment seals packs' headers into a new index fragment and
-// returns its name.
+// WriteIndexFragment seals packs' headers into a new index fragment,
+// signed by the coordinator key (it may list every party's packs, R23),
+// and returns its name.
 func (r *Repository) WriteIndexFragment(ctx context.Context, packs []pack.IndexPack) (string, error) {
-	sealed, err := crypto.Seal(pack.MarshalIndex(packs), r.keys.MetaRecipient)
+	sealed, err := crypto.Seal(pack.SignIndex(packs, r.keys.RepoID, r.maintenanceSigner()), r.keys.MetaRecipient)
 	if err != nil {
 		return "", err
 	}
@@ -184,9 +185,12 @@ func (r *Repository) CopySealed(w *pack.Writer, e index.Entry, sealed []byte) er
 	return nil
 }
 
-// SavePack finishes w (header sealed to the metadata recipient), stores it
-// and adds it to the in-memory index. It returns the pack's index record.
-func (r *Repository) SavePack(ctx context.Context, w *pack.Writer) (pack.IndexPack, error) {
+// SavePack finishes w as a pack of domain dom (header signed by the
+// coordinator key, sealed to the metadata recipient), stores it and adds
+// it to the in-memory index. It returns the pack's index record. A repack
+// passes the domain its blobs came from: a pack holds one domain's blobs.
+func (r *Repository) SavePack(ctx context.Context, w *pack.Writer, dom blob.Domain) (pack.IndexPack, error) {
+	w.SetSigner(r.keys.RepoID, dom, r.maintenanceSigner())
 	buf, hdr, err := w.Finish(r.keys.MetaRecipient)
 	if err != nil {
 		return pack.IndexPack{}, err

@@ -178,7 +178,7 @@ func (s *Session) checkCondemned(ctx context.Context, refs []snapshot.Ref, pages
 		}
 		safe := false
 		for _, e := range r.idx.LookupAll(ref.ID, ref.Type) {
-			if !c.packs[e.Pack] {
+			if e.Domain == r.Domain() && !c.packs[e.Pack] {
 				safe = true
 				break
 			}

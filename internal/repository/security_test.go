@@ -259,6 +259,9 @@ func TestServerRepackThreePacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := owner.AddCoordinator(ctx, sm, "srv"); err != nil { // only a roster coordinator may repack (R23)
+		t.Fatal(err)
+	}
 	srv, err := OpenWithKeys(ctx, be, keysFor(t, sm), "", configBytes(t, be), testOpts(t))
 	if err != nil {
 		t.Fatal(err)
@@ -296,6 +299,8 @@ func TestServerRepackThreePacks(t *testing.T) {
 		slot, _ := srv.Slot(e.Slot)
 		w.Add(e.Type, e.ID, sealed, w.AddSlot(slot))
 	}
+	// The server repacks as a coordinator, keeping the blobs' domain (R23).
+	w.SetSigner(srv.Keys().RepoID, entries[0].Domain, srv.Keys().CoordSign)
 	buf, hdr, err := w.Finish(srv.Keys().MetaRecipient)
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +310,7 @@ func TestServerRepackThreePacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	newID, _ := blob.ParseID(name)
-	idxSealed, err := crypto.Seal(pack.MarshalIndex([]pack.IndexPack{{Pack: newID, Header: hdr.Marshal()}}), srv.Keys().MetaRecipient)
+	idxSealed, err := crypto.Seal(pack.SignIndex([]pack.IndexPack{{Pack: newID, Header: hdr.Marshal()}}, srv.Keys().RepoID, srv.Keys().CoordSign), srv.Keys().MetaRecipient)
 	if err != nil {
 		t.Fatal(err)
 	}

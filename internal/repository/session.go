@@ -113,7 +113,7 @@ func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, err
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(maxUploads)
 	if known == nil {
-		known = r.idx
+		known = r.idx.In(r.Domain()) // only its own uploads stand for its blobs (R23)
 	}
 	lease := r.openLease(ctx) // before the plans are read (R12)
 	if known, err = r.withoutCondemned(ctx, known); err != nil {
@@ -259,6 +259,7 @@ func (s *Session) fail(err error) {
 func (s *Session) upload(w *pack.Writer, sp backend.Spool) {
 	s.uploads.Go(func() error {
 		defer sp.Discard()
+		w.SetSigner(s.repo.keys.RepoID, s.repo.Domain(), s.repo.uploadSigner())
 		_, hdr, err := w.Finish(s.repo.keys.MetaRecipient)
 		if err != nil {
 			return err
@@ -315,7 +316,7 @@ func (s *Session) Flush(ctx context.Context) error {
 }
 
 func (s *Session) writeIndex(ctx context.Context, packs []pack.IndexPack) error {
-	sealed, err := crypto.Seal(pack.MarshalIndex(packs), s.repo.keys.MetaRecipient)
+	sealed, err := crypto.Seal(pack.SignIndex(packs, s.repo.keys.RepoID, s.repo.uploadSigner()), s.repo.keys.MetaRecipient)
 	if err != nil {
 		return err
 	}
@@ -353,4 +354,4 @@ func (s *Session) Abort() {
 	_ = s.journal.close()
 }
 
-var _ Known = (*index.Concurrent)(nil)
+var _ Known = index.DomainView{}

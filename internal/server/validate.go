@@ -17,7 +17,6 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
-	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/snapshot"
@@ -74,8 +73,14 @@ type cairnRepo struct {
 	idxMu   sync.Mutex
 	idx     *repository.Repository
 	frags   map[string]bool
-	pages   map[blob.ID]bool
+	pages   map[pageKey]bool
 	lastUse uint64
+}
+
+// pageKey is a manifest page checked complete for one signer's domain.
+type pageKey struct {
+	signer blob.Domain
+	page   blob.ID
 }
 
 // cairnRepo returns the repository's cairn state, nil for a restic
@@ -135,8 +140,7 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 	}
 	switch h.Type {
 	case backend.Data:
-		_, _, err := packHeader(body, cr.keys)
-		return err
+		return s.validatePack(ctx, cr, be, body)
 	case backend.Index:
 		return s.validateIndex(ctx, cr, be, body)
 	case backend.Snapshots:
@@ -147,73 +151,41 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 	return nil
 }
 
-// packHeader checks a pack's geometry and opens its sealed header with the
-// server's identity; it returns the plaintext header.
-func packHeader(buf []byte, keys *crypto.Keys) (*pack.Header, []byte, error) {
-	if len(buf) < pack.TrailerSize {
-		return nil, nil, refusef(http.StatusBadRequest, codeInvalid, "pack: %d bytes is shorter than a trailer", len(buf))
-	}
-	off, l, err := pack.ParseTrailer(buf[len(buf)-pack.TrailerSize:], int64(len(buf)))
+// validatePack: the pack's geometry, its header sealed to this server, and
+// signed by a roster key allowed to write the header's domain (R15, R23).
+func (s *Server) validatePack(ctx context.Context, cr *cairnRepo, be backend.Backend, body []byte) error {
+	repo, err := cr.open(ctx, be)
 	if err != nil {
-		return nil, nil, refusef(http.StatusBadRequest, codeInvalid, "pack: %v", err)
-	}
-	hdr, plain, err := pack.OpenHeader(buf[off:off+int64(l)], off, keys.MetaIdentity)
-	if err != nil {
-		return nil, nil, refusef(http.StatusBadRequest, codeInvalid, "pack: %v (headers must be sealed to this server's metadata key)", err)
-	}
-	return hdr, plain, nil
-}
-
-// storedPackHeader reads a stored pack's header (trailer, then header).
-func storedPackHeader(ctx context.Context, be backend.Backend, keys *crypto.Keys, id blob.ID) ([]byte, error) {
-	h := backend.Handle{Type: backend.Data, Name: id.String()}
-	fi, err := be.Stat(ctx, h)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size < pack.TrailerSize {
-		return nil, fmt.Errorf("stored pack %s is truncated", id.String()[:8])
-	}
-	tr, err := loadRange(ctx, be, h, pack.TrailerSize, fi.Size-pack.TrailerSize)
-	if err != nil {
-		return nil, err
-	}
-	off, l, err := pack.ParseTrailer(tr, fi.Size)
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := loadRange(ctx, be, h, l, off)
-	if err != nil {
-		return nil, err
-	}
-	_, plain, err := pack.OpenHeader(sealed, off, keys.MetaIdentity)
-	return plain, err
-}
-
-func loadRange(ctx context.Context, be backend.Backend, h backend.Handle, n int, off int64) ([]byte, error) {
-	var out []byte
-	err := be.Load(ctx, h, n, off, func(rd io.Reader) error {
-		var buf bytes.Buffer
-		_, err := buf.ReadFrom(rd)
-		out = buf.Bytes()
 		return err
-	})
-	return out, err
+	}
+	_, _, err = repo.VerifyPack(bytes.NewReader(body), int64(len(body)))
+	switch {
+	case errors.Is(err, repository.ErrUntrusted):
+		return refusef(http.StatusForbidden, codeSigner, "pack: %v", err)
+	case errors.Is(err, repository.ErrBadPack):
+		return refusef(http.StatusBadRequest, codeInvalid, "pack: %v (headers must be sealed to this server's metadata key and signed by their uploader)", err)
+	}
+	return err
 }
 
-// validateIndex: the fragment opens with the server's identity, parses,
-// and lists every pack with exactly the header the stored pack has.
+// validateIndex: the fragment opens with the server's identity, parses, is
+// signed by a key allowed to list each of its packs under the pack's
+// domain (R23), and lists every pack with exactly the header the stored
+// pack has.
 func (s *Server) validateIndex(ctx context.Context, cr *cairnRepo, be backend.Backend, body []byte) error {
-	plain, err := crypto.Open(body, cr.keys.MetaIdentity, crypto.ErrNeedsMetadata)
+	repo, err := cr.open(ctx, be)
 	if err != nil {
-		return refusef(http.StatusBadRequest, codeInvalid, "index fragment: %v (it must be sealed to this server's metadata key)", err)
+		return err
 	}
-	packs, err := pack.ParseIndex(plain)
-	if err != nil {
-		return refusef(http.StatusBadRequest, codeInvalid, "index fragment: %v", err)
+	packs, err := repo.VerifyIndexFragment(body)
+	switch {
+	case errors.Is(err, repository.ErrUntrusted):
+		return refusef(http.StatusForbidden, codeSigner, "%v", err)
+	case err != nil:
+		return refusef(http.StatusBadRequest, codeInvalid, "%v (it must be sealed to this server's metadata key and signed by its uploader)", err)
 	}
 	for _, p := range packs {
-		stored, err := storedPackHeader(ctx, be, cr.keys, p.Pack)
+		_, stored, err := repo.StoredPackHeader(ctx, p.Pack)
 		if errors.Is(err, backend.ErrNotFound) {
 			return refusef(http.StatusConflict, codeMissing, "index fragment lists pack %s, which is not stored; upload the pack first", p.Pack.String()[:12])
 		}
@@ -289,7 +261,7 @@ func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend
 	}
 	// Completeness: every manifest page, and every blob they name, is
 	// indexed (R11, R15).
-	pages, refs, nrefs, err := cr.checkManifest(ctx, be, meta.Pages, s.cairn.uses.Add(1))
+	pages, refs, nrefs, err := cr.checkManifest(ctx, be, blob.Domain(st.Writer), meta.Pages, s.cairn.uses.Add(1))
 	s.evictIndexes(cr)
 	if err != nil {
 		return err
@@ -307,10 +279,13 @@ func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend
 const maxMissingShown = 16
 
 // checkManifest checks that every page and every ref of a manifest is in
-// the index: it returns (the first few of) the pages and refs that are
-// not, as short IDs, and how many refs are missing. Pages checked before
-// are not read again while the index only grows.
-func (cr *cairnRepo) checkManifest(ctx context.Context, be backend.Backend, pages []blob.ID, use uint64) (missingPages, missingRefs []string, nrefs int, err error) {
+// the index in the signer's own domain (R23): it returns (the first few
+// of) the pages and refs that are not, as short IDs, and how many refs are
+// missing. Looking in the signer's domain alone makes the answer say
+// nothing about anyone else's data: a writer that commits guessed IDs
+// learns only what it uploaded itself. Pages checked before for the same
+// signer are not read again while the index only grows.
+func (cr *cairnRepo) checkManifest(ctx context.Context, be backend.Backend, signer blob.Domain, pages []blob.ID, use uint64) (missingPages, missingRefs []string, nrefs int, err error) {
 	cr.idxMu.Lock()
 	defer cr.idxMu.Unlock()
 	cr.lastUse = use
@@ -321,8 +296,8 @@ func (cr *cairnRepo) checkManifest(ctx context.Context, be backend.Backend, page
 	var todo []blob.ID
 	for _, p := range pages {
 		switch {
-		case cr.pages[p]:
-		case !repo.Index().Has(p, blob.ManifestPage):
+		case cr.pages[pageKey{signer, p}]:
+		case !repo.Index().HasIn(p, blob.ManifestPage, signer):
 			missingPages = append(missingPages, p.String()[:12])
 		default:
 			todo = append(todo, p)
@@ -336,7 +311,7 @@ func (cr *cairnRepo) checkManifest(ctx context.Context, be backend.Backend, page
 	g.SetLimit(8)
 	for _, p := range todo {
 		g.Go(func() error {
-			plain, err := repo.LoadBlob(gctx, blob.ManifestPage, p)
+			plain, err := repo.LoadBlob(repository.ReadFor(gctx, signer), blob.ManifestPage, p)
 			if err != nil {
 				return fmt.Errorf("read manifest page: %w", err)
 			}
@@ -346,7 +321,7 @@ func (cr *cairnRepo) checkManifest(ctx context.Context, be backend.Backend, page
 			}
 			complete := true
 			for _, r := range refs {
-				if repo.Index().Has(r.ID, r.Type) {
+				if repo.Index().HasIn(r.ID, r.Type, signer) {
 					continue
 				}
 				complete = false
@@ -358,7 +333,7 @@ func (cr *cairnRepo) checkManifest(ctx context.Context, be backend.Backend, page
 			}
 			if complete {
 				mu.Lock()
-				cr.pages[p] = true
+				cr.pages[pageKey{signer, p}] = true
 				mu.Unlock()
 			}
 			return nil
@@ -393,12 +368,13 @@ func (cr *cairnRepo) followIndex(ctx context.Context, be backend.Backend) (*repo
 			}
 		}
 	}
+	fresh := cr.idx == nil
 	if cr.idx == nil {
 		repo, err := cr.open(ctx, be)
 		if err != nil {
 			return nil, err
 		}
-		cr.idx, cr.frags, cr.pages = repo, map[string]bool{}, map[blob.ID]bool{}
+		cr.idx, cr.frags, cr.pages = repo, map[string]bool{}, map[pageKey]bool{}
 	}
 	// The names still to load are picked before any goroutine writes to
 	// cr.frags.
@@ -409,6 +385,7 @@ func (cr *cairnRepo) followIndex(ctx context.Context, be backend.Backend) (*repo
 		}
 	}
 	var mu sync.Mutex
+	var stale atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, n := range todo {
@@ -416,6 +393,19 @@ func (cr *cairnRepo) followIndex(ctx context.Context, be backend.Backend) (*repo
 			f, err := cr.idx.LoadIndexFile(gctx, n)
 			if errors.Is(err, backend.ErrNotFound) {
 				return nil // removed meanwhile
+			}
+			if errors.Is(err, repository.ErrInvalidFragment) {
+				// Not trusted under the roster this index was opened
+				// with: perhaps a writer enrolled since. Start afresh
+				// once; a fragment still invalid then is skipped, as
+				// every reader skips it.
+				if !fresh {
+					stale.Store(true)
+				}
+				mu.Lock()
+				cr.frags[n] = true
+				mu.Unlock()
+				return nil
 			}
 			if err != nil {
 				return err
@@ -429,6 +419,10 @@ func (cr *cairnRepo) followIndex(ctx context.Context, be backend.Backend) (*repo
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if stale.Load() {
+		cr.idx = nil
+		return cr.followIndex(ctx, be)
 	}
 	return cr.idx, nil
 }

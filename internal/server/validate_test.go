@@ -112,10 +112,37 @@ func TestUploadValidation(t *testing.T) {
 		}
 		return buf
 	}
-	ownHeaderPack := func() []byte {
+	owner := repo.Keys().Sign
+	ownerDom := blob.DomainOf(repo.Keys().SignerID())
+	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+	wm, err := repo.NewKeyMaterial(crypto.RoleWriter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.AddWriter(context.Background(), wm, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	writerKeys, err := wm.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer, writerDom := writerKeys.Sign, blob.DomainOf(writerKeys.SignerID())
+	// signedPack is a pack of domain dom whose header signer signed (nil:
+	// unsigned).
+	signedPack := func(id byte, dom blob.Domain, signer ed25519.PrivateKey) ([]byte, []byte) {
 		w := pack.NewWriter(0)
-		w.Add(blob.Data, blob.ID{2}, []byte("sealed-bytes"), w.AddSlot(pack.Slot{Kind: pack.SlotOwner, Wrap: crypto.WrapHybrid, Data: []byte("slot")}))
-		buf, _, _ := w.Finish(srvKeys.MetaRecipient)
+		w.Add(blob.Data, blob.ID{id}, []byte("sealed-bytes"), w.AddSlot(pack.Slot{Kind: pack.SlotOwner, Wrap: crypto.WrapHybrid, Data: []byte("slot")}))
+		if signer != nil {
+			w.SetSigner(repo.Keys().RepoID, dom, signer)
+		}
+		buf, h, err := w.Finish(srvKeys.MetaRecipient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf, h.Marshal()
+	}
+	ownHeaderPack := func() []byte {
+		buf, _ := signedPack(2, ownerDom, owner)
 		return buf
 	}
 	seal := func(plain []byte, r age.Recipient) []byte {
@@ -125,11 +152,15 @@ func TestUploadValidation(t *testing.T) {
 		}
 		return b
 	}
-	wrongPack := ownHeaderPack()
-	_, wrongHdr, err := packHeader(wrongPack, srvKeys)
-	if err != nil {
-		t.Fatal(err)
+	_, wrongHdr := signedPack(2, ownerDom, owner)
+	unsignedPack, _ := signedPack(3, ownerDom, nil)
+	strangerPack, _ := signedPack(4, blob.DomainOf(stranger.Public().(ed25519.PublicKey)), stranger)
+	impostorPack, impostorHdr := signedPack(5, ownerDom, writer) // a writer claiming the owner's domain
+	writerPack, writerHdr := signedPack(6, writerDom, writer)
+	idx := func(key ed25519.PrivateKey, ps ...pack.IndexPack) []byte {
+		return seal(pack.SignIndex(ps, repo.Keys().RepoID, key), srvKeys.MetaRecipient)
 	}
+	_ = ownHeaderPack
 
 	// Snapshot variants, re-signed from the first one.
 	raw, _ := backend.LoadAll(context.Background(), be, backend.Handle{Type: backend.Snapshots, Name: first.ID.String()})
@@ -142,8 +173,6 @@ func TestUploadValidation(t *testing.T) {
 		f.Sign(key)
 		return f.Marshal()
 	}
-	owner := repo.Keys().Sign
-	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
 	next := func(f *snapshot.File) { f.Statement.Seq = 2; f.Statement.Prev = first.File.Statement.Hash() }
 	misSigned := variant(next, owner)
 	misSigned[len(misSigned)-len(variant(next, owner))+8+snapshot.StatementSize+3] ^= 1
@@ -160,8 +189,14 @@ func TestUploadValidation(t *testing.T) {
 		{"pack sealed elsewhere", backend.Data, otherPack(), 400, codeInvalid, "sealed to this server"},
 		{"index sealed elsewhere", backend.Index, seal(pack.MarshalIndex(nil), other.Recipient()), 400, codeInvalid, "index fragment"},
 		{"index garbage", backend.Index, seal([]byte("junk"), srvKeys.MetaRecipient), 400, codeInvalid, "index fragment"},
-		{"index of a missing pack", backend.Index, seal(pack.MarshalIndex([]pack.IndexPack{{Pack: blob.ID{9}, Header: wrongHdr}}), srvKeys.MetaRecipient), 409, codeMissing, "not stored"},
-		{"index header differs", backend.Index, seal(pack.MarshalIndex([]pack.IndexPack{{Pack: packID, Header: wrongHdr}}), srvKeys.MetaRecipient), 400, codeInvalid, "differs"},
+		{"pack unsigned", backend.Data, unsignedPack, 400, codeInvalid, "unsigned"},
+		{"pack by a stranger", backend.Data, strangerPack, 403, codeSigner, "not signed by a key allowed"},
+		{"pack of the owner's domain by a writer", backend.Data, impostorPack, 403, codeSigner, "not signed by a key allowed"},
+		{"index unsigned", backend.Index, seal(pack.MarshalIndex([]pack.IndexPack{{Pack: packID, Header: wrongHdr}}), srvKeys.MetaRecipient), 400, codeInvalid, "unsigned"},
+		{"index by a stranger", backend.Index, idx(stranger, pack.IndexPack{Pack: packID, Header: wrongHdr}), 403, codeSigner, "not signed by a key allowed"},
+		{"index by a writer listing the owner's domain", backend.Index, idx(writer, pack.IndexPack{Pack: blob.ID{5}, Header: impostorHdr}), 403, codeSigner, "not signed by a key allowed"},
+		{"index of a missing pack", backend.Index, idx(owner, pack.IndexPack{Pack: blob.ID{9}, Header: wrongHdr}), 409, codeMissing, "not stored"},
+		{"index header differs", backend.Index, idx(owner, pack.IndexPack{Pack: packID, Header: wrongHdr}), 400, codeInvalid, "differs"},
 		{"snapshot garbage", backend.Snapshots, []byte("CRS1junk"), 400, codeInvalid, "snapshot"},
 		{"snapshot mis-signed", backend.Snapshots, misSigned, 400, codeSigner, "signature"},
 		{"snapshot by a stranger", backend.Snapshots, variant(next, stranger), 403, codeSigner, "roster"},
@@ -190,6 +225,15 @@ func TestUploadValidation(t *testing.T) {
 		if !strings.Contains(ts.logs.String(), c.code) {
 			t.Errorf("%s: refusal not logged", c.name)
 		}
+	}
+
+	// A writer's own pack and fragment, in its own domain, are accepted.
+	if status, _, msg := ts.put("v", backend.Data, writerPack); status != 200 {
+		t.Fatalf("writer's own pack: %d %s", status, msg)
+	}
+	wid, _ := blob.ParseID(backend.NameOf(writerPack))
+	if status, _, msg := ts.put("v", backend.Index, idx(writer, pack.IndexPack{Pack: wid, Header: writerHdr})); status != 200 {
+		t.Fatalf("writer's own index fragment: %d %s", status, msg)
 	}
 
 	// R22: the same statement again succeeds and stores nothing new.
