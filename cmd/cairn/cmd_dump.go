@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
@@ -37,6 +38,7 @@ func runDump(ctx context.Context, g *GlobalOptions, opts DumpOptions, args []str
 	if err != nil {
 		return err
 	}
+	ctx = repository.ReadFor(ctx, snap.Signer())
 	p := strings.Trim(args[1], "/")
 	if p == "" {
 		return withHint(errors.New("/ is a directory; dump writes one file"), "use `cairn restore` for directories")

@@ -78,7 +78,7 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 	}
 	var matches []findMatch
 	for _, s := range snaps {
-		err := restorer.Walk(ctx, repo, s.File.Statement.Root, func(p string, n *snapshot.Node) error {
+		err := restorer.Walk(repository.ReadFor(ctx, s.Signer()), repo, s.File.Statement.Root, func(p string, n *snapshot.Node) error {
 			full := "/" + p
 			for _, pat := range patterns {
 				subject := n.Name

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
@@ -84,6 +85,7 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 	if err != nil {
 		return err
 	}
+	ctx = repository.ReadFor(ctx, snap.Signer())
 	sub := ""
 	if len(args) == 2 {
 		sub = strings.Trim(args[1], "/")

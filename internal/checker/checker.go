@@ -402,9 +402,13 @@ func (c *checker) checkPackHeader(ctx context.Context, id blob.ID, size int64) {
 		c.packProblem(id, fmt.Sprintf("header cannot be read: %v", err))
 		return
 	}
-	_, plain, err := pack.OpenHeader(sealed, off, c.repo.Keys().MetaIdentity)
+	hdr, plain, err := pack.OpenHeader(sealed, off, c.repo.Keys().MetaIdentity)
 	if err != nil {
 		c.packProblem(id, fmt.Sprintf("sealed header does not open: %v", err))
+		return
+	}
+	if err := c.repo.VerifyHeader(hdr); err != nil {
+		c.packProblem(id, fmt.Sprintf("header is not validly signed for its domain (R23): %v", err))
 		return
 	}
 	if !bytes.Equal(plain, c.indexed[id]) {
@@ -454,7 +458,9 @@ func (c *checker) tree(ctx context.Context, s *repository.Snapshot, id blob.ID, 
 		c.problem(Problem{Blob: "tree " + id.Short(), Snapshots: []string{s.ID.Short()}, Message: fmt.Sprintf("%s: deeper than %d levels", path, restorer.MaxDepth)})
 		return nil
 	}
-	t, err := restorer.LoadTree(ctx, c.repo, id)
+	// Only copies of the signer's domain and the owner's serve s (R23).
+	rctx := repository.ReadFor(ctx, s.Signer())
+	t, err := restorer.LoadTree(rctx, c.repo, id)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -472,8 +478,8 @@ func (c *checker) tree(ctx context.Context, s *repository.Snapshot, id blob.ID, 
 			continue
 		}
 		for _, b := range n.Content {
-			if !c.repo.Index().Has(b, blob.Data) {
-				c.problem(Problem{Blob: "data " + b.Short(), Snapshots: c.snapsOf(snapshot.Ref{Type: blob.Data, ID: b}, s), Message: fmt.Sprintf("content of %q is not in the index", p)})
+			if _, ok := c.repo.Locate(rctx, blob.Data, b); !ok {
+				c.problem(Problem{Blob: "data " + b.Short(), Snapshots: c.snapsOf(snapshot.Ref{Type: blob.Data, ID: b}, s), Message: fmt.Sprintf("content of %q has no copy in the index that its snapshot may use (its signer's or the owner's)", p)})
 			}
 		}
 	}

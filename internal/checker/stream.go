@@ -30,6 +30,13 @@ func (c *checker) verifyPack(ctx context.Context, id blob.ID, size int64, entrie
 	ok := true
 	blobProblem := func(e index.Entry, msg string) {
 		ok = false
+		// A blob that does not open or re-hash in a pack whose bytes are
+		// intact was stored false (a hostile upload under the blob's ID,
+		// R23) or damaged before the pack was written: the pack is bad,
+		// and `cairn repair` drops it, which leaves the good copies.
+		c.mu.Lock()
+		c.badPacks[id] = true
+		c.mu.Unlock()
 		c.problem(Problem{File: h.String(), Blob: fmt.Sprintf("%s %s", e.Type, e.ID.Short()),
 			Snapshots: c.blobSnaps[snapshot.Ref{Type: e.Type, ID: e.ID}], Message: msg})
 	}

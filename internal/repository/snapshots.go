@@ -42,6 +42,10 @@ type Snapshot struct {
 	ModTime time.Time
 }
 
+// Signer is the provenance domain of the key that signed the snapshot:
+// reads for it use copies of that domain and the owner's (ReadFor).
+func (s *Snapshot) Signer() blob.Domain { return blob.Domain(s.File.Statement.Writer) }
+
 // Time is the snapshot's claimed time.
 func (s *Snapshot) Time() time.Time { return s.File.Statement.Time }
 

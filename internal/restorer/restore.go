@@ -90,6 +90,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	if err := repo.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
+	ctx = repository.ReadFor(ctx, snap.Signer()) // R23
 	if opts.Workers <= 0 {
 		opts.Workers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
@@ -307,7 +308,7 @@ func (r *restore) queueFiles(ctx context.Context, g *errgroup.Group, files []fil
 	var large []int
 	for i, f := range files {
 		if len(f.node.Content) == 1 && f.node.Extents == nil {
-			if e, ok := r.repo.Lookup(blob.Data, f.node.Content[0]); ok {
+			if e, ok := r.repo.Locate(ctx, blob.Data, f.node.Content[0]); ok {
 				if _, ok := byPack[e.Pack]; !ok {
 					packs = append(packs, e.Pack)
 				}
@@ -338,7 +339,7 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 	for _, i := range idxs {
 		id := files[i].node.Content[0]
 		if _, ok := byBlob[id]; !ok {
-			e, _ := r.repo.Lookup(blob.Data, id)
+			e, _ := r.repo.Locate(ctx, blob.Data, id)
 			entries = append(entries, e)
 		}
 		byBlob[id] = append(byBlob[id], i)
@@ -363,6 +364,11 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 		delivered := 0
 		err := r.repo.LoadPackRange(ctx, packID, run[0].Offset, end, run, bufs, func(e index.Entry, plain []byte, err error) error {
 			delivered++
+			if err != nil {
+				// This copy is damaged or false (a hostile upload under
+				// the blob's ID): another copy may be good (R23).
+				plain, err = r.otherCopy(ctx, e, err)
+			}
 			for _, i := range byBlob[e.ID] {
 				if err != nil {
 					r.warn(strings.Join(files[i].comps, "/"), err)
@@ -377,13 +383,34 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 				return err
 			}
 			for _, e := range run[delivered:] {
+				plain, err := r.otherCopy(ctx, e, err)
 				for _, i := range byBlob[e.ID] {
-					r.warn(strings.Join(files[i].comps, "/"), err)
+					if err != nil {
+						r.warn(strings.Join(files[i].comps, "/"), err)
+						continue
+					}
+					r.writeWhole(files[i], plain)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// otherCopy loads a blob whose copy e failed with err through every copy
+// the read may use; it returns err if none opens.
+func (r *restore) otherCopy(ctx context.Context, e index.Entry, err error) ([]byte, error) {
+	if len(r.repo.Copies(ctx, e.Type, e.ID)) < 2 {
+		return nil, err
+	}
+	if r.opts.Log != nil {
+		r.opts.Log.Warn("a stored copy of a blob is damaged or false; trying another", "err", err)
+	}
+	plain, err2 := r.repo.LoadBlob(ctx, e.Type, e.ID)
+	if err2 != nil {
+		return nil, err
+	}
+	return plain, nil
 }
 
 // restoreLarge restores a file of several blobs: a few blobs at a time are
