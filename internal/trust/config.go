@@ -13,7 +13,7 @@ import (
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // FormatVersion is the repository format this code writes and reads.
-const FormatVersion = 1
+const FormatVersion = 2 // 2: signed packs and index fragments, provenance domains (R23)
 
 // Config holds a repository's parameters and public keys. Owner-signed.
 type Config struct {

@@ -155,7 +155,8 @@ func TestConfigRefuses(t *testing.T) {
 	}
 	good, _ := trust.MarshalConfig(sampleConfig(), ownerPriv)
 	cases := map[string][]byte{
-		"format 2":      mod(func(m map[string]any) { m["format"] = 2 }),
+		"format 1":      mod(func(m map[string]any) { m["format"] = 1 }), // before signed packs (R23)
+		"format 3":      mod(func(m map[string]any) { m["format"] = 3 }),
 		"format 0":      mod(func(m map[string]any) { m["format"] = 0 }),
 		"seq 0":         mod(func(m map[string]any) { m["seq"] = 0 }),
 		"short repo ID": mod(func(m map[string]any) { m["repo_id"] = "qqo=" }),
