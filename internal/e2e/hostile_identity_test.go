@@ -73,7 +73,7 @@ func asAttacker(t *testing.T, dir string, fn func()) {
 	}
 }
 
-// snapshotsWithSigner is `snapshots --json` with the fields R25 adds.
+// signedSnap is an entry of `snapshots --json` with the fields R25 adds.
 type signedSnap struct {
 	ID         string   `json:"id"`
 	ShortID    string   `json:"short_id"`
