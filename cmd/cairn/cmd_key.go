@@ -21,6 +21,7 @@ type KeyAddOptions struct {
 	NewPasswordFile string
 	Export          string
 	Label           string
+	Hosts           []string // host labels a writer is bound to (R25)
 }
 
 // KeyPasswdOptions are "key passwd"'s flags.
@@ -48,9 +49,15 @@ func newKeyCommand(g *GlobalOptions) *cobra.Command {
 		Long: `Add a key. --role owner stores the owner key under another password;
 --role writer makes a write-only key for another machine (with --export it is
 written to a file outside the repository; copy it to that machine and use
---key-file there); --role server makes the metadata key a backup server holds.`,
+--key-file there); --role server makes the metadata key a backup server holds.
+
+A writer is bound to the host labels given with --host (repeatable; default
+its --label): its snapshots may carry only those, a server refuses any other,
+and the owner's check flags one. A writer's backup records its first bound
+label unless told otherwise.`,
 		Example: `  cairn key add --role owner
   cairn key add --role writer --export web1.key --new-password-file web1.pass --label web1
+  cairn key add --role writer --export db.key --label db --host db-1 --host db-2
   cairn key add --role server --export server.key`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runKeyAdd(c.Context(), g, add) },
@@ -59,6 +66,7 @@ written to a file outside the repository; copy it to that machine and use
 	addCmd.Flags().StringVar(&add.NewPasswordFile, "new-password-file", "", "read the new key's password from this file")
 	addCmd.Flags().StringVar(&add.Export, "export", "", "write the key to this file instead of the repository's keys/")
 	addCmd.Flags().StringVar(&add.Label, "label", "", "a name for the key (default user@host)")
+	addCmd.Flags().StringArrayVar(&add.Hosts, "host", nil, "host label a writer may back up as (repeatable; default the --label)")
 	remove := &cobra.Command{
 		Use: "remove ID", Short: "Remove a key file", Args: cobra.ExactArgs(1),
 		Example: "  cairn key remove 3f9a21c0",
@@ -119,6 +127,14 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 	if err != nil {
 		return usageError{err}
 	}
+	if len(opts.Hosts) > 0 && role != crypto.RoleWriter {
+		return usageError{fmt.Errorf("--host binds a writer to host labels; a %s key is not bound to any", role)}
+	}
+	for _, h := range opts.Hosts {
+		if h == "" || len(h) > 255 {
+			return usageError{fmt.Errorf("--host %q: a host label is 1 to 255 bytes", h)}
+		}
+	}
 	if opts.Export != "" {
 		if _, err := os.Lstat(opts.Export); err == nil {
 			return withHint(fmt.Errorf("%s already exists", opts.Export), "choose another --export file; nothing was changed")
@@ -144,7 +160,7 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 		return err
 	}
 	if opts.Export == "" {
-		id, err := repo.AddKey(ctx, m, pw, crypto.DefaultKDF, label)
+		id, err := repo.AddKey(ctx, m, pw, crypto.DefaultKDF, label, opts.Hosts...)
 		if err != nil {
 			return fmt.Errorf("add %s key: %w", role, err)
 		}
@@ -154,13 +170,13 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 		g.printf("added %s key %s\n", role, id[:8])
 		return nil
 	}
-	return exportKey(ctx, g, repo, m, pw, label, opts.Export)
+	return exportKey(ctx, g, repo, m, pw, label, opts.Hosts, opts.Export)
 }
 
 // exportKey writes a new key to a file outside the repository; a writer
 // is enrolled in the owner-signed roster, and no copy of its key is ever
 // stored in the repository.
-func exportKey(ctx context.Context, g *GlobalOptions, repo *repository.Repository, m *crypto.KeyMaterial, pw []byte, label, path string) error {
+func exportKey(ctx context.Context, g *GlobalOptions, repo *repository.Repository, m *crypto.KeyMaterial, pw []byte, label string, hosts []string, path string) error {
 	buf, err := repository.ExportKey(m, pw, crypto.DefaultKDF, time.Now(), label)
 	if err != nil {
 		return fmt.Errorf("export key: %w", err)
@@ -187,7 +203,7 @@ func exportKey(ctx context.Context, g *GlobalOptions, repo *repository.Repositor
 	// snapshots verify, a server so its tombstones and receipts count.
 	switch m.Role {
 	case crypto.RoleWriter:
-		if err := repo.AddWriter(ctx, m, label); err != nil {
+		if err := repo.AddWriter(ctx, m, label, hosts...); err != nil {
 			os.Remove(path)
 			return fmt.Errorf("add writer to the roster: %w", err)
 		}
@@ -197,11 +213,19 @@ func exportKey(ctx context.Context, g *GlobalOptions, repo *repository.Repositor
 			return fmt.Errorf("add server to the roster: %w", err)
 		}
 	}
+	if len(hosts) == 0 {
+		hosts = []string{label}
+	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "key_exported", "file": path, "role": m.Role.String()})
+		out := map[string]any{"message_type": "key_exported", "file": path, "role": m.Role.String()}
+		if m.Role == crypto.RoleWriter {
+			out["hosts"] = hosts
+		}
+		return writeJSON(g.stdout, out)
 	}
 	g.printf("exported %s key to %s\n", m.Role, path)
 	if m.Role == crypto.RoleWriter {
+		g.printf("the writer may back up as host %s\n", strings.Join(hosts, ", "))
 		g.printf("use it on the writer's machine: cairn backup --key-file %s ...\n", path)
 	}
 	return nil

@@ -29,10 +29,17 @@ func newSnapshotsCommand(g *GlobalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "snapshots",
 		Short: "List snapshots, oldest first",
-		Long: `List snapshots, oldest first. With the owner key: ID, time, host, tags and
-paths. With a server key the paths are sealed: the path group is shown. With a
-writer key only that writer's own snapshots are listed, as far as their signed
-statements tell (sequence number, time, ID).`,
+		Long: `List snapshots, oldest first by policy time. With the owner key: ID, time,
+host, signer, tags and paths. With a server key the paths are sealed: the path
+group is shown. With a writer key only that writer's own snapshots are listed,
+as far as their signed statements tell (sequence number, time, ID).
+
+The signer is "owner", the writer's roster name, "revoked:<name>" or
+"unknown". Policy time is the server's receipt time, else the owner's claimed
+time, else for a writer the earlier of its claim and the storage's time; the
+time column shows it after the claimed time where they differ by more than a
+minute. A snapshot whose host label its signer is not bound to is marked
+"not bound to host"; "latest" and --host never pick it.`,
 		Example: `  cairn snapshots
   cairn snapshots --host web1 --tag daily --json`,
 		Args: cobra.NoArgs,
@@ -53,15 +60,24 @@ type snapshotJSON struct {
 	PathGroup string   `json:"path_group,omitempty"`
 	Tags      []string `json:"tags"`
 	Writer    string   `json:"writer"`
-	Seq       uint64   `json:"seq"`
-	Tree      string   `json:"tree"`
-	Sealed    bool     `json:"sealed,omitempty"`
+	Signer    string   `json:"signer"`
+	// PolicyTime is what selection orders by, where it is not Time.
+	PolicyTime string `json:"policy_time,omitempty"`
+	Impostor   bool   `json:"impostor,omitempty"` // host label not bound to the signer
+	Suspect    bool   `json:"suspect,omitempty"`  // a writer's, no receipt
+	Seq        uint64 `json:"seq"`
+	Tree       string `json:"tree"`
+	Sealed     bool   `json:"sealed,omitempty"`
 }
 
 func snapshotToJSON(s *repository.Snapshot) snapshotJSON {
 	st := s.File.Statement
 	j := snapshotJSON{ID: s.ID.String(), ShortID: s.ID.Short(), Time: st.Time.Local().Format(time.RFC3339),
-		Writer: fmt.Sprintf("%x", st.Writer[:]), Seq: st.Seq, Tree: st.Root.String(), Paths: []string{}, Tags: []string{}}
+		Writer: fmt.Sprintf("%x", st.Writer[:]), Seq: st.Seq, Tree: st.Root.String(), Paths: []string{}, Tags: []string{},
+		Signer: s.Standing.Signer.String(), Impostor: s.Standing.Impostor, Suspect: s.Standing.Suspect}
+	if pt := s.Standing.Time; !pt.Equal(st.Time) {
+		j.PolicyTime = pt.Local().Format(time.RFC3339)
+	}
 	if s.Meta != nil {
 		j.Host, j.PathGroup = s.Meta.HostLabel, s.Meta.PathGroup
 		if s.Meta.Tags != nil {
@@ -120,7 +136,7 @@ func runSnapshots(ctx context.Context, g *GlobalOptions, opts SnapshotsOptions) 
 	if !repo.CanReadContent() {
 		paths = "Path group"
 	}
-	fmt.Fprintf(tw, "ID\tTime\tHost\tTags\t%s\n", paths)
+	fmt.Fprintf(tw, "ID\tTime\tHost\tSigner\tTags\t%s\n", paths)
 	for _, s := range snaps {
 		p := "group:" + s.Meta.PathGroup
 		if s.Owner != nil {
@@ -130,12 +146,36 @@ func runSnapshots(ctx context.Context, g *GlobalOptions, opts SnapshotsOptions) 
 			}
 			p = strings.Join(dp, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID.Short(), s.Time().Local().Format("2006-01-02 15:04:05"),
-			s.Meta.HostLabel, strings.Join(s.Meta.Tags, ","), p)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID.Short(), timeCell(s),
+			s.Meta.HostLabel, signerCell(s), strings.Join(s.Meta.Tags, ","), p)
 	}
 	tw.Flush()
 	if !g.Quiet {
 		fmt.Fprintf(g.stdout, "%d snapshots\n", len(snaps))
 	}
 	return nil
+}
+
+// timeCell is the claimed time, and the policy time after it where they
+// differ by more than a minute (a writer's claim the receipt or the
+// storage's time overrides).
+func timeCell(s *repository.Snapshot) string {
+	const layout = "2006-01-02 15:04:05"
+	c := s.Time().Local().Format(layout)
+	if d := s.Standing.Time.Sub(s.Time()); d > time.Minute || d < -time.Minute {
+		c += " (policy " + s.Standing.Time.Local().Format(layout) + ")"
+	}
+	return c
+}
+
+// signerCell is the signer, marked where selection passes the snapshot over.
+func signerCell(s *repository.Snapshot) string {
+	c := s.Standing.Signer.String()
+	switch {
+	case s.Standing.Impostor:
+		c += " (not bound to host)"
+	case s.Standing.Suspect:
+		c += " (suspect: no receipt)"
+	}
+	return c
 }

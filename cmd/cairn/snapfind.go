@@ -50,8 +50,9 @@ func (f *SnapshotFilter) apply(snaps []*repository.Snapshot) []*repository.Snaps
 	return out
 }
 
-// loadSnapshots lists the snapshots the key can verify, oldest first,
-// reporting the ones that fail to load as warnings.
+// loadSnapshots lists the snapshots the key can verify, oldest first by
+// policy time (R14), each judged (repository.Judge), reporting the ones
+// that fail to load, and the ones selection passes over, as warnings.
 func loadSnapshots(ctx context.Context, g *GlobalOptions, repo *repository.Repository) ([]*repository.Snapshot, error) {
 	snaps, errs, err := repo.Snapshots(ctx)
 	if err != nil {
@@ -60,21 +61,51 @@ func loadSnapshots(ctx context.Context, g *GlobalOptions, repo *repository.Repos
 	for _, e := range errs {
 		fmt.Fprintf(g.stderr, "cairn: warning: %v; run `cairn check`\n", e)
 	}
+	bad, err := repo.Judge(ctx, snaps)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range bad {
+		fmt.Fprintf(g.stderr, "cairn: warning: %v (ignored); run `cairn check`\n", e)
+	}
+	for _, s := range snaps {
+		if why := passedOver(s); why != "" && repo.CanReadMetadata() {
+			fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s %s; `latest`, --host and a backup's parent pass it over; run `cairn check`\n", s.ID.Short(), why)
+		}
+	}
 	return snaps, nil
 }
 
-// findSnapshot resolves "latest" (newest matching the filter) or a unique
-// hex prefix of a snapshot ID.
+// passedOver says why selection never picks s by itself, "" if it may.
+func passedOver(s *repository.Snapshot) string {
+	st := s.Standing
+	switch {
+	case st.Impostor:
+		return fmt.Sprintf("claims host label %q, which its signer %s is not bound to", s.Meta.HostLabel, st.Signer)
+	case st.Suspect:
+		return fmt.Sprintf("by %s has no receipt, so nothing vouches for its time", st.Signer)
+	}
+	return ""
+}
+
+// findSnapshot resolves "latest" (the newest matching the filter by policy
+// time, among snapshots whose signer is bound to their host label and
+// whose time is vouched for, R25) or a unique hex prefix of a snapshot ID
+// (any snapshot, also one "latest" passes over).
 func findSnapshot(snaps []*repository.Snapshot, arg string, f *SnapshotFilter) (*repository.Snapshot, error) {
 	if arg == "latest" {
-		cand := f.apply(snaps)
-		if len(cand) == 0 {
-			if f.empty() {
-				return nil, withHint(errors.New("the repository has no snapshots"), "make one with `cairn backup`")
-			}
-			return nil, withHint(errors.New("no snapshot matches the --host/--tag/--path filter"), "list them with `cairn snapshots`")
+		best, skipped := repository.Latest(snaps, f.match)
+		if best != nil {
+			return best, nil
 		}
-		return cand[len(cand)-1], nil
+		if len(skipped) > 0 {
+			return nil, withHint(fmt.Errorf("no snapshot to take as latest: the %d that match are passed over (%s %s)", len(skipped), skipped[0].ID.Short(), passedOver(skipped[0])),
+				"name one by ID if you trust it; `cairn check` reports why")
+		}
+		if f.empty() {
+			return nil, withHint(errors.New("the repository has no snapshots"), "make one with `cairn backup`")
+		}
+		return nil, withHint(errors.New("no snapshot matches the --host/--tag/--path filter"), "list them with `cairn snapshots`")
 	}
 	p := strings.ToLower(arg)
 	if p == "" || len(p) > 64 || strings.Trim(p, "0123456789abcdef") != "" {

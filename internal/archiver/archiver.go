@@ -134,9 +134,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		opts.Time = repo.Now()
 	}
 	host, _ := os.Hostname()
-	if opts.Host == "" {
-		opts.Host = host
-	}
+	opts.Host = hostLabel(repo, host, opts.Host, opts.Log)
 	var roots []string
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
@@ -189,7 +187,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		fc:     loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
 		jobs: make(chan *fileJob, 256), dirs: make(chan *pendingDir, 1024), refs: map[snapshot.Ref]struct{}{}}
 	a.ahead = newReadAhead(a, runtime.GOMAXPROCS(0))
-	if err := a.fc.seedFromParent(ctx, repo, roots, host, index.wait); err != nil {
+	if err := a.fc.seedFromParent(ctx, repo, roots, host, opts.Host, index.wait, opts.Log); err != nil {
 		opts.Log.Warn("reading the parent snapshot; every file will be read", "err", err)
 	}
 	a.current.Store("")

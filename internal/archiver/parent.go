@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -16,12 +17,12 @@ import (
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
-// seedFromParent fills an empty file cache from the newest snapshot of the
-// same paths on this host, when the key can read it (the owner): a machine
-// that lost its cache, or a new one restoring its role, then reads only
-// what changed, as the cache would have let it. Trees record size, mtime
-// and ctime but no inode, so such entries match on the first three.
-func (fc *fileCache) seedFromParent(ctx context.Context, repo *repository.Repository, roots []string, host string, indexLoaded func() error) error {
+// seedFromParent fills an empty file cache from the parent snapshot, when
+// the key can read it (the owner): a machine that lost its cache, or a new
+// one restoring its role, then reads only what changed, as the cache would
+// have let it. Trees record size, mtime and ctime but no inode, so such
+// entries match on the first three.
+func (fc *fileCache) seedFromParent(ctx context.Context, repo *repository.Repository, roots []string, hostname, label string, indexLoaded func() error, log *slog.Logger) error {
 	if !fc.empty() || !repo.CanReadContent() {
 		return nil
 	}
@@ -32,16 +33,43 @@ func (fc *fileCache) seedFromParent(ctx context.Context, repo *repository.Reposi
 	if err != nil {
 		return err
 	}
-	var parent *repository.Snapshot
-	for _, s := range snaps { // oldest first: the last match is the newest
-		if s.Owner != nil && s.Owner.Hostname == host && slices.Equal(sortedCopy(s.Owner.Paths), roots) {
-			parent = s
-		}
+	if _, err := repo.Judge(ctx, snaps); err != nil {
+		return err
 	}
+	parent := findParent(snaps, roots, hostname, label)
 	if parent == nil {
 		return nil
 	}
+	log.Info("parent snapshot", "snapshot", parent.ID.Short(), "signer", parent.Standing.Signer.String())
 	return fc.seedTree(ctx, repo, parent.File.Statement.Root, "", 0)
+}
+
+// findParent picks a backup's parent among judged snapshots: the newest
+// by policy time of the same paths, hostname and host label whose signer
+// is bound to that label (R25). A writer's snapshot that claims this
+// host, or a time in the future, is never the parent.
+func findParent(snaps []*repository.Snapshot, roots []string, hostname, label string) *repository.Snapshot {
+	parent, _ := repository.Latest(snaps, func(s *repository.Snapshot) bool {
+		return s.Owner != nil && s.Meta != nil && s.Owner.Hostname == hostname && s.Meta.HostLabel == label &&
+			slices.Equal(sortedCopy(s.Owner.Paths), roots)
+	})
+	return parent
+}
+
+// hostLabel is the host label a backup records: the one asked for, or the
+// key's default (repository.HostLabel: a writer's enrolled label). A
+// writer asking for a label it is not bound to is warned: a server
+// refuses the snapshot, and the owner's `latest`, --host and check treat
+// it as an impostor.
+func hostLabel(repo *repository.Repository, hostname, asked string, log *slog.Logger) string {
+	if asked == "" {
+		return repo.HostLabel(hostname)
+	}
+	if ok, bound := repo.MayUseHost(asked); !ok {
+		log.Warn("this key is not bound to the host label; a server refuses the snapshot, and the owner's `latest` and --host never pick it",
+			"host", asked, "bound", strings.Join(bound, ","))
+	}
+	return asked
 }
 
 func sortedCopy(p []string) []string {

@@ -149,6 +149,7 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 		{"index fragments decrypt and parse", c.checkIndex, true},
 		{"snapshots verify; manifest refs are indexed", c.checkSnapshots, true},
 		{"R17: forged snapshots (signature, signer in roster), rollback (per-writer statement chains, newest statement not behind this machine's last commit or earlier checks), replayed deleted snapshots, seq gaps without a tombstone; tombstone signatures", c.checkChains, true},
+		{"R25: each snapshot's host label is bound to its signer", c.checkIdentity, true},
 		{"indexed packs exist; trailers valid; sealed headers equal the index", c.checkPacks, true},
 		{"trees load and verify; file content is indexed", c.checkTrees, repo.CanReadContent()},
 		{dataStep, c.readData, readData},

@@ -39,7 +39,9 @@ func commitOne(t *testing.T, repo *repository.Repository, content string) *repos
 		t.Fatal(err)
 	}
 	refs := []snapshot.Ref{{Type: blob.Data, ID: id}, {Type: blob.Tree, ID: root}}
-	snap, err := s.Commit(ctx, repository.CommitInput{Root: root, Refs: refs, Time: repo.Now()})
+	// A host label the key is bound to (R25): a writer's roster name.
+	meta := snapshot.MetaHeader{HostLabel: repo.HostLabel("test-host")}
+	snap, err := s.Commit(ctx, repository.CommitInput{Root: root, Refs: refs, Meta: meta, Time: repo.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,14 +77,14 @@ func (r *Repository) NewKeyMaterial(role crypto.Role) (*crypto.KeyMaterial, erro
 }
 
 // AddKey stores key material under a new password in keys/. A writer is
-// also enrolled in the roster (AddWriter).
-func (r *Repository) AddKey(ctx context.Context, m *crypto.KeyMaterial, password []byte, kdf crypto.KDFParams, label string) (string, error) {
+// also enrolled in the roster (AddWriter), bound to hosts.
+func (r *Repository) AddKey(ctx context.Context, m *crypto.KeyMaterial, password []byte, kdf crypto.KDFParams, label string, hosts ...string) (string, error) {
 	if r.keys.Role != crypto.RoleOwner {
 		return "", fmt.Errorf("adding keys %w", crypto.ErrNeedsOwner)
 	}
 	switch m.Role {
 	case crypto.RoleWriter:
-		if err := r.AddWriter(ctx, m, label); err != nil {
+		if err := r.AddWriter(ctx, m, label, hosts...); err != nil {
 			return "", err
 		}
 	case crypto.RoleServer:
@@ -96,9 +96,10 @@ func (r *Repository) AddKey(ctx context.Context, m *crypto.KeyMaterial, password
 }
 
 // AddWriter publishes a new owner-signed roster that lists the writer
-// whose key material is m. It stores no key file: a writer's key can live
-// only on its own machine (see ExportKey).
-func (r *Repository) AddWriter(ctx context.Context, m *crypto.KeyMaterial, label string) error {
+// whose key material is m, bound to the host labels hosts (R25; none:
+// its label only). It stores no key file: a writer's key can live only on
+// its own machine (see ExportKey).
+func (r *Repository) AddWriter(ctx context.Context, m *crypto.KeyMaterial, label string, hosts ...string) error {
 	if r.keys.Role != crypto.RoleOwner {
 		return fmt.Errorf("enrolling writers %w", crypto.ErrNeedsOwner)
 	}
@@ -112,7 +113,7 @@ func (r *Repository) AddWriter(ctx context.Context, m *crypto.KeyMaterial, label
 	ro := *r.roster
 	ro.Seq++
 	ro.Created = r.now().UTC()
-	ro.Writers = append(append([]trust.Writer(nil), ro.Writers...), trust.Writer{ID: k.SignerID(), Name: label, Added: ro.Created, DedupGen: k.CurrentDedup})
+	ro.Writers = append(append([]trust.Writer(nil), ro.Writers...), trust.Writer{ID: k.SignerID(), Name: label, Added: ro.Created, DedupGen: k.CurrentDedup, Hosts: boundHosts(label, hosts)})
 	return r.publishRoster(ctx, &ro)
 }
 

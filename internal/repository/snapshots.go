@@ -40,6 +40,8 @@ type Snapshot struct {
 	Owner *snapshot.OwnerHeader // nil unless the owner
 	// ModTime is the storage's time for the file (direct-mode receipt, R14).
 	ModTime time.Time
+	// Standing is its signer and policy time for selection (Judge, R25).
+	Standing Standing
 }
 
 // Signer is the provenance domain of the key that signed the snapshot:

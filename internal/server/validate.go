@@ -233,6 +233,9 @@ func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend
 	if snapshot.ManifestRoot(meta.Pages) != st.ManifestRoot {
 		return refusef(http.StatusBadRequest, codeInvalid, "snapshot: manifest pages do not match the signed root")
 	}
+	if err := checkIdentity(repo, st, meta); err != nil {
+		return err
+	}
 	// Sequence: seq = last + 1 and prev = hash of the last (R11, R22),
 	// from the chain record: the last statement may since have been
 	// forgotten, its tombstone keeps the chain.

@@ -68,7 +68,9 @@ func commit(t *testing.T, repo *repository.Repository, content string) *reposito
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := s.Commit(ctx, repository.CommitInput{Root: id, Refs: []snapshot.Ref{{Type: blob.Data, ID: id}}, Time: repo.Now()})
+	// A host label the key is bound to (R25): a writer's roster name.
+	meta := snapshot.MetaHeader{HostLabel: repo.HostLabel("test-host")}
+	snap, err := s.Commit(ctx, repository.CommitInput{Root: id, Refs: []snapshot.Ref{{Type: blob.Data, ID: id}}, Meta: meta, Time: repo.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,24 @@ type Writer struct {
 	Name     string    `json:"name"`
 	Added    time.Time `json:"added"`
 	DedupGen uint32    `json:"dedup_gen"`
+	// Hosts are the host labels the writer's snapshots may carry (R25).
+	// Omitted (a roster from before host binding): the writer may use
+	// its Name only. Meaningless for coordinators.
+	Hosts []string `json:"hosts,omitempty"`
+}
+
+// BoundHosts returns the host labels w may use: Hosts, or its Name when
+// the entry names none.
+func (w *Writer) BoundHosts() []string { return boundHosts(w.Name, w.Hosts) }
+
+func boundHosts(name string, hosts []string) []string {
+	if len(hosts) > 0 {
+		return hosts
+	}
+	if name == "" {
+		return nil
+	}
+	return []string{name}
 }
 
 // Roster lists the writers that may sign snapshots. The owner key may
@@ -92,6 +110,80 @@ type Revocation struct {
 	ID      []byte    `json:"id"`
 	LastSeq uint64    `json:"last_seq"` // last snapshot seq still accepted
 	At      time.Time `json:"at"`
+	// Name and Hosts carry the writer's entry forward (see Revoke), so
+	// its remaining snapshots keep their attribution and host binding.
+	// Omitted: its snapshots are bound to no host label.
+	Name  string   `json:"name,omitempty"`
+	Hosts []string `json:"hosts,omitempty"`
+}
+
+// Binding is what a roster says about a key that signs snapshots (R25).
+type Binding struct {
+	Name    string
+	Hosts   []string // host labels its snapshots may carry
+	Revoked bool
+}
+
+// Allows reports whether a snapshot by this key may carry host label h.
+func (b Binding) Allows(h string) bool {
+	for _, x := range b.Hosts {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+// Binding returns what the roster binds id to: a listed writer, or a
+// revoked one (a revocation wins, as in Has); ok is false for a key the
+// roster does not know. The owner is not in the roster: callers check it
+// first (the owner may use any host label).
+func (r *Roster) Binding(id []byte) (b Binding, ok bool) {
+	for _, v := range r.Revoked {
+		if bytes.Equal(v.ID, id) {
+			return Binding{Name: v.Name, Hosts: boundHosts(v.Name, v.Hosts), Revoked: true}, true
+		}
+	}
+	for i := range r.Writers {
+		if w := &r.Writers[i]; bytes.Equal(w.ID, id) {
+			return Binding{Name: w.Name, Hosts: w.BoundHosts()}, true
+		}
+	}
+	return Binding{}, false
+}
+
+// Revoke returns a copy of r without writer id, which may still have
+// signed up to lastSeq; its name and host binding move to the
+// revocation. It does not change Seq or Created.
+func (r *Roster) Revoke(id []byte, lastSeq uint64, at time.Time) (*Roster, error) {
+	out := *r
+	out.Writers = nil
+	var found *Writer
+	for i := range r.Writers {
+		if bytes.Equal(r.Writers[i].ID, id) {
+			found = &r.Writers[i]
+			continue
+		}
+		out.Writers = append(out.Writers, r.Writers[i])
+	}
+	if found == nil {
+		return nil, fmt.Errorf("roster lists no writer %x", id)
+	}
+	out.Revoked = append(append([]Revocation(nil), r.Revoked...), Revocation{ID: found.ID, LastSeq: lastSeq, At: at.UTC(),
+		Name: found.Name, Hosts: found.Hosts})
+	return &out, nil
+}
+
+// maxHostLabel bounds a host label in a roster.
+const maxHostLabel = 255
+
+func checkHosts(who string, hosts []string) error {
+	for _, h := range hosts {
+		if h == "" || len(h) > maxHostLabel {
+			return fmt.Errorf("roster: %w: %s has an empty or over-long host label", ErrFormat, who)
+		}
+	}
+	return nil
 }
 
 // Has reports whether id may sign snapshot seq. A revocation wins over a
@@ -138,10 +230,16 @@ func ParseRoster(buf []byte, owner ed25519.PublicKey) (*Roster, error) {
 		if len(w.ID) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("roster: %w: writer key of %d bytes", ErrFormat, len(w.ID))
 		}
+		if err := checkHosts(fmt.Sprintf("writer %q", w.Name), w.Hosts); err != nil {
+			return nil, err
+		}
 	}
 	for _, v := range r.Revoked {
 		if len(v.ID) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("roster: %w: revoked key of %d bytes", ErrFormat, len(v.ID))
+		}
+		if err := checkHosts(fmt.Sprintf("revoked writer %q", v.Name), v.Hosts); err != nil {
+			return nil, err
 		}
 		for _, w := range r.Writers {
 			if bytes.Equal(w.ID, v.ID) {
