@@ -248,7 +248,9 @@ func TestHostileMembershipOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	refs := snapshot.SortRefs([]snapshot.Ref{{Type: blob.Tree, ID: root}, {Type: blob.Data, ID: held}, {Type: blob.Data, ID: absent}})
-	_, err = s.Commit(ctx, repository.CommitInput{Root: root, Refs: refs, Time: time.Now()})
+	// Under its own host label, so that only the refs can be refused.
+	meta := snapshot.MetaHeader{HostLabel: w.HostLabel("")}
+	_, err = s.Commit(ctx, repository.CommitInput{Root: root, Refs: refs, Meta: meta, Time: time.Now()})
 	s.Abort()
 	if err == nil {
 		t.Fatal("a commit of blobs the writer never uploaded was accepted")
