@@ -262,6 +262,9 @@ func TestHostilePlantedKeyFiles(t *testing.T) {
 		p.Threads += uint8(i) // three distinct files
 		planted = append(planted, h.plant(t, "keys", plantedKeyFile(t, p)))
 	}
+	// And one within the cap for stored keys: only not scanning at all
+	// keeps the owner from trying it.
+	planted = append(planted, h.plant(t, "keys", plantedKeyFile(t, crypto.DefaultKDF)))
 	r := h.ok("--debug", "snapshots")
 	if strings.Contains(r.stderr, "trying key file") {
 		t.Fatalf("the owner scanned keys/ of a server repository although it keeps its key:\n%s", r.stderr)
