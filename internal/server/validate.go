@@ -144,7 +144,7 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 	case backend.Rosters:
 		return s.validateRoster(ctx, cr, be, body)
 	case backend.Configs, backend.Config:
-		return s.validateConfig(ctx, cr, be, body)
+		return s.validateConfig(ctx, cr, be, h.Type, body)
 	case backend.Keys:
 		return s.validateKeyFile(cr, body)
 	case backend.Receipts, backend.Tombstones, backend.Plans, backend.Locks:

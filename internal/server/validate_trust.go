@@ -83,7 +83,10 @@ func newestConfigSeq(ctx context.Context, cr *cairnRepo, be backend.Backend) (ui
 // signed by the owner, for this repository, newer than every stored
 // version, and still sealing metadata to this server (else the server
 // could no longer validate what it keeps).
-func (s *Server) validateConfig(ctx context.Context, cr *cairnRepo, be backend.Backend, body []byte) error {
+func (s *Server) validateConfig(ctx context.Context, cr *cairnRepo, be backend.Backend, t backend.FileType, body []byte) error {
+	if t == backend.Config && bytes.Equal(body, cr.cfgRaw) {
+		return nil // the config this server knows, stored again (after a client with delete rights removed it)
+	}
 	c, err := trust.ParseConfig(body, cr.keys.OwnerSignPub)
 	if err != nil {
 		return trustRefusal("config", err)
