@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/archiver"
+	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/repository"
 )
 
 // BackupOptions are backup's flags.
@@ -115,6 +118,9 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 	}
 	repo, err := g.openRepo(ctx)
 	if err != nil {
+		return err
+	}
+	if err := checkEnrolled(repo); err != nil {
 		return err
 	}
 	prog := newBackupProgress(g)
@@ -221,4 +227,21 @@ func (p *backupProgress) finish() {
 	if p.drawn {
 		fmt.Fprint(p.g.stderr, "\r\033[K")
 	}
+}
+
+// checkEnrolled refuses a backup by a writer key that is not in the
+// current roster (revoked, or never enrolled): its snapshot would be
+// refused by the server and by every reader anyway.
+func checkEnrolled(repo *repository.Repository) error {
+	k := repo.Keys()
+	if k.Role != crypto.RoleWriter {
+		return nil
+	}
+	for _, w := range repo.Roster().Writers {
+		if bytes.Equal(w.ID, k.SignerID()) {
+			return nil
+		}
+	}
+	return withHint(fmt.Errorf("this writer key (%x) is not in the repository's roster: it was revoked or never enrolled", k.SignerID()[:4]),
+		"ask the owner for a new writer key (`cairn key add --role writer --export FILE`)")
 }

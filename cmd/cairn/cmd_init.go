@@ -63,14 +63,14 @@ func runInit(ctx context.Context, g *GlobalOptions, opts InitOptions) error {
 	}
 	be, err := location.Create(ctx, dir, location.Options{Logger: g.logger(), Insecure: g.Insecure})
 	if errors.Is(err, backend.ErrExists) {
-		return withHint(fmt.Errorf("a repository already exists at %s", dir), "use it with -r %s, or choose another directory", dir)
+		return withHint(fmt.Errorf("a repository already exists at %s", location.Redact(dir)), "use it with -r %s, or choose another directory", location.Redact(dir))
 	}
 	if err != nil {
 		return err
 	}
 	repo, err := repository.Init(ctx, be, pw, ropts)
 	if err != nil {
-		return fmt.Errorf("initialize repository at %s: %w", dir, err)
+		return fmt.Errorf("initialize repository at %s: %w", location.Redact(dir), err)
 	}
 	repoID := fmt.Sprintf("%x", repo.Config().RepoID)
 	shown := be.Properties().Location // never the password of a rest: URL

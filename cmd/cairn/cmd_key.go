@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -11,8 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/trust"
 )
 
 // KeyAddOptions are "key add"'s flags.
@@ -35,12 +40,28 @@ func newKeyCommand(g *GlobalOptions) *cobra.Command {
 		Short: "Manage the repository's keys",
 		Example: `  cairn key list
   cairn key add --role writer --export laptop.key --new-password-file laptop.pass
-  cairn key remove 3f9a21c0`,
+  cairn key remove 3f9a21c0
+  cairn key revoke web1`,
 	}
 	list := &cobra.Command{
-		Use: "list", Short: "List key files", Args: cobra.NoArgs,
-		Example: "  cairn key list --json",
+		Use: "list", Short: "List key files and the writers and servers in the roster", Args: cobra.NoArgs,
+		Long: `List every key file in the repository's keys/ (invalid ones too, so they
+can be removed) and every writer and server (coordinator) in the current
+owner-signed roster, revoked writers included. A writer's or server's ID is
+its signing key in hex; "cairn key revoke" takes a unique prefix of it.`,
+		Example: "  cairn key list\n  cairn key list --json",
 		RunE:    func(c *cobra.Command, _ []string) error { return runKeyList(c.Context(), g) },
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke ID|NAME",
+		Short: "Revoke a writer: the server and every reader refuse its later snapshots",
+		Long: `Revoke a writer (owner only): publish a new owner-signed roster that lists
+it as revoked. Its snapshots up to the last one it has signed stay valid;
+any later one is refused by the server and by every reader. ID is a unique
+prefix of the writer's ID as "cairn key list" shows it, or its name.`,
+		Example: "  cairn key revoke 9c1e22aa\n  cairn key revoke web1",
+		Args:    cobra.ExactArgs(1),
+		RunE:    func(c *cobra.Command, args []string) error { return runKeyRevoke(c.Context(), g, args[0]) },
 	}
 	var add KeyAddOptions
 	addCmd := &cobra.Command{
@@ -79,7 +100,7 @@ label unless told otherwise.`,
 		RunE:    func(c *cobra.Command, _ []string) error { return runKeyPasswd(c.Context(), g, pw) },
 	}
 	passwd.Flags().StringVar(&pw.NewPasswordFile, "new-password-file", "", "read the new password from this file")
-	c.AddCommand(list, addCmd, remove, passwd)
+	c.AddCommand(list, addCmd, remove, revoke, passwd)
 	return c
 }
 
@@ -99,27 +120,157 @@ func runKeyList(ctx context.Context, g *GlobalOptions) error {
 	if err != nil {
 		return fmt.Errorf("list keys: %w", err)
 	}
+	entries := keyEntries(keys, repo)
 	if g.JSON {
 		out := []map[string]any{}
-		for _, k := range keys {
-			out = append(out, map[string]any{"id": k.ID, "short_id": k.ID[:8], "role": k.Role.String(),
-				"created": k.Created.Format(time.RFC3339), "label": k.Label, "current": k.Current})
+		for _, e := range entries {
+			out = append(out, e.json())
 		}
 		return writeJSON(g.stdout, out)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, " \tID\tRole\tCreated\tLabel")
-	for _, k := range keys {
+	fmt.Fprintln(tw, " \tID\tKind\tRole\tAdded\tLabel\tStatus")
+	for _, e := range entries {
 		cur := " "
-		if k.Current {
+		if e.current {
 			cur = "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cur, k.ID[:8], k.Role, k.Created.Local().Format("2006-01-02 15:04:05"), k.Label)
+		added := "-"
+		if !e.added.IsZero() {
+			added = e.added.Local().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cur, e.id[:8], e.kindText(), e.role, added, e.label, e.status())
 	}
 	if repo.KeyID() == "" {
-		fmt.Fprintf(tw, "(the key in use is the %s key file %s, kept outside the repository)\n", repo.Keys().Role, g.KeyFile)
+		if g.KeyFile != "" {
+			fmt.Fprintf(tw, "(the key in use is the %s key file %s, kept outside the repository)\n", repo.Keys().Role, g.KeyFile)
+		} else {
+			fmt.Fprintf(tw, "(the key in use is the %s key kept outside the repository)\n", repo.Keys().Role)
+		}
 	}
 	return tw.Flush()
+}
+
+// keyEntry is one line of `key list`: a key file, or a roster entry.
+type keyEntry struct {
+	kind    string // "key_file", "writer", "coordinator"
+	id      string // key file name, or the signing key in hex
+	role    string
+	added   time.Time
+	label   string
+	current bool
+	invalid string
+	revoked *trust.Revocation
+}
+
+func (e keyEntry) kindText() string {
+	if e.kind == "key_file" {
+		return "key file"
+	}
+	return "roster"
+}
+
+func (e keyEntry) status() string {
+	switch {
+	case e.invalid != "":
+		return "invalid: " + e.invalid
+	case e.revoked != nil:
+		return fmt.Sprintf("revoked %s (snapshots up to seq %d stay valid)", e.revoked.At.Local().Format("2006-01-02 15:04:05"), e.revoked.LastSeq)
+	}
+	return ""
+}
+
+func (e keyEntry) json() map[string]any {
+	m := map[string]any{"kind": e.kind, "id": e.id, "short_id": e.id[:8], "role": e.role, "label": e.label, "current": e.current}
+	if e.kind == "key_file" {
+		if !e.added.IsZero() {
+			m["created"] = e.added.Format(time.RFC3339)
+		}
+		if e.invalid != "" {
+			m["invalid"] = e.invalid
+		}
+		return m
+	}
+	if !e.added.IsZero() {
+		m["added"] = e.added.Format(time.RFC3339)
+	}
+	m["revoked"] = e.revoked != nil
+	if e.revoked != nil {
+		m["revoked_at"] = e.revoked.At.Format(time.RFC3339)
+		m["last_seq"] = e.revoked.LastSeq
+	}
+	return m
+}
+
+// keyEntries lists the key files, then the roster's writers, revoked
+// writers and coordinators.
+func keyEntries(keys []repository.KeyInfo, repo *repository.Repository) []keyEntry {
+	var out []keyEntry
+	for _, k := range keys {
+		e := keyEntry{kind: "key_file", id: k.ID, label: k.Label, current: k.Current, invalid: k.Invalid}
+		if k.Invalid == "" {
+			e.role, e.added = k.Role.String(), k.Created
+		} else {
+			e.role = "invalid"
+		}
+		out = append(out, e)
+	}
+	var self []byte
+	if repo.Keys().Sign != nil {
+		self = repo.Keys().SignerID()
+	}
+	ro := repo.Roster()
+	for _, w := range ro.Writers {
+		out = append(out, keyEntry{kind: "writer", id: hex.EncodeToString(w.ID), role: "writer", added: w.Added, label: w.Name,
+			current: repo.Keys().Role == crypto.RoleWriter && bytes.Equal(w.ID, self)})
+	}
+	for i, v := range ro.Revoked {
+		out = append(out, keyEntry{kind: "writer", id: hex.EncodeToString(v.ID), role: "writer", revoked: &ro.Revoked[i]})
+	}
+	for _, c := range ro.Coordinators {
+		out = append(out, keyEntry{kind: "coordinator", id: hex.EncodeToString(c.ID), role: "server", added: c.Added, label: c.Name})
+	}
+	return out
+}
+
+func runKeyRevoke(ctx context.Context, g *GlobalOptions, arg string) error {
+	repo, err := g.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	if repo.Keys().Role != crypto.RoleOwner {
+		return roleError{verb: "revoking writers", need: "the owner key", have: repo.Keys().Role, base: crypto.ErrNeedsOwner}
+	}
+	ro := repo.Roster()
+	prefix := strings.ToLower(arg)
+	var match []trust.Writer
+	for _, w := range ro.Writers {
+		if w.Name == arg || strings.HasPrefix(hex.EncodeToString(w.ID), prefix) {
+			match = append(match, w)
+		}
+	}
+	switch {
+	case len(match) > 1:
+		return withHint(fmt.Errorf("%q names %d writers", arg, len(match)), "give more digits of the ID `cairn key list` shows")
+	case len(match) == 0:
+		for _, v := range ro.Revoked {
+			if strings.HasPrefix(hex.EncodeToString(v.ID), prefix) {
+				return withHint(fmt.Errorf("writer %x is already revoked", v.ID[:4]), "nothing was changed")
+			}
+		}
+		return withHint(fmt.Errorf("no writer %q in the roster", arg), "list them with `cairn key list`")
+	}
+	w := match[0]
+	last, err := repo.RevokeWriter(ctx, ed25519.PublicKey(w.ID))
+	if err != nil {
+		return fmt.Errorf("revoke writer %x: %w", w.ID[:4], err)
+	}
+	id := hex.EncodeToString(w.ID)
+	if g.JSON {
+		return writeJSON(g.stdout, map[string]any{"message_type": "key_revoked", "id": id, "short_id": id[:8], "label": w.Name, "last_seq": last})
+	}
+	g.printf("revoked writer %s (%s): its snapshots up to seq %d stay valid; any later one is refused\n", id[:8], w.Name, last)
+	return nil
 }
 
 func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error {
@@ -140,12 +291,18 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 			return withHint(fmt.Errorf("%s already exists", opts.Export), "choose another --export file; nothing was changed")
 		}
 	}
+	if l, err := location.Parse(g.Repo); err == nil && l.Kind == location.Rest && opts.Export == "" {
+		return keyOnServerError(role)
+	}
 	repo, err := g.openRepo(ctx)
 	if err != nil {
 		return err
 	}
 	if repo.Keys().Role != crypto.RoleOwner {
 		return roleError{verb: "adding keys", need: "the owner key", have: repo.Keys().Role, base: crypto.ErrNeedsOwner}
+	}
+	if len(repo.Config().MetaRecipientsExtra) > 0 && opts.Export == "" {
+		return keyOnServerError(role)
 	}
 	pw, err := newPassword(opts.NewPasswordFile)
 	if err != nil {
@@ -171,6 +328,18 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 		return nil
 	}
 	return exportKey(ctx, g, repo, m, pw, label, opts.Hosts, opts.Export)
+}
+
+// keyOnServerError refuses to store a key file in a repository kept on a
+// server: an owner key never leaves the owner's machines (R4), and a
+// writer's or server's key belongs on the machine that uses it.
+func keyOnServerError(role crypto.Role) error {
+	if role == crypto.RoleOwner {
+		return withHint(errors.New("refusing to store an owner key on a server (the owner key never leaves your machines)"),
+			"keep another copy under a new password with `cairn key add --role owner --export FILE`, and store FILE safely offline")
+	}
+	return withHint(fmt.Errorf("a repository on a server stores no key files; the %s key belongs on the machine that uses it", role),
+		"use `cairn key add --role %s --export FILE` and copy FILE there", role)
 }
 
 // exportKey writes a new key to a file outside the repository; a writer

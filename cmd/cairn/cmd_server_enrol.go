@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/trust"
 )
 
 // runInitServer creates a repository on a cairn server (R4, R21): it
@@ -171,25 +172,47 @@ func writeOwnerKey(path string, buf []byte) error {
 	return f.Close()
 }
 
-// openWithConfigDirKey tries the owner key `cairn init` kept on this
-// machine for a repository on a server (found by repository ID) after no
-// key in the repository matched; orig is that error, returned when there
-// is no such key file.
-func openWithConfigDirKey(ctx context.Context, be backend.Backend, pw []byte, opts repository.Options, orig error) (*repository.Repository, error) {
-	raw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"})
-	if err != nil {
-		return nil, orig
+// maxPeekedConfigs bounds the config versions keptKey reads when the
+// config itself does not parse.
+const maxPeekedConfigs = 64
+
+// keptKey returns the owner key file `cairn init` kept on this machine
+// for the repository in be (found by repository ID), or "" when there is
+// none, and whether the repository is kept on a server (its config lists
+// a further metadata recipient). When the config does not parse (junk
+// planted by someone who can write to storage), the versions in configs/
+// name the repository instead. The IDs read here are only hints to find
+// a file: trust comes from the key file's pinned owner key.
+func keptKey(ctx context.Context, be backend.Backend) (path string, serverMode bool) {
+	try := func(raw []byte) bool {
+		cfg, err := repository.PeekConfig(raw)
+		if err != nil {
+			return false
+		}
+		p, err := ownerKeyPath(cfg.RepoID)
+		if err != nil {
+			return false
+		}
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+		path, serverMode = p, len(cfg.MetaRecipientsExtra) > 0
+		return true
 	}
-	cfg, err := repository.PeekConfig(raw)
-	if err != nil {
-		return nil, orig
+	if raw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"}); err == nil && try(raw) {
+		return path, serverMode
 	}
-	path, err := ownerKeyPath(cfg.RepoID)
-	if err != nil {
-		return nil, orig
+	var names []backend.FileInfo
+	be.List(ctx, backend.Configs, func(fi backend.FileInfo) error {
+		if len(names) < maxPeekedConfigs && fi.Size <= trust.MaxSigned {
+			names = append(names, fi)
+		}
+		return nil
+	})
+	for _, fi := range names {
+		if raw, err := backend.LoadAll(ctx, be, fi.Handle); err == nil && try(raw) {
+			return path, serverMode
+		}
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, orig
-	}
-	return repository.OpenKeyFile(ctx, be, path, pw, opts)
+	return "", false
 }

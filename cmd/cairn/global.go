@@ -45,6 +45,10 @@ func envOr(name, def string) string {
 func (g *GlobalOptions) register(c *cobra.Command) {
 	f := c.PersistentFlags()
 	f.StringVarP(&g.Repo, "repo", "r", envOr("CAIRN_REPOSITORY", ""), "repository location: a directory (env CAIRN_REPOSITORY)")
+	// --help shows the default from CAIRN_REPOSITORY: never its password.
+	if fl := f.Lookup("repo"); fl != nil {
+		fl.DefValue = location.Redact(fl.DefValue)
+	}
 	f.StringVar(&g.PasswordFile, "password-file", envOr("CAIRN_PASSWORD_FILE", ""), "read the password from this file (env CAIRN_PASSWORD_FILE)")
 	f.StringVar(&g.KeyFile, "key-file", envOr("CAIRN_KEY_FILE", ""), "unlock with this key file instead of the repository's keys/ (env CAIRN_KEY_FILE)")
 	f.StringVar(&g.CacheDir, "cache-dir", "", "local cache directory (default $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
@@ -143,9 +147,9 @@ func (g *GlobalOptions) openBackend(ctx context.Context) (backend.Backend, error
 	if errors.Is(err, backend.ErrNotFound) {
 		if l, _ := location.Parse(loc); l.Kind != location.Local {
 			// Say which part is missing: the bucket or the repository.
-			return nil, withHint(fmt.Errorf("%w at %s (%w)", repository.ErrNoRepository, loc, err), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
+			return nil, withHint(fmt.Errorf("%w at %s (%w)", repository.ErrNoRepository, location.Redact(loc), err), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
 		}
-		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, loc), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
+		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, location.Redact(loc)), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
 	}
 	return be, err
 }
@@ -164,16 +168,22 @@ func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, e
 	if err != nil {
 		return nil, err
 	}
+	// An explicit or kept key file first: one unlock, where a scan of
+	// keys/ tries every stored file (issue 10: planted key files made every
+	// owner command slow). A repository on a server keeps no key files, so
+	// with a kept key there is nothing to scan.
 	var repo *repository.Repository
 	if g.KeyFile != "" {
 		repo, err = repository.OpenKeyFile(ctx, be, g.KeyFile, pw, opts)
+	} else if kept, serverMode := keptKey(ctx, be); kept != "" {
+		repo, err = repository.OpenKeyFile(ctx, be, kept, pw, opts)
+		if errors.Is(err, repository.ErrNoKey) && !serverMode {
+			repo, err = repository.Open(ctx, be, pw, opts)
+		}
 	} else {
 		repo, err = repository.Open(ctx, be, pw, opts)
-		if errors.Is(err, repository.ErrNoKey) {
-			repo, err = openWithConfigDirKey(ctx, be, pw, opts, err)
-		}
 	}
-	loc := be.Properties().Location
+	loc := location.Redact(be.Properties().Location)
 	switch {
 	case errors.Is(err, repository.ErrNoRepository):
 		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, loc), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")

@@ -33,6 +33,20 @@ const (
 	MaxKeyFileSize = 64 << 10
 )
 
+// MaxStoredKDF caps the argon2id parameters of a key file that is tried
+// when a password unlocks a repository by scanning its keys/: 4× the
+// default memory and 2× its passes, so one stored file costs at most 8×
+// a default unlock. A file above it is skipped with a warning, never
+// tried: anyone who can write to keys/ could otherwise make every unlock
+// slow (e.g. three files at 512 MiB, t = 4). A key file given explicitly
+// (--key-file, the kept owner key) is held only to the MaxKDF* caps.
+var MaxStoredKDF = KDFParams{Memory: 256 * 1024, Time: 6, Threads: 16}
+
+// WithinStoredCap reports whether p is within MaxStoredKDF.
+func (p KDFParams) WithinStoredCap() bool {
+	return p.Memory <= MaxStoredKDF.Memory && p.Time <= MaxStoredKDF.Time && p.Threads <= MaxStoredKDF.Threads
+}
+
 // ErrWrongPassword is returned when a key file does not open with the
 // password given.
 var ErrWrongPassword = errors.New("wrong password")

@@ -37,22 +37,37 @@ type KeyInfo struct {
 	Role    crypto.Role
 	Created time.Time
 	Label   string
+	KDF     crypto.KDFParams
 	Current bool
+	// Invalid says why a file in keys/ is no key file (malformed, or its
+	// name is not its hash); such a file is listed so it can be removed.
+	Invalid string
 }
 
-// ListKeys lists the key files in the repository.
+// ListKeys lists the files in the repository's keys/, invalid ones too.
 func (r *Repository) ListKeys(ctx context.Context) ([]KeyInfo, error) {
 	var out []KeyInfo
 	err := r.be.List(ctx, backend.Keys, func(fi backend.FileInfo) error {
+		k := KeyInfo{ID: fi.Name, Current: fi.Name == r.keyID}
+		if fi.Size > crypto.MaxKeyFileSize {
+			k.Invalid = fmt.Sprintf("%d bytes is larger than any key file", fi.Size)
+			out = append(out, k)
+			return nil
+		}
 		buf, err := backend.LoadAll(ctx, r.be, fi.Handle)
 		if err != nil {
 			return err
 		}
 		h, _, err := crypto.ParseKeyFileHeader(buf)
-		if err != nil {
-			return fmt.Errorf("key %s: %w", fi.Name[:8], err)
+		switch {
+		case err != nil:
+			k.Invalid = err.Error()
+		case backend.NameOf(buf) != fi.Name:
+			k.Invalid = "content does not match its name"
+		default:
+			k.Role, k.Created, k.Label, k.KDF = h.Role, time.Unix(h.Created, 0), h.Label, h.KDF
 		}
-		out = append(out, KeyInfo{ID: fi.Name, Role: h.Role, Created: time.Unix(h.Created, 0), Label: h.Label, Current: fi.Name == r.keyID})
+		out = append(out, k)
 		return nil
 	})
 	return out, err
@@ -165,7 +180,7 @@ func (r *Repository) RemoveKey(ctx context.Context, id string) error {
 	owners := 0
 	var target *KeyInfo
 	for i, k := range keys {
-		if k.Role == crypto.RoleOwner {
+		if k.Role == crypto.RoleOwner && k.Invalid == "" {
 			owners++
 		}
 		if k.ID == id {
@@ -175,7 +190,7 @@ func (r *Repository) RemoveKey(ctx context.Context, id string) error {
 	if target == nil {
 		return fmt.Errorf("key %s: %w", id, backend.ErrNotFound)
 	}
-	if target.Role == crypto.RoleOwner && owners <= 1 {
+	if target.Role == crypto.RoleOwner && target.Invalid == "" && owners <= 1 {
 		return errors.New("refusing to remove the last owner key in the repository")
 	}
 	return r.be.Remove(ctx, backend.Handle{Type: backend.Keys, Name: id})
@@ -207,4 +222,59 @@ func ExportKey(m *crypto.KeyMaterial, password []byte, kdf crypto.KDFParams, now
 		return nil, err
 	}
 	return crypto.SealKeyFile(password, kdf, m.Role, now.Unix(), label, payload)
+}
+
+// RevokeWriter publishes a new owner-signed roster that moves the writer
+// whose signing key is id from Writers to Revoked (owner only). Its
+// statements up to the highest seq it has signed so far, stored or
+// forgotten, stay valid; any later one is refused by the server and by
+// every reader (Roster.Has). It returns that seq.
+func (r *Repository) RevokeWriter(ctx context.Context, id ed25519.PublicKey) (uint64, error) {
+	if r.keys.Role != crypto.RoleOwner {
+		return 0, fmt.Errorf("revoking writers %w", crypto.ErrNeedsOwner)
+	}
+	at := -1
+	for i, w := range r.roster.Writers {
+		if id.Equal(ed25519.PublicKey(w.ID)) {
+			at = i
+		}
+	}
+	if at < 0 {
+		return 0, fmt.Errorf("writer %x… is not in the roster", id[:4])
+	}
+	last, err := r.lastSignedSeq(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	ro := *r.roster
+	ro.Seq++
+	ro.Created = r.now().UTC()
+	ro.Writers = append(append([]trust.Writer(nil), ro.Writers[:at]...), ro.Writers[at+1:]...)
+	ro.Revoked = append(append([]trust.Revocation(nil), ro.Revoked...), trust.Revocation{ID: id, LastSeq: last, At: ro.Created})
+	return last, r.publishRoster(ctx, &ro)
+}
+
+// lastSignedSeq is the highest seq of a statement signed by id, from the
+// verified snapshot files and the valid tombstones of forgotten ones.
+func (r *Repository) lastSignedSeq(ctx context.Context, id ed25519.PublicKey) (uint64, error) {
+	snaps, _, err := r.Snapshots(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("load snapshots: %w", err)
+	}
+	var last uint64
+	for _, s := range snaps {
+		if st := s.File.Statement; id.Equal(ed25519.PublicKey(st.Writer[:])) {
+			last = max(last, st.Seq)
+		}
+	}
+	ts, _, err := r.Tombstones(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("load tombstones: %w", err)
+	}
+	for _, t := range ts {
+		if id.Equal(ed25519.PublicKey(t.Writer)) {
+			last = max(last, t.Seq)
+		}
+	}
+	return last, nil
 }

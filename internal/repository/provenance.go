@@ -183,3 +183,29 @@ func (r *Repository) Locate(ctx context.Context, t blob.Type, id blob.ID) (index
 func (r *Repository) HasOwn(t blob.Type, id blob.ID) bool {
 	return r.idx.HasIn(id, t, r.Domain())
 }
+
+// Revoked reports whether d is a writer the roster has revoked: its old
+// uploads keep their domain, but a server accepts no new ones (R23, R24).
+func (r *Repository) Revoked(d blob.Domain) bool {
+	if r.roster == nil {
+		return false
+	}
+	for _, v := range r.roster.Revoked {
+		if bytes.Equal(v.ID, d[:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// verifyNewHeader is VerifyHeader for a new upload: a revoked writer may
+// no longer add packs.
+func (r *Repository) verifyNewHeader(h *pack.Header) error {
+	if err := r.VerifyHeader(h); err != nil {
+		return err
+	}
+	if r.Revoked(blob.Domain(h.Signer)) {
+		return fmt.Errorf("pack header signed by revoked writer %s: %w", blob.Domain(h.Signer).Short(), ErrUntrusted)
+	}
+	return nil
+}

@@ -1,14 +1,12 @@
 package repository
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -198,7 +196,10 @@ func saveNamed(ctx context.Context, be backend.Backend, t backend.FileType, buf 
 	return nil
 }
 
-// Open unlocks the repository in be with password, trying every key file.
+// Open unlocks the repository in be with password, trying the key files
+// in keys/ (storedKeys says which: a planted file is skipped, not tried).
+// Callers that keep a key file outside the repository try it first
+// (OpenKeyFile): it costs one unlock, a scan up to MaxStoredKeyTries.
 func Open(ctx context.Context, be backend.Backend, password []byte, opts Options) (*Repository, error) {
 	cfgRaw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"})
 	if errors.Is(err, backend.ErrNotFound) {
@@ -207,34 +208,25 @@ func Open(ctx context.Context, be backend.Backend, password []byte, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	var names []string
-	err = be.List(ctx, backend.Keys, func(fi backend.FileInfo) error {
-		names = append(names, fi.Name)
-		return nil
-	})
+	log := opts.logger()
+	keys, err := storedKeys(ctx, be, log)
 	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
+		return nil, err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		buf, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Keys, Name: name})
-		if err != nil {
-			return nil, fmt.Errorf("load key %s: %w", name, err)
-		}
-		if len(buf) > crypto.MaxKeyFileSize || backend.NameOf(buf) != name {
-			continue // corrupted key file: another may still match
-		}
-		_, payload, err := crypto.OpenKeyFile(buf, password)
+	for _, k := range keys {
+		log.Debug("trying key file", "file", "keys/"+k.name)
+		_, payload, err := crypto.OpenKeyFile(k.buf, password)
 		if err != nil {
 			continue
 		}
-		keys, err := parseKeyPayload(payload)
+		parsed, err := parseKeyPayload(payload)
 		if err != nil {
-			return nil, fmt.Errorf("key %s: %w", name[:8], err)
+			log.Warn("skipping a key file that opens but holds no valid key", "file", "keys/"+k.name, "err", err)
+			continue
 		}
-		return OpenWithKeys(ctx, be, keys, name, cfgRaw, opts)
+		return OpenWithKeys(ctx, be, parsed, k.name, cfgRaw, opts)
 	}
-	return nil, fmt.Errorf("%w (%d key files tried)", ErrNoKey, len(names))
+	return nil, fmt.Errorf("%w (%d key files tried)", ErrNoKey, len(keys))
 }
 
 // OpenKeyFile unlocks the repository with a key file kept outside it.
@@ -275,12 +267,9 @@ func parseKeyPayload(payload []byte) (*crypto.Keys, error) {
 // OpenWithKeys opens the repository with already unlocked keys, verifying
 // the config and roster against the key's pinned owner key (R2, R3).
 func OpenWithKeys(ctx context.Context, be backend.Backend, keys *crypto.Keys, keyID string, cfgRaw []byte, opts Options) (*Repository, error) {
-	cfg, err := trust.ParseConfig(cfgRaw, keys.OwnerSignPub)
+	cfg, err := loadConfig(ctx, be, keys, cfgRaw, opts.logger())
 	if err != nil {
 		return nil, err
-	}
-	if !bytes.Equal(cfg.RepoID, keys.RepoID[:]) {
-		return nil, fmt.Errorf("config: repository ID does not match the key's; this key belongs to another repository")
 	}
 	r := newRepo(be, keys, cfg, nil, keyID, opts)
 	if err := r.openCache(); err != nil {
@@ -293,41 +282,6 @@ func OpenWithKeys(ctx context.Context, be backend.Backend, keys *crypto.Keys, ke
 		return nil, err
 	}
 	return r, nil
-}
-
-// loadRoster returns the valid roster with the highest sequence number.
-func (r *Repository) loadRoster(ctx context.Context) (*trust.Roster, error) {
-	var best *trust.Roster
-	err := r.be.List(ctx, backend.Rosters, func(fi backend.FileInfo) error {
-		buf, err := backend.LoadAll(ctx, r.be, fi.Handle)
-		if err != nil {
-			return err
-		}
-		if backend.NameOf(buf) != fi.Name {
-			return fmt.Errorf("roster %s: content does not match its name", fi.Name[:8])
-		}
-		ro, err := trust.ParseRoster(buf, r.keys.OwnerSignPub)
-		if err != nil {
-			return fmt.Errorf("roster %s: %w", fi.Name[:8], err)
-		}
-		if !bytes.Equal(ro.RepoID, r.keys.RepoID[:]) {
-			return fmt.Errorf("roster %s belongs to another repository", fi.Name[:8])
-		}
-		if best == nil || ro.Seq > best.Seq {
-			best = ro
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if best == nil {
-		return nil, errors.New("repository has no writer roster")
-	}
-	if err := r.cache.checkVersion("roster", best.Seq); err != nil {
-		return nil, err
-	}
-	return best, nil
 }
 
 // MayCommit reports whether pub may sign snapshot seq: the owner, or a

@@ -209,7 +209,17 @@ func TestConfigTrustAnchors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenWithKeys(ctx, be, owner.Keys(), "", forged, testOpts(t)); err == nil || !strings.Contains(err.Error(), "pinned owner key") {
+	// The forged config is skipped (R24): the valid version in configs/,
+	// signed by the pinned owner key, serves instead.
+	r, err := OpenWithKeys(ctx, be, owner.Keys(), "", forged, testOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Config().OwnerSignPub, owner.Keys().OwnerSignPub) || r.Config().OwnerRecipient != owner.Config().OwnerRecipient {
+		t.Fatal("config signed by another owner accepted")
+	}
+	// With no valid version stored, it is refused.
+	if _, err := OpenWithKeys(ctx, mem.New(), owner.Keys(), "", forged, testOpts(t)); err == nil || !strings.Contains(err.Error(), "pinned owner key") {
 		t.Fatalf("config signed by another owner accepted: %v", err)
 	}
 	// A genuine newer config is remembered; the older one is then refused.

@@ -47,13 +47,14 @@ func (r *Repository) PackHeaderAt(ra io.ReaderAt, size int64) (*pack.Header, []b
 }
 
 // VerifyPack is PackHeaderAt plus the header's signature and its signer's
-// right to write into its domain: what an upload must pass (R23, R24).
+// right to write into its domain, and not revoked: what an upload must
+// pass (R23, R24).
 func (r *Repository) VerifyPack(ra io.ReaderAt, size int64) (*pack.Header, []byte, error) {
 	hdr, plain, err := r.PackHeaderAt(ra, size)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := r.VerifyHeader(hdr); err != nil {
+	if err := r.verifyNewHeader(hdr); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrBadPack, err)
 	}
 	return hdr, plain, nil
@@ -102,8 +103,12 @@ func (r *Repository) VerifyIndexFragment(sealed []byte) ([]pack.ParsedPack, erro
 	if err != nil {
 		return nil, fmt.Errorf("index fragment: %w", err)
 	}
-	if _, err := r.verifyFragment(plain, packs); err != nil {
+	signer, err := r.verifyFragment(plain, packs)
+	if err != nil {
 		return nil, err
+	}
+	if r.Revoked(signer) {
+		return nil, fmt.Errorf("index fragment signed by revoked writer %s: %w", signer.Short(), ErrUntrusted)
 	}
 	return packs, nil
 }

@@ -145,6 +145,12 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 		return s.validateIndex(ctx, cr, be, body)
 	case backend.Snapshots:
 		return s.validateSnapshot(ctx, cr, be, body)
+	case backend.Rosters:
+		return s.validateRoster(ctx, cr, be, body)
+	case backend.Configs, backend.Config:
+		return s.validateConfig(ctx, cr, be, h.Type, body)
+	case backend.Keys:
+		return s.validateKeyFile(cr, body)
 	case backend.Receipts, backend.Tombstones, backend.Plans, backend.Locks:
 		return refusef(http.StatusForbidden, codeInvalid, "%s are written by the server, never by a client", h.Type)
 	}

@@ -13,8 +13,8 @@ import (
 // ErrFormat reports a malformed config or roster.
 var ErrFormat = errors.New("malformed signed object")
 
-// maxSigned bounds a config or roster read from storage.
-const maxSigned = 4 << 20
+// MaxSigned bounds a config or roster read from storage.
+const MaxSigned = 4 << 20
 
 // envelope: magic [4] | body len u32 | body (JSON) | Ed25519 signature [64]
 func seal(magic, context string, body any, priv ed25519.PrivateKey) ([]byte, error) {
@@ -28,7 +28,7 @@ func seal(magic, context string, body any, priv ed25519.PrivateKey) ([]byte, err
 }
 
 func open(buf []byte, magic, context string, pub ed25519.PublicKey, out any) error {
-	if len(buf) > maxSigned {
+	if len(buf) > MaxSigned {
 		return fmt.Errorf("%w: %d bytes", ErrFormat, len(buf))
 	}
 	if len(buf) < 8+ed25519.SignatureSize || string(buf[:4]) != magic {

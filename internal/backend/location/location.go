@@ -72,7 +72,19 @@ func Parse(loc string) (Location, error) {
 		}
 		return Location{Kind: Rest, Rest: rest.Config{URL: u}}, nil
 	}
-	return Location{}, fmt.Errorf("repository %q: unknown backend %q; use a directory (a path, or local:PATH; write ./%s for a relative path with a colon) s3:http[s]://host[:port]/bucket[/prefix], or rest:http[s]://user:pass@host[:port]/path: %w", loc, m[1]+":", loc, ErrUnsupported)
+	return Location{}, fmt.Errorf("repository %q: unknown backend %q; use a directory (a path, or local:PATH; write ./%s for a relative path with a colon) s3:http[s]://host[:port]/bucket[/prefix], or rest:http[s]://user:pass@host[:port]/path: %w", Redact(loc), m[1]+":", Redact(loc), ErrUnsupported)
+}
+
+// userinfoRE finds the password of a URL's userinfo: "//user:password@".
+// It matches also where the URL does not parse, and up to the last "@"
+// before the path, as a URL parser reads it.
+var userinfoRE = regexp.MustCompile(`(//[^/?#:@]*):[^/?#]*@`)
+
+// Redact returns loc fit to print: any password in it shown as "***"
+// (a rest: URL carries its tenant's credentials). Every message, log line
+// and help text that shows a location shows Redact's.
+func Redact(loc string) string {
+	return userinfoRE.ReplaceAllString(loc, "$1:***@")
 }
 
 // Options configure the decorators.

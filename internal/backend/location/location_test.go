@@ -2,6 +2,7 @@ package location_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cairnbackup/cairn/internal/backend/location"
@@ -79,5 +80,27 @@ func TestRest(t *testing.T) {
 	}
 	if _, err := location.Parse("sftp:h:/r"); !errors.Is(err, location.ErrUnsupported) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestRedact: no password of a location is ever printed.
+func TestRedact(t *testing.T) {
+	for loc, want := range map[string]string{
+		"rest:http://bob:s3cret@127.0.0.1:8000/bob/main": "rest:http://bob:***@127.0.0.1:8000/bob/main",
+		"rest:https://bob:p@ss:w@rd@host/bob/":           "rest:https://bob:***@host/bob/",
+		"rest:http://bob:s3cret@host:bad port/x":         "rest:http://bob:***@host:bad port/x",
+		"rest:http://bob@host/x":                         "rest:http://bob@host/x",
+		"foo:http://u:s3cret@host/":                      "foo:http://u:***@host/",
+		"/srv/backup":                                    "/srv/backup",
+		"s3:https://minio.example:9000/bucket/prefix":    "s3:https://minio.example:9000/bucket/prefix",
+		"rest:http://bob:s3cret@host/a?b=c:d@e":          "rest:http://bob:***@host/a?b=c:d@e",
+	} {
+		if got := location.Redact(loc); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", loc, got, want)
+		}
+	}
+	_, err := location.Parse("foo:http://u:s3cret@host/")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("unknown scheme error shows the password: %v", err)
 	}
 }

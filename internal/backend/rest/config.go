@@ -47,9 +47,23 @@ func ParseURL(loc string) (*url.URL, error) {
 func redact(loc string) string {
 	s := strings.TrimPrefix(loc, "rest:")
 	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
+		return Redacted(u)
 	}
 	return "rest:…"
+}
+
+// Redacted is u as a string with its password, if any, shown as "***".
+func Redacted(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	if _, has := u.User.Password(); has {
+		// url escapes "*" in userinfo: mark the spot, then replace it.
+		c := *u
+		c.User = url.UserPassword(u.User.Username(), "xxxxx")
+		return strings.Replace(c.String(), ":xxxxx@", ":***@", 1)
+	}
+	return u.String()
 }
 
 // ErrInsecure refuses plain HTTP to a remote host.

@@ -40,7 +40,7 @@ func newBackend(cfg Config) (*Backend, error) {
 	}
 	base := *cfg.URL
 	base.User = nil
-	b := &Backend{base: &base, conns: conns, location: "rest:" + cfg.URL.Redacted()}
+	b := &Backend{base: &base, conns: conns, location: "rest:" + Redacted(cfg.URL)}
 	if cfg.URL.User != nil {
 		b.user = cfg.URL.User.Username()
 		b.password, _ = cfg.URL.User.Password()

@@ -71,7 +71,7 @@ func TestCreateOpen(t *testing.T) {
 	if _, err := rest.Open(ctx, rest.Config{URL: u}); err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	if loc := be.Properties().Location; loc != fmt.Sprintf("rest:http://suite:xxxxx@%s/suite/x/", addr) {
+	if loc := be.Properties().Location; loc != fmt.Sprintf("rest:http://suite:***@%s/suite/x/", addr) {
 		t.Fatalf("location %q shows the password or is wrong", loc)
 	}
 	bad, _ := rest.ParseURL(fmt.Sprintf("rest:http://suite:wrong@%s/suite/x/", addr))
