@@ -146,6 +146,7 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 		when bool
 	}{
 		{"file names match content hashes (all files but packs)", c.checkNames, true},
+		{"config verifies against the owner key", c.checkConfig, true},
 		{"index fragments decrypt and parse", c.checkIndex, true},
 		{"snapshots verify; manifest refs are indexed", c.checkSnapshots, true},
 		{"R17: forged snapshots (signature, signer in roster), rollback (per-writer statement chains, newest statement not behind this machine's last commit or earlier checks), replayed deleted snapshots, seq gaps without a tombstone; tombstone signatures", c.checkChains, true},
@@ -180,6 +181,19 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 	sort.Strings(c.rep.BadPacks)
 	sort.Slice(c.rep.Problems, func(i, j int) bool { return c.rep.Problems[i].String() < c.rep.Problems[j].String() })
 	return &c.rep, nil
+}
+
+// checkConfig reports a fixed-name config that does not verify (readers
+// then use the newest valid version in configs/, R24).
+func (c *checker) checkConfig(ctx context.Context) error {
+	err := c.repo.VerifyStoredConfig(ctx)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		c.problem(Problem{File: "config", Message: fmt.Sprintf("does not verify (readers use the newest valid version in configs/): %v", err)})
+	}
+	return nil
 }
 
 // list returns the files of type t.

@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/pack"
+	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
 // The verifier: what the server (upload validation), check and prune
@@ -111,4 +113,60 @@ func (r *Repository) VerifyIndexFragment(sealed []byte) ([]pack.ParsedPack, erro
 		return nil, fmt.Errorf("index fragment signed by revoked writer %s: %w", signer.Short(), ErrUntrusted)
 	}
 	return packs, nil
+}
+
+// ErrBadSnapshot marks an uploaded snapshot file that is malformed, of
+// another repository, or whose metadata header does not open or match its
+// statement.
+var ErrBadSnapshot = errors.New("invalid snapshot")
+
+// VerifyCommit checks an uploaded snapshot file as far as the file itself
+// goes (R1, R15): well formed, this repository's, signed by its statement's
+// key (crypto.ErrBadSignature), that key allowed to sign its seq
+// (ErrUntrusted), its metadata header sealed to this key's metadata
+// identity and naming the signed manifest root. It returns the file and
+// the opened metadata header; chain order and completeness are the
+// coordinator's to check.
+func (r *Repository) VerifyCommit(body []byte) (*snapshot.File, *snapshot.MetaHeader, error) {
+	f, err := snapshot.ParseFile(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	st := f.Statement
+	if st.RepoID != r.keys.RepoID {
+		return nil, nil, fmt.Errorf("%w: it belongs to another repository", ErrBadSnapshot)
+	}
+	if err := f.Verify(); err != nil {
+		if !errors.Is(err, crypto.ErrBadSignature) {
+			err = fmt.Errorf("%w: %w", crypto.ErrBadSignature, err)
+		}
+		return nil, nil, err
+	}
+	if !r.MayCommit(ed25519.PublicKey(st.Writer[:]), st.Seq) {
+		return nil, nil, fmt.Errorf("snapshot signed by %x…, which is neither the owner nor a writer in the roster: %w", st.Writer[:6], ErrUntrusted)
+	}
+	mb, err := crypto.Open(f.MetaSealed, r.keys.MetaIdentity, crypto.ErrNeedsMetadata)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: metadata header: %w", ErrBadSnapshot, err)
+	}
+	meta, err := snapshot.UnmarshalMeta(mb)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: metadata header: %w", ErrBadSnapshot, err)
+	}
+	if snapshot.ManifestRoot(meta.Pages) != st.ManifestRoot {
+		return nil, nil, fmt.Errorf("%w: manifest pages do not match the signed root", ErrBadSnapshot)
+	}
+	return f, meta, nil
+}
+
+// VerifyStoredConfig checks the fixed-name config against this key's
+// pinned owner key (R2, R3). Open falls back to the newest valid version
+// in configs/ when it does not verify; check reports it.
+func (r *Repository) VerifyStoredConfig(ctx context.Context) error {
+	buf, err := backend.LoadAll(ctx, r.be, backend.Handle{Type: backend.Config, Name: "config"})
+	if err != nil {
+		return err
+	}
+	_, err = parseOwnConfig(buf, r.keys)
+	return err
 }

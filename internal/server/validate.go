@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -210,35 +209,22 @@ func (s *Server) validateIndex(ctx context.Context, cr *cairnRepo, be backend.Ba
 // every blob they name are indexed.
 // The caller holds the client's snapshot lock, so the chain cannot move.
 func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend.Backend, body []byte) error {
-	f, err := snapshot.ParseFile(body)
-	if err != nil {
-		return refusef(http.StatusBadRequest, codeInvalid, "snapshot: %v", err)
-	}
-	st := f.Statement
-	if st.RepoID != cr.keys.RepoID {
-		return refusef(http.StatusBadRequest, codeInvalid, "snapshot belongs to another repository")
-	}
-	if err := f.Verify(); err != nil {
-		return refusef(http.StatusBadRequest, codeSigner, "snapshot: %v", err)
-	}
 	repo, err := cr.open(ctx, be)
 	if err != nil {
 		return err
 	}
-	if !repo.MayCommit(ed25519.PublicKey(st.Writer[:]), st.Seq) {
-		return refusef(http.StatusForbidden, codeSigner, "snapshot signed by %x…, which is neither the owner nor a writer in the roster", st.Writer[:6])
+	f, meta, err := repo.VerifyCommit(body)
+	switch {
+	case errors.Is(err, repository.ErrBadSnapshot):
+		return refusef(http.StatusBadRequest, codeInvalid, "snapshot: %v", err)
+	case errors.Is(err, crypto.ErrBadSignature):
+		return refusef(http.StatusBadRequest, codeSigner, "snapshot: %v", err)
+	case errors.Is(err, repository.ErrUntrusted):
+		return refusef(http.StatusForbidden, codeSigner, "%v", err)
+	case err != nil:
+		return err
 	}
-	mb, err := crypto.Open(f.MetaSealed, cr.keys.MetaIdentity, crypto.ErrNeedsMetadata)
-	if err != nil {
-		return refusef(http.StatusBadRequest, codeInvalid, "snapshot metadata header: %v", err)
-	}
-	meta, err := snapshot.UnmarshalMeta(mb)
-	if err != nil {
-		return refusef(http.StatusBadRequest, codeInvalid, "snapshot metadata header: %v", err)
-	}
-	if snapshot.ManifestRoot(meta.Pages) != st.ManifestRoot {
-		return refusef(http.StatusBadRequest, codeInvalid, "snapshot: manifest pages do not match the signed root")
-	}
+	st := f.Statement
 	if err := checkIdentity(repo, st, meta); err != nil {
 		return err
 	}

@@ -200,3 +200,31 @@ func (f *File) Verify() error {
 	}
 	return nil
 }
+
+// HeadSize is how many bytes at the start of a snapshot file hold its
+// statement and signature: what HeadStatement needs.
+const HeadSize = 4 + 4 + StatementSize + ed25519.SignatureSize
+
+// HeadStatement decodes the statement at the head of a snapshot file (the
+// first HeadSize bytes, or the whole file if shorter) and verifies its
+// signature by the statement's writer key; it does not look at the rest
+// of the file. A reader that only follows chains (the server) needs no
+// more.
+func HeadStatement(head []byte) (*Statement, error) {
+	if len(head) < 8 || string(head[:4]) != fileMagic {
+		return nil, fmt.Errorf("%w: not a snapshot file", ErrFormat)
+	}
+	l := uint64(binary.LittleEndian.Uint32(head[4:]))
+	if l+ed25519.SignatureSize > uint64(len(head)-8) {
+		return nil, fmt.Errorf("%w: truncated snapshot file", ErrFormat)
+	}
+	raw, sig := head[8:8+l], head[8+l:8+l+ed25519.SignatureSize]
+	st, err := ParseStatement(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := crypto.Verify(ed25519.PublicKey(st.Writer[:]), crypto.SigSnapshot, raw, sig); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
