@@ -129,7 +129,7 @@ func runKeyList(ctx context.Context, g *GlobalOptions) error {
 		return writeJSON(g.stdout, out)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, " \tID\tKind\tRole\tAdded\tLabel\tStatus")
+	fmt.Fprintln(tw, " \tID\tKind\tRole\tAdded\tLabel\tHosts\tStatus")
 	for _, e := range entries {
 		cur := " "
 		if e.current {
@@ -139,7 +139,14 @@ func runKeyList(ctx context.Context, g *GlobalOptions) error {
 		if !e.added.IsZero() {
 			added = e.added.Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cur, e.id[:8], e.kindText(), e.role, added, e.label, e.status())
+		hosts := "-"
+		if e.kind == "writer" {
+			hosts = strings.Join(e.hosts, ",")
+			if hosts == "" {
+				hosts = "(none)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cur, e.id[:8], e.kindText(), e.role, added, e.label, hosts, e.status())
 	}
 	if repo.KeyID() == "" {
 		if g.KeyFile != "" {
@@ -161,6 +168,7 @@ type keyEntry struct {
 	current bool
 	invalid string
 	revoked *trust.Revocation
+	hosts   []string // a writer's bound host labels (R25)
 }
 
 func (e keyEntry) kindText() string {
@@ -194,6 +202,9 @@ func (e keyEntry) json() map[string]any {
 	if !e.added.IsZero() {
 		m["added"] = e.added.Format(time.RFC3339)
 	}
+	if e.kind == "writer" {
+		m["hosts"] = append([]string{}, e.hosts...)
+	}
 	m["revoked"] = e.revoked != nil
 	if e.revoked != nil {
 		m["revoked_at"] = e.revoked.At.Format(time.RFC3339)
@@ -222,10 +233,11 @@ func keyEntries(keys []repository.KeyInfo, repo *repository.Repository) []keyEnt
 	ro := repo.Roster()
 	for _, w := range ro.Writers {
 		out = append(out, keyEntry{kind: "writer", id: hex.EncodeToString(w.ID), role: "writer", added: w.Added, label: w.Name,
-			current: repo.Keys().Role == crypto.RoleWriter && bytes.Equal(w.ID, self)})
+			current: repo.Keys().Role == crypto.RoleWriter && bytes.Equal(w.ID, self), hosts: repo.SignerOf(w.ID).Hosts})
 	}
 	for i, v := range ro.Revoked {
-		out = append(out, keyEntry{kind: "writer", id: hex.EncodeToString(v.ID), role: "writer", revoked: &ro.Revoked[i]})
+		sg := repo.SignerOf(v.ID)
+		out = append(out, keyEntry{kind: "writer", id: hex.EncodeToString(v.ID), role: "writer", revoked: &ro.Revoked[i], label: sg.Name, hosts: sg.Hosts})
 	}
 	for _, c := range ro.Coordinators {
 		out = append(out, keyEntry{kind: "coordinator", id: hex.EncodeToString(c.ID), role: "server", added: c.Added, label: c.Name})
