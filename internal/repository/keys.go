@@ -233,25 +233,27 @@ func (r *Repository) RevokeWriter(ctx context.Context, id ed25519.PublicKey) (ui
 	if r.keys.Role != crypto.RoleOwner {
 		return 0, fmt.Errorf("revoking writers %w", crypto.ErrNeedsOwner)
 	}
-	at := -1
-	for i, w := range r.roster.Writers {
-		if id.Equal(ed25519.PublicKey(w.ID)) {
-			at = i
-		}
+	listed := false
+	for _, w := range r.roster.Writers {
+		listed = listed || id.Equal(ed25519.PublicKey(w.ID))
 	}
-	if at < 0 {
+	if !listed {
 		return 0, fmt.Errorf("writer %x… is not in the roster", id[:4])
 	}
 	last, err := r.lastSignedSeq(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	ro := *r.roster
+	now := r.now().UTC()
+	// Revoke keeps the writer's name and host binding, so its remaining
+	// snapshots keep their attribution (R25).
+	ro, err := r.roster.Revoke(id, last, now)
+	if err != nil {
+		return 0, err
+	}
 	ro.Seq++
-	ro.Created = r.now().UTC()
-	ro.Writers = append(append([]trust.Writer(nil), ro.Writers[:at]...), ro.Writers[at+1:]...)
-	ro.Revoked = append(append([]trust.Revocation(nil), ro.Revoked...), trust.Revocation{ID: id, LastSeq: last, At: ro.Created})
-	return last, r.publishRoster(ctx, &ro)
+	ro.Created = now
+	return last, r.publishRoster(ctx, ro)
 }
 
 // lastSignedSeq is the highest seq of a statement signed by id, from the
