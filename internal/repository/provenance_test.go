@@ -144,7 +144,7 @@ func TestForgedFragmentsSkipped(t *testing.T) {
 	ips := []pack.IndexPack{{Pack: pid, Header: hdr.Marshal()}}
 	for _, plain := range [][]byte{
 		pack.SignIndex(ips, w.Keys().RepoID, w.Keys().Sign), // writer lists an owner-domain pack
-		pack.MarshalIndex(ips), // unsigned
+		pack.MarshalIndex(ips),                              // unsigned
 		[]byte("junk"),
 	} {
 		sealed, err := crypto.Seal(plain, w.Keys().MetaRecipient)
