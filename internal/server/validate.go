@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sort"
 	"sync"
@@ -56,6 +57,7 @@ type cairnRepos struct {
 const maxCachedIndexes = 8
 
 type cairnRepo struct {
+	log    *slog.Logger
 	path   string // <client>/<repository…>
 	cfgRaw []byte
 	keys   *crypto.Keys
@@ -109,7 +111,7 @@ func (s *Server) cairnRepo(ctx context.Context, repo string, be backend.Backend)
 		if err != nil {
 			return nil, err
 		}
-		cr = &cairnRepo{path: repo, cfgRaw: raw, keys: keys}
+		cr = &cairnRepo{path: repo, cfgRaw: raw, keys: keys, log: s.log.With("repo", repo)}
 	}
 	s.cairn.mu.Lock()
 	s.cairn.known[repo] = cr
@@ -119,7 +121,9 @@ func (s *Server) cairnRepo(ctx context.Context, repo string, be backend.Backend)
 
 // open opens the repository with the server's keys (fresh roster).
 func (cr *cairnRepo) open(ctx context.Context, be backend.Backend) (*repository.Repository, error) {
-	return repository.OpenWithKeys(ctx, be, cr.keys, "", cr.cfgRaw, repository.Options{})
+	// Warnings (a skipped invalid roster, config version or index
+	// fragment, R24) go to the server's log.
+	return repository.OpenWithKeys(ctx, be, cr.keys, "", cr.cfgRaw, repository.Options{Logger: cr.log})
 }
 
 // validate checks an upload to a cairn repository before it becomes
