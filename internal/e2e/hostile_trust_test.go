@@ -153,6 +153,16 @@ func (h *hostileRepo) stillWorks(t *testing.T, warnAbout ...string) {
 			t.Errorf("restored %s differs", f)
 		}
 	}
+	for _, n := range warnAbout {
+		if n == "config does not verify" {
+			// Everything works from configs/, and check says why.
+			r := h.run("check")
+			if r.code != 1 || !strings.Contains(r.stderr, "config: does not verify") {
+				t.Errorf("check of a repository whose config was replaced: exit %d\n%s", r.code, r.stderr)
+			}
+			return
+		}
+	}
 	h.ok("check")
 }
 
