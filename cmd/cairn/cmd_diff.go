@@ -78,7 +78,7 @@ func runDiff(ctx context.Context, g *GlobalOptions, opts DiffOptions, args []str
 			d.changes = append(d.changes, c)
 			return
 		}
-		fmt.Fprintf(g.stdout, "%-2s %s\n", c.Change, displayPath(c.Path))
+		fmt.Fprintf(g.stdout, "%-2s %s\n", c.Change, displayText(c.Path))
 	}
 	ra, rb := a.File.Statement.Root, b.File.Statement.Root
 	if err := d.trees(&ra, &rb, ""); err != nil {

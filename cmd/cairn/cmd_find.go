@@ -88,7 +88,7 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 				if ok, _ := path.Match(pat, subject); ok {
 					m := findMatch{Snapshot: s.ID.Short(), Path: full, Type: n.Type.String(), Size: n.Size, MTime: n.MTime.Local().Format("2006-01-02T15:04:05Z07:00")}
 					if !g.JSON {
-						fmt.Fprintf(g.stdout, "%s  %s\n", s.ID.Short(), displayPath(full))
+						fmt.Fprintf(g.stdout, "%s  %s\n", s.ID.Short(), displayText(full))
 					}
 					matches = append(matches, m)
 					break
