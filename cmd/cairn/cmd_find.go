@@ -77,7 +77,11 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 		return err
 	}
 	var matches []findMatch
+	exp := restorer.NewExpander(repo)
 	for _, s := range snaps {
+		if _, err := exp.Snapshot(ctx, s); err != nil {
+			return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err))
+		}
 		err := restorer.Walk(repository.ReadFor(ctx, s.Signer()), repo, s.File.Statement.Root, func(p string, n *snapshot.Node) error {
 			full := "/" + p
 			for _, pat := range patterns {

@@ -86,6 +86,9 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		return err
 	}
 	ctx = repository.ReadFor(ctx, snap.Signer())
+	if err := restorer.CheckSize(ctx, repo, snap); err != nil {
+		return refusedSnapshot(err)
+	}
 	sub := ""
 	if len(args) == 2 {
 		sub = strings.Trim(args[1], "/")

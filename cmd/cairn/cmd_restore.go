@@ -69,6 +69,9 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 	if errors.Is(err, restorer.ErrNotFound) {
 		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list it with `cairn ls %s`", snap.ID.Short())
 	}
+	if errors.Is(err, restorer.ErrTooLarge) {
+		return refusedSnapshot(err)
+	}
 	if err != nil {
 		return fmt.Errorf("restore snapshot %s: %w", snap.ID.Short(), err)
 	}

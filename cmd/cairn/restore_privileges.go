@@ -36,3 +36,9 @@ func warnWriterSnapshot(g *GlobalOptions, repo *repository.Repository, snap *rep
 		"its setuid files, devices, file capabilities and owners are recreated as that machine stored them; add %s to refuse them\n",
 		snap.ID.Short(), displayText(sg.String()), strings.Join(p.Missing(), " "))
 }
+
+// refusedSnapshot adds what to do to a snapshot refused before its walk
+// (restorer.ErrTooLarge).
+func refusedSnapshot(err error) error {
+	return withHint(err, "nothing was read or written; `cairn check` reports it, and `cairn forget` removes it")
+}

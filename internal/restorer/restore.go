@@ -96,6 +96,9 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		return nil, err
 	}
 	ctx = repository.ReadFor(ctx, snap.Signer()) // R23
+	if err := CheckSize(ctx, repo, snap); err != nil { // before anything is created
+		return nil, err
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
