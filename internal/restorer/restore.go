@@ -96,7 +96,8 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		return nil, err
 	}
 	ctx = repository.ReadFor(ctx, snap.Signer()) // R23
-	if err := CheckSize(ctx, repo, snap); err != nil { // before anything is created
+	// A tree DAG bomb is refused before anything is created.
+	if err := CheckSize(ctx, repo, snap); err != nil {
 		return nil, err
 	}
 	if opts.Workers <= 0 {
