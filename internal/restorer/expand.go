@@ -67,6 +67,10 @@ func (e *Expander) Tree(ctx context.Context, root blob.ID) (Expansion, error) {
 	if x, ok := e.memo[root]; ok {
 		return x, e.bound(x)
 	}
+	// Without the index every tree would fail to load and count as empty.
+	if err := e.repo.LoadIndex(ctx); err != nil {
+		return Expansion{}, err
+	}
 	info, err := e.load(ctx, root)
 	if err != nil {
 		return Expansion{}, err
