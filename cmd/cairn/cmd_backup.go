@@ -134,11 +134,11 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 		return fmt.Errorf("backup failed, no snapshot saved: %w", err)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(g.stderr, "cairn: warning: %s\n", w)
+		fmt.Fprintf(g.stderr, "cairn: warning: %s\n", displayText(w))
 	}
 	for _, s := range res.Skipped {
 		if g.Verbose {
-			fmt.Fprintf(g.stderr, "cairn: skipped %s\n", s)
+			fmt.Fprintf(g.stderr, "cairn: skipped %s\n", displayText(s))
 		}
 	}
 	printBackupSummary(g, res)
@@ -212,7 +212,7 @@ func (p *backupProgress) update(pr archiver.Progress) {
 			rate = fmt.Sprintf(" %s/s", formatBytes(uint64(float64(pr.BytesDone)/s)))
 		}
 		line := fmt.Sprintf("[%s] %d files, %s of %s%s %s", formatDuration(pr.Elapsed), pr.Files,
-			formatBytes(pr.BytesDone), formatBytes(pr.BytesTotal), rate, displayPath(pr.CurrentFile))
+			formatBytes(pr.BytesDone), formatBytes(pr.BytesTotal), rate, displayText(pr.CurrentFile))
 		if len(line) > 120 {
 			line = line[:117] + "..."
 		}

@@ -97,11 +97,11 @@ func runCheck(ctx context.Context, g *GlobalOptions, opts CheckOptions) error {
 				fmt.Fprintln(g.stdout)
 			}
 			for _, n := range rep.Notes {
-				fmt.Fprintf(g.stdout, "note: %s\n", n)
+				fmt.Fprintf(g.stdout, "note: %s\n", displayText(n))
 			}
 		}
 		for _, p := range rep.Problems {
-			fmt.Fprintf(g.stderr, "problem: %s\n", p)
+			fmt.Fprintf(g.stderr, "problem: %s\n", displayText(p.String()))
 		}
 		if rep.OK() {
 			g.printf("no problems found\n")

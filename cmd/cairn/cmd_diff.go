@@ -72,13 +72,19 @@ func runDiff(ctx context.Context, g *GlobalOptions, opts DiffOptions, args []str
 	if err := repo.LoadIndex(ctx); err != nil {
 		return err
 	}
+	exp := restorer.NewExpander(repo)
+	for _, s := range []*repository.Snapshot{a, b} {
+		if _, err := exp.Snapshot(ctx, s); err != nil {
+			return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err))
+		}
+	}
 	d := &differ{ctx: ctx, repo: repo}
 	d.emit = func(c diffChange) {
 		if g.JSON {
 			d.changes = append(d.changes, c)
 			return
 		}
-		fmt.Fprintf(g.stdout, "%-2s %s\n", c.Change, displayPath(c.Path))
+		fmt.Fprintf(g.stdout, "%-2s %s\n", c.Change, displayText(c.Path))
 	}
 	ra, rb := a.File.Statement.Root, b.File.Statement.Root
 	if err := d.trees(&ra, &rb, ""); err != nil {

@@ -53,12 +53,12 @@ func runDump(ctx context.Context, g *GlobalOptions, opts DumpOptions, args []str
 		}
 	}
 	if n.Type != snapshot.TypeFile {
-		return withHint(fmt.Errorf("/%s in snapshot %s is a %s, not a file", displayPath(p), snap.ID.Short(), n.Type),
-			"dump writes one file's content; use `cairn restore %s:/%s --target DIR` for a directory", snap.ID.Short(), displayPath(p))
+		return withHint(fmt.Errorf("/%s in snapshot %s is a %s, not a file", displayText(p), snap.ID.Short(), n.Type),
+			"dump writes one file's content; use `cairn restore %s:/%s --target DIR` for a directory", snap.ID.Short(), displayText(p))
 	}
 	w := bufio.NewWriterSize(g.stdout, 1<<20)
 	if err := restorer.Dump(ctx, repo, n, w); err != nil {
-		return fmt.Errorf("dump /%s from snapshot %s: %w", displayPath(p), snap.ID.Short(), err)
+		return fmt.Errorf("dump /%s from snapshot %s: %w", displayText(p), snap.ID.Short(), err)
 	}
 	return w.Flush()
 }

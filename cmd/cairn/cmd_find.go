@@ -77,7 +77,11 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 		return err
 	}
 	var matches []findMatch
+	exp := restorer.NewExpander(repo)
 	for _, s := range snaps {
+		if _, err := exp.Snapshot(ctx, s); err != nil {
+			return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err))
+		}
 		err := restorer.Walk(repository.ReadFor(ctx, s.Signer()), repo, s.File.Statement.Root, func(p string, n *snapshot.Node) error {
 			full := "/" + p
 			for _, pat := range patterns {
@@ -88,7 +92,7 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 				if ok, _ := path.Match(pat, subject); ok {
 					m := findMatch{Snapshot: s.ID.Short(), Path: full, Type: n.Type.String(), Size: n.Size, MTime: n.MTime.Local().Format("2006-01-02T15:04:05Z07:00")}
 					if !g.JSON {
-						fmt.Fprintf(g.stdout, "%s  %s\n", s.ID.Short(), displayPath(full))
+						fmt.Fprintf(g.stdout, "%s  %s\n", s.ID.Short(), displayText(full))
 					}
 					matches = append(matches, m)
 					break

@@ -158,7 +158,7 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 	if repo.Keys().CoordSign == nil {
 		return roleError{verb: "forgetting snapshots", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
 	}
-	warn := func(m string) { fmt.Fprintf(g.stderr, "warning: %s\n", m) }
+	warn := func(m string) { fmt.Fprintf(g.stderr, "warning: %s\n", displayText(m)) }
 	// Server-signed receipts, where present, give each snapshot its age (R14).
 	l, err := forget.Load(ctx, repo, warn)
 	if err != nil {
@@ -209,10 +209,10 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 		last := "\x00"
 		for _, it := range items {
 			if it.Group != last {
-				fmt.Fprintf(g.stdout, "group %s\n", it.Group)
+				fmt.Fprintf(g.stdout, "group %s\n", displayText(it.Group))
 				last = it.Group
 			}
-			fmt.Fprintf(g.stdout, "  %-6s %s  %s  %s\n", it.Action, it.ShortID, it.Time, strings.Join(it.Reasons, ", "))
+			fmt.Fprintf(g.stdout, "  %-6s %s  %s  %s\n", it.Action, it.ShortID, it.Time, displayText(strings.Join(it.Reasons, ", ")))
 		}
 		verb := "removed"
 		if opts.DryRun {

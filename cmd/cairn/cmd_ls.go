@@ -86,6 +86,9 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		return err
 	}
 	ctx = repository.ReadFor(ctx, snap.Signer())
+	if err := restorer.CheckSize(ctx, repo, snap); err != nil {
+		return refusedSnapshot(err)
+	}
 	sub := ""
 	if len(args) == 2 {
 		sub = strings.Trim(args[1], "/")
@@ -104,7 +107,7 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 			return nil
 		}
 		if !opts.Long {
-			fmt.Fprintln(g.stdout, displayPath(full))
+			fmt.Fprintln(g.stdout, displayText(full))
 			return nil
 		}
 		user, group := n.User, n.Group
@@ -114,11 +117,11 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		if group == "" {
 			group = fmt.Sprint(n.GID)
 		}
-		name := displayPath(full)
+		name := displayText(full)
 		if n.Type == snapshot.TypeSymlink {
-			name += " -> " + displayPath(n.LinkTarget)
+			name += " -> " + displayText(n.LinkTarget)
 		}
-		fmt.Fprintf(tw, "%s\t %s\t %s\t %d\t %s\t %s\t\n", modeString(n), user, group, n.Size, n.MTime.Local().Format("2006-01-02 15:04:05"), name)
+		fmt.Fprintf(tw, "%s\t %s\t %s\t %d\t %s\t %s\t\n", modeString(n), displayText(user), displayText(group), n.Size, n.MTime.Local().Format("2006-01-02 15:04:05"), name)
 		return nil
 	}
 	if start.Type == snapshot.TypeDir && start.Subtree != nil {

@@ -18,6 +18,8 @@ type RestoreOptions struct {
 	Exclude []string
 	Verify  bool
 	Filter  SnapshotFilter
+
+	Privileges restorer.Privileges
 }
 
 func newRestoreCommand(g *GlobalOptions) *cobra.Command {
@@ -27,9 +29,16 @@ func newRestoreCommand(g *GlobalOptions) *cobra.Command {
 		Short: "Restore a snapshot, or a path in it, into a directory",
 		Long: `Restore a snapshot (or the PATH inside it) below DIR. Paths in a snapshot are
 absolute: backing up /srv/data and restoring it to /tmp/r gives /tmp/r/srv/data.
-SNAPSHOT is an ID, a unique prefix of one, or "latest". Needs the owner key.`,
+SNAPSHOT is an ID, a unique prefix of one, or "latest". Needs the owner key.
+
+A snapshot signed by a writer is that machine's word: restoring it as root
+recreates its setuid files, devices, capabilities and owners unless
+--no-setid, --no-special-files, --no-xattrs and --no-owner refuse them (cairn
+warns when they are missing). Anything that could not be set (an xattr, an
+ACL, an owner, a mode) is a warning and makes the exit code 3.`,
 		Example: `  cairn restore latest --target /tmp/restore
-  cairn restore 4f9c2a1e:/home/alice --target /tmp/alice --include '*.pdf' --verify`,
+  cairn restore 4f9c2a1e:/home/alice --target /tmp/alice --include '*.pdf' --verify
+  cairn restore latest --host laptop --target /srv/r --no-setid --no-special-files`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error { return runRestore(c.Context(), g, opts, args) },
 	}
@@ -38,6 +47,7 @@ SNAPSHOT is an ID, a unique prefix of one, or "latest". Needs the owner key.`,
 	f.StringArrayVarP(&opts.Include, "include", "i", nil, "restore only paths matching this pattern (repeatable)")
 	f.StringArrayVarP(&opts.Exclude, "exclude", "e", nil, "do not restore paths matching this pattern (repeatable)")
 	f.BoolVar(&opts.Verify, "verify", false, "re-read restored files and check them against the content hashes sealed at backup")
+	addPrivilegeFlags(c, &opts.Privileges)
 	addFilterFlags(c, &opts.Filter)
 	return c
 }
@@ -51,17 +61,27 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 	if err != nil {
 		return err
 	}
+	warnWriterSnapshot(g, repo, snap, opts.Privileges)
 	res, err := restorer.Restore(ctx, repo, snap, strings.Trim(sub, "/"), restorer.Options{
 		Target: opts.Target, Include: opts.Include, Exclude: opts.Exclude, Verify: opts.Verify, Log: g.logger(),
+		Privileges: opts.Privileges,
 	})
 	if errors.Is(err, restorer.ErrNotFound) {
 		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list it with `cairn ls %s`", snap.ID.Short())
+	}
+	if errors.Is(err, restorer.ErrTooLarge) {
+		return refusedSnapshot(err)
 	}
 	if err != nil {
 		return fmt.Errorf("restore snapshot %s: %w", snap.ID.Short(), err)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(g.stderr, "cairn: warning: %s\n", w)
+		fmt.Fprintf(g.stderr, "cairn: warning: %s\n", displayText(w))
+	}
+	if !g.Quiet {
+		for _, s := range res.Skipped {
+			fmt.Fprintf(g.stderr, "cairn: note: %s\n", displayText(s))
+		}
 	}
 	if g.JSON {
 		writeJSON(g.stdout, map[string]any{"message_type": "summary", "snapshot_id": snap.ID.String(), "files_restored": res.Files,
@@ -74,7 +94,7 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 		g.printf("restored snapshot %s to %s: %d files, %d dirs, %s%s\n", snap.ID.Short(), opts.Target, res.Files, res.Dirs, formatBytes(res.Bytes), verified)
 	}
 	if len(res.Warnings) > 0 {
-		return withHint(fmt.Errorf("%d paths could not be restored", len(res.Warnings)), "see the warnings above")
+		return withHint(fmt.Errorf("%d paths could not be restored in full: %w", len(res.Warnings), errPartial), "see the warnings above")
 	}
 	return nil
 }

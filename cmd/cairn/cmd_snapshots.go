@@ -142,12 +142,12 @@ func runSnapshots(ctx context.Context, g *GlobalOptions, opts SnapshotsOptions) 
 		if s.Owner != nil {
 			var dp []string
 			for _, x := range s.Owner.Paths {
-				dp = append(dp, displayPath(x))
+				dp = append(dp, displayText(x))
 			}
 			p = strings.Join(dp, ", ")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID.Short(), timeCell(s),
-			s.Meta.HostLabel, signerCell(s), strings.Join(s.Meta.Tags, ","), p)
+			displayText(s.Meta.HostLabel), displayText(signerCell(s)), displayText(strings.Join(s.Meta.Tags, ",")), p)
 	}
 	tw.Flush()
 	if !g.Quiet {

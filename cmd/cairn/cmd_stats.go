@@ -122,8 +122,12 @@ func runStats(ctx context.Context, g *GlobalOptions, opts StatsOptions, args []s
 	}
 	res := statsResult{Snapshots: len(snaps), ContentKnown: repo.CanReadContent()}
 	w := &statsWalker{ctx: ctx, repo: repo, memo: map[blob.ID]treeTotals{}, blobs: map[snapshot.Ref]struct{}{}}
+	exp := restorer.NewExpander(repo)
 	for _, s := range snaps {
 		if res.ContentKnown {
+			if _, err := exp.Snapshot(ctx, s); err != nil {
+				return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err))
+			}
 			tot, err := w.tree(s.File.Statement.Root)
 			if err != nil {
 				return fmt.Errorf("snapshot %s: %w", s.ID.Short(), err)

@@ -37,15 +37,40 @@ func formatDuration(d time.Duration) string {
 	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }
 
-// displayPath makes a stored name safe to print: invalid UTF-8 and control
-// characters are escaped the way Go quotes strings.
-func displayPath(p string) string {
-	if utf8.ValidString(p) && !strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return p
+// displayText makes text a snapshot (or any stored or remote party) can
+// influence safe to print on a terminal: a name, user, group, link target,
+// tag, host label or message. It is the one escaping function of every
+// text output; --json output stays exact. Text that is valid UTF-8
+// without control characters is returned as is; otherwise C0 controls,
+// DEL, C1 controls (U+0080–U+009F, which include the CSI U+009B that
+// some terminals obey like ESC [) and bytes of invalid UTF-8 are
+// escaped the way Go quotes strings (\x1b, \n, \u009b), and so is a
+// backslash, so the escaped form cannot be mistaken for a plain name.
+func displayText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, isControl) {
+		return s
 	}
-	q := strconv.Quote(p)
-	return q[1 : len(q)-1]
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case isControl(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
+
+// isControl reports C0 and C1 control characters and DEL.
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -68,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitCode(ctx, err)
 	if msg := errorMessage(err, code); msg != "" {
-		fmt.Fprintf(stderr, "cairn: %s\n", msg)
+		fmt.Fprintf(stderr, "cairn: %s\n", displayText(msg))
 	}
 	if g.Debug {
 		fmt.Fprintf(stderr, "debug: %#v\n", err)

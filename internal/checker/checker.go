@@ -451,8 +451,21 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
-// checkTrees walks every snapshot's trees once each (owner key).
+// checkTrees walks every snapshot's trees once each (owner key), after
+// checking that each snapshot's trees expand within the bound every walk
+// of it enforces (restorer.Expander): a snapshot that restore, ls and find
+// refuse is a problem.
 func (c *checker) checkTrees(ctx context.Context) error {
+	exp := restorer.NewExpander(c.repo)
+	for _, s := range c.snaps {
+		if _, err := exp.Snapshot(ctx, s); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.problem(Problem{Blob: "tree " + s.File.Statement.Root.Short(), Snapshots: []string{s.ID.Short()},
+				Message: fmt.Sprintf("snapshot is refused by restore, ls and find: %v", err)})
+		}
+	}
 	for _, s := range c.snaps {
 		if err := c.tree(ctx, s, s.File.Statement.Root, "/", 0); err != nil {
 			return err

@@ -31,8 +31,13 @@ type RestoreOptions struct {
 	NoOwner bool
 	// NoXattrs does not restore extended attributes or ACLs.
 	NoXattrs bool
-	// Warn receives non-fatal problems: unsupported or refused xattrs.
-	// path is relative to the target, '/'-separated. Nil ignores them.
+	// NoSetid drops setuid and setgid bits (of every type) and the
+	// security.capability xattr: no restored file becomes a privileged
+	// program, whoever owns it.
+	NoSetid bool
+	// Warn receives non-fatal problems: an xattr or ACL that could not be
+	// set (unsupported, refused). path is relative to the target,
+	// '/'-separated. Nil ignores them.
 	Warn func(path string, err error)
 }
 
@@ -46,7 +51,7 @@ type Restorer struct {
 	root   *os.File
 	opts   RestoreOptions
 	isRoot bool // euid 0: may chown and mknod devices
-	procOK bool // /proc/self/fd works, for xattrs on non-regular files
+	procOK bool // /proc/self/fd works: xattrs and (before fchmodat2) modes through a descriptor
 
 	mu   sync.Mutex
 	uids map[string]int

@@ -18,7 +18,16 @@ import (
 // after the object's content is complete and, for a directory, after all
 // its children are finished: creating a child changes the directory's
 // mtime, and a read-only directory mode would stop the children from being
-// created.
+// created; a directory gets its final owner and mode only then.
+//
+// The object is opened once, O_PATH|O_NOFOLLOW (a directory through the
+// descriptor MkdirAll cached, which names the inode this run made), checked
+// with fstat to have n's type, and every change goes through that
+// descriptor: fchownat and utimensat with AT_EMPTY_PATH, mode and xattrs
+// through /proc/self/fd/N (or fchmodat2 with AT_EMPTY_PATH). Nothing is
+// changed by name after a check by name, so a local user who swaps the
+// name for another object between the steps (renameat2 RENAME_EXCHANGE)
+// cannot make a root restore chown or chmod that object.
 //
 // Order: owner (root only, unless NoOwner), then xattrs and ACLs, then mode
 // (not for symlinks), then atime and mtime. Owner comes first because
@@ -28,46 +37,34 @@ import (
 // joined, after every step has been tried. Only call SetMetadata for
 // objects this run created or directories it reused.
 //
-// Running as root with NoOwner, setuid/setgid bits and security.capability
-// are dropped from non-directories: the files would otherwise become
-// privileged root-owned programs.
+// Setuid/setgid bits and security.capability are dropped with NoSetid,
+// and from non-directories when running as root with NoOwner: the files
+// would otherwise become privileged root-owned programs.
 func (r *Restorer) SetMetadata(components []string, n snapshot.Node) error {
-	p := dirRef{r: r}
-	name := "."
-	if len(components) > 0 {
-		var err error
-		if p, name, err = r.parent(components); err != nil {
-			return opErr("set metadata", components, err)
-		}
-	}
-	defer p.release()
-	pfd := p.fd()
-
-	var st unix.Stat_t
-	if err := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := ValidPath(components); err != nil {
 		return opErr("set metadata", components, err)
 	}
-	if got := nodeFromStat(name, &st).Type; got != n.Type {
-		return opErr("set metadata", components, fmt.Errorf("is a %s, want %s", got, n.Type))
+	fd, err := r.openObject(components, n.Type)
+	if err != nil {
+		return opErr("set metadata", components, err)
 	}
+	defer unix.Close(fd)
 
 	var errs []error
 	if r.isRoot && !r.opts.NoOwner {
 		uid, gid := r.owner(n)
-		if err := unix.Fchownat(pfd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			errs = append(errs, opErr("chown", components, err))
 		}
 	}
-	// Root restoring without owners would turn a stored setuid or
-	// capability-carrying file of any user into a root-owned one: drop them.
-	dropPriv := r.isRoot && r.opts.NoOwner && n.Type != snapshot.TypeDir
+	dropPriv := r.dropPrivileges(n.Type)
 	if !r.opts.NoXattrs {
 		for _, x := range n.Xattrs {
 			if dropPriv && x.Name == "security.capability" {
 				continue
 			}
-			if err := r.setXattr(pfd, name, n.Type, x); err != nil && r.opts.Warn != nil {
-				r.opts.Warn(joinComponents(components), fmt.Errorf("xattr %q: %w", x.Name, err))
+			if err := r.setXattr(fd, x); err != nil {
+				r.warn(components, fmt.Errorf("xattr %q not restored: %w", x.Name, err))
 			}
 		}
 	}
@@ -76,15 +73,68 @@ func (r *Restorer) SetMetadata(components []string, n snapshot.Node) error {
 		if dropPriv {
 			mode &^= unix.S_ISUID | unix.S_ISGID
 		}
-		if err := r.chmod(pfd, name, mode); err != nil {
+		if err := r.chmodFd(fd, mode); err != nil {
 			errs = append(errs, opErr("chmod", components, err))
 		}
 	}
-	ts := []unix.Timespec{timespec(n.ATime), timespec(n.MTime)}
-	if err := unix.UtimesNanoAt(pfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := r.utimesFd(fd, []unix.Timespec{timespec(n.ATime), timespec(n.MTime)}); err != nil {
 		errs = append(errs, opErr("set times", components, err))
 	}
 	return errors.Join(errs...)
+}
+
+// dropPrivileges reports whether setuid/setgid bits and
+// security.capability are to be dropped from an object of type t.
+func (r *Restorer) dropPrivileges(t snapshot.NodeType) bool {
+	return r.opts.NoSetid || (r.isRoot && r.opts.NoOwner && t != snapshot.TypeDir)
+}
+
+func (r *Restorer) warn(components []string, err error) {
+	if r.opts.Warn != nil {
+		r.opts.Warn(joinComponents(components), err)
+	}
+}
+
+// openObject opens the object at components as an O_PATH descriptor that
+// does not follow a symlink, and checks that it is a t. A directory is
+// reopened from the cached descriptor MkdirAll or openDir made (or walked
+// to with O_NOFOLLOW at every step); the target itself is components nil.
+func (r *Restorer) openObject(components []string, t snapshot.NodeType) (int, error) {
+	var fd int
+	if t == snapshot.TypeDir {
+		d, err := r.openDir(components)
+		if err != nil {
+			return -1, err
+		}
+		fd, err = unix.Openat(d.fd(), ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		d.release()
+		if err != nil {
+			return -1, err
+		}
+	} else {
+		if len(components) == 0 {
+			return -1, fmt.Errorf("the target is a directory, want %s", t)
+		}
+		p, err := r.openDir(components[:len(components)-1])
+		if err != nil {
+			return -1, err
+		}
+		fd, err = unix.Openat(p.fd(), components[len(components)-1], unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		p.release()
+		if err != nil {
+			return -1, err
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if got := nodeFromStat("", &st).Type; got != t {
+		unix.Close(fd)
+		return -1, fmt.Errorf("is a %s, want %s", got, t)
+	}
+	return fd, nil
 }
 
 // SetFileMetadata is SetMetadata for a regular file this run created with
@@ -106,7 +156,7 @@ func (r *Restorer) SetFileMetadata(f *File, components []string, n snapshot.Node
 			errs = append(errs, opErr("chown", components, err))
 		}
 	}
-	dropPriv := r.isRoot && r.opts.NoOwner
+	dropPriv := r.dropPrivileges(snapshot.TypeFile)
 	if !r.opts.NoXattrs {
 		for _, x := range n.Xattrs {
 			if dropPriv && x.Name == "security.capability" {
@@ -116,8 +166,8 @@ func (r *Restorer) SetFileMetadata(f *File, components []string, n snapshot.Node
 			if x.Name != "" {
 				err = unix.Fsetxattr(fd, x.Name, x.Value, 0)
 			}
-			if err != nil && r.opts.Warn != nil {
-				r.opts.Warn(joinComponents(components), fmt.Errorf("xattr %q: %w", x.Name, err))
+			if err != nil {
+				r.warn(components, fmt.Errorf("xattr %q not restored: %w", x.Name, err))
 			}
 		}
 	}
@@ -151,72 +201,55 @@ func timespec(t time.Time) unix.Timespec {
 	return unix.NsecToTimespec(t.UnixNano())
 }
 
-// setXattr sets one attribute on name in dirfd without following a
-// symlink. Regular files and directories are opened (O_NOFOLLOW) and set
-// through the descriptor; other types go through /proc/self/fd/DIRFD/NAME,
-// where only the pinned directory is reached through /proc and lsetxattr
-// does not follow the final component.
-func (r *Restorer) setXattr(dirfd int, name string, t snapshot.NodeType, x snapshot.Xattr) error {
+// setXattr sets one attribute on the object open as fd (any descriptor,
+// O_PATH included) through /proc/self/fd/N: the magic link reaches exactly
+// that inode, a symlink itself rather than its target.
+func (r *Restorer) setXattr(fd int, x snapshot.Xattr) error {
 	if x.Name == "" {
 		return errors.New("empty name")
 	}
-	if t == snapshot.TypeFile || t == snapshot.TypeDir {
-		flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
-		if t == snapshot.TypeDir {
-			flags |= unix.O_DIRECTORY
-		}
-		fd, err := unix.Openat(dirfd, name, flags, 0)
-		if err == nil {
-			defer unix.Close(fd)
-			var st unix.Stat_t
-			if err := unix.Fstat(fd, &st); err != nil {
-				return err
-			}
-			if nodeFromStat(name, &st).Type != t {
-				return errors.New("object changed type")
-			}
-			return unix.Fsetxattr(fd, x.Name, x.Value, 0)
-		}
-		if !errors.Is(err, unix.EACCES) || !r.procOK {
-			return err
-		}
-	}
 	if !r.procOK {
-		return fmt.Errorf("%w (needs /proc for a %s)", unix.ENOTSUP, t)
+		return fmt.Errorf("%w (needs /proc to set it through a descriptor)", unix.ENOTSUP)
 	}
-	return unix.Lsetxattr(procPath(dirfd, name), x.Name, x.Value, 0)
+	return unix.Setxattr(fdPath(fd), x.Name, x.Value, 0)
 }
 
-// chmod sets mode on name in dirfd without following a symlink. Kernels
-// before 6.6 lack fchmodat2; then the object is opened O_PATH|O_NOFOLLOW,
-// checked not to be a symlink, and changed through its /proc/self/fd link,
-// which reaches exactly that inode.
-func (r *Restorer) chmod(dirfd int, name string, mode uint32) error {
-	err := unix.Fchmodat(dirfd, name, mode, unix.AT_SYMLINK_NOFOLLOW)
-	if !errors.Is(err, unix.EOPNOTSUPP) {
+// chmodFd sets the mode of the object open as fd (not a symlink):
+// fchmodat2 with AT_EMPTY_PATH (Linux 6.6), else chmod of its
+// /proc/self/fd link, which reaches exactly that inode.
+func (r *Restorer) chmodFd(fd int, mode uint32) error {
+	err := fchmodat2Empty(fd, mode)
+	if err == nil || !(errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EBADF)) {
 		return err
 	}
 	if !r.procOK {
-		return fmt.Errorf("cannot chmod without following symlinks: %w", err)
+		return fmt.Errorf("cannot chmod through a descriptor without /proc: %w", err)
 	}
-	fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return errors.New("is a symlink")
-	}
-	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
+	return unix.Chmod(fdPath(fd), mode)
 }
 
-func procPath(dirfd int, name string) string {
-	return "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name
+// utimesFd sets the times of the object open as fd: utimensat with
+// AT_EMPTY_PATH, else through its /proc/self/fd link.
+func (r *Restorer) utimesFd(fd int, ts []unix.Timespec) error {
+	err := unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
+	if err == nil || !(errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EBADF) || errors.Is(err, unix.ENOENT)) || !r.procOK {
+		return err
+	}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(fd), ts, 0)
 }
+
+// fchmodat2Empty is fchmodat2(fd, "", mode, AT_EMPTY_PATH), which x/sys/unix
+// does not offer.
+func fchmodat2Empty(fd int, mode uint32) error {
+	empty := [1]byte{}
+	_, _, e := unix.Syscall6(unix.SYS_FCHMODAT2, uintptr(fd), uintptr(unsafe.Pointer(&empty[0])), uintptr(mode), unix.AT_EMPTY_PATH, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
 // owner returns the ids to restore for n.
 func (r *Restorer) owner(n snapshot.Node) (uid, gid int) {

@@ -38,6 +38,9 @@ type Options struct {
 	Workers   int
 	Progress  func(Progress)
 	Log       *slog.Logger
+
+	// Privileges refuses a snapshot's privileged objects (privileges.go).
+	Privileges Privileges
 }
 
 // Progress counts a running restore.
@@ -52,6 +55,8 @@ type Result struct {
 	Bytes                       uint64
 	Verified                    uint64
 	Warnings                    []string
+	// Skipped are objects left out on purpose (Privileges): not failures.
+	Skipped []string
 }
 
 type fileJob struct {
@@ -91,6 +96,10 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		return nil, err
 	}
 	ctx = repository.ReadFor(ctx, snap.Signer()) // R23
+	// A tree DAG bomb is refused before anything is created.
+	if err := CheckSize(ctx, repo, snap); err != nil {
+		return nil, err
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
@@ -98,12 +107,13 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	if err := os.MkdirAll(opts.Target, 0o700); err != nil {
 		return nil, err
 	}
-	fsr, err := fsmeta.NewRestorer(opts.Target, fsmeta.RestoreOptions{Overwrite: opts.Overwrite})
+	r := &restore{repo: repo, opts: opts}
+	fsr, err := fsmeta.NewRestorer(opts.Target, r.fsOptions())
 	if err != nil {
 		return nil, err
 	}
 	defer fsr.Close()
-	r := &restore{repo: repo, fs: fsr, opts: opts}
+	r.fs = fsr
 	include, err := fsmeta.NewExcluder(opts.Include)
 	if err != nil {
 		return nil, fmt.Errorf("--include: %w", err)
@@ -177,6 +187,9 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 				return flush()
 			}
 		default:
+			if r.skipSpecial(comps, n) {
+				return nil
+			}
 			if err := ensureDir(comps[:len(comps)-1]); err != nil {
 				return err
 			}

@@ -66,6 +66,11 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '1');
 
 // OpenState opens (creating if needed) the database at path.
 func OpenState(ctx context.Context, path string) (*State, error) {
+	// It holds client password hashes: 0600, also in an existing 0755
+	// directory, before SQLite creates it (and its -wal, -shm) 0644.
+	if err := makePrivate(path, "-wal", "-shm", "-journal"); err != nil {
+		return nil, fmt.Errorf("open state database %s: %w", path, err)
+	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
