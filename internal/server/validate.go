@@ -19,7 +19,6 @@ import (
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -120,9 +119,17 @@ func (cr *cairnRepo) open(ctx context.Context, be backend.Backend) (*repository.
 
 // validate checks an upload to a cairn repository before it becomes
 // visible (R15). A nil cr with a config upload checks the config itself.
-func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend, h backend.Handle, body []byte) error {
+// It reads from the spooled upload only what it needs (upload.go).
+func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend, h backend.Handle, u *upload) error {
 	if cr == nil {
-		if h.Type == backend.Config && bytes.HasPrefix(body, []byte("CRC1")) {
+		if h.Type != backend.Config {
+			return nil
+		}
+		body, err := u.Bytes(s.maxInMemory(h.Type))
+		if err != nil {
+			return err
+		}
+		if bytes.HasPrefix(body, []byte("CRC1")) {
 			cfg, err := repository.PeekConfig(body)
 			if err != nil {
 				return refusef(http.StatusBadRequest, codeInvalid, "config: %v", err)
@@ -135,11 +142,19 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 	}
 	switch h.Type {
 	case backend.Data:
-		_, _, err := packHeader(body, cr.keys)
+		_, _, err := packHeader(u, cr.keys)
 		return err
 	case backend.Index:
+		body, err := u.Bytes(s.maxInMemory(h.Type))
+		if err != nil {
+			return err
+		}
 		return s.validateIndex(ctx, cr, be, body)
 	case backend.Snapshots:
+		body, err := u.Bytes(s.maxInMemory(h.Type))
+		if err != nil {
+			return err
+		}
 		return s.validateSnapshot(ctx, cr, be, body)
 	case backend.Receipts, backend.Tombstones, backend.Plans, backend.Locks:
 		return refusef(http.StatusForbidden, codeInvalid, "%s are written by the server, never by a client", h.Type)
@@ -148,16 +163,26 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 }
 
 // packHeader checks a pack's geometry and opens its sealed header with the
-// server's identity; it returns the plaintext header.
-func packHeader(buf []byte, keys *crypto.Keys) (*pack.Header, []byte, error) {
-	if len(buf) < pack.TrailerSize {
-		return nil, nil, refusef(http.StatusBadRequest, codeInvalid, "pack: %d bytes is shorter than a trailer", len(buf))
+// server's identity; it returns the plaintext header. It reads only the
+// trailer and the header from the spooled upload.
+func packHeader(u *upload, keys *crypto.Keys) (*pack.Header, []byte, error) {
+	size := u.Size()
+	if size < pack.TrailerSize {
+		return nil, nil, refusef(http.StatusBadRequest, codeInvalid, "pack: %d bytes is shorter than a trailer", size)
 	}
-	off, l, err := pack.ParseTrailer(buf[len(buf)-pack.TrailerSize:], int64(len(buf)))
+	tr, err := u.ReadRange(size-pack.TrailerSize, pack.TrailerSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	off, l, err := pack.ParseTrailer(tr, size)
 	if err != nil {
 		return nil, nil, refusef(http.StatusBadRequest, codeInvalid, "pack: %v", err)
 	}
-	hdr, plain, err := pack.OpenHeader(buf[off:off+int64(l)], off, keys.MetaIdentity)
+	sealed, err := u.ReadRange(off, int64(l))
+	if err != nil {
+		return nil, nil, err
+	}
+	hdr, plain, err := pack.OpenHeader(sealed, off, keys.MetaIdentity)
 	if err != nil {
 		return nil, nil, refusef(http.StatusBadRequest, codeInvalid, "pack: %v (headers must be sealed to this server's metadata key)", err)
 	}
@@ -481,15 +506,4 @@ func (s *Server) dropIndex(repo string) {
 	cr.idxMu.Lock()
 	cr.idx, cr.frags, cr.pages = nil, nil, nil
 	cr.idxMu.Unlock()
-}
-
-// readBody reads an upload of size bytes into memory for validation; on
-// failure it has answered the request.
-func (s *Server) readBody(q *request, size int64) ([]byte, bool) {
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(q.r.Body, buf); err != nil {
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "read upload: %v", err)
-		return nil, false
-	}
-	return buf, true
 }
