@@ -334,14 +334,16 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(s.opts.MaxUpload)))
 		return
 	}
-	if m := s.maxInMemory(h.Type); m > 0 && size > m {
-		q.refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "a %s file of %s is larger than the server takes for its type (%s)",
-			h.Type, humanize.IBytes(uint64(size)), humanize.IBytes(uint64(m)))
-		return
-	}
 	cr, err := s.cairnRepo(ctx, q.path.RepoPath(), be)
 	if err != nil {
 		q.fail("save", err)
+		return
+	}
+	// Files validation reads whole have a cap of their own (restic
+	// repositories' files are never read, only hashed).
+	if m := s.maxInMemory(h.Type); m > 0 && size > m && (cr != nil || h.Type == backend.Config) {
+		q.refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "a %s file of %s is larger than the server takes for its type (%s)",
+			h.Type, humanize.IBytes(uint64(size)), humanize.IBytes(uint64(m)))
 		return
 	}
 	var session string // the backup session a snapshot commits (sessions.go)
