@@ -152,7 +152,7 @@ func uploads(args []string) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Printf("  %-22s %d\n", k, answers[k])
+		fmt.Printf("  %-42s %d\n", k, answers[k])
 	}
 	return nil
 }
