@@ -437,6 +437,16 @@ func TestHostileOverQuotaUploadNotRead(t *testing.T) {
 		t.Fatalf("spool directory holds %d files", len(es))
 	}
 	s.backupAndRestore(t, "bob", "main", true)
+	// A cairn client over its quota is told so, not shown a broken
+	// connection: it waits for the server's go-ahead before the body.
+	url := s.url("dave", "main")
+	s.ok("-r", url, "init", "--server-fingerprint", s.fingerprint(t))
+	src := filepath.Join(s.dir, "src-dave")
+	os.MkdirAll(src, 0o755)
+	writeRandom(t, filepath.Join(src, "f"), 12<<20)
+	if r := s.run("-r", url, "backup", src); r.code == 0 || !strings.Contains(r.stderr, "quota exceeded") {
+		t.Fatalf("backup over quota: exit %d\n%s", r.code, r.stderr)
+	}
 }
 
 // TestHostileRepositoryFlood (attack 12): carol (1 KiB quota) cannot
