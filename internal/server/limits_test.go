@@ -216,21 +216,27 @@ func TestOverQuotaRefusedBeforeBody(t *testing.T) {
 }
 
 func TestTooManyUploadsAndSlowBody(t *testing.T) {
-	ts := startTest(t, Options{MaxUploads: 1, BodyGrace: 300 * time.Millisecond, BodyIdle: 500 * time.Millisecond})
+	ts := startTest(t, Options{MaxUploads: 1, BodyGrace: 2 * time.Second, BodyIdle: 3 * time.Second})
 	ts.do("bob", pwBob, "POST", "/bob/r/?create=true", nil)
 	// An upload that sends 10 of its 1000 bytes holds bob's only slot…
 	c := ts.rawRequest("POST /bob/r/data/" + strings.Repeat("ab", 32) + " HTTP/1.1\r\nHost: x\r\n" + authHeader("bob", pwBob) + "Content-Length: 1000\r\n")
 	io.WriteString(c, "0123456789")
-	b := random(100)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, code, _ := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b)
-		if st == http.StatusTooManyRequests && code == codeTooManyUploads {
+		ts.srv.uploads.mu.Lock()
+		n := ts.srv.uploads.n["bob"]
+		ts.srv.uploads.mu.Unlock()
+		if n == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("second upload: %d %s, want 429 %s", st, code, codeTooManyUploads)
+			t.Fatal("the first upload never started")
 		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := random(100)
+	if st, code, _ := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b); st != http.StatusTooManyRequests || code != codeTooManyUploads {
+		t.Fatalf("second upload: %d %s, want 429 %s", st, code, codeTooManyUploads)
 	}
 	// …until the server gives up on its body.
 	if st, code := rawStatus(c); st != http.StatusRequestTimeout || code != codeSlowBody {
