@@ -143,6 +143,20 @@ type ServerRunOptions struct {
 	MaxUpload     string
 	SessionTTL    time.Duration
 	MaxSessions   int
+
+	// Bounded resources (R26).
+	MaxUploads      int
+	MaxRepos        int
+	MaxConns        int
+	AuthFailures    int
+	HeaderTimeout   time.Duration
+	IdleTimeout     time.Duration
+	BodyGrace       time.Duration
+	BodyIdle        time.Duration
+	BodyMinRate     string
+	MaintainWait    time.Duration
+	MaxUploadMemory string
+	MaxMetaUpload   string
 }
 
 func newServerRunCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -167,6 +181,18 @@ on a private interface.`,
 	f.StringVar(&ro.MaxUpload, "max-upload", "1GiB", "largest file a client may upload")
 	f.DurationVar(&ro.SessionTTL, "session-ttl", server.DefaultSessionTTL, "a backup session's lease ends this long after its last heartbeat; prune waits for live sessions")
 	f.IntVar(&ro.MaxSessions, "max-sessions", server.DefaultMaxSessions, "open backup sessions a client may hold at once (429 beyond)")
+	f.IntVar(&ro.MaxUploads, "max-uploads", server.DefaultMaxUploads, "uploads a client may have in progress at once (429 beyond)")
+	f.IntVar(&ro.MaxRepos, "max-repos", server.DefaultMaxRepos, "repositories a client may have (403 beyond)")
+	f.IntVar(&ro.MaxConns, "max-conns", server.DefaultMaxConns, "connections open at once; more wait to be accepted")
+	f.IntVar(&ro.AuthFailures, "auth-failures", server.DefaultAuthFailures, "failed logins a source address may make a minute (429 beyond)")
+	f.DurationVar(&ro.HeaderTimeout, "header-timeout", server.DefaultHeaderTimeout, "time a client has to send a request's header")
+	f.DurationVar(&ro.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a kept-alive connection may wait for its next request")
+	f.DurationVar(&ro.BodyGrace, "body-grace", server.DefaultBodyGrace, "time before an upload must keep --body-min-rate")
+	f.DurationVar(&ro.BodyIdle, "body-idle", server.DefaultBodyIdle, "longest pause within an upload's body (408 beyond)")
+	f.StringVar(&ro.BodyMinRate, "body-min-rate", "16KiB", "slowest average rate of an upload's body after --body-grace, per second (408 below)")
+	f.DurationVar(&ro.MaintainWait, "maintain-wait", server.DefaultMaintainWait, "how long maintenance waits for a busy repository before going on with the next")
+	f.StringVar(&ro.MaxUploadMemory, "max-upload-memory", "128MiB", "memory all uploads' validation may hold at once")
+	f.StringVar(&ro.MaxMetaUpload, "max-meta-upload", "64MiB", "largest index fragment, snapshot, config, roster or key file (413 beyond)")
 	return c
 }
 
@@ -183,6 +209,27 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	}
 	if ro.MaxSessions < 1 {
 		return usageError{fmt.Errorf("--max-sessions %d: give at least 1", ro.MaxSessions)}
+	}
+	var minRate, upMem, metaMax uint64
+	for flag, v := range map[string]struct {
+		s   string
+		dst *uint64
+	}{"body-min-rate": {ro.BodyMinRate, &minRate}, "max-upload-memory": {ro.MaxUploadMemory, &upMem}, "max-meta-upload": {ro.MaxMetaUpload, &metaMax}} {
+		n, err := humanize.ParseBytes(v.s)
+		if err != nil || n == 0 {
+			return usageError{fmt.Errorf("--%s %q: give a size such as 64KiB", flag, v.s)}
+		}
+		*v.dst = n
+	}
+	for flag, n := range map[string]int{"max-uploads": ro.MaxUploads, "max-repos": ro.MaxRepos, "max-conns": ro.MaxConns, "auth-failures": ro.AuthFailures} {
+		if n < 1 {
+			return usageError{fmt.Errorf("--%s %d: give at least 1", flag, n)}
+		}
+	}
+	for flag, d := range map[string]time.Duration{"header-timeout": ro.HeaderTimeout, "idle-timeout": ro.IdleTimeout, "body-grace": ro.BodyGrace, "body-idle": ro.BodyIdle, "maintain-wait": ro.MaintainWait} {
+		if d < 100*time.Millisecond {
+			return usageError{fmt.Errorf("--%s %v: give at least 100ms", flag, d)}
+		}
 	}
 	var tlsConf *tls.Config
 	if ro.TLSCert != "" {
@@ -208,7 +255,10 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	} else {
 		log = slog.New(slog.NewTextHandler(g.stderr, hopts))
 	}
-	srv, err := server.New(d, server.Options{Logger: log, MaxUpload: int64(maxUpload), SessionTTL: ro.SessionTTL, MaxSessions: ro.MaxSessions})
+	srv, err := server.New(d, server.Options{Logger: log, MaxUpload: int64(maxUpload), SessionTTL: ro.SessionTTL, MaxSessions: ro.MaxSessions,
+		MaxUploads: ro.MaxUploads, MaxRepos: ro.MaxRepos, MaxConns: ro.MaxConns, AuthFailures: ro.AuthFailures,
+		HeaderTimeout: ro.HeaderTimeout, IdleTimeout: ro.IdleTimeout, BodyGrace: ro.BodyGrace, BodyIdle: ro.BodyIdle,
+		BodyMinRate: int64(minRate), MaintainWait: ro.MaintainWait, MaxUploadMemory: int64(upMem), MaxMetaUpload: int64(metaMax)})
 	if err != nil {
 		return err
 	}

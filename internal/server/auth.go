@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -21,6 +23,8 @@ type authenticator struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]time.Time
+
+	slots chan struct{} // bcrypt comparisons running
 }
 
 const authCacheTTL = time.Minute
@@ -30,17 +34,23 @@ func newAuthenticator(st *State, now func() time.Time) (*authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &authenticator{state: st, now: now, dummy: dummy, cache: make(map[[32]byte]time.Time)}, nil
+	return &authenticator{state: st, now: now, dummy: dummy, cache: make(map[[32]byte]time.Time),
+		slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}, nil
 }
 
 var errBadCredentials = errors.New("unknown client or wrong password")
 
 // check returns the client the credentials belong to, or
 // errBadCredentials. A disabled client authenticates; the caller refuses it.
-func (a *authenticator) check(ctx context.Context, name, password string) (Client, error) {
+// mayCompare, if not nil, is asked before each bcrypt comparison (never
+// for credentials found in the cache) and may refuse it with its error.
+// Comparisons run at most a few at a time.
+func (a *authenticator) check(ctx context.Context, name, password string, mayCompare func() error) (Client, error) {
 	c, err := a.state.Client(ctx, name)
 	if errors.Is(err, ErrNoClient) {
-		bcrypt.CompareHashAndPassword(a.dummy, []byte(password))
+		if err := a.compare(ctx, a.dummy, password, mayCompare); err != nil && !errors.Is(err, errBadCredentials) {
+			return Client{}, err
+		}
 		return Client{}, errBadCredentials
 	}
 	if err != nil {
@@ -54,8 +64,8 @@ func (a *authenticator) check(ctx context.Context, name, password string) (Clien
 	if ok && now.Before(exp) {
 		return c, nil
 	}
-	if bcrypt.CompareHashAndPassword([]byte(c.Hash), []byte(password)) != nil {
-		return Client{}, errBadCredentials
+	if err := a.compare(ctx, []byte(c.Hash), password, mayCompare); err != nil {
+		return Client{}, err
 	}
 	a.mu.Lock()
 	if len(a.cache) > 10000 {
@@ -64,4 +74,31 @@ func (a *authenticator) check(ctx context.Context, name, password string) (Clien
 	a.cache[key] = now.Add(authCacheTTL)
 	a.mu.Unlock()
 	return c, nil
+}
+
+// compare checks password against a bcrypt hash, once mayCompare allows
+// it and a comparison slot is free.
+func (a *authenticator) compare(ctx context.Context, hash []byte, password string, mayCompare func() error) error {
+	if mayCompare != nil {
+		if err := mayCompare(); err != nil {
+			return err
+		}
+	}
+	select {
+	case a.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-a.slots }()
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return errBadCredentials
+	}
+	return nil
+}
+
+// authLimitedError refuses a login from a source with too many failures.
+type authLimitedError struct{ wait time.Duration }
+
+func (e *authLimitedError) Error() string {
+	return fmt.Sprintf("too many failed logins from this address; retry in %v", e.wait.Round(time.Second))
 }

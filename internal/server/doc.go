@@ -2,6 +2,13 @@
 // that many clients, cairn and unmodified restic alike, back up to over
 // restic's REST protocol (package restapi).
 //
+// Before any stage, a method outside GET, HEAD, POST, DELETE is refused,
+// and a request body gets a read deadline that keeps a minimum rate
+// (limits.go). Nothing a request brings leaves state behind beyond fixed
+// bounds (R26): metric labels come from fixed sets, failed logins are
+// rate-limited per source address, and each client's concurrent uploads,
+// sessions and repositories are capped.
+//
 // Every request passes the same stages, in order, and each refusal is
 // answered with a clear status, an X-Cairn-Error code and a one-line
 // message, and logged (slog, with client, repository and request ID):
@@ -15,7 +22,11 @@
 //     never overwrite (403, as for everyone) or delete them (403), except
 //     lock files, which restic needs to delete; uploads above MaxUpload get
 //     413, uploads past the client's quota 507 with the figures, snapshots
-//     closer together than the client's minimum interval 429;
+//     closer together than the client's minimum interval 429 — all before
+//     a byte of the body is read; the quota is reserved from the declared
+//     length then. The body is then spooled to disk while hashed
+//     (upload.go), and only then are a repository's locks taken and the
+//     upload validated from the spool;
 //  4. storage: a local directory per repository (internal/backend/local:
 //     temporary file, SHA-256 verified against the name while streaming,
 //     fsync, no-replace rename, directory fsync), at

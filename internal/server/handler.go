@@ -28,7 +28,8 @@ type request struct {
 	client Client
 	path   restapi.Path
 	log    *slog.Logger
-	code   string // error code of a refusal or failure, for metrics
+	code   string     // error code of a refusal or failure, for metrics
+	body   *bodyLimit // the request's body, if it has one (limits.go)
 }
 
 type statusWriter struct {
@@ -63,15 +64,26 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := s.opts.Now()
 	q := &request{id: newRequestID(), w: &statusWriter{ResponseWriter: rw}, r: r}
 	q.w.Header().Set(restapi.HeaderRequestID, q.id)
-	q.log = s.log.With("req", q.id, "method", r.Method, "path", r.URL.EscapedPath(), "remote", r.RemoteAddr)
-	s.route(q)
+	q.log = s.log.With("req", q.id, "method", shorten(r.Method, 16), "path", shorten(r.URL.EscapedPath(), 512), "remote", r.RemoteAddr)
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		q.body = newBodyLimit(rw, r, s.opts.BodyGrace, s.opts.BodyIdle, s.opts.BodyMinRate)
+		r.Body = q.body
+	}
+	if methodLabel(r.Method) == "other" {
+		// Before anything else: the method is the client's to choose, and
+		// nothing of it is kept (R26).
+		q.w.Header().Set("Allow", "GET, HEAD, POST, DELETE")
+		q.refuse(http.StatusMethodNotAllowed, codeBadMethod, "method not allowed; allowed: GET, HEAD, POST, DELETE")
+	} else {
+		s.route(q)
+	}
 	status := q.w.status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	q.log.Debug("request", "client", q.client.Name, "repo", q.path.RepoPath(), "status", status,
 		"bytes_out", q.w.bytes, "took", s.opts.Now().Sub(start))
-	s.metrics.request(q.client.Name, r.Method, q.path, q.code)
+	s.metrics.request(q.client.Name, methodLabel(r.Method), q.path, q.code)
 	s.count(q.client.Name, q.code != "")
 }
 
@@ -90,6 +102,12 @@ func (q *request) refuse(status int, code, format string, a ...any) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Del("Content-Length")
+	if q.body != nil && !q.body.finished() {
+		// Answered without reading the body: close rather than wait for
+		// it (a client that sends headers only must not hold on).
+		q.body.abandon()
+		h.Set("Connection", "close")
+	}
 	q.w.WriteHeader(status)
 	io.WriteString(q.w, msg+"\n")
 }
@@ -115,12 +133,24 @@ func (s *Server) route(q *request) {
 		q.refuse(http.StatusUnauthorized, restapi.CodeAuth, "credentials required")
 		return
 	}
-	c, err := s.auth.check(r.Context(), name, pw)
+	src := sourceOf(r)
+	c, err := s.auth.check(r.Context(), name, pw, func() error {
+		if ok, wait := s.authLimit.allowed(src); !ok {
+			return &authLimitedError{wait: wait}
+		}
+		return nil
+	})
 	if err != nil {
-		q.log = q.log.With("user", name)
-		if errors.Is(err, errBadCredentials) {
+		q.log = q.log.With("user", shorten(name, 64))
+		var le *authLimitedError
+		switch {
+		case errors.As(err, &le):
+			q.w.Header().Set("Retry-After", strconv.Itoa(max(1, int(le.wait.Seconds()+0.5))))
+			q.refuse(http.StatusTooManyRequests, codeAuthLimited, "too many failed logins from %s; retry later", src)
+		case errors.Is(err, errBadCredentials):
+			s.authLimit.failed(src)
 			q.refuse(http.StatusUnauthorized, restapi.CodeAuth, "unknown client or wrong password")
-		} else {
+		default:
 			q.refuse(http.StatusInternalServerError, restapi.CodeInternal, "authenticate: %v", err)
 		}
 		return
@@ -177,7 +207,12 @@ func (s *Server) serveRepo(q *request) {
 		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "to create a repository, POST with ?create=true")
 		return
 	}
-	if err := s.repos.create(q.r.Context(), q.path.RepoPath()); err != nil {
+	if err := s.repos.create(q.r.Context(), q.path.RepoPath(), s.mayCreateRepo(q.client)); err != nil {
+		var rf *refusal
+		if errors.As(err, &rf) {
+			q.refuse(rf.status, rf.code, "%s", rf.msg)
+			return
+		}
 		q.refuse(http.StatusInternalServerError, restapi.CodeInternal, "create repository %s: %v", q.path.RepoPath(), err)
 		return
 	}
@@ -286,16 +321,6 @@ func (s *Server) serveRead(q *request, be backend.Backend) {
 	}
 }
 
-// bodyReader is a request body as a backend.RewindReader. It cannot
-// rewind: a failed upload is retried by the client, not by the server.
-type bodyReader struct {
-	io.Reader
-	n int64
-}
-
-func (b bodyReader) Length() int64 { return b.n }
-func (b bodyReader) Rewind() error { return errors.New("an upload cannot be rewound") }
-
 func (s *Server) serveSave(q *request, be backend.Backend) {
 	ctx := q.r.Context()
 	h, c := q.path.Handle, q.client
@@ -305,7 +330,6 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		return
 	}
 	if size > s.opts.MaxUpload {
-		q.w.Header().Set("Connection", "close")
 		q.refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "upload of %s is larger than the server's limit of %s",
 			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(s.opts.MaxUpload)))
 		return
@@ -315,6 +339,13 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		q.fail("save", err)
 		return
 	}
+	// Files validation reads whole have a cap of their own (restic
+	// repositories' files are never read, only hashed).
+	if m := s.maxInMemory(h.Type); m > 0 && size > m && (cr != nil || h.Type == backend.Config) {
+		q.refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "a %s file of %s is larger than the server takes for its type (%s)",
+			h.Type, humanize.IBytes(uint64(size)), humanize.IBytes(uint64(m)))
+		return
+	}
 	var session string // the backup session a snapshot commits (sessions.go)
 	if h.Type == backend.Snapshots {
 		var ok bool
@@ -322,23 +353,69 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 			return
 		}
 	}
-	if _, err := be.Stat(ctx, h); err == nil {
-		// A cairn file is named by its hash: the same name is the same
-		// bytes, so a retried upload (a retried commit, R22) succeeds
-		// without storing anything.
-		if cr != nil && h.Type != backend.Config {
-			if body, ok := s.readBody(q, size); ok && backend.NameOf(body) == h.Name {
-				q.log.Info("already stored", "client", c.Name, "repo", q.path.RepoPath(), "file", h.String())
-				s.endCommittedSession(q, session)
-				q.w.WriteHeader(http.StatusOK)
-			} else if ok {
-				q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", h)
-			}
-			return
-		}
+	// Everything that can refuse without the body does so before a byte
+	// of it is read (R26): existence, budget, quota, interval, the
+	// client's concurrent uploads.
+	_, err = be.Stat(ctx, h)
+	stored := err == nil
+	var reserved int64 // quota taken from the declared length
+	saved := false     // stored: the reservation stays
+	if stored && (cr == nil || h.Type == backend.Config) {
 		q.fail("save", fmt.Errorf("%v exists and is never overwritten: %w", h, backend.ErrExists))
 		return
 	}
+	if !stored {
+		if h.Type != backend.Locks && s.overBudget(q) {
+			return
+		}
+		if h.Type == backend.Snapshots && s.tooSoon(q) {
+			return
+		}
+		used, ok, err := s.usage.reserve(c.Name, size, c.Quota)
+		if err != nil {
+			q.fail("save", err)
+			return
+		}
+		if !ok {
+			q.refuse(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %s of its %s quota; this upload needs %s more",
+				c.Name, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(c.Quota)), humanize.IBytes(uint64(size)))
+			return
+		}
+		reserved = size
+		defer func() {
+			if !saved {
+				s.usage.release(c.Name, reserved)
+			}
+		}()
+	}
+	done, ok := s.uploads.take(c.Name, s.opts.MaxUploads)
+	if !ok {
+		q.w.Header().Set("Retry-After", "1")
+		q.refuse(http.StatusTooManyRequests, codeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",
+			c.Name, s.opts.MaxUploads)
+		return
+	}
+	defer done()
+	u, ok := s.spool(q, size)
+	if !ok {
+		return
+	}
+	defer u.Close()
+	if h.Type != backend.Config && u.Name() != h.Name {
+		q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", h)
+		return
+	}
+	if stored {
+		// A cairn file is named by its hash: the same name is the same
+		// bytes, so a retried upload (a retried commit, R22) succeeds
+		// without storing anything.
+		q.log.Info("already stored", "client", c.Name, "repo", q.path.RepoPath(), "file", h.String())
+		s.endCommittedSession(q, session)
+		q.w.WriteHeader(http.StatusOK)
+		return
+	}
+	// The body is on disk: only now the repository's locks, so a slow or
+	// stalled client never holds them.
 	if h.Type == backend.Snapshots && cr != nil {
 		// A cairn snapshot is a commit: only the server that coordinates
 		// the repository (holds its lease) validates and records it, never
@@ -357,31 +434,16 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		mu := s.clientSnapLock(c.Name)
 		mu.Lock()
 		defer mu.Unlock()
-		if cr != nil && s.storedMeanwhile(ctx, q, be, size, session) {
+		if cr != nil && s.storedMeanwhile(ctx, q, be, u, session) {
 			return
 		}
-		fresh, err := s.data.State.Client(ctx, c.Name)
-		if err != nil {
-			q.fail("save", err)
-			return
-		}
-		if since := s.opts.Now().Sub(fresh.LastSnapshot); c.MinInterval > 0 && !fresh.LastSnapshot.IsZero() && since < c.MinInterval {
-			q.refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s may store a snapshot every %v; the last one arrived %v ago",
-				c.Name, c.MinInterval, since.Round(time.Second))
+		if s.tooSoon(q) {
 			return
 		}
 	}
-	var body []byte
+	var body []byte // a cairn snapshot, for its chain record and receipt
 	if cr != nil || h.Type == backend.Config {
-		var ok bool
-		if body, ok = s.readBody(q, size); !ok {
-			return
-		}
-		if h.Type != backend.Config && backend.NameOf(body) != h.Name {
-			q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", h)
-			return
-		}
-		if err := s.validate(ctx, cr, be, h, body); err != nil {
+		if err := s.validate(ctx, cr, be, h, u); err != nil {
 			var rf *refusal
 			if errors.As(err, &rf) {
 				q.refuse(rf.status, rf.code, "%s", rf.msg)
@@ -390,30 +452,18 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 			}
 			return
 		}
+		if h.Type == backend.Snapshots {
+			if body, err = u.Bytes(s.maxInMemory(h.Type)); err != nil {
+				q.fail("save", err)
+				return
+			}
+		}
 	}
-	if h.Type != backend.Locks && s.overBudget(q) {
-		return
-	}
-	used, ok, err := s.usage.reserve(c.Name, size, c.Quota)
-	if err != nil {
+	if err := be.Save(ctx, h, u.Reader()); err != nil {
 		q.fail("save", err)
 		return
 	}
-	if !ok {
-		q.refuse(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %s of its %s quota; this upload needs %s more",
-			c.Name, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(c.Quota)), humanize.IBytes(uint64(size)))
-		return
-	}
-	if body != nil {
-		err = be.Save(ctx, h, backend.NewByteReader(body))
-	} else {
-		err = be.Save(ctx, h, bodyReader{Reader: q.r.Body, n: size})
-	}
-	if err != nil {
-		s.usage.release(c.Name, size)
-		q.fail("save", err)
-		return
-	}
+	saved = true
 	s.metrics.written(c.Name, size)
 	if h.Type == backend.Snapshots && cr != nil {
 		if err := s.noteCommit(ctx, cr, h.Name, body); err != nil {
@@ -434,12 +484,32 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 	q.w.WriteHeader(http.StatusOK)
 }
 
+// tooSoon answers a snapshot upload with 429 if the client's last snapshot
+// arrived less than its minimum interval ago; it reports whether it did.
+func (s *Server) tooSoon(q *request) bool {
+	c := q.client
+	if c.MinInterval <= 0 {
+		return false
+	}
+	fresh, err := s.data.State.Client(q.r.Context(), c.Name)
+	if err != nil {
+		q.fail("save", err)
+		return true
+	}
+	if since := s.opts.Now().Sub(fresh.LastSnapshot); !fresh.LastSnapshot.IsZero() && since < c.MinInterval {
+		q.refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s may store a snapshot every %v; the last one arrived %v ago",
+			c.Name, c.MinInterval, since.Round(time.Second))
+		return true
+	}
+	return false
+}
+
 // storedMeanwhile answers a snapshot upload whose file an identical upload
 // stored while this one waited for the repository's locks: two retries of
 // one commit racing each other both succeed, and the second stores nothing
 // (R22), as if it had come after the first. It reports whether it answered
 // the request. The caller holds the locks, so nothing commits meanwhile.
-func (s *Server) storedMeanwhile(ctx context.Context, q *request, be backend.Backend, size int64, session string) bool {
+func (s *Server) storedMeanwhile(ctx context.Context, q *request, be backend.Backend, u *upload, session string) bool {
 	h := q.path.Handle
 	_, err := be.Stat(ctx, h)
 	if errors.Is(err, backend.ErrNotFound) {
@@ -449,12 +519,9 @@ func (s *Server) storedMeanwhile(ctx context.Context, q *request, be backend.Bac
 		q.fail("save", err)
 		return true
 	}
-	body, ok := s.readBody(q, size)
-	if !ok {
-		return true
-	}
-	if backend.NameOf(body) != h.Name {
-		q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", h)
+	body, err := u.Bytes(s.maxInMemory(h.Type))
+	if err != nil {
+		q.fail("save", err)
 		return true
 	}
 	stored, err := backend.LoadAll(ctx, be, h)

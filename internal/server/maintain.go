@@ -149,7 +149,13 @@ func (s *Server) maintainRepo(ctx context.Context, client, repo string, p Policy
 		log.Error("maintenance failed", "step", what, "err", err)
 		return j, budget, true
 	}
-	cctx, release, err := s.Coordinate(ctx, repo)
+	// Bounded: a repository held by a long request never holds up the
+	// other tenants' maintenance (R26); it is tried again next run.
+	cctx, release, err := s.coordinator().coordinateWithin(ctx, repo, s.opts.MaintainWait)
+	if errors.Is(err, errRepoBusy) {
+		log.Warn("maintenance skipped this run: repository busy", "err", err)
+		return fail("coordinate", err)
+	}
 	if errors.Is(err, ErrNotCoordinator) {
 		log.Info("maintenance left to the coordinating server", "err", err)
 		return j, false, false

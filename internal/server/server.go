@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Options tune a Server; zero values take defaults.
@@ -35,6 +37,41 @@ type Options struct {
 	// MaxSessions caps a client's open backup sessions (429 beyond);
 	// default DefaultMaxSessions.
 	MaxSessions int
+
+	// Bounded resources (limits.go, R26); zero values take the Default…
+	// constants.
+	//
+	// MaxHeaderBytes caps a request's header (431 beyond); HeaderTimeout
+	// bounds the time to receive it, IdleTimeout how long a kept-alive
+	// connection may wait for its next request.
+	MaxHeaderBytes int
+	HeaderTimeout  time.Duration
+	IdleTimeout    time.Duration
+	// A request body must arrive at BodyMinRate bytes per second on
+	// average once BodyGrace has passed, and never pause longer than
+	// BodyIdle (408 and the connection closed otherwise).
+	BodyGrace   time.Duration
+	BodyIdle    time.Duration
+	BodyMinRate int64
+	// MaxConns caps the connections open at once; more wait to be
+	// accepted.
+	MaxConns int
+	// MaxUploads caps a client's uploads in progress (429 beyond).
+	MaxUploads int
+	// MaxRepos caps a client's repositories (403 beyond).
+	MaxRepos int
+	// AuthFailures is how many failed logins a source address may make
+	// a minute (429 beyond, for credentials not proven before).
+	AuthFailures int
+	// MaintainWait bounds how long maintenance waits for a repository
+	// another request holds; it then goes on with the next.
+	MaintainWait time.Duration
+	// MaxUploadMemory bounds the memory all uploads' validation holds at
+	// once (pack headers, small files read whole); MaxMetaUpload caps the
+	// size of a file validation reads whole (index fragments, snapshots,
+	// configs, rosters, keys; 413 beyond).
+	MaxUploadMemory int64
+	MaxMetaUpload   int64
 }
 
 // Server is the multi-tenant HTTP storage server.
@@ -55,6 +92,11 @@ type Server struct {
 
 	countMu sync.Mutex
 	counts  map[string]*counter // unflushed request counters per client
+
+	authLimit *authLimiter        // failed logins per source (limits.go)
+	uploads   uploadSlots         // uploads in progress per client
+	uploadMem *semaphore.Weighted // memory uploads' validation holds (upload.go)
+	spoolDir  string              // where uploads are spooled
 }
 
 type counter struct{ requests, errors int64 }
@@ -85,7 +127,24 @@ func New(data *Data, opts Options) (*Server, error) {
 	if opts.MaxSessions <= 0 {
 		opts.MaxSessions = DefaultMaxSessions
 	}
+	setDefault(&opts.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setDefault(&opts.HeaderTimeout, DefaultHeaderTimeout)
+	setDefault(&opts.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&opts.BodyGrace, DefaultBodyGrace)
+	setDefault(&opts.BodyIdle, DefaultBodyIdle)
+	setDefault(&opts.BodyMinRate, DefaultBodyMinRate)
+	setDefault(&opts.MaxConns, DefaultMaxConns)
+	setDefault(&opts.MaxUploads, DefaultMaxUploads)
+	setDefault(&opts.MaxRepos, DefaultMaxRepos)
+	setDefault(&opts.AuthFailures, DefaultAuthFailures)
+	setDefault(&opts.MaintainWait, DefaultMaintainWait)
+	setDefault(&opts.MaxUploadMemory, DefaultMaxUploadMemory)
+	setDefault(&opts.MaxMetaUpload, DefaultMaxMetaUpload)
 	auth, err := newAuthenticator(data.State, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	spoolDir, err := prepareSpool(data.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +158,10 @@ func New(data *Data, opts Options) (*Server, error) {
 		snapLock: make(map[string]*sync.Mutex),
 		counts:   make(map[string]*counter),
 		cairn:    cairnRepos{known: make(map[string]*cairnRepo)},
+
+		authLimit: newAuthLimiter(opts.AuthFailures, opts.Now),
+		uploadMem: semaphore.NewWeighted(opts.MaxUploadMemory),
+		spoolDir:  spoolDir,
 	}
 	s.metrics = newMetrics(s)
 	s.metrics.reg.MustRegister(newBudgetCollector(s))
@@ -133,11 +196,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener, tlsConf *tls.Config) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.opts.HeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	ln = newLimitListener(ln, s.opts.MaxConns)
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
 	}
@@ -145,7 +210,8 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener, tlsConf 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	if metricsLn != nil {
-		msrv := &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		msrv := &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			MaxHeaderBytes: s.opts.MaxHeaderBytes, IdleTimeout: s.opts.IdleTimeout}
 		servers = append(servers, msrv)
 		go func() { errc <- msrv.Serve(metricsLn) }()
 	}
@@ -180,6 +246,13 @@ loop:
 		err = nil
 	}
 	return err
+}
+
+// setDefault sets *v to def if it is not positive.
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // count notes a request (and whether it failed) for the state database.

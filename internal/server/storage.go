@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,8 @@ type storage interface {
 	create(ctx context.Context, repo string) (backend.Backend, error)
 	// used is the number of bytes a client stores.
 	used(ctx context.Context, client string) (int64, error)
+	// repos is the number of repositories a client has.
+	repos(ctx context.Context, client string) (int, error)
 	// leaser returns what takes the repository's lease among several
 	// servers, or nil if the storage has one server only (local).
 	leaser(ctx context.Context, repo string, now func() time.Time) (leaser, error)
@@ -57,6 +60,8 @@ type repoStore struct {
 
 	mu   sync.Mutex
 	open map[string]backend.Backend
+
+	createMu sync.Mutex // one repository created at a time: the count holds
 
 	coordOnce sync.Once
 	coord     *coordinator
@@ -106,13 +111,24 @@ func (rs *repoStore) keep(repo string, be backend.Backend) backend.Backend {
 	return be
 }
 
-// create makes a repository if it does not exist yet.
-func (rs *repoStore) create(ctx context.Context, repo string) error {
+// create makes a repository if it does not exist yet. mayCreate, called
+// with the client's repository count, refuses a new one.
+func (rs *repoStore) create(ctx context.Context, repo string, mayCreate func(count int) error) error {
 	if _, err := rs.get(ctx, repo); err == nil {
 		return nil
 	}
 	st, err := rs.storage(ctx)
 	if err != nil {
+		return err
+	}
+	rs.createMu.Lock()
+	defer rs.createMu.Unlock()
+	client, _, _ := strings.Cut(repo, "/")
+	n, err := st.repos(ctx, client)
+	if err != nil {
+		return fmt.Errorf("count repositories of %s: %w", client, err)
+	}
+	if err := mayCreate(n); err != nil {
 		return err
 	}
 	be, err := st.create(ctx, repo)

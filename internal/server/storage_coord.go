@@ -96,6 +96,10 @@ func (s *Server) Coordinate(ctx context.Context, repo string) (context.Context, 
 	return s.coordinator().coordinate(ctx, repo)
 }
 
+// errRepoBusy means another request or job held a repository for longer
+// than the caller would wait.
+var errRepoBusy = errors.New("another request held the repository")
+
 // CloseStorage gives up the leases this server holds and stops renewing
 // them; Serve's caller calls it after Serve returns.
 func (s *Server) CloseStorage() {
@@ -185,11 +189,26 @@ func (c *coordinator) repo(name string) *coordRepo {
 }
 
 func (c *coordinator) coordinate(ctx context.Context, repo string) (context.Context, func(), error) {
+	return c.coordinateWithin(ctx, repo, 0)
+}
+
+// coordinateWithin is coordinate waiting at most wait (0: as long as ctx
+// lasts) for another holder within this server to release the repository;
+// beyond, it fails with errRepoBusy.
+func (c *coordinator) coordinateWithin(ctx context.Context, repo string, wait time.Duration) (context.Context, func(), error) {
 	cr := c.repo(repo)
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case cr.lock <- struct{}{}:
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("wait to coordinate %s: %w", repo, ctx.Err())
+	case <-timeout:
+		return nil, nil, fmt.Errorf("repository %s: %w for %v", repo, errRepoBusy, wait)
 	}
 	lost, err := c.hold(ctx, repo, cr)
 	if err != nil {

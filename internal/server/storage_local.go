@@ -65,6 +65,35 @@ func (ls *localStorage) used(_ context.Context, client string) (int64, error) {
 	return n, nil
 }
 
+// repos counts the directories under the client's that hold a
+// repository (a config, or the data/ directory create makes), without
+// descending into them.
+func (ls *localStorage) repos(_ context.Context, client string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(filepath.Join(ls.root, client), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		for _, leaf := range []string{"config", string(backend.Data)} {
+			if _, err := os.Lstat(filepath.Join(p, leaf)); err == nil {
+				n++
+				return filepath.SkipDir
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("walk %s: %w", ls.root, err)
+	}
+	return n, nil
+}
+
 // leaser: one server owns a local directory; the process-local lock of
 // Coordinate is all the coordination there is.
 func (ls *localStorage) leaser(context.Context, string, func() time.Time) (leaser, error) {

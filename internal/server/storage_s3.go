@@ -66,6 +66,10 @@ func (ss *s3Storage) used(ctx context.Context, client string) (int64, error) {
 	return ss.root.Usage(ctx, client)
 }
 
+func (ss *s3Storage) repos(ctx context.Context, client string) (int, error) {
+	return ss.root.Repositories(ctx, client)
+}
+
 func (ss *s3Storage) leaser(_ context.Context, repo string, now func() time.Time) (leaser, error) {
 	be, err := ss.sub(repo)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -18,7 +17,6 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -128,9 +126,17 @@ func (cr *cairnRepo) open(ctx context.Context, be backend.Backend) (*repository.
 
 // validate checks an upload to a cairn repository before it becomes
 // visible (R15). A nil cr with a config upload checks the config itself.
-func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend, h backend.Handle, body []byte) error {
+// It reads from the spooled upload only what it needs (upload.go).
+func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend, h backend.Handle, u *upload) error {
 	if cr == nil {
-		if h.Type == backend.Config && bytes.HasPrefix(body, []byte("CRC1")) {
+		if h.Type != backend.Config {
+			return nil
+		}
+		body, err := u.Bytes(s.maxInMemory(h.Type))
+		if err != nil {
+			return err
+		}
+		if bytes.HasPrefix(body, []byte("CRC1")) {
 			cfg, err := repository.PeekConfig(body)
 			if err != nil {
 				return refusef(http.StatusBadRequest, codeInvalid, "config: %v", err)
@@ -143,17 +149,31 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 	}
 	switch h.Type {
 	case backend.Data:
-		return s.validatePack(ctx, cr, be, body)
+		return s.validatePack(ctx, cr, be, u)
 	case backend.Index:
+		body, err := u.Bytes(s.maxInMemory(h.Type))
+		if err != nil {
+			return err
+		}
 		return s.validateIndex(ctx, cr, be, body)
 	case backend.Snapshots:
+		body, err := u.Bytes(s.maxInMemory(h.Type))
+		if err != nil {
+			return err
+		}
 		return s.validateSnapshot(ctx, cr, be, body)
-	case backend.Rosters:
-		return s.validateRoster(ctx, cr, be, body)
-	case backend.Configs, backend.Config:
+	case backend.Rosters, backend.Configs, backend.Config, backend.Keys:
+		body, err := u.Bytes(s.maxInMemory(h.Type))
+		if err != nil {
+			return err
+		}
+		switch h.Type {
+		case backend.Rosters:
+			return s.validateRoster(ctx, cr, be, body)
+		case backend.Keys:
+			return s.validateKeyFile(cr, body)
+		}
 		return s.validateConfig(ctx, cr, be, h.Type, body)
-	case backend.Keys:
-		return s.validateKeyFile(cr, body)
 	case backend.Receipts, backend.Tombstones, backend.Plans, backend.Locks:
 		return refusef(http.StatusForbidden, codeInvalid, "%s are written by the server, never by a client", h.Type)
 	}
@@ -162,12 +182,14 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 
 // validatePack: the pack's geometry, its header sealed to this server, and
 // signed by a roster key allowed to write the header's domain (R15, R23).
-func (s *Server) validatePack(ctx context.Context, cr *cairnRepo, be backend.Backend, body []byte) error {
+// It reads only the trailer and the header from the spooled upload, each
+// read charged to the server's validation memory budget.
+func (s *Server) validatePack(ctx context.Context, cr *cairnRepo, be backend.Backend, u *upload) error {
 	repo, err := cr.open(ctx, be)
 	if err != nil {
 		return err
 	}
-	_, _, err = repo.VerifyPack(bytes.NewReader(body), int64(len(body)))
+	_, _, err = repo.VerifyPack(budgeted{u}, u.Size())
 	switch {
 	case errors.Is(err, repository.ErrUntrusted):
 		return refusef(http.StatusForbidden, codeSigner, "pack: %v", err)
@@ -175,6 +197,17 @@ func (s *Server) validatePack(ctx context.Context, cr *cairnRepo, be backend.Bac
 		return refusef(http.StatusBadRequest, codeInvalid, "pack: %v (headers must be sealed to this server's metadata key and signed by their uploader)", err)
 	}
 	return err
+}
+
+// budgeted reads from an upload, charging what each read brings into
+// memory to the upload's budget (upload.charge).
+type budgeted struct{ u *upload }
+
+func (b budgeted) ReadAt(p []byte, off int64) (int, error) {
+	if err := b.u.charge(int64(len(p))); err != nil {
+		return 0, err
+	}
+	return b.u.ReadAt(p, off)
 }
 
 // validateIndex: the fragment opens with the server's identity, parses, is
@@ -474,15 +507,4 @@ func (s *Server) dropIndex(repo string) {
 	cr.idxMu.Lock()
 	cr.idx, cr.frags, cr.pages = nil, nil, nil
 	cr.idxMu.Unlock()
-}
-
-// readBody reads an upload of size bytes into memory for validation; on
-// failure it has answered the request.
-func (s *Server) readBody(q *request, size int64) ([]byte, bool) {
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(q.r.Body, buf); err != nil {
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "read upload: %v", err)
-		return nil, false
-	}
-	return buf, true
 }

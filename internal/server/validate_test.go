@@ -293,7 +293,7 @@ func benchRepo(b testing.TB, n, k int) (*Server, *cairnRepo, backend.Backend, ba
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.repos.create(ctx, "bob/bench"); err != nil {
+	if err := s.repos.create(ctx, "bob/bench", func(int) error { return nil }); err != nil {
 		b.Fatal(err)
 	}
 	be, err := s.repos.get(ctx, "bob/bench")
@@ -354,13 +354,13 @@ func benchRepo(b testing.TB, n, k int) (*Server, *cairnRepo, backend.Backend, ba
 func BenchmarkValidateSnapshot(b *testing.B) {
 	s, cr, be, h, body := benchRepo(b, 300, 20)
 	ctx := context.Background()
-	if err := s.validate(ctx, cr, be, h, body); err != nil {
+	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if err := s.validate(ctx, cr, be, h, body); err != nil {
+		if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -377,7 +377,7 @@ func BenchmarkValidateSnapshotCold(b *testing.B) {
 	for range b.N {
 		s.dropIndex(cr.path)
 		cr.seen = chainSeen{}
-		if err := s.validate(ctx, cr, be, h, body); err != nil {
+		if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -495,7 +495,7 @@ func TestChainSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round := range 2 {
-		if err := s.validate(ctx, cr, be, h, body); err != nil {
+		if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		l, ok, err := s.data.State.ChainLink(ctx, cr.path, cr.keys.RepoID, f.Statement.Writer)
@@ -510,14 +510,14 @@ func TestChainSeed(t *testing.T) {
 	}
 	// The record outlives storage: with the tombstone gone too (a rolled
 	// back repository), seq 3 is still known and a new seq 3 is refused.
-	if err := s.validate(ctx, cr, be, h, body); err != nil {
+	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
 		t.Fatal(err)
 	}
 	if err := be.List(ctx, backend.Tombstones, func(fi backend.FileInfo) error { return be.Remove(ctx, fi.Handle) }); err != nil {
 		t.Fatal(err)
 	}
 	cr.seen = chainSeen{}
-	if err := s.validate(ctx, cr, be, h, body); err != nil {
+	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
 		t.Fatalf("after the tombstone is gone: %v", err)
 	}
 	// Without the record, storage alone no longer knows seq 3.
@@ -526,7 +526,7 @@ func TestChainSeed(t *testing.T) {
 	}
 	cr.seen = chainSeen{}
 	var rf *refusal
-	if err := s.validate(ctx, cr, be, h, body); !errors.As(err, &rf) || rf.code != codeSequence {
+	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); !errors.As(err, &rf) || rf.code != codeSequence {
 		t.Fatalf("seq 4 on storage that ends at seq 2, without a record: %v", err)
 	}
 }
@@ -571,7 +571,7 @@ func TestCommitMissingBlob(t *testing.T) {
 func TestIndexFollowsRewrite(t *testing.T) {
 	s, cr, be, h, body := benchRepo(t, 3, 2)
 	ctx := context.Background()
-	if err := s.validate(ctx, cr, be, h, body); err != nil {
+	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
 		t.Fatal(err) // warms the index and the checked pages
 	}
 	f, _ := snapshot.ParseFile(body)
@@ -597,7 +597,7 @@ func TestIndexFollowsRewrite(t *testing.T) {
 		t.Fatalf("prune: %+v %v", rep, err)
 	}
 	var rf *refusal
-	err = s.validate(ctx, cr, be, h, body)
+	err = s.validate(ctx, cr, be, h, newMemUpload(body))
 	// The prune also swept the pack of the commit's own pages, which no
 	// stored snapshot reached: those are named first.
 	if !errors.As(err, &rf) || rf.code != codeMissing || !strings.Contains(rf.msg, "not indexed") {

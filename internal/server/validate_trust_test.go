@@ -107,12 +107,12 @@ func TestTrustUploadValidation(t *testing.T) {
 	if err != nil || cr == nil {
 		t.Fatal(cr, err)
 	}
-	if err := ts.srv.validate(ctx, cr, ts.localBackend(t, "bob/t"), backend.Handle{Type: backend.Config, Name: "config"}, cfgBefore); err != nil {
+	if err := ts.srv.validate(ctx, cr, ts.localBackend(t, "bob/t"), backend.Handle{Type: backend.Config, Name: "config"}, newMemUpload(cfgBefore)); err != nil {
 		t.Errorf("the stored config again: %v", err)
 	}
 	oldCfg := config(func(c *trust.Config) { c.Created = c.Created.Add(time.Second) }, ownerSign)
 	for _, body := range [][]byte{[]byte("junk"), oldCfg, config(newerCfg, stranger)} {
-		if err := ts.srv.validate(ctx, cr, ts.localBackend(t, "bob/t"), backend.Handle{Type: backend.Config, Name: "config"}, body); err == nil {
+		if err := ts.srv.validate(ctx, cr, ts.localBackend(t, "bob/t"), backend.Handle{Type: backend.Config, Name: "config"}, newMemUpload(body)); err == nil {
 			t.Errorf("config replacement %.8q accepted", body)
 		}
 	}

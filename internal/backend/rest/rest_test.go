@@ -36,7 +36,8 @@ func startServer(t *testing.T, opts server.Options) (addr string, data *server.D
 }
 
 func TestSuite(t *testing.T) {
-	addr, _ := startServer(t, server.Options{})
+	// One repository per case: far more than a client may have by default.
+	addr, _ := startServer(t, server.Options{MaxRepos: 1 << 20})
 	var n atomic.Int64
 	backendtest.RunSuite(t, func(t *testing.T) backend.Backend {
 		u, err := rest.ParseURL(fmt.Sprintf("rest:http://suite:%s@%s/suite/r%d", password, addr, n.Add(1)))

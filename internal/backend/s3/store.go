@@ -104,3 +104,22 @@ func (b *Backend) Usage(ctx context.Context, sub string) (int64, error) {
 func (b *Backend) WithClock(now func() time.Time) *Backend {
 	return &Backend{cfg: b.cfg, client: b.client, core: b.core, tr: b.tr, keyID: b.keyID, now: now}
 }
+
+// Repositories counts the repositories under prefix + "/" + sub: the
+// prefixes holding a config or a created marker. It lists every object
+// under sub, so it is for rare requests (creating a repository).
+func (b *Backend) Repositories(ctx context.Context, sub string) (int, error) {
+	p := b.prefixed(sub) + "/"
+	repos := map[string]bool{}
+	for obj := range b.client.ListObjects(ctx, b.cfg.Bucket, minio.ListObjectsOptions{Prefix: p, Recursive: true}) {
+		if obj.Err != nil {
+			return 0, b.classify("list "+p, obj.Err)
+		}
+		for _, leaf := range []string{"/config", "/" + createdMarker} {
+			if dir, ok := strings.CutSuffix(obj.Key, leaf); ok {
+				repos[dir] = true
+			}
+		}
+	}
+	return len(repos), nil
+}

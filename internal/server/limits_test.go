@@ -1,0 +1,328 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+)
+
+func TestMethodLabel(t *testing.T) {
+	for m, want := range map[string]string{
+		"GET": "GET", "HEAD": "HEAD", "POST": "POST", "DELETE": "DELETE",
+		"PUT": "other", "get": "other", "": "other", strings.Repeat("X", 1<<20): "other",
+	} {
+		if got := methodLabel(m); got != want {
+			t.Errorf("methodLabel(%.10q) = %q, want %q", m, got, want)
+		}
+	}
+}
+
+func TestAuthLimiter(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	a := newAuthLimiter(3, func() time.Time { return now })
+	for range 3 {
+		if ok, _ := a.allowed("10.0.0.1"); !ok {
+			t.Fatal("refused before the budget was spent")
+		}
+		a.failed("10.0.0.1")
+	}
+	ok, wait := a.allowed("10.0.0.1")
+	if ok || wait <= 0 || wait > 20*time.Second {
+		t.Fatalf("after 3 failures: allowed %v, wait %v", ok, wait)
+	}
+	if ok, _ := a.allowed("10.0.0.2"); !ok {
+		t.Fatal("another source refused")
+	}
+	now = now.Add(20 * time.Second) // one token back
+	if ok, _ := a.allowed("10.0.0.1"); !ok {
+		t.Fatal("refused after a token came back")
+	}
+	// The table stays bounded.
+	a.maxSources = 10
+	for i := range 100 {
+		a.failed(fmt.Sprintf("192.0.2.%d", i))
+	}
+	if len(a.buckets) > 10 {
+		t.Fatalf("%d sources kept, want at most 10", len(a.buckets))
+	}
+}
+
+func TestUploadSlots(t *testing.T) {
+	var u uploadSlots
+	r1, ok1 := u.take("alice", 2)
+	_, ok2 := u.take("alice", 2)
+	_, ok3 := u.take("alice", 2)
+	_, okBob := u.take("bob", 2)
+	if !ok1 || !ok2 || ok3 || !okBob {
+		t.Fatalf("takes: %v %v %v %v", ok1, ok2, ok3, okBob)
+	}
+	r1()
+	r1() // twice is fine
+	if _, ok := u.take("alice", 2); !ok {
+		t.Fatal("no slot after a release")
+	}
+	if _, ok := u.take("alice", 2); ok {
+		t.Fatal("a double release gave two slots back")
+	}
+}
+
+func TestBodyDeadline(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	b := &bodyLimit{start: start, grace: 10 * time.Second, idle: 30 * time.Second, rate: 1000}
+	// At the start, 1000 bytes: grace + 1 s.
+	if d := b.deadline(start, 1000); !d.Equal(start.Add(11 * time.Second)) {
+		t.Fatalf("first read: %v", d.Sub(start))
+	}
+	// 100 000 bytes read: grace + 101 s from the start, but no read may
+	// wait more than idle.
+	b.n = 100_000
+	now := start.Add(20 * time.Second)
+	if d := b.deadline(now, 1000); !d.Equal(now.Add(30 * time.Second)) {
+		t.Fatalf("idle bound: %v", d.Sub(start))
+	}
+	// A client behind the rate gets a deadline in the past.
+	b.n = 0
+	now = start.Add(time.Minute)
+	if d := b.deadline(now, 1000); !d.Before(now) {
+		t.Fatalf("a slow body's deadline %v is not past", d.Sub(start))
+	}
+}
+
+func TestUploadSpool(t *testing.T) {
+	dir := t.TempDir()
+	body := bytes.Repeat([]byte("cairn "), 10_000)
+	mem := semaphore.NewWeighted(100_000)
+	u, err := newUpload(context.Background(), dir, bytes.NewReader(body), int64(len(body)), mem, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Name() != backend.NameOf(body) || u.Size() != int64(len(body)) {
+		t.Fatalf("name %s size %d", u.Name(), u.Size())
+	}
+	if es, _ := readDirNames(dir); len(es) != 0 {
+		t.Fatalf("the spool file is visible: %v", es)
+	}
+	if _, err := u.Bytes(100); err == nil {
+		t.Fatal("Bytes over its cap")
+	}
+	got, err := u.ReadRange(6, 12)
+	if err != nil || string(got) != "cairn cairn " {
+		t.Fatalf("ReadRange: %q %v", got, err)
+	}
+	all, err := u.Bytes(1 << 20)
+	if err != nil || !bytes.Equal(all, body) {
+		t.Fatalf("Bytes: %v", err)
+	}
+	if mem.TryAcquire(100_000 - 60_000 - 12 + 1) {
+		t.Fatal("the upload's memory is not charged")
+	}
+	if _, err := u.ReadRange(0, 200_000); err == nil {
+		t.Fatal("a read past the end")
+	}
+	var stored bytes.Buffer
+	rd := u.Reader()
+	io.Copy(&stored, rd)
+	rd.Rewind()
+	io.Copy(&stored, rd)
+	if stored.Len() != 2*len(body) || rd.Length() != int64(len(body)) {
+		t.Fatalf("reader: %d bytes", stored.Len())
+	}
+	u.Close()
+	if !mem.TryAcquire(100_000) {
+		t.Fatal("Close did not give the memory back")
+	}
+	// More than the whole budget is refused, not waited for.
+	u2, err := newUpload(context.Background(), dir, bytes.NewReader(body), int64(len(body)), semaphore.NewWeighted(10), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u2.Close()
+	if _, err := u2.Bytes(1 << 20); err == nil || !strings.Contains(err.Error(), "budget") {
+		t.Fatalf("over the budget: %v", err)
+	}
+	// A short body fails.
+	if _, err := newUpload(context.Background(), dir, bytes.NewReader(body[:10]), 11, mem, 100_000); err == nil {
+		t.Fatal("a short body was spooled")
+	}
+}
+
+func readDirNames(dir string) ([]string, error) {
+	es, err := os.ReadDir(dir)
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out, err
+}
+
+// rawRequest writes a request's head (no blank line) to the test server
+// and returns the connection.
+func (ts *testServer) rawRequest(head string) net.Conn {
+	ts.t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	ts.t.Cleanup(func() { c.Close() })
+	io.WriteString(c, head+"\r\n")
+	return c
+}
+
+func authHeader(user, pw string) string {
+	return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw)) + "\r\n"
+}
+
+// rawStatus reads a response's status and X-Cairn-Error code (0 if the
+// connection closed or nothing came within 5 s).
+func rawStatus(c net.Conn) (int, string) {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, ""
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Cairn-Error")
+}
+
+func TestOverQuotaRefusedBeforeBody(t *testing.T) {
+	ts := startTest(t, Options{MaxUpload: 1 << 20})
+	ts.do("alice", pwAlice, "POST", "/alice/r/?create=true", nil)
+	c := ts.rawRequest("POST /alice/r/data/" + strings.Repeat("ab", 32) + " HTTP/1.1\r\nHost: x\r\n" + authHeader("alice", pwAlice) + "Content-Length: 200000\r\n")
+	if st, code := rawStatus(c); st != http.StatusInsufficientStorage || code != "quota" {
+		t.Fatalf("over quota: %d %s, want 507 without the body", st, code)
+	}
+	// The reservation was released: a fitting upload goes through.
+	b := random(30_000)
+	if st, _, body := ts.do("alice", pwAlice, "POST", "/alice/r/data/"+backend.NameOf(b), b); st != 200 {
+		t.Fatalf("upload after the refusal: %d %s", st, body)
+	}
+	if used, _ := ts.srv.usage.get("alice"); used != 30_000 {
+		t.Fatalf("alice uses %d bytes, want 30000", used)
+	}
+}
+
+func TestTooManyUploadsAndSlowBody(t *testing.T) {
+	ts := startTest(t, Options{MaxUploads: 1, BodyGrace: 2 * time.Second, BodyIdle: 3 * time.Second})
+	ts.do("bob", pwBob, "POST", "/bob/r/?create=true", nil)
+	// An upload that sends 10 of its 1000 bytes holds bob's only slot…
+	c := ts.rawRequest("POST /bob/r/data/" + strings.Repeat("ab", 32) + " HTTP/1.1\r\nHost: x\r\n" + authHeader("bob", pwBob) + "Content-Length: 1000\r\n")
+	io.WriteString(c, "0123456789")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ts.srv.uploads.mu.Lock()
+		n := ts.srv.uploads.n["bob"]
+		ts.srv.uploads.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first upload never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := random(100)
+	if st, code, _ := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b); st != http.StatusTooManyRequests || code != codeTooManyUploads {
+		t.Fatalf("second upload: %d %s, want 429 %s", st, code, codeTooManyUploads)
+	}
+	// …until the server gives up on its body.
+	if st, code := rawStatus(c); st != http.StatusRequestTimeout || code != codeSlowBody {
+		t.Fatalf("stalled upload: %d %s, want 408", st, code)
+	}
+	if st, _, body := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b); st != 200 {
+		t.Fatalf("upload after the slot came back: %d %s", st, body)
+	}
+}
+
+func TestUnreadBodyClosesConnection(t *testing.T) {
+	ts := startTest(t, Options{BodyGrace: 10 * time.Second})
+	// No credentials, a small body that never comes: answered and closed
+	// at once, not after the grace period.
+	c := ts.rawRequest("POST /alice/r/data/" + strings.Repeat("ab", 32) + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
+	start := time.Now()
+	if st, _ := rawStatus(c); st != http.StatusUnauthorized {
+		t.Fatalf("status %d", st)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("connection not closed: %v after %v", err, time.Since(start))
+	}
+}
+
+func TestBadMethodAndLabels(t *testing.T) {
+	ts := startTest(t, Options{})
+	for _, m := range []string{"FOO", "PUT", "M" + strings.Repeat("Z", 4000)} {
+		c := ts.rawRequest(m + " /alice/r/keys/ HTTP/1.1\r\nHost: x\r\n" + authHeader("alice", pwAlice))
+		if st, code := rawStatus(c); st != http.StatusMethodNotAllowed || code != codeBadMethod {
+			t.Fatalf("%.10s: %d %s", m, st, code)
+		}
+	}
+	ts.do("nobody-"+strings.Repeat("x", 100), "pw", "GET", "/alice/r/keys/", nil)
+	rec := httptest.NewRecorder()
+	ts.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := rec.Body.String()
+	if strings.Contains(out, "FOO") || strings.Contains(out, "ZZZZ") || strings.Contains(out, "nobody") || !strings.Contains(out, `method="other"`) {
+		t.Fatalf("metrics carry client-chosen labels:\n%s", grepLines(out, "cairn_server_requests_total"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestRepositoryLimit(t *testing.T) {
+	ts := startTest(t, Options{MaxRepos: 2})
+	for i, want := range []int{200, 200, 403} {
+		if st, code, _ := ts.do("bob", pwBob, "POST", fmt.Sprintf("/bob/r%d/?create=true", i), nil); st != want {
+			t.Fatalf("repository %d: %d %s, want %d", i, st, code, want)
+		}
+	}
+	if st, _, _ := ts.do("bob", pwBob, "POST", "/bob/r0/?create=true", nil); st != 200 {
+		t.Fatalf("an existing repository again: %d", st)
+	}
+	// Quota headroom: alice stores 96 000 of her 100 000 bytes.
+	ts.do("alice", pwAlice, "POST", "/alice/r/?create=true", nil)
+	for range 3 {
+		b := random(32_000)
+		if st, _, body := ts.do("alice", pwAlice, "POST", "/alice/r/data/"+backend.NameOf(b), b); st != 200 {
+			t.Fatalf("upload: %d %s", st, body)
+		}
+	}
+	if st, code, _ := ts.do("alice", pwAlice, "POST", "/alice/r2/?create=true", nil); st != http.StatusInsufficientStorage {
+		t.Fatalf("a repository without headroom: %d %s", st, code)
+	}
+}
+
+func TestMaintenanceSkipsBusyRepository(t *testing.T) {
+	ts := startTest(t, Options{MaintainWait: 100 * time.Millisecond})
+	ctx := context.Background()
+	_, release, err := ts.srv.Coordinate(ctx, "alice/r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	start := time.Now()
+	j, _, ok := ts.srv.maintainRepo(ctx, "alice", "alice/r", Policy{})
+	if !ok || !strings.Contains(j.Error, "held the repository") || time.Since(start) > 5*time.Second {
+		t.Fatalf("job %+v ok %v after %v", j, ok, time.Since(start))
+	}
+}
