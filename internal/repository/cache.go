@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/snapshot"
@@ -93,25 +94,11 @@ func (c *Cache) checkVersion(kind string, seq uint64) error {
 	return WriteFileAtomic(filepath.Join(c.dir, "state.json"), buf)
 }
 
-// WriteFileAtomic writes a cache file via a temp file, fsync and rename.
+// WriteFileAtomic replaces a cache or state file durably under a unique
+// temporary name (see package atomicfile), so processes sharing a cache
+// never trip over each other's temporary files.
 func WriteFileAtomic(path string, buf []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, buf, 0o600)
 }
 
 // Journal records, for each pack a session has stored, the pack's name and
