@@ -24,7 +24,7 @@ import (
 // Error codes of upload validation (R15), in the X-Cairn-Error header.
 const (
 	codeInvalid  = "invalid-object"  // malformed, or not sealed to this server
-	codeSequence = "bad-sequence"    // a snapshot out of its writer's sequence
+	codeSequence = restapi.CodeSequence    // a snapshot out of its writer's sequence
 	codeSigner   = "bad-signature"   // unsigned, mis-signed, or not in the roster
 	codeMissing  = "missing-objects" // references something not stored
 )
@@ -150,7 +150,7 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 		return s.validateConfig(ctx, cr, be, h.Type, body)
 	case backend.Keys:
 		return s.validateKeyFile(cr, body)
-	case backend.Receipts, backend.Tombstones, backend.Plans, backend.Locks:
+	case backend.Receipts, backend.Tombstones, backend.Plans, backend.Locks, backend.Claims:
 		return refusef(http.StatusForbidden, codeInvalid, "%s are written by the server, never by a client", h.Type)
 	}
 	return nil
