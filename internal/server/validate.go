@@ -23,10 +23,10 @@ import (
 
 // Error codes of upload validation (R15), in the X-Cairn-Error header.
 const (
-	codeInvalid  = "invalid-object"  // malformed, or not sealed to this server
-	codeSequence = restapi.CodeSequence    // a snapshot out of its writer's sequence
-	codeSigner   = "bad-signature"   // unsigned, mis-signed, or not in the roster
-	codeMissing  = "missing-objects" // references something not stored
+	codeInvalid  = "invalid-object"     // malformed, or not sealed to this server
+	codeSequence = restapi.CodeSequence // a snapshot out of its writer's sequence
+	codeSigner   = "bad-signature"      // unsigned, mis-signed, or not in the roster
+	codeMissing  = "missing-objects"    // references something not stored
 )
 
 // refusal is a validation failure: what the client is told.
