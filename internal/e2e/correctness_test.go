@@ -99,3 +99,58 @@ func TestConcurrentBackupsNeverFork(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupMissingPath: a path that does not exist among several is a
+// warning: the snapshot of the others is saved, exit 3. Only when no
+// path exists does the backup fail.
+func TestBackupMissingPath(t *testing.T) {
+	e := newEnv(t)
+	e.ok("init")
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeRandom(t, filepath.Join(src, "a"), 10_000)
+	gone := filepath.Join(t.TempDir(), "nonexistent")
+	r := e.run("backup", gone, src)
+	if r.code != 3 || !strings.Contains(r.stderr, "cairn: warning: "+gone) || !strings.Contains(r.stderr, "saved") {
+		t.Fatalf("backup with a missing path: exit %d, want 3 with a warning\nstderr: %s", r.code, r.stderr)
+	}
+	if n := len(e.snapshots()); n != 1 {
+		t.Fatalf("%d snapshots, want 1", n)
+	}
+	target := filepath.Join(t.TempDir(), "restore")
+	e.ok("restore", "latest", "--target", target)
+	if fileHash(t, filepath.Join(target, src, "a")) != fileHash(t, filepath.Join(src, "a")) {
+		t.Fatal("the existing path was not restored")
+	}
+	r = e.run("backup", gone)
+	if r.code == 0 || r.code == 3 || len(e.snapshots()) != 1 {
+		t.Fatalf("backup of only a missing path: exit %d, %d snapshots\nstderr: %s", r.code, len(e.snapshots()), r.stderr)
+	}
+}
+
+// TestNoHomeRunsWithoutCache: with no $HOME and no cache directory (cron
+// under `env -i`) commands run without a cache; CAIRN_CACHE_DIR names one.
+func TestNoHomeRunsWithoutCache(t *testing.T) {
+	e := newEnv(t)
+	e.vars["XDG_CACHE_HOME"] = ""
+	e.vars["HOME"] = ""
+	e.ok("init")
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeRandom(t, filepath.Join(src, "a"), 10_000)
+	r := e.ok("backup", src)
+	if !strings.Contains(r.stderr, "running without a cache") {
+		t.Fatalf("no warning about the missing cache: %s", r.stderr)
+	}
+	cache := filepath.Join(t.TempDir(), "cache")
+	e.vars["CAIRN_CACHE_DIR"] = cache
+	e.ok("backup", src)
+	e.ok("snapshots")
+	if ents, err := os.ReadDir(cache); err != nil || len(ents) == 0 {
+		t.Fatalf("CAIRN_CACHE_DIR %s not used (%v)", cache, err)
+	}
+}
