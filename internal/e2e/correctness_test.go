@@ -154,3 +154,38 @@ func TestNoHomeRunsWithoutCache(t *testing.T) {
 		t.Fatalf("CAIRN_CACHE_DIR %s not used (%v)", cache, err)
 	}
 }
+
+// TestPruneGraceZeroSweepsNow: `forget --prune` condemns with the default
+// grace; a `prune --grace 0` right after deletes those packs at once.
+func TestPruneGraceZeroSweepsNow(t *testing.T) {
+	e := newEnv(t)
+	e.ok("init")
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		// Each backup's data alone in its pack: replaced, then backed up.
+		writeRandom(t, filepath.Join(src, "f"), 2<<20)
+		e.ok("backup", src, "--time", fmt.Sprintf("2026-11-0%d 10:00:00", i+1))
+	}
+	e.ok("forget", "--keep-last", "2", "--prune")
+	packs := func() int {
+		n := 0
+		filepath.WalkDir(filepath.Join(e.repo, "data"), func(_ string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	before := packs()
+	out := e.ok("prune", "--grace", "0").stdout
+	if after := packs(); after >= before || !strings.Contains(out, "deleted") {
+		t.Fatalf("prune --grace 0 after forget --prune: %d packs before, %d after\n%s", before, after, out)
+	}
+	if out := e.ok("check", "--read-data").stdout; !strings.Contains(out, "no problems found") {
+		t.Fatalf("check after prune --grace 0: %s", out)
+	}
+}
