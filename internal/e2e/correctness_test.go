@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // start runs cairn in the background; wait returns its result.
@@ -187,5 +188,40 @@ func TestPruneGraceZeroSweepsNow(t *testing.T) {
 	}
 	if out := e.ok("check", "--read-data").stdout; !strings.Contains(out, "no problems found") {
 		t.Fatalf("check after prune --grace 0: %s", out)
+	}
+}
+
+// TestRetentionCopiedRepository: seven daily snapshots made with --time,
+// then every snapshot file touched to one date (what copying a repository
+// does): --keep-daily 7 keeps all seven, aged by their claimed times; a
+// space budget that fits removes nothing, and works on the client.
+func TestRetentionCopiedRepository(t *testing.T) {
+	e := newEnv(t)
+	e.ok("init")
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 7 {
+		writeRandom(t, filepath.Join(src, fmt.Sprintf("f%d", i)), 4096)
+		e.ok("backup", src, "--time", fmt.Sprintf("2026-11-%02d 10:00:00", 20+i))
+	}
+	ents, err := os.ReadDir(filepath.Join(e.repo, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := time.Date(2026, 11, 1, 0, 0, 0, 0, time.Local)
+	for _, d := range ents {
+		if err := os.Chtimes(filepath.Join(e.repo, "snapshots", d.Name()), copied, copied); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ok("forget", "--keep-daily", "7")
+	if n := len(e.snapshots()); n != 7 {
+		t.Fatalf("--keep-daily 7 left %d of 7 daily snapshots of a copied repository", n)
+	}
+	e.ok("forget", "--max-size", "1G")
+	if n := len(e.snapshots()); n != 7 {
+		t.Fatalf("--max-size 1G left %d of 7 snapshots", n)
 	}
 }
