@@ -62,6 +62,14 @@ func (r *Repository) claimSeq(ctx context.Context, seq uint64) error {
 	if errors.Is(err, backend.ErrExists) {
 		return errSeqTaken
 	}
+	if errors.Is(err, backend.ErrPermission) {
+		// A storage that refuses claims outright (a cairn server behind a
+		// wrapper that hides it, or a bucket policy) is not one where
+		// claims can serve: commit without, as before claims existed; a
+		// server orders the commits itself.
+		r.log.Debug("sequence claim refused; committing without one", "seq", seq, "err", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("claim seq %d: %w", seq, err)
 	}
