@@ -143,7 +143,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 	}
 	printBackupSummary(g, res)
 	if res.Partial() {
-		return withHint(fmt.Errorf("snapshot %s saved, but %d files could not be read: %w", res.Snapshot.ID.Short(), res.Summary.Errors, errPartial), "see the warnings above")
+		return withHint(fmt.Errorf("snapshot %s saved, but %d files or paths could not be read: %w", res.Snapshot.ID.Short(), res.Summary.Errors, errPartial), "see the warnings above")
 	}
 	return nil
 }

@@ -21,16 +21,17 @@ import (
 
 // GlobalOptions are the flags every command takes.
 type GlobalOptions struct {
-	Repo         string
-	PasswordFile string
-	KeyFile      string
-	CacheDir     string
-	NoCache      bool
-	JSON         bool
-	Quiet        bool
-	Verbose      bool
-	Debug        bool
-	Insecure     bool
+	Repo          string
+	PasswordFile  string
+	KeyFile       string
+	CacheDir      string
+	NoCache       bool
+	noCacheWarned bool
+	JSON          bool
+	Quiet         bool
+	Verbose       bool
+	Debug         bool
+	Insecure      bool
 
 	stdout, stderr io.Writer
 }
@@ -51,7 +52,7 @@ func (g *GlobalOptions) register(c *cobra.Command) {
 	}
 	f.StringVar(&g.PasswordFile, "password-file", envOr("CAIRN_PASSWORD_FILE", ""), "read the password from this file (env CAIRN_PASSWORD_FILE)")
 	f.StringVar(&g.KeyFile, "key-file", envOr("CAIRN_KEY_FILE", ""), "unlock with this key file instead of the repository's keys/ (env CAIRN_KEY_FILE)")
-	f.StringVar(&g.CacheDir, "cache-dir", "", "local cache directory (default $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
+	f.StringVar(&g.CacheDir, "cache-dir", "", "local cache directory (default $CAIRN_CACHE_DIR, else $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
 	f.BoolVar(&g.NoCache, "no-cache", false, "use no local cache")
 	f.BoolVar(&g.JSON, "json", false, "print JSON instead of text")
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
@@ -98,12 +99,21 @@ func (g *GlobalOptions) cacheDir() (string, error) {
 	if g.CacheDir != "" {
 		return g.CacheDir, nil
 	}
+	if d := os.Getenv("CAIRN_CACHE_DIR"); d != "" {
+		return d, nil
+	}
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
 		return filepath.Join(d, "cairn"), nil
 	}
 	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", withHint(errors.New("cannot find a cache directory (no $HOME)"), "set --cache-dir or use --no-cache")
+	if err != nil || home == "" {
+		// cron with `env -i`: run, only slower (no file cache, no
+		// journal), rather than not at all.
+		if !g.noCacheWarned {
+			g.noCacheWarned = true
+			fmt.Fprintf(g.stderr, "cairn: warning: no cache directory ($HOME, $XDG_CACHE_HOME and $CAIRN_CACHE_DIR unset); running without a cache\n")
+		}
+		return "", nil
 	}
 	return filepath.Join(home, ".cache", "cairn"), nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -135,18 +136,31 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	}
 	host, _ := os.Hostname()
 	opts.Host = hostLabel(repo, host, opts.Host, opts.Log)
-	var roots []string
+	// A path that does not exist is a warning (the snapshot holds the
+	// others, exit 3), as an unreadable file is; only when none exists is
+	// there nothing to back up. The snapshot records every path given, so
+	// its path group stays that of the backups before.
+	var roots, given []string
+	var missing []string
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := os.Lstat(abs); err != nil {
+		given = append(given, abs)
+		if _, err := os.Lstat(abs); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, abs)
+			continue
+		} else if err != nil {
 			return nil, fmt.Errorf("backup source: %w", err)
 		}
 		roots = append(roots, abs)
 	}
+	if len(roots) == 0 && len(missing) > 0 && len(opts.StdinCommand) == 0 {
+		return nil, fmt.Errorf("backup source: %s: %w", strings.Join(missing, ", "), fs.ErrNotExist)
+	}
 	sort.Strings(roots)
+	sort.Strings(given)
 	filter, err := fsmeta.NewFilter(fsmeta.FilterOptions{Excludes: opts.Excludes, OneFileSystem: opts.OneFileSystem, IncludeVirtual: opts.IncludeVirtual}, roots)
 	if err != nil {
 		return nil, err
@@ -187,7 +201,10 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		fc:     loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
 		jobs: make(chan *fileJob, 256), dirs: make(chan *pendingDir, 1024), refs: map[snapshot.Ref]struct{}{}}
 	a.ahead = newReadAhead(a, runtime.GOMAXPROCS(0))
-	if err := a.fc.seedFromParent(ctx, repo, roots, host, opts.Host, index.wait, opts.Log); err != nil {
+	for _, m := range missing {
+		a.warn(m, errors.New("does not exist; not in the snapshot"))
+	}
+	if err := a.fc.seedFromParent(ctx, repo, given, host, opts.Host, index.wait, opts.Log); err != nil {
 		opts.Log.Warn("reading the parent snapshot; every file will be read", "err", err)
 	}
 	a.current.Store("")
@@ -241,8 +258,8 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	user := os.Getenv("USER")
 	snap, err := sess.Commit(ctx, repository.CommitInput{
 		Root: *root.node.Subtree, Refs: refs, Time: opts.Time,
-		Meta:  snapshot.MetaHeader{HostLabel: opts.Host, Tags: opts.Tags, PathGroup: repo.PathGroup(rootsOrStdin(roots, opts))},
-		Owner: snapshot.OwnerHeader{Paths: rootsOrStdin(roots, opts), Hostname: host, Username: user, Excludes: opts.Excludes, Program: opts.Program, Time: opts.Time, Summary: a.sum},
+		Meta:  snapshot.MetaHeader{HostLabel: opts.Host, Tags: opts.Tags, PathGroup: repo.PathGroup(rootsOrStdin(given, opts))},
+		Owner: snapshot.OwnerHeader{Paths: rootsOrStdin(given, opts), Hostname: host, Username: user, Excludes: opts.Excludes, Program: opts.Program, Time: opts.Time, Summary: a.sum},
 	})
 	if err != nil {
 		return nil, err

@@ -7,11 +7,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 
+	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/snapshot"
@@ -188,24 +190,18 @@ func (fc *fileCache) save() error {
 	if fc.path == "" || (!fc.dirty && fc.count == len(fc.at)) {
 		return nil
 	}
-	tmp := fc.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	head := binary.AppendUvarint([]byte(fileCacheMagic), uint64(fc.count))
-	_, err = f.Write(head)
-	for _, b := range fc.enc {
-		if err == nil {
-			_, err = f.Write(b)
+	return atomicfile.Write(fc.path, 0o600, func(w io.Writer) error {
+		head := binary.AppendUvarint([]byte(fileCacheMagic), uint64(fc.count))
+		if _, err := w.Write(head); err != nil {
+			return err
 		}
-	}
-	err = errors.Join(err, f.Sync(), f.Close())
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, fc.path)
+		for _, b := range fc.enc {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 const fileCacheMagic = "CRFC2"

@@ -40,10 +40,11 @@ const (
 	Tombstones FileType = "tombstones" // coordinator-signed deletion records
 	Plans      FileType = "plans"      // condemnation plans of a running prune
 	Locks      FileType = "locks"      // restic repositories only; cairn takes no locks
+	Claims     FileType = "claims"     // sequence claims: one per (writer, seq) a commit took
 )
 
 // AllTypes lists every FileType, in a stable order.
-var AllTypes = []FileType{Config, Configs, Keys, Rosters, Snapshots, Index, Data, Receipts, Tombstones, Plans, Locks}
+var AllTypes = []FileType{Config, Configs, Keys, Rosters, Snapshots, Index, Data, Receipts, Tombstones, Plans, Locks, Claims}
 
 // Handle names one file.
 type Handle struct {
@@ -74,7 +75,27 @@ var (
 	ErrInvalidName  = errors.New("invalid file name")
 	ErrNoSpace      = errors.New("no space left on storage")
 	ErrPermission   = errors.New("permission denied by storage")
+	// ErrSequence: a cairn server refused a snapshot, roster or config
+	// that does not follow the last one it recorded (409 bad-sequence).
+	ErrSequence = errors.New("out of sequence")
 )
+
+// ServerSequenced reports whether be (or a backend it wraps) is a server
+// that orders each writer's commits itself and refuses a duplicate seq with
+// ErrSequence, so a client takes no sequence claims of its own.
+func ServerSequenced(be Backend) bool {
+	for be != nil {
+		if s, ok := be.(interface{ SequencesCommits() bool }); ok {
+			return s.SequencesCommits()
+		}
+		u, ok := be.(interface{ Unwrap() Backend })
+		if !ok {
+			return false
+		}
+		be = u.Unwrap()
+	}
+	return false
+}
 
 // RewindReader is a reader of known length that can start over, so a save
 // can be retried.

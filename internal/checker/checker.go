@@ -107,6 +107,10 @@ type checker struct {
 
 	state      *auditState
 	chainFacts map[string]repository.Committed // writer → newest statement
+
+	committed    map[string]repository.Committed // this machine's last commits, read first
+	committedErr error
+	snapFiles    []backend.FileInfo // listed before the index was read
 }
 
 func (c *checker) problem(p Problem) {
@@ -135,6 +139,19 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 	if err := c.loadState(); err != nil {
 		return nil, err
 	}
+	// What this machine committed is read before the snapshots are
+	// listed: a backup committing while check runs then adds a statement
+	// the listing shows, never one it missed (a false rollback).
+	c.committed, c.committedErr = repo.LastCommitted()
+	// The snapshots are listed before the index is read: a commit stores
+	// its index fragments before its snapshot file, so every snapshot
+	// listed here has its blobs in the index read after, however many
+	// backups commit while check runs.
+	snapFiles, err := c.list(ctx, backend.Snapshots)
+	if err != nil {
+		return nil, err
+	}
+	c.snapFiles = snapFiles
 	readData := opts.ReadData || opts.Subset != nil
 	dataStep := "pack contents hash to their names; blobs decrypt and verify"
 	if opts.Subset != nil {
@@ -282,11 +299,7 @@ func (c *checker) checkIndex(ctx context.Context) error {
 }
 
 func (c *checker) checkSnapshots(ctx context.Context) error {
-	files, err := c.list(ctx, backend.Snapshots)
-	if err != nil {
-		return err
-	}
-	for _, fi := range files {
+	for _, fi := range c.snapFiles {
 		s, err := c.repo.LoadSnapshot(ctx, fi)
 		if ctx.Err() != nil {
 			return ctx.Err()

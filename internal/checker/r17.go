@@ -172,7 +172,7 @@ func (c *checker) checkChain(w string, chain map[uint64][]known) {
 // checkBehind compares each writer's newest statement with what this
 // machine committed and what earlier checks saw.
 func (c *checker) checkBehind(chains map[string]map[uint64][]known) {
-	committed, err := c.repo.LastCommitted()
+	committed, err := c.committed, c.committedErr
 	if err != nil {
 		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("this machine's last commits unreadable: %v", err))
 	}

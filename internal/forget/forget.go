@@ -6,6 +6,7 @@
 package forget
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -46,7 +47,7 @@ func Load(ctx context.Context, repo *repository.Repository, warn func(string)) (
 	for _, s := range snaps {
 		st := s.File.Statement
 		pt, suspect, notes := retention.PolicyTime(retention.TimeInput{Claimed: st.Time, Receipt: s.ModTime,
-			OwnerSigned: repo.Keys().OwnerSignPub.Equal(st.Writer[:]), RepoCreated: repo.Config().Created, Now: l.Now})
+			OwnerSigned: bytes.Equal(repo.Keys().OwnerSignPub, st.Writer[:]), RepoCreated: repo.Config().Created, Now: l.Now})
 		for _, n := range notes {
 			warn(fmt.Sprintf("snapshot %s (seq %d): %s", s.ID.Short(), st.Seq, n))
 		}
@@ -116,6 +117,10 @@ func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Polic
 // refs each snapshot still reaches (anomaly detection), reading two
 // manifests at a time.
 func Overlaps(ctx context.Context, repo *repository.Repository, l *Loaded, gb retention.GroupBy) error {
+	// Manifest pages are blobs: reading them needs the index (loaded once).
+	if err := repo.LoadIndex(ctx); err != nil {
+		return err
+	}
 	in := l.Snapshots
 	prev := map[string][]snapshot.Ref{}
 	for i := range in { // oldest first, as Snapshots returns them

@@ -50,6 +50,8 @@ func (p *pruner) condemn(ctx context.Context, pending map[blob.ID]bool) (*reposi
 	for id := range p.stored {
 		if _, ok := p.stats[id]; !ok && !pending[id] {
 			unindexed[id] = true
+			p.rep.UnindexedBytes += uint64(p.stored[id])
+			p.rep.DeadBytes += uint64(p.stored[id])
 		}
 	}
 	if missing > 0 {

@@ -50,23 +50,26 @@ const condemnMargin = time.Minute
 
 // Report says what a prune did (or, dry, would do).
 type Report struct {
-	Snapshots     int      `json:"snapshots"`
-	LiveBlobs     int      `json:"live_blobs"`
-	Packs         int      `json:"packs"`
-	DeadPacks     int      `json:"dead_packs"`
-	RepackedPacks int      `json:"repacked_packs"`
-	Unindexed     int      `json:"unindexed_packs"`
-	NewPacks      int      `json:"new_packs"`
-	CopiedBytes   uint64   `json:"copied_bytes"`
-	DeadBytes     uint64   `json:"dead_bytes"` // blob bytes in condemned packs that nothing reaches
-	Condemned     []string `json:"condemned"`
-	Deleted       []string `json:"deleted"`
-	Resurrected   []string `json:"resurrected"`
-	IndexWritten  int      `json:"index_written"`
-	IndexRemoved  int      `json:"index_removed"`
-	PlansSwept    int      `json:"plans_swept"`
-	PlansPending  int      `json:"plans_pending"`
-	Notes         []string `json:"notes"`
+	Snapshots     int    `json:"snapshots"`
+	LiveBlobs     int    `json:"live_blobs"`
+	Packs         int    `json:"packs"`
+	DeadPacks     int    `json:"dead_packs"`
+	RepackedPacks int    `json:"repacked_packs"`
+	Unindexed     int    `json:"unindexed_packs"`
+	NewPacks      int    `json:"new_packs"`
+	CopiedBytes   uint64 `json:"copied_bytes"`
+	DeadBytes     uint64 `json:"dead_bytes"` // bytes in condemned packs that nothing reaches, unindexed packs whole
+	// UnindexedBytes: the size of the packs no index lists (a killed
+	// backup's or repack's), counted in DeadBytes too.
+	UnindexedBytes uint64   `json:"unindexed_bytes"`
+	Condemned      []string `json:"condemned"`
+	Deleted        []string `json:"deleted"`
+	Resurrected    []string `json:"resurrected"`
+	IndexWritten   int      `json:"index_written"`
+	IndexRemoved   int      `json:"index_removed"`
+	PlansSwept     int      `json:"plans_swept"`
+	PlansPending   int      `json:"plans_pending"`
+	Notes          []string `json:"notes"`
 }
 
 type packStat struct {
@@ -154,7 +157,11 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 		if probe != nil && pl.Name == probe.Name {
 			continue
 		}
-		if pl.ModTime.Add(pl.Grace()).After(t0) {
+		// The caller's grace bounds every plan's: `--grace 0` sweeps now
+		// what is dead now, also packs an earlier prune condemned with a
+		// longer grace (the sweep's fresh mark still resurrects any pack
+		// a snapshot needs; sessions on a server still hold it back).
+		if pl.ModTime.Add(min(pl.Grace(), opts.Grace)).After(t0) {
 			p.rep.PlansPending++
 		} else if p.waitForSessions(ctx, pl) {
 			p.rep.PlansPending++

@@ -1,19 +1,15 @@
 package repository
 
 import (
-	"bufio"
 	"crypto/ed25519"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
 
-	"github.com/cairnbackup/cairn/internal/blob"
-	"github.com/cairnbackup/cairn/internal/pack"
+	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -93,120 +89,11 @@ func (c *Cache) checkVersion(kind string, seq uint64) error {
 	return WriteFileAtomic(filepath.Join(c.dir, "state.json"), buf)
 }
 
-// WriteFileAtomic writes a cache file via a temp file, fsync and rename.
+// WriteFileAtomic replaces a cache or state file durably under a unique
+// temporary name (see package atomicfile), so processes sharing a cache
+// never trip over each other's temporary files.
 func WriteFileAtomic(path string, buf []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// Journal records, for each pack a session has stored, the pack's name and
-// plaintext header, fsynced before the pack counts as stored. A session
-// killed before it wrote its index fragments leaves its packs in the
-// journal; the next session indexes them instead of uploading again.
-//
-// Record: pack id [32] | header length u32 | header.
-type journal struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func (c *Cache) journalPath() string { return filepath.Join(c.dir, "journal") }
-
-func (c *Cache) openJournal() (*journal, error) {
-	if c.dir == "" {
-		return &journal{}, nil
-	}
-	f, err := os.OpenFile(c.journalPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open journal: %w", err)
-	}
-	return &journal{f: f}, nil
-}
-
-func (j *journal) add(id blob.ID, hdr []byte) error {
-	if j.f == nil {
-		return nil
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	rec := make([]byte, 0, 36+len(hdr))
-	rec = append(rec, id[:]...)
-	rec = binary.LittleEndian.AppendUint32(rec, uint32(len(hdr)))
-	rec = append(rec, hdr...)
-	if _, err := j.f.Write(rec); err != nil {
-		return err
-	}
-	return j.f.Sync()
-}
-
-func (j *journal) close() error {
-	if j.f == nil {
-		return nil
-	}
-	return j.f.Close()
-}
-
-// readJournal returns the packs recorded in the journal; a torn last record
-// (a crash mid-append) is ignored.
-func (c *Cache) readJournal() ([]pack.IndexPack, error) {
-	if c.dir == "" {
-		return nil, nil
-	}
-	f, err := os.Open(c.journalPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	rd := bufio.NewReader(f)
-	var out []pack.IndexPack
-	for {
-		var head [36]byte
-		if _, err := io.ReadFull(rd, head[:]); err != nil {
-			return out, nil
-		}
-		l := binary.LittleEndian.Uint32(head[32:])
-		if l > pack.MaxHeaderSize {
-			return out, nil
-		}
-		hdr := make([]byte, l)
-		if _, err := io.ReadFull(rd, hdr); err != nil {
-			return out, nil
-		}
-		var p pack.IndexPack
-		copy(p.Pack[:], head[:32])
-		p.Header = hdr
-		out = append(out, p)
-	}
-}
-
-// clearJournal empties the journal once its packs are indexed.
-func (c *Cache) clearJournal() error {
-	if c.dir == "" {
-		return nil
-	}
-	err := os.Remove(c.journalPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
+	return atomicfile.WriteFile(path, buf, 0o600)
 }
 
 // saveLastRefs keeps this key's last committed snapshot's refs (a writer's

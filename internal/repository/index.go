@@ -53,6 +53,21 @@ func (r *Repository) addPack(id blob.ID, h *pack.Header) {
 	}
 }
 
+// packIndexed reports whether the loaded index lists the pack with header
+// h (by its first blob: a fragment lists a pack's blobs together).
+func (r *Repository) packIndexed(id blob.ID, h *pack.Header) bool {
+	if len(h.Entries) == 0 {
+		return false
+	}
+	e := h.Entries[0]
+	for _, got := range r.idx.LookupAll(e.ID, e.Type) {
+		if got.Pack == id {
+			return true
+		}
+	}
+	return false
+}
+
 // IndexFile is one loaded index fragment.
 type IndexFile struct {
 	Name   string

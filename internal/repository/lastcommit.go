@@ -27,6 +27,14 @@ func (c *Cache) saveLastStatement(st *snapshot.Statement) error {
 	if c.dir == "" {
 		return nil
 	}
+	// Never backwards: of two commits finishing at once, the lower seq
+	// may be the later to get here.
+	if old, err := os.ReadFile(filepath.Join(c.dir, lastCommitFile)); err == nil {
+		var prev Committed
+		if json.Unmarshal(old, &prev) == nil && prev.Writer == hex.EncodeToString(st.Writer[:]) && prev.Seq >= st.Seq {
+			return nil
+		}
+	}
 	h := st.Hash()
 	buf, _ := json.Marshal(Committed{Writer: hex.EncodeToString(st.Writer[:]), Seq: st.Seq, Hash: hex.EncodeToString(h[:])})
 	return WriteFileAtomic(filepath.Join(c.dir, lastCommitFile), buf)

@@ -124,6 +124,7 @@ func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, err
 		pending: map[snapshot.Ref]struct{}{}, uploads: g, upctx: gctx, lease: lease}
 	if err := s.recoverJournal(ctx); err != nil {
 		lease.end()
+		j.release()
 		return nil, err
 	}
 	return s, nil
@@ -131,7 +132,7 @@ func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, err
 
 // recoverJournal indexes packs a killed session stored but never indexed.
 func (s *Session) recoverJournal(ctx context.Context) error {
-	recs, err := s.repo.cache.readJournal()
+	recs, err := s.repo.cache.adoptDead(s.journal)
 	if err != nil || len(recs) == 0 {
 		return err
 	}
@@ -140,8 +141,8 @@ func (s *Session) recoverJournal(ctx context.Context) error {
 			continue // never fully stored, or removed since
 		}
 		h, err := pack.ParseHeader(rec.Header, 1<<32-1)
-		if err != nil {
-			continue
+		if err != nil || s.repo.packIndexed(rec.Pack, h) {
+			continue // unreadable, or its session indexed it before it died
 		}
 		s.repo.addPack(rec.Pack, h)
 		for _, e := range h.Entries {
@@ -334,10 +335,7 @@ func (s *Session) Stats() SessionStats {
 // (its packs are indexed).
 func (s *Session) Close() error {
 	s.lease.end()
-	if err := s.journal.close(); err != nil {
-		return err
-	}
-	return s.repo.cache.clearJournal()
+	return s.journal.done()
 }
 
 // Abort ends a failed session; the journal stays so the next session
@@ -351,7 +349,7 @@ func (s *Session) Abort() {
 	s.mu.Unlock()
 	_ = s.uploads.Wait()
 	s.lease.end()
-	_ = s.journal.close()
+	s.journal.release()
 }
 
 var _ Known = index.DomainView{}

@@ -74,24 +74,15 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 	if err := s.checkCondemned(ctx, refs, pageIDs); err != nil {
 		return nil, err
 	}
-	prev, err := r.chainHead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st := &snapshot.Statement{RepoID: r.keys.RepoID, Seq: 1, Root: in.Root,
-		ManifestRoot: snapshot.ManifestRoot(pageIDs), Time: in.Time.UTC(), DedupGen: r.keys.CurrentDedup}
-	if prev != nil {
-		st.Seq = prev.seq + 1
-		st.Prev = prev.hash
-	}
 	meta := in.Meta
 	meta.Pages = pageIDs
 	meta.Blobs = uint64(len(refs))
 	stats := s.Stats()
 	meta.NewBlobs, meta.NewBytes = stats.Blobs, stats.StoredBytes
-	meta.Time = st.Time
+	meta.Time = in.Time.UTC()
 	mb, _ := snapshot.MarshalJSONHeader(&meta)
-	f := &snapshot.File{Statement: st}
+	f := &snapshot.File{}
+	var err error
 	if f.MetaSealed, err = crypto.Seal(mb, r.keys.MetaRecipient); err != nil {
 		return nil, err
 	}
@@ -104,22 +95,65 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 			return nil, err
 		}
 	}
-	f.Sign(r.keys.Sign)
-	buf := f.Marshal()
-	name := backend.NameOf(buf)
 	if s.lease.Gone() {
 		r.log.Warn("committing after the backup session's lease expired; the server checks that every blob the snapshot references is still stored")
 	}
-	if err := r.be.Save(backend.WithLease(ctx, s.lease.ID()), backend.Handle{Type: backend.Snapshots, Name: name}, backend.NewByteReader(buf)); err != nil {
+	// Sign after the chain's head and claim the seq; a commit by the same
+	// key that won the seq makes this one re-read the head and sign again
+	// (claim.go), so two backups at once never fork the chain.
+	var st *snapshot.Statement
+	var name string
+	for attempt := 1; ; attempt++ {
+		prev, err := r.chainHead(ctx)
+		if err != nil {
+			return nil, err
+		}
+		st = &snapshot.Statement{RepoID: r.keys.RepoID, Seq: 1, Root: in.Root,
+			ManifestRoot: snapshot.ManifestRoot(pageIDs), Time: in.Time.UTC(), DedupGen: r.keys.CurrentDedup}
+		if prev != nil {
+			st.Seq = prev.seq + 1
+			st.Prev = prev.hash
+		}
+		f.Statement = st
+		f.Sign(r.keys.Sign)
+		buf := f.Marshal()
+		name = backend.NameOf(buf)
+		h := backend.Handle{Type: backend.Snapshots, Name: name}
+		if err := r.claimSeq(ctx, st.Seq); errors.Is(err, errSeqTaken) {
+			if attempt >= maxCommitAttempts {
+				return nil, fmt.Errorf("save snapshot: seq %d: %w after %d attempts", st.Seq, err, attempt)
+			}
+			if err := r.awaitHead(ctx, st.Seq); err != nil {
+				return nil, fmt.Errorf("save snapshot: %w", err)
+			}
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("save snapshot: %w", err)
+		}
+		err = r.be.Save(backend.WithLease(ctx, s.lease.ID()), h, backend.NewByteReader(buf))
+		if err == nil || errors.Is(err, backend.ErrExists) { // the name is the content: ours
+			break
+		}
+		if errors.Is(err, backend.ErrSequence) && attempt < maxCommitAttempts {
+			// The server recorded another statement of this key at this
+			// seq, or ours from an attempt whose answer was lost.
+			if _, serr := r.be.Stat(ctx, h); serr == nil {
+				break
+			}
+			r.log.Debug("snapshot out of sequence, re-reading the chain's head", "seq", st.Seq)
+			continue
+		}
 		return nil, fmt.Errorf("save snapshot: %w", err)
 	}
 	s.lease.committed() // the server ended the session with the upload
 	id, _ := blob.ParseID(name)
+	// The snapshot is stored: a cache that cannot be updated costs a
+	// writer some dedup and check some rollback evidence, not the snapshot.
 	if err := r.cache.saveLastRefs(refs); err != nil {
-		return nil, err
+		r.log.Warn("snapshot stored, but its refs could not be cached", "err", err)
 	}
 	if err := r.cache.saveLastStatement(st); err != nil {
-		return nil, err
+		r.log.Warn("snapshot stored, but its statement could not be cached", "err", err)
 	}
 	return &Snapshot{ID: id, File: f, Meta: &meta, Owner: &in.Owner}, nil
 }

@@ -51,6 +51,8 @@ const (
 	CodeForbidden    = "forbidden"
 	CodeBadRequest   = "bad-request"
 	CodeInternal     = "internal"
+	// CodeSequence: a snapshot, roster or config out of sequence.
+	CodeSequence = "bad-sequence"
 	// CodeSessionGone: a heartbeat for a backup session that has ended or
 	// whose lease expired (410).
 	CodeSessionGone = "session-gone"
@@ -105,6 +107,8 @@ func Err(status int, code, msg string) error {
 		base = backend.ErrNoSpace
 	case CodePermission:
 		base = backend.ErrPermission
+	case CodeSequence:
+		base = backend.ErrSequence
 	case CodeAuth:
 		base = ErrAuth
 	case CodeAppendOnly, CodeTooOften, CodeForbidden, CodeTooLarge:

@@ -110,7 +110,7 @@ func blindClient(t *testing.T, repo *repository.Repository) (*repository.Reposit
 		t.Fatal(err)
 	}
 	pb := &planBlind{Backend: repo.Backend()}
-	r, err := repository.OpenWithKeys(ctx, pb, repo.Keys(), "", cfg, repository.Options{CacheDir: t.TempDir()})
+	r, err := repository.OpenWithKeys(ctx, pb, repo.Keys(), "", cfg, repository.Options{CacheDir: t.TempDir(), Now: repo.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,15 +17,16 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
 // Error codes of upload validation (R15), in the X-Cairn-Error header.
 const (
-	codeInvalid  = "invalid-object"  // malformed, or not sealed to this server
-	codeSequence = "bad-sequence"    // a snapshot out of its writer's sequence
-	codeSigner   = "bad-signature"   // unsigned, mis-signed, or not in the roster
-	codeMissing  = "missing-objects" // references something not stored
+	codeInvalid  = "invalid-object"     // malformed, or not sealed to this server
+	codeSequence = restapi.CodeSequence // a snapshot out of its writer's sequence
+	codeSigner   = "bad-signature"      // unsigned, mis-signed, or not in the roster
+	codeMissing  = "missing-objects"    // references something not stored
 )
 
 // refusal is a validation failure: what the client is told.
@@ -174,7 +175,7 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 			return s.validateKeyFile(cr, body)
 		}
 		return s.validateConfig(ctx, cr, be, h.Type, body)
-	case backend.Receipts, backend.Tombstones, backend.Plans, backend.Locks:
+	case backend.Receipts, backend.Tombstones, backend.Plans, backend.Locks, backend.Claims:
 		return refusef(http.StatusForbidden, codeInvalid, "%s are written by the server, never by a client", h.Type)
 	}
 	return nil

@@ -144,6 +144,10 @@ func (b *Backend) Properties() backend.Properties {
 	return backend.Properties{Connections: b.conns, Location: b.location}
 }
 
+// SequencesCommits tells the repository that the server orders each
+// writer's commits (backend.ServerSequenced).
+func (b *Backend) SequencesCommits() bool { return true }
+
 // Close implements backend.Backend.
 func (b *Backend) Close() error {
 	b.client.CloseIdleConnections()

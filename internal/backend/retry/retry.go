@@ -88,7 +88,8 @@ func Permanent(err error) bool {
 		errors.Is(err, backend.ErrHashMismatch),
 		errors.Is(err, backend.ErrInvalidName),
 		errors.Is(err, backend.ErrPermission),
-		errors.Is(err, backend.ErrNoSpace):
+		errors.Is(err, backend.ErrNoSpace),
+		errors.Is(err, backend.ErrSequence):
 		return true
 	}
 	return false
