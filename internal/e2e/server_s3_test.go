@@ -79,7 +79,7 @@ func TestServerOnS3(t *testing.T) {
 		writeRandom(t, filepath.Join(rsrc, "sub", "small"), 1000)
 		url := s.url("alice", "restic")
 		for _, args := range [][]string{{"init"}, {"backup", rsrc}, {"check", "--read-data"}, {"restore", "latest", "--target", filepath.Join(s.dir, "rrestore")}} {
-			if out, err := restic(t, ctx, s.dir, url, args...); err != nil {
+			if out, err := restic(t, ctx, "restic", s.dir, url, args...); err != nil {
 				t.Fatalf("restic %s: %v\n%s", args[0], err, out)
 			}
 		}
@@ -91,7 +91,7 @@ func TestServerOnS3(t *testing.T) {
 		// Append-only holds on S3 too.
 		fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		if out, err := restic(t, fctx, s.dir, url, "forget", "latest"); err == nil {
+		if out, err := restic(t, fctx, "restic", s.dir, url, "forget", "latest"); err == nil {
 			t.Fatalf("forget in append-only mode succeeded:\n%s", out)
 		}
 		keys := bucketKeys(t, minio, "cairn-server", "site1/alice/restic/")

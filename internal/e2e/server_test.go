@@ -88,10 +88,10 @@ func (s *serverEnv) log() string {
 	return string(b)
 }
 
-// restic runs the real restic binary.
-func restic(t *testing.T, ctx context.Context, dir, repo string, args ...string) (string, error) {
+// restic runs the restic binary bin (a path, or a name on PATH).
+func restic(t *testing.T, ctx context.Context, bin, dir, repo string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, "restic", append([]string{"-r", repo, "--no-cache"}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-r", repo, "--no-cache"}, args...)...)
 	cmd.Env = append(os.Environ(), "RESTIC_PASSWORD=restic-pw", "HOME="+dir)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -99,14 +99,37 @@ func restic(t *testing.T, ctx context.Context, dir, repo string, args ...string)
 	return out.String(), err
 }
 
-func needRestic(t *testing.T) {
-	if _, err := exec.LookPath("restic"); err != nil {
-		t.Skip("restic is not installed (.ci/run installs it)")
+// resticBins is $CAIRN_TEST_RESTIC split at colons and commas: the restic
+// binaries TestServerWithRestic runs, by default just "restic" from PATH.
+func resticBins() []string {
+	bins := strings.FieldsFunc(os.Getenv("CAIRN_TEST_RESTIC"), func(r rune) bool { return r == ':' || r == ',' })
+	if len(bins) == 0 {
+		return []string{"restic"}
+	}
+	return bins
+}
+
+// TestServerWithRestic runs once per restic binary, as a subtest named
+// after its version ("0.14.0"); a binary that is not there is skipped.
+func TestServerWithRestic(t *testing.T) {
+	for _, bin := range resticBins() {
+		path, err := exec.LookPath(bin)
+		if err != nil {
+			t.Run(filepath.Base(bin), func(t *testing.T) {
+				t.Skipf("restic %q is not installed (.ci/run installs Debian's): %v", bin, err)
+			})
+			continue
+		}
+		out, err := exec.Command(path, "version").Output()
+		f := strings.Fields(string(out)) // restic 0.14.0 compiled with go1.19.8 on linux/amd64
+		if err != nil || len(f) < 2 {
+			t.Fatalf("%s version: %v\n%s", path, err, out)
+		}
+		t.Run(f[1], func(t *testing.T) { testServerWithRestic(t, path) })
 	}
 }
 
-func TestServerWithRestic(t *testing.T) {
-	needRestic(t)
+func testServerWithRestic(t *testing.T, bin string) {
 	s := startCairnServer(t)
 	ctx := context.Background()
 	src := map[string]string{}
@@ -116,7 +139,7 @@ func TestServerWithRestic(t *testing.T) {
 		writeRandom(t, filepath.Join(dir, "big"), 5<<20)
 		writeRandom(t, filepath.Join(dir, "sub", "small"), 1000)
 		src[c] = dir
-		if out, err := restic(t, ctx, s.dir, s.url(c, "restic"), "init"); err != nil {
+		if out, err := restic(t, ctx, bin, s.dir, s.url(c, "restic"), "init"); err != nil {
 			t.Fatalf("restic init %s: %v\n%s", c, err, out)
 		}
 	}
@@ -124,7 +147,7 @@ func TestServerWithRestic(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, c := range []string{"alice", "bob"} {
 		wg.Go(func() {
-			if out, err := restic(t, ctx, s.dir, s.url(c, "restic"), "backup", src[c]); err != nil {
+			if out, err := restic(t, ctx, bin, s.dir, s.url(c, "restic"), "backup", src[c]); err != nil {
 				t.Errorf("restic backup %s: %v\n%s", c, err, out)
 			}
 		})
@@ -134,15 +157,15 @@ func TestServerWithRestic(t *testing.T) {
 		t.FailNow()
 	}
 	for _, c := range []string{"alice", "bob"} {
-		out, err := restic(t, ctx, s.dir, s.url(c, "restic"), "snapshots", "--json")
+		out, err := restic(t, ctx, bin, s.dir, s.url(c, "restic"), "snapshots", "--json")
 		if err != nil || strings.Count(out, `"id"`) != 1 {
 			t.Fatalf("restic snapshots %s: %v\n%s", c, err, out)
 		}
-		if out, err := restic(t, ctx, s.dir, s.url(c, "restic"), "check", "--read-data"); err != nil || !strings.Contains(out, "no errors were found") {
+		if out, err := restic(t, ctx, bin, s.dir, s.url(c, "restic"), "check", "--read-data"); err != nil || !strings.Contains(out, "no errors were found") {
 			t.Fatalf("restic check %s: %v\n%s", c, err, out)
 		}
 		target := filepath.Join(s.dir, "restore-"+c)
-		if out, err := restic(t, ctx, s.dir, s.url(c, "restic"), "restore", "latest", "--target", target); err != nil {
+		if out, err := restic(t, ctx, bin, s.dir, s.url(c, "restic"), "restore", "latest", "--target", target); err != nil {
 			t.Fatalf("restic restore %s: %v\n%s", c, err, out)
 		}
 		want, got := contentHashes(t, src[c]), contentHashes(t, filepath.Join(target, src[c]))
@@ -156,19 +179,19 @@ func TestServerWithRestic(t *testing.T) {
 		}
 	}
 	// bob cannot read alice's repository.
-	if out, err := restic(t, ctx, s.dir, strings.Replace(s.url("bob", "restic"), "/bob/restic", "/alice/restic", 1), "snapshots"); err == nil {
+	if out, err := restic(t, ctx, bin, s.dir, strings.Replace(s.url("bob", "restic"), "/bob/restic", "/alice/restic", 1), "snapshots"); err == nil {
 		t.Fatalf("bob listed alice's snapshots:\n%s", out)
 	}
 	// forget is refused in append-only mode (restic 0.14 retries the 403,
 	// so give it a deadline); the snapshot survives.
 	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	out, err := restic(t, fctx, s.dir, s.url("alice", "restic"), "forget", "latest")
+	out, err := restic(t, fctx, bin, s.dir, s.url("alice", "restic"), "forget", "latest")
 	cancel()
 	if err == nil {
 		t.Fatalf("forget in append-only mode succeeded:\n%s", out)
 	}
-	restic(t, ctx, s.dir, s.url("alice", "restic"), "unlock")
-	if out, err := restic(t, ctx, s.dir, s.url("alice", "restic"), "snapshots", "--json"); err != nil || strings.Count(out, `"id"`) != 1 {
+	restic(t, ctx, bin, s.dir, s.url("alice", "restic"), "unlock")
+	if out, err := restic(t, ctx, bin, s.dir, s.url("alice", "restic"), "snapshots", "--json"); err != nil || strings.Count(out, `"id"`) != 1 {
 		t.Fatalf("after refused forget: %v\n%s", err, out)
 	}
 	if !strings.Contains(s.log(), "code=append-only") {
