@@ -229,3 +229,44 @@ func FuzzParseFile(f *testing.F) {
 		_ = sf.Verify() // must not panic
 	})
 }
+
+// FuzzHeadStatement: never panics, and accepts only a head whose
+// statement a full parse of the same file agrees with and whose signature
+// verifies.
+func FuzzHeadStatement(f *testing.F) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	good := newFile(f, priv, sampleStatement(), nil).Marshal()
+	f.Add(good[:min(len(good), snapshot.HeadSize)])
+	f.Add(good)
+	f.Add([]byte("CRS1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := snapshot.HeadStatement(b)
+		if err != nil {
+			return
+		}
+		if sf, err := snapshot.ParseFile(b); err == nil && sf.Statement.Hash() != st.Hash() {
+			t.Fatal("head and full parse disagree on the statement")
+		}
+	})
+}
+
+func TestHeadStatement(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	file := newFile(t, priv, sampleStatement(), []byte("dedup")).Marshal()
+	full, err := snapshot.ParseFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := snapshot.HeadStatement(file[:snapshot.HeadSize])
+	if err != nil || st.Hash() != full.Statement.Hash() {
+		t.Fatalf("head of a good file: %v", err)
+	}
+	bad := bytes.Clone(file)
+	bad[20] ^= 1
+	if _, err := snapshot.HeadStatement(bad[:snapshot.HeadSize]); err == nil {
+		t.Fatal("a head with a flipped statement byte verified")
+	}
+	if _, err := snapshot.HeadStatement(file[:snapshot.HeadSize-1]); err == nil {
+		t.Fatal("a truncated head verified")
+	}
+}
