@@ -57,51 +57,8 @@ func startHostileServer(t *testing.T, runArgs ...string) *hostileServer {
 		}
 		e.ok(args...)
 	}
-	args := append([]string{"server", "run", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, runArgs...)
-	cmd := e.command(nil, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf, _ := os.Create(filepath.Join(e.dir, "server.log"))
-	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server exit: %v", err)
-			}
-		case <-time.After(time.Minute):
-			cmd.Process.Kill()
-			t.Errorf("server did not stop within a minute of SIGINT")
-			<-done
-		}
-		logf.Close()
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		if a, ok := strings.CutPrefix(line, "cairn server listening on http://"); ok {
-			s.addr = a
-		}
-		if a, ok := strings.CutPrefix(line, "metrics on http://"); ok {
-			s.metrics = strings.TrimSuffix(a, "/metrics")
-		}
-		if strings.HasPrefix(line, "server fingerprint:") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, stdout)
-	if s.addr == "" || s.metrics == "" {
-		t.Fatalf("server did not report its addresses; log:\n%s", s.log())
-	}
-	return &hostileServer{serverEnv: s, pid: cmd.Process.Pid}
+	pid := s.start(t, runArgs...)
+	return &hostileServer{serverEnv: s, pid: pid}
 }
 
 // status reads a field of /proc/PID/status in KiB (VmRSS, VmHWM).

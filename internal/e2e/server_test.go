@@ -42,20 +42,39 @@ func runCairnServer(t *testing.T, initArgs ...string) *serverEnv {
 		os.WriteFile(pw, []byte(c+"-secret-pw\n"), 0o600)
 		e.ok("server", "client", "add", c, "--password-file", pw)
 	}
-	cmd := e.command(nil, "server", "run", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
+	s.start(t)
+	return s
+}
+
+// start runs `cairn server run` on loopback with extra flags, waits until
+// it reports its addresses, and stops it (SIGINT, at most a minute) at
+// the end of the test. It returns the server's process ID.
+func (s *serverEnv) start(t *testing.T, runArgs ...string) int {
+	t.Helper()
+	args := append([]string{"server", "run", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, runArgs...)
+	cmd := s.command(nil, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logf, _ := os.Create(filepath.Join(e.dir, "server.log"))
+	logf, _ := os.Create(filepath.Join(s.dir, "server.log"))
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("server exit: %v", err)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server exit: %v", err)
+			}
+		case <-time.After(time.Minute):
+			cmd.Process.Kill()
+			t.Errorf("server did not stop within a minute of SIGINT")
+			<-done
 		}
 		logf.Close()
 	})
@@ -76,7 +95,7 @@ func runCairnServer(t *testing.T, initArgs ...string) *serverEnv {
 	if s.addr == "" || s.metrics == "" {
 		t.Fatalf("server did not report its addresses; log:\n%s", s.log())
 	}
-	return s
+	return cmd.Process.Pid
 }
 
 func (s *serverEnv) url(client, repo string) string {
