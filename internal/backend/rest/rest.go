@@ -197,6 +197,15 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd backend.RewindR
 			err = tr.err
 		case ctx.Err() != nil:
 			err = ctx.Err()
+		default:
+			// A server that refuses an upload before reading its body
+			// (the file exists, a quota) closes the connection, and the
+			// refusal may be lost in the broken write. A file that is
+			// stored now was stored by someone else: files are never
+			// overwritten, and the server stores only whole uploads.
+			if _, serr := b.Stat(ctx, h); serr == nil {
+				err = fmt.Errorf("%w (the server closed the connection while the upload was sent: %v)", backend.ErrExists, err)
+			}
 		}
 		return fmt.Errorf("rest: save %v: %w", h, err)
 	}
