@@ -82,7 +82,7 @@ func (p *pruner) condemn(ctx context.Context, pending map[blob.ID]bool) (*reposi
 	}
 	// Headers of unindexed packs, so the plan can name their blobs.
 	for id := range unindexed {
-		h, err := p.readHeader(ctx, id)
+		h, _, err := p.repo.StoredPackHeader(ctx, id)
 		if err != nil {
 			p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("unindexed pack %s: %v", id.Short(), err))
 			continue
@@ -218,35 +218,4 @@ func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[b
 		}
 	}
 	return nil
-}
-
-// readHeader reads and opens a pack's own sealed header.
-func (p *pruner) readHeader(ctx context.Context, id blob.ID) (*pack.Header, error) {
-	size := p.stored[id]
-	h := backend.Handle{Type: backend.Data, Name: id.String()}
-	if size < pack.TrailerSize {
-		return nil, fmt.Errorf("%d bytes is too short for a pack", size)
-	}
-	var trailer []byte
-	if err := p.be.Load(ctx, h, pack.TrailerSize, size-pack.TrailerSize, func(rd io.Reader) error {
-		var err error
-		trailer, err = io.ReadAll(rd)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	off, l, err := pack.ParseTrailer(trailer, size)
-	if err != nil {
-		return nil, err
-	}
-	var sealed []byte
-	if err := p.be.Load(ctx, h, l, off, func(rd io.Reader) error {
-		var err error
-		sealed, err = io.ReadAll(rd)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	hdr, _, err := pack.OpenHeader(sealed, off, p.repo.Keys().MetaIdentity)
-	return hdr, err
 }

@@ -178,12 +178,6 @@ func (r *Repository) Locate(ctx context.Context, t blob.Type, id blob.ID) (index
 	return cs[0], true
 }
 
-// HasOwn reports whether the blob has a copy in this key's own domain:
-// what a backup may dedup against and a commit may rely on.
-func (r *Repository) HasOwn(t blob.Type, id blob.ID) bool {
-	return r.idx.HasIn(id, t, r.Domain())
-}
-
 // Revoked reports whether d is a writer the roster has revoked: its old
 // uploads keep their domain, but a server accepts no new ones (R23, R24).
 func (r *Repository) Revoked(d blob.Domain) bool {

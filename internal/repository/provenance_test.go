@@ -88,7 +88,7 @@ func TestGarbageCopyInWritersDomain(t *testing.T) {
 		if n := len(r.Index().LookupAll(id, blob.Data)); n != 2 {
 			t.Fatalf("%d copies indexed, want the owner's and the writer's\n%s", n, log.String())
 		}
-		if !r.HasOwn(blob.Data, id) || r.Index().HasIn(id, blob.Data, w.Domain()) != true {
+		if !r.Index().HasIn(id, blob.Data, r.OwnerDomain()) || !r.Index().HasIn(id, blob.Data, w.Domain()) {
 			t.Fatal("copies not attributed to their uploaders")
 		}
 		got, err := r.LoadBlob(ctx, blob.Data, id)
