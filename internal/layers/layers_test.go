@@ -25,6 +25,7 @@ var layer = map[string]int{
 	"internal/backend/local":       2,
 	"internal/backend/backendtest": 3,
 	"internal/backend/retry":       2,
+	"internal/replicate":           2,
 	"internal/backend/s3":          3,
 	"internal/backend/location":    4,
 	"internal/minioserver":         1,
