@@ -20,6 +20,7 @@ var layer = map[string]int{
 	"internal/blob":                0,
 	"internal/ticker":              0,
 	"internal/alert":               0,
+	"internal/schedule":            0,
 	"internal/atomicfile":          0,
 	"internal/backend":             1,
 	"internal/backend/mem":         2,
