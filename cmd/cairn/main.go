@@ -112,6 +112,7 @@ and restores them. Documentation: docs/commands.md.
 		newPruneCommand(g),
 		newRepairCommand(g),
 		newServerCommand(g),
+		newAgentCommand(g),
 	)
 	return root
 }
