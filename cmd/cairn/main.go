@@ -113,6 +113,7 @@ and restores them. Documentation: docs/commands.md.
 		newRepairCommand(g),
 		newServerCommand(g),
 		newAgentCommand(g),
+		newGenerateCommand(g),
 	)
 	return root
 }
