@@ -535,8 +535,13 @@ func (c *checker) tree(ctx context.Context, s *repository.Snapshot, id blob.ID, 
 		}
 		for _, b := range n.Content {
 			if _, ok := c.repo.Locate(rctx, blob.Data, b); !ok {
-				c.named[snapshot.Ref{Type: blob.Data, ID: b}] = true
-				c.problem(Problem{Blob: "data " + b.Short(), Snapshots: c.snapsOf(snapshot.Ref{Type: blob.Data, ID: b}, s), Message: fmt.Sprintf("content of %q has no copy in the index that its snapshot may use (its signer's or the owner's)", p)})
+				r := snapshot.Ref{Type: blob.Data, ID: b}
+				c.named[r] = true
+				msg := fmt.Sprintf("content of %q has no copy in the index that its snapshot may use (its signer's or the owner's)", p)
+				if _, ok := c.blobs[r]; !ok {
+					msg = fmt.Sprintf("content of %q: blob is not in the index (lost or never indexed)", p)
+				}
+				c.problem(Problem{Blob: "data " + b.Short(), Snapshots: c.snapsOf(r, s), Message: msg})
 			}
 		}
 	}
