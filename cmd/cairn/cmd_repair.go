@@ -76,9 +76,9 @@ func runRepair(ctx context.Context, g *GlobalOptions, opts RepairOptions) error 
 		}
 		return nil
 	}
-	verb, repacked := "dropped from the index", "repacked"
+	verb := "dropped from the index"
 	if rep.DryRun {
-		verb, repacked = "would drop from the index", "would repack"
+		verb = "would drop from the index"
 	}
 	for _, p := range rep.Packs {
 		switch {
@@ -90,8 +90,11 @@ func runRepair(ctx context.Context, g *GlobalOptions, opts RepairOptions) error 
 			fmt.Fprintf(g.stdout, "pack data/%s: %d of %d blobs salvaged, %d lost; %s\n", p.Pack, p.Salvaged, p.Blobs, p.Lost, verb)
 		}
 	}
-	if rep.Repacked > 0 {
-		fmt.Fprintf(g.stdout, "%s %d salvaged blobs into %d new packs\n", repacked, rep.Repacked, len(rep.NewPacks))
+	switch {
+	case rep.Repacked > 0 && rep.DryRun:
+		fmt.Fprintf(g.stdout, "would repack %d salvaged blobs\n", rep.Repacked)
+	case rep.Repacked > 0:
+		fmt.Fprintf(g.stdout, "repacked %d salvaged blobs into %d new packs\n", rep.Repacked, len(rep.NewPacks))
 	}
 	fmt.Fprintf(g.stdout, "%d blobs lost (no other copy); %d snapshots affected\n", rep.LostBlobs, len(rep.Snapshots))
 	for _, a := range rep.Snapshots {

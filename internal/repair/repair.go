@@ -104,7 +104,7 @@ func Run(ctx context.Context, repo *repository.Repository, packs []string, opts 
 	if err := s.affected(ctx, rep); err != nil {
 		return nil, err
 	}
-	if !repo.CanReadContent() {
+	if !repo.CanReadContent() && rep.LostBlobs > 0 {
 		rep.Notes = append(rep.Notes, "which files lost content needs the owner key")
 	}
 	if opts.DryRun || len(s.dropped) == 0 {
@@ -161,7 +161,6 @@ func (s *salvage) run(ctx context.Context, rep *Report, dry bool) error {
 			res.Kept = true
 			rep.Packs = append(rep.Packs, res)
 			rep.Kept = append(rep.Kept, id.String())
-			rep.Notes = append(rep.Notes, fmt.Sprintf("pack %s holds data and tree blobs the server key cannot open: left in the index; run `cairn repair --read-data` with the owner key to salvage it", id.Short()))
 			continue
 		default:
 			good, err := salvagePack(ctx, s.repo, id, fi.Size, entries, func(e index.Entry, sealed []byte) error {
