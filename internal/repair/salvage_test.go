@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/mem"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/checker"
+	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/index"
 	"github.com/cairnbackup/cairn/internal/repair"
 	"github.com/cairnbackup/cairn/internal/repository"
@@ -31,7 +32,12 @@ type salvageFixture struct {
 	opts repository.Options
 }
 
-func newSalvageFixture(t *testing.T) *salvageFixture {
+func newSalvageFixture(t *testing.T) *salvageFixture { return newSalvageFixtureBy(t, false) }
+
+// newSalvageFixtureBy makes the fixture's snapshot with the owner key or,
+// with writer, with a writer key the owner enrolled (its packs are of the
+// writer's domain).
+func newSalvageFixtureBy(t *testing.T, writer bool) *salvageFixture {
 	ctx := context.Background()
 	src := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -50,6 +56,17 @@ func newSalvageFixture(t *testing.T) *salvageFixture {
 	f := &salvageFixture{be: mem.New(), src: src, opts: repository.Options{KDF: &cheapKDF}}
 	repo, err := repository.Init(ctx, f.be, []byte("pw"), f.opts)
 	must(t, err)
+	if writer {
+		wm, err := repo.NewKeyMaterial(crypto.RoleWriter)
+		must(t, err)
+		must(t, repo.AddWriter(ctx, wm, "laptop"))
+		keys, err := wm.Parse()
+		must(t, err)
+		cfg, err := backend.LoadAll(ctx, f.be, backend.Handle{Type: backend.Config, Name: "config"})
+		must(t, err)
+		repo, err = repository.OpenWithKeys(ctx, f.be, keys, "", cfg, repository.Options{CacheDir: t.TempDir()})
+		must(t, err)
+	}
 	res, err := archiver.Backup(ctx, repo, []string{src}, archiver.Options{})
 	must(t, err)
 	f.snap = res.Snapshot
@@ -218,5 +235,95 @@ func TestSalvageTreeBlob(t *testing.T) {
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "d5: directory lost") {
 		t.Errorf("restore warnings %q", warnings)
+	}
+}
+
+// TestSalvageWriterDomain: the salvaged blobs of a writer's pack go into
+// a new pack of the writer's domain (not the owner's, which would make
+// them stand for everyone's snapshots), signed by the owner as
+// coordinator; the writer's snapshot restores from them.
+func TestSalvageWriterDomain(t *testing.T) {
+	f := newSalvageFixtureBy(t, true)
+	victim := f.node(t, "d2/f05")
+	damaged := f.corrupt(t, blob.Data, victim.Content[0])
+	if damaged.Domain == f.open(t).OwnerDomain() || damaged.Domain != f.snap.Signer() {
+		t.Fatalf("the damaged pack is of domain %s, want the writer's %s", damaged.Domain.Short(), f.snap.Signer().Short())
+	}
+	rep, after := f.repairAndCheck(t, damaged) // checks the new packs' domain
+	if len(after.Problems) != 1 || len(rep.Snapshots) != 1 || len(rep.Snapshots[0].Files) != 1 {
+		t.Fatalf("check after repair: %v; affected %+v", after.Problems, rep.Snapshots)
+	}
+	warnings, same := f.restoreAll(t)
+	if len(same) != 8*41-1 || len(warnings) != 1 {
+		t.Errorf("%d files restored identical, warnings %q", len(same), warnings)
+	}
+}
+
+// TestSalvageTruncatedPack: a pack cut in half keeps the blobs in the
+// half that is left. The trees were stored last, so the root is among
+// the lost: the whole snapshot is reported lost, as "/".
+func TestSalvageTruncatedPack(t *testing.T) {
+	ctx := context.Background()
+	f := newSalvageFixture(t)
+	e := f.corrupt(t, blob.Tree, f.snap.File.Statement.Root)
+	must(t, f.be.Corrupt(backend.Handle{Type: backend.Data, Name: e.Pack.String()}, func(b []byte) []byte { return b[:len(b)/2] }))
+	chk, err := checker.Check(ctx, f.open(t), checker.Options{})
+	must(t, err)
+	rep, err := repair.Run(ctx, f.open(t), chk.BadPacks, repair.Options{})
+	must(t, err)
+	if len(rep.Packs) != 1 || rep.Packs[0].Salvaged == 0 || rep.Packs[0].Lost == 0 || rep.Packs[0].Salvaged+rep.Packs[0].Lost != rep.Packs[0].Blobs {
+		t.Fatalf("packs %+v", rep.Packs)
+	}
+	if len(rep.Snapshots) != 1 || fmt.Sprint(rep.Snapshots[0].Files) != fmt.Sprint([]repair.LostFile{{Path: "/", Dir: true}}) {
+		t.Fatalf("affected %+v", rep.Snapshots)
+	}
+	warnings, same := f.restoreAll(t)
+	if len(same) != 0 || len(warnings) != 1 || !strings.HasPrefix(warnings[0], ".: directory lost") {
+		t.Fatalf("restore of a snapshot whose root is lost: %d files, warnings %q", len(same), warnings)
+	}
+}
+
+// TestSalvageDamagedRange: 64 KiB of a pack's data damaged lose a run of
+// files. Every file of the snapshot is then either restored identical or
+// named lost by the repair, never both and never neither.
+func TestSalvageDamagedRange(t *testing.T) {
+	ctx := context.Background()
+	f := newSalvageFixture(t)
+	e := f.corrupt(t, blob.Data, f.node(t, "d2/f10").Content[0])
+	must(t, f.be.Corrupt(backend.Handle{Type: backend.Data, Name: e.Pack.String()}, func(b []byte) []byte {
+		clear(b[e.Offset : e.Offset+64<<10])
+		return b
+	}))
+	chk, err := checker.Check(ctx, f.open(t), checker.Options{ReadData: true})
+	must(t, err)
+	rep, err := repair.Run(ctx, f.open(t), chk.BadPacks, repair.Options{})
+	must(t, err)
+	if len(rep.Packs) != 1 || rep.Packs[0].Lost < 5 || rep.Packs[0].Salvaged+rep.Packs[0].Lost != rep.Packs[0].Blobs || len(rep.Snapshots) != 1 {
+		t.Fatalf("packs %+v, affected %+v", rep.Packs, rep.Snapshots)
+	}
+	lost := func(rel string) bool {
+		p := filepath.Join(f.src, rel)
+		for _, lf := range rep.Snapshots[0].Files {
+			if lf.Path == p || lf.Dir && strings.HasPrefix(p, lf.Path+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	_, same := f.restoreAll(t)
+	n := 0
+	must(t, filepath.WalkDir(f.src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(f.src, p)
+		n++
+		if same[rel] == lost(rel) {
+			t.Errorf("%s: restored identical %v, reported lost %v", rel, same[rel], lost(rel))
+		}
+		return nil
+	}))
+	if n != 8*41 || len(same) == n {
+		t.Fatalf("%d of %d files restored", len(same), n)
 	}
 }
