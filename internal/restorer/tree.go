@@ -351,6 +351,9 @@ func FindNode(ctx context.Context, repo *repository.Repository, root blob.ID, pa
 	parts := strings.Split(path, "/")
 	for i, name := range parts {
 		t, err := LoadTree(ctx, repo, cur)
+		if errors.Is(err, ErrTreeUnavailable) {
+			return nil, fmt.Errorf("/%s: %w", strings.Join(parts[:i], "/"), LostDir(err))
+		}
 		if err != nil {
 			return nil, err
 		}

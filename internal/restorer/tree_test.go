@@ -630,3 +630,26 @@ func TestWalkLostGoesOn(t *testing.T) {
 		t.Fatalf("lost root: %v, %d visited", err, visited)
 	}
 }
+
+// TestFindNodeBelowLostTree: a path below a directory whose tree is lost
+// names that directory.
+func TestFindNodeBelowLostTree(t *testing.T) {
+	ctx := context.Background()
+	f := newWalkFixture(t)
+	n, err := FindNode(ctx, f.repo, f.src, "d1/skipme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := f.repo.Lookup(blob.Tree, *n.Subtree)
+	if err := f.mem.Corrupt(backend.Handle{Type: backend.Data, Name: e.Pack.String()}, func(b []byte) []byte {
+		b[e.Offset+e.Length/2] ^= 1
+		return b
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.reopen(t, 0)
+	_, err = FindNode(ctx, f.repo, f.src, "d1/skipme/y.txt")
+	if !errors.Is(err, ErrTreeUnavailable) || !strings.HasPrefix(err.Error(), "/d1/skipme: directory lost") {
+		t.Fatalf("got %v", err)
+	}
+}
