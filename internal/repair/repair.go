@@ -145,6 +145,11 @@ func (s *salvage) run(ctx context.Context, rep *Report, dry bool) error {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
 	rp := newRepacker(s.repo)
+	type repackKey struct {
+		snapshot.Ref
+		blob.Domain
+	}
+	repacked := map[repackKey]bool{}
 	for _, id := range ids {
 		entries := sortEntries(byPack[id])
 		res := PackResult{Pack: id.String(), Blobs: len(entries)}
@@ -164,9 +169,11 @@ func (s *salvage) run(ctx context.Context, rep *Report, dry bool) error {
 			continue
 		default:
 			good, err := salvagePack(ctx, s.repo, id, fi.Size, entries, func(e index.Entry, sealed []byte) error {
-				if s.servedElsewhere(e) {
+				k := repackKey{snapshot.Ref{Type: e.Type, ID: e.ID}, e.Domain}
+				if repacked[k] || s.servedElsewhere(e) {
 					return nil
 				}
+				repacked[k] = true // one copy, however many damaged packs hold it
 				rep.Repacked++
 				if dry {
 					return nil

@@ -327,3 +327,37 @@ func TestSalvageDamagedRange(t *testing.T) {
 		t.Fatalf("%d of %d files restored", len(same), n)
 	}
 }
+
+// TestSalvageServerKey: the server key cannot open data and tree blobs,
+// so it cannot tell a damaged pack's good content from its damaged
+// content: it leaves the pack in the index (Kept) and changes nothing.
+func TestSalvageServerKey(t *testing.T) {
+	ctx := context.Background()
+	f := newSalvageFixture(t)
+	damaged := f.corrupt(t, blob.Data, f.node(t, "d3/f17").Content[0])
+	owner := f.open(t)
+	sm, err := owner.NewKeyMaterial(crypto.RoleServer)
+	must(t, err)
+	_, err = owner.AddKey(ctx, sm, []byte("server"), cheapKDF, "server")
+	must(t, err)
+	server, err := repository.Open(ctx, f.be, []byte("server"), f.opts)
+	must(t, err)
+	if server.CanReadContent() {
+		t.Fatal("the server key opens content")
+	}
+	chk, err := checker.Check(ctx, server, checker.Options{ReadData: true})
+	must(t, err)
+	if !slices.Equal(chk.BadPacks, []string{damaged.Pack.String()}) {
+		t.Fatalf("server-key check: bad packs %v", chk.BadPacks)
+	}
+	indexBefore := names(t, f.be, backend.Index)
+	dataBefore := names(t, f.be, backend.Data)
+	rep, err := repair.Run(ctx, server, chk.BadPacks, repair.Options{})
+	must(t, err)
+	if !slices.Equal(rep.Kept, chk.BadPacks) || len(rep.Dropped) != 0 || rep.Repacked != 0 || rep.LostBlobs != 0 || !rep.Packs[0].Kept {
+		t.Fatalf("server-key repair: %+v", rep)
+	}
+	if !slices.Equal(indexBefore, names(t, f.be, backend.Index)) || !slices.Equal(dataBefore, names(t, f.be, backend.Data)) {
+		t.Fatal("the server-key repair wrote or removed files")
+	}
+}
