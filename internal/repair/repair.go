@@ -164,7 +164,7 @@ func (w *walker) walk(ctx context.Context, id blob.ID, path string, depth int) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if w.lost[snapshot.Ref{Type: blob.Tree, ID: id}] {
+	if w.lost[snapshot.Ref{Type: blob.Tree.Stored(), ID: id}] { // lost is keyed by stored type
 		w.files = append(w.files, LostFile{Path: path, Dir: true})
 		return nil
 	}
