@@ -216,6 +216,20 @@ func TestHostileLayoutHidesTrees(t *testing.T) {
 		t.Errorf("trees of 1, 2 and 3 entries are stored at %d lengths: %v", len(small), lengths)
 	}
 	t.Logf("stored tree lengths by entry count: %v", lengths)
+	// What churn still shows (docs/format.md §17): the second backup
+	// changed one file and stores one new tree per directory on its path
+	// from / (the temporary directory's, then src, deep, d0…d11).
+	first := map[blob.ID]bool{}
+	for _, id := range orders[0] {
+		first[id] = true
+	}
+	fresh := 0
+	for _, id := range orders[1] {
+		if !first[id] {
+			fresh++
+		}
+	}
+	t.Logf("the second backup, one changed file, stored %d new trees of %d", fresh, len(orders[1]))
 
 	// The manifest, which the server reads too, lists trees as content.
 	snaps, _, err := srv.Snapshots(ctx)
