@@ -259,7 +259,7 @@ func (r *Restorer) create(dirfd int, name string, mk func() error) error {
 	}
 	if err := unix.Unlinkat(dirfd, name, 0); err != nil {
 		if errors.Is(err, unix.EISDIR) {
-			return errors.New("exists and is a directory")
+			return ErrIsDir
 		}
 		return fmt.Errorf("remove existing: %w", err)
 	}

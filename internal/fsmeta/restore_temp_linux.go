@@ -113,7 +113,7 @@ func (r *Restorer) CreateTemp(components []string, size int64) (*File, error) {
 }
 
 // ErrIsDir is a directory where a file was to be put: it is never replaced.
-var ErrIsDir = errors.New("exists and is a directory (not replaced)")
+var ErrIsDir = errors.New("exists and is a directory")
 
 // Commit renames a file CreateTemp made to its final name. With replace,
 // an existing non-directory there is replaced in one step (the old object
@@ -143,7 +143,7 @@ func (f *File) Commit(replace bool) error {
 		}
 	}
 	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) {
-		return f.err("commit", ErrIsDir)
+		return f.err("commit", fmt.Errorf("%w; not replaced", ErrIsDir))
 	}
 	if err != nil {
 		return f.err("commit", err)
