@@ -91,7 +91,7 @@ func (r *restore) keepExisting(path string, n *snapshot.Node, cur snapshot.Node)
 	switch {
 	case r.opts.Overwrite == OverwriteNever:
 	case cur.Type == snapshot.TypeDir && n.Type != snapshot.TypeDir:
-		r.warn(path, fmt.Errorf("%w by a %s", fsmeta.ErrIsDir, n.Type))
+		r.warn(path, fmt.Errorf("%w; not replaced by a %s", fsmeta.ErrIsDir, n.Type))
 		return false
 	case r.opts.Overwrite == OverwriteIfNewer && !n.MTime.After(cur.MTime):
 	default:
@@ -222,7 +222,7 @@ func (r *restore) checkLink(comps, existing []string, n *snapshot.Node) bool {
 	case r.opts.Overwrite == OverwriteNever:
 		r.kept.Add(1)
 	case cur.Type == snapshot.TypeDir:
-		r.warn(path, fmt.Errorf("%w by a hard link", fsmeta.ErrIsDir))
+		r.warn(path, fmt.Errorf("%w; not replaced by a hard link", fsmeta.ErrIsDir))
 	default:
 		return false
 	}

@@ -94,7 +94,9 @@ func (r *restore) warn(path string, err error) {
 	r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("%s: %v", path, err))
 	r.mu.Unlock()
 	if r.opts.Log != nil {
-		r.opts.Log.Warn("restore", "path", path, "err", err)
+		// Debug: the caller reports Result.Warnings; a second line for
+		// each at the default level would say everything twice.
+		r.opts.Log.Debug("restore warning", "path", path, "err", err)
 	}
 }
 
