@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"os"
@@ -284,4 +285,51 @@ func TestRestoreOverwriteTypes(t *testing.T) {
 	}
 	r = e.run("restore", "latest", "--target", target, "--overwrite", "sometimes")
 	expectExit(t, r, 1, `unknown --overwrite "sometimes"`)
+}
+
+// TestRestoreLostContent: a file whose pack is gone from the repository is
+// reported and written as zeros of its size, every other file is restored,
+// and the exit code is 3; a rerun does the same, not worse.
+func TestRestoreLostContent(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeRandom(t, filepath.Join(src, "lost"), 300<<10)
+	e.ok("init")
+	e.ok("backup", src)
+	packs := func() map[string]bool {
+		m := map[string]bool{}
+		filepath.WalkDir(filepath.Join(e.repo, "data"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				m[p] = true
+			}
+			return nil
+		})
+		return m
+	}
+	first := packs()
+	writeRandom(t, filepath.Join(src, "kept"), 200<<10)
+	e.ok("backup", src)
+	for p := range first {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := filepath.Join(t.TempDir(), "target")
+	restored := filepath.Join(target, src)
+	for range 2 {
+		r := e.run("restore", "latest", "--target", target, "--verify")
+		expectExit(t, r, 3, "lost: content lost: 307200 bytes from offset 0 are zeros (blob ")
+		if fileHash(t, filepath.Join(restored, "kept")) != fileHash(t, filepath.Join(src, "kept")) {
+			t.Fatal("the readable file was not restored")
+		}
+		if fileHash(t, filepath.Join(restored, "lost")) != sha256.Sum256(make([]byte, 300<<10)) {
+			t.Fatal("the lost file is not zeros of its size")
+		}
+		if !strings.Contains(r.stdout, "1 verified") {
+			t.Errorf("summary: %s", r.stdout)
+		}
+	}
 }
