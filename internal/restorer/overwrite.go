@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/cairnbackup/cairn/internal/fsmeta"
@@ -104,9 +105,9 @@ func (r *restore) keepExisting(path string, n *snapshot.Node, cur snapshot.Node)
 // reuse opens the existing file at job's path and, when it holds exactly
 // the snapshot's content, gives it the snapshot's metadata through the
 // same descriptor and reports true. A file with more than one link is
-// never reused: its other names may be outside the target, and setting
-// metadata on it would change them too; it is rewritten instead, which
-// replaces only this name.
+// never reused (mayReuse): its other names may be outside the target, and
+// setting metadata on it would change them too; it is rewritten instead,
+// which replaces only this name.
 func (r *restore) reuse(job fileJob) bool {
 	n := job.node
 	if n.ContentHash == nil {
@@ -117,7 +118,7 @@ func (r *restore) reuse(job fileJob) bool {
 		return false
 	}
 	defer f.Close()
-	if cur.Size != n.Size || cur.Links != 1 {
+	if cur.Size != n.Size || !mayReuse(cur) {
 		return false
 	}
 	if ok, err := contentMatches(f, n); err != nil || !ok {
@@ -132,6 +133,16 @@ func (r *restore) reuse(job fileJob) bool {
 		r.verified.Add(1)
 	}
 	return true
+}
+
+// mayReuse reports whether an existing object may keep its inode and get
+// the snapshot's metadata: it has no other name (which could be outside
+// the target), and it is the restoring user's unless that is root (who
+// could not change its mode or times otherwise; a new one is made
+// instead).
+func mayReuse(cur snapshot.Node) bool {
+	euid := os.Geteuid()
+	return cur.Links == 1 && (euid == 0 || cur.UID == uint32(euid))
 }
 
 // verifyExisting re-reads a file the policy kept and reports whether it
@@ -180,7 +191,7 @@ func (r *restore) checkOther(comps []string, n *snapshot.Node) bool {
 	if r.keepExisting(path, n, cur) || cur.Type == snapshot.TypeDir {
 		return true
 	}
-	if r.opts.Overwrite != OverwriteIfChanged || cur.Type != n.Type {
+	if r.opts.Overwrite != OverwriteIfChanged || cur.Type != n.Type || !mayReuse(cur) {
 		return false
 	}
 	switch n.Type {

@@ -368,3 +368,38 @@ func TestRestoreIfChangedSparse(t *testing.T) {
 		t.Error("holes: content differs")
 	}
 }
+
+// TestRestoreIfChangedLinkedElsewhere: an identical file that has another
+// name outside the target is not reused (setting its metadata would change
+// the outside name's too): the restore replaces only the name below the
+// target.
+func TestRestoreIfChangedLinkedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	mtime := time.Date(2022, 1, 2, 3, 4, 5, 0, time.UTC)
+	mustWrite(t, filepath.Join(src, "f"), []byte("same content"), 0o644, mtime)
+	repo, snap, _ := backupDir(t, src)
+	base := t.TempDir()
+	target, outside := filepath.Join(base, "target"), filepath.Join(base, "outside")
+	mustWrite(t, outside, []byte("same content"), 0o600, mtime.Add(time.Hour))
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(outside, filepath.Join(target, "f")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := restorer.Restore(ctx, repo, snap, src[1:], restorer.Options{Target: target})
+	if err != nil || len(res.Warnings) > 0 {
+		t.Fatalf("%v %q", err, res.Warnings)
+	}
+	if res.Files != 1 || res.Unchanged != 0 {
+		t.Errorf("%d written, %d unchanged; want 1 and 0", res.Files, res.Unchanged)
+	}
+	fi, err := os.Stat(outside)
+	if err != nil || fi.Mode().Perm() != 0o600 || !fi.ModTime().Equal(mtime.Add(time.Hour)) {
+		t.Errorf("the outside name's metadata changed: %v %v", fi.Mode(), err)
+	}
+	if inode(t, outside) == inode(t, filepath.Join(target, "f")) {
+		t.Error("the restored name is still linked outside the target")
+	}
+}
