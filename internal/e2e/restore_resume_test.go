@@ -102,22 +102,27 @@ func TestRestoreInterrupt(t *testing.T) {
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		var err error
-		there := false
+		there, done := false, false
 		deadline := time.Now().Add(2 * time.Minute)
-	poll:
-		for time.Now().Before(deadline) {
+		for !done && time.Now().Before(deadline) {
 			select {
 			case err = <-exited:
-				break poll
+				done = true
+				continue
 			default:
 			}
 			if p.reached() {
-				there = true
+				there, done = true, true
 				cmd.Process.Signal(p.sig)
 				err = <-exited
-				break
+				continue
 			}
 			time.Sleep(2 * time.Millisecond) // polling the file system, not waiting for an event
+		}
+		if !done {
+			cmd.Process.Kill()
+			<-exited
+			t.Fatalf("%s: not reached within the deadline: %s", p.name, stderr.String())
 		}
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -129,7 +134,7 @@ func TestRestoreInterrupt(t *testing.T) {
 		case !there && code == 0:
 			t.Logf("%s: the restore finished before it got there", p.name)
 		case !there:
-			t.Fatalf("%s: exit %d before getting there (or not within the deadline): %s", p.name, code, stderr.String())
+			t.Fatalf("%s: exit %d before getting there: %s", p.name, code, stderr.String())
 		case p.sig == syscall.SIGKILL:
 			killed = true
 			if n, _ := bigTemp(); n == "" {
