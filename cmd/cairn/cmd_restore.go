@@ -17,7 +17,10 @@ type RestoreOptions struct {
 	Include []string
 	Exclude []string
 	Verify  bool
-	Filter  SnapshotFilter
+	// Overwrite is what to do with existing objects: always,
+	// if-changed, if-newer or never (restorer.ParseOverwrite).
+	Overwrite string
+	Filter    SnapshotFilter
 
 	Privileges restorer.Privileges
 }
@@ -35,10 +38,20 @@ A snapshot signed by a writer is that machine's word: restoring it as root
 recreates its setuid files, devices, capabilities and owners unless
 --no-setid, --no-special-files, --no-xattrs and --no-owner refuse them (cairn
 warns when they are missing). Anything that could not be set (an xattr, an
-ACL, an owner, a mode) is a warning and makes the exit code 3.`,
+ACL, an owner, a mode) is a warning and makes the exit code 3.
+
+Restoring over existing files is safe and resumable: each file is written
+under a hidden temporary name and renamed into place when complete, so an
+interrupted restore leaves no partial file under a real name, and running it
+again finishes the job. --overwrite says what happens to what is already
+there: if-changed (default) rewrites files whose size or content differs and
+keeps identical ones, always rewrites, if-newer rewrites what is older than
+the snapshot, never keeps everything. A directory is never replaced by a file,
+and nothing is written through a symlink.`,
 		Example: `  cairn restore latest --target /tmp/restore
   cairn restore 4f9c2a1e:/home/alice --target /tmp/alice --include '*.pdf' --verify
-  cairn restore latest --host laptop --target /srv/r --no-setid --no-special-files`,
+  cairn restore latest --host laptop --target /srv/r --no-setid --no-special-files
+  cairn restore latest --target / --overwrite if-changed --verify`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error { return runRestore(c.Context(), g, opts, args) },
 	}
@@ -46,7 +59,8 @@ ACL, an owner, a mode) is a warning and makes the exit code 3.`,
 	f.StringVarP(&opts.Target, "target", "t", "", "directory to restore into (required)")
 	f.StringArrayVarP(&opts.Include, "include", "i", nil, "restore only paths matching this pattern (repeatable)")
 	f.StringArrayVarP(&opts.Exclude, "exclude", "e", nil, "do not restore paths matching this pattern (repeatable)")
-	f.BoolVar(&opts.Verify, "verify", false, "re-read restored files and check them against the content hashes sealed at backup")
+	f.BoolVar(&opts.Verify, "verify", false, "re-read restored and kept files and check them against the content hashes sealed at backup")
+	f.StringVar(&opts.Overwrite, "overwrite", "if-changed", "existing files: always, if-changed (size or content differs), if-newer (older than the snapshot) or never")
 	addPrivilegeFlags(c, &opts.Privileges)
 	addFilterFlags(c, &opts.Filter)
 	return c
@@ -56,6 +70,10 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 	if opts.Target == "" {
 		return usageError{errors.New("restore needs --target DIR")}
 	}
+	overwrite, err := restorer.ParseOverwrite(opts.Overwrite)
+	if err != nil {
+		return usageError{err}
+	}
 	id, sub := splitSnapshotPath(args[0])
 	repo, snap, err := openSnapshotContent(ctx, g, "restoring", id, &opts.Filter)
 	if err != nil {
@@ -63,8 +81,8 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 	}
 	warnWriterSnapshot(g, repo, snap, opts.Privileges)
 	res, err := restorer.Restore(ctx, repo, snap, strings.Trim(sub, "/"), restorer.Options{
-		Target: opts.Target, Include: opts.Include, Exclude: opts.Exclude, Verify: opts.Verify, Log: g.logger(),
-		Privileges: opts.Privileges,
+		Target: opts.Target, Include: opts.Include, Exclude: opts.Exclude, Verify: opts.Verify, Overwrite: overwrite,
+		Log: g.logger(), Privileges: opts.Privileges,
 	})
 	if errors.Is(err, restorer.ErrNotFound) {
 		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list it with `cairn ls %s`", snap.ID.Short())
@@ -82,16 +100,27 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 		for _, s := range res.Skipped {
 			fmt.Fprintf(g.stderr, "cairn: note: %s\n", displayText(s))
 		}
+		if res.TempsRemoved > 0 {
+			fmt.Fprintf(g.stderr, "cairn: note: removed %d temporary files an interrupted restore left in %s\n", res.TempsRemoved, displayText(opts.Target))
+		}
 	}
 	if g.JSON {
 		writeJSON(g.stdout, map[string]any{"message_type": "summary", "snapshot_id": snap.ID.String(), "files_restored": res.Files,
-			"dirs_restored": res.Dirs, "bytes_restored": res.Bytes, "files_verified": res.Verified, "errors": len(res.Warnings)})
+			"dirs_restored": res.Dirs, "bytes_restored": res.Bytes, "files_verified": res.Verified,
+			"unchanged": res.Unchanged, "bytes_unchanged": res.UnchangedBytes, "kept": res.Kept,
+			"temporary_files_removed": res.TempsRemoved, "errors": len(res.Warnings)})
 	} else {
-		verified := ""
-		if opts.Verify {
-			verified = fmt.Sprintf(", %d verified", res.Verified)
+		var extra strings.Builder
+		if res.Unchanged > 0 {
+			fmt.Fprintf(&extra, ", %d unchanged (%s)", res.Unchanged, formatBytes(res.UnchangedBytes))
 		}
-		g.printf("restored snapshot %s to %s: %d files, %d dirs, %s%s\n", snap.ID.Short(), opts.Target, res.Files, res.Dirs, formatBytes(res.Bytes), verified)
+		if res.Kept > 0 {
+			fmt.Fprintf(&extra, ", %d existing kept (--overwrite %s)", res.Kept, overwrite)
+		}
+		if opts.Verify {
+			fmt.Fprintf(&extra, ", %d verified", res.Verified)
+		}
+		g.printf("restored snapshot %s to %s: %d files, %d dirs, %s%s\n", snap.ID.Short(), displayText(opts.Target), res.Files, res.Dirs, formatBytes(res.Bytes), extra.String())
 	}
 	if len(res.Warnings) > 0 {
 		return withHint(fmt.Errorf("%d paths could not be restored in full: %w", len(res.Warnings), errPartial), "see the warnings above")

@@ -92,7 +92,10 @@
 //  3. The final component is created with mkdirat, openat(O_CREAT|O_EXCL|
 //     O_NOFOLLOW), symlinkat, linkat (flags 0) or mknodat, none of which
 //     follows a symlink at that name; an existing entry is an error or, with
-//     Overwrite, is unlinked first (never opened or written through).
+//     Overwrite, is unlinked first (never opened or written through). A
+//     file written with CreateTemp gets a new hidden name, is created
+//     O_EXCL|O_NOFOLLOW and renamed over its final name by Commit, which
+//     replaces a non-directory there in one step and never a directory.
 //  4. Metadata uses fchownat and utimensat with AT_SYMLINK_NOFOLLOW,
 //     fchmodat2 with AT_SYMLINK_NOFOLLOW, fsetxattr on a descriptor opened
 //     with O_NOFOLLOW, or lsetxattr, so it lands on the restored object.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -57,6 +58,9 @@ type Restorer struct {
 	uids map[string]int
 	gids map[string]int
 
+	token string        // this Restorer's part of temporary names (restore_temp_linux.go)
+	seq   atomic.Uint64 // the next temporary name's number
+
 	dmu     sync.Mutex
 	dirs    map[string]*dirEntry // joined components → O_PATH directory descriptor (see openDir)
 	maxDirs int                  // entries in dirs before they are dropped
@@ -78,6 +82,7 @@ func NewRestorer(target string, opts RestoreOptions) (*Restorer, error) {
 		gids:    map[string]int{},
 		dirs:    map[string]*dirEntry{},
 		maxDirs: cachedDirs(),
+		token:   newTempToken(),
 	}
 	_, err = os.Stat("/proc/self/fd/" + strconv.Itoa(int(root.Fd())))
 	r.procOK = err == nil
@@ -204,12 +209,16 @@ func (r *Restorer) dropDirsLocked() {
 	}
 }
 
+// errNotDir is a path component that is not a directory; errors.Is(err,
+// unix.ENOTDIR) matches it.
+var errNotDir = fmt.Errorf("%w (symlinks are not followed)", unix.ENOTDIR)
+
 // openDirAt opens name in dirfd as a directory without following it.
 func openDirAt(dirfd int, name string) (int, error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			return -1, errors.New("not a directory (symlinks are not followed)")
+			return -1, errNotDir
 		}
 		return -1, err
 	}
@@ -220,7 +229,7 @@ func openDirAt(dirfd int, name string) (int, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		unix.Close(fd)
-		return -1, errors.New("not a directory (symlinks are not followed)")
+		return -1, errNotDir
 	}
 	return fd, nil
 }
@@ -250,7 +259,7 @@ func (r *Restorer) create(dirfd int, name string, mk func() error) error {
 	}
 	if err := unix.Unlinkat(dirfd, name, 0); err != nil {
 		if errors.Is(err, unix.EISDIR) {
-			return errors.New("exists and is a directory")
+			return ErrIsDir
 		}
 		return fmt.Errorf("remove existing: %w", err)
 	}
@@ -372,6 +381,13 @@ func (r *Restorer) CreateFile(components []string, size int64) (*File, error) {
 type File struct {
 	fd   int
 	name string
+
+	// A file CreateTemp made: its directory (held until Close), its
+	// temporary name there, and whether Commit renamed it into place.
+	dir       dirRef
+	temp      string
+	final     string
+	committed bool
 }
 
 // Name is the file's path relative to the target.
@@ -415,13 +431,23 @@ func (f *File) Truncate(size int64) error {
 	return f.err("truncate", ignoringEINTR(func() error { return unix.Ftruncate(f.fd, size) }))
 }
 
-// Close closes the file; a second Close is an error.
+// Close closes the file; a second Close is an error. A file CreateTemp
+// made and Commit did not rename into place is removed.
 func (f *File) Close() error {
 	if f.fd < 0 {
 		return f.err("close", os.ErrClosed)
 	}
 	err := unix.Close(f.fd)
 	f.fd = -1
+	if f.temp != "" {
+		if !f.committed {
+			if uerr := unix.Unlinkat(f.dir.fd(), f.temp, 0); uerr != nil && err == nil {
+				err = fmt.Errorf("remove temporary file %s: %w", f.temp, uerr)
+			}
+		}
+		f.dir.release()
+		f.temp = ""
+	}
 	return f.err("close", err)
 }
 

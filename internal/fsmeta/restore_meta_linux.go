@@ -138,7 +138,8 @@ func (r *Restorer) openObject(components []string, t snapshot.NodeType) (int, er
 }
 
 // SetFileMetadata is SetMetadata for a regular file this run created with
-// CreateFile and still holds open as f. Every step goes through the
+// CreateFile or CreateTemp (or opened with OpenExisting) and still holds
+// open as f. Every step goes through the
 // descriptor: no path to resolve, no type to check (it is the inode
 // CreateFile made) and no symlink to avoid, which saves a restore of many
 // small files a third of its system calls per file. The order and the

@@ -8,4 +8,14 @@
 // pack is read once; hard links are made after every file exists; metadata
 // is set after each object's content, and on directories last, deepest
 // first, so restoring a child never disturbs a parent's times or modes.
+//
+// Each file is written under a temporary name in its directory and renamed
+// into place when its content, verification and metadata are done, so an
+// interrupted restore leaves nothing partial under a real name; the
+// temporary files of a killed run are removed by the next one, directory by
+// directory. Before a file is written, what is already at its path is
+// weighed by the Overwrite policy (overwrite.go): with the default,
+// if-changed, an identical file is kept and a rerun resumes where an
+// interrupted run stopped. A blob that cannot be read costs only its part
+// of its file (content.go).
 package restorer

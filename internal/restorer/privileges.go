@@ -42,7 +42,7 @@ func (p Privileges) Missing() []string {
 func (r *restore) fsOptions() fsmeta.RestoreOptions {
 	p := r.opts.Privileges
 	return fsmeta.RestoreOptions{
-		Overwrite: r.opts.Overwrite,
+		Overwrite: r.opts.Overwrite != OverwriteNever,
 		NoOwner:   p.NoOwner,
 		NoXattrs:  p.NoXattrs,
 		NoSetid:   p.NoSetid,

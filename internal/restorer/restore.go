@@ -1,10 +1,8 @@
 package restorer
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
@@ -34,8 +33,8 @@ type Options struct {
 	Target    string
 	Include   []string // restore only paths matching (or below a match)
 	Exclude   []string
-	Verify    bool // re-read restored files and compare with recorded content hashes
-	Overwrite bool
+	Verify    bool      // re-read restored and kept files and compare with recorded content hashes
+	Overwrite Overwrite // what to do with objects already there (overwrite.go)
 	Workers   int
 	Progress  func(Progress)
 	Log       *slog.Logger
@@ -55,17 +54,28 @@ type Result struct {
 	Files, Dirs, Links, Special uint64
 	Bytes                       uint64
 	Verified                    uint64
-	Warnings                    []string
+	// Unchanged counts existing objects found identical to the
+	// snapshot's (OverwriteIfChanged), which only got its metadata;
+	// UnchangedBytes is the size of such files.
+	Unchanged, UnchangedBytes uint64
+	// Kept counts existing objects the policy left as they are.
+	Kept uint64
+	// TempsRemoved counts temporary files of an earlier, killed restore
+	// that this one removed.
+	TempsRemoved uint64
+	Warnings     []string
 	// Skipped are objects left out on purpose (Privileges): not failures.
 	Skipped []string
 }
 
 type fileJob struct {
-	comps []string
-	node  *snapshot.Node
+	comps   []string
+	node    *snapshot.Node
+	replace bool // the file may replace an object at its path (checkFile)
 }
 
 type restore struct {
+	ctx   context.Context // the restore's: after it ends, failures are not warned about
 	repo  *repository.Repository
 	fs    *fsmeta.Restorer
 	opts  Options
@@ -75,6 +85,9 @@ type restore struct {
 	files atomic.Uint64
 	total atomic.Uint64 // bytes of the files found so far
 	bufs  sync.Pool     // *repository.BlobBuffers for runs of small files
+
+	// Counts for Result, of objects already there (overwrite.go).
+	verified, unchanged, unchangedBytes, kept atomic.Uint64
 }
 
 func (r *restore) warn(path string, err error) {
@@ -82,7 +95,9 @@ func (r *restore) warn(path string, err error) {
 	r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("%s: %v", path, err))
 	r.mu.Unlock()
 	if r.opts.Log != nil {
-		r.opts.Log.Warn("restore", "path", path, "err", err)
+		// Debug: the caller reports Result.Warnings; a second line for
+		// each at the default level would say everything twice.
+		r.opts.Log.Debug("restore warning", "path", path, "err", err)
 	}
 }
 
@@ -108,7 +123,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	if err := os.MkdirAll(opts.Target, 0o700); err != nil {
 		return nil, err
 	}
-	r := &restore{repo: repo, opts: opts}
+	r := &restore{ctx: ctx, repo: repo, opts: opts}
 	fsr, err := fsmeta.NewRestorer(opts.Target, r.fsOptions())
 	if err != nil {
 		return nil, err
@@ -128,6 +143,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		return nil, err
 	}
 	base := strings.Trim(subpath, "/")
+	r.removeTemps(nil)
 	var links []fileJob
 	var dirs []fileJob
 	// MkdirAll returns at once for a directory its cache holds open.
@@ -172,12 +188,13 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		switch n.Type {
 		case snapshot.TypeDir:
 			if err := ensureDir(comps); err != nil {
-				return err
+				return r.notDir(rel, err, ErrSkipDir)
 			}
+			r.removeTemps(comps)
 			dirs = append(dirs, fileJob{comps: comps, node: n})
 		case snapshot.TypeFile:
 			if err := ensureDir(comps[:len(comps)-1]); err != nil {
-				return err
+				return r.notDir(rel, err, nil)
 			}
 			if n.HardLinkTo != "" {
 				links = append(links, fileJob{comps: comps, node: n})
@@ -192,7 +209,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 				return nil
 			}
 			if err := ensureDir(comps[:len(comps)-1]); err != nil {
-				return err
+				return r.notDir(rel, err, nil)
 			}
 			if n.HardLinkTo != "" {
 				links = append(links, fileJob{comps: comps, node: n})
@@ -222,6 +239,11 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	}
 	err = g.Wait()
 	stop()
+	if err == nil {
+		// Workers stop on cancellation without an error of their own:
+		// the files they were writing are gone, not half there.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +260,35 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	}
 	r.res.Bytes = r.bytes.Load()
 	r.res.Files = r.files.Load()
+	r.res.Verified = r.verified.Load()
+	r.res.Unchanged = r.unchanged.Load()
+	r.res.UnchangedBytes = r.unchangedBytes.Load()
+	r.res.Kept = r.kept.Load()
 	return &r.res, nil
+}
+
+// notDir handles err from making the directory for rel (or its parent): a
+// non-directory in the way (one the never policy keeps) is a warning and
+// skip is returned, so the restore goes on without what would be below
+// it; anything else stops the restore.
+func (r *restore) notDir(rel string, err, skip error) error {
+	if !errors.Is(err, unix.ENOTDIR) {
+		return err
+	}
+	r.warn(rel, err)
+	return skip
+}
+
+// removeTemps removes what an earlier restore killed while writing left
+// in the directory at comps (fsmeta.Restorer.RemoveTemps).
+func (r *restore) removeTemps(comps []string) {
+	n, err := r.fs.RemoveTemps(comps)
+	if err != nil {
+		r.warn(strings.Join(comps, "/"), err)
+	}
+	r.mu.Lock()
+	r.res.TempsRemoved += uint64(n)
+	r.mu.Unlock()
 }
 
 // matchesOrBelow reports whether path or one of its ancestors matches.
@@ -269,6 +319,9 @@ func withATime(n *snapshot.Node) snapshot.Node {
 
 func (r *restore) special(comps []string, n *snapshot.Node) {
 	path := strings.Join(comps, "/")
+	if n.Type == snapshot.TypeSocket || r.checkOther(comps, n) {
+		return
+	}
 	var err error
 	switch n.Type {
 	case snapshot.TypeSymlink:
@@ -301,6 +354,9 @@ func (r *restore) hardlink(l fileJob, base string) {
 	}
 	existing, err := fsmeta.SplitPath(target)
 	if err == nil {
+		if r.checkLink(l.comps, existing, l.node) {
+			return
+		}
 		err = r.fs.Hardlink(l.comps, existing)
 	}
 	if err != nil {
@@ -354,12 +410,22 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 	byBlob := map[blob.ID][]int{}
 	var entries []index.Entry
 	for _, i := range idxs {
+		// What is already there first: an identical file costs no read
+		// of the pack.
+		write, replace := r.checkFile(files[i])
+		if !write {
+			continue
+		}
+		files[i].replace = replace
 		id := files[i].node.Content[0]
 		if _, ok := byBlob[id]; !ok {
 			e, _ := r.repo.Locate(ctx, blob.Data, id)
 			entries = append(entries, e)
 		}
 		byBlob[id] = append(byBlob[id], i)
+	}
+	if len(entries) == 0 {
+		return nil
 	}
 	sort.Slice(entries, func(a, b int) bool { return entries[a].Offset < entries[b].Offset })
 	bufs, _ := r.bufs.Get().(*repository.BlobBuffers)
@@ -388,7 +454,7 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 			}
 			for _, i := range byBlob[e.ID] {
 				if err != nil {
-					r.warn(strings.Join(files[i].comps, "/"), err)
+					r.writeLost(ctx, files[i], e.ID, err)
 					continue
 				}
 				r.writeWhole(files[i], plain)
@@ -403,7 +469,7 @@ func (r *restore) restorePackFiles(ctx context.Context, packID blob.ID, files []
 				plain, err := r.otherCopy(ctx, e, err)
 				for _, i := range byBlob[e.ID] {
 					if err != nil {
-						r.warn(strings.Join(files[i].comps, "/"), err)
+						r.writeLost(ctx, files[i], e.ID, err)
 						continue
 					}
 					r.writeWhole(files[i], plain)
@@ -431,70 +497,105 @@ func (r *restore) otherCopy(ctx context.Context, e index.Entry, err error) ([]by
 }
 
 // restoreLarge restores a file of several blobs: a few blobs at a time are
-// loaded and decrypted in parallel, then written in order. A blob of zeros
-// is not written at all: the file was created at its full size, so the
-// range is already zeros, and stays a hole on disk.
+// loaded and decrypted in parallel, then written in order.
+//
+// A blob that cannot be read does not stop the file: the blobs before it
+// are written where they belong, the rest are still read, and those after
+// the last unreadable one are placed from the end of the file (their
+// lengths are known by then). What lies between stays zeros and is
+// reported (lossError); the file is complete in size and metadata.
 func (r *restore) restoreLarge(ctx context.Context, job fileJob) {
-	r.writeFile(job, func(f *fsmeta.File) error {
+	write, replace := r.checkFile(job)
+	if !write {
+		return
+	}
+	job.replace = replace
+	r.writeFile(job, func(f *fsmeta.File) (bool, error) {
 		n := job.node
-		ext := n.Extents
-		var extIdx int
-		var extOff, pos int64
-		write := func(plain []byte) error {
-			if ext == nil {
-				if !allZero(plain) {
-					if _, err := f.WriteAt(plain, pos); err != nil {
-						return err
-					}
-				}
-				pos += int64(len(plain))
-				return nil
-			}
-			for len(plain) > 0 {
-				if extIdx >= len(ext) {
-					return errors.New("content longer than its extents")
-				}
-				e := ext[extIdx]
-				k := min(int64(len(plain)), e.Length-extOff)
-				if _, err := f.WriteAt(plain[:k], e.Offset+extOff); err != nil {
-					return err
-				}
-				plain = plain[k:]
-				extOff += k
-				if extOff == e.Length {
-					extIdx++
-					extOff = 0
-				}
-			}
-			return nil
-		}
+		w := &contentWriter{f: f, ext: n.Extents}
+		var losses []blobLoss
+		var lengths []int64 // of each blob after the first lost one
+		last := -1          // the last lost blob
 		// Each slot of the window reuses its memory from batch to batch:
 		// a fresh 4 MiB buffer per blob costs more, in clearing it and in
 		// the collector giving it back, than decrypting it.
 		const window = 4
 		plains := make([][]byte, window)
+		errs := make([]error, window)
 		var bufs [window]repository.BlobBuffers
 		for start := 0; start < len(n.Content); start += window {
 			batch := n.Content[start:min(start+window, len(n.Content))]
-			g, gctx := errgroup.WithContext(ctx)
+			var wg sync.WaitGroup
 			for i, id := range batch {
-				g.Go(func() error {
-					var err error
-					plains[i], err = r.repo.LoadBlobInto(gctx, blob.Data, id, &bufs[i])
-					return err
-				})
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					plains[i], errs[i] = r.repo.LoadBlobInto(ctx, blob.Data, id, &bufs[i])
+				}()
 			}
-			if err := g.Wait(); err != nil {
-				return err
+			wg.Wait()
+			if err := ctx.Err(); err != nil {
+				return false, err
 			}
-			for i := range batch {
-				if err := write(plains[i]); err != nil {
-					return err
+			for i, id := range batch {
+				if errs[i] != nil && lengths == nil {
+					lengths = make([]int64, len(n.Content))
 				}
-				plains[i] = nil
+				switch {
+				case errs[i] != nil:
+					losses = append(losses, blobLoss{id: id, err: errs[i]})
+					last = start + i
+				case lengths != nil:
+					lengths[start+i] = int64(len(plains[i]))
+				default:
+					if err := w.write(plains[i]); err != nil {
+						return false, err
+					}
+				}
+				plains[i], errs[i] = nil, nil
 			}
 		}
-		return nil
+		if losses == nil {
+			return false, nil
+		}
+		loss := &lossError{from: w.pos, to: logicalSize(n), blobs: losses}
+		var suffix int64
+		for _, l := range lengths[last+1:] {
+			suffix += l
+		}
+		if tail := loss.to - suffix; tail >= loss.from {
+			w.seek(tail)
+			for _, id := range n.Content[last+1:] {
+				plain, err := r.repo.LoadBlobInto(ctx, blob.Data, id, &bufs[0])
+				if err != nil {
+					if ctx.Err() != nil {
+						return false, err
+					}
+					loss.blobs = append(loss.blobs, blobLoss{id: id, err: err})
+					break
+				}
+				if err := w.write(plain); err != nil {
+					return false, err
+				}
+			}
+			if len(loss.blobs) == len(losses) {
+				loss.to = tail
+			}
+		}
+		r.warn(strings.Join(job.comps, "/"), loss)
+		return true, nil
+	})
+}
+
+// writeLost writes job's file, whose only blob id could not be read (err),
+// as zeros of its size, and reports the loss.
+func (r *restore) writeLost(ctx context.Context, job fileJob, id blob.ID, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	r.writeFile(job, func(*fsmeta.File) (bool, error) {
+		r.warn(strings.Join(job.comps, "/"), &lossError{to: logicalSize(job.node), blobs: []blobLoss{{id: id, err: err}}})
+		return true, nil
 	})
 }
 
@@ -514,9 +615,9 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// writeFile creates the file, lets write fill it, checks its size and
-// (with Verify) its content hash, and sets its metadata.
-func (r *restore) writeFile(job fileJob, write func(*fsmeta.File) error) {
+// writeFile creates the file at its full size, lets write fill it and
+// sets its metadata (see fillFile).
+func (r *restore) writeFile(job fileJob, write func(*fsmeta.File) (lost bool, err error)) {
 	r.fillFile(job, true, write)
 }
 
@@ -526,37 +627,39 @@ func (r *restore) writeFile(job fileJob, write func(*fsmeta.File) error) {
 // ftruncate before or after, two of the dozen system calls a small file
 // costs.
 func (r *restore) writeWhole(job fileJob, plain []byte) {
-	write := func(f *fsmeta.File) error {
+	write := func(f *fsmeta.File) (bool, error) {
 		_, err := f.Write(plain)
-		return err
+		return false, err
 	}
 	r.fillFile(job, uint64(len(plain)) != job.node.Size, write)
 }
 
-// fillFile creates job's file, at its full size when sized (so what write
-// skips is a hole, and the size is set again afterwards), lets write fill
-// it, verifies it if asked and sets its metadata.
-func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) error) {
+// fillFile writes job's file under a temporary name in its directory: it
+// creates it, at its full size when sized (so what write skips is a hole,
+// and the size is set again afterwards), lets write fill it, verifies it if
+// asked, sets its metadata through the descriptor, and only then renames it
+// to its name. A file whose writing fails or is interrupted never appears
+// under its name; the temporary one is removed. write reports whether it
+// lost content (and warned about it): such a file is not verified.
+func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) (lost bool, err error)) {
 	path := strings.Join(job.comps, "/")
 	var size int64
 	if sized {
 		size = int64(job.node.Size)
 	}
-	f, err := r.fs.CreateFile(job.comps, size)
+	f, err := r.fs.CreateTemp(job.comps, size)
 	if err != nil {
 		r.warn(path, err)
 		return
 	}
-	err = write(f)
+	lost, err := write(f)
 	if err == nil && sized {
 		err = f.Truncate(int64(job.node.Size))
 	}
-	if err == nil && r.opts.Verify {
+	if err == nil && r.opts.Verify && !lost {
 		err = verifyFile(f, job.node)
 		if err == nil {
-			r.mu.Lock()
-			r.res.Verified++
-			r.mu.Unlock()
+			r.verified.Add(1)
 		}
 	}
 	// Metadata after the content (and its verification), through the
@@ -564,12 +667,15 @@ func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) err
 	var metaErr error
 	if err == nil {
 		metaErr = r.fs.SetFileMetadata(f, job.comps, withATime(job.node))
+		err = f.Commit(job.replace)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		r.warn(path, err)
+		if r.ctx.Err() == nil {
+			r.warn(path, err)
+		}
 		return
 	}
 	if metaErr != nil {
@@ -582,30 +688,12 @@ func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) err
 // verifyFile re-reads what was written and compares it with the content
 // hash recorded at backup time.
 func verifyFile(f *fsmeta.File, n *snapshot.Node) error {
-	if n.ContentHash == nil {
-		return errors.New("no content hash recorded; cannot verify")
-	}
-	// The restore handle is write-only; reopen the same inode for reading
-	// through /proc rather than by path, which could have been swapped.
-	rf, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	ok, err := contentMatches(f, n)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	defer rf.Close()
-	h := sha256.New()
-	if n.Extents == nil {
-		if _, err := io.Copy(h, io.NewSectionReader(rf, 0, int64(n.Size))); err != nil {
-			return err
-		}
-	} else {
-		for _, e := range n.Extents {
-			if _, err := io.Copy(h, io.NewSectionReader(rf, e.Offset, e.Length)); err != nil {
-				return err
-			}
-		}
-	}
-	if !bytes.Equal(h.Sum(nil), n.ContentHash[:]) {
-		return errors.New("restored content does not match the hash recorded at backup (verify failed)")
+	if !ok {
+		return errVerify
 	}
 	return nil
 }

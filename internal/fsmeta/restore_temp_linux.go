@@ -1,0 +1,286 @@
+package fsmeta
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cairnbackup/cairn/internal/snapshot"
+)
+
+// Temporary names. A file is written under a hidden name next to its final
+// one and renamed into place when complete, so an interrupted restore never
+// leaves part of a file under a name the snapshot has:
+//
+//	.NAME.cairn-TTTTTTTT-N
+//
+// NAME is the final name (cut to fit in MaxNameLen), TTTTTTTT eight hex
+// digits drawn once per Restorer and N a hex counter. RemoveTemps recognises
+// the names of other Restorers (an earlier run killed before it could clean
+// up) by the suffix and removes them.
+const (
+	tempMarker   = ".cairn-"
+	tempTokenLen = 8
+	tempMaxSeq   = 16 // hex digits of the counter
+	// tempNameRoom is what a temporary name adds to NAME.
+	tempNameRoom = 1 + len(tempMarker) + tempTokenLen + 1 + tempMaxSeq
+)
+
+func newTempToken() string {
+	var b [tempTokenLen / 2]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// tempName is the temporary name of final for number seq.
+func (r *Restorer) tempName(final string, seq uint64) string {
+	if len(final) > MaxNameLen-tempNameRoom {
+		final = final[:MaxNameLen-tempNameRoom]
+	}
+	return "." + final + tempMarker + r.token + "-" + strconv.FormatUint(seq, 16)
+}
+
+// parseTemp returns the token of a temporary name, or false if name is not
+// one.
+func parseTemp(name string) (token string, ok bool) {
+	if len(name) == 0 || name[0] != '.' {
+		return "", false
+	}
+	i := strings.LastIndex(name, tempMarker)
+	if i < 1 {
+		return "", false
+	}
+	rest := name[i+len(tempMarker):]
+	token, seq, ok := strings.Cut(rest, "-")
+	if !ok || len(token) != tempTokenLen || !isLowerHex(token) || len(seq) == 0 || len(seq) > tempMaxSeq || !isLowerHex(seq) {
+		return "", false
+	}
+	return token, true
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// CreateTemp creates a regular file under a new temporary name in the
+// directory of components (an existing one), open for reading and writing,
+// mode 0600, at size as CreateFile does. Nothing exists under the final
+// name until Commit; Close without Commit removes the file. The directory
+// stays open until Close, so Commit renames within the directory the file
+// was made in, whatever happens to the path meanwhile.
+func (r *Restorer) CreateTemp(components []string, size int64) (*File, error) {
+	if size < 0 {
+		return nil, opErr("create", components, fmt.Errorf("negative size %d", size))
+	}
+	p, name, err := r.parent(components)
+	if err != nil {
+		return nil, opErr("create", components, err)
+	}
+	var fd int
+	var temp string
+	for {
+		temp = r.tempName(name, r.seq.Add(1))
+		fd, err = unix.Openat(p.fd(), temp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != unix.EEXIST && err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		p.release()
+		return nil, opErr("create", components, err)
+	}
+	f := &File{fd: fd, name: joinComponents(components), dir: p, temp: temp, final: name}
+	if size > 0 {
+		if err := unix.Ftruncate(fd, size); err != nil {
+			f.Close()
+			return nil, opErr("truncate", components, err)
+		}
+	}
+	return f, nil
+}
+
+// ErrIsDir is a directory where a file was to be put: it is never replaced.
+var ErrIsDir = errors.New("exists and is a directory")
+
+// Commit renames a file CreateTemp made to its final name. With replace,
+// an existing non-directory there is replaced in one step (the old object
+// is unlinked, never opened); without it, an existing entry is an error
+// matching fs.ErrExist. A directory is never replaced (ErrIsDir).
+func (f *File) Commit(replace bool) error {
+	if f.temp == "" || f.fd < 0 {
+		return f.err("commit", errors.New("not an open temporary file"))
+	}
+	dfd := f.dir.fd()
+	var err error
+	if replace {
+		err = ignoringEINTR(func() error { return unix.Renameat(dfd, f.temp, dfd, f.final) })
+	} else {
+		err = ignoringEINTR(func() error { return unix.Renameat2(dfd, f.temp, dfd, f.final, unix.RENAME_NOREPLACE) })
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+			// A file system without RENAME_NOREPLACE: link, which
+			// fails on an existing name, then drop the temporary one.
+			err = unix.Linkat(dfd, f.temp, dfd, f.final, 0)
+			if err == nil {
+				f.committed = true
+				if uerr := unix.Unlinkat(dfd, f.temp, 0); uerr != nil {
+					return f.err("commit", fmt.Errorf("remove temporary file %s: %w", f.temp, uerr))
+				}
+				return nil
+			}
+		}
+	}
+	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) {
+		return f.err("commit", fmt.Errorf("%w; not replaced", ErrIsDir))
+	}
+	if err != nil {
+		return f.err("commit", err)
+	}
+	f.committed = true
+	return nil
+}
+
+// ReadAt reads len(b) bytes at off (io.ReaderAt).
+func (f *File) ReadAt(b []byte, off int64) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := unix.Pread(f.fd, b[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, f.err("read", err)
+		}
+		if k == 0 {
+			return n, io.EOF
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// Lstat describes the object at components without following a symlink
+// there (nor anywhere on the way): its type, size, mode, owner, times,
+// inode, device, link count and rdev, as a backup would capture them.
+func (r *Restorer) Lstat(components []string) (snapshot.Node, error) {
+	p, name, err := r.parent(components)
+	if err != nil {
+		return snapshot.Node{}, opErr("lstat", components, err)
+	}
+	defer p.release()
+	var st unix.Stat_t
+	if err := unix.Fstatat(p.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return snapshot.Node{}, opErr("lstat", components, err)
+	}
+	return nodeFromStat(name, &st), nil
+}
+
+// Readlink returns the target of the symlink at components.
+func (r *Restorer) Readlink(components []string) (string, error) {
+	p, name, err := r.parent(components)
+	if err != nil {
+		return "", opErr("readlink", components, err)
+	}
+	defer p.release()
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Readlinkat(p.fd(), name, buf)
+		if err != nil {
+			return "", opErr("readlink", components, err)
+		}
+		if n < len(buf) {
+			return string(buf[:n]), nil
+		}
+		if len(buf) >= 1<<16 {
+			return "", opErr("readlink", components, errors.New("target too long"))
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// OpenExisting opens the regular file at components for reading, without
+// following a symlink, without blocking on a FIFO swapped in and without
+// moving its access time where permitted, and describes it (fstat of the
+// open file). Anything but a regular file is an error. The File reads
+// with ReadAt and takes metadata with SetFileMetadata; the caller closes
+// it.
+func (r *Restorer) OpenExisting(components []string) (*File, snapshot.Node, error) {
+	p, name, err := r.parent(components)
+	if err != nil {
+		return nil, snapshot.Node{}, opErr("open", components, err)
+	}
+	defer p.release()
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fd, err := unix.Openat(p.fd(), name, flags|unix.O_NOATIME, 0)
+	if err == unix.EPERM {
+		fd, err = unix.Openat(p.fd(), name, flags, 0)
+	}
+	if err != nil {
+		return nil, snapshot.Node{}, opErr("open", components, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, snapshot.Node{}, opErr("fstat", components, err)
+	}
+	n := nodeFromStat(name, &st)
+	if n.Type != snapshot.TypeFile {
+		unix.Close(fd)
+		return nil, n, opErr("open", components, fmt.Errorf("is a %s, not a file", n.Type))
+	}
+	return &File{fd: fd, name: joinComponents(components)}, n, nil
+}
+
+// RemoveTemps removes from the directory at components the regular files
+// with temporary names (see CreateTemp) of other Restorers: what an
+// earlier restore killed before it could clean up left behind. It returns
+// how many it removed.
+func (r *Restorer) RemoveTemps(components []string) (int, error) {
+	d, err := r.openDir(components)
+	if err != nil {
+		return 0, opErr("list", components, err)
+	}
+	defer d.release()
+	fd, err := unix.Openat(d.fd(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, opErr("list", components, err)
+	}
+	dir := os.NewFile(uintptr(fd), joinComponents(components))
+	defer dir.Close()
+	removed := 0
+	for {
+		names, err := dir.Readdirnames(1024)
+		for _, name := range names {
+			token, ok := parseTemp(name)
+			if !ok || token == r.token {
+				continue
+			}
+			var st unix.Stat_t
+			if unix.Fstatat(d.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+				continue
+			}
+			if err := unix.Unlinkat(d.fd(), name, 0); err != nil && err != unix.ENOENT {
+				return removed, opErr("remove", append(components[:len(components):len(components)], name), err)
+			}
+			removed++
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return removed, nil
+			}
+			return removed, opErr("list", components, err)
+		}
+	}
+}
