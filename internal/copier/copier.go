@@ -116,7 +116,7 @@ func Copy(ctx context.Context, src *repository.Repository, snap *repository.Snap
 		}
 	}()
 	c := &copier{src: src, dst: dst, sess: sess, signer: snap.Signer(), srcCtx: repository.ReadFor(ctx, snap.Signer()),
-		same: src == dst && snap.File.Statement.DedupGen == dst.Keys().CurrentDedup,
+		same:  src == dst && snap.File.Statement.DedupGen == dst.Keys().CurrentDedup,
 		trees: map[blob.ID]blob.ID{}, data: map[blob.ID]blob.ID{}, refs: map[snapshot.Ref]struct{}{}}
 	root, err := c.tree(ctx, snap.File.Statement.Root, 0)
 	if err != nil {
