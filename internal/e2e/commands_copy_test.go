@@ -1,0 +1,109 @@
+//go:build linux
+
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+type copyOutput struct {
+	Snapshots []struct {
+		Source string `json:"source_id"`
+		ID     string `json:"snapshot_id"`
+		Action string `json:"action"`
+	} `json:"snapshots"`
+}
+
+// TestCopyCommand: copy re-encrypts snapshots for another repository,
+// keeps their tags and times, names their origin, restores byte for byte,
+// and copying again stores nothing.
+func TestCopyCommand(t *testing.T) {
+	from := newEnv(t)
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	writeRandom(t, filepath.Join(src, "sub", "big"), 3<<20)
+	from.ok("init")
+	from.ok("backup", src, "--tag", "one")
+	writeRandom(t, filepath.Join(src, "small"), 5000)
+	from.ok("backup", src, "--tag", "two")
+	srcSnaps := from.snapshots()
+	want := contentHashes(t, src)
+
+	to := newEnv(t)
+	to.ok("init")
+	fromArgs := []string{"--from-repo", from.repo, "--from-password-file", from.vars["CAIRN_PASSWORD_FILE"]}
+	expectExit(t, to.run("copy"), 1, "--from-repo")
+
+	var out copyOutput
+	lastJSON(t, to.ok(append([]string{"copy", "--json"}, fromArgs...)...).stdout, &out)
+	if len(out.Snapshots) != 2 || out.Snapshots[0].Action != "copied" || out.Snapshots[1].Action != "copied" {
+		t.Fatalf("copy: %+v", out)
+	}
+	dstSnaps := to.snapshots()
+	if len(dstSnaps) != 2 {
+		t.Fatalf("%d snapshots in the destination", len(dstSnaps))
+	}
+	for i := range dstSnaps {
+		if dstSnaps[i].Time != srcSnaps[i].Time || !slices.Equal(dstSnaps[i].Tags, srcSnaps[i].Tags) || !slices.Equal(dstSnaps[i].Paths, srcSnaps[i].Paths) {
+			t.Errorf("copy %d: %+v, source %+v", i, dstSnaps[i], srcSnaps[i])
+		}
+		if dstSnaps[i].Tree == srcSnaps[i].Tree {
+			t.Errorf("copy %d has the source's root tree ID: blob IDs are keyed per repository", i)
+		}
+	}
+	// The copy names where it came from.
+	var cat struct {
+		Owner struct {
+			Origin struct {
+				Repo     string `json:"repo"`
+				Snapshot string `json:"snapshot"`
+			} `json:"origin"`
+		} `json:"owner"`
+	}
+	if err := json.Unmarshal([]byte(to.ok("cat", "snapshot", dstSnaps[1].ID).stdout), &cat); err != nil {
+		t.Fatal(err)
+	}
+	var srcCfg struct {
+		RepoID []byte `json:"repo_id"`
+	}
+	json.Unmarshal([]byte(from.ok("cat", "config").stdout), &srcCfg)
+	if cat.Owner.Origin.Snapshot != srcSnaps[1].ID || cat.Owner.Origin.Repo == "" || len(srcCfg.RepoID) != 32 {
+		t.Errorf("origin %+v, want snapshot %s of the source", cat.Owner.Origin, srcSnaps[1].ID)
+	}
+
+	// Idempotent: nothing stored the second time.
+	state := listing(t, to.repo)
+	lastJSON(t, to.ok(append([]string{"copy", "--json"}, fromArgs...)...).stdout, &out)
+	for _, s := range out.Snapshots {
+		if s.Action != "skipped" {
+			t.Errorf("second copy: %+v", out)
+		}
+	}
+	if got := listing(t, to.repo); !slices.Equal(got, state) {
+		t.Errorf("a second copy changed the destination")
+	}
+	to.ok("check", "--read-data")
+	target := filepath.Join(to.dir, "restore")
+	to.ok("restore", "latest", "--target", target)
+	got := contentHashes(t, filepath.Join(target, src))
+	if len(got) != len(want) {
+		t.Fatalf("restored %d files, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s differs after copy and restore", k)
+		}
+	}
+
+	// The source needs its owner key.
+	wpw := filepath.Join(from.dir, "w.pass")
+	os.WriteFile(wpw, []byte("writer secret\n"), 0o600)
+	wkey := filepath.Join(from.dir, "w.key")
+	from.ok("key", "add", "--role", "writer", "--export", wkey, "--new-password-file", wpw)
+	r := to.run("copy", "--from-repo", from.repo, "--from-password-file", wpw, "--from-key-file", wkey)
+	expectExit(t, r, 11, "owner key")
+}
