@@ -134,7 +134,9 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		origin := copier.OriginOf(src.Keys().RepoID, s)
 		if have := copier.Find(dst.Keys().RepoID, dstSnaps, origin); have != nil {
 			out = append(out, copyJSON{Source: s.ID.String(), ID: have.ID.String(), ShortID: have.ID.Short(), Action: "skipped"})
-			g.printf("snapshot %s is already in the destination as %s\n", s.ID.Short(), have.ID.Short())
+			if !g.JSON {
+				g.printf("snapshot %s is already in the destination as %s\n", s.ID.Short(), have.ID.Short())
+			}
 			continue
 		}
 		if why := passedOver(s); why != "" {
@@ -167,7 +169,9 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		}
 		if res.Existing != nil {
 			out = append(out, copyJSON{Source: s.ID.String(), ID: res.Existing.ID.String(), ShortID: res.Existing.ID.Short(), Action: "skipped"})
-			g.printf("snapshot %s is already in the destination as %s\n", s.ID.Short(), res.Existing.ID.Short())
+			if !g.JSON {
+				g.printf("snapshot %s is already in the destination as %s\n", s.ID.Short(), res.Existing.ID.Short())
+			}
 			continue
 		}
 		dstSnaps = append(dstSnaps, res.Snapshot)

@@ -68,6 +68,9 @@ func (f *FS) check(ctx context.Context, snap *repository.Snapshot) error {
 		return err
 	}
 	_, err := f.exp.Snapshot(ctx, snap)
+	if ctx.Err() != nil {
+		return ctx.Err() // the request was interrupted: ask again next time
+	}
 	if err != nil {
 		err = fmt.Errorf("snapshot %s is refused: %w", snap.ID.Short(), err)
 		f.warn(err.Error())
