@@ -92,6 +92,22 @@ func TestCatCommand(t *testing.T) {
 	expectExit(t, e.run("cat", "tree"), 1, "needs an ID")
 	expectExit(t, e.run("cat", "blob", strings.Repeat("0", 64)), 1, "data blob")
 
+	// A server key reads metadata: the snapshot's metadata header, the
+	// index and packs, never a tree or the owner header.
+	sv, skey := serverKey(e)
+	var ss struct {
+		Meta   map[string]any `json:"meta"`
+		Owner  map[string]any `json:"owner"`
+		Sealed []string       `json:"sealed"`
+	}
+	if err := json.Unmarshal([]byte(e.runWith(sv, "--key-file", skey, "cat", "snapshot", snap.ID).stdout), &ss); err != nil || ss.Meta == nil || ss.Owner != nil || len(ss.Sealed) != 1 || ss.Sealed[0] != "owner" {
+		t.Errorf("server cat snapshot: %+v %v", ss, err)
+	}
+	if r := e.runWith(sv, "--key-file", skey, "cat", "pack", p.ID); r.code != 0 {
+		t.Errorf("server cat pack: %d %s", r.code, r.stderr)
+	}
+	expectExit(t, e.runWith(sv, "--key-file", skey, "cat", "tree", snap.Tree), 11, "owner key")
+
 	// A writer key reads the public parts only.
 	wpw := filepath.Join(e.dir, "w.pass")
 	os.WriteFile(wpw, []byte("writer secret\n"), 0o600)

@@ -99,6 +99,32 @@ func TestCopyCommand(t *testing.T) {
 		}
 	}
 
+	// A writer key of another destination, bound to the snapshots' host
+	// label, copies them; copying again finds its own copies by their
+	// trees and time, without reading any header.
+	host, _ := os.Hostname()
+	to2 := newEnv(t)
+	to2.ok("init")
+	w2pw := filepath.Join(to2.dir, "w.pass")
+	os.WriteFile(w2pw, []byte("writer secret\n"), 0o600)
+	w2key := filepath.Join(to2.dir, "w.key")
+	to2.ok("key", "add", "--role", "writer", "--export", w2key, "--new-password-file", w2pw, "--host", host)
+	w2 := map[string]string{"CAIRN_PASSWORD_FILE": w2pw, "XDG_CACHE_HOME": filepath.Join(to2.dir, "wcache")}
+	for round, want := range []string{"copied", "skipped"} {
+		r := to2.runWith(w2, append([]string{"--key-file", w2key, "copy", "--json"}, fromArgs...)...)
+		if r.code != 0 {
+			t.Fatalf("writer copy %d: %d %s", round, r.code, r.stderr)
+		}
+		lastJSON(t, r.stdout, &out)
+		if len(out.Snapshots) != 2 || out.Snapshots[0].Action != want || out.Snapshots[1].Action != want {
+			t.Errorf("writer copy %d: %+v, want %s", round, out, want)
+		}
+	}
+	if n := len(to2.snapshots()); n != 2 {
+		t.Errorf("%d snapshots after two writer copies, want 2", n)
+	}
+	to2.ok("check", "--read-data")
+
 	// The source needs its owner key.
 	wpw := filepath.Join(from.dir, "w.pass")
 	os.WriteFile(wpw, []byte("writer secret\n"), 0o600)
