@@ -133,3 +133,39 @@ func TestCopyCommand(t *testing.T) {
 	r := to.run("copy", "--from-repo", from.repo, "--from-password-file", wpw, "--from-key-file", wkey)
 	expectExit(t, r, 11, "owner key")
 }
+
+// TestCopyIntoServer: a local repository's snapshots copied into one kept
+// on a cairn server, through the server's commit checks, once.
+func TestCopyIntoServer(t *testing.T) {
+	s := startCairnServer(t)
+	fp := s.fingerprint(t)
+	s.vars["XDG_CONFIG_HOME"] = filepath.Join(s.dir, "config")
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	writeRandom(t, filepath.Join(src, "f"), 2<<20)
+	s.ok("init")
+	s.ok("backup", src, "--tag", "t")
+	want := contentHashes(t, src)
+	url := s.url("alice", "main")
+	s.ok("-r", url, "init", "--server-fingerprint", fp)
+	args := []string{"-r", url, "copy", "--json", "--from-repo", s.repo, "--from-password-file", s.vars["CAIRN_PASSWORD_FILE"]}
+	var out copyOutput
+	for round, action := range []string{"copied", "skipped"} {
+		lastJSON(t, s.ok(args...).stdout, &out)
+		if len(out.Snapshots) != 1 || out.Snapshots[0].Action != action {
+			t.Fatalf("copy %d into the server: %+v, want %s", round, out, action)
+		}
+	}
+	var sn []snapJSON
+	lastJSON(t, s.ok("-r", url, "snapshots", "--json").stdout, &sn)
+	if len(sn) != 1 || !slices.Equal(sn[0].Tags, []string{"t"}) {
+		t.Fatalf("server repository snapshots: %+v", sn)
+	}
+	s.ok("-r", url, "check", "--read-data")
+	target := filepath.Join(s.dir, "restore")
+	s.ok("-r", url, "restore", "latest", "--target", target)
+	if got := contentHashes(t, filepath.Join(target, src)); got["f"] != want["f"] {
+		t.Error("restore from the server repository differs")
+	}
+	expectExit(t, s.run("-r", url, "tag", "--add", "x", "latest"), 1, "cairn server")
+}
