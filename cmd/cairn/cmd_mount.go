@@ -75,7 +75,11 @@ func runMount(ctx context.Context, g *GlobalOptions, opts MountOptions, dir stri
 	if err != nil {
 		return withHint(fmt.Errorf("mount %s: %w", displayText(dir), err), "check that /dev/fuse and fusermount are available and the directory is not mounted already")
 	}
-	g.printf("repository mounted at %s (%d snapshots); Ctrl-C or `fusermount -u %s` unmounts\n", displayText(dir), len(snaps), displayText(dir))
+	if g.JSON {
+		writeJSON(g.stdout, map[string]any{"message_type": "mounted", "mountpoint": dir, "snapshots": len(snaps)})
+	} else {
+		g.printf("repository mounted at %s (%d snapshots); Ctrl-C or `fusermount -u %s` unmounts\n", displayText(dir), len(snaps), displayText(dir))
+	}
 	done := make(chan struct{})
 	go func() {
 		server.Wait()
@@ -87,9 +91,12 @@ func runMount(ctx context.Context, g *GlobalOptions, opts MountOptions, dir stri
 	case <-ctx.Done():
 	}
 	if err := server.Unmount(); err != nil {
-		return withHint(fmt.Errorf("unmount %s: %w", displayText(dir), err), "close what uses it, then `fusermount -u %s`", displayText(dir))
+		return withHint(fmt.Errorf("unmount %s: %w", displayText(dir), err), "the mount is gone with this process; close what uses it, then `fusermount -u -z %s`", displayText(dir))
 	}
 	<-done
+	if g.JSON {
+		return writeJSON(g.stdout, map[string]any{"message_type": "unmounted", "mountpoint": dir})
+	}
 	g.printf("unmounted %s\n", displayText(dir))
 	return nil
 }

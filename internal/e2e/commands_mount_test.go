@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ func TestMountCommand(t *testing.T) {
 
 	mnt := filepath.Join(e.dir, "mnt")
 	os.MkdirAll(mnt, 0o755)
-	cmd := e.command(nil, "mount", mnt)
+	cmd := e.command(nil, "mount", "--json", mnt)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
@@ -163,5 +164,9 @@ func TestMountCommand(t *testing.T) {
 	}
 	if got := names(t, mnt); len(got) != 0 {
 		t.Errorf("still mounted after SIGINT: %v", got)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"message_type":"mounted"`) || !strings.Contains(lines[1], `"message_type":"unmounted"`) {
+		t.Errorf("mount --json output: %q", out.String())
 	}
 }
