@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
@@ -26,7 +27,8 @@ func newFindCommand(g *GlobalOptions) *cobra.Command {
 		Short: "Find files by name across snapshots",
 		Long: `Find paths whose name matches a glob PATTERN (a pattern with a "/" matches
 the whole absolute path instead). Searches every snapshot, or those given with
---snapshot. Needs the owner key.`,
+--snapshot. Needs the owner key. A directory whose tree is lost is a warning:
+the rest is searched, and the exit code is 3.`,
 		Example: `  cairn find '*.pdf'
   cairn find --snapshot latest '/etc/*.conf' fstab`,
 		Args: cobra.MinimumNArgs(1),
@@ -77,12 +79,13 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 		return err
 	}
 	var matches []findMatch
+	lost := 0 // directories whose trees are lost: not searched
 	exp := restorer.NewExpander(repo)
 	for _, s := range snaps {
 		if _, err := exp.Snapshot(ctx, s); err != nil {
 			return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err))
 		}
-		err := restorer.Walk(repository.ReadFor(ctx, s.Signer()), repo, s.File.Statement.Root, func(p string, n *snapshot.Node) error {
+		err := restorer.WalkLost(repository.ReadFor(ctx, s.Signer()), repo, s.File.Statement.Root, func(p string, n *snapshot.Node) error {
 			full := "/" + p
 			for _, pat := range patterns {
 				subject := n.Name
@@ -99,6 +102,10 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 				}
 			}
 			return nil
+		}, func(p string, _ blob.ID, err error) error {
+			lost++
+			fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s: /%s: %s\n", s.ID.Short(), displayText(p), displayText(restorer.LostDir(err).Error()))
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("snapshot %s: %w", s.ID.Short(), err)
@@ -108,10 +115,12 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 		if matches == nil {
 			matches = []findMatch{}
 		}
-		return writeJSON(g.stdout, matches)
-	}
-	if !g.Quiet {
+		err = writeJSON(g.stdout, matches)
+	} else if !g.Quiet {
 		fmt.Fprintf(g.stderr, "%d matches in %d snapshots\n", len(matches), len(snaps))
 	}
-	return nil
+	if err == nil && lost > 0 {
+		err = lostError{fmt.Errorf("%d lost directories could not be searched (warnings above); everything else was", lost)}
+	}
+	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
@@ -26,7 +27,11 @@ func newLsCommand(g *GlobalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "ls SNAPSHOT [PATH]",
 		Short: "List the files in a snapshot",
-		Long:  `List every path in a snapshot, or below PATH in it. Needs the owner key.`,
+		Long: `List every path in a snapshot, or below PATH in it. Needs the owner key.
+
+A directory whose tree is lost (its pack was damaged and dropped by
+` + "`cairn repair`" + `) and a file whose content is not all in the index are
+warnings: everything else is still listed, and the exit code is 3.`,
 		Example: `  cairn ls latest
   cairn ls --long 4f9c2a1e /home/alice`,
 		Args: cobra.RangeArgs(1, 2),
@@ -50,6 +55,9 @@ type nodeJSON struct {
 	MTime      time.Time `json:"mtime"`
 	LinkTarget string    `json:"link_target,omitempty"`
 	HardLinkTo string    `json:"hardlink_to,omitempty"`
+	// Lost says what of the node is gone: a directory's tree (and so
+	// everything below it), or some of a file's content.
+	Lost string `json:"lost,omitempty"`
 }
 
 func modeString(n *snapshot.Node) string {
@@ -98,12 +106,26 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list the whole snapshot with `cairn ls %s`", snap.ID.Short())
 	}
 	var out []nodeJSON
+	lost := 0
+	warnLost := func(full string, err error) {
+		lost++
+		fmt.Fprintf(g.stderr, "cairn: warning: %s: %s\n", displayText(full), displayText(err.Error()))
+	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', tabwriter.AlignRight)
 	emit := func(p string, n *snapshot.Node) error {
 		full := "/" + p
+		var lostContent error
+		if m := restorer.MissingContent(ctx, repo, n); m > 0 {
+			lostContent = restorer.LostContent(n, m)
+			warnLost(full, lostContent)
+		}
 		if g.JSON {
-			out = append(out, nodeJSON{Path: full, Name: n.Name, Type: n.Type.String(), Mode: modeString(n), UID: n.UID, GID: n.GID,
-				User: n.User, Group: n.Group, Size: n.Size, MTime: n.MTime, LinkTarget: n.LinkTarget, HardLinkTo: n.HardLinkTo})
+			nj := nodeJSON{Path: full, Name: n.Name, Type: n.Type.String(), Mode: modeString(n), UID: n.UID, GID: n.GID,
+				User: n.User, Group: n.Group, Size: n.Size, MTime: n.MTime, LinkTarget: n.LinkTarget, HardLinkTo: n.HardLinkTo}
+			if lostContent != nil {
+				nj.Lost = lostContent.Error()
+			}
+			out = append(out, nj)
 			return nil
 		}
 		if !opts.Long {
@@ -124,13 +146,27 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		fmt.Fprintf(tw, "%s\t %s\t %s\t %d\t %s\t %s\t\n", modeString(n), displayText(user), displayText(group), n.Size, n.MTime.Local().Format("2006-01-02 15:04:05"), name)
 		return nil
 	}
+	join := func(p string) string {
+		switch {
+		case sub == "":
+			return p
+		case p == "":
+			return sub
+		}
+		return sub + "/" + p
+	}
 	if start.Type == snapshot.TypeDir && start.Subtree != nil {
-		prefix := sub
-		err = restorer.Walk(ctx, repo, *start.Subtree, func(p string, n *snapshot.Node) error {
-			if prefix != "" {
-				p = prefix + "/" + p
+		err = restorer.WalkLost(ctx, repo, *start.Subtree, func(p string, n *snapshot.Node) error {
+			return emit(join(p), n)
+		}, func(p string, _ blob.ID, err error) error {
+			full := "/" + join(p)
+			err = restorer.LostDir(err)
+			warnLost(full, err)
+			// The walk visited the directory's node just before.
+			if k := len(out) - 1; k >= 0 && out[k].Path == full {
+				out[k].Lost = err.Error()
 			}
-			return emit(p, n)
+			return nil
 		})
 	} else {
 		err = emit(sub, start)
@@ -142,7 +178,21 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		if out == nil {
 			out = []nodeJSON{}
 		}
-		return writeJSON(g.stdout, out)
+		err = writeJSON(g.stdout, out)
+	} else {
+		err = tw.Flush()
 	}
-	return tw.Flush()
+	if err == nil && lost > 0 {
+		err = lostError{fmt.Errorf("snapshot %s: %d paths lost (warnings above); everything else was listed", snap.ID.Short(), lost)}
+	}
+	return err
 }
+
+// lostError ends a walk that went on past lost directories or content,
+// each reported as a warning: the output is complete but for them (exit
+// 3).
+type lostError struct{ err error }
+
+func (e lostError) Error() string        { return e.err.Error() }
+func (e lostError) Unwrap() error        { return e.err }
+func (e lostError) Is(target error) bool { return target == errPartial }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,13 +22,21 @@ func newRepairCommand(g *GlobalOptions) *cobra.Command {
 	var opts RepairOptions
 	c := &cobra.Command{
 		Use:   "repair",
-		Short: "Drop missing or unreadable packs from the index; tell what was lost",
-		Long: `Check the repository (with --read-data, every byte), drop the packs found
-missing, truncated or damaged from the index (the new index fragment is stored
-before the old one is removed), and report which snapshots lost data and, with
-the owner key, which files and directories lost which content. Works with the
-owner or the server key; the server key cannot read paths. Pack files are not
-deleted: prune removes them later. Exits 1 if it could not repair.`,
+		Short: "Salvage damaged packs, drop them from the index; tell what was lost",
+		Long: `Check the repository (with --read-data, every byte) and repair the packs found
+missing, truncated or damaged: every blob of such a pack that still decrypts
+and re-hashes to its ID is copied into a new pack of the same provenance
+domain, the new packs are indexed, and then the damaged packs are dropped from
+the index (each index fragment is replaced, the new one stored before the old
+one is removed). It reports, for each snapshot that lost blobs, which
+directories (their tree lost, with everything below) and files (chunks lost
+of total) lost data.
+
+The owner key salvages every blob. The server key opens manifest pages only:
+it salvages packs of manifest pages and drops missing packs, but leaves a
+damaged pack holding data or tree blobs in the index (exit 3) for a repair
+with the owner key, and cannot name paths. Pack files are not deleted: prune
+removes them later.`,
 		Example: `  cairn repair --read-data --dry-run
   cairn repair --read-data --json`,
 		Args: cobra.NoArgs,
@@ -55,9 +64,12 @@ func runRepair(ctx context.Context, g *GlobalOptions, opts RepairOptions) error 
 		return fmt.Errorf("repair: %w", err)
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "repair", "report": rep})
+		if err := writeJSON(g.stdout, map[string]any{"message_type": "repair", "report": rep}); err != nil {
+			return err
+		}
+		return keptError(rep)
 	}
-	if len(rep.Dropped) == 0 {
+	if len(rep.Packs) == 0 {
 		g.printf("no missing or unreadable packs; nothing to repair\n")
 		if !chk.OK() {
 			g.printf("check found %d other problems; see `cairn check`\n", len(chk.Problems))
@@ -68,22 +80,44 @@ func runRepair(ctx context.Context, g *GlobalOptions, opts RepairOptions) error 
 	if rep.DryRun {
 		verb = "would drop from the index"
 	}
-	for _, p := range rep.Dropped {
-		fmt.Fprintf(g.stdout, "%s: pack data/%s\n", verb, p)
+	for _, p := range rep.Packs {
+		switch {
+		case p.Kept:
+			fmt.Fprintf(g.stdout, "pack data/%s: left in the index (%d blobs; the server key cannot check data and tree blobs)\n", p.Pack, p.Blobs)
+		case p.Missing:
+			fmt.Fprintf(g.stdout, "pack data/%s: missing, %d blobs lost or elsewhere; %s\n", p.Pack, p.Blobs, verb)
+		default:
+			fmt.Fprintf(g.stdout, "pack data/%s: %d of %d blobs salvaged, %d lost; %s\n", p.Pack, p.Salvaged, p.Blobs, p.Lost, verb)
+		}
+	}
+	switch {
+	case rep.Repacked > 0 && rep.DryRun:
+		fmt.Fprintf(g.stdout, "would repack %d salvaged blobs\n", rep.Repacked)
+	case rep.Repacked > 0:
+		fmt.Fprintf(g.stdout, "repacked %d salvaged blobs into %d new packs\n", rep.Repacked, len(rep.NewPacks))
 	}
 	fmt.Fprintf(g.stdout, "%d blobs lost (no other copy); %d snapshots affected\n", rep.LostBlobs, len(rep.Snapshots))
 	for _, a := range rep.Snapshots {
 		fmt.Fprintf(g.stdout, "snapshot %s (%s): %d blobs lost\n", a.Snapshot, a.Time.Local().Format("2006-01-02 15:04:05"), a.LostBlobs)
 		for _, f := range a.Files {
 			if f.Dir {
-				fmt.Fprintf(g.stdout, "  %s/ (directory and everything below it)\n", f.Path)
+				fmt.Fprintf(g.stdout, "  %s (directory and everything below it)\n", displayText(strings.TrimSuffix(f.Path, "/")+"/"))
 			} else {
-				fmt.Fprintf(g.stdout, "  %s (%d of %d chunks)\n", f.Path, f.LostBlobs, f.Blobs)
+				fmt.Fprintf(g.stdout, "  %s (%d of %d chunks)\n", displayText(f.Path), f.LostBlobs, f.Blobs)
 			}
 		}
 	}
 	for _, n := range rep.Notes {
-		fmt.Fprintf(g.stdout, "note: %s\n", n)
+		fmt.Fprintf(g.stdout, "note: %s\n", displayText(n))
 	}
-	return nil
+	return keptError(rep)
+}
+
+// keptError is exit 3 when the repair left damaged packs for the owner key.
+func keptError(rep *repair.Report) error {
+	if len(rep.Kept) == 0 {
+		return nil
+	}
+	return withHint(lostError{fmt.Errorf("%d damaged packs hold data or tree blobs the server key cannot check, and were left in the index", len(rep.Kept))},
+		"run `cairn repair --read-data` with the owner key to salvage them")
 }

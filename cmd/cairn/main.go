@@ -17,7 +17,9 @@ import (
 const exitCodesHelp = `Exit codes:
   0    success
   1    the command failed
-  3    backup: the snapshot was saved, but some files could not be read
+  3    partial result, each gap a warning: backup saved the snapshot without
+       some unreadable files; restore, ls, find went on past lost or
+       unrestorable paths; repair left packs for the owner key
   10   no repository at the given location
   11   the key cannot do this (a writer or server key where the owner key is needed)
   12   wrong password (no key matched)
@@ -116,6 +118,8 @@ and restores them. Documentation: docs/commands.md.
 		newCopyCommand(g),
 		newCatCommand(g),
 		newMountCommand(g),
+		newAgentCommand(g),
+		newGenerateCommand(g),
 	)
 	return root
 }

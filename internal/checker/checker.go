@@ -104,6 +104,10 @@ type checker struct {
 	snaps     []*repository.Snapshot
 	badPacks  map[blob.ID]bool
 	treesSeen map[blob.ID]bool
+	// unindexed are trees and data blobs that manifests reference and the
+	// index lacks (owner key): the tree walk reports those it reaches by
+	// path (named), checkTrees the rest by ID.
+	unindexed, named map[snapshot.Ref]bool
 
 	state      *auditState
 	chainFacts map[string]repository.Committed // writer → newest statement
@@ -135,7 +139,8 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 	c := &checker{repo: repo, be: repo.Backend(), opts: opts,
 		indexed: map[blob.ID][]byte{}, indexedIn: map[blob.ID]string{}, blobs: map[snapshot.Ref]loc{},
 		packFiles: map[blob.ID]int64{}, blobSnaps: map[snapshot.Ref][]string{}, badPacks: map[blob.ID]bool{},
-		treesSeen: map[blob.ID]bool{}, chainFacts: map[string]repository.Committed{}}
+		treesSeen: map[blob.ID]bool{}, chainFacts: map[string]repository.Committed{},
+		unindexed: map[snapshot.Ref]bool{}, named: map[snapshot.Ref]bool{}}
 	if err := c.loadState(); err != nil {
 		return nil, err
 	}
@@ -330,6 +335,10 @@ func (c *checker) checkSnapshots(ctx context.Context) error {
 		for _, r := range refs {
 			c.blobSnaps[r] = append(c.blobSnaps[r], s.ID.Short())
 			if _, ok := c.blobs[r]; !ok {
+				if c.repo.CanReadContent() && r.Type != blob.ManifestPage {
+					c.unindexed[r] = true // the tree walk names it by path
+					continue
+				}
 				c.problem(Problem{Blob: fmt.Sprintf("%s %s", r.Type, r.ID.Short()), Snapshots: []string{s.ID.Short()}, Message: "blob is not in the index (lost or never indexed)"})
 			}
 		}
@@ -484,6 +493,11 @@ func (c *checker) checkTrees(ctx context.Context) error {
 			return err
 		}
 	}
+	for r := range c.unindexed {
+		if !c.named[r] {
+			c.problem(Problem{Blob: fmt.Sprintf("%s %s", r.Type, r.ID.Short()), Snapshots: c.blobSnaps[r], Message: "blob is not in the index (lost or never indexed)"})
+		}
+	}
 	return nil
 }
 
@@ -506,6 +520,7 @@ func (c *checker) tree(ctx context.Context, s *repository.Snapshot, id blob.ID, 
 		return ctx.Err()
 	}
 	if err != nil {
+		c.named[snapshot.Ref{Type: blob.Tree, ID: id}] = true
 		c.problem(Problem{Blob: "tree " + id.Short(), Snapshots: c.snapsOf(snapshot.Ref{Type: blob.Tree, ID: id}, s), Message: fmt.Sprintf("directory %s: %v", path, err)})
 		return nil
 	}
@@ -520,7 +535,13 @@ func (c *checker) tree(ctx context.Context, s *repository.Snapshot, id blob.ID, 
 		}
 		for _, b := range n.Content {
 			if _, ok := c.repo.Locate(rctx, blob.Data, b); !ok {
-				c.problem(Problem{Blob: "data " + b.Short(), Snapshots: c.snapsOf(snapshot.Ref{Type: blob.Data, ID: b}, s), Message: fmt.Sprintf("content of %q has no copy in the index that its snapshot may use (its signer's or the owner's)", p)})
+				r := snapshot.Ref{Type: blob.Data, ID: b}
+				c.named[r] = true
+				msg := fmt.Sprintf("content of %q has no copy in the index that its snapshot may use (its signer's or the owner's)", p)
+				if _, ok := c.blobs[r]; !ok {
+					msg = fmt.Sprintf("content of %q: blob is not in the index (lost or never indexed)", p)
+				}
+				c.problem(Problem{Blob: "data " + b.Short(), Snapshots: c.snapsOf(r, s), Message: msg})
 			}
 		}
 	}

@@ -16,7 +16,10 @@
 //  5. packs: every pack the index lists exists, has a valid trailer, and its
 //     sealed header decrypts and equals the index's copy byte for byte;
 //  6. trees (owner): every tree reachable from each root loads and
-//     re-hashes, and every file's content blobs are in the index;
+//     re-hashes, and every file's content blobs are in the index; a tree
+//     or data blob a manifest references and the index lacks (lost to a
+//     repair) is one problem, by the path that needs it when the walk
+//     reaches it;
 //  7. data (ReadData, or Subset for a rolling audit, least recently
 //     verified first, see audit.go): every pack hashes to its name, and
 //     every blob in it the key can open decrypts and re-hashes to its ID.

@@ -121,16 +121,51 @@ func TestRange(t *testing.T) {
 		off  int64
 		n    int
 		want Range
-	}{{0, 0, Range{0, -1}}, {10, 0, Range{10, -1}}, {5, 10, Range{5, 14}}} {
+	}{{0, 0, Range{Start: 0, End: -1}}, {10, 0, Range{Start: 10, End: -1}}, {5, 10, Range{Start: 5, End: 14}}} {
 		h := FormatRange(tt.off, tt.n)
 		r, ok, err := ParseRange(h)
 		if err != nil || !ok || r != tt.want {
 			t.Errorf("%q: %v %v %v", h, r, ok, err)
 		}
 	}
-	for _, h := range []string{"bytes=-5", "bytes=1-2,4-5", "items=0-", "bytes=5-1", "bytes=x-"} {
+	if r, ok, err := ParseRange("bytes=-5"); err != nil || !ok || r.Suffix != 5 {
+		t.Errorf("suffix range: %v %v %v", r, ok, err)
+	}
+	for _, h := range []string{"bytes=1-2,4-5", "items=0-", "bytes=5-1", "bytes=x-", "bytes=-0", "bytes=+1-2", "bytes= 1-2", "bytes=-", "bytes=1"} {
 		if _, _, err := ParseRange(h); err == nil {
 			t.Errorf("%q accepted", h)
 		}
+	}
+}
+
+// TestResolveRange follows RFC 9110 §14 for a 100-byte file.
+func TestResolveRange(t *testing.T) {
+	const size = 100
+	for _, tt := range []struct {
+		h          string
+		start, end int64
+		status     int
+	}{
+		{"", 0, 99, 200},
+		{"bytes=0-", 0, 99, 206},
+		{"bytes=10-19", 10, 19, 206},
+		{"bytes=90-500", 90, 99, 206},
+		{"bytes=99-99", 99, 99, 206},
+		{"bytes=-10", 90, 99, 206},
+		{"bytes=-500", 0, 99, 206},
+		{"bytes=100-", 0, 0, 416},
+		{"bytes=-0", 0, 0, 416},
+		{"bytes=5-1", 0, 0, 416},
+		{"bytes=x-", 0, 0, 416},
+		{"items=0-5", 0, 99, 200},
+		{"bytes=0-1,5-6", 0, 99, 200},
+	} {
+		start, end, status := ResolveRange(tt.h, size)
+		if status != tt.status || (status != 416 && (start != tt.start || end != tt.end)) {
+			t.Errorf("%q: got %d-%d %d, want %d-%d %d", tt.h, start, end, status, tt.start, tt.end, tt.status)
+		}
+	}
+	if _, end, status := ResolveRange("bytes=0-", 0); status != 200 || end != -1 {
+		t.Errorf("empty file: %d %d", end, status)
 	}
 }

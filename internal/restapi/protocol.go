@@ -200,36 +200,90 @@ func FormatRange(offset int64, length int) string {
 	return fmt.Sprintf("bytes=%d-%d", offset, offset+int64(length)-1)
 }
 
-// Range is one requested byte range; End is inclusive, -1 for open.
+// Range is one requested byte range: Start to End inclusive, End -1 for
+// "to the end"; or, when Suffix > 0, the last Suffix bytes ("bytes=-N").
 type Range struct {
 	Start, End int64
+	Suffix     int64
 }
 
-// ParseRange parses the single-range forms restic sends ("bytes=a-" and
-// "bytes=a-b"). ok is false for an absent header; multiple ranges and
-// suffix ranges are refused with an error.
+// ParseRange parses a single byte range: "bytes=a-", "bytes=a-b" or the
+// suffix form "bytes=-n". ok is false for an absent header. Another unit,
+// several ranges and malformed numbers are errors; ResolveRange says what
+// a server answers to each.
 func ParseRange(h string) (r Range, ok bool, err error) {
 	if h == "" {
 		return Range{}, false, nil
 	}
 	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return Range{}, false, fmt.Errorf("unsupported range %q", h)
+	if !found {
+		return Range{}, false, fmt.Errorf("%w %q", errRangeUnit, h)
+	}
+	if strings.Contains(spec, ",") {
+		return Range{}, false, fmt.Errorf("%w %q", errRangeMulti, h)
 	}
 	a, b, found := strings.Cut(spec, "-")
-	if !found || a == "" {
-		return Range{}, false, fmt.Errorf("unsupported range %q", h)
+	if !found {
+		return Range{}, false, fmt.Errorf("bad range %q", h)
 	}
-	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || start < 0 {
+	if a == "" {
+		n, err := parseRangeInt(b)
+		if err != nil || n == 0 {
+			return Range{}, false, fmt.Errorf("bad suffix range %q", h)
+		}
+		return Range{Start: 0, End: -1, Suffix: n}, true, nil
+	}
+	start, err := parseRangeInt(a)
+	if err != nil {
 		return Range{}, false, fmt.Errorf("bad range start in %q", h)
 	}
 	end := int64(-1)
 	if b != "" {
-		end, err = strconv.ParseInt(b, 10, 64)
+		end, err = parseRangeInt(b)
 		if err != nil || end < start {
 			return Range{}, false, fmt.Errorf("bad range end in %q", h)
 		}
 	}
 	return Range{Start: start, End: end}, true, nil
+}
+
+var (
+	errRangeUnit  = errors.New("range unit other than bytes in")
+	errRangeMulti = errors.New("several ranges in")
+)
+
+// parseRangeInt accepts only the digits RFC 9110 allows (no sign, no
+// spaces), up to what an int64 holds.
+func parseRangeInt(s string) (int64, error) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("not a byte position: %q", s)
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// ResolveRange decides the answer to a GET of a size-byte file with Range
+// header h, following RFC 9110 §14: no header, a unit other than bytes or
+// several ranges (this server sends no multipart answers, which the RFC
+// allows) give the whole file with 200; a satisfiable range gives 206 and
+// its inclusive bounds; a malformed or unsatisfiable one gives 416 (the
+// caller sends "Content-Range: bytes */size"). An empty file is always
+// answered whole: it has no byte a range could name.
+func ResolveRange(h string, size int64) (start, end int64, status int) {
+	whole := func() (int64, int64, int) { return 0, size - 1, http.StatusOK }
+	r, ok, err := ParseRange(h)
+	switch {
+	case errors.Is(err, errRangeUnit), errors.Is(err, errRangeMulti), !ok && err == nil, size == 0:
+		return whole()
+	case err != nil:
+		return 0, 0, http.StatusRequestedRangeNotSatisfiable
+	case r.Suffix > 0:
+		return max(size-r.Suffix, 0), size - 1, http.StatusPartialContent
+	case r.Start >= size:
+		return 0, 0, http.StatusRequestedRangeNotSatisfiable
+	}
+	end = size - 1
+	if r.End >= 0 && r.End < end {
+		end = r.End
+	}
+	return r.Start, end, http.StatusPartialContent
 }

@@ -2,6 +2,7 @@ package restorer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -202,7 +203,10 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		return nil
 	}
 	if startNode.Type == snapshot.TypeDir {
-		err = Walk(ctx, repo, *startNode.Subtree, visit)
+		err = WalkLost(ctx, repo, *startNode.Subtree, visit, func(rel string, _ blob.ID, err error) error {
+			r.warn(cmp.Or(rel, "."), LostDir(err)) // the rest is restored
+			return nil
+		})
 	} else {
 		err = visit(startNode.Name, startNode)
 	}

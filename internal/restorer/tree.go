@@ -20,11 +20,29 @@ const MaxDepth = 2048
 // ErrNotFound is returned for a path that is not in the snapshot.
 var ErrNotFound = errors.New("no such path in snapshot")
 
-// LoadTree loads, verifies (the blob re-hashes to its ID) and decodes a tree.
+// ErrTreeUnavailable marks a tree that cannot be read: no copy of it the
+// read may use is in the index (a repair dropped its damaged pack), or
+// none loads, opens and re-hashes to its ID. A walk can go on past it
+// (WalkLost). A tree that loads but breaks R18 is not unavailable but
+// invalid: it stops every walk.
+var ErrTreeUnavailable = errors.New("tree is unavailable")
+
+// unavailable wraps a tree's load error; its text is the load error's.
+type unavailable struct{ err error }
+
+func (e unavailable) Error() string   { return e.err.Error() }
+func (e unavailable) Unwrap() []error { return []error{e.err, ErrTreeUnavailable} }
+
+// LoadTree loads, verifies (the blob re-hashes to its ID) and decodes a
+// tree. A tree that cannot be loaded is ErrTreeUnavailable (unless ctx
+// ended).
 func LoadTree(ctx context.Context, repo *repository.Repository, id blob.ID) (*snapshot.Tree, error) {
 	plain, err := repo.LoadBlob(ctx, blob.Tree, id)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, unavailable{err}
 	}
 	t, err := snapshot.DecodeTree(plain)
 	if err != nil {
@@ -43,10 +61,27 @@ func LoadTree(ctx context.Context, repo *repository.Repository, id blob.ID) (*sn
 // fails to load fails the walk only when the walk reaches it. All
 // goroutines Walk starts have ended when it returns.
 func Walk(ctx context.Context, repo *repository.Repository, root blob.ID, fn func(path string, n *snapshot.Node) error) error {
+	return WalkLost(ctx, repo, root, fn, nil)
+}
+
+// LostFunc is told of a directory whose tree is unavailable
+// (ErrTreeUnavailable): its path relative to the walk's root ("" for the
+// root itself), the tree's ID and the load error. Returning nil goes on
+// with the directory's next sibling; an error stops the walk with it.
+type LostFunc func(path string, id blob.ID, err error) error
+
+// WalkLost is Walk that goes on past unavailable trees, telling lost of
+// each (nil: the first one fails the walk, as in Walk). Everything below
+// such a tree is unreachable: fn was called for the directory's node, and
+// is called for nothing below it. Any other failure (R18, depth, ctx)
+// still stops the walk.
+func WalkLost(ctx context.Context, repo *repository.Repository, root blob.ID, fn func(path string, n *snapshot.Node) error, lost LostFunc) error {
 	if err := repo.LoadIndex(ctx); err != nil {
 		return err
 	}
-	return newPrefetch(repo, walkWorkers, walkAhead).run(ctx, root, fn)
+	p := newPrefetch(repo, walkWorkers, walkAhead)
+	p.lost = lost
+	return p.run(ctx, root, fn)
 }
 
 // ErrSkipDir tells Walk not to descend into a directory.
@@ -99,6 +134,7 @@ type prefetch struct {
 	repo           *repository.Repository
 	workers, ahead int
 	ctx            context.Context // the loaders', cancelled when the walk returns
+	lost           LostFunc        // nil: an unavailable tree fails the walk
 
 	mu      sync.Mutex
 	cond    sync.Cond // queue grew, held shrank, or stopped
@@ -264,6 +300,9 @@ func (p *prefetch) walk(ctx context.Context, r *treeLoad, prefix string, fn func
 	}
 	t, kids, err := p.take(ctx, r)
 	if err != nil {
+		if p.lost != nil && ctx.Err() == nil && errors.Is(err, ErrTreeUnavailable) {
+			return p.lost(prefix, r.id, err)
+		}
 		return err
 	}
 	k := 0
@@ -312,6 +351,9 @@ func FindNode(ctx context.Context, repo *repository.Repository, root blob.ID, pa
 	parts := strings.Split(path, "/")
 	for i, name := range parts {
 		t, err := LoadTree(ctx, repo, cur)
+		if errors.Is(err, ErrTreeUnavailable) {
+			return nil, fmt.Errorf("/%s: %w", strings.Join(parts[:i], "/"), LostDir(err))
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -563,3 +563,93 @@ func TestWalkMaxDepth(t *testing.T) {
 		t.Errorf("%d trees loaded, the walk reaches %d", started, MaxDepth+1)
 	}
 }
+
+// TestWalkLostGoesOn: WalkLost visits everything a walk can reach past a
+// damaged tree, in the walk's order, and tells lost of the directory once,
+// with its path and tree ID; lost's error stops the walk with it.
+func TestWalkLostGoesOn(t *testing.T) {
+	ctx := context.Background()
+	f := newWalkFixture(t)
+	n, err := FindNode(ctx, f.repo, f.src, "d1/skipme/inner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := f.repo.Lookup(blob.Tree, *n.Subtree)
+	if !ok {
+		t.Fatal("damaged tree not in the index")
+	}
+	if err := f.mem.Corrupt(backend.Handle{Type: backend.Data, Name: e.Pack.String()}, func(b []byte) []byte {
+		b[e.Offset+e.Length/2] ^= 1
+		return b
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// What a walk can reach: everything but what is below the damaged tree.
+	wantFn, want := record("d1/skipme/inner")
+	if err := refWalk(ctx, f.repo, f.src, "", 0, wantFn); err != nil {
+		t.Fatal(err)
+	}
+	for _, ahead := range []int{walkAhead, 0} {
+		f.reopen(t, 0)
+		gotFn, got := record()
+		var lost []string
+		p := newPrefetch(f.repo, walkWorkers, ahead)
+		p.lost = func(path string, id blob.ID, err error) error {
+			if !errors.Is(err, ErrTreeUnavailable) || id != *n.Subtree {
+				t.Errorf("lost %s: tree %s, %v", path, id.Short(), err)
+			}
+			lost = append(lost, path)
+			return nil
+		}
+		if err := p.run(ctx, f.src, gotFn); err != nil {
+			t.Fatalf("ahead %d: %v", ahead, err)
+		}
+		if !slices.Equal(*got, *want) {
+			t.Fatalf("ahead %d: got %d nodes, want %d; first difference at %d", ahead, len(*got), len(*want), firstDiff(*got, *want))
+		}
+		if !slices.Equal(lost, []string{"d1/skipme/inner"}) {
+			t.Fatalf("ahead %d: lost %q", ahead, lost)
+		}
+	}
+	stop := errors.New("stop")
+	err = WalkLost(ctx, f.repo, f.src, func(string, *snapshot.Node) error { return nil },
+		func(string, blob.ID, error) error { return stop })
+	if !errors.Is(err, stop) {
+		t.Fatalf("lost's error: walk returned %v", err)
+	}
+	// The root itself lost: lost is told of "" and nothing is visited.
+	var visited int
+	err = WalkLost(ctx, f.repo, *n.Subtree, func(string, *snapshot.Node) error { visited++; return nil },
+		func(path string, _ blob.ID, _ error) error {
+			if path != "" {
+				t.Errorf("lost root as %q", path)
+			}
+			return nil
+		})
+	if err != nil || visited != 0 {
+		t.Fatalf("lost root: %v, %d visited", err, visited)
+	}
+}
+
+// TestFindNodeBelowLostTree: a path below a directory whose tree is lost
+// names that directory.
+func TestFindNodeBelowLostTree(t *testing.T) {
+	ctx := context.Background()
+	f := newWalkFixture(t)
+	n, err := FindNode(ctx, f.repo, f.src, "d1/skipme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := f.repo.Lookup(blob.Tree, *n.Subtree)
+	if err := f.mem.Corrupt(backend.Handle{Type: backend.Data, Name: e.Pack.String()}, func(b []byte) []byte {
+		b[e.Offset+e.Length/2] ^= 1
+		return b
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.reopen(t, 0)
+	_, err = FindNode(ctx, f.repo, f.src, "d1/skipme/y.txt")
+	if !errors.Is(err, ErrTreeUnavailable) || !strings.HasPrefix(err.Error(), "/d1/skipme: directory lost") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,12 +1,13 @@
 package retention
 
 import (
-	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // ParseDuration parses restic's keep-within form ("1y2m3d4h": years of
@@ -69,8 +70,8 @@ func FormatDuration(d time.Duration) string {
 //	keep: {daily: 30, weekly: 5, monthly: 12, yearly: 10}
 //	group_by: host,paths
 //
-// or the same as JSON ({"keep": {"daily": 30}, "group_by": "host"}), or
-// with keep's fields on indented lines below "keep:".
+// in any YAML form (flow, block, or JSON, which is YAML too). Unknown keys
+// are refused; errors name the line and the key.
 type Config struct {
 	Keep    Policy
 	GroupBy string
@@ -78,126 +79,93 @@ type Config struct {
 	Importance int
 }
 
-type jsonConfig struct {
-	Keep struct {
-		Policy
-		Within string `json:"within,omitempty"`
-	} `json:"keep"`
-	GroupBy    *string `json:"group_by,omitempty"`
-	Importance int     `json:"importance,omitempty"`
-}
-
-// ParseConfig parses a policy file; errors name the line and the key.
+// ParseConfig parses a policy file.
 func ParseConfig(src []byte) (*Config, error) {
 	c := &Config{GroupBy: "host,paths"}
-	if t := strings.TrimSpace(string(src)); strings.HasPrefix(t, "{") {
-		var j jsonConfig
-		dec := json.NewDecoder(strings.NewReader(t))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&j); err != nil {
-			return nil, fmt.Errorf("policy: %w", err)
-		}
-		c.Keep = j.Keep.Policy
-		if j.Keep.Within != "" {
-			d, err := ParseDuration(j.Keep.Within)
-			if err != nil {
-				return nil, fmt.Errorf("policy: keep.within: %w", err)
-			}
-			c.Keep.Within = d
-		}
-		if j.GroupBy != nil {
-			c.GroupBy = *j.GroupBy
-		}
-		c.Importance = j.Importance
-		return c, c.validate()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
 	}
-	sc := bufio.NewScanner(strings.NewReader(string(src)))
-	line := 0
-	inKeep := false
-	for sc.Scan() {
-		line++
-		raw := sc.Text()
-		if i := strings.IndexByte(raw, '#'); i >= 0 {
-			raw = raw[:i]
+	if len(doc.Content) == 0 {
+		return nil, errors.New("policy: the file is empty")
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("policy line %d: want keys keep, group_by and importance", root.Line)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if seen[k.Value] {
+			return nil, fmt.Errorf("policy line %d: %q given twice", k.Line, k.Value)
 		}
-		if strings.TrimSpace(raw) == "" {
-			continue
-		}
-		indented := raw[0] == ' ' || raw[0] == '\t'
-		key, val, ok := strings.Cut(strings.TrimSpace(raw), ":")
-		if !ok {
-			return nil, fmt.Errorf("policy line %d: want \"key: value\", got %q", line, strings.TrimSpace(raw))
-		}
-		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
-		if indented {
-			if !inKeep {
-				return nil, fmt.Errorf("policy line %d: indented %q outside keep", line, key)
-			}
-			if err := c.setKeep(key, val); err != nil {
-				return nil, fmt.Errorf("policy line %d: %w", line, err)
-			}
-			continue
-		}
-		inKeep = false
-		switch key {
+		seen[k.Value] = true
+		switch k.Value {
 		case "keep":
-			if val == "" {
-				inKeep = true
-				continue
+			if v.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf("policy line %d: keep: want {daily: 30, …} or fields on indented lines", v.Line)
 			}
-			if !strings.HasPrefix(val, "{") || !strings.HasSuffix(val, "}") {
-				return nil, fmt.Errorf("policy line %d: keep: want {daily: 30, …} or fields on indented lines", line)
-			}
-			for _, f := range strings.Split(strings.Trim(val, "{}"), ",") {
-				if strings.TrimSpace(f) == "" {
-					continue
-				}
-				k, v, ok := strings.Cut(f, ":")
-				if !ok {
-					return nil, fmt.Errorf("policy line %d: keep: want name: value, got %q", line, strings.TrimSpace(f))
-				}
-				if err := c.setKeep(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
-					return nil, fmt.Errorf("policy line %d: %w", line, err)
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				kk, vv := v.Content[j], v.Content[j+1]
+				if err := c.setKeep(kk.Value, vv); err != nil {
+					return nil, fmt.Errorf("policy line %d: %w", vv.Line, err)
 				}
 			}
 		case "group_by":
-			c.GroupBy = strings.Trim(val, `"'`)
+			if v.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("policy line %d: group_by: want e.g. host,paths", v.Line)
+			}
+			c.GroupBy = v.Value
 		case "importance":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("policy line %d: importance: want a count, got %q", line, val)
+			n, err := strconv.Atoi(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || n < 0 {
+				return nil, fmt.Errorf("policy line %d: importance: want a count, got %q", v.Line, v.Value)
 			}
 			c.Importance = n
 		default:
-			return nil, fmt.Errorf("policy line %d: unknown key %q (want keep, group_by or importance)", line, key)
+			return nil, fmt.Errorf("policy line %d: unknown key %q (want keep, group_by or importance)", k.Line, k.Value)
 		}
 	}
 	return c, c.validate()
 }
 
-func (c *Config) setKeep(k, v string) error {
-	v = strings.Trim(v, `"'`)
+func (c *Config) setKeep(k string, v *yaml.Node) error {
+	if k == "tag" || k == "tags" {
+		switch v.Kind {
+		case yaml.ScalarNode:
+			c.Keep.Tags = append(c.Keep.Tags, v.Value)
+		case yaml.SequenceNode:
+			for _, t := range v.Content {
+				if t.Kind != yaml.ScalarNode {
+					return fmt.Errorf("keep.%s: want tag names", k)
+				}
+				c.Keep.Tags = append(c.Keep.Tags, t.Value)
+			}
+		default:
+			return fmt.Errorf("keep.%s: want a tag or a list of tags", k)
+		}
+		return nil
+	}
+	if v.Kind != yaml.ScalarNode {
+		return fmt.Errorf("keep.%s: want a single value", k)
+	}
 	if k == "within" {
-		d, err := ParseDuration(v)
+		d, err := ParseDuration(v.Value)
 		if err != nil {
 			return fmt.Errorf("keep.within: %w", err)
 		}
 		c.Keep.Within = d
 		return nil
 	}
-	if k == "tag" || k == "tags" {
-		c.Keep.Tags = append(c.Keep.Tags, v)
-		return nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return fmt.Errorf("keep.%s: want a count, got %q", k, v)
-	}
 	p := &c.Keep
 	dst := map[string]*int{"last": &p.Last, "hourly": &p.Hourly, "daily": &p.Daily, "weekly": &p.Weekly,
 		"monthly": &p.Monthly, "yearly": &p.Yearly}[k]
 	if dst == nil {
 		return fmt.Errorf("unknown keep rule %q (want last, hourly, daily, weekly, monthly, yearly, within or tag)", k)
+	}
+	n, err := strconv.Atoi(v.Value)
+	if err != nil {
+		return fmt.Errorf("keep.%s: want a count, got %q", k, v.Value)
 	}
 	*dst = n
 	return nil

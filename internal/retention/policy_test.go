@@ -184,17 +184,25 @@ func TestParseConfig(t *testing.T) {
 			t.Fatalf("%s: %+v", name, c)
 		}
 	}
-	c, err := ParseConfig([]byte("keep: {within: 1y, tag: important}\ngroup_by: host\n"))
+	c, err := ParseConfig([]byte("keep:\n  tags: [a, b]\n  last: 1\n"))
+	if err != nil || len(c.Keep.Tags) != 2 || c.Keep.Tags[1] != "b" {
+		t.Fatalf("tag list: %+v %v", c, err)
+	}
+	c, err = ParseConfig([]byte("keep: {within: 1y, tag: important}\ngroup_by: host\n"))
 	if err != nil || c.Keep.Within != 365*Day || c.Keep.Tags[0] != "important" || c.GroupBy != "host" {
 		t.Fatalf("within/tag: %+v %v", c, err)
 	}
 	for src, msg := range map[string]string{
-		"keep: {dayly: 3}":               "line 1: unknown keep rule \"dayly\"",
-		"\nkeep:\n  daily: many":         "line 3: keep.daily: want a count",
-		"colour: red":                    "line 1: unknown key \"colour\"",
-		"keep: {}":                       "no keep rule",
-		`{"keep": {"dayly": 3}}`:         "unknown field",
-		"keep: {daily: 3}\ngroup_by: os": "group_by",
+		"keep: {dayly: 3}":                    "line 1: unknown keep rule \"dayly\"",
+		"\nkeep:\n  daily: many":              "line 3: keep.daily: want a count",
+		"colour: red":                         "line 1: unknown key \"colour\"",
+		"keep: {}":                            "no keep rule",
+		`{"keep": {"dayly": 3}}`:              "line 1: unknown keep rule \"dayly\"",
+		"keep: {daily: 3}\nkeep: {weekly: 2}": "line 2: \"keep\" given twice",
+		"keep: [1, 2]":                        "line 1: keep: want",
+		"keep: {daily: 3\n":                   "policy: yaml",
+		"":                                    "empty",
+		"keep: {daily: 3}\ngroup_by: os":      "group_by",
 	} {
 		if _, err := ParseConfig([]byte(src)); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%q: error %v, want one containing %q", src, err, msg)

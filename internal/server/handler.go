@@ -280,27 +280,14 @@ func (s *Server) serveRead(q *request, be backend.Backend) {
 		q.w.WriteHeader(http.StatusOK)
 		return
 	}
-	rg, ranged, err := restapi.ParseRange(q.r.Header.Get("Range"))
-	if err != nil {
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "%v", err)
+	start, end, status := restapi.ResolveRange(q.r.Header.Get("Range"), fi.Size)
+	if status == http.StatusRequestedRangeNotSatisfiable {
+		hdr.Set("Content-Range", fmt.Sprintf("bytes */%d", fi.Size))
+		q.refuse(status, restapi.CodeBadRequest, "range %q does not fit a file of %d bytes", q.r.Header.Get("Range"), fi.Size)
 		return
 	}
-	start, end, status := int64(0), fi.Size-1, http.StatusOK
-	if ranged && fi.Size > 0 {
-		if rg.Start >= fi.Size {
-			hdr.Set("Content-Range", fmt.Sprintf("bytes */%d", fi.Size))
-			q.refuse(http.StatusRequestedRangeNotSatisfiable, restapi.CodeBadRequest, "range starts at %d of %d bytes", rg.Start, fi.Size)
-			return
-		}
-		start, status = rg.Start, http.StatusPartialContent
-		if rg.End >= 0 && rg.End < end {
-			end = rg.End
-		}
+	if status == http.StatusPartialContent {
 		hdr.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, fi.Size))
-	} else if ranged && rg.Start > 0 {
-		hdr.Set("Content-Range", "bytes */0")
-		q.refuse(http.StatusRequestedRangeNotSatisfiable, restapi.CodeBadRequest, "range starts at %d of 0 bytes", rg.Start)
-		return
 	}
 	n := end - start + 1
 	hdr.Set("Content-Length", strconv.FormatInt(n, 10))

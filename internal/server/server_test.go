@@ -354,8 +354,24 @@ func TestProtocolDetails(t *testing.T) {
 	if resp.StatusCode != 206 || !bytes.Equal(b, blob[10:20]) || resp.Header.Get("Content-Range") != "bytes 10-19/1000" {
 		t.Fatalf("range: %d %q", resp.StatusCode, resp.Header.Get("Content-Range"))
 	}
-	if resp := req("GET", "/bob/r/data/"+n, "", "bytes=1000-"); resp.StatusCode != 416 {
-		t.Fatalf("unsatisfiable: %d", resp.StatusCode)
+	if resp := req("GET", "/bob/r/data/"+n, "", "bytes=1000-"); resp.StatusCode != 416 || resp.Header.Get("Content-Range") != "bytes */1000" {
+		t.Fatalf("unsatisfiable: %d %q", resp.StatusCode, resp.Header.Get("Content-Range"))
+	}
+	// RFC 9110: a suffix range is the last N bytes; a malformed range is
+	// refused with 416, another unit or several ranges get the whole file.
+	resp = req("GET", "/bob/r/data/"+n, "", "bytes=-24")
+	b, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 206 || !bytes.Equal(b, blob[976:]) || resp.Header.Get("Content-Range") != "bytes 976-999/1000" {
+		t.Fatalf("suffix range: %d %q %d bytes", resp.StatusCode, resp.Header.Get("Content-Range"), len(b))
+	}
+	if resp := req("GET", "/bob/r/data/"+n, "", "bytes=9-3"); resp.StatusCode != 416 {
+		t.Fatalf("malformed range: %d", resp.StatusCode)
+	}
+	for _, h := range []string{"items=0-3", "bytes=0-1,5-6"} {
+		resp := req("GET", "/bob/r/data/"+n, "", h)
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !bytes.Equal(b, blob) {
+			t.Fatalf("%q: %d, %d bytes", h, resp.StatusCode, len(b))
+		}
 	}
 	if resp := req("PUT", "/bob/r/data/"+n, "", ""); resp.StatusCode != 405 || resp.Header.Get("Allow") == "" {
 		t.Fatalf("PUT: %d", resp.StatusCode)

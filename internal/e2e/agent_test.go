@@ -1,0 +1,44 @@
+//go:build linux
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestAgentValidate: `cairn agent validate` summarises a valid file with
+// its next run, and lists every problem of a bad one by line and key.
+func TestAgentValidate(t *testing.T) {
+	e := newEnv(t)
+	good := filepath.Join(e.dir, "agent.yaml")
+	if err := os.WriteFile(good, []byte(`repository: rest:https://backup.example:8443/web1/main
+server_fingerprint: SHA256:1afb-b5df-1fde-2c19-60a5-a189-6b98-d71a
+client_password_file: /etc/cairn/client.password
+key_file: /etc/cairn/writer.key
+password_file: /etc/cairn/writer.password
+paths: [/etc, /home]
+schedule: {at: "weekly sun 03:30", time_zone: America/New_York, jitter: 5m}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.ok("agent", "validate", "--config", good)
+	for _, want := range []string{"is valid", "paths:       /etc, /home", "weekly sun 03:30 (America/New_York); next run ", " 03:30 E", "plus up to 5m0s", "5 attempts, 10m0s apart"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	bad := filepath.Join(e.dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("repository: relative/dir\nkey_file: /k\npassword_file: /p\nschedule:\n  at: daily 4pm\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = e.run("agent", "validate", "--config", bad)
+	expectExit(t, r, 1, "bad.yaml line 1: repository: want rest:URL")
+	if !strings.Contains(r.stderr, "bad.yaml line 5: schedule.at:") {
+		t.Errorf("the second problem is not reported:\n%s", r.stderr)
+	}
+	r = e.run("agent", "validate", "--config", filepath.Join(e.dir, "missing.yaml"))
+	expectExit(t, r, 1, "no such file")
+}
