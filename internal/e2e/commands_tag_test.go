@@ -103,7 +103,7 @@ func TestTagCommand(t *testing.T) {
 	// A writer cannot tag; the owner tags the writer's snapshot, which
 	// becomes the owner's and keeps its content.
 	w := enrolHostileWriter(t, e)
-	if r := w.run(e, "backup", "--host", writerHost, src); r.code != 0 {
+	if r := w.run(e, "backup", "--host", writerHost, "--time", claimLater, src); r.code != 0 {
 		t.Fatalf("writer backup: %d %s", r.code, r.stderr)
 	}
 	expectExit(t, w.run(e, "tag", "--add", "x", "latest"), 11, "owner key")
@@ -121,8 +121,10 @@ func TestTagCommand(t *testing.T) {
 		t.Fatalf("owner tags writer snapshot: %+v", out)
 	}
 	for _, s := range signedSnapshots(e) {
-		if s.ID == out.Changed[0].New && s.Signer != "owner" {
-			t.Errorf("re-tagged writer snapshot signed by %q, want owner", s.Signer)
+		// The owner's signature vouches for the time: the writer's
+		// policy time, never its claim of 2031.
+		if s.ID == out.Changed[0].New && (s.Signer != "owner" || strings.HasPrefix(s.Time, "2031")) {
+			t.Errorf("re-tagged writer snapshot signed by %q at %s, want owner, not 2031", s.Signer, s.Time)
 		}
 	}
 	e.ok("check", "--read-data")
@@ -131,7 +133,33 @@ func TestTagCommand(t *testing.T) {
 	if got := contentHashes(t, filepath.Join(target, src)); got["a"] != want["a"] || got["b"] != want["b"] {
 		t.Errorf("restored re-tagged writer snapshot differs")
 	}
-	r := e.run("-r", "rest:http://127.0.0.1:1/c/r", "tag", "--add", "x", "latest")
+	// A snapshot under a host label its writer is not bound to is not
+	// re-signed: the owner would vouch for the label.
+	var r result
+	asAttacker(t, src, func() { r = w.run(e, "backup", "--host", ownerHost, src) })
+	if r.code != 0 {
+		t.Fatalf("impostor backup: %d %s", r.code, r.stderr)
+	}
+	var impostor string
+	for _, s := range signedSnapshots(e) {
+		if s.Impostor {
+			impostor = s.ID
+		}
+	}
+	if impostor == "" {
+		t.Fatal("no impostor snapshot to tag")
+	}
+	state := listing(t, e.repo)
+	r = e.run("tag", "--add", "x", impostor[:8])
+	expectExit(t, r, 1, "were not re-tagged")
+	if !strings.Contains(r.stderr, "not bound") {
+		t.Errorf("refusal does not say why: %s", r.stderr)
+	}
+	if got := listing(t, e.repo); !slices.Equal(got, state) {
+		t.Error("a refused tag changed the repository")
+	}
+
+	r = e.run("-r", "rest:http://127.0.0.1:1/c/r", "tag", "--add", "x", "latest")
 	expectExit(t, r, 1, "cairn server")
 	if !strings.Contains(r.stderr, "backup --tag") {
 		t.Errorf("rest: refusal gives no way forward: %s", r.stderr)
