@@ -59,6 +59,24 @@ func (t Type) String() string {
 // Valid reports whether t is a known blob type.
 func (t Type) Valid() bool { return t >= Data && t <= ManifestPage }
 
+// Stored is the type a blob is recorded under wherever the metadata
+// identity (the server) can read it: pack headers, index fragments and
+// manifest pages, and so every index and reference set built from them.
+// Data and tree blobs are both recorded as Data ("content", sealed to the
+// owner), so the server cannot tell a directory from a file chunk; only
+// the owner, who decrypts trees and follows their references, knows which
+// is which. A blob's ID still binds its real type (docs/format.md §8).
+func (t Type) Stored() Type {
+	if t == Tree {
+		return Data
+	}
+	return t
+}
+
+// ValidStored reports whether t may appear as a stored type: Data
+// (content) or ManifestPage.
+func (t Type) ValidStored() bool { return t == Data || t == ManifestPage }
+
 // Domain is a provenance domain: the Ed25519 public key of the party that
 // uploaded a blob copy (the owner or one writer). A coordinator that
 // repacks blobs keeps each blob in its source domain (R23).

@@ -328,7 +328,7 @@ func (c *checker) checkSnapshots(ctx context.Context) error {
 		for _, p := range s.Meta.Pages {
 			refs = append(refs, snapshot.Ref{Type: blob.ManifestPage, ID: p})
 		}
-		rootRef := snapshot.Ref{Type: blob.Tree, ID: s.File.Statement.Root}
+		rootRef := snapshot.Ref{Type: blob.Tree.Stored(), ID: s.File.Statement.Root} // as the manifest lists it
 		if err == nil && !containsRef(refs, rootRef) {
 			c.problem(Problem{File: fi.Handle.String(), Blob: "tree " + rootRef.ID.Short(), Snapshots: []string{s.ID.Short()}, Message: "root tree is not in the snapshot's manifest"})
 		}
@@ -520,8 +520,8 @@ func (c *checker) tree(ctx context.Context, s *repository.Snapshot, id blob.ID, 
 		return ctx.Err()
 	}
 	if err != nil {
-		c.named[snapshot.Ref{Type: blob.Tree, ID: id}] = true
-		c.problem(Problem{Blob: "tree " + id.Short(), Snapshots: c.snapsOf(snapshot.Ref{Type: blob.Tree, ID: id}, s), Message: fmt.Sprintf("directory %s: %v", path, err)})
+		c.named[snapshot.Ref{Type: blob.Tree.Stored(), ID: id}] = true
+		c.problem(Problem{Blob: "tree " + id.Short(), Snapshots: c.snapsOf(snapshot.Ref{Type: blob.Tree.Stored(), ID: id}, s), Message: fmt.Sprintf("directory %s: %v", path, err)})
 		return nil
 	}
 	for i := range t.Nodes {

@@ -136,10 +136,18 @@ func codecs() (*zstd.Encoder, *zstd.Decoder) {
 // built in dst's spare capacity and encrypted in place, so a caller that
 // reuses dst allocates nothing per blob.
 func (s *Sealer) Seal(dst []byte, ad *BlobAD, plaintext []byte, compress bool) []byte {
+	return s.SealPadded(dst, ad, plaintext, compress, Padme)
+}
+
+// SealPadded is Seal with the frame padded to pad(frame length) bytes
+// instead of Padmé(frame length); pad must not return less than its
+// argument, and must not shrink when its argument grows. Tree blobs use
+// PadTree. Open reads any padding.
+func (s *Sealer) SealPadded(dst []byte, ad *BlobAD, plaintext []byte, compress bool, pad func(uint64) uint64) []byte {
 	start := len(dst)
 	// Room for the largest outcome: a raw frame padded, or zstd's worst-case
 	// expansion of incompressible input before it is discarded.
-	room := nonceSize + max(int(Padme(uint64(frameHdr+len(plaintext)))), frameHdr+len(plaintext)+len(plaintext)/128+1024) + tagSize
+	room := nonceSize + max(int(pad(uint64(frameHdr+len(plaintext)))), frameHdr+len(plaintext)+len(plaintext)/128+1024) + tagSize
 	dst = slices.Grow(dst, room)
 	dst = dst[:start+nonceSize+frameHdr]
 	if _, err := rand.Read(dst[start : start+nonceSize]); err != nil {
@@ -158,7 +166,7 @@ func (s *Sealer) Seal(dst []byte, ad *BlobAD, plaintext []byte, compress bool) [
 	if flag == frameRaw {
 		copy(dst[fs+frameHdr:fs+frameHdr+n], plaintext)
 	}
-	padded := int(Padme(uint64(frameHdr + n)))
+	padded := max(int(pad(uint64(frameHdr+n))), frameHdr+n)
 	dst = dst[:fs+padded]
 	clear(dst[fs+frameHdr+n:])
 	dst[fs] = flag

@@ -71,9 +71,10 @@ func TestOpenHostileFrames(t *testing.T) {
 func FuzzSealerOpen(f *testing.F) {
 	var k [32]byte
 	s := NewSealer(&k)
-	ad := &BlobAD{Type: 2}
+	ad := &BlobAD{Type: 1} // a stored type: content (docs/format.md §8)
 	e, _ := codecs()
 	f.Add(s.Seal(nil, ad, []byte("plain"), false), false)
+	f.Add(s.SealPadded(nil, ad, []byte("CRT1 a small tree"), true, PadTree), false)
 	f.Add(s.Seal(nil, ad, bytes.Repeat([]byte("compressible "), 100), true), false)
 	f.Add(frame(frameRaw, []byte("abc"), 2), true)
 	f.Add(frame(frameZstd, e.EncodeAll(bytes.Repeat([]byte("z"), 1000), nil), 0), true)

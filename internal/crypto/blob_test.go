@@ -229,6 +229,42 @@ func TestPadmeBound(t *testing.T) {
 	}
 }
 
+// TestPadTree: tree frames are padded to at least TreePadMin, then to a
+// power of two up to 16 KiB, then by Padmé; never shrinking and monotonic,
+// and a tree sealed with it opens and is exactly that long.
+func TestPadTree(t *testing.T) {
+	for _, c := range []struct{ in, want uint64 }{
+		{0, 512}, {96, 512}, {160, 512}, {304, 512}, {512, 512}, {513, 1024},
+		{544, 1024}, {4096, 4096}, {4097, 8192}, {16 << 10, 16 << 10}, {16<<10 + 1, 17 << 10},
+	} {
+		if got := crypto.PadTree(c.in); got != c.want {
+			t.Errorf("PadTree(%d) = %d, want %d", c.in, got, c.want)
+		}
+	}
+	var prev uint64
+	for l := uint64(0); l <= 1<<20; l++ {
+		p := crypto.PadTree(l)
+		if p < l || p < prev {
+			t.Fatalf("PadTree(%d) = %d (prev %d)", l, p, prev)
+		}
+		prev = p
+	}
+	s := testSealer(1)
+	ad := testAD()
+	for _, n := range []int{1, 100, 600, 5000} {
+		pt := make([]byte, n)
+		rand.Read(pt)
+		sealed := s.SealPadded(nil, ad, pt, true, crypto.PadTree)
+		if want := crypto.BlobOverhead + int(crypto.PadTree(uint64(5+n))); len(sealed) != want {
+			t.Errorf("%d-byte tree sealed to %d bytes, want %d", n, len(sealed), want)
+		}
+		got, err := s.Open(ad, sealed)
+		if err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("%d-byte tree: %v", n, err)
+		}
+	}
+}
+
 // TestOpenInto: opening in place gives the same plaintext as Open, in dst's
 // memory for a compressed blob and in the sealed buffer for a raw one, and
 // refuses a tampered blob like Open.

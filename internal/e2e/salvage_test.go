@@ -178,7 +178,7 @@ func (s *salvageEnv) salvage(t *testing.T, victim string, dir bool, lost []strin
 		t.Fatalf("%v: %s", err, out.stdout)
 	}
 	rp := doc.Report
-	if len(rp.Packs) != 1 || rp.Packs[0].Pack != pack || rp.Packs[0].Lost != 1 || rp.Packs[0].Salvaged != rp.Packs[0].Blobs-1 || rp.Packs[0].Blobs < 100 {
+	if len(rp.Packs) != 1 || rp.Packs[0].Pack != pack || rp.Packs[0].Lost != 1 || rp.Packs[0].Salvaged != rp.Packs[0].Blobs-1 || rp.Packs[0].Blobs < 50 { // trees have packs of their own (docs/format.md §10): fewer blobs in a tree pack
 		t.Fatalf("4 damaged bytes should lose one blob of the pack and salvage the rest: %+v", rp.Packs)
 	}
 	if rp.LostBlobs != 1 || len(rp.NewPacks) == 0 || rp.Repacked == 0 || !slices.Equal(rp.Dropped, []string{pack}) {

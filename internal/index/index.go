@@ -10,7 +10,9 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 )
 
-// Index maps (blob ID, type) to where the blob is stored. The zero value is
+// Index maps (blob ID, stored type) to where the blob is stored. Types are
+// kept as blob.Type.Stored: a tree is indexed as content (Data), as its
+// pack header records it, and a lookup for a tree finds it there. The zero value is
 // not usable; call New. Readers (Lookup, Has, LookupAll, Len, Each, Packs)
 // may run concurrently with each other, but an Index needs external locking
 // when one goroutine writes (Add, Grow, RemovePacks, Merge, Compact) while
@@ -48,7 +50,7 @@ func (x *Index) Len() int {
 func (x *Index) Add(e Entry) {
 	x.add(entry{
 		id:     e.ID,
-		pt:     x.intern(&e.Pack, &e.Domain)<<8 | uint32(e.Type),
+		pt:     x.intern(&e.Pack, &e.Domain)<<8 | uint32(e.Type.Stored()),
 		offset: e.Offset,
 		length: e.Length,
 		slot:   e.Slot,
@@ -155,6 +157,7 @@ func (x *Index) domainOf(e *entry) uint32 { return x.packDom[e.pack()] }
 // stored more than once, which one is unspecified; LookupAll returns all,
 // LookupIn one of a given domain.
 func (x *Index) Lookup(id blob.ID, t blob.Type) (Entry, bool) {
+	t = t.Stored()
 	s := &x.shards[id[0]]
 	if i := s.find(&id, t); i >= 0 {
 		return x.export(&s.es[i]), true
@@ -164,7 +167,7 @@ func (x *Index) Lookup(id blob.ID, t blob.Type) (Entry, bool) {
 
 // Has reports whether the index has an entry for (id, t).
 func (x *Index) Has(id blob.ID, t blob.Type) bool {
-	return x.shards[id[0]].find(&id, t) >= 0
+	return x.shards[id[0]].find(&id, t.Stored()) >= 0
 }
 
 // LookupIn returns an entry for (id, t) in domain d (R23: only a copy of
@@ -174,6 +177,7 @@ func (x *Index) LookupIn(id blob.ID, t blob.Type, d blob.Domain) (Entry, bool) {
 	if !ok {
 		return Entry{}, false
 	}
+	t = t.Stored()
 	s := &x.shards[id[0]]
 	for i := s.search(&id, t); i < s.sorted && cmpKey(&s.es[i], &id, t) == 0; i++ {
 		if x.domainOf(&s.es[i]) == dom {
@@ -196,6 +200,7 @@ func (x *Index) HasIn(id blob.ID, t blob.Type, d blob.Domain) bool {
 
 // LookupAll returns every entry for (id, t), or nil.
 func (x *Index) LookupAll(id blob.ID, t blob.Type) []Entry {
+	t = t.Stored()
 	s := &x.shards[id[0]]
 	var out []Entry
 	for i := s.search(&id, t); i < s.sorted && cmpKey(&s.es[i], &id, t) == 0; i++ {

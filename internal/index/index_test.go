@@ -44,7 +44,7 @@ func TestEntrySize(t *testing.T) {
 func TestBasics(t *testing.T) {
 	p1, p2, p3 := id(0xf1), id(0xf2), id(0xf3)
 	a := Entry{ID: id(1), Type: blob.Data, Pack: p1, Offset: 10, Length: 20, Slot: 1}
-	aTree := Entry{ID: id(1), Type: blob.Tree, Pack: p2, Offset: 0, Length: 5}
+	aPage := Entry{ID: id(1), Type: blob.ManifestPage, Pack: p2, Offset: 0, Length: 5}
 	aDup := Entry{ID: id(1), Type: blob.Data, Pack: p2, Offset: 30, Length: 20, Slot: 1}
 	b := Entry{ID: id(2), Type: blob.ManifestPage, Pack: p3, Offset: 7, Length: 8, Slot: 2}
 
@@ -53,7 +53,7 @@ func TestBasics(t *testing.T) {
 		if _, ok := x.Lookup(a.ID, a.Type); ok || x.Len() != 0 || len(x.Packs()) != 0 {
 			t.Fatal("empty index is not empty")
 		}
-		for _, e := range []Entry{b, aDup, a, aTree} {
+		for _, e := range []Entry{b, aDup, a, aPage} {
 			x.Add(e)
 		}
 		if compact {
@@ -66,8 +66,8 @@ func TestBasics(t *testing.T) {
 			want []Entry
 		}{
 			{"duplicate", a.ID, blob.Data, []Entry{a, aDup}},
-			{"other type", a.ID, blob.Tree, []Entry{aTree}},
-			{"absent type", a.ID, blob.ManifestPage, nil},
+			{"other type", a.ID, blob.ManifestPage, []Entry{aPage}},
+			{"absent type", b.ID, blob.Data, nil},
 			{"manifest", b.ID, blob.ManifestPage, []Entry{b}},
 			{"absent id", id(3), blob.Data, nil},
 			{"zero id", blob.ID{}, blob.Data, nil},
@@ -91,7 +91,7 @@ func TestBasics(t *testing.T) {
 		}
 		var seq []Entry
 		x.Each(func(e Entry) bool { seq = append(seq, e); return true })
-		if want := []Entry{a, aDup, aTree, b}; !slices.Equal(seq, want) {
+		if want := []Entry{a, aDup, aPage, b}; !slices.Equal(seq, want) {
 			t.Fatalf("Each = %+v, want %+v", seq, want)
 		}
 		if got := x.Packs(); !slices.Equal(got, []blob.ID{p1, p2, p3}) {
@@ -102,8 +102,8 @@ func TestBasics(t *testing.T) {
 		if got := x.LookupAll(a.ID, blob.Data); !slices.Equal(got, []Entry{a}) {
 			t.Fatalf("after RemovePacks: %+v", got)
 		}
-		if x.Has(a.ID, blob.Tree) || x.Len() != 2 {
-			t.Fatalf("after RemovePacks: tree still there or Len %d", x.Len())
+		if x.Has(a.ID, blob.ManifestPage) || x.Len() != 2 {
+			t.Fatalf("after RemovePacks: page still there or Len %d", x.Len())
 		}
 		if got := x.Packs(); !slices.Equal(got, []blob.ID{p1, p3}) {
 			t.Fatalf("Packs after remove = %v", got)
@@ -115,7 +115,7 @@ func TestBasics(t *testing.T) {
 		}
 
 		y := New()
-		y.Add(aTree)
+		y.Add(aPage)
 		y.Add(Entry{ID: id(9), Type: blob.Data, Pack: p1})
 		x.Merge(y)
 		x.Merge(x)
@@ -159,7 +159,7 @@ func TestRandomAgainstReference(t *testing.T) {
 			packs = append(packs, randID(r))
 		}
 		e := Entry{
-			Type:   blob.Type(1 + r.IntN(3)),
+			Type:   blob.Type(1 + 2*r.IntN(2)), // stored types: Data, ManifestPage
 			Pack:   packs[len(packs)-1-min(len(packs)-1, r.IntN(3))],
 			Offset: r.Uint32(), Length: r.Uint32(), Slot: uint32(r.IntN(4)),
 		}
@@ -184,7 +184,7 @@ func TestRandomAgainstReference(t *testing.T) {
 		keyed := ref.byKey()
 		for range 2000 {
 			var q blob.ID
-			tq := blob.Type(1 + r.IntN(3))
+			tq := blob.Type(1 + 2*r.IntN(2))
 			if r.IntN(2) == 0 && len(ref) > 0 {
 				q = ref[r.IntN(len(ref))].ID
 			} else {
@@ -339,5 +339,42 @@ func TestDomains(t *testing.T) {
 	y.Merge(x)
 	if !y.HasIn(id, blob.Data, writer) || !y.HasIn(id, blob.Data, owner) || y.HasIn(id, blob.Data, blob.Domain{3}) {
 		t.Fatal("merge lost or invented a domain")
+	}
+}
+
+// TestTreeIsContent: a tree is indexed under its stored type, content
+// (docs/format.md §10), so it is one entry with data blobs' type, and a
+// lookup asking for a tree or for data finds it in every query.
+func TestTreeIsContent(t *testing.T) {
+	dom := blob.Domain{7}
+	tree := Entry{ID: id(5), Type: blob.Tree, Pack: id(0xa1), Offset: 3, Length: 9, Domain: dom}
+	for _, compact := range []bool{false, true} {
+		x := New()
+		x.Add(tree)
+		if compact {
+			x.Compact()
+		}
+		want := tree
+		want.Type = blob.Data
+		for _, q := range []blob.Type{blob.Tree, blob.Data} {
+			if got, ok := x.Lookup(tree.ID, q); !ok || got != want {
+				t.Fatalf("compact=%v Lookup(%s) = %+v, %v; want %+v", compact, q, got, ok, want)
+			}
+			if got, ok := x.LookupIn(tree.ID, q, dom); !ok || got != want || !x.Has(tree.ID, q) || !x.HasIn(tree.ID, q, dom) {
+				t.Fatalf("compact=%v LookupIn/Has(%s) = %+v, %v", compact, q, got, ok)
+			}
+			if all := x.LookupAll(tree.ID, q); len(all) != 1 || all[0] != want {
+				t.Fatalf("compact=%v LookupAll(%s) = %+v", compact, q, all)
+			}
+		}
+		if x.Has(tree.ID, blob.ManifestPage) {
+			t.Fatal("a tree answers a manifest page lookup")
+		}
+		x.Each(func(e Entry) bool {
+			if e.Type != blob.Data {
+				t.Fatalf("Each gives type %s", e.Type)
+			}
+			return true
+		})
 	}
 }

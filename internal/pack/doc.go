@@ -7,7 +7,8 @@
 //
 // The header lists the pack's key slots (session keys wrapped to the owner
 // for content, or to the metadata identity for manifest pages) and, per blob,
-// its type, ID, offset, stored length and slot. Blobs are sealed without
+// its stored type (content or manifest page: a tree is recorded as content,
+// blob.Type.Stored), ID, offset, stored length and slot. Blobs are sealed without
 // anything positional in their associated data, so repacking copies them
 // verbatim together with the slots they need.
 //

@@ -46,7 +46,7 @@ func (s *Slot) ID() [32]byte { return sha256.Sum256(s.Data) }
 
 // Entry locates one sealed blob in a pack.
 type Entry struct {
-	Type   blob.Type
+	Type   blob.Type // the stored type: Data (data or tree) or ManifestPage
 	ID     blob.ID
 	Offset uint32
 	Length uint32 // sealed length
@@ -220,8 +220,10 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		if !e.Type.Valid() {
-			return nil, fmt.Errorf("%w: entry %d has unknown type %d", ErrFormat, i, e.Type)
+		if !e.Type.ValidStored() {
+			// A header records content (data and tree blobs alike) or
+			// manifest pages, nothing finer: type 2 (tree) never appears.
+			return nil, fmt.Errorf("%w: entry %d has type %d (a header records only content, 1, and manifest pages, 3)", ErrFormat, i, e.Type)
 		}
 		if int(e.Slot) >= len(h.Slots) {
 			return nil, fmt.Errorf("%w: entry %d names slot %d of %d", ErrFormat, i, e.Slot, len(h.Slots))

@@ -100,9 +100,10 @@ func (w *Writer) AddSlot(s Slot) uint32 {
 	return i
 }
 
-// Add appends a sealed blob under slot (an index from AddSlot).
+// Add appends a sealed blob under slot (an index from AddSlot). The header
+// records t's stored type (blob.Type.Stored): a tree is recorded as content.
 func (w *Writer) Add(t blob.Type, id blob.ID, sealed []byte, slot uint32) Entry {
-	e := Entry{Type: t, ID: id, Offset: uint32(w.n), Length: uint32(len(sealed)), Slot: slot}
+	e := Entry{Type: t.Stored(), ID: id, Offset: uint32(w.n), Length: uint32(len(sealed)), Slot: slot}
 	if w.sink != nil {
 		w.write(sealed)
 	} else {

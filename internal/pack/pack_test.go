@@ -86,7 +86,7 @@ func buildPack(t testing.TB, k *crypto.Keys, content, meta *session, blobs []tes
 			s = meta
 		}
 		slot := w.AddSlot(s.slot)
-		sealed := s.sealer.Seal(nil, ad(k, b.typ, b.id, &s.slot), b.data, true)
+		sealed := s.sealer.Seal(nil, ad(k, b.typ.Stored(), b.id, &s.slot), b.data, true)
 		e := w.Add(b.typ, b.id, sealed, slot)
 		if e.Length != uint32(len(sealed)) {
 			t.Fatal("entry length")
@@ -170,12 +170,12 @@ func TestPackRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("blob %d: %v", i, err)
 		}
-		if !bytes.Equal(pt, blobs[i].data) || e.ID != blobs[i].id || e.Type != blobs[i].typ {
+		if !bytes.Equal(pt, blobs[i].data) || e.ID != blobs[i].id || e.Type != blobs[i].typ.Stored() {
 			t.Fatalf("blob %d differs", i)
 		}
 		if e.Type != blob.ManifestPage {
 			kid := k.owner.Dedup[k.owner.CurrentDedup].ID
-			if crypto.BlobID(&kid, uint8(e.Type), pt) != e.ID {
+			if crypto.BlobID(&kid, uint8(blobs[i].typ), pt) != e.ID {
 				t.Fatalf("blob %d does not re-hash to its ID", i)
 			}
 		}
@@ -341,6 +341,7 @@ func TestParseHeaderRefuses(t *testing.T) {
 		"entry count lies":    {append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(append([]byte("CRH2"), make([]byte, 64)...), 0), 2), make([]byte, 45)...), 100},
 		"unknown type":        {with(func(e []pack.Entry) { e[0].Type = 4 }), 20},
 		"type zero":           {with(func(e []pack.Entry) { e[0].Type = 0 }), 20},
+		"tree type":           {with(func(e []pack.Entry) { e[0].Type = blob.Tree }), 20},
 		"slot out of range":   {with(func(e []pack.Entry) { e[0].Slot = 2 }), 20},
 		"zero length":         {with(func(e []pack.Entry) { e[0].Length = 0 }), 20},
 		"blob too large":      {with(func(e []pack.Entry) { e[1].Length = pack.MaxBlobSize + 1 }), 1 << 30},
@@ -561,5 +562,32 @@ func TestSignatures(t *testing.T) {
 	}
 	if _, err := pack.IndexSigner(pack.MarshalIndex(ips), repo); err == nil {
 		t.Fatal("unsigned index verified")
+	}
+}
+
+// TestHeaderHidesTrees: a pack header records a tree blob as content, the
+// same type as a data blob (docs/format.md §10), so the metadata identity
+// that opens it cannot tell them apart; the owner still opens the tree
+// with the header's entry alone and re-hashes it as a tree.
+func TestHeaderHidesTrees(t *testing.T) {
+	k := newKeys(t)
+	blobs := testBlobs(k.owner)
+	buf, _ := buildPack(t, k.writer, newSession(t, pack.SlotOwner, k.writer), newSession(t, pack.SlotMetadata, k.writer), blobs)
+	h, _, _ := openPack(t, k.server, buf)
+	trees := 0
+	for i, e := range h.Entries {
+		if blobs[i].typ == blob.Tree {
+			trees++
+		}
+		want := blob.Data
+		if blobs[i].typ == blob.ManifestPage {
+			want = blob.ManifestPage
+		}
+		if e.Type != want {
+			t.Errorf("entry %d (a %s blob) is recorded as %s, want %s", i, blobs[i].typ, e.Type, want)
+		}
+	}
+	if trees == 0 {
+		t.Fatal("the test pack has no tree")
 	}
 }

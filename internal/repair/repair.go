@@ -316,7 +316,7 @@ func (s *salvage) affected(ctx context.Context, rep *Report) error {
 func (s *salvage) lostFiles(ctx context.Context, exp *restorer.Expander, snap *repository.Snapshot) ([]LostFile, []string, error) {
 	short := snap.ID.Short()
 	root := snap.File.Statement.Root
-	if s.lostFor(ctx, snapshot.Ref{Type: blob.Tree, ID: root}) {
+	if s.lostFor(ctx, snapshot.Ref{Type: blob.Tree.Stored(), ID: root}) {
 		return []LostFile{{Path: "/", Dir: true}}, nil, nil
 	}
 	if _, err := exp.Snapshot(ctx, snap); err != nil {
@@ -329,7 +329,7 @@ func (s *salvage) lostFiles(ctx context.Context, exp *restorer.Expander, snap *r
 	var notes []string
 	err := restorer.WalkLost(ctx, s.repo, root, func(p string, n *snapshot.Node) error {
 		if n.Type == snapshot.TypeDir && n.Subtree != nil {
-			if s.lostFor(ctx, snapshot.Ref{Type: blob.Tree, ID: *n.Subtree}) {
+			if s.lostFor(ctx, snapshot.Ref{Type: blob.Tree.Stored(), ID: *n.Subtree}) {
 				files = append(files, LostFile{Path: "/" + p, Dir: true})
 				return restorer.ErrSkipDir
 			}

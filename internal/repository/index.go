@@ -253,6 +253,9 @@ func (r *Repository) sealer(n uint32) (*crypto.Sealer, error) {
 }
 
 // OpenBlob authenticates, decrypts and re-hashes a sealed blob (R6).
+// e.Type is the type the caller expects: Tree requires a tree, while Data
+// (what a pack header or the index says of data and tree blobs alike)
+// accepts a plaintext that hashes to e.ID as data or as a tree.
 func (r *Repository) OpenBlob(e index.Entry, sealed []byte) ([]byte, error) {
 	return r.openBlob(e, sealed, nil, nil, false)
 }
@@ -265,7 +268,7 @@ func (r *Repository) openBlob(e index.Entry, sealed, dst []byte, keep *[]byte, i
 		return nil, fmt.Errorf("%s blob %s: %w", e.Type, e.ID.Short(), err)
 	}
 	slot, _ := r.Slot(e.Slot)
-	ad := &crypto.BlobAD{Type: uint8(e.Type), ID: e.ID, SlotID: slot.ID(), RepoID: r.keys.RepoID}
+	ad := &crypto.BlobAD{Type: uint8(e.Type.Stored()), ID: e.ID, SlotID: slot.ID(), RepoID: r.keys.RepoID}
 	var plain []byte
 	if inPlace {
 		var inDst bool
@@ -293,13 +296,25 @@ func (r *Repository) BlobID(t blob.Type, plain []byte) blob.ID {
 	return crypto.BlobID(&k.ID, uint8(t), plain)
 }
 
+// idMatches reports whether plain hashes to id as a blob of type t under
+// one of the key's dedup generations. Stored types do not tell data from
+// trees, so Data also accepts a tree (tried second: a data blob, maybe
+// large, is hashed once); Tree accepts only a tree. A plaintext hashes to
+// a given ID under at most one type, so accepting both admits nothing a
+// collision of HMAC-SHA-256 would not.
 func (r *Repository) idMatches(t blob.Type, id blob.ID, plain []byte) bool {
 	if t == blob.ManifestPage {
 		return blobIDOfPage(plain) == id
 	}
-	for _, k := range r.keys.Dedup {
-		if crypto.BlobID(&k.ID, uint8(t), plain) == id {
-			return true
+	types := []blob.Type{t}
+	if t == blob.Data {
+		types = append(types, blob.Tree)
+	}
+	for _, tt := range types {
+		for _, k := range r.keys.Dedup {
+			if crypto.BlobID(&k.ID, uint8(tt), plain) == id {
+				return true
+			}
 		}
 	}
 	return false
@@ -332,6 +347,7 @@ func (r *Repository) loadBlob(ctx context.Context, t blob.Type, id blob.ID, b *B
 	}
 	var first error
 	for i, e := range copies {
+		e.Type = t // the index says Data of a tree; open it as what was asked for
 		plain, err := r.loadCopy(ctx, e, b)
 		if err == nil {
 			return plain, nil

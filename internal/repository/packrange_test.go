@@ -57,7 +57,10 @@ func TestLoadPackRangeResumes(t *testing.T) {
 	if err := orig.LoadIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for id := range plains {
+	for id, plain := range plains {
+		if bytes.HasPrefix(plain, []byte("CRT1")) {
+			continue // the root tree, in a tree pack of its own
+		}
 		if e, ok := orig.Lookup(blob.Data, id); ok {
 			entries = append(entries, e)
 		}
@@ -77,8 +80,13 @@ func TestLoadPackRangeResumes(t *testing.T) {
 	if err := r.LoadIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Slot numbers are each repository's own (interned as its index loads).
+	rEntries := make([]index.Entry, len(entries))
+	for i, e := range entries {
+		rEntries[i], _ = r.Lookup(blob.Data, e.ID)
+	}
 	seen := map[blob.ID]int{}
-	err = r.LoadPackRange(ctx, entries[0].Pack, start, end, entries, nil, func(e index.Entry, plain []byte, err error) error {
+	err = r.LoadPackRange(ctx, entries[0].Pack, start, end, rEntries, nil, func(e index.Entry, plain []byte, err error) error {
 		if err != nil {
 			t.Errorf("blob %s: %v", e.ID.Short(), err)
 		}

@@ -42,11 +42,12 @@ type LoadedPlan struct {
 // Grace is the plan's grace period.
 func (p *Plan) Grace() time.Duration { return time.Duration(p.GraceSeconds) * time.Second }
 
-// CondemnedHash is how a plan names a blob.
+// CondemnedHash is how a plan names a blob: by its stored type, so a
+// tree is named as content (what the header that condemns it says).
 func CondemnedHash(t blob.Type, id blob.ID) [32]byte {
 	h := sha256.New()
 	h.Write([]byte("cairn condemned blob v1\x00"))
-	h.Write([]byte{byte(t)})
+	h.Write([]byte{byte(t.Stored())})
 	h.Write(id[:])
 	var out [32]byte
 	h.Sum(out[:0])

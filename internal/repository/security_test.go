@@ -283,7 +283,9 @@ func TestServerRepackThreePacks(t *testing.T) {
 	seen := map[blob.ID]bool{}
 	var entries []index.Entry
 	srv.Index().Each(func(e index.Entry) bool {
-		if e.Type == blob.Data {
+		// The index says Data of trees too; the root tree is in a tree
+		// pack of its own, which this repack leaves alone.
+		if e.Type == blob.Data && !bytes.HasPrefix(plains[e.ID], []byte("CRT1")) {
 			entries = append(entries, e)
 			if !seen[e.Pack] {
 				seen[e.Pack] = true

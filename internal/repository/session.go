@@ -1,10 +1,12 @@
 package repository
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -58,9 +60,17 @@ type Session struct {
 	mu      sync.Mutex
 	cur     *pack.Writer              // the pack being filled, writing to spool
 	spool   backend.Spool             // where cur's bytes go
-	pending map[snapshot.Ref]struct{} // added in this session
+	pending map[snapshot.Ref]struct{} // added in this session, by stored type
 	packs   []pack.IndexPack          // stored, not yet in an index fragment
 	stats   SessionStats
+
+	// trees (under mu) are the sealed tree blobs waiting for a tree pack:
+	// trees never share a pack with other blobs, and a tree pack is
+	// written in ID order when it is full or at Flush (docs/format.md
+	// §10), so the server, which opens pack headers, learns neither which
+	// blobs are directories nor the order the walk made them in.
+	trees     []sealedTree
+	treeBytes int
 
 	uploads *errgroup.Group
 	upctx   context.Context
@@ -79,6 +89,12 @@ type SessionStats struct {
 	BlobBytes   uint64 // plaintext bytes of new blobs
 	StoredBytes uint64 // sealed bytes of new blobs
 	Packs       uint64
+}
+
+// sealedTree is a tree blob sealed and waiting for its pack.
+type sealedTree struct {
+	id     blob.ID
+	sealed []byte
 }
 
 // Known answers whether a blob is already stored (dedup scope, R16).
@@ -146,7 +162,7 @@ func (s *Session) recoverJournal(ctx context.Context) error {
 		}
 		s.repo.addPack(rec.Pack, h)
 		for _, e := range h.Entries {
-			s.pending[snapshot.Ref{Type: e.Type, ID: e.ID}] = struct{}{}
+			s.pending[snapshot.Ref{Type: e.Type.Stored(), ID: e.ID}] = struct{}{}
 		}
 		s.packs = append(s.packs, rec)
 	}
@@ -156,7 +172,7 @@ func (s *Session) recoverJournal(ctx context.Context) error {
 // Has reports whether a blob is stored or pending in this session.
 func (s *Session) Has(t blob.Type, id blob.ID) bool {
 	s.mu.Lock()
-	_, ok := s.pending[snapshot.Ref{Type: t, ID: id}]
+	_, ok := s.pending[snapshot.Ref{Type: t.Stored(), ID: id}]
 	s.mu.Unlock()
 	return ok || s.known.Has(id, t)
 }
@@ -183,7 +199,7 @@ func (s *Session) err() error {
 }
 
 func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain []byte) bool {
-	ref := snapshot.Ref{Type: t, ID: id}
+	ref := snapshot.Ref{Type: t.Stored(), ID: id}
 	s.mu.Lock()
 	if _, ok := s.pending[ref]; ok {
 		s.mu.Unlock()
@@ -205,10 +221,19 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 	if t == blob.ManifestPage {
 		key = s.meta
 	}
-	ad := &crypto.BlobAD{Type: uint8(t), ID: id, SlotID: key.slotID, RepoID: s.repo.keys.RepoID}
+	// The AD names the stored type, as the header does: whoever opens the
+	// blob needs only its header entry. The ID still binds the real type.
+	ad := &crypto.BlobAD{Type: uint8(t.Stored()), ID: id, SlotID: key.slotID, RepoID: s.repo.keys.RepoID}
 	bp, _ := s.sealedBufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
+	}
+	if t == blob.Tree {
+		sealed := key.sealer.SealPadded((*bp)[:0], ad, plain, true, crypto.PadTree)
+		s.addTree(id, bytes.Clone(sealed), len(plain)) // held until its pack is written: no spare capacity
+		*bp = sealed
+		s.sealedBufs.Put(bp)
+		return true
 	}
 	sealed := key.sealer.Seal((*bp)[:0], ad, plain, true)
 
@@ -239,6 +264,43 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 		s.upload(full, fullSpool)
 	}
 	return true
+}
+
+// addTree queues a sealed tree for a tree pack and writes the pack once
+// the queued trees reach the pack size.
+func (s *Session) addTree(id blob.ID, sealed []byte, plainLen int) {
+	s.mu.Lock()
+	s.trees = append(s.trees, sealedTree{id, sealed})
+	s.treeBytes += len(sealed)
+	s.stats.Blobs++
+	s.stats.BlobBytes += uint64(plainLen)
+	s.stats.StoredBytes += uint64(len(sealed))
+	var full []sealedTree
+	if s.treeBytes >= s.repo.packSize {
+		full, s.trees, s.treeBytes = s.trees, nil, 0
+	}
+	s.mu.Unlock()
+	s.writeTrees(full)
+}
+
+// writeTrees writes trees as one pack, sorted by ID: their order says
+// nothing about the walk that made them.
+func (s *Session) writeTrees(trees []sealedTree) {
+	if len(trees) == 0 {
+		return
+	}
+	slices.SortFunc(trees, func(a, b sealedTree) int { return bytes.Compare(a.id[:], b.id[:]) })
+	sp, err := s.newSpool()
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	w := pack.NewStreamWriter(s.repo.packSize, sp)
+	slot := w.AddSlot(s.content.slot)
+	for _, t := range trees {
+		w.Add(blob.Tree, t.id, t.sealed, slot) // a write error surfaces in upload
+	}
+	s.upload(w, sp)
 }
 
 // newSpool returns a spool for the next pack (on local storage, or in the
@@ -289,7 +351,10 @@ func (s *Session) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	cur, sp := s.cur, s.spool
 	s.cur, s.spool = nil, nil
+	trees := s.trees
+	s.trees, s.treeBytes = nil, 0
 	s.mu.Unlock()
+	s.writeTrees(trees)
 	if cur != nil && cur.Count() > 0 {
 		s.upload(cur, sp)
 	} else if sp != nil {
@@ -346,6 +411,7 @@ func (s *Session) Abort() {
 		s.spool.Discard() // the pack being filled was never stored
 	}
 	s.cur, s.spool = nil, nil
+	s.trees, s.treeBytes = nil, 0 // never stored; the next session makes them again
 	s.mu.Unlock()
 	_ = s.uploads.Wait()
 	s.lease.end()

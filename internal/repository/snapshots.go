@@ -59,7 +59,13 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 	if r.keys.Sign == nil {
 		return nil, errors.New("this key cannot sign snapshots")
 	}
-	refs := snapshot.SortRefs(in.Refs)
+	// Refs go into the server-readable manifest by stored type: a tree is
+	// listed as content, like a data blob (docs/format.md §14).
+	refs := make([]snapshot.Ref, len(in.Refs))
+	for i, ref := range in.Refs {
+		refs[i] = snapshot.Ref{Type: ref.Type.Stored(), ID: ref.ID}
+	}
+	refs = snapshot.SortRefs(refs)
 	var pageIDs []blob.ID
 	for _, page := range snapshot.Pages(refs) {
 		id, _, err := s.SaveBlob(ctx, blob.ManifestPage, page)
@@ -255,7 +261,7 @@ type RefSet []snapshot.Ref
 
 // Has implements Known.
 func (s RefSet) Has(id blob.ID, t blob.Type) bool {
-	_, ok := slices.BinarySearchFunc(s, snapshot.Ref{Type: t, ID: id}, snapshot.Ref.Compare)
+	_, ok := slices.BinarySearchFunc(s, snapshot.Ref{Type: t.Stored(), ID: id}, snapshot.Ref.Compare)
 	return ok
 }
 

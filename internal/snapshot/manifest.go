@@ -104,8 +104,10 @@ func DecodePage(b []byte) ([]Ref, error) {
 		refs[i].Type = blob.Type(p[0])
 		copy(refs[i].ID[:], p[1:33])
 		p = p[33:]
-		if refs[i].Type != blob.Data && refs[i].Type != blob.Tree {
-			return nil, fmt.Errorf("%w: manifest ref of type %d", ErrFormat, refs[i].Type)
+		if refs[i].Type != blob.Data {
+			// Refs are by stored type: a tree is content, like data
+			// (docs/format.md §14); the server reads pages.
+			return nil, fmt.Errorf("%w: manifest ref of type %d (refs are content, type 1)", ErrFormat, refs[i].Type)
 		}
 		if i > 0 && refs[i-1].Compare(refs[i]) >= 0 {
 			return nil, fmt.Errorf("%w: manifest page not strictly sorted", ErrFormat)
