@@ -166,6 +166,12 @@ func (g *GlobalOptions) openBackend(ctx context.Context) (backend.Backend, error
 
 // openRepo opens and unlocks the repository.
 func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, error) {
+	return g.openRepoWith(ctx, func() ([]byte, error) { return g.password("enter password for repository: ", false) })
+}
+
+// openRepoWith is openRepo with the password from getPassword (copy's
+// source repository has its own).
+func (g *GlobalOptions) openRepoWith(ctx context.Context, getPassword func() ([]byte, error)) (*repository.Repository, error) {
 	be, err := g.openBackend(ctx)
 	if err != nil {
 		return nil, err
@@ -174,7 +180,7 @@ func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, e
 	if err != nil {
 		return nil, err
 	}
-	pw, err := g.password("enter password for repository: ", false)
+	pw, err := getPassword()
 	if err != nil {
 		return nil, err
 	}

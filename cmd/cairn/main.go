@@ -114,6 +114,10 @@ and restores them. Documentation: docs/commands.md.
 		newPruneCommand(g),
 		newRepairCommand(g),
 		newServerCommand(g),
+		newTagCommand(g),
+		newCopyCommand(g),
+		newCatCommand(g),
+		newMountCommand(g),
 		newAgentCommand(g),
 		newGenerateCommand(g),
 	)

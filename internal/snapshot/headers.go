@@ -30,6 +30,17 @@ type OwnerHeader struct {
 	Program  string    `json:"program"`
 	Time     time.Time `json:"time"`
 	Summary  Summary   `json:"summary"`
+	// Origin names the snapshot this one was copied or re-tagged from
+	// (`cairn copy`, `cairn tag`); nil for a backup.
+	Origin *Origin `json:"origin,omitempty"`
+}
+
+// Origin is where a copied or re-tagged snapshot came from: the first
+// snapshot of the chain of copies and re-tags, so copying it again is
+// recognised.
+type Origin struct {
+	Repo     string `json:"repo"`     // repository ID, hex
+	Snapshot string `json:"snapshot"` // snapshot ID (file name), hex
 }
 
 // Summary counts what a backup did.
