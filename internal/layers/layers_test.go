@@ -47,6 +47,8 @@ var layer = map[string]int{
 	"internal/forget":              5,
 	"internal/prune":               6,
 	"internal/checker":             6,
+	"internal/copier":              6, // archiver and restorer (5)
+	"internal/fusefs":              6,
 	"internal/repair":              7, // uses prune's index rewrite (6)
 	"internal/server":              7,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
