@@ -45,7 +45,8 @@ var layer = map[string]int{
 	"internal/prune":               6,
 	"internal/checker":             6,
 	"internal/repair":              7, // uses prune's index rewrite (6)
-	"internal/server":              7,
+	"internal/server/state":        7, // stores policies (forget, prune)
+	"internal/server":              8,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"internal/agent":               8,
 	"cmd/cairn":                    9,

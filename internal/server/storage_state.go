@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,34 +9,10 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/location"
 )
 
-// metaStorage is the state database's key for the storage location; absent
-// or empty means the data directory's repos/.
-const metaStorage = "storage"
-
-func (s *State) meta(ctx context.Context, key string) (string, error) {
-	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read %s from the state database: %w", key, err)
-	}
-	return v, nil
-}
-
-func (s *State) setMeta(ctx context.Context, key, value string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
-	if err != nil {
-		return fmt.Errorf("record %s in the state database: %w", key, err)
-	}
-	return nil
-}
-
 // Storage returns where the server keeps repositories, as given to
 // SetStorage; "" means <data>/repos.
 func (d *Data) Storage(ctx context.Context) (string, error) {
-	return d.State.meta(ctx, metaStorage)
+	return d.State.Storage(ctx)
 }
 
 // SetStorage makes loc (a directory, or s3:http[s]://host[:port]/bucket
@@ -71,7 +45,7 @@ func (d *Data) SetStorage(ctx context.Context, loc string) error {
 	if _, err := connectStorage(ctx, d, loc, true); err != nil {
 		return err
 	}
-	return d.State.setMeta(ctx, metaStorage, loc)
+	return d.State.SetStorage(ctx, loc)
 }
 
 // redactLocation is loc for messages: locations hold no secrets (s3:

@@ -503,7 +503,7 @@ func TestChainSeed(t *testing.T) {
 			t.Fatalf("round %d: chain record %+v %v %v", round, l, ok, err)
 		}
 		// State lost: records and what this process has seen.
-		if _, err := s.data.State.db.ExecContext(ctx, `DELETE FROM chains`); err != nil {
+		if err := s.data.State.DropChains(ctx); err != nil {
 			t.Fatal(err)
 		}
 		cr.seen = chainSeen{}
@@ -521,7 +521,7 @@ func TestChainSeed(t *testing.T) {
 		t.Fatalf("after the tombstone is gone: %v", err)
 	}
 	// Without the record, storage alone no longer knows seq 3.
-	if _, err := s.data.State.db.ExecContext(ctx, `DELETE FROM chains`); err != nil {
+	if err := s.data.State.DropChains(ctx); err != nil {
 		t.Fatal(err)
 	}
 	cr.seen = chainSeen{}
