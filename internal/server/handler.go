@@ -187,7 +187,7 @@ func (q *request) methodNotAllowed(allow string) {
 }
 
 func (s *Server) serveRepo(q *request) {
-	if q.r.Method == http.MethodGet && q.r.URL.RawQuery == IdentityQuery {
+	if q.r.Method == http.MethodGet && q.r.URL.RawQuery == restapi.IdentityQuery {
 		s.serveIdentity(q)
 		return
 	}

@@ -296,7 +296,7 @@ func (ts *testServer) cairnClientLogged(name string) (*repository.Repository, *l
 	ctx := context.Background()
 	u, _ := url.Parse(ts.url + "/bob/" + name + "/")
 	u.User = url.UserPassword("bob", pwBob)
-	pub, err := FetchIdentity(ctx, nil, u)
+	pub, err := fetchPublic(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
