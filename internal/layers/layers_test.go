@@ -46,10 +46,11 @@ var layer = map[string]int{
 	"internal/checker":             6,
 	"internal/repair":              7, // uses prune's index rewrite (6)
 	"internal/server/state":        7, // stores policies (forget, prune)
-	"internal/server":              8,
+	"internal/server/maintain":     8,
+	"internal/server":              9,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"internal/agent":               8,
-	"cmd/cairn":                    9,
+	"cmd/cairn":                    10,
 }
 
 func TestImportsFlowDown(t *testing.T) {

@@ -321,7 +321,7 @@ func TestMaintenanceSkipsBusyRepository(t *testing.T) {
 	}
 	defer release()
 	start := time.Now()
-	j, _, ok := ts.srv.maintainRepo(ctx, "alice", "alice/r", Policy{})
+	j, _, ok := ts.srv.maintain.Repo(ctx, "alice", "alice/r", Policy{})
 	if !ok || !strings.Contains(j.Error, "held the repository") || time.Since(start) > 5*time.Second {
 		t.Fatalf("job %+v ok %v after %v", j, ok, time.Since(start))
 	}

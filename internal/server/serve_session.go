@@ -25,13 +25,6 @@ const (
 	sessionKeep = 7 * 24 * time.Hour
 )
 
-// sessionsOpenAt is prune.Options.SessionsOpenAt for one repository.
-func (s *Server) sessionsOpenAt(client, repo string) func(ctx context.Context, t time.Time) (int, error) {
-	return func(ctx context.Context, t time.Time) (int, error) {
-		return s.data.State.SessionsOpenAt(ctx, client, repo, t, s.opts.Now())
-	}
-}
-
 func newSessionID() (string, error) {
 	b := make([]byte, 16) // 128 bits
 	if _, err := rand.Read(b); err != nil {

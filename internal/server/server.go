@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/cairnbackup/cairn/internal/server/maintain"
 )
 
 // Options tune a Server; zero values take defaults.
@@ -84,6 +86,8 @@ type Server struct {
 	usage   *usage
 	metrics *metrics
 	cairn   cairnRepos
+	// maintain is the maintenance scheduler (maintenance.go).
+	maintain *maintain.Scheduler
 
 	writerLists writerLimiter // rate limit of writer snapshot lists (R16)
 
@@ -163,6 +167,7 @@ func New(data *Data, opts Options) (*Server, error) {
 		uploadMem: semaphore.NewWeighted(opts.MaxUploadMemory),
 		spoolDir:  spoolDir,
 	}
+	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.metrics = newMetrics(s)
 	s.metrics.reg.MustRegister(newBudgetCollector(s))
 	return s, nil
