@@ -205,7 +205,7 @@ func (s *Server) serveRepo(q *request) {
 		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "to create a repository, POST with ?create=true")
 		return
 	}
-	if err := s.repos.create(q.r.Context(), q.path.RepoPath(), s.mayCreateRepo(q.client)); err != nil {
+	if err := s.repos.Create(q.r.Context(), q.path.RepoPath(), s.mayCreateRepo(q.client)); err != nil {
 		var rf *refusal
 		if errors.As(err, &rf) {
 			q.refuse(rf.status, rf.code, "%s", rf.msg)
@@ -223,7 +223,7 @@ func (s *Server) serveList(q *request) {
 		q.methodNotAllowed("GET")
 		return
 	}
-	be, err := s.repos.get(q.r.Context(), q.path.RepoPath())
+	be, err := s.repos.Get(q.r.Context(), q.path.RepoPath())
 	if err != nil {
 		q.fail("list", err)
 		return
@@ -245,7 +245,7 @@ func (s *Server) serveList(q *request) {
 }
 
 func (s *Server) serveFile(q *request) {
-	be, err := s.repos.get(q.r.Context(), q.path.RepoPath())
+	be, err := s.repos.Get(q.r.Context(), q.path.RepoPath())
 	if err != nil {
 		q.fail(q.r.Method, err)
 		return

@@ -40,7 +40,7 @@ func (h maintainHost) Coordinate(ctx context.Context, repo string, wait time.Dur
 }
 
 func (h maintainHost) Open(ctx context.Context, repo string) (*repository.Repository, backend.Backend, error) {
-	be, err := h.s.repos.get(ctx, repo)
+	be, err := h.s.repos.Get(ctx, repo)
 	if err != nil {
 		return nil, nil, err
 	}

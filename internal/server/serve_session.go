@@ -70,7 +70,7 @@ func (s *Server) serveSession(q *request) {
 	var err error
 	switch action {
 	case restapi.SessionOpen:
-		if _, err := s.repos.get(ctx, repo); err != nil {
+		if _, err := s.repos.Get(ctx, repo); err != nil {
 			q.fail("open session", err)
 			return
 		}

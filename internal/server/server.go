@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/cairnbackup/cairn/internal/server/maintain"
+	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
 // Options tune a Server; zero values take defaults.
@@ -78,14 +79,17 @@ type Options struct {
 
 // Server is the multi-tenant HTTP storage server.
 type Server struct {
-	data    *Data
-	log     *slog.Logger
-	opts    Options
-	repos   *repoStore
-	auth    *authenticator
-	usage   *usage
-	metrics *metrics
-	cairn   cairnRepos
+	data      *Data
+	log       *slog.Logger
+	opts      Options
+	repos     *storage.Repos
+	auth      *authenticator
+	usage     *usage
+	metrics   *metrics
+	cairn     cairnRepos
+	coordOnce sync.Once
+	coord     *coordinator // per-repository locks and leases (storage_coord.go)
+
 	// maintain is the maintenance scheduler (maintenance.go).
 	maintain *maintain.Scheduler
 
@@ -156,7 +160,7 @@ func New(data *Data, opts Options) (*Server, error) {
 		data:     data,
 		log:      opts.Logger,
 		opts:     opts,
-		repos:    newRepoStore(data),
+		repos:    storage.NewRepos(func(ctx context.Context) (storage.Storage, error) { return openStorage(ctx, data) }),
 		auth:     auth,
 		usage:    newUsage(data),
 		snapLock: make(map[string]*sync.Mutex),

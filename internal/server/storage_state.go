@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
 // Storage returns where the server keeps repositories, as given to
@@ -53,7 +54,7 @@ func (d *Data) SetStorage(ctx context.Context, loc string) error {
 func redactLocation(loc string) string { return loc }
 
 // openStorage opens the storage the state database names.
-func openStorage(ctx context.Context, d *Data) (storage, error) {
+func openStorage(ctx context.Context, d *Data) (storage.Storage, error) {
 	loc, err := d.Storage(ctx)
 	if err != nil {
 		return nil, err
@@ -63,26 +64,6 @@ func openStorage(ctx context.Context, d *Data) (storage, error) {
 
 // connectStorage opens the storage at loc ("" is the data directory's
 // repos/); with create it makes a missing directory or bucket.
-func connectStorage(ctx context.Context, d *Data, loc string, create bool) (storage, error) {
-	if loc == "" {
-		return &localStorage{root: filepath.Join(d.Dir, reposDir)}, nil
-	}
-	l, err := location.Parse(loc)
-	if err != nil {
-		return nil, fmt.Errorf("storage %s: %w", loc, err)
-	}
-	switch l.Kind {
-	case location.Local:
-		if create {
-			if err := os.MkdirAll(l.Path, 0o700); err != nil {
-				return nil, fmt.Errorf("storage: %w", err)
-			}
-		} else if _, err := os.Stat(l.Path); err != nil {
-			return nil, fmt.Errorf("storage: %w", err)
-		}
-		return &localStorage{root: l.Path}, nil
-	case location.S3:
-		return newS3Storage(ctx, l, create)
-	}
-	return nil, fmt.Errorf("storage %s: a server stores repositories in a directory or an S3 bucket", loc)
+func connectStorage(ctx context.Context, d *Data, loc string, create bool) (storage.Storage, error) {
+	return storage.Connect(ctx, filepath.Join(d.Dir, reposDir), loc, create)
 }

@@ -293,10 +293,10 @@ func benchRepo(b testing.TB, n, k int) (*Server, *cairnRepo, backend.Backend, ba
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.repos.create(ctx, "bob/bench", func(int) error { return nil }); err != nil {
+	if err := s.repos.Create(ctx, "bob/bench", func(int) error { return nil }); err != nil {
 		b.Fatal(err)
 	}
-	be, err := s.repos.get(ctx, "bob/bench")
+	be, err := s.repos.Get(ctx, "bob/bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (s *Server) serveWriterList(q *request) {
 		q.refuse(http.StatusForbidden, restapi.CodeForbidden, "writer list request: its time is %v from the server's clock (more than %v)", d.Round(time.Second), restapi.WriterListSkew)
 		return
 	}
-	be, err := s.repos.get(ctx, repoPath)
+	be, err := s.repos.Get(ctx, repoPath)
 	if err != nil {
 		q.fail("writer list", err)
 		return
