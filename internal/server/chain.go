@@ -27,7 +27,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -59,6 +58,23 @@ func (s *Server) syncChain(ctx context.Context, cr *cairnRepo, be backend.Backen
 			best[w] = l
 		}
 	}
+	if err := cr.foldSnapshots(ctx, be, advance); err != nil {
+		return err
+	}
+	if err := cr.foldTombstones(ctx, be, repo, advance); err != nil {
+		return err
+	}
+	for w, l := range best {
+		if err := s.data.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, w, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// foldSnapshots reads the statement of each snapshot file not seen yet
+// and advances its writer's link. The caller holds chainMu.
+func (cr *cairnRepo) foldSnapshots(ctx context.Context, be backend.Backend, advance func([32]byte, ChainLink)) error {
 	var fresh []backend.FileInfo
 	listed := map[string]bool{}
 	if err := be.List(ctx, backend.Snapshots, func(fi backend.FileInfo) error {
@@ -80,7 +96,7 @@ func (s *Server) syncChain(ctx context.Context, cr *cairnRepo, be backend.Backen
 	g.SetLimit(8)
 	for _, fi := range fresh {
 		g.Go(func() error {
-			st, err := readStatement(gctx, be, fi)
+			st, err := repository.ReadStatement(gctx, be, fi)
 			if errors.Is(err, backend.ErrNotFound) {
 				return nil // forgotten meanwhile: its tombstone says the same
 			}
@@ -99,6 +115,13 @@ func (s *Server) syncChain(ctx context.Context, cr *cairnRepo, be backend.Backen
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("read snapshot statements: %w", err)
 	}
+	return nil
+}
+
+// foldTombstones advances each writer's link to its forgotten snapshots'
+// tombstones, if tombstones appeared since the last fold. The caller
+// holds chainMu.
+func (cr *cairnRepo) foldTombstones(ctx context.Context, be backend.Backend, repo *repository.Repository, advance func([32]byte, ChainLink)) error {
 	newTombs := false
 	var tombNames []string
 	if err := be.List(ctx, backend.Tombstones, func(fi backend.FileInfo) error {
@@ -108,54 +131,29 @@ func (s *Server) syncChain(ctx context.Context, cr *cairnRepo, be backend.Backen
 	}); err != nil {
 		return fmt.Errorf("list tombstones: %w", err)
 	}
-	if newTombs {
-		// Tombstones are few next to snapshots and appear after a forget:
-		// loading all of them (each verified: by the owner or a roster
-		// coordinator) only then is cheap enough.
-		ts, _, err := repo.Tombstones(ctx)
-		if err != nil {
-			return fmt.Errorf("load tombstones: %w", err)
-		}
-		for _, t := range ts {
-			var w, h [32]byte
-			if len(t.Writer) != 32 || len(t.StatementHash) != 32 {
-				continue
-			}
-			copy(w[:], t.Writer)
-			copy(h[:], t.StatementHash)
-			advance(w, ChainLink{Seq: t.Seq, Hash: h, Snapshot: t.Snapshot})
-		}
-		for _, n := range tombNames {
-			cr.seen.tombs[n] = true
-		}
+	if !newTombs {
+		return nil
 	}
-	for w, l := range best {
-		if err := s.data.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, w, l); err != nil {
-			return err
+	// Tombstones are few next to snapshots and appear after a forget:
+	// loading all of them (each verified: by the owner or a roster
+	// coordinator) only then is cheap enough.
+	ts, _, err := repo.Tombstones(ctx)
+	if err != nil {
+		return fmt.Errorf("load tombstones: %w", err)
+	}
+	for _, t := range ts {
+		var w, h [32]byte
+		if len(t.Writer) != 32 || len(t.StatementHash) != 32 {
+			continue
 		}
+		copy(w[:], t.Writer)
+		copy(h[:], t.StatementHash)
+		advance(w, ChainLink{Seq: t.Seq, Hash: h, Snapshot: t.Snapshot})
+	}
+	for _, n := range tombNames {
+		cr.seen.tombs[n] = true
 	}
 	return nil
-}
-
-// readStatement reads and verifies the signed statement at the head of a
-// stored snapshot file; nil if the file is not a validly signed snapshot
-// (the owner's check reports such files; they move no chain).
-func readStatement(ctx context.Context, be backend.Backend, fi backend.FileInfo) (*snapshot.Statement, error) {
-	n := min(int64(snapshot.HeadSize), fi.Size)
-	var head []byte
-	err := be.Load(ctx, fi.Handle, int(n), 0, func(rd io.Reader) error {
-		var err error
-		head, err = io.ReadAll(rd)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	st, err := snapshot.HeadStatement(head)
-	if err != nil {
-		return nil, nil
-	}
-	return st, nil
 }
 
 // noteCommit advances the writer's chain record to a snapshot the server

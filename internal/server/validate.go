@@ -42,8 +42,8 @@ func refusef(status int, code, format string, a ...any) *refusal {
 	return &refusal{status: status, code: code, msg: fmt.Sprintf(format, a...)}
 }
 
-// cairnRepos remembers which repositories are cairn repositories (their
-// config starts with "CRC1"), and the server keys for each. A restic
+// cairnRepos remembers which repositories are cairn repositories
+// (repository.IsCairnConfig), and the server keys for each. A restic
 // repository is never validated beyond hash = name.
 type cairnRepos struct {
 	mu    sync.Mutex
@@ -99,7 +99,7 @@ func (s *Server) cairnRepo(ctx context.Context, repo string, be backend.Backend)
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.HasPrefix(raw, []byte("CRC1")) {
+	if !repository.IsCairnConfig(raw) {
 		cr = nil
 	} else {
 		cfg, err := repository.PeekConfig(raw)
@@ -137,7 +137,7 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 		if err != nil {
 			return err
 		}
-		if bytes.HasPrefix(body, []byte("CRC1")) {
+		if repository.IsCairnConfig(body) {
 			cfg, err := repository.PeekConfig(body)
 			if err != nil {
 				return refusef(http.StatusBadRequest, codeInvalid, "config: %v", err)
