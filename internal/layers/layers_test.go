@@ -59,6 +59,7 @@ var layer = map[string]int{
 	"internal/checker":             6,
 	"internal/repair":              7, // uses prune's index rewrite (6)
 	"internal/server/storage":      5,
+	"internal/server/repohttp":     3,
 	"internal/server/state":        7, // stores policies (forget, prune)
 	"internal/server/maintain":     8,
 	"internal/server":              9,
@@ -76,6 +77,8 @@ var mayImport = map[string][]string{
 		"internal/repository", "internal/retention", "internal/server/state"},
 	// Where repositories are kept: backends, nothing of tenants.
 	"internal/server/storage": {"internal/backend", "internal/backend/local", "internal/backend/location", "internal/backend/s3"},
+	// One repository's REST handler: nothing of tenants, state or storage.
+	"internal/server/repohttp": {"internal/backend", "internal/restapi"},
 	// The REST client speaks the protocol; it never imports the server.
 	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
@@ -93,6 +96,7 @@ var importedOnlyBy = map[string][]string{
 	"internal/server/state":    {"internal/server", "internal/server/maintain"},
 	"internal/server/maintain": {"internal/server"},
 	"internal/server/storage":  {"internal/server"},
+	"internal/server/repohttp": {"internal/server"},
 }
 
 // check returns every violation of the tables in graph (package → the

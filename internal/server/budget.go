@@ -24,15 +24,15 @@ func (s *Server) remeasure(client string) {
 // overBudget answers an upload with 507 if the client's space budget is
 // exceeded (R13); it reports whether it did.
 func (s *Server) overBudget(q *request) bool {
-	b, err := s.data.State.BudgetOf(q.r.Context(), q.client.Name)
+	b, err := s.data.State.BudgetOf(q.R.Context(), q.client.Name)
 	if err != nil {
-		q.fail("budget", err)
+		q.Fail("budget", err)
 		return true
 	}
 	if !b.Exceeded {
 		return false
 	}
-	q.refuse(507, restapi.CodeQuota, "client %s is over its space budget since %s and the server cannot free space without deleting a floor snapshot (%s); uploads resume once the budget is raised (`cairn server client policy`) or met",
+	q.Refuse(507, restapi.CodeQuota, "client %s is over its space budget since %s and the server cannot free space without deleting a floor snapshot (%s); uploads resume once the budget is raised (`cairn server client policy`) or met",
 		q.client.Name, b.Since.UTC().Format(time.RFC3339), b.Note)
 	return true
 }

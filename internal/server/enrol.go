@@ -21,12 +21,12 @@ func (id *Identity) Public() (repository.ServerPublic, error) {
 func (s *Server) serveIdentity(q *request) {
 	pub, err := s.data.Identity.Public()
 	if err != nil {
-		q.refuse(http.StatusInternalServerError, restapi.CodeInternal, "server identity: %v", err)
+		q.Refuse(http.StatusInternalServerError, restapi.CodeInternal, "server identity: %v", err)
 		return
 	}
 	body, _ := json.Marshal(pub)
-	q.w.Header().Set("Content-Type", "application/json")
-	q.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	q.w.WriteHeader(http.StatusOK)
-	q.w.Write(body)
+	q.W.Header().Set("Content-Type", "application/json")
+	q.W.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	q.W.WriteHeader(http.StatusOK)
+	q.W.Write(body)
 }

@@ -10,7 +10,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
 )
 
 // saving is one upload on its way through serveSave's steps.
@@ -30,16 +30,16 @@ type saving struct {
 	h    backend.Handle
 	size int64 // declared length
 
-	session  string  // the backup session a snapshot commits (sessions.go)
-	stored   bool    // the file exists already
-	reserved int64   // quota taken from the declared length
-	saved    bool    // stored now: the reservation stays
-	u        *upload // the spooled body
-	body     []byte  // a cairn snapshot, for its chain record and receipt
+	session  string           // the backup session a snapshot commits (sessions.go)
+	stored   bool             // the file exists already
+	reserved int64            // quota taken from the declared length
+	saved    bool             // stored now: the reservation stays
+	u        *repohttp.Upload // the spooled body
+	body     []byte           // a cairn snapshot, for its chain record and receipt
 }
 
 func (s *Server) serveSave(q *request, be backend.Backend) {
-	sv := &saving{s: s, q: q, ctx: q.r.Context(), be: be, h: q.path.Handle, size: q.r.ContentLength}
+	sv := &saving{s: s, q: q, ctx: q.R.Context(), be: be, h: q.Path.Handle, size: q.R.ContentLength}
 	if !sv.checkSize() || !sv.identify() || !sv.admit() {
 		return
 	}
@@ -66,19 +66,19 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		return
 	}
 	sv.record()
-	q.log.Info("stored", "client", q.client.Name, "repo", q.path.RepoPath(), "file", sv.h.String(), "size", sv.size)
-	q.w.WriteHeader(http.StatusOK)
+	q.Log.Info("stored", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", sv.h.String(), "size", sv.size)
+	q.W.WriteHeader(http.StatusOK)
 }
 
 // checkSize: a declared length within the server's limit.
 func (sv *saving) checkSize() bool {
 	q, max := sv.q, sv.s.opts.MaxUpload
 	if sv.size < 0 {
-		q.refuse(http.StatusLengthRequired, restapi.CodeBadRequest, "upload needs a Content-Length")
+		q.Refuse(http.StatusLengthRequired, restapi.CodeBadRequest, "upload needs a Content-Length")
 		return false
 	}
 	if sv.size > max {
-		q.refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "upload of %s is larger than the server's limit of %s",
+		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "upload of %s is larger than the server's limit of %s",
 			humanize.IBytes(uint64(sv.size)), humanize.IBytes(uint64(max)))
 		return false
 	}
@@ -90,14 +90,14 @@ func (sv *saving) checkSize() bool {
 // hashed), and the backup session a snapshot names.
 func (sv *saving) identify() bool {
 	q, h := sv.q, sv.h
-	cr, err := sv.s.cairnRepo(sv.ctx, q.path.RepoPath(), sv.be)
+	cr, err := sv.s.cairnRepo(sv.ctx, q.Path.RepoPath(), sv.be)
 	if err != nil {
-		q.fail("save", err)
+		q.Fail("save", err)
 		return false
 	}
 	sv.cr = cr
 	if m := sv.s.maxInMemory(h.Type); m > 0 && sv.size > m && (cr != nil || h.Type == backend.Config) {
-		q.refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "a %s file of %s is larger than the server takes for its type (%s)",
+		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "a %s file of %s is larger than the server takes for its type (%s)",
 			h.Type, humanize.IBytes(uint64(sv.size)), humanize.IBytes(uint64(m)))
 		return false
 	}
@@ -119,7 +119,7 @@ func (sv *saving) admit() bool {
 	_, err := sv.be.Stat(sv.ctx, h)
 	sv.stored = err == nil
 	if sv.stored && (sv.cr == nil || h.Type == backend.Config) {
-		q.fail("save", fmt.Errorf("%v exists and is never overwritten: %w", h, backend.ErrExists))
+		q.Fail("save", fmt.Errorf("%v exists and is never overwritten: %w", h, backend.ErrExists))
 		return false
 	}
 	if sv.stored {
@@ -133,11 +133,11 @@ func (sv *saving) admit() bool {
 	}
 	used, ok, err := s.usage.reserve(c.Name, sv.size, c.Quota)
 	if err != nil {
-		q.fail("save", err)
+		q.Fail("save", err)
 		return false
 	}
 	if !ok {
-		q.refuse(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %s of its %s quota; this upload needs %s more",
+		q.Refuse(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %s of its %s quota; this upload needs %s more",
 			c.Name, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(c.Quota)), humanize.IBytes(uint64(sv.size)))
 		return false
 	}
@@ -158,8 +158,8 @@ func (sv *saving) takeSlot() (done func(), ok bool) {
 	s, q := sv.s, sv.q
 	done, ok = s.uploads.take(q.client.Name, s.opts.MaxUploads)
 	if !ok {
-		q.w.Header().Set("Retry-After", "1")
-		q.refuse(http.StatusTooManyRequests, codeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",
+		q.W.Header().Set("Retry-After", "1")
+		q.Refuse(http.StatusTooManyRequests, codeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",
 			q.client.Name, s.opts.MaxUploads)
 	}
 	return done, ok
@@ -167,13 +167,13 @@ func (sv *saving) takeSlot() (done func(), ok bool) {
 
 // receive spools the body and checks that it hashes to its name.
 func (sv *saving) receive() bool {
-	u, ok := sv.s.spool(sv.q, sv.size)
+	u, ok := sv.s.spool.Receive(sv.q.Request, sv.size)
 	if !ok {
 		return false
 	}
 	sv.u = u
 	if sv.h.Type != backend.Config && u.Name() != sv.h.Name {
-		sv.q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", sv.h)
+		sv.q.Refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", sv.h)
 		return false
 	}
 	return true
@@ -184,9 +184,9 @@ func (sv *saving) receive() bool {
 // without storing anything.
 func (sv *saving) answerStored() {
 	q := sv.q
-	q.log.Info("already stored", "client", q.client.Name, "repo", q.path.RepoPath(), "file", sv.h.String())
+	q.Log.Info("already stored", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", sv.h.String())
 	sv.s.endCommittedSession(q, sv.session)
-	q.w.WriteHeader(http.StatusOK)
+	q.W.WriteHeader(http.StatusOK)
 }
 
 // lock takes what a snapshot upload needs before it is checked: a cairn
@@ -202,7 +202,7 @@ func (sv *saving) lock() (release func(), ok bool) {
 	}
 	uncoordinate := func() {}
 	if sv.cr != nil {
-		cctx, rel, err := s.Coordinate(sv.ctx, q.path.RepoPath())
+		cctx, rel, err := s.Coordinate(sv.ctx, q.Path.RepoPath())
 		if err != nil {
 			s.refuseCoordinate(q, err)
 			return nil, false
@@ -227,18 +227,13 @@ func (sv *saving) validate() bool {
 		return true
 	}
 	if err := s.validate(sv.ctx, sv.cr, sv.be, h, sv.u); err != nil {
-		var rf *refusal
-		if errors.As(err, &rf) {
-			q.refuse(rf.status, rf.code, "%s", rf.msg)
-		} else {
-			q.fail("validate", err)
-		}
+		q.Answer("validate", err)
 		return false
 	}
 	if h.Type == backend.Snapshots {
 		body, err := sv.u.Bytes(s.maxInMemory(h.Type))
 		if err != nil {
-			q.fail("save", err)
+			q.Fail("save", err)
 			return false
 		}
 		sv.body = body
@@ -249,7 +244,7 @@ func (sv *saving) validate() bool {
 // store writes the file durably (the backend's save).
 func (sv *saving) store() bool {
 	if err := sv.be.Save(sv.ctx, sv.h, sv.u.Reader()); err != nil {
-		sv.q.fail("save", err)
+		sv.q.Fail("save", err)
 		return false
 	}
 	sv.saved = true
@@ -267,15 +262,15 @@ func (sv *saving) record() {
 	}
 	if sv.cr != nil {
 		if err := s.noteCommit(ctx, sv.cr, sv.h.Name, sv.body); err != nil {
-			q.log.Error("record chain", "err", err) // the next commit's sync reads it from storage
+			q.Log.Error("record chain", "err", err) // the next commit's sync reads it from storage
 		}
-		s.writeReceipt(ctx, q.log.With("client", c.Name, "repo", q.path.RepoPath()), sv.cr, sv.be, sv.h.Name, sv.body)
-		if err := s.data.State.NoteRepo(ctx, c.Name, q.path.RepoPath()); err != nil {
-			q.log.Error("note repository for maintenance", "err", err)
+		s.writeReceipt(ctx, q.Log.With("client", c.Name, "repo", q.Path.RepoPath()), sv.cr, sv.be, sv.h.Name, sv.body)
+		if err := s.data.State.NoteRepo(ctx, c.Name, q.Path.RepoPath()); err != nil {
+			q.Log.Error("note repository for maintenance", "err", err)
 		}
 	}
 	if err := s.data.State.RecordSnapshot(ctx, c.Name, s.opts.Now()); err != nil {
-		q.log.Error("record snapshot time", "client", c.Name, "err", err)
+		q.Log.Error("record snapshot time", "client", c.Name, "err", err)
 	}
 	s.endCommittedSession(q, sv.session)
 }

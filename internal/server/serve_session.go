@@ -48,21 +48,21 @@ func validSessionID(id string) bool {
 }
 
 // isSessionRequest reports whether a repository request is a session one.
-func isSessionRequest(q *request) bool { return q.r.URL.Query().Has(restapi.SessionParam) }
+func isSessionRequest(q *request) bool { return q.R.URL.Query().Has(restapi.SessionParam) }
 
 // serveSession answers POST {repo}/?session=open|heartbeat|end[&id=ID].
 // Auth and the tenant check have passed: the path is the client's own.
 func (s *Server) serveSession(q *request) {
-	if q.r.Method != http.MethodPost {
-		q.methodNotAllowed("POST")
+	if q.R.Method != http.MethodPost {
+		q.MethodNotAllowed("POST")
 		return
 	}
-	ctx := q.r.Context()
-	client, repo := q.client.Name, q.path.RepoPath()
-	qv := q.r.URL.Query()
+	ctx := q.R.Context()
+	client, repo := q.client.Name, q.Path.RepoPath()
+	qv := q.R.URL.Query()
 	action, id := qv.Get(restapi.SessionParam), qv.Get(restapi.SessionIDParam)
 	if action != restapi.SessionOpen && !validSessionID(id) {
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "session %s needs id=<32 lowercase hex digits>", action)
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "session %s needs id=<32 lowercase hex digits>", action)
 		return
 	}
 	now := s.opts.Now()
@@ -71,58 +71,58 @@ func (s *Server) serveSession(q *request) {
 	switch action {
 	case restapi.SessionOpen:
 		if _, err := s.repos.Get(ctx, repo); err != nil {
-			q.fail("open session", err)
+			q.Fail("open session", err)
 			return
 		}
 		if _, err := s.data.State.PurgeSessions(ctx, now.Add(-sessionKeep)); err != nil {
-			q.log.Error("purge backup sessions", "err", err)
+			q.Log.Error("purge backup sessions", "err", err)
 		}
 		if id, err = newSessionID(); err != nil {
-			q.fail("open session", err)
+			q.Fail("open session", err)
 			return
 		}
 		b = BackupSession{ID: id, Client: client, Repo: repo, Opened: now, LastHeartbeat: now, Expires: now.Add(s.opts.SessionTTL)}
 		err = s.data.State.OpenSession(ctx, b, now, s.opts.MaxSessions)
 		if errors.Is(err, ErrTooManySessions) {
-			q.refuse(http.StatusTooManyRequests, restapi.CodeTooManySessions,
+			q.Refuse(http.StatusTooManyRequests, restapi.CodeTooManySessions,
 				"client %s already has %d open backup sessions, the server's limit; end some (or let them expire, %v after their last heartbeat) and retry",
 				client, s.opts.MaxSessions, s.opts.SessionTTL)
 			return
 		}
 		if err == nil {
-			q.log.Info("backup session opened", "client", client, "repo", repo, "session", id)
+			q.Log.Info("backup session opened", "client", client, "repo", repo, "session", id)
 		}
 	case restapi.SessionHeartbeat:
 		b, err = s.data.State.HeartbeatSession(ctx, client, repo, id, now, s.opts.SessionTTL)
 	case restapi.SessionEnd:
 		b, err = s.data.State.EndSession(ctx, client, repo, id, now, "ended by client")
 		if err == nil {
-			q.log.Info("backup session ended", "client", client, "repo", repo, "session", id, "note", b.EndNote)
+			q.Log.Info("backup session ended", "client", client, "repo", repo, "session", id, "note", b.EndNote)
 		}
 	default:
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "unknown session action %q; use open, heartbeat or end", action)
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "unknown session action %q; use open, heartbeat or end", action)
 		return
 	}
 	switch {
 	case errors.Is(err, ErrNoSession):
-		q.refuse(http.StatusNotFound, restapi.CodeNotFound, "no backup session %s in repository %s", id, repo)
+		q.Refuse(http.StatusNotFound, restapi.CodeNotFound, "no backup session %s in repository %s", id, repo)
 		return
 	case errors.Is(err, ErrSessionEnded):
-		q.refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s ended at %s (%s); open a new one",
+		q.Refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s ended at %s (%s); open a new one",
 			id, b.Ended.UTC().Format(time.RFC3339), b.EndNote)
 		return
 	case errors.Is(err, ErrSessionExpired):
-		q.refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s expired at %s: no heartbeat for %v; open a new one",
+		q.Refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s expired at %s: no heartbeat for %v; open a new one",
 			id, b.Expires.UTC().Format(time.RFC3339), s.opts.SessionTTL)
 		return
 	case err != nil:
-		q.fail("session", err)
+		q.Fail("session", err)
 		return
 	}
 	body, _ := json.Marshal(restapi.SessionLease{ID: b.ID, TTLSeconds: int64(s.opts.SessionTTL / time.Second), ServerTime: now.UTC()})
-	q.w.Header().Set("Content-Type", "application/json")
-	q.w.WriteHeader(http.StatusOK)
-	q.w.Write(body)
+	q.W.Header().Set("Content-Type", "application/json")
+	q.W.WriteHeader(http.StatusOK)
+	q.W.Write(body)
 }
 
 // endCommittedSession ends the session a snapshot upload names, once the
@@ -135,24 +135,24 @@ func (s *Server) endCommittedSession(q *request, id string) {
 	if id == "" {
 		return
 	}
-	ctx := context.WithoutCancel(q.r.Context())
-	b, err := s.data.State.EndSession(ctx, q.client.Name, q.path.RepoPath(), id, s.opts.Now(), "committed")
+	ctx := context.WithoutCancel(q.R.Context())
+	b, err := s.data.State.EndSession(ctx, q.client.Name, q.Path.RepoPath(), id, s.opts.Now(), "committed")
 	switch {
 	case errors.Is(err, ErrNoSession):
-		q.log.Warn("snapshot names an unknown backup session", "client", q.client.Name, "repo", q.path.RepoPath(), "session", id)
+		q.Log.Warn("snapshot names an unknown backup session", "client", q.client.Name, "repo", q.Path.RepoPath(), "session", id)
 	case err != nil:
-		q.log.Error("end backup session", "session", id, "err", err)
+		q.Log.Error("end backup session", "session", id, "err", err)
 	case b.EndNote == "committed":
-		q.log.Info("backup session ended", "client", q.client.Name, "repo", q.path.RepoPath(), "session", id, "note", b.EndNote)
+		q.Log.Info("backup session ended", "client", q.client.Name, "repo", q.Path.RepoPath(), "session", id, "note", b.EndNote)
 	}
 }
 
 // sessionHeader returns a snapshot upload's session ID ("" if none); ok is
 // false after refusing a malformed one.
 func sessionHeader(q *request) (id string, ok bool) {
-	id = q.r.Header.Get(restapi.HeaderSession)
+	id = q.R.Header.Get(restapi.HeaderSession)
 	if id != "" && !validSessionID(id) {
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "%s must be 32 lowercase hex digits", restapi.HeaderSession)
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "%s must be 32 lowercase hex digits", restapi.HeaderSession)
 		return "", false
 	}
 	return id, true

@@ -12,7 +12,9 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
@@ -101,10 +103,9 @@ type Server struct {
 	countMu sync.Mutex
 	counts  map[string]*counter // unflushed request counters per client
 
-	authLimit *authLimiter        // failed logins per source (limits.go)
-	uploads   uploadSlots         // uploads in progress per client
-	uploadMem *semaphore.Weighted // memory uploads' validation holds (upload.go)
-	spoolDir  string              // where uploads are spooled
+	authLimit *authLimiter    // failed logins per source (limits.go)
+	uploads   uploadSlots     // uploads in progress per client
+	spool     *repohttp.Spool // uploads spooled, and the memory their validation holds
 }
 
 type counter struct{ requests, errors int64 }
@@ -152,7 +153,7 @@ func New(data *Data, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	spoolDir, err := prepareSpool(data.Dir)
+	spoolDir, err := repohttp.PrepareSpool(data.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -168,8 +169,8 @@ func New(data *Data, opts Options) (*Server, error) {
 		cairn:    cairnRepos{known: make(map[string]*cairnRepo)},
 
 		authLimit: newAuthLimiter(opts.AuthFailures, opts.Now),
-		uploadMem: semaphore.NewWeighted(opts.MaxUploadMemory),
-		spoolDir:  spoolDir,
+		spool: &repohttp.Spool{Dir: spoolDir, Mem: semaphore.NewWeighted(opts.MaxUploadMemory), MemMax: opts.MaxUploadMemory,
+			Rate: repohttp.BodyRate{Grace: opts.BodyGrace, Idle: opts.BodyIdle, MinRate: opts.BodyMinRate}},
 	}
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.metrics = newMetrics(s)
@@ -307,4 +308,17 @@ func (s *Server) clientSnapLock(name string) *sync.Mutex {
 		s.snapLock[name] = m
 	}
 	return m
+}
+
+// bodyRate is the pace request bodies must keep.
+func (s *Server) bodyRate() repohttp.BodyRate { return s.spool.Rate }
+
+// maxInMemory is the largest upload of type t validation reads whole into
+// memory, 0 for types it never does (packs: only their header is read).
+func (s *Server) maxInMemory(t backend.FileType) int64 {
+	switch t {
+	case backend.Data, backend.Locks:
+		return 0
+	}
+	return s.opts.MaxMetaUpload
 }

@@ -106,12 +106,12 @@ func (s *Server) CloseStorage() {
 func (s *Server) refuseCoordinate(q *request, err error) {
 	var nc *NotCoordinatorError
 	if !errors.As(err, &nc) {
-		q.fail("coordinate", err)
+		q.Fail("coordinate", err)
 		return
 	}
 	secs := int(math.Ceil(nc.Until.Sub(s.opts.Now()).Seconds()))
-	q.w.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
-	q.refuse(http.StatusServiceUnavailable, codeNotCoordinator, "%v", err)
+	q.W.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
+	q.Refuse(http.StatusServiceUnavailable, codeNotCoordinator, "%v", err)
 }
 
 func (s *Server) coordinator() *coordinator {

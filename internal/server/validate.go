@@ -18,6 +18,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -30,17 +31,9 @@ const (
 )
 
 // refusal is a validation failure: what the client is told.
-type refusal struct {
-	status int
-	code   string
-	msg    string
-}
+type refusal = repohttp.Refusal
 
-func (r *refusal) Error() string { return r.msg }
-
-func refusef(status int, code, format string, a ...any) *refusal {
-	return &refusal{status: status, code: code, msg: fmt.Sprintf(format, a...)}
-}
+var refusef = repohttp.Refusef
 
 // cairnRepos remembers which repositories are cairn repositories
 // (repository.IsCairnConfig), and the server keys for each. A restic
@@ -128,7 +121,7 @@ func (cr *cairnRepo) open(ctx context.Context, be backend.Backend) (*repository.
 // validate checks an upload to a cairn repository before it becomes
 // visible (R15). A nil cr with a config upload checks the config itself.
 // It reads from the spooled upload only what it needs (upload.go).
-func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend, h backend.Handle, u *upload) error {
+func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend, h backend.Handle, u *repohttp.Upload) error {
 	if cr == nil {
 		if h.Type != backend.Config {
 			return nil
@@ -185,7 +178,7 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 // signed by a roster key allowed to write the header's domain (R15, R23).
 // It reads only the trailer and the header from the spooled upload, each
 // read charged to the server's validation memory budget.
-func (s *Server) validatePack(ctx context.Context, cr *cairnRepo, be backend.Backend, u *upload) error {
+func (s *Server) validatePack(ctx context.Context, cr *cairnRepo, be backend.Backend, u *repohttp.Upload) error {
 	repo, err := cr.open(ctx, be)
 	if err != nil {
 		return err
@@ -202,10 +195,10 @@ func (s *Server) validatePack(ctx context.Context, cr *cairnRepo, be backend.Bac
 
 // budgeted reads from an upload, charging what each read brings into
 // memory to the upload's budget (upload.charge).
-type budgeted struct{ u *upload }
+type budgeted struct{ u *repohttp.Upload }
 
 func (b budgeted) ReadAt(p []byte, off int64) (int, error) {
-	if err := b.u.charge(int64(len(p))); err != nil {
+	if err := b.u.Charge(int64(len(p))); err != nil {
 		return 0, err
 	}
 	return b.u.ReadAt(p, off)

@@ -22,6 +22,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -354,13 +355,13 @@ func benchRepo(b testing.TB, n, k int) (*Server, *cairnRepo, backend.Backend, ba
 func BenchmarkValidateSnapshot(b *testing.B) {
 	s, cr, be, h, body := benchRepo(b, 300, 20)
 	ctx := context.Background()
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+	if err := s.validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+		if err := s.validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -377,7 +378,7 @@ func BenchmarkValidateSnapshotCold(b *testing.B) {
 	for range b.N {
 		s.dropIndex(cr.path)
 		cr.seen = chainSeen{}
-		if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+		if err := s.validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -495,7 +496,7 @@ func TestChainSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round := range 2 {
-		if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+		if err := s.validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		l, ok, err := s.data.State.ChainLink(ctx, cr.path, cr.keys.RepoID, f.Statement.Writer)
@@ -510,14 +511,14 @@ func TestChainSeed(t *testing.T) {
 	}
 	// The record outlives storage: with the tombstone gone too (a rolled
 	// back repository), seq 3 is still known and a new seq 3 is refused.
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+	if err := s.validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 		t.Fatal(err)
 	}
 	if err := be.List(ctx, backend.Tombstones, func(fi backend.FileInfo) error { return be.Remove(ctx, fi.Handle) }); err != nil {
 		t.Fatal(err)
 	}
 	cr.seen = chainSeen{}
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+	if err := s.validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 		t.Fatalf("after the tombstone is gone: %v", err)
 	}
 	// Without the record, storage alone no longer knows seq 3.
@@ -526,7 +527,7 @@ func TestChainSeed(t *testing.T) {
 	}
 	cr.seen = chainSeen{}
 	var rf *refusal
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); !errors.As(err, &rf) || rf.code != codeSequence {
+	if err := s.validate(ctx, cr, be, h, repohttp.MemUpload(body)); !errors.As(err, &rf) || rf.Code != codeSequence {
 		t.Fatalf("seq 4 on storage that ends at seq 2, without a record: %v", err)
 	}
 }
@@ -571,7 +572,7 @@ func TestCommitMissingBlob(t *testing.T) {
 func TestIndexFollowsRewrite(t *testing.T) {
 	s, cr, be, h, body := benchRepo(t, 3, 2)
 	ctx := context.Background()
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+	if err := s.validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 		t.Fatal(err) // warms the index and the checked pages
 	}
 	f, _ := snapshot.ParseFile(body)
@@ -597,10 +598,10 @@ func TestIndexFollowsRewrite(t *testing.T) {
 		t.Fatalf("prune: %+v %v", rep, err)
 	}
 	var rf *refusal
-	err = s.validate(ctx, cr, be, h, newMemUpload(body))
+	err = s.validate(ctx, cr, be, h, repohttp.MemUpload(body))
 	// The prune also swept the pack of the commit's own pages, which no
 	// stored snapshot reached: those are named first.
-	if !errors.As(err, &rf) || rf.code != codeMissing || !strings.Contains(rf.msg, "not indexed") {
+	if !errors.As(err, &rf) || rf.Code != codeMissing || !strings.Contains(rf.Msg, "not indexed") {
 		t.Fatalf("commit naming swept blobs: %v", err)
 	}
 }
