@@ -62,6 +62,7 @@ var layer = map[string]int{
 	"internal/server/repohttp":     3,
 	"internal/server/state":        7, // stores policies (forget, prune)
 	"internal/server/maintain":     8,
+	"internal/server/verify":       8,
 	"internal/server":              9,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    10,
@@ -93,10 +94,11 @@ var importedOnlyBy = map[string][]string{
 	"internal/index": {"internal/repository", "internal/checker", "internal/prune", "internal/repair", "internal/restorer"},
 	// The server's parts are the server's.
 	"internal/server":          {"cmd/cairn"},
-	"internal/server/state":    {"internal/server", "internal/server/maintain"},
+	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify"},
 	"internal/server/maintain": {"internal/server"},
 	"internal/server/storage":  {"internal/server"},
-	"internal/server/repohttp": {"internal/server"},
+	"internal/server/repohttp": {"internal/server", "internal/server/verify"},
+	"internal/server/verify":   {"internal/server"},
 }
 
 // check returns every violation of the tables in graph (package → the

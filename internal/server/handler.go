@@ -125,7 +125,7 @@ func (s *Server) serveRepo(q *request) {
 		return
 	}
 	if err := s.repos.Create(q.R.Context(), q.Path.RepoPath(), s.mayCreateRepo(q.client)); err != nil {
-		var rf *refusal
+		var rf *repohttp.Refusal
 		if errors.As(err, &rf) {
 			q.Answer("create repository", err)
 			return

@@ -222,7 +222,7 @@ func (u *uploadSlots) take(client string, max int) (release func(), ok bool) {
 func (s *Server) mayCreateRepo(c Client) func(count int) error {
 	return func(count int) error {
 		if count >= s.opts.MaxRepos {
-			return refusef(http.StatusForbidden, codeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)
+			return repohttp.Refusef(http.StatusForbidden, codeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)
 		}
 		if c.Quota > 0 {
 			used, err := s.usage.get(c.Name)
@@ -230,7 +230,7 @@ func (s *Server) mayCreateRepo(c Client) func(count int) error {
 				return err
 			}
 			if used+repoCreateCost > c.Quota {
-				return refusef(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %d of its %d bytes; a new repository needs %d bytes of headroom", c.Name, used, c.Quota, repoCreateCost)
+				return repohttp.Refusef(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %d of its %d bytes; a new repository needs %d bytes of headroom", c.Name, used, c.Quota, repoCreateCost)
 			}
 		}
 		return nil

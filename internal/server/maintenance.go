@@ -44,11 +44,11 @@ func (h maintainHost) Open(ctx context.Context, repo string) (*repository.Reposi
 	if err != nil {
 		return nil, nil, err
 	}
-	cr, err := h.s.cairnRepo(ctx, repo, be)
+	cr, err := h.s.verify.Repo(ctx, repo, be)
 	if err != nil || cr == nil {
 		return nil, nil, err
 	}
-	r, err := cr.open(ctx, be)
+	r, err := cr.Open(ctx, be)
 	return r, be, err
 }
 
@@ -56,6 +56,6 @@ func (h maintainHost) Open(ctx context.Context, repo string) (*repository.Reposi
 // index (a prune may have rewritten it) and the client's measured usage
 // (files deleted and written past the upload accounting).
 func (h maintainHost) Done(client, repo string) {
-	h.s.dropIndex(repo)
+	h.s.verify.DropIndex(repo)
 	h.s.remeasure(client)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/verify"
 )
 
 // saving is one upload on its way through serveSave's steps.
@@ -26,7 +27,7 @@ type saving struct {
 	q    *request
 	ctx  context.Context // the request's, then the coordinated one
 	be   backend.Backend
-	cr   *cairnRepo // nil: not (yet) a cairn repository
+	cr   *verify.Repo // nil: not (yet) a cairn repository
 	h    backend.Handle
 	size int64 // declared length
 
@@ -90,7 +91,7 @@ func (sv *saving) checkSize() bool {
 // hashed), and the backup session a snapshot names.
 func (sv *saving) identify() bool {
 	q, h := sv.q, sv.h
-	cr, err := sv.s.cairnRepo(sv.ctx, q.Path.RepoPath(), sv.be)
+	cr, err := sv.s.verify.Repo(sv.ctx, q.Path.RepoPath(), sv.be)
 	if err != nil {
 		q.Fail("save", err)
 		return false
@@ -226,7 +227,7 @@ func (sv *saving) validate() bool {
 	if sv.cr == nil && h.Type != backend.Config {
 		return true
 	}
-	if err := s.validate(sv.ctx, sv.cr, sv.be, h, sv.u); err != nil {
+	if err := s.verify.Validate(sv.ctx, sv.cr, sv.be, h, sv.u); err != nil {
 		q.Answer("validate", err)
 		return false
 	}
@@ -261,10 +262,10 @@ func (sv *saving) record() {
 		return
 	}
 	if sv.cr != nil {
-		if err := s.noteCommit(ctx, sv.cr, sv.h.Name, sv.body); err != nil {
+		if err := s.verify.NoteCommit(ctx, sv.cr, sv.h.Name, sv.body); err != nil {
 			q.Log.Error("record chain", "err", err) // the next commit's sync reads it from storage
 		}
-		s.writeReceipt(ctx, q.Log.With("client", c.Name, "repo", q.Path.RepoPath()), sv.cr, sv.be, sv.h.Name, sv.body)
+		s.verify.WriteReceipt(ctx, q.Log.With("client", c.Name, "repo", q.Path.RepoPath()), sv.cr, sv.be, sv.h.Name, sv.body)
 		if err := s.data.State.NoteRepo(ctx, c.Name, q.Path.RepoPath()); err != nil {
 			q.Log.Error("note repository for maintenance", "err", err)
 		}

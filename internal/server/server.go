@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/storage"
+	"github.com/cairnbackup/cairn/internal/server/verify"
 )
 
 // Options tune a Server; zero values take defaults.
@@ -88,7 +89,7 @@ type Server struct {
 	auth      *authenticator
 	usage     *usage
 	metrics   *metrics
-	cairn     cairnRepos
+	verify    *verify.Verifier // upload validation, chain records, receipts
 	coordOnce sync.Once
 	coord     *coordinator // per-repository locks and leases (storage_coord.go)
 
@@ -149,6 +150,10 @@ func New(data *Data, opts Options) (*Server, error) {
 	setDefault(&opts.MaintainWait, DefaultMaintainWait)
 	setDefault(&opts.MaxUploadMemory, DefaultMaxUploadMemory)
 	setDefault(&opts.MaxMetaUpload, DefaultMaxMetaUpload)
+	mine, err := data.Identity.MetaRecipient()
+	if err != nil {
+		return nil, err
+	}
 	auth, err := newAuthenticator(data.State, opts.Now)
 	if err != nil {
 		return nil, err
@@ -166,12 +171,13 @@ func New(data *Data, opts Options) (*Server, error) {
 		usage:    newUsage(data),
 		snapLock: make(map[string]*sync.Mutex),
 		counts:   make(map[string]*counter),
-		cairn:    cairnRepos{known: make(map[string]*cairnRepo)},
 
 		authLimit: newAuthLimiter(opts.AuthFailures, opts.Now),
 		spool: &repohttp.Spool{Dir: spoolDir, Mem: semaphore.NewWeighted(opts.MaxUploadMemory), MemMax: opts.MaxUploadMemory,
 			Rate: repohttp.BodyRate{Grace: opts.BodyGrace, Idle: opts.BodyIdle, MinRate: opts.BodyMinRate}},
 	}
+	s.verify = &verify.Verifier{MetaIdentity: data.Identity.MetaIdentity, MetaRecipient: mine, SignSeed: data.Identity.SignSeed,
+		State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.metrics = newMetrics(s)
 	s.metrics.reg.MustRegister(newBudgetCollector(s))

@@ -11,20 +11,16 @@ package server
 // writer of a client never learns another writer's blob IDs.
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
-	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
 // WriterListQuery is the query of POST /{client}/{repo}/?writer-snapshots;
@@ -79,7 +75,7 @@ func (s *Server) serveWriterList(q *request) {
 		q.Fail("writer list", err)
 		return
 	}
-	cr, err := s.cairnRepo(ctx, repoPath, be)
+	cr, err := s.verify.Repo(ctx, repoPath, be)
 	if err != nil {
 		q.Fail("writer list", err)
 		return
@@ -88,7 +84,7 @@ func (s *Server) serveWriterList(q *request) {
 		q.Refuse(http.StatusNotFound, restapi.CodeNotFound, "%s is not a cairn repository", repoPath)
 		return
 	}
-	list, err := s.writerList(ctx, cr, be, req.Writer)
+	list, err := s.verify.WriterList(ctx, cr, be, req.Writer)
 	if err != nil {
 		q.Fail("writer list", err)
 		return
@@ -100,53 +96,4 @@ func (s *Server) serveWriterList(q *request) {
 	q.W.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	q.W.WriteHeader(http.StatusOK)
 	q.W.Write(body)
-}
-
-func (s *Server) writerList(ctx context.Context, cr *cairnRepo, be backend.Backend, writer ed25519.PublicKey) (*restapi.WriterList, error) {
-	repo, err := cr.open(ctx, be)
-	if err != nil {
-		return nil, err
-	}
-	snaps, _, err := repo.Snapshots(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := repo.ApplyReceipts(ctx, snaps); err != nil {
-		return nil, err
-	}
-	list := &restapi.WriterList{Snapshots: []restapi.WriterStatement{}}
-	last := -1
-	for i, sn := range snaps {
-		st := sn.File.Statement
-		if !writer.Equal(ed25519.PublicKey(st.Writer[:])) {
-			continue
-		}
-		h := st.Hash()
-		list.Snapshots = append(list.Snapshots, restapi.WriterStatement{ID: sn.ID.String(), Seq: st.Seq, Time: sn.ModTime, StatementHash: hex.EncodeToString(h[:])})
-		if last < 0 || st.Seq > snaps[last].File.Statement.Seq {
-			last = i
-		}
-	}
-	sort.Slice(list.Snapshots, func(i, j int) bool { return list.Snapshots[i].Seq < list.Snapshots[j].Seq })
-	if last >= 0 {
-		// The commit check's index, followed to now, rather than a load
-		// of the whole index per request.
-		cr.idxMu.Lock()
-		idx, err := cr.followIndex(ctx, be)
-		var refs []snapshot.Ref
-		if err == nil {
-			refs, err = idx.ManifestRefs(ctx, snaps[last])
-		}
-		cr.idxMu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-		refs = snapshot.SortRefs(refs)
-		list.LastRefs = make([]byte, 0, restapi.WriterRefSize*len(refs))
-		for _, r := range refs {
-			list.LastRefs = append(list.LastRefs, byte(r.Type))
-			list.LastRefs = append(list.LastRefs, r.ID[:]...)
-		}
-	}
-	return list, nil
 }

@@ -1,4 +1,4 @@
-package server
+package verify
 
 // The chain record (R11, R22): per repository and writer, the last
 // statement the server knows committed — its seq, its hash and the
@@ -33,6 +33,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -46,14 +47,14 @@ type chainSeen struct {
 // syncChain folds the snapshots and tombstones stored in the repository
 // that this process has not seen yet into the chain records. The caller
 // coordinates the repository.
-func (s *Server) syncChain(ctx context.Context, cr *cairnRepo, be backend.Backend, repo *repository.Repository) error {
+func (s *Verifier) syncChain(ctx context.Context, cr *Repo, be backend.Backend, repo *repository.Repository) error {
 	cr.chainMu.Lock()
 	defer cr.chainMu.Unlock()
 	if cr.seen.snaps == nil {
 		cr.seen = chainSeen{snaps: map[string]bool{}, tombs: map[string]bool{}}
 	}
-	best := map[[32]byte]ChainLink{}
-	advance := func(w [32]byte, l ChainLink) {
+	best := map[[32]byte]state.ChainLink{}
+	advance := func(w [32]byte, l state.ChainLink) {
 		if o, ok := best[w]; !ok || l.Seq > o.Seq {
 			best[w] = l
 		}
@@ -65,7 +66,7 @@ func (s *Server) syncChain(ctx context.Context, cr *cairnRepo, be backend.Backen
 		return err
 	}
 	for w, l := range best {
-		if err := s.data.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, w, l); err != nil {
+		if err := s.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, w, l); err != nil {
 			return err
 		}
 	}
@@ -74,7 +75,7 @@ func (s *Server) syncChain(ctx context.Context, cr *cairnRepo, be backend.Backen
 
 // foldSnapshots reads the statement of each snapshot file not seen yet
 // and advances its writer's link. The caller holds chainMu.
-func (cr *cairnRepo) foldSnapshots(ctx context.Context, be backend.Backend, advance func([32]byte, ChainLink)) error {
+func (cr *Repo) foldSnapshots(ctx context.Context, be backend.Backend, advance func([32]byte, state.ChainLink)) error {
 	var fresh []backend.FileInfo
 	listed := map[string]bool{}
 	if err := be.List(ctx, backend.Snapshots, func(fi backend.FileInfo) error {
@@ -107,7 +108,7 @@ func (cr *cairnRepo) foldSnapshots(ctx context.Context, be backend.Backend, adva
 			defer mu.Unlock()
 			cr.seen.snaps[fi.Name] = true
 			if st != nil && st.RepoID == cr.keys.RepoID {
-				advance(st.Writer, ChainLink{Seq: st.Seq, Hash: st.Hash(), Snapshot: fi.Name})
+				advance(st.Writer, state.ChainLink{Seq: st.Seq, Hash: st.Hash(), Snapshot: fi.Name})
 			}
 			return nil
 		})
@@ -121,7 +122,7 @@ func (cr *cairnRepo) foldSnapshots(ctx context.Context, be backend.Backend, adva
 // foldTombstones advances each writer's link to its forgotten snapshots'
 // tombstones, if tombstones appeared since the last fold. The caller
 // holds chainMu.
-func (cr *cairnRepo) foldTombstones(ctx context.Context, be backend.Backend, repo *repository.Repository, advance func([32]byte, ChainLink)) error {
+func (cr *Repo) foldTombstones(ctx context.Context, be backend.Backend, repo *repository.Repository, advance func([32]byte, state.ChainLink)) error {
 	newTombs := false
 	var tombNames []string
 	if err := be.List(ctx, backend.Tombstones, func(fi backend.FileInfo) error {
@@ -148,7 +149,7 @@ func (cr *cairnRepo) foldTombstones(ctx context.Context, be backend.Backend, rep
 		}
 		copy(w[:], t.Writer)
 		copy(h[:], t.StatementHash)
-		advance(w, ChainLink{Seq: t.Seq, Hash: h, Snapshot: t.Snapshot})
+		advance(w, state.ChainLink{Seq: t.Seq, Hash: h, Snapshot: t.Snapshot})
 	}
 	for _, n := range tombNames {
 		cr.seen.tombs[n] = true
@@ -156,16 +157,16 @@ func (cr *cairnRepo) foldTombstones(ctx context.Context, be backend.Backend, rep
 	return nil
 }
 
-// noteCommit advances the writer's chain record to a snapshot the server
+// NoteCommit advances the writer's chain record to a snapshot the server
 // has just stored (body passed validateSnapshot). The caller coordinates
 // the repository.
-func (s *Server) noteCommit(ctx context.Context, cr *cairnRepo, name string, body []byte) error {
+func (s *Verifier) NoteCommit(ctx context.Context, cr *Repo, name string, body []byte) error {
 	f, err := snapshot.ParseFile(body)
 	if err != nil {
 		return err
 	}
 	st := f.Statement
-	if err := s.data.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, st.Writer, ChainLink{Seq: st.Seq, Hash: st.Hash(), Snapshot: name}); err != nil {
+	if err := s.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, st.Writer, state.ChainLink{Seq: st.Seq, Hash: st.Hash(), Snapshot: name}); err != nil {
 		return err // not marked seen: the next sync reads it from storage
 	}
 	cr.chainMu.Lock()

@@ -1,4 +1,4 @@
-package server
+package verify
 
 import (
 	"fmt"
