@@ -25,7 +25,7 @@
 //     closer together than the client's minimum interval 429 — all before
 //     a byte of the body is read; the quota is reserved from the declared
 //     length then. The body is then spooled to disk while hashed
-//     (upload.go), and only then are a repository's locks taken and the
+//     (repohttp.Upload), and only then are a repository's locks taken and the
 //     upload validated from the spool;
 //  4. storage: a local directory per repository (internal/backend/local:
 //     temporary file, SHA-256 verified against the name while streaming,
@@ -53,8 +53,20 @@
 // heartbeated, ended by the snapshot upload that names it. Scheduled
 // maintenance (package maintain) sweeps a condemnation plan only once
 // every session of the repository that was open when the plan was made
-// has ended or expired (R12). Uploads are validated (validate.go, through
-// internal/repository's verifiers), receipts and tombstones signed
-// (receipts.go). Commits and maintenance hold the repository's
-// coordination (storage_coord.go).
+// has ended or expired (R12). Uploads are validated, chain records kept
+// and receipts signed by package verify (through internal/repository's
+// verifiers). Commits and maintenance hold the repository's coordination
+// (storage_coord.go).
+//
+// The packages, each importing only those below it (internal/layers
+// states the rules):
+//
+//	server    the tenant layer: Server, auth → tenant → policy → quota →
+//	          metrics, sessions, coordination, and the wiring
+//	verify    upload validation (R15), chain records, receipts
+//	maintain  the maintenance scheduler
+//	state     the SQLite state database and its migrations
+//	storage   where repositories are kept: a directory or an S3 prefix each
+//	repohttp  one repository's REST handler: reads, lists, deletes, the
+//	          response and its refusals, body limits, upload spooling
 package server

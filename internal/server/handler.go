@@ -108,7 +108,7 @@ func (s *Server) serveRepo(q *request) {
 		s.serveIdentity(q)
 		return
 	}
-	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == WriterListQuery {
+	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == restapi.WriterListQuery {
 		s.serveWriterList(q)
 		return
 	}

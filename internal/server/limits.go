@@ -47,10 +47,10 @@ const (
 // Refusal codes of the limits (X-Cairn-Error).
 const (
 	codeSlowBody       = repohttp.CodeSlowBody
-	codeTooManyUploads = "too-many-uploads"
-	codeTooManyRepos   = "too-many-repositories"
-	codeAuthLimited    = "auth-rate-limited"
-	codeBadMethod      = "bad-method"
+	codeTooManyUploads = restapi.CodeTooManyUploads
+	codeTooManyRepos   = restapi.CodeTooManyRepos
+	codeAuthLimited    = restapi.CodeAuthLimited
+	codeBadMethod      = restapi.CodeBadMethod
 )
 
 // repoCreateCost is the quota headroom creating a repository needs: about

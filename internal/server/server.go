@@ -150,10 +150,6 @@ func New(data *Data, opts Options) (*Server, error) {
 	setDefault(&opts.MaintainWait, DefaultMaintainWait)
 	setDefault(&opts.MaxUploadMemory, DefaultMaxUploadMemory)
 	setDefault(&opts.MaxMetaUpload, DefaultMaxMetaUpload)
-	mine, err := data.Identity.MetaRecipient()
-	if err != nil {
-		return nil, err
-	}
 	auth, err := newAuthenticator(data.State, opts.Now)
 	if err != nil {
 		return nil, err
@@ -176,8 +172,7 @@ func New(data *Data, opts Options) (*Server, error) {
 		spool: &repohttp.Spool{Dir: spoolDir, Mem: semaphore.NewWeighted(opts.MaxUploadMemory), MemMax: opts.MaxUploadMemory,
 			Rate: repohttp.BodyRate{Grace: opts.BodyGrace, Idle: opts.BodyIdle, MinRate: opts.BodyMinRate}},
 	}
-	s.verify = &verify.Verifier{MetaIdentity: data.Identity.MetaIdentity, MetaRecipient: mine, SignSeed: data.Identity.SignSeed,
-		State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
+	s.verify = &verify.Verifier{Secrets: s.secrets, State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.metrics = newMetrics(s)
 	s.metrics.reg.MustRegister(newBudgetCollector(s))
@@ -327,4 +322,14 @@ func (s *Server) maxInMemory(t backend.FileType) int64 {
 		return 0
 	}
 	return s.opts.MaxMetaUpload
+}
+
+// secrets is the server's identity as validation needs it.
+func (s *Server) secrets() (verify.Secrets, error) {
+	id := s.data.Identity
+	mine, err := id.MetaRecipient()
+	if err != nil {
+		return verify.Secrets{}, err
+	}
+	return verify.Secrets{MetaIdentity: id.MetaIdentity, MetaRecipient: mine, SignSeed: id.SignSeed}, nil
 }

@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend/s3"
+	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
@@ -63,7 +64,7 @@ const (
 
 // codeNotCoordinator is the X-Cairn-Error code of a refusal by a server
 // that does not coordinate the repository.
-const codeNotCoordinator = "not-coordinator"
+const codeNotCoordinator = restapi.CodeNotCoordinator
 
 // ErrNotCoordinator means another server coordinates the repository.
 var ErrNotCoordinator = errors.New("another server coordinates this repository")

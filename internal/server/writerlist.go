@@ -23,11 +23,6 @@ import (
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
-// WriterListQuery is the query of POST /{client}/{repo}/?writer-snapshots;
-// the request and answer are restapi's (restapi.WriterList), the client
-// side is rest.(*Backend).WriterList.
-const WriterListQuery = restapi.WriterListQuery
-
 // writerListEvery: at most one writer list per client this often.
 const writerListEvery = 2 * time.Second
 

@@ -7,11 +7,13 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
 // CodeSlowBody is the X-Cairn-Error code of a body that arrived too
 // slowly.
-const CodeSlowBody = "slow-body"
+const CodeSlowBody = restapi.CodeSlowBody
 
 // ErrSlowBody is a body read that missed its deadline.
 var ErrSlowBody = errors.New("the upload body arrived too slowly")

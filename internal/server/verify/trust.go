@@ -101,7 +101,7 @@ func (s *Verifier) validateConfig(ctx context.Context, cr *Repo, be backend.Back
 	if c.Seq <= newest {
 		return refusef(http.StatusConflict, codeSequence, "config version %d is not newer than the stored version %d", c.Seq, newest)
 	}
-	if _, err := repository.ServerKeys(c, s.MetaIdentity, s.SignSeed); err != nil {
+	if _, err := s.serverKeys(c); err != nil {
 		return refusef(http.StatusBadRequest, codeInvalid, "config: %v", err)
 	}
 	return nil
@@ -117,7 +117,11 @@ func (s *Verifier) validateKeyFile(cr *Repo, body []byte) error {
 	if err != nil {
 		return err
 	}
-	mine := s.MetaRecipient
+	sec, err := s.Secrets()
+	if err != nil {
+		return err
+	}
+	mine := sec.MetaRecipient
 	for _, r := range cfg.MetaRecipientsExtra {
 		if r == mine {
 			return refusef(http.StatusForbidden, codeInvalid, "keys/: this repository is kept on a server, which stores no key files; keep keys on the machines that use them (`cairn key add --export FILE`)")

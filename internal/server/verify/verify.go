@@ -22,14 +22,15 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/trust"
 )
 
 // Error codes of upload validation (R15), in the X-Cairn-Error header.
 const (
-	codeInvalid  = "invalid-object"     // malformed, or not sealed to this server
-	codeSequence = restapi.CodeSequence // a snapshot out of its writer's sequence
-	codeSigner   = "bad-signature"      // unsigned, mis-signed, or not in the roster
-	codeMissing  = "missing-objects"    // references something not stored
+	codeInvalid  = restapi.CodeInvalidObject  // malformed, or not sealed to this server
+	codeSequence = restapi.CodeSequence       // a snapshot out of its writer's sequence
+	codeSigner   = restapi.CodeBadSignature   // unsigned, mis-signed, or not in the roster
+	codeMissing  = restapi.CodeMissingObjects // references something not stored
 )
 
 // The same codes, for the server and its tests.
@@ -52,14 +53,11 @@ var refusef = repohttp.Refusef
 // repositories (repository.IsCairnConfig), and the server keys for each.
 // A restic repository is never validated beyond hash = name.
 type Verifier struct {
-	// The server's secrets: its metadata identity (and recipient) and its
-	// coordinator signing key's seed.
-	MetaIdentity  string
-	MetaRecipient string
-	SignSeed      []byte
-	State         *state.State
-	Log           *slog.Logger
-	Now           func() time.Time
+	// Secrets returns the server's identity, read at each use.
+	Secrets func() (Secrets, error)
+	State   *state.State
+	Log     *slog.Logger
+	Now     func() time.Time
 	// MaxInMemory is the largest file of a type validation reads whole.
 	MaxInMemory func(backend.FileType) int64
 
@@ -71,6 +69,23 @@ type Verifier struct {
 // maxCachedIndexes bounds how many repositories' indexes a server keeps
 // in memory between commits; the least recently used goes first.
 const maxCachedIndexes = 8
+
+// Secrets are the server's identity: its metadata identity and recipient
+// and its coordinator signing key's seed.
+type Secrets struct {
+	MetaIdentity  string
+	MetaRecipient string
+	SignSeed      []byte
+}
+
+// serverKeys are the server's keys for a repository of config cfg.
+func (s *Verifier) serverKeys(cfg *trust.Config) (*crypto.Keys, error) {
+	sec, err := s.Secrets()
+	if err != nil {
+		return nil, err
+	}
+	return repository.ServerKeys(cfg, sec.MetaIdentity, sec.SignSeed)
+}
 
 // Repo is a cairn repository as the verifier knows it.
 type Repo struct {
@@ -127,7 +142,7 @@ func (s *Verifier) Repo(ctx context.Context, repo string, be backend.Backend) (*
 		if err != nil {
 			return nil, fmt.Errorf("stored config: %w", err)
 		}
-		keys, err := repository.ServerKeys(cfg, s.MetaIdentity, s.SignSeed)
+		keys, err := s.serverKeys(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +192,7 @@ func (s *Verifier) Validate(ctx context.Context, cr *Repo, be backend.Backend, h
 			if err != nil {
 				return refusef(http.StatusBadRequest, codeInvalid, "config: %v", err)
 			}
-			if _, err := repository.ServerKeys(cfg, s.MetaIdentity, s.SignSeed); err != nil {
+			if _, err := s.serverKeys(cfg); err != nil {
 				return refusef(http.StatusBadRequest, codeInvalid, "config: %v; create the repository with `cairn init` against this server", err)
 			}
 		}
