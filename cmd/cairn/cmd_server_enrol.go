@@ -14,8 +14,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/trust"
 )
 
@@ -28,7 +28,11 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 		return withHint(fmt.Errorf("refusing plain http:// to %s: the password and data would cross the network unencrypted", u.Host),
 			"use https:// (cairn server run --tls-cert/--tls-key), or pass --insecure if the network is trusted")
 	}
-	pub, err := server.FetchIdentity(ctx, nil, u)
+	id, err := rest.FetchIdentity(ctx, nil, u)
+	pub := repository.ServerPublic(id)
+	if err == nil {
+		err = pub.Validate()
+	}
 	if err != nil {
 		return withHint(err, "check the URL and the client's credentials; `cairn init` with a server needs a cairn server, not restic's rest-server")
 	}
@@ -36,7 +40,7 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	switch {
 	case opts.ServerFingerprint != "":
 		if !sameFingerprint(opts.ServerFingerprint, fp) {
-			return withHint(fmt.Errorf("%w: %s presents %s, not %s; nothing was stored", server.ErrFingerprint, u.Host, fp, opts.ServerFingerprint),
+			return withHint(fmt.Errorf("%w: %s presents %s, not %s; nothing was stored", rest.ErrFingerprint, u.Host, fp, opts.ServerFingerprint),
 				"ask the server's operator for `cairn server fingerprint`; do not continue if they differ")
 		}
 	default:

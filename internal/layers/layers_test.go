@@ -1,21 +1,34 @@
-// Package layers holds the test that keeps imports flowing one way:
-// cmd → services → archiver/restorer/checker → repository → format packages
-// → backend. A package may import only packages of a strictly lower layer
-// (or of its own layer where listed as a peer).
+// Package layers holds the test that states who may import whom among
+// cairn's packages, and fails on a violation:
+//
+//   - layers: imports flow one way, cmd → server → services →
+//     archiver/restorer/checker → repository → format packages → backend.
+//     A package may import only packages of a strictly lower layer.
+//   - mayImport: a package listed there may import only the cairn packages
+//     listed with it (the server's inner packages stay narrow).
+//   - importedOnlyBy: a package listed there may be imported only by the
+//     packages listed with it (the repository format stays behind
+//     internal/repository; the server's parts behind the server).
+//
+// Every package named in the tables must exist, and every package must
+// have a layer.
 package layers
 
 import (
+	"fmt"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
 
 const module = "github.com/cairnbackup/cairn/"
 
-// layer of each internal package; lower numbers sit lower.
+// layer of each package; lower numbers sit lower.
 var layer = map[string]int{
 	"internal/blob":                0,
 	"internal/ticker":              0,
@@ -50,14 +63,97 @@ var layer = map[string]int{
 	"internal/copier":              6, // archiver and restorer (5)
 	"internal/fusefs":              6,
 	"internal/repair":              7, // uses prune's index rewrite (6)
-	"internal/server":              7,
+	"internal/server/storage":      5,
+	"internal/server/repohttp":     3,
+	"internal/server/state":        7, // stores policies (forget, prune)
+	"internal/server/maintain":     8,
+	"internal/server/verify":       8,
+	"internal/server":              9,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
-	"internal/agent":               8,
-	"cmd/cairn":                    9,
+	"cmd/cairn":                    10,
 }
 
-func TestImportsFlowDown(t *testing.T) {
+// mayImport: the only cairn packages each listed package may import.
+var mayImport = map[string][]string{
+	// The state database knows its records, nothing of HTTP, storage or
+	// repositories.
+	"internal/server/state": {"internal/forget", "internal/prune", "internal/retention"},
+	// The scheduler reaches repositories through its Host (the server).
+	"internal/server/maintain": {"internal/backend", "internal/forget", "internal/prune",
+		"internal/repository", "internal/retention", "internal/server/state"},
+	// Where repositories are kept: backends, nothing of tenants.
+	"internal/server/storage": {"internal/backend", "internal/backend/local", "internal/backend/location", "internal/backend/s3"},
+	// One repository's REST handler: nothing of tenants, state or storage.
+	"internal/server/repohttp": {"internal/backend", "internal/restapi"},
+	// The REST client speaks the protocol; it never imports the server.
+	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
+	"internal/restapi":      {"internal/backend"},
+}
+
+// importedOnlyBy: the only packages that may import each listed package.
+var importedOnlyBy = map[string][]string{
+	// Stored objects' formats: internal/repository reads and writes them.
+	// checker, prune, repair and restorer still reach in; each entry here
+	// is one to take out, never one to add.
+	"internal/pack":  {"internal/repository", "internal/checker", "internal/prune"},
+	"internal/index": {"internal/repository", "internal/checker", "internal/prune", "internal/repair", "internal/restorer"},
+	// The server's parts are the server's.
+	"internal/server":          {"cmd/cairn"},
+	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify"},
+	"internal/server/maintain": {"internal/server"},
+	"internal/server/storage":  {"internal/server"},
+	"internal/server/repohttp": {"internal/server", "internal/server/verify"},
+	"internal/server/verify":   {"internal/server"},
+}
+
+// check returns every violation of the tables in graph (package → the
+// cairn packages it imports).
+func check(graph map[string][]string) []string {
+	var bad []string
+	for _, tables := range []map[string][]string{mayImport, importedOnlyBy} {
+		for p, list := range tables {
+			for _, q := range append([]string{p}, list...) {
+				if _, ok := graph[q]; !ok {
+					bad = append(bad, fmt.Sprintf("the rules name %s, which does not exist: fix the table in this test", q))
+				}
+			}
+		}
+	}
+	for p := range layer {
+		if _, ok := graph[p]; !ok {
+			bad = append(bad, fmt.Sprintf("the layers name %s, which does not exist: remove it from the table in this test", p))
+		}
+	}
+	for from, imps := range graph {
+		lf, ok := layer[from]
+		if !ok {
+			bad = append(bad, fmt.Sprintf("package %s has no layer: add it to the table in this test", from))
+			continue
+		}
+		for _, to := range imps {
+			lt, ok := layer[to]
+			switch {
+			case !ok:
+				bad = append(bad, fmt.Sprintf("%s imports %s, which has no layer", from, to))
+			case lt >= lf:
+				bad = append(bad, fmt.Sprintf("%s (layer %d) imports %s (layer %d): imports must flow down", from, lf, to, lt))
+			}
+			if allowed, ok := mayImport[from]; ok && !slices.Contains(allowed, to) {
+				bad = append(bad, fmt.Sprintf("%s imports %s: it may import only %s", from, to, strings.Join(allowed, ", ")))
+			}
+			if by, ok := importedOnlyBy[to]; ok && !slices.Contains(by, from) {
+				bad = append(bad, fmt.Sprintf("%s imports %s, which only %s may import", from, to, strings.Join(by, ", ")))
+			}
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}
+
+// importGraph reads the non-test imports of every package in the module.
+func importGraph(t *testing.T) map[string][]string {
 	root := filepath.Join("..", "..")
+	graph := map[string][]string{}
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -76,33 +172,68 @@ func TestImportsFlowDown(t *testing.T) {
 		if strings.HasPrefix(rel, "internal/e2e") || strings.HasPrefix(rel, "internal/layers") {
 			return nil
 		}
-		from, ok := layer[rel]
-		if !ok {
-			t.Errorf("package %s has no layer: add it to the table in this test", rel)
-			return nil
-		}
 		f, err := parser.ParseFile(token.NewFileSet(), p, nil, parser.ImportsOnly)
 		if err != nil {
 			return err
 		}
+		if _, ok := graph[rel]; !ok {
+			graph[rel] = nil
+		}
 		for _, imp := range f.Imports {
 			path := strings.Trim(imp.Path.Value, `"`)
-			if !strings.HasPrefix(path, module) {
-				continue
-			}
-			to := strings.TrimPrefix(path, module)
-			l, ok := layer[to]
-			if !ok {
-				t.Errorf("%s imports %s, which has no layer", p, to)
-				continue
-			}
-			if l >= from {
-				t.Errorf("%s (layer %d) imports %s (layer %d): imports must flow down", p, from, to, l)
+			if to, ok := strings.CutPrefix(path, module); ok && !slices.Contains(graph[rel], to) {
+				graph[rel] = append(graph[rel], to)
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return graph
+}
+
+func TestImports(t *testing.T) {
+	for _, v := range check(importGraph(t)) {
+		t.Error(v)
+	}
+}
+
+// TestCheckCatchesViolations: each kind of violation in a made-up graph
+// is reported.
+func TestCheckCatchesViolations(t *testing.T) {
+	graph := importGraph(t)
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"upward", "internal/repository", "internal/archiver", "imports must flow down"},
+		{"client imports server", "internal/backend/rest", "internal/server", "imports must flow down"},
+		{"narrow package", "internal/server/state", "internal/backend", "it may import only"},
+		{"format outside repository", "internal/archiver", "internal/pack", "which only internal/repository"},
+		{"server part outside server", "cmd/cairn", "internal/server/state", "which only internal/server"},
+	} {
+		g := map[string][]string{}
+		for k, v := range graph {
+			g[k] = v
+		}
+		g[tc.from] = append(slices.Clone(g[tc.from]), tc.to)
+		bad := check(g)
+		if !slices.ContainsFunc(bad, func(s string) bool {
+			return strings.HasPrefix(s, tc.from+" ") && strings.Contains(s, tc.want)
+		}) {
+			t.Errorf("%s: %s → %s not reported (%q); got %q", tc.name, tc.from, tc.to, tc.want, bad)
+		}
+	}
+	g := map[string][]string{}
+	for k, v := range graph {
+		g[k] = v
+	}
+	g["internal/made-up"] = nil
+	delete(g, "internal/ticker")
+	bad := strings.Join(check(g), "\n")
+	for _, want := range []string{"package internal/made-up has no layer", "the layers name internal/ticker, which does not exist"} {
+		if !strings.Contains(bad, want) {
+			t.Errorf("not reported: %s; got\n%s", want, bad)
+		}
 	}
 }

@@ -24,7 +24,7 @@ func s3Client(t *testing.T, s *s3Server, name string, repo *repository.Repositor
 	u, _ := url.Parse(s.url + "/alice/" + name + "/")
 	u.User = url.UserPassword("alice", pwAlice)
 	if repo == nil {
-		pub, err := FetchIdentity(ctx, nil, u)
+		pub, err := fetchPublic(ctx, u)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // Layout of a server data directory.
@@ -45,7 +46,7 @@ func Init(ctx context.Context, dir string) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenState(ctx, filepath.Join(dir, stateFile))
+	st, err := state.Open(ctx, filepath.Join(dir, stateFile))
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +66,7 @@ func Open(ctx context.Context, dir string) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenState(ctx, filepath.Join(dir, stateFile))
+	st, err := state.Open(ctx, filepath.Join(dir, stateFile))
 	if err != nil {
 		return nil, err
 	}

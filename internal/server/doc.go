@@ -25,27 +25,48 @@
 //     closer together than the client's minimum interval 429 — all before
 //     a byte of the body is read; the quota is reserved from the declared
 //     length then. The body is then spooled to disk while hashed
-//     (upload.go), and only then are a repository's locks taken and the
+//     (repohttp.Upload), and only then are a repository's locks taken and the
 //     upload validated from the spool;
 //  4. storage: a local directory per repository (internal/backend/local:
 //     temporary file, SHA-256 verified against the name while streaming,
 //     fsync, no-replace rename, directory fsync), at
-//     <data>/repos/<client>/<repository…>.
+//     <data>/repos/<client>/<repository…>, or a prefix per repository in
+//     an S3 bucket (package storage).
+//
+// An upload passes these stages as the named steps of serveSave (save.go).
 //
 // State (clients, bcrypt hashes, quotas, flags, snapshot times, request
-// counters) lives in an embedded SQLite database, read on every request so
-// that `cairn server client disable` takes effect at once. The server's own
-// identity (an X25519 metadata identity and an Ed25519 signing key) lives
-// next to it; its fingerprint is what cairn clients pin (R21).
+// counters, policies, jobs, sessions, chain records) lives in an embedded
+// SQLite database (package state, with ordered, versioned migrations),
+// read on every request so that `cairn server client disable` takes
+// effect at once. The server's own identity (an X25519 metadata identity
+// and an Ed25519 signing key) lives next to it; its fingerprint is what
+// cairn clients pin (R21). Clients fetch it with rest.FetchIdentity
+// (internal/backend/rest); the server answers ?identity (enrol.go).
 //
 // Metrics (Prometheus) and /healthz are served on a separate listener
 // without credentials: per-client bytes stored, quota and its use, the last
 // snapshot's arrival time, and requests and errors by kind.
 //
-// A cairn backup holds a backup session (sessions.go) while it uploads: a
-// lease on the server's clock, heartbeated, ended by the snapshot upload
-// that names it. Scheduled maintenance (maintain.go) sweeps a condemnation
-// plan only once every session of the repository that was open when the
-// plan was made has ended or expired (R12); uploads are validated
-// (validate.go), receipts and tombstones signed (receipts.go).
+// A cairn backup holds a backup session (serve_session.go; the table is
+// package state's) while it uploads: a lease on the server's clock,
+// heartbeated, ended by the snapshot upload that names it. Scheduled
+// maintenance (package maintain) sweeps a condemnation plan only once
+// every session of the repository that was open when the plan was made
+// has ended or expired (R12). Uploads are validated, chain records kept
+// and receipts signed by package verify (through internal/repository's
+// verifiers). Commits and maintenance hold the repository's coordination
+// (storage_coord.go).
+//
+// The packages, each importing only those below it (internal/layers
+// states the rules):
+//
+//	server    the tenant layer: Server, auth → tenant → policy → quota →
+//	          metrics, sessions, coordination, and the wiring
+//	verify    upload validation (R15), chain records, receipts
+//	maintain  the maintenance scheduler
+//	state     the SQLite state database and its migrations
+//	storage   where repositories are kept: a directory or an S3 prefix each
+//	repohttp  one repository's REST handler: reads, lists, deletes, the
+//	          response and its refusals, body limits, upload spooling
 package server

@@ -3,134 +3,56 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/dustin/go-humanize"
-
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
 )
 
 // request is the state of one request as it passes auth → tenant →
-// policy → storage.
+// policy → storage: the repository handler's (package repohttp) and the
+// client it turned out to be.
 type request struct {
-	id     string
-	w      *statusWriter
-	r      *http.Request
+	*repohttp.Request
 	client Client
-	path   restapi.Path
-	log    *slog.Logger
-	code   string     // error code of a refusal or failure, for metrics
-	body   *bodyLimit // the request's body, if it has one (limits.go)
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
-}
-
-func newRequestID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := s.opts.Now()
-	q := &request{id: newRequestID(), w: &statusWriter{ResponseWriter: rw}, r: r}
-	q.w.Header().Set(restapi.HeaderRequestID, q.id)
-	q.log = s.log.With("req", q.id, "method", shorten(r.Method, 16), "path", shorten(r.URL.EscapedPath(), 512), "remote", r.RemoteAddr)
-	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		q.body = newBodyLimit(rw, r, s.opts.BodyGrace, s.opts.BodyIdle, s.opts.BodyMinRate)
-		r.Body = q.body
-	}
+	q := &request{Request: repohttp.NewRequest(rw, r, s.log, s.bodyRate())}
 	if methodLabel(r.Method) == "other" {
 		// Before anything else: the method is the client's to choose, and
 		// nothing of it is kept (R26).
-		q.w.Header().Set("Allow", "GET, HEAD, POST, DELETE")
-		q.refuse(http.StatusMethodNotAllowed, codeBadMethod, "method not allowed; allowed: GET, HEAD, POST, DELETE")
+		q.W.Header().Set("Allow", "GET, HEAD, POST, DELETE")
+		q.Refuse(http.StatusMethodNotAllowed, codeBadMethod, "method not allowed; allowed: GET, HEAD, POST, DELETE")
 	} else {
 		s.route(q)
 	}
-	status := q.w.status
+	status := q.W.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
-	q.log.Debug("request", "client", q.client.Name, "repo", q.path.RepoPath(), "status", status,
-		"bytes_out", q.w.bytes, "took", s.opts.Now().Sub(start))
-	s.metrics.request(q.client.Name, methodLabel(r.Method), q.path, q.code)
-	s.count(q.client.Name, q.code != "")
-}
-
-// refuse answers an error, logs it as a refusal and records its code.
-func (q *request) refuse(status int, code, format string, a ...any) {
-	msg := fmt.Sprintf(format, a...)
-	q.code = code
-	lvl := slog.LevelWarn
-	if status >= 500 && code != restapi.CodeQuota && code != restapi.CodeNoSpace {
-		lvl = slog.LevelError
-	}
-	q.log.Log(context.Background(), lvl, "refused", "client", q.client.Name, "repo", q.path.RepoPath(),
-		"status", status, "code", code, "reason", msg)
-	h := q.w.Header()
-	h.Set(restapi.HeaderError, code)
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Content-Length")
-	if q.body != nil && !q.body.finished() {
-		// Answered without reading the body: close rather than wait for
-		// it (a client that sends headers only must not hold on).
-		q.body.abandon()
-		h.Set("Connection", "close")
-	}
-	q.w.WriteHeader(status)
-	io.WriteString(q.w, msg+"\n")
-}
-
-// fail answers a storage error with the status restic expects.
-func (q *request) fail(what string, err error) {
-	status, code := restapi.Status(err)
-	if errors.Is(err, context.Canceled) {
-		status, code = 499, restapi.CodeBadRequest
-	}
-	q.refuse(status, code, "%s %s: %v", what, q.path.Handle, err)
+	q.Log.Debug("request", "client", q.client.Name, "repo", q.Path.RepoPath(), "status", status,
+		"bytes_out", q.W.Bytes, "took", s.opts.Now().Sub(start))
+	s.metrics.request(q.client.Name, methodLabel(r.Method), q.Path, q.Code)
+	s.count(q.client.Name, q.Code != "")
 }
 
 func (s *Server) route(q *request) {
-	r := q.r
+	r := q.R
 	if r.URL.EscapedPath() == "/healthz" && r.Method == http.MethodGet {
-		s.healthz(q.w, r)
+		s.healthz(q.W, r)
 		return
 	}
 	// auth: nothing, not even whether a path is valid, before credentials.
 	name, pw, ok := r.BasicAuth()
 	if !ok {
-		q.refuse(http.StatusUnauthorized, restapi.CodeAuth, "credentials required")
+		q.Refuse(http.StatusUnauthorized, restapi.CodeAuth, "credentials required")
 		return
 	}
 	src := sourceOf(r)
@@ -141,34 +63,34 @@ func (s *Server) route(q *request) {
 		return nil
 	})
 	if err != nil {
-		q.log = q.log.With("user", shorten(name, 64))
+		q.Log = q.Log.With("user", repohttp.Shorten(name, 64))
 		var le *authLimitedError
 		switch {
 		case errors.As(err, &le):
-			q.w.Header().Set("Retry-After", strconv.Itoa(max(1, int(le.wait.Seconds()+0.5))))
-			q.refuse(http.StatusTooManyRequests, codeAuthLimited, "too many failed logins from %s; retry later", src)
+			q.W.Header().Set("Retry-After", strconv.Itoa(max(1, int(le.wait.Seconds()+0.5))))
+			q.Refuse(http.StatusTooManyRequests, codeAuthLimited, "too many failed logins from %s; retry later", src)
 		case errors.Is(err, errBadCredentials):
 			s.authLimit.failed(src)
-			q.refuse(http.StatusUnauthorized, restapi.CodeAuth, "unknown client or wrong password")
+			q.Refuse(http.StatusUnauthorized, restapi.CodeAuth, "unknown client or wrong password")
 		default:
-			q.refuse(http.StatusInternalServerError, restapi.CodeInternal, "authenticate: %v", err)
+			q.Refuse(http.StatusInternalServerError, restapi.CodeInternal, "authenticate: %v", err)
 		}
 		return
 	}
-	q.client = c
+	q.client, q.User = c, c.Name
 	if c.Disabled {
-		q.refuse(http.StatusForbidden, restapi.CodeForbidden, "client %s is disabled", c.Name)
+		q.Refuse(http.StatusForbidden, restapi.CodeForbidden, "client %s is disabled", c.Name)
 		return
 	}
 	// tenant: a client sees only /<its name>/…
 	p, err := restapi.ParsePath(r.URL.EscapedPath())
 	if err != nil {
-		q.refuse(http.StatusNotFound, restapi.CodeInvalidName, "%v", err)
+		q.Refuse(http.StatusNotFound, restapi.CodeInvalidName, "%v", err)
 		return
 	}
-	q.path = p
+	q.Path = p
 	if len(p.Repo) == 0 || p.Repo[0] != c.Name {
-		q.refuse(http.StatusForbidden, restapi.CodeForbidden, "client %s may use only /%s/…", c.Name, c.Name)
+		q.Refuse(http.StatusForbidden, restapi.CodeForbidden, "client %s may use only /%s/…", c.Name, c.Name)
 		return
 	}
 	switch p.Kind {
@@ -181,17 +103,12 @@ func (s *Server) route(q *request) {
 	}
 }
 
-func (q *request) methodNotAllowed(allow string) {
-	q.w.Header().Set("Allow", allow)
-	q.refuse(http.StatusMethodNotAllowed, restapi.CodeBadRequest, "method %s not allowed here; allowed: %s", q.r.Method, allow)
-}
-
 func (s *Server) serveRepo(q *request) {
-	if q.r.Method == http.MethodGet && q.r.URL.RawQuery == IdentityQuery {
+	if q.R.Method == http.MethodGet && q.R.URL.RawQuery == restapi.IdentityQuery {
 		s.serveIdentity(q)
 		return
 	}
-	if q.r.Method == http.MethodPost && q.r.URL.RawQuery == WriterListQuery {
+	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == restapi.WriterListQuery {
 		s.serveWriterList(q)
 		return
 	}
@@ -199,276 +116,56 @@ func (s *Server) serveRepo(q *request) {
 		s.serveSession(q)
 		return
 	}
-	if q.r.Method != http.MethodPost {
-		q.methodNotAllowed("POST")
+	if q.R.Method != http.MethodPost {
+		q.MethodNotAllowed("POST")
 		return
 	}
-	if q.r.URL.RawQuery != "create=true" {
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "to create a repository, POST with ?create=true")
+	if q.R.URL.RawQuery != "create=true" {
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "to create a repository, POST with ?create=true")
 		return
 	}
-	if err := s.repos.create(q.r.Context(), q.path.RepoPath(), s.mayCreateRepo(q.client)); err != nil {
-		var rf *refusal
+	if err := s.repos.Create(q.R.Context(), q.Path.RepoPath(), s.mayCreateRepo(q.client)); err != nil {
+		var rf *repohttp.Refusal
 		if errors.As(err, &rf) {
-			q.refuse(rf.status, rf.code, "%s", rf.msg)
+			q.Answer("create repository", err)
 			return
 		}
-		q.refuse(http.StatusInternalServerError, restapi.CodeInternal, "create repository %s: %v", q.path.RepoPath(), err)
+		q.Refuse(http.StatusInternalServerError, restapi.CodeInternal, "create repository %s: %v", q.Path.RepoPath(), err)
 		return
 	}
-	q.log.Info("repository ready", "client", q.client.Name, "repo", q.path.RepoPath())
-	q.w.WriteHeader(http.StatusOK)
+	q.Log.Info("repository ready", "client", q.client.Name, "repo", q.Path.RepoPath())
+	q.W.WriteHeader(http.StatusOK)
 }
 
 func (s *Server) serveList(q *request) {
-	if q.r.Method != http.MethodGet {
-		q.methodNotAllowed("GET")
+	if q.R.Method != http.MethodGet {
+		q.MethodNotAllowed("GET")
 		return
 	}
-	be, err := s.repos.get(q.r.Context(), q.path.RepoPath())
+	be, err := s.repos.Get(q.R.Context(), q.Path.RepoPath())
 	if err != nil {
-		q.fail("list", err)
+		q.Fail("list", err)
 		return
 	}
-	entries := []restapi.ListEntry{}
-	err = be.List(q.r.Context(), q.path.Handle.Type, func(fi backend.FileInfo) error {
-		entries = append(entries, restapi.ListEntry{Name: fi.Name, Size: fi.Size})
-		return nil
-	})
-	if err != nil {
-		q.fail("list", err)
-		return
-	}
-	body, ct := restapi.EncodeList(entries, restapi.WantsV2(q.r.Header.Get("Accept")))
-	q.w.Header().Set("Content-Type", ct)
-	q.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	q.w.WriteHeader(http.StatusOK)
-	q.w.Write(body)
+	repohttp.List(q.Request, be)
 }
 
 func (s *Server) serveFile(q *request) {
-	be, err := s.repos.get(q.r.Context(), q.path.RepoPath())
+	be, err := s.repos.Get(q.R.Context(), q.Path.RepoPath())
 	if err != nil {
-		q.fail(q.r.Method, err)
+		q.Fail(q.R.Method, err)
 		return
 	}
-	switch q.r.Method {
+	switch q.R.Method {
 	case http.MethodHead, http.MethodGet:
-		s.serveRead(q, be)
+		repohttp.Read(q.Request, be)
 	case http.MethodPost:
 		s.serveSave(q, be)
 	case http.MethodDelete:
 		s.serveDelete(q, be)
 	default:
-		q.methodNotAllowed("HEAD, GET, POST, DELETE")
+		q.MethodNotAllowed("HEAD, GET, POST, DELETE")
 	}
-}
-
-func (s *Server) serveRead(q *request, be backend.Backend) {
-	ctx := q.r.Context()
-	h := q.path.Handle
-	fi, err := be.Stat(ctx, h)
-	if err != nil {
-		q.fail("stat", err)
-		return
-	}
-	hdr := q.w.Header()
-	hdr.Set("Content-Type", "application/octet-stream")
-	hdr.Set("Accept-Ranges", "bytes")
-	if q.r.Method == http.MethodHead {
-		hdr.Set("Content-Length", strconv.FormatInt(fi.Size, 10))
-		q.w.WriteHeader(http.StatusOK)
-		return
-	}
-	start, end, status := restapi.ResolveRange(q.r.Header.Get("Range"), fi.Size)
-	if status == http.StatusRequestedRangeNotSatisfiable {
-		hdr.Set("Content-Range", fmt.Sprintf("bytes */%d", fi.Size))
-		q.refuse(status, restapi.CodeBadRequest, "range %q does not fit a file of %d bytes", q.r.Header.Get("Range"), fi.Size)
-		return
-	}
-	if status == http.StatusPartialContent {
-		hdr.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, fi.Size))
-	}
-	n := end - start + 1
-	hdr.Set("Content-Length", strconv.FormatInt(n, 10))
-	if n == 0 {
-		q.w.WriteHeader(status)
-		return
-	}
-	err = be.Load(ctx, h, int(n), start, func(rd io.Reader) error {
-		q.w.WriteHeader(status)
-		_, err := io.Copy(q.w, rd)
-		return err
-	})
-	if err != nil && q.w.status == 0 {
-		q.fail("load", err)
-	} else if err != nil {
-		q.code = restapi.CodeInternal
-		q.log.Warn("load failed mid-response", "client", q.client.Name, "repo", q.path.RepoPath(), "file", h.String(), "err", err)
-	}
-}
-
-func (s *Server) serveSave(q *request, be backend.Backend) {
-	ctx := q.r.Context()
-	h, c := q.path.Handle, q.client
-	size := q.r.ContentLength
-	if size < 0 {
-		q.refuse(http.StatusLengthRequired, restapi.CodeBadRequest, "upload needs a Content-Length")
-		return
-	}
-	if size > s.opts.MaxUpload {
-		q.refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "upload of %s is larger than the server's limit of %s",
-			humanize.IBytes(uint64(size)), humanize.IBytes(uint64(s.opts.MaxUpload)))
-		return
-	}
-	cr, err := s.cairnRepo(ctx, q.path.RepoPath(), be)
-	if err != nil {
-		q.fail("save", err)
-		return
-	}
-	// Files validation reads whole have a cap of their own (restic
-	// repositories' files are never read, only hashed).
-	if m := s.maxInMemory(h.Type); m > 0 && size > m && (cr != nil || h.Type == backend.Config) {
-		q.refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "a %s file of %s is larger than the server takes for its type (%s)",
-			h.Type, humanize.IBytes(uint64(size)), humanize.IBytes(uint64(m)))
-		return
-	}
-	var session string // the backup session a snapshot commits (sessions.go)
-	if h.Type == backend.Snapshots {
-		var ok bool
-		if session, ok = sessionHeader(q); !ok {
-			return
-		}
-	}
-	// Everything that can refuse without the body does so before a byte
-	// of it is read (R26): existence, budget, quota, interval, the
-	// client's concurrent uploads.
-	_, err = be.Stat(ctx, h)
-	stored := err == nil
-	var reserved int64 // quota taken from the declared length
-	saved := false     // stored: the reservation stays
-	if stored && (cr == nil || h.Type == backend.Config) {
-		q.fail("save", fmt.Errorf("%v exists and is never overwritten: %w", h, backend.ErrExists))
-		return
-	}
-	if !stored {
-		if h.Type != backend.Locks && s.overBudget(q) {
-			return
-		}
-		if h.Type == backend.Snapshots && s.tooSoon(q) {
-			return
-		}
-		used, ok, err := s.usage.reserve(c.Name, size, c.Quota)
-		if err != nil {
-			q.fail("save", err)
-			return
-		}
-		if !ok {
-			q.refuse(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %s of its %s quota; this upload needs %s more",
-				c.Name, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(c.Quota)), humanize.IBytes(uint64(size)))
-			return
-		}
-		reserved = size
-		defer func() {
-			if !saved {
-				s.usage.release(c.Name, reserved)
-			}
-		}()
-	}
-	done, ok := s.uploads.take(c.Name, s.opts.MaxUploads)
-	if !ok {
-		q.w.Header().Set("Retry-After", "1")
-		q.refuse(http.StatusTooManyRequests, codeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",
-			c.Name, s.opts.MaxUploads)
-		return
-	}
-	defer done()
-	u, ok := s.spool(q, size)
-	if !ok {
-		return
-	}
-	defer u.Close()
-	if h.Type != backend.Config && u.Name() != h.Name {
-		q.refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", h)
-		return
-	}
-	if stored {
-		// A cairn file is named by its hash: the same name is the same
-		// bytes, so a retried upload (a retried commit, R22) succeeds
-		// without storing anything.
-		q.log.Info("already stored", "client", c.Name, "repo", q.path.RepoPath(), "file", h.String())
-		s.endCommittedSession(q, session)
-		q.w.WriteHeader(http.StatusOK)
-		return
-	}
-	// The body is on disk: only now the repository's locks, so a slow or
-	// stalled client never holds them.
-	if h.Type == backend.Snapshots && cr != nil {
-		// A cairn snapshot is a commit: only the server that coordinates
-		// the repository (holds its lease) validates and records it, never
-		// while that repository's maintenance runs.
-		cctx, release, err := s.Coordinate(ctx, q.path.RepoPath())
-		if err != nil {
-			s.refuseCoordinate(q, err)
-			return
-		}
-		defer release()
-		ctx = cctx
-	}
-	if h.Type == backend.Snapshots {
-		// Serialize the client's snapshot uploads so two cannot both pass
-		// the interval check.
-		mu := s.clientSnapLock(c.Name)
-		mu.Lock()
-		defer mu.Unlock()
-		if cr != nil && s.storedMeanwhile(ctx, q, be, u, session) {
-			return
-		}
-		if s.tooSoon(q) {
-			return
-		}
-	}
-	var body []byte // a cairn snapshot, for its chain record and receipt
-	if cr != nil || h.Type == backend.Config {
-		if err := s.validate(ctx, cr, be, h, u); err != nil {
-			var rf *refusal
-			if errors.As(err, &rf) {
-				q.refuse(rf.status, rf.code, "%s", rf.msg)
-			} else {
-				q.fail("validate", err)
-			}
-			return
-		}
-		if h.Type == backend.Snapshots {
-			if body, err = u.Bytes(s.maxInMemory(h.Type)); err != nil {
-				q.fail("save", err)
-				return
-			}
-		}
-	}
-	if err := be.Save(ctx, h, u.Reader()); err != nil {
-		q.fail("save", err)
-		return
-	}
-	saved = true
-	s.metrics.written(c.Name, size)
-	if h.Type == backend.Snapshots && cr != nil {
-		if err := s.noteCommit(ctx, cr, h.Name, body); err != nil {
-			q.log.Error("record chain", "err", err) // the next commit's sync reads it from storage
-		}
-		s.writeReceipt(ctx, q.log.With("client", c.Name, "repo", q.path.RepoPath()), cr, be, h.Name, body)
-		if err := s.data.State.NoteRepo(ctx, c.Name, q.path.RepoPath()); err != nil {
-			q.log.Error("note repository for maintenance", "err", err)
-		}
-	}
-	if h.Type == backend.Snapshots {
-		if err := s.data.State.RecordSnapshot(ctx, c.Name, s.opts.Now()); err != nil {
-			q.log.Error("record snapshot time", "client", c.Name, "err", err)
-		}
-		s.endCommittedSession(q, session)
-	}
-	q.log.Info("stored", "client", c.Name, "repo", q.path.RepoPath(), "file", h.String(), "size", size)
-	q.w.WriteHeader(http.StatusOK)
 }
 
 // tooSoon answers a snapshot upload with 429 if the client's last snapshot
@@ -478,13 +175,13 @@ func (s *Server) tooSoon(q *request) bool {
 	if c.MinInterval <= 0 {
 		return false
 	}
-	fresh, err := s.data.State.Client(q.r.Context(), c.Name)
+	fresh, err := s.data.State.Client(q.R.Context(), c.Name)
 	if err != nil {
-		q.fail("save", err)
+		q.Fail("save", err)
 		return true
 	}
 	if since := s.opts.Now().Sub(fresh.LastSnapshot); !fresh.LastSnapshot.IsZero() && since < c.MinInterval {
-		q.refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s may store a snapshot every %v; the last one arrived %v ago",
+		q.Refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s may store a snapshot every %v; the last one arrived %v ago",
 			c.Name, c.MinInterval, since.Round(time.Second))
 		return true
 	}
@@ -496,63 +193,44 @@ func (s *Server) tooSoon(q *request) bool {
 // one commit racing each other both succeed, and the second stores nothing
 // (R22), as if it had come after the first. It reports whether it answered
 // the request. The caller holds the locks, so nothing commits meanwhile.
-func (s *Server) storedMeanwhile(ctx context.Context, q *request, be backend.Backend, u *upload, session string) bool {
-	h := q.path.Handle
+func (s *Server) storedMeanwhile(ctx context.Context, q *request, be backend.Backend, u *repohttp.Upload, session string) bool {
+	h := q.Path.Handle
 	_, err := be.Stat(ctx, h)
 	if errors.Is(err, backend.ErrNotFound) {
 		return false
 	}
 	if err != nil {
-		q.fail("save", err)
+		q.Fail("save", err)
 		return true
 	}
 	body, err := u.Bytes(s.maxInMemory(h.Type))
 	if err != nil {
-		q.fail("save", err)
+		q.Fail("save", err)
 		return true
 	}
 	stored, err := backend.LoadAll(ctx, be, h)
 	if err != nil {
-		q.fail("save", err)
+		q.Fail("save", err)
 		return true
 	}
 	if !bytes.Equal(stored, body) {
 		// The stored file does not hash to its name: damaged storage,
 		// which the owner's check reports; never overwritten.
-		q.fail("save", fmt.Errorf("%v exists with other bytes and is never overwritten: %w", h, backend.ErrExists))
+		q.Fail("save", fmt.Errorf("%v exists with other bytes and is never overwritten: %w", h, backend.ErrExists))
 		return true
 	}
-	q.log.Info("already stored by an identical upload meanwhile", "client", q.client.Name, "repo", q.path.RepoPath(), "file", h.String())
+	q.Log.Info("already stored by an identical upload meanwhile", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", h.String())
 	s.endCommittedSession(q, session)
-	q.w.WriteHeader(http.StatusOK)
+	q.W.WriteHeader(http.StatusOK)
 	return true
 }
 
+// serveDelete: an append-only client deletes nothing but restic's locks.
 func (s *Server) serveDelete(q *request, be backend.Backend) {
-	ctx := q.r.Context()
-	h, c := q.path.Handle, q.client
+	h, c := q.Path.Handle, q.client
 	if c.AppendOnly && h.Type != backend.Locks {
-		q.refuse(http.StatusForbidden, restapi.CodeAppendOnly, "client %s is append-only: deleting %v is refused", c.Name, h)
+		q.Refuse(http.StatusForbidden, restapi.CodeAppendOnly, "client %s is append-only: deleting %v is refused", c.Name, h)
 		return
 	}
-	fi, err := be.Stat(ctx, h)
-	if errors.Is(err, backend.ErrNotFound) && q.r.Header.Get(restapi.HeaderStrict) == "" {
-		q.w.WriteHeader(http.StatusOK) // restic needs DELETE to be idempotent
-		return
-	}
-	if err != nil {
-		q.fail("delete", err)
-		return
-	}
-	if err := be.Remove(ctx, h); err != nil {
-		if errors.Is(err, backend.ErrNotFound) && q.r.Header.Get(restapi.HeaderStrict) == "" {
-			q.w.WriteHeader(http.StatusOK)
-			return
-		}
-		q.fail("delete", err)
-		return
-	}
-	s.usage.release(c.Name, fi.Size)
-	q.log.Info("deleted", "client", c.Name, "repo", q.path.RepoPath(), "file", h.String(), "size", fi.Size)
-	q.w.WriteHeader(http.StatusOK)
+	repohttp.Delete(q.Request, be, func(size int64) { s.usage.release(c.Name, size) })
 }

@@ -10,7 +10,7 @@ package server
 //     file type from restapi.ParsePath.
 //   - Headers are capped (MaxHeaderBytes) and must arrive within
 //     HeaderTimeout; a body must keep a minimum average rate after a grace
-//     period and never stall longer than BodyIdle (bodyLimit); the number
+//     period and never stall longer than BodyIdle (repohttp.BodyLimit); the number
 //     of connections is capped (limitListener).
 //   - Failed authentication is rate-limited per source address
 //     (authLimiter); bcrypt comparisons run a few at a time.
@@ -18,15 +18,13 @@ package server
 //     (sessions.go) and repositories (serveRepo) are capped.
 
 import (
-	"errors"
-	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
 )
 
 // Defaults of the limits in Options.
@@ -48,11 +46,11 @@ const (
 
 // Refusal codes of the limits (X-Cairn-Error).
 const (
-	codeSlowBody       = "slow-body"
-	codeTooManyUploads = "too-many-uploads"
-	codeTooManyRepos   = "too-many-repositories"
-	codeAuthLimited    = "auth-rate-limited"
-	codeBadMethod      = "bad-method"
+	codeSlowBody       = repohttp.CodeSlowBody
+	codeTooManyUploads = restapi.CodeTooManyUploads
+	codeTooManyRepos   = restapi.CodeTooManyRepos
+	codeAuthLimited    = restapi.CodeAuthLimited
+	codeBadMethod      = restapi.CodeBadMethod
 )
 
 // repoCreateCost is the quota headroom creating a repository needs: about
@@ -66,99 +64,6 @@ func methodLabel(m string) string {
 		return m
 	}
 	return "other"
-}
-
-// shorten cuts a client-chosen string for a log line.
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
-// errSlowBody is a body read that missed its deadline.
-var errSlowBody = errors.New("the upload body arrived too slowly")
-
-// bodyLimit wraps a request body: before each read it sets the
-// connection's read deadline so that the body as a whole must arrive at
-// minRate bytes per second after a grace period, and no single read may
-// wait longer than idle. At EOF it clears the deadline, so the rest of the
-// request (validation, storing) runs without one.
-type bodyLimit struct {
-	rd    io.ReadCloser
-	rc    *http.ResponseController
-	start time.Time
-	grace time.Duration
-	idle  time.Duration
-	rate  int64
-
-	mu   sync.Mutex
-	n    int64
-	done bool // EOF or error: deadlines no longer set
-}
-
-func newBodyLimit(w http.ResponseWriter, r *http.Request, grace, idle time.Duration, rate int64) *bodyLimit {
-	b := &bodyLimit{rd: r.Body, rc: http.NewResponseController(w), start: time.Now(), grace: grace, idle: idle, rate: rate}
-	// Until the handler reads, the whole grace period: it bounds also the
-	// server's own discarding of an unread body after a refusal.
-	b.rc.SetReadDeadline(b.start.Add(grace))
-	return b
-}
-
-// deadline is when a read asking for more bytes must have ended.
-func (b *bodyLimit) deadline(now time.Time, more int) time.Time {
-	d := b.start.Add(b.grace + time.Duration(float64(b.n+int64(more))/float64(b.rate)*float64(time.Second)))
-	if idle := now.Add(b.idle); idle.Before(d) {
-		d = idle
-	}
-	return d
-}
-
-func (b *bodyLimit) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	if !b.done {
-		b.rc.SetReadDeadline(b.deadline(time.Now(), len(p)))
-	}
-	b.mu.Unlock()
-	n, err := b.rd.Read(p)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.n += int64(n)
-	switch {
-	case err == nil:
-	case errors.Is(err, io.EOF):
-		if !b.done {
-			b.done = true
-			b.rc.SetReadDeadline(time.Time{})
-		}
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		b.done = true
-		err = errSlowBody
-	default:
-		b.done = true
-	}
-	return n, err
-}
-
-func (b *bodyLimit) Close() error { return b.rd.Close() }
-
-// abandon ends the body's reads at once: the server is answering without
-// reading (the rest of) it, and the connection closes rather than wait
-// for bytes nobody needs.
-func (b *bodyLimit) abandon() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.done {
-		b.done = true
-		b.rc.SetReadDeadline(time.Now())
-	}
-}
-
-// finished reports whether the body was read to its end.
-func (b *bodyLimit) finished() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.done
 }
 
 // limitListener caps the connections open at once: Accept waits for one
@@ -317,7 +222,7 @@ func (u *uploadSlots) take(client string, max int) (release func(), ok bool) {
 func (s *Server) mayCreateRepo(c Client) func(count int) error {
 	return func(count int) error {
 		if count >= s.opts.MaxRepos {
-			return refusef(http.StatusForbidden, codeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)
+			return repohttp.Refusef(http.StatusForbidden, codeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)
 		}
 		if c.Quota > 0 {
 			used, err := s.usage.get(c.Name)
@@ -325,7 +230,7 @@ func (s *Server) mayCreateRepo(c Client) func(count int) error {
 				return err
 			}
 			if used+repoCreateCost > c.Quota {
-				return refusef(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %d of its %d bytes; a new repository needs %d bytes of headroom", c.Name, used, c.Quota, repoCreateCost)
+				return repohttp.Refusef(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %d of its %d bytes; a new repository needs %d bytes of headroom", c.Name, used, c.Quota, repoCreateCost)
 			}
 		}
 		return nil

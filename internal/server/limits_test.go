@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -10,12 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 )
@@ -80,97 +76,6 @@ func TestUploadSlots(t *testing.T) {
 	}
 }
 
-func TestBodyDeadline(t *testing.T) {
-	start := time.Unix(1_800_000_000, 0)
-	b := &bodyLimit{start: start, grace: 10 * time.Second, idle: 30 * time.Second, rate: 1000}
-	// At the start, 1000 bytes: grace + 1 s.
-	if d := b.deadline(start, 1000); !d.Equal(start.Add(11 * time.Second)) {
-		t.Fatalf("first read: %v", d.Sub(start))
-	}
-	// 100 000 bytes read: grace + 101 s from the start, but no read may
-	// wait more than idle.
-	b.n = 100_000
-	now := start.Add(20 * time.Second)
-	if d := b.deadline(now, 1000); !d.Equal(now.Add(30 * time.Second)) {
-		t.Fatalf("idle bound: %v", d.Sub(start))
-	}
-	// A client behind the rate gets a deadline in the past.
-	b.n = 0
-	now = start.Add(time.Minute)
-	if d := b.deadline(now, 1000); !d.Before(now) {
-		t.Fatalf("a slow body's deadline %v is not past", d.Sub(start))
-	}
-}
-
-func TestUploadSpool(t *testing.T) {
-	dir := t.TempDir()
-	body := bytes.Repeat([]byte("cairn "), 10_000)
-	mem := semaphore.NewWeighted(100_000)
-	u, err := newUpload(context.Background(), dir, bytes.NewReader(body), int64(len(body)), mem, 100_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.Name() != backend.NameOf(body) || u.Size() != int64(len(body)) {
-		t.Fatalf("name %s size %d", u.Name(), u.Size())
-	}
-	if es, _ := readDirNames(dir); len(es) != 0 {
-		t.Fatalf("the spool file is visible: %v", es)
-	}
-	if _, err := u.Bytes(100); err == nil {
-		t.Fatal("Bytes over its cap")
-	}
-	got, err := u.ReadRange(6, 12)
-	if err != nil || string(got) != "cairn cairn " {
-		t.Fatalf("ReadRange: %q %v", got, err)
-	}
-	all, err := u.Bytes(1 << 20)
-	if err != nil || !bytes.Equal(all, body) {
-		t.Fatalf("Bytes: %v", err)
-	}
-	if mem.TryAcquire(100_000 - 60_000 - 12 + 1) {
-		t.Fatal("the upload's memory is not charged")
-	}
-	if _, err := u.ReadRange(0, 200_000); err == nil {
-		t.Fatal("a read past the end")
-	}
-	var stored bytes.Buffer
-	rd := u.Reader()
-	io.Copy(&stored, rd)
-	rd.Rewind()
-	io.Copy(&stored, rd)
-	if stored.Len() != 2*len(body) || rd.Length() != int64(len(body)) {
-		t.Fatalf("reader: %d bytes", stored.Len())
-	}
-	u.Close()
-	if !mem.TryAcquire(100_000) {
-		t.Fatal("Close did not give the memory back")
-	}
-	// More than the whole budget is refused, not waited for.
-	u2, err := newUpload(context.Background(), dir, bytes.NewReader(body), int64(len(body)), semaphore.NewWeighted(10), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u2.Close()
-	if _, err := u2.Bytes(1 << 20); err == nil || !strings.Contains(err.Error(), "budget") {
-		t.Fatalf("over the budget: %v", err)
-	}
-	// A short body fails.
-	if _, err := newUpload(context.Background(), dir, bytes.NewReader(body[:10]), 11, mem, 100_000); err == nil {
-		t.Fatal("a short body was spooled")
-	}
-}
-
-func readDirNames(dir string) ([]string, error) {
-	es, err := os.ReadDir(dir)
-	var out []string
-	for _, e := range es {
-		out = append(out, e.Name())
-	}
-	return out, err
-}
-
-// rawRequest writes a request's head (no blank line) to the test server
-// and returns the connection.
 func (ts *testServer) rawRequest(head string) net.Conn {
 	ts.t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
@@ -321,7 +226,7 @@ func TestMaintenanceSkipsBusyRepository(t *testing.T) {
 	}
 	defer release()
 	start := time.Now()
-	j, _, ok := ts.srv.maintainRepo(ctx, "alice", "alice/r", Policy{})
+	j, _, ok := ts.srv.maintain.Repo(ctx, "alice", "alice/r", Policy{})
 	if !ok || !strings.Contains(j.Error, "held the repository") || time.Since(start) > 5*time.Second {
 		t.Fatalf("job %+v ok %v after %v", j, ok, time.Since(start))
 	}

@@ -23,7 +23,7 @@ func TestConcurrentCommitsResequence(t *testing.T) {
 	ctx := context.Background()
 	// Overlapping backups are what this test is about: no minimum
 	// interval between snapshots.
-	if err := ts.data.State.update(ctx, "bob", "min_interval = ?", 0); err != nil {
+	if err := ts.data.State.SetMinInterval(ctx, "bob", 0); err != nil {
 		t.Fatal(err)
 	}
 	owner, be := ts.cairnClient("rs")

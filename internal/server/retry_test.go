@@ -24,7 +24,7 @@ func TestConcurrentIdenticalCommits(t *testing.T) {
 		interval time.Duration
 	}{{"nointerval", 0}, {"interval", time.Hour}} {
 		name, interval := tc.name, tc.interval
-		if err := ts.data.State.update(ctx, "bob", `min_interval = ?`, int64(interval)); err != nil {
+		if err := ts.data.State.SetMinInterval(ctx, "bob", interval); err != nil {
 			t.Fatal(err)
 		}
 		ts.advance(2 * time.Hour)

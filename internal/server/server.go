@@ -11,6 +11,12 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/server/maintain"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/storage"
+	"github.com/cairnbackup/cairn/internal/server/verify"
 )
 
 // Options tune a Server; zero values take defaults.
@@ -76,14 +82,19 @@ type Options struct {
 
 // Server is the multi-tenant HTTP storage server.
 type Server struct {
-	data    *Data
-	log     *slog.Logger
-	opts    Options
-	repos   *repoStore
-	auth    *authenticator
-	usage   *usage
-	metrics *metrics
-	cairn   cairnRepos
+	data      *Data
+	log       *slog.Logger
+	opts      Options
+	repos     *storage.Repos
+	auth      *authenticator
+	usage     *usage
+	metrics   *metrics
+	verify    *verify.Verifier // upload validation, chain records, receipts
+	coordOnce sync.Once
+	coord     *coordinator // per-repository locks and leases (storage_coord.go)
+
+	// maintain is the maintenance scheduler (maintenance.go).
+	maintain *maintain.Scheduler
 
 	writerLists writerLimiter // rate limit of writer snapshot lists (R16)
 
@@ -93,10 +104,9 @@ type Server struct {
 	countMu sync.Mutex
 	counts  map[string]*counter // unflushed request counters per client
 
-	authLimit *authLimiter        // failed logins per source (limits.go)
-	uploads   uploadSlots         // uploads in progress per client
-	uploadMem *semaphore.Weighted // memory uploads' validation holds (upload.go)
-	spoolDir  string              // where uploads are spooled
+	authLimit *authLimiter    // failed logins per source (limits.go)
+	uploads   uploadSlots     // uploads in progress per client
+	spool     *repohttp.Spool // uploads spooled, and the memory their validation holds
 }
 
 type counter struct{ requests, errors int64 }
@@ -144,7 +154,7 @@ func New(data *Data, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	spoolDir, err := prepareSpool(data.Dir)
+	spoolDir, err := repohttp.PrepareSpool(data.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -152,17 +162,18 @@ func New(data *Data, opts Options) (*Server, error) {
 		data:     data,
 		log:      opts.Logger,
 		opts:     opts,
-		repos:    newRepoStore(data),
+		repos:    storage.NewRepos(func(ctx context.Context) (storage.Storage, error) { return openStorage(ctx, data) }),
 		auth:     auth,
 		usage:    newUsage(data),
 		snapLock: make(map[string]*sync.Mutex),
 		counts:   make(map[string]*counter),
-		cairn:    cairnRepos{known: make(map[string]*cairnRepo)},
 
 		authLimit: newAuthLimiter(opts.AuthFailures, opts.Now),
-		uploadMem: semaphore.NewWeighted(opts.MaxUploadMemory),
-		spoolDir:  spoolDir,
+		spool: &repohttp.Spool{Dir: spoolDir, Mem: semaphore.NewWeighted(opts.MaxUploadMemory), MemMax: opts.MaxUploadMemory,
+			Rate: repohttp.BodyRate{Grace: opts.BodyGrace, Idle: opts.BodyIdle, MinRate: opts.BodyMinRate}},
 	}
+	s.verify = &verify.Verifier{Secrets: s.secrets, State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
+	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.metrics = newMetrics(s)
 	s.metrics.reg.MustRegister(newBudgetCollector(s))
 	return s, nil
@@ -298,4 +309,27 @@ func (s *Server) clientSnapLock(name string) *sync.Mutex {
 		s.snapLock[name] = m
 	}
 	return m
+}
+
+// bodyRate is the pace request bodies must keep.
+func (s *Server) bodyRate() repohttp.BodyRate { return s.spool.Rate }
+
+// maxInMemory is the largest upload of type t validation reads whole into
+// memory, 0 for types it never does (packs: only their header is read).
+func (s *Server) maxInMemory(t backend.FileType) int64 {
+	switch t {
+	case backend.Data, backend.Locks:
+		return 0
+	}
+	return s.opts.MaxMetaUpload
+}
+
+// secrets is the server's identity as validation needs it.
+func (s *Server) secrets() (verify.Secrets, error) {
+	id := s.data.Identity
+	mine, err := id.MetaRecipient()
+	if err != nil {
+		return verify.Secrets{}, err
+	}
+	return verify.Secrets{MetaIdentity: id.MetaIdentity, MetaRecipient: mine, SignSeed: id.SignSeed}, nil
 }

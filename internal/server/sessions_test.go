@@ -296,7 +296,7 @@ func (ts *testServer) cairnClientLogged(name string) (*repository.Repository, *l
 	ctx := context.Background()
 	u, _ := url.Parse(ts.url + "/bob/" + name + "/")
 	u.User = url.UserPassword("bob", pwBob)
-	pub, err := FetchIdentity(ctx, nil, u)
+	pub, err := fetchPublic(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,17 +317,12 @@ func (ts *testServer) cairnClientLogged(name string) (*repository.Repository, *l
 // liveSessions returns bob's sessions on repo that hold their lease.
 func (ts *testServer) liveSessions(repo string) []BackupSession {
 	ts.t.Helper()
-	rows, err := ts.data.State.db.Query(`SELECT `+sessionCols+` FROM sessions WHERE client = 'bob' AND repo = ?`, repo)
+	all, err := ts.data.State.Sessions(context.Background(), "bob", repo)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	defer rows.Close()
 	var out []BackupSession
-	for rows.Next() {
-		b, err := scanSession(rows)
-		if err != nil {
-			ts.t.Fatal(err)
-		}
+	for _, b := range all {
 		if b.Live(ts.nowFn()) {
 			out = append(out, b)
 		}

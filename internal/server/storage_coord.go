@@ -51,6 +51,8 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend/s3"
+	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
 // Lease timing.
@@ -62,7 +64,7 @@ const (
 
 // codeNotCoordinator is the X-Cairn-Error code of a refusal by a server
 // that does not coordinate the repository.
-const codeNotCoordinator = "not-coordinator"
+const codeNotCoordinator = restapi.CodeNotCoordinator
 
 // ErrNotCoordinator means another server coordinates the repository.
 var ErrNotCoordinator = errors.New("another server coordinates this repository")
@@ -82,13 +84,6 @@ func (e *NotCoordinatorError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrNotCoordinator) hold.
 func (e *NotCoordinatorError) Unwrap() error { return ErrNotCoordinator }
-
-// leaser takes one repository's lease among several servers.
-type leaser interface {
-	acquire(ctx context.Context, holder string, ttl time.Duration) (*s3.Lease, error)
-	renew(ctx context.Context, l *s3.Lease, ttl time.Duration) error
-	release(ctx context.Context, l *s3.Lease) error
-}
 
 // Coordinate makes this server the coordinator of repo until release is
 // called; see the top of this file.
@@ -112,24 +107,23 @@ func (s *Server) CloseStorage() {
 func (s *Server) refuseCoordinate(q *request, err error) {
 	var nc *NotCoordinatorError
 	if !errors.As(err, &nc) {
-		q.fail("coordinate", err)
+		q.Fail("coordinate", err)
 		return
 	}
 	secs := int(math.Ceil(nc.Until.Sub(s.opts.Now()).Seconds()))
-	q.w.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
-	q.refuse(http.StatusServiceUnavailable, codeNotCoordinator, "%v", err)
+	q.W.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
+	q.Refuse(http.StatusServiceUnavailable, codeNotCoordinator, "%v", err)
 }
 
 func (s *Server) coordinator() *coordinator {
-	rs := s.repos
-	rs.coordOnce.Do(func() {
-		rs.coord = &coordinator{
-			rs: rs, holder: holderName(rs.data.Dir), now: s.opts.Now, log: s.log,
+	s.coordOnce.Do(func() {
+		s.coord = &coordinator{
+			rs: s.repos, holder: holderName(s.data.Dir), now: s.opts.Now, log: s.log,
 			ttl: coordTTL, renewEvery: coordRenewEvery, idle: coordIdle,
 			repos: map[string]*coordRepo{}, closing: make(chan struct{}),
 		}
 	})
-	return rs.coord
+	return s.coord
 }
 
 // holderName names this server in leases: stable across restarts (so a
@@ -145,7 +139,7 @@ func holderName(dataDir string) string {
 
 // coordinator keeps the per-repository locks and leases of one server.
 type coordinator struct {
-	rs                    *repoStore
+	rs                    *storage.Repos
 	holder                string
 	now                   func() time.Time
 	log                   *slog.Logger
@@ -169,7 +163,7 @@ type coordRepo struct {
 
 // heldLease is one acquisition of a lease, renewed by its own goroutine.
 type heldLease struct {
-	l        leaser
+	l        storage.Leaser
 	lease    s3.Lease // guarded by coordinator.mu
 	lost     chan struct{}
 	lostOnce sync.Once
@@ -241,11 +235,11 @@ func (c *coordinator) coordinateWithin(ctx context.Context, repo string, wait ti
 // leases) and counts a user; it returns the channel closed when the lease
 // is lost, or nil for storage without leases. The caller holds cr.lock.
 func (c *coordinator) hold(ctx context.Context, repo string, cr *coordRepo) (<-chan struct{}, error) {
-	st, err := c.rs.storage(ctx)
+	st, err := c.rs.Storage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	l, err := st.leaser(ctx, repo, c.now)
+	l, err := st.Leaser(ctx, repo, c.now)
 	if err != nil || l == nil {
 		if err == nil {
 			c.mu.Lock()
@@ -274,7 +268,7 @@ func (c *coordinator) hold(ctx context.Context, repo string, cr *coordRepo) (<-c
 	default:
 	}
 
-	lease, err := l.acquire(ctx, c.holder, c.ttl)
+	lease, err := l.Acquire(ctx, c.holder, c.ttl)
 	var held *s3.LeaseHeldError
 	switch {
 	case errors.As(err, &held):
@@ -310,7 +304,7 @@ func (c *coordinator) renew(repo string, cr *coordRepo, h *heldLease) {
 		h.drop()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := h.l.release(ctx, &lease); err != nil {
+		if err := h.l.Release(ctx, &lease); err != nil {
 			c.log.Warn("give up lease", "repo", repo, "err", err)
 			return
 		}
@@ -334,7 +328,7 @@ func (c *coordinator) renew(repo string, cr *coordRepo, h *heldLease) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.renewEvery)
-		err := h.l.renew(ctx, &lease, c.ttl)
+		err := h.l.Renew(ctx, &lease, c.ttl)
 		cancel()
 		switch {
 		case errors.Is(err, s3.ErrLeaseLost):

@@ -135,7 +135,7 @@ func TestTwoServersOneBucket(t *testing.T) {
 
 	// b's refusal as a client sees it.
 	rec := httptest.NewRecorder()
-	q := &request{w: &statusWriter{ResponseWriter: rec}, r: httptest.NewRequest("POST", "/alice/laptop/snapshots/x", nil), log: slog.New(slog.DiscardHandler)}
+	q := testRequest(rec, httptest.NewRequest("POST", "/alice/laptop/snapshots/x", nil))
 	clock.advance(10 * time.Second)
 	b.refuseCoordinate(q, err)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "20" ||

@@ -22,6 +22,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/verify"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -35,7 +37,7 @@ func (ts *testServer) cairnClient(name string) (*repository.Repository, backend.
 	ctx := context.Background()
 	u, _ := url.Parse(ts.url + "/bob/" + name + "/")
 	u.User = url.UserPassword("bob", pwBob)
-	pub, err := FetchIdentity(ctx, nil, u)
+	pub, err := fetchPublic(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +278,7 @@ func TestUploadValidation(t *testing.T) {
 // of k new blobs each (one index fragment per snapshot), each snapshot
 // reaching every blob so far. It returns the signed next snapshot (seq
 // n+1, not stored) to validate.
-func benchRepo(b testing.TB, n, k int) (*Server, *cairnRepo, backend.Backend, backend.Handle, []byte) {
+func benchRepo(b testing.TB, n, k int) (*Server, *verify.Repo, backend.Backend, backend.Handle, []byte) {
 	b.Helper()
 	ctx := context.Background()
 	data, err := Init(ctx, b.TempDir())
@@ -293,10 +295,10 @@ func benchRepo(b testing.TB, n, k int) (*Server, *cairnRepo, backend.Backend, ba
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.repos.create(ctx, "bob/bench", func(int) error { return nil }); err != nil {
+	if err := s.repos.Create(ctx, "bob/bench", func(int) error { return nil }); err != nil {
 		b.Fatal(err)
 	}
-	be, err := s.repos.get(ctx, "bob/bench")
+	be, err := s.repos.Get(ctx, "bob/bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -339,7 +341,7 @@ func benchRepo(b testing.TB, n, k int) (*Server, *cairnRepo, backend.Backend, ba
 	if err := be.Remove(ctx, h); err != nil {
 		b.Fatal(err)
 	}
-	cr, err := s.cairnRepo(ctx, "bob/bench", be)
+	cr, err := s.verify.Repo(ctx, "bob/bench", be)
 	if err != nil || cr == nil {
 		b.Fatal(err)
 	}
@@ -354,13 +356,13 @@ func benchRepo(b testing.TB, n, k int) (*Server, *cairnRepo, backend.Backend, ba
 func BenchmarkValidateSnapshot(b *testing.B) {
 	s, cr, be, h, body := benchRepo(b, 300, 20)
 	ctx := context.Background()
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+	if err := s.verify.Validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+		if err := s.verify.Validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -375,9 +377,9 @@ func BenchmarkValidateSnapshotCold(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		s.dropIndex(cr.path)
-		cr.seen = chainSeen{}
-		if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+		s.verify.DropIndex(cr.Path())
+		cr.ForgetSeen()
+		if err := s.verify.Validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -474,7 +476,7 @@ func TestChainSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Forget the predecessor of the statement about to be validated.
-	r, err := cr.open(ctx, be)
+	r, err := cr.Open(ctx, be)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,38 +497,38 @@ func TestChainSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round := range 2 {
-		if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+		if err := s.verify.Validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		l, ok, err := s.data.State.ChainLink(ctx, cr.path, cr.keys.RepoID, f.Statement.Writer)
+		l, ok, err := s.data.State.ChainLink(ctx, cr.Path(), cr.RepoID(), f.Statement.Writer)
 		if err != nil || !ok || l.Seq != 3 || l.Snapshot != pred.ID.String() {
 			t.Fatalf("round %d: chain record %+v %v %v", round, l, ok, err)
 		}
 		// State lost: records and what this process has seen.
-		if _, err := s.data.State.db.ExecContext(ctx, `DELETE FROM chains`); err != nil {
+		if err := s.data.State.DropChains(ctx); err != nil {
 			t.Fatal(err)
 		}
-		cr.seen = chainSeen{}
+		cr.ForgetSeen()
 	}
 	// The record outlives storage: with the tombstone gone too (a rolled
 	// back repository), seq 3 is still known and a new seq 3 is refused.
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+	if err := s.verify.Validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 		t.Fatal(err)
 	}
 	if err := be.List(ctx, backend.Tombstones, func(fi backend.FileInfo) error { return be.Remove(ctx, fi.Handle) }); err != nil {
 		t.Fatal(err)
 	}
-	cr.seen = chainSeen{}
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+	cr.ForgetSeen()
+	if err := s.verify.Validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 		t.Fatalf("after the tombstone is gone: %v", err)
 	}
 	// Without the record, storage alone no longer knows seq 3.
-	if _, err := s.data.State.db.ExecContext(ctx, `DELETE FROM chains`); err != nil {
+	if err := s.data.State.DropChains(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cr.seen = chainSeen{}
-	var rf *refusal
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); !errors.As(err, &rf) || rf.code != codeSequence {
+	cr.ForgetSeen()
+	var rf *repohttp.Refusal
+	if err := s.verify.Validate(ctx, cr, be, h, repohttp.MemUpload(body)); !errors.As(err, &rf) || rf.Code != codeSequence {
 		t.Fatalf("seq 4 on storage that ends at seq 2, without a record: %v", err)
 	}
 }
@@ -571,11 +573,11 @@ func TestCommitMissingBlob(t *testing.T) {
 func TestIndexFollowsRewrite(t *testing.T) {
 	s, cr, be, h, body := benchRepo(t, 3, 2)
 	ctx := context.Background()
-	if err := s.validate(ctx, cr, be, h, newMemUpload(body)); err != nil {
+	if err := s.verify.Validate(ctx, cr, be, h, repohttp.MemUpload(body)); err != nil {
 		t.Fatal(err) // warms the index and the checked pages
 	}
 	f, _ := snapshot.ParseFile(body)
-	r, err := cr.open(ctx, be)
+	r, err := cr.Open(ctx, be)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -596,11 +598,11 @@ func TestIndexFollowsRewrite(t *testing.T) {
 	if err != nil || len(rep.Deleted) == 0 {
 		t.Fatalf("prune: %+v %v", rep, err)
 	}
-	var rf *refusal
-	err = s.validate(ctx, cr, be, h, newMemUpload(body))
+	var rf *repohttp.Refusal
+	err = s.verify.Validate(ctx, cr, be, h, repohttp.MemUpload(body))
 	// The prune also swept the pack of the commit's own pages, which no
 	// stored snapshot reached: those are named first.
-	if !errors.As(err, &rf) || rf.code != codeMissing || !strings.Contains(rf.msg, "not indexed") {
+	if !errors.As(err, &rf) || rf.Code != codeMissing || !strings.Contains(rf.Msg, "not indexed") {
 		t.Fatalf("commit naming swept blobs: %v", err)
 	}
 }

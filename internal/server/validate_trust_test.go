@@ -15,6 +15,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 	"github.com/cairnbackup/cairn/internal/trust"
 )
@@ -103,16 +104,16 @@ func TestTrustUploadValidation(t *testing.T) {
 	}
 	// validate refuses a config that is not a newer owner-signed one
 	// even where the handler would let a replacement through.
-	cr, err := ts.srv.cairnRepo(ctx, "bob/t", ts.localBackend(t, "bob/t"))
+	cr, err := ts.srv.verify.Repo(ctx, "bob/t", ts.localBackend(t, "bob/t"))
 	if err != nil || cr == nil {
 		t.Fatal(cr, err)
 	}
-	if err := ts.srv.validate(ctx, cr, ts.localBackend(t, "bob/t"), backend.Handle{Type: backend.Config, Name: "config"}, newMemUpload(cfgBefore)); err != nil {
+	if err := ts.srv.verify.Validate(ctx, cr, ts.localBackend(t, "bob/t"), backend.Handle{Type: backend.Config, Name: "config"}, repohttp.MemUpload(cfgBefore)); err != nil {
 		t.Errorf("the stored config again: %v", err)
 	}
 	oldCfg := config(func(c *trust.Config) { c.Created = c.Created.Add(time.Second) }, ownerSign)
 	for _, body := range [][]byte{[]byte("junk"), oldCfg, config(newerCfg, stranger)} {
-		if err := ts.srv.validate(ctx, cr, ts.localBackend(t, "bob/t"), backend.Handle{Type: backend.Config, Name: "config"}, newMemUpload(body)); err == nil {
+		if err := ts.srv.verify.Validate(ctx, cr, ts.localBackend(t, "bob/t"), backend.Handle{Type: backend.Config, Name: "config"}, repohttp.MemUpload(body)); err == nil {
 			t.Errorf("config replacement %.8q accepted", body)
 		}
 	}

@@ -11,26 +11,17 @@ package server
 // writer of a client never learns another writer's blob IDs.
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
-	"github.com/cairnbackup/cairn/internal/snapshot"
 )
-
-// WriterListQuery is the query of POST /{client}/{repo}/?writer-snapshots;
-// the request and answer are restapi's (restapi.WriterList), the client
-// side is rest.(*Backend).WriterList.
-const WriterListQuery = restapi.WriterListQuery
 
 // writerListEvery: at most one writer list per client this often.
 const writerListEvery = 2 * time.Second
@@ -55,98 +46,49 @@ func (l *writerLimiter) allow(client string, now time.Time) (time.Duration, bool
 }
 
 func (s *Server) serveWriterList(q *request) {
-	ctx, repoPath := q.r.Context(), q.path.RepoPath()
+	ctx, repoPath := q.R.Context(), q.Path.RepoPath()
 	if wait, ok := s.writerLists.allow(q.client.Name, s.opts.Now()); !ok {
-		q.w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		q.refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s may ask for a writer's snapshot list once every %v", q.client.Name, writerListEvery)
+		q.W.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		q.Refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s may ask for a writer's snapshot list once every %v", q.client.Name, writerListEvery)
 		return
 	}
 	var req restapi.WriterListRequest
-	if err := json.NewDecoder(io.LimitReader(q.r.Body, 4<<10)).Decode(&req); err != nil {
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "writer list request: %v", err)
+	if err := json.NewDecoder(io.LimitReader(q.R.Body, 4<<10)).Decode(&req); err != nil {
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "writer list request: %v", err)
 		return
 	}
 	if len(req.Writer) != ed25519.PublicKeySize || !ed25519.Verify(req.Writer, restapi.WriterListMessage(repoPath, req.Time, req.Writer), req.Sig) {
-		q.refuse(http.StatusForbidden, restapi.CodeForbidden, "writer list request: not signed by the writer key it names")
+		q.Refuse(http.StatusForbidden, restapi.CodeForbidden, "writer list request: not signed by the writer key it names")
 		return
 	}
 	if d := s.opts.Now().Sub(req.Time); d > restapi.WriterListSkew || d < -restapi.WriterListSkew {
-		q.refuse(http.StatusForbidden, restapi.CodeForbidden, "writer list request: its time is %v from the server's clock (more than %v)", d.Round(time.Second), restapi.WriterListSkew)
+		q.Refuse(http.StatusForbidden, restapi.CodeForbidden, "writer list request: its time is %v from the server's clock (more than %v)", d.Round(time.Second), restapi.WriterListSkew)
 		return
 	}
-	be, err := s.repos.get(ctx, repoPath)
+	be, err := s.repos.Get(ctx, repoPath)
 	if err != nil {
-		q.fail("writer list", err)
+		q.Fail("writer list", err)
 		return
 	}
-	cr, err := s.cairnRepo(ctx, repoPath, be)
+	cr, err := s.verify.Repo(ctx, repoPath, be)
 	if err != nil {
-		q.fail("writer list", err)
+		q.Fail("writer list", err)
 		return
 	}
 	if cr == nil {
-		q.refuse(http.StatusNotFound, restapi.CodeNotFound, "%s is not a cairn repository", repoPath)
+		q.Refuse(http.StatusNotFound, restapi.CodeNotFound, "%s is not a cairn repository", repoPath)
 		return
 	}
-	list, err := s.writerList(ctx, cr, be, req.Writer)
+	list, err := s.verify.WriterList(ctx, cr, be, req.Writer)
 	if err != nil {
-		q.fail("writer list", err)
+		q.Fail("writer list", err)
 		return
 	}
 	body, _ := json.Marshal(list)
-	q.log.Info("writer snapshot list", "client", q.client.Name, "repo", repoPath, "writer", hex.EncodeToString(req.Writer[:6]),
+	q.Log.Info("writer snapshot list", "client", q.client.Name, "repo", repoPath, "writer", hex.EncodeToString(req.Writer[:6]),
 		"snapshots", len(list.Snapshots), "last_refs", len(list.LastRefs)/restapi.WriterRefSize)
-	q.w.Header().Set("Content-Type", "application/json")
-	q.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	q.w.WriteHeader(http.StatusOK)
-	q.w.Write(body)
-}
-
-func (s *Server) writerList(ctx context.Context, cr *cairnRepo, be backend.Backend, writer ed25519.PublicKey) (*restapi.WriterList, error) {
-	repo, err := cr.open(ctx, be)
-	if err != nil {
-		return nil, err
-	}
-	snaps, _, err := repo.Snapshots(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := repo.ApplyReceipts(ctx, snaps); err != nil {
-		return nil, err
-	}
-	list := &restapi.WriterList{Snapshots: []restapi.WriterStatement{}}
-	last := -1
-	for i, sn := range snaps {
-		st := sn.File.Statement
-		if !writer.Equal(ed25519.PublicKey(st.Writer[:])) {
-			continue
-		}
-		h := st.Hash()
-		list.Snapshots = append(list.Snapshots, restapi.WriterStatement{ID: sn.ID.String(), Seq: st.Seq, Time: sn.ModTime, StatementHash: hex.EncodeToString(h[:])})
-		if last < 0 || st.Seq > snaps[last].File.Statement.Seq {
-			last = i
-		}
-	}
-	sort.Slice(list.Snapshots, func(i, j int) bool { return list.Snapshots[i].Seq < list.Snapshots[j].Seq })
-	if last >= 0 {
-		// The commit check's index, followed to now, rather than a load
-		// of the whole index per request.
-		cr.idxMu.Lock()
-		idx, err := cr.followIndex(ctx, be)
-		var refs []snapshot.Ref
-		if err == nil {
-			refs, err = idx.ManifestRefs(ctx, snaps[last])
-		}
-		cr.idxMu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-		refs = snapshot.SortRefs(refs)
-		list.LastRefs = make([]byte, 0, restapi.WriterRefSize*len(refs))
-		for _, r := range refs {
-			list.LastRefs = append(list.LastRefs, byte(r.Type))
-			list.LastRefs = append(list.LastRefs, r.ID[:]...)
-		}
-	}
-	return list, nil
+	q.W.Header().Set("Content-Type", "application/json")
+	q.W.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	q.W.WriteHeader(http.StatusOK)
+	q.W.Write(body)
 }

@@ -1,4 +1,4 @@
-package server
+package repohttp
 
 // Uploads are never buffered whole in memory (R26). A body streams to a
 // spool file in the data directory's tmp/ (unlinked at once, so nothing
@@ -30,10 +30,11 @@ import (
 )
 
 // tmpDir is where uploads are spooled, beside repos/.
+
 const tmpDir = "tmp"
 
-// prepareSpool empties and creates the data directory's tmp/.
-func prepareSpool(dataDir string) (string, error) {
+// PrepareSpool empties and creates the data directory's tmp/.
+func PrepareSpool(dataDir string) (string, error) {
 	dir := filepath.Join(dataDir, tmpDir)
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("clean spool directory: %w", err)
@@ -44,9 +45,9 @@ func prepareSpool(dataDir string) (string, error) {
 	return dir, nil
 }
 
-// upload is a request body spooled to disk: what validation and the
+// Upload is a request body spooled to disk: what validation and the
 // backend read instead of the body.
-type upload struct {
+type Upload struct {
 	f    *os.File
 	size int64
 	name string // hex SHA-256 of the bytes
@@ -60,9 +61,9 @@ type upload struct {
 	body []byte // the whole upload, once read by Bytes
 }
 
-// newUpload spools exactly size bytes of rd to an unlinked file in dir,
+// NewUpload spools exactly size bytes of rd to an unlinked file in dir,
 // hashing them. The file is never visible to anything else.
-func newUpload(ctx context.Context, dir string, rd io.Reader, size int64, mem *semaphore.Weighted, memMax int64) (*upload, error) {
+func NewUpload(ctx context.Context, dir string, rd io.Reader, size int64, mem *semaphore.Weighted, memMax int64) (*Upload, error) {
 	f, err := os.CreateTemp(dir, "upload-")
 	if err != nil {
 		return nil, fmt.Errorf("spool upload: %w", err)
@@ -78,23 +79,23 @@ func newUpload(ctx context.Context, dir string, rd io.Reader, size int64, mem *s
 		f.Close()
 		return nil, err
 	}
-	return &upload{f: f, size: size, name: hex.EncodeToString(hash.Sum(nil)), ctx: ctx, mem: mem, max: memMax}, nil
+	return &Upload{f: f, size: size, name: hex.EncodeToString(hash.Sum(nil)), ctx: ctx, mem: mem, max: memMax}, nil
 }
 
-// newMemUpload is an upload of bytes already in memory (tests).
-func newMemUpload(b []byte) *upload {
-	return &upload{size: int64(len(b)), name: backend.NameOf(b), body: b, ctx: context.Background()}
+// MemUpload is an upload of bytes already in memory.
+func MemUpload(b []byte) *Upload {
+	return &Upload{size: int64(len(b)), name: backend.NameOf(b), body: b, ctx: context.Background()}
 }
 
 // Size is the upload's length in bytes.
-func (u *upload) Size() int64 { return u.size }
+func (u *Upload) Size() int64 { return u.size }
 
 // Name is the hex SHA-256 of the upload, what a content-named file must be
 // called.
-func (u *upload) Name() string { return u.name }
+func (u *Upload) Name() string { return u.name }
 
 // ReadAt reads from the spooled upload.
-func (u *upload) ReadAt(p []byte, off int64) (int, error) {
+func (u *Upload) ReadAt(p []byte, off int64) (int, error) {
 	if u.f == nil {
 		if off >= int64(len(u.body)) {
 			return 0, io.EOF
@@ -108,15 +109,15 @@ func (u *upload) ReadAt(p []byte, off int64) (int, error) {
 	return u.f.ReadAt(p, off)
 }
 
-// charge takes n bytes of the server's memory budget for this upload,
+// Charge takes n bytes of the server's memory budget for this upload,
 // waiting for other uploads to give some back; it fails if n could never
 // fit.
-func (u *upload) charge(n int64) error {
+func (u *Upload) Charge(n int64) error {
 	if u.mem == nil || n == 0 {
 		return nil
 	}
 	if n > u.max {
-		return refusef(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge,
+		return Refusef(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge,
 			"validating this upload needs %s of memory, more than the server's budget of %s", humanize.IBytes(uint64(n)), humanize.IBytes(uint64(u.max)))
 	}
 	if err := u.mem.Acquire(u.ctx, n); err != nil {
@@ -130,11 +131,11 @@ func (u *upload) charge(n int64) error {
 
 // ReadRange reads n bytes at off into memory, charged to the budget until
 // the upload is closed.
-func (u *upload) ReadRange(off, n int64) ([]byte, error) {
+func (u *Upload) ReadRange(off, n int64) ([]byte, error) {
 	if off < 0 || n < 0 || off+n > u.size {
 		return nil, fmt.Errorf("read %d bytes at %d of a %d-byte upload", n, off, u.size)
 	}
-	if err := u.charge(n); err != nil {
+	if err := u.Charge(n); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, n)
@@ -147,7 +148,7 @@ func (u *upload) ReadRange(off, n int64) ([]byte, error) {
 // Bytes returns the whole upload in memory if it is at most max bytes
 // (413 beyond), charged to the budget until the upload is closed. Later
 // calls return the same slice.
-func (u *upload) Bytes(max int64) ([]byte, error) {
+func (u *Upload) Bytes(max int64) ([]byte, error) {
 	u.mu.Lock()
 	body := u.body
 	u.mu.Unlock()
@@ -155,7 +156,7 @@ func (u *upload) Bytes(max int64) ([]byte, error) {
 		return body, nil
 	}
 	if u.size > max {
-		return nil, refusef(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge,
+		return nil, Refusef(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge,
 			"this file is %s, larger than the server takes for its type (%s)", humanize.IBytes(uint64(u.size)), humanize.IBytes(uint64(max)))
 	}
 	b, err := u.ReadRange(0, u.size)
@@ -169,7 +170,7 @@ func (u *upload) Bytes(max int64) ([]byte, error) {
 }
 
 // Reader is the upload from its first byte, for a backend's Save.
-func (u *upload) Reader() backend.RewindReader {
+func (u *Upload) Reader() backend.RewindReader {
 	return &uploadReader{SectionReader: io.NewSectionReader(u, 0, u.size)}
 }
 
@@ -182,7 +183,7 @@ func (r *uploadReader) Rewind() error {
 }
 
 // Close gives back the memory the upload holds and its spool file.
-func (u *upload) Close() {
+func (u *Upload) Close() {
 	u.mu.Lock()
 	held := u.held
 	u.held, u.body = 0, nil
@@ -195,29 +196,28 @@ func (u *upload) Close() {
 	}
 }
 
-// maxInMemory is the largest upload of type t validation reads whole into
-// memory, 0 for types it never does (packs: only their header is read).
-func (s *Server) maxInMemory(t backend.FileType) int64 {
-	switch t {
-	case backend.Data, backend.Locks:
-		return 0
-	}
-	return s.opts.MaxMetaUpload
+// Spool is where uploads are spooled and the memory budget their
+// validation shares.
+type Spool struct {
+	Dir    string // from PrepareSpool
+	Mem    *semaphore.Weighted
+	MemMax int64
+	Rate   BodyRate // for the message when a body is too slow
 }
 
-// spool reads the request's body to an upload; on failure it has answered
-// the request.
-func (s *Server) spool(q *request, size int64) (*upload, bool) {
-	u, err := newUpload(q.r.Context(), s.spoolDir, q.r.Body, size, s.uploadMem, s.opts.MaxUploadMemory)
+// Receive reads the request's body to an upload; on failure it has
+// answered the request.
+func (sp *Spool) Receive(q *Request, size int64) (*Upload, bool) {
+	u, err := NewUpload(q.R.Context(), sp.Dir, q.R.Body, size, sp.Mem, sp.MemMax)
 	switch {
 	case err == nil:
 		return u, true
-	case errors.Is(err, errSlowBody):
-		q.w.Header().Set("Connection", "close")
-		q.refuse(http.StatusRequestTimeout, codeSlowBody, "read upload: %v (at least %s/s after %v, and no pause longer than %v)",
-			err, humanize.IBytes(uint64(s.opts.BodyMinRate)), s.opts.BodyGrace, s.opts.BodyIdle)
+	case errors.Is(err, ErrSlowBody):
+		q.W.Header().Set("Connection", "close")
+		q.Refuse(http.StatusRequestTimeout, CodeSlowBody, "read upload: %v (at least %s/s after %v, and no pause longer than %v)",
+			err, humanize.IBytes(uint64(sp.Rate.MinRate)), sp.Rate.Grace, sp.Rate.Idle)
 	default:
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "read upload: %v", err)
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "read upload: %v", err)
 	}
 	return nil, false
 }

@@ -1,4 +1,4 @@
-package server
+package state
 
 // Per-client retention policies and the maintenance records the server
 // keeps about them, in the state database: the policy itself, whether a
@@ -117,33 +117,6 @@ func (p Policy) String() string {
 	parts = append(parts, "group by "+p.GroupBy, "grace "+p.Grace.String(), "every "+p.Every.String())
 	return strings.Join(parts, "; ")
 }
-
-const maintainSchema = `
-CREATE TABLE IF NOT EXISTS policies (
-	client        TEXT PRIMARY KEY REFERENCES clients(name) ON DELETE CASCADE,
-	policy        TEXT NOT NULL,
-	over_budget   INTEGER NOT NULL DEFAULT 0,
-	budget_note   TEXT NOT NULL DEFAULT '',
-	budget_since  INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS repos (
-	client TEXT NOT NULL REFERENCES clients(name) ON DELETE CASCADE,
-	repo   TEXT NOT NULL,
-	PRIMARY KEY (client, repo)
-);
-CREATE TABLE IF NOT EXISTS jobs (
-	id          INTEGER PRIMARY KEY AUTOINCREMENT,
-	client      TEXT NOT NULL REFERENCES clients(name) ON DELETE CASCADE,
-	repo        TEXT NOT NULL,
-	start       INTEGER NOT NULL,
-	finish      INTEGER NOT NULL,
-	removed     INTEGER NOT NULL DEFAULT 0,
-	packs       INTEGER NOT NULL DEFAULT 0,
-	freed       INTEGER NOT NULL DEFAULT 0,
-	error       TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS jobs_client ON jobs (client, start);
-`
 
 // SetPolicy sets (or replaces) a client's policy; a budget marked as
 // exceeded is cleared, for the next maintenance run to judge again.

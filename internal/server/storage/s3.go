@@ -1,4 +1,4 @@
-package server
+package storage
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func newS3Storage(ctx context.Context, l location.Location, create bool) (*s3Sto
 	return &s3Storage{root: root}, nil
 }
 
-func (ss *s3Storage) where() string { return ss.root.Properties().Location }
+func (ss *s3Storage) Where() string { return ss.root.Properties().Location }
 
 func (ss *s3Storage) sub(repo string) (*s3.Backend, error) {
 	be, err := ss.root.Sub(repo)
@@ -36,7 +36,7 @@ func (ss *s3Storage) sub(repo string) (*s3.Backend, error) {
 	return be, nil
 }
 
-func (ss *s3Storage) open(ctx context.Context, repo string) (backend.Backend, error) {
+func (ss *s3Storage) Open(ctx context.Context, repo string) (backend.Backend, error) {
 	be, err := ss.sub(repo)
 	if err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func (ss *s3Storage) open(ctx context.Context, repo string) (backend.Backend, er
 	return location.Decorate(be, ss.opts), nil
 }
 
-func (ss *s3Storage) create(ctx context.Context, repo string) (backend.Backend, error) {
+func (ss *s3Storage) Create(ctx context.Context, repo string) (backend.Backend, error) {
 	be, err := ss.sub(repo)
 	if err != nil {
 		return nil, err
@@ -62,15 +62,15 @@ func (ss *s3Storage) create(ctx context.Context, repo string) (backend.Backend, 
 	return location.Decorate(be, ss.opts), nil
 }
 
-func (ss *s3Storage) used(ctx context.Context, client string) (int64, error) {
+func (ss *s3Storage) Used(ctx context.Context, client string) (int64, error) {
 	return ss.root.Usage(ctx, client)
 }
 
-func (ss *s3Storage) repos(ctx context.Context, client string) (int, error) {
+func (ss *s3Storage) Repos(ctx context.Context, client string) (int, error) {
 	return ss.root.Repositories(ctx, client)
 }
 
-func (ss *s3Storage) leaser(_ context.Context, repo string, now func() time.Time) (leaser, error) {
+func (ss *s3Storage) Leaser(_ context.Context, repo string, now func() time.Time) (Leaser, error) {
 	be, err := ss.sub(repo)
 	if err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ const leaseName = "coordinator"
 // s3Leaser takes a repository's lease in its bucket.
 type s3Leaser struct{ be *s3.Backend }
 
-func (l s3Leaser) acquire(ctx context.Context, holder string, ttl time.Duration) (*s3.Lease, error) {
+func (l s3Leaser) Acquire(ctx context.Context, holder string, ttl time.Duration) (*s3.Lease, error) {
 	ls, err := l.be.AcquireLease(ctx, leaseName, holder, ttl)
 	if err != nil {
 		return nil, err
@@ -93,10 +93,10 @@ func (l s3Leaser) acquire(ctx context.Context, holder string, ttl time.Duration)
 	return &ls, nil
 }
 
-func (l s3Leaser) renew(ctx context.Context, ls *s3.Lease, ttl time.Duration) error {
+func (l s3Leaser) Renew(ctx context.Context, ls *s3.Lease, ttl time.Duration) error {
 	return l.be.Renew(ctx, ls, ttl)
 }
 
-func (l s3Leaser) release(ctx context.Context, ls *s3.Lease) error {
+func (l s3Leaser) Release(ctx context.Context, ls *s3.Lease) error {
 	return l.be.Release(ctx, ls)
 }

@@ -1,4 +1,4 @@
-package server
+package verify
 
 import (
 	"fmt"
@@ -6,11 +6,12 @@ import (
 	"strings"
 
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
 // codeIdentity: a statement whose host label is not bound to its signer.
-const codeIdentity = "bad-identity"
+const codeIdentity = restapi.CodeBadIdentity
 
 // checkIdentity refuses a statement whose host label (in the metadata
 // header, which the server opens) is not one its signer was enrolled

@@ -1,4 +1,4 @@
-package server
+package verify
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -18,44 +19,76 @@ import (
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/trust"
 )
 
 // Error codes of upload validation (R15), in the X-Cairn-Error header.
 const (
-	codeInvalid  = "invalid-object"     // malformed, or not sealed to this server
-	codeSequence = restapi.CodeSequence // a snapshot out of its writer's sequence
-	codeSigner   = "bad-signature"      // unsigned, mis-signed, or not in the roster
-	codeMissing  = "missing-objects"    // references something not stored
+	codeInvalid  = restapi.CodeInvalidObject  // malformed, or not sealed to this server
+	codeSequence = restapi.CodeSequence       // a snapshot out of its writer's sequence
+	codeSigner   = restapi.CodeBadSignature   // unsigned, mis-signed, or not in the roster
+	codeMissing  = restapi.CodeMissingObjects // references something not stored
+)
+
+// The same codes, for the server and its tests.
+const (
+	CodeInvalid  = codeInvalid
+	CodeSequence = codeSequence
+	CodeSigner   = codeSigner
+	CodeMissing  = codeMissing
+	CodeIdentity = codeIdentity
 )
 
 // refusal is a validation failure: what the client is told.
-type refusal struct {
-	status int
-	code   string
-	msg    string
-}
+type refusal = repohttp.Refusal
 
-func (r *refusal) Error() string { return r.msg }
+var refusef = repohttp.Refusef
 
-func refusef(status int, code, format string, a ...any) *refusal {
-	return &refusal{status: status, code: code, msg: fmt.Sprintf(format, a...)}
-}
+// Verifier validates uploads to the cairn repositories of one server
+// before they become visible (R15), keeps the chain records (chain.go)
+// and writes receipts. It remembers which repositories are cairn
+// repositories (repository.IsCairnConfig), and the server keys for each.
+// A restic repository is never validated beyond hash = name.
+type Verifier struct {
+	// Secrets returns the server's identity, read at each use.
+	Secrets func() (Secrets, error)
+	State   *state.State
+	Log     *slog.Logger
+	Now     func() time.Time
+	// MaxInMemory is the largest file of a type validation reads whole.
+	MaxInMemory func(backend.FileType) int64
 
-// cairnRepos remembers which repositories are cairn repositories (their
-// config starts with "CRC1"), and the server keys for each. A restic
-// repository is never validated beyond hash = name.
-type cairnRepos struct {
 	mu    sync.Mutex
-	known map[string]*cairnRepo // nil value: known not to be cairn
-	uses  atomic.Uint64         // orders the cached indexes' last uses
+	known map[string]*Repo // nil value: known not to be cairn
+	uses  atomic.Uint64    // orders the cached indexes' last uses
 }
 
 // maxCachedIndexes bounds how many repositories' indexes a server keeps
 // in memory between commits; the least recently used goes first.
 const maxCachedIndexes = 8
 
-type cairnRepo struct {
+// Secrets are the server's identity: its metadata identity and recipient
+// and its coordinator signing key's seed.
+type Secrets struct {
+	MetaIdentity  string
+	MetaRecipient string
+	SignSeed      []byte
+}
+
+// serverKeys are the server's keys for a repository of config cfg.
+func (s *Verifier) serverKeys(cfg *trust.Config) (*crypto.Keys, error) {
+	sec, err := s.Secrets()
+	if err != nil {
+		return nil, err
+	}
+	return repository.ServerKeys(cfg, sec.MetaIdentity, sec.SignSeed)
+}
+
+// Repo is a cairn repository as the verifier knows it.
+type Repo struct {
 	log    *slog.Logger
 	path   string // <client>/<repository…>
 	cfgRaw []byte
@@ -69,7 +102,7 @@ type cairnRepo struct {
 	// then followed fragment by fragment; pages are manifest pages whose
 	// every ref was indexed when checked. Both hold only while the index
 	// grows: a fragment gone from storage (a prune's rewrite), or
-	// maintenance by this server (dropIndex), starts afresh.
+	// maintenance by this server (DropIndex), starts afresh.
 	idxMu   sync.Mutex
 	idx     *repository.Repository
 	frags   map[string]bool
@@ -83,12 +116,15 @@ type pageKey struct {
 	page   blob.ID
 }
 
-// cairnRepo returns the repository's cairn state, nil for a restic
+// Repo returns the repository's cairn state, nil for a restic
 // repository or one without a config yet.
-func (s *Server) cairnRepo(ctx context.Context, repo string, be backend.Backend) (*cairnRepo, error) {
-	s.cairn.mu.Lock()
-	cr, ok := s.cairn.known[repo]
-	s.cairn.mu.Unlock()
+func (s *Verifier) Repo(ctx context.Context, repo string, be backend.Backend) (*Repo, error) {
+	s.mu.Lock()
+	if s.known == nil {
+		s.known = map[string]*Repo{}
+	}
+	cr, ok := s.known[repo]
+	s.mu.Unlock()
 	if ok {
 		return cr, nil
 	}
@@ -99,50 +135,64 @@ func (s *Server) cairnRepo(ctx context.Context, repo string, be backend.Backend)
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.HasPrefix(raw, []byte("CRC1")) {
+	if !repository.IsCairnConfig(raw) {
 		cr = nil
 	} else {
 		cfg, err := repository.PeekConfig(raw)
 		if err != nil {
 			return nil, fmt.Errorf("stored config: %w", err)
 		}
-		keys, err := repository.ServerKeys(cfg, s.data.Identity.MetaIdentity, s.data.Identity.SignSeed)
+		keys, err := s.serverKeys(cfg)
 		if err != nil {
 			return nil, err
 		}
-		cr = &cairnRepo{path: repo, cfgRaw: raw, keys: keys, log: s.log.With("repo", repo)}
+		cr = &Repo{path: repo, cfgRaw: raw, keys: keys, log: s.Log.With("repo", repo)}
 	}
-	s.cairn.mu.Lock()
-	s.cairn.known[repo] = cr
-	s.cairn.mu.Unlock()
+	s.mu.Lock()
+	s.known[repo] = cr
+	s.mu.Unlock()
 	return cr, nil
 }
 
-// open opens the repository with the server's keys (fresh roster).
-func (cr *cairnRepo) open(ctx context.Context, be backend.Backend) (*repository.Repository, error) {
+// Path is the repository's path, <client>/<repository…>.
+func (cr *Repo) Path() string { return cr.path }
+
+// RepoID is the repository's ID.
+func (cr *Repo) RepoID() [32]byte { return cr.keys.RepoID }
+
+// ForgetSeen makes the next commit fold every stored snapshot and
+// tombstone into the chain records again, as a restarted server does.
+func (cr *Repo) ForgetSeen() {
+	cr.chainMu.Lock()
+	cr.seen = chainSeen{}
+	cr.chainMu.Unlock()
+}
+
+// Open opens the repository with the server's keys (fresh roster).
+func (cr *Repo) Open(ctx context.Context, be backend.Backend) (*repository.Repository, error) {
 	// Warnings (a skipped invalid roster, config version or index
 	// fragment, R24) go to the server's log.
 	return repository.OpenWithKeys(ctx, be, cr.keys, "", cr.cfgRaw, repository.Options{Logger: cr.log})
 }
 
-// validate checks an upload to a cairn repository before it becomes
+// Validate checks an upload to a cairn repository before it becomes
 // visible (R15). A nil cr with a config upload checks the config itself.
 // It reads from the spooled upload only what it needs (upload.go).
-func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend, h backend.Handle, u *upload) error {
+func (s *Verifier) Validate(ctx context.Context, cr *Repo, be backend.Backend, h backend.Handle, u *repohttp.Upload) error {
 	if cr == nil {
 		if h.Type != backend.Config {
 			return nil
 		}
-		body, err := u.Bytes(s.maxInMemory(h.Type))
+		body, err := u.Bytes(s.MaxInMemory(h.Type))
 		if err != nil {
 			return err
 		}
-		if bytes.HasPrefix(body, []byte("CRC1")) {
+		if repository.IsCairnConfig(body) {
 			cfg, err := repository.PeekConfig(body)
 			if err != nil {
 				return refusef(http.StatusBadRequest, codeInvalid, "config: %v", err)
 			}
-			if _, err := repository.ServerKeys(cfg, s.data.Identity.MetaIdentity, s.data.Identity.SignSeed); err != nil {
+			if _, err := s.serverKeys(cfg); err != nil {
 				return refusef(http.StatusBadRequest, codeInvalid, "config: %v; create the repository with `cairn init` against this server", err)
 			}
 		}
@@ -152,19 +202,19 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 	case backend.Data:
 		return s.validatePack(ctx, cr, be, u)
 	case backend.Index:
-		body, err := u.Bytes(s.maxInMemory(h.Type))
+		body, err := u.Bytes(s.MaxInMemory(h.Type))
 		if err != nil {
 			return err
 		}
 		return s.validateIndex(ctx, cr, be, body)
 	case backend.Snapshots:
-		body, err := u.Bytes(s.maxInMemory(h.Type))
+		body, err := u.Bytes(s.MaxInMemory(h.Type))
 		if err != nil {
 			return err
 		}
 		return s.validateSnapshot(ctx, cr, be, body)
 	case backend.Rosters, backend.Configs, backend.Config, backend.Keys:
-		body, err := u.Bytes(s.maxInMemory(h.Type))
+		body, err := u.Bytes(s.MaxInMemory(h.Type))
 		if err != nil {
 			return err
 		}
@@ -185,8 +235,8 @@ func (s *Server) validate(ctx context.Context, cr *cairnRepo, be backend.Backend
 // signed by a roster key allowed to write the header's domain (R15, R23).
 // It reads only the trailer and the header from the spooled upload, each
 // read charged to the server's validation memory budget.
-func (s *Server) validatePack(ctx context.Context, cr *cairnRepo, be backend.Backend, u *upload) error {
-	repo, err := cr.open(ctx, be)
+func (s *Verifier) validatePack(ctx context.Context, cr *Repo, be backend.Backend, u *repohttp.Upload) error {
+	repo, err := cr.Open(ctx, be)
 	if err != nil {
 		return err
 	}
@@ -202,10 +252,10 @@ func (s *Server) validatePack(ctx context.Context, cr *cairnRepo, be backend.Bac
 
 // budgeted reads from an upload, charging what each read brings into
 // memory to the upload's budget (upload.charge).
-type budgeted struct{ u *upload }
+type budgeted struct{ u *repohttp.Upload }
 
 func (b budgeted) ReadAt(p []byte, off int64) (int, error) {
-	if err := b.u.charge(int64(len(p))); err != nil {
+	if err := b.u.Charge(int64(len(p))); err != nil {
 		return 0, err
 	}
 	return b.u.ReadAt(p, off)
@@ -215,8 +265,8 @@ func (b budgeted) ReadAt(p []byte, off int64) (int, error) {
 // signed by a key allowed to list each of its packs under the pack's
 // domain (R23), and lists every pack with exactly the header the stored
 // pack has.
-func (s *Server) validateIndex(ctx context.Context, cr *cairnRepo, be backend.Backend, body []byte) error {
-	repo, err := cr.open(ctx, be)
+func (s *Verifier) validateIndex(ctx context.Context, cr *Repo, be backend.Backend, body []byte) error {
+	repo, err := cr.Open(ctx, be)
 	if err != nil {
 		return err
 	}
@@ -246,8 +296,8 @@ func (s *Server) validateIndex(ctx context.Context, cr *cairnRepo, be backend.Ba
 // next in that writer's chain (its chain record), whose manifest pages and
 // every blob they name are indexed.
 // The caller holds the client's snapshot lock, so the chain cannot move.
-func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend.Backend, body []byte) error {
-	repo, err := cr.open(ctx, be)
+func (s *Verifier) validateSnapshot(ctx context.Context, cr *Repo, be backend.Backend, body []byte) error {
+	repo, err := cr.Open(ctx, be)
 	if err != nil {
 		return err
 	}
@@ -272,7 +322,7 @@ func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend
 	if err := s.syncChain(ctx, cr, be, repo); err != nil {
 		return err
 	}
-	last, ok, err := s.data.State.ChainLink(ctx, cr.path, cr.keys.RepoID, st.Writer)
+	last, ok, err := s.State.ChainLink(ctx, cr.path, cr.keys.RepoID, st.Writer)
 	if err != nil {
 		return err
 	}
@@ -294,7 +344,7 @@ func (s *Server) validateSnapshot(ctx context.Context, cr *cairnRepo, be backend
 	}
 	// Completeness: every manifest page, and every blob they name, is
 	// indexed (R11, R15).
-	pages, refs, nrefs, err := cr.checkManifest(ctx, be, blob.Domain(st.Writer), meta.Pages, s.cairn.uses.Add(1))
+	pages, refs, nrefs, err := cr.checkManifest(ctx, be, blob.Domain(st.Writer), meta.Pages, s.uses.Add(1))
 	s.evictIndexes(cr)
 	if err != nil {
 		return err
@@ -318,7 +368,7 @@ const maxMissingShown = 16
 // nothing about anyone else's data: a writer that commits guessed IDs
 // learns only what it uploaded itself. Pages checked before for the same
 // signer are not read again while the index only grows.
-func (cr *cairnRepo) checkManifest(ctx context.Context, be backend.Backend, signer blob.Domain, pages []blob.ID, use uint64) (missingPages, missingRefs []string, nrefs int, err error) {
+func (cr *Repo) checkManifest(ctx context.Context, be backend.Backend, signer blob.Domain, pages []blob.ID, use uint64) (missingPages, missingRefs []string, nrefs int, err error) {
 	cr.idxMu.Lock()
 	defer cr.idxMu.Unlock()
 	cr.lastUse = use
@@ -381,7 +431,7 @@ func (cr *cairnRepo) checkManifest(ctx context.Context, be backend.Backend, sign
 // followIndex brings the cached index up to date with storage: the whole
 // index the first time (or after it was dropped, or a fragment vanished),
 // then only the fragments stored since. The caller holds idxMu.
-func (cr *cairnRepo) followIndex(ctx context.Context, be backend.Backend) (*repository.Repository, error) {
+func (cr *Repo) followIndex(ctx context.Context, be backend.Backend) (*repository.Repository, error) {
 	var names []string
 	if err := be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
 		names = append(names, fi.Name)
@@ -403,7 +453,7 @@ func (cr *cairnRepo) followIndex(ctx context.Context, be backend.Backend) (*repo
 	}
 	fresh := cr.idx == nil
 	if cr.idx == nil {
-		repo, err := cr.open(ctx, be)
+		repo, err := cr.Open(ctx, be)
 		if err != nil {
 			return nil, err
 		}
@@ -462,17 +512,17 @@ func (cr *cairnRepo) followIndex(ctx context.Context, be backend.Backend) (*repo
 
 // evictIndexes drops the least recently used cached indexes beyond
 // maxCachedIndexes, never keep's; one busy elsewhere is left for later.
-func (s *Server) evictIndexes(keep *cairnRepo) {
-	s.cairn.mu.Lock()
-	var held []*cairnRepo
-	for _, cr := range s.cairn.known {
+func (s *Verifier) evictIndexes(keep *Repo) {
+	s.mu.Lock()
+	var held []*Repo
+	for _, cr := range s.known {
 		if cr != nil && cr != keep {
 			held = append(held, cr)
 		}
 	}
-	s.cairn.mu.Unlock()
+	s.mu.Unlock()
 	type use struct {
-		cr *cairnRepo
+		cr *Repo
 		n  uint64
 	}
 	var cached []use
@@ -496,12 +546,12 @@ func (s *Server) evictIndexes(keep *cairnRepo) {
 	}
 }
 
-// dropIndex forgets the cached index of a repository; maintenance calls it
+// DropIndex forgets the cached index of a repository; maintenance calls it
 // (still coordinating) once it may have rewritten the index.
-func (s *Server) dropIndex(repo string) {
-	s.cairn.mu.Lock()
-	cr := s.cairn.known[repo]
-	s.cairn.mu.Unlock()
+func (s *Verifier) DropIndex(repo string) {
+	s.mu.Lock()
+	cr := s.known[repo]
+	s.mu.Unlock()
 	if cr == nil {
 		return
 	}

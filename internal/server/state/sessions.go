@@ -1,4 +1,4 @@
-package server
+package state
 
 // Backup sessions (R12). A backup opens a session before it uploads
 // anything and holds it as a lease: it heartbeats at least once per TTL,
@@ -20,41 +20,11 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
-
-	"github.com/cairnbackup/cairn/internal/restapi"
 )
-
-// Session defaults (Options.SessionTTL, Options.MaxSessions).
-const (
-	DefaultSessionTTL  = 10 * time.Minute
-	DefaultMaxSessions = 64
-	// sessionKeep is how long ended and expired sessions stay in the
-	// table (to answer "ended" rather than "unknown", and for an operator
-	// looking into a backup) before they are purged.
-	sessionKeep = 7 * 24 * time.Hour
-)
-
-const sessionSchema = `
-CREATE TABLE IF NOT EXISTS sessions (
-	id        TEXT PRIMARY KEY,
-	client    TEXT NOT NULL REFERENCES clients(name) ON DELETE CASCADE,
-	repo      TEXT NOT NULL,
-	opened    INTEGER NOT NULL,
-	heartbeat INTEGER NOT NULL,
-	expires   INTEGER NOT NULL,
-	ended     INTEGER NOT NULL DEFAULT 0,
-	end_note  TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS sessions_client ON sessions (client, repo, ended, expires);
-`
 
 // BackupSession is one row of the sessions table.
 type BackupSession struct {
@@ -194,142 +164,21 @@ func (s *State) PurgeSessions(ctx context.Context, t time.Time) (int64, error) {
 	return n, nil
 }
 
-// sessionsOpenAt is prune.Options.SessionsOpenAt for one repository.
-func (s *Server) sessionsOpenAt(client, repo string) func(ctx context.Context, t time.Time) (int, error) {
-	return func(ctx context.Context, t time.Time) (int, error) {
-		return s.data.State.SessionsOpenAt(ctx, client, repo, t, s.opts.Now())
+// Sessions returns every session of client's repo that the table still
+// holds, oldest first.
+func (s *State) Sessions(ctx context.Context, client, repo string) ([]BackupSession, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE client = ? AND repo = ? ORDER BY opened, id`, client, repo)
+	if err != nil {
+		return nil, fmt.Errorf("list backup sessions: %w", err)
 	}
-}
-
-func newSessionID() (string, error) {
-	b := make([]byte, 16) // 128 bits
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
-}
-
-// validSessionID reports whether id has the form newSessionID makes: 32
-// lowercase hex digits.
-func validSessionID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
+	defer rows.Close()
+	var out []BackupSession
+	for rows.Next() {
+		b, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list backup sessions: %w", err)
 		}
+		out = append(out, b)
 	}
-	return true
-}
-
-// isSessionRequest reports whether a repository request is a session one.
-func isSessionRequest(q *request) bool { return q.r.URL.Query().Has(restapi.SessionParam) }
-
-// serveSession answers POST {repo}/?session=open|heartbeat|end[&id=ID].
-// Auth and the tenant check have passed: the path is the client's own.
-func (s *Server) serveSession(q *request) {
-	if q.r.Method != http.MethodPost {
-		q.methodNotAllowed("POST")
-		return
-	}
-	ctx := q.r.Context()
-	client, repo := q.client.Name, q.path.RepoPath()
-	qv := q.r.URL.Query()
-	action, id := qv.Get(restapi.SessionParam), qv.Get(restapi.SessionIDParam)
-	if action != restapi.SessionOpen && !validSessionID(id) {
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "session %s needs id=<32 lowercase hex digits>", action)
-		return
-	}
-	now := s.opts.Now()
-	var b BackupSession
-	var err error
-	switch action {
-	case restapi.SessionOpen:
-		if _, err := s.repos.get(ctx, repo); err != nil {
-			q.fail("open session", err)
-			return
-		}
-		if _, err := s.data.State.PurgeSessions(ctx, now.Add(-sessionKeep)); err != nil {
-			q.log.Error("purge backup sessions", "err", err)
-		}
-		if id, err = newSessionID(); err != nil {
-			q.fail("open session", err)
-			return
-		}
-		b = BackupSession{ID: id, Client: client, Repo: repo, Opened: now, LastHeartbeat: now, Expires: now.Add(s.opts.SessionTTL)}
-		err = s.data.State.OpenSession(ctx, b, now, s.opts.MaxSessions)
-		if errors.Is(err, ErrTooManySessions) {
-			q.refuse(http.StatusTooManyRequests, restapi.CodeTooManySessions,
-				"client %s already has %d open backup sessions, the server's limit; end some (or let them expire, %v after their last heartbeat) and retry",
-				client, s.opts.MaxSessions, s.opts.SessionTTL)
-			return
-		}
-		if err == nil {
-			q.log.Info("backup session opened", "client", client, "repo", repo, "session", id)
-		}
-	case restapi.SessionHeartbeat:
-		b, err = s.data.State.HeartbeatSession(ctx, client, repo, id, now, s.opts.SessionTTL)
-	case restapi.SessionEnd:
-		b, err = s.data.State.EndSession(ctx, client, repo, id, now, "ended by client")
-		if err == nil {
-			q.log.Info("backup session ended", "client", client, "repo", repo, "session", id, "note", b.EndNote)
-		}
-	default:
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "unknown session action %q; use open, heartbeat or end", action)
-		return
-	}
-	switch {
-	case errors.Is(err, ErrNoSession):
-		q.refuse(http.StatusNotFound, restapi.CodeNotFound, "no backup session %s in repository %s", id, repo)
-		return
-	case errors.Is(err, ErrSessionEnded):
-		q.refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s ended at %s (%s); open a new one",
-			id, b.Ended.UTC().Format(time.RFC3339), b.EndNote)
-		return
-	case errors.Is(err, ErrSessionExpired):
-		q.refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s expired at %s: no heartbeat for %v; open a new one",
-			id, b.Expires.UTC().Format(time.RFC3339), s.opts.SessionTTL)
-		return
-	case err != nil:
-		q.fail("session", err)
-		return
-	}
-	body, _ := json.Marshal(restapi.SessionLease{ID: b.ID, TTLSeconds: int64(s.opts.SessionTTL / time.Second), ServerTime: now.UTC()})
-	q.w.Header().Set("Content-Type", "application/json")
-	q.w.WriteHeader(http.StatusOK)
-	q.w.Write(body)
-}
-
-// endCommittedSession ends the session a snapshot upload names, once the
-// snapshot is stored. The header is advisory: a snapshot is valid or not
-// on its own (R11, R15), so an unknown ID (or one of another client or
-// repository, which is never touched) does not refuse the commit; it is
-// logged. A malformed ID is refused before anything is stored
-// (sessionHeader).
-func (s *Server) endCommittedSession(q *request, id string) {
-	if id == "" {
-		return
-	}
-	ctx := context.WithoutCancel(q.r.Context())
-	b, err := s.data.State.EndSession(ctx, q.client.Name, q.path.RepoPath(), id, s.opts.Now(), "committed")
-	switch {
-	case errors.Is(err, ErrNoSession):
-		q.log.Warn("snapshot names an unknown backup session", "client", q.client.Name, "repo", q.path.RepoPath(), "session", id)
-	case err != nil:
-		q.log.Error("end backup session", "session", id, "err", err)
-	case b.EndNote == "committed":
-		q.log.Info("backup session ended", "client", q.client.Name, "repo", q.path.RepoPath(), "session", id, "note", b.EndNote)
-	}
-}
-
-// sessionHeader returns a snapshot upload's session ID ("" if none); ok is
-// false after refusing a malformed one.
-func sessionHeader(q *request) (id string, ok bool) {
-	id = q.r.Header.Get(restapi.HeaderSession)
-	if id != "" && !validSessionID(id) {
-		q.refuse(http.StatusBadRequest, restapi.CodeBadRequest, "%s must be 32 lowercase hex digits", restapi.HeaderSession)
-		return "", false
-	}
-	return id, true
+	return out, rows.Err()
 }

@@ -1,4 +1,9 @@
-package server
+// Package state is the cairn server's embedded SQLite database: clients
+// and their credentials, retention policies, maintenance jobs, backup
+// sessions and chain records. Every change is its own transaction. The
+// schema is versioned (migrate.go): Open brings an older database up to
+// date, in order, and refuses a newer one.
+package state
 
 import (
 	"context"
@@ -42,30 +47,9 @@ type State struct {
 	db *sql.DB
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS clients (
-	name          TEXT PRIMARY KEY,
-	hash          TEXT NOT NULL,
-	quota         INTEGER NOT NULL DEFAULT 0,
-	append_only   INTEGER NOT NULL DEFAULT 1,
-	disabled      INTEGER NOT NULL DEFAULT 0,
-	min_interval  INTEGER NOT NULL DEFAULT 0,
-	created       INTEGER NOT NULL,
-	last_snapshot INTEGER NOT NULL DEFAULT 0,
-	snapshots     INTEGER NOT NULL DEFAULT 0,
-	requests      INTEGER NOT NULL DEFAULT 0,
-	errors        INTEGER NOT NULL DEFAULT 0,
-	bytes_stored  INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS meta (
-	key   TEXT PRIMARY KEY,
-	value TEXT NOT NULL
-);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '1');
-`
-
-// OpenState opens (creating if needed) the database at path.
-func OpenState(ctx context.Context, path string) (*State, error) {
+// Open opens (creating if needed) the database at path and migrates it to
+// the current schema.
+func Open(ctx context.Context, path string) (*State, error) {
 	// It holds client password hashes: 0600, also in an existing 0755
 	// directory, before SQLite creates it (and its -wal, -shm) 0644.
 	if err := makePrivate(path, "-wal", "-shm", "-journal"); err != nil {
@@ -76,7 +60,7 @@ func OpenState(ctx context.Context, path string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
-	if _, err := db.ExecContext(ctx, schema+maintainSchema+sessionSchema+chainSchema); err != nil {
+	if err := migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
@@ -212,4 +196,9 @@ func (s *State) AddCounters(ctx context.Context, name string, requests, errs, by
 		return nil // removed meanwhile
 	}
 	return err
+}
+
+// SetMinInterval sets the minimum time between a client's snapshots.
+func (s *State) SetMinInterval(ctx context.Context, name string, d time.Duration) error {
+	return s.update(ctx, name, `min_interval = ?`, int64(d))
 }

@@ -1,4 +1,4 @@
-package server
+package storage
 
 import (
 	"context"
@@ -22,9 +22,9 @@ func (ls *localStorage) dir(repo string) string {
 	return filepath.Join(ls.root, filepath.FromSlash(repo))
 }
 
-func (ls *localStorage) where() string { return ls.root }
+func (ls *localStorage) Where() string { return ls.root }
 
-func (ls *localStorage) open(ctx context.Context, repo string) (backend.Backend, error) {
+func (ls *localStorage) Open(ctx context.Context, repo string) (backend.Backend, error) {
 	dir := ls.dir(repo)
 	be, err := local.Open(dir)
 	if errors.Is(err, backend.ErrNotFound) {
@@ -39,11 +39,11 @@ func (ls *localStorage) open(ctx context.Context, repo string) (backend.Backend,
 	return be, err
 }
 
-func (ls *localStorage) create(ctx context.Context, repo string) (backend.Backend, error) {
+func (ls *localStorage) Create(ctx context.Context, repo string) (backend.Backend, error) {
 	return local.Create(ctx, ls.dir(repo))
 }
 
-func (ls *localStorage) used(_ context.Context, client string) (int64, error) {
+func (ls *localStorage) Used(_ context.Context, client string) (int64, error) {
 	var n int64
 	err := filepath.WalkDir(filepath.Join(ls.root, client), func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -68,7 +68,7 @@ func (ls *localStorage) used(_ context.Context, client string) (int64, error) {
 // repos counts the directories under the client's that hold a
 // repository (a config, or the data/ directory create makes), without
 // descending into them.
-func (ls *localStorage) repos(_ context.Context, client string) (int, error) {
+func (ls *localStorage) Repos(_ context.Context, client string) (int, error) {
 	n := 0
 	err := filepath.WalkDir(filepath.Join(ls.root, client), func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -94,8 +94,8 @@ func (ls *localStorage) repos(_ context.Context, client string) (int, error) {
 	return n, nil
 }
 
-// leaser: one server owns a local directory; the process-local lock of
+// Leaser: one server owns a local directory; the process-local lock of
 // Coordinate is all the coordination there is.
-func (ls *localStorage) leaser(context.Context, string, func() time.Time) (leaser, error) {
+func (ls *localStorage) Leaser(context.Context, string, func() time.Time) (Leaser, error) {
 	return nil, nil
 }

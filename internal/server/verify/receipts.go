@@ -1,4 +1,4 @@
-package server
+package verify
 
 import (
 	"context"
@@ -8,17 +8,17 @@ import (
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
-// writeReceipt stores a receipt, signed with the server's coordinator key,
+// WriteReceipt stores a receipt, signed with the server's coordinator key,
 // for a snapshot the server has just accepted (R14): the arrival time is
 // the server's clock. A failure is logged, not returned: the snapshot is
 // stored, and the owner's check reports a snapshot without a receipt as
 // suspect.
-func (s *Server) writeReceipt(ctx context.Context, log *slog.Logger, cr *cairnRepo, be backend.Backend, name string, body []byte) {
+func (s *Verifier) WriteReceipt(ctx context.Context, log *slog.Logger, cr *Repo, be backend.Backend, name string, body []byte) {
 	f, err := snapshot.ParseFile(body)
 	if err == nil {
-		repo, oerr := cr.open(ctx, be)
+		repo, oerr := cr.Open(ctx, be)
 		if err = oerr; err == nil {
-			err = repo.WriteReceipt(ctx, name, f.Statement, s.opts.Now())
+			err = repo.WriteReceipt(ctx, name, f.Statement, s.Now())
 		}
 	}
 	if err != nil {

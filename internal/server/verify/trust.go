@@ -1,4 +1,4 @@
-package server
+package verify
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func trustRefusal(what string, err error) *refusal {
 
 // validateRoster: signed by the owner, for this repository, and newer
 // than the newest valid roster stored.
-func (s *Server) validateRoster(ctx context.Context, cr *cairnRepo, be backend.Backend, body []byte) error {
+func (s *Verifier) validateRoster(ctx context.Context, cr *Repo, be backend.Backend, body []byte) error {
 	ro, err := trust.ParseRoster(body, cr.keys.OwnerSignPub)
 	if err != nil {
 		return trustRefusal("roster", err)
@@ -39,7 +39,7 @@ func (s *Server) validateRoster(ctx context.Context, cr *cairnRepo, be backend.B
 	if !bytes.Equal(ro.RepoID, cr.keys.RepoID[:]) {
 		return refusef(http.StatusBadRequest, codeInvalid, "roster belongs to another repository")
 	}
-	repo, err := cr.open(ctx, be)
+	repo, err := cr.Open(ctx, be)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (s *Server) validateRoster(ctx context.Context, cr *cairnRepo, be backend.B
 
 // newestConfigSeq is the highest seq among the stored config and the
 // valid versions in configs/; invalid ones are ignored.
-func newestConfigSeq(ctx context.Context, cr *cairnRepo, be backend.Backend) (uint64, error) {
+func newestConfigSeq(ctx context.Context, cr *Repo, be backend.Backend) (uint64, error) {
 	var newest uint64
 	if c, err := trust.ParseConfig(cr.cfgRaw, cr.keys.OwnerSignPub); err == nil {
 		newest = c.Seq
@@ -83,7 +83,7 @@ func newestConfigSeq(ctx context.Context, cr *cairnRepo, be backend.Backend) (ui
 // signed by the owner, for this repository, newer than every stored
 // version, and still sealing metadata to this server (else the server
 // could no longer validate what it keeps).
-func (s *Server) validateConfig(ctx context.Context, cr *cairnRepo, be backend.Backend, t backend.FileType, body []byte) error {
+func (s *Verifier) validateConfig(ctx context.Context, cr *Repo, be backend.Backend, t backend.FileType, body []byte) error {
 	if t == backend.Config && bytes.Equal(body, cr.cfgRaw) {
 		return nil // the config this server knows, stored again (after a client with delete rights removed it)
 	}
@@ -101,7 +101,7 @@ func (s *Server) validateConfig(ctx context.Context, cr *cairnRepo, be backend.B
 	if c.Seq <= newest {
 		return refusef(http.StatusConflict, codeSequence, "config version %d is not newer than the stored version %d", c.Seq, newest)
 	}
-	if _, err := repository.ServerKeys(c, s.data.Identity.MetaIdentity, s.data.Identity.SignSeed); err != nil {
+	if _, err := s.serverKeys(c); err != nil {
 		return refusef(http.StatusBadRequest, codeInvalid, "config: %v", err)
 	}
 	return nil
@@ -112,15 +112,16 @@ func (s *Server) validateConfig(ctx context.Context, cr *cairnRepo, be backend.B
 // repository (its config lists this server as a further metadata
 // recipient) takes none from a client. Elsewhere a key file must at least
 // parse within the caps readers try (crypto.MaxStoredKDF).
-func (s *Server) validateKeyFile(cr *cairnRepo, body []byte) error {
+func (s *Verifier) validateKeyFile(cr *Repo, body []byte) error {
 	cfg, err := repository.PeekConfig(cr.cfgRaw)
 	if err != nil {
 		return err
 	}
-	mine, err := s.data.Identity.MetaRecipient()
+	sec, err := s.Secrets()
 	if err != nil {
 		return err
 	}
+	mine := sec.MetaRecipient
 	for _, r := range cfg.MetaRecipientsExtra {
 		if r == mine {
 			return refusef(http.StatusForbidden, codeInvalid, "keys/: this repository is kept on a server, which stores no key files; keep keys on the machines that use them (`cairn key add --export FILE`)")

@@ -1,0 +1,277 @@
+package server
+
+// An upload (POST of a file) as named steps. Each step either passes or
+// answers the request (a refusal or failure) and reports that it did;
+// serveSave stops at the first that answered. Everything that can refuse
+// without the body does so before a byte of it is read (R26): size,
+// existence, budget, quota, interval, the client's concurrent uploads.
+// The body is then spooled (upload.go), and only then are the
+// repository's locks taken, so a slow or stalled client never holds them.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/verify"
+)
+
+// saving is one upload on its way through serveSave's steps.
+type saving struct {
+	s    *Server
+	q    *request
+	ctx  context.Context // the request's, then the coordinated one
+	be   backend.Backend
+	cr   *verify.Repo // nil: not (yet) a cairn repository
+	h    backend.Handle
+	size int64 // declared length
+
+	session  string           // the backup session a snapshot commits (sessions.go)
+	stored   bool             // the file exists already
+	reserved int64            // quota taken from the declared length
+	saved    bool             // stored now: the reservation stays
+	u        *repohttp.Upload // the spooled body
+	body     []byte           // a cairn snapshot, for its chain record and receipt
+}
+
+func (s *Server) serveSave(q *request, be backend.Backend) {
+	sv := &saving{s: s, q: q, ctx: q.R.Context(), be: be, h: q.Path.Handle, size: q.R.ContentLength}
+	if !sv.checkSize() || !sv.identify() || !sv.admit() {
+		return
+	}
+	defer sv.releaseQuota()
+	done, ok := sv.takeSlot()
+	if !ok {
+		return
+	}
+	defer done()
+	if !sv.receive() {
+		return
+	}
+	defer sv.u.Close()
+	if sv.stored {
+		sv.answerStored()
+		return
+	}
+	release, ok := sv.lock()
+	if !ok {
+		return
+	}
+	defer release()
+	if !sv.validate() || !sv.store() {
+		return
+	}
+	sv.record()
+	q.Log.Info("stored", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", sv.h.String(), "size", sv.size)
+	q.W.WriteHeader(http.StatusOK)
+}
+
+// checkSize: a declared length within the server's limit.
+func (sv *saving) checkSize() bool {
+	q, max := sv.q, sv.s.opts.MaxUpload
+	if sv.size < 0 {
+		q.Refuse(http.StatusLengthRequired, restapi.CodeBadRequest, "upload needs a Content-Length")
+		return false
+	}
+	if sv.size > max {
+		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "upload of %s is larger than the server's limit of %s",
+			humanize.IBytes(uint64(sv.size)), humanize.IBytes(uint64(max)))
+		return false
+	}
+	return true
+}
+
+// identify: whether the repository is a cairn one, the cap on files
+// validation reads whole (restic repositories' files are never read, only
+// hashed), and the backup session a snapshot names.
+func (sv *saving) identify() bool {
+	q, h := sv.q, sv.h
+	cr, err := sv.s.verify.Repo(sv.ctx, q.Path.RepoPath(), sv.be)
+	if err != nil {
+		q.Fail("save", err)
+		return false
+	}
+	sv.cr = cr
+	if m := sv.s.maxInMemory(h.Type); m > 0 && sv.size > m && (cr != nil || h.Type == backend.Config) {
+		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "a %s file of %s is larger than the server takes for its type (%s)",
+			h.Type, humanize.IBytes(uint64(sv.size)), humanize.IBytes(uint64(m)))
+		return false
+	}
+	if h.Type == backend.Snapshots {
+		var ok bool
+		if sv.session, ok = sessionHeader(q); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// admit: an existing file is never overwritten, except that a cairn file
+// (named by its hash) may be uploaded again and succeeds without being
+// stored; a new one must fit the client's budget, interval and quota,
+// and reserves its declared length.
+func (sv *saving) admit() bool {
+	s, q, h, c := sv.s, sv.q, sv.h, sv.q.client
+	_, err := sv.be.Stat(sv.ctx, h)
+	sv.stored = err == nil
+	if sv.stored && (sv.cr == nil || h.Type == backend.Config) {
+		q.Fail("save", fmt.Errorf("%v exists and is never overwritten: %w", h, backend.ErrExists))
+		return false
+	}
+	if sv.stored {
+		return true
+	}
+	if h.Type != backend.Locks && s.overBudget(q) {
+		return false
+	}
+	if h.Type == backend.Snapshots && s.tooSoon(q) {
+		return false
+	}
+	used, ok, err := s.usage.reserve(c.Name, sv.size, c.Quota)
+	if err != nil {
+		q.Fail("save", err)
+		return false
+	}
+	if !ok {
+		q.Refuse(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %s of its %s quota; this upload needs %s more",
+			c.Name, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(c.Quota)), humanize.IBytes(uint64(sv.size)))
+		return false
+	}
+	sv.reserved = sv.size
+	return true
+}
+
+// releaseQuota gives back the reservation of an upload that was not
+// stored.
+func (sv *saving) releaseQuota() {
+	if !sv.saved && sv.reserved > 0 {
+		sv.s.usage.release(sv.q.client.Name, sv.reserved)
+	}
+}
+
+// takeSlot: one of the client's concurrent uploads.
+func (sv *saving) takeSlot() (done func(), ok bool) {
+	s, q := sv.s, sv.q
+	done, ok = s.uploads.take(q.client.Name, s.opts.MaxUploads)
+	if !ok {
+		q.W.Header().Set("Retry-After", "1")
+		q.Refuse(http.StatusTooManyRequests, codeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",
+			q.client.Name, s.opts.MaxUploads)
+	}
+	return done, ok
+}
+
+// receive spools the body and checks that it hashes to its name.
+func (sv *saving) receive() bool {
+	u, ok := sv.s.spool.Receive(sv.q.Request, sv.size)
+	if !ok {
+		return false
+	}
+	sv.u = u
+	if sv.h.Type != backend.Config && u.Name() != sv.h.Name {
+		sv.q.Refuse(http.StatusBadRequest, restapi.CodeHashMismatch, "upload to %v does not hash to its name", sv.h)
+		return false
+	}
+	return true
+}
+
+// answerStored: a cairn file is named by its hash, so the same name is
+// the same bytes and a retried upload (a retried commit, R22) succeeds
+// without storing anything.
+func (sv *saving) answerStored() {
+	q := sv.q
+	q.Log.Info("already stored", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", sv.h.String())
+	sv.s.endCommittedSession(q, sv.session)
+	q.W.WriteHeader(http.StatusOK)
+}
+
+// lock takes what a snapshot upload needs before it is checked: a cairn
+// snapshot is a commit, so only the server that coordinates the
+// repository (holds its lease) validates and records it, never while the
+// repository's maintenance runs; and the client's snapshot uploads are
+// serialized so two cannot both pass the interval check. Under the locks
+// an identical upload may turn out to have been stored meanwhile.
+func (sv *saving) lock() (release func(), ok bool) {
+	s, q := sv.s, sv.q
+	if sv.h.Type != backend.Snapshots {
+		return func() {}, true
+	}
+	uncoordinate := func() {}
+	if sv.cr != nil {
+		cctx, rel, err := s.Coordinate(sv.ctx, q.Path.RepoPath())
+		if err != nil {
+			s.refuseCoordinate(q, err)
+			return nil, false
+		}
+		sv.ctx, uncoordinate = cctx, rel
+	}
+	mu := s.clientSnapLock(q.client.Name)
+	mu.Lock()
+	release = func() { mu.Unlock(); uncoordinate() }
+	if (sv.cr != nil && s.storedMeanwhile(sv.ctx, q, sv.be, sv.u, sv.session)) || s.tooSoon(q) {
+		release()
+		return nil, false
+	}
+	return release, true
+}
+
+// validate checks a cairn repository's upload (and any config) before it
+// becomes visible (R15); a snapshot's body is kept for record.
+func (sv *saving) validate() bool {
+	s, q, h := sv.s, sv.q, sv.h
+	if sv.cr == nil && h.Type != backend.Config {
+		return true
+	}
+	if err := s.verify.Validate(sv.ctx, sv.cr, sv.be, h, sv.u); err != nil {
+		q.Answer("validate", err)
+		return false
+	}
+	if h.Type == backend.Snapshots {
+		body, err := sv.u.Bytes(s.maxInMemory(h.Type))
+		if err != nil {
+			q.Fail("save", err)
+			return false
+		}
+		sv.body = body
+	}
+	return true
+}
+
+// store writes the file durably (the backend's save).
+func (sv *saving) store() bool {
+	if err := sv.be.Save(sv.ctx, sv.h, sv.u.Reader()); err != nil {
+		sv.q.Fail("save", err)
+		return false
+	}
+	sv.saved = true
+	sv.s.metrics.written(sv.q.client.Name, sv.size)
+	return true
+}
+
+// record notes a stored snapshot: a cairn commit's chain record, receipt
+// and repository for maintenance; the client's snapshot time; the backup
+// session it ends. Failures are logged: the file is stored.
+func (sv *saving) record() {
+	s, q, ctx, c := sv.s, sv.q, sv.ctx, sv.q.client
+	if sv.h.Type != backend.Snapshots {
+		return
+	}
+	if sv.cr != nil {
+		if err := s.verify.NoteCommit(ctx, sv.cr, sv.h.Name, sv.body); err != nil {
+			q.Log.Error("record chain", "err", err) // the next commit's sync reads it from storage
+		}
+		s.verify.WriteReceipt(ctx, q.Log.With("client", c.Name, "repo", q.Path.RepoPath()), sv.cr, sv.be, sv.h.Name, sv.body)
+		if err := s.data.State.NoteRepo(ctx, c.Name, q.Path.RepoPath()); err != nil {
+			q.Log.Error("note repository for maintenance", "err", err)
+		}
+	}
+	if err := s.data.State.RecordSnapshot(ctx, c.Name, s.opts.Now()); err != nil {
+		q.Log.Error("record snapshot time", "client", c.Name, "err", err)
+	}
+	s.endCommittedSession(q, sv.session)
+}

@@ -1,0 +1,159 @@
+package server
+
+// Backup sessions (R12) as the REST API serves them; the sessions table
+// and its rules are the state database's (state/sessions.go).
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/restapi"
+)
+
+// Session defaults (Options.SessionTTL, Options.MaxSessions).
+const (
+	DefaultSessionTTL  = 10 * time.Minute
+	DefaultMaxSessions = 64
+	// sessionKeep is how long ended and expired sessions stay in the
+	// table (to answer "ended" rather than "unknown", and for an operator
+	// looking into a backup) before they are purged.
+	sessionKeep = 7 * 24 * time.Hour
+)
+
+func newSessionID() (string, error) {
+	b := make([]byte, 16) // 128 bits
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// validSessionID reports whether id has the form newSessionID makes: 32
+// lowercase hex digits.
+func validSessionID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isSessionRequest reports whether a repository request is a session one.
+func isSessionRequest(q *request) bool { return q.R.URL.Query().Has(restapi.SessionParam) }
+
+// serveSession answers POST {repo}/?session=open|heartbeat|end[&id=ID].
+// Auth and the tenant check have passed: the path is the client's own.
+func (s *Server) serveSession(q *request) {
+	if q.R.Method != http.MethodPost {
+		q.MethodNotAllowed("POST")
+		return
+	}
+	ctx := q.R.Context()
+	client, repo := q.client.Name, q.Path.RepoPath()
+	qv := q.R.URL.Query()
+	action, id := qv.Get(restapi.SessionParam), qv.Get(restapi.SessionIDParam)
+	if action != restapi.SessionOpen && !validSessionID(id) {
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "session %s needs id=<32 lowercase hex digits>", action)
+		return
+	}
+	now := s.opts.Now()
+	var b BackupSession
+	var err error
+	switch action {
+	case restapi.SessionOpen:
+		if _, err := s.repos.Get(ctx, repo); err != nil {
+			q.Fail("open session", err)
+			return
+		}
+		if _, err := s.data.State.PurgeSessions(ctx, now.Add(-sessionKeep)); err != nil {
+			q.Log.Error("purge backup sessions", "err", err)
+		}
+		if id, err = newSessionID(); err != nil {
+			q.Fail("open session", err)
+			return
+		}
+		b = BackupSession{ID: id, Client: client, Repo: repo, Opened: now, LastHeartbeat: now, Expires: now.Add(s.opts.SessionTTL)}
+		err = s.data.State.OpenSession(ctx, b, now, s.opts.MaxSessions)
+		if errors.Is(err, ErrTooManySessions) {
+			q.Refuse(http.StatusTooManyRequests, restapi.CodeTooManySessions,
+				"client %s already has %d open backup sessions, the server's limit; end some (or let them expire, %v after their last heartbeat) and retry",
+				client, s.opts.MaxSessions, s.opts.SessionTTL)
+			return
+		}
+		if err == nil {
+			q.Log.Info("backup session opened", "client", client, "repo", repo, "session", id)
+		}
+	case restapi.SessionHeartbeat:
+		b, err = s.data.State.HeartbeatSession(ctx, client, repo, id, now, s.opts.SessionTTL)
+	case restapi.SessionEnd:
+		b, err = s.data.State.EndSession(ctx, client, repo, id, now, "ended by client")
+		if err == nil {
+			q.Log.Info("backup session ended", "client", client, "repo", repo, "session", id, "note", b.EndNote)
+		}
+	default:
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "unknown session action %q; use open, heartbeat or end", action)
+		return
+	}
+	switch {
+	case errors.Is(err, ErrNoSession):
+		q.Refuse(http.StatusNotFound, restapi.CodeNotFound, "no backup session %s in repository %s", id, repo)
+		return
+	case errors.Is(err, ErrSessionEnded):
+		q.Refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s ended at %s (%s); open a new one",
+			id, b.Ended.UTC().Format(time.RFC3339), b.EndNote)
+		return
+	case errors.Is(err, ErrSessionExpired):
+		q.Refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s expired at %s: no heartbeat for %v; open a new one",
+			id, b.Expires.UTC().Format(time.RFC3339), s.opts.SessionTTL)
+		return
+	case err != nil:
+		q.Fail("session", err)
+		return
+	}
+	body, _ := json.Marshal(restapi.SessionLease{ID: b.ID, TTLSeconds: int64(s.opts.SessionTTL / time.Second), ServerTime: now.UTC()})
+	q.W.Header().Set("Content-Type", "application/json")
+	q.W.WriteHeader(http.StatusOK)
+	q.W.Write(body)
+}
+
+// endCommittedSession ends the session a snapshot upload names, once the
+// snapshot is stored. The header is advisory: a snapshot is valid or not
+// on its own (R11, R15), so an unknown ID (or one of another client or
+// repository, which is never touched) does not refuse the commit; it is
+// logged. A malformed ID is refused before anything is stored
+// (sessionHeader).
+func (s *Server) endCommittedSession(q *request, id string) {
+	if id == "" {
+		return
+	}
+	ctx := context.WithoutCancel(q.R.Context())
+	b, err := s.data.State.EndSession(ctx, q.client.Name, q.Path.RepoPath(), id, s.opts.Now(), "committed")
+	switch {
+	case errors.Is(err, ErrNoSession):
+		q.Log.Warn("snapshot names an unknown backup session", "client", q.client.Name, "repo", q.Path.RepoPath(), "session", id)
+	case err != nil:
+		q.Log.Error("end backup session", "session", id, "err", err)
+	case b.EndNote == "committed":
+		q.Log.Info("backup session ended", "client", q.client.Name, "repo", q.Path.RepoPath(), "session", id, "note", b.EndNote)
+	}
+}
+
+// sessionHeader returns a snapshot upload's session ID ("" if none); ok is
+// false after refusing a malformed one.
+func sessionHeader(q *request) (id string, ok bool) {
+	id = q.R.Header.Get(restapi.HeaderSession)
+	if id != "" && !validSessionID(id) {
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "%s must be 32 lowercase hex digits", restapi.HeaderSession)
+		return "", false
+	}
+	return id, true
+}

@@ -1,0 +1,147 @@
+// Package storage is where the cairn server keeps its clients'
+// repositories.
+//
+// Every repository is opened through the backend interface, one backend per
+// repository, from one of two kinds of storage (the state database records
+// which; `cairn server init --storage` or `run --storage` sets it):
+//
+//   - local (the default): a directory per repository,
+//     <data>/repos/<client>/<repository…>, or under another directory given
+//     as --storage DIR (local.go);
+//   - S3: s3:http[s]://host[:port]/bucket[/prefix], each repository under
+//     <prefix>/<client>/<repository…>/ in the bucket, all sharing one
+//     connection pool (s3.go). Several servers may front one bucket;
+//     exactly one coordinates a repository at a time (Leaser; the server's
+//     Coordinate).
+//
+// The storage is opened on first use, so a server whose bucket is down
+// still starts, answers /healthz and reports the failure per request.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/s3"
+)
+
+// Storage is one kind of place that holds many repositories. repo is a
+// path from restapi.ParsePath (<client>/<repository…>), so it has no path
+// tricks in it.
+type Storage interface {
+	// Open returns the backend of an existing repository (one that holds a
+	// config, or was created and not yet filled), or backend.ErrNotFound.
+	Open(ctx context.Context, repo string) (backend.Backend, error)
+	// Create makes an empty repository (or finds it) and returns its
+	// backend.
+	Create(ctx context.Context, repo string) (backend.Backend, error)
+	// Used is the number of bytes a client stores.
+	Used(ctx context.Context, client string) (int64, error)
+	// Repos is the number of repositories a client has.
+	Repos(ctx context.Context, client string) (int, error)
+	// Leaser returns what takes the repository's lease among several
+	// servers, or nil if the storage has one server only (local).
+	Leaser(ctx context.Context, repo string, now func() time.Time) (Leaser, error)
+	// Where describes the storage for messages, without secrets.
+	Where() string
+}
+
+// Leaser takes one repository's lease among several servers.
+type Leaser interface {
+	Acquire(ctx context.Context, holder string, ttl time.Duration) (*s3.Lease, error)
+	Renew(ctx context.Context, l *s3.Lease, ttl time.Duration) error
+	Release(ctx context.Context, l *s3.Lease) error
+}
+
+// Repos opens each repository's backend once.
+type Repos struct {
+	connect func(ctx context.Context) (Storage, error)
+
+	stOnce sync.Once
+	st     Storage
+	stErr  error
+
+	mu   sync.Mutex
+	open map[string]backend.Backend
+
+	createMu sync.Mutex // one repository created at a time: the count holds
+}
+
+// NewRepos returns the repositories of the storage connect opens, on
+// first use.
+func NewRepos(connect func(ctx context.Context) (Storage, error)) *Repos {
+	return &Repos{connect: connect, open: make(map[string]backend.Backend)}
+}
+
+// Storage opens the storage on first use.
+func (rs *Repos) Storage(ctx context.Context) (Storage, error) {
+	rs.stOnce.Do(func() { rs.st, rs.stErr = rs.connect(ctx) })
+	return rs.st, rs.stErr
+}
+
+// Get returns the backend of an existing repository, or
+// backend.ErrNotFound.
+func (rs *Repos) Get(ctx context.Context, repo string) (backend.Backend, error) {
+	rs.mu.Lock()
+	be, ok := rs.open[repo]
+	rs.mu.Unlock()
+	if ok {
+		return be, nil
+	}
+	st, err := rs.Storage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	be, err = st.Open(ctx, repo)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, fmt.Errorf("no repository %s: %w", repo, backend.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", repo, err)
+	}
+	return rs.keep(repo, be), nil
+}
+
+// keep remembers be for repo unless another request opened it first.
+func (rs *Repos) keep(repo string, be backend.Backend) backend.Backend {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if prev, ok := rs.open[repo]; ok {
+		return prev
+	}
+	rs.open[repo] = be
+	return be
+}
+
+// Create makes a repository if it does not exist yet. mayCreate, called
+// with the client's repository count, refuses a new one.
+func (rs *Repos) Create(ctx context.Context, repo string, mayCreate func(count int) error) error {
+	if _, err := rs.Get(ctx, repo); err == nil {
+		return nil
+	}
+	st, err := rs.Storage(ctx)
+	if err != nil {
+		return err
+	}
+	rs.createMu.Lock()
+	defer rs.createMu.Unlock()
+	client, _, _ := strings.Cut(repo, "/")
+	n, err := st.Repos(ctx, client)
+	if err != nil {
+		return fmt.Errorf("count repositories of %s: %w", client, err)
+	}
+	if err := mayCreate(n); err != nil {
+		return err
+	}
+	be, err := st.Create(ctx, repo)
+	if err != nil {
+		return err
+	}
+	rs.keep(repo, be)
+	return nil
+}
