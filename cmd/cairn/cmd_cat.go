@@ -18,7 +18,6 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
-	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
@@ -143,7 +142,7 @@ func runCat(ctx context.Context, g *GlobalOptions, opts CatOptions, args []strin
 		if err != nil {
 			return fmt.Errorf("pack %s: %w", id.Short(), err)
 		}
-		v = catPackHeader(id, h)
+		v = repository.ViewPackHeader(id, h)
 	}
 	return writeCatJSON(g.stdout, v)
 }
@@ -337,39 +336,6 @@ func catTree(ctx context.Context, g *GlobalOptions, repo *repository.Repository,
 	return map[string]any{"id": id.String(), "nodes": nodes}, nil
 }
 
-type catEntryJSON struct {
-	Type   string `json:"type"`
-	ID     string `json:"id"`
-	Offset uint32 `json:"offset"`
-	Length uint32 `json:"length"`
-	Slot   uint32 `json:"slot"`
-}
-
-type catSlotJSON struct {
-	Kind   uint8 `json:"kind"`
-	Wrap   uint8 `json:"wrap"`
-	Length int   `json:"length"`
-}
-
-type catPackJSON struct {
-	ID      string         `json:"id"`
-	Domain  string         `json:"domain"`
-	Signer  string         `json:"signer"`
-	Slots   []catSlotJSON  `json:"slots"`
-	Entries []catEntryJSON `json:"entries"`
-}
-
-func catPackHeader(id blob.ID, h *pack.Header) catPackJSON {
-	j := catPackJSON{ID: id.String(), Domain: hex.EncodeToString(h.Domain[:]), Signer: hex.EncodeToString(h.Signer[:]),
-		Slots: []catSlotJSON{}, Entries: []catEntryJSON{}}
-	for _, s := range h.Slots {
-		j.Slots = append(j.Slots, catSlotJSON{Kind: s.Kind, Wrap: s.Wrap, Length: len(s.Data)})
-	}
-	for _, e := range h.Entries {
-		j.Entries = append(j.Entries, catEntryJSON{Type: e.Type.String(), ID: e.ID.String(), Offset: e.Offset, Length: e.Length, Slot: e.Slot})
-	}
-	return j
-}
 
 // catIndex loads every fragment; one that does not verify is reported in
 // the output, not fatal (it is what one debugs).
@@ -385,19 +351,19 @@ func catIndex(ctx context.Context, g *GlobalOptions, repo *repository.Repository
 		Name   string        `json:"name"`
 		Signer string        `json:"signer,omitempty"`
 		Error  string        `json:"error,omitempty"`
-		Packs  []catPackJSON `json:"packs"`
+		Packs  []repository.PackHeaderView `json:"packs"`
 	}
 	out := []fragJSON{}
 	for _, n := range names {
 		f, err := repo.LoadIndexFile(ctx, n)
 		if err != nil {
 			fmt.Fprintf(g.stderr, "cairn: warning: %s\n", displayText(err.Error()))
-			out = append(out, fragJSON{Name: n, Error: err.Error(), Packs: []catPackJSON{}})
+			out = append(out, fragJSON{Name: n, Error: err.Error(), Packs: []repository.PackHeaderView{}})
 			continue
 		}
-		fj := fragJSON{Name: n, Signer: hex.EncodeToString(f.Signer[:]), Packs: []catPackJSON{}}
+		fj := fragJSON{Name: n, Signer: hex.EncodeToString(f.Signer[:]), Packs: []repository.PackHeaderView{}}
 		for _, p := range f.Packs {
-			fj.Packs = append(fj.Packs, catPackHeader(p.Pack, p.Parsed))
+			fj.Packs = append(fj.Packs, repository.ViewPackHeader(p.Pack, p.Parsed))
 		}
 		out = append(out, fj)
 	}

@@ -62,6 +62,7 @@ var layer = map[string]int{
 	"internal/checker":             6,
 	"internal/copier":              6, // archiver and restorer (5)
 	"internal/fusefs":              6,
+	"internal/agent":               9, // schedule; cmd/cairn runs it
 	"internal/repair":              7, // uses prune's index rewrite (6)
 	"internal/server/storage":      5,
 	"internal/server/repohttp":     3,

@@ -1,17 +1,14 @@
 package prune
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/index"
-	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -129,27 +126,7 @@ func (p *pruner) condemn(ctx context.Context, pending map[blob.ID]bool) (*reposi
 // coordinator signs it, and it stands for exactly what the old copies
 // stood for.
 func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[blob.ID][]index.Entry, condemned map[blob.ID]bool) error {
-	target := p.repo.Config().PackSize
-	if target <= 0 {
-		target = repository.DefaultPackSize
-	}
-	writers := map[blob.Domain]*pack.Writer{}
-	var written []pack.IndexPack
-	flush := func(dom blob.Domain) error {
-		w := writers[dom]
-		if w == nil || w.Count() == 0 {
-			return nil
-		}
-		ip, err := p.repo.SavePack(ctx, w, dom)
-		if err != nil {
-			return err
-		}
-		p.stored[ip.Pack] = 0
-		written = append(written, ip)
-		p.rep.NewPacks++
-		delete(writers, dom)
-		return nil
-	}
+	rp := p.repo.NewRepacker()
 	type copyKey struct {
 		ref [33]byte
 		dom blob.Domain
@@ -181,41 +158,23 @@ func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[b
 			return fmt.Errorf("repack %s: %w", id.Short(), err)
 		}
 		for _, e := range todo {
-			w := writers[e.Domain]
-			if w == nil {
-				w = pack.NewWriter(target + 1<<20)
-				writers[e.Domain] = w
-			}
-			if err := p.repo.CopySealed(w, e, buf[e.Offset-start:e.Offset-start+e.Length]); err != nil {
+			if err := rp.Add(ctx, e, buf[e.Offset-start:e.Offset-start+e.Length]); err != nil {
 				return err
 			}
-			p.rep.CopiedBytes += uint64(e.Length)
-			if w.Size() >= target {
-				if err := flush(e.Domain); err != nil {
-					return err
-				}
-			}
 		}
 	}
-	doms := make([]blob.Domain, 0, len(writers))
-	for d := range writers {
-		doms = append(doms, d)
+	packs, fragment, err := rp.Finish(ctx)
+	if err != nil {
+		return err
 	}
-	slices.SortFunc(doms, func(a, b blob.Domain) int { return bytes.Compare(a[:], b[:]) })
-	for _, d := range doms {
-		if err := flush(d); err != nil {
-			return err
-		}
-	}
-	if len(written) > 0 {
-		name, err := p.repo.WriteIndexFragment(ctx, written)
-		if err != nil {
-			return err
-		}
+	p.rep.CopiedBytes += rp.CopiedBytes()
+	p.rep.NewPacks += len(packs)
+	if fragment != "" {
 		p.rep.IndexWritten++
-		for _, ip := range written {
-			p.fragments[ip.Pack] = append(p.fragments[ip.Pack], name)
-		}
+	}
+	for _, id := range packs {
+		p.stored[id] = 0
+		p.fragments[id] = append(p.fragments[id], fragment)
 	}
 	return nil
 }

@@ -144,7 +144,7 @@ func (s *salvage) run(ctx context.Context, rep *Report, dry bool) error {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
-	rp := newRepacker(s.repo)
+	rp := s.repo.NewRepacker() // salvaged blobs keep their pack's domain (R23)
 	type repackKey struct {
 		snapshot.Ref
 		blob.Domain
@@ -178,7 +178,7 @@ func (s *salvage) run(ctx context.Context, rep *Report, dry bool) error {
 				if dry {
 					return nil
 				}
-				return rp.add(ctx, e, sealed)
+				return rp.Add(ctx, e, sealed)
 			})
 			if err != nil {
 				return err
@@ -193,12 +193,12 @@ func (s *salvage) run(ctx context.Context, rep *Report, dry bool) error {
 		rep.Packs = append(rep.Packs, res)
 	}
 	if !dry {
-		written, err := rp.finish(ctx)
+		written, _, err := rp.Finish(ctx)
 		if err != nil {
 			return fmt.Errorf("store salvaged blobs: %w", err)
 		}
-		for _, ip := range written {
-			rep.NewPacks = append(rep.NewPacks, ip.Pack.String())
+		for _, id := range written {
+			rep.NewPacks = append(rep.NewPacks, id.String())
 		}
 	}
 	// Lost: a copy in a dropped pack that did not open, of a blob no

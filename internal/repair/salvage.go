@@ -1,7 +1,6 @@
 package repair
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/index"
-	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -89,74 +87,6 @@ func salvagePack(ctx context.Context, repo *repository.Repository, id blob.ID, s
 	return good, nil
 }
 
-// repacker copies sealed blobs verbatim, with their key slots, into new
-// packs of one domain each: a salvaged blob goes into its damaged pack's
-// domain (R23), signed by the coordinator key as prune's repack is, so it
-// stands for exactly what the damaged copy stood for.
-type repacker struct {
-	repo    *repository.Repository
-	target  int
-	writers map[blob.Domain]*pack.Writer
-	written []pack.IndexPack
-}
-
-func newRepacker(repo *repository.Repository) *repacker {
-	target := repo.Config().PackSize
-	if target <= 0 {
-		target = repository.DefaultPackSize
-	}
-	return &repacker{repo: repo, target: target, writers: map[blob.Domain]*pack.Writer{}}
-}
-
-func (r *repacker) add(ctx context.Context, e index.Entry, sealed []byte) error {
-	w := r.writers[e.Domain]
-	if w == nil {
-		w = pack.NewWriter(r.target + 1<<20)
-		r.writers[e.Domain] = w
-	}
-	if err := r.repo.CopySealed(w, e, sealed); err != nil {
-		return err
-	}
-	if w.Size() >= r.target {
-		return r.flush(ctx, e.Domain)
-	}
-	return nil
-}
-
-func (r *repacker) flush(ctx context.Context, dom blob.Domain) error {
-	w := r.writers[dom]
-	delete(r.writers, dom)
-	if w == nil || w.Count() == 0 {
-		return nil
-	}
-	ip, err := r.repo.SavePack(ctx, w, dom)
-	if err != nil {
-		return err
-	}
-	r.written = append(r.written, ip)
-	return nil
-}
-
-// finish stores the packs still being filled and one index fragment
-// listing every new pack, and returns the new packs.
-func (r *repacker) finish(ctx context.Context) ([]pack.IndexPack, error) {
-	doms := make([]blob.Domain, 0, len(r.writers))
-	for d := range r.writers {
-		doms = append(doms, d)
-	}
-	slices.SortFunc(doms, func(a, b blob.Domain) int { return bytes.Compare(a[:], b[:]) })
-	for _, d := range doms {
-		if err := r.flush(ctx, d); err != nil {
-			return nil, err
-		}
-	}
-	if len(r.written) > 0 {
-		if _, err := r.repo.WriteIndexFragment(ctx, r.written); err != nil {
-			return nil, err
-		}
-	}
-	return r.written, nil
-}
 
 // sortEntries sorts a pack's entries by offset and drops duplicates (a
 // pack listed by two fragments lists each blob twice).
