@@ -173,7 +173,7 @@ func TestParseRefuses(t *testing.T) {
 		"meta identity mismatch": {tk.serverM, func(m *crypto.KeyMaterial) { m.MetaIdentity = other.serverM.MetaIdentity }},
 		"server without meta":    {tk.serverM, func(m *crypto.KeyMaterial) { m.MetaIdentity = "" }},
 
-		// A role holding a secret it must not hold (R5; SECURITY.md "Keys"):
+		// A role holding a secret it must not hold (R5; docs/threat-model.md, "Keys"):
 		// a writer that could open metadata or content is not read-blind,
 		// and a server with dedup keys could compute IDs of guessed content.
 		"writer with meta identity":  {tk.writerM, func(m *crypto.KeyMaterial) { m.MetaIdentity = tk.ownerM.MetaIdentity }},

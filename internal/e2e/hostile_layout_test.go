@@ -21,7 +21,7 @@ import (
 
 // The server holds the metadata identity: it opens every pack header and
 // manifest page. Issue 11 item 4: what it reads there must not give away
-// the directory structure (SECURITY.md, the server "cannot learn the
+// the directory structure (docs/threat-model.md: the server cannot "learn the
 // directory structure"; docs/format.md §17 says what it still learns).
 
 // layoutTree builds a source tree with what a header used to betray: a

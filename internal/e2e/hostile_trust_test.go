@@ -31,7 +31,7 @@ import (
 // a writer key. It talks to the real `cairn server` over loopback. A
 // storage-level attacker (or an operator's mistake) is played by writing
 // files straight into the server's repository directory. Issue 10, items
-// 4, 11 and 13; SECURITY.md R3, R4, R24.
+// 4, 11 and 13; docs/threat-model.md R3, R4, R24.
 
 // hostileRepo is bob's server-mode repository "main": the owner key kept
 // in XDG_CONFIG_HOME, a writer key web1.key enrolled, and one backup by

@@ -73,7 +73,7 @@
 // Filter.SkipDir returns the reason ("proc file system") for the caller to
 // report. Both rules apply to roots too.
 //
-// # Restore safety (SECURITY.md R18)
+// # Restore safety (docs/threat-model.md R18)
 //
 // A snapshot tree is hostile input: names, link targets and hard-link
 // paths may try to escape the target directory. Restorer defends in depth:
