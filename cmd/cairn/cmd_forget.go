@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -77,27 +76,6 @@ the owner or the server key, never a writer key.`,
 	return c
 }
 
-// parseSize parses "500GiB", "2G", "1048576".
-func parseSize(s string) (uint64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	mult := uint64(1)
-	for _, u := range []struct {
-		suf string
-		m   uint64
-	}{{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3},
-		{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suf) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.m
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 {
-		return 0, usageError{fmt.Errorf("size %q: want e.g. 500GiB, 2G or a byte count", s)}
-	}
-	return uint64(f * float64(mult)), nil
-}
-
 type forgetItem struct {
 	ID      string   `json:"id"`
 	ShortID string   `json:"short_id"`
@@ -135,12 +113,12 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 	}
 	var maxSize, minFree uint64
 	if opts.MaxSize != "" {
-		if maxSize, err = parseSize(opts.MaxSize); err != nil {
+		if maxSize, err = parseSizeFlag("max-size", opts.MaxSize); err != nil {
 			return err
 		}
 	}
 	if opts.MinFree != "" {
-		if minFree, err = parseSize(opts.MinFree); err != nil {
+		if minFree, err = parseSizeFlag("min-free", opts.MinFree); err != nil {
 			return err
 		}
 	}

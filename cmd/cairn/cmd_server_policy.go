@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/prune"
@@ -84,9 +83,12 @@ func runServerClientPolicy(ctx context.Context, g *GlobalOptions, opts *ServerOp
 			}
 		}
 		if po.MaxSize != "" {
-			n, err := humanize.ParseBytes(po.MaxSize)
-			if err != nil || n == 0 {
-				return usageError{fmt.Errorf("--max-size %q: give a size such as 500GiB", po.MaxSize)}
+			n, err := parseSizeFlag("max-size", po.MaxSize)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return usageError{fmt.Errorf("--max-size %q: give a size above zero, such as 500GiB", po.MaxSize)}
 			}
 			p.MaxSize = int64(n)
 		}
