@@ -61,7 +61,11 @@ func runInit(ctx context.Context, g *GlobalOptions, opts InitOptions) error {
 	if err != nil {
 		return err
 	}
-	be, err := location.Create(ctx, dir, location.Options{Logger: g.logger(), Insecure: g.Insecure})
+	lopts, err := g.locationOptions()
+	if err != nil {
+		return err
+	}
+	be, err := location.Create(ctx, dir, lopts)
 	if errors.Is(err, backend.ErrExists) {
 		return withHint(fmt.Errorf("a repository already exists at %s", location.Redact(dir)), "use it with -r %s, or choose another directory", location.Redact(dir))
 	}

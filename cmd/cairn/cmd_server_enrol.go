@@ -60,7 +60,11 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	if err != nil {
 		return err
 	}
-	be, err := location.Create(ctx, loc, location.Options{Logger: g.logger(), Insecure: g.Insecure})
+	lopts, err := g.locationOptions()
+	if err != nil {
+		return err
+	}
+	be, err := location.Create(ctx, loc, lopts)
 	if errors.Is(err, backend.ErrExists) {
 		return withHint(fmt.Errorf("a repository already exists at %s", u.Redacted()), "use it, or choose another path")
 	}
