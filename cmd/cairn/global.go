@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 
@@ -21,18 +23,21 @@ import (
 
 // GlobalOptions are the flags every command takes.
 type GlobalOptions struct {
-	Repo          string
-	PasswordFile  string
-	KeyFile       string
-	CacheDir      string
-	NoCache       bool
-	noCacheWarned bool
-	JSON          bool
-	Quiet         bool
-	Verbose       bool
-	Debug         bool
-	Insecure      bool
+	Repo            string
+	PasswordFile    string
+	PasswordCommand string
+	KeyFile         string
+	CACerts         []string
+	CacheDir        string
+	NoCache         bool
+	noCacheWarned   bool
+	JSON            bool
+	Quiet           bool
+	Verbose         int // -v 1, -vv 2
+	Debug           bool
+	Insecure        bool
 
+	stdin          io.Reader
 	stdout, stderr io.Writer
 }
 
@@ -50,13 +55,15 @@ func (g *GlobalOptions) register(c *cobra.Command) {
 	if fl := f.Lookup("repo"); fl != nil {
 		fl.DefValue = location.Redact(fl.DefValue)
 	}
-	f.StringVar(&g.PasswordFile, "password-file", envOr("CAIRN_PASSWORD_FILE", ""), "read the password from this file (env CAIRN_PASSWORD_FILE)")
+	f.StringVarP(&g.PasswordFile, "password-file", "p", envOr("CAIRN_PASSWORD_FILE", ""), "read the password from this file (env CAIRN_PASSWORD_FILE)")
+	f.StringVar(&g.PasswordCommand, "password-command", envOr("CAIRN_PASSWORD_COMMAND", ""), "run this shell command and read the password from its output (env CAIRN_PASSWORD_COMMAND)")
 	f.StringVar(&g.KeyFile, "key-file", envOr("CAIRN_KEY_FILE", ""), "unlock with this key file instead of the repository's keys/ (env CAIRN_KEY_FILE)")
-	f.StringVar(&g.CacheDir, "cache-dir", "", "local cache directory (default $CAIRN_CACHE_DIR, else $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
+	f.StringArrayVar(&g.CACerts, "cacert", envList("CAIRN_CACERT"), "trust only the certificate authorities in this PEM FILE for an https:// server (repeatable; env CAIRN_CACERT)")
+	f.StringVar(&g.CacheDir, "cache-dir", envOr("CAIRN_CACHE_DIR", ""), "local cache directory (default $CAIRN_CACHE_DIR, else $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
 	f.BoolVar(&g.NoCache, "no-cache", false, "use no local cache")
 	f.BoolVar(&g.JSON, "json", false, "print JSON instead of text")
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
-	f.BoolVarP(&g.Verbose, "verbose", "v", false, "print more, also when not on a terminal")
+	f.CountVarP(&g.Verbose, "verbose", "v", "print more, also when not on a terminal (-vv: more still)")
 	f.BoolVar(&g.Debug, "debug", false, "print debug logs and error details")
 	f.BoolVar(&g.Insecure, "insecure", false, "allow plain http:// to a rest: server that is not on loopback")
 }
@@ -67,7 +74,7 @@ func (g *GlobalOptions) logger() *slog.Logger {
 	switch {
 	case g.Debug:
 		lvl = slog.LevelDebug
-	case g.Verbose:
+	case g.Verbose > 0:
 		lvl = slog.LevelInfo
 	case g.Quiet:
 		lvl = slog.LevelError
@@ -98,9 +105,6 @@ func (g *GlobalOptions) cacheDir() (string, error) {
 	}
 	if g.CacheDir != "" {
 		return g.CacheDir, nil
-	}
-	if d := os.Getenv("CAIRN_CACHE_DIR"); d != "" {
-		return d, nil
 	}
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
 		return filepath.Join(d, "cairn"), nil
@@ -135,6 +139,34 @@ func keyLabel() string {
 	return name + "@" + host
 }
 
+// envList is a colon-free list from the environment: one item, or none.
+func envList(name string) []string {
+	if v := os.Getenv(name); v != "" {
+		return []string{v}
+	}
+	return nil
+}
+
+// locationOptions are what opening storage needs from the flags.
+func (g *GlobalOptions) locationOptions() (location.Options, error) {
+	o := location.Options{Logger: g.logger(), Insecure: g.Insecure}
+	if len(g.CACerts) == 0 {
+		return o, nil
+	}
+	pool := x509.NewCertPool()
+	for _, f := range g.CACerts {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return o, withHint(fmt.Errorf("read CA certificate: %w", err), "check --cacert/CAIRN_CACERT")
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return o, withHint(fmt.Errorf("CA certificate %s holds no PEM certificate", f), "give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+		}
+	}
+	o.RootCAs = pool
+	return o, nil
+}
+
 // repoLocation returns -r, or a usage error when there is none. Parsing
 // and the list of backends live in package location.
 func (g *GlobalOptions) repoLocation() (string, error) {
@@ -153,7 +185,11 @@ func (g *GlobalOptions) openBackend(ctx context.Context) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
-	be, err := location.Open(ctx, loc, location.Options{Logger: g.logger(), Insecure: g.Insecure})
+	lopts, err := g.locationOptions()
+	if err != nil {
+		return nil, err
+	}
+	be, err := location.Open(ctx, loc, lopts)
 	if errors.Is(err, backend.ErrNotFound) {
 		if l, _ := location.Parse(loc); l.Kind != location.Local {
 			// Say which part is missing: the bucket or the repository.
@@ -207,17 +243,43 @@ func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, e
 	return repo, nil
 }
 
-// password reads the password: --password-file / CAIRN_PASSWORD_FILE, then
+// password reads the password: --password-file / CAIRN_PASSWORD_FILE or
+// --password-command / CAIRN_PASSWORD_COMMAND (not both), then
 // CAIRN_PASSWORD, then a prompt without echo on a terminal, asked twice
 // when confirm is set (a new password).
 func (g *GlobalOptions) password(prompt string, confirm bool) ([]byte, error) {
+	if g.PasswordFile != "" && g.PasswordCommand != "" {
+		return nil, usageError{errors.New("--password-file and --password-command (or CAIRN_PASSWORD_FILE and CAIRN_PASSWORD_COMMAND) both given; pass one")}
+	}
 	if g.PasswordFile != "" {
 		return readPasswordFile(g.PasswordFile)
+	}
+	if g.PasswordCommand != "" {
+		return g.runPasswordCommand()
 	}
 	if pw, ok := os.LookupEnv("CAIRN_PASSWORD"); ok {
 		return []byte(pw), nil
 	}
 	return promptPassword(prompt, confirm)
+}
+
+// runPasswordCommand runs --password-command with sh -c; its standard
+// output less one final newline is the password, its standard error goes
+// to ours (a password manager's prompt or complaint).
+func (g *GlobalOptions) runPasswordCommand() ([]byte, error) {
+	cmd := exec.Command("/bin/sh", "-c", g.PasswordCommand)
+	cmd.Stderr = g.stderr
+	cmd.Stdin = g.stdin
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, withHint(fmt.Errorf("password command %q failed: %w", g.PasswordCommand, err), "check --password-command/CAIRN_PASSWORD_COMMAND")
+	}
+	out = bytes.TrimSuffix(out, []byte("\n"))
+	out = bytes.TrimSuffix(out, []byte("\r"))
+	if len(out) == 0 {
+		return nil, withHint(fmt.Errorf("password command %q printed no password", g.PasswordCommand), "check --password-command/CAIRN_PASSWORD_COMMAND")
+	}
+	return out, nil
 }
 
 func readPasswordFile(path string) ([]byte, error) {

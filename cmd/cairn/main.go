@@ -55,9 +55,14 @@ func main() {
 
 // run executes the command line and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runIO(args, os.Stdin, stdout, stderr)
+}
+
+// runIO is run with the standard input given: tests call it in-process.
+func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g := &GlobalOptions{stdout: stdout, stderr: stderr}
+	g := &GlobalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -91,7 +96,9 @@ and restores them. Documentation: docs/commands.md.
   cairn restore latest:/home/alice --target /tmp/restore`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w; see `%s --help`", err, c.CommandPath())}
 	})
@@ -112,6 +119,7 @@ and restores them. Documentation: docs/commands.md.
 		newPruneCommand(g),
 		newRepairCommand(g),
 		newServerCommand(g),
+		newVersionCommand(g),
 	)
 	return root
 }
