@@ -28,8 +28,15 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 		return withHint(fmt.Errorf("refusing plain http:// to %s: the password and data would cross the network unencrypted", u.Host),
 			"use https:// (cairn server run --tls-cert/--tls-key), or pass --insecure if the network is trusted")
 	}
-	pub, err := server.FetchIdentity(ctx, nil, u)
+	client, err := g.httpClient()
 	if err != nil {
+		return err
+	}
+	pub, err := server.FetchIdentity(ctx, client, u)
+	if err != nil {
+		if h := certHint(err); h != err {
+			return h
+		}
 		return withHint(err, "check the URL and the client's credentials; `cairn init` with a server needs a cairn server, not restic's rest-server")
 	}
 	fp := pub.Fingerprint()

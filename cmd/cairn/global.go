@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -149,22 +152,52 @@ func envList(name string) []string {
 
 // locationOptions are what opening storage needs from the flags.
 func (g *GlobalOptions) locationOptions() (location.Options, error) {
-	o := location.Options{Logger: g.logger(), Insecure: g.Insecure}
+	pool, err := g.rootCAs()
+	return location.Options{Logger: g.logger(), Insecure: g.Insecure, RootCAs: pool}, err
+}
+
+// httpClient is for a request to a cairn server outside a backend (its
+// identity, at enrolment), with --cacert's authorities.
+func (g *GlobalOptions) httpClient() (*http.Client, error) {
+	pool, err := g.rootCAs()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if pool != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: time.Minute}, nil
+}
+
+// certHint adds what to do to a server certificate no trusted authority
+// signed; other errors pass unchanged.
+func certHint(err error) error {
+	var ua x509.UnknownAuthorityError
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &ua) || errors.As(err, &cv) {
+		return withHint(err, "the server's certificate is not from an authority this machine trusts; pass its CA certificate with --cacert FILE (or CAIRN_CACERT)")
+	}
+	return err
+}
+
+// rootCAs reads --cacert / CAIRN_CACERT: nil (the system's authorities)
+// when none is given.
+func (g *GlobalOptions) rootCAs() (*x509.CertPool, error) {
 	if len(g.CACerts) == 0 {
-		return o, nil
+		return nil, nil
 	}
 	pool := x509.NewCertPool()
 	for _, f := range g.CACerts {
 		pem, err := os.ReadFile(f)
 		if err != nil {
-			return o, withHint(fmt.Errorf("read CA certificate: %w", err), "check --cacert/CAIRN_CACERT")
+			return nil, withHint(fmt.Errorf("read CA certificate: %w", err), "check --cacert/CAIRN_CACERT")
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return o, withHint(fmt.Errorf("CA certificate %s holds no PEM certificate", f), "give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+			return nil, withHint(fmt.Errorf("CA certificate %s holds no PEM certificate", f), "give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
 		}
 	}
-	o.RootCAs = pool
-	return o, nil
+	return pool, nil
 }
 
 // repoLocation returns -r, or a usage error when there is none. Parsing
@@ -197,7 +230,7 @@ func (g *GlobalOptions) openBackend(ctx context.Context) (backend.Backend, error
 		}
 		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, location.Redact(loc)), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
 	}
-	return be, err
+	return be, certHint(err)
 }
 
 // openRepo opens and unlocks the repository.
