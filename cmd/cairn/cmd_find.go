@@ -111,7 +111,7 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 		return writeJSON(g.stdout, matches)
 	}
 	if !g.Quiet {
-		fmt.Fprintf(g.stderr, "%d matches in %d snapshots\n", len(matches), len(snaps))
+		fmt.Fprintf(g.stderr, "%s in %s\n", plural(len(matches), "match", "matches"), plural(len(snaps), "snapshot", "snapshots"))
 	}
 	return nil
 }

@@ -80,8 +80,8 @@ the snapshots they match; the others are left alone.`,
 	f.StringVar(&opts.MinFree, "min-free", "", "delete least-important snapshots until SIZE is free on the repository's disk")
 	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "only show what would be removed")
 	f.BoolVar(&opts.Prune, "prune", false, "prune after removing snapshots")
-	f.DurationVar(&opts.PruneOpts.Grace, "grace", 24*time.Hour, "with --prune: see `cairn prune --grace`")
-	f.Float64Var(&opts.PruneOpts.RepackThreshold, "repack-threshold", 50, "with --prune: see `cairn prune --repack-threshold`")
+	f.DurationVar(&opts.PruneOpts.Grace, "grace", 24*time.Hour, "with --prune: see cairn prune --grace")
+	f.Float64Var(&opts.PruneOpts.RepackThreshold, "repack-threshold", 50, "with --prune: see cairn prune --repack-threshold")
 	return c
 }
 

@@ -59,7 +59,7 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 			return errors.New("server fingerprint not accepted; nothing was stored")
 		}
 	}
-	pw, err := g.password("enter a password for the new owner key: ", true)
+	pw, err := newRepoPassword(g, "enter a password for the new owner key: ")
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ changes. Restic repositories are left alone.`,
 	f.StringVar(&p.GroupBy, "group-by", server.DefaultGroupBy, "group snapshots by any of host, paths, tags")
 	f.IntVar(&p.Importance, "importance", 0, "keep the N most important snapshots per group")
 	f.StringVar(&po.MaxSize, "max-size", "", "space-driven: keep each repository within SIZE (e.g. 500GiB)")
-	f.DurationVar(&p.Grace, "grace", prune.DefaultGrace, "delete unused packs only after this long (see `cairn prune --grace`)")
+	f.DurationVar(&p.Grace, "grace", prune.DefaultGrace, "delete unused packs only after this long (see cairn prune --grace)")
 	f.DurationVar(&p.Every, "every", server.DefaultEvery, "how often to apply the policy")
 	f.BoolVar(&po.Show, "show", false, "show the policy, its budget state and the last jobs")
 	f.BoolVar(&po.Clear, "clear", false, "remove the policy: the server leaves the client's repositories alone")
