@@ -273,6 +273,10 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 	if err != nil {
 		return err
 	}
+	if repo.Keys().Sign == nil {
+		// A server key reads metadata but signs no snapshot (exit 11).
+		return roleError{verb: "backing up", need: "the owner key or a writer key", have: repo.Keys().Role, base: crypto.ErrNeedsOwner}
+	}
 	if err := checkEnrolled(repo); err != nil {
 		return err
 	}

@@ -82,11 +82,10 @@ func (g *GlobalOptions) logger() *slog.Logger {
 	case g.Quiet:
 		lvl = slog.LevelError
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
 	if g.JSON {
-		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+		return slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, opts))
+	return slog.New(newCLIHandler(g.stderr, lvl))
 }
 
 // printf prints unless -q.
@@ -269,6 +268,9 @@ func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, e
 	case errors.Is(err, repository.ErrNoKey) && g.KeyFile != "":
 		return nil, withHint(fmt.Errorf("wrong password for key file %s: %w", g.KeyFile, repository.ErrNoKey), "try another password")
 	case errors.Is(err, repository.ErrNoKey):
+		if why := noKeyError(ctx, be, loc); why != nil {
+			return nil, why
+		}
 		return nil, withHint(fmt.Errorf("wrong password for repository %s: %w", loc, err), "try another password, or --key-file for a key kept outside the repository")
 	case err != nil:
 		return nil, fmt.Errorf("open repository %s: %w", loc, err)

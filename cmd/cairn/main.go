@@ -19,8 +19,11 @@ const exitCodesHelp = `Exit codes:
   1    the command failed
   3    backup: the snapshot was saved, but some files could not be read
   10   no repository at the given location
-  11   the key cannot do this (a writer or server key where the owner key is needed)
+  11   the key cannot do this (a writer or server key where the owner key is needed,
+       a server key for a backup)
   12   wrong password (no key matched)
+  13   the server refused an upload: over the client's quota or space budget (507)
+  14   the server refused a snapshot: too soon after the last (--min-interval, 429)
   130  interrupted (SIGINT/SIGTERM)`
 
 func main() {

@@ -364,7 +364,8 @@ func (a *archiver) warn(path string, err error) {
 	a.mu.Lock()
 	a.warnings = append(a.warnings, msg)
 	a.mu.Unlock()
-	a.opts.Log.Warn("skipped", "path", path, "err", err)
+	// Result.Warnings carries it to the caller, which reports it once.
+	a.opts.Log.Debug("skipped", "path", path, "err", err)
 }
 
 func (a *archiver) addRef(t blob.Type, id blob.ID) {
