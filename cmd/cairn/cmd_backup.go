@@ -112,6 +112,22 @@ func readExcludeFile(flag, path string) ([]string, error) {
 	return fsmeta.ReadPatterns(f)
 }
 
+// checkFutureTime refuses a --time in the future for the owner, whose
+// claimed time is its snapshot's policy time: the snapshot would stay
+// "latest" and be kept by every --keep rule until that day came. A
+// writer's claim never counts beyond when storage received the snapshot
+// (R14), so for a writer it is only a warning.
+func checkFutureTime(g *GlobalOptions, repo *repository.Repository, t time.Time, given string) error {
+	if t.IsZero() || !t.After(time.Now().Add(time.Minute)) {
+		return nil
+	}
+	if repo.Keys().Role == crypto.RoleOwner {
+		return usageError{fmt.Errorf("--time %q is in the future; the owner's snapshot would stay `latest` and be kept by every --keep rule until then", given)}
+	}
+	fmt.Fprintf(g.stderr, "cairn: warning: --time %q is in the future; a writer's snapshot is ordered by when storage received it, not by this time\n", given)
+	return nil
+}
+
 // backupArchiverOptions turns backup's flags into archiver options and
 // the full list of paths (PATHs and --files-from lists).
 func backupArchiverOptions(g *GlobalOptions, opts BackupOptions, paths []string) (archiver.Options, []string, error) {
@@ -151,12 +167,6 @@ func backupArchiverOptions(g *GlobalOptions, opts BackupOptions, paths []string)
 		t, err := time.ParseInLocation("2006-01-02 15:04:05", opts.Time, time.Local)
 		if err != nil {
 			return aopts, nil, usageError{fmt.Errorf(`--time %q: want "YYYY-MM-DD HH:MM:SS"`, opts.Time)}
-		}
-		// The owner's claimed time orders snapshots for `latest` and
-		// retention: one in the future would stay "latest" and be kept
-		// by every rule until that day came.
-		if t.After(time.Now().Add(time.Minute)) {
-			return aopts, nil, usageError{fmt.Errorf("--time %q is in the future; a snapshot from the future would stay `latest` and be kept by every --keep rule", opts.Time)}
 		}
 		aopts.Time = t
 	}
@@ -278,6 +288,9 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 		return roleError{verb: "backing up", need: "the owner key or a writer key", have: repo.Keys().Role, base: crypto.ErrNeedsOwner}
 	}
 	if err := checkEnrolled(repo); err != nil {
+		return err
+	}
+	if err := checkFutureTime(g, repo, aopts.Time, opts.Time); err != nil {
 		return err
 	}
 	if opts.Parent != "" {
