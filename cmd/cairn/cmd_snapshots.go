@@ -51,8 +51,8 @@ object per group with its group_key).`,
 		RunE: func(c *cobra.Command, args []string) error { return runSnapshots(c.Context(), g, opts, args) },
 	}
 	addFilterFlags(c, &opts.Filter)
-	c.Flags().IntVar(&opts.Latest, "latest", 0, "list only the newest N snapshots of each group")
-	c.Flags().StringVar(&opts.GroupBy, "group-by", "", "group by any of host, paths, tags (comma-separated)")
+	c.Flags().IntVar(&opts.Latest, "latest", 0, "list only the newest `N` snapshots of each group")
+	c.Flags().StringVar(&opts.GroupBy, "group-by", "", "group by `FIELDS`: any of host, paths, tags, comma-separated")
 	c.Flags().BoolVarP(&opts.Compact, "compact", "c", false, "list only ID, time, host and tags")
 	return c
 }

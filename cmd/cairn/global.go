@@ -53,16 +53,16 @@ func envOr(name, def string) string {
 
 func (g *GlobalOptions) register(c *cobra.Command) {
 	f := c.PersistentFlags()
-	f.StringVarP(&g.Repo, "repo", "r", envOr("CAIRN_REPOSITORY", ""), "repository location: a directory (env CAIRN_REPOSITORY)")
+	f.StringVarP(&g.Repo, "repo", "r", envOr("CAIRN_REPOSITORY", ""), "repository `LOCATION`: a directory, s3: or rest: URL (env CAIRN_REPOSITORY)")
 	// --help shows the default from CAIRN_REPOSITORY: never its password.
 	if fl := f.Lookup("repo"); fl != nil {
 		fl.DefValue = location.Redact(fl.DefValue)
 	}
-	f.StringVarP(&g.PasswordFile, "password-file", "p", envOr("CAIRN_PASSWORD_FILE", ""), "read the password from this file (env CAIRN_PASSWORD_FILE)")
-	f.StringVar(&g.PasswordCommand, "password-command", envOr("CAIRN_PASSWORD_COMMAND", ""), "run this shell command and read the password from its output (env CAIRN_PASSWORD_COMMAND)")
-	f.StringVar(&g.KeyFile, "key-file", envOr("CAIRN_KEY_FILE", ""), "unlock with this key file instead of the repository's keys/ (env CAIRN_KEY_FILE)")
-	f.StringArrayVar(&g.CACerts, "cacert", envList("CAIRN_CACERT"), "trust only the certificate authorities in this PEM FILE for an https:// server (repeatable; env CAIRN_CACERT)")
-	f.StringVar(&g.CacheDir, "cache-dir", envOr("CAIRN_CACHE_DIR", ""), "local cache directory (default $CAIRN_CACHE_DIR, else $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
+	f.StringVarP(&g.PasswordFile, "password-file", "p", envOr("CAIRN_PASSWORD_FILE", ""), "read the password from `FILE` (env CAIRN_PASSWORD_FILE)")
+	f.StringVar(&g.PasswordCommand, "password-command", envOr("CAIRN_PASSWORD_COMMAND", ""), "run the shell `COMMAND` and read the password from its output (env CAIRN_PASSWORD_COMMAND)")
+	f.StringVar(&g.KeyFile, "key-file", envOr("CAIRN_KEY_FILE", ""), "unlock with the key `FILE` instead of the repository's keys/ (env CAIRN_KEY_FILE)")
+	f.StringArrayVar(&g.CACerts, "cacert", envList("CAIRN_CACERT"), "trust only the certificate authorities in the PEM `FILE` for an https:// server (repeatable; env CAIRN_CACERT)")
+	f.StringVar(&g.CacheDir, "cache-dir", envOr("CAIRN_CACHE_DIR", ""), "local cache `DIR` (default $CAIRN_CACHE_DIR, else $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
 	f.BoolVar(&g.NoCache, "no-cache", false, "use no local cache")
 	f.BoolVar(&g.JSON, "json", false, "print JSON instead of text")
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")

@@ -26,9 +26,9 @@ type SnapshotFilter struct {
 }
 
 func addFilterFlags(c *cobra.Command, f *SnapshotFilter) {
-	c.Flags().StringArrayVar(&f.Hosts, "host", nil, "only snapshots with this host label (repeatable: any of them)")
-	c.Flags().StringArrayVar(&f.Tags, "tag", nil, "only snapshots with these comma-separated tags, all of them (repeatable: any of the lists)")
-	c.Flags().StringArrayVar(&f.Paths, "path", nil, "only snapshots of this path (owner key; repeatable: all of them)")
+	c.Flags().StringArrayVar(&f.Hosts, "host", nil, "only snapshots with the `HOST` label (repeatable: any of them)")
+	c.Flags().StringArrayVar(&f.Tags, "tag", nil, "only snapshots with all of `TAG[,TAG...]` (repeatable: any of the lists)")
+	c.Flags().StringArrayVar(&f.Paths, "path", nil, "only snapshots of `PATH` (owner key; repeatable: all of them)")
 }
 
 func (f *SnapshotFilter) empty() bool {
