@@ -180,3 +180,17 @@ func listRepo(t *testing.T, dir string) []string {
 	})
 	return out
 }
+
+// TestBackupStdinWithPasswordCommand: the password command does not eat
+// the data --stdin backs up.
+func TestBackupStdinWithPasswordCommand(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	r := c.runIn(strings.NewReader("the data\n"), "--password-command", "cat >/dev/null; echo correct horse", "backup", "--stdin")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := c.ok("dump", "latest", "/stdin").stdout; got != "the data\n" {
+		t.Errorf("dump: %q", got)
+	}
+}

@@ -300,11 +300,12 @@ func (g *GlobalOptions) password(prompt string, confirm bool) ([]byte, error) {
 
 // runPasswordCommand runs --password-command with sh -c; its standard
 // output less one final newline is the password, its standard error goes
-// to ours (a password manager's prompt or complaint).
+// to ours (a password manager's complaint).
 func (g *GlobalOptions) runPasswordCommand() ([]byte, error) {
 	cmd := exec.Command("/bin/sh", "-c", g.PasswordCommand)
 	cmd.Stderr = g.stderr
-	cmd.Stdin = g.stdin
+	// No standard input: with --stdin it is the data to back up. A
+	// password manager that asks the user opens /dev/tty.
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, withHint(fmt.Errorf("password command %q failed: %w", g.PasswordCommand, err), "check --password-command/CAIRN_PASSWORD_COMMAND")
