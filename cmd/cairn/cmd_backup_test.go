@@ -46,9 +46,12 @@ func TestBackupFilesFrom(t *testing.T) {
 func TestBackupStdin(t *testing.T) {
 	c := newCLI(t)
 	c.ok("init")
-	r := c.runIn(strings.NewReader("dump of the database\n"), "backup", "--stdin", "--stdin-filename", "db.sql")
+	r := c.runIn(strings.NewReader("dump of the database\n"), "backup", "--stdin", "--stdin-filename", "db.sql", "--json", "-v")
 	if r.code != 0 {
 		t.Fatalf("--stdin: exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, `{"action":"new","data_size":21,"item":"/db.sql","message_type":"verbose_status"}`) {
+		t.Errorf("--json -v lacks the stored file's verbose_status line:\n%s", r.stdout)
 	}
 	if got := c.ok("dump", "latest", "/db.sql").stdout; got != "dump of the database\n" {
 		t.Errorf("dump of --stdin's file: %q", got)
