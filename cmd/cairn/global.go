@@ -66,7 +66,7 @@ func (g *GlobalOptions) register(c *cobra.Command) {
 	f.BoolVar(&g.NoCache, "no-cache", false, "use no local cache")
 	f.BoolVar(&g.JSON, "json", false, "print JSON instead of text")
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
-	f.CountVarP(&g.Verbose, "verbose", "v", "print more, also when not on a terminal (-vv: more still)")
+	f.CountVarP(&g.Verbose, "verbose", "v", "print more, also when not on a terminal; -vv or --verbose=`N` for more still (2 lists unchanged files)")
 	f.BoolVar(&g.Debug, "debug", false, "print debug logs and error details")
 	f.BoolVar(&g.Insecure, "insecure", false, "allow plain http:// to a rest: server that is not on loopback")
 }
