@@ -88,7 +88,7 @@ func runCheck(ctx context.Context, g *GlobalOptions, opts CheckOptions) error {
 			for _, c := range rep.Checks {
 				fmt.Fprintf(g.stdout, "checked: %s\n", c)
 			}
-			fmt.Fprintf(g.stdout, "%d snapshots, %d packs, %d blobs, %d trees; %s read\n", rep.Snapshots, rep.Packs, rep.Blobs, rep.Trees, formatBytes(rep.BytesRead))
+			fmt.Fprintf(g.stdout, "%s, %s, %s, %s; %s read\n", plural(rep.Snapshots, "snapshot", "snapshots"), plural(rep.Packs, "pack", "packs"), plural(rep.Blobs, "blob", "blobs"), plural(rep.Trees, "tree", "trees"), formatBytes(rep.BytesRead))
 			if a := rep.Audit; a != nil {
 				fmt.Fprintf(g.stdout, "audit: %d of %d packs verified this run; %d verified within %d days, %d never", len(a.Verified), a.Packs, a.Within, a.WithinDays, a.Never)
 				if a.Never == 0 && a.Packs > 0 {

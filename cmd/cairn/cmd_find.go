@@ -117,7 +117,7 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 		}
 		err = writeJSON(g.stdout, matches)
 	} else if !g.Quiet {
-		fmt.Fprintf(g.stderr, "%d matches in %d snapshots\n", len(matches), len(snaps))
+		fmt.Fprintf(g.stderr, "%s in %s\n", plural(len(matches), "match", "matches"), plural(len(snaps), "snapshot", "snapshots"))
 	}
 	if err == nil && lost > 0 {
 		err = lostError{fmt.Errorf("%d lost directories could not be searched (warnings above); everything else was", lost)}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/forget"
+	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/retention"
 )
 
@@ -29,12 +30,13 @@ type ForgetOptions struct {
 	DryRun     bool
 	Prune      bool
 	PruneOpts  PruneOptions
+	Filter     SnapshotFilter
 }
 
 func newForgetCommand(g *GlobalOptions) *cobra.Command {
 	var opts ForgetOptions
 	c := &cobra.Command{
-		Use:   "forget",
+		Use:   "forget [ID...]",
 		Short: "Remove snapshots by a retention policy",
 		Long: `Remove snapshots by a retention policy, per group of host label and path
 group (--group-by). Rules work as restic's: a snapshot is kept if any rule
@@ -49,13 +51,19 @@ important snapshots until the repository fits (with room for the next
 backups), never a floor snapshot; when that is impossible forget refuses and
 exits 1. Writers' snapshots are aged by when storage received them, not the
 time they claim. Each removed snapshot leaves a signed tombstone. Works with
-the owner or the server key, never a writer key.`,
+the owner or the server key, never a writer key.
+
+forget ID... removes exactly the snapshots named (IDs, unique prefixes or
+"latest") and takes no policy. --host, --tag and --path restrict a policy to
+the snapshots they match; the others are left alone.`,
 		Example: `  cairn forget --keep-daily 7 --keep-weekly 4 --dry-run
   cairn forget --policy-file policy.yaml --prune --json
-  cairn forget --max-size 500GiB --key-file server.key`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return runForget(c.Context(), g, opts) },
+  cairn forget --max-size 500GiB --key-file server.key
+  cairn forget --host web1 --tag daily --keep-daily 7
+  cairn forget 4f9c2a1e 8812bb03`,
+		RunE: func(c *cobra.Command, args []string) error { return runForget(c.Context(), g, opts, args) },
 	}
+	addFilterFlags(c, &opts.Filter)
 	f := c.Flags()
 	f.IntVar(&opts.Policy.Last, "keep-last", 0, "keep the last N snapshots")
 	f.IntVar(&opts.Policy.Hourly, "keep-hourly", 0, "keep the newest snapshot of each of the last N hours")
@@ -72,30 +80,9 @@ the owner or the server key, never a writer key.`,
 	f.StringVar(&opts.MinFree, "min-free", "", "delete least-important snapshots until SIZE is free on the repository's disk")
 	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "only show what would be removed")
 	f.BoolVar(&opts.Prune, "prune", false, "prune after removing snapshots")
-	f.DurationVar(&opts.PruneOpts.Grace, "grace", 24*time.Hour, "with --prune: see `cairn prune --grace`")
-	f.Float64Var(&opts.PruneOpts.RepackThreshold, "repack-threshold", 50, "with --prune: see `cairn prune --repack-threshold`")
+	f.DurationVar(&opts.PruneOpts.Grace, "grace", 24*time.Hour, "with --prune: see cairn prune --grace")
+	f.Float64Var(&opts.PruneOpts.RepackThreshold, "repack-threshold", 50, "with --prune: see cairn prune --repack-threshold")
 	return c
-}
-
-// parseSize parses "500GiB", "2G", "1048576".
-func parseSize(s string) (uint64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	mult := uint64(1)
-	for _, u := range []struct {
-		suf string
-		m   uint64
-	}{{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3},
-		{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suf) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.m
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 {
-		return 0, usageError{fmt.Errorf("size %q: want e.g. 500GiB, 2G or a byte count", s)}
-	}
-	return uint64(f * float64(mult)), nil
 }
 
 type forgetItem struct {
@@ -109,7 +96,10 @@ type forgetItem struct {
 	Reasons []string `json:"reasons"`
 }
 
-func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error {
+func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids []string) error {
+	if len(ids) > 0 {
+		return runForgetIDs(ctx, g, opts, ids)
+	}
 	p := opts.Policy
 	var err error
 	if opts.Within != "" {
@@ -135,12 +125,12 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 	}
 	var maxSize, minFree uint64
 	if opts.MaxSize != "" {
-		if maxSize, err = parseSize(opts.MaxSize); err != nil {
+		if maxSize, err = parseSizeFlag("max-size", opts.MaxSize); err != nil {
 			return err
 		}
 	}
 	if opts.MinFree != "" {
-		if minFree, err = parseSize(opts.MinFree); err != nil {
+		if minFree, err = parseSizeFlag("min-free", opts.MinFree); err != nil {
 			return err
 		}
 	}
@@ -163,6 +153,13 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 	l, err := forget.Load(ctx, repo, warn)
 	if err != nil {
 		return err
+	}
+	if !opts.Filter.empty() {
+		// The policy sees only the snapshots the filter matches; the
+		// others are neither kept nor removed by it.
+		sub := *l
+		sub.Snapshots = slices.DeleteFunc(slices.Clone(l.Snapshots), func(s retention.Snapshot) bool { return !opts.Filter.match(l.ByID[s.ID]) })
+		l = &sub
 	}
 	rp := forget.Policy{Keep: p, GroupBy: gb, Importance: importance, MaxSize: maxSize, MinFree: minFree,
 		Free: func() (uint64, error) {
@@ -197,15 +194,75 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 		}
 		items = append(items, it)
 	}
+	if err := printForget(g, items, removed, opts.DryRun); err != nil {
+		return err
+	}
+	if opts.Prune && !opts.DryRun {
+		return runPruneRepo(ctx, g, repo, opts.PruneOpts)
+	}
+	return nil
+}
+
+// runForgetIDs removes exactly the snapshots named.
+func runForgetIDs(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids []string) error {
+	if !opts.Policy.Empty() || opts.Within != "" || opts.PolicyFile != "" || opts.Importance != 0 || opts.MaxSize != "" || opts.MinFree != "" {
+		return usageError{errors.New("forget takes snapshot IDs or a policy (--keep-*, --policy-file, --importance, --max-size, --min-free), not both")}
+	}
+	repo, err := g.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	if err := needMetadata(repo, "forgetting snapshots"); err != nil {
+		return err
+	}
+	if repo.Keys().CoordSign == nil {
+		return roleError{verb: "forgetting snapshots", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
+	}
+	snaps, err := loadSnapshots(ctx, g, repo)
+	if err != nil {
+		return err
+	}
+	var picked []*repository.Snapshot
+	for _, id := range ids {
+		s, err := findSnapshot(snaps, id, &opts.Filter)
+		if err != nil {
+			return err // nothing removed yet: all or none are named right
+		}
+		if !slices.Contains(picked, s) {
+			picked = append(picked, s)
+		}
+	}
+	var items []forgetItem
+	for _, s := range picked {
+		it := forgetItem{ID: s.ID.String(), ShortID: s.ID.Short(), Time: s.Standing.Time.Format(time.RFC3339), Action: "remove", Reasons: []string{"named on the command line"}}
+		if s.Meta != nil {
+			it.Host, it.Tags = s.Meta.HostLabel, s.Meta.Tags
+		}
+		if !opts.DryRun {
+			if err := repo.ForgetSnapshot(ctx, s, "named on the command line"); err != nil {
+				return fmt.Errorf("forget %s: %w", it.ShortID, err)
+			}
+		}
+		items = append(items, it)
+	}
+	if err := printForget(g, items, len(items), opts.DryRun); err != nil {
+		return err
+	}
+	if opts.Prune && !opts.DryRun {
+		return runPruneRepo(ctx, g, repo, opts.PruneOpts)
+	}
+	return nil
+}
+
+func printForget(g *GlobalOptions, items []forgetItem, removed int, dryRun bool) error {
 	if g.JSON {
 		if items == nil {
 			items = []forgetItem{}
 		}
-		if err := writeJSON(g.stdout, map[string]any{"message_type": "forget", "dry_run": opts.DryRun, "snapshots": items,
-			"kept": len(items) - removed, "removed": removed}); err != nil {
-			return err
-		}
-	} else if !g.Quiet {
+		return writeJSON(g.stdout, map[string]any{"message_type": "forget", "dry_run": dryRun, "snapshots": items,
+			"kept": len(items) - removed, "removed": removed})
+	}
+	if !g.Quiet {
 		last := "\x00"
 		for _, it := range items {
 			if it.Group != last {
@@ -215,13 +272,10 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions) error 
 			fmt.Fprintf(g.stdout, "  %-6s %s  %s  %s\n", it.Action, it.ShortID, it.Time, displayText(strings.Join(it.Reasons, ", ")))
 		}
 		verb := "removed"
-		if opts.DryRun {
+		if dryRun {
 			verb = "would remove"
 		}
-		fmt.Fprintf(g.stdout, "%s %d of %d snapshots\n", verb, removed, len(items))
-	}
-	if opts.Prune && !opts.DryRun {
-		return runPruneRepo(ctx, g, repo, opts.PruneOpts)
+		fmt.Fprintf(g.stdout, "%s %d of %s\n", verb, removed, plural(len(items), "snapshot", "snapshots"))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -40,9 +41,25 @@ The owner key can do everything; add writer and server keys with "cairn key add"
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error { return runInit(c.Context(), g, opts) },
 	}
-	c.Flags().StringVar(&opts.ServerFingerprint, "server-fingerprint", "", "the cairn server's fingerprint (`cairn server fingerprint` on the server); required when not on a terminal")
+	c.Flags().StringVar(&opts.ServerFingerprint, "server-fingerprint", "", "the cairn server's fingerprint, as cairn server fingerprint prints it on the server; required when not on a terminal")
 	c.Flags().StringVar(&opts.OwnerKeyFile, "owner-key-file", "", "with a cairn server: where to write the owner key (default $XDG_CONFIG_HOME/cairn/keys/ID.key)")
 	return c
+}
+
+// minPassword is the shortest password a new repository or owner key
+// takes: a short one falls to guessing once a copy of the key file leaks.
+const minPassword = 8
+
+// newRepoPassword reads a new password and refuses one that is too short.
+func newRepoPassword(g *GlobalOptions, prompt string) ([]byte, error) {
+	pw, err := g.password(prompt, true)
+	if err != nil {
+		return nil, err
+	}
+	if n := utf8.RuneCount(pw); n < minPassword {
+		return nil, usageError{fmt.Errorf("the password has %d characters; a new repository needs at least %d (a passphrase of a few words is best)", n, minPassword)}
+	}
+	return pw, nil
 }
 
 func runInit(ctx context.Context, g *GlobalOptions, opts InitOptions) error {
@@ -53,7 +70,7 @@ func runInit(ctx context.Context, g *GlobalOptions, opts InitOptions) error {
 	if l, _ := location.Parse(dir); l.Kind == location.Rest {
 		return runInitServer(ctx, g, opts, dir, l)
 	}
-	pw, err := g.password("enter a password for the new repository: ", true)
+	pw, err := newRepoPassword(g, "enter a password for the new repository: ")
 	if err != nil {
 		return err
 	}
@@ -61,7 +78,11 @@ func runInit(ctx context.Context, g *GlobalOptions, opts InitOptions) error {
 	if err != nil {
 		return err
 	}
-	be, err := location.Create(ctx, dir, location.Options{Logger: g.logger(), Insecure: g.Insecure})
+	lopts, err := g.locationOptions()
+	if err != nil {
+		return err
+	}
+	be, err := location.Create(ctx, dir, lopts)
 	if errors.Is(err, backend.ErrExists) {
 		return withHint(fmt.Errorf("a repository already exists at %s", location.Redact(dir)), "use it with -r %s, or choose another directory", location.Redact(dir))
 	}

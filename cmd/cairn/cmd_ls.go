@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,34 +58,6 @@ type nodeJSON struct {
 	Lost string `json:"lost,omitempty"`
 }
 
-func modeString(n *snapshot.Node) string {
-	m := fs.FileMode(n.Mode & 0o777)
-	if n.Mode&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if n.Mode&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if n.Mode&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	switch n.Type {
-	case snapshot.TypeDir:
-		m |= fs.ModeDir
-	case snapshot.TypeSymlink:
-		m |= fs.ModeSymlink
-	case snapshot.TypeFIFO:
-		m |= fs.ModeNamedPipe
-	case snapshot.TypeCharDev:
-		m |= fs.ModeDevice | fs.ModeCharDevice
-	case snapshot.TypeBlkDev:
-		m |= fs.ModeDevice
-	case snapshot.TypeSocket:
-		m |= fs.ModeSocket
-	}
-	return m.String()
-}
-
 func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string) error {
 	repo, snap, err := openSnapshotContent(ctx, g, "listing files", args[0], &opts.Filter)
 	if err != nil {
@@ -111,7 +81,7 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		lost++
 		fmt.Fprintf(g.stderr, "cairn: warning: %s: %s\n", displayText(full), displayText(err.Error()))
 	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', tabwriter.AlignRight)
+	long := newLongListing(ctx, repo, snap.File.Statement.Root)
 	emit := func(p string, n *snapshot.Node) error {
 		full := "/" + p
 		var lostContent error
@@ -120,8 +90,8 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 			warnLost(full, lostContent)
 		}
 		if g.JSON {
-			nj := nodeJSON{Path: full, Name: n.Name, Type: n.Type.String(), Mode: modeString(n), UID: n.UID, GID: n.GID,
-				User: n.User, Group: n.Group, Size: n.Size, MTime: n.MTime, LinkTarget: n.LinkTarget, HardLinkTo: n.HardLinkTo}
+			nj := nodeJSON{Path: full, Name: n.Name, Type: n.Type.String(), Mode: lsMode(n), UID: n.UID, GID: n.GID,
+				User: n.User, Group: n.Group, Size: long.size(p, n), MTime: n.MTime, LinkTarget: n.LinkTarget, HardLinkTo: n.HardLinkTo}
 			if lostContent != nil {
 				nj.Lost = lostContent.Error()
 			}
@@ -132,18 +102,7 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 			fmt.Fprintln(g.stdout, displayText(full))
 			return nil
 		}
-		user, group := n.User, n.Group
-		if user == "" {
-			user = fmt.Sprint(n.UID)
-		}
-		if group == "" {
-			group = fmt.Sprint(n.GID)
-		}
-		name := displayText(full)
-		if n.Type == snapshot.TypeSymlink {
-			name += " -> " + displayText(n.LinkTarget)
-		}
-		fmt.Fprintf(tw, "%s\t %s\t %s\t %d\t %s\t %s\t\n", modeString(n), displayText(user), displayText(group), n.Size, n.MTime.Local().Format("2006-01-02 15:04:05"), name)
+		long.add(p, full, n)
 		return nil
 	}
 	join := func(p string) string {
@@ -180,7 +139,7 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		}
 		err = writeJSON(g.stdout, out)
 	} else {
-		err = tw.Flush()
+		err = long.flush(g.stdout)
 	}
 	if err == nil && lost > 0 {
 		err = lostError{fmt.Errorf("snapshot %s: %d paths lost (warnings above); everything else was listed", snap.ID.Short(), lost)}

@@ -70,7 +70,7 @@ func runPruneRepo(ctx context.Context, g *GlobalOptions, repo *repository.Reposi
 	if g.Quiet {
 		return nil
 	}
-	fmt.Fprintf(g.stdout, "%d snapshots reach %d blobs in %d packs\n", rep.Snapshots, rep.LiveBlobs, rep.Packs)
+	fmt.Fprintf(g.stdout, "%s %s in %s\n", plural(rep.Snapshots, "snapshot reaches", "snapshots reach"), plural(rep.LiveBlobs, "blob", "blobs"), plural(rep.Packs, "pack", "packs"))
 	fmt.Fprintf(g.stdout, "condemned %d packs (%d unused, %d to repack, %d unindexed; %s unused)\n",
 		len(rep.Condemned), rep.DeadPacks, rep.RepackedPacks, rep.Unindexed, formatBytes(rep.DeadBytes))
 	if rep.NewPacks > 0 {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/server"
@@ -200,9 +199,12 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	if (ro.TLSCert == "") != (ro.TLSKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
 	}
-	maxUpload, err := humanize.ParseBytes(ro.MaxUpload)
-	if err != nil || maxUpload == 0 {
-		return usageError{fmt.Errorf("--max-upload %q: give a size such as 512MiB", ro.MaxUpload)}
+	maxUpload, err := parseSizeFlag("max-upload", ro.MaxUpload)
+	if err != nil {
+		return err
+	}
+	if maxUpload == 0 {
+		return usageError{fmt.Errorf("--max-upload %q: give a size above zero, such as 512MiB", ro.MaxUpload)}
 	}
 	if ro.SessionTTL < 10*time.Second {
 		return usageError{fmt.Errorf("--session-ttl %v: give at least 10s (clients heartbeat every third of it)", ro.SessionTTL)}
@@ -215,9 +217,12 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 		s   string
 		dst *uint64
 	}{"body-min-rate": {ro.BodyMinRate, &minRate}, "max-upload-memory": {ro.MaxUploadMemory, &upMem}, "max-meta-upload": {ro.MaxMetaUpload, &metaMax}} {
-		n, err := humanize.ParseBytes(v.s)
-		if err != nil || n == 0 {
-			return usageError{fmt.Errorf("--%s %q: give a size such as 64KiB", flag, v.s)}
+		n, err := parseSizeFlag(flag, v.s)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return usageError{fmt.Errorf("--%s %q: give a size above zero, such as 64KiB", flag, v.s)}
 		}
 		*v.dst = n
 	}

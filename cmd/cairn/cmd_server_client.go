@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -84,9 +83,9 @@ create files but never delete or overwrite them (restic lock files excepted).`,
 func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ao ServerClientAddOptions, name string) error {
 	var quota uint64
 	if ao.Quota != "" {
-		q, err := humanize.ParseBytes(ao.Quota)
+		q, err := parseSizeFlag("quota", ao.Quota)
 		if err != nil {
-			return usageError{fmt.Errorf("--quota %q: give a size such as 200GiB", ao.Quota)}
+			return err
 		}
 		quota = q
 	}

@@ -28,12 +28,19 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 		return withHint(fmt.Errorf("refusing plain http:// to %s: the password and data would cross the network unencrypted", u.Host),
 			"use https:// (cairn server run --tls-cert/--tls-key), or pass --insecure if the network is trusted")
 	}
-	id, err := rest.FetchIdentity(ctx, nil, u)
+	client, err := g.httpClient()
+	if err != nil {
+		return err
+	}
+	id, err := rest.FetchIdentity(ctx, client, u)
 	pub := repository.ServerPublic(id)
 	if err == nil {
 		err = pub.Validate()
 	}
 	if err != nil {
+		if h := certHint(err); h != err {
+			return h
+		}
 		return withHint(err, "check the URL and the client's credentials; `cairn init` with a server needs a cairn server, not restic's rest-server")
 	}
 	fp := pub.Fingerprint()
@@ -56,7 +63,7 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 			return errors.New("server fingerprint not accepted; nothing was stored")
 		}
 	}
-	pw, err := g.password("enter a password for the new owner key: ", true)
+	pw, err := newRepoPassword(g, "enter a password for the new owner key: ")
 	if err != nil {
 		return err
 	}
@@ -64,7 +71,11 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	if err != nil {
 		return err
 	}
-	be, err := location.Create(ctx, loc, location.Options{Logger: g.logger(), Insecure: g.Insecure})
+	lopts, err := g.locationOptions()
+	if err != nil {
+		return err
+	}
+	be, err := location.Create(ctx, loc, lopts)
 	if errors.Is(err, backend.ErrExists) {
 		return withHint(fmt.Errorf("a repository already exists at %s", u.Redacted()), "use it, or choose another path")
 	}

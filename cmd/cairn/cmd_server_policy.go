@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/prune"
@@ -64,7 +63,7 @@ changes. Restic repositories are left alone.`,
 	f.StringVar(&p.GroupBy, "group-by", server.DefaultGroupBy, "group snapshots by any of host, paths, tags")
 	f.IntVar(&p.Importance, "importance", 0, "keep the N most important snapshots per group")
 	f.StringVar(&po.MaxSize, "max-size", "", "space-driven: keep each repository within SIZE (e.g. 500GiB)")
-	f.DurationVar(&p.Grace, "grace", prune.DefaultGrace, "delete unused packs only after this long (see `cairn prune --grace`)")
+	f.DurationVar(&p.Grace, "grace", prune.DefaultGrace, "delete unused packs only after this long (see cairn prune --grace)")
 	f.DurationVar(&p.Every, "every", server.DefaultEvery, "how often to apply the policy")
 	f.BoolVar(&po.Show, "show", false, "show the policy, its budget state and the last jobs")
 	f.BoolVar(&po.Clear, "clear", false, "remove the policy: the server leaves the client's repositories alone")
@@ -84,9 +83,12 @@ func runServerClientPolicy(ctx context.Context, g *GlobalOptions, opts *ServerOp
 			}
 		}
 		if po.MaxSize != "" {
-			n, err := humanize.ParseBytes(po.MaxSize)
-			if err != nil || n == 0 {
-				return usageError{fmt.Errorf("--max-size %q: give a size such as 500GiB", po.MaxSize)}
+			n, err := parseSizeFlag("max-size", po.MaxSize)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return usageError{fmt.Errorf("--max-size %q: give a size above zero, such as 500GiB", po.MaxSize)}
 			}
 			p.MaxSize = int64(n)
 		}

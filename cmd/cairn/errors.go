@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
 // Exit codes: a documented contract (docs/commands.md, cairn --help).
@@ -17,6 +19,8 @@ const (
 	exitNoRepository  = 10
 	exitNeedsKey      = 11
 	exitWrongPassword = 12
+	exitQuota         = 13
+	exitTooSoon       = 14
 	exitInterrupted   = 130
 )
 
@@ -85,6 +89,15 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, repository.ErrNoKey), errors.Is(err, crypto.ErrWrongPassword):
 		return exitWrongPassword
 	}
+	var se *restapi.StatusError
+	if errors.As(err, &se) {
+		switch {
+		case se.Status == http.StatusInsufficientStorage || se.Code == restapi.CodeQuota:
+			return exitQuota
+		case se.Code == restapi.CodeTooOften:
+			return exitTooSoon
+		}
+	}
 	return exitFailed
 }
 
@@ -102,6 +115,14 @@ func errorMessage(err error, code int) string {
 	switch code {
 	case exitNeedsKey:
 		return msg + "; use the owner key (or the server key for metadata-only work)"
+	case exitQuota:
+		return msg + "; nothing half-written is visible; ask the server's operator for more room (`cairn server client add --quota`, `cairn server client policy`), or forget and prune snapshots"
+	case exitTooSoon:
+		return msg + "; the server takes snapshots from this client only so often (`cairn server client add --min-interval`); run again later"
+	}
+	var se *restapi.StatusError
+	if errors.As(err, &se) && se.Code == restapi.CodeForbidden {
+		return msg + "; the server's operator can enable the client again (`cairn server client enable`)"
 	}
 	return msg
 }

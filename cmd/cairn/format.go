@@ -8,24 +8,22 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cairnbackup/cairn/internal/units"
 )
 
-// formatBytes renders n in IEC units: "265.1 MiB".
-func formatBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+// formatBytes renders n in IEC units: "265.1 MiB" (units.FormatSize, the
+// one size formatter of the program).
+func formatBytes(n uint64) string { return units.FormatSize(n) }
+
+// parseSizeFlag parses a size given to --flag (units.ParseSize: binary
+// units, "GB" the same as "GiB"); a bad one is a usage error naming it.
+func parseSizeFlag(flag, s string) (uint64, error) {
+	n, err := units.ParseSize(s)
+	if err != nil {
+		return 0, usageError{fmt.Errorf("--%s %q: give a size such as 500GiB, 2G or a byte count (units are powers of 1024; GB and GiB mean the same)", flag, s)}
 	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	if v >= 100 {
-		return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
-	}
-	return fmt.Sprintf("%.2f %ciB", v, "KMGTPE"[exp])
+	return n, nil
 }
 
 // formatDuration renders d as h:mm:ss or m:ss.

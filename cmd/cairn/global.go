@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -21,18 +26,21 @@ import (
 
 // GlobalOptions are the flags every command takes.
 type GlobalOptions struct {
-	Repo          string
-	PasswordFile  string
-	KeyFile       string
-	CacheDir      string
-	NoCache       bool
-	noCacheWarned bool
-	JSON          bool
-	Quiet         bool
-	Verbose       bool
-	Debug         bool
-	Insecure      bool
+	Repo            string
+	PasswordFile    string
+	PasswordCommand string
+	KeyFile         string
+	CACerts         []string
+	CacheDir        string
+	NoCache         bool
+	noCacheWarned   bool
+	JSON            bool
+	Quiet           bool
+	Verbose         int // -v 1, -vv 2
+	Debug           bool
+	Insecure        bool
 
+	stdin          io.Reader
 	stdout, stderr io.Writer
 }
 
@@ -45,18 +53,20 @@ func envOr(name, def string) string {
 
 func (g *GlobalOptions) register(c *cobra.Command) {
 	f := c.PersistentFlags()
-	f.StringVarP(&g.Repo, "repo", "r", envOr("CAIRN_REPOSITORY", ""), "repository location: a directory (env CAIRN_REPOSITORY)")
+	f.StringVarP(&g.Repo, "repo", "r", envOr("CAIRN_REPOSITORY", ""), "repository `LOCATION`: a directory, s3: or rest: URL (env CAIRN_REPOSITORY)")
 	// --help shows the default from CAIRN_REPOSITORY: never its password.
 	if fl := f.Lookup("repo"); fl != nil {
 		fl.DefValue = location.Redact(fl.DefValue)
 	}
-	f.StringVar(&g.PasswordFile, "password-file", envOr("CAIRN_PASSWORD_FILE", ""), "read the password from this file (env CAIRN_PASSWORD_FILE)")
-	f.StringVar(&g.KeyFile, "key-file", envOr("CAIRN_KEY_FILE", ""), "unlock with this key file instead of the repository's keys/ (env CAIRN_KEY_FILE)")
-	f.StringVar(&g.CacheDir, "cache-dir", "", "local cache directory (default $CAIRN_CACHE_DIR, else $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
+	f.StringVarP(&g.PasswordFile, "password-file", "p", envOr("CAIRN_PASSWORD_FILE", ""), "read the password from `FILE` (env CAIRN_PASSWORD_FILE)")
+	f.StringVar(&g.PasswordCommand, "password-command", envOr("CAIRN_PASSWORD_COMMAND", ""), "run the shell `COMMAND` and read the password from its output (env CAIRN_PASSWORD_COMMAND)")
+	f.StringVar(&g.KeyFile, "key-file", envOr("CAIRN_KEY_FILE", ""), "unlock with the key `FILE` instead of the repository's keys/ (env CAIRN_KEY_FILE)")
+	f.StringArrayVar(&g.CACerts, "cacert", envList("CAIRN_CACERT"), "trust only the certificate authorities in the PEM `FILE` for an https:// server (repeatable; env CAIRN_CACERT)")
+	f.StringVar(&g.CacheDir, "cache-dir", envOr("CAIRN_CACHE_DIR", ""), "local cache `DIR` (default $CAIRN_CACHE_DIR, else $XDG_CACHE_HOME/cairn or ~/.cache/cairn)")
 	f.BoolVar(&g.NoCache, "no-cache", false, "use no local cache")
 	f.BoolVar(&g.JSON, "json", false, "print JSON instead of text")
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
-	f.BoolVarP(&g.Verbose, "verbose", "v", false, "print more, also when not on a terminal")
+	f.CountVarP(&g.Verbose, "verbose", "v", "print more, also when not on a terminal; -vv or --verbose=`N` for more still (2 lists unchanged files)")
 	f.BoolVar(&g.Debug, "debug", false, "print debug logs and error details")
 	f.BoolVar(&g.Insecure, "insecure", false, "allow plain http:// to a rest: server that is not on loopback")
 }
@@ -67,16 +77,15 @@ func (g *GlobalOptions) logger() *slog.Logger {
 	switch {
 	case g.Debug:
 		lvl = slog.LevelDebug
-	case g.Verbose:
+	case g.Verbose > 0:
 		lvl = slog.LevelInfo
 	case g.Quiet:
 		lvl = slog.LevelError
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
 	if g.JSON {
-		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+		return slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, opts))
+	return slog.New(newCLIHandler(g.stderr, lvl))
 }
 
 // printf prints unless -q.
@@ -98,9 +107,6 @@ func (g *GlobalOptions) cacheDir() (string, error) {
 	}
 	if g.CacheDir != "" {
 		return g.CacheDir, nil
-	}
-	if d := os.Getenv("CAIRN_CACHE_DIR"); d != "" {
-		return d, nil
 	}
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
 		return filepath.Join(d, "cairn"), nil
@@ -135,6 +141,64 @@ func keyLabel() string {
 	return name + "@" + host
 }
 
+// envList is a colon-free list from the environment: one item, or none.
+func envList(name string) []string {
+	if v := os.Getenv(name); v != "" {
+		return []string{v}
+	}
+	return nil
+}
+
+// locationOptions are what opening storage needs from the flags.
+func (g *GlobalOptions) locationOptions() (location.Options, error) {
+	pool, err := g.rootCAs()
+	return location.Options{Logger: g.logger(), Insecure: g.Insecure, RootCAs: pool}, err
+}
+
+// httpClient is for a request to a cairn server outside a backend (its
+// identity, at enrolment), with --cacert's authorities.
+func (g *GlobalOptions) httpClient() (*http.Client, error) {
+	pool, err := g.rootCAs()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if pool != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: time.Minute}, nil
+}
+
+// certHint adds what to do to a server certificate no trusted authority
+// signed; other errors pass unchanged.
+func certHint(err error) error {
+	var ua x509.UnknownAuthorityError
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &ua) || errors.As(err, &cv) {
+		return withHint(err, "the server's certificate is not from an authority this machine trusts; pass its CA certificate with --cacert FILE (or CAIRN_CACERT)")
+	}
+	return err
+}
+
+// rootCAs reads --cacert / CAIRN_CACERT: nil (the system's authorities)
+// when none is given.
+func (g *GlobalOptions) rootCAs() (*x509.CertPool, error) {
+	if len(g.CACerts) == 0 {
+		return nil, nil
+	}
+	pool := x509.NewCertPool()
+	for _, f := range g.CACerts {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, withHint(fmt.Errorf("read CA certificate: %w", err), "check --cacert/CAIRN_CACERT")
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, withHint(fmt.Errorf("CA certificate %s holds no PEM certificate", f), "give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+		}
+	}
+	return pool, nil
+}
+
 // repoLocation returns -r, or a usage error when there is none. Parsing
 // and the list of backends live in package location.
 func (g *GlobalOptions) repoLocation() (string, error) {
@@ -153,7 +217,11 @@ func (g *GlobalOptions) openBackend(ctx context.Context) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
-	be, err := location.Open(ctx, loc, location.Options{Logger: g.logger(), Insecure: g.Insecure})
+	lopts, err := g.locationOptions()
+	if err != nil {
+		return nil, err
+	}
+	be, err := location.Open(ctx, loc, lopts)
 	if errors.Is(err, backend.ErrNotFound) {
 		if l, _ := location.Parse(loc); l.Kind != location.Local {
 			// Say which part is missing: the bucket or the repository.
@@ -161,7 +229,7 @@ func (g *GlobalOptions) openBackend(ctx context.Context) (backend.Backend, error
 		}
 		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, location.Redact(loc)), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
 	}
-	return be, err
+	return be, certHint(err)
 }
 
 // openRepo opens and unlocks the repository.
@@ -206,6 +274,9 @@ func (g *GlobalOptions) openRepoWith(ctx context.Context, getPassword func() ([]
 	case errors.Is(err, repository.ErrNoKey) && g.KeyFile != "":
 		return nil, withHint(fmt.Errorf("wrong password for key file %s: %w", g.KeyFile, repository.ErrNoKey), "try another password")
 	case errors.Is(err, repository.ErrNoKey):
+		if why := noKeyError(ctx, be, loc); why != nil {
+			return nil, why
+		}
 		return nil, withHint(fmt.Errorf("wrong password for repository %s: %w", loc, err), "try another password, or --key-file for a key kept outside the repository")
 	case err != nil:
 		return nil, fmt.Errorf("open repository %s: %w", loc, err)
@@ -213,17 +284,44 @@ func (g *GlobalOptions) openRepoWith(ctx context.Context, getPassword func() ([]
 	return repo, nil
 }
 
-// password reads the password: --password-file / CAIRN_PASSWORD_FILE, then
+// password reads the password: --password-file / CAIRN_PASSWORD_FILE or
+// --password-command / CAIRN_PASSWORD_COMMAND (not both), then
 // CAIRN_PASSWORD, then a prompt without echo on a terminal, asked twice
 // when confirm is set (a new password).
 func (g *GlobalOptions) password(prompt string, confirm bool) ([]byte, error) {
+	if g.PasswordFile != "" && g.PasswordCommand != "" {
+		return nil, usageError{errors.New("--password-file and --password-command (or CAIRN_PASSWORD_FILE and CAIRN_PASSWORD_COMMAND) both given; pass one")}
+	}
 	if g.PasswordFile != "" {
 		return readPasswordFile(g.PasswordFile)
+	}
+	if g.PasswordCommand != "" {
+		return g.runPasswordCommand()
 	}
 	if pw, ok := os.LookupEnv("CAIRN_PASSWORD"); ok {
 		return []byte(pw), nil
 	}
 	return promptPassword(prompt, confirm)
+}
+
+// runPasswordCommand runs --password-command with sh -c; its standard
+// output less one final newline is the password, its standard error goes
+// to ours (a password manager's complaint).
+func (g *GlobalOptions) runPasswordCommand() ([]byte, error) {
+	cmd := exec.Command("/bin/sh", "-c", g.PasswordCommand)
+	cmd.Stderr = g.stderr
+	// No standard input: with --stdin it is the data to back up. A
+	// password manager that asks the user opens /dev/tty.
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, withHint(fmt.Errorf("password command %q failed: %w", g.PasswordCommand, err), "check --password-command/CAIRN_PASSWORD_COMMAND")
+	}
+	out = bytes.TrimSuffix(out, []byte("\n"))
+	out = bytes.TrimSuffix(out, []byte("\r"))
+	if len(out) == 0 {
+		return nil, withHint(fmt.Errorf("password command %q printed no password", g.PasswordCommand), "check --password-command/CAIRN_PASSWORD_COMMAND")
+	}
+	return out, nil
 }
 
 func readPasswordFile(path string) ([]byte, error) {

@@ -21,8 +21,11 @@ const exitCodesHelp = `Exit codes:
        some unreadable files; restore, ls, find went on past lost or
        unrestorable paths; repair left packs for the owner key
   10   no repository at the given location
-  11   the key cannot do this (a writer or server key where the owner key is needed)
+  11   the key cannot do this (a writer or server key where the owner key is needed,
+       a server key for a backup)
   12   wrong password (no key matched)
+  13   the server refused an upload: over the client's quota or space budget (507)
+  14   the server refused a snapshot: too soon after the last (--min-interval, 429)
   130  interrupted (SIGINT/SIGTERM)`
 
 func main() {
@@ -57,9 +60,14 @@ func main() {
 
 // run executes the command line and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runIO(args, os.Stdin, stdout, stderr)
+}
+
+// runIO is run with the standard input given: tests call it in-process.
+func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g := &GlobalOptions{stdout: stdout, stderr: stderr}
+	g := &GlobalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -93,7 +101,9 @@ and restores them. Documentation: docs/commands.md.
   cairn restore latest:/home/alice --target /tmp/restore`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w; see `%s --help`", err, c.CommandPath())}
 	})
@@ -120,6 +130,7 @@ and restores them. Documentation: docs/commands.md.
 		newMountCommand(g),
 		newAgentCommand(g),
 		newGenerateCommand(g),
+		newVersionCommand(g),
 	)
 	return root
 }

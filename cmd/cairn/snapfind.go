@@ -4,17 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
-// SnapshotFilter narrows snapshots (and what "latest" means).
+// SnapshotFilter narrows snapshots (and what "latest" means), as restic's
+// --host, --tag and --path do: every command that picks snapshots takes
+// these flags through addFilterFlags.
 type SnapshotFilter struct {
-	Hosts []string
-	Tags  []string // a snapshot must carry every tag given
-	Paths []string // a snapshot must have every path given (owner key)
+	Hosts []string // any of them
+	// Tags: each value is a comma-separated list a snapshot must carry
+	// all of; it must satisfy any one value ("--tag a,b --tag c" is a
+	// and b, or c).
+	Tags  []string
+	Paths []string // a snapshot must have every path given (owner key); a trailing "/" does not matter
+}
+
+func addFilterFlags(c *cobra.Command, f *SnapshotFilter) {
+	c.Flags().StringArrayVar(&f.Hosts, "host", nil, "only snapshots with the `HOST` label (repeatable: any of them)")
+	c.Flags().StringArrayVar(&f.Tags, "tag", nil, "only snapshots with all of `TAG[,TAG...]` (repeatable: any of the lists)")
+	c.Flags().StringArrayVar(&f.Paths, "path", nil, "only snapshots of `PATH` (owner key; repeatable: all of them)")
 }
 
 func (f *SnapshotFilter) empty() bool {
@@ -27,17 +41,35 @@ func (f *SnapshotFilter) match(s *repository.Snapshot) bool {
 	if len(f.Hosts) > 0 && (s.Meta == nil || !slices.Contains(f.Hosts, s.Meta.HostLabel)) {
 		return false
 	}
-	for _, t := range f.Tags {
-		if s.Meta == nil || !slices.Contains(s.Meta.Tags, t) {
-			return false
-		}
+	if len(f.Tags) > 0 && (s.Meta == nil || !slices.ContainsFunc(f.Tags, func(list string) bool { return hasTags(s.Meta.Tags, list) })) {
+		return false
 	}
 	for _, p := range f.Paths {
-		if s.Owner == nil || !slices.Contains(s.Owner.Paths, p) {
+		if s.Owner == nil || !slices.ContainsFunc(s.Owner.Paths, func(sp string) bool { return samePath(sp, p) }) {
 			return false
 		}
 	}
 	return true
+}
+
+// hasTags reports whether tags holds every tag of the comma-separated
+// list; an empty list matches a snapshot without tags, as restic's --tag "".
+func hasTags(tags []string, list string) bool {
+	if list == "" {
+		return len(tags) == 0
+	}
+	for _, t := range strings.Split(list, ",") {
+		if t != "" && !slices.Contains(tags, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// samePath compares a snapshot's path with one given on the command line,
+// which may end in "/" (shell completion adds one to a directory).
+func samePath(snap, given string) bool {
+	return snap == given || path.Clean(snap) == path.Clean(given)
 }
 
 func (f *SnapshotFilter) apply(snaps []*repository.Snapshot) []*repository.Snapshot {

@@ -29,21 +29,44 @@ import (
 
 // Options configure a backup.
 type Options struct {
-	Excludes       []string
-	OneFileSystem  bool
-	IncludeVirtual bool
-	Tags           []string
-	Host           string    // host label; default the hostname
-	Time           time.Time // claimed time; default now
+	Excludes      []string
+	OneFileSystem bool
+	// IExcludes are exclude patterns matched without regard to case.
+	IExcludes []string
+	// ExcludeIfPresent leaves out directories holding a file of this
+	// name: "NAME", or "NAME:HEADER" for one whose content starts with
+	// HEADER (CacheDirTag is --exclude-caches).
+	ExcludeIfPresent []string
+	// ExcludeLargerThan leaves out regular files larger than this many
+	// bytes; 0 is no limit.
+	ExcludeLargerThan uint64
+	IncludeVirtual    bool
+	Tags              []string
+	Host              string    // host label; default the hostname
+	Time              time.Time // claimed time; default now
 	// StdinCommand, when set, runs a command and stores its standard
 	// output as the file StdinFilename at the snapshot root; its failure
 	// fails the backup.
 	StdinCommand  []string
 	StdinFilename string
-	Workers       int
-	Progress      func(Progress)
-	Log           *slog.Logger
-	Program       string
+	// Stdin, when set, is stored as the file StdinFilename at the
+	// snapshot root, as StdinCommand's output is (--stdin).
+	Stdin io.Reader
+	// Parent, when set, is the snapshot whose files count as the last
+	// backup's (--parent): a file with the same size, mtime and ctime at
+	// the same path is not read again. It needs the owner key.
+	Parent *repository.Snapshot
+	// DryRun reads and chunks as a backup does but stores nothing and
+	// makes no snapshot: Result.Snapshot is nil and Summary's BlobsNew
+	// and BytesAdded count what would be added, before compression.
+	DryRun bool
+	// OnItem, when set, is called for every file and directory once its
+	// status is known (-vv); calls come from several goroutines.
+	OnItem   func(Item)
+	Workers  int
+	Progress func(Progress)
+	Log      *slog.Logger
+	Program  string
 }
 
 // Progress is a snapshot of a running backup's counters.
@@ -56,9 +79,26 @@ type Progress struct {
 	ErrorsCounted uint64
 }
 
+// Item is one file or directory of a backup and what it was to the last
+// backup.
+type Item struct {
+	Path   string
+	Dir    bool
+	Status string // "new", "changed" or "unmodified"
+	Size   uint64 // a file's size
+}
+
+// Item statuses.
+const (
+	StatusNew        = "new"
+	StatusChanged    = "changed"
+	StatusUnmodified = "unmodified"
+)
+
 // Result is a finished backup.
 type Result struct {
-	Snapshot *repository.Snapshot
+	Snapshot *repository.Snapshot // nil for a dry run
+	DryRun   bool
 	Summary  snapshot.Summary
 	Warnings []string // files that could not be read or changed while read
 	Skipped  []string // directories not descended into, with the reason
@@ -74,6 +114,9 @@ type future struct {
 	done chan struct{}
 	err  error
 	path string // for messages
+	// seen: the last backup had this path (a file in the file cache, a
+	// directory whose tree was stored or that held a seen entry).
+	seen bool
 }
 
 type pendingDir struct {
@@ -83,9 +126,11 @@ type pendingDir struct {
 
 type archiver struct {
 	repo   *repository.Repository
-	sess   *repository.Session
+	sess   blobStore
+	known  repository.Known // what was stored before this backup
 	opts   Options
 	filter *fsmeta.Filter
+	ex     *excludes
 	cap    *fsmeta.Capturer
 	ahead  *readAhead       // lists directories ahead of the walk
 	capNoX *fsmeta.Capturer // lstat without xattrs, for the parallel walk
@@ -122,7 +167,7 @@ type fileJob struct {
 // Backup backs up paths into repo and commits a snapshot.
 func Backup(ctx context.Context, repo *repository.Repository, paths []string, opts Options) (*Result, error) {
 	start := time.Now()
-	if len(paths) == 0 && len(opts.StdinCommand) == 0 {
+	if len(paths) == 0 && !opts.stdin() {
 		return nil, errors.New("nothing to back up: give at least one path")
 	}
 	if opts.Workers <= 0 {
@@ -156,7 +201,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		}
 		roots = append(roots, abs)
 	}
-	if len(roots) == 0 && len(missing) > 0 && len(opts.StdinCommand) == 0 {
+	if len(roots) == 0 && len(missing) > 0 && !opts.stdin() {
 		return nil, fmt.Errorf("backup source: %s: %w", strings.Join(missing, ", "), fs.ErrNotExist)
 	}
 	sort.Strings(roots)
@@ -164,6 +209,13 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	filter, err := fsmeta.NewFilter(fsmeta.FilterOptions{Excludes: opts.Excludes, OneFileSystem: opts.OneFileSystem, IncludeVirtual: opts.IncludeVirtual}, roots)
 	if err != nil {
 		return nil, err
+	}
+	ex, err := newExcludes(opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Parent != nil && !repo.CanReadContent() {
+		return nil, errors.New("--parent needs the owner key: only it reads a snapshot's files")
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -182,20 +234,31 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 		}
 		known = set
 	}
-	sess, err := repo.NewSession(ctx, known)
-	if err != nil {
-		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.Canceled) {
-			err = cause // the index load failed meanwhile: say why
+	if known == nil {
+		known = nothingKnown{}
+	}
+	var sess *repository.Session
+	var store blobStore
+	if opts.DryRun {
+		// No session: it would take a lease and open a journal.
+		store = newDryRunStore(repo, known)
+	} else {
+		sess, err = repo.NewSession(ctx, known)
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.Canceled) {
+				err = cause // the index load failed meanwhile: say why
+			}
+			return nil, err
 		}
-		return nil, err
+		store = sess
 	}
 	committed := false
 	defer func() {
-		if !committed {
+		if !committed && sess != nil {
 			sess.Abort()
 		}
 	}()
-	a := &archiver{repo: repo, sess: sess, opts: opts, filter: filter,
+	a := &archiver{repo: repo, sess: store, known: known, opts: opts, filter: filter, ex: ex,
 		cap: fsmeta.NewCapturer(fsmeta.CaptureOptions{}), links: fsmeta.NewHardLinks(),
 		capNoX: fsmeta.NewCapturer(fsmeta.CaptureOptions{NoXattrs: true}),
 		fc:     loadFileCache(repo), params: repo.ChunkerParams(), cdcKey: repo.DedupKeys().CDC,
@@ -204,7 +267,12 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	for _, m := range missing {
 		a.warn(m, errors.New("does not exist; not in the snapshot"))
 	}
-	if err := a.fc.seedFromParent(ctx, repo, given, host, opts.Host, index.wait, opts.Log); err != nil {
+	if opts.Parent != nil {
+		// The parent asked for replaces what the cache remembers.
+		if err := a.fc.seedFromSnapshot(ctx, repo, opts.Parent, index.wait); err != nil {
+			return nil, fmt.Errorf("parent snapshot %s: %w", opts.Parent.ID.Short(), err)
+		}
+	} else if err := a.fc.seedFromParent(ctx, repo, given, host, opts.Host, index.wait, opts.Log); err != nil {
 		opts.Log.Warn("reading the parent snapshot; every file will be read", "err", err)
 	}
 	a.current.Store("")
@@ -253,6 +321,11 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	a.sum.Errors = a.errorsN.Load()
 	a.sum.BytesRead = a.bytesRead.Load()
 	a.sum.BytesTotal = a.bytesTotal.Load()
+	if opts.DryRun {
+		d := store.(*dryRunStore)
+		a.sum.BlobsNew, a.sum.BytesAdded = d.blobs.Load(), d.bytes.Load()
+		return &Result{DryRun: true, Summary: a.sum, Warnings: a.warnings, Skipped: a.skipped, Took: time.Since(start)}, nil
+	}
 	st := sess.Stats()
 	a.sum.BlobsNew, a.sum.BytesAdded = st.Blobs, st.StoredBytes
 	user := os.Getenv("USER")
@@ -274,8 +347,12 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	return &Result{Snapshot: snap, Summary: a.sum, Warnings: a.warnings, Skipped: a.skipped, Took: time.Since(start)}, nil
 }
 
+// stdin reports whether the backup stores a stream (--stdin,
+// --stdin-from-command) as a file at the snapshot root.
+func (o Options) stdin() bool { return len(o.StdinCommand) > 0 || o.Stdin != nil }
+
 func rootsOrStdin(roots []string, o Options) []string {
-	if len(o.StdinCommand) > 0 {
+	if o.stdin() {
 		return append(append([]string(nil), roots...), "/"+o.StdinFilename)
 	}
 	return roots
@@ -287,7 +364,8 @@ func (a *archiver) warn(path string, err error) {
 	a.mu.Lock()
 	a.warnings = append(a.warnings, msg)
 	a.mu.Unlock()
-	a.opts.Log.Warn("skipped", "path", path, "err", err)
+	// Result.Warnings carries it to the caller, which reports it once.
+	a.opts.Log.Debug("skipped", "path", path, "err", err)
 }
 
 func (a *archiver) addRef(t blob.Type, id blob.ID) {
@@ -348,7 +426,7 @@ func (a *archiver) walkRoots(ctx context.Context, roots []string) (*future, erro
 			}
 			pd.children = append(pd.children, f)
 		}
-		if path == "/" && len(a.opts.StdinCommand) > 0 {
+		if path == "/" && a.opts.stdin() {
 			f, err := a.stdinFile(ctx)
 			if err != nil {
 				return nil, err
@@ -452,7 +530,7 @@ func (a *archiver) walkDir(ctx context.Context, path, rel string, n snapshot.Nod
 	for i, name := range names {
 		if errs[i] == nil {
 			isDir := nodes[i].Type == snapshot.TypeDir
-			if p := filepath.Join(path, name); !a.filter.Excluded(p, isDir) {
+			if p := filepath.Join(path, name); !a.filter.Excluded(p, isDir) && !a.ex.excluded(p, &nodes[i]) {
 				paths[i] = p
 				if isDir {
 					a.ahead.queue(p, nodes[i])
@@ -527,6 +605,7 @@ func (a *archiver) lstatAll(dir *fsmeta.Dir, names []string) ([]snapshot.Node, [
 func (a *archiver) assembler(ctx context.Context) error {
 	for pd := range a.dirs {
 		tree := snapshot.Tree{Nodes: make([]snapshot.Node, 0, len(pd.children))}
+		childSeen := false
 		for _, c := range pd.children {
 			select {
 			case <-c.done:
@@ -538,22 +617,38 @@ func (a *archiver) assembler(ctx context.Context) error {
 				continue
 			}
 			tree.Nodes = append(tree.Nodes, c.node)
+			childSeen = childSeen || c.seen
 		}
 		buf, err := tree.Encode()
 		if err != nil {
 			return fmt.Errorf("tree of %s: %w", pd.self.path, err)
 		}
-		id, isNew, err := a.sess.SaveBlob(ctx, blob.Tree, buf)
-		if err != nil {
+		// A tree stored before this backup is an unmodified directory;
+		// one stored now is changed if the last backup had any of its
+		// entries, else new (two empty directories in a first backup
+		// share a tree, and both are new).
+		id := a.repo.BlobID(blob.Tree, buf)
+		stored := a.known.Has(id, blob.Tree)
+		if _, err := a.sess.SaveBlobID(ctx, blob.Tree, id, buf); err != nil {
 			return err
 		}
+		status := StatusNew
 		a.mu.Lock()
-		if isNew {
-			a.sum.DirsNew++
-		} else {
+		switch {
+		case stored:
 			a.sum.DirsUnchanged++
+			status = StatusUnmodified
+		case childSeen:
+			a.sum.DirsChanged++
+			status = StatusChanged
+		default:
+			a.sum.DirsNew++
 		}
 		a.mu.Unlock()
+		pd.self.seen = stored || childSeen
+		if a.opts.OnItem != nil && pd.self.path != "" {
+			a.opts.OnItem(Item{Path: pd.self.path, Dir: true, Status: status})
+		}
 		a.addRef(blob.Tree, id)
 		pd.self.node.Subtree = &id
 		close(pd.self.done)
@@ -627,6 +722,8 @@ func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 		a.mu.Unlock()
 		a.bytesDone.Add(n.Size)
 		a.fc.record(job.key, n)
+		job.f.seen = true
+		a.item(job.path, StatusUnmodified, n.Size)
 		return nil
 	}
 	var lastErr error
@@ -637,14 +734,18 @@ func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 		}
 		if !changed {
 			_, known := a.fc.old(job.key)
+			status := StatusNew
 			a.mu.Lock()
 			if known {
 				a.sum.FilesChanged++
+				status = StatusChanged
 			} else {
 				a.sum.FilesNew++
 			}
 			a.mu.Unlock()
 			a.fc.record(job.key, n)
+			job.f.seen = known
+			a.item(job.path, status, n.Size)
 			return nil
 		}
 		lastErr = errors.New("file changed while it was read")
@@ -806,8 +907,16 @@ func (a *archiver) saveStream(ctx context.Context, src io.Reader, ch *chunker.Ch
 	return out, size, h, nil
 }
 
-// stdinFile runs the stdin command and stores its output as a file.
+// stdinFile stores --stdin, or runs the stdin command and stores its
+// output, as a file.
 func (a *archiver) stdinFile(ctx context.Context) (*future, error) {
+	if a.opts.Stdin != nil {
+		n, err := a.streamFile(ctx, a.opts.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("--stdin: %w", err)
+		}
+		return resolved(n), nil
+	}
 	cmd := exec.CommandContext(ctx, a.opts.StdinCommand[0], a.opts.StdinCommand[1:]...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -817,10 +926,7 @@ func (a *archiver) stdinFile(ctx context.Context) (*future, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("--stdin-from-command: %w", err)
 	}
-	now := a.opts.Time
-	n := snapshot.Node{Name: a.opts.StdinFilename, Type: snapshot.TypeFile, Mode: 0o600, MTime: now, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
-	ch := chunker.New(nil, a.cdcKey, a.params)
-	content, size, h, err := a.saveStream(ctx, out, ch, make([]byte, a.params.Max), true)
+	n, err := a.streamFile(ctx, out)
 	if err != nil {
 		_ = cmd.Wait()
 		return nil, err
@@ -828,11 +934,32 @@ func (a *archiver) stdinFile(ctx context.Context) (*future, error) {
 	if err := cmd.Wait(); err != nil {
 		return nil, fmt.Errorf("--stdin-from-command %s failed: %w; no snapshot was made", a.opts.StdinCommand[0], err)
 	}
+	return resolved(n), nil
+}
+
+// streamFile stores r as the file StdinFilename.
+func (a *archiver) streamFile(ctx context.Context, r io.Reader) (snapshot.Node, error) {
+	n := snapshot.Node{Name: a.opts.StdinFilename, Type: snapshot.TypeFile, Mode: 0o600, MTime: a.opts.Time, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	ch := chunker.New(nil, a.cdcKey, a.params)
+	content, size, h, err := a.saveStream(ctx, r, ch, make([]byte, a.params.Max), true)
+	if err != nil {
+		return snapshot.Node{}, err
+	}
 	n.Content, n.Size, n.ContentHash = content, size, &h
+	a.files.Add(1)
+	a.bytesTotal.Add(size)
 	a.mu.Lock()
 	a.sum.FilesNew++
 	a.mu.Unlock()
-	return resolved(n), nil
+	a.item("/"+n.Name, StatusNew, size)
+	return n, nil
+}
+
+// item reports a file's status to OnItem.
+func (a *archiver) item(path, status string, size uint64) {
+	if a.opts.OnItem != nil {
+		a.opts.OnItem(Item{Path: path, Status: status, Size: size})
+	}
 }
 
 func (a *archiver) startProgress(start time.Time) func() {

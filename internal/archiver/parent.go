@@ -44,6 +44,18 @@ func (fc *fileCache) seedFromParent(ctx context.Context, repo *repository.Reposi
 	return fc.seedTree(ctx, repo, parent.File.Statement.Root, "", 0)
 }
 
+// seedFromSnapshot replaces what the cache remembers with the files of
+// snap (--parent): this backup then reads only what differs from it.
+func (fc *fileCache) seedFromSnapshot(ctx context.Context, repo *repository.Repository, snap *repository.Snapshot, indexLoaded func() error) error {
+	if err := indexLoaded(); err != nil {
+		return err
+	}
+	fc.raw, fc.at, fc.fromParent = nil, nil, false
+	// Every entry differs from the cache file now: save rewrites it.
+	fc.dirty = true
+	return fc.seedTree(repository.ReadFor(ctx, snap.Signer()), repo, snap.File.Statement.Root, "", 0)
+}
+
 // findParent picks a backup's parent among judged snapshots: the newest
 // by policy time of the same paths, hostname and host label whose signer
 // is bound to that label (R25). A writer's snapshot that claims this

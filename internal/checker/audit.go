@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/units"
 )
 
 // Subset chooses part of the packs for a rolling data audit. Exactly one
@@ -59,20 +60,11 @@ func ParseSubset(s string) (Subset, error) {
 		}
 		return Subset{Percent: f}, nil
 	}
-	u := strings.ToUpper(s)
-	u = strings.TrimSuffix(strings.TrimSuffix(u, "B"), "I")
-	mult := int64(1)
-	if u != "" {
-		if i := strings.IndexByte("KMGT", u[len(u)-1]); i >= 0 {
-			mult = 1 << (10 * (i + 1))
-			u = u[:len(u)-1]
-		}
-	}
-	f, err := strconv.ParseFloat(u, 64)
-	if err != nil || f <= 0 || f*float64(mult) > math.MaxInt64/2 {
+	n, err := units.ParseSize(s)
+	if err != nil || n == 0 || n > math.MaxInt64/2 {
 		return Subset{}, bad
 	}
-	return Subset{Bytes: int64(f * float64(mult))}, nil
+	return Subset{Bytes: int64(n)}, nil
 }
 
 // auditState is what the check remembers between runs: when each pack was

@@ -220,7 +220,7 @@ func TestHostileWriterImpersonatesHost(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := e.ok("-v", "backup", "--host", ownerHost, src)
-		if !strings.Contains(r.stderr, `msg="parent snapshot" snapshot=`+owners[1].ShortID+" signer=owner") {
+		if !strings.Contains(r.stderr, "cairn: parent snapshot (snapshot="+owners[1].ShortID+", signer=owner)") {
 			t.Fatalf("parent is not the owner's newest snapshot %s:\n%s", owners[1].ShortID, r.stderr)
 		}
 		ownerRestoresLatest(t, e, src, filepath.Join(e.dir, "restore2"))

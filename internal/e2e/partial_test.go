@@ -49,7 +49,7 @@ func TestUnreadableFileExit3(t *testing.T) {
 	home := filepath.Join(base, "home")
 	must(os.Mkdir(home, 0o700))
 	must(os.Chown(home, nobody, nobody))
-	must(os.WriteFile(filepath.Join(home, "pw"), []byte("pw\n"), 0o600))
+	must(os.WriteFile(filepath.Join(home, "pw"), []byte("nobody's password\n"), 0o600))
 	must(os.Chown(filepath.Join(home, "pw"), nobody, nobody))
 
 	run := func(args ...string) (string, int) {

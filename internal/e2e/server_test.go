@@ -84,6 +84,9 @@ func (s *serverEnv) start(t *testing.T, runArgs ...string) int {
 		if a, ok := strings.CutPrefix(line, "cairn server listening on http://"); ok {
 			s.addr = a
 		}
+		if a, ok := strings.CutPrefix(line, "cairn server listening on https://"); ok {
+			s.addr = a
+		}
 		if a, ok := strings.CutPrefix(line, "metrics on http://"); ok {
 			s.metrics = strings.TrimSuffix(a, "/metrics")
 		}

@@ -129,11 +129,25 @@ func Err(status int, code, msg string) error {
 	if msg != "" {
 		text += ": " + msg
 	}
-	if base == nil {
-		return errors.New(text)
+	if base != nil {
+		text += ": " + base.Error()
 	}
-	return fmt.Errorf("%s: %w", text, base)
+	return &StatusError{Status: status, Code: code, Msg: msg, text: text, base: base}
 }
+
+// StatusError is a refusal by a server, as Err decodes it: the status,
+// the HeaderError code and the message, wrapping the sentinel of Err.
+// A client tells a quota (507) from a snapshot interval (429, CodeTooOften)
+// by it.
+type StatusError struct {
+	Status    int
+	Code, Msg string
+	text      string
+	base      error
+}
+
+func (e *StatusError) Error() string { return e.text }
+func (e *StatusError) Unwrap() error { return e.base }
 
 // ListEntry is one file of a v2 listing.
 type ListEntry struct {

@@ -11,6 +11,7 @@ package location
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,6 +95,9 @@ type Options struct {
 	// Insecure allows plain http:// to a REST server that is not on
 	// loopback (R21).
 	Insecure bool
+	// RootCAs, when set, replace the system's certificate authorities
+	// for an https:// REST server (--cacert).
+	RootCAs *x509.CertPool
 }
 
 // Open opens the existing repository at loc.
@@ -111,6 +115,7 @@ func Open(ctx context.Context, loc string, opts Options) (backend.Backend, error
 		return Decorate(be, opts), nil
 	case Rest:
 		l.Rest.Insecure = opts.Insecure
+		l.Rest.RootCAs = opts.RootCAs
 		be, err := rest.Open(ctx, l.Rest)
 		if err != nil {
 			return nil, err
@@ -136,6 +141,7 @@ func Create(ctx context.Context, loc string, opts Options) (backend.Backend, err
 		return Decorate(be, opts), nil
 	case Rest:
 		l.Rest.Insecure = opts.Insecure
+		l.Rest.RootCAs = opts.RootCAs
 		be, err := rest.Create(ctx, l.Rest)
 		if err != nil {
 			return nil, err

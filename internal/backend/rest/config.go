@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,9 @@ type Config struct {
 	Insecure bool
 	// Connections is the number of concurrent requests; default 5.
 	Connections int
+	// RootCAs, when set, are the only certificate authorities an https://
+	// server's certificate may chain to (--cacert); nil: the system's.
+	RootCAs *x509.CertPool
 }
 
 // ParseURL parses "rest:http[s]://[user:pass@]host[:port]/path" (the rest:

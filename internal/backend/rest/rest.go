@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,9 @@ func newBackend(cfg Config) (*Backend, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableCompression = true // ranged reads need exact lengths
 	tr.MaxIdleConnsPerHost = conns
+	if cfg.RootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+	}
 	b.client = &http.Client{Transport: tr}
 	return b, nil
 }
@@ -223,6 +227,16 @@ func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo,
 		return backend.FileInfo{}, fmt.Errorf("rest: stat %v: %w", h, err)
 	}
 	resp, err := b.do(ctx, http.MethodHead, restapi.URLPath(h), nil, nil)
+	var se *restapi.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusForbidden && se.Msg == "" {
+		// A refusal to HEAD has no body to say why (a disabled client):
+		// a GET is refused with the server's reason.
+		if r2, err2 := b.do(ctx, http.MethodGet, restapi.URLPath(h), nil, nil); err2 != nil {
+			err = err2
+		} else {
+			r2.Body.Close()
+		}
+	}
 	if err != nil {
 		return backend.FileInfo{}, fmt.Errorf("rest: stat %v: %w", h, err)
 	}
