@@ -28,7 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dustin/go-humanize"
+	"github.com/cairnbackup/cairn/internal/units"
 )
 
 func main() {
@@ -89,7 +89,7 @@ func uploads(args []string) error {
 	n := fs.Int("n", 50, "concurrent uploads")
 	sizeS := fs.String("size", "400MiB", "size of each upload")
 	fs.Parse(args)
-	size, err := humanize.ParseBytes(*sizeS)
+	size, err := units.ParseSize(*sizeS)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func uploads(args []string) error {
 		})
 	}
 	wg.Wait()
-	fmt.Printf("uploads:      %d × %s in %.1f s\n", len(jobs), humanize.IBytes(size), time.Since(start).Seconds())
+	fmt.Printf("uploads:      %d × %s in %.1f s\n", len(jobs), units.FormatSize(size), time.Since(start).Seconds())
 	var keys []string
 	for k := range answers {
 		keys = append(keys, k)

@@ -17,7 +17,7 @@ import (
 	"time"
 	_ "time/tzdata" // schedule.time_zone works on machines without a zone database
 
-	"github.com/dustin/go-humanize"
+	"github.com/cairnbackup/cairn/internal/units"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cairnbackup/cairn/internal/schedule"
@@ -304,7 +304,7 @@ func (v *validator) check(c *Config) {
 
 	if c.Bandwidth != "" {
 		s := strings.TrimSuffix(strings.TrimSuffix(c.Bandwidth, "/s"), "ps")
-		n, err := humanize.ParseBytes(s)
+		n, err := units.ParseSize(s)
 		if err != nil || n == 0 || n > math.MaxInt64 {
 			v.fail("bandwidth", "want a rate like 20MiB/s, got %q", c.Bandwidth)
 		} else {

@@ -34,6 +34,7 @@ var layer = map[string]int{
 	"internal/ticker":              0,
 	"internal/alert":               0,
 	"internal/schedule":            0,
+	"internal/units":               0,
 	"internal/atomicfile":          0,
 	"internal/backend":             1,
 	"internal/backend/mem":         2,
@@ -85,7 +86,7 @@ var mayImport = map[string][]string{
 	// Where repositories are kept: backends, nothing of tenants.
 	"internal/server/storage": {"internal/backend", "internal/backend/local", "internal/backend/location", "internal/backend/s3"},
 	// One repository's REST handler: nothing of tenants, state or storage.
-	"internal/server/repohttp": {"internal/backend", "internal/restapi"},
+	"internal/server/repohttp": {"internal/backend", "internal/restapi", "internal/units"},
 	// The REST client speaks the protocol; it never imports the server.
 	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},

@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/dustin/go-humanize"
+	"github.com/cairnbackup/cairn/internal/units"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
@@ -80,7 +80,7 @@ func (sv *saving) checkSize() bool {
 	}
 	if sv.size > max {
 		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "upload of %s is larger than the server's limit of %s",
-			humanize.IBytes(uint64(sv.size)), humanize.IBytes(uint64(max)))
+			units.FormatSize(uint64(sv.size)), units.FormatSize(uint64(max)))
 		return false
 	}
 	return true
@@ -99,7 +99,7 @@ func (sv *saving) identify() bool {
 	sv.cr = cr
 	if m := sv.s.maxInMemory(h.Type); m > 0 && sv.size > m && (cr != nil || h.Type == backend.Config) {
 		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "a %s file of %s is larger than the server takes for its type (%s)",
-			h.Type, humanize.IBytes(uint64(sv.size)), humanize.IBytes(uint64(m)))
+			h.Type, units.FormatSize(uint64(sv.size)), units.FormatSize(uint64(m)))
 		return false
 	}
 	if h.Type == backend.Snapshots {
@@ -139,7 +139,7 @@ func (sv *saving) admit() bool {
 	}
 	if !ok {
 		q.Refuse(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %s of its %s quota; this upload needs %s more",
-			c.Name, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(c.Quota)), humanize.IBytes(uint64(sv.size)))
+			c.Name, units.FormatSize(uint64(used)), units.FormatSize(uint64(c.Quota)), units.FormatSize(uint64(sv.size)))
 		return false
 	}
 	sv.reserved = sv.size

@@ -22,7 +22,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/dustin/go-humanize"
+	"github.com/cairnbackup/cairn/internal/units"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -118,7 +118,7 @@ func (u *Upload) Charge(n int64) error {
 	}
 	if n > u.max {
 		return Refusef(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge,
-			"validating this upload needs %s of memory, more than the server's budget of %s", humanize.IBytes(uint64(n)), humanize.IBytes(uint64(u.max)))
+			"validating this upload needs %s of memory, more than the server's budget of %s", units.FormatSize(uint64(n)), units.FormatSize(uint64(u.max)))
 	}
 	if err := u.mem.Acquire(u.ctx, n); err != nil {
 		return err
@@ -157,7 +157,7 @@ func (u *Upload) Bytes(max int64) ([]byte, error) {
 	}
 	if u.size > max {
 		return nil, Refusef(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge,
-			"this file is %s, larger than the server takes for its type (%s)", humanize.IBytes(uint64(u.size)), humanize.IBytes(uint64(max)))
+			"this file is %s, larger than the server takes for its type (%s)", units.FormatSize(uint64(u.size)), units.FormatSize(uint64(max)))
 	}
 	b, err := u.ReadRange(0, u.size)
 	if err != nil {
@@ -215,7 +215,7 @@ func (sp *Spool) Receive(q *Request, size int64) (*Upload, bool) {
 	case errors.Is(err, ErrSlowBody):
 		q.W.Header().Set("Connection", "close")
 		q.Refuse(http.StatusRequestTimeout, CodeSlowBody, "read upload: %v (at least %s/s after %v, and no pause longer than %v)",
-			err, humanize.IBytes(uint64(sp.Rate.MinRate)), sp.Rate.Grace, sp.Rate.Idle)
+			err, units.FormatSize(uint64(sp.Rate.MinRate)), sp.Rate.Grace, sp.Rate.Idle)
 	default:
 		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "read upload: %v", err)
 	}
