@@ -24,8 +24,10 @@ const (
 	exitInterrupted   = 130
 )
 
-// errPartial marks a backup that saved a snapshot with unreadable files.
-var errPartial = errors.New("some files could not be read")
+// errPartial marks a partial result whose gaps were each reported as a
+// warning (exit 3): a backup that saved its snapshot without some
+// unreadable files, a restore, ls or find that went on past lost paths.
+var errPartial = errors.New("incomplete")
 
 // usageError is a mistake on the command line.
 type usageError struct{ err error }
@@ -104,7 +106,7 @@ func exitCode(ctx context.Context, err error) int {
 // errorMessage renders err for people: one or two lines, no stack trace.
 func errorMessage(err error, code int) string {
 	if code == exitInterrupted {
-		return "interrupted; nothing half-written is visible in the repository, run the command again to continue"
+		return "interrupted; nothing half-written is left under a real name, run the command again to continue"
 	}
 	var he hintError
 	var re roleError
