@@ -22,6 +22,7 @@ import (
 type serverEnv struct {
 	*env
 	data, addr, metrics string
+	pid                 int // of the server process start ran last
 }
 
 func startCairnServer(t *testing.T) *serverEnv {
@@ -96,7 +97,8 @@ func (s *serverEnv) start(t *testing.T, runArgs ...string) int {
 	if s.addr == "" || s.metrics == "" {
 		t.Fatalf("server did not report its addresses; log:\n%s", s.log())
 	}
-	return cmd.Process.Pid
+	s.pid = cmd.Process.Pid
+	return s.pid
 }
 
 func (s *serverEnv) url(client, repo string) string {
