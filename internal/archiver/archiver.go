@@ -613,6 +613,11 @@ func (a *archiver) assembler(ctx context.Context) error {
 				return context.Cause(ctx)
 			}
 			if c.err != nil {
+				if ctx.Err() != nil {
+					// Failed because the backup is cancelled: not a
+					// file to report as skipped.
+					return context.Cause(ctx)
+				}
 				a.warn(c.path, c.err)
 				continue
 			}

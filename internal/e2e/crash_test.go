@@ -14,42 +14,23 @@ import (
 	"time"
 )
 
-// TestKillMidBackup SIGKILLs a backup of ~200 MiB after a second; the next
-// backup completes, check is clean and the restore matches.
+// TestKillMidBackup SIGKILLs a backup of 64 MiB once its first packs are
+// stored (at least two more are still to come); the next backup
+// completes, check is clean and the restore matches.
 func TestKillMidBackup(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 200 MiB")
-	}
 	e := newEnv(t)
 	src := filepath.Join(t.TempDir(), "src")
 	os.Mkdir(src, 0o755)
-	for i := range 20 {
-		writeRandom(t, filepath.Join(src, fmt.Sprintf("f%02d", i)), 10<<20)
+	for i := range 8 {
+		writeRandom(t, filepath.Join(src, fmt.Sprintf("f%02d", i)), 8<<20)
 	}
 	e.ok("init")
 	cmd := e.command(nil, "backup", src)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	err := cmd.Wait()
-	if err == nil {
-		t.Log("backup finished within a second; the kill tested nothing this time")
-	}
-	if n := len(e.snapshots()); n != 0 && err != nil {
+	signalWhen(t, cmd, syscall.SIGKILL, "a pack is stored", func() bool { return packCount(t, e.repo) > 0 })
+	if n := len(e.snapshots()); n != 0 {
 		t.Fatalf("a killed backup left %d snapshots", n)
 	}
-	var packs int
-	filepath.Walk(filepath.Join(e.repo, "data"), func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			packs++
-		}
-		return nil
-	})
-	t.Logf("the killed backup left %d packs", packs)
+	t.Logf("the killed backup left %d packs", packCount(t, e.repo))
 	e.ok("backup", src)
 	if out := e.ok("check", "--read-data").stdout; !strings.Contains(out, "no problems found") {
 		t.Fatalf("check after a killed backup: %s", out)
@@ -67,27 +48,56 @@ func TestKillMidBackup(t *testing.T) {
 	}
 }
 
-// TestInterrupt: SIGINT cancels a backup cleanly with exit 130 and no snapshot.
+// signalWhen starts cmd, sends it sig as soon as cond holds and waits for
+// it to die of the signal. It fails the test if cmd exits first: a
+// test whose signal came too late tested nothing. cond is polled every
+// few milliseconds, so it should be cheap (a directory listing).
+func signalWhen(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, what string, cond func() bool) *exec.ExitError {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(2 * time.Minute)
+	for !cond() {
+		select {
+		case err := <-done:
+			t.Fatalf("%v exited (%v) before %s: the signal would have come too late", cmd.Args[1:], err, what)
+		case <-timeout:
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%v: not %s within 2 minutes", cmd.Args[1:], what)
+		case <-tick.C:
+		}
+	}
+	cmd.Process.Signal(sig)
+	err := <-done
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("%v finished (%v) before %s reached it", cmd.Args[1:], err, sig)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); sig == syscall.SIGKILL && !(ok && ws.Signaled() && ws.Signal() == sig) {
+		t.Fatalf("%v ended with %v, not by %v", cmd.Args[1:], err, sig)
+	}
+	return ee
+}
+
+// TestInterrupt: SIGINT, sent once a pack is stored, cancels a backup
+// cleanly with exit 130 and no snapshot.
 func TestInterrupt(t *testing.T) {
 	e := newEnv(t)
 	src := t.TempDir()
 	for i := range 8 {
-		writeRandom(t, filepath.Join(src, fmt.Sprintf("f%d", i)), 16<<20)
+		writeRandom(t, filepath.Join(src, fmt.Sprintf("f%d", i)), 8<<20)
 	}
 	e.ok("init")
 	cmd := e.command(nil, "backup", src)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(700 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Skipf("backup finished before the signal (%v)", err)
-	}
+	ee := signalWhen(t, cmd, syscall.SIGINT, "a pack is stored", func() bool { return packCount(t, e.repo) > 0 })
 	if ee.ExitCode() != 130 || !strings.HasPrefix(stderr.String(), "cairn: interrupted") {
 		t.Fatalf("exit %d, stderr %q; want 130 and \"cairn: interrupted\"", ee.ExitCode(), stderr.String())
 	}

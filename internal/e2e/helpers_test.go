@@ -20,7 +20,24 @@ import (
 
 var cairnBin string
 
+// TestMain builds the cairn binary the tests run, or takes the one
+// $CAIRN_E2E_BIN names. `make cover` passes a `go build -cover` binary and
+// $CAIRN_E2E_GOCOVERDIR, where it is to write its coverage: go test sets
+// GOCOVERDIR for the test binary to a directory of its own, so the
+// binary's is set here.
 func TestMain(m *testing.M) {
+	if dir := os.Getenv("CAIRN_E2E_GOCOVERDIR"); dir != "" {
+		os.Setenv("GOCOVERDIR", dir)
+	}
+	if bin := os.Getenv("CAIRN_E2E_BIN"); bin != "" {
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		cairnBin = abs
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "cairn-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -62,28 +63,32 @@ func TestServerMaintainsDuringBackups(t *testing.T) {
 		}
 		seen[newest.ID] = true
 		want[newest.ID] = contentHashes(t, src)
-		time.Sleep(300 * time.Millisecond)
+		// Every other backup waits for a maintenance job to run after
+		// it, so backups and jobs interleave whatever the machine's speed.
+		if i%2 == 1 {
+			jobs, _, _ := s.maintenanceTotals(t, "alice")
+			waitFor(t, time.Minute, "a maintenance job", func() bool {
+				n, _, _ := s.maintenanceTotals(t, "alice")
+				return n > jobs
+			})
+		}
 	}
 	t.Logf("%d commits rejected and redone", rejected)
 
 	// Let the last plans pass their grace and be swept.
-	deadline := time.Now().Add(30 * time.Second)
 	var packs, removed int
-	for time.Now().Before(deadline) {
+	waitFor(t, time.Minute, "packs deleted and at most 3 snapshots left", func() bool {
 		packs, removed = s.jobTotals(t, "alice")
-		if packs > 0 && len(s.snapshotsOf(repo)) <= 3 {
-			break
-		}
-		time.Sleep(time.Second)
-	}
-	if removed == 0 || packs == 0 {
-		t.Fatalf("the server removed %d snapshots and deleted %d packs\n%s", removed, packs, s.log())
-	}
-	// Stop maintenance (a job under way finishes) and look at the result
-	// as the owner would afterwards: a check running alongside a sweep
-	// sees index fragments and packs come and go.
+		return removed > 0 && packs > 0 && len(s.snapshotsOf(repo)) <= 3
+	})
+	// Stop maintenance and look at the result as the owner would
+	// afterwards: a check running alongside a sweep sees index fragments
+	// and packs come and go. Clearing the policy stops new jobs; stopping
+	// the server waits for the job under way; the restarted server runs
+	// none.
 	s.ok("server", "client", "policy", "alice", "--clear")
-	time.Sleep(2 * time.Second)
+	s.restart(t)
+	repo = s.url("alice", "main")
 	left := s.snapshotsOf(repo)
 	if len(left) > 3 || len(left) == 0 {
 		t.Fatalf("%d snapshots left, want 1…3", len(left))
@@ -120,10 +125,36 @@ func (s *serverEnv) snapshotsOf(repo string) []snapJSON {
 	return sn
 }
 
+// restart stops the server with SIGINT, waits until it has exited (its
+// maintenance job, if one runs, ends first) and starts it again, on a new
+// address.
+func (s *serverEnv) restart(t *testing.T) {
+	t.Helper()
+	if err := syscall.Kill(s.pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	// The process is reaped by start's cleanup; until then an exited
+	// server is a zombie ("Z" after the command name in /proc/PID/stat).
+	stat := fmt.Sprintf("/proc/%d/stat", s.pid)
+	waitFor(t, time.Minute, "the server exits", func() bool {
+		b, err := os.ReadFile(stat)
+		i := strings.LastIndexByte(string(b), ')')
+		return err != nil || (i > 0 && len(b) > i+2 && b[i+2] == 'Z')
+	})
+	s.start(t)
+}
+
 // jobTotals returns the packs deleted and snapshots removed by all the
 // client's recorded maintenance jobs; a failed job (of the last ten)
 // fails the test.
 func (s *serverEnv) jobTotals(t *testing.T, client string) (packs, removed int) {
+	t.Helper()
+	_, packs, removed = s.maintenanceTotals(t, client)
+	return packs, removed
+}
+
+// maintenanceTotals is jobTotals with the number of jobs recorded.
+func (s *serverEnv) maintenanceTotals(t *testing.T, client string) (jobs, packs, removed int) {
 	t.Helper()
 	var out struct {
 		Maintenance struct {
@@ -133,6 +164,7 @@ func (s *serverEnv) jobTotals(t *testing.T, client string) (packs, removed int) 
 				Error   string `json:"error"`
 			} `json:"jobs"`
 			Totals struct {
+				Jobs    int `json:"jobs"`
 				Removed int `json:"snapshots_removed"`
 				Packs   int `json:"packs_deleted"`
 			} `json:"totals"`
@@ -146,5 +178,5 @@ func (s *serverEnv) jobTotals(t *testing.T, client string) (packs, removed int) 
 			t.Fatalf("maintenance job failed: %s\n%s", j.Error, s.log())
 		}
 	}
-	return out.Maintenance.Totals.Packs, out.Maintenance.Totals.Removed
+	return out.Maintenance.Totals.Jobs, out.Maintenance.Totals.Packs, out.Maintenance.Totals.Removed
 }

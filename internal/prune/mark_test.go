@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/index"
@@ -37,28 +38,50 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-// TestLiveSetMemory measures the live set's heap per unique blob: 20
-// snapshots of 100 000 refs each, 10% new per snapshot (290 000 unique).
-// go test ./internal/prune -run LiveSetMemory -v
+// TestLiveSetMemory holds the live set to BytesPerLiveBlob: a liveRef is
+// that size, one merge allocates one slice of that many bytes per element
+// and nothing else, and the set built from 20 snapshots (10 000 refs each,
+// 10% new per snapshot) retains at most twice that per unique blob (a
+// merge's result keeps the capacity of both inputs).
 func TestLiveSetMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocates ~150 MB")
+	if got := unsafe.Sizeof(liveRef{}); got != BytesPerLiveBlob {
+		t.Fatalf("liveRef is %d bytes, BytesPerLiveBlob says %d", got, BytesPerLiveBlob)
 	}
 	var snaps [][]liveRef
 	for i := range 20 {
-		snaps = append(snaps, tagged(refsFrom(i*10000, i*10000+100000), 0))
+		snaps = append(snaps, tagged(refsFrom(i*1000, i*1000+10000), 0))
 	}
+	if n := testing.AllocsPerRun(10, func() { merge(snaps[0], snaps[1]) }); n != 1 {
+		t.Errorf("merge makes %v allocations, want 1", n)
+	}
+
 	runtime.GC()
-	var m0, m1 runtime.MemStats
+	var m0, m1, m2 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	var live []liveRef
+	var inputs uint64
 	for _, s := range snaps {
+		inputs += uint64(len(live) + len(s))
 		live = merge(live, s)
 	}
-	runtime.GC()
 	runtime.ReadMemStats(&m1)
-	n := len(live)
-	t.Logf("%d unique live blobs: %.1f bytes/blob retained; peak during a merge ≈ 2× that", n, float64(m1.HeapAlloc-m0.HeapAlloc)/float64(n))
+	runtime.GC()
+	runtime.ReadMemStats(&m2)
+	n := uint64(len(live))
+	if n != 29000 {
+		t.Fatalf("%d unique live blobs, want 29000", n)
+	}
+	// A large allocation is rounded up to whole 8 KiB pages.
+	allocated := m1.TotalAlloc - m0.TotalAlloc
+	if limit := inputs*BytesPerLiveBlob + uint64(len(snaps))*8192; allocated > limit {
+		t.Errorf("20 merges allocated %d bytes, want at most %d", allocated, limit)
+	}
+	retained := int64(m2.HeapAlloc) - int64(m0.HeapAlloc)
+	perBlob := float64(retained) / float64(n)
+	t.Logf("%d unique live blobs: %.1f bytes/blob retained, %d bytes allocated by 20 merges", n, perBlob, allocated)
+	if perBlob > 2*BytesPerLiveBlob+1 {
+		t.Errorf("live set retains %.1f bytes per blob, want at most %d", perBlob, 2*BytesPerLiveBlob)
+	}
 	runtime.KeepAlive(live)
 	runtime.KeepAlive(snaps)
 }

@@ -31,8 +31,10 @@ import (
 // sigPlan is the signing context of condemnation plans.
 const sigPlan = "cairn v1 condemnation plan"
 
+// Every stored object has its own magic: a tombstone's is not a tree's
+// (CRT1), so one can never be read as the other.
 const (
-	tombstoneMagic = "CRT1"
+	tombstoneMagic = "CRD1"
 	planMagic      = "CRL1"
 	maxSignedFile  = 64 << 20
 )

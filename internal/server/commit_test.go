@@ -156,7 +156,6 @@ func TestCommitResurrectsCondemned(t *testing.T) {
 	if len(plans) != 1 || !exists(t, be, oldPack) {
 		t.Fatalf("after job 1: plans %v, old pack stored: %v", plans, exists(t, be, oldPack))
 	}
-	condemnedAt := time.Now()
 
 	// A commit naming the condemned blob without uploading it again.
 	ts.advance(2 * time.Hour)
@@ -171,7 +170,7 @@ func TestCommitResurrectsCondemned(t *testing.T) {
 
 	// Past the grace period the sweep keeps the pack; the second
 	// snapshot is forgotten now and its pack condemned.
-	time.Sleep(time.Until(condemnedAt.Add(grace + 100*time.Millisecond)))
+	agePlans(t, ts, "bob/rz", grace+time.Second)
 	ts.advance(2 * time.Hour)
 	ticks <- ts.nowFn()
 	if j := waitJobs(t, ts, "bob", 2)[0]; j.Error != "" || j.SnapshotsRemoved != 1 {
@@ -187,7 +186,7 @@ func TestCommitResurrectsCondemned(t *testing.T) {
 
 	// Past the grace again the other pack is swept; a commit that still
 	// names its blob is refused and stores nothing.
-	time.Sleep(grace + 100*time.Millisecond)
+	agePlans(t, ts, "bob/rz", grace+time.Second)
 	ts.advance(2 * time.Hour)
 	ticks <- ts.nowFn()
 	if j := waitJobs(t, ts, "bob", 3)[0]; j.Error != "" || j.PacksDeleted == 0 {
@@ -212,6 +211,27 @@ func TestCommitResurrectsCondemned(t *testing.T) {
 	}
 	if !strings.Contains(ts.logs.String(), codeMissing) {
 		t.Fatal("refusal not logged")
+	}
+}
+
+// agePlans moves the storage time of every plan of repo back by d: a
+// plan's grace runs from its storage time (R12), so this passes the grace
+// without waiting for it.
+func agePlans(t *testing.T, ts *testServer, repo string, d time.Duration) {
+	t.Helper()
+	dir := filepath.Join(ts.data.Dir, reposDir, filepath.FromSlash(repo), string(backend.Plans))
+	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+		if err != nil || !de.Type().IsRegular() {
+			return err
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		return os.Chtimes(p, fi.ModTime().Add(-d), fi.ModTime().Add(-d))
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
