@@ -7,7 +7,7 @@
 //     on the coordinator's clock (R12 never uses the local clock alone).
 //  2. Mark: merge every snapshot's reference manifest (sorted blob IDs,
 //     plus the manifest pages themselves) into one sorted live set, in
-//     memory bounded by 33 bytes per live blob (plus the index).
+//     memory bounded by 36 bytes per live blob (BytesPerLiveBlob; plus the index).
 //  3. Sweep every plan whose grace ran out before T0 and, when the caller
 //     knows backup sessions (Options.SessionsOpenAt, a server), for which
 //     no session open at its condemnation is still live: a condemned pack is
