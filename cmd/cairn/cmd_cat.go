@@ -336,7 +336,6 @@ func catTree(ctx context.Context, g *GlobalOptions, repo *repository.Repository,
 	return map[string]any{"id": id.String(), "nodes": nodes}, nil
 }
 
-
 // catIndex loads every fragment; one that does not verify is reported in
 // the output, not fatal (it is what one debugs).
 func catIndex(ctx context.Context, g *GlobalOptions, repo *repository.Repository) (any, error) {
@@ -348,9 +347,9 @@ func catIndex(ctx context.Context, g *GlobalOptions, repo *repository.Repository
 		return nil, err
 	}
 	type fragJSON struct {
-		Name   string        `json:"name"`
-		Signer string        `json:"signer,omitempty"`
-		Error  string        `json:"error,omitempty"`
+		Name   string                      `json:"name"`
+		Signer string                      `json:"signer,omitempty"`
+		Error  string                      `json:"error,omitempty"`
 		Packs  []repository.PackHeaderView `json:"packs"`
 	}
 	out := []fragJSON{}

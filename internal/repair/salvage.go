@@ -87,7 +87,6 @@ func salvagePack(ctx context.Context, repo *repository.Repository, id blob.ID, s
 	return good, nil
 }
 
-
 // sortEntries sorts a pack's entries by offset and drops duplicates (a
 // pack listed by two fragments lists each blob twice).
 func sortEntries(es []index.Entry) []index.Entry {
