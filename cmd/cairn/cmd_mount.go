@@ -69,7 +69,9 @@ func runMount(ctx context.Context, g *GlobalOptions, opts MountOptions, dir stri
 	ttl := time.Minute // nothing below the mount ever changes
 	server, err := fs.Mount(dir, fsys.Root(), &fs.Options{
 		MountOptions: fuse.MountOptions{FsName: "cairn:" + location.Redact(g.Repo), Name: "cairn", AllowOther: opts.AllowOther,
-			Options: []string{"ro"}, Debug: g.Debug, MaxReadAhead: 1 << 20},
+			// nosuid, nodev: a writer's setuid file or device node in a
+			// snapshot is shown, never honoured (docs/threat-model.md R18).
+			Options: []string{"ro", "nosuid", "nodev"}, Debug: g.Debug, MaxReadAhead: 1 << 20},
 		EntryTimeout: &ttl, AttrTimeout: &ttl, NegativeTimeout: &ttl,
 	})
 	if err != nil {
