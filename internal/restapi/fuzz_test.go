@@ -7,13 +7,27 @@ import (
 )
 
 // FuzzParseRange: a Range header comes from any client. ParseRange never
-// panics; an accepted range is non-negative and ordered, and
-// FormatRange writes it back to a header that parses to the same range.
+// panics; an accepted range is non-negative and ordered (or a positive
+// suffix), and FormatRange writes a start-end range back to a header that
+// parses to the same range. ResolveRange, for any file size, answers 200
+// or 206 with bounds inside the file, or 416.
 func FuzzParseRange(f *testing.F) {
-	for _, s := range []string{"", "bytes=0-", "bytes=5-9", "bytes=-5", "bytes=1-2,4-5", "bytes=9-5", "bytes=+1-2", "bytes=99999999999999999999-", "items=1-2"} {
+	for _, s := range []string{"", "bytes=0-", "bytes=5-9", "bytes=-5", "bytes=1-2,4-5", "bytes=9-5", "bytes=+1-2", "bytes=99999999999999999999-", "items=1-2", "bytes=-0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
+		for _, size := range []int64{0, 1, 100, 1 << 40} {
+			start, end, status := ResolveRange(h, size)
+			switch status {
+			case 200, 206:
+				if start < 0 || start > end+1 || end >= size || (size > 0 && start > end) || (status == 200 && (start != 0 || end != size-1)) {
+					t.Fatalf("%q on %d bytes: %d %d-%d", h, size, status, start, end)
+				}
+			case 416:
+			default:
+				t.Fatalf("%q on %d bytes: status %d", h, size, status)
+			}
+		}
 		r, ok, err := ParseRange(h)
 		switch {
 		case h == "":
@@ -28,6 +42,12 @@ func FuzzParseRange(f *testing.F) {
 			return
 		case !ok:
 			t.Fatalf("%q: neither ok nor an error", h)
+		}
+		if r.Suffix != 0 {
+			if r.Suffix < 0 || r.Start != 0 || r.End != -1 {
+				t.Fatalf("%q accepted as %+v", h, r)
+			}
+			return
 		}
 		if r.Start < 0 || (r.End != -1 && r.End < r.Start) {
 			t.Fatalf("%q accepted as %+v", h, r)
