@@ -3,10 +3,14 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHabitsServerRefusals: what a client of a cairn server is told, and
@@ -39,6 +43,46 @@ func TestHabitsServerRefusals(t *testing.T) {
 	s.ok("-r", dave, "backup", src)
 	r = s.run("-r", dave, "backup", src)
 	expectExit(t, r, 14, "--min-interval")
+
+	// A restic client retries a 429 for up to 15 minutes; the server
+	// answers a restic repository 403 instead, on which restic 0.17 and
+	// later give up at once. (0.14 retries every error: it is stopped
+	// after 10 s here, and the server's log must show the refusal.)
+	for i, bin := range resticBins() {
+		path, err := exec.LookPath(bin)
+		if err != nil {
+			missingTool(t, fmt.Sprintf("restic %q is not installed: %v", bin, err))
+		}
+		out, _ := exec.Command(path, "version").Output()
+		var major, minor int
+		f := strings.Fields(string(out)) // restic 0.14.0 compiled with …
+		if len(f) < 2 {
+			t.Fatalf("%s version: %q", path, out)
+		}
+		fmt.Sscanf(f[1], "%d.%d", &major, &minor)
+		repo := s.url("dave", fmt.Sprintf("restic%d", i))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		if out, err := restic(t, ctx, path, s.dir, repo, "init"); err != nil {
+			cancel()
+			t.Fatalf("%s init: %v\n%s", f[1], err, out)
+		}
+		bctx, bcancel := context.WithTimeout(ctx, 10*time.Second)
+		rout, err := restic(t, bctx, path, s.dir, repo, "backup", src)
+		quick := bctx.Err() == nil
+		bcancel()
+		cancel()
+		if err == nil {
+			t.Fatalf("restic %s stored a snapshot sooner than --min-interval:\n%s", f[1], rout)
+		}
+		if major > 0 || minor >= 17 {
+			if !quick || !strings.Contains(rout, "403") {
+				t.Fatalf("restic %s was not refused within 10 s on a 403: %v\n%s", f[1], err, rout)
+			}
+		}
+	}
+	if !strings.Contains(s.log(), "may store a snapshot every 1h0m0s") || !strings.Contains(s.log(), "status=403") {
+		t.Errorf("the server log does not show the 403 and why:\n%s", s.log())
+	}
 
 	alice := s.url("alice", "main")
 	s.ok("-r", alice, "init", "--server-fingerprint", fp)

@@ -170,7 +170,10 @@ func (s *Server) serveFile(q *request) {
 
 // tooSoon answers a snapshot upload with 429 if the client's last snapshot
 // arrived less than its minimum interval ago; it reports whether it did.
-func (s *Server) tooSoon(q *request) bool {
+// A restic client retries a 429 for up to 15 minutes and gives up at once
+// only on 401, 403, 416 and 507, so a restic repository (restic true) gets
+// 403: the refusal is quick, and the reason is in the body and the log.
+func (s *Server) tooSoon(q *request, restic bool) bool {
 	c := q.client
 	if c.MinInterval <= 0 {
 		return false
@@ -181,7 +184,11 @@ func (s *Server) tooSoon(q *request) bool {
 		return true
 	}
 	if since := s.opts.Now().Sub(fresh.LastSnapshot); !fresh.LastSnapshot.IsZero() && since < c.MinInterval {
-		q.Refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s may store a snapshot every %v; the last one arrived %v ago",
+		status := http.StatusTooManyRequests
+		if restic {
+			status = http.StatusForbidden
+		}
+		q.Refuse(status, restapi.CodeTooOften, "client %s may store a snapshot every %v; the last one arrived %v ago",
 			c.Name, c.MinInterval, since.Round(time.Second))
 		return true
 	}

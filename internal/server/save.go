@@ -129,7 +129,7 @@ func (sv *saving) admit() bool {
 	if h.Type != backend.Locks && s.overBudget(q) {
 		return false
 	}
-	if h.Type == backend.Snapshots && s.tooSoon(q) {
+	if h.Type == backend.Snapshots && s.tooSoon(q, sv.cr == nil) {
 		return false
 	}
 	used, ok, err := s.usage.reserve(c.Name, sv.size, c.Quota)
@@ -213,7 +213,7 @@ func (sv *saving) lock() (release func(), ok bool) {
 	mu := s.clientSnapLock(q.client.Name)
 	mu.Lock()
 	release = func() { mu.Unlock(); uncoordinate() }
-	if (sv.cr != nil && s.storedMeanwhile(sv.ctx, q, sv.be, sv.u, sv.session)) || s.tooSoon(q) {
+	if (sv.cr != nil && s.storedMeanwhile(sv.ctx, q, sv.be, sv.u, sv.session)) || s.tooSoon(q, sv.cr == nil) {
 		release()
 		return nil, false
 	}

@@ -193,6 +193,15 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd backend.RewindR
 	}
 	req.ContentLength = n
 	req.Header.Set("Content-Type", "application/octet-stream")
+	if n > 0 {
+		// The server refuses an upload over quota or out of turn from its
+		// headers alone, without reading the body (R26). Waiting for its
+		// "100 Continue" (at most the transport's ExpectContinueTimeout,
+		// 1 s, for a server that never sends one) means such a refusal
+		// arrives as its status, instead of as a connection reset while
+		// the body was still being written.
+		req.Header.Set("Expect", "100-continue")
+	}
 	setSessionHeader(ctx, req, h)
 	resp, err := b.client.Do(req)
 	if err != nil {
