@@ -132,13 +132,14 @@ func TestSecondBackupAddsNoData(t *testing.T) {
 	second := parse(e.ok("backup", "--json", src).stdout)
 	// No file is read or stored again. Trees of the source's ancestors
 	// (whose mtimes other processes move, e.g. /tmp) may be new: at most
-	// one small pack of trees.
+	// one small pack of trees and one of the manifest pages naming them
+	// (trees have packs of their own, docs/format.md §10).
 	// (bytes_read is not checked: the archiver counts unchanged files'
 	// sizes in it; see the report.)
 	if second.FilesNew != 0 || second.FilesChanged != 0 || second.FilesUnmodified != 3 || second.BlobsNew > 8 {
 		t.Errorf("second backup re-read files: %+v", second)
 	}
-	if second.BytesAdded > 64<<10 || packs() > before+1 {
+	if second.BytesAdded > 64<<10 || packs() > before+2 {
 		t.Errorf("second backup stored %d bytes, %d new packs", second.BytesAdded, packs()-before)
 	}
 	s := e.snapshots()

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,11 +125,13 @@ func TestRepairMissingPack(t *testing.T) {
 	}
 }
 
+// names lists typ's files, sorted: a backend lists in no particular order.
 func names(t *testing.T, be backend.Backend, typ backend.FileType) []string {
 	var out []string
 	must(t, be.List(context.Background(), typ, func(fi backend.FileInfo) error {
 		out = append(out, fi.Name)
 		return nil
 	}))
+	slices.Sort(out)
 	return out
 }
