@@ -112,6 +112,10 @@ func (s *Server) serveRepo(q *request) {
 		s.serveWriterList(q)
 		return
 	}
+	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == restapi.OwnerRequestQuery {
+		s.serveOwnerRequest(q)
+		return
+	}
 	if isSessionRequest(q) {
 		s.serveSession(q)
 		return

@@ -97,6 +97,7 @@ type Server struct {
 	maintain *maintain.Scheduler
 
 	writerLists writerLimiter // rate limit of writer snapshot lists (R16)
+	ownerNonces ownerNonces   // owner requests carried out lately (ownerrequest.go)
 
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check

@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -264,39 +265,84 @@ func (s *Scheduler) sessionsOpenAt(client, repo string) func(ctx context.Context
 // cannot be met (then nothing is forgotten; prune still frees garbage);
 // step names what failed.
 func applyRetention(ctx context.Context, r *repository.Repository, log *slog.Logger, p state.Policy) (removed int, over error, step string, err error) {
-	l, err := forget.Load(ctx, r, func(m string) { log.Warn("retention: " + m) })
-	if err != nil {
-		return 0, nil, "load snapshots", err
-	}
 	rp, err := p.RepoPolicy()
 	if err != nil {
 		return 0, nil, "policy", err
 	}
+	res, err := retain(ctx, r, log, rp, retainOptions{})
+	return res.removed, res.over, res.step, err
+}
+
+// retainOptions are what an owner's request adds to a policy run.
+type retainOptions struct {
+	scope  []string // the snapshots the policy sees (IDs); nil: all
+	dryRun bool     // decide, forget nothing
+	rule   string   // prefixed to each tombstone's rule
+}
+
+// retained is what retain decided and did.
+type retained struct {
+	loaded    *forget.Loaded
+	decisions []retention.Decision
+	removed   int
+	over      error  // retention.ErrBudget's error: nothing forgotten
+	step      string // what failed
+}
+
+// retain applies rp to the repository: it ages every snapshot by its
+// receipt (R14), decides with forget.Decide (floors, R13) and forgets
+// what the policy drops, tombstone first, except each writer's last
+// statement, which is reported kept.
+func retain(ctx context.Context, r *repository.Repository, log *slog.Logger, rp forget.Policy, o retainOptions) (res retained, err error) {
+	l, err := forget.Load(ctx, r, func(m string) { log.Warn("retention: " + m) })
+	if err != nil {
+		res.step = "load snapshots"
+		return res, err
+	}
+	res.loaded = l
+	if o.scope != nil {
+		sub := *l
+		sub.Snapshots = nil
+		for _, sn := range l.Snapshots {
+			if slices.Contains(o.scope, sn.ID) {
+				sub.Snapshots = append(sub.Snapshots, sn)
+			}
+		}
+		l = &sub
+	}
 	ds, err := forget.Decide(ctx, r, l, rp)
 	switch {
 	case errors.Is(err, retention.ErrBudget):
-		return 0, err, "", nil
+		res.over = err
+		return res, nil
 	case err != nil:
-		return 0, nil, "retention", err
+		res.step = "retention"
+		return res, err
 	}
-	lastOf := lastStatements(l)
-	for _, d := range ds {
+	res.decisions = ds
+	lastOf := lastStatements(res.loaded)
+	for i, d := range ds {
 		if d.Keep {
 			continue
 		}
 		sn := l.ByID[d.Snapshot.ID]
 		if lastOf[sn.File.Statement.Writer] == sn {
 			log.Info("snapshot kept: its writer's last statement", "snapshot", d.Snapshot.ID[:8])
+			ds[i].Keep, ds[i].Reasons = true, []string{"its writer's last statement"}
 			continue
 		}
-		why := strings.Join(d.Reasons, "; ")
-		if err := r.ForgetSnapshot(ctx, sn, why); err != nil {
-			return removed, nil, "forget " + d.Snapshot.ID[:8], err
+		if o.dryRun {
+			continue
 		}
-		removed++
+		why := o.rule + strings.Join(d.Reasons, "; ")
+		if err := r.ForgetSnapshot(ctx, sn, why); err != nil {
+			res.step = "forget " + d.Snapshot.ID[:8]
+			return res, err
+		}
+		res.removed++
 		log.Info("snapshot forgotten", "snapshot", d.Snapshot.ID[:8], "policy_time", d.Snapshot.Time, "why", why)
 	}
-	return removed, nil, "", nil
+	return res, nil
 }
 
 // lastStatements is each writer's last statement. It stays whatever the
