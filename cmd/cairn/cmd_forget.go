@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/forget"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/retention"
+	"github.com/cairnbackup/cairn/internal/trust"
 )
 
 // ForgetOptions are forget's flags.
@@ -148,6 +149,10 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids []
 	if repo.Keys().CoordSign == nil {
 		return roleError{verb: "forgetting snapshots", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
 	}
+	if or := serverDeletes(repo); or != nil {
+		pol := trust.RequestPolicy{Keep: p, GroupBy: groupBy, Importance: importance, MaxSize: maxSize}
+		return forgetPolicyOnServer(ctx, g, repo, or, opts, pol, minFree)
+	}
 	warn := func(m string) { fmt.Fprintf(g.stderr, "warning: %s\n", displayText(m)) }
 	// Server-signed receipts, where present, give each snapshot its age (R14).
 	l, err := forget.Load(ctx, repo, warn)
@@ -231,6 +236,9 @@ func runForgetIDs(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids
 		if !slices.Contains(picked, s) {
 			picked = append(picked, s)
 		}
+	}
+	if or := serverDeletes(repo); or != nil {
+		return forgetIDsOnServer(ctx, g, repo, or, opts, picked)
 	}
 	var items []forgetItem
 	for _, s := range picked {

@@ -60,12 +60,20 @@ func runPruneRepo(ctx context.Context, g *GlobalOptions, repo *repository.Reposi
 	if opts.RepackThreshold <= 0 || opts.RepackThreshold > 100 || opts.Grace < 0 {
 		return usageError{fmt.Errorf("--repack-threshold must be in (0, 100] and --grace not negative")}
 	}
+	if or := serverDeletes(repo); or != nil {
+		return pruneOnServer(ctx, g, repo, or, opts)
+	}
 	rep, err := prune.Run(ctx, repo, prune.Options{Grace: opts.Grace, RepackThreshold: opts.RepackThreshold / 100, DryRun: opts.DryRun, Log: g.logger()})
 	if err != nil {
 		return fmt.Errorf("prune: %w", err)
 	}
+	return printPrune(g, rep, opts.DryRun)
+}
+
+// printPrune prints a prune's report, or a server's.
+func printPrune(g *GlobalOptions, rep *prune.Report, dryRun bool) error {
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "prune", "dry_run": opts.DryRun, "report": rep})
+		return writeJSON(g.stdout, map[string]any{"message_type": "prune", "dry_run": dryRun, "report": rep})
 	}
 	if g.Quiet {
 		return nil
