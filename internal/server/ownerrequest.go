@@ -121,6 +121,10 @@ func (s *Server) serveOwnerRequest(q *request) {
 		q.Refuse(http.StatusForbidden, restapi.CodeWrongRepository, "owner request: signed for repository %.8s, this is %.8s (%s)", req.RepoID, hex.EncodeToString(id[:]), repoPath)
 		return
 	}
+	if err := s.ownerFirst(ctx, repoPath, be, signer); err != nil {
+		s.refuseOwner(q, err)
+		return
+	}
 	order, err := ownerOrder(req)
 	if err != nil {
 		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "owner request: %v", err)
@@ -178,6 +182,29 @@ func (s *Server) serveOwnerRequest(q *request) {
 	q.W.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	q.W.WriteHeader(http.StatusOK)
 	q.W.Write(body)
+}
+
+// ownerFirst refuses a request not signed by the owner key of the
+// stored config before the repository is coordinated: only the owner's
+// requests make the server wait for a repository (checkOwnerSigner checks
+// again, under coordination, against the repository as opened).
+func (s *Server) ownerFirst(ctx context.Context, repoPath string, be backend.Backend, signer ed25519.PublicKey) error {
+	raw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"})
+	if err != nil {
+		return err
+	}
+	cfg, err := repository.PeekConfig(raw)
+	if err != nil {
+		return err
+	}
+	if signer.Equal(ed25519.PublicKey(cfg.OwnerSignPub)) {
+		return nil
+	}
+	r, _, err := maintainHost{s}.Open(ctx, repoPath) // to name the key
+	if err != nil || r == nil {
+		return repohttp.Refusef(http.StatusForbidden, restapi.CodeNotOwner, "owner request: not signed by the repository's owner key; only the owner may forget or prune")
+	}
+	return checkOwnerSigner(r, signer)
 }
 
 // ownerOrder is req in the maintenance scheduler's terms.
