@@ -52,7 +52,9 @@ important snapshots until the repository fits (with room for the next
 backups), never a floor snapshot; when that is impossible forget refuses and
 exits 1. Writers' snapshots are aged by when storage received them, not the
 time they claim. Each removed snapshot leaves a signed tombstone. Works with
-the owner or the server key, never a writer key.
+the owner or the server key, never a writer key. On a repository of a
+cairn server the owner's forget is a signed request the server carries out
+(with --prune, it prunes in the same run).
 
 forget ID... removes exactly the snapshots named (IDs, unique prefixes or
 "latest") and takes no policy. --host, --tag and --path restrict a policy to

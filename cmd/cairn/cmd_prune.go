@@ -30,7 +30,8 @@ without being opened). Packs are first condemned in a signed plan and deleted
 by a later prune once --grace has passed on the storage's clock and they are
 still unused, so backups running meanwhile lose nothing; --grace 0 deletes in
 the same run, for when nothing else writes to the repository. A killed prune
-leaves a consistent repository; the next run finishes the job.`,
+leaves a consistent repository; the next run finishes the job. On a
+repository of a cairn server the owner asks the server, which prunes now.`,
 		Example: `  cairn prune
   cairn prune --key-file server.key --grace 0 --json`,
 		Args: cobra.NoArgs,

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -79,6 +81,11 @@ func askServer(ctx context.Context, repo *repository.Repository, or ownerRequest
 		var se *restapi.StatusError
 		if errors.As(err, &se) && se.Code == restapi.CodeStale && attempt < ownerRequestAttempts {
 			continue // a backup arrived meanwhile
+		}
+		if errors.As(err, &se) && se.Status == http.StatusBadRequest && strings.Contains(se.Msg, "create=true") {
+			// A cairn server from before owner requests.
+			return nil, withHint(fmt.Errorf("%s on the server: it does not take owner requests: %w", verb, err),
+				"upgrade the server, or ask its operator (`cairn server client policy`)")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s on the server: %w", verb, err)
