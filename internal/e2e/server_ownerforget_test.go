@@ -128,7 +128,11 @@ func TestOwnerForgetOnServer(t *testing.T) {
 	var ids []string
 	for i := range 4 {
 		writeRandom(t, filepath.Join(h.src, fmt.Sprintf("f%d", i)), 300<<10)
-		h.ok("-r", h.repo, "backup", h.src)
+		args := []string{"-r", h.repo, "backup", h.src}
+		if i == 1 || i == 2 {
+			args = append(args, "--tag", "mid")
+		}
+		h.ok(args...)
 	}
 	for _, sn := range h.snapshotsOf(h.repo) {
 		ids = append(ids, sn.ID)
@@ -211,7 +215,14 @@ func TestOwnerForgetOnServer(t *testing.T) {
 		t.Fatalf("%d snapshots after refused requests, want 3", n)
 	}
 
-	// Forget by policy, then prune now: the server removes two more,
+	// A policy restricted by a filter (evaluated on the client) sees only
+	// the snapshots it matches: of the two tagged, the older goes.
+	out = h.ok("-r", h.repo, "forget", "--tag", "mid", "--keep-last", "1").stdout
+	if !strings.Contains(out, "remove "+ids[1][:8]) || !strings.Contains(out, "keep   "+ids[2][:8]) || !strings.Contains(out, "removed 1 of 2 snapshots") {
+		t.Fatalf("forget --tag mid --keep-last 1 printed:\n%s", out)
+	}
+
+	// Forget by policy, then prune now: the server removes one more,
 	// tombstone first, and deletes their data.
 	var fj struct {
 		Type      string `json:"message_type"`
@@ -222,7 +233,7 @@ func TestOwnerForgetOnServer(t *testing.T) {
 		} `json:"snapshots"`
 	}
 	lastJSON(t, h.ok("-r", h.repo, "forget", "--keep-last", "1", "--json").stdout, &fj)
-	if fj.Type != "forget" || fj.Removed != 2 || len(fj.Snapshots) != 3 {
+	if fj.Type != "forget" || fj.Removed != 1 || len(fj.Snapshots) != 2 {
 		t.Fatalf("forget by policy: %+v", fj)
 	}
 	left := h.snapshotsOf(h.repo)

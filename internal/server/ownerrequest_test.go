@@ -118,6 +118,20 @@ func TestOwnerRequests(t *testing.T) {
 	}
 	_, err = be.(*rest.Backend).OwnerRequest(ctx, sealed)
 	wantCode(t, err, 409, restapi.CodeReplayed, "")
+	// With a scope, the policy sees only the snapshots named.
+	scoped := dry
+	scoped.Snapshots = []string{snaps[0].ID.String(), snaps[1].ID.String()}
+	ans, _, err = ownerAsk(t, ts, repo, be, scoped, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions = map[string]string{}
+	for _, it := range ans.Snapshots {
+		actions[it.ID] = it.Action
+	}
+	if len(actions) != 2 || actions[snaps[0].ID.String()] != "remove" || actions[snaps[1].ID.String()] != "keep" {
+		t.Fatalf("scoped dry run: %+v", ans)
+	}
 	ts.advance(restapi.OwnerRequestSkew + time.Second)
 	_, err = be.(*rest.Backend).OwnerRequest(ctx, sealed)
 	wantCode(t, err, 403, restapi.CodeExpired, "")
