@@ -196,6 +196,8 @@ func Subject(ev Event) string {
 	switch ev.Kind {
 	case Cleared:
 		return fmt.Sprintf("[cairn] OK again: %s", ev.Subject)
+	case Test:
+		return fmt.Sprintf("[cairn] test: %s", ev.Subject)
 	case Repeated:
 		return fmt.Sprintf("[cairn] still %s: %s: %s", ev.Level, ev.Subject, ev.Reason)
 	}
@@ -258,6 +260,14 @@ func (d *Dispatcher) Set(name string, n Notifier) {
 	if d.status[name] == nil {
 		d.status[name] = &NotifierStatus{Name: name}
 	}
+}
+
+// Restore sets a notifier's recorded health (after a restart), keeping
+// its name as the key.
+func (d *Dispatcher) Restore(st NotifierStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.status[st.Name] = &st
 }
 
 // Remove drops a notifier.
