@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -69,6 +70,11 @@ func (w *Webhook) Notify(ctx context.Context, ev Event) error {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
+		// The client's errors quote the URL: drop its token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redactURL(ue.URL)
+		}
 		return fmt.Errorf("webhook: %w", err)
 	}
 	defer resp.Body.Close()

@@ -312,3 +312,18 @@ func TestDispatcherRestore(t *testing.T) {
 		t.Fatalf("after a delivery: %+v", st[0])
 	}
 }
+
+// A webhook that cannot be reached is reported without the URL's token
+// or credentials (the HTTP client's error quotes the URL).
+func TestWebhookUnreachableHidesToken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	err = (&Webhook{URL: "http://user:pw@" + addr + "/hook?token=abc"}).Notify(context.Background(), testEvent())
+	if err == nil || strings.Contains(err.Error(), "token=abc") || strings.Contains(err.Error(), "pw@") || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("unreachable webhook: %v", err)
+	}
+}
