@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -274,18 +273,6 @@ func backupAge(t, now time.Time) string {
 	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }
 
-// ageColour is green up to a day and a bit, yellow up to three days, red
-// beyond or never.
-func ageColour(t, now time.Time) string {
-	switch d := now.Sub(t); {
-	case t.IsZero() || d > 72*time.Hour:
-		return "\x1b[31m"
-	case d > 26*time.Hour:
-		return "\x1b[33m"
-	}
-	return "\x1b[32m"
-}
-
 func flags(c server.Client) string {
 	s := ""
 	if c.AppendOnly {
@@ -320,7 +307,11 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	ths, err := d.State.Thresholds(ctx)
+	if err != nil {
+		return err
+	}
+	now := monitor.Clock()()
 	if g.JSON {
 		out := []map[string]any{}
 		for _, c := range clients {
@@ -329,10 +320,7 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		}
 		return writeJSON(g.stdout, out)
 	}
-	colour := false
-	if f, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		colour = true
-	}
+	colour := isColourTerminal(g.stdout)
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tLAST BACKUP\tSTORED\tQUOTA\tFLAGS")
 	for _, c := range clients {
@@ -340,7 +328,8 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		age := backupAge(c.LastSnapshot, now)
 		if colour {
 			// Pad inside the colour codes so tabwriter's widths stay right.
-			age = ageColour(c.LastSnapshot, now) + fmt.Sprintf("%-12s", age) + "\x1b[0m"
+			level, _ := monitor.ClientLevel(c, ths[c.Name], now)
+			age = levelColour(level) + fmt.Sprintf("%-12s", age) + "\x1b[0m"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, age, formatBytes(uint64(stored)), quotaText(c.Quota), flags(c))
 	}
