@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -274,5 +275,49 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if got := (Config{Webhook: &WebhookConfig{URL: "https://u:p@h/x?token=1"}}).Target(); got != "https://h/x" {
 		t.Errorf("target %q", got)
+	}
+}
+
+// `notify test` in another process records a delivery; the running
+// watcher neither overwrites it with its older view nor loses its counts.
+func TestWatcherKeepsHealthFromNotifyTest(t *testing.T) {
+	ctx := context.Background()
+	st, now := setup(t)
+	rec := newReceiver(t)
+	rec.fail = http.StatusServiceUnavailable
+	addHook(t, st, "hook", rec.srv.URL, time.Hour)
+	w := &Watcher{State: st, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return *now }}
+	*now = t0.Add(30 * time.Hour)
+	if err := w.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ns, _ := Notifiers(ctx, st); !ns[0].Failing {
+		t.Fatalf("not failing: %+v", ns[0])
+	}
+	rec.mu.Lock()
+	rec.fail = 0
+	rec.mu.Unlock()
+	if err := Test(ctx, st, "hook", "test", *now); err != nil {
+		t.Fatal(err)
+	}
+	// The watcher retries its undelivered ALERT at the next check: two
+	// deliveries after the failure.
+	*now = now.Add(time.Minute)
+	if err := w.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(time.Minute)
+	if err := w.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := Notifiers(ctx, st)
+	if ns[0].Failing || ns[0].Sent != 2 || ns[0].Failed != 1 {
+		t.Fatalf("health after notify test and a retry: %+v", ns[0])
+	}
+	if got := kinds(rec.take()); got != "test OK, repeated ALERT" {
+		t.Fatalf("received %q", got)
+	}
+	if err := Test(ctx, st, "nobody", "test", *now); !errors.Is(err, state.ErrNoNotifier) {
+		t.Fatalf("test of an unknown notifier: %v", err)
 	}
 }

@@ -25,10 +25,10 @@ type Watcher struct {
 	Now    func() time.Time // default time.Now
 	Server string           // names the server in events (its host name)
 
-	disp     *alert.Dispatcher
-	saved    saved
-	settings map[string]string // notifier name → its stored settings, to see changes
-	loaded   bool
+	disp   *alert.Dispatcher
+	saved  saved
+	known  map[string]bool // notifiers in the dispatcher
+	loaded bool
 }
 
 // Run checks at once and then at every tick until ctx ends.
@@ -60,7 +60,7 @@ func (w *Watcher) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.saved, w.settings, w.disp, w.loaded = s, map[string]string{}, alert.NewDispatcher(w.now), true
+	w.saved, w.known, w.disp, w.loaded = s, map[string]bool{}, alert.NewDispatcher(w.now), true
 	return nil
 }
 
@@ -88,17 +88,16 @@ func (w *Watcher) notifiers(ctx context.Context) (map[string]active, error) {
 			w.Log.Error("monitor: notifier unusable", "notifier", n.Name, "err", err)
 			nt = broken{err}
 		}
-		key := n.Kind + "\x00" + n.Config
-		if old, ok := w.settings[n.Name]; !ok || old != key {
-			if !ok && n.Health != "" {
-				var h alert.NotifierStatus
-				if json.Unmarshal([]byte(n.Health), &h) == nil {
-					h.Name = n.Name
-					w.disp.Restore(h)
-				}
+		// The database has the last word on health: `notify test` in
+		// another process may have recorded a delivery since.
+		if n.Health != "" {
+			var h alert.NotifierStatus
+			if json.Unmarshal([]byte(n.Health), &h) == nil {
+				h.Name = n.Name
+				w.disp.Restore(h)
 			}
-			w.settings[n.Name] = key
 		}
+		w.known[n.Name] = true
 		w.disp.Set(n.Name, nt)
 		tr := w.saved.Notifiers[n.Name]
 		if tr == nil {
@@ -108,9 +107,9 @@ func (w *Watcher) notifiers(ctx context.Context) (map[string]active, error) {
 		tr.Repeat = repeatOf(n)
 		out[n.Name] = active{nt, tr}
 	}
-	for name := range w.settings {
+	for name := range w.known {
 		if _, ok := out[name]; !ok {
-			delete(w.settings, name)
+			delete(w.known, name)
 			delete(w.saved.Notifiers, name)
 			w.disp.Remove(name)
 		}
@@ -148,7 +147,7 @@ func (w *Watcher) Check(ctx context.Context) error {
 		return err
 	}
 	now := w.now()
-	watched := map[string]bool{}
+	watched, tried := map[string]bool{}, map[string]bool{}
 	for _, c := range clients {
 		if c.Disabled {
 			continue
@@ -165,6 +164,7 @@ func (w *Watcher) Check(ctx context.Context) error {
 				continue
 			}
 			ev.Server = w.Server
+			tried[name] = true
 			if err := w.disp.SendTo(ctx, name, a.n, ev); err != nil {
 				w.Log.Error("monitor: notify", "notifier", name, "client", c.Name, "kind", string(ev.Kind), "err", err)
 				if ev.Kind != alert.Cleared {
@@ -182,7 +182,7 @@ func (w *Watcher) Check(ctx context.Context) error {
 			}
 		}
 	}
-	return w.save(ctx)
+	return w.save(ctx, tried)
 }
 
 func trackers(ns map[string]active) []*alert.Tracker {
@@ -193,7 +193,9 @@ func trackers(ns map[string]active) []*alert.Tracker {
 	return out
 }
 
-func (w *Watcher) save(ctx context.Context) error {
+// save records the alert state, and the health of the notifiers tried
+// in this check (others keep what the database has).
+func (w *Watcher) save(ctx context.Context, tried map[string]bool) error {
 	b, err := json.Marshal(w.saved)
 	if err != nil {
 		return err
@@ -202,6 +204,9 @@ func (w *Watcher) save(ctx context.Context) error {
 		return err
 	}
 	for _, h := range w.disp.Status() {
+		if !tried[h.Name] {
+			continue
+		}
 		b, err := json.Marshal(h)
 		if err != nil {
 			return err
