@@ -320,20 +320,20 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		}
 		return writeJSON(g.stdout, out)
 	}
-	colour := isColourTerminal(g.stdout)
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLAST BACKUP\tSTORED\tQUOTA\tFLAGS")
+	rows := [][]string{{"NAME", "LAST BACKUP", "STORED", "QUOTA", "FLAGS"}}
+	var colours []string
+	if isColourTerminal(g.stdout) {
+		colours = []string{}
+	}
 	for _, c := range clients {
 		stored, _ := d.StoredBytes(c.Name)
-		age := backupAge(c.LastSnapshot, now)
-		if colour {
-			// Pad inside the colour codes so tabwriter's widths stay right.
+		rows = append(rows, []string{c.Name, backupAge(c.LastSnapshot, now), formatBytes(uint64(stored)), quotaText(c.Quota), flags(c)})
+		if colours != nil {
 			level, _ := monitor.ClientLevel(c, ths[c.Name], now)
-			age = levelColour(level) + fmt.Sprintf("%-12s", age) + "\x1b[0m"
+			colours = append(colours, levelColour(level))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, age, formatBytes(uint64(stored)), quotaText(c.Quota), flags(c))
 	}
-	return tw.Flush()
+	return colourTable(g.stdout, rows, 1, colours)
 }
 
 func clientJSON(c server.Client, stored int64) map[string]any {

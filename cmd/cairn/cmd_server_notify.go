@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -224,13 +223,7 @@ func runServerNotifyList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	if g.JSON {
 		return writeJSON(g.stdout, ns)
 	}
-	colour := isColourTerminal(g.stdout)
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKIND\tTARGET\tREPEAT\tHEALTH")
-	for _, n := range ns {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.Kind, displayText(n.Target), n.Repeat, notifierHealth(n.NotifierStatus, colour))
-	}
-	return tw.Flush()
+	return printNotifiers(g.stdout, ns, isColourTerminal(g.stdout))
 }
 
 func runServerNotifyTest(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,25 +96,48 @@ func shortAge(d time.Duration) string {
 	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }
 
+// colourTable writes rows (the first is the header) aligned in columns,
+// and, if colours is not nil, wraps row i's cell in column col in
+// colours[i] (none if ""). Colour codes are added after alignment, so they
+// take no width; cells before col must be ASCII (client names are).
+func colourTable(w io.Writer, rows [][]string, col int, colours []string) error {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	if colours != nil {
+		off := strings.Index(lines[0], rows[0][col])
+		for i := 1; i < len(rows) && i < len(lines); i++ {
+			c, cell := colours[i-1], rows[i][col]
+			if c == "" || off < 0 || !strings.HasPrefix(lines[i][off:], cell) {
+				continue
+			}
+			lines[i] = lines[i][:off] + c + cell + "\x1b[0m" + lines[i][off+len(cell):]
+		}
+	}
+	_, err := io.WriteString(w, strings.Join(lines, ""))
+	return err
+}
+
 func printStatus(w io.Writer, r monitor.Report, colour bool) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT\tSTATE\tLAST BACKUP\tAGE\tSTORED\tQUOTA\tALERTS")
-	stateWidth := len("STATE")
-	for _, c := range r.Clients {
-		stateWidth = max(stateWidth, len(c.State))
+	rows := [][]string{{"CLIENT", "STATE", "LAST BACKUP", "AGE", "STORED", "QUOTA", "ALERTS"}}
+	var colours []string
+	if colour {
+		colours = []string{}
 	}
 	for _, c := range r.Clients {
-		st := c.State
-		if colour && !c.Disabled {
-			// Pad inside the colour codes so tabwriter's widths stay right.
-			st = levelColour(c.Level) + fmt.Sprintf("%-*s", stateWidth, st) + "\x1b[0m"
-		}
 		last, age := "never", shortAge(c.Age)
-		if !c.Never {
+		switch {
+		case !c.Never:
 			last = c.LastBackup.Local().Format("2006-01-02 15:04 MST")
-		} else if age == "just now" {
+		case age == "just now":
 			age = "enrolled just now"
-		} else {
+		default:
 			age = "enrolled " + age + " ago"
 		}
 		quota := "unlimited"
@@ -128,9 +152,16 @@ func printStatus(w io.Writer, r monitor.Report, colour bool) error {
 			}
 			alerts = strings.Join(parts, "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, st, last, age, formatBytes(uint64(c.Stored)), quota, alerts)
+		rows = append(rows, []string{c.Name, c.State, last, age, formatBytes(uint64(c.Stored)), quota, alerts})
+		if colour {
+			code := levelColour(c.Level)
+			if c.Disabled {
+				code = ""
+			}
+			colours = append(colours, code)
+		}
 	}
-	if err := tw.Flush(); err != nil {
+	if err := colourTable(w, rows, 1, colours); err != nil {
 		return err
 	}
 	if len(r.Notifiers) == 0 {
@@ -138,23 +169,34 @@ func printStatus(w io.Writer, r monitor.Report, colour bool) error {
 		return nil
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NOTIFIER\tKIND\tTARGET\tREPEAT\tHEALTH")
-	for _, n := range r.Notifiers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.Kind, displayText(n.Target), n.Repeat, notifierHealth(n.NotifierStatus, colour))
+	return printNotifiers(w, r.Notifiers, colour)
+}
+
+// printNotifiers is the table of `notify list` and `status`.
+func printNotifiers(w io.Writer, ns []monitor.NotifierStatus, colour bool) error {
+	rows := [][]string{{"NOTIFIER", "KIND", "TARGET", "REPEAT", "HEALTH"}}
+	var colours []string
+	if colour {
+		colours = []string{}
 	}
-	return tw.Flush()
+	for _, n := range ns {
+		rows = append(rows, []string{n.Name, n.Kind, displayText(n.Target), n.Repeat.String(), notifierHealth(n.NotifierStatus)})
+		if colour {
+			code := ""
+			if n.Failing {
+				code = "\x1b[31m"
+			}
+			colours = append(colours, code)
+		}
+	}
+	return colourTable(w, rows, 4, colours)
 }
 
 // notifierHealth is one notifier's health in words.
-func notifierHealth(n alert.NotifierStatus, colour bool) string {
+func notifierHealth(n alert.NotifierStatus) string {
 	switch {
 	case n.Failing:
-		s := fmt.Sprintf("FAILING since %s: %s", n.ErrorAt.Local().Format("01-02 15:04"), displayText(n.LastError))
-		if colour {
-			s = "\x1b[31m" + s + "\x1b[0m"
-		}
-		return s
+		return fmt.Sprintf("FAILING since %s: %s", n.ErrorAt.Local().Format("01-02 15:04"), displayText(n.LastError))
 	case n.Sent > 0:
 		return fmt.Sprintf("ok, %d sent, last %s", n.Sent, n.LastOK.Local().Format("01-02 15:04"))
 	}
