@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/monitor"
 )
 
 // ServerOptions are the flags every `cairn server` command takes.
@@ -41,6 +42,8 @@ quota and a minimum interval between snapshots. See docs/server.md.`,
 		newServerFingerprintCommand(g, opts),
 		newServerRunCommand(g, opts),
 		newServerClientCommand(g, opts),
+		newServerStatusCommand(g, opts),
+		newServerNotifyCommand(g, opts),
 	)
 	return c
 }
@@ -156,6 +159,8 @@ type ServerRunOptions struct {
 	MaintainWait    time.Duration
 	MaxUploadMemory string
 	MaxMetaUpload   string
+
+	CheckEvery time.Duration // backup ages (monitor)
 }
 
 func newServerRunCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -192,6 +197,7 @@ on a private interface.`,
 	f.DurationVar(&ro.MaintainWait, "maintain-wait", server.DefaultMaintainWait, "how long maintenance waits for a busy repository before going on with the next")
 	f.StringVar(&ro.MaxUploadMemory, "max-upload-memory", "128MiB", "memory all uploads' validation may hold at once")
 	f.StringVar(&ro.MaxMetaUpload, "max-meta-upload", "64MiB", "largest index fragment, snapshot, config, roster or key file (413 beyond)")
+	f.DurationVar(&ro.CheckEvery, "check-every", monitor.DefaultCheckEvery, "how often to check backup ages and send alerts (see cairn server notify)")
 	return c
 }
 
@@ -231,7 +237,7 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 			return usageError{fmt.Errorf("--%s %d: give at least 1", flag, n)}
 		}
 	}
-	for flag, d := range map[string]time.Duration{"header-timeout": ro.HeaderTimeout, "idle-timeout": ro.IdleTimeout, "body-grace": ro.BodyGrace, "body-idle": ro.BodyIdle, "maintain-wait": ro.MaintainWait} {
+	for flag, d := range map[string]time.Duration{"check-every": ro.CheckEvery, "header-timeout": ro.HeaderTimeout, "idle-timeout": ro.IdleTimeout, "body-grace": ro.BodyGrace, "body-idle": ro.BodyIdle, "maintain-wait": ro.MaintainWait} {
 		if d < 100*time.Millisecond {
 			return usageError{fmt.Errorf("--%s %v: give at least 100ms", flag, d)}
 		}
@@ -263,7 +269,8 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	srv, err := server.New(d, server.Options{Logger: log, MaxUpload: int64(maxUpload), SessionTTL: ro.SessionTTL, MaxSessions: ro.MaxSessions,
 		MaxUploads: ro.MaxUploads, MaxRepos: ro.MaxRepos, MaxConns: ro.MaxConns, AuthFailures: ro.AuthFailures,
 		HeaderTimeout: ro.HeaderTimeout, IdleTimeout: ro.IdleTimeout, BodyGrace: ro.BodyGrace, BodyIdle: ro.BodyIdle,
-		BodyMinRate: int64(minRate), MaintainWait: ro.MaintainWait, MaxUploadMemory: int64(upMem), MaxMetaUpload: int64(metaMax)})
+		BodyMinRate: int64(minRate), MaintainWait: ro.MaintainWait, MaxUploadMemory: int64(upMem), MaxMetaUpload: int64(metaMax),
+		Collectors: monitorCollectors(d, log, monitor.Clock())})
 	if err != nil {
 		return err
 	}
@@ -292,5 +299,6 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 		f.Sync()
 	}
 	defer srv.CloseStorage()
+	defer startMonitor(ctx, d, log, monitor.Clock(), ro.CheckEvery)()
 	return srv.Serve(ctx, ln, mln, tlsConf)
 }

@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
+	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/monitor"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 func newServerClientCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -24,6 +25,7 @@ effect at once, also on a running server.`,
 	}
 	c.AddCommand(
 		newServerClientAddCommand(g, opts),
+		newServerClientSetCommand(g, opts),
 		&cobra.Command{
 			Use: "list", Short: "List clients with the age of their last backup", Args: cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error { return runServerClientList(c.Context(), g, opts) },
@@ -125,6 +127,120 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	return nil
 }
 
+// ServerClientSetOptions are `server client set`'s flags; only those given
+// change.
+type ServerClientSetOptions struct {
+	Quota       string
+	AppendOnly  bool
+	MinInterval time.Duration
+	WarnAfter   time.Duration
+	AlertAfter  time.Duration
+}
+
+func newServerClientSetCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	var so ServerClientSetOptions
+	c := &cobra.Command{
+		Use:   "set NAME",
+		Short: "Change an existing client's settings, keeping its data and history",
+		Long: `Change the settings of an existing client in place: its repositories,
+snapshots, counters, policy and jobs stay. Only the flags given change.
+--warn-after and --alert-after set how old its last backup may be before
+` + "`cairn server status`" + ` and the alerts call it WARNING or ALERT (0: the
+defaults, 24h and 28h); the warning must come first. Changes take effect at
+once, also on a running server. The password has its own command, ` + "`client passwd`" + `.`,
+		Example: `  cairn server client set laptop --quota 500GiB
+  cairn server client set db1 --min-interval 0 --append-only=false
+  cairn server client set nas --warn-after 8d --alert-after 9d`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			return runServerClientSet(c.Context(), g, opts, c.Flags().Changed, so, a[0])
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&so.Quota, "quota", "", "most bytes the client may store, e.g. 200GiB; 0 or \"unlimited\" for no limit")
+	f.BoolVar(&so.AppendOnly, "append-only", true, "refuse deletes (except restic locks) and overwrites")
+	f.DurationVar(&so.MinInterval, "min-interval", 0, "refuse snapshots closer together than this; 0 for none")
+	f.DurationVar(&so.WarnAfter, "warn-after", 0, "backup age at which the client is WARNING (0: the default, 24h)")
+	f.DurationVar(&so.AlertAfter, "alert-after", 0, "backup age at which the client is ALERT (0: the default, 28h)")
+	return c
+}
+
+func runServerClientSet(ctx context.Context, g *GlobalOptions, opts *ServerOptions, changed func(string) bool, so ServerClientSetOptions, name string) error {
+	var ch state.ClientChange
+	if changed("quota") {
+		var q uint64
+		if so.Quota != "unlimited" {
+			n, err := parseSizeFlag("quota", so.Quota)
+			if err != nil {
+				return err
+			}
+			q = n
+		}
+		ch.Quota = ptr(int64(q))
+	}
+	if changed("append-only") {
+		ch.AppendOnly = ptr(so.AppendOnly)
+	}
+	for flag, v := range map[string]struct {
+		d   time.Duration
+		dst **time.Duration
+	}{"min-interval": {so.MinInterval, &ch.MinInterval}, "warn-after": {so.WarnAfter, &ch.WarnAfter}, "alert-after": {so.AlertAfter, &ch.AlertAfter}} {
+		if !changed(flag) {
+			continue
+		}
+		if v.d < 0 {
+			return usageError{fmt.Errorf("--%s %v must not be negative", flag, v.d)}
+		}
+		*v.dst = ptr(v.d)
+	}
+	if ch == (state.ClientChange{}) {
+		return usageError{errors.New("nothing to change: give --quota, --min-interval, --append-only, --warn-after or --alert-after")}
+	}
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	err = d.State.UpdateClient(ctx, name, ch, alert.DefaultWarnAfter, alert.DefaultAlertAfter)
+	switch {
+	case errors.Is(err, server.ErrNoClient):
+		return withHint(err, "see `cairn server client list`, or add it with `cairn server client add %s`", name)
+	case errors.Is(err, state.ErrBadThresholds):
+		return usageError{err}
+	case err != nil:
+		return err
+	}
+	c, err := d.State.Client(ctx, name)
+	if err != nil {
+		return err
+	}
+	th, err := d.State.Thresholds(ctx)
+	if err != nil {
+		return err
+	}
+	warn, alrt := th[name].WarnAfter, th[name].AlertAfter
+	if warn <= 0 {
+		warn = alert.DefaultWarnAfter
+	}
+	if alrt <= 0 {
+		alrt = alert.DefaultAlertAfter
+	}
+	if g.JSON {
+		return writeJSON(g.stdout, map[string]any{"message_type": "client_updated", "name": name, "quota": c.Quota,
+			"append_only": c.AppendOnly, "min_interval": c.MinInterval.String(),
+			"warn_after": warn.String(), "alert_after": alrt.String()})
+	}
+	interval := "none"
+	if c.MinInterval > 0 {
+		interval = c.MinInterval.String()
+	}
+	g.printf("client %s updated: quota %s, append-only %v, min interval %s, warn after %v, alert after %v\n",
+		name, quotaText(c.Quota), c.AppendOnly, interval, warn, alrt)
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
 // clientPassword reads a password file, or generates a password.
 func clientPassword(file string) (pw []byte, generated bool, err error) {
 	if file == "" {
@@ -155,18 +271,6 @@ func backupAge(t, now time.Time) string {
 		return fmt.Sprintf("%dh%02dm ago", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
 	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
-}
-
-// ageColour is green up to a day and a bit, yellow up to three days, red
-// beyond or never.
-func ageColour(t, now time.Time) string {
-	switch d := now.Sub(t); {
-	case t.IsZero() || d > 72*time.Hour:
-		return "\x1b[31m"
-	case d > 26*time.Hour:
-		return "\x1b[33m"
-	}
-	return "\x1b[32m"
 }
 
 func flags(c server.Client) string {
@@ -203,7 +307,11 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	ths, err := d.State.Thresholds(ctx)
+	if err != nil {
+		return err
+	}
+	now := monitor.Clock()()
 	if g.JSON {
 		out := []map[string]any{}
 		for _, c := range clients {
@@ -212,22 +320,20 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		}
 		return writeJSON(g.stdout, out)
 	}
-	colour := false
-	if f, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		colour = true
+	rows := [][]string{{"NAME", "LAST BACKUP", "STORED", "QUOTA", "FLAGS"}}
+	var colours []string
+	if isColourTerminal(g.stdout) {
+		colours = []string{}
 	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLAST BACKUP\tSTORED\tQUOTA\tFLAGS")
 	for _, c := range clients {
 		stored, _ := d.StoredBytes(c.Name)
-		age := backupAge(c.LastSnapshot, now)
-		if colour {
-			// Pad inside the colour codes so tabwriter's widths stay right.
-			age = ageColour(c.LastSnapshot, now) + fmt.Sprintf("%-12s", age) + "\x1b[0m"
+		rows = append(rows, []string{c.Name, backupAge(c.LastSnapshot, now), formatBytes(uint64(stored)), quotaText(c.Quota), flags(c)})
+		if colours != nil {
+			level, _ := monitor.ClientLevel(c, ths[c.Name], now)
+			colours = append(colours, levelColour(level))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, age, formatBytes(uint64(stored)), quotaText(c.Quota), flags(c))
 	}
-	return tw.Flush()
+	return colourTable(g.stdout, rows, 1, colours)
 }
 
 func clientJSON(c server.Client, stored int64) map[string]any {

@@ -118,6 +118,7 @@ and restores them. Documentation: docs/commands.md.
 		newDiffCommand(g),
 		newStatsCommand(g),
 		newRestoreCommand(g),
+		newDrillCommand(g),
 		newDumpCommand(g),
 		newCheckCommand(g),
 		newForgetCommand(g),

@@ -99,6 +99,7 @@ const (
 	Raised   Kind = "raised"   // the condition became WARNING or ALERT, or got worse
 	Repeated Kind = "repeated" // it still stands, Repeat after the last notice
 	Cleared  Kind = "cleared"  // it is OK again
+	Test     Kind = "test"     // `cairn server notify test`: no condition behind it
 )
 
 // Event is one notification. Its JSON form is the webhook body; Version
@@ -221,4 +222,16 @@ func (t *Tracker) UnmarshalJSON(b []byte) error {
 	defer t.mu.Unlock()
 	t.state = m
 	return nil
+}
+
+// Retry makes subject's next Observe notify again at once (as Repeated)
+// when it still stands: for a notice that could not be delivered, so the
+// next check tries again instead of waiting out Repeat.
+func (t *Tracker) Retry(subject string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st, ok := t.state[subject]; ok {
+		st.Notified = time.Time{}
+		t.state[subject] = st
+	}
 }

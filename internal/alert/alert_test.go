@@ -112,3 +112,27 @@ func TestStandingWorstFirst(t *testing.T) {
 		t.Fatal("Forget")
 	}
 }
+
+// A notice that could not be delivered is tried again at the next
+// observation, not a Repeat later; one that was delivered is not.
+func TestTrackerRetry(t *testing.T) {
+	tr := &Tracker{Repeat: 6 * time.Hour}
+	if _, ok := tr.Observe("client alice", Alert, "r", t0); !ok {
+		t.Fatal("no raise")
+	}
+	if _, ok := tr.Observe("client alice", Alert, "r", t0.Add(time.Minute)); ok {
+		t.Fatal("a delivered notice repeated within Repeat")
+	}
+	tr.Retry("client alice")
+	tr.Retry("client nobody") // no state: nothing to do
+	ev, ok := tr.Observe("client alice", Alert, "r", t0.Add(2*time.Minute))
+	if !ok || ev.Kind != Repeated || !ev.Since.Equal(t0) {
+		t.Fatalf("after Retry: %+v %v, want a repeat since %v", ev, ok, t0)
+	}
+	if _, ok := tr.Observe("client alice", Alert, "r", t0.Add(3*time.Minute)); ok {
+		t.Fatal("repeated again right after the retry")
+	}
+	if len(tr.Standing()) != 1 {
+		t.Fatalf("standing %v", tr.Standing())
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -69,6 +70,11 @@ func (w *Webhook) Notify(ctx context.Context, ev Event) error {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
+		// The client's errors quote the URL: drop its token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redactURL(ue.URL)
+		}
 		return fmt.Errorf("webhook: %w", err)
 	}
 	defer resp.Body.Close()
@@ -196,6 +202,8 @@ func Subject(ev Event) string {
 	switch ev.Kind {
 	case Cleared:
 		return fmt.Sprintf("[cairn] OK again: %s", ev.Subject)
+	case Test:
+		return fmt.Sprintf("[cairn] test: %s", ev.Subject)
 	case Repeated:
 		return fmt.Sprintf("[cairn] still %s: %s: %s", ev.Level, ev.Subject, ev.Reason)
 	}
@@ -258,6 +266,14 @@ func (d *Dispatcher) Set(name string, n Notifier) {
 	if d.status[name] == nil {
 		d.status[name] = &NotifierStatus{Name: name}
 	}
+}
+
+// Restore sets a notifier's recorded health (after a restart), keeping
+// its name as the key.
+func (d *Dispatcher) Restore(st NotifierStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.status[st.Name] = &st
 }
 
 // Remove drops a notifier.

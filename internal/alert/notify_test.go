@@ -295,3 +295,35 @@ func TestDispatcherKeepsNotifierHealth(t *testing.T) {
 type notifierFunc func(context.Context, Event) error
 
 func (f notifierFunc) Notify(ctx context.Context, ev Event) error { return f(ctx, ev) }
+
+// A restarted server keeps a notifier's counts and failure from before.
+func TestDispatcherRestore(t *testing.T) {
+	d := NewDispatcher(func() time.Time { return t0 })
+	d.Restore(NotifierStatus{Name: "mail", Failing: true, LastError: "relay down", Sent: 3, Failed: 2})
+	d.Set("mail", notifierFunc(func(context.Context, Event) error { return nil }))
+	st := d.Status()
+	if len(st) != 1 || !st[0].Failing || st[0].Sent != 3 || st[0].Failed != 2 {
+		t.Fatalf("restored status lost by Set: %+v", st)
+	}
+	if err := d.Send(context.Background(), testEvent()); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Status(); st[0].Failing || st[0].Sent != 4 {
+		t.Fatalf("after a delivery: %+v", st[0])
+	}
+}
+
+// A webhook that cannot be reached is reported without the URL's token
+// or credentials (the HTTP client's error quotes the URL).
+func TestWebhookUnreachableHidesToken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	err = (&Webhook{URL: "http://user:pw@" + addr + "/hook?token=abc"}).Notify(context.Background(), testEvent())
+	if err == nil || strings.Contains(err.Error(), "token=abc") || strings.Contains(err.Error(), "pw@") || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("unreachable webhook: %v", err)
+	}
+}

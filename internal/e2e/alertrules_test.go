@@ -56,6 +56,7 @@ func TestPrometheusRules(t *testing.T) {
 	}
 	e.ok("server", "client", "add", "alice", "--password-file", pw, "--quota", "1GiB")
 	e.ok("server", "client", "policy", "alice", "--max-size", "500MiB")
+	e.ok("server", "notify", "add", "ops", "--webhook", "http://127.0.0.1:9/hook")
 	s.start(t)
 	resp, err := http.Get("http://" + s.metrics + "/metrics")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -78,6 +79,9 @@ type Options struct {
 	// configs, rosters, keys; 413 beyond).
 	MaxUploadMemory int64
 	MaxMetaUpload   int64
+
+	// Collectors are more metrics served on /metrics (the monitor's).
+	Collectors []prometheus.Collector
 }
 
 // Server is the multi-tenant HTTP storage server.

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/cairnbackup/cairn/internal/alert"
+	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/monitor"
+)
+
+func newServerStatusCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [CLIENT]",
+		Short: "Is everyone backed up? Backup age, level, size, quota and open alerts per client",
+		Long: `Show, per client, when the server last received a snapshot and how long ago,
+its level (OK, WARNING after --warn-after, ALERT after --alert-after; a client
+that never backed up is aged from its enrolment), what it stores against its
+quota, and the alerts the running server has open; then the notifiers and
+whether they deliver. On a terminal the level is green, yellow or red.
+Thresholds are set per client with ` + "`cairn server client set NAME --warn-after D --alert-after D`" + `.`,
+		Example: `  cairn server status
+  cairn server status laptop
+  cairn server status --json | jq '.clients[] | select(.level != "OK") | .name'`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			only := ""
+			if len(a) == 1 {
+				only = a[0]
+			}
+			return runServerStatus(c.Context(), g, opts, only)
+		},
+	}
+}
+
+func runServerStatus(ctx context.Context, g *GlobalOptions, opts *ServerOptions, only string) error {
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	r, err := monitor.Evaluate(ctx, d.State, d.StoredBytes, monitor.Clock()(), only)
+	if errors.Is(err, server.ErrNoClient) {
+		return withHint(err, "see `cairn server client list`")
+	}
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		return writeJSON(g.stdout, struct {
+			MessageType string `json:"message_type"`
+			monitor.Report
+		}{"server_status", r})
+	}
+	return printStatus(g.stdout, r, isColourTerminal(g.stdout))
+}
+
+// isColourTerminal reports whether w is a terminal that may get colours
+// (not when NO_COLOR is set).
+func isColourTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == ""
+}
+
+// levelColour is green, yellow or red for OK, WARNING, ALERT.
+func levelColour(l alert.Level) string {
+	switch l {
+	case alert.Alert:
+		return "\x1b[31m"
+	case alert.Warning:
+		return "\x1b[33m"
+	}
+	return "\x1b[32m"
+}
+
+// shortAge renders a duration as a person reads it at a glance.
+func shortAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+// colourTable writes rows (the first is the header) aligned in columns,
+// and, if colours is not nil, wraps row i's cell in column col in
+// colours[i] (none if ""). Colour codes are added after alignment, so they
+// take no width; cells before col must be ASCII (client names are).
+func colourTable(w io.Writer, rows [][]string, col int, colours []string) error {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	if colours != nil {
+		off := strings.Index(lines[0], rows[0][col])
+		for i := 1; i < len(rows) && i < len(lines); i++ {
+			c, cell := colours[i-1], rows[i][col]
+			if c == "" || off < 0 || !strings.HasPrefix(lines[i][off:], cell) {
+				continue
+			}
+			lines[i] = lines[i][:off] + c + cell + "\x1b[0m" + lines[i][off+len(cell):]
+		}
+	}
+	_, err := io.WriteString(w, strings.Join(lines, ""))
+	return err
+}
+
+func printStatus(w io.Writer, r monitor.Report, colour bool) error {
+	rows := [][]string{{"CLIENT", "STATE", "LAST BACKUP", "AGE", "STORED", "QUOTA", "ALERTS"}}
+	var colours []string
+	if colour {
+		colours = []string{}
+	}
+	for _, c := range r.Clients {
+		last, age := "never", shortAge(c.Age)
+		switch {
+		case !c.Never:
+			last = c.LastBackup.Local().Format("2006-01-02 15:04 MST")
+		case age == "just now":
+			age = "enrolled just now"
+		default:
+			age = "enrolled " + age + " ago"
+		}
+		quota := "unlimited"
+		if c.Quota > 0 {
+			quota = fmt.Sprintf("%s (%.0f%% used)", formatBytes(uint64(c.Quota)), c.QuotaUsed*100)
+		}
+		alerts := "-"
+		if len(c.Alerts) > 0 {
+			var parts []string
+			for _, ev := range c.Alerts {
+				parts = append(parts, fmt.Sprintf("%s since %s", ev.Level, ev.Since.Local().Format("01-02 15:04")))
+			}
+			alerts = strings.Join(parts, "; ")
+		}
+		rows = append(rows, []string{c.Name, c.State, last, age, formatBytes(uint64(c.Stored)), quota, alerts})
+		if colour {
+			code := levelColour(c.Level)
+			if c.Disabled {
+				code = ""
+			}
+			colours = append(colours, code)
+		}
+	}
+	if err := colourTable(w, rows, 1, colours); err != nil {
+		return err
+	}
+	if len(r.Notifiers) == 0 {
+		fmt.Fprintln(w, "\nNo notifiers: alerts go only to the log and /metrics; add one with `cairn server notify add`.")
+		return nil
+	}
+	fmt.Fprintln(w)
+	return printNotifiers(w, r.Notifiers, colour)
+}
+
+// printNotifiers is the table of `notify list` and `status`.
+func printNotifiers(w io.Writer, ns []monitor.NotifierStatus, colour bool) error {
+	rows := [][]string{{"NOTIFIER", "KIND", "TARGET", "REPEAT", "HEALTH"}}
+	var colours []string
+	if colour {
+		colours = []string{}
+	}
+	for _, n := range ns {
+		rows = append(rows, []string{n.Name, n.Kind, displayText(n.Target), n.Repeat.String(), notifierHealth(n.NotifierStatus)})
+		if colour {
+			code := ""
+			if n.Failing {
+				code = "\x1b[31m"
+			}
+			colours = append(colours, code)
+		}
+	}
+	return colourTable(w, rows, 4, colours)
+}
+
+// notifierHealth is one notifier's health in words.
+func notifierHealth(n alert.NotifierStatus) string {
+	switch {
+	case n.Failing:
+		return fmt.Sprintf("FAILING since %s: %s", n.ErrorAt.Local().Format("01-02 15:04"), displayText(n.LastError))
+	case n.Sent > 0:
+		return fmt.Sprintf("ok, %d sent, last %s", n.Sent, n.LastOK.Local().Format("01-02 15:04"))
+	}
+	return "nothing sent yet"
+}
