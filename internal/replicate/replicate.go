@@ -74,6 +74,11 @@ type Stats struct {
 	Skipped     int   // files the destination already had (or the ledger named)
 	Failed      int   // files that could not be copied (see the error)
 	Snapshots   int   // snapshot files among Copied
+	// Missing and MissingBytes are the files (and their bytes) the pass
+	// found lacking on the destination and set out to copy; what of them
+	// is not in Copied is still lacking (the replica's lag).
+	Missing      int
+	MissingBytes int64
 }
 
 // ErrCorruptSource: a source file does not hash to its name. It is not
@@ -215,6 +220,12 @@ func (p *pass) missing(ctx context.Context, ts []backend.FileType) ([]backend.Fi
 			return todo[i].Name < todo[j].Name
 		})
 		out = append(out, todo...)
+		p.mu.Lock()
+		for _, fi := range todo {
+			p.stats.Missing++
+			p.stats.MissingBytes += fi.Size
+		}
+		p.mu.Unlock()
 	}
 	return out, nil
 }

@@ -206,6 +206,9 @@ func TestCorruptSourceIsNotCopiedAndHoldsBackTheRest(t *testing.T) {
 	if st.Snapshots != 0 {
 		t.Fatal("snapshots were copied although a pack failed")
 	}
+	if st.Missing <= st.Copied || st.MissingBytes <= st.CopiedBytes {
+		t.Fatalf("a pass that left files behind reports no lag: %+v", st)
+	}
 	// Healed on the source (an audit restores it from another copy): the
 	// next pass completes.
 	if err := src.Remove(ctx, bad); err != nil {
@@ -215,6 +218,9 @@ func TestCorruptSourceIsNotCopiedAndHoldsBackTheRest(t *testing.T) {
 	st, err = Sync(ctx, src, dst, Options{SpoolDir: t.TempDir()})
 	if err != nil || st.Snapshots != 2 || st.Copied != 7 { // the pack, 2 index fragments, 2 snapshots, a receipt, a tombstone
 		t.Fatalf("after healing: %+v %v", st, err)
+	}
+	if st.Missing != st.Copied || st.MissingBytes != st.CopiedBytes {
+		t.Fatalf("a complete pass reports lag: %+v", st)
 	}
 }
 
