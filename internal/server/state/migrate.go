@@ -26,6 +26,7 @@ type migration struct {
 var migrations = []migration{
 	{"tables of the first release", execSQL(baseline)},
 	{"drop the unread meta schema row (schema_version replaces it)", execSQL(`DELETE FROM meta WHERE key = 'schema';`)},
+	{"replication destinations, status and ledger", migrateReplication},
 }
 
 // baseline is the schema before migrations existed. It keeps IF NOT
