@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -78,6 +79,15 @@ type Options struct {
 	// configs, rosters, keys; 413 beyond).
 	MaxUploadMemory int64
 	MaxMetaUpload   int64
+
+	// OnCommit, when set, is called once a snapshot file is stored (a
+	// cairn commit or a restic snapshot) with the client, the repository
+	// (<client>/<repository…>) and the file's name; replication
+	// (internal/server/replication) copies the repository. It must not
+	// wait for the copy.
+	OnCommit func(client, repo, snapshot string)
+	// Collectors are registered in /metrics besides the server's own.
+	Collectors []prometheus.Collector
 }
 
 // Server is the multi-tenant HTTP storage server.
@@ -176,6 +186,7 @@ func New(data *Data, opts Options) (*Server, error) {
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.metrics = newMetrics(s)
 	s.metrics.reg.MustRegister(newBudgetCollector(s))
+	s.metrics.reg.MustRegister(opts.Collectors...)
 	return s, nil
 }
 
