@@ -264,7 +264,11 @@ func runServerDestinationShow(ctx context.Context, g *GlobalOptions, opts *Serve
 	fmt.Fprintf(tw, "location:\t%s\n", displayText(location.Redact(x.Location)))
 	fmt.Fprintf(tw, "credentials:\t%s\n", displayText(creds))
 	fmt.Fprintf(tw, "replicates:\t%s\n", clientsText(x))
-	fmt.Fprintf(tw, "bandwidth:\t%s\n", bandwidthText(x.Bandwidth))
+	bw := "unlimited"
+	if x.Bandwidth > 0 {
+		bw = formatBytes(uint64(x.Bandwidth)) + "/s"
+	}
+	fmt.Fprintf(tw, "bandwidth:\t%s\n", bw)
 	fmt.Fprintf(tw, "concurrency:\t%d files at once\n", x.Concurrency)
 	fmt.Fprintf(tw, "reconciles:\tevery %s\n", x.ReconcileEvery)
 	fmt.Fprintf(tw, "added:\t%s\n", x.Created.Local().Format("2006-01-02 15:04:05 MST"))

@@ -406,3 +406,66 @@ func replicatedSince(t *testing.T, s *serverEnv, since time.Time) bool {
 	}
 	return false
 }
+
+// TestServerReplicatesToAnotherServer: a destination on a second cairn
+// server (rest:, as its client alice, password from a file) receives
+// alice's restic repository, which restic checks and restores there; a
+// cairn repository is refused up front with the reason in the status,
+// and nothing of it is stored on the far server.
+func TestServerReplicatesToAnotherServer(t *testing.T) {
+	if _, err := exec.LookPath("restic"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("restic is not installed (.ci/run installs Debian's)")
+		}
+		t.Skip("restic is not installed")
+	}
+	far := startCairnServer(t)
+	s := startCairnServer(t)
+	creds := filepath.Join(s.dir, "far.pass")
+	if err := os.WriteFile(creds, []byte("alice-secret-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expectExit(t, s.run("server", "destination", "add", "far", "--location", "rest:http://alice:pw@"+far.addr+"/alice", "--all"), 1, "--credentials-file")
+	s.ok("server", "destination", "add", "far", "--location", "rest:http://alice@"+far.addr+"/alice", "--credentials-file", creds, "--all")
+	s.restart(t)
+
+	ctx := context.Background()
+	rsrc := filepath.Join(s.dir, "rsrc")
+	os.MkdirAll(rsrc, 0o755)
+	writeRandom(t, filepath.Join(rsrc, "big"), 2<<20)
+	for _, args := range [][]string{{"init"}, {"backup", rsrc}} {
+		if out, err := restic(t, ctx, "restic", s.dir, s.url("alice", "restic"), args...); err != nil {
+			t.Fatalf("restic %s: %v\n%s", args[0], err, out)
+		}
+	}
+	rsnap := newSnapshot(t, filepath.Join(s.data, "repos", "alice", "restic"), nil)
+	took := s.waitReplicated(t, "far", "alice", "restic", rsnap, time.Minute)
+	t.Logf("alice/restic on the far server: replicated %v after the commit returned", took.Round(time.Millisecond))
+	target := filepath.Join(t.TempDir(), "rrestore")
+	for _, args := range [][]string{{"check", "--read-data"}, {"restore", "latest", "--target", target}} {
+		if out, err := restic(t, ctx, "restic", t.TempDir(), far.url("alice", "alice/restic"), args...); err != nil {
+			t.Fatalf("restic %s on the far replica: %v\n%s", args[0], err, out)
+		}
+	}
+	if fileHash(t, filepath.Join(target, rsrc, "big")) != fileHash(t, filepath.Join(rsrc, "big")) {
+		t.Fatal("restic restored the far replica's file differently")
+	}
+
+	src := filepath.Join(s.dir, "src")
+	os.MkdirAll(src, 0o755)
+	writeRandom(t, filepath.Join(src, "a"), 1<<20)
+	repo := s.url("bob", "laptop")
+	s.ok("-r", repo, "init", "--server-fingerprint", s.fingerprint(t))
+	s.ok("-r", repo, "backup", src)
+	waitFor(t, time.Minute, "the refusal in the status", func() bool {
+		for _, r := range s.replicaStatus(t) {
+			if r.Client == "bob" && strings.Contains(r.LastError, "cannot be replicated to another cairn server") && r.Lag > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := os.Stat(filepath.Join(far.data, "repos", "alice", "bob")); !os.IsNotExist(err) {
+		t.Fatalf("the far server holds part of a cairn replica: %v", err)
+	}
+}

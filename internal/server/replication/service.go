@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/replicate"
+	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -334,6 +336,15 @@ func (w *worker) pass(t *target, repo string) {
 		w.failed(repo, fmt.Errorf("open the primary: %w", err), replicate.Stats{})
 		return
 	}
+	if t.rest != nil {
+		if cairn, err := isCairnRepo(ctx, src); err != nil || cairn {
+			if err == nil {
+				err = errCairnOnRest
+			}
+			w.failed(repo, err, replicate.Stats{})
+			return
+		}
+	}
 	dst, err := t.replica(ctx, repo)
 	if err != nil {
 		w.failed(repo, fmt.Errorf("open the replica: %w", err), replicate.Stats{})
@@ -379,6 +390,25 @@ func (w *worker) pass(t *target, repo string) {
 	if stats.Copied > 0 {
 		log.Info("replicated", "files", stats.Copied, "bytes", stats.CopiedBytes, "snapshots", stats.Snapshots, "took", end.Sub(start).Round(time.Millisecond).String())
 	}
+}
+
+// errCairnOnRest: another cairn server refuses a cairn repository's
+// files (its config and packs seal metadata to this server, and receipts
+// are the far server's to write), so nothing is copied rather than half.
+var errCairnOnRest = errors.New("a cairn repository cannot be replicated to another cairn server (rest:) yet: it would refuse the repository's config and receipts; replicate it to a directory or an s3: bucket")
+
+// isCairnRepo reports whether the primary's config is a cairn one.
+func isCairnRepo(ctx context.Context, be backend.Backend) (bool, error) {
+	var head []byte
+	err := be.Load(ctx, backend.Handle{Type: backend.Config, Name: "config"}, 4, 0, func(rd io.Reader) error {
+		var err error
+		head, err = io.ReadAll(rd)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("read the primary's config: %w", err)
+	}
+	return repository.IsCairnConfig(head), nil
 }
 
 // lag is what a pass found missing and did not copy.
