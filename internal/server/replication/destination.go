@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/local"
 	"github.com/cairnbackup/cairn/internal/backend/location"
@@ -181,8 +183,9 @@ func connect(ctx context.Context, d state.Destination, log *slog.Logger) (*targe
 }
 
 // replica opens (making it if needed) the replica of repo
-// (<client>/<repository…>): LOC/<client>/<repository…>/.
-func (t *target) replica(ctx context.Context, repo string) (backend.Backend, error) {
+// (<client>/<repository…>): LOC/<client>/<repository…>/. src is the
+// primary.
+func (t *target) replica(ctx context.Context, repo string, src backend.Backend) (backend.Backend, error) {
 	opts := location.Options{Logger: t.log}
 	switch {
 	case t.s3 != nil:
@@ -207,8 +210,51 @@ func (t *target) replica(ctx context.Context, repo string) (backend.Backend, err
 	}
 	dir := filepath.Join(t.d.Location, filepath.FromSlash(repo))
 	be, err := local.Open(dir)
-	if errors.Is(err, backend.ErrNotFound) {
+	if !errors.Is(err, backend.ErrNotFound) {
+		return be, err
+	}
+	if !interruptedReplica(dir) {
 		return local.Create(ctx, dir)
 	}
-	return be, err
+	// A first pass stopped after some trust files but before the config:
+	// not yet a repository, so not one a reader could open. Store the
+	// primary's config (the one the pass would store next) to make it one
+	// and resume.
+	var cfg []byte
+	err = src.Load(ctx, backend.Handle{Type: backend.Config, Name: "config"}, 0, 0, func(rd io.Reader) error {
+		var err error
+		cfg, err = io.ReadAll(io.LimitReader(rd, 1<<20))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resume the replica at %s: read the primary's config: %w", dir, err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, "config"), cfg, 0o600); err != nil {
+		return nil, fmt.Errorf("resume the replica at %s: %w", dir, err)
+	}
+	return local.Open(dir)
+}
+
+// interruptedReplica reports whether dir holds nothing but repository
+// type directories, some of them with files: the work of a first pass
+// that stopped before it stored the config.
+func interruptedReplica(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	files := false
+	for _, e := range ents {
+		t := backend.FileType(e.Name())
+		if !e.IsDir() || t == backend.Config || !backend.ValidType(t) {
+			return false
+		}
+		sub, _ := os.ReadDir(filepath.Join(dir, e.Name()))
+		for _, f := range sub {
+			if f.Type().IsRegular() {
+				files = true
+			}
+		}
+	}
+	return files
 }

@@ -345,7 +345,7 @@ func (w *worker) pass(t *target, repo string) {
 			return
 		}
 	}
-	dst, err := t.replica(ctx, repo)
+	dst, err := t.replica(ctx, repo, src)
 	if err != nil {
 		w.failed(repo, fmt.Errorf("open the replica: %w", err), replicate.Stats{})
 		return

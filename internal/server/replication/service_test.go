@@ -243,3 +243,26 @@ func TestDestinationsReload(t *testing.T) {
 		t.Fatalf("the removed destination's replica: %v", err)
 	}
 }
+
+// TestFirstPassStoppedBeforeConfigResumes: a replica directory holding
+// trust files but no config (a first pass stopped between them) is
+// resumed, not refused as a foreign directory.
+func TestFirstPassStoppedBeforeConfigResumes(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	cv := put(t, f.primary, backend.Configs, "config")
+	partial, err := local.Create(context.Background(), filepath.Join(f.dir, "bob", "laptop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, partial, backend.Configs, "config")
+	f.waitWorker(t)
+	snap := f.commit(t, "snapshot 1")
+	waitFor(t, "the snapshot replicated", func() bool { r := f.row(t); return r.Snapshot == snap && r.Lag == 0 })
+	replica, err := local.Open(filepath.Join(f.dir, "bob", "laptop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.Stat(context.Background(), cv); err != nil {
+		t.Fatal(err)
+	}
+}
