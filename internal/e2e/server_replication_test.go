@@ -188,7 +188,7 @@ func TestServerReplicatesOnCommit(t *testing.T) {
 	s.ok("-r", repo, "backup", src)
 	snap := newSnapshot(t, primary, nil)
 	for _, dest := range []string{"disk", "minio"} {
-		took := s.waitReplicated(t, dest, "bob", "laptop", snap, 60*time.Second)
+		took := s.waitReplicated(t, dest, "bob", "laptop", snap, 30*time.Second)
 		t.Logf("bob/laptop on %s: replicated %v after the commit returned", dest, took.Round(time.Millisecond))
 	}
 	restoreMatches(t, s, filepath.Join(replicas, "bob", "laptop"), ownerKey, "latest", src, want, nil)
