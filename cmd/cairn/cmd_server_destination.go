@@ -137,8 +137,12 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 			return err
 		}
 	}
+	storage, err := d.Storage(ctx)
+	if err != nil {
+		return err
+	}
 	dest, err := replication.CheckDestination(state.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
-		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now()}, d.Dir)
+		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now()}, d.Dir, storage)
 	if err != nil {
 		return usageError{err}
 	}

@@ -156,7 +156,7 @@ func TestServerReplicatesOnCommit(t *testing.T) {
 	expectExit(t, s.run("server", "destination", "add", "x", "--location", replicas), 1, "--clients a,b or --all")
 	expectExit(t, s.run("server", "destination", "add", "x", "--location", replicas, "--clients", "nobody"), 1, "nobody")
 	expectExit(t, s.run("server", "destination", "add", "x", "--location", replicas, "--all", "--bandwidth", "fast"), 1, "--bandwidth")
-	expectExit(t, s.run("server", "destination", "add", "x", "--location", filepath.Join(s.data, "r"), "--all"), 1, "inside the server's data directory")
+	expectExit(t, s.run("server", "destination", "add", "x", "--location", filepath.Join(s.data, "r"), "--all"), 1, "overlaps the server's data directory")
 	expectExit(t, s.run("server", "destination", "add", "x", "--location", s3loc, "--credentials-file", filepath.Join(s.dir, "alice.pass"), "--all"), 1, "aws_access_key_id")
 	if out := s.ok("server", "destination", "list").stdout; !strings.Contains(out, "no destinations") {
 		t.Fatalf("destination list after refusals:\n%s", out)

@@ -27,10 +27,12 @@ import (
 
 // CheckDestination validates a destination before it is recorded: a
 // valid name, a location of a kind replication writes to (a directory
-// outside the server's data directory, s3: or rest:) with its credentials
-// in the file, not in the location, and a credentials file that holds
-// what the kind needs. It returns d with a directory made absolute.
-func CheckDestination(d state.Destination, dataDir string) (state.Destination, error) {
+// outside the server's data directory, s3: or rest:) and apart from the
+// server's own storage (storage: "" or as `server init --storage` gave
+// it), with its credentials in the file, not in the location, and a
+// credentials file that holds what the kind needs. It returns d with a
+// directory made absolute.
+func CheckDestination(d state.Destination, dataDir, storage string) (state.Destination, error) {
 	if err := restapi.ValidClientName(d.Name); err != nil {
 		return d, fmt.Errorf("destination name %q: use 1 to 64 letters, digits, '_', '-', '.', '@', not starting with a dot", d.Name)
 	}
@@ -45,17 +47,23 @@ func CheckDestination(d state.Destination, dataDir string) (state.Destination, e
 			return d, fmt.Errorf("--location %s: %w", d.Location, err)
 		}
 		data, _ := filepath.Abs(dataDir)
-		if rel, err := filepath.Rel(data, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			return d, fmt.Errorf("--location %s is inside the server's data directory %s: a replica belongs on another disk", abs, data)
+		if overlaps(abs, data) {
+			return d, fmt.Errorf("--location %s overlaps the server's data directory %s: a replica belongs on another disk", abs, data)
 		}
-		if rel, err := filepath.Rel(abs, data); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			return d, fmt.Errorf("--location %s holds the server's data directory %s: a replica belongs on another disk", abs, data)
+		if st, err := location.Parse(storage); err == nil && storage != "" && st.Kind == location.Local {
+			if sabs, err := filepath.Abs(st.Path); err == nil && overlaps(abs, sabs) {
+				return d, fmt.Errorf("--location %s overlaps the server's storage %s: a replica belongs elsewhere", abs, sabs)
+			}
 		}
 		d.Location = abs
 		if d.CredentialsFile != "" {
 			return d, errors.New("--credentials-file: a directory needs none")
 		}
 	case location.S3:
+		if st, err := location.Parse(storage); err == nil && storage != "" && st.Kind == location.S3 &&
+			st.S3.Endpoint == l.S3.Endpoint && st.S3.Bucket == l.S3.Bucket && overlaps("/"+l.S3.Prefix, "/"+st.S3.Prefix) {
+			return d, fmt.Errorf("--location %s overlaps the server's storage %s: a replica belongs elsewhere", l.S3.Location(), st.S3.Location())
+		}
 		if d.CredentialsFile != "" {
 			if _, err := s3Credentials(d.CredentialsFile); err != nil {
 				return d, err
@@ -81,6 +89,14 @@ func CheckDestination(d state.Destination, dataDir string) (state.Destination, e
 		d.CredentialsFile = abs
 	}
 	return d, nil
+}
+
+// overlaps reports whether one of two slash paths is the other or inside
+// it.
+func overlaps(a, b string) bool {
+	a, b = path.Clean(a), path.Clean(b)
+	within := func(x, y string) bool { return x == y || strings.HasPrefix(x, strings.TrimSuffix(y, "/")+"/") }
+	return within(a, b) || within(b, a)
 }
 
 // s3Credentials reads an AWS shared credentials file (its [default]
