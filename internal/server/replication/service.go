@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -329,7 +330,8 @@ func (w *worker) pass(t *target, repo string) {
 			}
 		}
 	}
-	log := w.log.With("repo", repo)
+	client, _, _ := strings.Cut(repo, "/")
+	log := w.log.With("client", client, "repo", repo)
 	start := w.s.cfg.Now()
 	src, err := w.s.cfg.Open(ctx, repo)
 	if err != nil {
@@ -433,7 +435,8 @@ func (w *worker) failed(repo string, err error, stats replicate.Stats) {
 	it.notBefore = now.Add(backoff)
 	it.dirty = true
 	w.mu.Unlock()
-	w.log.Warn("replication failed", "repo", repo, "err", err, "retry_in", backoff.String())
+	client, _, _ := strings.Cut(repo, "/")
+	w.log.Warn("replication failed", "client", client, "repo", repo, "err", err, "retry_in", backoff.String())
 	var last state.ReplicaRepo
 	if repos, lerr := w.s.cfg.State.ReplicaRepos(w.ctx); lerr == nil {
 		for _, r := range repos {
