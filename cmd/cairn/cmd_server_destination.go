@@ -320,8 +320,8 @@ func newServerReplicationCommand(g *GlobalOptions, opts *ServerOptions) *cobra.C
 		Short: "Show each repository's replicas: last snapshot, lag, last error",
 		Long: `One line per destination and replicated repository: the newest snapshot on
 the replica and when it was committed, how long the replica has lacked a
-snapshot the primary holds (LAG), the bytes the last pass could not copy,
-and its last error. It reads the state database, so it works whether or
+snapshot the primary holds (LAG), the bytes the pass under way has still
+to copy or the last pass could not (LAG BYTES), and its last error. It reads the state database, so it works whether or
 not the server runs.`,
 		Example: `  cairn server replication status
   cairn server replication status --json`,

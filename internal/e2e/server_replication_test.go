@@ -300,8 +300,12 @@ func TestServerReplicationResumesAndHeals(t *testing.T) {
 	s.ok("-r", repo, "backup", src)
 	snap1 := newSnapshot(t, primary, nil)
 
-	// Stop the server once the copy is under way, before it is complete.
-	waitFor(t, time.Minute, "the first pack on the replica", func() bool { return len(packFiles(t, replica)) > 0 })
+	// Stop the server once the copy is under way (the status shows the
+	// bytes it has still to copy), before it is complete.
+	waitFor(t, time.Minute, "the copy under way", func() bool {
+		rows := s.replicaStatus(t)
+		return len(rows) == 1 && rows[0].LagBytes > 0
+	})
 	if err := syscall.Kill(s.pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

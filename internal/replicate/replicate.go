@@ -65,6 +65,10 @@ type Options struct {
 	Ledger Ledger
 	// Progress, when set, is called after each file is copied or skipped.
 	Progress func(h backend.Handle, size int64, copied bool)
+	// Found, when set, is called as the pass finds files the destination
+	// lacks (files and their bytes, added to Stats.Missing), before it
+	// copies them: with Progress, how far a long pass has come.
+	Found func(files int, bytes int64)
 }
 
 // Stats say what a pass did.
@@ -220,12 +224,17 @@ func (p *pass) missing(ctx context.Context, ts []backend.FileType) ([]backend.Fi
 			return todo[i].Name < todo[j].Name
 		})
 		out = append(out, todo...)
-		p.mu.Lock()
+		var n int64
 		for _, fi := range todo {
-			p.stats.Missing++
-			p.stats.MissingBytes += fi.Size
+			n += fi.Size
 		}
+		p.mu.Lock()
+		p.stats.Missing += len(todo)
+		p.stats.MissingBytes += n
 		p.mu.Unlock()
+		if p.opt.Found != nil && len(todo) > 0 {
+			p.opt.Found(len(todo), n)
+		}
 	}
 	return out, nil
 }

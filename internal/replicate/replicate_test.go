@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -243,12 +244,22 @@ func TestInterruptedPassResumes(t *testing.T) {
 		t.Fatalf("full destination: %+v %v", st, err)
 	}
 	dst.SetFault(nil)
-	st, err = Sync(ctx, src, dst, Options{SpoolDir: t.TempDir()})
+	var found, progressed atomic.Int64
+	st, err = Sync(ctx, src, dst, Options{SpoolDir: t.TempDir(),
+		Found: func(_ int, n int64) { found.Add(n) },
+		Progress: func(_ backend.Handle, n int64, copied bool) {
+			if copied {
+				progressed.Add(n)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Skipped == 0 || st.Copied+st.Skipped != len(hs) {
 		t.Fatalf("resumed pass: %+v (of %d files)", st, len(hs))
+	}
+	if found.Load() != st.MissingBytes || found.Load() == 0 || progressed.Load() != st.CopiedBytes {
+		t.Fatalf("Found reported %d bytes and Progress %d; stats %+v", found.Load(), progressed.Load(), st)
 	}
 	for _, h := range hs {
 		if !bytes.Equal(read(t, dst, h), read(t, src, h)) {

@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -352,12 +353,42 @@ func (w *worker) pass(t *target, repo string) {
 		w.failed(repo, fmt.Errorf("open the replica: %w", err), replicate.Stats{})
 		return
 	}
+	// The bytes still to copy go to the status every second of a long
+	// pass.
+	var found, copied atomic.Int64
+	live := make(chan struct{})
+	liveDone := make(chan struct{})
+	go func() {
+		defer close(liveDone)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-live:
+				return
+			case <-tick.C:
+				if f := found.Load(); f > 0 {
+					if err := st.SetLagBytes(ctx, w.d.Name, repo, max(0, f-copied.Load())); err != nil && ctx.Err() == nil {
+						log.Error("replication: record lag", "err", err)
+					}
+				}
+			}
+		}
+	}()
 	stats, err := replicate.Sync(ctx, src, dst, replicate.Options{
 		Concurrency: w.d.Concurrency,
 		Limiter:     w.lim,
 		SpoolDir:    w.s.cfg.SpoolDir,
 		Ledger:      &ledger{ctx: ctx, st: st, dest: w.d.Name, repo: repo},
+		Found:       func(_ int, n int64) { found.Add(n) },
+		Progress: func(h backend.Handle, n int64, c bool) {
+			if c && h.Type != backend.Config {
+				copied.Add(n)
+			}
+		},
 	})
+	close(live)
+	<-liveDone
 	if t.s3 == nil && t.rest == nil {
 		dst.Close()
 	}

@@ -22,7 +22,8 @@ type Row struct {
 	SnapshotTime time.Time
 	ReplicatedAt time.Time // end of the last pass without error
 	// Lag is how long the replica has lacked a commit the primary holds
-	// (0: up to date); LagBytes what the last pass could not copy.
+	// (0: up to date); LagBytes what the pass under way has still to
+	// copy, or the last pass could not.
 	Lag       time.Duration
 	LagBytes  int64
 	LastError string
@@ -90,7 +91,7 @@ func NewCollector(st *state.State, now func() time.Time) *Collector {
 	labels := []string{"destination", "client", "repo"}
 	return &Collector{State: st, Now: now,
 		lag:      prometheus.NewDesc("cairn_replication_lag_seconds", "How long the replica has lacked a snapshot the primary holds (0: up to date).", labels, nil),
-		lagBytes: prometheus.NewDesc("cairn_replication_lag_bytes", "Bytes the last replication pass found missing on the replica and could not copy.", labels, nil),
+		lagBytes: prometheus.NewDesc("cairn_replication_lag_bytes", "Bytes the replication pass under way has still to copy to the replica, or the last pass could not copy.", labels, nil),
 		last:     prometheus.NewDesc("cairn_replication_last_success_timestamp_seconds", "End of the last replication pass without error (0: never).", labels, nil),
 		snapTime: prometheus.NewDesc("cairn_replication_last_snapshot_timestamp_seconds", "Commit time on the primary of the newest snapshot on the replica (0: none).", labels, nil),
 		failures: prometheus.NewDesc("cairn_replication_failures", "Replication passes that failed in a row (0 after a success).", labels, nil),

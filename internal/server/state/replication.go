@@ -242,7 +242,7 @@ type ReplicaStatus struct {
 	// PendingSince is the commit time of the oldest snapshot not yet on
 	// the replica; zero when it is up to date.
 	PendingSince time.Time
-	LagBytes     int64 // what the last pass found missing and could not copy
+	LagBytes     int64 // what the pass under way has still to copy, or the last one could not
 	LastError    string
 	ErrorAt      time.Time
 	Failures     int // passes failed in a row
@@ -322,6 +322,16 @@ func (s *State) PassFailed(ctx context.Context, dest, repo string, at time.Time,
 		dest, repo, nanos(pendingSince), lagBytes, msg, nanos(at))
 	if err != nil {
 		return fmt.Errorf("record replication failure of %s to %s: %w", repo, dest, err)
+	}
+	return nil
+}
+
+// SetLagBytes records, during a pass, the bytes it has still to copy.
+func (s *State) SetLagBytes(ctx context.Context, dest, repo string, n int64) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, lag_bytes) VALUES (?, ?, ?)
+		ON CONFLICT (destination, repo) DO UPDATE SET lag_bytes = excluded.lag_bytes`, dest, repo, n)
+	if err != nil {
+		return fmt.Errorf("record the lag of %s on %s: %w", repo, dest, err)
 	}
 	return nil
 }
