@@ -44,6 +44,7 @@ quota and a minimum interval between snapshots. See docs/server.md.`,
 		newServerClientCommand(g, opts),
 		newServerStatusCommand(g, opts),
 		newServerNotifyCommand(g, opts),
+		newServerDestinationCommand(g, opts), newServerReplicationCommand(g, opts),
 	)
 	return c
 }
@@ -266,11 +267,12 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	} else {
 		log = slog.New(slog.NewTextHandler(g.stderr, hopts))
 	}
-	srv, err := server.New(d, server.Options{Logger: log, MaxUpload: int64(maxUpload), SessionTTL: ro.SessionTTL, MaxSessions: ro.MaxSessions,
+	repl := newServerReplication(d, log)
+	srv, err := server.New(d, repl.options(server.Options{Logger: log, MaxUpload: int64(maxUpload), SessionTTL: ro.SessionTTL, MaxSessions: ro.MaxSessions,
 		MaxUploads: ro.MaxUploads, MaxRepos: ro.MaxRepos, MaxConns: ro.MaxConns, AuthFailures: ro.AuthFailures,
 		HeaderTimeout: ro.HeaderTimeout, IdleTimeout: ro.IdleTimeout, BodyGrace: ro.BodyGrace, BodyIdle: ro.BodyIdle,
 		BodyMinRate: int64(minRate), MaintainWait: ro.MaintainWait, MaxUploadMemory: int64(upMem), MaxMetaUpload: int64(metaMax),
-		Collectors: monitorCollectors(d, log, monitor.Clock())})
+		Collectors: monitorCollectors(d, log, monitor.Clock())}))
 	if err != nil {
 		return err
 	}
@@ -300,5 +302,6 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	}
 	defer srv.CloseStorage()
 	defer startMonitor(ctx, d, log, monitor.Clock(), ro.CheckEvery)()
+	defer repl.start(ctx, srv)()
 	return srv.Serve(ctx, ln, mln, tlsConf)
 }

@@ -65,6 +65,10 @@ type Options struct {
 	Ledger Ledger
 	// Progress, when set, is called after each file is copied or skipped.
 	Progress func(h backend.Handle, size int64, copied bool)
+	// Found, when set, is called as the pass finds files the destination
+	// lacks (files and their bytes, added to Stats.Missing), before it
+	// copies them: with Progress, how far a long pass has come.
+	Found func(files int, bytes int64)
 }
 
 // Stats say what a pass did.
@@ -74,6 +78,11 @@ type Stats struct {
 	Skipped     int   // files the destination already had (or the ledger named)
 	Failed      int   // files that could not be copied (see the error)
 	Snapshots   int   // snapshot files among Copied
+	// Missing and MissingBytes are the files (and their bytes) the pass
+	// found lacking on the destination and set out to copy; what of them
+	// is not in Copied is still lacking (the replica's lag).
+	Missing      int
+	MissingBytes int64
 }
 
 // ErrCorruptSource: a source file does not hash to its name. It is not
@@ -215,6 +224,17 @@ func (p *pass) missing(ctx context.Context, ts []backend.FileType) ([]backend.Fi
 			return todo[i].Name < todo[j].Name
 		})
 		out = append(out, todo...)
+		var n int64
+		for _, fi := range todo {
+			n += fi.Size
+		}
+		p.mu.Lock()
+		p.stats.Missing += len(todo)
+		p.stats.MissingBytes += n
+		p.mu.Unlock()
+		if p.opt.Found != nil && len(todo) > 0 {
+			p.opt.Found(len(todo), n)
+		}
 	}
 	return out, nil
 }

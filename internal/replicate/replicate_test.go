@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,6 +207,9 @@ func TestCorruptSourceIsNotCopiedAndHoldsBackTheRest(t *testing.T) {
 	if st.Snapshots != 0 {
 		t.Fatal("snapshots were copied although a pack failed")
 	}
+	if st.Missing <= st.Copied || st.MissingBytes <= st.CopiedBytes {
+		t.Fatalf("a pass that left files behind reports no lag: %+v", st)
+	}
 	// Healed on the source (an audit restores it from another copy): the
 	// next pass completes.
 	if err := src.Remove(ctx, bad); err != nil {
@@ -215,6 +219,9 @@ func TestCorruptSourceIsNotCopiedAndHoldsBackTheRest(t *testing.T) {
 	st, err = Sync(ctx, src, dst, Options{SpoolDir: t.TempDir()})
 	if err != nil || st.Snapshots != 2 || st.Copied != 7 { // the pack, 2 index fragments, 2 snapshots, a receipt, a tombstone
 		t.Fatalf("after healing: %+v %v", st, err)
+	}
+	if st.Missing != st.Copied || st.MissingBytes != st.CopiedBytes {
+		t.Fatalf("a complete pass reports lag: %+v", st)
 	}
 }
 
@@ -237,12 +244,22 @@ func TestInterruptedPassResumes(t *testing.T) {
 		t.Fatalf("full destination: %+v %v", st, err)
 	}
 	dst.SetFault(nil)
-	st, err = Sync(ctx, src, dst, Options{SpoolDir: t.TempDir()})
+	var found, progressed atomic.Int64
+	st, err = Sync(ctx, src, dst, Options{SpoolDir: t.TempDir(),
+		Found: func(_ int, n int64) { found.Add(n) },
+		Progress: func(_ backend.Handle, n int64, copied bool) {
+			if copied {
+				progressed.Add(n)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Skipped == 0 || st.Copied+st.Skipped != len(hs) {
 		t.Fatalf("resumed pass: %+v (of %d files)", st, len(hs))
+	}
+	if found.Load() != st.MissingBytes || found.Load() == 0 || progressed.Load() != st.CopiedBytes {
+		t.Fatalf("Found reported %d bytes and Progress %d; stats %+v", found.Load(), progressed.Load(), st)
 	}
 	for _, h := range hs {
 		if !bytes.Equal(read(t, dst, h), read(t, src, h)) {

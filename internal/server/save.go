@@ -274,4 +274,7 @@ func (sv *saving) record() {
 		q.Log.Error("record snapshot time", "client", c.Name, "err", err)
 	}
 	s.endCommittedSession(q, sv.session)
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(c.Name, q.Path.RepoPath(), sv.h.Name)
+	}
 }

@@ -80,7 +80,13 @@ type Options struct {
 	MaxUploadMemory int64
 	MaxMetaUpload   int64
 
-	// Collectors are more metrics served on /metrics (the monitor's).
+	// OnCommit, when set, is called once a snapshot file is stored (a
+	// cairn commit or a restic snapshot) with the client, the repository
+	// (<client>/<repository…>) and the file's name; replication
+	// (internal/server/replication) copies the repository. It must not
+	// wait for the copy.
+	OnCommit func(client, repo, snapshot string)
+	// Collectors are registered in /metrics besides the server's own.
 	Collectors []prometheus.Collector
 }
 

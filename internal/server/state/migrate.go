@@ -27,6 +27,7 @@ var migrations = []migration{
 	{"tables of the first release", execSQL(baseline)},
 	{"drop the unread meta schema row (schema_version replaces it)", execSQL(`DELETE FROM meta WHERE key = 'schema';`)},
 	{"backup-age thresholds per client, and notifiers (monitor.go)", migrateMonitor},
+	{"replication destinations, status and ledger", migrateReplication},
 }
 
 // baseline is the schema before migrations existed. It keeps IF NOT

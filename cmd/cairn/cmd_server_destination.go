@@ -1,0 +1,471 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/replication"
+	"github.com/cairnbackup/cairn/internal/server/state"
+)
+
+func newServerDestinationCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "destination",
+		Short: "Manage the places the server replicates repositories to",
+		Long: `A destination is a directory (another disk), an S3 bucket (s3:…) or another
+cairn server (rest:…). The server copies each replicated client's
+repositories there, to LOC/CLIENT/REPO/, seconds after each snapshot, and
+reconciles every --reconcile-every. A replica is a complete repository:
+cairn -r LOC/CLIENT/REPO --key-file OWNER.key restore latest works with it
+alone. Nothing is ever deleted on a replica. Changes take effect on a
+running server within seconds. See docs/server.md, Replication.`,
+	}
+	c.AddCommand(
+		newServerDestinationAddCommand(g, opts),
+		&cobra.Command{
+			Use: "list", Short: "List destinations", Args: cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error { return runServerDestinationList(c.Context(), g, opts) },
+		},
+		&cobra.Command{
+			Use: "show NAME", Short: "Show one destination and its replicas", Args: cobra.ExactArgs(1),
+			RunE: func(c *cobra.Command, a []string) error { return runServerDestinationShow(c.Context(), g, opts, a[0]) },
+		},
+		&cobra.Command{
+			Use: "remove NAME", Short: "Stop replicating to a destination; its replicas stay", Args: cobra.ExactArgs(1),
+			RunE: func(c *cobra.Command, a []string) error {
+				return runServerDestinationRemove(c.Context(), g, opts, a[0])
+			},
+		},
+	)
+	return c
+}
+
+// ServerDestinationAddOptions are `server destination add`'s flags.
+type ServerDestinationAddOptions struct {
+	Location        string
+	CredentialsFile string
+	Clients         []string
+	All             bool
+	Bandwidth       string
+	Concurrency     int
+	ReconcileEvery  time.Duration
+}
+
+func newServerDestinationAddCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	var ao ServerDestinationAddOptions
+	c := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Replicate clients' repositories to a new destination",
+		Long: `Add a destination. Give the clients it replicates (--clients a,b) or --all.
+For s3: the credentials file is an AWS credentials file ([default] with
+aws_access_key_id and aws_secret_access_key); without one the server's
+environment (AWS_ACCESS_KEY_ID, …) is used. For rest: put the far client's
+name in the URL (rest:https://NAME@HOST:PORT/NAME) and its password on the
+first line of the credentials file. The file is read at each connection;
+only its path is recorded.`,
+		Example: `  cairn server destination add usb --location /mnt/usb/cairn --all
+  cairn server destination add offsite --location s3:https://s3.example.com/backups \
+      --credentials-file /etc/cairn/offsite.aws --clients laptop,db1 --bandwidth 20MiB/s`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			return runServerDestinationAdd(c.Context(), g, opts, ao, a[0])
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&ao.Location, "location", "", "where replicas go: a directory, s3:http[s]://host[:port]/bucket[/prefix] or rest:http[s]://user@host[:port]/path")
+	f.StringVar(&ao.CredentialsFile, "credentials-file", "", "secrets for the location (s3: an AWS credentials file; rest: the password)")
+	f.StringSliceVar(&ao.Clients, "clients", nil, "replicate these clients (comma-separated)")
+	f.BoolVar(&ao.All, "all", false, "replicate every client, also those added later")
+	f.StringVar(&ao.Bandwidth, "bandwidth", "", "most bytes a second read for this destination, e.g. 20MiB/s (default: unlimited)")
+	f.IntVar(&ao.Concurrency, "concurrency", 4, "files copied at once")
+	f.DurationVar(&ao.ReconcileEvery, "reconcile-every", 15*time.Minute, "how often every replica is compared with its primary and healed")
+	return c
+}
+
+// parseBandwidth parses "20MiB/s" (or "20MiB"); "" or "0" is unlimited.
+func parseBandwidth(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := parseSizeFlag("bandwidth", strings.TrimSuffix(s, "/s"))
+	if err != nil {
+		return 0, usageError{fmt.Errorf("--bandwidth %q: give a rate such as 20MiB/s", s)}
+	}
+	return int64(n), nil
+}
+
+func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ao ServerDestinationAddOptions, name string) error {
+	if ao.Location == "" {
+		return usageError{errors.New("--location is required: a directory, s3:… or rest:…")}
+	}
+	if ao.All == (len(ao.Clients) > 0) {
+		return usageError{errors.New("give the clients to replicate: --clients a,b or --all")}
+	}
+	bw, err := parseBandwidth(ao.Bandwidth)
+	if err != nil {
+		return err
+	}
+	if ao.Concurrency < 1 || ao.Concurrency > 64 {
+		return usageError{fmt.Errorf("--concurrency %d: give 1 to 64", ao.Concurrency)}
+	}
+	if ao.ReconcileEvery < time.Second {
+		return usageError{fmt.Errorf("--reconcile-every %v: give at least 1s", ao.ReconcileEvery)}
+	}
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for _, c := range ao.Clients {
+		if _, err := d.State.Client(ctx, c); err != nil {
+			if errors.Is(err, server.ErrNoClient) {
+				return withHint(err, "see `cairn server client list`")
+			}
+			return err
+		}
+	}
+	storage, err := d.Storage(ctx)
+	if err != nil {
+		return err
+	}
+	dest, err := replication.CheckDestination(state.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
+		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now()}, d.Dir, storage)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := replication.Reach(ctx, dest); err != nil {
+		return withHint(err, "check --location and --credentials-file")
+	}
+	err = d.State.AddDestination(ctx, dest)
+	if errors.Is(err, state.ErrDestinationExists) {
+		return withHint(err, "choose another name, or `cairn server destination remove %s` first", name)
+	}
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		return writeJSON(g.stdout, destinationJSON(dest, "destination_added"))
+	}
+	g.printf("added destination %s: %s\n", name, displayText(location.Redact(dest.Location)))
+	g.printf("replicates %s, %s, %d files at once\n", clientsText(dest), bandwidthText(dest.Bandwidth), dest.Concurrency)
+	g.printf("A running server starts within seconds; `cairn server replication status` shows progress.\n")
+	return nil
+}
+
+func clientsText(d state.Destination) string {
+	if len(d.Clients) == 0 {
+		return "every client"
+	}
+	return "clients " + displayText(strings.Join(d.Clients, ","))
+}
+
+func bandwidthText(bw int64) string {
+	if bw == 0 {
+		return "unlimited bandwidth"
+	}
+	return formatBytes(uint64(bw)) + "/s"
+}
+
+func destinationJSON(d state.Destination, messageType string) map[string]any {
+	clients := d.Clients
+	if clients == nil {
+		clients = []string{}
+	}
+	m := map[string]any{"name": d.Name, "location": location.Redact(d.Location), "credentials_file": d.CredentialsFile,
+		"clients": clients, "all": len(d.Clients) == 0, "bandwidth": d.Bandwidth, "concurrency": d.Concurrency,
+		"reconcile_every": d.ReconcileEvery.String(), "created": d.Created.Format(time.RFC3339)}
+	if messageType != "" {
+		m["message_type"] = messageType
+	}
+	return m
+}
+
+func runServerDestinationList(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ds, err := d.State.Destinations(ctx)
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		out := []map[string]any{}
+		for _, x := range ds {
+			out = append(out, destinationJSON(x, ""))
+		}
+		return writeJSON(g.stdout, out)
+	}
+	if len(ds) == 0 {
+		g.printf("no destinations; add one with `cairn server destination add NAME --location LOC --all`\n")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tLOCATION\tCLIENTS\tBANDWIDTH\tCONCURRENCY")
+	for _, x := range ds {
+		clients := "all"
+		if len(x.Clients) > 0 {
+			clients = strings.Join(x.Clients, ",")
+		}
+		bw := "unlimited"
+		if x.Bandwidth > 0 {
+			bw = formatBytes(uint64(x.Bandwidth)) + "/s"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", displayText(x.Name), displayText(location.Redact(x.Location)), displayText(clients), bw, x.Concurrency)
+	}
+	return tw.Flush()
+}
+
+func runServerDestinationShow(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	x, err := d.State.Destination(ctx, name)
+	if errors.Is(err, state.ErrNoDestination) {
+		return withHint(err, "see `cairn server destination list`")
+	}
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	rows, err := replication.Report(ctx, d.State, now)
+	if err != nil {
+		return err
+	}
+	var mine []replication.Row
+	for _, r := range rows {
+		if r.Destination == name {
+			mine = append(mine, r)
+		}
+	}
+	if g.JSON {
+		m := destinationJSON(x, "")
+		m["replicas"] = replicaRowsJSON(mine)
+		return writeJSON(g.stdout, m)
+	}
+	creds := "none"
+	if x.CredentialsFile != "" {
+		creds = x.CredentialsFile
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\n", displayText(x.Name))
+	fmt.Fprintf(tw, "location:\t%s\n", displayText(location.Redact(x.Location)))
+	fmt.Fprintf(tw, "credentials:\t%s\n", displayText(creds))
+	fmt.Fprintf(tw, "replicates:\t%s\n", clientsText(x))
+	bw := "unlimited"
+	if x.Bandwidth > 0 {
+		bw = formatBytes(uint64(x.Bandwidth)) + "/s"
+	}
+	fmt.Fprintf(tw, "bandwidth:\t%s\n", bw)
+	fmt.Fprintf(tw, "concurrency:\t%d files at once\n", x.Concurrency)
+	fmt.Fprintf(tw, "reconciles:\tevery %s\n", x.ReconcileEvery)
+	fmt.Fprintf(tw, "added:\t%s\n", x.Created.Local().Format("2006-01-02 15:04:05 MST"))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(mine) == 0 {
+		g.printf("\nno replicas yet: repositories are replicated once they receive a snapshot\n")
+		return nil
+	}
+	fmt.Fprintln(g.stdout)
+	return printReplicaRows(g, mine, now, false)
+}
+
+func runServerDestinationRemove(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	x, err := d.State.Destination(ctx, name)
+	if errors.Is(err, state.ErrNoDestination) {
+		return withHint(err, "see `cairn server destination list`")
+	}
+	if err != nil {
+		return err
+	}
+	if err := d.State.RemoveDestination(ctx, name); err != nil {
+		return err
+	}
+	if g.JSON {
+		return writeJSON(g.stdout, map[string]any{"message_type": "destination_removed", "name": name, "location": location.Redact(x.Location)})
+	}
+	g.printf("removed destination %s; its replicas stay at %s\n", displayText(name), displayText(location.Redact(x.Location)))
+	return nil
+}
+
+func newServerReplicationCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "replication",
+		Short: "Show how far each replica is behind",
+	}
+	c.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "Show each repository's replicas: last snapshot, lag, last error",
+		Long: `One line per destination and replicated repository: the newest snapshot on
+the replica and when it was committed, how long the replica has lacked a
+snapshot the primary holds (LAG), the bytes the pass under way has still
+to copy or the last pass could not (LAG BYTES), and its last error. It reads the state database, so it works whether or
+not the server runs.`,
+		Example: `  cairn server replication status
+  cairn server replication status --json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runServerReplicationStatus(c.Context(), g, opts) },
+	})
+	return c
+}
+
+func runServerReplicationStatus(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	now := time.Now()
+	rows, err := replication.Report(ctx, d.State, now)
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		return writeJSON(g.stdout, replicaRowsJSON(rows))
+	}
+	if len(rows) == 0 {
+		ds, err := d.State.Destinations(ctx)
+		if err != nil {
+			return err
+		}
+		if len(ds) == 0 {
+			g.printf("no destinations; add one with `cairn server destination add NAME --location LOC --all`\n")
+		} else {
+			g.printf("no replicas yet: repositories are replicated once they receive a snapshot\n")
+		}
+		return nil
+	}
+	return printReplicaRows(g, rows, now, true)
+}
+
+func replicaRowsJSON(rows []replication.Row) []map[string]any {
+	out := []map[string]any{}
+	ts := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return t.Format(time.RFC3339Nano)
+	}
+	for _, r := range rows {
+		out = append(out, map[string]any{
+			"destination": r.Destination, "client": r.Client, "repo": r.Repo,
+			"snapshot": r.Snapshot, "snapshot_time": ts(r.SnapshotTime), "replicated_at": ts(r.ReplicatedAt),
+			"lag_seconds": r.Lag.Seconds(), "lag_bytes": r.LagBytes,
+			"last_error": r.LastError, "error_time": ts(r.ErrorAt), "failures": r.Failures,
+		})
+	}
+	return out
+}
+
+func printReplicaRows(g *GlobalOptions, rows []replication.Row, now time.Time, withDest bool) error {
+	colour := false
+	if f, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		colour = true
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	head := "CLIENT\tREPO\tLAST SNAPSHOT\tLAG\tLAG BYTES\tLAST ERROR"
+	if withDest {
+		head = "DESTINATION\t" + head
+	}
+	fmt.Fprintln(tw, head)
+	for _, r := range rows {
+		snap := "none yet"
+		if r.Snapshot != "" {
+			snap = shortName(r.Snapshot) + " (" + backupAge(r.SnapshotTime, now) + ")"
+		}
+		lag := "up to date"
+		if r.Lag > 0 {
+			lag = formatDuration(r.Lag)
+		}
+		if colour {
+			c := "\x1b[32m"
+			switch {
+			case r.LastError != "" || r.Lag > time.Hour:
+				c = "\x1b[31m"
+			case r.Lag > time.Minute:
+				c = "\x1b[33m"
+			}
+			lag = c + fmt.Sprintf("%-10s", lag) + "\x1b[0m"
+		}
+		errText := "-"
+		if r.LastError != "" {
+			errText = displayText(r.LastError)
+			if r.Failures > 1 {
+				errText = fmt.Sprintf("%s (%d times)", errText, r.Failures)
+			}
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\n", displayText(r.Client), displayText(r.Repo), snap, lag, formatBytes(uint64(r.LagBytes)), errText)
+		if withDest {
+			line = displayText(r.Destination) + "\t" + line
+		}
+		fmt.Fprint(tw, line)
+	}
+	return tw.Flush()
+}
+
+// shortName is a content name's first 8 hex digits, as snapshot IDs are
+// shown.
+func shortName(n string) string {
+	if len(n) > 8 {
+		return n[:8]
+	}
+	return n
+}
+
+// serverReplication is the replication service of `server run`: its
+// commit hook and metrics go into the server's options, and it runs
+// beside the server once that exists.
+type serverReplication struct {
+	d   *server.Data
+	svc *replication.Service
+	srv *server.Server
+}
+
+func newServerReplication(d *server.Data, log *slog.Logger) *serverReplication {
+	r := &serverReplication{d: d}
+	r.svc = replication.New(replication.Config{State: d.State, Log: log, SpoolDir: filepath.Join(d.Dir, "replication-spool"),
+		Open: func(ctx context.Context, repo string) (backend.Backend, error) { return r.srv.Repository(ctx, repo) }})
+	return r
+}
+
+// options adds the commit hook and the metrics to o.
+func (r *serverReplication) options(o server.Options) server.Options {
+	o.OnCommit = r.svc.Notify
+	o.Collectors = append(o.Collectors, replication.NewCollector(r.d.State, nil))
+	return o
+}
+
+// start runs the service until the returned stop is called, which waits
+// for the passes in progress to stop.
+func (r *serverReplication) start(ctx context.Context, srv *server.Server) (stop func()) {
+	r.srv = srv
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.svc.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
+}

@@ -1,0 +1,276 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/cairnbackup/cairn/internal/atomicfile"
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/local"
+	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/backend/rest"
+	"github.com/cairnbackup/cairn/internal/backend/s3"
+	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/state"
+)
+
+// CheckDestination validates a destination before it is recorded: a
+// valid name, a location of a kind replication writes to (a directory
+// outside the server's data directory, s3: or rest:) and apart from the
+// server's own storage (storage: "" or as `server init --storage` gave
+// it), with its credentials in the file, not in the location, and a
+// credentials file that holds what the kind needs. It returns d with a
+// directory made absolute.
+func CheckDestination(d state.Destination, dataDir, storage string) (state.Destination, error) {
+	if err := restapi.ValidClientName(d.Name); err != nil {
+		return d, fmt.Errorf("destination name %q: use 1 to 64 letters, digits, '_', '-', '.', '@', not starting with a dot", d.Name)
+	}
+	l, err := location.Parse(d.Location)
+	if err != nil {
+		return d, fmt.Errorf("--location: %w", err)
+	}
+	switch l.Kind {
+	case location.Local:
+		abs, err := filepath.Abs(l.Path)
+		if err != nil {
+			return d, fmt.Errorf("--location %s: %w", d.Location, err)
+		}
+		data, _ := filepath.Abs(dataDir)
+		if overlaps(abs, data) {
+			return d, fmt.Errorf("--location %s overlaps the server's data directory %s: a replica belongs on another disk", abs, data)
+		}
+		if st, err := location.Parse(storage); err == nil && storage != "" && st.Kind == location.Local {
+			if sabs, err := filepath.Abs(st.Path); err == nil && overlaps(abs, sabs) {
+				return d, fmt.Errorf("--location %s overlaps the server's storage %s: a replica belongs elsewhere", abs, sabs)
+			}
+		}
+		d.Location = abs
+		if d.CredentialsFile != "" {
+			return d, errors.New("--credentials-file: a directory needs none")
+		}
+	case location.S3:
+		if st, err := location.Parse(storage); err == nil && storage != "" && st.Kind == location.S3 &&
+			st.S3.Endpoint == l.S3.Endpoint && st.S3.Bucket == l.S3.Bucket && overlaps("/"+l.S3.Prefix, "/"+st.S3.Prefix) {
+			return d, fmt.Errorf("--location %s overlaps the server's storage %s: a replica belongs elsewhere", l.S3.Location(), st.S3.Location())
+		}
+		if d.CredentialsFile != "" {
+			if _, err := s3Credentials(d.CredentialsFile); err != nil {
+				return d, err
+			}
+		}
+	case location.Rest:
+		if l.Rest.URL.User != nil {
+			if _, ok := l.Rest.URL.User.Password(); ok {
+				return d, fmt.Errorf("--location %s holds a password: give rest:https://USER@HOST/… and the password in --credentials-file", location.Redact(d.Location))
+			}
+		}
+		if d.CredentialsFile != "" {
+			if _, err := restPassword(d.CredentialsFile); err != nil {
+				return d, err
+			}
+		}
+	}
+	if d.CredentialsFile != "" {
+		abs, err := filepath.Abs(d.CredentialsFile)
+		if err != nil {
+			return d, err
+		}
+		d.CredentialsFile = abs
+	}
+	return d, nil
+}
+
+// overlaps reports whether one of two slash paths is the other or inside
+// it.
+func overlaps(a, b string) bool {
+	a, b = path.Clean(a), path.Clean(b)
+	within := func(x, y string) bool { return x == y || strings.HasPrefix(x, strings.TrimSuffix(y, "/")+"/") }
+	return within(a, b) || within(b, a)
+}
+
+// s3Credentials reads an AWS shared credentials file (its [default]
+// profile: aws_access_key_id, aws_secret_access_key, optionally
+// aws_session_token).
+func s3Credentials(file string) (credentials.Value, error) {
+	if _, err := os.Stat(file); err != nil {
+		return credentials.Value{}, fmt.Errorf("--credentials-file: %w", err)
+	}
+	v, err := (&credentials.FileAWSCredentials{Filename: file, Profile: "default"}).RetrieveWithCredContext(nil)
+	if err == nil && (v.AccessKeyID == "" || v.SecretAccessKey == "") {
+		err = errors.New("no aws_access_key_id and aws_secret_access_key")
+	}
+	if err != nil {
+		return credentials.Value{}, fmt.Errorf("credentials file %s: %v; give an AWS credentials file with a [default] section holding aws_access_key_id and aws_secret_access_key", file, err)
+	}
+	return v, nil
+}
+
+// restPassword reads the first line of a file: the client password on the
+// far cairn server.
+func restPassword(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", fmt.Errorf("--credentials-file: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() || strings.TrimSpace(sc.Text()) == "" {
+		return "", fmt.Errorf("credentials file %s: want the far server's client password on its first line", file)
+	}
+	return strings.TrimSpace(sc.Text()), nil
+}
+
+// Reach checks that a destination can be written to now: it makes a
+// directory or a bucket that is missing. A rest: destination is reached
+// at its first replica.
+func Reach(ctx context.Context, d state.Destination) error {
+	l, err := location.Parse(d.Location)
+	if err != nil {
+		return err
+	}
+	switch l.Kind {
+	case location.Local:
+		if err := os.MkdirAll(l.Path, 0o700); err != nil {
+			return fmt.Errorf("destination %s: %w", d.Name, err)
+		}
+	case location.S3:
+		t, err := connect(ctx, d, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return fmt.Errorf("destination %s: %w", d.Name, err)
+		}
+		return t.s3.Close()
+	}
+	return nil
+}
+
+// target opens the replicas of one destination.
+type target struct {
+	d    state.Destination
+	log  *slog.Logger
+	s3   *s3.Backend // the bucket's root, sharing one connection pool
+	rest *url.URL    // with the password
+}
+
+// connect reaches a destination: a bucket is made if missing, a directory
+// when the first replica is made.
+func connect(ctx context.Context, d state.Destination, log *slog.Logger) (*target, error) {
+	l, err := location.Parse(d.Location)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{d: d, log: log}
+	switch l.Kind {
+	case location.S3:
+		cfg := l.S3
+		if d.CredentialsFile != "" {
+			v, err := s3Credentials(d.CredentialsFile)
+			if err != nil {
+				return nil, err
+			}
+			cfg.KeyID, cfg.Secret, cfg.SessionToken = v.AccessKeyID, v.SecretAccessKey, v.SessionToken
+		}
+		cfg.Connections = max(cfg.Connections, d.Concurrency)
+		if t.s3, err = s3.Connect(ctx, cfg, true); err != nil {
+			return nil, err
+		}
+	case location.Rest:
+		u := *l.Rest.URL
+		if d.CredentialsFile != "" {
+			pw, err := restPassword(d.CredentialsFile)
+			if err != nil {
+				return nil, err
+			}
+			u.User = url.UserPassword(u.User.Username(), pw)
+		}
+		t.rest = &u
+	}
+	return t, nil
+}
+
+// replica opens (making it if needed) the replica of repo
+// (<client>/<repository…>): LOC/<client>/<repository…>/. src is the
+// primary.
+func (t *target) replica(ctx context.Context, repo string, src backend.Backend) (backend.Backend, error) {
+	opts := location.Options{Logger: t.log}
+	switch {
+	case t.s3 != nil:
+		be, err := t.s3.Sub(repo)
+		if err != nil {
+			return nil, err
+		}
+		return location.Decorate(be, opts), nil
+	case t.rest != nil:
+		u := *t.rest
+		u.Path = path.Join(u.Path, repo) + "/"
+		u.RawPath = ""
+		cfg := rest.Config{URL: &u, Connections: t.d.Concurrency}
+		be, err := rest.Open(ctx, cfg)
+		if errors.Is(err, backend.ErrNotFound) {
+			be, err = rest.Create(ctx, cfg)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return location.Decorate(be, opts), nil
+	}
+	dir := filepath.Join(t.d.Location, filepath.FromSlash(repo))
+	be, err := local.Open(dir)
+	if !errors.Is(err, backend.ErrNotFound) {
+		return be, err
+	}
+	if !interruptedReplica(dir) {
+		return local.Create(ctx, dir)
+	}
+	// A first pass stopped after some trust files but before the config:
+	// not yet a repository, so not one a reader could open. Store the
+	// primary's config (the one the pass would store next) to make it one
+	// and resume.
+	var cfg []byte
+	err = src.Load(ctx, backend.Handle{Type: backend.Config, Name: "config"}, 0, 0, func(rd io.Reader) error {
+		var err error
+		cfg, err = io.ReadAll(io.LimitReader(rd, 1<<20))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resume the replica at %s: read the primary's config: %w", dir, err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, "config"), cfg, 0o600); err != nil {
+		return nil, fmt.Errorf("resume the replica at %s: %w", dir, err)
+	}
+	return local.Open(dir)
+}
+
+// interruptedReplica reports whether dir holds nothing but repository
+// type directories, some of them with files: the work of a first pass
+// that stopped before it stored the config.
+func interruptedReplica(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	files := false
+	for _, e := range ents {
+		t := backend.FileType(e.Name())
+		if !e.IsDir() || t == backend.Config || !backend.ValidType(t) {
+			return false
+		}
+		sub, _ := os.ReadDir(filepath.Join(dir, e.Name()))
+		for _, f := range sub {
+			if f.Type().IsRegular() {
+				files = true
+			}
+		}
+	}
+	return files
+}

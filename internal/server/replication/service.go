@@ -1,0 +1,510 @@
+// Package replication copies the server's repositories to the
+// destinations an operator configured (`cairn server destination add`),
+// with internal/replicate's ordered, hash-verified copy: a replica is at
+// every moment a repository that opens and restores on its own.
+//
+// The server calls Notify when it stores a snapshot file (a cairn commit
+// or a restic snapshot); the destinations that replicate the client copy
+// the repository within seconds. Each destination also reconciles every
+// repository it replicates (lists both sides, copies what the replica
+// lacks) when the service starts and every ReconcileEvery, so a commit
+// missed by a crash, a file lost on the replica, or a destination added
+// later are healed. Nothing is ever deleted on a replica: a deletion on
+// the primary is not mirrored.
+//
+// Each destination has one worker: it replicates one repository at a
+// time with the destination's concurrency (files at once) and bandwidth
+// (bytes a second, shared by its copies). A failed pass is retried with
+// exponential backoff (1 s doubling to 5 min). What each replica holds,
+// how far behind it is and its last error are in the state database
+// (state.ReplicaStatus), for `cairn server replication status` and
+// /metrics; the ledger there records every file copied.
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/replicate"
+	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/state"
+)
+
+// Config configures a Service.
+type Config struct {
+	State *state.State
+	// Open returns the primary's backend of an existing repository
+	// (<client>/<repository…>).
+	Open func(ctx context.Context, repo string) (backend.Backend, error)
+	Log  *slog.Logger
+	// SpoolDir holds a file while it is copied (unlinked at once).
+	SpoolDir string
+	// Now is the server's clock; default time.Now.
+	Now func() time.Time
+	// Reload is how often the destinations are read again, so that
+	// `destination add` and `remove` take effect on a running server;
+	// default 5 s.
+	Reload time.Duration
+}
+
+// Service replicates repositories to destinations.
+type Service struct {
+	cfg Config
+
+	mu      sync.Mutex
+	workers map[string]*worker // by destination name
+}
+
+// Maximum backoff between failed passes over one replica.
+const maxBackoff = 5 * time.Minute
+
+// New returns a service; Run starts it.
+func New(cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Reload <= 0 {
+		cfg.Reload = 5 * time.Second
+	}
+	return &Service{cfg: cfg, workers: map[string]*worker{}}
+}
+
+// Notify tells the service that the primary stored snapshot file snapshot
+// in repo (<client>/<repository…>) of client. It records the commit (so
+// the replicas that lack it show their lag, also across a restart) and
+// wakes the destinations that replicate the client. It does not wait for
+// the copy.
+func (s *Service) Notify(client, repo, snapshot string) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.cfg.State.NoteCommit(context.Background(), client, repo, snapshot, now); err != nil {
+		s.cfg.Log.Error("replication: note commit", "client", client, "repo", repo, "err", err)
+	}
+	for _, w := range s.workers {
+		if w.d.Covers(client) {
+			w.mark(repo, now)
+		}
+	}
+}
+
+// Run replicates until ctx ends, then waits for the passes in progress to
+// stop (a stopped pass resumes with the next start: the replica keeps
+// what it copied, and copies are content-named).
+func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.SpoolDir != "" {
+		if err := os.MkdirAll(s.cfg.SpoolDir, 0o700); err != nil {
+			return fmt.Errorf("replication spool: %w", err)
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(s.cfg.Reload)
+	defer tick.Stop()
+	for {
+		s.reload(ctx, &wg)
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			for name, w := range s.workers {
+				w.stop()
+				delete(s.workers, name)
+			}
+			s.mu.Unlock()
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// reload starts a worker for each new (or changed) destination and stops
+// those of removed ones.
+func (s *Service) reload(ctx context.Context, wg *sync.WaitGroup) {
+	ds, err := s.cfg.State.Destinations(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Log.Error("replication: read destinations", "err", err)
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	for _, d := range ds {
+		seen[d.Name] = true
+		if w, ok := s.workers[d.Name]; ok {
+			if sameDestination(w.d, d) {
+				continue
+			}
+			w.stop()
+		}
+		w := newWorker(ctx, s, d)
+		s.workers[d.Name] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run()
+		}()
+	}
+	for name, w := range s.workers {
+		if !seen[name] {
+			w.stop()
+			delete(s.workers, name)
+		}
+	}
+}
+
+func sameDestination(a, b state.Destination) bool {
+	return a.Location == b.Location && a.CredentialsFile == b.CredentialsFile && slices.Equal(a.Clients, b.Clients) &&
+		a.Bandwidth == b.Bandwidth && a.Concurrency == b.Concurrency && a.ReconcileEvery == b.ReconcileEvery && a.Created.Equal(b.Created)
+}
+
+// item is one repository's replica as its worker tracks it.
+type item struct {
+	dirty     bool
+	notBefore time.Time // backoff after a failed pass
+	failures  int
+	// since is the oldest commit noted after the running pass (or the
+	// last one) started: the pass may have missed it.
+	since time.Time
+}
+
+// worker replicates to one destination.
+type worker struct {
+	s      *Service
+	d      state.Destination
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	lim    *replicate.Limiter
+
+	wake chan struct{}
+
+	mu    sync.Mutex // guards items; taken inside Service.mu
+	items map[string]*item
+}
+
+func newWorker(ctx context.Context, s *Service, d state.Destination) *worker {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &worker{s: s, d: d, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), items: map[string]*item{},
+		log: s.cfg.Log.With("destination", d.Name)}
+	if d.Bandwidth > 0 {
+		w.lim = replicate.NewLimiter(d.Bandwidth)
+	}
+	return w
+}
+
+func (w *worker) stop() { w.cancel() }
+
+// mark makes repo due for a pass (now, unless it is backing off).
+func (w *worker) mark(repo string, t time.Time) {
+	w.mu.Lock()
+	it := w.items[repo]
+	if it == nil {
+		it = &item{}
+		w.items[repo] = it
+	}
+	it.dirty = true
+	if !t.IsZero() && it.since.IsZero() {
+		it.since = t
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// reconcile marks every repository the destination replicates.
+func (w *worker) reconcile() {
+	repos, err := w.s.cfg.State.ReplicaRepos(w.ctx)
+	if err != nil {
+		if w.ctx.Err() == nil {
+			w.log.Error("replication: list repositories", "err", err)
+		}
+		return
+	}
+	for _, r := range repos {
+		if w.d.Covers(r.Client) {
+			w.mark(r.Repo, time.Time{})
+		}
+	}
+}
+
+// next returns the repository due first and how long to wait if none is
+// due yet (0: none is dirty at all).
+func (w *worker) next(now time.Time) (repo string, wait time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var soonest time.Time
+	for r, it := range w.items {
+		if !it.dirty {
+			continue
+		}
+		if !it.notBefore.After(now) {
+			if repo == "" || r < repo {
+				repo = r
+			}
+			continue
+		}
+		if soonest.IsZero() || it.notBefore.Before(soonest) {
+			soonest = it.notBefore
+		}
+	}
+	if repo != "" || soonest.IsZero() {
+		return repo, 0
+	}
+	return "", soonest.Sub(now)
+}
+
+func (w *worker) run() {
+	w.log.Info("replication started", "location", w.d.Location)
+	defer w.log.Info("replication stopped")
+	every := w.d.ReconcileEvery
+	if every <= 0 {
+		every = 15 * time.Minute
+	}
+	reconcile := time.NewTicker(every)
+	defer reconcile.Stop()
+	var t *target
+	w.reconcile()
+	for w.ctx.Err() == nil {
+		repo, wait := w.next(w.s.cfg.Now())
+		if repo == "" {
+			var timer <-chan time.Time
+			var tm *time.Timer
+			if wait > 0 {
+				tm = time.NewTimer(wait)
+				timer = tm.C
+			}
+			select {
+			case <-w.ctx.Done():
+			case <-w.wake:
+			case <-timer:
+			case <-reconcile.C:
+				w.reconcile()
+			}
+			if tm != nil {
+				tm.Stop()
+			}
+			continue
+		}
+		if t == nil {
+			var err error
+			if t, err = connect(w.ctx, w.d, w.log); err != nil {
+				w.failed(repo, fmt.Errorf("connect to %s: %w", w.d.Location, err), replicate.Stats{})
+				continue
+			}
+		}
+		w.pass(t, repo)
+	}
+}
+
+// pass replicates one repository.
+func (w *worker) pass(t *target, repo string) {
+	ctx, st := w.ctx, w.s.cfg.State
+	w.mu.Lock()
+	it := w.items[repo]
+	it.dirty = false
+	it.since = time.Time{}
+	w.mu.Unlock()
+
+	// What the primary committed before the pass lists it.
+	var last state.ReplicaRepo
+	if repos, err := st.ReplicaRepos(ctx); err == nil {
+		for _, r := range repos {
+			if r.Repo == repo {
+				last = r
+			}
+		}
+	}
+	client, _, _ := strings.Cut(repo, "/")
+	log := w.log.With("client", client, "repo", repo)
+	start := w.s.cfg.Now()
+	src, err := w.s.cfg.Open(ctx, repo)
+	if err != nil {
+		w.failed(repo, fmt.Errorf("open the primary: %w", err), replicate.Stats{})
+		return
+	}
+	if t.rest != nil {
+		if cairn, err := isCairnRepo(ctx, src); err != nil || cairn {
+			if err == nil {
+				err = errCairnOnRest
+			}
+			w.failed(repo, err, replicate.Stats{})
+			return
+		}
+	}
+	dst, err := t.replica(ctx, repo, src)
+	if err != nil {
+		w.failed(repo, fmt.Errorf("open the replica: %w", err), replicate.Stats{})
+		return
+	}
+	// The bytes still to copy go to the status every second of a long
+	// pass.
+	var found, copied atomic.Int64
+	live := make(chan struct{})
+	liveDone := make(chan struct{})
+	go func() {
+		defer close(liveDone)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-live:
+				return
+			case <-tick.C:
+				if f := found.Load(); f > 0 {
+					if err := st.SetLagBytes(ctx, w.d.Name, repo, max(0, f-copied.Load())); err != nil && ctx.Err() == nil {
+						log.Error("replication: record lag", "err", err)
+					}
+				}
+			}
+		}
+	}()
+	stats, err := replicate.Sync(ctx, src, dst, replicate.Options{
+		Concurrency: w.d.Concurrency,
+		Limiter:     w.lim,
+		SpoolDir:    w.s.cfg.SpoolDir,
+		Ledger:      &ledger{ctx: ctx, st: st, dest: w.d.Name, repo: repo},
+		Found:       func(_ int, n int64) { found.Add(n) },
+		Progress: func(h backend.Handle, n int64, c bool) {
+			if c && h.Type != backend.Config {
+				copied.Add(n)
+			}
+		},
+	})
+	close(live)
+	<-liveDone
+	if t.s3 == nil && t.rest == nil {
+		dst.Close()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("replication pass stopped", "copied", stats.Copied, "bytes", stats.CopiedBytes)
+			w.mark(repo, time.Time{}) // resumed by the next start's reconciliation
+			_ = st.PassFailed(context.WithoutCancel(ctx), w.d.Name, repo, w.s.cfg.Now(), "stopped: the server shut down mid-pass",
+				lag(stats), pendingOf(last, stats))
+			return
+		}
+		w.failed(repo, err, stats)
+		return
+	}
+	end := w.s.cfg.Now()
+	// Held so that no commit is noted between reading it and recording
+	// the pass (Notify takes s.mu, then w.mu).
+	w.s.mu.Lock()
+	w.mu.Lock()
+	it.failures, it.notBefore = 0, time.Time{}
+	still := it.since
+	w.mu.Unlock()
+	snap, snapTime := "", time.Time{}
+	if last.LastCommit != "" && !last.CommitTime.After(start) {
+		snap, snapTime = last.LastCommit, last.CommitTime
+	}
+	err = st.PassSucceeded(ctx, w.d.Name, repo, end, still, snap, snapTime)
+	w.s.mu.Unlock()
+	if err != nil {
+		log.Error("replication: record pass", "err", err)
+	}
+	if stats.Copied > 0 {
+		log.Info("replicated", "files", stats.Copied, "bytes", stats.CopiedBytes, "snapshots", stats.Snapshots, "took", end.Sub(start).Round(time.Millisecond).String())
+	}
+}
+
+// errCairnOnRest: another cairn server refuses a cairn repository's
+// files (its config and packs seal metadata to this server, and receipts
+// are the far server's to write), so nothing is copied rather than half.
+var errCairnOnRest = errors.New("a cairn repository cannot be replicated to another cairn server (rest:) yet: it would refuse the repository's config and receipts; replicate it to a directory or an s3: bucket")
+
+// isCairnRepo reports whether the primary's config is a cairn one.
+func isCairnRepo(ctx context.Context, be backend.Backend) (bool, error) {
+	var head []byte
+	err := be.Load(ctx, backend.Handle{Type: backend.Config, Name: "config"}, 4, 0, func(rd io.Reader) error {
+		var err error
+		head, err = io.ReadAll(rd)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("read the primary's config: %w", err)
+	}
+	return repository.IsCairnConfig(head), nil
+}
+
+// lag is what a pass found missing and did not copy.
+func lag(s replicate.Stats) int64 { return max(0, s.MissingBytes-s.CopiedBytes) }
+
+// pendingOf is when the replica began to lack what a pass left behind:
+// the primary's last commit, if the pass saw anything missing.
+func pendingOf(last state.ReplicaRepo, s replicate.Stats) time.Time {
+	if s.Missing > s.Copied {
+		return last.CommitTime
+	}
+	return time.Time{}
+}
+
+// failed records a failed pass and schedules the next with backoff.
+func (w *worker) failed(repo string, err error, stats replicate.Stats) {
+	now := w.s.cfg.Now()
+	w.mu.Lock()
+	it := w.items[repo]
+	it.failures++
+	backoff := min(maxBackoff, time.Second<<min(it.failures-1, 16))
+	it.notBefore = now.Add(backoff)
+	it.dirty = true
+	w.mu.Unlock()
+	client, _, _ := strings.Cut(repo, "/")
+	w.log.Warn("replication failed", "client", client, "repo", repo, "err", err, "retry_in", backoff.String())
+	var last state.ReplicaRepo
+	if repos, lerr := w.s.cfg.State.ReplicaRepos(w.ctx); lerr == nil {
+		for _, r := range repos {
+			if r.Repo == repo {
+				last = r
+			}
+		}
+	}
+	pending := pendingOf(last, stats)
+	if stats.Missing == 0 && !errors.Is(err, replicate.ErrCorruptSource) {
+		// The pass did not get as far as listing: assume the worst.
+		pending = last.CommitTime
+	}
+	if rerr := w.s.cfg.State.PassFailed(context.WithoutCancel(w.ctx), w.d.Name, repo, now, err.Error(), lag(stats), pending); rerr != nil {
+		w.log.Error("replication: record failure", "repo", repo, "err", rerr)
+	}
+}
+
+// ledger is replicate.Ledger over the state database, for one pass.
+type ledger struct {
+	ctx        context.Context
+	st         *state.State
+	dest, repo string
+
+	once    sync.Once
+	dropped map[backend.Handle]bool
+	err     error
+}
+
+// Copied reports true only for a file the destination's own retention
+// removed: any other file the replica lacks is copied (again), which is
+// how reconciliation heals a replica.
+func (l *ledger) Copied(h backend.Handle) bool {
+	l.once.Do(func() { l.dropped, l.err = l.st.ReplicaDropped(l.ctx, l.dest, l.repo) })
+	return l.err == nil && l.dropped[h]
+}
+
+func (l *ledger) Record(h backend.Handle) error {
+	return l.st.RecordReplicated(l.ctx, l.dest, l.repo, h)
+}

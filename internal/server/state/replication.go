@@ -1,0 +1,377 @@
+package state
+
+// Replication (internal/server/replication): the destinations an operator
+// configured, the repositories the server has seen commits to, each
+// replica's status, and the ledger of what was copied where.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+)
+
+// replicationSchema is the migration that adds replication.
+const replicationSchema = `
+CREATE TABLE replication_destinations (
+	name            TEXT PRIMARY KEY,
+	location        TEXT NOT NULL,
+	credentials     TEXT NOT NULL DEFAULT '', -- a file's path: the secrets stay in the file
+	clients         TEXT NOT NULL DEFAULT '', -- comma-separated; '' means every client
+	bandwidth       INTEGER NOT NULL DEFAULT 0, -- bytes a second; 0: unlimited
+	concurrency     INTEGER NOT NULL DEFAULT 4,
+	reconcile_every INTEGER NOT NULL,
+	created         INTEGER NOT NULL
+);
+CREATE TABLE replication_repos (
+	repo        TEXT PRIMARY KEY, -- <client>/<repository…>
+	client      TEXT NOT NULL REFERENCES clients(name) ON DELETE CASCADE,
+	last_commit TEXT NOT NULL DEFAULT '', -- the snapshot file last stored on the primary
+	commit_time INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE replication_status (
+	destination   TEXT NOT NULL REFERENCES replication_destinations(name) ON DELETE CASCADE,
+	repo          TEXT NOT NULL,
+	snapshot      TEXT NOT NULL DEFAULT '', -- the newest commit known to be on the replica
+	snapshot_time INTEGER NOT NULL DEFAULT 0, -- its commit time on the primary
+	replicated_at INTEGER NOT NULL DEFAULT 0, -- end of the last pass without error
+	pending_since INTEGER NOT NULL DEFAULT 0, -- the oldest commit not yet on the replica
+	lag_bytes     INTEGER NOT NULL DEFAULT 0,
+	last_error    TEXT NOT NULL DEFAULT '',
+	error_at      INTEGER NOT NULL DEFAULT 0,
+	failures      INTEGER NOT NULL DEFAULT 0, -- passes failed in a row
+	PRIMARY KEY (destination, repo)
+);
+CREATE TABLE replication_ledger (
+	destination TEXT NOT NULL REFERENCES replication_destinations(name) ON DELETE CASCADE,
+	repo        TEXT NOT NULL,
+	type        TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	dropped     INTEGER NOT NULL DEFAULT 0, -- removed by the destination's own retention: never copied again
+	PRIMARY KEY (destination, repo, type, name)
+) WITHOUT ROWID;
+`
+
+// migrateReplication is the migration that adds replication's tables.
+func migrateReplication(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, replicationSchema)
+	return err
+}
+
+// Errors of replication destinations.
+var (
+	ErrNoDestination     = errors.New("no such destination")
+	ErrDestinationExists = errors.New("destination already exists")
+)
+
+// Destination is a place the server copies its clients' repositories to.
+type Destination struct {
+	Name     string
+	Location string // a directory, s3:… or rest:…, without secrets
+	// CredentialsFile holds the secrets the location needs (read at each
+	// connection); "" for none.
+	CredentialsFile string
+	// Clients are the clients replicated; empty means every client.
+	Clients []string
+	// Bandwidth caps the bytes a second read for this destination across
+	// its copies; 0 is unlimited.
+	Bandwidth int64
+	// Concurrency is the number of files copied at once.
+	Concurrency int
+	// ReconcileEvery is how often every repository is compared with its
+	// replica, besides the copy each commit triggers.
+	ReconcileEvery time.Duration
+	Created        time.Time
+}
+
+// Covers reports whether the destination replicates client.
+func (d Destination) Covers(client string) bool {
+	if len(d.Clients) == 0 {
+		return true
+	}
+	for _, c := range d.Clients {
+		if c == client {
+			return true
+		}
+	}
+	return false
+}
+
+// AddDestination records a new destination; ErrDestinationExists if the
+// name is taken.
+func (s *State) AddDestination(ctx context.Context, d Destination) error {
+	if _, err := s.Destination(ctx, d.Name); err == nil {
+		return fmt.Errorf("add destination %s: %w", d.Name, ErrDestinationExists)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_destinations (name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Name, d.Location, d.CredentialsFile, strings.Join(d.Clients, ","), d.Bandwidth, d.Concurrency, int64(d.ReconcileEvery), nanos(d.Created))
+	if err != nil {
+		return fmt.Errorf("add destination %s: %w", d.Name, err)
+	}
+	return nil
+}
+
+const destinationCols = `name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created`
+
+func scanDestination(row scanner) (Destination, error) {
+	var d Destination
+	var clients string
+	var every, created int64
+	err := row.Scan(&d.Name, &d.Location, &d.CredentialsFile, &clients, &d.Bandwidth, &d.Concurrency, &every, &created)
+	if clients != "" {
+		d.Clients = strings.Split(clients, ",")
+	}
+	d.ReconcileEvery, d.Created = time.Duration(every), fromNanos(created)
+	return d, err
+}
+
+// Destination returns the named destination, or ErrNoDestination.
+func (s *State) Destination(ctx context.Context, name string) (Destination, error) {
+	d, err := scanDestination(s.db.QueryRowContext(ctx, `SELECT `+destinationCols+` FROM replication_destinations WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Destination{}, fmt.Errorf("destination %q: %w", name, ErrNoDestination)
+	}
+	if err != nil {
+		return Destination{}, fmt.Errorf("read destination %s: %w", name, err)
+	}
+	return d, nil
+}
+
+// Destinations returns every destination, sorted by name.
+func (s *State) Destinations(ctx context.Context) ([]Destination, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+destinationCols+` FROM replication_destinations ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list destinations: %w", err)
+	}
+	defer rows.Close()
+	var out []Destination
+	for rows.Next() {
+		d, err := scanDestination(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list destinations: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RemoveDestination forgets a destination, its status and its ledger. The
+// replicas themselves are left where they are.
+func (s *State) RemoveDestination(ctx context.Context, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM replication_destinations WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("remove destination %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("destination %q: %w", name, ErrNoDestination)
+	}
+	return nil
+}
+
+// ReplicaRepo is a repository the server stores, as replication knows it.
+type ReplicaRepo struct {
+	Repo   string // <client>/<repository…>
+	Client string
+	// LastCommit is the snapshot file last stored on the primary, at
+	// CommitTime (server clock).
+	LastCommit string
+	CommitTime time.Time
+}
+
+// NoteCommit records that the primary stored snapshot file snapshot in
+// repo at t, and marks every replica of it that a destination of the
+// client lacks as pending since t (unless it already was).
+func (s *State) NoteCommit(ctx context.Context, client, repo, snapshot string, t time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("note commit to %s: %w", repo, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO replication_repos (repo, client, last_commit, commit_time) VALUES (?, ?, ?, ?)
+		ON CONFLICT (repo) DO UPDATE SET last_commit = excluded.last_commit, commit_time = excluded.commit_time`,
+		repo, client, snapshot, nanos(t)); err != nil {
+		return fmt.Errorf("note commit to %s: %w", repo, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, pending_since)
+		SELECT name, ?, ? FROM replication_destinations WHERE clients = '' OR instr(',' || clients || ',', ',' || ? || ',') > 0
+		ON CONFLICT (destination, repo) DO UPDATE SET pending_since = excluded.pending_since WHERE pending_since = 0`,
+		repo, nanos(t), client); err != nil {
+		return fmt.Errorf("note commit to %s: %w", repo, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("note commit to %s: %w", repo, err)
+	}
+	return nil
+}
+
+// ReplicaRepos returns every repository replication knows, sorted.
+func (s *State) ReplicaRepos(ctx context.Context) ([]ReplicaRepo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT repo, client, last_commit, commit_time FROM replication_repos ORDER BY repo`)
+	if err != nil {
+		return nil, fmt.Errorf("list replicated repositories: %w", err)
+	}
+	defer rows.Close()
+	var out []ReplicaRepo
+	for rows.Next() {
+		var r ReplicaRepo
+		var t int64
+		if err := rows.Scan(&r.Repo, &r.Client, &r.LastCommit, &t); err != nil {
+			return nil, fmt.Errorf("list replicated repositories: %w", err)
+		}
+		r.CommitTime = fromNanos(t)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ReplicaStatus is the state of one repository's replica on one
+// destination.
+type ReplicaStatus struct {
+	Destination string
+	Repo        string // <client>/<repository…>
+	// Snapshot is the newest commit known to be on the replica (its file
+	// name), committed on the primary at SnapshotTime.
+	Snapshot     string
+	SnapshotTime time.Time
+	ReplicatedAt time.Time // end of the last pass without error
+	// PendingSince is the commit time of the oldest snapshot not yet on
+	// the replica; zero when it is up to date.
+	PendingSince time.Time
+	LagBytes     int64 // what the pass under way has still to copy, or the last one could not
+	LastError    string
+	ErrorAt      time.Time
+	Failures     int // passes failed in a row
+}
+
+const statusCols = `destination, repo, snapshot, snapshot_time, replicated_at, pending_since, lag_bytes, last_error, error_at, failures`
+
+func scanStatus(row scanner) (ReplicaStatus, error) {
+	var r ReplicaStatus
+	var st, at, ps, et int64
+	err := row.Scan(&r.Destination, &r.Repo, &r.Snapshot, &st, &at, &ps, &r.LagBytes, &r.LastError, &et, &r.Failures)
+	r.SnapshotTime, r.ReplicatedAt, r.PendingSince, r.ErrorAt = fromNanos(st), fromNanos(at), fromNanos(ps), fromNanos(et)
+	return r, err
+}
+
+// ReplicaStatuses returns every replica's status, by destination and
+// repository.
+func (s *State) ReplicaStatuses(ctx context.Context) ([]ReplicaStatus, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+statusCols+` FROM replication_status ORDER BY destination, repo`)
+	if err != nil {
+		return nil, fmt.Errorf("list replica status: %w", err)
+	}
+	defer rows.Close()
+	var out []ReplicaStatus
+	for rows.Next() {
+		r, err := scanStatus(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list replica status: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ReplicaStatusOf returns one replica's status; ok is false if there is
+// none yet.
+func (s *State) ReplicaStatusOf(ctx context.Context, dest, repo string) (r ReplicaStatus, ok bool, err error) {
+	r, err = scanStatus(s.db.QueryRowContext(ctx, `SELECT `+statusCols+` FROM replication_status WHERE destination = ? AND repo = ?`, dest, repo))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ReplicaStatus{Destination: dest, Repo: repo}, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("read replica status of %s on %s: %w", repo, dest, err)
+	}
+	return r, true, nil
+}
+
+// PassSucceeded records a pass over repo's replica on dest that ended
+// without error at end. stillPending is the oldest commit the pass may
+// have missed (it arrived after the pass listed the primary), zero if
+// none; snapshot, when not "", is the newest commit the pass covered,
+// committed at snapTime.
+func (s *State) PassSucceeded(ctx context.Context, dest, repo string, end, stillPending time.Time, snapshot string, snapTime time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, snapshot, snapshot_time, replicated_at, pending_since)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		ON CONFLICT (destination, repo) DO UPDATE SET
+			snapshot = CASE WHEN ?3 = '' THEN snapshot ELSE ?3 END,
+			snapshot_time = CASE WHEN ?3 = '' THEN snapshot_time ELSE ?4 END,
+			replicated_at = ?5, pending_since = ?6,
+			lag_bytes = 0, last_error = '', error_at = 0, failures = 0`,
+		dest, repo, snapshot, nanos(snapTime), nanos(end), nanos(stillPending))
+	if err != nil {
+		return fmt.Errorf("record replication of %s to %s: %w", repo, dest, err)
+	}
+	return nil
+}
+
+// PassFailed records a failed pass over repo's replica on dest: the error,
+// the bytes it left uncopied, and, if the replica lacked a commit, since
+// when it is pending (unless it already was).
+func (s *State) PassFailed(ctx context.Context, dest, repo string, at time.Time, msg string, lagBytes int64, pendingSince time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, pending_since, lag_bytes, last_error, error_at, failures)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+		ON CONFLICT (destination, repo) DO UPDATE SET
+			pending_since = CASE WHEN pending_since = 0 THEN ?3 ELSE pending_since END,
+			lag_bytes = ?4, last_error = ?5, error_at = ?6, failures = failures + 1`,
+		dest, repo, nanos(pendingSince), lagBytes, msg, nanos(at))
+	if err != nil {
+		return fmt.Errorf("record replication failure of %s to %s: %w", repo, dest, err)
+	}
+	return nil
+}
+
+// SetLagBytes records, during a pass, the bytes it has still to copy.
+func (s *State) SetLagBytes(ctx context.Context, dest, repo string, n int64) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, lag_bytes) VALUES (?, ?, ?)
+		ON CONFLICT (destination, repo) DO UPDATE SET lag_bytes = excluded.lag_bytes`, dest, repo, n)
+	if err != nil {
+		return fmt.Errorf("record the lag of %s on %s: %w", repo, dest, err)
+	}
+	return nil
+}
+
+// RecordReplicated notes in dest's ledger that h of repo was copied.
+func (s *State) RecordReplicated(ctx context.Context, dest, repo string, h backend.Handle) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO replication_ledger (destination, repo, type, name) VALUES (?, ?, ?, ?)`,
+		dest, repo, string(h.Type), h.Name)
+	if err != nil {
+		return fmt.Errorf("record %s of %s copied to %s: %w", h, repo, dest, err)
+	}
+	return nil
+}
+
+// ReplicaDropped returns the files of repo that dest's own retention
+// removed from the replica: they are never copied again.
+func (s *State) ReplicaDropped(ctx context.Context, dest, repo string) (map[backend.Handle]bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT type, name FROM replication_ledger WHERE destination = ? AND repo = ? AND dropped = 1`, dest, repo)
+	if err != nil {
+		return nil, fmt.Errorf("read the ledger of %s on %s: %w", repo, dest, err)
+	}
+	defer rows.Close()
+	out := map[backend.Handle]bool{}
+	for rows.Next() {
+		var t, n string
+		if err := rows.Scan(&t, &n); err != nil {
+			return nil, fmt.Errorf("read the ledger of %s on %s: %w", repo, dest, err)
+		}
+		out[backend.Handle{Type: backend.FileType(t), Name: n}] = true
+	}
+	return out, rows.Err()
+}
+
+// LedgerSize returns how many files of repo the ledger says were copied
+// to dest.
+func (s *State) LedgerSize(ctx context.Context, dest, repo string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM replication_ledger WHERE destination = ? AND repo = ?`, dest, repo).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("read the ledger of %s on %s: %w", repo, dest, err)
+	}
+	return n, nil
+}
