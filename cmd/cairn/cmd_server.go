@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/audit"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 )
 
@@ -45,6 +46,7 @@ quota and a minimum interval between snapshots. See docs/server.md.`,
 		newServerStatusCommand(g, opts),
 		newServerNotifyCommand(g, opts),
 		newServerDestinationCommand(g, opts), newServerReplicationCommand(g, opts),
+		newServerAuditCommand(g, opts),
 	)
 	return c
 }
@@ -162,6 +164,9 @@ type ServerRunOptions struct {
 	MaxMetaUpload   string
 
 	CheckEvery time.Duration // backup ages (monitor)
+
+	AuditFraction string        // rolling audit: share of the files a period
+	AuditEvery    time.Duration // its period; 0: off
 }
 
 func newServerRunCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -199,6 +204,8 @@ on a private interface.`,
 	f.StringVar(&ro.MaxUploadMemory, "max-upload-memory", "128MiB", "memory all uploads' validation may hold at once")
 	f.StringVar(&ro.MaxMetaUpload, "max-meta-upload", "64MiB", "largest index fragment, snapshot, config, roster or key file (413 beyond)")
 	f.DurationVar(&ro.CheckEvery, "check-every", monitor.DefaultCheckEvery, "how often to check backup ages and send alerts (see cairn server notify)")
+	f.StringVar(&ro.AuditFraction, "audit-fraction", "1/30", "rolling audit: share of every repository's files re-hashed each --audit-every, on the primary and every replica")
+	f.DurationVar(&ro.AuditEvery, "audit-every", audit.DefaultPeriod, "rolling audit period (checked every --check-every); 0 turns the rolling audit off")
 	return c
 }
 
@@ -243,6 +250,10 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 			return usageError{fmt.Errorf("--%s %v: give at least 100ms", flag, d)}
 		}
 	}
+	auditFrac, err := parseFraction("audit-fraction", ro.AuditFraction)
+	if err != nil {
+		return err
+	}
 	var tlsConf *tls.Config
 	if ro.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(ro.TLSCert, ro.TLSKey)
@@ -272,7 +283,7 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 		MaxUploads: ro.MaxUploads, MaxRepos: ro.MaxRepos, MaxConns: ro.MaxConns, AuthFailures: ro.AuthFailures,
 		HeaderTimeout: ro.HeaderTimeout, IdleTimeout: ro.IdleTimeout, BodyGrace: ro.BodyGrace, BodyIdle: ro.BodyIdle,
 		BodyMinRate: int64(minRate), MaintainWait: ro.MaintainWait, MaxUploadMemory: int64(upMem), MaxMetaUpload: int64(metaMax),
-		Collectors: monitorCollectors(d, log, monitor.Clock())}))
+		Collectors: append(monitorCollectors(d, log, monitor.Clock()), &audit.Collector{State: d.State, Log: log})}))
 	if err != nil {
 		return err
 	}
@@ -303,5 +314,6 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	defer srv.CloseStorage()
 	defer startMonitor(ctx, d, log, monitor.Clock(), ro.CheckEvery)()
 	defer repl.start(ctx, srv)()
+	defer startAudit(ctx, d, srv, log, monitor.Clock(), auditFrac, ro.AuditEvery, ro.CheckEvery)()
 	return srv.Serve(ctx, ln, mln, tlsConf)
 }

@@ -125,7 +125,7 @@ func colourTable(w io.Writer, rows [][]string, col int, colours []string) error 
 }
 
 func printStatus(w io.Writer, r monitor.Report, colour bool) error {
-	rows := [][]string{{"CLIENT", "STATE", "LAST BACKUP", "AGE", "STORED", "QUOTA", "ALERTS"}}
+	rows := [][]string{{"CLIENT", "STATE", "LAST BACKUP", "AGE", "STORED", "QUOTA", "AUDIT", "ALERTS"}}
 	var colours []string
 	if colour {
 		colours = []string{}
@@ -152,7 +152,7 @@ func printStatus(w io.Writer, r monitor.Report, colour bool) error {
 			}
 			alerts = strings.Join(parts, "; ")
 		}
-		rows = append(rows, []string{c.Name, c.State, last, age, formatBytes(uint64(c.Stored)), quota, alerts})
+		rows = append(rows, []string{c.Name, c.State, last, age, formatBytes(uint64(c.Stored)), quota, auditCell(c.Audit), alerts})
 		if colour {
 			code := levelColour(c.Level)
 			if c.Disabled {
@@ -170,6 +170,22 @@ func printStatus(w io.Writer, r monitor.Report, colour bool) error {
 	}
 	fmt.Fprintln(w)
 	return printNotifiers(w, r.Notifiers, colour)
+}
+
+// auditCell is a client's last audit in a few words: when, coverage and
+// damage.
+func auditCell(a *monitor.AuditSummary) string {
+	if a == nil {
+		return "never"
+	}
+	s := fmt.Sprintf("%s, %.0f%% covered", a.At.Local().Format("01-02 15:04"), a.Coverage*100)
+	switch {
+	case a.Unhealed > 0:
+		s += fmt.Sprintf(", %d BAD", a.Unhealed)
+	case a.Healed > 0:
+		s += fmt.Sprintf(", %d healed", a.Healed)
+	}
+	return s
 }
 
 // printNotifiers is the table of `notify list` and `status`.

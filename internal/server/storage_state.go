@@ -67,3 +67,7 @@ func openStorage(ctx context.Context, d *Data) (storage.Storage, error) {
 func connectStorage(ctx context.Context, d *Data, loc string, create bool) (storage.Storage, error) {
 	return storage.Connect(ctx, filepath.Join(d.Dir, reposDir), loc, create)
 }
+
+// OpenStorage opens the storage the state database names, for work on the
+// repositories outside `cairn server run` (`cairn server audit`).
+func (d *Data) OpenStorage(ctx context.Context) (storage.Storage, error) { return openStorage(ctx, d) }

@@ -19,8 +19,9 @@ import (
 )
 
 // ClockEnv names a file holding an RFC 3339 time that replaces the system
-// clock for backup ages (tests and drills of the alerting: advance the
-// file, watch the alerts). Nothing else on the server uses it.
+// clock for backup ages and the rolling audit's periods (tests and drills
+// of the alerting: advance the file, watch the alerts). Nothing else on
+// the server uses it.
 const ClockEnv = "CAIRN_TEST_MONITOR_CLOCK"
 
 // Clock returns the clock backup ages are measured on: time.Now, or the
@@ -46,6 +47,34 @@ func Clock() func() time.Time {
 
 // Subject is the alert subject of a client's backup age.
 func Subject(client string) string { return "client " + client }
+
+// AuditSubject is the alert subject of a client's stored files: the
+// rolling audit (internal/server/audit) found a bad or missing file.
+func AuditSubject(client string) string { return "audit " + client }
+
+// AuditLevel is the audit rule: ALERT while the last audit left damage it
+// could not heal, WARNING when it found damage and healed it all (until
+// the next audit finds the client whole), OK otherwise.
+func AuditLevel(a state.AuditStatus) (alert.Level, string) {
+	switch {
+	case a.Unhealed > 0:
+		return alert.Alert, fmt.Sprintf("audit at %s: %d bad or missing files not healed (%s)", a.At.UTC().Format(time.RFC3339), a.Unhealed, a.Note)
+	case a.Bad > 0:
+		return alert.Warning, fmt.Sprintf("audit at %s: %s", a.At.UTC().Format(time.RFC3339), a.Note)
+	}
+	return alert.OK, "audit found every file sound"
+}
+
+// AuditSummary is a client's last audit in its status.
+type AuditSummary struct {
+	At       time.Time `json:"at"`
+	Coverage float64   `json:"coverage"` // share of stored files re-hashed within the audit cycle
+	Files    int64     `json:"files"`
+	Bad      int64     `json:"bad"`
+	Healed   int64     `json:"healed"`
+	Unhealed int64     `json:"unhealed"`
+	Note     string    `json:"note,omitempty"`
+}
 
 // ClientStatus is one client's backup health. Its JSON form is part of
 // `cairn server status --json` (docs/commands.md).
@@ -73,6 +102,8 @@ type ClientStatus struct {
 	Quota      int64         `json:"quota_bytes"`          // 0: unlimited
 	QuotaUsed  float64       `json:"quota_used,omitempty"` // stored / quota
 	Alerts     []alert.Event `json:"alerts"`               // open alerts on this client
+	// Audit is the client's last audit; nil if never audited.
+	Audit *AuditSummary `json:"audit"`
 }
 
 // NotifierStatus is one notifier's configuration and health.
@@ -126,6 +157,10 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 	if err != nil {
 		return Report{}, err
 	}
+	audits, err := st.AuditStatuses(ctx)
+	if err != nil {
+		return Report{}, err
+	}
 	open := saved.Open.Standing()
 	r := Report{At: now, Clients: []ClientStatus{}, Alerts: []alert.Event{}}
 	for _, c := range clients {
@@ -156,15 +191,18 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 		if c.Quota > 0 {
 			cs.QuotaUsed = float64(cs.Stored) / float64(c.Quota)
 		}
+		if a, ok := audits[c.Name]; ok {
+			cs.Audit = &AuditSummary{At: a.At, Coverage: a.Coverage(), Files: a.Files, Bad: a.Bad, Healed: a.Healed, Unhealed: a.Unhealed, Note: a.Note}
+		}
 		for _, ev := range open {
-			if ev.Subject == Subject(c.Name) {
+			if ev.Subject == Subject(c.Name) || ev.Subject == AuditSubject(c.Name) {
 				cs.Alerts = append(cs.Alerts, ev)
 			}
 		}
 		r.Clients = append(r.Clients, cs)
 	}
 	for _, ev := range open {
-		if only == "" || ev.Subject == Subject(only) {
+		if only == "" || ev.Subject == Subject(only) || ev.Subject == AuditSubject(only) {
 			r.Alerts = append(r.Alerts, ev)
 		}
 	}

@@ -146,31 +146,29 @@ func (w *Watcher) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	audits, err := w.State.AuditStatuses(ctx)
+	if err != nil {
+		return err
+	}
 	now := w.now()
 	watched, tried := map[string]bool{}, map[string]bool{}
+	type rule struct {
+		subj   string
+		level  alert.Level
+		reason string
+	}
 	for _, c := range clients {
 		if c.Disabled {
 			continue
 		}
-		subj := Subject(c.Name)
-		watched[subj] = true
 		level, reason := ClientLevel(c, ths[c.Name], now)
-		if ev, ok := w.saved.Open.Observe(subj, level, reason, now); ok {
-			w.Log.Warn("monitor: "+string(ev.Kind), "client", c.Name, "level", ev.Level.String(), "reason", ev.Reason)
+		rules := []rule{{Subject(c.Name), level, reason}}
+		if a, ok := audits[c.Name]; ok {
+			level, reason := AuditLevel(a)
+			rules = append(rules, rule{AuditSubject(c.Name), level, reason})
 		}
-		for name, a := range ns {
-			ev, ok := a.tracker.Observe(subj, level, reason, now)
-			if !ok {
-				continue
-			}
-			ev.Server = w.Server
-			tried[name] = true
-			if err := w.disp.SendTo(ctx, name, a.n, ev); err != nil {
-				w.Log.Error("monitor: notify", "notifier", name, "client", c.Name, "kind", string(ev.Kind), "err", err)
-				if ev.Kind != alert.Cleared {
-					a.tracker.Retry(subj)
-				}
-			}
+		for _, r := range rules {
+			w.observe(ctx, ns, c.Name, r.subj, r.level, r.reason, now, watched, tried)
 		}
 	}
 	// Removed or disabled clients are no longer watched: their alerts end
@@ -183,6 +181,29 @@ func (w *Watcher) Check(ctx context.Context) error {
 		}
 	}
 	return w.save(ctx, tried)
+}
+
+// observe feeds one subject's level to the open alerts and to every
+// notifier's tracker, and sends what that calls for.
+func (w *Watcher) observe(ctx context.Context, ns map[string]active, client, subj string, level alert.Level, reason string, now time.Time, watched, tried map[string]bool) {
+	watched[subj] = true
+	if ev, ok := w.saved.Open.Observe(subj, level, reason, now); ok {
+		w.Log.Warn("monitor: "+string(ev.Kind), "client", client, "subject", subj, "level", ev.Level.String(), "reason", ev.Reason)
+	}
+	for name, a := range ns {
+		ev, ok := a.tracker.Observe(subj, level, reason, now)
+		if !ok {
+			continue
+		}
+		ev.Server = w.Server
+		tried[name] = true
+		if err := w.disp.SendTo(ctx, name, a.n, ev); err != nil {
+			w.Log.Error("monitor: notify", "notifier", name, "client", client, "kind", string(ev.Kind), "err", err)
+			if ev.Kind != alert.Cleared {
+				a.tracker.Retry(subj)
+			}
+		}
+	}
 }
 
 func trackers(ns map[string]active) []*alert.Tracker {

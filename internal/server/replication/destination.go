@@ -274,3 +274,27 @@ func interruptedReplica(dir string) bool {
 	}
 	return files
 }
+
+// OpenReplica opens the replica of repo (<client>/<repository…>) on d for
+// the audit (internal/server/audit), which reads and heals it; done
+// releases it. src is the primary.
+func OpenReplica(ctx context.Context, d state.Destination, repo string, src backend.Backend) (be backend.Backend, done func(), err error) {
+	t, err := connect(ctx, d, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, err
+	}
+	be, err = t.replica(ctx, repo, src)
+	if err != nil {
+		if t.s3 != nil {
+			t.s3.Close()
+		}
+		return nil, nil, err
+	}
+	return be, func() {
+		if t.s3 != nil {
+			t.s3.Close()
+		} else if t.rest == nil {
+			be.Close()
+		}
+	}, nil
+}
