@@ -60,12 +60,17 @@ func runPruneRepo(ctx context.Context, g *GlobalOptions, repo *repository.Reposi
 	if opts.RepackThreshold <= 0 || opts.RepackThreshold > 100 || opts.Grace < 0 {
 		return usageError{fmt.Errorf("--repack-threshold must be in (0, 100] and --grace not negative")}
 	}
-	rep, err := prune.Run(ctx, repo, prune.Options{Grace: opts.Grace, RepackThreshold: opts.RepackThreshold / 100, DryRun: opts.DryRun, Log: g.logger()})
+	prog := newProgress(g, "prune", "packs")
+	counter := prog.counter()
+	rep, err := prune.Run(ctx, repo, prune.Options{Grace: opts.Grace, RepackThreshold: opts.RepackThreshold / 100, DryRun: opts.DryRun, Log: g.logger(),
+		Progress: counter})
+	counter.Stop()
+	prog.finish()
 	if err != nil {
 		return fmt.Errorf("prune: %w", err)
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "prune", "dry_run": opts.DryRun, "report": rep})
+		return writeJSON(g.stdout, pruneMessage(rep, opts.DryRun))
 	}
 	if g.Quiet {
 		return nil

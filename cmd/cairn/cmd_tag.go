@@ -174,8 +174,8 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 		if changes == nil {
 			changes = []tagChangeJSON{}
 		}
-		if err := writeJSON(g.stdout, map[string]any{"message_type": "tag", "changed": changes, "changed_snapshots": len(changes),
-			"unchanged_snapshots": unchanged, "refused": len(failed)}); err != nil {
+		if err := writeJSON(g.stdout, tagJSON{MessageType: "tag", Changed: changes, ChangedSnapshots: len(changes),
+			UnchangedSnapshots: unchanged, Refused: len(failed)}); err != nil {
 			return err
 		}
 	} else if !g.Quiet {

@@ -132,7 +132,11 @@ func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[b
 		dom blob.Domain
 	}
 	copied := map[copyKey]bool{}
+	for id := range repack {
+		p.opts.Progress.AddTotal(1, uint64(p.stored[id]))
+	}
 	for _, id := range sortedIDs(repack) {
+		p.opts.Progress.Add(1, uint64(p.stored[id]))
 		var todo []index.Entry
 		for _, e := range ents[id] {
 			var k copyKey
