@@ -243,7 +243,7 @@ func diffMessage(from, to string, d *differ) diffJSON {
 	m := diffJSON{MessageType: "diff", From: from, To: to, Changes: []diffChangeJSON{}, Added: d.added, Removed: d.removed,
 		Modified: d.modified, BytesAdded: d.bytesAdded, BytesRemoved: d.bytesRemoved}
 	for _, c := range d.changes {
-		m.Changes = append(m.Changes, diffChangeJSON{Change: c.Change, Path: c.Path, What: c.What})
+		m.Changes = append(m.Changes, diffChangeJSON(c))
 	}
 	return m
 }
@@ -271,8 +271,7 @@ type forgetSnapshotJSON struct {
 func forgetMessage(items []forgetItem, removed int, dryRun bool) forgetJSON {
 	m := forgetJSON{MessageType: "forget", DryRun: dryRun, Snapshots: []forgetSnapshotJSON{}, Kept: len(items) - removed, Removed: removed}
 	for _, it := range items {
-		m.Snapshots = append(m.Snapshots, forgetSnapshotJSON{ID: it.ID, ShortID: it.ShortID, Time: it.Time, Host: it.Host, Tags: it.Tags,
-			Group: it.Group, Action: it.Action, Reasons: it.Reasons})
+		m.Snapshots = append(m.Snapshots, forgetSnapshotJSON(it))
 	}
 	return m
 }
