@@ -70,7 +70,9 @@ func runCheck(ctx context.Context, g *GlobalOptions, opts CheckOptions) error {
 		return err
 	}
 	prog := newProgress(g, "check", "packs")
-	copts.Progress = prog.counter()
+	if copts.ReadData || copts.Subset != nil {
+		copts.Progress = prog.counter() // packs read whole
+	}
 	rep, err := checker.Check(ctx, repo, copts)
 	copts.Progress.Stop()
 	prog.finish()

@@ -703,14 +703,20 @@ func verifyFile(f *fsmeta.File, n *snapshot.Node) error {
 }
 
 // startProgress reports progress until the returned function is called
-// (more than once is fine). TotalBytes grows while the walk finds files.
+// (more than once is fine), which reports a last time. TotalBytes grows
+// while the walk finds files.
 func (r *restore) startProgress(start time.Time) func() {
 	if r.opts.Progress == nil {
 		return func() {}
 	}
-	return sync.OnceFunc(ticker.Every(250*time.Millisecond, func() {
+	report := func() {
 		r.opts.Progress(Progress{Files: r.files.Load(), Bytes: r.bytes.Load(), TotalBytes: r.total.Load(), TotalFiles: r.found.Load(), Elapsed: time.Since(start)})
-	}))
+	}
+	stop := ticker.Every(ticker.Interval, report)
+	return sync.OnceFunc(func() {
+		stop()
+		report()
+	})
 }
 
 // Dump writes a file's content to w; holes of a sparse file as zeros.

@@ -36,7 +36,11 @@ func Start(report func(Counts)) *Counter {
 		return nil
 	}
 	c := &Counter{start: time.Now(), report: report}
-	c.stop = sync.OnceFunc(Every(Interval, func() { c.report(c.Counts()) }))
+	stop := Every(Interval, func() { c.report(c.Counts()) })
+	c.stop = sync.OnceFunc(func() {
+		stop()
+		c.report(c.Counts())
+	})
 	return c
 }
 
@@ -65,8 +69,10 @@ func (c *Counter) Counts() Counts {
 		TotalBytes: c.totalBytes.Load(), Elapsed: time.Since(c.start)}
 }
 
-// Stop ends the reports; once it returns, report is not running and will
-// not be called again. Calling it more than once is fine.
+// Stop ends the reports with a last one of the final counts (so that
+// even work shorter than Interval reports once); once it returns, report
+// is not running and will not be called again. Calling it more than once
+// is fine.
 func (c *Counter) Stop() {
 	if c != nil {
 		c.stop()

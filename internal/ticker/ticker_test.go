@@ -46,8 +46,17 @@ func TestCounterReportsUntilStopped(t *testing.T) {
 	if n.Items != 2 || n.TotalItems != 3 || n.Bytes != 200 || n.TotalBytes != 300 {
 		t.Fatalf("reported %+v", n)
 	}
+	c.Add(0, 50)
 	c.Stop()
 	c.Stop()
+	// Stop reports the final counts once more.
+	var last Counts
+	for len(got) > 0 {
+		last = <-got
+	}
+	if last.Bytes != 250 {
+		t.Fatalf("last report %+v, want the final counts", last)
+	}
 	c.Add(1, 1)
 	if n := c.Counts(); n.Items != 3 {
 		t.Fatalf("Counts after Stop: %+v", n)
