@@ -6,6 +6,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/checker"
 	"github.com/cairnbackup/cairn/internal/prune"
+	"github.com/cairnbackup/cairn/internal/repair"
 )
 
 // The --json messages: every object cairn prints with --json is one of
@@ -440,4 +441,91 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// initJSON is `init`'s message.
+type initJSON struct {
+	MessageType string `json:"message_type"` // "initialized"
+	ID          string `json:"id"`
+	Repository  string `json:"repository"`
+	KeyID       string `json:"key_id"`
+	KeyFile     string `json:"key_file"`
+}
+
+// versionJSON is `version`'s message.
+type versionJSON struct {
+	MessageType string `json:"message_type"` // "version"
+	Version     string `json:"version"`
+	Revision    string `json:"revision"`
+	GoVersion   string `json:"go_version"`
+	GoOS        string `json:"go_os"`
+	GoArch      string `json:"go_arch"`
+}
+
+// mountJSON is `mount`'s message once serving ("mounted", with the
+// snapshot count) and at the end ("unmounted").
+type mountJSON struct {
+	MessageType string `json:"message_type"` // "mounted" or "unmounted"
+	Mountpoint  string `json:"mountpoint"`
+	Snapshots   *int   `json:"snapshots,omitempty"`
+}
+
+// repairJSON is `repair`'s message.
+type repairJSON struct {
+	MessageType string           `json:"message_type"` // "repair"
+	Report      repairReportJSON `json:"report"`
+}
+
+type repairReportJSON struct {
+	DryRun        bool                 `json:"dry_run"`
+	Packs         []repairPackJSON     `json:"packs"`
+	DroppedPacks  []string             `json:"dropped_packs"`
+	KeptPacks     []string             `json:"kept_packs"`
+	RepackedBlobs int                  `json:"repacked_blobs"`
+	NewPacks      []string             `json:"new_packs"`
+	LostBlobs     int                  `json:"lost_blobs"`
+	IndexWritten  int                  `json:"index_written"`
+	IndexRemoved  int                  `json:"index_removed"`
+	Snapshots     []repairAffectedJSON `json:"snapshots"`
+	Notes         []string             `json:"notes"`
+}
+
+type repairPackJSON struct {
+	Pack     string `json:"pack"`
+	Missing  bool   `json:"missing,omitempty"`
+	Blobs    int    `json:"blobs"`
+	Salvaged int    `json:"salvaged"`
+	Lost     int    `json:"lost"`
+	Kept     bool   `json:"kept,omitempty"`
+}
+
+type repairAffectedJSON struct {
+	Snapshot  string               `json:"snapshot"`
+	Time      time.Time            `json:"time"`
+	LostBlobs int                  `json:"lost_blobs"`
+	Files     []repairLostFileJSON `json:"files,omitempty"`
+}
+
+type repairLostFileJSON struct {
+	Path      string `json:"path"`
+	Dir       bool   `json:"dir,omitempty"`
+	LostBlobs int    `json:"lost_blobs,omitempty"`
+	Blobs     int    `json:"blobs,omitempty"`
+}
+
+func repairMessage(rep *repair.Report) repairJSON {
+	r := repairReportJSON{DryRun: rep.DryRun, Packs: []repairPackJSON{}, DroppedPacks: nonNil(rep.Dropped), KeptPacks: nonNil(rep.Kept),
+		RepackedBlobs: rep.Repacked, NewPacks: nonNil(rep.NewPacks), LostBlobs: rep.LostBlobs, IndexWritten: rep.IndexWritten,
+		IndexRemoved: rep.IndexRemoved, Snapshots: []repairAffectedJSON{}, Notes: nonNil(rep.Notes)}
+	for _, p := range rep.Packs {
+		r.Packs = append(r.Packs, repairPackJSON(p))
+	}
+	for _, a := range rep.Snapshots {
+		aj := repairAffectedJSON{Snapshot: a.Snapshot, Time: a.Time, LostBlobs: a.LostBlobs}
+		for _, f := range a.Files {
+			aj.Files = append(aj.Files, repairLostFileJSON(f))
+		}
+		r.Snapshots = append(r.Snapshots, aj)
+	}
+	return repairJSON{MessageType: "repair", Report: r}
 }
