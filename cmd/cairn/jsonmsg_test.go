@@ -63,7 +63,7 @@ var notRunHere = map[string]bool{"mount/mounted": true, "mount/unmounted": true}
 // jsonFields lists t's JSON fields, nested ones as "a.b" (an object) or
 // "a[].b" (a list of objects), except inside types that are messages of
 // their own (a group's snapshots), and whether each is always present.
-func jsonFields(t reflect.Type, prefix string, top bool) map[string]bool {
+func jsonFields(t reflect.Type, prefix string) map[string]bool {
 	out := map[string]bool{}
 	messages := map[reflect.Type]bool{}
 	for _, v := range jsonTypes {
@@ -87,7 +87,7 @@ func jsonFields(t reflect.Type, prefix string, top bool) map[string]bool {
 			ft, suffix = ft.Elem(), "[]."
 		}
 		if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Time{}) && !messages[ft] {
-			for k, v := range jsonFields(ft, full+suffix, false) {
+			for k, v := range jsonFields(ft, full+suffix) {
 				out[k] = v
 			}
 		}
@@ -153,7 +153,7 @@ func TestJSONMessagesDocumented(t *testing.T) {
 			continue
 		}
 		var fields []string
-		for f := range jsonFields(reflect.TypeOf(v), "", true) {
+		for f := range jsonFields(reflect.TypeOf(v), "") {
 			fields = append(fields, f)
 			if !doc[f] {
 				t.Errorf("%s: field %s is not documented", key, f)
@@ -234,7 +234,7 @@ func (j *jsonChecker) message(cmd string, raw json.RawMessage) {
 	}
 	var fields map[string]json.RawMessage
 	json.Unmarshal(raw, &fields)
-	for f, required := range jsonFields(reflect.TypeOf(typ), "", true) {
+	for f, required := range jsonFields(reflect.TypeOf(typ), "") {
 		if _, ok := fields[f]; required && !strings.Contains(f, ".") && !ok {
 			j.t.Errorf("%s: required field %s missing in %s", key, f, raw)
 		}
