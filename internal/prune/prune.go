@@ -357,10 +357,11 @@ func (p *pruner) sweep(ctx context.Context, due []repository.LoadedPlan) error {
 		p.opts.Progress.AddTotal(1, uint64(p.stored[id]))
 	}
 	for id := range dead {
-		p.opts.Progress.Add(1, uint64(p.stored[id]))
+		size := uint64(p.stored[id])
 		if err := p.repo.RemoveFile(ctx, backend.Handle{Type: backend.Data, Name: id.String()}); err != nil {
 			return err
 		}
+		p.opts.Progress.Add(1, size)
 		if _, ok := p.stored[id]; ok {
 			p.rep.Deleted = append(p.rep.Deleted, id.String())
 		}
