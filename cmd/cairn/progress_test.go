@@ -72,7 +72,7 @@ func TestProgress(t *testing.T) {
 	var pr pruneSummaryJSON
 	jsonOf(t, r.stdout, &pr)
 	st = statusOf(t, "forget --prune", r.stdout)
-	if st.Action != "prune" || st.Unit != "packs" || st.ItemsDone != st.TotalItems || st.ItemsDone != uint64(len(pr.Deleted)+pr.RepackedPacks) {
+	if st.Action != "prune" || st.Unit != "packs" || st.ItemsDone == 0 || st.ItemsDone != st.TotalItems || st.ItemsDone != uint64(len(pr.Deleted)+pr.RepackedPacks) {
 		t.Errorf("prune status %+v, summary: %d deleted, %d repacked", st, len(pr.Deleted), pr.RepackedPacks)
 	}
 
