@@ -124,7 +124,7 @@ func checkFutureTime(g *GlobalOptions, repo *repository.Repository, t time.Time,
 	if repo.Keys().Role == crypto.RoleOwner {
 		return usageError{fmt.Errorf("--time %q is in the future; the owner's snapshot would stay `latest` and be kept by every --keep rule until then", given)}
 	}
-	fmt.Fprintf(g.stderr, "cairn: warning: --time %q is in the future; a writer's snapshot is ordered by when storage received it, not by this time\n", given)
+	g.warnf("--time %q is in the future; a writer's snapshot is ordered by when storage received it, not by this time", given)
 	return nil
 }
 
@@ -206,7 +206,7 @@ func backupArchiverOptions(g *GlobalOptions, opts BackupOptions, paths []string)
 				return aopts, nil, err
 			}
 			for _, u := range unmatched {
-				fmt.Fprintf(g.stderr, "cairn: warning: --%s %s: pattern %s matches no file\n", src.flag, displayText(name), displayText(u))
+				g.warnf("--%s %s: pattern %s matches no file", src.flag, displayText(name), displayText(u))
 			}
 			paths = append(paths, listed...)
 		}
@@ -315,7 +315,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 		return fmt.Errorf("backup failed, no snapshot saved: %w", err)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(g.stderr, "cairn: warning: %s\n", displayText(w))
+		g.warnf("%s", displayText(w))
 	}
 	for _, s := range res.Skipped {
 		if g.Verbose > 0 {

@@ -125,7 +125,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		return err
 	}
 	for _, e := range errs {
-		fmt.Fprintf(g.stderr, "cairn: warning: destination: %v; run `cairn check`\n", e)
+		g.warnf("destination: %v; run `cairn check`", e)
 	}
 	exp := restorer.NewExpander(src)
 	prog := newProgress(g, "copy", "files")
@@ -150,13 +150,13 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		}
 		if why := passedOver(s); why != "" {
 			prog.finish()
-			fmt.Fprintf(g.stderr, "cairn: warning: source snapshot %s %s; not copied\n", s.ID.Short(), displayText(why))
+			g.warnf("source snapshot %s %s; not copied", s.ID.Short(), displayText(why))
 			failed = append(failed, s.ID.Short())
 			continue
 		}
 		if ok, bound := dst.MayUseHost(s.Meta.HostLabel); !ok {
 			prog.finish()
-			fmt.Fprintf(g.stderr, "cairn: warning: source snapshot %s has host label %q; this writer key may use only %s; not copied\n",
+			g.warnf("source snapshot %s has host label %q; this writer key may use only %s; not copied",
 				s.ID.Short(), displayText(s.Meta.HostLabel), displayText(strings.Join(bound, ", ")))
 			failed = append(failed, s.ID.Short())
 			continue

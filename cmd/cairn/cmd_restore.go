@@ -105,7 +105,7 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 		return fmt.Errorf("restore snapshot %s: %w", snap.ID.Short(), err)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(g.stderr, "cairn: warning: %s\n", displayText(w))
+		g.warnf("%s", displayText(w))
 	}
 	if !g.Quiet {
 		for _, s := range res.Skipped {

@@ -140,7 +140,7 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 		if why := passedOver(s); why != "" {
 			// Signing it as the owner would vouch for a host label or a
 			// time nothing vouches for now.
-			fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s %s; not re-signed with new tags\n", s.ID.Short(), displayText(why))
+			g.warnf("snapshot %s %s; not re-signed with new tags", s.ID.Short(), displayText(why))
 			failed = append(failed, s.ID.Short())
 			continue
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"time"
 
@@ -28,6 +29,26 @@ type errorJSON struct {
 // writeJSONError prints a failed command's error as an error message.
 func writeJSONError(w io.Writer, msg string, code int) {
 	writeJSON(w, errorJSON{MessageType: "error", Message: msg, ExitCode: code})
+}
+
+// warningJSON is a warning under --json, on standard error: a gap in a
+// result that still stands (a file not read or not restored, a snapshot
+// not copied).
+type warningJSON struct {
+	MessageType string `json:"message_type"` // "warning"
+	Message     string `json:"message"`
+}
+
+// warnf prints a warning on standard error: a "cairn: warning: …" line,
+// or with --json a warning message. Text a snapshot or a remote party
+// controls goes through displayText in the arguments, as for any line.
+func (g *GlobalOptions) warnf(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	if g.JSON {
+		writeJSON(g.stderr, warningJSON{MessageType: "warning", Message: msg})
+		return
+	}
+	fmt.Fprintf(g.stderr, "cairn: warning: %s\n", msg)
 }
 
 // jsonFlagGiven reports --json among args before any "--": a command

@@ -49,6 +49,7 @@ var jsonTypes = map[string]any{
 	"key add/key_exported":     keyExportedJSON{},
 	"key revoke/key_revoked":   keyRevokedJSON{},
 	"*/error":                  errorJSON{},
+	"*/warning":                warningJSON{},
 	"init/initialized":         initJSON{},
 	"version/version":          versionJSON{},
 	"mount/mounted":            mountJSON{},
@@ -257,6 +258,15 @@ func TestJSONMessages(t *testing.T) {
 	j.check("backup", c.ok("backup", "--json", src).stdout)
 	tree(t, src, map[string]string{"a.txt": "alpha 2", "c.txt": "gamma"})
 	j.check("backup", c.ok("backup", "--json", "-vv", "--tag", "daily", src).stdout)
+	// A warning under --json is a warning message on standard error.
+	list := filepath.Join(c.dir, "list")
+	tree(t, c.dir, map[string]string{"list": src + "/nothing-*\n" + src + "/a.txt\n"})
+	r := c.ok("backup", "--json", "--files-from", list)
+	j.check("backup", r.stdout)
+	j.check("backup", r.stderr)
+	if !strings.Contains(r.stderr, `"message_type":"warning"`) || !strings.Contains(r.stderr, "matches no file") {
+		t.Errorf("backup --json with a pattern matching nothing: stderr %q", r.stderr)
+	}
 	j.check("snapshots", c.ok("snapshots", "--json").stdout)
 	j.check("snapshots", c.ok("snapshots", "--json", "--group-by", "host,paths,tags").stdout)
 	snaps := c.snapshots()
@@ -288,7 +298,7 @@ func TestJSONMessages(t *testing.T) {
 	j.check("version", c.ok("version", "--json").stdout)
 	// A failure under --json is an error message on standard error,
 	// also when the command line does not parse.
-	r := c.run("-r", filepath.Join(c.dir, "none"), "snapshots", "--json")
+	r = c.run("-r", filepath.Join(c.dir, "none"), "snapshots", "--json")
 	if r.code != exitNoRepository {
 		t.Fatalf("snapshots of no repository: exit %d", r.code)
 	}
