@@ -48,6 +48,18 @@ type clientStatus struct {
 	QuotaBytes  int64            `json:"quota_bytes"`
 	QuotaUsed   float64          `json:"quota_used"`
 	Alerts      []alertEventJSON `json:"alerts"`
+	Audit       *auditSummary    `json:"audit"`
+}
+
+// auditSummary is a client's last audit in status --json.
+type auditSummary struct {
+	At       time.Time `json:"at"`
+	Coverage float64   `json:"coverage"`
+	Files    int64     `json:"files"`
+	Bad      int64     `json:"bad"`
+	Healed   int64     `json:"healed"`
+	Unhealed int64     `json:"unhealed"`
+	Note     string    `json:"note"`
 }
 
 type notifierStatus struct {
