@@ -44,7 +44,7 @@ func TestPrometheusRules(t *testing.T) {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 
-	// A server with a client that has a quota and a space budget exports
+	// A server with a client that has a quota, a space budget and an audit exports
 	// every per-client series the rules use.
 	e := newEnv(t)
 	s := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
@@ -57,6 +57,7 @@ func TestPrometheusRules(t *testing.T) {
 	e.ok("server", "client", "add", "alice", "--password-file", pw, "--quota", "1GiB")
 	e.ok("server", "client", "policy", "alice", "--max-size", "500MiB")
 	e.ok("server", "notify", "add", "ops", "--webhook", "http://127.0.0.1:9/hook")
+	e.ok("server", "audit") // the audit series exist once a client was audited
 	s.start(t)
 	resp, err := http.Get("http://" + s.metrics + "/metrics")
 	if err != nil {
