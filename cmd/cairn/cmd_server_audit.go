@@ -123,6 +123,9 @@ func runServerAudit(ctx context.Context, g *GlobalOptions, opts *ServerOptions, 
 	if n := res.Unhealed(); n > 0 {
 		return fmt.Errorf("the audit left %d bad or missing files it could not heal; restore them from a copy you trust or run `cairn check --read-data` on the repository", n)
 	}
+	if len(res.Errors) > 0 {
+		return withHint(fmt.Errorf("%d repository copies could not be audited (%s)", len(res.Errors), res.Errors[0]), "see `cairn server replication status`")
+	}
 	return nil
 }
 

@@ -257,7 +257,6 @@ func (a *Auditor) repo(ctx context.Context, repo, client string, dests []state.D
 		msg := fmt.Sprintf("%s on %s: %v", repo, copy, err)
 		res.Errors = append(res.Errors, msg)
 		log.Error("audit: cannot audit a copy", "copy", copy, "err", err)
-		cr.Unhealed++
 	}
 	primary, err := a.cfg.Open(ctx, repo)
 	if err != nil {
