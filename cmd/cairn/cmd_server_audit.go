@@ -140,7 +140,7 @@ func printAudit(g *GlobalOptions, res audit.Result) {
 	if res.Replicas {
 		where = "primary and replicas"
 	}
-	g.printf("Audited %d repositories of %d clients (%d copies, %s), %.4g of the files due\n", repos, len(res.Clients), copies, where, res.Fraction)
+	g.printf("Audited %d repositories of %d clients (%d copies, %s), fraction %.4g\n", repos, len(res.Clients), copies, where, res.Fraction)
 	g.printf("Checked: %d files re-hashed, %s read\n", checked, formatBytes(uint64(bytes)))
 	for _, f := range res.Findings {
 		state := "healed from " + f.From

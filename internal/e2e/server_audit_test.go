@@ -208,7 +208,7 @@ func TestServerAudit(t *testing.T) {
 	if !hashesToName(t, rpacks[0]) || !hashesToName(t, rpacks[1]) {
 		t.Fatalf("the replica's packs were not copied again")
 	}
-	restoreMatches(t, &serverEnv{env: e}, replica, ownerKey, "latest", src, want, nil)
+	restoreMatches(t, s, replica, ownerKey, "latest", src, want, nil)
 
 	// A pack bad on every copy: reported, not healed, exit 1, and the
 	// running server raises the audit alert.
