@@ -125,6 +125,10 @@ func TestServerAudit(t *testing.T) {
 	}
 	bad := packs[0]
 	corruptFile(t, bad)
+	// The snapshot file too: its kind sorts last, so its turn comes on a
+	// later day than the packs'.
+	snapFile := filepath.Join(primary, "snapshots", snapshotFiles(t, primary)[0])
+	corruptFile(t, snapFile)
 
 	// Day by day, until the rolling audit has healed the pack: at most 3.
 	audited := func(day int) clientStatus {
@@ -138,23 +142,24 @@ func TestServerAudit(t *testing.T) {
 		})
 		return c
 	}
-	healedOn := 0
+	healedOn, healed := 0, int64(0)
 	var c clientStatus
-	for day := 1; day <= 3 && healedOn == 0; day++ {
+	for day := 1; day <= 3 && healed < 2; day++ {
 		c = audited(day)
 		if c.Audit.Unhealed != 0 {
 			t.Fatalf("day %d: unhealed damage %+v\n%s", day, c.Audit, s.log())
 		}
 		if c.Audit.Healed > 0 {
+			t.Logf("day %d: healed %d (%s)", day, c.Audit.Healed, c.Audit.Note)
+			healed += c.Audit.Healed
 			healedOn = day
 		}
 	}
-	if healedOn == 0 {
-		t.Fatalf("the corrupted pack was not found within 3 days of 1/3; last audit %+v\nlog:\n%s", c.Audit, s.log())
+	if healed != 2 {
+		t.Fatalf("the corrupted pack and snapshot were not both healed within 3 days of 1/3 (%d healed); last audit %+v\nlog:\n%s", healed, c.Audit, s.log())
 	}
-	t.Logf("found and healed on day %d", healedOn)
-	if !hashesToName(t, bad) {
-		t.Fatalf("the pack on the primary still does not hash to its name")
+	if !hashesToName(t, bad) || !hashesToName(t, snapFile) {
+		t.Fatalf("the pack or snapshot on the primary still does not hash to its name")
 	}
 	if !strings.Contains(s.log(), "audit: healed a bad file") {
 		t.Fatalf("no log line for the heal:\n%s", s.log())
