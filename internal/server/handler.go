@@ -12,6 +12,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
 // request is the state of one request as it passes auth → tenant →
@@ -128,6 +129,10 @@ func (s *Server) serveRepo(q *request) {
 		var rf *repohttp.Refusal
 		if errors.As(err, &rf) {
 			q.Answer("create repository", err)
+			return
+		}
+		if errors.Is(err, storage.ErrNested) {
+			q.Refuse(http.StatusConflict, restapi.CodeBadRequest, "create repository: %v", err)
 			return
 		}
 		q.Refuse(http.StatusInternalServerError, restapi.CodeInternal, "create repository %s: %v", q.Path.RepoPath(), err)
