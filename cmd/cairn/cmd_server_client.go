@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 func newServerClientCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -101,9 +102,9 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	defer d.Close()
-	c := server.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now()}
+	c := state.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now()}
 	err = d.NewClient(ctx, c, pw)
-	if errors.Is(err, server.ErrClientExists) {
+	if errors.Is(err, state.ErrClientExists) {
 		return withHint(err, "choose another name, or `cairn server client passwd %s`", name)
 	}
 	if err != nil {
@@ -169,7 +170,7 @@ func ageColour(t, now time.Time) string {
 	return "\x1b[32m"
 }
 
-func flags(c server.Client) string {
+func flags(c state.Client) string {
 	s := ""
 	if c.AppendOnly {
 		s += "append-only"
@@ -230,7 +231,7 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	return tw.Flush()
 }
 
-func clientJSON(c server.Client, stored int64) map[string]any {
+func clientJSON(c state.Client, stored int64) map[string]any {
 	m := map[string]any{
 		"name": c.Name, "append_only": c.AppendOnly, "disabled": c.Disabled, "quota": c.Quota,
 		"min_interval": c.MinInterval.String(), "stored_bytes": stored, "snapshots": c.Snapshots,
@@ -249,7 +250,7 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	}
 	defer d.Close()
 	c, err := d.State.Client(ctx, name)
-	if errors.Is(err, server.ErrNoClient) {
+	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")
 	}
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // authenticator checks HTTP basic credentials against the state database.
@@ -17,7 +19,7 @@ import (
 // remove take effect at once; only the slow bcrypt comparison is cached,
 // keyed by name, password and the stored hash, for a minute.
 type authenticator struct {
-	state *State
+	state *state.State
 	now   func() time.Time
 	dummy []byte // compared against for unknown names, so timing tells nothing
 
@@ -29,7 +31,7 @@ type authenticator struct {
 
 const authCacheTTL = time.Minute
 
-func newAuthenticator(st *State, now func() time.Time) (*authenticator, error) {
+func newAuthenticator(st *state.State, now func() time.Time) (*authenticator, error) {
 	dummy, err := bcrypt.GenerateFromPassword([]byte("no such client, no such password"), bcrypt.DefaultCost)
 	if err != nil {
 		return nil, err
@@ -45,16 +47,16 @@ var errBadCredentials = errors.New("unknown client or wrong password")
 // mayCompare, if not nil, is asked before each bcrypt comparison (never
 // for credentials found in the cache) and may refuse it with its error.
 // Comparisons run at most a few at a time.
-func (a *authenticator) check(ctx context.Context, name, password string, mayCompare func() error) (Client, error) {
+func (a *authenticator) check(ctx context.Context, name, password string, mayCompare func() error) (state.Client, error) {
 	c, err := a.state.Client(ctx, name)
-	if errors.Is(err, ErrNoClient) {
+	if errors.Is(err, state.ErrNoClient) {
 		if err := a.compare(ctx, a.dummy, password, mayCompare); err != nil && !errors.Is(err, errBadCredentials) {
-			return Client{}, err
+			return state.Client{}, err
 		}
-		return Client{}, errBadCredentials
+		return state.Client{}, errBadCredentials
 	}
 	if err != nil {
-		return Client{}, err
+		return state.Client{}, err
 	}
 	key := sha256.Sum256([]byte(name + "\x00" + password + "\x00" + c.Hash))
 	now := a.now()
@@ -65,7 +67,7 @@ func (a *authenticator) check(ctx context.Context, name, password string, mayCom
 		return c, nil
 	}
 	if err := a.compare(ctx, []byte(c.Hash), password, mayCompare); err != nil {
-		return Client{}, err
+		return state.Client{}, err
 	}
 	a.mu.Lock()
 	if len(a.cache) > 10000 {

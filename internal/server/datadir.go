@@ -29,7 +29,7 @@ var ErrNotInitialized = errors.New("no cairn server data directory")
 // Data is an opened server data directory.
 type Data struct {
 	Dir      string
-	State    *State
+	State    *state.State
 	Identity *Identity
 }
 
@@ -80,7 +80,7 @@ func (d *Data) Close() error { return d.State.Close() }
 func (d *Data) ClientDir(name string) string { return filepath.Join(d.Dir, reposDir, name) }
 
 // NewClient hashes password and records a new client.
-func (d *Data) NewClient(ctx context.Context, c Client, password []byte) error {
+func (d *Data) NewClient(ctx context.Context, c state.Client, password []byte) error {
 	if err := restapi.ValidClientName(c.Name); err != nil {
 		return err
 	}

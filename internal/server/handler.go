@@ -12,6 +12,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
@@ -20,7 +21,7 @@ import (
 // client it turned out to be.
 type request struct {
 	*repohttp.Request
-	client Client
+	client state.Client
 }
 
 func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // Defaults of the limits in Options.
@@ -219,7 +220,7 @@ func (u *uploadSlots) take(client string, max int) (release func(), ok bool) {
 
 // mayCreateRepo refuses client a new repository beyond MaxRepos, or
 // without quota headroom for one.
-func (s *Server) mayCreateRepo(c Client) func(count int) error {
+func (s *Server) mayCreateRepo(c state.Client) func(count int) error {
 	return func(count int) error {
 		if count >= s.opts.MaxRepos {
 			return repohttp.Refusef(http.StatusForbidden, codeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)

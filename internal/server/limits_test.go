@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 func TestMethodLabel(t *testing.T) {
@@ -226,7 +227,7 @@ func TestMaintenanceSkipsBusyRepository(t *testing.T) {
 	}
 	defer release()
 	start := time.Now()
-	j, _, ok := ts.srv.maintain.Repo(ctx, "alice", "alice/r", Policy{})
+	j, _, ok := ts.srv.maintain.Repo(ctx, "alice", "alice/r", state.Policy{})
 	if !ok || !strings.Contains(j.Error, "held the repository") || time.Since(start) > 5*time.Second {
 		t.Fatalf("job %+v ok %v after %v", j, ok, time.Since(start))
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // Session defaults (Options.SessionTTL, Options.MaxSessions).
@@ -66,7 +67,7 @@ func (s *Server) serveSession(q *request) {
 		return
 	}
 	now := s.opts.Now()
-	var b BackupSession
+	var b state.BackupSession
 	var err error
 	switch action {
 	case restapi.SessionOpen:
@@ -81,9 +82,9 @@ func (s *Server) serveSession(q *request) {
 			q.Fail("open session", err)
 			return
 		}
-		b = BackupSession{ID: id, Client: client, Repo: repo, Opened: now, LastHeartbeat: now, Expires: now.Add(s.opts.SessionTTL)}
+		b = state.BackupSession{ID: id, Client: client, Repo: repo, Opened: now, LastHeartbeat: now, Expires: now.Add(s.opts.SessionTTL)}
 		err = s.data.State.OpenSession(ctx, b, now, s.opts.MaxSessions)
-		if errors.Is(err, ErrTooManySessions) {
+		if errors.Is(err, state.ErrTooManySessions) {
 			q.Refuse(http.StatusTooManyRequests, restapi.CodeTooManySessions,
 				"client %s already has %d open backup sessions, the server's limit; end some (or let them expire, %v after their last heartbeat) and retry",
 				client, s.opts.MaxSessions, s.opts.SessionTTL)
@@ -104,14 +105,14 @@ func (s *Server) serveSession(q *request) {
 		return
 	}
 	switch {
-	case errors.Is(err, ErrNoSession):
+	case errors.Is(err, state.ErrNoSession):
 		q.Refuse(http.StatusNotFound, restapi.CodeNotFound, "no backup session %s in repository %s", id, repo)
 		return
-	case errors.Is(err, ErrSessionEnded):
+	case errors.Is(err, state.ErrSessionEnded):
 		q.Refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s ended at %s (%s); open a new one",
 			id, b.Ended.UTC().Format(time.RFC3339), b.EndNote)
 		return
-	case errors.Is(err, ErrSessionExpired):
+	case errors.Is(err, state.ErrSessionExpired):
 		q.Refuse(http.StatusGone, restapi.CodeSessionGone, "backup session %s expired at %s: no heartbeat for %v; open a new one",
 			id, b.Expires.UTC().Format(time.RFC3339), s.opts.SessionTTL)
 		return
@@ -138,7 +139,7 @@ func (s *Server) endCommittedSession(q *request, id string) {
 	ctx := context.WithoutCancel(q.R.Context())
 	b, err := s.data.State.EndSession(ctx, q.client.Name, q.Path.RepoPath(), id, s.opts.Now(), "committed")
 	switch {
-	case errors.Is(err, ErrNoSession):
+	case errors.Is(err, state.ErrNoSession):
 		q.Log.Warn("snapshot names an unknown backup session", "client", q.client.Name, "repo", q.Path.RepoPath(), "session", id)
 	case err != nil:
 		q.Log.Error("end backup session", "session", id, "err", err)

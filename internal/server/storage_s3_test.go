@@ -17,6 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/minioserver"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/servertest"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // sharedClock is the fake time of several servers.
@@ -51,7 +52,7 @@ func startOnS3(t *testing.T, loc string, clock *sharedClock) *s3Server {
 	if err := data.SetStorage(ctx, loc); err != nil {
 		t.Fatal(err)
 	}
-	if err := data.NewClient(ctx, Client{Name: "alice", AppendOnly: true}, []byte(pwAlice)); err != nil {
+	if err := data.NewClient(ctx, state.Client{Name: "alice", AppendOnly: true}, []byte(pwAlice)); err != nil {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
