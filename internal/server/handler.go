@@ -41,7 +41,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	q.Log.Debug("request", "client", q.client.Name, "repo", q.Path.RepoPath(), "status", status,
 		"bytes_out", q.W.Bytes, "took", s.opts.Now().Sub(start))
-	s.metrics.request(q.client.Name, methodLabel(r.Method), q.Path, q.Code)
+	s.metrics.Request(q.client.Name, methodLabel(r.Method), q.Path, q.Code)
 	s.count(q.client.Name, q.Code != "")
 }
 

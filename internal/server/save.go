@@ -302,7 +302,7 @@ func (sv *saving) store() bool {
 		return false
 	}
 	sv.saved = true
-	sv.s.metrics.written(sv.q.client.Name, sv.size)
+	sv.s.metrics.Written(sv.q.client.Name, sv.size)
 	return true
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
+	"github.com/cairnbackup/cairn/internal/server/metrics"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/storage"
 	"github.com/cairnbackup/cairn/internal/server/verify"
@@ -88,7 +89,7 @@ type Server struct {
 	repos     *storage.Repos
 	auth      *authenticator
 	usage     *usage
-	metrics   *metrics
+	metrics   *metrics.Metrics
 	verify    *verify.Verifier // upload validation, chain records, receipts
 	coordOnce sync.Once
 	coord     *coordinator // per-repository locks and leases (storage_coord.go)
@@ -174,8 +175,7 @@ func New(data *Data, opts Options) (*Server, error) {
 	}
 	s.verify = &verify.Verifier{Secrets: s.secrets, State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
-	s.metrics = newMetrics(s)
-	s.metrics.reg.MustRegister(newBudgetCollector(s))
+	s.metrics = metrics.New(data.State, s.usage.get, opts.Now, opts.Logger)
 	return s, nil
 }
 
@@ -186,7 +186,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // credentials, so it belongs on a private interface.
 func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
 }
