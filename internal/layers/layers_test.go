@@ -71,6 +71,7 @@ var layer = map[string]int{
 	"internal/server/maintain":     8,
 	"internal/server/verify":       8,
 	"internal/server/metrics":      8,
+	"internal/server/tenant":       8,
 	"internal/server":              9,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    10,
@@ -90,6 +91,9 @@ var mayImport = map[string][]string{
 	"internal/server/repohttp": {"internal/backend", "internal/restapi", "internal/units"},
 	// Metrics read the state database; nothing of HTTP handling or storage.
 	"internal/server/metrics": {"internal/restapi", "internal/server/state"},
+	// Who a client is and what it holds: credentials, login and upload
+	// limits, bytes stored; nothing of HTTP or storage.
+	"internal/server/tenant": {"internal/server/state"},
 	// The REST client speaks the protocol; it never imports the server.
 	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
@@ -104,12 +108,13 @@ var importedOnlyBy = map[string][]string{
 	"internal/index": {"internal/repository", "internal/checker", "internal/prune", "internal/repair", "internal/restorer"},
 	// The server's parts are the server's.
 	"internal/server":          {"cmd/cairn"},
-	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
+	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
 	"internal/server/maintain": {"internal/server"},
 	"internal/server/storage":  {"internal/server"},
 	"internal/server/repohttp": {"internal/server", "internal/server/verify"},
 	"internal/server/verify":   {"internal/server"},
 	"internal/server/metrics":  {"internal/server"},
+	"internal/server/tenant":   {"internal/server"},
 }
 
 // check returns every violation of the tables in graph (package → the

@@ -14,9 +14,7 @@ import (
 // afresh: maintenance deleted files and wrote some (tombstones, plans,
 // repacked packs) past the upload accounting.
 func (s *Server) remeasure(client string) {
-	s.usage.mu.Lock()
-	delete(s.usage.used, client)
-	s.usage.mu.Unlock()
+	s.usage.Remeasure(client)
 }
 
 // overBudget answers an upload with 507 if the client's space budget is

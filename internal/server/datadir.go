@@ -131,5 +131,9 @@ func GeneratePassword() string {
 
 // StoredBytes measures what a client stores on disk now.
 func (d *Data) StoredBytes(name string) (int64, error) {
-	return newUsage(d).get(name)
+	st, err := openStorage(context.Background(), d)
+	if err != nil {
+		return 0, fmt.Errorf("measure storage of %s: %w", name, err)
+	}
+	return st.Used(context.Background(), name)
 }

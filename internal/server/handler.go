@@ -14,6 +14,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/server/storage"
+	"github.com/cairnbackup/cairn/internal/server/tenant"
 )
 
 // request is the state of one request as it passes auth → tenant →
@@ -58,21 +59,21 @@ func (s *Server) route(q *request) {
 		return
 	}
 	src := sourceOf(r)
-	c, err := s.auth.check(r.Context(), name, pw, func() error {
-		if ok, wait := s.authLimit.allowed(src); !ok {
-			return &authLimitedError{wait: wait}
+	c, err := s.auth.Check(r.Context(), name, pw, func() error {
+		if ok, wait := s.authLimit.Allowed(src); !ok {
+			return &tenant.AuthLimitedError{Wait: wait}
 		}
 		return nil
 	})
 	if err != nil {
 		q.Log = q.Log.With("user", repohttp.Shorten(name, 64))
-		var le *authLimitedError
+		var le *tenant.AuthLimitedError
 		switch {
 		case errors.As(err, &le):
-			q.W.Header().Set("Retry-After", strconv.Itoa(max(1, int(le.wait.Seconds()+0.5))))
+			q.W.Header().Set("Retry-After", strconv.Itoa(max(1, int(le.Wait.Seconds()+0.5))))
 			q.Refuse(http.StatusTooManyRequests, codeAuthLimited, "too many failed logins from %s; retry later", src)
-		case errors.Is(err, errBadCredentials):
-			s.authLimit.failed(src)
+		case errors.Is(err, tenant.ErrBadCredentials):
+			s.authLimit.Failed(src)
 			q.Refuse(http.StatusUnauthorized, restapi.CodeAuth, "unknown client or wrong password")
 		default:
 			q.Refuse(http.StatusInternalServerError, restapi.CodeInternal, "authenticate: %v", err)
@@ -245,5 +246,5 @@ func (s *Server) serveDelete(q *request, be backend.Backend) {
 		q.Refuse(http.StatusForbidden, restapi.CodeAppendOnly, "client %s is append-only: deleting %v is refused", c.Name, h)
 		return
 	}
-	repohttp.Delete(q.Request, be, func(size int64) { s.usage.release(c.Name, size) })
+	repohttp.Delete(q.Request, be, func(size int64) { s.usage.Release(c.Name, size) })
 }

@@ -13,8 +13,8 @@ package server
 //     period and never stall longer than BodyIdle (repohttp.BodyLimit); the number
 //     of connections is capped (limitListener).
 //   - Failed authentication is rate-limited per source address
-//     (authLimiter); bcrypt comparisons run a few at a time.
-//   - Per client: concurrent uploads (uploadSlots), backup sessions
+//     (tenant.AuthLimiter); bcrypt comparisons run a few at a time.
+//   - Per client: concurrent uploads (tenant.UploadSlots), backup sessions
 //     (sessions.go) and repositories (serveRepo) are capped.
 
 import (
@@ -111,77 +111,6 @@ func (c *limitConn) Close() error {
 	return err
 }
 
-// authLimiter is a token bucket of failed authentications per source
-// address: each failure takes a token, perMinute tokens come back a
-// minute. A source with no token left gets 429 for credentials it has not
-// proven before (the authenticator's cache still lets a proven client
-// in), without a bcrypt comparison. The table holds at most maxSources
-// sources; when full, sources whose bucket is full again go first, and if
-// none has, the table starts afresh (bounded memory before fairness).
-type authLimiter struct {
-	perMinute  float64
-	now        func() time.Time
-	maxSources int
-
-	mu      sync.Mutex
-	buckets map[string]*authBucket
-}
-
-type authBucket struct {
-	tokens float64
-	at     time.Time
-}
-
-func newAuthLimiter(perMinute int, now func() time.Time) *authLimiter {
-	return &authLimiter{perMinute: float64(perMinute), now: now, maxSources: 10000, buckets: map[string]*authBucket{}}
-}
-
-// refill brings b up to now; the caller holds mu.
-func (a *authLimiter) refill(b *authBucket, now time.Time) {
-	b.tokens = min(a.perMinute, b.tokens+now.Sub(b.at).Minutes()*a.perMinute)
-	b.at = now
-}
-
-// allowed reports whether source may try credentials the server has not
-// seen succeed, and if not, how long until it may.
-func (a *authLimiter) allowed(source string) (bool, time.Duration) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	b := a.buckets[source]
-	if b == nil {
-		return true, 0
-	}
-	a.refill(b, a.now())
-	if b.tokens >= 1 {
-		return true, 0
-	}
-	return false, time.Duration((1 - b.tokens) / a.perMinute * float64(time.Minute))
-}
-
-// failed takes a token from source.
-func (a *authLimiter) failed(source string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := a.now()
-	b := a.buckets[source]
-	if b == nil {
-		if len(a.buckets) >= a.maxSources {
-			for k, o := range a.buckets {
-				if a.refill(o, now); o.tokens >= a.perMinute {
-					delete(a.buckets, k)
-				}
-			}
-			if len(a.buckets) >= a.maxSources {
-				a.buckets = map[string]*authBucket{}
-			}
-		}
-		b = &authBucket{tokens: a.perMinute, at: now}
-		a.buckets[source] = b
-	}
-	a.refill(b, now)
-	b.tokens = max(0, b.tokens-1)
-}
-
 // sourceOf is the address a request came from, without its port.
 func sourceOf(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -189,33 +118,6 @@ func sourceOf(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// uploadSlots counts each client's uploads in progress.
-type uploadSlots struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-// take reserves an upload slot for client unless it holds max already;
-// release gives it back.
-func (u *uploadSlots) take(client string, max int) (release func(), ok bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.n == nil {
-		u.n = map[string]int{}
-	}
-	if u.n[client] >= max {
-		return nil, false
-	}
-	u.n[client]++
-	return sync.OnceFunc(func() {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		if u.n[client]--; u.n[client] <= 0 {
-			delete(u.n, client)
-		}
-	}), true
 }
 
 // mayCreateRepo refuses client a new repository beyond MaxRepos, or
@@ -226,7 +128,7 @@ func (s *Server) mayCreateRepo(c state.Client) func(count int) error {
 			return repohttp.Refusef(http.StatusForbidden, codeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)
 		}
 		if c.Quota > 0 {
-			used, err := s.usage.get(c.Name)
+			used, err := s.usage.Get(c.Name)
 			if err != nil {
 				return err
 			}

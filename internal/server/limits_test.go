@@ -28,55 +28,6 @@ func TestMethodLabel(t *testing.T) {
 	}
 }
 
-func TestAuthLimiter(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	a := newAuthLimiter(3, func() time.Time { return now })
-	for range 3 {
-		if ok, _ := a.allowed("10.0.0.1"); !ok {
-			t.Fatal("refused before the budget was spent")
-		}
-		a.failed("10.0.0.1")
-	}
-	ok, wait := a.allowed("10.0.0.1")
-	if ok || wait <= 0 || wait > 20*time.Second {
-		t.Fatalf("after 3 failures: allowed %v, wait %v", ok, wait)
-	}
-	if ok, _ := a.allowed("10.0.0.2"); !ok {
-		t.Fatal("another source refused")
-	}
-	now = now.Add(20 * time.Second) // one token back
-	if ok, _ := a.allowed("10.0.0.1"); !ok {
-		t.Fatal("refused after a token came back")
-	}
-	// The table stays bounded.
-	a.maxSources = 10
-	for i := range 100 {
-		a.failed(fmt.Sprintf("192.0.2.%d", i))
-	}
-	if len(a.buckets) > 10 {
-		t.Fatalf("%d sources kept, want at most 10", len(a.buckets))
-	}
-}
-
-func TestUploadSlots(t *testing.T) {
-	var u uploadSlots
-	r1, ok1 := u.take("alice", 2)
-	_, ok2 := u.take("alice", 2)
-	_, ok3 := u.take("alice", 2)
-	_, okBob := u.take("bob", 2)
-	if !ok1 || !ok2 || ok3 || !okBob {
-		t.Fatalf("takes: %v %v %v %v", ok1, ok2, ok3, okBob)
-	}
-	r1()
-	r1() // twice is fine
-	if _, ok := u.take("alice", 2); !ok {
-		t.Fatal("no slot after a release")
-	}
-	if _, ok := u.take("alice", 2); ok {
-		t.Fatal("a double release gave two slots back")
-	}
-}
-
 func (ts *testServer) rawRequest(head string) net.Conn {
 	ts.t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
@@ -116,7 +67,7 @@ func TestOverQuotaRefusedBeforeBody(t *testing.T) {
 	if st, _, body := ts.do("alice", pwAlice, "POST", "/alice/r/data/"+backend.NameOf(b), b); st != 200 {
 		t.Fatalf("upload after the refusal: %d %s", st, body)
 	}
-	if used, _ := ts.srv.usage.get("alice"); used != 30_000 {
+	if used, _ := ts.srv.usage.Get("alice"); used != 30_000 {
 		t.Fatalf("alice uses %d bytes, want 30000", used)
 	}
 }
@@ -129,10 +80,7 @@ func TestTooManyUploadsAndSlowBody(t *testing.T) {
 	io.WriteString(c, "0123456789")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ts.srv.uploads.mu.Lock()
-		n := ts.srv.uploads.n["bob"]
-		ts.srv.uploads.mu.Unlock()
-		if n == 1 {
+		if ts.srv.uploads.InUse("bob") == 1 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -154,7 +154,7 @@ func (sv *saving) admit() bool {
 // do not fit).
 func (sv *saving) reserve(n int64) bool {
 	s, q, c := sv.s, sv.q, sv.q.client
-	used, ok, err := s.usage.reserve(c.Name, n, c.Quota)
+	used, ok, err := s.usage.Reserve(c.Name, n, c.Quota)
 	if err != nil {
 		q.Fail("save", err)
 		return false
@@ -176,7 +176,7 @@ func (sv *saving) hasHeadroom() bool {
 	if c.Quota <= 0 {
 		return true
 	}
-	used, err := s.usage.get(c.Name)
+	used, err := s.usage.Get(c.Name)
 	if err != nil {
 		q.Fail("save", err)
 		return false
@@ -203,14 +203,14 @@ func (sv *saving) reserveReceived() bool {
 // stored.
 func (sv *saving) releaseQuota() {
 	if !sv.saved && sv.reserved > 0 {
-		sv.s.usage.release(sv.q.client.Name, sv.reserved)
+		sv.s.usage.Release(sv.q.client.Name, sv.reserved)
 	}
 }
 
 // takeSlot: one of the client's concurrent uploads.
 func (sv *saving) takeSlot() (done func(), ok bool) {
 	s, q := sv.s, sv.q
-	done, ok = s.uploads.take(q.client.Name, s.opts.MaxUploads)
+	done, ok = s.uploads.Take(q.client.Name, s.opts.MaxUploads)
 	if !ok {
 		q.W.Header().Set("Retry-After", "1")
 		q.Refuse(http.StatusTooManyRequests, codeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",

@@ -17,6 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/metrics"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/storage"
+	"github.com/cairnbackup/cairn/internal/server/tenant"
 	"github.com/cairnbackup/cairn/internal/server/verify"
 )
 
@@ -87,8 +88,8 @@ type Server struct {
 	log       *slog.Logger
 	opts      Options
 	repos     *storage.Repos
-	auth      *authenticator
-	usage     *usage
+	auth      *tenant.Authenticator
+	usage     *tenant.Usage
 	metrics   *metrics.Metrics
 	verify    *verify.Verifier // upload validation, chain records, receipts
 	coordOnce sync.Once
@@ -105,9 +106,9 @@ type Server struct {
 	countMu sync.Mutex
 	counts  map[string]*counter // unflushed request counters per client
 
-	authLimit *authLimiter    // failed logins per source (limits.go)
-	uploads   uploadSlots     // uploads in progress per client
-	spool     *repohttp.Spool // uploads spooled, and the memory their validation holds
+	authLimit *tenant.AuthLimiter // failed logins per source
+	uploads   tenant.UploadSlots  // uploads in progress per client
+	spool     *repohttp.Spool     // uploads spooled, and the memory their validation holds
 }
 
 type counter struct{ requests, errors int64 }
@@ -151,7 +152,7 @@ func New(data *Data, opts Options) (*Server, error) {
 	setDefault(&opts.MaintainWait, DefaultMaintainWait)
 	setDefault(&opts.MaxUploadMemory, DefaultMaxUploadMemory)
 	setDefault(&opts.MaxMetaUpload, DefaultMaxMetaUpload)
-	auth, err := newAuthenticator(data.State, opts.Now)
+	auth, err := tenant.NewAuthenticator(data.State, opts.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -165,17 +166,23 @@ func New(data *Data, opts Options) (*Server, error) {
 		opts:     opts,
 		repos:    storage.NewRepos(func(ctx context.Context) (storage.Storage, error) { return openStorage(ctx, data) }),
 		auth:     auth,
-		usage:    newUsage(data),
 		snapLock: make(map[string]*sync.Mutex),
 		counts:   make(map[string]*counter),
 
-		authLimit: newAuthLimiter(opts.AuthFailures, opts.Now),
+		authLimit: tenant.NewAuthLimiter(opts.AuthFailures, opts.Now),
 		spool: &repohttp.Spool{Dir: spoolDir, Mem: semaphore.NewWeighted(opts.MaxUploadMemory), MemMax: opts.MaxUploadMemory,
 			Rate: repohttp.BodyRate{Grace: opts.BodyGrace, Idle: opts.BodyIdle, MinRate: opts.BodyMinRate}},
 	}
 	s.verify = &verify.Verifier{Secrets: s.secrets, State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
-	s.metrics = metrics.New(data.State, s.usage.get, opts.Now, opts.Logger)
+	s.usage = tenant.NewUsage(func(ctx context.Context, client string) (int64, error) {
+		st, err := s.repos.Storage(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return st.Used(ctx, client)
+	})
+	s.metrics = metrics.New(data.State, s.usage.Get, opts.Now, opts.Logger)
 	return s, nil
 }
 
@@ -292,7 +299,7 @@ func (s *Server) flush() {
 	s.countMu.Unlock()
 	ctx := context.Background()
 	for name, c := range counts {
-		used, _ := s.usage.get(name)
+		used, _ := s.usage.Get(name)
 		if err := s.data.State.AddCounters(ctx, name, c.requests, c.errors, used); err != nil {
 			s.log.Error("flush counters", "client", name, "err", err)
 		}

@@ -154,7 +154,7 @@ func TestTwoServersOneBucket(t *testing.T) {
 	if st, body := a.do(t, "GET", "/alice/laptop/data/"+name, nil); st != 200 || !bytes.Equal(body, pack) {
 		t.Fatalf("a reads b's pack: %d", st)
 	}
-	if used, err := b.usage.get("alice"); err != nil || used < 3000 {
+	if used, err := b.usage.Get("alice"); err != nil || used < 3000 {
 		t.Fatalf("b's usage of alice: %d %v", used, err)
 	}
 

@@ -36,7 +36,7 @@ func TestInterruptedUpload(t *testing.T) {
 	if _, err := be.Stat(t.Context(), backend.Handle{Type: backend.Data, Name: name}); err == nil {
 		t.Fatal("an interrupted upload was stored")
 	}
-	if used, _ := ts.srv.usage.get("alice"); used != 0 {
+	if used, _ := ts.srv.usage.Get("alice"); used != 0 {
 		t.Fatalf("alice uses %d bytes after an interrupted upload", used)
 	}
 }
@@ -105,7 +105,7 @@ func TestChunkedUpload(t *testing.T) {
 	if err != nil || !bytes.Equal(stored, body) {
 		t.Fatalf("chunked upload stored wrongly: %v", err)
 	}
-	if used, _ := ts.srv.usage.get("alice"); used < 30_000 {
+	if used, _ := ts.srv.usage.Get("alice"); used < 30_000 {
 		t.Fatalf("alice uses %d bytes after a 30,000-byte chunked upload", used)
 	}
 
@@ -132,7 +132,7 @@ func TestChunkedUpload(t *testing.T) {
 	if code, kind := ts.chunked("alice", pwAlice, "/alice/r/data/"+backend.NameOf(wrong), wrong); code != http.StatusInsufficientStorage || kind != restapi.CodeQuota {
 		t.Fatalf("chunked upload over the quota: %d %s, want 507", code, kind)
 	}
-	if used, _ := ts.srv.usage.get("alice"); used != 100_000 {
+	if used, _ := ts.srv.usage.Get("alice"); used != 100_000 {
 		t.Fatalf("alice uses %d bytes, want the three stored uploads (100,000)", used)
 	}
 }

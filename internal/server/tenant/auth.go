@@ -1,4 +1,8 @@
-package server
+// Package tenant is the server's tenant layer below HTTP: who a request
+// is (credentials against bcrypt hashes in the state database), how many
+// failed logins a source address may make, how many uploads a client may
+// run at once, and how many bytes each client stores against its quota.
+package tenant
 
 import (
 	"context"
@@ -14,11 +18,11 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
-// authenticator checks HTTP basic credentials against the state database.
+// Authenticator checks HTTP basic credentials against the state database.
 // The client record is read on every request, so disable, passwd and
 // remove take effect at once; only the slow bcrypt comparison is cached,
 // keyed by name, password and the stored hash, for a minute.
-type authenticator struct {
+type Authenticator struct {
 	state *state.State
 	now   func() time.Time
 	dummy []byte // compared against for unknown names, so timing tells nothing
@@ -31,29 +35,31 @@ type authenticator struct {
 
 const authCacheTTL = time.Minute
 
-func newAuthenticator(st *state.State, now func() time.Time) (*authenticator, error) {
+// NewAuthenticator checks credentials against the clients in st.
+func NewAuthenticator(st *state.State, now func() time.Time) (*Authenticator, error) {
 	dummy, err := bcrypt.GenerateFromPassword([]byte("no such client, no such password"), bcrypt.DefaultCost)
 	if err != nil {
 		return nil, err
 	}
-	return &authenticator{state: st, now: now, dummy: dummy, cache: make(map[[32]byte]time.Time),
+	return &Authenticator{state: st, now: now, dummy: dummy, cache: make(map[[32]byte]time.Time),
 		slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}, nil
 }
 
-var errBadCredentials = errors.New("unknown client or wrong password")
+// ErrBadCredentials: an unknown client or a wrong password.
+var ErrBadCredentials = errors.New("unknown client or wrong password")
 
-// check returns the client the credentials belong to, or
-// errBadCredentials. A disabled client authenticates; the caller refuses it.
+// Check returns the client the credentials belong to, or
+// ErrBadCredentials. A disabled client authenticates; the caller refuses it.
 // mayCompare, if not nil, is asked before each bcrypt comparison (never
 // for credentials found in the cache) and may refuse it with its error.
 // Comparisons run at most a few at a time.
-func (a *authenticator) check(ctx context.Context, name, password string, mayCompare func() error) (state.Client, error) {
+func (a *Authenticator) Check(ctx context.Context, name, password string, mayCompare func() error) (state.Client, error) {
 	c, err := a.state.Client(ctx, name)
 	if errors.Is(err, state.ErrNoClient) {
-		if err := a.compare(ctx, a.dummy, password, mayCompare); err != nil && !errors.Is(err, errBadCredentials) {
+		if err := a.compare(ctx, a.dummy, password, mayCompare); err != nil && !errors.Is(err, ErrBadCredentials) {
 			return state.Client{}, err
 		}
-		return state.Client{}, errBadCredentials
+		return state.Client{}, ErrBadCredentials
 	}
 	if err != nil {
 		return state.Client{}, err
@@ -80,7 +86,7 @@ func (a *authenticator) check(ctx context.Context, name, password string, mayCom
 
 // compare checks password against a bcrypt hash, once mayCompare allows
 // it and a comparison slot is free.
-func (a *authenticator) compare(ctx context.Context, hash []byte, password string, mayCompare func() error) error {
+func (a *Authenticator) compare(ctx context.Context, hash []byte, password string, mayCompare func() error) error {
 	if mayCompare != nil {
 		if err := mayCompare(); err != nil {
 			return err
@@ -93,14 +99,15 @@ func (a *authenticator) compare(ctx context.Context, hash []byte, password strin
 	}
 	defer func() { <-a.slots }()
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
-		return errBadCredentials
+		return ErrBadCredentials
 	}
 	return nil
 }
 
-// authLimitedError refuses a login from a source with too many failures.
-type authLimitedError struct{ wait time.Duration }
+// AuthLimitedError refuses a login from a source with too many failures;
+// Wait is how long until it may try again.
+type AuthLimitedError struct{ Wait time.Duration }
 
-func (e *authLimitedError) Error() string {
-	return fmt.Sprintf("too many failed logins from this address; retry in %v", e.wait.Round(time.Second))
+func (e *AuthLimitedError) Error() string {
+	return fmt.Sprintf("too many failed logins from this address; retry in %v", e.Wait.Round(time.Second))
 }
