@@ -72,6 +72,7 @@ var layer = map[string]int{
 	"internal/server/verify":       8,
 	"internal/server/metrics":      8,
 	"internal/server/tenant":       8,
+	"internal/server/coord":        6, // storage's leases (5)
 	"internal/server":              9,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    10,
@@ -94,6 +95,8 @@ var mayImport = map[string][]string{
 	// Who a client is and what it holds: credentials, login and upload
 	// limits, bytes stored; nothing of HTTP or storage.
 	"internal/server/tenant": {"internal/server/state"},
+	// Coordination: locks and storage leases, nothing of HTTP or tenants.
+	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
 	// The REST client speaks the protocol; it never imports the server.
 	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
@@ -110,11 +113,12 @@ var importedOnlyBy = map[string][]string{
 	"internal/server":          {"cmd/cairn"},
 	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
 	"internal/server/maintain": {"internal/server"},
-	"internal/server/storage":  {"internal/server"},
+	"internal/server/storage":  {"internal/server", "internal/server/coord"},
 	"internal/server/repohttp": {"internal/server", "internal/server/verify"},
 	"internal/server/verify":   {"internal/server"},
 	"internal/server/metrics":  {"internal/server"},
 	"internal/server/tenant":   {"internal/server"},
+	"internal/server/coord":    {"internal/server"},
 }
 
 // check returns every violation of the tables in graph (package → the

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/server/coord"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/metrics"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
@@ -93,7 +94,7 @@ type Server struct {
 	metrics   *metrics.Metrics
 	verify    *verify.Verifier // upload validation, chain records, receipts
 	coordOnce sync.Once
-	coord     *coordinator // per-repository locks and leases (storage_coord.go)
+	coord     *coord.Coordinator // per-repository locks and leases (package coord)
 
 	// maintain is the maintenance scheduler (maintenance.go).
 	maintain *maintain.Scheduler
