@@ -73,6 +73,7 @@ var layer = map[string]int{
 	"internal/server/metrics":      8,
 	"internal/server/tenant":       8,
 	"internal/server/coord":        6, // storage's leases (5)
+	"internal/server/identity":     5, // repository's ServerPublic (4)
 	"internal/server":              9,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    10,
@@ -97,6 +98,8 @@ var mayImport = map[string][]string{
 	"internal/server/tenant": {"internal/server/state"},
 	// Coordination: locks and storage leases, nothing of HTTP or tenants.
 	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
+	// The server's own keys: crypto, and repository for what clients enrol.
+	"internal/server/identity": {"internal/crypto", "internal/repository"},
 	// The REST client speaks the protocol; it never imports the server.
 	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
@@ -119,6 +122,7 @@ var importedOnlyBy = map[string][]string{
 	"internal/server/metrics":  {"internal/server"},
 	"internal/server/tenant":   {"internal/server"},
 	"internal/server/coord":    {"internal/server"},
+	"internal/server/identity": {"internal/server"},
 }
 
 // check returns every violation of the tables in graph (package → the

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/identity"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -30,7 +31,7 @@ var ErrNotInitialized = errors.New("no cairn server data directory")
 type Data struct {
 	Dir      string
 	State    *state.State
-	Identity *Identity
+	Identity *identity.Identity
 }
 
 // Init creates a server data directory in dir (missing or empty): the
@@ -42,7 +43,7 @@ func Init(ctx context.Context, dir string) (*Data, error) {
 	if err := os.MkdirAll(filepath.Join(dir, reposDir), 0o700); err != nil {
 		return nil, err
 	}
-	id, err := NewIdentity()
+	id, err := identity.New()
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,7 @@ func Init(ctx context.Context, dir string) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeIdentity(filepath.Join(dir, identityFile), id); err != nil {
+	if err := identity.Write(filepath.Join(dir, identityFile), id); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -59,7 +60,7 @@ func Init(ctx context.Context, dir string) (*Data, error) {
 
 // Open opens an initialized data directory.
 func Open(ctx context.Context, dir string) (*Data, error) {
-	id, err := readIdentity(filepath.Join(dir, identityFile))
+	id, err := identity.Read(filepath.Join(dir, identityFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w at %s", ErrNotInitialized, dir)
 	}
