@@ -74,6 +74,7 @@ var layer = map[string]int{
 	"internal/server/tenant":       8,
 	"internal/server/coord":        6, // storage's leases (5)
 	"internal/server/identity":     5, // repository's ServerPublic (4)
+	"internal/server/sessions":     8,
 	"internal/server":              9,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    10,
@@ -100,6 +101,8 @@ var mayImport = map[string][]string{
 	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
 	// The server's own keys: crypto, and repository for what clients enrol.
 	"internal/server/identity": {"internal/crypto", "internal/repository"},
+	// Backup sessions: their REST requests and the state database's table.
+	"internal/server/sessions": {"internal/restapi", "internal/server/repohttp", "internal/server/state"},
 	// The REST client speaks the protocol; it never imports the server.
 	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
@@ -114,15 +117,16 @@ var importedOnlyBy = map[string][]string{
 	"internal/index": {"internal/repository", "internal/checker", "internal/prune", "internal/repair", "internal/restorer"},
 	// The server's parts are the server's.
 	"internal/server":          {"cmd/cairn"},
-	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
+	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
 	"internal/server/maintain": {"internal/server"},
 	"internal/server/storage":  {"internal/server", "internal/server/coord"},
-	"internal/server/repohttp": {"internal/server", "internal/server/verify"},
+	"internal/server/repohttp": {"internal/server", "internal/server/verify", "internal/server/sessions"},
 	"internal/server/verify":   {"internal/server"},
 	"internal/server/metrics":  {"internal/server"},
 	"internal/server/tenant":   {"internal/server"},
 	"internal/server/coord":    {"internal/server"},
 	"internal/server/identity": {"internal/server"},
+	"internal/server/sessions": {"internal/server"},
 }
 
 // check returns every violation of the tables in graph (package → the

@@ -12,6 +12,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/server/storage"
 	"github.com/cairnbackup/cairn/internal/server/tenant"
@@ -115,8 +116,8 @@ func (s *Server) serveRepo(q *request) {
 		s.serveWriterList(q)
 		return
 	}
-	if isSessionRequest(q) {
-		s.serveSession(q)
+	if sessions.IsRequest(q.R) {
+		s.sessions.Serve(q.Request, q.client.Name)
 		return
 	}
 	if q.R.Method != http.MethodPost {
@@ -234,7 +235,7 @@ func (s *Server) storedMeanwhile(ctx context.Context, q *request, be backend.Bac
 		return true
 	}
 	q.Log.Info("already stored by an identical upload meanwhile", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", h.String())
-	s.endCommittedSession(q, session)
+	s.sessions.EndCommitted(q.Request, q.client.Name, session)
 	q.W.WriteHeader(http.StatusOK)
 	return true
 }

@@ -30,6 +30,8 @@ import (
 
 // Defaults of the limits in Options.
 const (
+	DefaultSessionTTL      = 10 * time.Minute
+	DefaultMaxSessions     = 64
 	DefaultMaxHeaderBytes  = 64 << 10
 	DefaultHeaderTimeout   = 10 * time.Second
 	DefaultIdleTimeout     = 2 * time.Minute

@@ -24,6 +24,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/verify"
 )
 
@@ -38,7 +39,7 @@ type saving struct {
 	size int64 // declared length; -1 for a body sent chunked
 	max  int64 // the most the body may be
 
-	session  string           // the backup session a snapshot commits (sessions.go)
+	session  string           // the backup session a snapshot commits (package sessions)
 	stored   bool             // the file exists already
 	reserved int64            // quota taken from the declared length
 	saved    bool             // stored now: the reservation stays
@@ -116,7 +117,7 @@ func (sv *saving) identify() bool {
 	}
 	if h.Type == backend.Snapshots {
 		var ok bool
-		if sv.session, ok = sessionHeader(q); !ok {
+		if sv.session, ok = sessions.Header(q.Request); !ok {
 			return false
 		}
 	}
@@ -239,7 +240,7 @@ func (sv *saving) receive() bool {
 func (sv *saving) answerStored() {
 	q := sv.q
 	q.Log.Info("already stored", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", sv.h.String())
-	sv.s.endCommittedSession(q, sv.session)
+	sv.s.sessions.EndCommitted(q.Request, q.client.Name, sv.session)
 	q.W.WriteHeader(http.StatusOK)
 }
 
@@ -326,5 +327,5 @@ func (sv *saving) record() {
 	if err := s.data.State.RecordSnapshot(ctx, c.Name, s.opts.Now()); err != nil {
 		q.Log.Error("record snapshot time", "client", c.Name, "err", err)
 	}
-	s.endCommittedSession(q, sv.session)
+	s.sessions.EndCommitted(q.Request, c.Name, sv.session)
 }

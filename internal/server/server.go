@@ -17,6 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/metrics"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/storage"
 	"github.com/cairnbackup/cairn/internal/server/tenant"
 	"github.com/cairnbackup/cairn/internal/server/verify"
@@ -41,7 +42,7 @@ type Options struct {
 	MaintainTick  time.Duration
 	MaintainTicks <-chan time.Time
 	// SessionTTL is how long a backup session's lease lasts after its
-	// last heartbeat (sessions.go); default DefaultSessionTTL.
+	// last heartbeat (package sessions); default DefaultSessionTTL.
 	SessionTTL time.Duration
 	// MaxSessions caps a client's open backup sessions (429 beyond);
 	// default DefaultMaxSessions.
@@ -95,6 +96,8 @@ type Server struct {
 	verify    *verify.Verifier // upload validation, chain records, receipts
 	coordOnce sync.Once
 	coord     *coord.Coordinator // per-repository locks and leases (package coord)
+
+	sessions *sessions.Sessions // backup sessions (R12)
 
 	// maintain is the maintenance scheduler (maintenance.go).
 	maintain *maintain.Scheduler
@@ -175,6 +178,8 @@ func New(data *Data, opts Options) (*Server, error) {
 			Rate: repohttp.BodyRate{Grace: opts.BodyGrace, Idle: opts.BodyIdle, MinRate: opts.BodyMinRate}},
 	}
 	s.verify = &verify.Verifier{Secrets: s.secrets, State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
+	s.sessions = &sessions.Sessions{State: data.State, Now: opts.Now, TTL: opts.SessionTTL, Max: opts.MaxSessions,
+		Exists: func(ctx context.Context, repo string) error { _, err := s.repos.Get(ctx, repo); return err }}
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.usage = tenant.NewUsage(func(ctx context.Context, client string) (int64, error) {
 		st, err := s.repos.Storage(ctx)

@@ -20,6 +20,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/retention"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
@@ -80,7 +81,7 @@ func TestSessionLifecycle(t *testing.T) {
 	ts := startTest(t, Options{SessionTTL: 10 * time.Minute})
 	ts.create("bob", pwBob, "bob/m")
 	code, _, l := ts.session("bob", pwBob, "bob/m", restapi.SessionOpen, "")
-	if code != http.StatusOK || !validSessionID(l.ID) || l.TTLSeconds != 600 || !l.ServerTime.Equal(ts.nowFn()) {
+	if code != http.StatusOK || !sessions.ValidID(l.ID) || l.TTLSeconds != 600 || !l.ServerTime.Equal(ts.nowFn()) {
 		t.Fatalf("open: %d %+v", code, l)
 	}
 	if other := ts.openSession("bob", pwBob, "bob/m"); other == l.ID {
@@ -225,7 +226,7 @@ func TestSessionCap(t *testing.T) {
 	for range 3 {
 		ts.openSession("bob", pwBob, "bob/m")
 	}
-	ts.advance(sessionKeep + time.Hour)
+	ts.advance(sessions.Keep + time.Hour)
 	ts.openSession("bob", pwBob, "bob/m") // purges
 	for _, id := range ids {
 		if _, err := ts.data.State.Session(context.Background(), "bob", "bob/m", id); err != state.ErrNoSession {
