@@ -102,7 +102,7 @@ type Server struct {
 	// maintain is the maintenance scheduler (maintenance.go).
 	maintain *maintain.Scheduler
 
-	writerLists writerLimiter // rate limit of writer snapshot lists (R16)
+	writerLists tenant.Every // rate limit of writer snapshot lists (R16)
 
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check
@@ -178,6 +178,7 @@ func New(data *Data, opts Options) (*Server, error) {
 			Rate: repohttp.BodyRate{Grace: opts.BodyGrace, Idle: opts.BodyIdle, MinRate: opts.BodyMinRate}},
 	}
 	s.verify = &verify.Verifier{Secrets: s.secrets, State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
+	s.writerLists.Every = writerListEvery
 	s.sessions = &sessions.Sessions{State: data.State, Now: opts.Now, TTL: opts.SessionTTL, Max: opts.MaxSessions,
 		Exists: func(ctx context.Context, repo string) error { _, err := s.repos.Get(ctx, repo); return err }}
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
