@@ -11,7 +11,7 @@ package server
 //   - Headers are capped (MaxHeaderBytes) and must arrive within
 //     HeaderTimeout; a body must keep a minimum average rate after a grace
 //     period and never stall longer than BodyIdle (repohttp.BodyLimit); the number
-//     of connections is capped (limitListener).
+//     of connections is capped (repohttp.LimitListener).
 //   - Failed authentication is rate-limited per source address
 //     (tenant.AuthLimiter); bcrypt comparisons run a few at a time.
 //   - Per client: concurrent uploads (tenant.UploadSlots), backup sessions
@@ -20,7 +20,6 @@ package server
 import (
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
@@ -67,50 +66,6 @@ func methodLabel(m string) string {
 		return m
 	}
 	return "other"
-}
-
-// limitListener caps the connections open at once: Accept waits for one
-// to close. Connections past the cap wait in the kernel's backlog.
-type limitListener struct {
-	net.Listener
-	slots chan struct{}
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newLimitListener(ln net.Listener, n int) *limitListener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, n), done: make(chan struct{})}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
-}
-
-func (l *limitListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }
 
 // sourceOf is the address a request came from, without its port.

@@ -227,7 +227,7 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener, tlsConf 
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	ln = newLimitListener(ln, s.opts.MaxConns)
+	ln = repohttp.NewLimitListener(ln, s.opts.MaxConns)
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
 	}
