@@ -101,6 +101,10 @@ var mayImport = map[string][]string{
 	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
 	// The server's own keys: crypto, and repository for what clients enrol.
 	"internal/server/identity": {"internal/crypto", "internal/repository"},
+	// Upload validation goes through the repository's verifier: it reads
+	// no key material or trust format itself (no crypto, no trust).
+	"internal/server/verify": {"internal/backend", "internal/blob", "internal/repository", "internal/restapi",
+		"internal/server/repohttp", "internal/server/state", "internal/snapshot"},
 	// Backup sessions: their REST requests and the state database's table.
 	"internal/server/sessions": {"internal/restapi", "internal/server/repohttp", "internal/server/state"},
 	// The REST client speaks the protocol; it never imports the server.
@@ -232,6 +236,8 @@ func TestCheckCatchesViolations(t *testing.T) {
 		{"upward", "internal/repository", "internal/archiver", "imports must flow down"},
 		{"client imports server", "internal/backend/rest", "internal/server", "imports must flow down"},
 		{"narrow package", "internal/server/state", "internal/backend", "it may import only"},
+		{"verify reads trust itself", "internal/server/verify", "internal/trust", "it may import only"},
+		{"verify holds keys itself", "internal/server/verify", "internal/crypto", "it may import only"},
 		{"format outside repository", "internal/archiver", "internal/pack", "which only internal/repository"},
 		{"server part outside server", "cmd/cairn", "internal/server/verify", "which only internal/server"},
 	} {
