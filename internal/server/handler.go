@@ -33,7 +33,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		// Before anything else: the method is the client's to choose, and
 		// nothing of it is kept (R26).
 		q.W.Header().Set("Allow", "GET, HEAD, POST, DELETE")
-		q.Refuse(http.StatusMethodNotAllowed, codeBadMethod, "method not allowed; allowed: GET, HEAD, POST, DELETE")
+		q.Refuse(http.StatusMethodNotAllowed, restapi.CodeBadMethod, "method not allowed; allowed: GET, HEAD, POST, DELETE")
 	} else {
 		s.route(q)
 	}
@@ -72,7 +72,7 @@ func (s *Server) route(q *request) {
 		switch {
 		case errors.As(err, &le):
 			q.W.Header().Set("Retry-After", strconv.Itoa(max(1, int(le.Wait.Seconds()+0.5))))
-			q.Refuse(http.StatusTooManyRequests, codeAuthLimited, "too many failed logins from %s; retry later", src)
+			q.Refuse(http.StatusTooManyRequests, restapi.CodeAuthLimited, "too many failed logins from %s; retry later", src)
 		case errors.Is(err, tenant.ErrBadCredentials):
 			s.authLimit.Failed(src)
 			q.Refuse(http.StatusUnauthorized, restapi.CodeAuth, "unknown client or wrong password")

@@ -10,12 +10,12 @@ package server
 //     file type from restapi.ParsePath.
 //   - Headers are capped (MaxHeaderBytes) and must arrive within
 //     HeaderTimeout; a body must keep a minimum average rate after a grace
-//     period and never stall longer than BodyIdle (repohttp.BodyLimit); the number
-//     of connections is capped (repohttp.LimitListener).
+//     period and never stall longer than BodyIdle (repohttp.BodyLimit);
+//     the number of connections is capped (repohttp.LimitListener).
 //   - Failed authentication is rate-limited per source address
 //     (tenant.AuthLimiter); bcrypt comparisons run a few at a time.
 //   - Per client: concurrent uploads (tenant.UploadSlots), backup sessions
-//     (sessions.go) and repositories (serveRepo) are capped.
+//     (package sessions) and repositories (mayCreateRepo) are capped.
 
 import (
 	"net"
@@ -46,15 +46,6 @@ const (
 	DefaultMaxMetaUpload   = 64 << 20
 )
 
-// Refusal codes of the limits (X-Cairn-Error).
-const (
-	codeSlowBody       = repohttp.CodeSlowBody
-	codeTooManyUploads = restapi.CodeTooManyUploads
-	codeTooManyRepos   = restapi.CodeTooManyRepos
-	codeAuthLimited    = restapi.CodeAuthLimited
-	codeBadMethod      = restapi.CodeBadMethod
-)
-
 // repoCreateCost is the quota headroom creating a repository needs: about
 // what its config and first key file take.
 const repoCreateCost = 4 << 10
@@ -82,7 +73,7 @@ func sourceOf(r *http.Request) string {
 func (s *Server) mayCreateRepo(c state.Client) func(count int) error {
 	return func(count int) error {
 		if count >= s.opts.MaxRepos {
-			return repohttp.Refusef(http.StatusForbidden, codeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)
+			return repohttp.Refusef(http.StatusForbidden, restapi.CodeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)
 		}
 		if c.Quota > 0 {
 			used, err := s.usage.Get(c.Name)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -89,11 +90,11 @@ func TestTooManyUploadsAndSlowBody(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	b := random(100)
-	if st, code, _ := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b); st != http.StatusTooManyRequests || code != codeTooManyUploads {
-		t.Fatalf("second upload: %d %s, want 429 %s", st, code, codeTooManyUploads)
+	if st, code, _ := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b); st != http.StatusTooManyRequests || code != restapi.CodeTooManyUploads {
+		t.Fatalf("second upload: %d %s, want 429 %s", st, code, restapi.CodeTooManyUploads)
 	}
 	// …until the server gives up on its body.
-	if st, code := rawStatus(c); st != http.StatusRequestTimeout || code != codeSlowBody {
+	if st, code := rawStatus(c); st != http.StatusRequestTimeout || code != restapi.CodeSlowBody {
 		t.Fatalf("stalled upload: %d %s, want 408", st, code)
 	}
 	if st, _, body := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b); st != 200 {
@@ -120,7 +121,7 @@ func TestBadMethodAndLabels(t *testing.T) {
 	ts := startTest(t, Options{})
 	for _, m := range []string{"FOO", "PUT", "M" + strings.Repeat("Z", 4000)} {
 		c := ts.rawRequest(m + " /alice/r/keys/ HTTP/1.1\r\nHost: x\r\n" + authHeader("alice", pwAlice))
-		if st, code := rawStatus(c); st != http.StatusMethodNotAllowed || code != codeBadMethod {
+		if st, code := rawStatus(c); st != http.StatusMethodNotAllowed || code != restapi.CodeBadMethod {
 			t.Fatalf("%.10s: %d %s", m, st, code)
 		}
 	}

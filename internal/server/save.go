@@ -214,7 +214,7 @@ func (sv *saving) takeSlot() (done func(), ok bool) {
 	done, ok = s.uploads.Take(q.client.Name, s.opts.MaxUploads)
 	if !ok {
 		q.W.Header().Set("Retry-After", "1")
-		q.Refuse(http.StatusTooManyRequests, codeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",
+		q.Refuse(http.StatusTooManyRequests, restapi.CodeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",
 			q.client.Name, s.opts.MaxUploads)
 	}
 	return done, ok
