@@ -29,7 +29,7 @@ type request struct {
 func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := s.opts.Now()
 	q := &request{Request: repohttp.NewRequest(rw, r, s.log, s.bodyRate())}
-	if methodLabel(r.Method) == "other" {
+	if repohttp.MethodLabel(r.Method) == "other" {
 		// Before anything else: the method is the client's to choose, and
 		// nothing of it is kept (R26).
 		q.W.Header().Set("Allow", "GET, HEAD, POST, DELETE")
@@ -43,7 +43,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	q.Log.Debug("request", "client", q.client.Name, "repo", q.Path.RepoPath(), "status", status,
 		"bytes_out", q.W.Bytes, "took", s.opts.Now().Sub(start))
-	s.metrics.Request(q.client.Name, methodLabel(r.Method), q.Path, q.Code)
+	s.metrics.Request(q.client.Name, repohttp.MethodLabel(r.Method), q.Path, q.Code)
 	s.count(q.client.Name, q.Code != "")
 }
 
@@ -59,7 +59,7 @@ func (s *Server) route(q *request) {
 		q.Refuse(http.StatusUnauthorized, restapi.CodeAuth, "credentials required")
 		return
 	}
-	src := sourceOf(r)
+	src := repohttp.Source(r)
 	c, err := s.auth.Check(r.Context(), name, pw, func() error {
 		if ok, wait := s.authLimit.Allowed(src); !ok {
 			return &tenant.AuthLimitedError{Wait: wait}

@@ -18,7 +18,6 @@ package server
 //     (package sessions) and repositories (mayCreateRepo) are capped.
 
 import (
-	"net"
 	"net/http"
 	"time"
 
@@ -49,24 +48,6 @@ const (
 // repoCreateCost is the quota headroom creating a repository needs: about
 // what its config and first key file take.
 const repoCreateCost = 4 << 10
-
-// methodLabel is a request method as a metric label, from a fixed set.
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete:
-		return m
-	}
-	return "other"
-}
-
-// sourceOf is the address a request came from, without its port.
-func sourceOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
 
 // mayCreateRepo refuses client a new repository beyond MaxRepos, or
 // without quota headroom for one.

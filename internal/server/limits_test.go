@@ -18,17 +18,6 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
-func TestMethodLabel(t *testing.T) {
-	for m, want := range map[string]string{
-		"GET": "GET", "HEAD": "HEAD", "POST": "POST", "DELETE": "DELETE",
-		"PUT": "other", "get": "other", "": "other", strings.Repeat("X", 1<<20): "other",
-	} {
-		if got := methodLabel(m); got != want {
-			t.Errorf("methodLabel(%.10q) = %q, want %q", m, got, want)
-		}
-	}
-}
-
 func (ts *testServer) rawRequest(head string) net.Conn {
 	ts.t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))

@@ -2,6 +2,7 @@ package repohttp
 
 import (
 	"net"
+	"net/http"
 	"sync"
 )
 
@@ -48,4 +49,23 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// MethodLabel is a request method as a metric label, from a fixed set
+// (R26): GET, HEAD, POST, DELETE, or "other".
+func MethodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete:
+		return m
+	}
+	return "other"
+}
+
+// Source is the address a request came from, without its port.
+func Source(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
