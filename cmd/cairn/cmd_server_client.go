@@ -103,9 +103,9 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	defer d.Close()
-	c := server.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now()}
+	c := state.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now()}
 	err = d.NewClient(ctx, c, pw)
-	if errors.Is(err, server.ErrClientExists) {
+	if errors.Is(err, state.ErrClientExists) {
 		return withHint(err, "choose another name, or `cairn server client passwd %s`", name)
 	}
 	if err != nil {
@@ -203,7 +203,7 @@ func runServerClientSet(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	defer d.Close()
 	err = d.State.UpdateClient(ctx, name, ch, alert.DefaultWarnAfter, alert.DefaultAlertAfter)
 	switch {
-	case errors.Is(err, server.ErrNoClient):
+	case errors.Is(err, state.ErrNoClient):
 		return withHint(err, "see `cairn server client list`, or add it with `cairn server client add %s`", name)
 	case errors.Is(err, state.ErrBadThresholds):
 		return usageError{err}
@@ -273,7 +273,7 @@ func backupAge(t, now time.Time) string {
 	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }
 
-func flags(c server.Client) string {
+func flags(c state.Client) string {
 	s := ""
 	if c.AppendOnly {
 		s += "append-only"
@@ -336,7 +336,7 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	return colourTable(g.stdout, rows, 1, colours)
 }
 
-func clientJSON(c server.Client, stored int64) map[string]any {
+func clientJSON(c state.Client, stored int64) map[string]any {
 	m := map[string]any{
 		"name": c.Name, "append_only": c.AppendOnly, "disabled": c.Disabled, "quota": c.Quota,
 		"min_interval": c.MinInterval.String(), "stored_bytes": stored, "snapshots": c.Snapshots,
@@ -355,7 +355,7 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	}
 	defer d.Close()
 	c, err := d.State.Client(ctx, name)
-	if errors.Is(err, server.ErrNoClient) {
+	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")
 	}
 	if err != nil {

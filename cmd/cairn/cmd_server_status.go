@@ -15,8 +15,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cairnbackup/cairn/internal/alert"
-	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 func newServerStatusCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -50,7 +50,7 @@ func runServerStatus(ctx context.Context, g *GlobalOptions, opts *ServerOptions,
 	}
 	defer d.Close()
 	r, err := monitor.Evaluate(ctx, d.State, d.StoredBytes, monitor.Clock()(), only)
-	if errors.Is(err, server.ErrNoClient) {
+	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")
 	}
 	if err != nil {

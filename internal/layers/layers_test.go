@@ -70,6 +70,11 @@ var layer = map[string]int{
 	"internal/server/state":        7, // stores policies (forget, prune)
 	"internal/server/maintain":     8,
 	"internal/server/verify":       8,
+	"internal/server/metrics":      8,
+	"internal/server/tenant":       8,
+	"internal/server/coord":        6, // storage's leases (5)
+	"internal/server/identity":     5, // repository's ServerPublic (4)
+	"internal/server/sessions":     8,
 	"internal/server":              9,
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    10,
@@ -87,6 +92,21 @@ var mayImport = map[string][]string{
 	"internal/server/storage": {"internal/backend", "internal/backend/local", "internal/backend/location", "internal/backend/s3"},
 	// One repository's REST handler: nothing of tenants, state or storage.
 	"internal/server/repohttp": {"internal/backend", "internal/restapi", "internal/units"},
+	// Metrics read the state database; nothing of HTTP handling or storage.
+	"internal/server/metrics": {"internal/restapi", "internal/server/state"},
+	// Who a client is and what it holds: credentials, login and upload
+	// limits, bytes stored; nothing of HTTP or storage.
+	"internal/server/tenant": {"internal/server/state"},
+	// Coordination: locks and storage leases, nothing of HTTP or tenants.
+	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
+	// The server's own keys: crypto, and repository for what clients enrol.
+	"internal/server/identity": {"internal/crypto", "internal/repository"},
+	// Upload validation goes through the repository's verifier: it reads
+	// no key material or trust format itself (no crypto, no trust).
+	"internal/server/verify": {"internal/backend", "internal/blob", "internal/repository", "internal/restapi",
+		"internal/server/repohttp", "internal/server/state", "internal/snapshot"},
+	// Backup sessions: their REST requests and the state database's table.
+	"internal/server/sessions": {"internal/restapi", "internal/server/repohttp", "internal/server/state"},
 	// The REST client speaks the protocol; it never imports the server.
 	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
@@ -101,11 +121,16 @@ var importedOnlyBy = map[string][]string{
 	"internal/index": {"internal/repository", "internal/checker", "internal/prune", "internal/repair", "internal/restorer"},
 	// The server's parts are the server's.
 	"internal/server":          {"cmd/cairn"},
-	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify"},
+	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
 	"internal/server/maintain": {"internal/server"},
-	"internal/server/storage":  {"internal/server"},
-	"internal/server/repohttp": {"internal/server", "internal/server/verify"},
+	"internal/server/storage":  {"internal/server", "internal/server/coord"},
+	"internal/server/repohttp": {"internal/server", "internal/server/verify", "internal/server/sessions"},
 	"internal/server/verify":   {"internal/server"},
+	"internal/server/metrics":  {"internal/server"},
+	"internal/server/tenant":   {"internal/server"},
+	"internal/server/coord":    {"internal/server"},
+	"internal/server/identity": {"internal/server"},
+	"internal/server/sessions": {"internal/server"},
 }
 
 // check returns every violation of the tables in graph (package → the
@@ -211,8 +236,10 @@ func TestCheckCatchesViolations(t *testing.T) {
 		{"upward", "internal/repository", "internal/archiver", "imports must flow down"},
 		{"client imports server", "internal/backend/rest", "internal/server", "imports must flow down"},
 		{"narrow package", "internal/server/state", "internal/backend", "it may import only"},
+		{"verify reads trust itself", "internal/server/verify", "internal/trust", "it may import only"},
+		{"verify holds keys itself", "internal/server/verify", "internal/crypto", "it may import only"},
 		{"format outside repository", "internal/archiver", "internal/pack", "which only internal/repository"},
-		{"server part outside server", "cmd/cairn", "internal/server/state", "which only internal/server"},
+		{"server part outside server", "cmd/cairn", "internal/server/verify", "which only internal/server"},
 	} {
 		g := map[string][]string{}
 		for k, v := range graph {
