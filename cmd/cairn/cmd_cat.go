@@ -19,8 +19,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // CatOptions are cat's flags.
@@ -294,7 +294,7 @@ func catNode(n *snapshot.Node) catNodeJSON {
 }
 
 // catTree loads the tree arg names: a tree ID, or SNAPSHOT[:PATH], the
-// snapshot's size checked first (restorer.CheckSize) like every walk.
+// snapshot's size checked first (walker.CheckSize) like every walk.
 func catTree(ctx context.Context, g *GlobalOptions, repo *repository.Repository, arg string, f *SnapshotFilter) (any, error) {
 	var id blob.ID
 	if len(arg) == 64 && !strings.Contains(arg, ":") {
@@ -312,10 +312,10 @@ func catTree(ctx context.Context, g *GlobalOptions, repo *repository.Repository,
 			return nil, err
 		}
 		ctx = repository.ReadFor(ctx, snap.Signer())
-		if err := restorer.CheckSize(ctx, repo, snap); err != nil {
+		if err := walker.CheckSize(ctx, repo, snap); err != nil {
 			return nil, refusedSnapshot(err)
 		}
-		n, err := restorer.FindNode(ctx, repo, snap.File.Statement.Root, p)
+		n, err := walker.FindNode(ctx, repo, snap.File.Statement.Root, p)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err)
 		}
@@ -325,7 +325,7 @@ func catTree(ctx context.Context, g *GlobalOptions, repo *repository.Repository,
 		}
 		id = *n.Subtree
 	}
-	t, err := restorer.LoadTree(ctx, repo, id)
+	t, err := walker.LoadTree(ctx, repo, id)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/copier"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // CopyOptions are copy's flags.
@@ -127,7 +127,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 	for _, e := range errs {
 		fmt.Fprintf(g.stderr, "cairn: warning: destination: %v; run `cairn check`\n", e)
 	}
-	exp := restorer.NewExpander(src)
+	exp := walker.NewExpander(src)
 	var out []copyJSON
 	var failed []string
 	for _, s := range chosen {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // DiffOptions are diff's flags.
@@ -72,7 +72,7 @@ func runDiff(ctx context.Context, g *GlobalOptions, opts DiffOptions, args []str
 	if err := repo.LoadIndex(ctx); err != nil {
 		return err
 	}
-	exp := restorer.NewExpander(repo)
+	exp := walker.NewExpander(repo)
 	for _, s := range []*repository.Snapshot{a, b} {
 		if _, err := exp.Snapshot(ctx, s); err != nil {
 			return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err))
@@ -107,7 +107,7 @@ func (d *differ) load(id *blob.ID) ([]snapshot.Node, error) {
 	if id == nil {
 		return nil, nil
 	}
-	t, err := restorer.LoadTree(d.ctx, d.repo, *id)
+	t, err := walker.LoadTree(d.ctx, d.repo, *id)
 	if err != nil {
 		return nil, err
 	}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // FindOptions are find's flags.
@@ -80,12 +80,12 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 	}
 	var matches []findMatch
 	lost := 0 // directories whose trees are lost: not searched
-	exp := restorer.NewExpander(repo)
+	exp := walker.NewExpander(repo)
 	for _, s := range snaps {
 		if _, err := exp.Snapshot(ctx, s); err != nil {
 			return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err))
 		}
-		err := restorer.WalkLost(repository.ReadFor(ctx, s.Signer()), repo, s.File.Statement.Root, func(p string, n *snapshot.Node) error {
+		err := walker.WalkLost(repository.ReadFor(ctx, s.Signer()), repo, s.File.Statement.Root, func(p string, n *snapshot.Node) error {
 			full := "/" + p
 			for _, pat := range patterns {
 				subject := n.Name
@@ -104,7 +104,7 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 			return nil
 		}, func(p string, _ blob.ID, err error) error {
 			lost++
-			fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s: /%s: %s\n", s.ID.Short(), displayText(p), displayText(restorer.LostDir(err).Error()))
+			fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s: /%s: %s\n", s.ID.Short(), displayText(p), displayText(walker.LostDir(err).Error()))
 			return nil
 		})
 		if err != nil {

@@ -9,8 +9,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // StatsOptions are stats' flags.
@@ -65,7 +65,7 @@ func (w *statsWalker) tree(id blob.ID) (treeTotals, error) {
 		return t, nil
 	}
 	w.blobs[snapshot.Ref{Type: blob.Tree, ID: id}] = struct{}{}
-	t, err := restorer.LoadTree(w.ctx, w.repo, id)
+	t, err := walker.LoadTree(w.ctx, w.repo, id)
 	if err != nil {
 		return treeTotals{}, err
 	}
@@ -122,7 +122,7 @@ func runStats(ctx context.Context, g *GlobalOptions, opts StatsOptions, args []s
 	}
 	res := statsResult{Snapshots: len(snaps), ContentKnown: repo.CanReadContent()}
 	w := &statsWalker{ctx: ctx, repo: repo, memo: map[blob.ID]treeTotals{}, blobs: map[snapshot.Ref]struct{}{}}
-	exp := restorer.NewExpander(repo)
+	exp := walker.NewExpander(repo)
 	for _, s := range snaps {
 		if res.ContentKnown {
 			if _, err := exp.Snapshot(ctx, s); err != nil {

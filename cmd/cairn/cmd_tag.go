@@ -12,7 +12,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/copier"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // TagOptions are tag's flags.
@@ -127,7 +127,7 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 			chosen = append(chosen, s)
 		}
 	}
-	exp := restorer.NewExpander(repo)
+	exp := walker.NewExpander(repo)
 	var changes []tagChangeJSON
 	var failed []string
 	unchanged := 0

@@ -57,11 +57,12 @@ var layer = map[string]int{
 	"internal/retention":           3,
 	"internal/repository":          4,
 	"internal/archiver":            5,
-	"internal/restorer":            5,
+	"internal/walker":              5, // trees: check, repair, copy, mount, ls, find, diff, stats
+	"internal/restorer":            6, // restore, on walker (5)
 	"internal/forget":              5,
 	"internal/prune":               6,
 	"internal/checker":             6,
-	"internal/copier":              6, // archiver and restorer (5)
+	"internal/copier":              6, // archiver and walker (5)
 	"internal/fusefs":              6,
 	"internal/agent":               9, // schedule; cmd/cairn runs it
 	"internal/repair":              7, // uses prune's index rewrite (6)
