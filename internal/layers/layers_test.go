@@ -66,6 +66,7 @@ var layer = map[string]int{
 	"internal/fusefs":              6,
 	"internal/agent":               9, // schedule; cmd/cairn runs it
 	"internal/repair":              7, // uses prune's index rewrite (6)
+	"internal/client":              7, // what cmd/cairn, the agent and the server's maintenance share
 	"internal/server/storage":      5,
 	"internal/server/repohttp":     3,
 	"internal/server/state":        7, // stores policies (forget, prune)
