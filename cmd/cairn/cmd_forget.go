@@ -50,7 +50,8 @@ keeps it. --policy-file reads the same rules from a readable file:
 important snapshots until the repository fits (with room for the next
 backups), never a floor snapshot; when that is impossible forget refuses and
 exits 1. Writers' snapshots are aged by when storage received them, not the
-time they claim. Each removed snapshot leaves a signed tombstone. Works with
+time they claim. No policy removes a signer's last snapshot (its dedup
+scope); the server's maintenance keeps it too. Each removed snapshot leaves a signed tombstone. Works with
 the owner or the server key, never a writer key.
 
 forget ID... removes exactly the snapshots named (IDs, unique prefixes or

@@ -2,7 +2,8 @@
 // repository: it loads the snapshots with their policy times, computes what
 // the policy needs from storage (manifest overlaps, repository size) and
 // decides. `cairn forget` and the server's scheduled maintenance share it,
-// so both age, group, score and decide alike.
+// so both age, group, score and decide alike, and both keep each writer's
+// last statement whatever the policy says (WritersLast).
 package forget
 
 import (
@@ -76,8 +77,11 @@ type Policy struct {
 func (p Policy) Space() bool { return p.MaxSize > 0 || p.MinFree > 0 }
 
 // Decide decides which of l's snapshots to keep. A space-driven policy
-// that cannot be met fails with retention.ErrBudget (wrapped) and decides nothing.
+// that cannot be met fails with retention.ErrBudget (wrapped) and decides
+// nothing. Whatever the policy, each writer's last statement is kept
+// (WritersLast): a space budget counts it as a floor.
 func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Policy) ([]retention.Decision, error) {
+	last := WritersLast(l)
 	var ds []retention.Decision
 	switch {
 	case p.Space():
@@ -88,7 +92,7 @@ func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Polic
 		if err != nil {
 			return nil, err
 		}
-		so := retention.SpaceOptions{Now: l.Now, GroupBy: p.GroupBy, Size: size, MaxSize: p.MaxSize, MinFree: p.MinFree}
+		so := retention.SpaceOptions{Now: l.Now, GroupBy: p.GroupBy, Size: size, MaxSize: p.MaxSize, MinFree: p.MinFree, Keep: last}
 		if p.MinFree > 0 {
 			if p.Free == nil {
 				return nil, fmt.Errorf("free space of %s: unknown", repo.Backend().Properties().Location)
@@ -110,8 +114,40 @@ func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Polic
 	default:
 		ds = retention.ApplyGroups(l.Snapshots, p.GroupBy, p.Keep)
 	}
+	for i := range ds {
+		if why, ok := last[ds[i].Snapshot.ID]; ok && !ds[i].Keep {
+			ds[i].Keep, ds[i].Reasons = true, []string{why}
+		}
+	}
 	return ds, nil
 }
+
+// WritersLast names each signer's last statement among every snapshot l
+// loaded (also those a filter left out of l.Snapshots), by ID with the
+// reason it stays. A retention policy never forgets one: it is the
+// writer's dedup scope (R16; a writer deduplicates only against its own
+// last committed snapshot), so forgetting it makes the writer's next
+// backup upload everything again. The same holds for the owner key's
+// last statement. Forgetting a snapshot by name (`cairn forget ID`) is
+// not a policy and may remove it; the next commit then chains to its
+// tombstone.
+func WritersLast(l *Loaded) map[string]string {
+	lastOf := map[[32]byte]*repository.Snapshot{}
+	for _, sn := range l.ByID {
+		w := sn.File.Statement.Writer
+		if o := lastOf[w]; o == nil || sn.File.Statement.Seq > o.File.Statement.Seq {
+			lastOf[w] = sn
+		}
+	}
+	out := make(map[string]string, len(lastOf))
+	for _, sn := range lastOf {
+		out[sn.ID.String()] = LastStatementReason
+	}
+	return out
+}
+
+// LastStatementReason is the reason WritersLast gives.
+const LastStatementReason = "its writer's last statement"
 
 // Overlaps fills in, per group, the fraction of the previous snapshot's
 // refs each snapshot still reaches (anomaly detection), reading two
