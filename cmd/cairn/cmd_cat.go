@@ -18,6 +18,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 	"github.com/cairnbackup/cairn/internal/walker"
@@ -97,14 +98,14 @@ func runCat(ctx context.Context, g *GlobalOptions, opts CatOptions, args []strin
 		}
 		v = catSnapshot(snap)
 	case "tree":
-		if err := needContent(repo, "reading trees"); err != nil {
+		if err := client.NeedContent(repo, "reading trees"); err != nil {
 			return err
 		}
 		if v, err = catTree(ctx, g, repo, args[1], &opts.Filter); err != nil {
 			return err
 		}
 	case "blob":
-		if err := needContent(repo, "reading blobs"); err != nil {
+		if err := client.NeedContent(repo, "reading blobs"); err != nil {
 			return err
 		}
 		id, err := parseBlobID(args[1])
@@ -124,14 +125,14 @@ func runCat(ctx context.Context, g *GlobalOptions, opts CatOptions, args []strin
 		}
 		v = map[string]any{"id": id.String(), "type": blob.Data.String(), "size": len(plain), "data": plain}
 	case "index":
-		if err := needMetadata(repo, "reading the index"); err != nil {
+		if err := client.NeedMetadata(repo, "reading the index"); err != nil {
 			return err
 		}
 		if v, err = catIndex(ctx, g, repo); err != nil {
 			return err
 		}
 	case "pack":
-		if err := needMetadata(repo, "reading pack headers"); err != nil {
+		if err := client.NeedMetadata(repo, "reading pack headers"); err != nil {
 			return err
 		}
 		id, err := parseBlobID(args[1])

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/copier"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
@@ -88,7 +89,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
-	if err := needContent(src, "copying from a repository"); err != nil {
+	if err := client.NeedContent(src, "copying from a repository"); err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
 	dst, err := g.openRepo(ctx)
@@ -96,7 +97,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		return err
 	}
 	if dst.Keys().Sign == nil {
-		return roleError{verb: "copying snapshots into a repository", need: "the owner key or a writer key", have: dst.Keys().Role, base: crypto.ErrNeedsOwner}
+		return roleError{Verb: "copying snapshots into a repository", Need: "the owner key or a writer key", Have: dst.Keys().Role, Base: crypto.ErrNeedsOwner}
 	}
 	if dst.Keys().RepoID == src.Keys().RepoID {
 		return usageError{errors.New("the source and the destination are the same repository")}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/walker"
 )
 
@@ -42,7 +43,7 @@ func runDiff(ctx context.Context, g *GlobalOptions, opts DiffOptions, args []str
 	if err != nil {
 		return err
 	}
-	if err := needContent(repo, "comparing snapshots"); err != nil {
+	if err := client.NeedContent(repo, "comparing snapshots"); err != nil {
 		return err
 	}
 	snaps, err := loadSnapshots(ctx, g, repo)

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 	"github.com/cairnbackup/cairn/internal/walker"
@@ -57,7 +58,7 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 	if err != nil {
 		return err
 	}
-	if err := needContent(repo, "finding files"); err != nil {
+	if err := client.NeedContent(repo, "finding files"); err != nil {
 		return err
 	}
 	all, err := loadSnapshots(ctx, g, repo)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/forget"
 	"github.com/cairnbackup/cairn/internal/repository"
@@ -50,9 +51,10 @@ keeps it. --policy-file reads the same rules from a readable file:
 important snapshots until the repository fits (with room for the next
 backups), never a floor snapshot; when that is impossible forget refuses and
 exits 1. Writers' snapshots are aged by when storage received them, not the
-time they claim. No policy removes a signer's last snapshot (its dedup
-scope); the server's maintenance keeps it too. Each removed snapshot leaves a signed tombstone. Works with
-the owner or the server key, never a writer key.
+time they claim. No policy removes a writer's last snapshot (its dedup
+scope), nor with the server key the owner's; the server's maintenance
+keeps them too. Each removed snapshot leaves a signed tombstone. Works
+with the owner or the server key, never a writer key.
 
 forget ID... removes exactly the snapshots named (IDs, unique prefixes or
 "latest") and takes no policy. --host, --tag and --path restrict a policy to
@@ -143,11 +145,11 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids []
 	if err != nil {
 		return err
 	}
-	if err := needMetadata(repo, "forgetting snapshots"); err != nil {
+	if err := client.NeedMetadata(repo, "forgetting snapshots"); err != nil {
 		return err
 	}
 	if repo.Keys().CoordSign == nil {
-		return roleError{verb: "forgetting snapshots", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
+		return roleError{Verb: "forgetting snapshots", Need: "the owner or server key", Have: repo.Keys().Role, Base: crypto.ErrNeedsMetadata}
 	}
 	warn := func(m string) { fmt.Fprintf(g.stderr, "warning: %s\n", displayText(m)) }
 	// Server-signed receipts, where present, give each snapshot its age (R14).
@@ -213,11 +215,11 @@ func runForgetIDs(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids
 	if err != nil {
 		return err
 	}
-	if err := needMetadata(repo, "forgetting snapshots"); err != nil {
+	if err := client.NeedMetadata(repo, "forgetting snapshots"); err != nil {
 		return err
 	}
 	if repo.Keys().CoordSign == nil {
-		return roleError{verb: "forgetting snapshots", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
+		return roleError{Verb: "forgetting snapshots", Need: "the owner or server key", Have: repo.Keys().Role, Base: crypto.ErrNeedsMetadata}
 	}
 	snaps, err := loadSnapshots(ctx, g, repo)
 	if err != nil {

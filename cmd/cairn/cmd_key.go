@@ -251,7 +251,7 @@ func runKeyRevoke(ctx context.Context, g *GlobalOptions, arg string) error {
 		return err
 	}
 	if repo.Keys().Role != crypto.RoleOwner {
-		return roleError{verb: "revoking writers", need: "the owner key", have: repo.Keys().Role, base: crypto.ErrNeedsOwner}
+		return roleError{Verb: "revoking writers", Need: "the owner key", Have: repo.Keys().Role, Base: crypto.ErrNeedsOwner}
 	}
 	ro := repo.Roster()
 	prefix := strings.ToLower(arg)
@@ -311,7 +311,7 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 		return err
 	}
 	if repo.Keys().Role != crypto.RoleOwner {
-		return roleError{verb: "adding keys", need: "the owner key", have: repo.Keys().Role, base: crypto.ErrNeedsOwner}
+		return roleError{Verb: "adding keys", Need: "the owner key", Have: repo.Keys().Role, Base: crypto.ErrNeedsOwner}
 	}
 	if len(repo.Config().MetaRecipientsExtra) > 0 && opts.Export == "" {
 		return keyOnServerError(role)

@@ -53,7 +53,7 @@ func runStats(ctx context.Context, g *GlobalOptions, opts StatsOptions, args []s
 	if err != nil {
 		return err
 	}
-	if err := needMetadata(repo, "statistics"); err != nil {
+	if err := client.NeedMetadata(repo, "statistics"); err != nil {
 		return err
 	}
 	all, err := loadSnapshots(ctx, g, repo)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/copier"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/walker"
@@ -107,7 +108,7 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 	if err != nil {
 		return err
 	}
-	if err := needContent(repo, "changing tags"); err != nil {
+	if err := client.NeedContent(repo, "changing tags"); err != nil {
 		return err
 	}
 	snaps, err := loadSnapshots(ctx, g, repo)

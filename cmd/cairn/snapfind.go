@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -171,7 +172,7 @@ func openSnapshotContent(ctx context.Context, g *GlobalOptions, verb, arg string
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := needContent(repo, verb); err != nil {
+	if err := client.NeedContent(repo, verb); err != nil {
 		return nil, nil, err
 	}
 	snap, err := resolveSnapshot(ctx, g, repo, arg, f)
