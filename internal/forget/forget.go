@@ -9,6 +9,7 @@ package forget
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"time"
 
@@ -78,10 +79,10 @@ func (p Policy) Space() bool { return p.MaxSize > 0 || p.MinFree > 0 }
 
 // Decide decides which of l's snapshots to keep. A space-driven policy
 // that cannot be met fails with retention.ErrBudget (wrapped) and decides
-// nothing. Whatever the policy, each writer's last statement is kept
-// (WritersLast): a space budget counts it as a floor.
+// nothing. Whatever the policy, each other signer's last statement is
+// kept (WritersLast): a space budget counts it as a floor.
 func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Policy) ([]retention.Decision, error) {
-	last := WritersLast(l)
+	last := WritersLast(l, repo.Keys().SignerID())
 	var ds []retention.Decision
 	switch {
 	case p.Space():
@@ -122,19 +123,24 @@ func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Polic
 	return ds, nil
 }
 
-// WritersLast names each signer's last statement among every snapshot l
-// loaded (also those a filter left out of l.Snapshots), by ID with the
-// reason it stays. A retention policy never forgets one: it is the
-// writer's dedup scope (R16; a writer deduplicates only against its own
-// last committed snapshot), so forgetting it makes the writer's next
-// backup upload everything again. The same holds for the owner key's
-// last statement. Forgetting a snapshot by name (`cairn forget ID`) is
-// not a policy and may remove it; the next commit then chains to its
-// tombstone.
-func WritersLast(l *Loaded) map[string]string {
+// WritersLast names the last statement of each signer other than self
+// among every snapshot l loaded (also those a filter left out of
+// l.Snapshots), by ID with the reason it stays. A retention policy never
+// forgets one: it is its writer's dedup scope (R16; a writer deduplicates
+// only against its own last committed snapshot), so forgetting it would
+// make that writer's next backup upload everything again. self is the key
+// applying the policy (nil for a server key, which signs no snapshots):
+// the owner running `cairn forget` reads the whole index and may forget
+// its own last statement, its next commit chaining to the tombstone.
+// Forgetting by name (`cairn forget ID`) is not a policy and may remove
+// any.
+func WritersLast(l *Loaded, self ed25519.PublicKey) map[string]string {
 	lastOf := map[[32]byte]*repository.Snapshot{}
 	for _, sn := range l.ByID {
 		w := sn.File.Statement.Writer
+		if self.Equal(ed25519.PublicKey(w[:])) {
+			continue
+		}
 		if o := lastOf[w]; o == nil || sn.File.Statement.Seq > o.File.Statement.Seq {
 			lastOf[w] = sn
 		}

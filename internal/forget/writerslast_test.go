@@ -13,9 +13,9 @@ import (
 )
 
 // TestPolicyKeepsWritersLast: a policy that keeps nothing still keeps the
-// last statement of each signer, the owner's and a writer's, saying why;
-// with a filter that hides a signer's last statement from the policy, the
-// last among the snapshots it does see goes (it is not the signer's last).
+// last statement of each signer but the key applying it (here the owner),
+// saying why; with a filter that hides a writer's last statement from the
+// policy, it is still kept, and the snapshots the policy sees go.
 func TestPolicyKeepsWritersLast(t *testing.T) {
 	ctx := context.Background()
 	owner := ownerRepo(t) // seven owner snapshots of host "h"
@@ -46,11 +46,20 @@ func TestPolicyKeepsWritersLast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := forget.WritersLast(l)
-	if len(last) != 2 {
-		t.Fatalf("last statements of %d signers, want 2 (the owner and the writer): %v", len(last), last)
+	all := forget.WritersLast(l, nil) // as a server key applies a policy
+	if len(all) != 2 {
+		t.Fatalf("last statements of %d signers, want 2 (the owner and the writer): %v", len(all), all)
+	}
+	last := forget.WritersLast(l, owner.Keys().SignerID())
+	if len(last) != 1 {
+		t.Fatalf("last statements of %d signers but the owner, want 1 (the writer): %v", len(last), last)
 	}
 	for id := range last {
+		if _, ok := all[id]; !ok || l.ByID[id].Meta.HostLabel != "w1" {
+			t.Errorf("%s named the writer's last, but it is not", id[:8])
+		}
+	}
+	for id := range all {
 		st := l.ByID[id].File.Statement
 		for _, o := range l.ByID {
 			if o.File.Statement.Writer == st.Writer && o.File.Statement.Seq > st.Seq {
@@ -87,36 +96,18 @@ func TestPolicyKeepsWritersLast(t *testing.T) {
 		t.Errorf("kept %v of %d, want exactly the last statements %v of 10", got, len(ds), want)
 	}
 
-	// The policy sees only the owner's six older snapshots: it keeps none.
+	// The policy sees only the writer's two older snapshots: it keeps
+	// none, and the writer's last, which it does not see, is not decided.
 	sub := *l
 	sub.Snapshots = slices.DeleteFunc(slices.Clone(l.Snapshots), func(s retention.Snapshot) bool {
 		_, isLast := last[s.ID]
-		return isLast || s.Host != "h"
+		return isLast || s.Host != "w1"
 	})
 	ds, err = forget.Decide(ctx, owner, &sub, forget.Policy{Keep: nothing, GroupBy: gb})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := kept(ds); len(got) != 0 || len(ds) != 6 {
-		t.Errorf("a filtered policy kept %v of %d, want none of 6", got, len(ds))
-	}
-
-	// Importance 1 per group keeps the newest of each group, the last
-	// statements here, for their own reason.
-	ds, err = forget.Decide(ctx, owner, l, forget.Policy{Importance: 1, GroupBy: gb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, d := range ds {
-		if d.Keep {
-			n++
-			if _, ok := last[d.Snapshot.ID]; !ok {
-				t.Errorf("importance 1 kept %s, not a last statement", d.Snapshot.ID[:8])
-			}
-		}
-	}
-	if n != 2 {
-		t.Errorf("importance 1 kept %d, want 2", n)
+	if got := kept(ds); len(got) != 0 || len(ds) != 2 {
+		t.Errorf("a filtered policy kept %v of %d, want none of 2", got, len(ds))
 	}
 }
