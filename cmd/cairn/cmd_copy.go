@@ -108,10 +108,10 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 	}
 	var chosen []*repository.Snapshot
 	if len(args) == 0 {
-		chosen = opts.Filter.apply(srcSnaps)
+		chosen = opts.Filter.Apply(srcSnaps)
 	}
 	for _, a := range args {
-		s, err := findSnapshot(srcSnaps, a, &opts.Filter)
+		s, err := client.Find(srcSnaps, a, &opts.Filter)
 		if err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
@@ -140,7 +140,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 			}
 			continue
 		}
-		if why := passedOver(s); why != "" {
+		if why := client.PassedOver(s); why != "" {
 			fmt.Fprintf(g.stderr, "cairn: warning: source snapshot %s %s; not copied\n", s.ID.Short(), displayText(why))
 			failed = append(failed, s.ID.Short())
 			continue

@@ -50,11 +50,11 @@ func runDiff(ctx context.Context, g *GlobalOptions, opts DiffOptions, args []str
 	if err != nil {
 		return err
 	}
-	a, err := findSnapshot(snaps, args[0], &opts.Filter)
+	a, err := client.Find(snaps, args[0], &opts.Filter)
 	if err != nil {
 		return err
 	}
-	b, err := findSnapshot(snaps, args[1], &opts.Filter)
+	b, err := client.Find(snaps, args[1], &opts.Filter)
 	if err != nil {
 		return err
 	}

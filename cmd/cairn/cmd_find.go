@@ -67,10 +67,10 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 	}
 	var snaps []*repository.Snapshot
 	if len(opts.Snapshots) == 0 {
-		snaps = opts.Filter.apply(all)
+		snaps = opts.Filter.Apply(all)
 	}
 	for _, id := range opts.Snapshots {
-		s, err := findSnapshot(all, id, &opts.Filter)
+		s, err := client.Find(all, id, &opts.Filter)
 		if err != nil {
 			return err
 		}

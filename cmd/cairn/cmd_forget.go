@@ -157,11 +157,11 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids []
 	if err != nil {
 		return err
 	}
-	if !opts.Filter.empty() {
+	if !opts.Filter.Empty() {
 		// The policy sees only the snapshots the filter matches; the
 		// others are neither kept nor removed by it.
 		sub := *l
-		sub.Snapshots = slices.DeleteFunc(slices.Clone(l.Snapshots), func(s retention.Snapshot) bool { return !opts.Filter.match(l.ByID[s.ID]) })
+		sub.Snapshots = slices.DeleteFunc(slices.Clone(l.Snapshots), func(s retention.Snapshot) bool { return !opts.Filter.Match(l.ByID[s.ID]) })
 		l = &sub
 	}
 	rp := forget.Policy{Keep: p, GroupBy: gb, Importance: importance, MaxSize: maxSize, MinFree: minFree,
@@ -227,7 +227,7 @@ func runForgetIDs(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids
 	}
 	var picked []*repository.Snapshot
 	for _, id := range ids {
-		s, err := findSnapshot(snaps, id, &opts.Filter)
+		s, err := client.Find(snaps, id, &opts.Filter)
 		if err != nil {
 			return err // nothing removed yet: all or none are named right
 		}

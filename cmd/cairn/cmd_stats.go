@@ -60,9 +60,9 @@ func runStats(ctx context.Context, g *GlobalOptions, opts StatsOptions, args []s
 	if err != nil {
 		return err
 	}
-	snaps := opts.Filter.apply(all)
+	snaps := opts.Filter.Apply(all)
 	if len(args) == 1 {
-		s, err := findSnapshot(all, args[0], &opts.Filter)
+		s, err := client.Find(all, args[0], &opts.Filter)
 		if err != nil {
 			return err
 		}

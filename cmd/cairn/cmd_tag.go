@@ -117,10 +117,10 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 	}
 	var chosen []*repository.Snapshot
 	if len(args) == 0 {
-		chosen = opts.Filter.apply(snaps)
+		chosen = opts.Filter.Apply(snaps)
 	}
 	for _, a := range args {
-		s, err := findSnapshot(snaps, a, &opts.Filter)
+		s, err := client.Find(snaps, a, &opts.Filter)
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 			unchanged++
 			continue
 		}
-		if why := passedOver(s); why != "" {
+		if why := client.PassedOver(s); why != "" {
 			// Signing it as the owner would vouch for a host label or a
 			// time nothing vouches for now.
 			fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s %s; not re-signed with new tags\n", s.ID.Short(), displayText(why))
