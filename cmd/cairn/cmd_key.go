@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/trust"
@@ -322,7 +323,7 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 	}
 	label := opts.Label
 	if label == "" {
-		label = keyLabel()
+		label = client.DefaultKeyLabel()
 	}
 	m, err := repo.NewKeyMaterial(role)
 	if err != nil {
@@ -452,7 +453,7 @@ func runKeyPasswd(ctx context.Context, g *GlobalOptions, opts KeyPasswdOptions) 
 	if err != nil {
 		return err
 	}
-	id, err := repo.ChangePassword(ctx, pw, crypto.DefaultKDF, keyLabel())
+	id, err := repo.ChangePassword(ctx, pw, crypto.DefaultKDF, client.DefaultKeyLabel())
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/trust"
 )
 
 // runInitServer creates a repository on a cairn server (R4, R21): it
@@ -28,17 +28,17 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 		return withHint(fmt.Errorf("refusing plain http:// to %s: the password and data would cross the network unencrypted", u.Host),
 			"use https:// (cairn server run --tls-cert/--tls-key), or pass --insecure if the network is trusted")
 	}
-	client, err := g.httpClient()
+	hc, err := g.httpClient()
 	if err != nil {
 		return err
 	}
-	id, err := rest.FetchIdentity(ctx, client, u)
+	id, err := rest.FetchIdentity(ctx, hc, u)
 	pub := repository.ServerPublic(id)
 	if err == nil {
 		err = pub.Validate()
 	}
 	if err != nil {
-		if h := certHint(err); h != err {
+		if h := client.CertHint(err); h != err {
 			return h
 		}
 		return withHint(err, "check the URL and the client's credentials; `cairn init` with a server needs a cairn server, not restic's rest-server")
@@ -85,7 +85,7 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	// Check the key file's place before anything is stored on the server.
 	keyPath := opts.OwnerKeyFile
 	if keyPath == "" {
-		if _, err := ownerKeyDir(); err != nil {
+		if _, err := client.OwnerKeyDir(); err != nil {
 			return err
 		}
 	} else if _, err := os.Stat(keyPath); err == nil {
@@ -97,7 +97,7 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	}
 	repoID := fmt.Sprintf("%x", repo.Config().RepoID)
 	if keyPath == "" {
-		dir, _ := ownerKeyDir()
+		dir, _ := client.OwnerKeyDir()
 		keyPath = filepath.Join(dir, repoID+".key")
 	}
 	if err := writeOwnerKey(keyPath, keyFile); err != nil {
@@ -145,29 +145,6 @@ func confirmOnTerminal(fp string) (bool, error) {
 	return a == "y" || a == "yes", nil
 }
 
-// ownerKeyDir is where server-mode owner keys live by default:
-// $XDG_CONFIG_HOME/cairn/keys, or ~/.config/cairn/keys.
-func ownerKeyDir() (string, error) {
-	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
-		return filepath.Join(d, "cairn", "keys"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", withHint(errors.New("cannot find a config directory for the owner key (no $HOME)"), "pass --owner-key-file")
-	}
-	return filepath.Join(home, ".config", "cairn", "keys"), nil
-}
-
-// ownerKeyPath is where the owner key of repository repoID is looked for
-// when none in the repository matches.
-func ownerKeyPath(repoID []byte) (string, error) {
-	dir, err := ownerKeyDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, fmt.Sprintf("%x.key", repoID)), nil
-}
-
 func writeOwnerKey(path string, buf []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
@@ -185,49 +162,4 @@ func writeOwnerKey(path string, buf []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// maxPeekedConfigs bounds the config versions keptKey reads when the
-// config itself does not parse.
-const maxPeekedConfigs = 64
-
-// keptKey returns the owner key file `cairn init` kept on this machine
-// for the repository in be (found by repository ID), or "" when there is
-// none, and whether the repository is kept on a server (its config lists
-// a further metadata recipient). When the config does not parse (junk
-// planted by someone who can write to storage), the versions in configs/
-// name the repository instead. The IDs read here are only hints to find
-// a file: trust comes from the key file's pinned owner key.
-func keptKey(ctx context.Context, be backend.Backend) (path string, serverMode bool) {
-	try := func(raw []byte) bool {
-		cfg, err := repository.PeekConfig(raw)
-		if err != nil {
-			return false
-		}
-		p, err := ownerKeyPath(cfg.RepoID)
-		if err != nil {
-			return false
-		}
-		if _, err := os.Stat(p); err != nil {
-			return false
-		}
-		path, serverMode = p, len(cfg.MetaRecipientsExtra) > 0
-		return true
-	}
-	if raw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"}); err == nil && try(raw) {
-		return path, serverMode
-	}
-	var names []backend.FileInfo
-	be.List(ctx, backend.Configs, func(fi backend.FileInfo) error {
-		if len(names) < maxPeekedConfigs && fi.Size <= trust.MaxSigned {
-			names = append(names, fi)
-		}
-		return nil
-	})
-	for _, fi := range names {
-		if raw, err := backend.LoadAll(ctx, be, fi.Handle); err == nil && try(raw) {
-			return path, serverMode
-		}
-	}
-	return "", false
 }
