@@ -1,8 +1,8 @@
 // Package layers holds the test that states who may import whom among
 // cairn's packages, and fails on a violation:
 //
-//   - layers: imports flow one way, cmd → server → services →
-//     archiver/restorer/checker → repository → format packages → backend.
+//   - layers: imports flow one way, cmd → server → client → services →
+//     archiver/walker/checker → repository → format packages → backend.
 //     A package may import only packages of a strictly lower layer.
 //   - mayImport: a package listed there may import only the cairn packages
 //     listed with it (the server's inner packages stay narrow).
@@ -92,6 +92,12 @@ var mayImport = map[string][]string{
 	// The REST client speaks the protocol; it never imports the server.
 	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
+	// Trees: read through the repository, nothing of files on disk,
+	// restores or commands.
+	"internal/walker": {"internal/blob", "internal/repository", "internal/snapshot"},
+	// The client core: opening, selection, walking; never the server.
+	"internal/client": {"internal/backend", "internal/backend/location", "internal/blob", "internal/crypto",
+		"internal/repository", "internal/restapi", "internal/snapshot", "internal/trust", "internal/walker"},
 }
 
 // importedOnlyBy: the only packages that may import each listed package.
@@ -101,6 +107,11 @@ var importedOnlyBy = map[string][]string{
 	// is one to take out, never one to add.
 	"internal/pack":  {"internal/repository", "internal/checker", "internal/prune"},
 	"internal/index": {"internal/repository", "internal/checker", "internal/prune", "internal/repair", "internal/restorer"},
+	// Restoring to disk is the restore command's; everything else that
+	// reads trees walks them with internal/walker.
+	"internal/restorer": {"cmd/cairn"},
+	// The client core serves front ends: the command, the agent.
+	"internal/client": {"cmd/cairn", "internal/agent"},
 	// The server's parts are the server's.
 	"internal/server":          {"cmd/cairn"},
 	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify"},
@@ -215,6 +226,9 @@ func TestCheckCatchesViolations(t *testing.T) {
 		{"narrow package", "internal/server/state", "internal/backend", "it may import only"},
 		{"format outside repository", "internal/archiver", "internal/pack", "which only internal/repository"},
 		{"server part outside server", "cmd/cairn", "internal/server/state", "which only internal/server"},
+		{"restore outside the command", "internal/checker", "internal/restorer", "which only cmd/cairn"},
+		{"walker reaches for files", "internal/walker", "internal/fsmeta", "it may import only"},
+		{"client imports the server", "internal/client", "internal/server", "imports must flow down"},
 	} {
 		g := map[string][]string{}
 		for k, v := range graph {
