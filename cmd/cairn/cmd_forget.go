@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -160,19 +159,10 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids []
 	if !opts.Filter.Empty() {
 		// The policy sees only the snapshots the filter matches; the
 		// others are neither kept nor removed by it.
-		sub := *l
-		sub.Snapshots = slices.DeleteFunc(slices.Clone(l.Snapshots), func(s retention.Snapshot) bool { return !opts.Filter.Match(l.ByID[s.ID]) })
-		l = &sub
+		l = l.Only(opts.Filter.Match)
 	}
 	rp := forget.Policy{Keep: p, GroupBy: gb, Importance: importance, MaxSize: maxSize, MinFree: minFree,
-		Free: func() (uint64, error) {
-			dir := strings.TrimPrefix(g.Repo, "local:")
-			var st syscall.Statfs_t
-			if err := syscall.Statfs(dir, &st); err != nil {
-				return 0, fmt.Errorf("free space of %s: %w", dir, err)
-			}
-			return st.Bavail * uint64(st.Bsize), nil
-		}}
+		Free: func() (uint64, error) { return client.DiskFree(g.Repo) }}
 	ds, err := forget.Decide(ctx, repo, l, rp)
 	if errors.Is(err, retention.ErrBudget) {
 		return withHint(err, "raise --max-size or free disk space; no snapshot was removed")

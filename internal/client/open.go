@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -180,4 +182,15 @@ func Unlock(ctx context.Context, be backend.Backend, o Options) (*repository.Rep
 		return nil, fmt.Errorf("open repository %s: %w", loc, err)
 	}
 	return repo, nil
+}
+
+// DiskFree is the space free to an unprivileged user on the disk of a
+// local repository (a directory, or "local:" and one).
+func DiskFree(location string) (uint64, error) {
+	dir := strings.TrimPrefix(location, "local:")
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("free space of %s: %w", dir, err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
 }

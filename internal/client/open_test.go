@@ -101,3 +101,16 @@ func fmtErr(err error) string {
 	}
 	return err.Error()
 }
+
+// TestDiskFree: a directory's disk has free space; a missing one is an
+// error naming it.
+func TestDiskFree(t *testing.T) {
+	dir := t.TempDir()
+	if n, err := DiskFree("local:" + dir); err != nil || n == 0 {
+		t.Errorf("free space of %s: %d, %v", dir, n, err)
+	}
+	missing := filepath.Join(dir, "missing")
+	if _, err := DiskFree(missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("free space of a missing directory: %v", err)
+	}
+}

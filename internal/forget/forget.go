@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -59,6 +60,15 @@ func Load(ctx context.Context, repo *repository.Repository, warn func(string)) (
 		l.Snapshots = append(l.Snapshots, rs)
 	}
 	return l, nil
+}
+
+// Only is l restricted to the snapshots match passes: a policy decides
+// about those alone and leaves the others be. Every snapshot stays in
+// ByID (WritersLast still sees them all).
+func (l *Loaded) Only(match func(*repository.Snapshot) bool) *Loaded {
+	sub := *l
+	sub.Snapshots = slices.DeleteFunc(slices.Clone(l.Snapshots), func(s retention.Snapshot) bool { return !match(l.ByID[s.ID]) })
+	return &sub
 }
 
 // Policy is a whole policy: exactly one of a space budget (MaxSize or

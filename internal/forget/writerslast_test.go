@@ -98,12 +98,14 @@ func TestPolicyKeepsWritersLast(t *testing.T) {
 
 	// The policy sees only the writer's two older snapshots: it keeps
 	// none, and the writer's last, which it does not see, is not decided.
-	sub := *l
-	sub.Snapshots = slices.DeleteFunc(slices.Clone(l.Snapshots), func(s retention.Snapshot) bool {
-		_, isLast := last[s.ID]
-		return isLast || s.Host != "w1"
+	sub := l.Only(func(s *repository.Snapshot) bool {
+		_, isLast := last[s.ID.String()]
+		return !isLast && s.Meta.HostLabel == "w1"
 	})
-	ds, err = forget.Decide(ctx, owner, &sub, forget.Policy{Keep: nothing, GroupBy: gb})
+	if len(sub.ByID) != len(l.ByID) || len(l.Snapshots) != 10 {
+		t.Fatalf("Only changed what was loaded: %d of %d by ID, %d snapshots", len(sub.ByID), len(l.ByID), len(l.Snapshots))
+	}
+	ds, err = forget.Decide(ctx, owner, sub, forget.Policy{Keep: nothing, GroupBy: gb})
 	if err != nil {
 		t.Fatal(err)
 	}
