@@ -5,18 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/term"
 
-	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/client"
-	"github.com/cairnbackup/cairn/internal/repository"
 )
 
 // runInitServer creates a repository on a cairn server (R4, R21): it
@@ -24,29 +20,19 @@ import (
 // and only then seals anything to it; the owner key stays on this machine.
 func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc string, l location.Location) error {
 	u := l.Rest.URL
-	if u.Scheme != "https" && !g.Insecure && !isLoopbackHost(u.Hostname()) {
-		return withHint(fmt.Errorf("refusing plain http:// to %s: the password and data would cross the network unencrypted", u.Host),
-			"use https:// (cairn server run --tls-cert/--tls-key), or pass --insecure if the network is trusted")
-	}
-	hc, err := g.httpClient()
+	o, err := g.clientOptions(nil)
 	if err != nil {
 		return err
 	}
-	id, err := rest.FetchIdentity(ctx, hc, u)
-	pub := repository.ServerPublic(id)
-	if err == nil {
-		err = pub.Validate()
-	}
+	o.Location = loc
+	pub, err := client.ServerIdentity(ctx, o, u)
 	if err != nil {
-		if h := client.CertHint(err); h != err {
-			return h
-		}
-		return withHint(err, "check the URL and the client's credentials; `cairn init` with a server needs a cairn server, not restic's rest-server")
+		return err
 	}
 	fp := pub.Fingerprint()
 	switch {
 	case opts.ServerFingerprint != "":
-		if !sameFingerprint(opts.ServerFingerprint, fp) {
+		if !client.SameFingerprint(opts.ServerFingerprint, fp) {
 			return withHint(fmt.Errorf("%w: %s presents %s, not %s; nothing was stored", rest.ErrFingerprint, u.Host, fp, opts.ServerFingerprint),
 				"ask the server's operator for `cairn server fingerprint`; do not continue if they differ")
 		}
@@ -67,43 +53,15 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	if err != nil {
 		return err
 	}
-	ropts, err := g.repoOptions()
-	if err != nil {
+	if o.CacheDir, err = g.cacheDir(); err != nil {
 		return err
 	}
-	lopts, err := g.locationOptions()
+	repo, keyPath, err := client.InitOnServer(ctx, o, pub, pw, opts.OwnerKeyFile)
 	if err != nil {
 		return err
-	}
-	be, err := location.Create(ctx, loc, lopts)
-	if errors.Is(err, backend.ErrExists) {
-		return withHint(fmt.Errorf("a repository already exists at %s", u.Redacted()), "use it, or choose another path")
-	}
-	if err != nil {
-		return err
-	}
-	// Check the key file's place before anything is stored on the server.
-	keyPath := opts.OwnerKeyFile
-	if keyPath == "" {
-		if _, err := client.OwnerKeyDir(); err != nil {
-			return err
-		}
-	} else if _, err := os.Stat(keyPath); err == nil {
-		return withHint(fmt.Errorf("owner key file %s exists", keyPath), "choose another --owner-key-file")
-	}
-	repo, keyFile, err := repository.InitServerMode(ctx, be, pw, pub, ropts)
-	if err != nil {
-		return fmt.Errorf("initialize repository at %s: %w", be.Properties().Location, err)
 	}
 	repoID := fmt.Sprintf("%x", repo.Config().RepoID)
-	if keyPath == "" {
-		dir, _ := client.OwnerKeyDir()
-		keyPath = filepath.Join(dir, repoID+".key")
-	}
-	if err := writeOwnerKey(keyPath, keyFile); err != nil {
-		return fmt.Errorf("repository %s created, but writing its owner key failed: %w", repoID[:8], err)
-	}
-	shown := be.Properties().Location
+	shown := repo.Backend().Properties().Location
 	if g.JSON {
 		return writeJSON(g.stdout, map[string]any{
 			"message_type": "initialized", "id": repoID, "repository": shown, "key_file": keyPath, "server_fingerprint": fp,
@@ -114,22 +72,6 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	g.printf("owner key: %s (kept on this machine; the server never sees it)\n", keyPath)
 	g.printf("Copy the owner key file somewhere safe, off this machine: with it and the password any machine restores; without both, nobody can.\n")
 	return nil
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func sameFingerprint(a, b string) bool {
-	norm := func(s string) string {
-		s = strings.ToLower(strings.TrimSpace(s))
-		return strings.TrimPrefix(s, "sha256:")
-	}
-	return norm(a) == norm(b)
 }
 
 func confirmOnTerminal(fp string) (bool, error) {
@@ -143,23 +85,4 @@ func confirmOnTerminal(fp string) (bool, error) {
 	}
 	a := strings.ToLower(strings.TrimSpace(line))
 	return a == "y" || a == "yes", nil
-}
-
-func writeOwnerKey(path string, buf []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

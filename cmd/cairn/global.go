@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 
@@ -140,16 +139,6 @@ func envList(name string) []string {
 func (g *GlobalOptions) locationOptions() (location.Options, error) {
 	o, err := g.clientOptions(nil)
 	return o.LocationOptions(), err
-}
-
-// httpClient is for a request to a cairn server outside a backend (its
-// identity, at enrolment), with --cacert's authorities.
-func (g *GlobalOptions) httpClient() (*http.Client, error) {
-	pool, err := client.LoadCAs(g.CACerts)
-	if err != nil {
-		return nil, err
-	}
-	return client.HTTPClient(pool), nil
 }
 
 // repoLocation returns -r, or a usage error when there is none. Parsing

@@ -10,7 +10,8 @@
 //     ("latest", an ID prefix, --host/--tag/--path);
 //   - ComputeStats: sizes over snapshots (diff is walker.Diff);
 //   - ExportKey: a new key in a file outside the repository, enrolled in
-//     the roster;
+//     the roster; ServerIdentity and InitOnServer: a new repository on a
+//     cairn server, its owner key kept on this machine;
 //   - ExitCode: the documented exit code for an error, with the errors
 //     that carry a hint or a key's role.
 //

@@ -96,7 +96,7 @@ var mayImport = map[string][]string{
 	// restores or commands.
 	"internal/walker": {"internal/blob", "internal/repository", "internal/snapshot"},
 	// The client core: opening, selection, walking; never the server.
-	"internal/client": {"internal/backend", "internal/backend/location", "internal/blob", "internal/crypto",
+	"internal/client": {"internal/backend", "internal/backend/location", "internal/backend/rest", "internal/blob", "internal/crypto",
 		"internal/repository", "internal/restapi", "internal/snapshot", "internal/trust", "internal/walker"},
 }
 
