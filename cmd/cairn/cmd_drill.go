@@ -15,6 +15,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // DrillOptions are drill's flags.
@@ -66,7 +67,7 @@ type drillFile struct {
 func drillSample(ctx context.Context, repo *repository.Repository, snap *repository.Snapshot, n int, budget uint64, rng *rand.Rand) ([]drillFile, int, int, error) {
 	var pool []drillFile
 	seen, total, lost := 0, 0, 0
-	err := restorer.WalkLost(repository.ReadFor(ctx, snap.Signer()), repo, snap.File.Statement.Root, func(p string, nd *snapshot.Node) error {
+	err := walker.WalkLost(repository.ReadFor(ctx, snap.Signer()), repo, snap.File.Statement.Root, func(p string, nd *snapshot.Node) error {
 		if nd.Type != snapshot.TypeFile {
 			return nil
 		}
@@ -130,7 +131,7 @@ func runDrill(ctx context.Context, g *GlobalOptions, opts DrillOptions, arg stri
 	if err := repo.LoadIndex(ctx); err != nil {
 		return err
 	}
-	if _, err := restorer.NewExpander(repo).Snapshot(repository.ReadFor(ctx, snap.Signer()), snap); err != nil {
+	if _, err := walker.NewExpander(repo).Snapshot(repository.ReadFor(ctx, snap.Signer()), snap); err != nil {
 		return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", snap.ID.Short(), err))
 	}
 	sample, total, lost, err := drillSample(ctx, repo, snap, opts.Files, budget, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
