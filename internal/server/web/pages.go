@@ -58,7 +58,9 @@ func (h *Handler) rows(r *http.Request, rep monitor.Report) []row {
 			x.Quota = fmt.Sprintf("%s (%.0f%%)", iec(c.Quota), c.QuotaUsed*100)
 		}
 		if !c.LastDrill.IsZero() {
-			x.LastDrill = shortAge(rep.At.Sub(c.LastDrill)) + " ago"
+			if x.LastDrill = shortAge(rep.At.Sub(c.LastDrill)); x.LastDrill != "just now" {
+				x.LastDrill += " ago"
+			}
 		}
 		if h.Replication == nil {
 			x.ReplNote = "no replication status source"

@@ -204,4 +204,3 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, data an
 
 // clientURL is a client page's path.
 func clientURL(name string) string { return Prefix + "client/" + url.PathEscape(name) }
-
