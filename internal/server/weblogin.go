@@ -8,7 +8,9 @@ import "time"
 
 // LoginAllowed reports whether source may try a password now, and if
 // not, how long until it may.
-func (s *Server) LoginAllowed(source string) (bool, time.Duration) { return s.authLimit.allowed(source) }
+func (s *Server) LoginAllowed(source string) (bool, time.Duration) {
+	return s.authLimit.allowed(source)
+}
 
 // LoginFailed counts a failed login from source.
 func (s *Server) LoginFailed(source string) { s.authLimit.failed(source) }
