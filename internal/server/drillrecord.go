@@ -12,6 +12,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
@@ -21,6 +22,10 @@ import (
 
 func (s *Server) serveDrillRecord(q *request, repoPath string, be backend.Backend, req *trust.OwnerRequest) {
 	ctx, d := q.R.Context(), req.Drill
+	if skew := d.Time.Sub(req.Time); skew > restapi.OwnerRequestSkew || skew < -restapi.OwnerRequestSkew {
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "drill record: the drill's time is %v from the request's; sign a new one after the drill", skew.Round(time.Second))
+		return
+	}
 	if _, err := be.Stat(ctx, backend.Handle{Type: backend.Snapshots, Name: d.Snapshot}); errors.Is(err, backend.ErrNotFound) {
 		q.Refuse(http.StatusNotFound, restapi.CodeNotFound, "drill record: snapshot %.8s is not stored in %s", d.Snapshot, repoPath)
 		return

@@ -31,6 +31,10 @@ func TestDrillRecords(t *testing.T) {
 	wantCode(t, err, 403, restapi.CodeNotOwner, "does not know")
 	_, _, err = ownerAsk(t, ts, repo, be, drill(strings.Repeat("ee", 32)), repo.Keys().OwnerSign)
 	wantCode(t, err, 404, restapi.CodeNotFound, "eeeeeeee")
+	future := drill(snap.ID.String())
+	future.Drill.Time = future.Drill.Time.Add(24 * time.Hour)
+	_, _, err = ownerAsk(t, ts, repo, be, future, repo.Keys().OwnerSign)
+	wantCode(t, err, 400, restapi.CodeBadRequest, "drill's time")
 	if ds, err := ts.data.State.Drills(ctx); err != nil || len(ds) != 0 {
 		t.Fatalf("refused records kept: %+v %v", ds, err)
 	}

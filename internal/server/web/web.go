@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/server/monitor"
@@ -41,6 +42,7 @@ type Handler struct {
 	Replication Replication      // nil: no replication status source
 	Log         *slog.Logger
 
+	once sync.Once
 	sess sessions
 }
 
@@ -60,14 +62,12 @@ func (h *Handler) log() *slog.Logger {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.sess.ttl == 0 {
-		h.sess.mu.Lock()
+	h.once.Do(func() {
 		h.sess.ttl = h.SessionTTL
 		if h.sess.ttl <= 0 {
 			h.sess.ttl = DefaultSessionTTL
 		}
-		h.sess.mu.Unlock()
-	}
+	})
 	hd := w.Header()
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	hd.Set("X-Content-Type-Options", "nosniff")
