@@ -45,6 +45,7 @@ quota and a minimum interval between snapshots. See docs/server.md.`,
 		newServerStatusCommand(g, opts),
 		newServerNotifyCommand(g, opts),
 		newServerDestinationCommand(g, opts), newServerReplicationCommand(g, opts),
+		newServerAdminCommand(g, opts),
 	)
 	return c
 }
@@ -162,6 +163,7 @@ type ServerRunOptions struct {
 	MaxMetaUpload   string
 
 	CheckEvery time.Duration // backup ages (monitor)
+	UIListen   string        // the web status page (cmd_server_admin.go)
 }
 
 func newServerRunCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -199,6 +201,7 @@ on a private interface.`,
 	f.StringVar(&ro.MaxUploadMemory, "max-upload-memory", "128MiB", "memory all uploads' validation may hold at once")
 	f.StringVar(&ro.MaxMetaUpload, "max-meta-upload", "64MiB", "largest index fragment, snapshot, config, roster or key file (413 beyond)")
 	f.DurationVar(&ro.CheckEvery, "check-every", monitor.DefaultCheckEvery, "how often to check backup ages and send alerts (see cairn server notify)")
+	f.StringVar(&ro.UIListen, "ui-listen", "", "address to serve the web status page on, under /ui/ (HTTPS with --tls-cert; logins: cairn server admin add)")
 	return c
 }
 
@@ -287,6 +290,16 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 			return withHint(err, "choose another --metrics-listen address")
 		}
 	}
+	var uln net.Listener
+	if ro.UIListen != "" {
+		if uln, err = net.Listen("tcp", ro.UIListen); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return withHint(err, "choose another --ui-listen address")
+		}
+	}
 	fp, _ := d.Identity.Fingerprint()
 	scheme := "http"
 	if tlsConf != nil {
@@ -296,6 +309,9 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	if mln != nil {
 		g.printf("metrics on http://%s/metrics\n", mln.Addr())
 	}
+	if uln != nil {
+		g.printf("status page on %s://%s/ui/\n", scheme, uln.Addr())
+	}
 	g.printf("server fingerprint: %s\n", fp)
 	if f, ok := g.stdout.(*os.File); ok {
 		f.Sync()
@@ -303,5 +319,8 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	defer srv.CloseStorage()
 	defer startMonitor(ctx, d, log, monitor.Clock(), ro.CheckEvery)()
 	defer repl.start(ctx, srv)()
+	if uln != nil {
+		defer startWebUI(ctx, d, srv, uln, tlsConf, log)()
+	}
 	return srv.Serve(ctx, ln, mln, tlsConf)
 }

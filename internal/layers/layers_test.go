@@ -79,6 +79,7 @@ var layer = map[string]int{
 	"internal/server/sessions":     8,
 	"internal/server":              9,
 	"internal/server/monitor":      8, // backup levels and alerts from the state database
+	"internal/server/web":          9, // the status page: monitor and state; cmd/cairn mounts it
 	"internal/server/replication":  8, // copies repositories to destinations; cmd/cairn starts it beside the server
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    10,
@@ -120,6 +121,9 @@ var mayImport = map[string][]string{
 	// Monitoring reads the state database and notifies; nothing of HTTP,
 	// storage or repositories.
 	"internal/server/monitor": {"internal/alert", "internal/server/state"},
+	// The status page reads what monitoring computes; nothing of storage
+	// or repositories.
+	"internal/server/web": {"internal/alert", "internal/server/monitor", "internal/server/state"},
 	// The client core: opening, selection, walking; never the server.
 	"internal/client": {"internal/backend", "internal/backend/location", "internal/backend/rest", "internal/blob", "internal/crypto",
 		"internal/repository", "internal/restapi", "internal/snapshot", "internal/trust", "internal/walker"},
@@ -139,7 +143,7 @@ var importedOnlyBy = map[string][]string{
 	"internal/client": {"cmd/cairn", "internal/agent"},
 	// The server's parts are the server's.
 	"internal/server":             {"cmd/cairn"},
-	"internal/server/state":       {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
+	"internal/server/state":       {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
 	"internal/server/maintain":    {"internal/server"},
 	"internal/server/storage":     {"internal/server", "internal/server/coord"},
 	"internal/server/repohttp":    {"internal/server", "internal/server/verify", "internal/server/sessions"},
@@ -149,8 +153,9 @@ var importedOnlyBy = map[string][]string{
 	"internal/server/coord":       {"internal/server"},
 	"internal/server/identity":    {"internal/server"},
 	"internal/server/sessions":    {"internal/server"},
-	"internal/server/monitor":     {"cmd/cairn"},
+	"internal/server/monitor":     {"cmd/cairn", "internal/server/web"},
 	"internal/server/replication": {"cmd/cairn"},
+	"internal/server/web":         {"cmd/cairn"},
 }
 
 // check returns every violation of the tables in graph (package → the

@@ -3,7 +3,8 @@
 // database (for `cairn server status`, the metrics and, later, the web
 // page), and a Watcher, run by `cairn server run`, checks them on a clock
 // and sends alerts through package alert: once when raised, again at each
-// notifier's repeat interval while standing, once when cleared.
+// notifier's repeat interval while standing, once when cleared. Restore
+// drills (drill.go) are watched the same way, as their own subject.
 package monitor
 
 import (
@@ -73,6 +74,18 @@ type ClientStatus struct {
 	Quota      int64         `json:"quota_bytes"`          // 0: unlimited
 	QuotaUsed  float64       `json:"quota_used,omitempty"` // stored / quota
 	Alerts     []alert.Event `json:"alerts"`               // open alerts on this client
+
+	// Restore drills (drill.go): DrillLevel is OK or ALERT, DrillState
+	// "OK", "ALERT", "never drilled" (any level) or "disabled";
+	// LastDrill is the oldest of the repositories' last drills (zero when
+	// one was never drilled).
+	DrillLevel     alert.Level   `json:"drill_level"`
+	DrillState     string        `json:"drill_state"`
+	DrillReason    string        `json:"drill_reason"`
+	LastDrill      time.Time     `json:"last_drill,omitzero"`
+	DrillAfter     time.Duration `json:"-"`
+	DrillAfterSecs int64         `json:"drill_after_seconds"`
+	Drills         []RepoDrill   `json:"drills"`
 }
 
 // NotifierStatus is one notifier's configuration and health.
@@ -127,6 +140,10 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 		return Report{}, err
 	}
 	open := saved.Open.Standing()
+	dr, err := loadDrills(ctx, st, clients)
+	if err != nil {
+		return Report{}, err
+	}
 	r := Report{At: now, Clients: []ClientStatus{}, Alerts: []alert.Event{}}
 	for _, c := range clients {
 		th := ths[c.Name]
@@ -148,6 +165,16 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 		case cs.Never:
 			cs.State = "never backed up"
 		}
+		cs.Drills, cs.DrillAfter = dr.last[c.Name], dr.limit(c.Name)
+		cs.DrillAfterSecs = int64(cs.DrillAfter / time.Second)
+		cs.DrillLevel, cs.DrillReason, cs.LastDrill = DrillLevel(c, cs.Drills, cs.DrillAfter, now)
+		cs.DrillState = cs.DrillLevel.String()
+		switch {
+		case c.Disabled:
+			cs.DrillLevel, cs.DrillState = alert.OK, "disabled"
+		case cs.LastDrill.IsZero():
+			cs.DrillState = "never drilled"
+		}
 		if stored != nil {
 			if n, err := stored(c.Name); err == nil {
 				cs.Stored = n
@@ -157,14 +184,14 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 			cs.QuotaUsed = float64(cs.Stored) / float64(c.Quota)
 		}
 		for _, ev := range open {
-			if ev.Subject == Subject(c.Name) {
+			if ev.Subject == Subject(c.Name) || ev.Subject == DrillSubject(c.Name) {
 				cs.Alerts = append(cs.Alerts, ev)
 			}
 		}
 		r.Clients = append(r.Clients, cs)
 	}
 	for _, ev := range open {
-		if only == "" || ev.Subject == Subject(only) {
+		if only == "" || ev.Subject == Subject(only) || ev.Subject == DrillSubject(only) {
 			r.Alerts = append(r.Alerts, ev)
 		}
 	}

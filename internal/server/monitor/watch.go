@@ -146,31 +146,26 @@ func (w *Watcher) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	dr, err := loadDrills(ctx, w.State, clients)
+	if err != nil {
+		return err
+	}
 	now := w.now()
 	watched, tried := map[string]bool{}, map[string]bool{}
 	for _, c := range clients {
 		if c.Disabled {
 			continue
 		}
-		subj := Subject(c.Name)
-		watched[subj] = true
 		level, reason := ClientLevel(c, ths[c.Name], now)
-		if ev, ok := w.saved.Open.Observe(subj, level, reason, now); ok {
-			w.Log.Warn("monitor: "+string(ev.Kind), "client", c.Name, "level", ev.Level.String(), "reason", ev.Reason)
-		}
-		for name, a := range ns {
-			ev, ok := a.tracker.Observe(subj, level, reason, now)
-			if !ok {
-				continue
-			}
-			ev.Server = w.Server
-			tried[name] = true
-			if err := w.disp.SendTo(ctx, name, a.n, ev); err != nil {
-				w.Log.Error("monitor: notify", "notifier", name, "client", c.Name, "kind", string(ev.Kind), "err", err)
-				if ev.Kind != alert.Cleared {
-					a.tracker.Retry(subj)
-				}
-			}
+		w.observe(ctx, ns, tried, c.Name, Subject(c.Name), level, reason, now)
+		watched[Subject(c.Name)] = true
+		dl, dreason, _ := DrillLevel(c, dr.last[c.Name], dr.limit(c.Name), now)
+		w.observe(ctx, ns, tried, c.Name, DrillSubject(c.Name), dl, dreason, now)
+		watched[DrillSubject(c.Name)] = true
+		// The history behind the web page's chart: a sample whenever
+		// what the client stores changed.
+		if err := w.State.NoteHistory(ctx, c.Name, state.Sample{At: now, Last: c.LastSnapshot, Snapshots: c.Snapshots, Stored: c.BytesStored}); err != nil {
+			w.Log.Error("monitor: history", "client", c.Name, "err", err)
 		}
 	}
 	// Removed or disabled clients are no longer watched: their alerts end
@@ -183,6 +178,28 @@ func (w *Watcher) Check(ctx context.Context) error {
 		}
 	}
 	return w.save(ctx, tried)
+}
+
+// observe feeds one subject's level to the open alerts and to every
+// notifier's tracker, sending what that calls for.
+func (w *Watcher) observe(ctx context.Context, ns map[string]active, tried map[string]bool, client, subj string, level alert.Level, reason string, now time.Time) {
+	if ev, ok := w.saved.Open.Observe(subj, level, reason, now); ok {
+		w.Log.Warn("monitor: "+string(ev.Kind), "client", client, "subject", subj, "level", ev.Level.String(), "reason", ev.Reason)
+	}
+	for name, a := range ns {
+		ev, ok := a.tracker.Observe(subj, level, reason, now)
+		if !ok {
+			continue
+		}
+		ev.Server = w.Server
+		tried[name] = true
+		if err := w.disp.SendTo(ctx, name, a.n, ev); err != nil {
+			w.Log.Error("monitor: notify", "notifier", name, "client", client, "kind", string(ev.Kind), "err", err)
+			if ev.Kind != alert.Cleared {
+				a.tracker.Retry(subj)
+			}
+		}
+	}
 }
 
 func trackers(ns map[string]active) []*alert.Tracker {
