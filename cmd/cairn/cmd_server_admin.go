@@ -19,6 +19,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
+	"github.com/cairnbackup/cairn/internal/server/replication"
 	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/server/web"
 )
@@ -140,7 +141,8 @@ func runServerAdminList(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 // startWebUI serves the status page on ln (HTTPS with tlsConf) until ctx
 // ends; stop shuts it down.
 func startWebUI(ctx context.Context, d *server.Data, srv *server.Server, ln net.Listener, tlsConf *tls.Config, log *slog.Logger) (stop func()) {
-	h := &web.Handler{State: d.State, Stored: d.StoredBytes, Now: monitor.Clock(), Limiter: srv, Secure: tlsConf != nil, Log: log}
+	h := &web.Handler{State: d.State, Stored: d.StoredBytes, Now: monitor.Clock(), Limiter: srv, Secure: tlsConf != nil, Log: log,
+		Replication: replicaLags(d)}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
@@ -159,5 +161,24 @@ func startWebUI(ctx context.Context, d *server.Data, srv *server.Server, ln net.
 		defer cancel()
 		hs.Shutdown(sctx)
 		<-done
+	}
+}
+
+// replicaLags gives the page each destination's lag for a client's
+// repositories, as `cairn server replication status` reports it (lag on
+// the server's clock).
+func replicaLags(d *server.Data) web.Replication {
+	return func(ctx context.Context, client string) ([]web.ReplicaLag, error) {
+		rows, err := replication.Report(ctx, d.State, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		var out []web.ReplicaLag
+		for _, r := range rows {
+			if r.Client == client {
+				out = append(out, web.ReplicaLag{Destination: r.Destination + " (" + r.Repo + ")", Lag: r.Lag, Error: r.LastError})
+			}
+		}
+		return out, nil
 	}
 }

@@ -113,7 +113,7 @@ type Server struct {
 	maintain *maintain.Scheduler
 
 	writerLists tenant.Every // rate limit of writer snapshot lists (R16)
-	ownerNonces ownerNonces   // owner requests carried out lately (ownerrequest.go)
+	ownerNonces ownerNonces  // owner requests carried out lately (ownerrequest.go)
 
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check

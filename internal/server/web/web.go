@@ -27,8 +27,8 @@ type ReplicaLag struct {
 }
 
 // Replication is the hook for replication status: per client, each
-// destination's lag. Nothing on the server reports replication yet, so
-// `cairn server run` leaves it nil and the page says so.
+// destination's lag (`cairn server run` reads replication's status; nil:
+// the page says there is no source).
 type Replication func(ctx context.Context, client string) ([]ReplicaLag, error)
 
 // Handler serves the status page.
