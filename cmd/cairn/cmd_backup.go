@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cairnbackup/cairn/internal/archiver"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/fsmeta"
 	"github.com/cairnbackup/cairn/internal/repository"
@@ -285,7 +286,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 	}
 	if repo.Keys().Sign == nil {
 		// A server key reads metadata but signs no snapshot (exit 11).
-		return roleError{verb: "backing up", need: "the owner key or a writer key", have: repo.Keys().Role, base: crypto.ErrNeedsOwner}
+		return roleError{Verb: "backing up", Need: "the owner key or a writer key", Have: repo.Keys().Role, Base: crypto.ErrNeedsOwner}
 	}
 	if err := checkEnrolled(repo); err != nil {
 		return err
@@ -294,7 +295,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 		return err
 	}
 	if opts.Parent != "" {
-		if err := needContent(repo, "--parent"); err != nil {
+		if err := client.NeedContent(repo, "--parent"); err != nil {
 			return err
 		}
 		if aopts.Parent, err = resolveSnapshot(ctx, g, repo, opts.Parent, &SnapshotFilter{}); err != nil {

@@ -18,9 +18,10 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // CatOptions are cat's flags.
@@ -97,14 +98,14 @@ func runCat(ctx context.Context, g *GlobalOptions, opts CatOptions, args []strin
 		}
 		v = catSnapshot(snap)
 	case "tree":
-		if err := needContent(repo, "reading trees"); err != nil {
+		if err := client.NeedContent(repo, "reading trees"); err != nil {
 			return err
 		}
 		if v, err = catTree(ctx, g, repo, args[1], &opts.Filter); err != nil {
 			return err
 		}
 	case "blob":
-		if err := needContent(repo, "reading blobs"); err != nil {
+		if err := client.NeedContent(repo, "reading blobs"); err != nil {
 			return err
 		}
 		id, err := parseBlobID(args[1])
@@ -124,14 +125,14 @@ func runCat(ctx context.Context, g *GlobalOptions, opts CatOptions, args []strin
 		}
 		v = map[string]any{"id": id.String(), "type": blob.Data.String(), "size": len(plain), "data": plain}
 	case "index":
-		if err := needMetadata(repo, "reading the index"); err != nil {
+		if err := client.NeedMetadata(repo, "reading the index"); err != nil {
 			return err
 		}
 		if v, err = catIndex(ctx, g, repo); err != nil {
 			return err
 		}
 	case "pack":
-		if err := needMetadata(repo, "reading pack headers"); err != nil {
+		if err := client.NeedMetadata(repo, "reading pack headers"); err != nil {
 			return err
 		}
 		id, err := parseBlobID(args[1])
@@ -294,7 +295,7 @@ func catNode(n *snapshot.Node) catNodeJSON {
 }
 
 // catTree loads the tree arg names: a tree ID, or SNAPSHOT[:PATH], the
-// snapshot's size checked first (restorer.CheckSize) like every walk.
+// snapshot's size checked first (walker.CheckSize) like every walk.
 func catTree(ctx context.Context, g *GlobalOptions, repo *repository.Repository, arg string, f *SnapshotFilter) (any, error) {
 	var id blob.ID
 	if len(arg) == 64 && !strings.Contains(arg, ":") {
@@ -312,10 +313,10 @@ func catTree(ctx context.Context, g *GlobalOptions, repo *repository.Repository,
 			return nil, err
 		}
 		ctx = repository.ReadFor(ctx, snap.Signer())
-		if err := restorer.CheckSize(ctx, repo, snap); err != nil {
+		if err := walker.CheckSize(ctx, repo, snap); err != nil {
 			return nil, refusedSnapshot(err)
 		}
-		n, err := restorer.FindNode(ctx, repo, snap.File.Statement.Root, p)
+		n, err := walker.FindNode(ctx, repo, snap.File.Statement.Root, p)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err)
 		}
@@ -325,7 +326,7 @@ func catTree(ctx context.Context, g *GlobalOptions, repo *repository.Repository,
 		}
 		id = *n.Subtree
 	}
-	t, err := restorer.LoadTree(ctx, repo, id)
+	t, err := walker.LoadTree(ctx, repo, id)
 	if err != nil {
 		return nil, err
 	}

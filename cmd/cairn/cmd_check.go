@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/checker"
+	"github.com/cairnbackup/cairn/internal/client"
 )
 
 // CheckOptions are check's flags.
@@ -66,7 +67,7 @@ func runCheck(ctx context.Context, g *GlobalOptions, opts CheckOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := needMetadata(repo, "checking"); err != nil {
+	if err := client.NeedMetadata(repo, "checking"); err != nil {
 		return err
 	}
 	prog := newProgress(g, "check", "packs")

@@ -11,10 +11,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/copier"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // CopyOptions are copy's flags.
@@ -88,7 +89,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
-	if err := needContent(src, "copying from a repository"); err != nil {
+	if err := client.NeedContent(src, "copying from a repository"); err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
 	dst, err := g.openRepo(ctx)
@@ -96,7 +97,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		return err
 	}
 	if dst.Keys().Sign == nil {
-		return roleError{verb: "copying snapshots into a repository", need: "the owner key or a writer key", have: dst.Keys().Role, base: crypto.ErrNeedsOwner}
+		return roleError{Verb: "copying snapshots into a repository", Need: "the owner key or a writer key", Have: dst.Keys().Role, Base: crypto.ErrNeedsOwner}
 	}
 	if dst.Keys().RepoID == src.Keys().RepoID {
 		return usageError{errors.New("the source and the destination are the same repository")}
@@ -107,10 +108,10 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 	}
 	var chosen []*repository.Snapshot
 	if len(args) == 0 {
-		chosen = opts.Filter.apply(srcSnaps)
+		chosen = opts.Filter.Apply(srcSnaps)
 	}
 	for _, a := range args {
-		s, err := findSnapshot(srcSnaps, a, &opts.Filter)
+		s, err := client.Find(srcSnaps, a, &opts.Filter)
 		if err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
@@ -127,7 +128,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 	for _, e := range errs {
 		g.warnf("destination: %v; run `cairn check`", e)
 	}
-	exp := restorer.NewExpander(src)
+	exp := walker.NewExpander(src)
 	prog := newProgress(g, "copy", "files")
 	counter := prog.counter()
 	defer prog.finish()
@@ -148,7 +149,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 			}
 			continue
 		}
-		if why := passedOver(s); why != "" {
+		if why := client.PassedOver(s); why != "" {
 			prog.finish()
 			g.warnf("source snapshot %s %s; not copied", s.ID.Short(), displayText(why))
 			failed = append(failed, s.ID.Short())

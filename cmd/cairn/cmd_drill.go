@@ -15,6 +15,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/trust"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // DrillOptions are drill's flags.
@@ -33,7 +35,11 @@ func newDrillCommand(g *GlobalOptions) *cobra.Command {
 (default the latest; --host, --tag, --path choose among snapshots), at most
 --bytes in all, restore them into a new temporary directory (under $TMPDIR)
 and check each against the content hash sealed at backup. The directory is
-removed afterwards. Exit 0 when every sampled file came back intact, 1 when
+removed afterwards. On a repository of a cairn server, a drill that passed
+is recorded there, signed by the owner key (the server's status page and
+` + "`cairn server status`" + ` show when each repository was last proven
+restorable, and alert when that is older than --drill-after, default 35
+days); a local repository's drill only reports. Exit 0 when every sampled file came back intact, 1 when
 any did not (each named on stderr). Needs the owner key; reads only the
 sampled files' data.`,
 		Example: `  cairn drill
@@ -66,7 +72,7 @@ type drillFile struct {
 func drillSample(ctx context.Context, repo *repository.Repository, snap *repository.Snapshot, n int, budget uint64, rng *rand.Rand) ([]drillFile, int, int, error) {
 	var pool []drillFile
 	seen, total, lost := 0, 0, 0
-	err := restorer.WalkLost(repository.ReadFor(ctx, snap.Signer()), repo, snap.File.Statement.Root, func(p string, nd *snapshot.Node) error {
+	err := walker.WalkLost(repository.ReadFor(ctx, snap.Signer()), repo, snap.File.Statement.Root, func(p string, nd *snapshot.Node) error {
 		if nd.Type != snapshot.TypeFile {
 			return nil
 		}
@@ -130,7 +136,7 @@ func runDrill(ctx context.Context, g *GlobalOptions, opts DrillOptions, arg stri
 	if err := repo.LoadIndex(ctx); err != nil {
 		return err
 	}
-	if _, err := restorer.NewExpander(repo).Snapshot(repository.ReadFor(ctx, snap.Signer()), snap); err != nil {
+	if _, err := walker.NewExpander(repo).Snapshot(repository.ReadFor(ctx, snap.Signer()), snap); err != nil {
 		return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", snap.ID.Short(), err))
 	}
 	sample, total, lost, err := drillSample(ctx, repo, snap, opts.Files, budget, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
@@ -169,6 +175,18 @@ func runDrill(ctx context.Context, g *GlobalOptions, opts DrillOptions, arg stri
 		verified = int(res.Verified)
 	}
 	took := time.Since(start)
+	// On a cairn server, a drill that passed is recorded there, signed by
+	// the owner key: the server shows when each repository was last
+	// proven restorable and alerts when that grows old.
+	recorded := false
+	if or := serverDeletes(repo); or != nil && len(failed) == 0 && len(sample) > 0 {
+		rec := &trust.DrillRecord{Snapshot: snap.ID.String(), Time: time.Now().UTC(), Files: int64(verified), Bytes: int64(bytes),
+			Total: int64(total), Result: trust.DrillOK}
+		if _, err := askServer(ctx, repo, or, trust.OwnerRequest{Action: trust.ActionDrill, Drill: rec}, "recording the drill"); err != nil {
+			return withHint(fmt.Errorf("restore drill of snapshot %s passed, but: %w", snap.ID.Short(), err), "run `cairn drill` again with the owner key")
+		}
+		recorded = true
+	}
 	for _, f := range failed {
 		fmt.Fprintf(g.stderr, "cairn: drill: %s\n", displayText(f))
 	}
@@ -179,12 +197,15 @@ func runDrill(ctx context.Context, g *GlobalOptions, opts DrillOptions, arg stri
 		}
 		if err := writeJSON(g.stdout, map[string]any{"message_type": "drill_summary", "snapshot_id": snap.ID.String(),
 			"files_in_snapshot": total, "files_sampled": len(sample), "files_verified": verified, "bytes_restored": bytes,
-			"paths": paths, "problems": len(failed), "ok": len(failed) == 0, "seconds": took.Seconds()}); err != nil {
+			"paths": paths, "problems": len(failed), "ok": len(failed) == 0, "recorded_on_server": recorded, "seconds": took.Seconds()}); err != nil {
 			return err
 		}
 	} else if !g.Quiet {
 		g.printf("drill of snapshot %s: %d of %d files sampled (%s), %d restored and verified in %s\n",
 			snap.ID.Short(), len(sample), total, formatBytes(bytes), verified, formatDuration(took))
+		if recorded {
+			g.printf("drill recorded on the server: repository proven restorable at %s\n", time.Now().Format("2006-01-02 15:04 MST"))
+		}
 	}
 	switch {
 	case len(failed) > 0:

@@ -12,6 +12,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // DumpOptions are dump's flags.
@@ -43,12 +44,12 @@ func runDump(ctx context.Context, g *GlobalOptions, opts DumpOptions, args []str
 	if p == "" {
 		return withHint(errors.New("/ is a directory; dump writes one file"), "use `cairn restore` for directories")
 	}
-	n, err := restorer.FindNode(ctx, repo, snap.File.Statement.Root, p)
+	n, err := walker.FindNode(ctx, repo, snap.File.Statement.Root, p)
 	if err != nil {
 		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list it with `cairn ls %s`", snap.ID.Short())
 	}
 	if n.HardLinkTo != "" {
-		if n, err = restorer.FindNode(ctx, repo, snap.File.Statement.Root, n.HardLinkTo); err != nil {
+		if n, err = walker.FindNode(ctx, repo, snap.File.Statement.Root, n.HardLinkTo); err != nil {
 			return fmt.Errorf("snapshot %s: hard link target: %w", snap.ID.Short(), err)
 		}
 	}

@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"path"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
-	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // FindOptions are find's flags.
@@ -48,16 +46,14 @@ type findMatch struct {
 }
 
 func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns []string) error {
-	for _, p := range patterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return usageError{fmt.Errorf("pattern %q: %w", p, err)}
-		}
+	if err := walker.CheckPatterns(patterns); err != nil {
+		return usageError{err}
 	}
 	repo, err := g.openRepo(ctx)
 	if err != nil {
 		return err
 	}
-	if err := needContent(repo, "finding files"); err != nil {
+	if err := client.NeedContent(repo, "finding files"); err != nil {
 		return err
 	}
 	all, err := loadSnapshots(ctx, g, repo)
@@ -66,50 +62,31 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 	}
 	var snaps []*repository.Snapshot
 	if len(opts.Snapshots) == 0 {
-		snaps = opts.Filter.apply(all)
+		snaps = opts.Filter.Apply(all)
 	}
 	for _, id := range opts.Snapshots {
-		s, err := findSnapshot(all, id, &opts.Filter)
+		s, err := client.Find(all, id, &opts.Filter)
 		if err != nil {
 			return err
 		}
 		snaps = append(snaps, s)
 	}
-	if err := repo.LoadIndex(ctx); err != nil {
-		return err
-	}
 	var matches []findMatch
-	lost := 0 // directories whose trees are lost: not searched
-	exp := restorer.NewExpander(repo)
-	for _, s := range snaps {
-		if _, err := exp.Snapshot(ctx, s); err != nil {
-			return refusedSnapshot(fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err))
+	lost, err := walker.Find(ctx, repo, snaps, patterns, func(f walker.Found) {
+		n := f.Node
+		m := findMatch{Snapshot: f.Snapshot.ID.Short(), Path: f.Path, Type: n.Type.String(), Size: n.Size, MTime: n.MTime.Local().Format("2006-01-02T15:04:05Z07:00")}
+		if !g.JSON {
+			fmt.Fprintf(g.stdout, "%s  %s\n", m.Snapshot, displayText(f.Path))
 		}
-		err := restorer.WalkLost(repository.ReadFor(ctx, s.Signer()), repo, s.File.Statement.Root, func(p string, n *snapshot.Node) error {
-			full := "/" + p
-			for _, pat := range patterns {
-				subject := n.Name
-				if strings.Contains(pat, "/") {
-					subject = full
-				}
-				if ok, _ := path.Match(pat, subject); ok {
-					m := findMatch{Snapshot: s.ID.Short(), Path: full, Type: n.Type.String(), Size: n.Size, MTime: n.MTime.Local().Format("2006-01-02T15:04:05Z07:00")}
-					if !g.JSON {
-						fmt.Fprintf(g.stdout, "%s  %s\n", s.ID.Short(), displayText(full))
-					}
-					matches = append(matches, m)
-					break
-				}
-			}
-			return nil
-		}, func(p string, _ blob.ID, err error) error {
-			lost++
-			fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s: /%s: %s\n", s.ID.Short(), displayText(p), displayText(restorer.LostDir(err).Error()))
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("snapshot %s: %w", s.ID.Short(), err)
-		}
+		matches = append(matches, m)
+	}, func(s *repository.Snapshot, p string, err error) {
+		fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s: %s: %s\n", s.ID.Short(), displayText(p), displayText(err.Error()))
+	})
+	if errors.Is(err, walker.ErrTooLarge) {
+		return refusedSnapshot(err)
+	}
+	if err != nil {
+		return err
 	}
 	if g.JSON {
 		err = writeJSON(g.stdout, findMessages(matches))

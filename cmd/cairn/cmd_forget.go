@@ -7,11 +7,11 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/forget"
 	"github.com/cairnbackup/cairn/internal/repository"
@@ -51,8 +51,10 @@ keeps it. --policy-file reads the same rules from a readable file:
 important snapshots until the repository fits (with room for the next
 backups), never a floor snapshot; when that is impossible forget refuses and
 exits 1. Writers' snapshots are aged by when storage received them, not the
-time they claim. Each removed snapshot leaves a signed tombstone. Works with
-the owner or the server key, never a writer key. On a repository of a
+time they claim. No policy removes a writer's last snapshot (its dedup
+scope), nor with the server key the owner's; the server's maintenance
+keeps them too. Each removed snapshot leaves a signed tombstone. Works
+with the owner or the server key, never a writer key. On a repository of a
 cairn server the owner's forget is a signed request the server carries out
 (with --prune, it prunes in the same run).
 
@@ -145,11 +147,11 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids []
 	if err != nil {
 		return err
 	}
-	if err := needMetadata(repo, "forgetting snapshots"); err != nil {
+	if err := client.NeedMetadata(repo, "forgetting snapshots"); err != nil {
 		return err
 	}
 	if repo.Keys().CoordSign == nil {
-		return roleError{verb: "forgetting snapshots", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
+		return roleError{Verb: "forgetting snapshots", Need: "the owner or server key", Have: repo.Keys().Role, Base: crypto.ErrNeedsMetadata}
 	}
 	if or := serverDeletes(repo); or != nil {
 		pol := trust.RequestPolicy{Keep: p, GroupBy: groupBy, Importance: importance, MaxSize: maxSize}
@@ -161,22 +163,13 @@ func runForget(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids []
 	if err != nil {
 		return err
 	}
-	if !opts.Filter.empty() {
+	if !opts.Filter.Empty() {
 		// The policy sees only the snapshots the filter matches; the
 		// others are neither kept nor removed by it.
-		sub := *l
-		sub.Snapshots = slices.DeleteFunc(slices.Clone(l.Snapshots), func(s retention.Snapshot) bool { return !opts.Filter.match(l.ByID[s.ID]) })
-		l = &sub
+		l = l.Only(opts.Filter.Match)
 	}
 	rp := forget.Policy{Keep: p, GroupBy: gb, Importance: importance, MaxSize: maxSize, MinFree: minFree,
-		Free: func() (uint64, error) {
-			dir := strings.TrimPrefix(g.Repo, "local:")
-			var st syscall.Statfs_t
-			if err := syscall.Statfs(dir, &st); err != nil {
-				return 0, fmt.Errorf("free space of %s: %w", dir, err)
-			}
-			return st.Bavail * uint64(st.Bsize), nil
-		}}
+		Free: func() (uint64, error) { return client.DiskFree(g.Repo) }}
 	ds, err := forget.Decide(ctx, repo, l, rp)
 	if errors.Is(err, retention.ErrBudget) {
 		return withHint(err, "raise --max-size or free disk space; no snapshot was removed")
@@ -219,11 +212,11 @@ func runForgetIDs(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids
 	if err != nil {
 		return err
 	}
-	if err := needMetadata(repo, "forgetting snapshots"); err != nil {
+	if err := client.NeedMetadata(repo, "forgetting snapshots"); err != nil {
 		return err
 	}
 	if repo.Keys().CoordSign == nil {
-		return roleError{verb: "forgetting snapshots", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
+		return roleError{Verb: "forgetting snapshots", Need: "the owner or server key", Have: repo.Keys().Role, Base: crypto.ErrNeedsMetadata}
 	}
 	snaps, err := loadSnapshots(ctx, g, repo)
 	if err != nil {
@@ -231,7 +224,7 @@ func runForgetIDs(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids
 	}
 	var picked []*repository.Snapshot
 	for _, id := range ids {
-		s, err := findSnapshot(snaps, id, &opts.Filter)
+		s, err := client.Find(snaps, id, &opts.Filter)
 		if err != nil {
 			return err // nothing removed yet: all or none are named right
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/trust"
@@ -226,7 +227,7 @@ func runKeyRevoke(ctx context.Context, g *GlobalOptions, arg string) error {
 		return err
 	}
 	if repo.Keys().Role != crypto.RoleOwner {
-		return roleError{verb: "revoking writers", need: "the owner key", have: repo.Keys().Role, base: crypto.ErrNeedsOwner}
+		return roleError{Verb: "revoking writers", Need: "the owner key", Have: repo.Keys().Role, Base: crypto.ErrNeedsOwner}
 	}
 	ro := repo.Roster()
 	prefix := strings.ToLower(arg)
@@ -286,7 +287,7 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 		return err
 	}
 	if repo.Keys().Role != crypto.RoleOwner {
-		return roleError{verb: "adding keys", need: "the owner key", have: repo.Keys().Role, base: crypto.ErrNeedsOwner}
+		return roleError{Verb: "adding keys", Need: "the owner key", Have: repo.Keys().Role, Base: crypto.ErrNeedsOwner}
 	}
 	if len(repo.Config().MetaRecipientsExtra) > 0 && opts.Export == "" {
 		return keyOnServerError(role)
@@ -297,7 +298,7 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 	}
 	label := opts.Label
 	if label == "" {
-		label = keyLabel()
+		label = client.DefaultKeyLabel()
 	}
 	m, err := repo.NewKeyMaterial(role)
 	if err != nil {
@@ -329,48 +330,12 @@ func keyOnServerError(role crypto.Role) error {
 		"use `cairn key add --role %s --export FILE` and copy FILE there", role)
 }
 
-// exportKey writes a new key to a file outside the repository; a writer
-// is enrolled in the owner-signed roster, and no copy of its key is ever
-// stored in the repository.
+// exportKey writes a new key to a file outside the repository and
+// enrols it in the roster (client.ExportKey).
 func exportKey(ctx context.Context, g *GlobalOptions, repo *repository.Repository, m *crypto.KeyMaterial, pw []byte, label string, hosts []string, path string) error {
-	buf, err := repository.ExportKey(m, pw, crypto.DefaultKDF, time.Now(), label)
+	hosts, err := client.ExportKey(ctx, repo, m, pw, label, hosts, path)
 	if err != nil {
-		return fmt.Errorf("export key: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return withHint(fmt.Errorf("export key: %w", err), "choose another --export file")
-	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// Enrol the exported key in the owner-signed roster: a writer so its
-	// snapshots verify, a server so its tombstones and receipts count.
-	switch m.Role {
-	case crypto.RoleWriter:
-		if err := repo.AddWriter(ctx, m, label, hosts...); err != nil {
-			os.Remove(path)
-			return fmt.Errorf("add writer to the roster: %w", err)
-		}
-	case crypto.RoleServer:
-		if err := repo.AddCoordinator(ctx, m, label); err != nil {
-			os.Remove(path)
-			return fmt.Errorf("add server to the roster: %w", err)
-		}
-	}
-	if len(hosts) == 0 {
-		hosts = []string{label}
+		return err
 	}
 	if g.JSON {
 		out := keyExportedJSON{MessageType: "key_exported", File: path, Role: m.Role.String()}
@@ -427,7 +392,7 @@ func runKeyPasswd(ctx context.Context, g *GlobalOptions, opts KeyPasswdOptions) 
 	if err != nil {
 		return err
 	}
-	id, err := repo.ChangePassword(ctx, pw, crypto.DefaultKDF, keyLabel())
+	id, err := repo.ChangePassword(ctx, pw, crypto.DefaultKDF, client.DefaultKeyLabel())
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}

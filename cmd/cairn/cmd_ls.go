@@ -10,8 +10,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // LsOptions are ls's flags.
@@ -64,14 +64,14 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		return err
 	}
 	ctx = repository.ReadFor(ctx, snap.Signer())
-	if err := restorer.CheckSize(ctx, repo, snap); err != nil {
+	if err := walker.CheckSize(ctx, repo, snap); err != nil {
 		return refusedSnapshot(err)
 	}
 	sub := ""
 	if len(args) == 2 {
 		sub = strings.Trim(args[1], "/")
 	}
-	start, err := restorer.FindNode(ctx, repo, snap.File.Statement.Root, sub)
+	start, err := walker.FindNode(ctx, repo, snap.File.Statement.Root, sub)
 	if err != nil {
 		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list the whole snapshot with `cairn ls %s`", snap.ID.Short())
 	}
@@ -85,8 +85,8 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 	emit := func(p string, n *snapshot.Node) error {
 		full := "/" + p
 		var lostContent error
-		if m := restorer.MissingContent(ctx, repo, n); m > 0 {
-			lostContent = restorer.LostContent(n, m)
+		if m := walker.MissingContent(ctx, repo, n); m > 0 {
+			lostContent = walker.LostContent(n, m)
 			warnLost(full, lostContent)
 		}
 		if g.JSON {
@@ -115,11 +115,11 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		return sub + "/" + p
 	}
 	if start.Type == snapshot.TypeDir && start.Subtree != nil {
-		err = restorer.WalkLost(ctx, repo, *start.Subtree, func(p string, n *snapshot.Node) error {
+		err = walker.WalkLost(ctx, repo, *start.Subtree, func(p string, n *snapshot.Node) error {
 			return emit(join(p), n)
 		}, func(p string, _ blob.ID, err error) error {
 			full := "/" + join(p)
-			err = restorer.LostDir(err)
+			err = walker.LostDir(err)
 			warnLost(full, err)
 			// The walk visited the directory's node just before.
 			if k := len(out) - 1; k >= 0 && out[k].Path == full {

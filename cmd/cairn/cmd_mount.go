@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/fusefs"
 )
 
@@ -54,7 +55,7 @@ func runMount(ctx context.Context, g *GlobalOptions, opts MountOptions, dir stri
 	if err != nil {
 		return err
 	}
-	if err := needContent(repo, "mounting a repository"); err != nil {
+	if err := client.NeedContent(repo, "mounting a repository"); err != nil {
 		return err
 	}
 	snaps, err := loadSnapshots(ctx, g, repo)

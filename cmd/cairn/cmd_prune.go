@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repository"
@@ -52,11 +53,11 @@ func runPrune(ctx context.Context, g *GlobalOptions, opts PruneOptions) error {
 }
 
 func runPruneRepo(ctx context.Context, g *GlobalOptions, repo *repository.Repository, opts PruneOptions) error {
-	if err := needMetadata(repo, "pruning"); err != nil {
+	if err := client.NeedMetadata(repo, "pruning"); err != nil {
 		return err
 	}
 	if repo.Keys().CoordSign == nil {
-		return roleError{verb: "pruning", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
+		return roleError{Verb: "pruning", Need: "the owner or server key", Have: repo.Keys().Role, Base: crypto.ErrNeedsMetadata}
 	}
 	if opts.RepackThreshold <= 0 || opts.RepackThreshold > 100 || opts.Grace < 0 {
 		return usageError{fmt.Errorf("--repack-threshold must be in (0, 100] and --grace not negative")}

@@ -53,7 +53,7 @@ func runRepair(ctx context.Context, g *GlobalOptions, opts RepairOptions) error 
 		return err
 	}
 	if !repo.CanReadMetadata() || repo.Keys().CoordSign == nil {
-		return roleError{verb: "repairing", need: "the owner or server key", have: repo.Keys().Role, base: crypto.ErrNeedsMetadata}
+		return roleError{Verb: "repairing", Need: "the owner or server key", Have: repo.Keys().Role, Base: crypto.ErrNeedsMetadata}
 	}
 	chk, err := checker.Check(ctx, repo, checker.Options{ReadData: opts.ReadData})
 	if err != nil {

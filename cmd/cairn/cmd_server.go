@@ -46,6 +46,7 @@ quota and a minimum interval between snapshots. See docs/server.md.`,
 		newServerStatusCommand(g, opts),
 		newServerNotifyCommand(g, opts),
 		newServerDestinationCommand(g, opts), newServerReplicationCommand(g, opts),
+		newServerAdminCommand(g, opts),
 		newServerAuditCommand(g, opts),
 	)
 	return c
@@ -164,6 +165,7 @@ type ServerRunOptions struct {
 	MaxMetaUpload   string
 
 	CheckEvery time.Duration // backup ages (monitor)
+	UIListen   string        // the web status page (cmd_server_admin.go)
 
 	AuditFraction string        // rolling audit: share of the files a period
 	AuditEvery    time.Duration // its period; 0: off
@@ -204,6 +206,7 @@ on a private interface.`,
 	f.StringVar(&ro.MaxUploadMemory, "max-upload-memory", "128MiB", "memory all uploads' validation may hold at once")
 	f.StringVar(&ro.MaxMetaUpload, "max-meta-upload", "64MiB", "largest index fragment, snapshot, config, roster or key file (413 beyond)")
 	f.DurationVar(&ro.CheckEvery, "check-every", monitor.DefaultCheckEvery, "how often to check backup ages and send alerts (see cairn server notify)")
+	f.StringVar(&ro.UIListen, "ui-listen", "", "address to serve the web status page on, under /ui/ (HTTPS with --tls-cert; logins: cairn server admin add)")
 	f.StringVar(&ro.AuditFraction, "audit-fraction", "1/30", "rolling audit: share of every repository's files re-hashed each --audit-every, on the primary and every replica")
 	f.DurationVar(&ro.AuditEvery, "audit-every", audit.DefaultPeriod, "rolling audit period (checked every --check-every); 0 turns the rolling audit off")
 	return c
@@ -298,6 +301,16 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 			return withHint(err, "choose another --metrics-listen address")
 		}
 	}
+	var uln net.Listener
+	if ro.UIListen != "" {
+		if uln, err = net.Listen("tcp", ro.UIListen); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return withHint(err, "choose another --ui-listen address")
+		}
+	}
 	fp, _ := d.Identity.Fingerprint()
 	scheme := "http"
 	if tlsConf != nil {
@@ -307,6 +320,9 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	if mln != nil {
 		g.printf("metrics on http://%s/metrics\n", mln.Addr())
 	}
+	if uln != nil {
+		g.printf("status page on %s://%s/ui/\n", scheme, uln.Addr())
+	}
 	g.printf("server fingerprint: %s\n", fp)
 	if f, ok := g.stdout.(*os.File); ok {
 		f.Sync()
@@ -314,6 +330,9 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	defer srv.CloseStorage()
 	defer startMonitor(ctx, d, log, monitor.Clock(), ro.CheckEvery)()
 	defer repl.start(ctx, srv)()
+	if uln != nil {
+		defer startWebUI(ctx, d, srv, uln, tlsConf, log)()
+	}
 	defer startAudit(ctx, d, srv, log, monitor.Clock(), auditFrac, ro.AuditEvery, ro.CheckEvery)()
 	return srv.Serve(ctx, ln, mln, tlsConf)
 }

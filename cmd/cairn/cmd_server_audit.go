@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/server/audit"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 type serverAuditOptions struct {
@@ -103,7 +104,7 @@ func runServerAudit(ctx context.Context, g *GlobalOptions, opts *ServerOptions, 
 	a := audit.New(audit.Config{State: d.State, Log: log, Now: monitor.Clock(), SpoolDir: filepath.Join(d.Dir, "audit-spool"),
 		Open: func(ctx context.Context, repo string) (backend.Backend, error) { return sto.Open(ctx, repo) }})
 	res, err := a.Run(ctx, audit.Options{Fraction: frac, Period: ao.Period, Replicas: ao.Replicas, Client: only})
-	if errors.Is(err, server.ErrNoClient) {
+	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")
 	}
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -103,9 +105,9 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	defer d.Close()
-	c := server.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now()}
+	c := state.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now()}
 	err = d.NewClient(ctx, c, pw)
-	if errors.Is(err, server.ErrClientExists) {
+	if errors.Is(err, state.ErrClientExists) {
 		return withHint(err, "choose another name, or `cairn server client passwd %s`", name)
 	}
 	if err != nil {
@@ -135,6 +137,7 @@ type ServerClientSetOptions struct {
 	MinInterval time.Duration
 	WarnAfter   time.Duration
 	AlertAfter  time.Duration
+	DrillAfter  string
 }
 
 func newServerClientSetCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -146,11 +149,14 @@ func newServerClientSetCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Com
 snapshots, counters, policy and jobs stay. Only the flags given change.
 --warn-after and --alert-after set how old its last backup may be before
 ` + "`cairn server status`" + ` and the alerts call it WARNING or ALERT (0: the
-defaults, 24h and 28h); the warning must come first. Changes take effect at
+defaults, 24h and 28h); the warning must come first. --drill-after sets how
+old its last restore drill (` + "`cairn drill`" + `, recorded per repository) may be
+before it alerts (0: the default, 35d). Changes take effect at
 once, also on a running server. The password has its own command, ` + "`client passwd`" + `.`,
 		Example: `  cairn server client set laptop --quota 500GiB
   cairn server client set db1 --min-interval 0 --append-only=false
-  cairn server client set nas --warn-after 8d --alert-after 9d`,
+  cairn server client set nas --warn-after 8d --alert-after 9d
+  cairn server client set nas --drill-after 90d`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
 			return runServerClientSet(c.Context(), g, opts, c.Flags().Changed, so, a[0])
@@ -162,6 +168,7 @@ once, also on a running server. The password has its own command, ` + "`client p
 	f.DurationVar(&so.MinInterval, "min-interval", 0, "refuse snapshots closer together than this; 0 for none")
 	f.DurationVar(&so.WarnAfter, "warn-after", 0, "backup age at which the client is WARNING (0: the default, 24h)")
 	f.DurationVar(&so.AlertAfter, "alert-after", 0, "backup age at which the client is ALERT (0: the default, 28h)")
+	f.StringVar(&so.DrillAfter, "drill-after", "", "age of the last restore drill at which the client is ALERT, such as 35d or 720h (0: the default, 35d)")
 	return c
 }
 
@@ -193,8 +200,16 @@ func runServerClientSet(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		}
 		*v.dst = ptr(v.d)
 	}
-	if ch == (state.ClientChange{}) {
-		return usageError{errors.New("nothing to change: give --quota, --min-interval, --append-only, --warn-after or --alert-after")}
+	var drillAfter *time.Duration
+	if changed("drill-after") {
+		d, err := parseDays(so.DrillAfter)
+		if err != nil {
+			return usageError{fmt.Errorf("--drill-after %q: %v; give a duration such as 35d or 720h", so.DrillAfter, err)}
+		}
+		drillAfter = &d
+	}
+	if ch == (state.ClientChange{}) && drillAfter == nil {
+		return usageError{errors.New("nothing to change: give --quota, --min-interval, --append-only, --warn-after, --alert-after or --drill-after")}
 	}
 	d, err := opts.open(ctx)
 	if err != nil {
@@ -203,16 +218,29 @@ func runServerClientSet(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	defer d.Close()
 	err = d.State.UpdateClient(ctx, name, ch, alert.DefaultWarnAfter, alert.DefaultAlertAfter)
 	switch {
-	case errors.Is(err, server.ErrNoClient):
+	case errors.Is(err, state.ErrNoClient):
 		return withHint(err, "see `cairn server client list`, or add it with `cairn server client add %s`", name)
 	case errors.Is(err, state.ErrBadThresholds):
 		return usageError{err}
 	case err != nil:
 		return err
 	}
+	if drillAfter != nil {
+		if err := d.State.SetDrillAfter(ctx, name, *drillAfter); err != nil {
+			return err
+		}
+	}
 	c, err := d.State.Client(ctx, name)
 	if err != nil {
 		return err
+	}
+	das, err := d.State.DrillAfter(ctx)
+	if err != nil {
+		return err
+	}
+	drill := das[name]
+	if drill <= 0 {
+		drill = monitor.DefaultDrillAfter
 	}
 	th, err := d.State.Thresholds(ctx)
 	if err != nil {
@@ -228,15 +256,45 @@ func runServerClientSet(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	if g.JSON {
 		return writeJSON(g.stdout, map[string]any{"message_type": "client_updated", "name": name, "quota": c.Quota,
 			"append_only": c.AppendOnly, "min_interval": c.MinInterval.String(),
-			"warn_after": warn.String(), "alert_after": alrt.String()})
+			"warn_after": warn.String(), "alert_after": alrt.String(), "drill_after": drill.String()})
 	}
 	interval := "none"
 	if c.MinInterval > 0 {
 		interval = c.MinInterval.String()
 	}
-	g.printf("client %s updated: quota %s, append-only %v, min interval %s, warn after %v, alert after %v\n",
-		name, quotaText(c.Quota), c.AppendOnly, interval, warn, alrt)
+	g.printf("client %s updated: quota %s, append-only %v, min interval %s, warn after %v, alert after %v, drill after %s\n",
+		name, quotaText(c.Quota), c.AppendOnly, interval, warn, alrt, days(drill))
 	return nil
+}
+
+// parseDays reads a duration that may be given in days ("35d") or as Go
+// writes durations ("720h"); negative is refused.
+func parseDays(s string) (time.Duration, error) {
+	var d time.Duration
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		k, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return 0, errors.New("not a number of days")
+		}
+		d = time.Duration(k) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, errors.New("not a duration")
+		}
+	}
+	if d < 0 {
+		return 0, errors.New("negative")
+	}
+	return d, nil
+}
+
+// days writes a whole number of days as "35d", anything else as Go does.
+func days(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -273,7 +331,7 @@ func backupAge(t, now time.Time) string {
 	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }
 
-func flags(c server.Client) string {
+func flags(c state.Client) string {
 	s := ""
 	if c.AppendOnly {
 		s += "append-only"
@@ -336,7 +394,7 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	return colourTable(g.stdout, rows, 1, colours)
 }
 
-func clientJSON(c server.Client, stored int64) map[string]any {
+func clientJSON(c state.Client, stored int64) map[string]any {
 	m := map[string]any{
 		"name": c.Name, "append_only": c.AppendOnly, "disabled": c.Disabled, "quota": c.Quota,
 		"min_interval": c.MinInterval.String(), "stored_bytes": stored, "snapshots": c.Snapshots,
@@ -355,7 +413,7 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	}
 	defer d.Close()
 	c, err := d.State.Client(ctx, name)
-	if errors.Is(err, server.ErrNoClient) {
+	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")
 	}
 	if err != nil {

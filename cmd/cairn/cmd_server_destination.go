@@ -131,7 +131,7 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 	defer d.Close()
 	for _, c := range ao.Clients {
 		if _, err := d.State.Client(ctx, c); err != nil {
-			if errors.Is(err, server.ErrNoClient) {
+			if errors.Is(err, state.ErrNoClient) {
 				return withHint(err, "see `cairn server client list`")
 			}
 			return err

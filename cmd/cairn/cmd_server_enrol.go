@@ -5,18 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/term"
 
-	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
-	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/trust"
+	"github.com/cairnbackup/cairn/internal/client"
 )
 
 // runInitServer creates a repository on a cairn server (R4, R21): it
@@ -24,29 +20,19 @@ import (
 // and only then seals anything to it; the owner key stays on this machine.
 func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc string, l location.Location) error {
 	u := l.Rest.URL
-	if u.Scheme != "https" && !g.Insecure && !isLoopbackHost(u.Hostname()) {
-		return withHint(fmt.Errorf("refusing plain http:// to %s: the password and data would cross the network unencrypted", u.Host),
-			"use https:// (cairn server run --tls-cert/--tls-key), or pass --insecure if the network is trusted")
-	}
-	client, err := g.httpClient()
+	o, err := g.clientOptions(nil)
 	if err != nil {
 		return err
 	}
-	id, err := rest.FetchIdentity(ctx, client, u)
-	pub := repository.ServerPublic(id)
-	if err == nil {
-		err = pub.Validate()
-	}
+	o.Location = loc
+	pub, err := client.ServerIdentity(ctx, o, u)
 	if err != nil {
-		if h := certHint(err); h != err {
-			return h
-		}
-		return withHint(err, "check the URL and the client's credentials; `cairn init` with a server needs a cairn server, not restic's rest-server")
+		return err
 	}
 	fp := pub.Fingerprint()
 	switch {
 	case opts.ServerFingerprint != "":
-		if !sameFingerprint(opts.ServerFingerprint, fp) {
+		if !client.SameFingerprint(opts.ServerFingerprint, fp) {
 			return withHint(fmt.Errorf("%w: %s presents %s, not %s; nothing was stored", rest.ErrFingerprint, u.Host, fp, opts.ServerFingerprint),
 				"ask the server's operator for `cairn server fingerprint`; do not continue if they differ")
 		}
@@ -67,43 +53,15 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	if err != nil {
 		return err
 	}
-	ropts, err := g.repoOptions()
-	if err != nil {
+	if o.CacheDir, err = g.cacheDir(); err != nil {
 		return err
 	}
-	lopts, err := g.locationOptions()
+	repo, keyPath, err := client.InitOnServer(ctx, o, pub, pw, opts.OwnerKeyFile)
 	if err != nil {
 		return err
-	}
-	be, err := location.Create(ctx, loc, lopts)
-	if errors.Is(err, backend.ErrExists) {
-		return withHint(fmt.Errorf("a repository already exists at %s", u.Redacted()), "use it, or choose another path")
-	}
-	if err != nil {
-		return err
-	}
-	// Check the key file's place before anything is stored on the server.
-	keyPath := opts.OwnerKeyFile
-	if keyPath == "" {
-		if _, err := ownerKeyDir(); err != nil {
-			return err
-		}
-	} else if _, err := os.Stat(keyPath); err == nil {
-		return withHint(fmt.Errorf("owner key file %s exists", keyPath), "choose another --owner-key-file")
-	}
-	repo, keyFile, err := repository.InitServerMode(ctx, be, pw, pub, ropts)
-	if err != nil {
-		return fmt.Errorf("initialize repository at %s: %w", be.Properties().Location, err)
 	}
 	repoID := fmt.Sprintf("%x", repo.Config().RepoID)
-	if keyPath == "" {
-		dir, _ := ownerKeyDir()
-		keyPath = filepath.Join(dir, repoID+".key")
-	}
-	if err := writeOwnerKey(keyPath, keyFile); err != nil {
-		return fmt.Errorf("repository %s created, but writing its owner key failed: %w", repoID[:8], err)
-	}
-	shown := be.Properties().Location
+	shown := repo.Backend().Properties().Location
 	if g.JSON {
 		return writeJSON(g.stdout, map[string]any{
 			"message_type": "initialized", "id": repoID, "repository": shown, "key_file": keyPath, "server_fingerprint": fp,
@@ -114,22 +72,6 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	g.printf("owner key: %s (kept on this machine; the server never sees it)\n", keyPath)
 	g.printf("Copy the owner key file somewhere safe, off this machine: with it and the password any machine restores; without both, nobody can.\n")
 	return nil
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func sameFingerprint(a, b string) bool {
-	norm := func(s string) string {
-		s = strings.ToLower(strings.TrimSpace(s))
-		return strings.TrimPrefix(s, "sha256:")
-	}
-	return norm(a) == norm(b)
 }
 
 func confirmOnTerminal(fp string) (bool, error) {
@@ -143,91 +85,4 @@ func confirmOnTerminal(fp string) (bool, error) {
 	}
 	a := strings.ToLower(strings.TrimSpace(line))
 	return a == "y" || a == "yes", nil
-}
-
-// ownerKeyDir is where server-mode owner keys live by default:
-// $XDG_CONFIG_HOME/cairn/keys, or ~/.config/cairn/keys.
-func ownerKeyDir() (string, error) {
-	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
-		return filepath.Join(d, "cairn", "keys"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", withHint(errors.New("cannot find a config directory for the owner key (no $HOME)"), "pass --owner-key-file")
-	}
-	return filepath.Join(home, ".config", "cairn", "keys"), nil
-}
-
-// ownerKeyPath is where the owner key of repository repoID is looked for
-// when none in the repository matches.
-func ownerKeyPath(repoID []byte) (string, error) {
-	dir, err := ownerKeyDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, fmt.Sprintf("%x.key", repoID)), nil
-}
-
-func writeOwnerKey(path string, buf []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// maxPeekedConfigs bounds the config versions keptKey reads when the
-// config itself does not parse.
-const maxPeekedConfigs = 64
-
-// keptKey returns the owner key file `cairn init` kept on this machine
-// for the repository in be (found by repository ID), or "" when there is
-// none, and whether the repository is kept on a server (its config lists
-// a further metadata recipient). When the config does not parse (junk
-// planted by someone who can write to storage), the versions in configs/
-// name the repository instead. The IDs read here are only hints to find
-// a file: trust comes from the key file's pinned owner key.
-func keptKey(ctx context.Context, be backend.Backend) (path string, serverMode bool) {
-	try := func(raw []byte) bool {
-		cfg, err := repository.PeekConfig(raw)
-		if err != nil {
-			return false
-		}
-		p, err := ownerKeyPath(cfg.RepoID)
-		if err != nil {
-			return false
-		}
-		if _, err := os.Stat(p); err != nil {
-			return false
-		}
-		path, serverMode = p, len(cfg.MetaRecipientsExtra) > 0
-		return true
-	}
-	if raw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"}); err == nil && try(raw) {
-		return path, serverMode
-	}
-	var names []backend.FileInfo
-	be.List(ctx, backend.Configs, func(fi backend.FileInfo) error {
-		if len(names) < maxPeekedConfigs && fi.Size <= trust.MaxSigned {
-			names = append(names, fi)
-		}
-		return nil
-	})
-	for _, fi := range names {
-		if raw, err := backend.LoadAll(ctx, be, fi.Handle); err == nil && try(raw) {
-			return path, serverMode
-		}
-	}
-	return "", false
 }

@@ -15,8 +15,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cairnbackup/cairn/internal/alert"
-	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 func newServerStatusCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -26,7 +26,9 @@ func newServerStatusCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Comman
 		Long: `Show, per client, when the server last received a snapshot and how long ago,
 its level (OK, WARNING after --warn-after, ALERT after --alert-after; a client
 that never backed up is aged from its enrolment), what it stores against its
-quota, and the alerts the running server has open; then the notifiers and
+quota, when its repositories were last proven restorable by ` + "`cairn drill`" + `
+(the oldest; ALERT after --drill-after, default 35d, and a repository never
+drilled is aged from the enrolment), and the alerts the running server has open; then the notifiers and
 whether they deliver. On a terminal the level is green, yellow or red.
 Thresholds are set per client with ` + "`cairn server client set NAME --warn-after D --alert-after D`" + `.`,
 		Example: `  cairn server status
@@ -50,7 +52,7 @@ func runServerStatus(ctx context.Context, g *GlobalOptions, opts *ServerOptions,
 	}
 	defer d.Close()
 	r, err := monitor.Evaluate(ctx, d.State, d.StoredBytes, monitor.Clock()(), only)
-	if errors.Is(err, server.ErrNoClient) {
+	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")
 	}
 	if err != nil {
@@ -125,7 +127,7 @@ func colourTable(w io.Writer, rows [][]string, col int, colours []string) error 
 }
 
 func printStatus(w io.Writer, r monitor.Report, colour bool) error {
-	rows := [][]string{{"CLIENT", "STATE", "LAST BACKUP", "AGE", "STORED", "QUOTA", "AUDIT", "ALERTS"}}
+	rows := [][]string{{"CLIENT", "STATE", "LAST BACKUP", "AGE", "STORED", "QUOTA", "LAST DRILL", "AUDIT", "ALERTS"}}
 	var colours []string
 	if colour {
 		colours = []string{}
@@ -152,7 +154,7 @@ func printStatus(w io.Writer, r monitor.Report, colour bool) error {
 			}
 			alerts = strings.Join(parts, "; ")
 		}
-		rows = append(rows, []string{c.Name, c.State, last, age, formatBytes(uint64(c.Stored)), quota, auditCell(c.Audit), alerts})
+		rows = append(rows, []string{c.Name, c.State, last, age, formatBytes(uint64(c.Stored)), quota, drillCell(c, r.At), auditCell(c.Audit), alerts})
 		if colour {
 			code := levelColour(c.Level)
 			if c.Disabled {
@@ -184,6 +186,22 @@ func auditCell(a *monitor.AuditSummary) string {
 		s += fmt.Sprintf(", %d BAD", a.Unhealed)
 	case a.Healed > 0:
 		s += fmt.Sprintf(", %d healed", a.Healed)
+	}
+	return s
+}
+
+// drillCell is a client's restore-drill state in a few words: when its
+// oldest repository was last proven restorable, or never.
+func drillCell(c monitor.ClientStatus, now time.Time) string {
+	s := "never"
+	if !c.LastDrill.IsZero() {
+		s = shortAge(now.Sub(c.LastDrill)) + " ago"
+		if s == "just now ago" {
+			s = "just now"
+		}
+	}
+	if c.DrillLevel == alert.Alert {
+		s += " (ALERT)"
 	}
 	return s
 }

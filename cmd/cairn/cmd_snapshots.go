@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/retention"
 )
@@ -114,7 +115,7 @@ func runSnapshots(ctx context.Context, g *GlobalOptions, opts SnapshotsOptions, 
 	if len(ids) > 0 {
 		var picked []*repository.Snapshot
 		for _, id := range ids {
-			s, err := findSnapshot(snaps, id, &opts.Filter)
+			s, err := client.Find(snaps, id, &opts.Filter)
 			if err != nil {
 				return err
 			}
@@ -125,7 +126,7 @@ func runSnapshots(ctx context.Context, g *GlobalOptions, opts SnapshotsOptions, 
 		// Oldest first, as always.
 		snaps = slices.DeleteFunc(slices.Clone(snaps), func(s *repository.Snapshot) bool { return !slices.Contains(picked, s) })
 	}
-	snaps = opts.Filter.apply(snaps)
+	snaps = opts.Filter.Apply(snaps)
 	keys, groups := groupSnapshots(snaps, gb, opts.Latest)
 	if g.JSON {
 		if opts.GroupBy == "" {

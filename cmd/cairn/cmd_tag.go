@@ -10,9 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/copier"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // TagOptions are tag's flags.
@@ -107,7 +108,7 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 	if err != nil {
 		return err
 	}
-	if err := needContent(repo, "changing tags"); err != nil {
+	if err := client.NeedContent(repo, "changing tags"); err != nil {
 		return err
 	}
 	snaps, err := loadSnapshots(ctx, g, repo)
@@ -116,10 +117,10 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 	}
 	var chosen []*repository.Snapshot
 	if len(args) == 0 {
-		chosen = opts.Filter.apply(snaps)
+		chosen = opts.Filter.Apply(snaps)
 	}
 	for _, a := range args {
-		s, err := findSnapshot(snaps, a, &opts.Filter)
+		s, err := client.Find(snaps, a, &opts.Filter)
 		if err != nil {
 			return err
 		}
@@ -127,7 +128,7 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 			chosen = append(chosen, s)
 		}
 	}
-	exp := restorer.NewExpander(repo)
+	exp := walker.NewExpander(repo)
 	var changes []tagChangeJSON
 	var failed []string
 	unchanged := 0
@@ -137,7 +138,7 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 			unchanged++
 			continue
 		}
-		if why := passedOver(s); why != "" {
+		if why := client.PassedOver(s); why != "" {
 			// Signing it as the owner would vouch for a host label or a
 			// time nothing vouches for now.
 			g.warnf("snapshot %s %s; not re-signed with new tags", s.ID.Short(), displayText(why))

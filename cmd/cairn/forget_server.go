@@ -59,7 +59,7 @@ const ownerRequestAttempts = 3
 func askServer(ctx context.Context, repo *repository.Repository, or ownerRequester, req trust.OwnerRequest, verb string) (*restapi.OwnerAnswer, error) {
 	k := repo.Keys()
 	if k.OwnerSign == nil {
-		return nil, roleError{verb: verb + " on a cairn server", need: "the owner key", have: k.Role, base: crypto.ErrNeedsOwner}
+		return nil, roleError{Verb: verb + " on a cairn server", Need: "the owner key", Have: k.Role, Base: crypto.ErrNeedsOwner}
 	}
 	req.RepoID = hex.EncodeToString(k.RepoID[:])
 	for attempt := 1; ; attempt++ {
@@ -130,13 +130,13 @@ func forgetPolicyOnServer(ctx context.Context, g *GlobalOptions, repo *repositor
 	keep := pol.Keep
 	pol.Within, pol.Keep.Within = keep.Within, 0
 	req := trust.OwnerRequest{Action: trust.ActionForget, Policy: &pol, DryRun: opts.DryRun}
-	if !opts.Filter.empty() {
+	if !opts.Filter.Empty() {
 		snaps, err := loadSnapshots(ctx, g, repo)
 		if err != nil {
 			return err
 		}
 		for _, s := range snaps {
-			if opts.Filter.match(s) {
+			if opts.Filter.Match(s) {
 				req.Snapshots = append(req.Snapshots, s.ID.String())
 			}
 		}

@@ -3,24 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -108,20 +102,21 @@ func (g *GlobalOptions) cacheDir() (string, error) {
 	if g.CacheDir != "" {
 		return g.CacheDir, nil
 	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "cairn"), nil
+	dir, ok := client.DefaultCacheDir()
+	if !ok && !g.noCacheWarned {
+		g.noCacheWarned = true
+		fmt.Fprintf(g.stderr, "cairn: warning: no cache directory ($HOME, $XDG_CACHE_HOME and $CAIRN_CACHE_DIR unset); running without a cache\n")
 	}
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		// cron with `env -i`: run, only slower (no file cache, no
-		// journal), rather than not at all.
-		if !g.noCacheWarned {
-			g.noCacheWarned = true
-			fmt.Fprintf(g.stderr, "cairn: warning: no cache directory ($HOME, $XDG_CACHE_HOME and $CAIRN_CACHE_DIR unset); running without a cache\n")
-		}
-		return "", nil
-	}
-	return filepath.Join(home, ".cache", "cairn"), nil
+	return dir, nil
+}
+
+// clientOptions fill client.Options from the flags, the password from
+// getPassword. The cache directory is left to the caller (cacheDir), as
+// opening the storage does not need it.
+func (g *GlobalOptions) clientOptions(getPassword func() ([]byte, error)) (client.Options, error) {
+	pool, err := client.LoadCAs(g.CACerts)
+	return client.Options{Location: g.Repo, Password: getPassword, KeyFile: g.KeyFile, KeyLabel: client.DefaultKeyLabel(),
+		RootCAs: pool, Insecure: g.Insecure, Logger: g.logger()}, err
 }
 
 func (g *GlobalOptions) repoOptions() (repository.Options, error) {
@@ -129,16 +124,7 @@ func (g *GlobalOptions) repoOptions() (repository.Options, error) {
 	if err != nil {
 		return repository.Options{}, err
 	}
-	return repository.Options{CacheDir: dir, KeyLabel: keyLabel(), Logger: g.logger()}, nil
-}
-
-func keyLabel() string {
-	host, _ := os.Hostname()
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	return name + "@" + host
+	return repository.Options{CacheDir: dir, KeyLabel: client.DefaultKeyLabel(), Logger: g.logger()}, nil
 }
 
 // envList is a colon-free list from the environment: one item, or none.
@@ -151,52 +137,8 @@ func envList(name string) []string {
 
 // locationOptions are what opening storage needs from the flags.
 func (g *GlobalOptions) locationOptions() (location.Options, error) {
-	pool, err := g.rootCAs()
-	return location.Options{Logger: g.logger(), Insecure: g.Insecure, RootCAs: pool}, err
-}
-
-// httpClient is for a request to a cairn server outside a backend (its
-// identity, at enrolment), with --cacert's authorities.
-func (g *GlobalOptions) httpClient() (*http.Client, error) {
-	pool, err := g.rootCAs()
-	if err != nil {
-		return nil, err
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if pool != nil {
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return &http.Client{Transport: tr, Timeout: time.Minute}, nil
-}
-
-// certHint adds what to do to a server certificate no trusted authority
-// signed; other errors pass unchanged.
-func certHint(err error) error {
-	var ua x509.UnknownAuthorityError
-	var cv *tls.CertificateVerificationError
-	if errors.As(err, &ua) || errors.As(err, &cv) {
-		return withHint(err, "the server's certificate is not from an authority this machine trusts; pass its CA certificate with --cacert FILE (or CAIRN_CACERT)")
-	}
-	return err
-}
-
-// rootCAs reads --cacert / CAIRN_CACERT: nil (the system's authorities)
-// when none is given.
-func (g *GlobalOptions) rootCAs() (*x509.CertPool, error) {
-	if len(g.CACerts) == 0 {
-		return nil, nil
-	}
-	pool := x509.NewCertPool()
-	for _, f := range g.CACerts {
-		pem, err := os.ReadFile(f)
-		if err != nil {
-			return nil, withHint(fmt.Errorf("read CA certificate: %w", err), "check --cacert/CAIRN_CACERT")
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, withHint(fmt.Errorf("CA certificate %s holds no PEM certificate", f), "give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)")
-		}
-	}
-	return pool, nil
+	o, err := g.clientOptions(nil)
+	return o.LocationOptions(), err
 }
 
 // repoLocation returns -r, or a usage error when there is none. Parsing
@@ -211,77 +153,30 @@ func (g *GlobalOptions) repoLocation() (string, error) {
 	return g.Repo, nil
 }
 
-// openBackend opens an existing repository's storage.
-func (g *GlobalOptions) openBackend(ctx context.Context) (backend.Backend, error) {
-	loc, err := g.repoLocation()
-	if err != nil {
-		return nil, err
-	}
-	lopts, err := g.locationOptions()
-	if err != nil {
-		return nil, err
-	}
-	be, err := location.Open(ctx, loc, lopts)
-	if errors.Is(err, backend.ErrNotFound) {
-		if l, _ := location.Parse(loc); l.Kind != location.Local {
-			// Say which part is missing: the bucket or the repository.
-			return nil, withHint(fmt.Errorf("%w at %s (%w)", repository.ErrNoRepository, location.Redact(loc), err), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
-		}
-		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, location.Redact(loc)), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
-	}
-	return be, certHint(err)
-}
-
 // openRepo opens and unlocks the repository.
 func (g *GlobalOptions) openRepo(ctx context.Context) (*repository.Repository, error) {
 	return g.openRepoWith(ctx, func() ([]byte, error) { return g.password("enter password for repository: ", false) })
 }
 
 // openRepoWith is openRepo with the password from getPassword (copy's
-// source repository has its own).
+// source repository has its own): client.OpenBackend, then the cache
+// directory, then client.Unlock.
 func (g *GlobalOptions) openRepoWith(ctx context.Context, getPassword func() ([]byte, error)) (*repository.Repository, error) {
-	be, err := g.openBackend(ctx)
+	if _, err := g.repoLocation(); err != nil {
+		return nil, err
+	}
+	o, err := g.clientOptions(getPassword)
 	if err != nil {
 		return nil, err
 	}
-	opts, err := g.repoOptions()
+	be, err := client.OpenBackend(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	pw, err := getPassword()
-	if err != nil {
+	if o.CacheDir, err = g.cacheDir(); err != nil {
 		return nil, err
 	}
-	// An explicit or kept key file first: one unlock, where a scan of
-	// keys/ tries every stored file (issue 10: planted key files made every
-	// owner command slow). A repository on a server keeps no key files, so
-	// with a kept key there is nothing to scan.
-	var repo *repository.Repository
-	if g.KeyFile != "" {
-		repo, err = repository.OpenKeyFile(ctx, be, g.KeyFile, pw, opts)
-	} else if kept, serverMode := keptKey(ctx, be); kept != "" {
-		repo, err = repository.OpenKeyFile(ctx, be, kept, pw, opts)
-		if errors.Is(err, repository.ErrNoKey) && !serverMode {
-			repo, err = repository.Open(ctx, be, pw, opts)
-		}
-	} else {
-		repo, err = repository.Open(ctx, be, pw, opts)
-	}
-	loc := location.Redact(be.Properties().Location)
-	switch {
-	case errors.Is(err, repository.ErrNoRepository):
-		return nil, withHint(fmt.Errorf("%w at %s", repository.ErrNoRepository, loc), "check -r/CAIRN_REPOSITORY, or create one with `cairn init`")
-	case errors.Is(err, repository.ErrNoKey) && g.KeyFile != "":
-		return nil, withHint(fmt.Errorf("wrong password for key file %s: %w", g.KeyFile, repository.ErrNoKey), "try another password")
-	case errors.Is(err, repository.ErrNoKey):
-		if why := noKeyError(ctx, be, loc); why != nil {
-			return nil, why
-		}
-		return nil, withHint(fmt.Errorf("wrong password for repository %s: %w", loc, err), "try another password, or --key-file for a key kept outside the repository")
-	case err != nil:
-		return nil, fmt.Errorf("open repository %s: %w", loc, err)
-	}
-	return repo, nil
+	return client.Unlock(ctx, be, o)
 }
 
 // password reads the password: --password-file / CAIRN_PASSWORD_FILE or

@@ -8,6 +8,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/checker"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repair"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // The --json messages: every object cairn prints with --json is one of
@@ -261,10 +262,10 @@ type diffChangeJSON struct {
 	What   string `json:"what,omitempty"` // for M: content, metadata
 }
 
-func diffMessage(from, to string, d *differ) diffJSON {
-	m := diffJSON{MessageType: "diff", From: from, To: to, Changes: []diffChangeJSON{}, Added: d.added, Removed: d.removed,
-		Modified: d.modified, BytesAdded: d.bytesAdded, BytesRemoved: d.bytesRemoved}
-	for _, c := range d.changes {
+func diffMessage(from, to string, changes []diffChange, sum walker.DiffSummary) diffJSON {
+	m := diffJSON{MessageType: "diff", From: from, To: to, Changes: []diffChangeJSON{}, Added: sum.Added, Removed: sum.Removed,
+		Modified: sum.Modified, BytesAdded: sum.BytesAdded, BytesRemoved: sum.BytesRemoved}
+	for _, c := range changes {
 		m.Changes = append(m.Changes, diffChangeJSON(c))
 	}
 	return m

@@ -8,8 +8,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // lsMode is a node's type and permissions as ls -l shows them:
@@ -91,7 +91,7 @@ func (l *longListing) size(rel string, n *snapshot.Node) uint64 {
 	// The first name is outside the listed part (ls SNAPSHOT PATH).
 	// Looked up once per first name, found or not.
 	size := n.Size
-	if first, err := restorer.FindNode(l.ctx, l.repo, l.root, n.HardLinkTo); err == nil && first.Type == snapshot.TypeFile {
+	if first, err := walker.FindNode(l.ctx, l.repo, l.root, n.HardLinkTo); err == nil && first.Type == snapshot.TypeFile {
 		size = first.Size
 	}
 	l.hardLinkSizes[n.HardLinkTo] = size

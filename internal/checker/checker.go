@@ -20,9 +20,9 @@ import (
 	"github.com/cairnbackup/cairn/internal/index"
 	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 	"github.com/cairnbackup/cairn/internal/ticker"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // Options configure a check.
@@ -479,10 +479,10 @@ func humanSize(n int64) string {
 
 // checkTrees walks every snapshot's trees once each (owner key), after
 // checking that each snapshot's trees expand within the bound every walk
-// of it enforces (restorer.Expander): a snapshot that restore, ls and find
+// of it enforces (walker.Expander): a snapshot that restore, ls and find
 // refuse is a problem.
 func (c *checker) checkTrees(ctx context.Context) error {
-	exp := restorer.NewExpander(c.repo)
+	exp := walker.NewExpander(c.repo)
 	for _, s := range c.snaps {
 		if _, err := exp.Snapshot(ctx, s); err != nil {
 			if ctx.Err() != nil {
@@ -513,13 +513,13 @@ func (c *checker) tree(ctx context.Context, s *repository.Snapshot, id blob.ID, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if depth > restorer.MaxDepth {
-		c.problem(Problem{Blob: "tree " + id.Short(), Snapshots: []string{s.ID.Short()}, Message: fmt.Sprintf("%s: deeper than %d levels", path, restorer.MaxDepth)})
+	if depth > walker.MaxDepth {
+		c.problem(Problem{Blob: "tree " + id.Short(), Snapshots: []string{s.ID.Short()}, Message: fmt.Sprintf("%s: deeper than %d levels", path, walker.MaxDepth)})
 		return nil
 	}
 	// Only copies of the signer's domain and the owner's serve s (R23).
 	rctx := repository.ReadFor(ctx, s.Signer())
-	t, err := restorer.LoadTree(rctx, c.repo, id)
+	t, err := walker.LoadTree(rctx, c.repo, id)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

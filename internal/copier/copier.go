@@ -26,9 +26,9 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 	"github.com/cairnbackup/cairn/internal/ticker"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // Options say what the new snapshot carries besides the source's trees.
@@ -39,7 +39,7 @@ type Options struct {
 	Time time.Time
 	// Expander bounds the walk of the source (one for several snapshots
 	// shares its memo); nil makes one.
-	Expander *restorer.Expander
+	Expander *walker.Expander
 	// Exists, when set, is asked with the new snapshot's root tree (in the
 	// destination) before it is committed: true means the destination has
 	// the copy already, and nothing is committed (Result.Existing).
@@ -93,7 +93,7 @@ func Copy(ctx context.Context, src *repository.Repository, snap *repository.Snap
 	}
 	exp := opts.Expander
 	if exp == nil {
-		exp = restorer.NewExpander(src)
+		exp = walker.NewExpander(src)
 	}
 	x, err := exp.Snapshot(ctx, snap)
 	if err != nil {
@@ -184,10 +184,10 @@ func (c *copier) tree(ctx context.Context, id blob.ID, depth int) (blob.ID, erro
 	if to, ok := c.trees[id]; ok {
 		return to, nil
 	}
-	if depth > restorer.MaxDepth {
-		return blob.ID{}, fmt.Errorf("%w: deeper than %d levels", restorer.ErrTooLarge, restorer.MaxDepth)
+	if depth > walker.MaxDepth {
+		return blob.ID{}, fmt.Errorf("%w: deeper than %d levels", walker.ErrTooLarge, walker.MaxDepth)
 	}
-	t, err := restorer.LoadTree(c.srcCtx, c.src, id)
+	t, err := walker.LoadTree(c.srcCtx, c.src, id)
 	if err != nil {
 		return blob.ID{}, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 var fastKDF = crypto.KDFParams{Memory: 8 * 1024, Time: 1, Threads: 1}
@@ -49,7 +50,7 @@ func snapshots(t *testing.T, repo *repository.Repository) []*repository.Snapshot
 func dump(t *testing.T, repo *repository.Repository, s *repository.Snapshot, path string) []byte {
 	t.Helper()
 	ctx := repository.ReadFor(context.Background(), s.Signer())
-	n, err := restorer.FindNode(ctx, repo, s.File.Statement.Root, path)
+	n, err := walker.FindNode(ctx, repo, s.File.Statement.Root, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,9 +126,9 @@ func TestCopy(t *testing.T) {
 	}
 
 	// The walk is bounded like every other.
-	exp := restorer.NewExpander(a)
+	exp := walker.NewExpander(a)
 	exp.Max = 2
-	if _, err := copier.Copy(ctx, a, orig, b, copier.Options{Time: orig.Time(), Expander: exp}); !errors.Is(err, restorer.ErrTooLarge) {
+	if _, err := copier.Copy(ctx, a, orig, b, copier.Options{Time: orig.Time(), Expander: exp}); !errors.Is(err, walker.ErrTooLarge) {
 		t.Errorf("copy over the expansion bound: %v", err)
 	}
 }

@@ -48,7 +48,23 @@ type clientStatus struct {
 	QuotaBytes  int64            `json:"quota_bytes"`
 	QuotaUsed   float64          `json:"quota_used"`
 	Alerts      []alertEventJSON `json:"alerts"`
+	DrillLevel  string           `json:"drill_level"`
+	DrillState  string           `json:"drill_state"`
+	DrillReason string           `json:"drill_reason"`
+	LastDrill   *time.Time       `json:"last_drill"`
+	DrillAfter  int64            `json:"drill_after_seconds"`
+	Drills      []repoDrillJSON  `json:"drills"`
 	Audit       *auditSummary    `json:"audit"`
+}
+
+// repoDrillJSON is one repository's last restore drill in status --json.
+type repoDrillJSON struct {
+	Repo     string     `json:"repo"`
+	Snapshot string     `json:"snapshot"`
+	At       *time.Time `json:"at"`
+	Files    int64      `json:"files"`
+	Bytes    int64      `json:"bytes"`
+	Result   string     `json:"result"`
 }
 
 // auditSummary is a client's last audit in status --json.

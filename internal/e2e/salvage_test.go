@@ -19,7 +19,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/index"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // The salvage scenario (issue 12): four corrupted bytes in one 16 MiB
@@ -88,7 +88,7 @@ func (s *salvageEnv) corrupt(t *testing.T, rel string) string {
 	if err != nil || len(snaps) != 1 {
 		t.Fatalf("snapshots: %v %v", snaps, err)
 	}
-	n, err := restorer.FindNode(ctx, repo, snaps[0].File.Statement.Root, strings.TrimPrefix(filepath.Join(s.src, rel), "/"))
+	n, err := walker.FindNode(ctx, repo, snaps[0].File.Statement.Root, strings.TrimPrefix(filepath.Join(s.src, rel), "/"))
 	if err != nil {
 		t.Fatal(err)
 	}

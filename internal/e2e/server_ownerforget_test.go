@@ -245,13 +245,11 @@ func TestOwnerForgetOnServer(t *testing.T) {
 	}
 	packsBefore := countFiles(t, filepath.Join(repoDir, "data"))
 	var pj struct {
-		Type   string `json:"message_type"`
-		Report struct {
-			Deleted []string `json:"deleted"`
-		} `json:"report"`
+		Type    string   `json:"message_type"`
+		Deleted []string `json:"deleted"`
 	}
 	lastJSON(t, h.ok("-r", h.repo, "prune", "--grace", "0", "--json").stdout, &pj)
-	if pj.Type != "prune" || len(pj.Report.Deleted) == 0 {
+	if pj.Type != "summary" || len(pj.Deleted) == 0 {
 		t.Fatalf("prune on the server: %+v", pj)
 	}
 	if after := countFiles(t, filepath.Join(repoDir, "data")); after >= packsBefore {

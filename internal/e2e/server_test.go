@@ -22,7 +22,8 @@ import (
 type serverEnv struct {
 	*env
 	data, addr, metrics string
-	pid                 int // of the server process start ran last
+	ui                  string // the status page's address, with --ui-listen
+	pid                 int    // of the server process start ran last
 }
 
 func startCairnServer(t *testing.T) *serverEnv {
@@ -88,6 +89,9 @@ func (s *serverEnv) start(t *testing.T, runArgs ...string) int {
 		}
 		if a, ok := strings.CutPrefix(line, "cairn server listening on https://"); ok {
 			s.addr = a
+		}
+		if a, ok := strings.CutPrefix(line, "status page on http://"); ok {
+			s.ui = strings.TrimSuffix(a, "/ui/")
 		}
 		if a, ok := strings.CutPrefix(line, "metrics on http://"); ok {
 			s.metrics = strings.TrimSuffix(a, "/metrics")

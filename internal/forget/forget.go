@@ -2,13 +2,16 @@
 // repository: it loads the snapshots with their policy times, computes what
 // the policy needs from storage (manifest overlaps, repository size) and
 // decides. `cairn forget` and the server's scheduled maintenance share it,
-// so both age, group, score and decide alike.
+// so both age, group, score and decide alike, and both keep each writer's
+// last statement whatever the policy says (WritersLast).
 package forget
 
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -59,6 +62,15 @@ func Load(ctx context.Context, repo *repository.Repository, warn func(string)) (
 	return l, nil
 }
 
+// Only is l restricted to the snapshots match passes: a policy decides
+// about those alone and leaves the others be. Every snapshot stays in
+// ByID (WritersLast still sees them all).
+func (l *Loaded) Only(match func(*repository.Snapshot) bool) *Loaded {
+	sub := *l
+	sub.Snapshots = slices.DeleteFunc(slices.Clone(l.Snapshots), func(s retention.Snapshot) bool { return !match(l.ByID[s.ID]) })
+	return &sub
+}
+
 // Policy is a whole policy: exactly one of a space budget (MaxSize or
 // MinFree), Importance, or the Keep rules decides.
 type Policy struct {
@@ -76,8 +88,11 @@ type Policy struct {
 func (p Policy) Space() bool { return p.MaxSize > 0 || p.MinFree > 0 }
 
 // Decide decides which of l's snapshots to keep. A space-driven policy
-// that cannot be met fails with retention.ErrBudget (wrapped) and decides nothing.
+// that cannot be met fails with retention.ErrBudget (wrapped) and decides
+// nothing. Whatever the policy, each other signer's last statement is
+// kept (WritersLast): a space budget counts it as a floor.
 func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Policy) ([]retention.Decision, error) {
+	last := WritersLast(l, repo.Keys().SignerID())
 	var ds []retention.Decision
 	switch {
 	case p.Space():
@@ -88,7 +103,7 @@ func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Polic
 		if err != nil {
 			return nil, err
 		}
-		so := retention.SpaceOptions{Now: l.Now, GroupBy: p.GroupBy, Size: size, MaxSize: p.MaxSize, MinFree: p.MinFree}
+		so := retention.SpaceOptions{Now: l.Now, GroupBy: p.GroupBy, Size: size, MaxSize: p.MaxSize, MinFree: p.MinFree, Keep: last}
 		if p.MinFree > 0 {
 			if p.Free == nil {
 				return nil, fmt.Errorf("free space of %s: unknown", repo.Backend().Properties().Location)
@@ -110,8 +125,45 @@ func Decide(ctx context.Context, repo *repository.Repository, l *Loaded, p Polic
 	default:
 		ds = retention.ApplyGroups(l.Snapshots, p.GroupBy, p.Keep)
 	}
+	for i := range ds {
+		if why, ok := last[ds[i].Snapshot.ID]; ok && !ds[i].Keep {
+			ds[i].Keep, ds[i].Reasons = true, []string{why}
+		}
+	}
 	return ds, nil
 }
+
+// WritersLast names the last statement of each signer other than self
+// among every snapshot l loaded (also those a filter left out of
+// l.Snapshots), by ID with the reason it stays. A retention policy never
+// forgets one: it is its writer's dedup scope (R16; a writer deduplicates
+// only against its own last committed snapshot), so forgetting it would
+// make that writer's next backup upload everything again. self is the key
+// applying the policy (nil for a server key, which signs no snapshots):
+// the owner running `cairn forget` reads the whole index and may forget
+// its own last statement, its next commit chaining to the tombstone.
+// Forgetting by name (`cairn forget ID`) is not a policy and may remove
+// any.
+func WritersLast(l *Loaded, self ed25519.PublicKey) map[string]string {
+	lastOf := map[[32]byte]*repository.Snapshot{}
+	for _, sn := range l.ByID {
+		w := sn.File.Statement.Writer
+		if self.Equal(ed25519.PublicKey(w[:])) {
+			continue
+		}
+		if o := lastOf[w]; o == nil || sn.File.Statement.Seq > o.File.Statement.Seq {
+			lastOf[w] = sn
+		}
+	}
+	out := make(map[string]string, len(lastOf))
+	for _, sn := range lastOf {
+		out[sn.ID.String()] = LastStatementReason
+	}
+	return out
+}
+
+// LastStatementReason is the reason WritersLast gives.
+const LastStatementReason = "its writer's last statement"
 
 // Overlaps fills in, per group, the fraction of the previous snapshot's
 // refs each snapshot still reaches (anomaly detection), reading two

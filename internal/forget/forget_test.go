@@ -18,8 +18,14 @@ import (
 
 var quickKDF = crypto.KDFParams{Memory: 8 * 1024, Time: 1, Threads: 1}
 
-// commitAt commits a one-file snapshot claiming time at.
+// commitAt commits a one-file snapshot of host "h" claiming time at.
 func commitAt(t *testing.T, repo *repository.Repository, content string, at time.Time) {
+	t.Helper()
+	commitHost(t, repo, "h", content, at)
+}
+
+// commitHost commits a one-file snapshot of host claiming time at.
+func commitHost(t *testing.T, repo *repository.Repository, host, content string, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := repo.NewSession(ctx, nil)
@@ -38,7 +44,7 @@ func commitAt(t *testing.T, repo *repository.Repository, content string, at time
 		t.Fatal(err)
 	}
 	refs := []snapshot.Ref{{Type: blob.Data, ID: id}, {Type: blob.Tree, ID: root}}
-	if _, err := s.Commit(ctx, repository.CommitInput{Root: root, Refs: refs, Meta: snapshot.MetaHeader{HostLabel: "h"}, Time: at}); err != nil {
+	if _, err := s.Commit(ctx, repository.CommitInput{Root: root, Refs: refs, Meta: snapshot.MetaHeader{HostLabel: host}, Time: at}); err != nil {
 		t.Fatal(err)
 	}
 }

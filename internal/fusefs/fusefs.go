@@ -3,7 +3,7 @@
 // tags/<tag>/ and ids/<short ID>/, each snapshot directory holding the
 // snapshot's tree. Trees and content are loaded on demand through the
 // repository (each blob verified, R6) and the snapshot signer's domain
-// (R23); a snapshot's trees are bounded by restorer.Expander before
+// (R23); a snapshot's trees are bounded by walker.Expander before
 // anything below its directory is shown.
 package fusefs
 
@@ -21,8 +21,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // TimeFormat names snapshot directories (local time).
@@ -42,7 +42,7 @@ type FS struct {
 	warn  func(string)
 
 	mu      sync.Mutex
-	exp     *restorer.Expander
+	exp     *walker.Expander
 	checked map[blob.ID]error // snapshot ID → its expansion's verdict
 
 	cache *lru
@@ -52,14 +52,14 @@ type FS struct {
 // opened with the owner key. warn receives problems that make a
 // directory or file unreadable (they surface as EIO).
 func New(repo *repository.Repository, snaps []*repository.Snapshot, warn func(string)) *FS {
-	return &FS{repo: repo, snaps: snaps, warn: warn, exp: restorer.NewExpander(repo), checked: map[blob.ID]error{},
+	return &FS{repo: repo, snaps: snaps, warn: warn, exp: walker.NewExpander(repo), checked: map[blob.ID]error{},
 		cache: newLRU()}
 }
 
 // Root is the mount's root directory.
 func (f *FS) Root() fs.InodeEmbedder { return &rootDir{fsys: f} }
 
-// check bounds snap's walk once (restorer.Expander: the DAG-bomb bound and
+// check bounds snap's walk once (walker.Expander: the DAG-bomb bound and
 // the signed summary), before any of its trees is shown.
 func (f *FS) check(ctx context.Context, snap *repository.Snapshot) error {
 	f.mu.Lock()
@@ -85,7 +85,7 @@ func (f *FS) tree(ctx context.Context, snap *repository.Snapshot, id blob.ID) (*
 	if v, ok := f.cache.get(key); ok {
 		return v.(*snapshot.Tree), nil
 	}
-	t, err := restorer.LoadTree(repository.ReadFor(ctx, snap.Signer()), f.repo, id)
+	t, err := walker.LoadTree(repository.ReadFor(ctx, snap.Signer()), f.repo, id)
 	if err != nil {
 		f.warn(fmt.Sprintf("snapshot %s: %v", snap.ID.Short(), err))
 		return nil, err

@@ -10,8 +10,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // entry is what every node below a snapshot directory shares: the tree
@@ -155,7 +155,7 @@ func (d *treeDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		content := n
 		if n.HardLinkTo != "" {
 			// A hard link's content is its first path's.
-			target, err := restorer.FindNode(repository.ReadFor(ctx, d.snap.Signer()), d.fsys.repo, d.snap.File.Statement.Root, n.HardLinkTo)
+			target, err := walker.FindNode(repository.ReadFor(ctx, d.snap.Signer()), d.fsys.repo, d.snap.File.Statement.Root, n.HardLinkTo)
 			if err != nil || target.Type != snapshot.TypeFile {
 				d.fsys.warn("snapshot " + d.snap.ID.Short() + ": hard link target of " + name + " is missing")
 				return nil, syscall.EIO

@@ -1,8 +1,8 @@
 // Package layers holds the test that states who may import whom among
 // cairn's packages, and fails on a violation:
 //
-//   - layers: imports flow one way, cmd → server → services →
-//     archiver/restorer/checker → repository → format packages → backend.
+//   - layers: imports flow one way, cmd → server → client → services →
+//     archiver/walker/checker → repository → format packages → backend.
 //     A package may import only packages of a strictly lower layer.
 //   - mayImport: a package listed there may import only the cairn packages
 //     listed with it (the server's inner packages stay narrow).
@@ -54,32 +54,43 @@ var layer = map[string]int{
 	"internal/index":               2,
 	"internal/trust":               2,
 	"internal/fsmeta":              3,
-	"internal/retention":           3,
+	"internal/retention":           1, // imports no cairn package; trust (2) names policies in owner requests
 	"internal/repository":          4,
 	"internal/archiver":            5,
-	"internal/restorer":            5,
+	"internal/walker":              5, // trees: check, repair, copy, mount, ls, find, diff, stats
+	"internal/restorer":            6, // restore, on walker (5)
 	"internal/forget":              5,
 	"internal/prune":               6,
 	"internal/checker":             6,
-	"internal/copier":              6, // archiver and restorer (5)
+	"internal/copier":              6, // archiver and walker (5)
 	"internal/fusefs":              6,
 	"internal/agent":               9, // schedule; cmd/cairn runs it
 	"internal/repair":              7, // uses prune's index rewrite (6)
+	"internal/client":              7, // what cmd/cairn, the agent and the server's maintenance share
 	"internal/server/storage":      5,
 	"internal/server/repohttp":     3,
 	"internal/server/state":        7, // stores policies (forget, prune)
 	"internal/server/maintain":     8,
 	"internal/server/verify":       8,
+	"internal/server/metrics":      8,
+	"internal/server/tenant":       8,
+	"internal/server/coord":        6, // storage's leases (5)
+	"internal/server/identity":     5, // repository's ServerPublic (4)
+	"internal/server/sessions":     8,
 	"internal/server":              9,
+	"internal/server/monitor":      8, // backup levels and alerts from the state database
+	"internal/server/web":          9, // the status page: monitor and state; cmd/cairn mounts it
+	"internal/server/replication":  8, // copies repositories to destinations; cmd/cairn starts it beside the server
+	"internal/server/audit":        9, // re-hashes and heals the primary and replication's replicas (8); cmd/cairn starts it
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    10,
 }
 
 // mayImport: the only cairn packages each listed package may import.
 var mayImport = map[string][]string{
-	// The state database knows its records, nothing of HTTP, storage or
-	// repositories.
-	"internal/server/state": {"internal/forget", "internal/prune", "internal/retention"},
+	// The state database knows its records (a replica ledger's are file
+	// handles), nothing of HTTP, storage or repositories.
+	"internal/server/state": {"internal/backend", "internal/forget", "internal/prune", "internal/retention"},
 	// The scheduler reaches repositories through its Host (the server).
 	"internal/server/maintain": {"internal/backend", "internal/forget", "internal/prune",
 		"internal/repository", "internal/retention", "internal/server/state"},
@@ -87,9 +98,39 @@ var mayImport = map[string][]string{
 	"internal/server/storage": {"internal/backend", "internal/backend/local", "internal/backend/location", "internal/backend/s3"},
 	// One repository's REST handler: nothing of tenants, state or storage.
 	"internal/server/repohttp": {"internal/backend", "internal/restapi", "internal/units"},
+	// Metrics read the state database; nothing of HTTP handling or storage.
+	"internal/server/metrics": {"internal/restapi", "internal/server/state"},
+	// Who a client is and what it holds: credentials, login and upload
+	// limits, bytes stored; nothing of HTTP or storage.
+	"internal/server/tenant": {"internal/server/state"},
+	// Coordination: locks and storage leases, nothing of HTTP or tenants.
+	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
+	// The server's own keys: crypto, and repository for what clients enrol.
+	"internal/server/identity": {"internal/crypto", "internal/repository"},
+	// Upload validation goes through the repository's verifier: it reads
+	// no key material or trust format itself (no crypto, no trust).
+	"internal/server/verify": {"internal/backend", "internal/blob", "internal/repository", "internal/restapi",
+		"internal/server/repohttp", "internal/server/state", "internal/snapshot"},
+	// Backup sessions: their REST requests and the state database's table.
+	"internal/server/sessions": {"internal/restapi", "internal/server/repohttp", "internal/server/state"},
 	// The REST client speaks the protocol; it never imports the server.
-	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/restapi", "internal/snapshot"},
+	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/crypto", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
+	// Trees: read through the repository, nothing of files on disk,
+	// restores or commands.
+	"internal/walker": {"internal/blob", "internal/repository", "internal/snapshot"},
+	// Monitoring reads the state database and notifies; nothing of HTTP,
+	// storage or repositories.
+	"internal/server/monitor": {"internal/alert", "internal/server/state"},
+	// The audit reads stored files (content-named: no key, no format) and
+	// heals them through backends; the state database keeps its coverage.
+	"internal/server/audit": {"internal/backend", "internal/repository", "internal/server/replication", "internal/server/state"},
+	// The status page reads what monitoring computes; nothing of storage
+	// or repositories.
+	"internal/server/web": {"internal/alert", "internal/server/monitor", "internal/server/state"},
+	// The client core: opening, selection, walking; never the server.
+	"internal/client": {"internal/backend", "internal/backend/location", "internal/backend/rest", "internal/blob", "internal/crypto",
+		"internal/repository", "internal/restapi", "internal/snapshot", "internal/trust", "internal/walker"},
 }
 
 // importedOnlyBy: the only packages that may import each listed package.
@@ -99,13 +140,26 @@ var importedOnlyBy = map[string][]string{
 	// is one to take out, never one to add.
 	"internal/pack":  {"internal/repository", "internal/checker", "internal/prune"},
 	"internal/index": {"internal/repository", "internal/checker", "internal/prune", "internal/repair", "internal/restorer"},
+	// Restoring to disk is the restore command's; everything else that
+	// reads trees walks them with internal/walker.
+	"internal/restorer": {"cmd/cairn"},
+	// The client core serves front ends: the command, the agent.
+	"internal/client": {"cmd/cairn", "internal/agent"},
 	// The server's parts are the server's.
-	"internal/server":          {"cmd/cairn"},
-	"internal/server/state":    {"internal/server", "internal/server/maintain", "internal/server/verify"},
-	"internal/server/maintain": {"internal/server"},
-	"internal/server/storage":  {"internal/server"},
-	"internal/server/repohttp": {"internal/server", "internal/server/verify"},
-	"internal/server/verify":   {"internal/server"},
+	"internal/server":             {"cmd/cairn"},
+	"internal/server/state":       {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/audit", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
+	"internal/server/maintain":    {"internal/server"},
+	"internal/server/storage":     {"internal/server", "internal/server/coord"},
+	"internal/server/repohttp":    {"internal/server", "internal/server/verify", "internal/server/sessions"},
+	"internal/server/verify":      {"internal/server"},
+	"internal/server/metrics":     {"internal/server"},
+	"internal/server/tenant":      {"internal/server"},
+	"internal/server/coord":       {"internal/server"},
+	"internal/server/identity":    {"internal/server"},
+	"internal/server/sessions":    {"internal/server"},
+	"internal/server/monitor":     {"cmd/cairn", "internal/server/web"},
+	"internal/server/replication": {"cmd/cairn", "internal/server/audit"}, // the audit opens the replicas (OpenReplica)
+	"internal/server/web":         {"cmd/cairn"},
 }
 
 // check returns every violation of the tables in graph (package → the
@@ -210,9 +264,14 @@ func TestCheckCatchesViolations(t *testing.T) {
 	}{
 		{"upward", "internal/repository", "internal/archiver", "imports must flow down"},
 		{"client imports server", "internal/backend/rest", "internal/server", "imports must flow down"},
-		{"narrow package", "internal/server/state", "internal/backend", "it may import only"},
+		{"narrow package", "internal/server/state", "internal/repository", "it may import only"},
+		{"verify reads trust itself", "internal/server/verify", "internal/trust", "it may import only"},
+		{"verify holds keys itself", "internal/server/verify", "internal/crypto", "it may import only"},
 		{"format outside repository", "internal/archiver", "internal/pack", "which only internal/repository"},
-		{"server part outside server", "cmd/cairn", "internal/server/state", "which only internal/server"},
+		{"server part outside server", "cmd/cairn", "internal/server/verify", "which only internal/server"},
+		{"restore outside the command", "internal/checker", "internal/restorer", "which only cmd/cairn"},
+		{"walker reaches for files", "internal/walker", "internal/fsmeta", "it may import only"},
+		{"client imports the server", "internal/client", "internal/server", "imports must flow down"},
 	} {
 		g := map[string][]string{}
 		for k, v := range graph {

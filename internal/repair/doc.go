@@ -17,7 +17,7 @@
 // Lost are the blobs of dropped packs that did not open and have no other
 // copy. Repair names the snapshots whose manifests reach them and, with the
 // owner key, walks those snapshots' trees (bounded like every walk,
-// restorer.Expander) to list each directory whose tree is lost and each
+// walker.Expander) to list each directory whose tree is lost and each
 // file that lost content, by path.
 //
 // The owner key opens every blob. The server key opens manifest pages

@@ -13,8 +13,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/index"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // Options configure a repair.
@@ -275,7 +275,7 @@ func (s *salvage) affected(ctx context.Context, rep *Report) error {
 	for _, e := range errs {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("not examined: %v", e))
 	}
-	exp := restorer.NewExpander(s.repo)
+	exp := walker.NewExpander(s.repo)
 	for _, snap := range snaps {
 		rctx := repository.ReadFor(ctx, snap.Signer())
 		a := Affected{Snapshot: snap.ID.Short(), Time: snap.Time()}
@@ -313,7 +313,7 @@ func (s *salvage) affected(ctx context.Context, rep *Report) error {
 // lostFiles walks snap's trees (after checking that they expand within
 // the walks' bound) and lists each directory whose tree is lost and each
 // file that loses content, by path.
-func (s *salvage) lostFiles(ctx context.Context, exp *restorer.Expander, snap *repository.Snapshot) ([]LostFile, []string, error) {
+func (s *salvage) lostFiles(ctx context.Context, exp *walker.Expander, snap *repository.Snapshot) ([]LostFile, []string, error) {
 	short := snap.ID.Short()
 	root := snap.File.Statement.Root
 	if s.lostFor(ctx, snapshot.Ref{Type: blob.Tree.Stored(), ID: root}) {
@@ -327,11 +327,11 @@ func (s *salvage) lostFiles(ctx context.Context, exp *restorer.Expander, snap *r
 	}
 	var files []LostFile
 	var notes []string
-	err := restorer.WalkLost(ctx, s.repo, root, func(p string, n *snapshot.Node) error {
+	err := walker.WalkLost(ctx, s.repo, root, func(p string, n *snapshot.Node) error {
 		if n.Type == snapshot.TypeDir && n.Subtree != nil {
 			if s.lostFor(ctx, snapshot.Ref{Type: blob.Tree.Stored(), ID: *n.Subtree}) {
 				files = append(files, LostFile{Path: "/" + p, Dir: true})
-				return restorer.ErrSkipDir
+				return walker.ErrSkipDir
 			}
 			return nil
 		}

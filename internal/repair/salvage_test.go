@@ -22,6 +22,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // salvageFixture is a snapshot of 8 directories of 40 small files each.
@@ -98,7 +99,7 @@ func (f *salvageFixture) corrupt(t *testing.T, typ blob.Type, id blob.ID) index.
 
 func (f *salvageFixture) node(t *testing.T, rel string) *snapshot.Node {
 	r := f.open(t)
-	n, err := restorer.FindNode(context.Background(), r, f.snap.File.Statement.Root, strings.TrimPrefix(filepath.Join(f.src, rel), "/"))
+	n, err := walker.FindNode(context.Background(), r, f.snap.File.Statement.Root, strings.TrimPrefix(filepath.Join(f.src, rel), "/"))
 	must(t, err)
 	return n
 }

@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"sync"
@@ -164,11 +162,9 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 	return &Snapshot{ID: id, File: f, Meta: &meta, Owner: &in.Owner}, nil
 }
 
-// statementPrefix is how many bytes of a snapshot file hold its statement.
-const statementPrefix = 4 + 4 + snapshot.StatementSize
-
 // lastStatement finds the highest-seq statement signed by pub among the
-// stored snapshot files, reading only the statement at the head of each.
+// stored snapshot files, reading only the signed statement at the head of
+// each (ReadStatement).
 // A file forgotten between listing and reading is skipped (its tombstone
 // records it; see chainHead).
 func (r *Repository) lastStatement(ctx context.Context, pub ed25519.PublicKey) (*snapshot.Statement, error) {
@@ -185,29 +181,15 @@ func (r *Repository) lastStatement(ctx context.Context, pub ed25519.PublicKey) (
 	g.SetLimit(8)
 	for _, fi := range names {
 		g.Go(func() error {
-			n := min(int64(statementPrefix), fi.Size)
-			var head []byte
-			err := r.be.Load(gctx, fi.Handle, int(n), 0, func(rd io.Reader) error {
-				var err error
-				head, err = io.ReadAll(rd)
-				return err
-			})
+			st, err := ReadStatement(gctx, r.be, fi)
 			if errors.Is(err, backend.ErrNotFound) {
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			if len(head) < 8 || string(head[:4]) != "CRS1" {
-				return nil // not ours to judge here; check reports it
-			}
-			l := binary.LittleEndian.Uint32(head[4:])
-			if uint64(l) > uint64(len(head)-8) {
-				return nil
-			}
-			st, err := snapshot.ParseStatement(head[8 : 8+l])
-			if err != nil || !bytes.Equal(st.Writer[:], pub) || st.RepoID != r.keys.RepoID {
-				return nil
+			if st == nil || !bytes.Equal(st.Writer[:], pub) || st.RepoID != r.keys.RepoID {
+				return nil // not a validly signed statement of pub's: check reports it
 			}
 			mu.Lock()
 			if best == nil || st.Seq > best.Seq {

@@ -1,7 +1,7 @@
-// Package restorer reads snapshots back: it loads and validates trees
-// (stored trees are hostile input, R18), walks them, restores files,
-// directories, links and special files below a target through
-// fsmeta.Restorer (which never follows a symlink), and dumps single files.
+// Package restorer reads snapshots back: walking their trees with
+// internal/walker, it restores files, directories, links and special
+// files below a target through fsmeta.Restorer (which never follows a
+// symlink), and dumps single files.
 //
 // Restore order: directories are created as needed; file contents are
 // written by parallel workers, single-blob files grouped by pack so each
@@ -19,3 +19,14 @@
 // interrupted run stopped. A blob that cannot be read costs only its part
 // of its file (content.go).
 package restorer
+
+import "github.com/cairnbackup/cairn/internal/walker"
+
+// Errors Restore returns (wrapped), from the walk.
+var (
+	// ErrNotFound: the path to restore is not in the snapshot.
+	ErrNotFound = walker.ErrNotFound
+	// ErrTooLarge: the snapshot's trees expand too far; nothing is
+	// written.
+	ErrTooLarge = walker.ErrTooLarge
+)

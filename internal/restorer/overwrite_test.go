@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // backupDir backs src up into a new repository.
@@ -249,7 +250,7 @@ func TestRestoreLostBlob(t *testing.T) {
 	mustWrite(t, filepath.Join(src, "big"), big, 0o644, time.Now())
 	mustWrite(t, filepath.Join(src, "small"), []byte("fine"), 0o644, time.Now())
 	repo, snap, repoDir := backupDir(t, src)
-	n, err := restorer.FindNode(ctx, repo, snap.File.Statement.Root, src[1:]+"/big")
+	n, err := walker.FindNode(ctx, repo, snap.File.Statement.Root, src[1:]+"/big")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func TestRestoreIfChangedSparse(t *testing.T) {
 	mk(filepath.Join(src, "holes"), false)
 	mk(filepath.Join(src, "same"), false)
 	repo, snap, _ := backupDir(t, src)
-	n, err := restorer.FindNode(ctx, repo, snap.File.Statement.Root, src[1:]+"/holes")
+	n, err := walker.FindNode(ctx, repo, snap.File.Statement.Root, src[1:]+"/holes")
 	if err != nil {
 		t.Fatal(err)
 	}

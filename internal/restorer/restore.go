@@ -26,6 +26,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 	"github.com/cairnbackup/cairn/internal/ticker"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // Options configure a restore.
@@ -116,7 +117,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	}
 	ctx = repository.ReadFor(ctx, snap.Signer()) // R23
 	// A tree DAG bomb is refused before anything is created.
-	if err := CheckSize(ctx, repo, snap); err != nil {
+	if err := walker.CheckSize(ctx, repo, snap); err != nil {
 		return nil, err
 	}
 	if opts.Workers <= 0 {
@@ -141,7 +142,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	if err != nil {
 		return nil, fmt.Errorf("--exclude: %w", err)
 	}
-	startNode, err := FindNode(ctx, repo, snap.File.Statement.Root, subpath)
+	startNode, err := walker.FindNode(ctx, repo, snap.File.Statement.Root, subpath)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +180,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		}
 		isDir := n.Type == snapshot.TypeDir
 		if exclude.Excluded(full, isDir) {
-			return ErrSkipDir
+			return walker.ErrSkipDir
 		}
 		comps := strings.Split(rel, "/")
 		if len(opts.Include) > 0 && !matchesOrBelow(include, full, isDir) {
@@ -191,7 +192,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		switch n.Type {
 		case snapshot.TypeDir:
 			if err := ensureDir(comps); err != nil {
-				return r.notDir(rel, err, ErrSkipDir)
+				return r.notDir(rel, err, walker.ErrSkipDir)
 			}
 			r.removeTemps(comps)
 			dirs = append(dirs, fileJob{comps: comps, node: n})
@@ -224,8 +225,8 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		return nil
 	}
 	if startNode.Type == snapshot.TypeDir {
-		err = WalkLost(ctx, repo, *startNode.Subtree, visit, func(rel string, _ blob.ID, err error) error {
-			r.warn(cmp.Or(rel, "."), LostDir(err)) // the rest is restored
+		err = walker.WalkLost(ctx, repo, *startNode.Subtree, visit, func(rel string, _ blob.ID, err error) error {
+			r.warn(cmp.Or(rel, "."), walker.LostDir(err)) // the rest is restored
 			return nil
 		})
 	} else {

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 var fastKDF = crypto.KDFParams{Memory: 8 * 1024, Time: 1, Threads: 1}
@@ -78,11 +79,11 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	// Only the trees of src's ancestors (whose mtimes other processes may
 	// touch) and the manifest can be new; src's own tree must be identical.
 	rel := src[1:]
-	n1, err := restorer.FindNode(ctx, repo, res.Snapshot.File.Statement.Root, rel)
+	n1, err := walker.FindNode(ctx, repo, res.Snapshot.File.Statement.Root, rel)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n2, err := restorer.FindNode(ctx, repo, res2.Snapshot.File.Statement.Root, rel)
+	n2, err := walker.FindNode(ctx, repo, res2.Snapshot.File.Statement.Root, rel)
 	if err != nil {
 		t.Fatal(err)
 	}

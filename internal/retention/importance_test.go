@@ -169,3 +169,43 @@ func TestPolicyTime(t *testing.T) {
 		}
 	}
 }
+
+// TestSpaceKeepsWhatItIsTold: a snapshot named in SpaceOptions.Keep is a
+// floor: the budget is met by deleting another one instead.
+func TestSpaceKeepsWhatItIsTold(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	snaps := every(now, 24*time.Hour, 30)
+	for i := range snaps {
+		snaps[i].NewBytes = 100
+	}
+	o := SpaceOptions{Now: now, Size: 3000, MaxSize: 3000 + GrowthReserve(snaps) - 100}
+	removed := func(o SpaceOptions) []string {
+		t.Helper()
+		p, err := Space(snaps, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, d := range p.Decisions {
+			if !d.Keep {
+				ids = append(ids, d.Snapshot.ID)
+			}
+		}
+		return ids
+	}
+	first := removed(o)
+	if len(first) != 1 {
+		t.Fatalf("removed %v, want one snapshot", first)
+	}
+	o.Keep = map[string]string{first[0]: "told to"}
+	again := removed(o)
+	if len(again) != 1 || again[0] == first[0] {
+		t.Fatalf("with %s kept, removed %v; want one other", first[0], again)
+	}
+	p, _ := Space(snaps, o)
+	for _, d := range p.Decisions {
+		if d.Snapshot.ID == first[0] && (!d.Keep || d.Reasons[0] != "told to") {
+			t.Errorf("the kept snapshot: %+v", d)
+		}
+	}
+}

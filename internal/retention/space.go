@@ -158,6 +158,9 @@ type SpaceOptions struct {
 	// returns; nil sums their NewBytes.
 	Freed   func(ids []string) uint64
 	Anomaly Anomaly
+	// Keep names snapshots that stay whatever the budget needs, by ID
+	// with the reason: they count as floors.
+	Keep map[string]string
 }
 
 // SpacePlan is Space's result.
@@ -217,6 +220,11 @@ func Space(snaps []Snapshot, o SpaceOptions) (*SpacePlan, error) {
 			floors[id] = why
 		}
 		rankers[i] = newRanker(groups[k], o.Now)
+	}
+	for _, s := range snaps {
+		if why, ok := o.Keep[s.ID]; ok && floors[s.ID] == "" {
+			floors[s.ID] = why
+		}
 	}
 	removed := map[string]string{}
 	var ids []string

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/retention"
+	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -143,7 +144,7 @@ func TestCommitResurrectsCondemned(t *testing.T) {
 
 	// Maintenance keeps the last snapshot: the first is forgotten and its
 	// pack condemned.
-	if err := ts.data.State.SetPolicy(ctx, "bob", Policy{Keep: retention.Policy{Last: 1}, GroupBy: DefaultGroupBy, Every: time.Hour, Grace: grace}); err != nil {
+	if err := ts.data.State.SetPolicy(ctx, "bob", state.Policy{Keep: retention.Policy{Last: 1}, GroupBy: state.DefaultGroupBy, Every: time.Hour, Grace: grace}); err != nil {
 		t.Fatal(err)
 	}
 	ts.advance(2 * time.Hour)

@@ -14,6 +14,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/coord"
 )
 
 // s3Client opens repository /alice/<name> through server s with the
@@ -91,8 +92,8 @@ func TestCommitNeedsCoordinator(t *testing.T) {
 	a := startOnS3(t, loc, clock)
 	b := startOnS3(t, loc, clock)
 	b.data.Identity = a.data.Identity
-	a.coordinator().renewEvery = time.Hour // neither renews: leases expire with the clock
-	b.coordinator().renewEvery = time.Hour
+	a.coordinator().RenewEvery = time.Hour // neither renews: leases expire with the clock
+	b.coordinator().RenewEvery = time.Hour
 	ctx := context.Background()
 
 	owner := s3Client(t, a, "laptop", nil)
@@ -105,18 +106,18 @@ func TestCommitNeedsCoordinator(t *testing.T) {
 	}
 	second := prepare(t, viaB, "two") // packs and index go through b
 	resp := postSnapshot(t, b, "laptop", second)
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(restapi.HeaderError) != codeNotCoordinator || resp.Header.Get("Retry-After") == "" {
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(restapi.HeaderError) != restapi.CodeNotCoordinator || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("commit through b while a holds the lease: %d %q", resp.StatusCode, resp.Header)
 	}
 	if n := snaps(); n != 1 {
 		t.Fatalf("%d snapshots after a refused commit", n)
 	}
-	if !strings.Contains(b.logs.String(), codeNotCoordinator) {
+	if !strings.Contains(b.logs.String(), restapi.CodeNotCoordinator) {
 		t.Fatal("refusal not logged")
 	}
 
 	// a's lease expires: b takes it with the same upload, retried.
-	clock.advance(coordTTL + time.Second)
+	clock.advance(coord.TTL + time.Second)
 	if resp := postSnapshot(t, b, "laptop", second); resp.StatusCode != 200 {
 		t.Fatalf("commit through b holding the lease: %d", resp.StatusCode)
 	}
@@ -125,7 +126,7 @@ func TestCommitNeedsCoordinator(t *testing.T) {
 	}
 
 	// Back to a: its chain record learns b's commit from storage.
-	clock.advance(coordTTL + time.Second)
+	clock.advance(coord.TTL + time.Second)
 	if resp := postSnapshot(t, a, "laptop", prepare(t, owner, "three")); resp.StatusCode != 200 {
 		t.Fatalf("commit through a after b's: %d", resp.StatusCode)
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/identity"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -29,8 +30,8 @@ var ErrNotInitialized = errors.New("no cairn server data directory")
 // Data is an opened server data directory.
 type Data struct {
 	Dir      string
-	State    *State
-	Identity *Identity
+	State    *state.State
+	Identity *identity.Identity
 }
 
 // Init creates a server data directory in dir (missing or empty): the
@@ -42,7 +43,7 @@ func Init(ctx context.Context, dir string) (*Data, error) {
 	if err := os.MkdirAll(filepath.Join(dir, reposDir), 0o700); err != nil {
 		return nil, err
 	}
-	id, err := NewIdentity()
+	id, err := identity.New()
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,7 @@ func Init(ctx context.Context, dir string) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeIdentity(filepath.Join(dir, identityFile), id); err != nil {
+	if err := identity.Write(filepath.Join(dir, identityFile), id); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -59,7 +60,7 @@ func Init(ctx context.Context, dir string) (*Data, error) {
 
 // Open opens an initialized data directory.
 func Open(ctx context.Context, dir string) (*Data, error) {
-	id, err := readIdentity(filepath.Join(dir, identityFile))
+	id, err := identity.Read(filepath.Join(dir, identityFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w at %s", ErrNotInitialized, dir)
 	}
@@ -80,7 +81,7 @@ func (d *Data) Close() error { return d.State.Close() }
 func (d *Data) ClientDir(name string) string { return filepath.Join(d.Dir, reposDir, name) }
 
 // NewClient hashes password and records a new client.
-func (d *Data) NewClient(ctx context.Context, c Client, password []byte) error {
+func (d *Data) NewClient(ctx context.Context, c state.Client, password []byte) error {
 	if err := restapi.ValidClientName(c.Name); err != nil {
 		return err
 	}
@@ -131,5 +132,9 @@ func GeneratePassword() string {
 
 // StoredBytes measures what a client stores on disk now.
 func (d *Data) StoredBytes(name string) (int64, error) {
-	return newUsage(d).get(name)
+	st, err := openStorage(context.Background(), d)
+	if err != nil {
+		return 0, fmt.Errorf("measure storage of %s: %w", name, err)
+	}
+	return st.Used(context.Background(), name)
 }

@@ -4,7 +4,7 @@
 //
 // Before any stage, a method outside GET, HEAD, POST, DELETE is refused,
 // and a request body gets a read deadline that keeps a minimum rate
-// (limits.go). Nothing a request brings leaves state behind beyond fixed
+// (repohttp.BodyLimit). Nothing a request brings leaves state behind beyond fixed
 // bounds (R26): metric labels come from fixed sets, failed logins are
 // rate-limited per source address, and each client's concurrent uploads,
 // sessions and repositories are capped.
@@ -14,7 +14,8 @@
 // message, and logged (slog, with client, repository and request ID):
 //
 //  1. auth: HTTP basic credentials against bcrypt hashes in the state
-//     database (401 for anything unknown; 403 for a disabled client);
+//     database (package tenant; 401 for anything unknown; 403 for a
+//     disabled client);
 //  2. tenant: the path must parse strictly (restapi.ParsePath, 404
 //     otherwise) and lie under /<client>/ (403 otherwise), so a client never
 //     learns anything of another's files;
@@ -42,13 +43,15 @@
 // effect at once. The server's own identity (an X25519 metadata identity
 // and an Ed25519 signing key) lives next to it; its fingerprint is what
 // cairn clients pin (R21). Clients fetch it with rest.FetchIdentity
-// (internal/backend/rest); the server answers ?identity (enrol.go).
+// (internal/backend/rest); the server answers ?identity (enrol.go, with
+// package identity).
 //
-// Metrics (Prometheus) and /healthz are served on a separate listener
+// Metrics (package metrics, Prometheus) and /healthz are served on a
+// separate listener
 // without credentials: per-client bytes stored, quota and its use, the last
 // snapshot's arrival time, and requests and errors by kind.
 //
-// A cairn backup holds a backup session (serve_session.go; the table is
+// A cairn backup holds a backup session (package sessions; the table is
 // package state's) while it uploads: a lease on the server's clock,
 // heartbeated, ended by the snapshot upload that names it. Scheduled
 // maintenance (package maintain) sweeps a condemnation plan only once
@@ -56,17 +59,24 @@
 // has ended or expired (R12). Uploads are validated, chain records kept
 // and receipts signed by package verify (through internal/repository's
 // verifiers). Commits and maintenance hold the repository's coordination
-// (storage_coord.go).
+// (package coord).
 //
 // The packages, each importing only those below it (internal/layers
 // states the rules):
 //
-//	server    the tenant layer: Server, auth → tenant → policy → quota →
-//	          metrics, sessions, coordination, and the wiring
-//	verify    upload validation (R15), chain records, receipts
+//	server    the wiring: Server, routing auth → tenant → policy → quota,
+//	          the upload's steps (save.go), writer lists, the data directory
+//	verify    upload validation (R15) through repository.ServerVerifier,
+//	          chain records, receipts
 //	maintain  the maintenance scheduler
+//	metrics   Prometheus metrics, read from the state database
+//	sessions  backup sessions (R12) over the REST API
+//	tenant    credentials, login and upload limits, bytes stored per client
 //	state     the SQLite state database and its migrations
+//	coord     per-repository locks and storage leases
+//	identity  the server's own keys, their public half and fingerprint
 //	storage   where repositories are kept: a directory or an S3 prefix each
 //	repohttp  one repository's REST handler: reads, lists, deletes, the
-//	          response and its refusals, body limits, upload spooling
+//	          response and its refusals, body and connection limits,
+//	          upload spooling
 package server

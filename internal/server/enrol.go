@@ -1,22 +1,15 @@
 package server
 
+// Enrolment: the server answers ?identity with its public identity
+// (package identity), which clients fetch with rest.FetchIdentity and pin.
+
 import (
 	"encoding/json"
 	"net/http"
 	"strconv"
 
-	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
-
-// Public returns the server's public identity, as clients enrol it.
-func (id *Identity) Public() (repository.ServerPublic, error) {
-	r, err := id.MetaRecipient()
-	if err != nil {
-		return repository.ServerPublic{}, err
-	}
-	return repository.ServerPublic{MetaRecipient: r, CoordPub: id.SignPublic()}, nil
-}
 
 func (s *Server) serveIdentity(q *request) {
 	pub, err := s.data.Identity.Public()

@@ -12,6 +12,10 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
+	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/storage"
+	"github.com/cairnbackup/cairn/internal/server/tenant"
 )
 
 // request is the state of one request as it passes auth → tenant →
@@ -19,17 +23,17 @@ import (
 // client it turned out to be.
 type request struct {
 	*repohttp.Request
-	client Client
+	client state.Client
 }
 
 func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := s.opts.Now()
 	q := &request{Request: repohttp.NewRequest(rw, r, s.log, s.bodyRate())}
-	if methodLabel(r.Method) == "other" {
+	if repohttp.MethodLabel(r.Method) == "other" {
 		// Before anything else: the method is the client's to choose, and
 		// nothing of it is kept (R26).
 		q.W.Header().Set("Allow", "GET, HEAD, POST, DELETE")
-		q.Refuse(http.StatusMethodNotAllowed, codeBadMethod, "method not allowed; allowed: GET, HEAD, POST, DELETE")
+		q.Refuse(http.StatusMethodNotAllowed, restapi.CodeBadMethod, "method not allowed; allowed: GET, HEAD, POST, DELETE")
 	} else {
 		s.route(q)
 	}
@@ -39,7 +43,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	q.Log.Debug("request", "client", q.client.Name, "repo", q.Path.RepoPath(), "status", status,
 		"bytes_out", q.W.Bytes, "took", s.opts.Now().Sub(start))
-	s.metrics.request(q.client.Name, methodLabel(r.Method), q.Path, q.Code)
+	s.metrics.Request(q.client.Name, repohttp.MethodLabel(r.Method), q.Path, q.Code)
 	s.count(q.client.Name, q.Code != "")
 }
 
@@ -55,22 +59,22 @@ func (s *Server) route(q *request) {
 		q.Refuse(http.StatusUnauthorized, restapi.CodeAuth, "credentials required")
 		return
 	}
-	src := sourceOf(r)
-	c, err := s.auth.check(r.Context(), name, pw, func() error {
-		if ok, wait := s.authLimit.allowed(src); !ok {
-			return &authLimitedError{wait: wait}
+	src := repohttp.Source(r)
+	c, err := s.auth.Check(r.Context(), name, pw, func() error {
+		if ok, wait := s.authLimit.Allowed(src); !ok {
+			return &tenant.AuthLimitedError{Wait: wait}
 		}
 		return nil
 	})
 	if err != nil {
 		q.Log = q.Log.With("user", repohttp.Shorten(name, 64))
-		var le *authLimitedError
+		var le *tenant.AuthLimitedError
 		switch {
 		case errors.As(err, &le):
-			q.W.Header().Set("Retry-After", strconv.Itoa(max(1, int(le.wait.Seconds()+0.5))))
-			q.Refuse(http.StatusTooManyRequests, codeAuthLimited, "too many failed logins from %s; retry later", src)
-		case errors.Is(err, errBadCredentials):
-			s.authLimit.failed(src)
+			q.W.Header().Set("Retry-After", strconv.Itoa(max(1, int(le.Wait.Seconds()+0.5))))
+			q.Refuse(http.StatusTooManyRequests, restapi.CodeAuthLimited, "too many failed logins from %s; retry later", src)
+		case errors.Is(err, tenant.ErrBadCredentials):
+			s.authLimit.Failed(src)
 			q.Refuse(http.StatusUnauthorized, restapi.CodeAuth, "unknown client or wrong password")
 		default:
 			q.Refuse(http.StatusInternalServerError, restapi.CodeInternal, "authenticate: %v", err)
@@ -116,8 +120,8 @@ func (s *Server) serveRepo(q *request) {
 		s.serveOwnerRequest(q)
 		return
 	}
-	if isSessionRequest(q) {
-		s.serveSession(q)
+	if sessions.IsRequest(q.R) {
+		s.sessions.Serve(q.Request, q.client.Name)
 		return
 	}
 	if q.R.Method != http.MethodPost {
@@ -132,6 +136,10 @@ func (s *Server) serveRepo(q *request) {
 		var rf *repohttp.Refusal
 		if errors.As(err, &rf) {
 			q.Answer("create repository", err)
+			return
+		}
+		if errors.Is(err, storage.ErrNested) {
+			q.Refuse(http.StatusConflict, restapi.CodeBadRequest, "create repository: %v", err)
 			return
 		}
 		q.Refuse(http.StatusInternalServerError, restapi.CodeInternal, "create repository %s: %v", q.Path.RepoPath(), err)
@@ -231,7 +239,7 @@ func (s *Server) storedMeanwhile(ctx context.Context, q *request, be backend.Bac
 		return true
 	}
 	q.Log.Info("already stored by an identical upload meanwhile", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", h.String())
-	s.endCommittedSession(q, session)
+	s.sessions.EndCommitted(q.Request, q.client.Name, session)
 	q.W.WriteHeader(http.StatusOK)
 	return true
 }
@@ -243,5 +251,5 @@ func (s *Server) serveDelete(q *request, be backend.Backend) {
 		q.Refuse(http.StatusForbidden, restapi.CodeAppendOnly, "client %s is append-only: deleting %v is refused", c.Name, h)
 		return
 	}
-	repohttp.Delete(q.Request, be, func(size int64) { s.usage.release(c.Name, size) })
+	repohttp.Delete(q.Request, be, func(size int64) { s.usage.Release(c.Name, size) })
 }

@@ -10,25 +10,26 @@ package server
 //     file type from restapi.ParsePath.
 //   - Headers are capped (MaxHeaderBytes) and must arrive within
 //     HeaderTimeout; a body must keep a minimum average rate after a grace
-//     period and never stall longer than BodyIdle (repohttp.BodyLimit); the number
-//     of connections is capped (limitListener).
+//     period and never stall longer than BodyIdle (repohttp.BodyLimit);
+//     the number of connections is capped (repohttp.LimitListener).
 //   - Failed authentication is rate-limited per source address
-//     (authLimiter); bcrypt comparisons run a few at a time.
-//   - Per client: concurrent uploads (uploadSlots), backup sessions
-//     (sessions.go) and repositories (serveRepo) are capped.
+//     (tenant.AuthLimiter); bcrypt comparisons run a few at a time.
+//   - Per client: concurrent uploads (tenant.UploadSlots), backup sessions
+//     (package sessions) and repositories (mayCreateRepo) are capped.
 
 import (
-	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // Defaults of the limits in Options.
 const (
+	DefaultSessionTTL      = 10 * time.Minute
+	DefaultMaxSessions     = 64
 	DefaultMaxHeaderBytes  = 64 << 10
 	DefaultHeaderTimeout   = 10 * time.Second
 	DefaultIdleTimeout     = 2 * time.Minute
@@ -44,188 +45,19 @@ const (
 	DefaultMaxMetaUpload   = 64 << 20
 )
 
-// Refusal codes of the limits (X-Cairn-Error).
-const (
-	codeSlowBody       = repohttp.CodeSlowBody
-	codeTooManyUploads = restapi.CodeTooManyUploads
-	codeTooManyRepos   = restapi.CodeTooManyRepos
-	codeAuthLimited    = restapi.CodeAuthLimited
-	codeBadMethod      = restapi.CodeBadMethod
-)
-
 // repoCreateCost is the quota headroom creating a repository needs: about
 // what its config and first key file take.
 const repoCreateCost = 4 << 10
 
-// methodLabel is a request method as a metric label, from a fixed set.
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete:
-		return m
-	}
-	return "other"
-}
-
-// limitListener caps the connections open at once: Accept waits for one
-// to close. Connections past the cap wait in the kernel's backlog.
-type limitListener struct {
-	net.Listener
-	slots chan struct{}
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newLimitListener(ln net.Listener, n int) *limitListener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, n), done: make(chan struct{})}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
-}
-
-func (l *limitListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
-}
-
-// authLimiter is a token bucket of failed authentications per source
-// address: each failure takes a token, perMinute tokens come back a
-// minute. A source with no token left gets 429 for credentials it has not
-// proven before (the authenticator's cache still lets a proven client
-// in), without a bcrypt comparison. The table holds at most maxSources
-// sources; when full, sources whose bucket is full again go first, and if
-// none has, the table starts afresh (bounded memory before fairness).
-type authLimiter struct {
-	perMinute  float64
-	now        func() time.Time
-	maxSources int
-
-	mu      sync.Mutex
-	buckets map[string]*authBucket
-}
-
-type authBucket struct {
-	tokens float64
-	at     time.Time
-}
-
-func newAuthLimiter(perMinute int, now func() time.Time) *authLimiter {
-	return &authLimiter{perMinute: float64(perMinute), now: now, maxSources: 10000, buckets: map[string]*authBucket{}}
-}
-
-// refill brings b up to now; the caller holds mu.
-func (a *authLimiter) refill(b *authBucket, now time.Time) {
-	b.tokens = min(a.perMinute, b.tokens+now.Sub(b.at).Minutes()*a.perMinute)
-	b.at = now
-}
-
-// allowed reports whether source may try credentials the server has not
-// seen succeed, and if not, how long until it may.
-func (a *authLimiter) allowed(source string) (bool, time.Duration) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	b := a.buckets[source]
-	if b == nil {
-		return true, 0
-	}
-	a.refill(b, a.now())
-	if b.tokens >= 1 {
-		return true, 0
-	}
-	return false, time.Duration((1 - b.tokens) / a.perMinute * float64(time.Minute))
-}
-
-// failed takes a token from source.
-func (a *authLimiter) failed(source string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := a.now()
-	b := a.buckets[source]
-	if b == nil {
-		if len(a.buckets) >= a.maxSources {
-			for k, o := range a.buckets {
-				if a.refill(o, now); o.tokens >= a.perMinute {
-					delete(a.buckets, k)
-				}
-			}
-			if len(a.buckets) >= a.maxSources {
-				a.buckets = map[string]*authBucket{}
-			}
-		}
-		b = &authBucket{tokens: a.perMinute, at: now}
-		a.buckets[source] = b
-	}
-	a.refill(b, now)
-	b.tokens = max(0, b.tokens-1)
-}
-
-// sourceOf is the address a request came from, without its port.
-func sourceOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// uploadSlots counts each client's uploads in progress.
-type uploadSlots struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-// take reserves an upload slot for client unless it holds max already;
-// release gives it back.
-func (u *uploadSlots) take(client string, max int) (release func(), ok bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.n == nil {
-		u.n = map[string]int{}
-	}
-	if u.n[client] >= max {
-		return nil, false
-	}
-	u.n[client]++
-	return sync.OnceFunc(func() {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		if u.n[client]--; u.n[client] <= 0 {
-			delete(u.n, client)
-		}
-	}), true
-}
-
 // mayCreateRepo refuses client a new repository beyond MaxRepos, or
 // without quota headroom for one.
-func (s *Server) mayCreateRepo(c Client) func(count int) error {
+func (s *Server) mayCreateRepo(c state.Client) func(count int) error {
 	return func(count int) error {
 		if count >= s.opts.MaxRepos {
-			return repohttp.Refusef(http.StatusForbidden, codeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)
+			return repohttp.Refusef(http.StatusForbidden, restapi.CodeTooManyRepos, "client %s has %d repositories, the most the server allows; use one of them or ask the operator to raise --max-repos", c.Name, count)
 		}
 		if c.Quota > 0 {
-			used, err := s.usage.get(c.Name)
+			used, err := s.usage.Get(c.Name)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cairnbackup/cairn/internal/server/servertest"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // TestRepositoryLimitOnS3: the per-client repository cap counts the
@@ -21,7 +22,7 @@ func TestRepositoryLimitOnS3(t *testing.T) {
 	if err := data.SetStorage(ctx, "s3:"+minio.Endpoint()+"/limits/servers"); err != nil {
 		t.Fatal(err)
 	}
-	if err := data.NewClient(ctx, Client{Name: "alice", AppendOnly: true}, []byte(pwAlice)); err != nil {
+	if err := data.NewClient(ctx, state.Client{Name: "alice", AppendOnly: true}, []byte(pwAlice)); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := New(data, Options{Logger: slog.New(slog.DiscardHandler), MaxRepos: 2})

@@ -14,67 +14,9 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
-
-func TestMethodLabel(t *testing.T) {
-	for m, want := range map[string]string{
-		"GET": "GET", "HEAD": "HEAD", "POST": "POST", "DELETE": "DELETE",
-		"PUT": "other", "get": "other", "": "other", strings.Repeat("X", 1<<20): "other",
-	} {
-		if got := methodLabel(m); got != want {
-			t.Errorf("methodLabel(%.10q) = %q, want %q", m, got, want)
-		}
-	}
-}
-
-func TestAuthLimiter(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	a := newAuthLimiter(3, func() time.Time { return now })
-	for range 3 {
-		if ok, _ := a.allowed("10.0.0.1"); !ok {
-			t.Fatal("refused before the budget was spent")
-		}
-		a.failed("10.0.0.1")
-	}
-	ok, wait := a.allowed("10.0.0.1")
-	if ok || wait <= 0 || wait > 20*time.Second {
-		t.Fatalf("after 3 failures: allowed %v, wait %v", ok, wait)
-	}
-	if ok, _ := a.allowed("10.0.0.2"); !ok {
-		t.Fatal("another source refused")
-	}
-	now = now.Add(20 * time.Second) // one token back
-	if ok, _ := a.allowed("10.0.0.1"); !ok {
-		t.Fatal("refused after a token came back")
-	}
-	// The table stays bounded.
-	a.maxSources = 10
-	for i := range 100 {
-		a.failed(fmt.Sprintf("192.0.2.%d", i))
-	}
-	if len(a.buckets) > 10 {
-		t.Fatalf("%d sources kept, want at most 10", len(a.buckets))
-	}
-}
-
-func TestUploadSlots(t *testing.T) {
-	var u uploadSlots
-	r1, ok1 := u.take("alice", 2)
-	_, ok2 := u.take("alice", 2)
-	_, ok3 := u.take("alice", 2)
-	_, okBob := u.take("bob", 2)
-	if !ok1 || !ok2 || ok3 || !okBob {
-		t.Fatalf("takes: %v %v %v %v", ok1, ok2, ok3, okBob)
-	}
-	r1()
-	r1() // twice is fine
-	if _, ok := u.take("alice", 2); !ok {
-		t.Fatal("no slot after a release")
-	}
-	if _, ok := u.take("alice", 2); ok {
-		t.Fatal("a double release gave two slots back")
-	}
-}
 
 func (ts *testServer) rawRequest(head string) net.Conn {
 	ts.t.Helper()
@@ -115,7 +57,7 @@ func TestOverQuotaRefusedBeforeBody(t *testing.T) {
 	if st, _, body := ts.do("alice", pwAlice, "POST", "/alice/r/data/"+backend.NameOf(b), b); st != 200 {
 		t.Fatalf("upload after the refusal: %d %s", st, body)
 	}
-	if used, _ := ts.srv.usage.get("alice"); used != 30_000 {
+	if used, _ := ts.srv.usage.Get("alice"); used != 30_000 {
 		t.Fatalf("alice uses %d bytes, want 30000", used)
 	}
 }
@@ -128,10 +70,7 @@ func TestTooManyUploadsAndSlowBody(t *testing.T) {
 	io.WriteString(c, "0123456789")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ts.srv.uploads.mu.Lock()
-		n := ts.srv.uploads.n["bob"]
-		ts.srv.uploads.mu.Unlock()
-		if n == 1 {
+		if ts.srv.uploads.InUse("bob") == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -140,11 +79,11 @@ func TestTooManyUploadsAndSlowBody(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	b := random(100)
-	if st, code, _ := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b); st != http.StatusTooManyRequests || code != codeTooManyUploads {
-		t.Fatalf("second upload: %d %s, want 429 %s", st, code, codeTooManyUploads)
+	if st, code, _ := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b); st != http.StatusTooManyRequests || code != restapi.CodeTooManyUploads {
+		t.Fatalf("second upload: %d %s, want 429 %s", st, code, restapi.CodeTooManyUploads)
 	}
 	// …until the server gives up on its body.
-	if st, code := rawStatus(c); st != http.StatusRequestTimeout || code != codeSlowBody {
+	if st, code := rawStatus(c); st != http.StatusRequestTimeout || code != restapi.CodeSlowBody {
 		t.Fatalf("stalled upload: %d %s, want 408", st, code)
 	}
 	if st, _, body := ts.do("bob", pwBob, "POST", "/bob/r/data/"+backend.NameOf(b), b); st != 200 {
@@ -171,7 +110,7 @@ func TestBadMethodAndLabels(t *testing.T) {
 	ts := startTest(t, Options{})
 	for _, m := range []string{"FOO", "PUT", "M" + strings.Repeat("Z", 4000)} {
 		c := ts.rawRequest(m + " /alice/r/keys/ HTTP/1.1\r\nHost: x\r\n" + authHeader("alice", pwAlice))
-		if st, code := rawStatus(c); st != http.StatusMethodNotAllowed || code != codeBadMethod {
+		if st, code := rawStatus(c); st != http.StatusMethodNotAllowed || code != restapi.CodeBadMethod {
 			t.Fatalf("%.10s: %d %s", m, st, code)
 		}
 	}
@@ -226,7 +165,7 @@ func TestMaintenanceSkipsBusyRepository(t *testing.T) {
 	}
 	defer release()
 	start := time.Now()
-	j, _, ok := ts.srv.maintain.Repo(ctx, "alice", "alice/r", Policy{})
+	j, _, ok := ts.srv.maintain.Repo(ctx, "alice", "alice/r", state.Policy{})
 	if !ok || !strings.Contains(j.Error, "held the repository") || time.Since(start) > 5*time.Second {
 		t.Fatalf("job %+v ok %v after %v", j, ok, time.Since(start))
 	}

@@ -12,10 +12,11 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/retention"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // waitJobs waits until the client has n recorded jobs.
-func waitJobs(t *testing.T, ts *testServer, client string, n int) []Job {
+func waitJobs(t *testing.T, ts *testServer, client string, n int) []state.Job {
 	t.Helper()
 	for range 200 {
 		jobs, err := ts.data.State.Jobs(context.Background(), client, 100)
@@ -45,7 +46,7 @@ func TestScheduledMaintenance(t *testing.T) {
 		ts.advance(2 * time.Hour)
 	}
 	st := ts.data.State
-	if err := st.SetPolicy(ctx, "bob", Policy{Keep: retention.Policy{Last: 2}, GroupBy: DefaultGroupBy, Every: time.Hour}); err != nil {
+	if err := st.SetPolicy(ctx, "bob", state.Policy{Keep: retention.Policy{Last: 2}, GroupBy: state.DefaultGroupBy, Every: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	ticks <- ts.nowFn()
@@ -65,7 +66,7 @@ func TestScheduledMaintenance(t *testing.T) {
 	}
 
 	// A budget of one byte cannot be met without deleting floors.
-	if err := st.SetPolicy(ctx, "bob", Policy{MaxSize: 1, GroupBy: DefaultGroupBy, Every: time.Hour}); err != nil {
+	if err := st.SetPolicy(ctx, "bob", state.Policy{MaxSize: 1, GroupBy: state.DefaultGroupBy, Every: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	ts.advance(2 * time.Hour)
@@ -121,7 +122,7 @@ func TestMaintenanceKeepsWritersLast(t *testing.T) {
 		commit(t, repo, "content "+string(rune('a'+i)))
 		ts.advance(2 * time.Hour)
 	}
-	if err := ts.data.State.SetPolicy(ctx, "bob", Policy{Keep: retention.Policy{Tags: []string{"never-set"}}, GroupBy: DefaultGroupBy, Every: time.Hour}); err != nil {
+	if err := ts.data.State.SetPolicy(ctx, "bob", state.Policy{Keep: retention.Policy{Tags: []string{"never-set"}}, GroupBy: state.DefaultGroupBy, Every: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	ticks <- ts.nowFn()

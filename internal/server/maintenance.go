@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/coord"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 )
 
@@ -29,11 +30,11 @@ func (s *Server) startMaintenance(ctx context.Context) (stop func()) {
 type maintainHost struct{ s *Server }
 
 func (h maintainHost) Coordinate(ctx context.Context, repo string, wait time.Duration) (context.Context, func(), error) {
-	cctx, release, err := h.s.coordinator().coordinateWithin(ctx, repo, wait)
+	cctx, release, err := h.s.coordinator().CoordinateWithin(ctx, repo, wait)
 	switch {
-	case errors.Is(err, errRepoBusy):
+	case errors.Is(err, coord.ErrBusy):
 		return nil, nil, fmt.Errorf("%w: %w", maintain.ErrBusy, err)
-	case errors.Is(err, ErrNotCoordinator):
+	case errors.Is(err, coord.ErrNotCoordinator):
 		return nil, nil, fmt.Errorf("%w: %w", maintain.ErrElsewhere, err)
 	}
 	return cctx, release, err

@@ -125,6 +125,10 @@ func (s *Server) serveOwnerRequest(q *request) {
 		s.refuseOwner(q, err)
 		return
 	}
+	if req.Action == trust.ActionDrill {
+		s.serveDrillRecord(q, repoPath, be, req) // drillrecord.go
+		return
+	}
 	order, err := ownerOrder(req)
 	if err != nil {
 		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "owner request: %v", err)

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // TestStateDBPrivate (issue 11 item 7): state.db holds client password
@@ -24,7 +26,7 @@ func TestStateDBPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := data.State.AddClient(ctx, Client{Name: "bob", Hash: "$2a$10$hash", Created: time.Now()}); err != nil {
+	if err := data.State.AddClient(ctx, state.Client{Name: "bob", Hash: "$2a$10$hash", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	private := func(when string) {

@@ -75,7 +75,7 @@ func waitingToCoordinate() int {
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "server.(*coordinator).coordinate(")
+			return strings.Count(string(buf[:n]), "coord.(*Coordinator).CoordinateWithin(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}

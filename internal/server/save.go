@@ -5,8 +5,14 @@ package server
 // serveSave stops at the first that answered. Everything that can refuse
 // without the body does so before a byte of it is read (R26): size,
 // existence, budget, quota, interval, the client's concurrent uploads.
-// The body is then spooled (upload.go), and only then are the
+// The body is then spooled (repohttp.Upload), and only then are the
 // repository's locks taken, so a slow or stalled client never holds them.
+//
+// A body sent chunked, without Content-Length, is taken within the same
+// limits: it is spooled up to the most the upload may be (MaxUpload, the
+// cap of its type if validation reads it whole, the client's quota
+// headroom), refused with 413 (or 507) past that, and its quota reserved
+// once its length is known.
 
 import (
 	"context"
@@ -18,6 +24,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/verify"
 )
 
@@ -29,9 +36,10 @@ type saving struct {
 	be   backend.Backend
 	cr   *verify.Repo // nil: not (yet) a cairn repository
 	h    backend.Handle
-	size int64 // declared length
+	size int64 // declared length; -1 for a body sent chunked
+	max  int64 // the most the body may be
 
-	session  string           // the backup session a snapshot commits (sessions.go)
+	session  string           // the backup session a snapshot commits (package sessions)
 	stored   bool             // the file exists already
 	reserved int64            // quota taken from the declared length
 	saved    bool             // stored now: the reservation stays
@@ -54,6 +62,9 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		return
 	}
 	defer sv.u.Close()
+	if !sv.reserveReceived() {
+		return
+	}
 	if sv.stored {
 		sv.answerStored()
 		return
@@ -71,13 +82,11 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 	q.W.WriteHeader(http.StatusOK)
 }
 
-// checkSize: a declared length within the server's limit.
+// checkSize: a declared length within the server's limit; a body without
+// one may be as long as the limit.
 func (sv *saving) checkSize() bool {
 	q, max := sv.q, sv.s.opts.MaxUpload
-	if sv.size < 0 {
-		q.Refuse(http.StatusLengthRequired, restapi.CodeBadRequest, "upload needs a Content-Length")
-		return false
-	}
+	sv.max = max
 	if sv.size > max {
 		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "upload of %s is larger than the server's limit of %s",
 			units.FormatSize(uint64(sv.size)), units.FormatSize(uint64(max)))
@@ -97,14 +106,18 @@ func (sv *saving) identify() bool {
 		return false
 	}
 	sv.cr = cr
-	if m := sv.s.maxInMemory(h.Type); m > 0 && sv.size > m && (cr != nil || h.Type == backend.Config) {
+	if m := sv.s.maxInMemory(h.Type); m > 0 && (cr != nil || h.Type == backend.Config) {
+		sv.max = min(sv.max, m)
+	}
+	if sv.size > sv.max {
+		m := sv.max
 		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "a %s file of %s is larger than the server takes for its type (%s)",
 			h.Type, units.FormatSize(uint64(sv.size)), units.FormatSize(uint64(m)))
 		return false
 	}
 	if h.Type == backend.Snapshots {
 		var ok bool
-		if sv.session, ok = sessionHeader(q); !ok {
+		if sv.session, ok = sessions.Header(q.Request); !ok {
 			return false
 		}
 	}
@@ -116,7 +129,7 @@ func (sv *saving) identify() bool {
 // stored; a new one must fit the client's budget, interval and quota,
 // and reserves its declared length.
 func (sv *saving) admit() bool {
-	s, q, h, c := sv.s, sv.q, sv.h, sv.q.client
+	s, q, h := sv.s, sv.q, sv.h
 	_, err := sv.be.Stat(sv.ctx, h)
 	sv.stored = err == nil
 	if sv.stored && (sv.cr == nil || h.Type == backend.Config) {
@@ -132,35 +145,76 @@ func (sv *saving) admit() bool {
 	if h.Type == backend.Snapshots && s.tooSoon(q, sv.cr == nil) {
 		return false
 	}
-	used, ok, err := s.usage.reserve(c.Name, sv.size, c.Quota)
+	if sv.size < 0 {
+		return sv.hasHeadroom()
+	}
+	return sv.reserve(sv.size)
+}
+
+// reserve takes n bytes of the client's quota for the upload (507 if they
+// do not fit).
+func (sv *saving) reserve(n int64) bool {
+	s, q, c := sv.s, sv.q, sv.q.client
+	used, ok, err := s.usage.Reserve(c.Name, n, c.Quota)
 	if err != nil {
 		q.Fail("save", err)
 		return false
 	}
 	if !ok {
 		q.Refuse(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %s of its %s quota; this upload needs %s more",
-			c.Name, units.FormatSize(uint64(used)), units.FormatSize(uint64(c.Quota)), units.FormatSize(uint64(sv.size)))
+			c.Name, units.FormatSize(uint64(used)), units.FormatSize(uint64(c.Quota)), units.FormatSize(uint64(n)))
 		return false
 	}
-	sv.reserved = sv.size
+	sv.reserved = n
 	return true
+}
+
+// hasHeadroom: a body of unknown length is taken only while the client
+// stores less than its quota; its reservation waits for its length
+// (reserveReceived).
+func (sv *saving) hasHeadroom() bool {
+	s, q, c := sv.s, sv.q, sv.q.client
+	if c.Quota <= 0 {
+		return true
+	}
+	used, err := s.usage.Get(c.Name)
+	if err != nil {
+		q.Fail("save", err)
+		return false
+	}
+	if used >= c.Quota {
+		q.Refuse(http.StatusInsufficientStorage, restapi.CodeQuota, "quota exceeded: client %s stores %s of its %s quota",
+			c.Name, units.FormatSize(uint64(used)), units.FormatSize(uint64(c.Quota)))
+		return false
+	}
+	return true
+}
+
+// reserveReceived: a body sent chunked has its length now, and reserves
+// it (507 past the quota).
+func (sv *saving) reserveReceived() bool {
+	if sv.size >= 0 {
+		return true
+	}
+	sv.size = sv.u.Size()
+	return sv.stored || sv.reserve(sv.size)
 }
 
 // releaseQuota gives back the reservation of an upload that was not
 // stored.
 func (sv *saving) releaseQuota() {
 	if !sv.saved && sv.reserved > 0 {
-		sv.s.usage.release(sv.q.client.Name, sv.reserved)
+		sv.s.usage.Release(sv.q.client.Name, sv.reserved)
 	}
 }
 
 // takeSlot: one of the client's concurrent uploads.
 func (sv *saving) takeSlot() (done func(), ok bool) {
 	s, q := sv.s, sv.q
-	done, ok = s.uploads.take(q.client.Name, s.opts.MaxUploads)
+	done, ok = s.uploads.Take(q.client.Name, s.opts.MaxUploads)
 	if !ok {
 		q.W.Header().Set("Retry-After", "1")
-		q.Refuse(http.StatusTooManyRequests, codeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",
+		q.Refuse(http.StatusTooManyRequests, restapi.CodeTooManyUploads, "client %s has %d uploads in progress, the most the server takes at once; retry when one ends",
 			q.client.Name, s.opts.MaxUploads)
 	}
 	return done, ok
@@ -168,7 +222,7 @@ func (sv *saving) takeSlot() (done func(), ok bool) {
 
 // receive spools the body and checks that it hashes to its name.
 func (sv *saving) receive() bool {
-	u, ok := sv.s.spool.Receive(sv.q.Request, sv.size)
+	u, ok := sv.s.spool.Receive(sv.q.Request, sv.size, sv.max)
 	if !ok {
 		return false
 	}
@@ -186,7 +240,7 @@ func (sv *saving) receive() bool {
 func (sv *saving) answerStored() {
 	q := sv.q
 	q.Log.Info("already stored", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", sv.h.String())
-	sv.s.endCommittedSession(q, sv.session)
+	sv.s.sessions.EndCommitted(q.Request, q.client.Name, sv.session)
 	q.W.WriteHeader(http.StatusOK)
 }
 
@@ -249,7 +303,7 @@ func (sv *saving) store() bool {
 		return false
 	}
 	sv.saved = true
-	sv.s.metrics.written(sv.q.client.Name, sv.size)
+	sv.s.metrics.Written(sv.q.client.Name, sv.size)
 	return true
 }
 
@@ -273,7 +327,7 @@ func (sv *saving) record() {
 	if err := s.data.State.RecordSnapshot(ctx, c.Name, s.opts.Now()); err != nil {
 		q.Log.Error("record snapshot time", "client", c.Name, "err", err)
 	}
-	s.endCommittedSession(q, sv.session)
+	s.sessions.EndCommitted(q.Request, c.Name, sv.session)
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(c.Name, q.Path.RepoPath(), sv.h.Name)
 	}

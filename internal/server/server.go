@@ -14,9 +14,13 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/server/coord"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
+	"github.com/cairnbackup/cairn/internal/server/metrics"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/storage"
+	"github.com/cairnbackup/cairn/internal/server/tenant"
 	"github.com/cairnbackup/cairn/internal/server/verify"
 )
 
@@ -39,7 +43,7 @@ type Options struct {
 	MaintainTick  time.Duration
 	MaintainTicks <-chan time.Time
 	// SessionTTL is how long a backup session's lease lasts after its
-	// last heartbeat (sessions.go); default DefaultSessionTTL.
+	// last heartbeat (package sessions); default DefaultSessionTTL.
 	SessionTTL time.Duration
 	// MaxSessions caps a client's open backup sessions (429 beyond);
 	// default DefaultMaxSessions.
@@ -96,18 +100,20 @@ type Server struct {
 	log       *slog.Logger
 	opts      Options
 	repos     *storage.Repos
-	auth      *authenticator
-	usage     *usage
-	metrics   *metrics
+	auth      *tenant.Authenticator
+	usage     *tenant.Usage
+	metrics   *metrics.Metrics
 	verify    *verify.Verifier // upload validation, chain records, receipts
 	coordOnce sync.Once
-	coord     *coordinator // per-repository locks and leases (storage_coord.go)
+	coord     *coord.Coordinator // per-repository locks and leases (package coord)
+
+	sessions *sessions.Sessions // backup sessions (R12)
 
 	// maintain is the maintenance scheduler (maintenance.go).
 	maintain *maintain.Scheduler
 
-	writerLists writerLimiter // rate limit of writer snapshot lists (R16)
-	ownerNonces ownerNonces   // owner requests carried out lately (ownerrequest.go)
+	writerLists tenant.Every // rate limit of writer snapshot lists (R16)
+	ownerNonces ownerNonces  // owner requests carried out lately (ownerrequest.go)
 
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check
@@ -115,9 +121,9 @@ type Server struct {
 	countMu sync.Mutex
 	counts  map[string]*counter // unflushed request counters per client
 
-	authLimit *authLimiter    // failed logins per source (limits.go)
-	uploads   uploadSlots     // uploads in progress per client
-	spool     *repohttp.Spool // uploads spooled, and the memory their validation holds
+	authLimit *tenant.AuthLimiter // failed logins per source
+	uploads   tenant.UploadSlots  // uploads in progress per client
+	spool     *repohttp.Spool     // uploads spooled, and the memory their validation holds
 }
 
 type counter struct{ requests, errors int64 }
@@ -161,7 +167,7 @@ func New(data *Data, opts Options) (*Server, error) {
 	setDefault(&opts.MaintainWait, DefaultMaintainWait)
 	setDefault(&opts.MaxUploadMemory, DefaultMaxUploadMemory)
 	setDefault(&opts.MaxMetaUpload, DefaultMaxMetaUpload)
-	auth, err := newAuthenticator(data.State, opts.Now)
+	auth, err := tenant.NewAuthenticator(data.State, opts.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -175,18 +181,27 @@ func New(data *Data, opts Options) (*Server, error) {
 		opts:     opts,
 		repos:    storage.NewRepos(func(ctx context.Context) (storage.Storage, error) { return openStorage(ctx, data) }),
 		auth:     auth,
-		usage:    newUsage(data),
 		snapLock: make(map[string]*sync.Mutex),
 		counts:   make(map[string]*counter),
 
-		authLimit: newAuthLimiter(opts.AuthFailures, opts.Now),
+		authLimit: tenant.NewAuthLimiter(opts.AuthFailures, opts.Now),
 		spool: &repohttp.Spool{Dir: spoolDir, Mem: semaphore.NewWeighted(opts.MaxUploadMemory), MemMax: opts.MaxUploadMemory,
 			Rate: repohttp.BodyRate{Grace: opts.BodyGrace, Idle: opts.BodyIdle, MinRate: opts.BodyMinRate}},
 	}
 	s.verify = &verify.Verifier{Secrets: s.secrets, State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
+	s.writerLists.Every = writerListEvery
+	s.sessions = &sessions.Sessions{State: data.State, Now: opts.Now, TTL: opts.SessionTTL, Max: opts.MaxSessions,
+		Exists: func(ctx context.Context, repo string) error { _, err := s.repos.Get(ctx, repo); return err }}
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
-	s.metrics = newMetrics(s)
-	s.metrics.reg.MustRegister(newBudgetCollector(s))
+	s.usage = tenant.NewUsage(func(ctx context.Context, client string) (int64, error) {
+		st, err := s.repos.Storage(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return st.Used(ctx, client)
+	})
+	s.metrics = metrics.New(data.State, s.usage.Get, opts.Now, opts.Logger)
+	s.metrics.Register(opts.Collectors...)
 	return s, nil
 }
 
@@ -197,7 +212,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // credentials, so it belongs on a private interface.
 func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
 }
@@ -224,7 +239,7 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener, tlsConf 
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	ln = newLimitListener(ln, s.opts.MaxConns)
+	ln = repohttp.NewLimitListener(ln, s.opts.MaxConns)
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
 	}
@@ -303,7 +318,7 @@ func (s *Server) flush() {
 	s.countMu.Unlock()
 	ctx := context.Background()
 	for name, c := range counts {
-		used, _ := s.usage.get(name)
+		used, _ := s.usage.Get(name)
 		if err := s.data.State.AddCounters(ctx, name, c.requests, c.errors, used); err != nil {
 			s.log.Error("flush counters", "client", name, "err", err)
 		}

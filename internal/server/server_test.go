@@ -19,6 +19,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/servertest"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // logBuffer collects the server's log lines.
@@ -63,7 +64,7 @@ func startTest(t *testing.T, opts Options) *testServer {
 		name, pw string
 		quota    int64
 	}{{"alice", pwAlice, 100_000}, {"bob", pwBob, 0}} {
-		if err := data.NewClient(ctx, Client{Name: c.name, Quota: c.quota, AppendOnly: true, MinInterval: time.Hour}, []byte(c.pw)); err != nil {
+		if err := data.NewClient(ctx, state.Client{Name: c.name, Quota: c.quota, AppendOnly: true, MinInterval: time.Hour}, []byte(c.pw)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -395,7 +396,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	fp, _ := d.Identity.Fingerprint()
-	if err := d.NewClient(ctx, Client{Name: "carol", Quota: 5, AppendOnly: true}, []byte("carol-password")); err != nil {
+	if err := d.NewClient(ctx, state.Client{Name: "carol", Quota: 5, AppendOnly: true}, []byte("carol-password")); err != nil {
 		t.Fatal(err)
 	}
 	when := time.Unix(1_700_000_000, 0)
@@ -416,7 +417,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	if fp2, _ := d.Identity.Fingerprint(); fp2 != fp || !strings.HasPrefix(fp, "SHA256:") {
 		t.Fatalf("fingerprint %s then %s", fp, fp2)
 	}
-	if err := d.NewClient(ctx, Client{Name: "../x"}, []byte("password-long")); err == nil {
+	if err := d.NewClient(ctx, state.Client{Name: "../x"}, []byte("password-long")); err == nil {
 		t.Fatal("bad client name accepted")
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/retention"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
+	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -79,7 +81,7 @@ func TestSessionLifecycle(t *testing.T) {
 	ts := startTest(t, Options{SessionTTL: 10 * time.Minute})
 	ts.create("bob", pwBob, "bob/m")
 	code, _, l := ts.session("bob", pwBob, "bob/m", restapi.SessionOpen, "")
-	if code != http.StatusOK || !validSessionID(l.ID) || l.TTLSeconds != 600 || !l.ServerTime.Equal(ts.nowFn()) {
+	if code != http.StatusOK || !sessions.ValidID(l.ID) || l.TTLSeconds != 600 || !l.ServerTime.Equal(ts.nowFn()) {
 		t.Fatalf("open: %d %+v", code, l)
 	}
 	if other := ts.openSession("bob", pwBob, "bob/m"); other == l.ID {
@@ -224,10 +226,10 @@ func TestSessionCap(t *testing.T) {
 	for range 3 {
 		ts.openSession("bob", pwBob, "bob/m")
 	}
-	ts.advance(sessionKeep + time.Hour)
+	ts.advance(sessions.Keep + time.Hour)
 	ts.openSession("bob", pwBob, "bob/m") // purges
 	for _, id := range ids {
-		if _, err := ts.data.State.Session(context.Background(), "bob", "bob/m", id); err != ErrNoSession {
+		if _, err := ts.data.State.Session(context.Background(), "bob", "bob/m", id); err != state.ErrNoSession {
 			t.Errorf("session %s not purged: %v", id, err)
 		}
 	}
@@ -250,7 +252,7 @@ func TestMaintenanceWaitsForSessions(t *testing.T) {
 			commit(t, repo, "kept")
 			packs := count(t, be, backend.Data)
 			id := ts.openSession("bob", pwBob, "bob/p") // a backup running through maintenance
-			if err := ts.data.State.SetPolicy(ctx, "bob", Policy{Keep: retention.Policy{Last: 1}, GroupBy: DefaultGroupBy, Every: time.Hour}); err != nil {
+			if err := ts.data.State.SetPolicy(ctx, "bob", state.Policy{Keep: retention.Policy{Last: 1}, GroupBy: state.DefaultGroupBy, Every: time.Hour}); err != nil {
 				t.Fatal(err)
 			}
 			ticks <- ts.nowFn()
@@ -315,13 +317,13 @@ func (ts *testServer) cairnClientLogged(name string) (*repository.Repository, *l
 }
 
 // liveSessions returns bob's sessions on repo that hold their lease.
-func (ts *testServer) liveSessions(repo string) []BackupSession {
+func (ts *testServer) liveSessions(repo string) []state.BackupSession {
 	ts.t.Helper()
 	all, err := ts.data.State.Sessions(context.Background(), "bob", repo)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	var out []BackupSession
+	var out []state.BackupSession
 	for _, b := range all {
 		if b.Live(ts.nowFn()) {
 			out = append(out, b)

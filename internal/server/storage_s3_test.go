@@ -16,7 +16,9 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/minioserver"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/coord"
 	"github.com/cairnbackup/cairn/internal/server/servertest"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 // sharedClock is the fake time of several servers.
@@ -51,7 +53,7 @@ func startOnS3(t *testing.T, loc string, clock *sharedClock) *s3Server {
 	if err := data.SetStorage(ctx, loc); err != nil {
 		t.Fatal(err)
 	}
-	if err := data.NewClient(ctx, Client{Name: "alice", AppendOnly: true}, []byte(pwAlice)); err != nil {
+	if err := data.NewClient(ctx, state.Client{Name: "alice", AppendOnly: true}, []byte(pwAlice)); err != nil {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
@@ -101,8 +103,8 @@ func TestTwoServersOneBucket(t *testing.T) {
 	b := startOnS3(t, loc, clock)
 	// a never renews on its own in this test: it behaves like a server that
 	// died after taking the lease.
-	a.coordinator().renewEvery = time.Hour
-	b.coordinator().renewEvery = time.Hour
+	a.coordinator().RenewEvery = time.Hour
+	b.coordinator().RenewEvery = time.Hour
 	ctx := context.Background()
 
 	// A repository created through a is there for b, before its config.
@@ -121,9 +123,9 @@ func TestTwoServersOneBucket(t *testing.T) {
 		t.Fatalf("a coordinates: %v", err)
 	}
 	_, _, err = b.Coordinate(ctx, "alice/laptop")
-	var nc *NotCoordinatorError
-	if !errors.As(err, &nc) || !errors.Is(err, ErrNotCoordinator) || nc.Holder != a.coordinator().holder ||
-		!nc.Until.Equal(clock.now().Add(coordTTL)) {
+	var nc *coord.NotCoordinatorError
+	if !errors.As(err, &nc) || !errors.Is(err, coord.ErrNotCoordinator) || nc.Holder != a.coordinator().Holder ||
+		!nc.Until.Equal(clock.now().Add(coord.TTL)) {
 		t.Fatalf("b coordinates while a does: %v", err)
 	}
 	// Another repository is b's to coordinate.
@@ -139,8 +141,8 @@ func TestTwoServersOneBucket(t *testing.T) {
 	clock.advance(10 * time.Second)
 	b.refuseCoordinate(q, err)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "20" ||
-		rec.Header().Get(restapi.HeaderError) != codeNotCoordinator ||
-		!strings.Contains(rec.Body.String(), a.coordinator().holder) || !strings.Contains(rec.Body.String(), "lease until") {
+		rec.Header().Get(restapi.HeaderError) != restapi.CodeNotCoordinator ||
+		!strings.Contains(rec.Body.String(), a.coordinator().Holder) || !strings.Contains(rec.Body.String(), "lease until") {
 		t.Fatalf("refusal: %d %q %q", rec.Code, rec.Header(), rec.Body)
 	}
 
@@ -153,7 +155,7 @@ func TestTwoServersOneBucket(t *testing.T) {
 	if st, body := a.do(t, "GET", "/alice/laptop/data/"+name, nil); st != 200 || !bytes.Equal(body, pack) {
 		t.Fatalf("a reads b's pack: %d", st)
 	}
-	if used, err := b.usage.get("alice"); err != nil || used < 3000 {
+	if used, err := b.usage.Get("alice"); err != nil || used < 3000 {
 		t.Fatalf("b's usage of alice: %d %v", used, err)
 	}
 
@@ -163,92 +165,17 @@ func TestTwoServersOneBucket(t *testing.T) {
 	if actx.Err() == nil {
 		t.Fatal("released context not done")
 	}
-	clock.advance(coordTTL)
+	clock.advance(coord.TTL)
 	bctx, releaseB, err := b.Coordinate(ctx, "alice/laptop")
 	if err != nil {
 		t.Fatalf("b takes over an expired lease: %v", err)
 	}
 	defer releaseB()
-	if _, _, err := a.Coordinate(ctx, "alice/laptop"); !errors.As(err, &nc) || nc.Holder != b.coordinator().holder {
+	if _, _, err := a.Coordinate(ctx, "alice/laptop"); !errors.As(err, &nc) || nc.Holder != b.coordinator().Holder {
 		t.Fatalf("a coordinates after b took over: %v", err)
 	}
 	if bctx.Err() != nil {
 		t.Fatal("b's coordination context ended")
-	}
-}
-
-// TestLeaseLostCancelsWork: when a renewal finds another server has taken
-// the lease, the work in progress is cancelled with ErrNotCoordinator.
-func TestLeaseLostCancelsWork(t *testing.T) {
-	minio := s3Env(t)
-	loc := "s3:" + minio.Endpoint() + "/fleet"
-	clock := &sharedClock{t: time.Unix(1_800_000_000, 0)}
-	a := startOnS3(t, loc, clock)
-	b := startOnS3(t, loc, clock)
-	// A renewal may take as long as renewEvery: on a loaded machine a
-	// call to MinIO can take well over 50 ms.
-	a.coordinator().renewEvery = 500 * time.Millisecond
-	a.coordinator().idle = time.Hour
-	b.coordinator().renewEvery = time.Hour
-	ctx := context.Background()
-	a.do(t, "POST", "/alice/r/?create=true", nil)
-	actx, releaseA, err := a.Coordinate(ctx, "alice/r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer releaseA()
-	// Renewals keep the lease: b is refused even after several TTLs. Each
-	// round waits until a has renewed at the current time (its lease runs
-	// a whole TTL from now), then moves the clock by less than a TTL.
-	renewedNow := func() bool {
-		c := a.coordinator()
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		h := c.repos["alice/r"].held
-		return h != nil && !h.lease.Expires.Before(clock.now().Add(coordTTL))
-	}
-	for range 3 {
-		for deadline := time.Now().Add(time.Minute); !renewedNow(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("a did not renew its lease within a minute")
-			}
-		}
-		clock.advance(coordTTL - time.Second)
-		if _, _, err := b.Coordinate(ctx, "alice/r"); !errors.Is(err, ErrNotCoordinator) {
-			t.Fatalf("b coordinates a renewed repository: %v", err)
-		}
-	}
-	// A partition: a's renewals cannot land in time, b takes over. Holding
-	// a's mutex stops the next renewal, not one already on the wire: that
-	// one (its expiry computed before the clock jumped) may land between
-	// b's read of the lease and b's conditional write, and b then rightly
-	// sees a as holder. Its expiry is still in the past, so b's next try
-	// takes over: the renewal goroutine waits for the mutex before it
-	// sends another.
-	a.coordinator().mu.Lock()
-	clock.advance(2 * coordTTL)
-	var releaseB func()
-	for try := 0; ; try++ {
-		_, releaseB, err = b.Coordinate(ctx, "alice/r")
-		if err == nil || try == 2 || !errors.Is(err, ErrNotCoordinator) {
-			break
-		}
-	}
-	a.coordinator().mu.Unlock()
-	if err != nil {
-		t.Fatalf("b takes over: %v", err)
-	}
-	defer releaseB()
-	select {
-	case <-actx.Done():
-	case <-time.After(time.Minute):
-		t.Fatal("a's work was not cancelled within a minute of losing its lease")
-	}
-	if !errors.Is(context.Cause(actx), ErrNotCoordinator) {
-		t.Fatalf("cause: %v", context.Cause(actx))
-	}
-	if !strings.Contains(a.logs.String(), "lost the lease") {
-		t.Fatalf("a did not log the lost lease:\n%s", a.logs)
 	}
 }
 

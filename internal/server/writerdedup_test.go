@@ -17,7 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // readCounter counts whole snapshot files a client reads (a writer
@@ -149,7 +149,7 @@ func TestWriterDedupsAgainstServer(t *testing.T) {
 // fixtureTree returns the ID of the tree of dir in the snapshot with root.
 func fixtureTree(t *testing.T, repo *repository.Repository, root blob.ID, dir string) blob.ID {
 	t.Helper()
-	n, err := restorer.FindNode(context.Background(), repo, root, dir)
+	n, err := walker.FindNode(context.Background(), repo, root, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,45 +11,25 @@ package server
 // writer of a client never learns another writer's blob IDs.
 
 import (
-	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/verify"
 )
 
 // writerListEvery: at most one writer list per client this often.
 const writerListEvery = 2 * time.Second
 
-// writerLimiter allows each client one writer list per writerListEvery.
-type writerLimiter struct {
-	mu   sync.Mutex
-	last map[string]time.Time
-}
-
-func (l *writerLimiter) allow(client string, now time.Time) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.last == nil {
-		l.last = map[string]time.Time{}
-	}
-	if t, ok := l.last[client]; ok && now.Sub(t) < writerListEvery {
-		return writerListEvery - now.Sub(t), false
-	}
-	l.last[client] = now
-	return 0, true
-}
-
 func (s *Server) serveWriterList(q *request) {
 	ctx, repoPath := q.R.Context(), q.Path.RepoPath()
-	if wait, ok := s.writerLists.allow(q.client.Name, s.opts.Now()); !ok {
+	if wait, ok := s.writerLists.Allow(q.client.Name, s.opts.Now()); !ok {
 		q.W.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		q.Refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s may ask for a writer's snapshot list once every %v", q.client.Name, writerListEvery)
+		q.Refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s may ask for a writer's snapshot list once every %v", q.client.Name, s.writerLists.Every)
 		return
 	}
 	var req restapi.WriterListRequest
@@ -57,12 +37,8 @@ func (s *Server) serveWriterList(q *request) {
 		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "writer list request: %v", err)
 		return
 	}
-	if len(req.Writer) != ed25519.PublicKeySize || !ed25519.Verify(req.Writer, restapi.WriterListMessage(repoPath, req.Time, req.Writer), req.Sig) {
-		q.Refuse(http.StatusForbidden, restapi.CodeForbidden, "writer list request: not signed by the writer key it names")
-		return
-	}
-	if d := s.opts.Now().Sub(req.Time); d > restapi.WriterListSkew || d < -restapi.WriterListSkew {
-		q.Refuse(http.StatusForbidden, restapi.CodeForbidden, "writer list request: its time is %v from the server's clock (more than %v)", d.Round(time.Second), restapi.WriterListSkew)
+	if err := verify.WriterListRequest(&req, repoPath, s.opts.Now()); err != nil {
+		q.Answer("writer list", err)
 		return
 	}
 	be, err := s.repos.Get(ctx, repoPath)

@@ -35,6 +35,28 @@ const MaxOwnerRequest = 1 << 20
 const (
 	ActionForget = "forget" // snapshots by ID, or by a policy
 	ActionPrune  = "prune"  // garbage collection only
+	// ActionDrill records a restore drill the owner ran (Drill): the
+	// server changes nothing in the repository, it remembers when the
+	// repository was last proven restorable.
+	ActionDrill = "drill"
+)
+
+// DrillRecord is what `cairn drill` proved: a sample of the snapshot's
+// files restored and checked against their sealed content hashes.
+type DrillRecord struct {
+	Snapshot string    `json:"snapshot"` // file name, hex
+	Time     time.Time `json:"time"`     // when the drill ran, the owner's clock
+	Files    int64     `json:"files"`    // sampled files restored and verified
+	Bytes    int64     `json:"bytes"`    // their size
+	Total    int64     `json:"total"`    // regular files in the snapshot
+	Result   string    `json:"result"`   // DrillOK or DrillFailed
+	Problems int64     `json:"problems,omitempty"`
+}
+
+// Drill results.
+const (
+	DrillOK     = "ok"
+	DrillFailed = "failed"
 )
 
 // OwnerRequest is what the owner signs. It is bound to one repository
@@ -59,6 +81,8 @@ type OwnerRequest struct {
 	Prune           bool          `json:"prune,omitempty"`
 	Grace           time.Duration `json:"grace_ns,omitempty"`
 	RepackThreshold float64       `json:"repack_threshold,omitempty"`
+	// Drill is the record of ActionDrill.
+	Drill *DrillRecord `json:"drill,omitempty"`
 }
 
 // RequestPolicy is a retention policy as `cairn forget` takes it: Keep
@@ -108,7 +132,18 @@ func (r *OwnerRequest) Check() error {
 	if r.RepackThreshold < 0 || r.RepackThreshold > 1 {
 		return bad("repack_threshold %v outside [0, 1]", r.RepackThreshold)
 	}
+	if r.Drill != nil && r.Action != ActionDrill {
+		return bad("a drill record in a %s request", r.Action)
+	}
 	switch r.Action {
+	case ActionDrill:
+		if r.Policy != nil || len(r.Snapshots) > 0 || r.Prune || r.DryRun {
+			return bad("drill takes no snapshots, policy, prune or dry run")
+		}
+		if r.Drill == nil {
+			return bad("drill without a record")
+		}
+		return r.Drill.check()
 	case ActionForget:
 		if r.Policy == nil && len(r.Snapshots) == 0 {
 			return bad("forget names no snapshot and no policy")
@@ -122,6 +157,27 @@ func (r *OwnerRequest) Check() error {
 		}
 	default:
 		return bad("unknown action %q", r.Action)
+	}
+	return nil
+}
+
+func (d *DrillRecord) check() error {
+	bad := func(f string, a ...any) error {
+		return fmt.Errorf("%w: drill: %s", ErrOwnerRequest, fmt.Sprintf(f, a...))
+	}
+	switch {
+	case !isHex(d.Snapshot, 32):
+		return bad("snapshot %q is not a snapshot file name", d.Snapshot)
+	case d.Time.IsZero():
+		return bad("no time")
+	case d.Files < 0 || d.Bytes < 0 || d.Total < 0 || d.Problems < 0:
+		return bad("negative count")
+	case d.Files > d.Total:
+		return bad("%d files verified of %d in the snapshot", d.Files, d.Total)
+	case d.Result != DrillOK && d.Result != DrillFailed:
+		return bad("unknown result %q", d.Result)
+	case d.Result == DrillOK && d.Problems > 0:
+		return bad("result ok with %d problems", d.Problems)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/server/servertest"
+	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
 const password = "suite-password-1"
@@ -25,7 +26,7 @@ func startServer(t *testing.T, opts server.Options) (addr string, data *server.D
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := data.NewClient(ctx, server.Client{Name: "suite"}, []byte(password)); err != nil {
+	if err := data.NewClient(ctx, state.Client{Name: "suite"}, []byte(password)); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := server.New(data, opts)

@@ -12,8 +12,8 @@
 //     (R14), exactly as `cairn forget` does (forget.Load, forget.Decide);
 //  3. forgets each snapshot the policy drops: a coordinator-signed
 //     tombstone first, then the snapshot file (repository.ForgetSnapshot);
-//     each writer's last statement is kept whatever the policy says (its
-//     next commit chains to it, and it is the writer's dedup scope, R16);
+//     each writer's last statement is kept whatever the policy says (it
+//     is the writer's dedup scope, R16; forget.WritersLast);
 //  4. garbage-collects with the policy's grace period (prune.Run, R12),
 //     sweeping a plan only once the backup sessions of the repository
 //     that were open when it was condemned have ended (sessions.go).
@@ -261,9 +261,9 @@ func (s *Scheduler) sessionsOpenAt(client, repo string) func(ctx context.Context
 }
 
 // applyRetention forgets the snapshots policy p drops, never a writer's
-// last statement. over is retention.ErrBudget's error when a space budget
-// cannot be met (then nothing is forgotten; prune still frees garbage);
-// step names what failed.
+// last statement (forget.Decide keeps it). over is retention.ErrBudget's
+// error when a space budget cannot be met (then nothing is forgotten;
+// prune still frees garbage); step names what failed.
 func applyRetention(ctx context.Context, r *repository.Repository, log *slog.Logger, p state.Policy) (removed int, over error, step string, err error) {
 	rp, err := p.RepoPolicy()
 	if err != nil {
@@ -291,8 +291,8 @@ type retained struct {
 
 // retain applies rp to the repository: it ages every snapshot by its
 // receipt (R14), decides with forget.Decide (floors, R13) and forgets
-// what the policy drops, tombstone first, except each writer's last
-// statement, which is reported kept.
+// what the policy drops, tombstone first (Decide keeps each writer's
+// last statement, forget.WritersLast).
 func retain(ctx context.Context, r *repository.Repository, log *slog.Logger, rp forget.Policy, o retainOptions) (res retained, err error) {
 	l, err := forget.Load(ctx, r, func(m string) { log.Warn("retention: " + m) })
 	if err != nil {
@@ -320,17 +320,11 @@ func retain(ctx context.Context, r *repository.Repository, log *slog.Logger, rp 
 		return res, err
 	}
 	res.decisions = ds
-	lastOf := lastStatements(res.loaded)
-	for i, d := range ds {
+	for _, d := range ds {
 		if d.Keep {
 			continue
 		}
 		sn := l.ByID[d.Snapshot.ID]
-		if lastOf[sn.File.Statement.Writer] == sn {
-			log.Info("snapshot kept: its writer's last statement", "snapshot", d.Snapshot.ID[:8])
-			ds[i].Keep, ds[i].Reasons = true, []string{"its writer's last statement"}
-			continue
-		}
 		if o.dryRun {
 			continue
 		}
@@ -343,18 +337,4 @@ func retain(ctx context.Context, r *repository.Repository, log *slog.Logger, rp 
 		log.Info("snapshot forgotten", "snapshot", d.Snapshot.ID[:8], "policy_time", d.Snapshot.Time, "why", why)
 	}
 	return res, nil
-}
-
-// lastStatements is each writer's last statement. It stays whatever the
-// policy says: the writer's next commit must chain to it (seq, prev) and
-// it is the writer's dedup scope (R16).
-func lastStatements(l *forget.Loaded) map[[32]byte]*repository.Snapshot {
-	lastOf := map[[32]byte]*repository.Snapshot{}
-	for _, sn := range l.ByID {
-		w := sn.File.Statement.Writer
-		if o := lastOf[w]; o == nil || sn.File.Statement.Seq > o.File.Statement.Seq {
-			lastOf[w] = sn
-		}
-	}
-	return lastOf
 }

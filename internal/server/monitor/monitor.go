@@ -3,7 +3,8 @@
 // database (for `cairn server status`, the metrics and, later, the web
 // page), and a Watcher, run by `cairn server run`, checks them on a clock
 // and sends alerts through package alert: once when raised, again at each
-// notifier's repeat interval while standing, once when cleared.
+// notifier's repeat interval while standing, once when cleared. Restore
+// drills (drill.go) are watched the same way, as their own subject.
 package monitor
 
 import (
@@ -104,6 +105,18 @@ type ClientStatus struct {
 	Alerts     []alert.Event `json:"alerts"`               // open alerts on this client
 	// Audit is the client's last audit; nil if never audited.
 	Audit *AuditSummary `json:"audit"`
+
+	// Restore drills (drill.go): DrillLevel is OK or ALERT, DrillState
+	// "OK", "ALERT", "never drilled" (any level) or "disabled";
+	// LastDrill is the oldest of the repositories' last drills (zero when
+	// one was never drilled).
+	DrillLevel     alert.Level   `json:"drill_level"`
+	DrillState     string        `json:"drill_state"`
+	DrillReason    string        `json:"drill_reason"`
+	LastDrill      time.Time     `json:"last_drill,omitzero"`
+	DrillAfter     time.Duration `json:"-"`
+	DrillAfterSecs int64         `json:"drill_after_seconds"`
+	Drills         []RepoDrill   `json:"drills"`
 }
 
 // NotifierStatus is one notifier's configuration and health.
@@ -157,11 +170,15 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 	if err != nil {
 		return Report{}, err
 	}
+	open := saved.Open.Standing()
+	dr, err := loadDrills(ctx, st, clients)
+	if err != nil {
+		return Report{}, err
+	}
 	audits, err := st.AuditStatuses(ctx)
 	if err != nil {
 		return Report{}, err
 	}
-	open := saved.Open.Standing()
 	r := Report{At: now, Clients: []ClientStatus{}, Alerts: []alert.Event{}}
 	for _, c := range clients {
 		th := ths[c.Name]
@@ -183,6 +200,16 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 		case cs.Never:
 			cs.State = "never backed up"
 		}
+		cs.Drills, cs.DrillAfter = dr.last[c.Name], dr.limit(c.Name)
+		cs.DrillAfterSecs = int64(cs.DrillAfter / time.Second)
+		cs.DrillLevel, cs.DrillReason, cs.LastDrill = DrillLevel(c, cs.Drills, cs.DrillAfter, now)
+		cs.DrillState = cs.DrillLevel.String()
+		switch {
+		case c.Disabled:
+			cs.DrillLevel, cs.DrillState = alert.OK, "disabled"
+		case cs.LastDrill.IsZero():
+			cs.DrillState = "never drilled"
+		}
 		if stored != nil {
 			if n, err := stored(c.Name); err == nil {
 				cs.Stored = n
@@ -195,14 +222,14 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 			cs.Audit = &AuditSummary{At: a.At, Coverage: a.Coverage(), Files: a.Files, Bad: a.Bad, Healed: a.Healed, Unhealed: a.Unhealed, Note: a.Note}
 		}
 		for _, ev := range open {
-			if ev.Subject == Subject(c.Name) || ev.Subject == AuditSubject(c.Name) {
+			if ev.Subject == Subject(c.Name) || ev.Subject == DrillSubject(c.Name) || ev.Subject == AuditSubject(c.Name) {
 				cs.Alerts = append(cs.Alerts, ev)
 			}
 		}
 		r.Clients = append(r.Clients, cs)
 	}
 	for _, ev := range open {
-		if only == "" || ev.Subject == Subject(only) || ev.Subject == AuditSubject(only) {
+		if only == "" || ev.Subject == Subject(only) || ev.Subject == DrillSubject(only) || ev.Subject == AuditSubject(only) {
 			r.Alerts = append(r.Alerts, ev)
 		}
 	}

@@ -146,29 +146,35 @@ func (w *Watcher) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	dr, err := loadDrills(ctx, w.State, clients)
+	if err != nil {
+		return err
+	}
 	audits, err := w.State.AuditStatuses(ctx)
 	if err != nil {
 		return err
 	}
 	now := w.now()
 	watched, tried := map[string]bool{}, map[string]bool{}
-	type rule struct {
-		subj   string
-		level  alert.Level
-		reason string
-	}
 	for _, c := range clients {
 		if c.Disabled {
 			continue
 		}
 		level, reason := ClientLevel(c, ths[c.Name], now)
-		rules := []rule{{Subject(c.Name), level, reason}}
+		w.observe(ctx, ns, tried, c.Name, Subject(c.Name), level, reason, now)
+		watched[Subject(c.Name)] = true
+		dl, dreason, _ := DrillLevel(c, dr.last[c.Name], dr.limit(c.Name), now)
+		w.observe(ctx, ns, tried, c.Name, DrillSubject(c.Name), dl, dreason, now)
+		watched[DrillSubject(c.Name)] = true
 		if a, ok := audits[c.Name]; ok {
-			level, reason := AuditLevel(a)
-			rules = append(rules, rule{AuditSubject(c.Name), level, reason})
+			al, areason := AuditLevel(a)
+			w.observe(ctx, ns, tried, c.Name, AuditSubject(c.Name), al, areason, now)
+			watched[AuditSubject(c.Name)] = true
 		}
-		for _, r := range rules {
-			w.observe(ctx, ns, c.Name, r.subj, r.level, r.reason, now, watched, tried)
+		// The history behind the web page's chart: a sample whenever
+		// what the client stores changed.
+		if err := w.State.NoteHistory(ctx, c.Name, state.Sample{At: now, Last: c.LastSnapshot, Snapshots: c.Snapshots, Stored: c.BytesStored}); err != nil {
+			w.Log.Error("monitor: history", "client", c.Name, "err", err)
 		}
 	}
 	// Removed or disabled clients are no longer watched: their alerts end
@@ -184,9 +190,8 @@ func (w *Watcher) Check(ctx context.Context) error {
 }
 
 // observe feeds one subject's level to the open alerts and to every
-// notifier's tracker, and sends what that calls for.
-func (w *Watcher) observe(ctx context.Context, ns map[string]active, client, subj string, level alert.Level, reason string, now time.Time, watched, tried map[string]bool) {
-	watched[subj] = true
+// notifier's tracker, sending what that calls for.
+func (w *Watcher) observe(ctx context.Context, ns map[string]active, tried map[string]bool, client, subj string, level alert.Level, reason string, now time.Time) {
 	if ev, ok := w.saved.Open.Observe(subj, level, reason, now); ok {
 		w.Log.Warn("monitor: "+string(ev.Kind), "client", client, "subject", subj, "level", ev.Level.String(), "reason", ev.Reason)
 	}

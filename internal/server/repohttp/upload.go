@@ -22,8 +22,9 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/cairnbackup/cairn/internal/units"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/cairnbackup/cairn/internal/units"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
@@ -61,9 +62,16 @@ type Upload struct {
 	body []byte // the whole upload, once read by Bytes
 }
 
-// NewUpload spools exactly size bytes of rd to an unlinked file in dir,
-// hashing them. The file is never visible to anything else.
-func NewUpload(ctx context.Context, dir string, rd io.Reader, size int64, mem *semaphore.Weighted, memMax int64) (*Upload, error) {
+// ErrTooLong is a body without a declared length that ran past the most
+// the server takes for it.
+var ErrTooLong = errors.New("the upload is longer than the server takes")
+
+// NewUpload spools rd to an unlinked file in dir, hashing it: exactly size
+// bytes, or, with size < 0 (a body sent chunked, without Content-Length),
+// everything up to its end, failing with ErrTooLong past limit bytes. A
+// body that ends early, or whose read fails, is an *InterruptedError. The
+// file is never visible to anything else.
+func NewUpload(ctx context.Context, dir string, rd io.Reader, size, limit int64, mem *semaphore.Weighted, memMax int64) (*Upload, error) {
 	f, err := os.CreateTemp(dir, "upload-")
 	if err != nil {
 		return nil, fmt.Errorf("spool upload: %w", err)
@@ -71,16 +79,60 @@ func NewUpload(ctx context.Context, dir string, rd io.Reader, size int64, mem *s
 	os.Remove(f.Name())
 	hash := sha256.New()
 	buf := make([]byte, 64<<10)
-	n, err := io.CopyBuffer(io.MultiWriter(f, hash), io.LimitReader(rd, size), buf)
-	if err == nil && n < size {
-		err = io.ErrUnexpectedEOF
+	want := size
+	if size < 0 {
+		want = limit + 1
+	}
+	body := &bodyReader{rd: io.LimitReader(rd, want)}
+	n, err := io.CopyBuffer(io.MultiWriter(f, hash), body, buf)
+	switch {
+	case err != nil && body.err == nil:
+		err = fmt.Errorf("spool upload: %w", err) // the server's own disk
+	case errors.Is(err, ErrSlowBody):
+	case err != nil:
+		err = &InterruptedError{Got: n, Size: size, Err: err}
+	case size >= 0 && n < size:
+		err = &InterruptedError{Got: n, Size: size, Err: io.ErrUnexpectedEOF}
+	case size < 0 && n > limit:
+		err = fmt.Errorf("%w: more than %s", ErrTooLong, units.FormatSize(uint64(limit)))
 	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &Upload{f: f, size: size, name: hex.EncodeToString(hash.Sum(nil)), ctx: ctx, mem: mem, max: memMax}, nil
+	return &Upload{f: f, size: n, name: hex.EncodeToString(hash.Sum(nil)), ctx: ctx, mem: mem, max: memMax}, nil
 }
+
+// bodyReader keeps the error of reading the body, to tell it from one of
+// writing the spool.
+type bodyReader struct {
+	rd  io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.rd.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// InterruptedError is a body that ended before it was complete: the
+// client disconnected, or sent less than it declared.
+type InterruptedError struct {
+	Got, Size int64 // Size < 0: not declared
+	Err       error
+}
+
+func (e *InterruptedError) Error() string {
+	if e.Size < 0 {
+		return fmt.Sprintf("upload interrupted after %d bytes: %v", e.Got, e.Err)
+	}
+	return fmt.Sprintf("upload interrupted after %d of %d bytes: %v", e.Got, e.Size, e.Err)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
 
 // MemUpload is an upload of bytes already in memory.
 func MemUpload(b []byte) *Upload {
@@ -205,10 +257,14 @@ type Spool struct {
 	Rate   BodyRate // for the message when a body is too slow
 }
 
-// Receive reads the request's body to an upload; on failure it has
-// answered the request.
-func (sp *Spool) Receive(q *Request, size int64) (*Upload, bool) {
-	u, err := NewUpload(q.R.Context(), sp.Dir, q.R.Body, size, sp.Mem, sp.MemMax)
+// Receive reads the request's body to an upload: size bytes, or with
+// size < 0 (no Content-Length) up to limit bytes. On failure it has
+// answered the request: a body that arrives too slowly gets 408, one past
+// limit 413, and one the client cut short (it disconnected, or sent
+// less than it declared) 400, logged as the client's doing, not the
+// server's failure.
+func (sp *Spool) Receive(q *Request, size, limit int64) (*Upload, bool) {
+	u, err := NewUpload(q.R.Context(), sp.Dir, q.R.Body, size, limit, sp.Mem, sp.MemMax)
 	switch {
 	case err == nil:
 		return u, true
@@ -216,8 +272,15 @@ func (sp *Spool) Receive(q *Request, size int64) (*Upload, bool) {
 		q.W.Header().Set("Connection", "close")
 		q.Refuse(http.StatusRequestTimeout, CodeSlowBody, "read upload: %v (at least %s/s after %v, and no pause longer than %v)",
 			err, units.FormatSize(uint64(sp.Rate.MinRate)), sp.Rate.Grace, sp.Rate.Idle)
+	case errors.Is(err, ErrTooLong):
+		q.W.Header().Set("Connection", "close")
+		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "read upload: %v", err)
+	case errors.As(err, new(*InterruptedError)):
+		// The client's doing: a 4xx, logged as a refusal, not an error.
+		q.W.Header().Set("Connection", "close")
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "%v", err)
 	default:
-		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "read upload: %v", err)
+		q.Fail("receive upload", err)
 	}
 	return nil, false
 }

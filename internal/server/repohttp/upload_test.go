@@ -3,6 +3,7 @@ package repohttp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"strings"
@@ -40,7 +41,7 @@ func TestUploadSpool(t *testing.T) {
 	dir := t.TempDir()
 	body := bytes.Repeat([]byte("cairn "), 10_000)
 	mem := semaphore.NewWeighted(100_000)
-	u, err := NewUpload(context.Background(), dir, bytes.NewReader(body), int64(len(body)), mem, 100_000)
+	u, err := NewUpload(context.Background(), dir, bytes.NewReader(body), int64(len(body)), 0, mem, 100_000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestUploadSpool(t *testing.T) {
 		t.Fatal("Close did not give the memory back")
 	}
 	// More than the whole budget is refused, not waited for.
-	u2, err := NewUpload(context.Background(), dir, bytes.NewReader(body), int64(len(body)), semaphore.NewWeighted(10), 10)
+	u2, err := NewUpload(context.Background(), dir, bytes.NewReader(body), int64(len(body)), 0, semaphore.NewWeighted(10), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +90,18 @@ func TestUploadSpool(t *testing.T) {
 		t.Fatalf("over the budget: %v", err)
 	}
 	// A short body fails.
-	if _, err := NewUpload(context.Background(), dir, bytes.NewReader(body[:10]), 11, mem, 100_000); err == nil {
-		t.Fatal("a short body was spooled")
+	var ie *InterruptedError
+	if _, err := NewUpload(context.Background(), dir, bytes.NewReader(body[:10]), 11, 0, mem, 100_000); !errors.As(err, &ie) || ie.Got != 10 || ie.Size != 11 {
+		t.Fatalf("a short body: %v, want an InterruptedError after 10 of 11 bytes", err)
+	}
+	// A body of unknown length (-1) is taken up to the limit, no further.
+	u3, err := NewUpload(context.Background(), dir, bytes.NewReader(body[:10]), -1, 10, mem, 100_000)
+	if err != nil || u3.Size() != 10 || u3.Name() != backend.NameOf(body[:10]) {
+		t.Fatalf("a body of unknown length at the limit: %v", err)
+	}
+	u3.Close()
+	if _, err := NewUpload(context.Background(), dir, bytes.NewReader(body[:11]), -1, 10, mem, 100_000); !errors.Is(err, ErrTooLong) {
+		t.Fatalf("a body of unknown length past the limit: %v, want ErrTooLong", err)
 	}
 }
 

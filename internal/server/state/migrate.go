@@ -28,6 +28,8 @@ var migrations = []migration{
 	{"drop the unread meta schema row (schema_version replaces it)", execSQL(`DELETE FROM meta WHERE key = 'schema';`)},
 	{"backup-age thresholds per client, and notifiers (monitor.go)", migrateMonitor},
 	{"replication destinations, status and ledger", migrateReplication},
+	{"restore drills, drill-age limits and stored-size history (drill.go)", migrateDrills},
+	{"admins of the web status page (admin.go)", migrateAdmins},
 	{"audit coverage per stored file, and each client's last audit (audit.go)", migrateAudit},
 }
 

@@ -70,7 +70,7 @@ func (ls *localStorage) Used(_ context.Context, client string) (int64, error) {
 // descending into them.
 func (ls *localStorage) Repos(_ context.Context, client string) (int, error) {
 	n := 0
-	err := filepath.WalkDir(filepath.Join(ls.root, client), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(ls.root, filepath.FromSlash(client)), func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}

@@ -42,7 +42,8 @@ type Storage interface {
 	Create(ctx context.Context, repo string) (backend.Backend, error)
 	// Used is the number of bytes a client stores.
 	Used(ctx context.Context, client string) (int64, error)
-	// Repos is the number of repositories a client has.
+	// Repos is the number of repositories under a path: a client's, or
+	// a repository path's (those nested below it).
 	Repos(ctx context.Context, client string) (int, error)
 	// Leaser returns what takes the repository's lease among several
 	// servers, or nil if the storage has one server only (local).
@@ -118,8 +119,38 @@ func (rs *Repos) keep(repo string, be backend.Backend) backend.Backend {
 	return be
 }
 
+// ErrNested refuses a repository inside another one, or around others:
+// their files would mix.
+var ErrNested = errors.New("repositories cannot nest")
+
+// checkNesting refuses to create repo inside an existing repository
+// (a/b/c when a/b is one) or above existing ones (a/b when a/b/c is one),
+// with ErrNested. The caller holds createMu.
+func (rs *Repos) checkNesting(ctx context.Context, st Storage, repo string) error {
+	parts := strings.Split(repo, "/")
+	for i := 2; i < len(parts); i++ { // parts[0] is the client
+		outer := strings.Join(parts[:i], "/")
+		_, err := rs.Get(ctx, outer)
+		if err == nil {
+			return fmt.Errorf("%w: %s lies inside repository %s; choose a path outside it", ErrNested, repo, outer)
+		}
+		if !errors.Is(err, backend.ErrNotFound) {
+			return err
+		}
+	}
+	n, err := st.Repos(ctx, repo)
+	if err != nil {
+		return fmt.Errorf("look for repositories under %s: %w", repo, err)
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: %s would hold existing repositories below it (%d); choose another path", ErrNested, repo, n)
+	}
+	return nil
+}
+
 // Create makes a repository if it does not exist yet. mayCreate, called
-// with the client's repository count, refuses a new one.
+// with the client's repository count, refuses a new one; a repository
+// inside or around another is refused with ErrNested.
 func (rs *Repos) Create(ctx context.Context, repo string, mayCreate func(count int) error) error {
 	if _, err := rs.Get(ctx, repo); err == nil {
 		return nil
@@ -136,6 +167,9 @@ func (rs *Repos) Create(ctx context.Context, repo string, mayCreate func(count i
 		return fmt.Errorf("count repositories of %s: %w", client, err)
 	}
 	if err := mayCreate(n); err != nil {
+		return err
+	}
+	if err := rs.checkNesting(ctx, st, repo); err != nil {
 		return err
 	}
 	be, err := st.Create(ctx, repo)

@@ -66,7 +66,7 @@ func (s *Verifier) syncChain(ctx context.Context, cr *Repo, be backend.Backend, 
 		return err
 	}
 	for w, l := range best {
-		if err := s.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, w, l); err != nil {
+		if err := s.State.AdvanceChain(ctx, cr.path, cr.v.RepoID(), w, l); err != nil {
 			return err
 		}
 	}
@@ -107,7 +107,7 @@ func (cr *Repo) foldSnapshots(ctx context.Context, be backend.Backend, advance f
 			mu.Lock()
 			defer mu.Unlock()
 			cr.seen.snaps[fi.Name] = true
-			if st != nil && st.RepoID == cr.keys.RepoID {
+			if st != nil && st.RepoID == cr.v.RepoID() {
 				advance(st.Writer, state.ChainLink{Seq: st.Seq, Hash: st.Hash(), Snapshot: fi.Name})
 			}
 			return nil
@@ -166,7 +166,7 @@ func (s *Verifier) NoteCommit(ctx context.Context, cr *Repo, name string, body [
 		return err
 	}
 	st := f.Statement
-	if err := s.State.AdvanceChain(ctx, cr.path, cr.keys.RepoID, st.Writer, state.ChainLink{Seq: st.Seq, Hash: st.Hash(), Snapshot: name}); err != nil {
+	if err := s.State.AdvanceChain(ctx, cr.path, cr.v.RepoID(), st.Writer, state.ChainLink{Seq: st.Seq, Hash: st.Hash(), Snapshot: name}); err != nil {
 		return err // not marked seen: the next sync reads it from storage
 	}
 	cr.chainMu.Lock()

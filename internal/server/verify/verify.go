@@ -16,13 +16,11 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
-	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/snapshot"
-	"github.com/cairnbackup/cairn/internal/trust"
 )
 
 // Error codes of upload validation (R15), in the X-Cairn-Error header.
@@ -78,21 +76,11 @@ type Secrets struct {
 	SignSeed      []byte
 }
 
-// serverKeys are the server's keys for a repository of config cfg.
-func (s *Verifier) serverKeys(cfg *trust.Config) (*crypto.Keys, error) {
-	sec, err := s.Secrets()
-	if err != nil {
-		return nil, err
-	}
-	return repository.ServerKeys(cfg, sec.MetaIdentity, sec.SignSeed)
-}
-
 // Repo is a cairn repository as the verifier knows it.
 type Repo struct {
-	log    *slog.Logger
-	path   string // <client>/<repository…>
-	cfgRaw []byte
-	keys   *crypto.Keys
+	log  *slog.Logger
+	path string                     // <client>/<repository…>
+	v    *repository.ServerVerifier // the stored config and the server's keys
 
 	chainMu sync.Mutex
 	seen    chainSeen // files folded into the chain records (chain.go)
@@ -138,15 +126,15 @@ func (s *Verifier) Repo(ctx context.Context, repo string, be backend.Backend) (*
 	if !repository.IsCairnConfig(raw) {
 		cr = nil
 	} else {
-		cfg, err := repository.PeekConfig(raw)
-		if err != nil {
-			return nil, fmt.Errorf("stored config: %w", err)
-		}
-		keys, err := s.serverKeys(cfg)
+		sec, err := s.Secrets()
 		if err != nil {
 			return nil, err
 		}
-		cr = &Repo{path: repo, cfgRaw: raw, keys: keys, log: s.Log.With("repo", repo)}
+		v, err := repository.NewServerVerifier(raw, sec.MetaIdentity, sec.SignSeed)
+		if err != nil {
+			return nil, err
+		}
+		cr = &Repo{path: repo, v: v, log: s.Log.With("repo", repo)}
 	}
 	s.mu.Lock()
 	s.known[repo] = cr
@@ -158,7 +146,7 @@ func (s *Verifier) Repo(ctx context.Context, repo string, be backend.Backend) (*
 func (cr *Repo) Path() string { return cr.path }
 
 // RepoID is the repository's ID.
-func (cr *Repo) RepoID() [32]byte { return cr.keys.RepoID }
+func (cr *Repo) RepoID() [32]byte { return cr.v.RepoID() }
 
 // ForgetSeen makes the next commit fold every stored snapshot and
 // tombstone into the chain records again, as a restarted server does.
@@ -172,7 +160,7 @@ func (cr *Repo) ForgetSeen() {
 func (cr *Repo) Open(ctx context.Context, be backend.Backend) (*repository.Repository, error) {
 	// Warnings (a skipped invalid roster, config version or index
 	// fragment, R24) go to the server's log.
-	return repository.OpenWithKeys(ctx, be, cr.keys, "", cr.cfgRaw, repository.Options{Logger: cr.log})
+	return cr.v.Open(ctx, be, repository.Options{Logger: cr.log})
 }
 
 // Validate checks an upload to a cairn repository before it becomes
@@ -188,11 +176,11 @@ func (s *Verifier) Validate(ctx context.Context, cr *Repo, be backend.Backend, h
 			return err
 		}
 		if repository.IsCairnConfig(body) {
-			cfg, err := repository.PeekConfig(body)
+			sec, err := s.Secrets()
 			if err != nil {
-				return refusef(http.StatusBadRequest, codeInvalid, "config: %v", err)
+				return err
 			}
-			if _, err := s.serverKeys(cfg); err != nil {
+			if err := repository.CheckServerConfig(body, sec.MetaIdentity, sec.SignSeed); err != nil {
 				return refusef(http.StatusBadRequest, codeInvalid, "config: %v; create the repository with `cairn init` against this server", err)
 			}
 		}
@@ -305,7 +293,7 @@ func (s *Verifier) validateSnapshot(ctx context.Context, cr *Repo, be backend.Ba
 	switch {
 	case errors.Is(err, repository.ErrBadSnapshot):
 		return refusef(http.StatusBadRequest, codeInvalid, "snapshot: %v", err)
-	case errors.Is(err, crypto.ErrBadSignature):
+	case errors.Is(err, repository.ErrBadSignature):
 		return refusef(http.StatusBadRequest, codeSigner, "snapshot: %v", err)
 	case errors.Is(err, repository.ErrUntrusted):
 		return refusef(http.StatusForbidden, codeSigner, "%v", err)
@@ -322,7 +310,7 @@ func (s *Verifier) validateSnapshot(ctx context.Context, cr *Repo, be backend.Ba
 	if err := s.syncChain(ctx, cr, be, repo); err != nil {
 		return err
 	}
-	last, ok, err := s.State.ChainLink(ctx, cr.path, cr.keys.RepoID, st.Writer)
+	last, ok, err := s.State.ChainLink(ctx, cr.path, cr.v.RepoID(), st.Writer)
 	if err != nil {
 		return err
 	}

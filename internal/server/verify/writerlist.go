@@ -4,12 +4,28 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"net/http"
 	"sort"
+	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
+
+// WriterListRequest checks a writer list request for repoPath: signed by
+// the writer key it names, over the path and a time within
+// restapi.WriterListSkew of now (403 otherwise), so tenant credentials
+// alone never get a writer's list.
+func WriterListRequest(req *restapi.WriterListRequest, repoPath string, now time.Time) error {
+	if len(req.Writer) != ed25519.PublicKeySize || !ed25519.Verify(req.Writer, restapi.WriterListMessage(repoPath, req.Time, req.Writer), req.Sig) {
+		return refusef(http.StatusForbidden, restapi.CodeForbidden, "writer list request: not signed by the writer key it names")
+	}
+	if d := now.Sub(req.Time); d > restapi.WriterListSkew || d < -restapi.WriterListSkew {
+		return refusef(http.StatusForbidden, restapi.CodeForbidden, "writer list request: its time is %v from the server's clock (more than %v)", d.Round(time.Second), restapi.WriterListSkew)
+	}
+	return nil
+}
 
 // WriterList is the writer's own snapshot list (R16): its statements, and
 // the refs of its last snapshot, read through the commit check's index.

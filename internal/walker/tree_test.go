@@ -1,4 +1,4 @@
-package restorer
+package walker
 
 import (
 	"context"

@@ -1,4 +1,8 @@
-package server
+// Package identity is the server's own key pair set, what clients enrol:
+// the metadata identity cairn repositories seal metadata to and the key
+// the server signs receipts and tombstones with, kept in the data
+// directory, and their public half and fingerprint (R21).
+package identity
 
 import (
 	"crypto/ed25519"
@@ -12,6 +16,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/cairnbackup/cairn/internal/crypto"
+	"github.com/cairnbackup/cairn/internal/repository"
 )
 
 // Identity is the server's own key pair set: the metadata identity
@@ -23,8 +28,8 @@ type Identity struct {
 	SignSeed     []byte `json:"sign_seed"`     // Ed25519 seed
 }
 
-// NewIdentity generates a fresh identity.
-func NewIdentity() (*Identity, error) {
+// New generates a fresh identity.
+func New() (*Identity, error) {
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		return nil, fmt.Errorf("generate metadata identity: %w", err)
@@ -61,8 +66,8 @@ func (id *Identity) Fingerprint() (string, error) {
 	return crypto.Fingerprint([]byte(r), id.SignPublic()), nil
 }
 
-// writeIdentity stores id at path, refusing to replace one.
-func writeIdentity(path string, id *Identity) error {
+// Write stores id at path, refusing to replace one.
+func Write(path string, id *Identity) error {
 	buf, err := json.Marshal(id)
 	if err != nil {
 		return err
@@ -85,8 +90,8 @@ func writeIdentity(path string, id *Identity) error {
 	return f.Close()
 }
 
-// readIdentity loads the identity at path.
-func readIdentity(path string) (*Identity, error) {
+// Read loads the identity at path.
+func Read(path string) (*Identity, error) {
 	buf, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -102,4 +107,13 @@ func readIdentity(path string) (*Identity, error) {
 		return nil, err
 	}
 	return &id, nil
+}
+
+// Public returns the server's public identity, as clients enrol it.
+func (id *Identity) Public() (repository.ServerPublic, error) {
+	r, err := id.MetaRecipient()
+	if err != nil {
+		return repository.ServerPublic{}, err
+	}
+	return repository.ServerPublic{MetaRecipient: r, CoordPub: id.SignPublic()}, nil
 }

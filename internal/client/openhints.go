@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // Otherwise it returns nil.
 func noKeyError(ctx context.Context, be backend.Backend, loc string) error {
 	if isResticRepository(ctx, be) {
-		return withHint(fmt.Errorf("%w at %s: it is a restic repository", repository.ErrNoRepository, loc),
+		return WithHint(fmt.Errorf("%w at %s: it is a restic repository", repository.ErrNoRepository, loc),
 			"use restic with it; cairn reads only cairn repositories (make one with `cairn init`)")
 	}
 	raw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"})
@@ -27,11 +27,11 @@ func noKeyError(ctx context.Context, be backend.Backend, loc string) error {
 	if err != nil || len(cfg.MetaRecipientsExtra) == 0 {
 		return nil
 	}
-	path, err := ownerKeyPath(cfg.RepoID)
+	path, err := OwnerKeyPath(cfg.RepoID)
 	if err != nil {
 		return nil
 	}
-	return withHint(fmt.Errorf("no owner key for repository %s: it is on a cairn server, which keeps no key files, and %s does not exist: %w", loc, path, repository.ErrNoKey),
+	return WithHint(fmt.Errorf("no owner key for repository %s: it is on a cairn server, which keeps no key files, and %s does not exist: %w", loc, path, repository.ErrNoKey),
 		"pass the owner key file with --key-file FILE (or CAIRN_KEY_FILE), or copy it to %s", path)
 }
 

@@ -1,8 +1,7 @@
-package server
-
-// Coordination: exactly one coordinator per repository.
+// Package coord makes one server the coordinator of a repository:
+// exactly one coordinator per repository.
 //
-//	func (s *Server) Coordinate(ctx context.Context, repo string) (context.Context, func(), error)
+//	func (c *Coordinator) Coordinate(ctx context.Context, repo string) (context.Context, func(), error)
 //
 // Code that commits to a repository (snapshot uploads and whatever makes a
 // cairn snapshot part of the repository: receipts, tombstones) or maintains
@@ -20,15 +19,15 @@ package server
 //     coordinator, a conditional write, so of several servers in front of
 //     one bucket exactly one holds it), named after this server (host name
 //     and data directory). The lease outlives the call: a timer renews it
-//     every coordRenewEvery while the server keeps coordinating the
-//     repository, and gives it up after coordIdle without a Coordinate, or
-//     when the server stops (CloseStorage). So one server stays the
+//     every RenewEvery while the server keeps coordinating the
+//     repository, and gives it up after Idle without a Coordinate, or
+//     when the server stops (Close). So one server stays the
 //     repository's coordinator while it is busy with it, and another takes
-//     over once the lease expires (coordTTL after the last renewal: a crash,
+//     over once the lease expires (TTL after the last renewal: a crash,
 //     a partition) or is given up.
 //   - If another server holds the lease, Coordinate fails at once with a
 //     *NotCoordinatorError (errors.Is ErrNotCoordinator) naming the holder
-//     and the lease's expiry; refuseCoordinate answers it as HTTP 503 with
+//     and the lease's expiry; the server answers it as HTTP 503 with
 //     Retry-After.
 //   - If the lease is lost while the work runs (another server took it over
 //     after renewals failed), the returned context is cancelled with
@@ -36,35 +35,28 @@ package server
 //     write-once storage guarantees a half-done commit is never visible.
 //
 // On local storage there is only the lock: a directory has one server.
+package coord
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend/s3"
-	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
-// Lease timing.
+// Lease timing: the defaults of Coordinator's TTL, RenewEvery, Idle.
 const (
-	coordTTL        = 30 * time.Second
-	coordRenewEvery = 10 * time.Second
-	coordIdle       = 5 * time.Minute
+	TTL        = 30 * time.Second
+	RenewEvery = 10 * time.Second
+	Idle       = 5 * time.Minute
 )
-
-// codeNotCoordinator is the X-Cairn-Error code of a refusal by a server
-// that does not coordinate the repository.
-const codeNotCoordinator = restapi.CodeNotCoordinator
 
 // ErrNotCoordinator means another server coordinates the repository.
 var ErrNotCoordinator = errors.New("another server coordinates this repository")
@@ -85,51 +77,14 @@ func (e *NotCoordinatorError) Error() string {
 // Unwrap makes errors.Is(err, ErrNotCoordinator) hold.
 func (e *NotCoordinatorError) Unwrap() error { return ErrNotCoordinator }
 
-// Coordinate makes this server the coordinator of repo until release is
-// called; see the top of this file.
-func (s *Server) Coordinate(ctx context.Context, repo string) (context.Context, func(), error) {
-	return s.coordinator().coordinate(ctx, repo)
-}
-
-// errRepoBusy means another request or job held a repository for longer
+// ErrBusy means another request or job held a repository for longer
 // than the caller would wait.
-var errRepoBusy = errors.New("another request held the repository")
+var ErrBusy = errors.New("another request held the repository")
 
-// CloseStorage gives up the leases this server holds and stops renewing
-// them; Serve's caller calls it after Serve returns.
-func (s *Server) CloseStorage() {
-	s.coordinator().close()
-}
-
-// refuseCoordinate answers a failed Coordinate: 503 with Retry-After (the
-// seconds until the holder's lease expires) if another server coordinates
-// the repository, the storage error's status otherwise.
-func (s *Server) refuseCoordinate(q *request, err error) {
-	var nc *NotCoordinatorError
-	if !errors.As(err, &nc) {
-		q.Fail("coordinate", err)
-		return
-	}
-	secs := int(math.Ceil(nc.Until.Sub(s.opts.Now()).Seconds()))
-	q.W.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
-	q.Refuse(http.StatusServiceUnavailable, codeNotCoordinator, "%v", err)
-}
-
-func (s *Server) coordinator() *coordinator {
-	s.coordOnce.Do(func() {
-		s.coord = &coordinator{
-			rs: s.repos, holder: holderName(s.data.Dir), now: s.opts.Now, log: s.log,
-			ttl: coordTTL, renewEvery: coordRenewEvery, idle: coordIdle,
-			repos: map[string]*coordRepo{}, closing: make(chan struct{}),
-		}
-	})
-	return s.coord
-}
-
-// holderName names this server in leases: stable across restarts (so a
+// HolderName names a server in leases: stable across restarts (so a
 // restarted server gets its own lease back at once) and distinct between
 // servers on different hosts or data directories.
-func holderName(dataDir string) string {
+func HolderName(dataDir string) string {
 	host, _ := os.Hostname()
 	if abs, err := filepath.Abs(dataDir); err == nil {
 		dataDir = abs
@@ -137,13 +92,15 @@ func holderName(dataDir string) string {
 	return host + ":" + dataDir
 }
 
-// coordinator keeps the per-repository locks and leases of one server.
-type coordinator struct {
-	rs                    *storage.Repos
-	holder                string
-	now                   func() time.Time
-	log                   *slog.Logger
-	ttl, renewEvery, idle time.Duration
+// Coordinator keeps the per-repository locks and leases of one server.
+type Coordinator struct {
+	rs  *storage.Repos
+	now func() time.Time
+	log *slog.Logger
+	// Holder names this server in leases (HolderName). TTL, RenewEvery
+	// and Idle time its leases; set them before the first Coordinate.
+	Holder                string
+	TTL, RenewEvery, Idle time.Duration
 
 	mu        sync.Mutex
 	repos     map[string]*coordRepo
@@ -153,7 +110,7 @@ type coordinator struct {
 }
 
 // coordRepo is one repository's coordination state; its fields but lock
-// are guarded by coordinator.mu.
+// are guarded by Coordinator.mu.
 type coordRepo struct {
 	lock    chan struct{} // holds a token while a caller coordinates
 	held    *heldLease    // nil when this server holds no lease
@@ -164,14 +121,14 @@ type coordRepo struct {
 // heldLease is one acquisition of a lease, renewed by its own goroutine.
 type heldLease struct {
 	l        storage.Leaser
-	lease    s3.Lease // guarded by coordinator.mu
+	lease    s3.Lease // guarded by Coordinator.mu
 	lost     chan struct{}
 	lostOnce sync.Once
 }
 
 func (h *heldLease) drop() { h.lostOnce.Do(func() { close(h.lost) }) }
 
-func (c *coordinator) repo(name string) *coordRepo {
+func (c *Coordinator) repo(name string) *coordRepo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cr := c.repos[name]
@@ -182,14 +139,22 @@ func (c *coordinator) repo(name string) *coordRepo {
 	return cr
 }
 
-func (c *coordinator) coordinate(ctx context.Context, repo string) (context.Context, func(), error) {
-	return c.coordinateWithin(ctx, repo, 0)
+// New returns the coordinator of the repositories in rs, named holder.
+func New(rs *storage.Repos, holder string, now func() time.Time, log *slog.Logger) *Coordinator {
+	return &Coordinator{rs: rs, Holder: holder, now: now, log: log, TTL: TTL, RenewEvery: RenewEvery, Idle: Idle,
+		repos: map[string]*coordRepo{}, closing: make(chan struct{})}
 }
 
-// coordinateWithin is coordinate waiting at most wait (0: as long as ctx
+// Coordinate makes this server the coordinator of repo until release is
+// called; see the package's documentation.
+func (c *Coordinator) Coordinate(ctx context.Context, repo string) (context.Context, func(), error) {
+	return c.CoordinateWithin(ctx, repo, 0)
+}
+
+// CoordinateWithin is Coordinate waiting at most wait (0: as long as ctx
 // lasts) for another holder within this server to release the repository;
-// beyond, it fails with errRepoBusy.
-func (c *coordinator) coordinateWithin(ctx context.Context, repo string, wait time.Duration) (context.Context, func(), error) {
+// beyond, it fails with ErrBusy.
+func (c *Coordinator) CoordinateWithin(ctx context.Context, repo string, wait time.Duration) (context.Context, func(), error) {
 	cr := c.repo(repo)
 	var timeout <-chan time.Time
 	if wait > 0 {
@@ -202,7 +167,7 @@ func (c *coordinator) coordinateWithin(ctx context.Context, repo string, wait ti
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("wait to coordinate %s: %w", repo, ctx.Err())
 	case <-timeout:
-		return nil, nil, fmt.Errorf("repository %s: %w for %v", repo, errRepoBusy, wait)
+		return nil, nil, fmt.Errorf("repository %s: %w for %v", repo, ErrBusy, wait)
 	}
 	lost, err := c.hold(ctx, repo, cr)
 	if err != nil {
@@ -234,7 +199,7 @@ func (c *coordinator) coordinateWithin(ctx context.Context, repo string, wait ti
 // hold makes sure this server holds repo's lease (if its storage has
 // leases) and counts a user; it returns the channel closed when the lease
 // is lost, or nil for storage without leases. The caller holds cr.lock.
-func (c *coordinator) hold(ctx context.Context, repo string, cr *coordRepo) (<-chan struct{}, error) {
+func (c *Coordinator) hold(ctx context.Context, repo string, cr *coordRepo) (<-chan struct{}, error) {
 	st, err := c.rs.Storage(ctx)
 	if err != nil {
 		return nil, err
@@ -268,7 +233,7 @@ func (c *coordinator) hold(ctx context.Context, repo string, cr *coordRepo) (<-c
 	default:
 	}
 
-	lease, err := l.Acquire(ctx, c.holder, c.ttl)
+	lease, err := l.Acquire(ctx, c.Holder, c.TTL)
 	var held *s3.LeaseHeldError
 	switch {
 	case errors.As(err, &held):
@@ -283,16 +248,16 @@ func (c *coordinator) hold(ctx context.Context, repo string, cr *coordRepo) (<-c
 	cr.held = h
 	cr.users++
 	c.mu.Unlock()
-	c.log.Info("coordinating repository", "repo", repo, "holder", c.holder, "until", lease.Expires)
+	c.log.Info("coordinating repository", "repo", repo, "holder", c.Holder, "until", lease.Expires)
 	c.wg.Add(1)
 	go c.renew(repo, cr, h)
 	return h.lost, nil
 }
 
 // renew keeps h alive until it is lost, idle, or the server stops.
-func (c *coordinator) renew(repo string, cr *coordRepo, h *heldLease) {
+func (c *Coordinator) renew(repo string, cr *coordRepo, h *heldLease) {
 	defer c.wg.Done()
-	t := time.NewTicker(c.renewEvery)
+	t := time.NewTicker(c.RenewEvery)
 	defer t.Stop()
 	giveUp := func(why string) {
 		c.mu.Lock()
@@ -320,15 +285,15 @@ func (c *coordinator) renew(repo string, cr *coordRepo, h *heldLease) {
 		case <-t.C:
 		}
 		c.mu.Lock()
-		idle := cr.users == 0 && c.now().Sub(cr.lastUse) >= c.idle
+		idle := cr.users == 0 && c.now().Sub(cr.lastUse) >= c.Idle
 		lease := h.lease
 		c.mu.Unlock()
 		if idle {
 			giveUp("idle")
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.renewEvery)
-		err := h.l.Renew(ctx, &lease, c.ttl)
+		ctx, cancel := context.WithTimeout(context.Background(), c.RenewEvery)
+		err := h.l.Renew(ctx, &lease, c.TTL)
 		cancel()
 		switch {
 		case errors.Is(err, s3.ErrLeaseLost):
@@ -350,8 +315,8 @@ func (c *coordinator) renew(repo string, cr *coordRepo, h *heldLease) {
 	}
 }
 
-// close gives up every lease and waits for the renewal goroutines.
-func (c *coordinator) close() {
+// Close gives up every lease and waits for the renewal goroutines.
+func (c *Coordinator) Close() {
 	c.closeOnce.Do(func() { close(c.closing) })
 	c.wg.Wait()
 }
