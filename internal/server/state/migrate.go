@@ -116,9 +116,6 @@ func SchemaVersion() int { return len(migrations) }
 // version: of two processes opening one database at once, the second sees
 // what the first applied and applies nothing twice.
 func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("state database schema version: %w", err)
-	}
 	for {
 		done, err := step(ctx, db)
 		if err != nil || done {
@@ -135,9 +132,9 @@ func step(ctx context.Context, db *sql.DB) (done bool, err error) {
 		return false, fmt.Errorf("state database: %w", err)
 	}
 	defer tx.Rollback()
-	// A write first, so the transaction holds the write lock before it
-	// reads the version.
-	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = version`); err != nil {
+	// The transaction began IMMEDIATE (Open): it holds the write lock
+	// before it reads the version.
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return false, fmt.Errorf("state database schema version: %w", err)
 	}
 	var v int
