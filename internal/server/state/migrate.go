@@ -28,6 +28,7 @@ var migrations = []migration{
 	{"drop the unread meta schema row (schema_version replaces it)", execSQL(`DELETE FROM meta WHERE key = 'schema';`)},
 	{"backup-age thresholds per client, and notifiers (monitor.go)", migrateMonitor},
 	{"replication destinations, status and ledger", migrateReplication},
+	{"a retention policy per replication destination", migrateReplicaRetention},
 }
 
 // baseline is the schema before migrations existed. It keeps IF NOT
