@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +38,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/replicate"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -46,7 +48,12 @@ type Config struct {
 	// Open returns the primary's backend of an existing repository
 	// (<client>/<repository…>).
 	Open func(ctx context.Context, repo string) (backend.Backend, error)
-	Log  *slog.Logger
+	// OpenRepo opens be, the primary of repo or a replica of it, with the
+	// server's keys (its metadata identity and coordinator key); nil, nil
+	// for a restic repository. A destination with a retention policy
+	// needs it.
+	OpenRepo func(ctx context.Context, repo string, be backend.Backend) (*repository.Repository, error)
+	Log      *slog.Logger
 	// SpoolDir holds a file while it is copied (unlinked at once).
 	SpoolDir string
 	// Now is the server's clock; default time.Now.
@@ -169,7 +176,8 @@ func (s *Service) reload(ctx context.Context, wg *sync.WaitGroup) {
 
 func sameDestination(a, b state.Destination) bool {
 	return a.Location == b.Location && a.CredentialsFile == b.CredentialsFile && slices.Equal(a.Clients, b.Clients) &&
-		a.Bandwidth == b.Bandwidth && a.Concurrency == b.Concurrency && a.ReconcileEvery == b.ReconcileEvery && a.Created.Equal(b.Created)
+		a.Bandwidth == b.Bandwidth && a.Concurrency == b.Concurrency && a.ReconcileEvery == b.ReconcileEvery && a.Created.Equal(b.Created) &&
+		reflect.DeepEqual(a.Retention, b.Retention)
 }
 
 // item is one repository's replica as its worker tracks it.
@@ -180,6 +188,9 @@ type item struct {
 	// since is the oldest commit noted after the running pass (or the
 	// last one) started: the pass may have missed it.
 	since time.Time
+	// retained is when the destination's retention last ran on the
+	// replica (zero: not since the worker started).
+	retained time.Time
 }
 
 // worker replicates to one destination.
@@ -353,6 +364,27 @@ func (w *worker) pass(t *target, repo string) {
 		w.failed(repo, fmt.Errorf("open the replica: %w", err), replicate.Stats{})
 		return
 	}
+	// A destination with its own retention copies by snapshot closure
+	// (closure.go) and applies its policy to a cairn replica after the
+	// copy; a restic repository is copied whole, without retention.
+	var want func(backend.Handle) bool
+	var prim *repository.Repository
+	if w.d.Retention != nil && t.rest == nil {
+		if prim, err = w.openRepo(ctx, repo, src); err != nil {
+			w.failed(repo, fmt.Errorf("open the primary with the server's keys: %w", err), replicate.Stats{})
+			return
+		}
+	}
+	if prim != nil {
+		rep, err := w.openReplica(ctx, repo, dst)
+		if err == nil {
+			want, err = closure(ctx, log, prim, src, rep, dst)
+		}
+		if err != nil {
+			w.failed(repo, fmt.Errorf("what the replica keeps: %w", err), replicate.Stats{})
+			return
+		}
+	}
 	// The bytes still to copy go to the status every second of a long
 	// pass.
 	var found, copied atomic.Int64
@@ -379,6 +411,7 @@ func (w *worker) pass(t *target, repo string) {
 		Concurrency: w.d.Concurrency,
 		Limiter:     w.lim,
 		SpoolDir:    w.s.cfg.SpoolDir,
+		Want:        want,
 		Ledger:      &ledger{ctx: ctx, st: st, dest: w.d.Name, repo: repo},
 		Found:       func(_ int, n int64) { found.Add(n) },
 		Progress: func(h backend.Handle, n int64, c bool) {
@@ -389,6 +422,9 @@ func (w *worker) pass(t *target, repo string) {
 	})
 	close(live)
 	<-liveDone
+	if err == nil && prim != nil {
+		err = w.retain(ctx, log, repo, it, dst)
+	}
 	if t.s3 == nil && t.rest == nil {
 		dst.Close()
 	}
@@ -423,6 +459,58 @@ func (w *worker) pass(t *target, repo string) {
 	if stats.Copied > 0 {
 		log.Info("replicated", "files", stats.Copied, "bytes", stats.CopiedBytes, "snapshots", stats.Snapshots, "took", end.Sub(start).Round(time.Millisecond).String())
 	}
+}
+
+// openRepo opens be (repo's primary or replica) with the server's keys.
+func (w *worker) openRepo(ctx context.Context, repo string, be backend.Backend) (*repository.Repository, error) {
+	if w.s.cfg.OpenRepo == nil {
+		return nil, errors.New("the server cannot open repositories for replication")
+	}
+	return w.s.cfg.OpenRepo(ctx, repo, be)
+}
+
+// openReplica opens the replica with the server's keys; nil, nil while it
+// has no config yet (its first pass).
+func (w *worker) openReplica(ctx context.Context, repo string, dst backend.Backend) (*repository.Repository, error) {
+	err := dst.Load(ctx, backend.Handle{Type: backend.Config, Name: "config"}, 1, 0, func(io.Reader) error { return nil })
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return w.openRepo(ctx, repo, dst)
+}
+
+// retain applies the destination's retention policy to the replica once
+// its Every has passed since the last run (the first pass after a start
+// runs it): maintain.Apply, the server's own retention run, with the
+// server's keys on the replica. The replica has no backup sessions; its
+// worker is its only writer.
+func (w *worker) retain(ctx context.Context, log *slog.Logger, repo string, it *item, dst backend.Backend) error {
+	p := *w.d.Retention
+	now := w.s.cfg.Now()
+	w.mu.Lock()
+	due := it.retained.IsZero() || now.Sub(it.retained) >= p.Every
+	w.mu.Unlock()
+	if !due {
+		return nil
+	}
+	r, err := w.openReplica(ctx, repo, dst)
+	if err != nil || r == nil {
+		return fmt.Errorf("open the replica for its retention: %w", err)
+	}
+	out, err := maintain.Apply(ctx, maintain.Target{Repo: r, Backend: dst, Log: log.With("retention", "replica"), Now: w.s.cfg.Now}, p)
+	if err != nil {
+		return fmt.Errorf("the replica's retention: %s: %w", out.Step, err)
+	}
+	if out.Over != nil {
+		log.Warn("replica retention: space budget not met; nothing forgotten", "err", out.Over)
+	}
+	w.mu.Lock()
+	it.retained = now
+	w.mu.Unlock()
+	return nil
 }
 
 // errCairnOnRest: another cairn server refuses a cairn repository's

@@ -64,7 +64,7 @@ func migrateReplication(ctx context.Context, tx *sql.Tx) error {
 }
 
 // migrateReplicaRetention adds each destination's own retention policy
-// (a Policy as JSON; ” keeps every snapshot).
+// (a Policy as JSON; empty keeps every snapshot).
 func migrateReplicaRetention(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `ALTER TABLE replication_destinations ADD COLUMN retention TEXT NOT NULL DEFAULT ''`)
 	return err
