@@ -124,7 +124,7 @@ func checkFutureTime(g *GlobalOptions, repo *repository.Repository, t time.Time,
 	if repo.Keys().Role == crypto.RoleOwner {
 		return usageError{fmt.Errorf("--time %q is in the future; the owner's snapshot would stay `latest` and be kept by every --keep rule until then", given)}
 	}
-	fmt.Fprintf(g.stderr, "cairn: warning: --time %q is in the future; a writer's snapshot is ordered by when storage received it, not by this time\n", given)
+	g.warnf("--time %q is in the future; a writer's snapshot is ordered by when storage received it, not by this time", given)
 	return nil
 }
 
@@ -206,7 +206,7 @@ func backupArchiverOptions(g *GlobalOptions, opts BackupOptions, paths []string)
 				return aopts, nil, err
 			}
 			for _, u := range unmatched {
-				fmt.Fprintf(g.stderr, "cairn: warning: --%s %s: pattern %s matches no file\n", src.flag, displayText(name), displayText(u))
+				g.warnf("--%s %s: pattern %s matches no file", src.flag, displayText(name), displayText(u))
 			}
 			paths = append(paths, listed...)
 		}
@@ -259,7 +259,7 @@ func (p *itemPrinter) print(it archiver.Item) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.g.JSON {
-		writeJSON(p.g.stdout, map[string]any{"message_type": "verbose_status", "action": action, "item": itemPath(it), "data_size": it.Size})
+		writeJSON(p.g.stdout, backupVerboseJSON{MessageType: "verbose_status", Action: action, Item: itemPath(it), DataSize: it.Size})
 		return
 	}
 	p.prog.clear()
@@ -315,7 +315,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 		return fmt.Errorf("backup failed, no snapshot saved: %w", err)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(g.stderr, "cairn: warning: %s\n", displayText(w))
+		g.warnf("%s", displayText(w))
 	}
 	for _, s := range res.Skipped {
 		if g.Verbose > 0 {
@@ -335,14 +335,14 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 func printBackupSummary(g *GlobalOptions, res *archiver.Result) {
 	s := res.Summary
 	if g.JSON {
-		m := map[string]any{
-			"message_type": "summary", "files_new": s.FilesNew, "files_changed": s.FilesChanged, "files_unmodified": s.FilesUnchanged,
-			"dirs_new": s.DirsNew, "dirs_changed": s.DirsChanged, "dirs_unmodified": s.DirsUnchanged,
-			"blobs_new": s.BlobsNew, "bytes_added": s.BytesAdded, "bytes_read": s.BytesRead, "total_bytes_processed": s.BytesTotal,
-			"errors": s.Errors, "total_duration": res.Took.Seconds(), "dry_run": res.DryRun,
+		m := backupSummaryJSON{
+			MessageType: "summary", FilesNew: s.FilesNew, FilesChanged: s.FilesChanged, FilesUnmodified: s.FilesUnchanged,
+			DirsNew: s.DirsNew, DirsChanged: s.DirsChanged, DirsUnmodified: s.DirsUnchanged,
+			BlobsNew: s.BlobsNew, BytesAdded: s.BytesAdded, BytesRead: s.BytesRead, TotalBytesProcessed: s.BytesTotal,
+			Errors: s.Errors, TotalDuration: res.Took.Seconds(), DryRun: res.DryRun,
 		}
 		if res.Snapshot != nil {
-			m["snapshot_id"], m["short_id"], m["tree"] = res.Snapshot.ID.String(), res.Snapshot.ID.Short(), res.Snapshot.File.Statement.Root.String()
+			m.SnapshotID, m.ShortID, m.Tree = res.Snapshot.ID.String(), res.Snapshot.ID.Short(), res.Snapshot.File.Statement.Root.String()
 		}
 		writeJSON(g.stdout, m)
 		return
@@ -390,57 +390,39 @@ func tookText(took time.Duration, bytes uint64) string {
 type backupProgress struct {
 	g        *GlobalOptions
 	terminal bool
+	line     statusLine
 	mu       sync.Mutex
 	last     time.Time
-	drawn    bool
 }
 
 func newBackupProgress(g *GlobalOptions) *backupProgress {
-	return &backupProgress{g: g, terminal: !g.Quiet && !g.JSON && g.stderrIsTerminal()}
+	return &backupProgress{g: g, terminal: !g.Quiet && !g.JSON && g.stderrIsTerminal(), line: statusLine{g: g}}
 }
 
 func (p *backupProgress) update(pr archiver.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	switch {
 	case p.g.JSON:
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		if time.Since(p.last) < time.Second {
 			return
 		}
 		p.last = time.Now()
-		writeJSON(p.g.stdout, map[string]any{
-			"message_type": "status", "seconds_elapsed": int(pr.Elapsed.Seconds()), "files_done": pr.Files, "dirs_done": pr.Dirs,
-			"bytes_done": pr.BytesDone, "total_bytes": pr.BytesTotal, "error_count": pr.ErrorsCounted, "current_files": []string{pr.CurrentFile},
+		writeJSON(p.g.stdout, backupStatusJSON{
+			MessageType: "status", SecondsElapsed: int64(pr.Elapsed.Seconds()), FilesDone: pr.Files, DirsDone: pr.Dirs,
+			BytesDone: pr.BytesDone, TotalBytes: pr.BytesTotal, ErrorCount: pr.ErrorsCounted, CurrentFiles: []string{pr.CurrentFile},
 		})
 	case p.terminal:
-		rate := ""
-		if s := pr.Elapsed.Seconds(); s > 0 {
-			rate = fmt.Sprintf(" %s/s", formatBytes(uint64(float64(pr.BytesDone)/s)))
-		}
-		line := fmt.Sprintf("[%s] %d files, %s of %s%s %s", formatDuration(pr.Elapsed), pr.Files,
-			formatBytes(pr.BytesDone), formatBytes(pr.BytesTotal), rate, displayText(pr.CurrentFile))
-		if len(line) > 120 {
-			line = line[:117] + "..."
-		}
-		fmt.Fprintf(p.g.stderr, "\r\033[K%s", line)
-		p.drawn = true
+		p.line.draw(fmt.Sprintf("[%s] %d files, %s of %s%s %s", formatDuration(pr.Elapsed), pr.Files,
+			formatBytes(pr.BytesDone), formatBytes(pr.BytesTotal), rateText(pr.BytesDone, pr.Elapsed), displayText(pr.CurrentFile)))
 	}
 }
 
-func (p *backupProgress) finish() {
-	p.clear()
-}
+func (p *backupProgress) finish() { p.line.clear() }
 
 // clear erases the status line, so a line printed next stands alone; the
 // next update draws it again.
-func (p *backupProgress) clear() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprint(p.g.stderr, "\r\033[K")
-		p.drawn = false
-	}
-}
+func (p *backupProgress) clear() { p.line.clear() }
 
 // checkEnrolled refuses a backup by a writer key that is not in the
 // current roster (revoked, or never enrolled): its snapshot would be

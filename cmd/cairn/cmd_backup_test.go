@@ -50,7 +50,7 @@ func TestBackupStdin(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("--stdin: exit %d: %s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stdout, `{"action":"new","data_size":21,"item":"/db.sql","message_type":"verbose_status"}`) {
+	if !strings.Contains(r.stdout, `{"message_type":"verbose_status","action":"new","item":"/db.sql","data_size":21}`) {
 		t.Errorf("--json -v lacks the stored file's verbose_status line:\n%s", r.stdout)
 	}
 	if got := c.ok("dump", "latest", "/db.sql").stdout; got != "dump of the database\n" {

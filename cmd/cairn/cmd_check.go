@@ -69,18 +69,18 @@ func runCheck(ctx context.Context, g *GlobalOptions, opts CheckOptions) error {
 	if err := needMetadata(repo, "checking"); err != nil {
 		return err
 	}
+	prog := newProgress(g, "check", "packs")
+	if copts.ReadData || copts.Subset != nil {
+		copts.Progress = prog.counter() // packs read whole
+	}
 	rep, err := checker.Check(ctx, repo, copts)
+	copts.Progress.Stop()
+	prog.finish()
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
 	if g.JSON {
-		if rep.Problems == nil {
-			rep.Problems = []checker.Problem{}
-		}
-		if rep.Notes == nil {
-			rep.Notes = []string{}
-		}
-		if err := writeJSON(g.stdout, map[string]any{"message_type": "check", "ok": rep.OK(), "report": rep}); err != nil {
+		if err := writeJSON(g.stdout, checkMessage(rep)); err != nil {
 			return err
 		}
 	} else {

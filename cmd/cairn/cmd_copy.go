@@ -125,9 +125,18 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		return err
 	}
 	for _, e := range errs {
-		fmt.Fprintf(g.stderr, "cairn: warning: destination: %v; run `cairn check`\n", e)
+		g.warnf("destination: %v; run `cairn check`", e)
 	}
 	exp := restorer.NewExpander(src)
+	prog := newProgress(g, "copy", "files")
+	counter := prog.counter()
+	defer prog.finish()
+	defer counter.Stop()
+	// say prints a line of text output, clear of the status line.
+	say := func(format string, a ...any) {
+		prog.finish()
+		g.printf(format, a...)
+	}
 	var out []copyJSON
 	var failed []string
 	for _, s := range chosen {
@@ -135,17 +144,19 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		if have := copier.Find(dst.Keys().RepoID, dstSnaps, origin); have != nil {
 			out = append(out, copyJSON{Source: s.ID.String(), ID: have.ID.String(), ShortID: have.ID.Short(), Action: "skipped"})
 			if !g.JSON {
-				g.printf("snapshot %s is already in the destination as %s\n", s.ID.Short(), have.ID.Short())
+				say("snapshot %s is already in the destination as %s\n", s.ID.Short(), have.ID.Short())
 			}
 			continue
 		}
 		if why := passedOver(s); why != "" {
-			fmt.Fprintf(g.stderr, "cairn: warning: source snapshot %s %s; not copied\n", s.ID.Short(), displayText(why))
+			prog.finish()
+			g.warnf("source snapshot %s %s; not copied", s.ID.Short(), displayText(why))
 			failed = append(failed, s.ID.Short())
 			continue
 		}
 		if ok, bound := dst.MayUseHost(s.Meta.HostLabel); !ok {
-			fmt.Fprintf(g.stderr, "cairn: warning: source snapshot %s has host label %q; this writer key may use only %s; not copied\n",
+			prog.finish()
+			g.warnf("source snapshot %s has host label %q; this writer key may use only %s; not copied",
 				s.ID.Short(), displayText(s.Meta.HostLabel), displayText(strings.Join(bound, ", ")))
 			failed = append(failed, s.ID.Short())
 			continue
@@ -154,7 +165,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		if s.Standing.Signer.Kind != repository.SignerOwner {
 			t = s.Standing.Time // the destination key must not vouch for a writer's claim
 		}
-		res, err := copier.Copy(ctx, src, s, dst, copier.Options{Tags: s.Meta.Tags, Time: t, Expander: exp,
+		res, err := copier.Copy(ctx, src, s, dst, copier.Options{Tags: s.Meta.Tags, Time: t, Expander: exp, Progress: counter,
 			Exists: func(root blob.ID) *repository.Snapshot {
 				for _, d := range dstSnaps {
 					st := d.File.Statement
@@ -170,7 +181,7 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		if res.Existing != nil {
 			out = append(out, copyJSON{Source: s.ID.String(), ID: res.Existing.ID.String(), ShortID: res.Existing.ID.Short(), Action: "skipped"})
 			if !g.JSON {
-				g.printf("snapshot %s is already in the destination as %s\n", s.ID.Short(), res.Existing.ID.Short())
+				say("snapshot %s is already in the destination as %s\n", s.ID.Short(), res.Existing.ID.Short())
 			}
 			continue
 		}
@@ -178,14 +189,13 @@ func runCopy(ctx context.Context, g *GlobalOptions, opts CopyOptions, args []str
 		out = append(out, copyJSON{Source: s.ID.String(), ID: res.Snapshot.ID.String(), ShortID: res.Snapshot.ID.Short(), Action: "copied",
 			BlobsNew: res.BlobsNew, BytesAdded: res.BytesAdded})
 		if !g.JSON {
-			g.printf("snapshot %s copied as %s (%d new blobs, %s added)\n", s.ID.Short(), res.Snapshot.ID.Short(), res.BlobsNew, formatBytes(res.BytesAdded))
+			say("snapshot %s copied as %s (%d new blobs, %s added)\n", s.ID.Short(), res.Snapshot.ID.Short(), res.BlobsNew, formatBytes(res.BytesAdded))
 		}
 	}
+	counter.Stop()
+	prog.finish()
 	if g.JSON {
-		if out == nil {
-			out = []copyJSON{}
-		}
-		if err := writeJSON(g.stdout, map[string]any{"message_type": "copy", "snapshots": out, "refused": len(failed)}); err != nil {
+		if err := writeJSON(g.stdout, copySummaryJSON{MessageType: "summary", Snapshots: nonNil(out), Refused: len(failed)}); err != nil {
 			return err
 		}
 	}

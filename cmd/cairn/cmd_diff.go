@@ -91,12 +91,7 @@ func runDiff(ctx context.Context, g *GlobalOptions, opts DiffOptions, args []str
 		return fmt.Errorf("diff %s %s: %w", a.ID.Short(), b.ID.Short(), err)
 	}
 	if g.JSON {
-		if d.changes == nil {
-			d.changes = []diffChange{}
-		}
-		return writeJSON(g.stdout, map[string]any{"message_type": "diff", "from": a.ID.String(), "to": b.ID.String(),
-			"changes": d.changes, "added": d.added, "removed": d.removed, "modified": d.modified,
-			"bytes_added": d.bytesAdded, "bytes_removed": d.bytesRemoved})
+		return writeJSON(g.stdout, diffMessage(a.ID.String(), b.ID.String(), d))
 	}
 	g.printf("\n%s → %s: %d added, %d removed, %d modified; %s added, %s removed\n", a.ID.Short(), b.ID.Short(),
 		d.added, d.removed, d.modified, formatBytes(d.bytesAdded), formatBytes(d.bytesRemoved))

@@ -112,10 +112,7 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 		}
 	}
 	if g.JSON {
-		if matches == nil {
-			matches = []findMatch{}
-		}
-		err = writeJSON(g.stdout, matches)
+		err = writeJSON(g.stdout, findMessages(matches))
 	} else if !g.Quiet {
 		fmt.Fprintf(g.stderr, "%s in %s\n", plural(len(matches), "match", "matches"), plural(len(snaps), "snapshot", "snapshots"))
 	}

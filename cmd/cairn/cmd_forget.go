@@ -266,11 +266,7 @@ func runForgetIDs(ctx context.Context, g *GlobalOptions, opts ForgetOptions, ids
 
 func printForget(g *GlobalOptions, items []forgetItem, removed int, dryRun bool) error {
 	if g.JSON {
-		if items == nil {
-			items = []forgetItem{}
-		}
-		return writeJSON(g.stdout, map[string]any{"message_type": "forget", "dry_run": dryRun, "snapshots": items,
-			"kept": len(items) - removed, "removed": removed})
+		return writeJSON(g.stdout, forgetMessage(items, removed, dryRun))
 	}
 	if !g.Quiet {
 		last := "\x00"

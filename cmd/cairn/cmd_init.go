@@ -100,9 +100,7 @@ func runInit(ctx context.Context, g *GlobalOptions, opts InitOptions) error {
 		keyPath = filepath.Join(l.Path, "keys", repo.KeyID())
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{
-			"message_type": "initialized", "id": repoID, "repository": shown, "key_id": repo.KeyID(), "key_file": keyPath,
-		})
+		return writeJSON(g.stdout, initJSON{MessageType: "initialized", ID: repoID, Repository: shown, KeyID: repo.KeyID(), KeyFile: keyPath})
 	}
 	g.printf("created cairn repository %s at %s\n", repoID[:8], shown)
 	g.printf("owner key: %s\n", keyPath)

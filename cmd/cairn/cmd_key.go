@@ -122,9 +122,9 @@ func runKeyList(ctx context.Context, g *GlobalOptions) error {
 	}
 	entries := keyEntries(keys, repo)
 	if g.JSON {
-		out := []map[string]any{}
+		out := []keyJSON{}
 		for _, e := range entries {
-			out = append(out, e.json())
+			out = append(out, e.message())
 		}
 		return writeJSON(g.stdout, out)
 	}
@@ -186,31 +186,6 @@ func (e keyEntry) status() string {
 		return fmt.Sprintf("revoked %s (snapshots up to seq %d stay valid)", e.revoked.At.Local().Format("2006-01-02 15:04:05"), e.revoked.LastSeq)
 	}
 	return ""
-}
-
-func (e keyEntry) json() map[string]any {
-	m := map[string]any{"kind": e.kind, "id": e.id, "short_id": e.id[:8], "role": e.role, "label": e.label, "current": e.current}
-	if e.kind == "key_file" {
-		if !e.added.IsZero() {
-			m["created"] = e.added.Format(time.RFC3339)
-		}
-		if e.invalid != "" {
-			m["invalid"] = e.invalid
-		}
-		return m
-	}
-	if !e.added.IsZero() {
-		m["added"] = e.added.Format(time.RFC3339)
-	}
-	if e.kind == "writer" {
-		m["hosts"] = append([]string{}, e.hosts...)
-	}
-	m["revoked"] = e.revoked != nil
-	if e.revoked != nil {
-		m["revoked_at"] = e.revoked.At.Format(time.RFC3339)
-		m["last_seq"] = e.revoked.LastSeq
-	}
-	return m
 }
 
 // keyEntries lists the key files, then the roster's writers, revoked
@@ -279,7 +254,7 @@ func runKeyRevoke(ctx context.Context, g *GlobalOptions, arg string) error {
 	}
 	id := hex.EncodeToString(w.ID)
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "key_revoked", "id": id, "short_id": id[:8], "label": w.Name, "last_seq": last})
+		return writeJSON(g.stdout, keyRevokedJSON{MessageType: "key_revoked", ID: id, ShortID: id[:8], Label: w.Name, LastSeq: last})
 	}
 	g.printf("revoked writer %s (%s): its snapshots up to seq %d stay valid; any later one is refused\n", id[:8], w.Name, last)
 	return nil
@@ -334,7 +309,7 @@ func runKeyAdd(ctx context.Context, g *GlobalOptions, opts KeyAddOptions) error 
 			return fmt.Errorf("add %s key: %w", role, err)
 		}
 		if g.JSON {
-			return writeJSON(g.stdout, map[string]any{"message_type": "key_added", "id": id, "role": role.String()})
+			return writeJSON(g.stdout, keyAddedJSON{MessageType: "key_added", ID: id, Role: role.String()})
 		}
 		g.printf("added %s key %s\n", role, id[:8])
 		return nil
@@ -398,9 +373,9 @@ func exportKey(ctx context.Context, g *GlobalOptions, repo *repository.Repositor
 		hosts = []string{label}
 	}
 	if g.JSON {
-		out := map[string]any{"message_type": "key_exported", "file": path, "role": m.Role.String()}
+		out := keyExportedJSON{MessageType: "key_exported", File: path, Role: m.Role.String()}
 		if m.Role == crypto.RoleWriter {
-			out["hosts"] = hosts
+			out.Hosts = hosts
 		}
 		return writeJSON(g.stdout, out)
 	}

@@ -137,7 +137,7 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 		if out == nil {
 			out = []nodeJSON{}
 		}
-		err = writeJSON(g.stdout, out)
+		err = writeJSON(g.stdout, lsMessages(out))
 	} else {
 		err = long.flush(g.stdout)
 	}

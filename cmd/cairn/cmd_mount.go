@@ -78,7 +78,8 @@ func runMount(ctx context.Context, g *GlobalOptions, opts MountOptions, dir stri
 		return withHint(fmt.Errorf("mount %s: %w", displayText(dir), err), "check that /dev/fuse and fusermount are available and the directory is not mounted already")
 	}
 	if g.JSON {
-		writeJSON(g.stdout, map[string]any{"message_type": "mounted", "mountpoint": dir, "snapshots": len(snaps)})
+		n := len(snaps)
+		writeJSON(g.stdout, mountJSON{MessageType: "mounted", Mountpoint: dir, Snapshots: &n})
 	} else {
 		g.printf("repository mounted at %s (%d snapshots); Ctrl-C or `fusermount -u %s` unmounts\n", displayText(dir), len(snaps), displayText(dir))
 	}
@@ -97,7 +98,7 @@ func runMount(ctx context.Context, g *GlobalOptions, opts MountOptions, dir stri
 	}
 	<-done
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "unmounted", "mountpoint": dir})
+		return writeJSON(g.stdout, mountJSON{MessageType: "unmounted", Mountpoint: dir})
 	}
 	g.printf("unmounted %s\n", displayText(dir))
 	return nil

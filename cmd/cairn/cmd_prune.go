@@ -64,7 +64,12 @@ func runPruneRepo(ctx context.Context, g *GlobalOptions, repo *repository.Reposi
 	if or := serverDeletes(repo); or != nil {
 		return pruneOnServer(ctx, g, repo, or, opts)
 	}
-	rep, err := prune.Run(ctx, repo, prune.Options{Grace: opts.Grace, RepackThreshold: opts.RepackThreshold / 100, DryRun: opts.DryRun, Log: g.logger()})
+	prog := newProgress(g, "prune", "packs")
+	counter := prog.counter()
+	rep, err := prune.Run(ctx, repo, prune.Options{Grace: opts.Grace, RepackThreshold: opts.RepackThreshold / 100, DryRun: opts.DryRun, Log: g.logger(),
+		Progress: counter})
+	counter.Stop()
+	prog.finish()
 	if err != nil {
 		return fmt.Errorf("prune: %w", err)
 	}
@@ -74,7 +79,7 @@ func runPruneRepo(ctx context.Context, g *GlobalOptions, repo *repository.Reposi
 // printPrune prints a prune's report, or a server's.
 func printPrune(g *GlobalOptions, rep *prune.Report, dryRun bool) error {
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "prune", "dry_run": dryRun, "report": rep})
+		return writeJSON(g.stdout, pruneMessage(rep, dryRun))
 	}
 	if g.Quiet {
 		return nil

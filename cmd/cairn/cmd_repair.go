@@ -64,7 +64,7 @@ func runRepair(ctx context.Context, g *GlobalOptions, opts RepairOptions) error 
 		return fmt.Errorf("repair: %w", err)
 	}
 	if g.JSON {
-		if err := writeJSON(g.stdout, map[string]any{"message_type": "repair", "report": rep}); err != nil {
+		if err := writeJSON(g.stdout, repairMessage(rep)); err != nil {
 			return err
 		}
 		return keptError(rep)

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/restorer"
+	"github.com/cairnbackup/cairn/internal/ticker"
 )
 
 // RestoreOptions are restore's flags.
@@ -80,10 +82,19 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 		return err
 	}
 	warnWriterSnapshot(g, repo, snap, opts.Privileges)
+	start := time.Now()
+	prog := newProgress(g, "restore", "files")
+	var report func(restorer.Progress)
+	if prog.terminal || prog.json {
+		report = func(p restorer.Progress) {
+			prog.update(ticker.Counts{Items: p.Files, TotalItems: p.TotalFiles, Bytes: p.Bytes, TotalBytes: p.TotalBytes, Elapsed: p.Elapsed})
+		}
+	}
 	res, err := restorer.Restore(ctx, repo, snap, strings.Trim(sub, "/"), restorer.Options{
 		Target: opts.Target, Include: opts.Include, Exclude: opts.Exclude, Verify: opts.Verify, Overwrite: overwrite,
-		Log: g.logger(), Privileges: opts.Privileges,
+		Log: g.logger(), Privileges: opts.Privileges, Progress: report,
 	})
+	prog.finish()
 	if errors.Is(err, restorer.ErrNotFound) {
 		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list it with `cairn ls %s`", snap.ID.Short())
 	}
@@ -94,7 +105,7 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 		return fmt.Errorf("restore snapshot %s: %w", snap.ID.Short(), err)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(g.stderr, "cairn: warning: %s\n", displayText(w))
+		g.warnf("%s", displayText(w))
 	}
 	if !g.Quiet {
 		for _, s := range res.Skipped {
@@ -105,10 +116,10 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 		}
 	}
 	if g.JSON {
-		writeJSON(g.stdout, map[string]any{"message_type": "summary", "snapshot_id": snap.ID.String(), "files_restored": res.Files,
-			"dirs_restored": res.Dirs, "bytes_restored": res.Bytes, "files_verified": res.Verified,
-			"unchanged": res.Unchanged, "bytes_unchanged": res.UnchangedBytes, "kept": res.Kept,
-			"temporary_files_removed": res.TempsRemoved, "errors": len(res.Warnings)})
+		writeJSON(g.stdout, restoreSummaryJSON{MessageType: "summary", SnapshotID: snap.ID.String(), FilesRestored: res.Files,
+			DirsRestored: res.Dirs, BytesRestored: res.Bytes, FilesVerified: res.Verified,
+			Unchanged: res.Unchanged, BytesUnchanged: res.UnchangedBytes, Kept: res.Kept,
+			TemporaryFilesRemoved: res.TempsRemoved, Errors: len(res.Warnings), TotalDuration: time.Since(start).Seconds()})
 	} else {
 		var extra strings.Builder
 		if res.Unchanged > 0 {

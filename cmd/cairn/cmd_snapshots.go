@@ -57,30 +57,9 @@ object per group with its group_key).`,
 	return c
 }
 
-type snapshotJSON struct {
-	ID        string   `json:"id"`
-	ShortID   string   `json:"short_id"`
-	Time      string   `json:"time"`
-	Host      string   `json:"host,omitempty"`
-	Hostname  string   `json:"hostname,omitempty"`
-	Username  string   `json:"username,omitempty"`
-	Paths     []string `json:"paths"`
-	PathGroup string   `json:"path_group,omitempty"`
-	Tags      []string `json:"tags"`
-	Writer    string   `json:"writer"`
-	Signer    string   `json:"signer"`
-	// PolicyTime is what selection orders by, where it is not Time.
-	PolicyTime string `json:"policy_time,omitempty"`
-	Impostor   bool   `json:"impostor,omitempty"` // host label not bound to the signer
-	Suspect    bool   `json:"suspect,omitempty"`  // a writer's, no receipt
-	Seq        uint64 `json:"seq"`
-	Tree       string `json:"tree"`
-	Sealed     bool   `json:"sealed,omitempty"`
-}
-
 func snapshotToJSON(s *repository.Snapshot) snapshotJSON {
 	st := s.File.Statement
-	j := snapshotJSON{ID: s.ID.String(), ShortID: s.ID.Short(), Time: st.Time.Local().Format(time.RFC3339),
+	j := snapshotJSON{MessageType: "snapshot", ID: s.ID.String(), ShortID: s.ID.Short(), Time: st.Time.Local().Format(time.RFC3339),
 		Writer: fmt.Sprintf("%x", st.Writer[:]), Seq: st.Seq, Tree: st.Root.String(), Paths: []string{}, Tags: []string{},
 		Signer: s.Standing.Signer.String(), Impostor: s.Standing.Impostor, Suspect: s.Standing.Suspect}
 	if pt := s.Standing.Time; !pt.Equal(st.Time) {
@@ -156,13 +135,13 @@ func runSnapshots(ctx context.Context, g *GlobalOptions, opts SnapshotsOptions, 
 			}
 			return writeJSON(g.stdout, out)
 		}
-		out := []map[string]any{}
+		out := []snapshotGroupJSON{}
 		for _, k := range keys {
 			list := []snapshotJSON{}
 			for _, s := range groups[k] {
 				list = append(list, snapshotToJSON(s))
 			}
-			out = append(out, map[string]any{"group_key": groupKeyJSON(groups[k][0], gb), "snapshots": list})
+			out = append(out, snapshotGroupJSON{MessageType: "snapshot_group", GroupKey: groupKeyOf(groups[k][0], gb), Snapshots: list})
 		}
 		return writeJSON(g.stdout, out)
 	}
@@ -216,28 +195,33 @@ func flatten(snaps []*repository.Snapshot, groups map[string][]*repository.Snaps
 }
 
 func groupKey(s *repository.Snapshot, gb retention.GroupBy) string {
-	j := groupKeyJSON(s, gb)
-	return fmt.Sprintf("%q %q %q", j["hostname"], j["paths"], j["tags"])
+	j := groupKeyOf(s, gb)
+	host := "\x00" // not grouped by host, or no host label known
+	if j.Hostname != nil {
+		host = *j.Hostname
+	}
+	return fmt.Sprintf("%q %q %q %q", host, j.Paths, j.PathGroup, j.Tags)
 }
 
-// groupKeyJSON is a group's key as restic's --group-by --json shows it.
-func groupKeyJSON(s *repository.Snapshot, gb retention.GroupBy) map[string]any {
-	k := map[string]any{}
+// groupKeyOf is a group's key as restic's --group-by --json shows it.
+func groupKeyOf(s *repository.Snapshot, gb retention.GroupBy) groupKeyJSON {
+	var k groupKeyJSON
 	if gb.Host && s.Meta != nil {
-		k["hostname"] = s.Meta.HostLabel
+		host := s.Meta.HostLabel
+		k.Hostname = &host
 	}
 	if gb.Paths {
 		switch {
 		case s.Owner != nil:
-			k["paths"] = sortedPaths(s.Owner.Paths)
+			k.Paths = sortedPaths(s.Owner.Paths)
 		case s.Meta != nil:
-			k["paths"] = "group:" + s.Meta.PathGroup
+			k.PathGroup = s.Meta.PathGroup
 		}
 	}
 	if gb.Tags && s.Meta != nil {
 		tags := slices.Clone(s.Meta.Tags)
 		slices.Sort(tags)
-		k["tags"] = append([]string{}, tags...)
+		k.Tags = tags
 	}
 	return k
 }
@@ -250,23 +234,23 @@ func sortedPaths(p []string) []string {
 
 // groupHeading is "(host [web1], paths [/etc, /home])".
 func groupHeading(s *repository.Snapshot, gb retention.GroupBy) string {
-	j := groupKeyJSON(s, gb)
+	j := groupKeyOf(s, gb)
 	var parts []string
-	if h, ok := j["hostname"].(string); ok {
-		parts = append(parts, "host ["+displayText(h)+"]")
+	if j.Hostname != nil {
+		parts = append(parts, "host ["+displayText(*j.Hostname)+"]")
 	}
-	switch p := j["paths"].(type) {
-	case []string:
+	switch {
+	case j.Paths != nil:
 		var dp []string
-		for _, x := range p {
+		for _, x := range j.Paths {
 			dp = append(dp, displayText(x))
 		}
 		parts = append(parts, "paths ["+strings.Join(dp, ", ")+"]")
-	case string:
-		parts = append(parts, "paths ["+p+"]")
+	case gb.Paths && s.Meta != nil:
+		parts = append(parts, "paths [group:"+displayText(j.PathGroup)+"]")
 	}
-	if t, ok := j["tags"].([]string); ok {
-		parts = append(parts, "tags ["+displayText(strings.Join(t, ", "))+"]")
+	if gb.Tags && s.Meta != nil {
+		parts = append(parts, "tags ["+displayText(strings.Join(j.Tags, ", "))+"]")
 	}
 	return "(" + strings.Join(parts, ", ") + ")"
 }

@@ -169,7 +169,7 @@ func runStats(ctx context.Context, g *GlobalOptions, opts StatsOptions, args []s
 		res.DedupRatio = float64(res.LogicalSize) / float64(res.StoredSize)
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, res)
+		return writeJSON(g.stdout, statsMessage(res))
 	}
 	out := g.stdout
 	fmt.Fprintf(out, "Snapshots:     %d\n", res.Snapshots)

@@ -140,7 +140,7 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 		if why := passedOver(s); why != "" {
 			// Signing it as the owner would vouch for a host label or a
 			// time nothing vouches for now.
-			fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s %s; not re-signed with new tags\n", s.ID.Short(), displayText(why))
+			g.warnf("snapshot %s %s; not re-signed with new tags", s.ID.Short(), displayText(why))
 			failed = append(failed, s.ID.Short())
 			continue
 		}
@@ -174,8 +174,8 @@ func runTag(ctx context.Context, g *GlobalOptions, opts TagOptions, args []strin
 		if changes == nil {
 			changes = []tagChangeJSON{}
 		}
-		if err := writeJSON(g.stdout, map[string]any{"message_type": "tag", "changed": changes, "changed_snapshots": len(changes),
-			"unchanged_snapshots": unchanged, "refused": len(failed)}); err != nil {
+		if err := writeJSON(g.stdout, tagJSON{MessageType: "tag", Changed: changes, ChangedSnapshots: len(changes),
+			UnchangedSnapshots: unchanged, Refused: len(failed)}); err != nil {
 			return err
 		}
 	} else if !g.Quiet {

@@ -60,8 +60,8 @@ func newVersionCommand(g *GlobalOptions) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			v := buildVersion()
 			if g.JSON {
-				return writeJSON(g.stdout, map[string]any{"message_type": "version", "version": v.Version, "revision": v.Revision,
-					"go_version": v.GoVersion, "go_os": v.OS, "go_arch": v.Arch})
+				return writeJSON(g.stdout, versionJSON{MessageType: "version", Version: v.Version, Revision: v.Revision,
+					GoVersion: v.GoVersion, GoOS: v.OS, GoArch: v.Arch})
 			}
 			_, err := fmt.Fprintln(g.stdout, v.String())
 			return err

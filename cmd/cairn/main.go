@@ -78,7 +78,11 @@ func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	code := exitCode(ctx, err)
 	if msg := errorMessage(err, code); msg != "" {
-		fmt.Fprintf(stderr, "cairn: %s\n", displayText(msg))
+		if g.JSON || jsonFlagGiven(args) {
+			writeJSONError(stderr, msg, code)
+		} else {
+			fmt.Fprintf(stderr, "cairn: %s\n", displayText(msg))
+		}
 	}
 	if g.Debug {
 		fmt.Fprintf(stderr, "debug: %#v\n", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/ticker"
 )
 
 // Options configure a check.
@@ -39,6 +40,9 @@ type Options struct {
 	StateFile string
 	// Now is the clock of the audit state; default the repository's.
 	Now func() time.Time
+	// Progress, when set, counts the packs and bytes read whole
+	// (ReadData, Subset).
+	Progress *ticker.Counter
 }
 
 // Problem is one thing found wrong.
@@ -569,6 +573,9 @@ func (c *checker) readData(ctx context.Context) error {
 	}
 	now := c.opts.Now()
 	selected := c.selectPacks(now)
+	for _, id := range selected {
+		c.opts.Progress.AddTotal(1, uint64(c.packFiles[id]))
+	}
 	var verified []blob.ID
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opts.Workers)
@@ -585,6 +592,7 @@ func (c *checker) readData(ctx context.Context) error {
 				c.mu.Unlock()
 			}()
 			ok = c.verifyPack(gctx, id, size, byPack[id], canOpen)
+			c.opts.Progress.Add(1, uint64(size))
 			return gctx.Err()
 		})
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/snapshot"
+	"github.com/cairnbackup/cairn/internal/ticker"
 )
 
 // Options say what the new snapshot carries besides the source's trees.
@@ -43,6 +44,10 @@ type Options struct {
 	// destination) before it is committed: true means the destination has
 	// the copy already, and nothing is committed (Result.Existing).
 	Exists func(root blob.ID) *repository.Snapshot
+	// Progress, when set, counts the snapshot's files (and their bytes)
+	// as they are copied; the total files are added when the copy starts.
+	// One Counter may span several copies.
+	Progress *ticker.Counter
 }
 
 // Result is what a copy stored.
@@ -90,9 +95,11 @@ func Copy(ctx context.Context, src *repository.Repository, snap *repository.Snap
 	if exp == nil {
 		exp = restorer.NewExpander(src)
 	}
-	if _, err := exp.Snapshot(ctx, snap); err != nil {
+	x, err := exp.Snapshot(ctx, snap)
+	if err != nil {
 		return nil, fmt.Errorf("snapshot %s is refused: %w", snap.ID.Short(), err)
 	}
+	opts.Progress.AddTotal(x.Files, 0)
 	var known repository.Known
 	if dst.CanReadMetadata() {
 		if err := dst.LoadIndex(ctx); err != nil {
@@ -115,7 +122,7 @@ func Copy(ctx context.Context, src *repository.Repository, snap *repository.Snap
 			sess.Abort()
 		}
 	}()
-	c := &copier{src: src, dst: dst, sess: sess, signer: snap.Signer(), srcCtx: repository.ReadFor(ctx, snap.Signer()),
+	c := &copier{src: src, dst: dst, sess: sess, prog: opts.Progress, signer: snap.Signer(), srcCtx: repository.ReadFor(ctx, snap.Signer()),
 		same:  src == dst && snap.File.Statement.DedupGen == dst.Keys().CurrentDedup,
 		trees: map[blob.ID]blob.ID{}, data: map[blob.ID]blob.ID{}, refs: map[snapshot.Ref]struct{}{}}
 	root, err := c.tree(ctx, snap.File.Statement.Root, 0)
@@ -163,6 +170,7 @@ type copier struct {
 	signer   blob.Domain     // the source snapshot's signer
 	srcCtx   context.Context // reads in the source signer's domain
 	same     bool            // IDs stay: same repository and dedup generation
+	prog     *ticker.Counter
 
 	mu    sync.Mutex
 	trees map[blob.ID]blob.ID // source tree ID → destination tree ID
@@ -197,6 +205,9 @@ func (c *copier) tree(ctx context.Context, id blob.ID, depth int) (blob.ID, erro
 		}
 		for j, d := range n.Content {
 			n.Content[j] = c.data[d]
+		}
+		if n.Type == snapshot.TypeFile && n.HardLinkTo == "" {
+			c.prog.Add(1, n.Size)
 		}
 	}
 	plain, err := t.Encode()

@@ -265,16 +265,6 @@ func TestServerReplicatesOnCommit(t *testing.T) {
 	}
 }
 
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 // TestServerReplicationResumesAndHeals: a server stopped in the middle of
 // copying a snapshot (a slow destination: 1 MiB/s) completes the replica
 // after its restart; a pack deleted on the replica is copied again by the

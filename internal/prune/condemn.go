@@ -132,6 +132,9 @@ func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[b
 		dom blob.Domain
 	}
 	copied := map[copyKey]bool{}
+	for id := range repack {
+		p.opts.Progress.AddTotal(1, uint64(p.stored[id]))
+	}
 	for _, id := range sortedIDs(repack) {
 		var todo []index.Entry
 		for _, e := range ents[id] {
@@ -145,6 +148,7 @@ func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[b
 			}
 		}
 		if len(todo) == 0 {
+			p.opts.Progress.Add(1, uint64(p.stored[id]))
 			continue
 		}
 		start, end := todo[0].Offset, todo[len(todo)-1].Offset+todo[len(todo)-1].Length
@@ -162,6 +166,7 @@ func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[b
 				return err
 			}
 		}
+		p.opts.Progress.Add(1, uint64(p.stored[id]))
 	}
 	packs, fragment, err := rp.Finish(ctx)
 	if err != nil {

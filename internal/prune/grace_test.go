@@ -10,6 +10,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/mem"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/ticker"
 )
 
 // TestGraceZeroSweepsEarlierPlans: packs condemned by a prune with the
@@ -48,9 +49,15 @@ func TestGraceZeroSweepsEarlierPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.advance(time.Minute)
-	rep, err = Run(ctx, repo, Options{Grace: 0})
+	prog := ticker.Start(func(ticker.Counts) {})
+	rep, err = Run(ctx, repo, Options{Grace: 0, Progress: prog})
+	prog.Stop()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The progress counted the packs deleted, with their bytes.
+	if n := prog.Counts(); n.Items != 2 || n.TotalItems != 2 || n.Bytes < uint64(len(orphan)) || n.Bytes != n.TotalBytes {
+		t.Errorf("progress counted %+v, want the 2 packs deleted", n)
 	}
 	if rep.Unindexed != 1 || rep.UnindexedBytes != uint64(len(orphan)) || rep.DeadBytes < uint64(len(orphan)) {
 		t.Fatalf("the unindexed pack is not counted as unused: %+v", rep)

@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/index"
 	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/ticker"
 )
 
 // DefaultGrace is safe for concurrent backups: a backup session must commit
@@ -40,6 +41,9 @@ type Options struct {
 	// Now is the clock SessionsOpenAt counts on (the server's); default
 	// the repository's.
 	Now func() time.Time
+	// Progress, when set, counts the packs (and their bytes) repacked and
+	// deleted; the totals grow as each step finds its work.
+	Progress *ticker.Counter
 }
 
 // condemnMargin is added to a plan's condemnation time before sessions
@@ -350,9 +354,14 @@ func (p *pruner) sweep(ctx context.Context, due []repository.LoadedPlan) error {
 		return err
 	}
 	for id := range dead {
+		p.opts.Progress.AddTotal(1, uint64(p.stored[id]))
+	}
+	for id := range dead {
+		size := uint64(p.stored[id])
 		if err := p.repo.RemoveFile(ctx, backend.Handle{Type: backend.Data, Name: id.String()}); err != nil {
 			return err
 		}
+		p.opts.Progress.Add(1, size)
 		if _, ok := p.stored[id]; ok {
 			p.rep.Deleted = append(p.rep.Deleted, id.String())
 		}

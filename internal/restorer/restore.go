@@ -43,9 +43,11 @@ type Options struct {
 	Privileges Privileges
 }
 
-// Progress counts a running restore.
+// Progress counts a running restore. The totals grow while the walk
+// finds files.
 type Progress struct {
 	Files, Bytes, TotalBytes uint64
+	TotalFiles               uint64
 	Elapsed                  time.Duration
 }
 
@@ -84,6 +86,7 @@ type restore struct {
 	bytes atomic.Uint64
 	files atomic.Uint64
 	total atomic.Uint64 // bytes of the files found so far
+	found atomic.Uint64 // files found so far
 	bufs  sync.Pool     // *repository.BlobBuffers for runs of small files
 
 	// Counts for Result, of objects already there (overwrite.go).
@@ -201,6 +204,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 				return nil
 			}
 			r.total.Add(n.Size)
+			r.found.Add(1)
 			if batch = append(batch, fileJob{comps: comps, node: n}); len(batch) >= restoreBatch {
 				return flush()
 			}
@@ -699,14 +703,20 @@ func verifyFile(f *fsmeta.File, n *snapshot.Node) error {
 }
 
 // startProgress reports progress until the returned function is called
-// (more than once is fine). TotalBytes grows while the walk finds files.
+// (more than once is fine), which reports a last time. TotalBytes grows
+// while the walk finds files.
 func (r *restore) startProgress(start time.Time) func() {
 	if r.opts.Progress == nil {
 		return func() {}
 	}
-	return sync.OnceFunc(ticker.Every(250*time.Millisecond, func() {
-		r.opts.Progress(Progress{Files: r.files.Load(), Bytes: r.bytes.Load(), TotalBytes: r.total.Load(), Elapsed: time.Since(start)})
-	}))
+	report := func() {
+		r.opts.Progress(Progress{Files: r.files.Load(), Bytes: r.bytes.Load(), TotalBytes: r.total.Load(), TotalFiles: r.found.Load(), Elapsed: time.Since(start)})
+	}
+	stop := ticker.Every(ticker.Interval, report)
+	return sync.OnceFunc(func() {
+		stop()
+		report()
+	})
 }
 
 // Dump writes a file's content to w; holes of a sparse file as zeros.

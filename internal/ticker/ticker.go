@@ -1,5 +1,6 @@
 // Package ticker runs a function at a fixed interval in its own goroutine
-// until stopped: the progress reports of long work (backup, restore).
+// until stopped: the progress reports of long work (backup, restore). A
+// Counter is the counters such work updates and the report of them.
 package ticker
 
 import "time"

@@ -61,6 +61,9 @@ func Parse(loc string) (Location, error) {
 	case "local":
 		return Location{Kind: Local, Path: strings.TrimPrefix(loc, "local:")}, nil
 	case "s3":
+		if err := checkS3Form(loc); err != nil {
+			return Location{}, err
+		}
 		cfg, err := s3.ParseURL(loc)
 		if err != nil {
 			return Location{}, err
@@ -74,6 +77,34 @@ func Parse(loc string) (Location, error) {
 		return Location{Kind: Rest, Rest: rest.Config{URL: u}}, nil
 	}
 	return Location{}, fmt.Errorf("repository %q: unknown backend %q; use a directory (a path, or local:PATH; write ./%s for a relative path with a colon) s3:http[s]://host[:port]/bucket[/prefix], or rest:http[s]://user:pass@host[:port]/path: %w", Redact(loc), m[1]+":", Redact(loc), ErrUnsupported)
+}
+
+// checkS3Form refuses the S3 locations restic and the AWS CLI accept but
+// cairn does not, naming the form to write instead: restic's
+// s3:HOST[:PORT]/BUCKET (cairn needs the scheme, so that plain http is
+// never a guess) and the AWS CLI's s3://BUCKET/PREFIX (which names no
+// server). s3:http[s]://… and anything else go to s3.ParseURL.
+func checkS3Form(loc string) error {
+	rest := strings.TrimPrefix(loc, "s3:")
+	if strings.HasPrefix(rest, "http://") || strings.HasPrefix(rest, "https://") {
+		return nil
+	}
+	if path, ok := strings.CutPrefix(rest, "//"); ok {
+		return fmt.Errorf("s3 location %q is the AWS CLI's form, which names no server: write s3:https://HOST/%s, e.g. s3:https://s3.amazonaws.com/%s for AWS (see docs/s3.md)", Redact(loc), path, path)
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if !strings.ContainsAny(host, ".:") && host != "localhost" {
+		// Not a host name: s3:BUCKET[/PREFIX] without a server.
+		return fmt.Errorf("s3 location %q has no server address: write s3:https://HOST[:PORT]/%s (s3:http:// for a server without TLS; see docs/s3.md)", Redact(loc), strings.TrimLeft(rest, "/"))
+	}
+	if strings.Contains(host, "@") {
+		// Not printed: the part before "@" may be a secret.
+		return errors.New("s3 location: do not put credentials in the location; write s3:https://HOST[:PORT]/BUCKET[/PREFIX] and set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	}
+	if path == "" {
+		path = "BUCKET[/PREFIX]"
+	}
+	return fmt.Errorf("s3 location %q is restic's form; cairn needs the scheme: write s3:https://%s/%s (s3:http://%s/%s for a server without TLS; see docs/s3.md)", Redact(loc), host, path, host, path)
 }
 
 // userinfoRE finds the password of a URL's userinfo: "//user:password@".

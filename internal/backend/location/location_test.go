@@ -104,3 +104,39 @@ func TestRedact(t *testing.T) {
 		t.Errorf("unknown scheme error shows the password: %v", err)
 	}
 }
+
+// TestParseForeignS3Forms: the S3 locations restic and the AWS CLI take
+// are refused with the form to write instead, never misread (a host taken
+// for a bucket, a port for a scheme), and a secret in one is not echoed.
+func TestParseForeignS3Forms(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"s3:s3.amazonaws.com/bkt", "write s3:https://s3.amazonaws.com/bkt (s3:http://s3.amazonaws.com/bkt for a server without TLS"},
+		{"s3:s3.amazonaws.com/bkt/a/b", "write s3:https://s3.amazonaws.com/bkt/a/b "},
+		{"s3:host:9000/bkt", "write s3:https://host:9000/bkt (s3:http://host:9000/bkt"},
+		{"s3:localhost/bkt", "write s3:https://localhost/bkt "},
+		{"s3:minio.lan:9000", "write s3:https://minio.lan:9000/BUCKET[/PREFIX] "},
+		{"s3://bkt/prefix", "AWS CLI's form, which names no server: write s3:https://HOST/bkt/prefix, e.g. s3:https://s3.amazonaws.com/bkt/prefix"},
+		{"s3:bkt/prefix", "has no server address: write s3:https://HOST[:PORT]/bkt/prefix"},
+		{"s3:key:hunter2@host:9000/bkt", "do not put credentials in the location"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			l, err := location.Parse(tt.in)
+			if err == nil {
+				t.Fatalf("parsed to %+v, want an error", l)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q lacks %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error %q shows the secret", err)
+			}
+		})
+	}
+	// The forms restic and cairn share still parse.
+	for _, in := range []string{"s3:https://s3.amazonaws.com/bkt", "s3:http://host:9000/bkt/p", "s3:https://host:9000/bkt"} {
+		if _, err := location.Parse(in); err != nil {
+			t.Errorf("Parse(%q): %v", in, err)
+		}
+	}
+}

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/archiver"
+	"github.com/cairnbackup/cairn/internal/ticker"
+)
+
+// jsonTypes are the documented --json messages: command and
+// message_type → the type that declares its fields. docs/commands.md
+// ("JSON messages") documents each with the same fields.
+var jsonTypes = map[string]any{
+	"backup/status":            backupStatusJSON{},
+	"backup/verbose_status":    backupVerboseJSON{},
+	"backup/summary":           backupSummaryJSON{},
+	"restore/status":           progressStatusJSON{},
+	"restore/summary":          restoreSummaryJSON{},
+	"check/status":             progressStatusJSON{},
+	"check/summary":            checkSummaryJSON{},
+	"prune/status":             progressStatusJSON{},
+	"prune/summary":            pruneSummaryJSON{},
+	"forget/forget":            forgetJSON{},
+	"forget/status":            progressStatusJSON{},
+	"forget/summary":           pruneSummaryJSON{},
+	"copy/status":              progressStatusJSON{},
+	"copy/summary":             copySummaryJSON{},
+	"snapshots/snapshot":       snapshotJSON{},
+	"snapshots/snapshot_group": snapshotGroupJSON{},
+	"ls/node":                  lsNodeJSON{},
+	"find/match":               findMatchJSON{},
+	"diff/diff":                diffJSON{},
+	"stats/stats":              statsJSON{},
+	"tag/tag":                  tagJSON{},
+	"key list/key":             keyJSON{},
+	"key add/key_added":        keyAddedJSON{},
+	"key add/key_exported":     keyExportedJSON{},
+	"key revoke/key_revoked":   keyRevokedJSON{},
+	"*/error":                  errorJSON{},
+	"*/warning":                warningJSON{},
+	"init/initialized":         initJSON{},
+	"version/version":          versionJSON{},
+	"mount/mounted":            mountJSON{},
+	"mount/unmounted":          mountJSON{},
+	"repair/repair":            repairJSON{},
+}
+
+// notRunHere are messages TestJSONMessages cannot make in-process: a
+// FUSE mount (internal/e2e TestMountCommand reads them).
+var notRunHere = map[string]bool{"mount/mounted": true, "mount/unmounted": true}
+
+// jsonFields lists t's JSON fields, nested ones as "a.b" (an object) or
+// "a[].b" (a list of objects), except inside types that are messages of
+// their own (a group's snapshots), and whether each is always present.
+func jsonFields(t reflect.Type, prefix string) map[string]bool {
+	out := map[string]bool{}
+	messages := map[reflect.Type]bool{}
+	for _, v := range jsonTypes {
+		messages[reflect.TypeOf(v)] = true
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "" || name == "-" {
+			panic(fmt.Sprintf("%s.%s has no JSON name", t, f.Name))
+		}
+		full := prefix + name
+		out[full] = !strings.Contains(opts, "omitempty")
+		ft := f.Type
+		suffix := "."
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Slice {
+			ft, suffix = ft.Elem(), "[]."
+		}
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Time{}) && !messages[ft] {
+			for k, v := range jsonFields(ft, full+suffix) {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// docHeadingRE matches a message's heading in docs/commands.md:
+// "### `summary` (check)".
+var docHeadingRE = regexp.MustCompile("^### `([a-z_]+)` \\(([a-z, *]+)\\)$")
+var docFieldRE = regexp.MustCompile("^\\| `([a-z_.\\[\\]]+)` \\|")
+
+// documentedJSON reads the JSON messages section of docs/commands.md:
+// "command/type" → its fields.
+func documentedJSON(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "docs", "commands.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	docs := map[string]map[string]bool{}
+	var current []string
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "## ") {
+			in = line == "## JSON messages"
+			current = nil
+			continue
+		}
+		if !in {
+			continue
+		}
+		if m := docHeadingRE.FindStringSubmatch(line); m != nil {
+			current = nil
+			for _, cmd := range strings.Split(m[2], ", ") {
+				key := cmd + "/" + m[1]
+				docs[key] = map[string]bool{}
+				current = append(current, key)
+			}
+			continue
+		}
+		if m := docFieldRE.FindStringSubmatch(line); m != nil {
+			for _, key := range current {
+				docs[key][m[1]] = true
+			}
+		}
+	}
+	return docs
+}
+
+// TestJSONMessagesDocumented: every message type's fields are the ones
+// docs/commands.md lists for it, no more and no fewer; a field added or
+// renamed in a type without the documentation fails here.
+func TestJSONMessagesDocumented(t *testing.T) {
+	docs := documentedJSON(t)
+	for key, v := range jsonTypes {
+		doc, ok := docs[key]
+		if !ok {
+			t.Errorf("%s: not documented in docs/commands.md, JSON messages", key)
+			continue
+		}
+		var fields []string
+		for f := range jsonFields(reflect.TypeOf(v), "") {
+			fields = append(fields, f)
+			if !doc[f] {
+				t.Errorf("%s: field %s is not documented", key, f)
+			}
+		}
+		for f := range doc {
+			if !slices.Contains(fields, f) {
+				t.Errorf("%s: documented field %s is not in %T", key, f, v)
+			}
+		}
+	}
+	for key := range docs {
+		if _, ok := jsonTypes[key]; !ok {
+			t.Errorf("docs/commands.md documents %s, which no command prints", key)
+		}
+	}
+}
+
+// jsonChecker validates --json output against jsonTypes and remembers
+// which messages it saw.
+type jsonChecker struct {
+	t    *testing.T
+	seen map[string]bool
+}
+
+// check validates out, the output of cmd: one array of messages, or one
+// message a line.
+func (j *jsonChecker) check(cmd, out string) {
+	j.t.Helper()
+	out = strings.TrimSpace(out)
+	if out == "" {
+		j.t.Errorf("%s: no output", cmd)
+		return
+	}
+	var raws []json.RawMessage
+	if strings.HasPrefix(out, "[") {
+		if err := json.Unmarshal([]byte(out), &raws); err != nil {
+			j.t.Errorf("%s: %v in %s", cmd, err, out)
+			return
+		}
+	} else {
+		for _, line := range strings.Split(out, "\n") {
+			raws = append(raws, json.RawMessage(line))
+		}
+	}
+	for _, raw := range raws {
+		j.message(cmd, raw)
+	}
+}
+
+func (j *jsonChecker) message(cmd string, raw json.RawMessage) {
+	j.t.Helper()
+	var head struct {
+		MessageType string `json:"message_type"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil || head.MessageType == "" {
+		j.t.Errorf("%s: no message_type in %s (%v)", cmd, raw, err)
+		return
+	}
+	key := cmd + "/" + head.MessageType
+	typ, ok := jsonTypes[key]
+	if !ok {
+		if typ, ok = jsonTypes["*/"+head.MessageType]; ok {
+			key = "*/" + head.MessageType
+		}
+	}
+	if !ok {
+		j.t.Errorf("%s: undocumented message type %q: %s", cmd, head.MessageType, raw)
+		return
+	}
+	j.seen[key] = true
+	v := reflect.New(reflect.TypeOf(typ))
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v.Interface()); err != nil {
+		j.t.Errorf("%s: %s does not decode as %T: %v", key, raw, typ, err)
+		return
+	}
+	var fields map[string]json.RawMessage
+	json.Unmarshal(raw, &fields)
+	for f, required := range jsonFields(reflect.TypeOf(typ), "") {
+		if _, ok := fields[f]; required && !strings.Contains(f, ".") && !ok {
+			j.t.Errorf("%s: required field %s missing in %s", key, f, raw)
+		}
+	}
+}
+
+// TestJSONMessages runs every command that prints with --json and
+// validates each message against its declared type: no unknown field, no
+// required field missing, every message type documented.
+func TestJSONMessages(t *testing.T) {
+	c := newCLI(t)
+	j := &jsonChecker{t: t, seen: map[string]bool{}}
+	src := filepath.Join(c.dir, "src")
+	tree(t, src, map[string]string{"a.txt": "alpha", "d/b.txt": "beta"})
+	pw := filepath.Join(c.dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("init")
+	j.check("backup", c.ok("backup", "--json", src).stdout)
+	tree(t, src, map[string]string{"a.txt": "alpha 2", "c.txt": "gamma"})
+	j.check("backup", c.ok("backup", "--json", "-vv", "--tag", "daily", src).stdout)
+	// A warning under --json is a warning message on standard error.
+	list := filepath.Join(c.dir, "list")
+	tree(t, c.dir, map[string]string{"list": src + "/nothing-*\n" + src + "/a.txt\n"})
+	r := c.ok("backup", "--json", "--files-from", list)
+	j.check("backup", r.stdout)
+	j.check("backup", r.stderr)
+	if !strings.Contains(r.stderr, `"message_type":"warning"`) || !strings.Contains(r.stderr, "matches no file") {
+		t.Errorf("backup --json with a pattern matching nothing: stderr %q", r.stderr)
+	}
+	j.check("snapshots", c.ok("snapshots", "--json").stdout)
+	j.check("snapshots", c.ok("snapshots", "--json", "--group-by", "host,paths,tags").stdout)
+	snaps := c.snapshots()
+	first, second := snaps[0].ID[:8], snaps[1].ID[:8]
+	j.check("ls", c.ok("ls", "--json", "latest").stdout)
+	j.check("find", c.ok("find", "--json", "*.txt").stdout)
+	j.check("diff", c.ok("diff", "--json", first, second).stdout)
+	j.check("stats", c.ok("stats", "--json").stdout)
+	j.check("restore", c.ok("restore", "--json", "latest", "--target", filepath.Join(c.dir, "r")).stdout)
+	j.check("check", c.ok("check", "--json", "--read-data").stdout)
+	j.check("tag", c.ok("tag", "--json", "--add", "keep", first).stdout)
+	j.check("key list", c.ok("key", "list", "--json").stdout)
+	j.check("key add", c.ok("key", "add", "--json", "--new-password-file", pw).stdout)
+	j.check("key add", c.ok("key", "add", "--json", "--role", "writer", "--export", filepath.Join(c.dir, "w.key"), "--new-password-file", pw).stdout)
+	var keys []keyJSON
+	jsonOf(t, c.ok("key", "list", "--json").stdout, &keys)
+	for _, k := range keys {
+		if k.Kind == "writer" {
+			j.check("key revoke", c.ok("key", "revoke", "--json", k.ShortID).stdout)
+		}
+	}
+	other := filepath.Join(c.dir, "other")
+	c.ok("-r", other, "init")
+	j.check("copy", c.ok("-r", other, "copy", "--json", "--from-repo", c.repo, "--from-password-file", pw).stdout)
+	j.check("forget", c.ok("forget", "--json", "--keep-last", "1", "--prune", "--grace", "0").stdout)
+	j.check("prune", c.ok("prune", "--json", "--grace", "0").stdout)
+	j.check("repair", c.ok("repair", "--json", "--dry-run").stdout)
+	j.check("init", c.ok("-r", filepath.Join(c.dir, "third"), "init", "--json").stdout)
+	j.check("version", c.ok("version", "--json").stdout)
+	// A failure under --json is an error message on standard error,
+	// also when the command line does not parse.
+	r = c.run("-r", filepath.Join(c.dir, "none"), "snapshots", "--json")
+	if r.code != exitNoRepository {
+		t.Fatalf("snapshots of no repository: exit %d", r.code)
+	}
+	j.check("snapshots", r.stderr)
+	r = c.run("snapshots", "--json", "--no-such-flag")
+	j.check("snapshots", r.stderr)
+	if !strings.Contains(r.stderr, `"exit_code":1`) {
+		t.Errorf("bad flag under --json: %s", r.stderr)
+	}
+
+	// Status messages come about once a second: render them directly.
+	for _, action := range []string{"restore", "check", "prune", "forget", "copy"} {
+		var out bytes.Buffer
+		p := newProgress(&GlobalOptions{JSON: true, stdout: &out, stderr: &out}, action, "files")
+		p.update(ticker.Counts{Items: 1, TotalItems: 4, Bytes: 100, TotalBytes: 400, Elapsed: time.Second})
+		j.check(action, out.String())
+	}
+	var out bytes.Buffer
+	newBackupProgress(&GlobalOptions{JSON: true, stdout: &out}).update(archiver.Progress{Files: 1, BytesDone: 5, BytesTotal: 10, CurrentFile: "/a", Elapsed: time.Second})
+	j.check("backup", out.String())
+
+	var missing []string
+	for key := range jsonTypes {
+		if !j.seen[key] && !notRunHere[key] {
+			missing = append(missing, key)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("message types never printed in this test: %v", missing)
+	}
+}
