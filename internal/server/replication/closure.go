@@ -20,11 +20,13 @@ import (
 // closure names what a replica needs of the primary: every snapshot file
 // of the primary that the replica's own retention has not forgotten (no
 // tombstone for it on the replica), every pack holding a blob its
-// manifest reaches (data and manifest pages), the primary's index
+// manifest reaches (data and manifest pages) that the replica does not
+// already hold in a pack of its own, the primary's index
 // fragments that describe such a pack where the replica's index does
 // not, and each pack such a fragment lists (so an index on the replica
-// never names a pack it lacks). Receipts and tombstones are all wanted:
-// small, and a receipt is what ages a snapshot on the replica too.
+// never names a pack it lacks). Receipts are all wanted: small, and a
+// receipt is what ages a snapshot on the replica too. The primary's
+// tombstones are wanted except for a snapshot the replica holds.
 //
 // A pack the replica's prune removed comes back when a kept snapshot
 // needs it again; a snapshot the replica forgot never does. prim and
@@ -84,9 +86,24 @@ func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository,
 	if err != nil {
 		return nil, fmt.Errorf("read the manifests of the primary's snapshots: %w", err)
 	}
+	// A blob the replica already holds (indexed, in a pack it stores, in
+	// a domain that serves the snapshot) needs nothing: the replica's
+	// prune may have repacked it, and copying the primary's pack again
+	// would only be pruned again.
+	has := func(e index.Entry) bool {
+		if rep == nil {
+			return false
+		}
+		for _, re := range rep.Index().LookupAll(e.ID, e.Type) {
+			if repStored[re.Pack.String()] && (re.Domain == e.Domain || re.Domain == rep.OwnerDomain()) {
+				return true
+			}
+		}
+		return false
+	}
 	need := map[blob.ID]bool{}
 	prim.Index().Each(func(e index.Entry) bool {
-		if live.Has(e.Type, e.ID) {
+		if !need[e.Pack] && live.Serves(e) && !has(e) {
 			need[e.Pack] = true
 		}
 		return true
@@ -140,11 +157,31 @@ func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository,
 			}
 		}
 	}
-	return func(h backend.Handle) bool {
-		switch h.Type {
-		case backend.Receipts, backend.Tombstones:
-			return true
+	// The primary's tombstones, but none for a snapshot the replica holds
+	// or is about to: a deletion on the primary is not mirrored, and a
+	// tombstone beside its snapshot would make the snapshot look replayed.
+	held := map[string]bool{}
+	if rep != nil {
+		if err := repBe.List(ctx, backend.Snapshots, func(fi backend.FileInfo) error {
+			held[fi.Name] = true
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("list the replica's snapshots: %w", err)
 		}
-		return want[h]
+	}
+	ts, bad, err := prim.Tombstones(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the primary's tombstones: %w", err)
+	}
+	for _, e := range bad {
+		log.Warn("replication: a tombstone on the primary is invalid; not copied", "err", e)
+	}
+	for _, t := range ts {
+		if !held[t.Snapshot] && !want[backend.Handle{Type: backend.Snapshots, Name: t.Snapshot}] {
+			want[backend.Handle{Type: backend.Tombstones, Name: t.Name}] = true
+		}
+	}
+	return func(h backend.Handle) bool {
+		return h.Type == backend.Receipts || want[h]
 	}, nil
 }

@@ -50,8 +50,9 @@ type Config struct {
 	Open func(ctx context.Context, repo string) (backend.Backend, error)
 	// OpenRepo opens be, the primary of repo or a replica of it, with the
 	// server's keys (its metadata identity and coordinator key); nil, nil
-	// for a restic repository. A destination with a retention policy
-	// needs it.
+	// for a restic repository. Without it cairn repositories are copied
+	// whole, like restic ones, and a destination with a retention policy
+	// fails its passes.
 	OpenRepo func(ctx context.Context, repo string, be backend.Backend) (*repository.Repository, error)
 	Log      *slog.Logger
 	// SpoolDir holds a file while it is copied (unlinked at once).
@@ -364,12 +365,13 @@ func (w *worker) pass(t *target, repo string) {
 		w.failed(repo, fmt.Errorf("open the replica: %w", err), replicate.Stats{})
 		return
 	}
-	// A destination with its own retention copies by snapshot closure
-	// (closure.go) and applies its policy to a cairn replica after the
-	// copy; a restic repository is copied whole, without retention.
+	// A cairn repository is copied by snapshot closure (closure.go), and
+	// a destination with its own retention applies it to the replica
+	// after the copy; a restic repository is copied whole, without
+	// retention.
 	var want func(backend.Handle) bool
 	var prim *repository.Repository
-	if w.d.Retention != nil && t.rest == nil {
+	if t.rest == nil && (w.s.cfg.OpenRepo != nil || w.d.Retention != nil) {
 		if prim, err = w.openRepo(ctx, repo, src); err != nil {
 			w.failed(repo, fmt.Errorf("open the primary with the server's keys: %w", err), replicate.Stats{})
 			return
@@ -422,7 +424,7 @@ func (w *worker) pass(t *target, repo string) {
 	})
 	close(live)
 	<-liveDone
-	if err == nil && prim != nil {
+	if err == nil && prim != nil && w.d.Retention != nil {
 		err = w.retain(ctx, log, repo, it, dst)
 	}
 	if t.s3 == nil && t.rest == nil {
