@@ -22,8 +22,7 @@
 // only the snapshots, packs and index fragments the caller names.
 //
 // Files are content-named: what the destination lists, or what the
-// caller's Ledger says was copied before (and perhaps removed since by the
-// destination's own retention), is skipped. Every copied file is re-hashed
+// caller's Ledger says was copied before, is skipped. Every copied file is re-hashed
 // against its name before it is stored, so a corrupt source file is
 // reported, never copied. Nothing is ever deleted: a deletion on the
 // source is not mirrored. Plans, claims and locks are the source's own
@@ -46,10 +45,12 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 )
 
-// Ledger remembers what earlier passes copied to one destination, so a
-// file the destination's own retention removed is not copied again. A nil
-// Ledger means "the destination's listing is the whole truth". A pass
-// calls it from several goroutines at once.
+// Ledger remembers what earlier passes copied to one destination; a file
+// it says was copied is skipped. (What a destination's own retention
+// removed is kept out by the caller's Options.Want, not by a ledger: a
+// pack pruned there must come back when a later snapshot needs it.) A
+// nil Ledger means "the destination's listing is the whole truth". A
+// pass calls it from several goroutines at once.
 type Ledger interface {
 	Copied(h backend.Handle) bool
 	Record(h backend.Handle) error

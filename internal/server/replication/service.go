@@ -9,8 +9,14 @@
 // repository it replicates (lists both sides, copies what the replica
 // lacks) when the service starts and every ReconcileEvery, so a commit
 // missed by a crash, a file lost on the replica, or a destination added
-// later are healed. Nothing is ever deleted on a replica: a deletion on
-// the primary is not mirrored.
+// later are healed. A deletion on the primary is never mirrored.
+//
+// A cairn repository is copied by snapshot closure (closure.go): the
+// replica gets the primary's snapshots that its own retention has not
+// forgotten and what they need. A destination with a retention policy
+// (state.Destination.Retention) applies it to each cairn replica after a
+// pass, with maintain.Apply, the server's one retention run. Restic
+// repositories are copied whole, without retention.
 //
 // Each destination has one worker: it replicates one repository at a
 // time with the destination's concurrency (files at once) and bandwidth
@@ -587,9 +593,12 @@ type ledger struct {
 	err     error
 }
 
-// Copied reports true only for a file the destination's own retention
-// removed: any other file the replica lacks is copied (again), which is
-// how reconciliation heals a replica.
+// Copied reports true only for a file the ledger marks dropped; nothing
+// marks one (the column is unused): what a destination's retention
+// removed stays removed by the closure (closure.go), which follows the
+// replica's tombstones and lets a pruned pack come back when a kept
+// snapshot needs it. Any other file the replica lacks is copied (again),
+// which is how reconciliation heals a replica.
 func (l *ledger) Copied(h backend.Handle) bool {
 	l.once.Do(func() { l.dropped, l.err = l.st.ReplicaDropped(l.ctx, l.dest, l.repo) })
 	return l.err == nil && l.dropped[h]
