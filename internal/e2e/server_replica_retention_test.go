@@ -82,6 +82,14 @@ func TestServerReplicaRetention(t *testing.T) {
 	if !strings.Contains(out, "replicas keep daily 3") && !strings.Contains(out, "daily") {
 		t.Fatalf("destination add:\n%s", out)
 	}
+	pf := filepath.Join(s.dir, "replica-policy.yaml")
+	os.WriteFile(pf, []byte("keep: {last: 2}\n"), 0o600)
+	if out := s.ok("server", "destination", "set", "one", "--policy-file", pf).stdout; !strings.Contains(out, "last 2") {
+		t.Fatalf("destination set --policy-file:\n%s", out)
+	}
+	expectExit(t, s.run("server", "destination", "set", "one", "--policy-file", pf, "--keep-last", "1"), 1, "alternatives")
+	os.WriteFile(pf, []byte("keep: {lasts: 2}\n"), 0o600)
+	expectExit(t, s.run("server", "destination", "set", "one", "--policy-file", pf), 1, "lasts")
 	// set replaces the policy: the last snapshot only.
 	out = s.ok("server", "destination", "set", "one", "--keep-last", "1", "--grace", "0s", "--retention-every", "1s").stdout
 	if !strings.Contains(out, "last 1") {
