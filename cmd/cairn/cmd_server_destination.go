@@ -16,6 +16,9 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/prune"
+	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/server/replication"
 	"github.com/cairnbackup/cairn/internal/server/state"
@@ -30,11 +33,16 @@ cairn server (rest:…). The server copies each replicated client's
 repositories there, to LOC/CLIENT/REPO/, seconds after each snapshot, and
 reconciles every --reconcile-every. A replica is a complete repository:
 cairn -r LOC/CLIENT/REPO --key-file OWNER.key restore latest works with it
-alone. Nothing is ever deleted on a replica. Changes take effect on a
-running server within seconds. See docs/server.md, Replication.`,
+alone. A deletion on the primary is never mirrored; a destination with
+its own retention policy (--keep-* on add or set) keeps the snapshots its
+policy keeps, forgets the rest on the replica itself, and copies only what
+the kept snapshots need (cairn repositories; a restic repository is copied
+whole, without retention). Changes take effect on a running server within
+seconds. See docs/server.md, Replication.`,
 	}
 	c.AddCommand(
 		newServerDestinationAddCommand(g, opts),
+		newServerDestinationSetCommand(g, opts),
 		&cobra.Command{
 			Use: "list", Short: "List destinations", Args: cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error { return runServerDestinationList(c.Context(), g, opts) },
@@ -62,6 +70,7 @@ type ServerDestinationAddOptions struct {
 	Bandwidth       string
 	Concurrency     int
 	ReconcileEvery  time.Duration
+	Retention       destinationRetention
 }
 
 func newServerDestinationAddCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -78,7 +87,9 @@ first line of the credentials file. The file is read at each connection;
 only its path is recorded.`,
 		Example: `  cairn server destination add usb --location /mnt/usb/cairn --all
   cairn server destination add offsite --location s3:https://s3.example.com/backups \
-      --credentials-file /etc/cairn/offsite.aws --clients laptop,db1 --bandwidth 20MiB/s`,
+      --credentials-file /etc/cairn/offsite.aws --clients laptop,db1 --bandwidth 20MiB/s --keep-daily 7
+  cairn server destination add far --location rest:https://laptop@far.example.com/laptop \
+      --credentials-file /etc/cairn/far.pw --clients laptop`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
 			return runServerDestinationAdd(c.Context(), g, opts, ao, a[0])
@@ -92,7 +103,149 @@ only its path is recorded.`,
 	f.StringVar(&ao.Bandwidth, "bandwidth", "", "most bytes a second read for this destination, e.g. 20MiB/s (default: unlimited)")
 	f.IntVar(&ao.Concurrency, "concurrency", 4, "files copied at once")
 	f.DurationVar(&ao.ReconcileEvery, "reconcile-every", 15*time.Minute, "how often every replica is compared with its primary and healed")
+	ao.Retention.flags(c)
 	return c
+}
+
+// destinationRetention are the flags that give a destination its own
+// retention policy.
+type destinationRetention struct {
+	p          state.Policy
+	within     string
+	policyFile string
+	keepAll    bool // destination set only
+	cmd        *cobra.Command
+}
+
+func (r *destinationRetention) flags(c *cobra.Command) {
+	r.p, r.cmd = state.DefaultPolicy(), c
+	f := c.Flags()
+	f.IntVar(&r.p.Keep.Last, "keep-last", 0, "replicas keep the last N snapshots")
+	f.IntVar(&r.p.Keep.Hourly, "keep-hourly", 0, "replicas keep the newest snapshot of each of the last N hours")
+	f.IntVar(&r.p.Keep.Daily, "keep-daily", 0, "replicas keep the newest snapshot of each of the last N days")
+	f.IntVar(&r.p.Keep.Weekly, "keep-weekly", 0, "replicas keep the newest snapshot of each of the last N weeks")
+	f.IntVar(&r.p.Keep.Monthly, "keep-monthly", 0, "replicas keep the newest snapshot of each of the last N months")
+	f.IntVar(&r.p.Keep.Yearly, "keep-yearly", 0, "replicas keep the newest snapshot of each of the last N years")
+	f.StringVar(&r.within, "keep-within", "", "replicas keep snapshots within DURATION of the newest (e.g. 7d)")
+	f.StringArrayVar(&r.p.Keep.Tags, "keep-tag", nil, "replicas keep snapshots with these tags (comma-separated: all of them); repeatable")
+	f.StringVar(&r.p.GroupBy, "group-by", state.DefaultGroupBy, "group snapshots by any of host, paths, tags (with a --keep-* rule)")
+	f.StringVar(&r.policyFile, "policy-file", "", "read the replicas' retention rules from this file (as cairn forget --policy-file)")
+	f.DurationVar(&r.p.Grace, "grace", prune.DefaultGrace, "delete packs the replicas no longer need only after this long")
+	f.DurationVar(&r.p.Every, "retention-every", state.DefaultEvery, "how often the replicas' retention runs")
+}
+
+// policy returns the policy the flags give, nil if they give no rule
+// (the replicas keep every snapshot).
+func (r *destinationRetention) policy() (*state.Policy, error) {
+	f := r.cmd.Flags()
+	rules := false
+	for _, n := range []string{"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly", "keep-within", "keep-tag", "policy-file"} {
+		rules = rules || f.Changed(n)
+	}
+	if !rules {
+		for _, n := range []string{"group-by", "grace", "retention-every"} {
+			if f.Changed(n) {
+				return nil, usageError{fmt.Errorf("--%s shapes a retention policy: give its rules too (--keep-* or --policy-file)", n)}
+			}
+		}
+		return nil, nil
+	}
+	p := r.p
+	if r.policyFile != "" {
+		for _, n := range []string{"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly", "keep-within", "keep-tag", "group-by"} {
+			if f.Changed(n) {
+				return nil, usageError{fmt.Errorf("--policy-file and --%s are alternatives: put every rule in the file", n)}
+			}
+		}
+		src, err := os.ReadFile(r.policyFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--policy-file: %w", err)}
+		}
+		cfg, err := retention.ParseConfig(src)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", r.policyFile, err)}
+		}
+		p.Keep, p.Within, p.GroupBy, p.Importance = cfg.Keep, cfg.Keep.Within, cfg.GroupBy, cfg.Importance
+		p.Keep.Within = 0
+	} else if r.within != "" {
+		var err error
+		if p.Within, err = retention.ParseDuration(r.within); err != nil {
+			return nil, usageError{fmt.Errorf("--keep-within: %w", err)}
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("retention: %w", err)}
+	}
+	return &p, nil
+}
+
+// retentionText is a destination's retention for people.
+func retentionText(p *state.Policy) string {
+	if p == nil {
+		return "keeps every snapshot"
+	}
+	return p.String()
+}
+
+// ServerDestinationSetOptions are `server destination set`'s flags.
+type ServerDestinationSetOptions struct {
+	Retention destinationRetention
+}
+
+func newServerDestinationSetCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
+	var so ServerDestinationSetOptions
+	c := &cobra.Command{
+		Use:   "set NAME",
+		Short: "Change a destination's retention policy",
+		Long: `Replace the retention policy of a destination's replicas (the --keep-* rules,
+or --policy-file), or with --keep-all drop it: the replicas then keep
+every snapshot the primary still has. Snapshots the replicas' retention
+already forgot stay forgotten there. A running server applies the change
+within seconds.`,
+		Example: `  cairn server destination set offsite --keep-daily 7
+  cairn server destination set usb --keep-all`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, a []string) error {
+			return runServerDestinationSet(c.Context(), g, opts, so, a[0])
+		},
+	}
+	so.Retention.flags(c)
+	c.Flags().BoolVar(&so.Retention.keepAll, "keep-all", false, "drop the retention policy: the replicas keep every snapshot")
+	return c
+}
+
+func runServerDestinationSet(ctx context.Context, g *GlobalOptions, opts *ServerOptions, so ServerDestinationSetOptions, name string) error {
+	p, err := so.Retention.policy()
+	if err != nil {
+		return err
+	}
+	switch {
+	case p != nil && so.Retention.keepAll:
+		return usageError{errors.New("--keep-all and a retention policy are alternatives")}
+	case p == nil && !so.Retention.keepAll:
+		return usageError{errors.New("nothing to change: give --keep-* rules, --policy-file or --keep-all")}
+	}
+	d, err := opts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	err = d.State.SetDestinationRetention(ctx, name, p)
+	if errors.Is(err, state.ErrNoDestination) {
+		return withHint(err, "see `cairn server destination list`")
+	}
+	if err != nil {
+		return err
+	}
+	x, err := d.State.Destination(ctx, name)
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		return writeJSON(g.stdout, destinationJSON(x, "destination_set"))
+	}
+	g.printf("destination %s: replicas %s\n", name, retentionText(x.Retention))
+	return nil
 }
 
 // parseBandwidth parses "20MiB/s" (or "20MiB"); "" or "0" is unlimited.
@@ -124,6 +277,10 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 	if ao.ReconcileEvery < time.Second {
 		return usageError{fmt.Errorf("--reconcile-every %v: give at least 1s", ao.ReconcileEvery)}
 	}
+	ret, err := ao.Retention.policy()
+	if err != nil {
+		return err
+	}
 	d, err := opts.open(ctx)
 	if err != nil {
 		return err
@@ -142,7 +299,7 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 		return err
 	}
 	dest, err := replication.CheckDestination(state.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
-		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now()}, d.Dir, storage)
+		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now(), Retention: ret}, d.Dir, storage)
 	if err != nil {
 		return usageError{err}
 	}
@@ -161,6 +318,7 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 	}
 	g.printf("added destination %s: %s\n", name, displayText(location.Redact(dest.Location)))
 	g.printf("replicates %s, %s, %d files at once\n", clientsText(dest), bandwidthText(dest.Bandwidth), dest.Concurrency)
+	g.printf("replicas %s\n", retentionText(dest.Retention))
 	g.printf("A running server starts within seconds; `cairn server replication status` shows progress.\n")
 	return nil
 }
@@ -186,7 +344,10 @@ func destinationJSON(d state.Destination, messageType string) map[string]any {
 	}
 	m := map[string]any{"name": d.Name, "location": location.Redact(d.Location), "credentials_file": d.CredentialsFile,
 		"clients": clients, "all": len(d.Clients) == 0, "bandwidth": d.Bandwidth, "concurrency": d.Concurrency,
-		"reconcile_every": d.ReconcileEvery.String(), "created": d.Created.Format(time.RFC3339)}
+		"reconcile_every": d.ReconcileEvery.String(), "created": d.Created.Format(time.RFC3339), "retention": nil}
+	if d.Retention != nil {
+		m["retention"] = d.Retention.String()
+	}
 	if messageType != "" {
 		m["message_type"] = messageType
 	}
@@ -275,6 +436,7 @@ func runServerDestinationShow(ctx context.Context, g *GlobalOptions, opts *Serve
 	fmt.Fprintf(tw, "bandwidth:\t%s\n", bw)
 	fmt.Fprintf(tw, "concurrency:\t%d files at once\n", x.Concurrency)
 	fmt.Fprintf(tw, "reconciles:\tevery %s\n", x.ReconcileEvery)
+	fmt.Fprintf(tw, "retention:\t%s\n", retentionText(x.Retention))
 	fmt.Fprintf(tw, "added:\t%s\n", x.Created.Local().Format("2006-01-02 15:04:05 MST"))
 	if err := tw.Flush(); err != nil {
 		return err
@@ -446,7 +608,10 @@ type serverReplication struct {
 func newServerReplication(d *server.Data, log *slog.Logger) *serverReplication {
 	r := &serverReplication{d: d}
 	r.svc = replication.New(replication.Config{State: d.State, Log: log, SpoolDir: filepath.Join(d.Dir, "replication-spool"),
-		Open: func(ctx context.Context, repo string) (backend.Backend, error) { return r.srv.Repository(ctx, repo) }})
+		Open: func(ctx context.Context, repo string) (backend.Backend, error) { return r.srv.Repository(ctx, repo) },
+		OpenRepo: func(ctx context.Context, repo string, be backend.Backend) (*repository.Repository, error) {
+			return r.srv.OpenRepository(ctx, repo, be)
+		}})
 	return r
 }
 

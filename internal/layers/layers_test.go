@@ -80,7 +80,7 @@ var layer = map[string]int{
 	"internal/server":              9,
 	"internal/server/monitor":      8, // backup levels and alerts from the state database
 	"internal/server/web":          9, // the status page: monitor and state; cmd/cairn mounts it
-	"internal/server/replication":  8, // copies repositories to destinations; cmd/cairn starts it beside the server
+	"internal/server/replication":  9, // copies repositories to destinations; cmd/cairn starts it beside the server
 	"internal/server/audit":        9, // re-hashes and heals the primary and replication's replicas (8); cmd/cairn starts it
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    10,
@@ -148,7 +148,7 @@ var importedOnlyBy = map[string][]string{
 	// The server's parts are the server's.
 	"internal/server":             {"cmd/cairn"},
 	"internal/server/state":       {"internal/server", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/audit", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
-	"internal/server/maintain":    {"internal/server"},
+	"internal/server/maintain":    {"internal/server", "internal/server/replication"},                                                                                                                                                                                                                                // replication applies a destination's retention with maintain.Apply
 	"internal/server/storage":     {"internal/server", "internal/server/coord"},
 	"internal/server/repohttp":    {"internal/server", "internal/server/verify", "internal/server/sessions"},
 	"internal/server/verify":      {"internal/server"},

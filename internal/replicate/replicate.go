@@ -18,9 +18,11 @@
 // holds back every later phase of the pass, so the destination never
 // names a pack it lacks.
 //
+// With Options.Want, a pass copies a closure rather than everything:
+// only the snapshots, packs and index fragments the caller names.
+//
 // Files are content-named: what the destination lists, or what the
-// caller's Ledger says was copied before (and perhaps removed since by the
-// destination's own retention), is skipped. Every copied file is re-hashed
+// caller's Ledger says was copied before, is skipped. Every copied file is re-hashed
 // against its name before it is stored, so a corrupt source file is
 // reported, never copied. Nothing is ever deleted: a deletion on the
 // source is not mirrored. Plans, claims and locks are the source's own
@@ -36,16 +38,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 )
 
-// Ledger remembers what earlier passes copied to one destination, so a
-// file the destination's own retention removed is not copied again. A nil
-// Ledger means "the destination's listing is the whole truth". A pass
-// calls it from several goroutines at once.
+// Ledger remembers what earlier passes copied to one destination; a file
+// it says was copied is skipped. (What a destination's own retention
+// removed is kept out by the caller's Options.Want, not by a ledger: a
+// pack pruned there must come back when a later snapshot needs it.) A
+// nil Ledger means "the destination's listing is the whole truth". A
+// pass calls it from several goroutines at once.
 type Ledger interface {
 	Copied(h backend.Handle) bool
 	Record(h backend.Handle) error
@@ -65,6 +70,13 @@ type Options struct {
 	Ledger Ledger
 	// Progress, when set, is called after each file is copied or skipped.
 	Progress func(h backend.Handle, size int64, copied bool)
+	// Want, when set, narrows a pass to a closure: of the packs, index
+	// fragments and snapshot-level files, only those it wants are copied
+	// (trust files and the config always are). The caller, who can read
+	// manifests and the index, names a set of snapshots and everything
+	// they need (see package replication); the order of the phases still
+	// puts a snapshot's packs and index before its file.
+	Want func(h backend.Handle) bool
 	// Found, when set, is called as the pass finds files the destination
 	// lacks (files and their bytes, added to Stats.Missing), before it
 	// copies them: with Progress, how far a long pass has come.
@@ -207,6 +219,9 @@ func (p *pass) missing(ctx context.Context, ts []backend.FileType) ([]backend.Fi
 		if err := p.src.List(ctx, t, func(fi backend.FileInfo) error {
 			if backend.ValidName(fi.Handle) != nil {
 				return nil // not a repository file; nothing a reader would open
+			}
+			if p.opt.Want != nil && !slices.Contains(trustTypes, t) && !p.opt.Want(fi.Handle) {
+				return nil // outside the closure
 			}
 			if have[fi.Name] || p.opt.Ledger != nil && p.opt.Ledger.Copied(fi.Handle) {
 				p.skipped(fi)

@@ -376,3 +376,49 @@ func TestLimiterPacesToTheRate(t *testing.T) {
 		t.Fatalf("a cancelled copy was not stopped: %v", err)
 	}
 }
+
+func TestSyncWantCopiesOnlyTheClosureAndAllTrustFiles(t *testing.T) {
+	ctx := context.Background()
+	src, hs := source(t)
+	want := map[backend.Handle]bool{}
+	var trust int
+	for _, h := range hs {
+		switch h.Type {
+		case backend.Config, backend.Configs, backend.Rosters, backend.Keys:
+			trust++
+		case backend.Snapshots:
+			if len(want) == 0 || !want[backend.Handle{Type: backend.Snapshots}] {
+				want[h] = true
+				want[backend.Handle{Type: backend.Snapshots}] = true // one snapshot only
+			}
+		case backend.Data:
+			if len(h.Name)%2 == 0 || h.Name < "8" {
+				want[h] = true
+			}
+		}
+	}
+	delete(want, backend.Handle{Type: backend.Snapshots})
+	dst := mem.New()
+	order := recorder(dst)
+	st, err := Sync(ctx, src, dst, Options{SpoolDir: t.TempDir(), Want: func(h backend.Handle) bool { return want[h] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[backend.Handle]bool{}
+	for _, h := range order() {
+		got[h] = true
+	}
+	for _, h := range hs {
+		isTrust := h.Type == backend.Config || h.Type == backend.Configs || h.Type == backend.Rosters || h.Type == backend.Keys
+		if got[h] != (want[h] || isTrust) {
+			t.Errorf("%s copied %v, wanted %v", h, got[h], want[h] || isTrust)
+		}
+	}
+	if st.Copied != len(want)+trust || st.Snapshots != 1 {
+		t.Fatalf("%+v, want %d files (1 snapshot)", st, len(want)+trust)
+	}
+	// A file the closure leaves out is not counted as lacking either.
+	if st.Missing != st.Copied-1 { // Missing does not count the config
+		t.Fatalf("missing %d, copied %d", st.Missing, st.Copied)
+	}
+}

@@ -292,3 +292,8 @@ func (r *Repository) MayCommit(pub ed25519.PublicKey, seq uint64) bool {
 	}
 	return r.roster.Has(pub, seq)
 }
+
+// IndexEntry is one blob's location as the repository's index holds it
+// (Index().Each hands them out), named here so that callers outside
+// the format packages need not import internal/index.
+type IndexEntry = index.Entry

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/repository"
 )
 
 // Repository returns the backend of an existing repository
@@ -11,4 +12,21 @@ import (
 // backend.ErrNotFound; replication reads the primary through it.
 func (s *Server) Repository(ctx context.Context, repo string) (backend.Backend, error) {
 	return s.repos.Get(ctx, repo)
+}
+
+// OpenRepository opens be, a copy of the server's repository repo (its
+// primary or a replica), with the server's keys: the metadata identity
+// and the coordinator key. nil, nil for a restic repository or one
+// without a config yet. Replication applies a destination's retention
+// with it.
+func (s *Server) OpenRepository(ctx context.Context, repo string, be backend.Backend) (*repository.Repository, error) {
+	prim, err := s.repos.Get(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	cr, err := s.verify.Repo(ctx, repo, prim)
+	if err != nil || cr == nil {
+		return nil, err
+	}
+	return cr.Open(ctx, be)
 }

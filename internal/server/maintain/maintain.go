@@ -203,40 +203,84 @@ func (s *Scheduler) Repo(ctx context.Context, client, repo string, p state.Polic
 	if r == nil {
 		return j, false, false
 	}
-	if err := r.LoadIndex(cctx); err != nil { // manifests, for anomaly detection
-		return fail("load index", err)
-	}
-	before, err := fileSizes(cctx, be)
+	out, err := Apply(cctx, Target{Repo: r, Backend: be, Log: log, SessionsOpenAt: s.sessionsOpenAt(client, repo), Now: s.Now}, p)
+	j.SnapshotsRemoved, j.BytesFreed = out.Removed, out.BytesFreed
 	if err != nil {
-		return fail("list", err)
+		return fail(out.Step, err)
+	}
+	if out.Over != nil {
+		budget, j.Error = true, out.Over.Error()
+	}
+	j.PacksDeleted, j.End = len(out.Prune.Deleted), s.Now()
+	return j, budget, true
+}
+
+// Target is a repository a policy is applied to: a client's repository
+// in the server's storage, or a replica of it on a replication
+// destination (internal/server/replication), opened with the server's
+// keys. The caller holds it (as coordinator, or as its only writer).
+type Target struct {
+	Repo    *repository.Repository
+	Backend backend.Backend // Repo's storage, to measure what a run frees
+	Log     *slog.Logger
+	// SessionsOpenAt is prune.Options.SessionsOpenAt: the backup sessions
+	// that write to the repository; nil for none (a replica).
+	SessionsOpenAt func(ctx context.Context, t time.Time) (int, error)
+	Now            func() time.Time
+}
+
+// Outcome is what Apply did.
+type Outcome struct {
+	Removed    int           // snapshots forgotten
+	Over       error         // retention.ErrBudget's error: a space budget not met, nothing forgotten
+	Prune      *prune.Report // set once prune ran
+	BytesFreed int64
+	Step       string // what failed
+}
+
+// Apply applies p to t: it forgets what the policy drops (receipts,
+// floors, a writer's last statement, tombstones first) and
+// garbage-collects with the policy's grace period. It is the one
+// retention run, for the primary and for replicas alike.
+func Apply(ctx context.Context, t Target, p state.Policy) (out Outcome, err error) {
+	if t.Now == nil {
+		t.Now = time.Now
+	}
+	if err := t.Repo.LoadIndex(ctx); err != nil { // manifests, for anomaly detection
+		out.Step = "load index"
+		return out, err
+	}
+	before, err := fileSizes(ctx, t.Backend)
+	if err != nil {
+		out.Step = "list"
+		return out, err
 	}
 	defer func() {
 		// Whatever happened, files may be gone: measure again.
-		if after, err := fileSizes(context.WithoutCancel(ctx), be); err == nil {
+		if after, err := fileSizes(context.WithoutCancel(ctx), t.Backend); err == nil {
 			for h, n := range before {
 				if _, ok := after[h]; !ok {
-					j.BytesFreed += n
+					out.BytesFreed += n
 				}
 			}
 		}
 	}()
-	removed, over, step, err := applyRetention(cctx, r, log, p)
-	j.SnapshotsRemoved += removed
+	removed, over, step, err := applyRetention(ctx, t.Repo, t.Log, p)
+	out.Removed, out.Over = removed, over
 	if err != nil {
-		return fail(step, err)
+		out.Step = step
+		return out, err
 	}
-	if over != nil {
-		budget, j.Error = true, over.Error()
-	}
-	rep, err := prune.Run(cctx, r, prune.Options{Grace: p.Grace, Log: log,
-		SessionsOpenAt: s.sessionsOpenAt(client, repo), Now: s.Now})
+	rep, err := prune.Run(ctx, t.Repo, prune.Options{Grace: p.Grace, Log: t.Log,
+		SessionsOpenAt: t.SessionsOpenAt, Now: t.Now})
 	if err != nil {
-		return fail("prune", err)
+		out.Step = "prune"
+		return out, err
 	}
-	j.PacksDeleted, j.End = len(rep.Deleted), s.Now()
-	log.Info("maintenance done", "snapshots_removed", j.SnapshotsRemoved, "packs_condemned", len(rep.Condemned),
+	out.Prune = rep
+	t.Log.Info("maintenance done", "snapshots_removed", out.Removed, "packs_condemned", len(rep.Condemned),
 		"packs_deleted", len(rep.Deleted), "plans_pending", rep.PlansPending)
-	return j, budget, true
+	return out, nil
 }
 
 // fileSizes lists every file of a repository with its size.

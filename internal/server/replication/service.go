@@ -9,8 +9,14 @@
 // repository it replicates (lists both sides, copies what the replica
 // lacks) when the service starts and every ReconcileEvery, so a commit
 // missed by a crash, a file lost on the replica, or a destination added
-// later are healed. Nothing is ever deleted on a replica: a deletion on
-// the primary is not mirrored.
+// later are healed. A deletion on the primary is never mirrored.
+//
+// A cairn repository is copied by snapshot closure (closure.go): the
+// replica gets the primary's snapshots that its own retention has not
+// forgotten and what they need. A destination with a retention policy
+// (state.Destination.Retention) applies it to each cairn replica after a
+// pass, with maintain.Apply, the server's one retention run. Restic
+// repositories are copied whole, without retention.
 //
 // Each destination has one worker: it replicates one repository at a
 // time with the destination's concurrency (files at once) and bandwidth
@@ -28,6 +34,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +44,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/replicate"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -46,7 +54,13 @@ type Config struct {
 	// Open returns the primary's backend of an existing repository
 	// (<client>/<repository…>).
 	Open func(ctx context.Context, repo string) (backend.Backend, error)
-	Log  *slog.Logger
+	// OpenRepo opens be, the primary of repo or a replica of it, with the
+	// server's keys (its metadata identity and coordinator key); nil, nil
+	// for a restic repository. Without it cairn repositories are copied
+	// whole, like restic ones, and a destination with a retention policy
+	// fails its passes.
+	OpenRepo func(ctx context.Context, repo string, be backend.Backend) (*repository.Repository, error)
+	Log      *slog.Logger
 	// SpoolDir holds a file while it is copied (unlinked at once).
 	SpoolDir string
 	// Now is the server's clock; default time.Now.
@@ -169,7 +183,8 @@ func (s *Service) reload(ctx context.Context, wg *sync.WaitGroup) {
 
 func sameDestination(a, b state.Destination) bool {
 	return a.Location == b.Location && a.CredentialsFile == b.CredentialsFile && slices.Equal(a.Clients, b.Clients) &&
-		a.Bandwidth == b.Bandwidth && a.Concurrency == b.Concurrency && a.ReconcileEvery == b.ReconcileEvery && a.Created.Equal(b.Created)
+		a.Bandwidth == b.Bandwidth && a.Concurrency == b.Concurrency && a.ReconcileEvery == b.ReconcileEvery && a.Created.Equal(b.Created) &&
+		reflect.DeepEqual(a.Retention, b.Retention)
 }
 
 // item is one repository's replica as its worker tracks it.
@@ -180,6 +195,9 @@ type item struct {
 	// since is the oldest commit noted after the running pass (or the
 	// last one) started: the pass may have missed it.
 	since time.Time
+	// retained is when the destination's retention last ran on the
+	// replica (zero: not since the worker started).
+	retained time.Time
 }
 
 // worker replicates to one destination.
@@ -353,6 +371,28 @@ func (w *worker) pass(t *target, repo string) {
 		w.failed(repo, fmt.Errorf("open the replica: %w", err), replicate.Stats{})
 		return
 	}
+	// A cairn repository is copied by snapshot closure (closure.go), and
+	// a destination with its own retention applies it to the replica
+	// after the copy; a restic repository is copied whole, without
+	// retention.
+	var want func(backend.Handle) bool
+	var prim *repository.Repository
+	if t.rest == nil && (w.s.cfg.OpenRepo != nil || w.d.Retention != nil) {
+		if prim, err = w.openRepo(ctx, repo, src); err != nil {
+			w.failed(repo, fmt.Errorf("open the primary with the server's keys: %w", err), replicate.Stats{})
+			return
+		}
+	}
+	if prim != nil {
+		rep, err := w.openReplica(ctx, repo, dst)
+		if err == nil {
+			want, err = closure(ctx, log, prim, src, rep, dst)
+		}
+		if err != nil {
+			w.failed(repo, fmt.Errorf("what the replica keeps: %w", err), replicate.Stats{})
+			return
+		}
+	}
 	// The bytes still to copy go to the status every second of a long
 	// pass.
 	var found, copied atomic.Int64
@@ -379,6 +419,7 @@ func (w *worker) pass(t *target, repo string) {
 		Concurrency: w.d.Concurrency,
 		Limiter:     w.lim,
 		SpoolDir:    w.s.cfg.SpoolDir,
+		Want:        want,
 		Ledger:      &ledger{ctx: ctx, st: st, dest: w.d.Name, repo: repo},
 		Found:       func(_ int, n int64) { found.Add(n) },
 		Progress: func(h backend.Handle, n int64, c bool) {
@@ -389,6 +430,9 @@ func (w *worker) pass(t *target, repo string) {
 	})
 	close(live)
 	<-liveDone
+	if err == nil && prim != nil && w.d.Retention != nil {
+		err = w.retain(ctx, log, repo, it, dst)
+	}
 	if t.s3 == nil && t.rest == nil {
 		dst.Close()
 	}
@@ -423,6 +467,58 @@ func (w *worker) pass(t *target, repo string) {
 	if stats.Copied > 0 {
 		log.Info("replicated", "files", stats.Copied, "bytes", stats.CopiedBytes, "snapshots", stats.Snapshots, "took", end.Sub(start).Round(time.Millisecond).String())
 	}
+}
+
+// openRepo opens be (repo's primary or replica) with the server's keys.
+func (w *worker) openRepo(ctx context.Context, repo string, be backend.Backend) (*repository.Repository, error) {
+	if w.s.cfg.OpenRepo == nil {
+		return nil, errors.New("the server cannot open repositories for replication")
+	}
+	return w.s.cfg.OpenRepo(ctx, repo, be)
+}
+
+// openReplica opens the replica with the server's keys; nil, nil while it
+// has no config yet (its first pass).
+func (w *worker) openReplica(ctx context.Context, repo string, dst backend.Backend) (*repository.Repository, error) {
+	err := dst.Load(ctx, backend.Handle{Type: backend.Config, Name: "config"}, 1, 0, func(io.Reader) error { return nil })
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return w.openRepo(ctx, repo, dst)
+}
+
+// retain applies the destination's retention policy to the replica once
+// its Every has passed since the last run (the first pass after a start
+// runs it): maintain.Apply, the server's own retention run, with the
+// server's keys on the replica. The replica has no backup sessions; its
+// worker is its only writer.
+func (w *worker) retain(ctx context.Context, log *slog.Logger, repo string, it *item, dst backend.Backend) error {
+	p := *w.d.Retention
+	now := w.s.cfg.Now()
+	w.mu.Lock()
+	due := it.retained.IsZero() || now.Sub(it.retained) >= p.Every
+	w.mu.Unlock()
+	if !due {
+		return nil
+	}
+	r, err := w.openReplica(ctx, repo, dst)
+	if err != nil || r == nil {
+		return fmt.Errorf("open the replica for its retention: %w", err)
+	}
+	out, err := maintain.Apply(ctx, maintain.Target{Repo: r, Backend: dst, Log: log.With("retention", "replica"), Now: w.s.cfg.Now}, p)
+	if err != nil {
+		return fmt.Errorf("the replica's retention: %s: %w", out.Step, err)
+	}
+	if out.Over != nil {
+		log.Warn("replica retention: space budget not met; nothing forgotten", "err", out.Over)
+	}
+	w.mu.Lock()
+	it.retained = now
+	w.mu.Unlock()
+	return nil
 }
 
 // errCairnOnRest: another cairn server refuses a cairn repository's
@@ -497,9 +593,12 @@ type ledger struct {
 	err     error
 }
 
-// Copied reports true only for a file the destination's own retention
-// removed: any other file the replica lacks is copied (again), which is
-// how reconciliation heals a replica.
+// Copied reports true only for a file the ledger marks dropped; nothing
+// marks one (the column is unused): what a destination's retention
+// removed stays removed by the closure (closure.go), which follows the
+// replica's tombstones and lets a pruned pack come back when a kept
+// snapshot needs it. Any other file the replica lacks is copied (again),
+// which is how reconciliation heals a replica.
 func (l *ledger) Copied(h backend.Handle) bool {
 	l.once.Do(func() { l.dropped, l.err = l.st.ReplicaDropped(l.ctx, l.dest, l.repo) })
 	return l.err == nil && l.dropped[h]

@@ -31,6 +31,7 @@ var migrations = []migration{
 	{"restore drills, drill-age limits and stored-size history (drill.go)", migrateDrills},
 	{"admins of the web status page (admin.go)", migrateAdmins},
 	{"audit coverage per stored file, and each client's last audit (audit.go)", migrateAudit},
+	{"a retention policy per replication destination", migrateReplicaRetention},
 }
 
 // baseline is the schema before migrations existed. It keeps IF NOT

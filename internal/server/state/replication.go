@@ -7,6 +7,7 @@ package state
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -62,6 +63,13 @@ func migrateReplication(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
+// migrateReplicaRetention adds each destination's own retention policy
+// (a Policy as JSON; empty keeps every snapshot).
+func migrateReplicaRetention(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `ALTER TABLE replication_destinations ADD COLUMN retention TEXT NOT NULL DEFAULT ''`)
+	return err
+}
+
 // Errors of replication destinations.
 var (
 	ErrNoDestination     = errors.New("no such destination")
@@ -86,6 +94,11 @@ type Destination struct {
 	// replica, besides the copy each commit triggers.
 	ReconcileEvery time.Duration
 	Created        time.Time
+	// Retention, when set, is the replicas' own retention policy, which
+	// the server applies to each cairn replica (internal/server/maintain)
+	// and which decides what is copied: the snapshots it keeps and what
+	// they need. nil keeps every snapshot.
+	Retention *Policy
 }
 
 // Covers reports whether the destination replicates client.
@@ -107,27 +120,66 @@ func (s *State) AddDestination(ctx context.Context, d Destination) error {
 	if _, err := s.Destination(ctx, d.Name); err == nil {
 		return fmt.Errorf("add destination %s: %w", d.Name, ErrDestinationExists)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_destinations (name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.Name, d.Location, d.CredentialsFile, strings.Join(d.Clients, ","), d.Bandwidth, d.Concurrency, int64(d.ReconcileEvery), nanos(d.Created))
+	ret, err := retentionText(d.Retention)
+	if err != nil {
+		return fmt.Errorf("add destination %s: %w", d.Name, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO replication_destinations (name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created, retention)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Name, d.Location, d.CredentialsFile, strings.Join(d.Clients, ","), d.Bandwidth, d.Concurrency, int64(d.ReconcileEvery), nanos(d.Created), ret)
 	if err != nil {
 		return fmt.Errorf("add destination %s: %w", d.Name, err)
 	}
 	return nil
 }
 
-const destinationCols = `name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created`
+const destinationCols = `name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created, retention`
 
 func scanDestination(row scanner) (Destination, error) {
 	var d Destination
-	var clients string
+	var clients, ret string
 	var every, created int64
-	err := row.Scan(&d.Name, &d.Location, &d.CredentialsFile, &clients, &d.Bandwidth, &d.Concurrency, &every, &created)
+	err := row.Scan(&d.Name, &d.Location, &d.CredentialsFile, &clients, &d.Bandwidth, &d.Concurrency, &every, &created, &ret)
 	if clients != "" {
 		d.Clients = strings.Split(clients, ",")
 	}
 	d.ReconcileEvery, d.Created = time.Duration(every), fromNanos(created)
+	if err == nil && ret != "" {
+		d.Retention = new(Policy)
+		if jerr := json.Unmarshal([]byte(ret), d.Retention); jerr != nil {
+			err = fmt.Errorf("destination %s: stored retention policy: %w", d.Name, jerr)
+		}
+	}
 	return d, err
+}
+
+func retentionText(p *Policy) (string, error) {
+	if p == nil {
+		return "", nil
+	}
+	if err := p.Validate(); err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(p)
+	return string(b), err
+}
+
+// SetDestinationRetention replaces a destination's retention policy (nil:
+// keep every snapshot from now on; what its retention removed stays
+// removed unless the primary still has it).
+func (s *State) SetDestinationRetention(ctx context.Context, name string, p *Policy) error {
+	ret, err := retentionText(p)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE replication_destinations SET retention = ? WHERE name = ?`, ret, name)
+	if err != nil {
+		return fmt.Errorf("set the retention of destination %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("destination %q: %w", name, ErrNoDestination)
+	}
+	return nil
 }
 
 // Destination returns the named destination, or ErrNoDestination.

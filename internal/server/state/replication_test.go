@@ -102,3 +102,34 @@ func TestReplicationRecords(t *testing.T) {
 		t.Fatalf("ledger after remove: %d", n)
 	}
 }
+
+func TestDestinationRetention(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := DefaultPolicy()
+	p.Keep.Daily, p.Within = 3, 48*time.Hour
+	if err := s.AddDestination(ctx, Destination{Name: "usb", Location: "/mnt/usb", Concurrency: 4, ReconcileEvery: time.Minute, Created: time.Now(), Retention: &p}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Destination(ctx, "usb")
+	if err != nil || d.Retention == nil || d.Retention.Keep.Daily != 3 || d.Retention.Within != 48*time.Hour || d.Retention.Every != DefaultEvery {
+		t.Fatalf("stored retention: %+v, %v", d.Retention, err)
+	}
+	bad := DefaultPolicy() // no rule: it would forget everything
+	if err := s.SetDestinationRetention(ctx, "usb", &bad); err == nil {
+		t.Fatal("a policy without rules was accepted")
+	}
+	if err := s.SetDestinationRetention(ctx, "nope", nil); !errors.Is(err, ErrNoDestination) {
+		t.Fatalf("unknown destination: %v", err)
+	}
+	if err := s.SetDestinationRetention(ctx, "usb", nil); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.Destination(ctx, "usb"); err != nil || d.Retention != nil {
+		t.Fatalf("after dropping the policy: %+v, %v", d.Retention, err)
+	}
+}

@@ -1,0 +1,186 @@
+package replication
+
+// Replication by snapshot closure, for a destination with its own
+// retention policy: the replica holds the primary's snapshots that its
+// own retention has not forgotten, and everything they need.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/prune"
+	"github.com/cairnbackup/cairn/internal/repository"
+)
+
+// closure names what a replica needs of the primary: every snapshot file
+// of the primary that the replica's own retention has not forgotten (no
+// tombstone for it on the replica), every pack holding a blob its
+// manifest reaches (data and manifest pages) that the replica does not
+// already hold in a pack of its own, the primary's index
+// fragments that describe such a pack where the replica's index does
+// not, and each pack such a fragment lists (so an index on the replica
+// never names a pack it lacks). Receipts are all wanted: small, and a
+// receipt is what ages a snapshot on the replica too. The primary's
+// tombstones are wanted except for a snapshot the replica holds.
+//
+// A pack the replica's prune removed comes back when a kept snapshot
+// needs it again; a snapshot the replica forgot never does. prim and
+// rep are opened with the server's keys; rep is nil for a replica that
+// is not a repository yet.
+func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository, primBe backend.Backend,
+	rep *repository.Repository, repBe backend.Backend) (func(backend.Handle) bool, error) {
+	forgotten := map[string]bool{}
+	repIndexed := map[blob.ID]bool{}
+	repStored := map[string]bool{}
+	if rep != nil {
+		ts, bad, err := rep.Tombstones(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the replica's tombstones: %w", err)
+		}
+		for _, e := range bad {
+			log.Warn("replication: a tombstone on the replica is unreadable", "err", e)
+		}
+		for _, t := range ts {
+			forgotten[t.Snapshot] = true
+		}
+		if err := rep.LoadIndex(ctx); err != nil {
+			return nil, fmt.Errorf("load the replica's index: %w", err)
+		}
+		rep.Index().Each(func(e repository.IndexEntry) bool {
+			repIndexed[e.Pack] = true
+			return true
+		})
+		if err := repBe.List(ctx, backend.Data, func(fi backend.FileInfo) error {
+			repStored[fi.Name] = true
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("list the replica's packs: %w", err)
+		}
+	}
+
+	snaps, bad, err := prim.Snapshots(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the primary's snapshots: %w", err)
+	}
+	for _, e := range bad {
+		log.Warn("replication: a snapshot on the primary is unreadable with the server's keys; not copied", "err", e)
+	}
+	want := map[backend.Handle]bool{}
+	var keep []*repository.Snapshot
+	for _, s := range snaps {
+		if forgotten[s.ID.String()] {
+			continue
+		}
+		keep = append(keep, s)
+		want[backend.Handle{Type: backend.Snapshots, Name: s.ID.String()}] = true
+	}
+	if err := prim.LoadIndex(ctx); err != nil {
+		return nil, fmt.Errorf("load the primary's index: %w", err)
+	}
+	live, err := prune.Mark(ctx, prim, keep)
+	if err != nil {
+		return nil, fmt.Errorf("read the manifests of the primary's snapshots: %w", err)
+	}
+	// A blob the replica already holds (indexed, in a pack it stores, in
+	// a domain that serves the snapshot) needs nothing: the replica's
+	// prune may have repacked it, and copying the primary's pack again
+	// would only be pruned again.
+	has := func(e repository.IndexEntry) bool {
+		if rep == nil {
+			return false
+		}
+		for _, re := range rep.Index().LookupAll(e.ID, e.Type) {
+			if repStored[re.Pack.String()] && (re.Domain == e.Domain || re.Domain == rep.OwnerDomain()) {
+				return true
+			}
+		}
+		return false
+	}
+	need := map[blob.ID]bool{}
+	prim.Index().Each(func(e repository.IndexEntry) bool {
+		if !need[e.Pack] && live.Serves(e) && !has(e) {
+			need[e.Pack] = true
+		}
+		return true
+	})
+	// The packs the replica's index does not describe: each needs a
+	// fragment of the primary's that does.
+	undescribed := map[blob.ID]bool{}
+	for p := range need {
+		want[backend.Handle{Type: backend.Data, Name: p.String()}] = true
+		if !repIndexed[p] {
+			undescribed[p] = true
+		}
+	}
+	if len(undescribed) > 0 {
+		var names []string
+		if err := primBe.List(ctx, backend.Index, func(fi backend.FileInfo) error {
+			names = append(names, fi.Name)
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("list the primary's index: %w", err)
+		}
+		primStored := map[string]bool{}
+		if err := primBe.List(ctx, backend.Data, func(fi backend.FileInfo) error {
+			primStored[fi.Name] = true
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("list the primary's packs: %w", err)
+		}
+		for _, n := range names {
+			f, err := prim.LoadIndexFile(ctx, n)
+			if errors.Is(err, repository.ErrInvalidFragment) {
+				continue // the primary's own readers skip it too
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read the primary's index fragment %s: %w", n, err)
+			}
+			used := false
+			for _, pk := range f.Packs {
+				if undescribed[pk.Pack] {
+					used = true
+				}
+			}
+			if !used {
+				continue
+			}
+			want[backend.Handle{Type: backend.Index, Name: n}] = true
+			for _, pk := range f.Packs {
+				if primStored[pk.Pack.String()] {
+					want[backend.Handle{Type: backend.Data, Name: pk.Pack.String()}] = true
+				}
+			}
+		}
+	}
+	// The primary's tombstones, but none for a snapshot the replica holds
+	// or is about to: a deletion on the primary is not mirrored, and a
+	// tombstone beside its snapshot would make the snapshot look replayed.
+	held := map[string]bool{}
+	if rep != nil {
+		if err := repBe.List(ctx, backend.Snapshots, func(fi backend.FileInfo) error {
+			held[fi.Name] = true
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("list the replica's snapshots: %w", err)
+		}
+	}
+	ts, bad, err := prim.Tombstones(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the primary's tombstones: %w", err)
+	}
+	for _, e := range bad {
+		log.Warn("replication: a tombstone on the primary is invalid; not copied", "err", e)
+	}
+	for _, t := range ts {
+		if !held[t.Snapshot] && !want[backend.Handle{Type: backend.Snapshots, Name: t.Snapshot}] {
+			want[backend.Handle{Type: backend.Tombstones, Name: t.Name}] = true
+		}
+	}
+	return func(h backend.Handle) bool {
+		return h.Type == backend.Receipts || want[h]
+	}, nil
+}
