@@ -81,9 +81,9 @@ var layer = map[string]int{
 	"internal/server/monitor":      8, // backup levels and alerts from the state database
 	"internal/server/web":          9, // the status page: monitor and state; cmd/cairn mounts it
 	"internal/server/replication":  9, // copies repositories to destinations; cmd/cairn starts it beside the server
-	"internal/server/audit":        9, // re-hashes and heals the primary and replication's replicas (8); cmd/cairn starts it
+	"internal/server/audit":        10, // re-hashes and heals the primary and replication's replicas (9); cmd/cairn starts it
 	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
-	"cmd/cairn":                    10,
+	"cmd/cairn":                    11,
 }
 
 // mayImport: the only cairn packages each listed package may import.
