@@ -42,6 +42,7 @@ type BackupOptions struct {
 	StdinFilename     string
 	DryRun            bool
 	Parent            string
+	Compression       string
 	// command is what follows "--" with --stdin-from-command.
 	command []string
 }
@@ -101,6 +102,7 @@ Sizes (--exclude-larger-than) are powers of 1024: 1G, 1GB and 1GiB are the same.
 	f.StringVar(&opts.StdinFilename, "stdin-filename", "stdin", "`NAME` of the file for --stdin's or --stdin-from-command's data")
 	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "read and chunk as a backup does, but store nothing and make no snapshot")
 	f.StringVar(&opts.Parent, "parent", "", "compare with `SNAPSHOT` (an ID or latest) instead of the last backup of the same paths (owner key)")
+	f.StringVar(&opts.Compression, "compression", "auto", "how hard to compress new data: `LEVEL` auto, fastest, default (auto's level), max or off")
 	return c
 }
 
@@ -137,6 +139,11 @@ func backupArchiverOptions(g *GlobalOptions, opts BackupOptions, paths []string)
 		ExcludeIfPresent: opts.ExcludeIfPresent, OneFileSystem: opts.OneFileSystem,
 		Tags: opts.Tags, Host: opts.Host, Log: g.logger(), Program: "cairn", DryRun: opts.DryRun,
 	}
+	c, err := crypto.ParseCompression(opts.Compression)
+	if err != nil {
+		return aopts, nil, usageError{fmt.Errorf("--compression: %w", err)}
+	}
+	aopts.Compression = c
 	for _, f := range opts.ExcludeFiles {
 		ex, err := readExcludeFile("exclude-file", f)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/chunker"
+	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/fsmeta"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/snapshot"
@@ -60,6 +61,9 @@ type Options struct {
 	// makes no snapshot: Result.Snapshot is nil and Summary's BlobsNew
 	// and BytesAdded count what would be added, before compression.
 	DryRun bool
+	// Compression is how hard stored blobs are compressed (--compression);
+	// the zero value is crypto.CompressAuto.
+	Compression crypto.Compression
 	// OnItem, when set, is called for every file and directory once its
 	// status is known (-vv); calls come from several goroutines.
 	OnItem   func(Item)
@@ -250,6 +254,7 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 			}
 			return nil, err
 		}
+		sess.SetCompression(opts.Compression)
 		store = sess
 	}
 	committed := false

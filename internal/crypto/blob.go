@@ -106,28 +106,81 @@ func NewSealer(key *[32]byte) *Sealer {
 	return &Sealer{aead: aead}
 }
 
+// Compression is how hard Seal compresses a blob (backup --compression).
+// The zero value is CompressAuto.
+type Compression uint8
+
+const (
+	// CompressAuto is zstd's default level (about zstd 3). At every
+	// level a blob that does not shrink by 1/32 is stored raw.
+	CompressAuto    Compression = iota
+	CompressOff                 // stored raw
+	CompressFastest             // zstd's fastest level (about zstd 1)
+	CompressMax                 // zstd's best compression (about zstd 11): slow
+	numCompressions
+)
+
+var compressionNames = [numCompressions]string{"auto", "off", "fastest", "max"}
+
+func (c Compression) String() string {
+	if c < numCompressions {
+		return compressionNames[c]
+	}
+	return fmt.Sprintf("compression(%d)", uint8(c))
+}
+
+// ParseCompression parses auto, default (auto's level, named), fastest,
+// max or off.
+func ParseCompression(s string) (Compression, error) {
+	if s == "default" {
+		return CompressAuto, nil
+	}
+	for c, name := range compressionNames {
+		if s == name {
+			return Compression(c), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown compression %q (auto, fastest, default, max or off)", s)
+}
+
 var (
-	encOnce sync.Once
-	enc     *zstd.Encoder
+	encOnce [numCompressions]sync.Once
+	encs    [numCompressions]*zstd.Encoder
+	decOnce sync.Once
 	dec     *zstd.Decoder
 )
 
-// codecs returns the shared zstd encoder and decoder. EncodeAll and
-// DecodeAll are safe for concurrent use; the encoder keeps one state per
+var zstdLevels = [numCompressions]zstd.EncoderLevel{
+	CompressAuto:    zstd.SpeedDefault,
+	CompressFastest: zstd.SpeedFastest,
+	CompressMax:     zstd.SpeedBestCompression,
+}
+
+// encoder returns the shared zstd encoder of level c (not CompressOff).
+// EncodeAll is safe for concurrent use; the encoder keeps one state per
 // core so compression, the heaviest stage of a backup, runs on every core.
-func codecs() (*zstd.Encoder, *zstd.Decoder) {
-	encOnce.Do(func() {
+func encoder(c Compression) *zstd.Encoder {
+	encOnce[c].Do(func() {
 		var err error
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithWindowSize(4<<20), zstd.WithLowerEncoderMem(true))
+		encs[c], err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstdLevels[c]), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithWindowSize(4<<20), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			panic(err)
 		}
+	})
+	return encs[c]
+}
+
+// decoder returns the shared zstd decoder; DecodeAll is safe for
+// concurrent use.
+func decoder() *zstd.Decoder {
+	decOnce.Do(func() {
+		var err error
 		dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxBlobPlaintext))
 		if err != nil {
 			panic(err)
 		}
 	})
-	return enc, dec
+	return dec
 }
 
 // Seal compresses plaintext with zstd unless that does not save at least
@@ -139,11 +192,25 @@ func (s *Sealer) Seal(dst []byte, ad *BlobAD, plaintext []byte, compress bool) [
 	return s.SealPadded(dst, ad, plaintext, compress, Padme)
 }
 
+// SealLevel is Seal at compression level c.
+func (s *Sealer) SealLevel(dst []byte, ad *BlobAD, plaintext []byte, c Compression) []byte {
+	return s.SealPaddedLevel(dst, ad, plaintext, c, Padme)
+}
+
 // SealPadded is Seal with the frame padded to pad(frame length) bytes
 // instead of Padmé(frame length); pad must not return less than its
 // argument, and must not shrink when its argument grows. Tree blobs use
 // PadTree. Open reads any padding.
 func (s *Sealer) SealPadded(dst []byte, ad *BlobAD, plaintext []byte, compress bool, pad func(uint64) uint64) []byte {
+	c := CompressOff
+	if compress {
+		c = CompressAuto
+	}
+	return s.SealPaddedLevel(dst, ad, plaintext, c, pad)
+}
+
+// SealPaddedLevel is SealPadded at compression level c.
+func (s *Sealer) SealPaddedLevel(dst []byte, ad *BlobAD, plaintext []byte, c Compression, pad func(uint64) uint64) []byte {
 	start := len(dst)
 	// Room for the largest outcome: a raw frame padded, or zstd's worst-case
 	// expansion of incompressible input before it is discarded.
@@ -156,10 +223,9 @@ func (s *Sealer) SealPadded(dst []byte, ad *BlobAD, plaintext []byte, compress b
 	fs := start + nonceSize // frame start
 	flag := byte(frameRaw)
 	n := len(plaintext)
-	if compress && len(plaintext) > 64 {
-		e, _ := codecs()
-		c := e.EncodeAll(plaintext, dst[:fs+frameHdr])
-		if cl := len(c) - fs - frameHdr; cl < len(plaintext)-len(plaintext)/32 && &c[0] == &dst[0] {
+	if c != CompressOff && c < numCompressions && len(plaintext) > 64 {
+		z := encoder(c).EncodeAll(plaintext, dst[:fs+frameHdr])
+		if cl := len(z) - fs - frameHdr; cl < len(plaintext)-len(plaintext)/32 && &z[0] == &dst[0] {
 			flag, n = frameZstd, cl
 		}
 	}
@@ -217,7 +283,7 @@ func (s *Sealer) open(dst []byte, ad *BlobAD, sealed []byte, inPlace bool) ([]by
 	case frameRaw:
 		return payload, nil
 	case frameZstd:
-		_, d := codecs()
+		d := decoder()
 		out, err := d.DecodeAll(payload, dst[:0])
 		if err != nil {
 			return nil, fmt.Errorf("decompress blob: %w", err)

@@ -28,7 +28,7 @@ func TestOpenHostileFrames(t *testing.T) {
 	var k [32]byte
 	s := NewSealer(&k)
 	ad := &BlobAD{Type: 1}
-	e, _ := codecs()
+	e := encoder(CompressAuto)
 	bomb := e.EncodeAll(make([]byte, MaxBlobPlaintext+1), nil)
 
 	cases := map[string]struct {
@@ -72,7 +72,7 @@ func FuzzSealerOpen(f *testing.F) {
 	var k [32]byte
 	s := NewSealer(&k)
 	ad := &BlobAD{Type: 1} // a stored type: content (docs/format.md §8)
-	e, _ := codecs()
+	e := encoder(CompressAuto)
 	f.Add(s.Seal(nil, ad, []byte("plain"), false), false)
 	f.Add(s.SealPadded(nil, ad, []byte("CRT1 a small tree"), true, PadTree), false)
 	f.Add(s.Seal(nil, ad, bytes.Repeat([]byte("compressible "), 100), true), false)

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cairnbackup/cairn/internal/blob"
@@ -296,6 +298,64 @@ func TestOpenInto(t *testing.T) {
 		bad[len(bad)/2] ^= 1
 		if _, _, err := s.OpenInto(dst, ad, bad); !errors.Is(err, crypto.ErrDecrypt) {
 			t.Fatalf("%s: tampered blob: %v", name, err)
+		}
+	}
+}
+
+// TestSealLevels seals source code at every level: each opens to the
+// plaintext, off stores it raw (larger than any other level), max no
+// larger than auto and auto no larger than fastest; random bytes are
+// stored raw at every level.
+func TestSealLevels(t *testing.T) {
+	s := testSealer(1)
+	ad := testAD()
+	// Source code: this package's own, as it is at this commit.
+	var text bytes.Buffer
+	files, err := filepath.Glob("*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no source files: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text.Write(b)
+	}
+	size := map[crypto.Compression]int{}
+	for _, c := range []crypto.Compression{crypto.CompressAuto, crypto.CompressOff, crypto.CompressFastest, crypto.CompressMax} {
+		sealed := s.SealLevel(nil, ad, text.Bytes(), c)
+		got, err := s.Open(ad, sealed)
+		if err != nil || !bytes.Equal(got, text.Bytes()) {
+			t.Fatalf("%v: does not open to the plaintext: %v", c, err)
+		}
+		size[c] = len(sealed)
+		random := randomBytes(100 << 10)
+		if sealed := s.SealLevel(nil, ad, random, c); len(sealed) != crypto.BlobOverhead+int(crypto.Padme(uint64(5+len(random)))) {
+			t.Fatalf("%v: random bytes sealed to %d bytes, not stored raw", c, len(sealed))
+		}
+	}
+	t.Logf("sealed sizes of %d bytes of text: %v", text.Len(), size)
+	if !(size[crypto.CompressOff] > size[crypto.CompressFastest] && size[crypto.CompressFastest] >= size[crypto.CompressAuto] && size[crypto.CompressAuto] >= size[crypto.CompressMax]) {
+		t.Fatalf("sealed sizes %v: want off > fastest >= auto >= max", size)
+	}
+	if a, b := s.Seal(nil, ad, text.Bytes(), true), s.SealLevel(nil, ad, text.Bytes(), crypto.CompressAuto); len(a) != len(b) {
+		t.Fatalf("Seal compressing: %d bytes, SealLevel auto: %d", len(a), len(b))
+	}
+}
+
+func TestParseCompression(t *testing.T) {
+	for in, want := range map[string]crypto.Compression{
+		"auto": crypto.CompressAuto, "default": crypto.CompressAuto, "off": crypto.CompressOff,
+		"fastest": crypto.CompressFastest, "max": crypto.CompressMax,
+	} {
+		if got, err := crypto.ParseCompression(in); err != nil || got != want {
+			t.Errorf("ParseCompression(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "zstd", "Max", "9"} {
+		if _, err := crypto.ParseCompression(in); err == nil {
+			t.Errorf("ParseCompression(%q) accepted", in)
 		}
 	}
 }

@@ -77,6 +77,8 @@ type Session struct {
 
 	lease *leaseKeeper // the server's backup session, if it keeps them (lease.go)
 
+	compression crypto.Compression // SetCompression
+
 	// Reused buffers: memory that is touched for the first time is slow to
 	// get from the kernel, and a backup moves its whole size through these.
 	sealedBufs sync.Pool // *[]byte for one sealed blob
@@ -101,6 +103,11 @@ type sealedTree struct {
 type Known interface {
 	Has(id blob.ID, t blob.Type) bool
 }
+
+// SetCompression sets how hard the blobs the session stores from now on are
+// compressed (backup --compression); the default is crypto.CompressAuto.
+// The level is not recorded: any level opens with any reader.
+func (s *Session) SetCompression(c crypto.Compression) { s.compression = c }
 
 // NewSession starts a backup session. The dedup scope is the full index
 // when the key reads metadata, else known (the writer's own last snapshot
@@ -229,13 +236,13 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 		bp = new([]byte)
 	}
 	if t == blob.Tree {
-		sealed := key.sealer.SealPadded((*bp)[:0], ad, plain, true, crypto.PadTree)
+		sealed := key.sealer.SealPaddedLevel((*bp)[:0], ad, plain, s.compression, crypto.PadTree)
 		s.addTree(id, bytes.Clone(sealed), len(plain)) // held until its pack is written: no spare capacity
 		*bp = sealed
 		s.sealedBufs.Put(bp)
 		return true
 	}
-	sealed := key.sealer.Seal((*bp)[:0], ad, plain, true)
+	sealed := key.sealer.SealLevel((*bp)[:0], ad, plain, s.compression)
 
 	s.mu.Lock()
 	if s.cur == nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/blockcache"
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
@@ -24,6 +25,8 @@ type Backend struct {
 	client   *http.Client
 	conns    int
 	location string
+
+	blocks *blockcache.Cache // small reads of packs (Load)
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -54,6 +57,7 @@ func newBackend(cfg Config) (*Backend, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
 	}
 	b.client = &http.Client{Transport: tr}
+	b.blocks = blockcache.New(b.fetchBlock)
 	return b, nil
 }
 
@@ -319,10 +323,42 @@ func (b *Backend) Load(ctx context.Context, h backend.Handle, length int, offset
 	if length < 0 || offset < 0 {
 		return fmt.Errorf("rest: load %v: invalid range: length %d, offset %d", h, length, offset)
 	}
-	if err := b.load(ctx, h, length, offset, fn); err != nil {
+	err := b.blocks.Load(ctx, h, length, offset, fn, func() error { return b.load(ctx, h, length, offset, fn) })
+	if err != nil {
 		return fmt.Errorf("rest: load %v: %w", h, err)
 	}
 	return nil
+}
+
+// fetchBlock reads up to n bytes of h from offset, fewer at its end
+// (blockcache.FetchFunc).
+func (b *Backend) fetchBlock(ctx context.Context, h backend.Handle, offset int64, n int) ([]byte, error) {
+	resp, err := b.do(ctx, http.MethodGet, restapi.URLPath(h), nil, map[string]string{"Range": restapi.FormatRange(offset, n)})
+	if err != nil {
+		return nil, err // do closed the body
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(offset, 10)+"-") {
+			return nil, fmt.Errorf("the server answered range %q for offset %d", resp.Header.Get("Content-Range"), offset)
+		}
+	case http.StatusOK: // the whole file despite the Range
+		if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil {
+			return nil, fmt.Errorf("skip to offset %d: %w", offset, io.ErrUnexpectedEOF)
+		}
+	default:
+		return nil, fmt.Errorf("unexpected status %s", resp.Status)
+	}
+	buf := make([]byte, n)
+	k, err := io.ReadFull(resp.Body, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusPartialContent && resp.ContentLength >= 0 && int64(k) != resp.ContentLength {
+		return nil, fmt.Errorf("%d of %d bytes: %w", k, resp.ContentLength, io.ErrUnexpectedEOF)
+	}
+	return buf[:k], nil
 }
 
 func (b *Backend) load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(rd io.Reader) error) error {

@@ -11,7 +11,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 )
 
-// Load implements backend.Backend with a ranged GET.
+// Load implements backend.Backend with a ranged GET; small reads of a pack
+// are served from a block of it (package blockcache).
 func (b *Backend) Load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(rd io.Reader) error) error {
 	if err := backend.ValidName(h); err != nil {
 		return fmt.Errorf("s3: load %v: %w", h, err)
@@ -19,6 +20,32 @@ func (b *Backend) Load(ctx context.Context, h backend.Handle, length int, offset
 	if length < 0 || offset < 0 {
 		return fmt.Errorf("s3: load %v: negative range %d+%d", h, offset, length)
 	}
+	return b.blocks.Load(ctx, h, length, offset, fn, func() error { return b.load(ctx, h, length, offset, fn) })
+}
+
+// fetchBlock reads up to n bytes of h from offset, fewer at its end
+// (blockcache.FetchFunc).
+func (b *Backend) fetchBlock(ctx context.Context, h backend.Handle, offset int64, n int) ([]byte, error) {
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(offset, offset+int64(n)-1); err != nil {
+		return nil, err
+	}
+	body, info, _, err := b.core.GetObject(ctx, b.cfg.Bucket, b.key(h), opts)
+	if err != nil {
+		return nil, b.classify("load "+h.String(), err)
+	}
+	defer body.Close()
+	if info.Size > int64(n) {
+		return nil, fmt.Errorf("s3: load %v: %d bytes for a range of %d", h, info.Size, n)
+	}
+	buf := make([]byte, info.Size)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, fmt.Errorf("s3: load %v: %w", h, err)
+	}
+	return buf, nil
+}
+
+func (b *Backend) load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(rd io.Reader) error) error {
 	var opts minio.GetObjectOptions
 	if offset > 0 || length > 0 {
 		end := int64(0)

@@ -14,6 +14,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/backend/blockcache"
 )
 
 // Backend is a repository under a prefix of an S3 bucket.
@@ -28,6 +29,11 @@ type Backend struct {
 	// noConditional is set once the server refused If-None-Match; Saves
 	// then fall back to Stat followed by PUT (see doc.go).
 	noConditional atomic.Bool
+
+	// blocks serves small reads of packs (Load): a client's reads of a
+	// snapshot's trees. Nil in the backends Sub and WithClock make for a
+	// server, which answers each client's read as it is asked.
+	blocks *blockcache.Cache
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -99,7 +105,9 @@ func newBackend(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 %s: %w", cfg.Location(), err)
 	}
-	return &Backend{cfg: cfg, client: client, core: &minio.Core{Client: client}, tr: tr, keyID: v.AccessKeyID, now: cfg.Now}, nil
+	b := &Backend{cfg: cfg, client: client, core: &minio.Core{Client: client}, tr: tr, keyID: v.AccessKeyID, now: cfg.Now}
+	b.blocks = blockcache.New(b.fetchBlock)
+	return b, nil
 }
 
 // Open opens the repository described by cfg; its bucket must exist and

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# bench/restore.sh: restore of one tree from S3 (MinIO on loopback) and
+# through a REST server, cairn beside restic 0.14 and restic 0.19.1, in one
+# run, interleaved tool by tool, as ratios of medians (issue 17).
+#
+#   bench/restore.sh [--rounds N] [--src DIR] [--workdir DIR]
+#                    [--restic19 PATH] [--rest-server PATH]
+#
+# Tools (each restores latest into an empty directory, every round):
+#   cairn-s3       cairn from MinIO
+#   restic14-s3    restic 0.14 from MinIO     } one restic repository
+#   restic19-s3    restic 0.19.1 from MinIO   } (init by 0.14, backup by 0.19.1)
+#   cairn-srv      cairn through `cairn server`
+#   restic19-rest  restic 0.19.1 through rest-server
+#   restic19-srv   restic 0.19.1 through `cairn server`
+# restic 0.19.1 and rest-server are built from source (bench/README.md); a
+# tool whose binary is missing is left out. Each repository is backed up
+# once (the backup's figures are in the TSV) with its cache kept, as on the
+# machine that made the backup; the restores then run ROUNDS times. Per
+# restore: wall, user+sys seconds and peak RSS of the client; for S3 the GET
+# requests MinIO answered, the bytes it sent and its CPU seconds (from its
+# Prometheus metrics and /proc); for a server its CPU seconds. The first
+# round's restores are compared with the source (diff -r).
+#
+# Default source: data set K (bench/run prepares it in the work dir).
+# Report on stdout and in bench/results/<stamp>-restore.txt.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+ROUNDS=5 SRC='' WORK=$HERE/work
+RESTIC19=${RESTIC19:-/work/tools/restic-0.19.1}
+REST_SERVER=${REST_SERVER:-/work/tools/rest-server-v0.14.0}
+while (($#)); do
+	case $1 in
+	--rounds) ROUNDS=${2:?}; shift ;;
+	--src) SRC=${2:?}; shift ;;
+	--workdir) WORK=${2:?}; shift ;;
+	--restic19) RESTIC19=${2:?}; shift ;;
+	--rest-server) REST_SERVER=${2:?}; shift ;;
+	*) echo "usage: bench/restore.sh [--rounds N] [--src DIR] [--workdir DIR] [--restic19 PATH] [--rest-server PATH]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+MINIO=${MINIO_BIN:-$(command -v minio || echo "$HOME/go/bin/minio")}
+[[ -x $MINIO ]] || die "no MinIO server (set MINIO_BIN or run .ci/run)"
+command -v restic >/dev/null || die "restic missing (apt-get install restic)"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time missing (apt-get install time)"
+TOOLS=(cairn-s3 restic14-s3)
+[[ -x $RESTIC19 ]] && TOOLS+=(restic19-s3) || log "no restic 0.19.1 at $RESTIC19: its columns are left out"
+TOOLS+=(cairn-srv)
+if [[ -x $RESTIC19 && -x $REST_SERVER ]]; then TOOLS+=(restic19-rest); else log "no rest-server at $REST_SERVER: left out"; fi
+[[ -x $RESTIC19 ]] && TOOLS+=(restic19-srv)
+
+SRC=${SRC:-$WORK/data/K/linux-source-6.1}
+[[ -d $SRC ]] || die "no source tree $SRC (bench/run --prepare-only --datasets K, or --src DIR)"
+SRC=$(cd "$SRC" && pwd)
+# A module of its own, so that go's ./... in the project skips the work
+# dir (data sets, restored trees that come and go).
+mkdir -p "$WORK" && [[ -e $WORK/go.mod ]] || printf 'module benchwork\n' >"$WORK/go.mod"
+
+W=$WORK/restorebench
+rm -rf "$W" && mkdir -p "$W"/{bin,logs,restore}
+log "building cairn"
+(cd "$ROOT" && go build -o "$W/bin/cairn" ./cmd/cairn) || die "cairn does not build"
+CAIRN=$W/bin/cairn
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	rm -rf "$W/restore" "$W/trash"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- MinIO
+PORT=$(freeport)
+export AWS_ACCESS_KEY_ID=benchroot AWS_SECRET_ACCESS_KEY=benchsecret-0123
+MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off MINIO_UPDATE=off \
+	MINIO_PROMETHEUS_AUTH_TYPE=public \
+	"$MINIO" server --quiet --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$(freeport)" "$W/minio" >"$W/logs/minio.log" 2>&1 &
+MINIO_PID=$!
+PIDS+=("$MINIO_PID")
+for _ in $(seq 100); do
+	curl -sf "http://127.0.0.1:$PORT/minio/health/ready" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+sleep 1 # ready answers before the object layer is up
+S3=s3:http://127.0.0.1:$PORT
+
+# ---------------------------------------------------------------- cairn server
+printf 'bench-password\n' >"$W/password"
+export CAIRN_PASSWORD_FILE=$W/password RESTIC_PASSWORD=bench-password
+(
+	export CAIRN_SERVER_DATA=$W/srvdata XDG_CONFIG_HOME=$W/srvconfig
+	"$CAIRN" server init >/dev/null || exit 1
+	printf 'client-password\n' >"$W/client.pass"
+	"$CAIRN" server client add bench --password-file "$W/client.pass" >/dev/null || exit 1
+	"$CAIRN" server fingerprint | sed -n 's/^.*\(SHA256:[^ ]*\).*$/\1/p' | head -1 >"$W/fingerprint"
+) || die "cairn server init"
+CAIRN_SERVER_DATA=$W/srvdata XDG_CONFIG_HOME=$W/srvconfig \
+	"$CAIRN" server run --listen 127.0.0.1:0 >"$W/logs/server.out" 2>"$W/logs/server.log" &
+SRV_PID=$!
+PIDS+=("$SRV_PID")
+SRV=
+for _ in $(seq 100); do
+	SRV=$(sed -n 's|^cairn server listening on http://||p' "$W/logs/server.out")
+	[[ -n $SRV ]] && break
+	sleep 0.1
+done
+[[ -n $SRV ]] || die "cairn server did not start: $(tail -3 "$W/logs/server.log")"
+
+# ---------------------------------------------------------------- rest-server
+RS_PID=
+if [[ " ${TOOLS[*]} " == *" restic19-rest "* ]]; then
+	RPORT=$(freeport)
+	"$REST_SERVER" --path "$W/rest-server" --listen "127.0.0.1:$RPORT" --no-auth >"$W/logs/rest-server.log" 2>&1 &
+	RS_PID=$!
+	PIDS+=("$RS_PID")
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$RPORT/" && break
+		sleep 0.1
+	done
+fi
+
+# ---------------------------------------------------------------- helpers
+TSV=$W/results.tsv
+: >"$TSV"
+minio_counters() { # GET requests, bytes sent
+	curl -s "http://127.0.0.1:$PORT/minio/v2/metrics/cluster" |
+		awk '/^minio_s3_requests_total\{api="getobject"/ {n+=$2} /^minio_s3_traffic_sent_bytes/ {b+=$2} END {printf "%d %.0f", n, b}'
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+server_pid() { # tool
+	case $1 in
+	*-s3) echo "$MINIO_PID" ;;
+	*-srv) echo "$SRV_PID" ;;
+	*-rest) echo "$RS_PID" ;;
+	esac
+}
+repo_of() { # tool
+	case $1 in
+	cairn-s3) echo "$S3/bench/cairn" ;;
+	restic14-s3 | restic19-s3) echo "$S3/bench/restic" ;;
+	cairn-srv) echo "rest:http://bench:client-password@$SRV/bench/cairn" ;;
+	restic19-srv) echo "rest:http://bench:client-password@$SRV/bench/restic" ;;
+	restic19-rest) echo "rest:http://127.0.0.1:$RPORT/restic" ;;
+	esac
+}
+cmd_of() { # tool: the client command, without the subcommand
+	local repo
+	repo=$(repo_of "$1")
+	case $1 in
+	cairn-*) echo "$CAIRN -q -r $repo" ;;
+	restic14-*) echo "restic -q -r $repo --cache-dir $W/cache/restic-s3" ;;
+	restic19-s3) echo "$RESTIC19 -q -r $repo --cache-dir $W/cache/restic-s3" ;;
+	restic19-*) echo "$RESTIC19 -q -r $repo --cache-dir $W/cache/$1" ;;
+	esac
+}
+
+# measure TOOL STEP ROUND CMD...: runs CMD under /usr/bin/time; appends tool,
+# step, round, status, wall, cpu, rss KiB, GETs, MiB sent, server cpu.
+measure() {
+	local tool=$1 step=$2 round=$3 status=ok spid g0 b0 g1 b1 c0 c1 wall user sys rss
+	shift 3
+	local base=$W/logs/r$round-$tool-$step
+	spid=$(server_pid "$tool")
+	read -r g0 b0 <<<"$(minio_counters)"
+	c0=$(cpu_ticks "$spid")
+	/usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.out" 2>"$base.err" || status=FAIL
+	c1=$(cpu_ticks "$spid")
+	read -r g1 b1 <<<"$(minio_counters)"
+	read -r wall user sys rss <"$base.time" 2>/dev/null || { wall=0 user=0 sys=0 rss=0; }
+	[[ $status == FAIL ]] && log "$tool $step failed: $(tail -3 "$base.err")"
+	local gets=- mib=-
+	if [[ $tool == *-s3 ]]; then
+		gets=$((g1 - g0))
+		mib=$(awk -v a="$b0" -v b="$b1" 'BEGIN {printf "%.1f", (b - a) / 1048576}')
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$step" "$round" "$status" "$wall" \
+		"$(echo "$user + $sys" | bc)" "$rss" "$gets" "$mib" "$(echo "($c1 - $c0) / 100" | bc -l | xargs printf '%.2f')" >>"$TSV"
+}
+
+# ---------------------------------------------------------------- backups
+find "$SRC" -type f -exec cat {} + >/dev/null # warm the page cache
+fp=$(cat "$W/fingerprint")
+for tool in "${TOOLS[@]}"; do
+	# shellcheck disable=SC2046 # cmd_of is words
+	case $tool in
+	cairn-s3 | cairn-srv)
+		export XDG_CACHE_HOME=$W/cache/$tool
+		if [[ $tool == cairn-srv ]]; then set -- --server-fingerprint "$fp"; else set --; fi
+		$(cmd_of "$tool") init "$@" >"$W/logs/init-$tool" 2>&1 || die "$tool init: $(tail -3 "$W/logs/init-$tool")"
+		measure "$tool" backup 0 $(cmd_of "$tool") backup "$SRC"
+		;;
+	restic14-s3)
+		restic -q -r "$(repo_of "$tool")" init --repository-version 2 >"$W/logs/init-$tool" 2>&1 || die "restic init: $(tail -3 "$W/logs/init-$tool")"
+		# restic 0.19.1 backs up when it is here (both versions restore it)
+		if [[ -x $RESTIC19 ]]; then
+			measure restic19-s3 backup 0 $(cmd_of restic19-s3) backup --compression auto "$SRC"
+		else
+			measure "$tool" backup 0 $(cmd_of "$tool") backup --compression auto "$SRC"
+		fi
+		;;
+	restic19-s3) ;;
+	restic19-*)
+		$(cmd_of "$tool") init >"$W/logs/init-$tool" 2>&1 || die "$tool init: $(tail -3 "$W/logs/init-$tool")"
+		measure "$tool" backup 0 $(cmd_of "$tool") backup --compression auto "$SRC"
+		;;
+	esac
+done
+log "backups done; restoring"
+
+# ---------------------------------------------------------------- restores
+verify() { # tool round target
+	local root=$3$SRC
+	[[ -d $root ]] || root=$3/$(basename "$SRC")
+	if ! diff -rq "$SRC" "$root" >"$W/logs/r$2-$1-diff" 2>&1; then
+		log "$1 round $2: restore MISMATCH (see logs/r$2-$1-diff)"
+		printf '%s\trestore-verify\t%s\tMISMATCH\t0\t0\t0\t-\t-\t0\n' "$1" "$2" >>"$TSV"
+	fi
+}
+for round in $(seq 1 "$ROUNDS"); do
+	for tool in "${TOOLS[@]}"; do
+		export XDG_CACHE_HOME=$W/cache/$tool
+		target=$W/restore/$tool-$round
+		# shellcheck disable=SC2046
+		measure "$tool" restore "$round" $(cmd_of "$tool") restore latest --target "$target"
+		((round == 1)) && verify "$tool" "$round" "$target"
+		# Kept until the end: on ext4 without a journal, creating files
+		# within 60 s of deleting many costs the next restore a scan of
+		# the freed inodes (see bench/run).
+		mkdir -p "$W/trash" && mv "$target" "$W/trash/"
+	done
+	log "round $round done"
+done
+
+# ---------------------------------------------------------------- report
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "n/a"; exit} if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+med() { awk -F'\t' -v t="$1" -v s="$2" -v c="$3" '$1==t && $2==s && $4=="ok" && $c != "-" {print $c}' "$TSV" | median; }
+range() { awk -F'\t' -v t="$1" -v s="$2" '$1==t && $2==s && $4=="ok" {print $5}' "$TSV" | sort -n | awk 'NR==1 {a=$1} {b=$1} END {if (NR) printf "%s-%s", a, b; else print "n/a"}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b+0 > 0 && a != "n/a") printf "%.2f", a/b; else print "n/a" }'; }
+
+STAMP=$(date -u +%Y-%m-%dT%H%M%S)
+REPORT=$ROOT/bench/results/$STAMP-restore.txt
+mkdir -p "$ROOT/bench/results"
+{
+	echo "bench/restore.sh  $(date -u +%FT%TZ)  host $(hostname)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "source $SRC: $(find "$SRC" -type f | wc -l) files, $(du -sb "$SRC" | cut -f1) bytes; $ROUNDS rounds, medians"
+	echo "cairn $(cd "$ROOT" && git rev-parse --short HEAD); $(restic version | cut -d' ' -f1-2); $([[ -x $RESTIC19 ]] && "$RESTIC19" version | cut -d' ' -f1-2); $([[ -x $REST_SERVER ]] && "$REST_SERVER" --version 2>&1 | head -1); minio $(go version -m "$MINIO" 2>/dev/null | awk '$1=="mod" {print $3}')"
+	grep -q MISMATCH "$TSV" && echo "RESTORE MISMATCH: see $W/logs"
+	echo
+	printf '%-14s %8s %13s %7s %7s %7s %8s %9s\n' restore wall min-max cpu RSS_MiB GETs MiB_sent srv_cpu
+	for tool in "${TOOLS[@]}"; do
+		rss=$(med "$tool" restore 7)
+		[[ $rss == n/a ]] || rss=$(printf '%.0f' "$(echo "$rss / 1024" | bc -l)")
+		printf '%-14s %8s %13s %7s %7s %7s %8s %9s\n' "$tool" "$(med "$tool" restore 5)" "$(range "$tool" restore)" \
+			"$(med "$tool" restore 6)" "$rss" "$(med "$tool" restore 8)" "$(med "$tool" restore 9)" "$(med "$tool" restore 10)"
+	done
+	echo
+	printf '%-30s %6s %6s %9s\n' "ratio of medians" wall cpu "srv_cpu"
+	for pair in cairn-s3:restic14-s3 cairn-s3:restic19-s3 cairn-srv:restic19-rest restic19-srv:restic19-rest; do
+		a=${pair%%:*} b=${pair##*:}
+		[[ " ${TOOLS[*]} " == *" $a "* && " ${TOOLS[*]} " == *" $b "* ]] || continue
+		printf '%-30s %6s %6s %9s\n' "$a / $b" "$(ratio "$(med "$a" restore 5)" "$(med "$b" restore 5)")" \
+			"$(ratio "$(med "$a" restore 6)" "$(med "$b" restore 6)")" "$(ratio "$(med "$a" restore 10)" "$(med "$b" restore 10)")"
+	done
+	echo
+	echo "restic's and cairn's caches are kept from the backup. Raw: $TSV"
+} | tee "$REPORT"
