@@ -78,11 +78,11 @@ var layer = map[string]int{
 	"internal/server/identity":     5, // repository's ServerPublic (4)
 	"internal/server/sessions":     8,
 	"internal/server":              9,
-	"internal/server/monitor":      8, // backup levels and alerts from the state database
-	"internal/server/web":          9, // the status page: monitor and state; cmd/cairn mounts it
-	"internal/server/replication":  9, // copies repositories to destinations; cmd/cairn starts it beside the server
+	"internal/server/monitor":      8,  // backup levels and alerts from the state database
+	"internal/server/web":          9,  // the status page: monitor and state; cmd/cairn mounts it
+	"internal/server/replication":  9,  // copies repositories to destinations; cmd/cairn starts it beside the server
 	"internal/server/audit":        10, // re-hashes and heals the primary and replication's replicas (9); cmd/cairn starts it
-	"internal/server/servertest":   1, // test helper importing no cairn package, so the server's own tests can use it
+	"internal/server/servertest":   1,  // test helper importing no cairn package, so the server's own tests can use it
 	"cmd/cairn":                    11,
 }
 
