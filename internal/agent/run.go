@@ -134,6 +134,9 @@ var ErrGaveUp = errors.New("every attempt failed")
 // the backup itself resumes what an earlier attempt already stored.
 func (r *Runner) RunOnce(ctx context.Context) error {
 	c := r.Config
+	if c.BandwidthBytes > 0 {
+		r.logf("warning: bandwidth %s is not applied yet: cairn backup has no rate limit", c.Bandwidth)
+	}
 	var last error
 	for attempt := 1; attempt <= c.Retries.Attempts; attempt++ {
 		if attempt > 1 {
