@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -298,5 +301,49 @@ func TestContainersUnknownNoBackup(t *testing.T) {
 	}
 	if len(fb.calls) != 0 || !fe.running["db"] {
 		t.Fatalf("%d backups; db running %v", len(fb.calls), fe.running["db"])
+	}
+}
+
+// TestStopEndsHookGroupAndRunsAfterHooks: stopping the agent (the
+// context, as SIGTERM does) during a before hook ends the hook's whole
+// process group, a background child included, runs no backup and no
+// retry, and still runs the after hooks.
+func TestStopEndsHookGroupAndRunsAfterHooks(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "started")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pidFile, after := filepath.Join(dir, "child.pid"), filepath.Join(dir, "after")
+	c := testConfig(t, "hooks:\n  before: [{run: 'sleep 600 & echo $! > "+pidFile+"; echo go > "+fifo+"; wait'}]\n  after: [{run: touch "+after+"}]\n")
+	clock := &VirtualClock{T: time.Now()}
+	fb := &fakeBackuper{clock: clock}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Runner{Config: c, Backuper: fb, Clock: clock}).RunOnce(ctx) }()
+	if _, err := os.ReadFile(fifo); err != nil { // returns once the hook wrote
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	if len(fb.calls) != 0 || len(clock.Slept) != 0 {
+		t.Fatalf("%d backups, sleeps %v after the stop", len(fb.calls), clock.Slept)
+	}
+	if _, err := os.Stat(after); err != nil {
+		t.Errorf("after hook did not run: %v", err)
+	}
+	b, _ := os.ReadFile(pidFile)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The group got SIGTERM then SIGKILL before RunHooks returned: the
+	// child is gone, or a zombie waiting for init to reap it.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if f := strings.Fields(string(st)); len(f) > 2 && f[2] != "Z" {
+			t.Errorf("the hook's background child %d still runs (state %s)", pid, f[2])
+		}
 	}
 }
