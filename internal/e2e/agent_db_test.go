@@ -103,8 +103,9 @@ func (u unprivileged) serve(t *testing.T, ready string, name string, args ...str
 }
 
 // agentForLocalRepo makes a repository with a writer key and an agent
-// configuration backing up with it; extra is appended to the file.
-func agentForLocalRepo(t *testing.T, e *env, extra string) string {
+// configuration backing up paths (an empty directory when none) with it;
+// extra is appended to the file.
+func agentForLocalRepo(t *testing.T, e *env, extra string, paths ...string) string {
 	t.Helper()
 	e.ok("init")
 	wpw := filepath.Join(e.dir, "writer.password")
@@ -112,9 +113,12 @@ func agentForLocalRepo(t *testing.T, e *env, extra string) string {
 	key := filepath.Join(e.dir, "writer.key")
 	e.ok("key", "add", "--role", "writer", "--export", key, "--new-password-file", wpw, "--host", "dbhost")
 	cfg := filepath.Join(e.dir, "agent.yaml")
-	empty := filepath.Join(e.dir, "empty")
-	os.MkdirAll(empty, 0o755)
-	body := fmt.Sprintf("repository: %s\nkey_file: %s\npassword_file: %s\nhost: dbhost\npaths: [%s]\nretries: {attempts: 1}\n%s", e.repo, key, wpw, empty, extra)
+	if len(paths) == 0 {
+		empty := filepath.Join(e.dir, "empty")
+		os.MkdirAll(empty, 0o755)
+		paths = []string{empty}
+	}
+	body := fmt.Sprintf("repository: %s\nkey_file: %s\npassword_file: %s\nhost: dbhost\npaths: [%s]\nretries: {attempts: 1}\n%s", e.repo, key, wpw, strings.Join(paths, ", "), extra)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
