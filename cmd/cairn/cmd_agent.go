@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/agent"
 	"github.com/cairnbackup/cairn/internal/atomicfile"
+	"github.com/cairnbackup/cairn/internal/backend/rest"
+	"github.com/cairnbackup/cairn/internal/repository"
 )
 
 func newAgentCommand(g *GlobalOptions) *cobra.Command {
@@ -66,12 +70,45 @@ func agentRunner(g *GlobalOptions, path string) (*agent.Runner, error) {
 	if g.Quiet {
 		log = nil
 	}
-	return &agent.Runner{
+	r := &agent.Runner{
 		Config:   cfg,
 		Backuper: &agent.ExecBackuper{Exe: exe, Stdout: g.stdout, Stderr: g.stderr, Extra: extra},
 		Clock:    clock,
 		Log:      log,
-	}, nil
+	}
+	if strings.HasPrefix(cfg.Repository, "rest:") {
+		r.CheckServer = func(ctx context.Context) error { return checkAgentServer(ctx, g, path, cfg) }
+	}
+	return r, nil
+}
+
+// checkAgentServer confirms that the server still presents the
+// configuration's server_fingerprint (R21), as `cairn init` checked it.
+func checkAgentServer(ctx context.Context, g *GlobalOptions, path string, cfg *agent.Config) error {
+	repo, err := cfg.RepositoryURL()
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(strings.TrimPrefix(repo, "rest:"))
+	if err != nil {
+		return err
+	}
+	client, err := g.httpClient()
+	if err != nil {
+		return err
+	}
+	id, err := rest.FetchIdentity(ctx, client, u)
+	pub := repository.ServerPublic(id)
+	if err == nil {
+		err = pub.Validate()
+	}
+	if err != nil {
+		return fmt.Errorf("ask %s for its identity: %w", u.Redacted(), err)
+	}
+	if fp := pub.Fingerprint(); !sameFingerprint(fp, cfg.ServerFingerprint) {
+		return agent.Permanent(fmt.Errorf("%w: %s presents %s, not %s (server_fingerprint in %s); nothing was backed up", rest.ErrFingerprint, u.Host, fp, cfg.ServerFingerprint, path))
+	}
+	return nil
 }
 
 func newAgentOnceCommand(g *GlobalOptions) *cobra.Command {

@@ -117,6 +117,9 @@ type Runner struct {
 	// Docker talks to the Engine API for the containers recipe; nil: one
 	// on Config.Containers.Socket.
 	Docker *Docker
+	// CheckServer, when set, runs at the start of every attempt, before
+	// any hook: the server must still present server_fingerprint.
+	CheckServer func(ctx context.Context) error
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -127,6 +130,15 @@ func (r *Runner) logf(format string, args ...any) {
 
 // ErrGaveUp is returned when every attempt of a slot failed.
 var ErrGaveUp = errors.New("every attempt failed")
+
+// permanent marks an error no retry can fix.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// Permanent marks err as one a retry cannot fix (a server presenting
+// another fingerprint): RunOnce then gives up at once.
+func Permanent(err error) error { return permanent{err} }
 
 // RunOnce runs one scheduled slot: up to Retries.Attempts runs, each
 // RetryInterval after the last failure. Each attempt is a whole run
@@ -157,6 +169,10 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 			return ctx.Err()
 		}
 		r.logf("run failed: %v", last)
+		var p permanent
+		if errors.As(last, &p) {
+			return fmt.Errorf("not retried: %w", last)
+		}
 	}
 	return fmt.Errorf("%w (%d attempts, %s apart); the last: %w", ErrGaveUp, c.Retries.Attempts, c.RetryInterval, last)
 }
@@ -166,6 +182,11 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 // hooks after a failure, then after hooks.
 func (r *Runner) run(ctx context.Context) (err error) {
 	c := r.Config
+	if r.CheckServer != nil {
+		if err := r.CheckServer(ctx); err != nil {
+			return err
+		}
+	}
 	env := []string{"CAIRN_REPOSITORY=" + c.Repository}
 	if err := RunHooks(ctx, Before, c.Hooks.Before, env, r.Log, true); err != nil {
 		r.finish(ctx, env, err)

@@ -347,3 +347,16 @@ func TestStopEndsHookGroupAndRunsAfterHooks(t *testing.T) {
 		}
 	}
 }
+
+func TestPermanentErrorNotRetried(t *testing.T) {
+	c := testConfig(t, "")
+	clock := &VirtualClock{T: time.Now()}
+	fb := &fakeBackuper{clock: clock}
+	r := &Runner{Config: c, Backuper: fb, Clock: clock, CheckServer: func(context.Context) error {
+		return Permanent(errors.New("fingerprint mismatch"))
+	}}
+	err := r.RunOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "not retried: fingerprint mismatch") || len(clock.Slept) != 0 || len(fb.calls) != 0 {
+		t.Fatalf("err %v, sleeps %v, backups %d", err, clock.Slept, len(fb.calls))
+	}
+}

@@ -98,6 +98,19 @@ func TestSetupClientToFirstSnapshot(t *testing.T) {
 		}
 	}
 
+	// Another server (or one whose key changed) behind the address: the
+	// agent backs nothing up.
+	body, _ = os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(body), s.fingerprint(t), "SHA256:0000-0000-0000-0000-0000-0000-0000-0000", 1)), 0o600)
+	r = s.run("agent", "once", "--config", cfg)
+	if r.code != 1 || !strings.Contains(r.stderr, "fingerprint mismatch") || !strings.Contains(r.stderr, "nothing was backed up") {
+		t.Fatalf("agent once with a wrong fingerprint: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := ownerRun(s, ownerKey, "snapshots", "--json"); strings.Count(r.stdout, `"id"`) != 2 {
+		t.Fatalf("a snapshot was made despite the wrong fingerprint: %s", r.stdout)
+	}
+	os.WriteFile(cfg, body, 0o600)
+
 	// Run again on the same directory: refused, nothing overwritten.
 	r = s.run("setup-client", "--server", "http://"+s.addr, "--server-fingerprint", s.fingerprint(t), "--client", "alice",
 		"--client-password-file", filepath.Join(s.dir, "alice.pass"), "--password-file", filepath.Join(s.dir, "owner.pass"), "--config", cfg, "--no-install")
