@@ -188,7 +188,7 @@ unless --no-enable or the machine was not booted with systemd.`,
 	f.StringVar(&path, "config", agent.DefaultConfigPath, "the configuration file")
 	f.StringVar(&unitDir, "unit-dir", "/etc/systemd/system", "write the unit files into `DIR`")
 	f.StringVar(&user, "user", "", "run as `USER` (default: a user systemd allocates); root when hooks must stop services")
-	f.BoolVar(&daemon, "daemon", false, "a service running `agent run` instead of a timer running `agent once`")
+	f.BoolVar(&daemon, "daemon", false, "a service running agent run instead of a timer running agent once")
 	f.BoolVar(&noEnable, "no-enable", false, "only write the unit files")
 	return c
 }

@@ -51,7 +51,7 @@ must differ: the server sees the client password on every request.`,
 	}
 	f := c.Flags()
 	f.StringVar(&opts.Server, "server", "", "the cairn server's `URL`, e.g. https://backup.example:8443")
-	f.StringVar(&opts.Fingerprint, "server-fingerprint", "", "the server's fingerprint, as `cairn server fingerprint` prints it on the server")
+	f.StringVar(&opts.Fingerprint, "server-fingerprint", "", "the server's fingerprint, as cairn server fingerprint prints it on the server")
 	f.StringVar(&opts.Client, "client", "", "this client's `NAME` on the server")
 	f.StringVar(&opts.ClientPasswordFile, "client-password-file", "", "`FILE` with the client's password on the server")
 	f.StringVar(&opts.RepoName, "repo-name", "main", "the repository's `NAME` under the client")
@@ -60,7 +60,7 @@ must differ: the server sees the client password on every request.`,
 	f.StringVar(&opts.OwnerKeyFile, "owner-key-file", "", "where to write the owner key (default $XDG_CONFIG_HOME/cairn/keys/ID.key)")
 	f.StringVar(&opts.Host, "host", "", "`HOST` label for the snapshots, which the writer key is bound to (default the hostname)")
 	f.BoolVar(&opts.NoInstall, "no-install", false, "do not install the systemd units")
-	f.BoolVar(&opts.Daemon, "daemon", false, "install the daemon (`agent run`) instead of a timer")
+	f.BoolVar(&opts.Daemon, "daemon", false, "install the daemon (agent run) instead of a timer")
 	return c
 }
 
