@@ -103,7 +103,7 @@ func checkAgentServer(ctx context.Context, g *GlobalOptions, path string, cfg *a
 		err = pub.Validate()
 	}
 	if err != nil {
-		return fmt.Errorf("ask %s for its identity: %w", u.Redacted(), err)
+		return fmt.Errorf("check the server's fingerprint: %w", err)
 	}
 	if fp := pub.Fingerprint(); !sameFingerprint(fp, cfg.ServerFingerprint) {
 		return agent.Permanent(fmt.Errorf("%w: %s presents %s, not %s (server_fingerprint in %s); nothing was backed up", rest.ErrFingerprint, u.Host, fp, cfg.ServerFingerprint, path))

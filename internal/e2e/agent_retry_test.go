@@ -66,10 +66,10 @@ func TestAgentResumesAfterServerKilled(t *testing.T) {
 	for i := range files {
 		writeRandom(t, filepath.Join(src, fmt.Sprintf("f%d", i)), size)
 	}
-	// Attempts after the first wait in their before hook until the test
+	// After the failed attempt, its on_error hook waits until the test
 	// has restarted the server: "waiting" says the hook is there, "go"
-	// lets it on.
-	waiting, goOn, first := filepath.Join(s.dir, "waiting"), filepath.Join(s.dir, "go"), filepath.Join(s.dir, "first")
+	// lets it (and the retry) on.
+	waiting, goOn := filepath.Join(s.dir, "waiting"), filepath.Join(s.dir, "go")
 	for _, f := range []string{waiting, goOn} {
 		if err := syscall.Mkfifo(f, 0o600); err != nil {
 			t.Fatal(err)
@@ -77,7 +77,7 @@ func TestAgentResumesAfterServerKilled(t *testing.T) {
 	}
 	body, _ := os.ReadFile(cfg)
 	conf := strings.Replace(string(body), "attempts: 5", "attempts: 3", 1) + fmt.Sprintf(
-		"hooks:\n  before:\n    - run: 'if [ -e %s ]; then echo here > %s; cat %s > /dev/null; else touch %s; fi'\n", first, waiting, goOn, first)
+		"hooks:\n  on_error:\n    - run: 'echo here > %s; cat %s > /dev/null'\n", waiting, goOn)
 	os.WriteFile(cfg, []byte(conf), 0o600)
 
 	repoData := filepath.Join(s.data, "repos", "alice", "main", "data")
@@ -119,7 +119,7 @@ func TestAgentResumesAfterServerKilled(t *testing.T) {
 	stored, _ := dirBytes(t, repoData)
 	stored -= baseBytes
 
-	// The first attempt fails; the second waits in its hook.
+	// The first attempt fails and waits in its on_error hook.
 	hereC := make(chan error, 1)
 	go func() { _, err := os.ReadFile(waiting); hereC <- err }()
 	select {
