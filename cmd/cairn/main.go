@@ -134,6 +134,7 @@ and restores them. Documentation: docs/commands.md.
 		newCatCommand(g),
 		newMountCommand(g),
 		newAgentCommand(g),
+		newSetupClientCommand(g),
 		newGenerateCommand(g),
 		newVersionCommand(g),
 	)

@@ -38,6 +38,7 @@ var layer = map[string]int{
 	"internal/atomicfile":          0,
 	"internal/backend":             1,
 	"internal/backend/mem":         2,
+	"internal/backend/blockcache":  2, // small reads of a pack served from cached blocks (s3, rest)
 	"internal/backend/local":       2,
 	"internal/backend/backendtest": 3,
 	"internal/backend/retry":       2,
@@ -114,7 +115,7 @@ var mayImport = map[string][]string{
 	// Backup sessions: their REST requests and the state database's table.
 	"internal/server/sessions": {"internal/restapi", "internal/server/repohttp", "internal/server/state"},
 	// The REST client speaks the protocol; it never imports the server.
-	"internal/backend/rest": {"internal/backend", "internal/blob", "internal/crypto", "internal/restapi", "internal/snapshot"},
+	"internal/backend/rest": {"internal/backend", "internal/backend/blockcache", "internal/blob", "internal/crypto", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
 	// Trees: read through the repository, nothing of files on disk,
 	// restores or commands.

@@ -265,3 +265,42 @@ func (s Schedule) NextWithJitter(t time.Time, jitter time.Duration, rnd *rand.Ra
 	}
 	return n.Add(time.Duration(rnd.Int64N(int64(jitter))))
 }
+
+// OnCalendar is the schedule as a systemd timer's OnCalendar= value
+// (systemd.time(7)), with its time zone. "every D" has none, nor a cron
+// line restricting both day fields (cron runs on a day matching either;
+// systemd only on one matching both): the agent's daemon runs those.
+func (s Schedule) OnCalendar() (string, error) {
+	if s.every > 0 {
+		return "", fmt.Errorf("schedule %q: a systemd timer cannot run every %s from a fixed epoch; use the daemon (`cairn agent install --daemon`)", s.spec, s.every)
+	}
+	if !s.domStar && !s.dowStar {
+		return "", fmt.Errorf("schedule %q: restricts both day fields (cron runs when either matches; systemd needs both); use the daemon (`cairn agent install --daemon`)", s.spec)
+	}
+	list := func(bits uint64, lo, hi int, names []string) string {
+		if bits == (uint64(1)<<(hi+1))-(uint64(1)<<lo) {
+			return "*"
+		}
+		var parts []string
+		for v := lo; v <= hi; v++ {
+			if bits&(1<<v) != 0 {
+				if names != nil {
+					parts = append(parts, names[v])
+				} else {
+					parts = append(parts, fmt.Sprintf("%02d", v))
+				}
+			}
+		}
+		return strings.Join(parts, ",")
+	}
+	var b strings.Builder
+	if !s.dowStar {
+		days := []string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
+		b.WriteString(list(s.dow, 0, 6, days) + " ")
+	}
+	fmt.Fprintf(&b, "*-%s-%s %s:%s:00", list(s.month, 1, 12, nil), list(s.dom, 1, 31, nil), list(s.hour, 0, 23, nil), list(s.minute, 0, 59, nil))
+	if s.loc != nil && s.loc != time.Local && s.loc.String() != "Local" {
+		b.WriteString(" " + s.loc.String())
+	}
+	return b.String(), nil
+}

@@ -157,3 +157,29 @@ func TestJitterStaysInItsWindow(t *testing.T) {
 		t.Fatal("zero jitter moved the run")
 	}
 }
+
+func TestOnCalendar(t *testing.T) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	for _, c := range []struct{ spec, want string }{
+		{"daily 04:00", "*-*-* 04:00:00 Europe/Berlin"},
+		{"weekly sun 03:30", "Sun *-*-* 03:30:00 Europe/Berlin"},
+		{"monthly 01:15", "*-*-01 01:15:00 Europe/Berlin"},
+		{"hourly", "*-*-* *:00:00 Europe/Berlin"},
+		{"*/15 2-4 * jan,jul 1-5", "Mon,Tue,Wed,Thu,Fri *-01,07-* 02,03,04:00,15,30,45:00 Europe/Berlin"},
+	} {
+		s, err := Parse(c.spec, berlin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.OnCalendar()
+		if err != nil || got != c.want {
+			t.Errorf("%q: %q, %v; want %q", c.spec, got, err, c.want)
+		}
+	}
+	for _, spec := range []string{"every 6h", "0 4 1 * mon"} {
+		s, _ := Parse(spec, berlin)
+		if _, err := s.OnCalendar(); err == nil {
+			t.Errorf("%q: no error", spec)
+		}
+	}
+}

@@ -1,0 +1,363 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Clock is the agent's time: the real one, or a test's.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d, or returns ctx's error once ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// RealClock is the machine's clock.
+type RealClock struct{}
+
+// Now is time.Now.
+func (RealClock) Now() time.Time { return time.Now() }
+
+// Sleep waits for d or ctx.
+func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// VirtualClock starts at a given time and moves only when slept on: a
+// sleep returns at once and advances it. `cairn agent` uses one when the
+// test hook CAIRN_AGENT_TEST_CLOCK is set (TestClockEnv), so an end-to-end
+// test sees a day's schedule in a second.
+type VirtualClock struct {
+	T time.Time
+	// Slept records every sleep, in order.
+	Slept []time.Duration
+}
+
+// Now is the virtual time.
+func (c *VirtualClock) Now() time.Time { return c.T }
+
+// Sleep advances the virtual time by d at once.
+func (c *VirtualClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.Slept = append(c.Slept, d)
+	if d > 0 {
+		c.T = c.T.Add(d)
+	}
+	return nil
+}
+
+// TestClockEnv names the test hook: set to an RFC 3339 time, `cairn agent`
+// runs on a VirtualClock starting there instead of the machine's clock.
+// It exists for the end-to-end tests only.
+const TestClockEnv = "CAIRN_AGENT_TEST_CLOCK"
+
+// ClockFromEnv is the machine's clock, or a VirtualClock when the test
+// hook TestClockEnv is set.
+func ClockFromEnv() (Clock, error) {
+	v := os.Getenv(TestClockEnv)
+	if v == "" {
+		return RealClock{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%q: want an RFC 3339 time", TestClockEnv, v)
+	}
+	return &VirtualClock{T: t}, nil
+}
+
+// Backup is one backup job the agent hands to its Backuper.
+type Backup struct {
+	// Paths to back up; with Command, none.
+	Paths []string
+	// Command, when set, is run and its standard output stored as the
+	// one file Filename (a database dump).
+	Command  []string
+	Filename string
+	// Env is added to the backup's environment (a database password).
+	Env []string
+	// Tags are added to the configuration's tags.
+	Tags []string
+}
+
+// Backuper runs one backup.
+type Backuper interface {
+	Backup(ctx context.Context, c *Config, b Backup) error
+}
+
+// Runner runs the configuration's backups: once (RunOnce), or on its
+// schedule (Serve).
+type Runner struct {
+	Config   *Config
+	Backuper Backuper
+	Clock    Clock
+	// Log receives one line per event and the hooks' output.
+	Log io.Writer
+	// Rand draws the jitter; nil: a fresh random source.
+	Rand *rand.Rand
+	// Docker talks to the Engine API for the containers recipe; nil: one
+	// on Config.Containers.Socket.
+	Docker *Docker
+	// CheckServer, when set, runs at the start of every attempt, before
+	// any hook: the server must still present server_fingerprint.
+	CheckServer func(ctx context.Context) error
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	if r.Log != nil {
+		fmt.Fprintf(r.Log, "%s cairn agent: %s\n", r.Clock.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
+	}
+}
+
+// ErrGaveUp is returned when every attempt of a slot failed.
+var ErrGaveUp = errors.New("every attempt failed")
+
+// permanent marks an error no retry can fix.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// Permanent marks err as one a retry cannot fix (a server presenting
+// another fingerprint): RunOnce then gives up at once.
+func Permanent(err error) error { return permanent{err} }
+
+// RunOnce runs one scheduled slot: up to Retries.Attempts runs, each
+// RetryInterval after the last failure. Each attempt is a whole run
+// (hooks included, so services are not left stopped between attempts);
+// the backup itself resumes what an earlier attempt already stored.
+func (r *Runner) RunOnce(ctx context.Context) error {
+	c := r.Config
+	if c.BandwidthBytes > 0 {
+		r.logf("warning: bandwidth %s is not applied yet: cairn backup has no rate limit", c.Bandwidth)
+	}
+	var last error
+	for attempt := 1; attempt <= c.Retries.Attempts; attempt++ {
+		if attempt > 1 {
+			r.logf("attempt %d of %d in %s", attempt, c.Retries.Attempts, c.RetryInterval)
+			if err := r.Clock.Sleep(ctx, c.RetryInterval); err != nil {
+				return err
+			}
+		}
+		start := r.Clock.Now()
+		r.logf("run started (attempt %d of %d)", attempt, c.Retries.Attempts)
+		last = r.run(ctx)
+		if last == nil {
+			r.logf("run succeeded in %s", r.Clock.Now().Sub(start).Round(time.Second))
+			return nil
+		}
+		if ctx.Err() != nil {
+			r.logf("run stopped: %v", context.Cause(ctx))
+			return ctx.Err()
+		}
+		r.logf("run failed: %v", last)
+		var p permanent
+		if errors.As(last, &p) {
+			return fmt.Errorf("not retried: %w", last)
+		}
+	}
+	return fmt.Errorf("%w (%d attempts, %s apart); the last: %w", ErrGaveUp, c.Retries.Attempts, c.RetryInterval, last)
+}
+
+// run is one attempt: before hooks, containers stopped, database dumps
+// and the file backup, containers started (also on failure), on_error
+// hooks after a failure, then after hooks.
+func (r *Runner) run(ctx context.Context) (err error) {
+	c := r.Config
+	if r.CheckServer != nil {
+		if err := r.CheckServer(ctx); err != nil {
+			return err
+		}
+	}
+	env := []string{"CAIRN_REPOSITORY=" + c.Repository}
+	if err := RunHooks(ctx, Before, c.Hooks.Before, env, r.Log, true); err != nil {
+		r.finish(ctx, env, err)
+		return err
+	}
+	err = r.backups(ctx)
+	return r.finish(ctx, env, err)
+}
+
+func (r *Runner) finish(ctx context.Context, env []string, err error) error {
+	c := r.Config
+	if err != nil && len(c.Hooks.OnError) > 0 {
+		if herr := RunHooks(context.WithoutCancel(ctx), OnError, c.Hooks.OnError, append(env, "CAIRN_ERROR="+oneLine(err.Error())), r.Log, false); herr != nil {
+			r.logf("%v", herr)
+		}
+	}
+	if herr := RunHooks(context.WithoutCancel(ctx), After, c.Hooks.After, env, r.Log, false); herr != nil && err == nil {
+		err = herr
+	}
+	return err
+}
+
+func (r *Runner) backups(ctx context.Context) (err error) {
+	c := r.Config
+	if c.Containers != nil {
+		d := r.Docker
+		if d == nil {
+			d = NewDocker(c.Containers.Socket)
+		}
+		stopped, serr := d.StopGroup(ctx, c.Containers.Stop)
+		defer func() {
+			// Start them again whatever happened, even when cancelled.
+			if e := d.StartGroup(context.WithoutCancel(ctx), stopped); e != nil {
+				err = errors.Join(err, e)
+			}
+		}()
+		if serr != nil {
+			return serr
+		}
+		r.logf("stopped containers %s", strings.Join(stopped, ", "))
+	}
+	for i := range c.Databases {
+		b, err := DumpBackup(&c.Databases[i])
+		if err != nil {
+			return fmt.Errorf("databases.%d: %w", i, err)
+		}
+		r.logf("dumping %s into %s", c.Databases[i].Type, b.Filename)
+		dctx, cancel := context.WithTimeout(ctx, c.Databases[i].TimeoutDur)
+		err = r.Backuper.Backup(dctx, c, b)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s dump: %w", c.Databases[i].Type, err)
+		}
+	}
+	return r.Backuper.Backup(ctx, c, Backup{Paths: c.Paths})
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 1000 {
+		s = s[:1000]
+	}
+	return s
+}
+
+// Serve is the daemon: it waits for each scheduled time plus a random
+// delay of up to the jitter, runs the slot (RunOnce), and repeats until
+// ctx is done. A slot that gave up is logged; the next one still comes.
+func (r *Runner) Serve(ctx context.Context) error {
+	rnd := r.Rand
+	if rnd == nil {
+		rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	for {
+		now := r.Clock.Now()
+		next := r.Config.When.NextWithJitter(now, r.Config.Jitter, rnd)
+		if next.IsZero() {
+			return fmt.Errorf("schedule %q never fires", r.Config.When)
+		}
+		r.logf("next run at %s", next.Format(time.RFC3339))
+		if err := r.Clock.Sleep(ctx, next.Sub(now)); err != nil {
+			return nil // stopped
+		}
+		if err := r.RunOnce(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.logf("%v", err)
+		}
+	}
+}
+
+// ExecBackuper runs each backup as a child process of the cairn
+// executable (`cairn backup` with flags built from the configuration), so
+// a run that crashes or runs out of memory takes only itself down, and
+// the backup behaves exactly as the command does. The child is in its own
+// process group; on cancellation the group gets SIGTERM, then SIGKILL
+// after Grace.
+type ExecBackuper struct {
+	Exe            string
+	Stdout, Stderr io.Writer
+	// Extra global flags (e.g. --json, -q) put before "backup".
+	Extra []string
+	Grace time.Duration
+}
+
+// Args are the child's arguments and extra environment for b.
+func (e *ExecBackuper) Args(c *Config, b Backup) (args, env []string, err error) {
+	repo, err := c.RepositoryURL()
+	if err != nil {
+		return nil, nil, err
+	}
+	env = append([]string{"CAIRN_REPOSITORY=" + repo, "CAIRN_PASSWORD_FILE=" + c.PasswordFile, "CAIRN_KEY_FILE=" + c.KeyFile}, b.Env...)
+	args = append(append([]string(nil), e.Extra...), "backup")
+	if c.Host != "" {
+		args = append(args, "--host", c.Host)
+	}
+	for _, t := range append(append([]string(nil), c.Tags...), b.Tags...) {
+		args = append(args, "--tag", t)
+	}
+	if len(b.Command) > 0 {
+		args = append(args, "--stdin-from-command", "--stdin-filename", b.Filename, "--")
+		return append(args, b.Command...), env, nil
+	}
+	for _, x := range c.Exclude {
+		args = append(args, "--exclude", x)
+	}
+	if c.ExcludeFile != "" {
+		args = append(args, "--exclude-file", c.ExcludeFile)
+	}
+	args = append(args, "--")
+	return append(args, b.Paths...), env, nil
+}
+
+// Backup runs `cairn backup` for b and waits for it.
+func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) error {
+	args, env, err := e.Args(c, b)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, e.Exe, args...)
+	cmd.Env = append(withoutCairnEnv(os.Environ()), env...)
+	cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = e.Grace
+	if cmd.WaitDelay <= 0 {
+		cmd.WaitDelay = HookGrace
+	}
+	err = cmd.Run()
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() > 0 {
+			return fmt.Errorf("cairn backup exited with status %d", ee.ExitCode())
+		}
+		return fmt.Errorf("cairn backup: %w", err)
+	}
+	return nil
+}
+
+// withoutCairnEnv drops the agent's own CAIRN_ variables, so only the
+// configuration decides what the child backs up and with which key.
+func withoutCairnEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "CAIRN_") || strings.HasPrefix(kv, "CAIRN_CACHE_DIR=") || strings.HasPrefix(kv, "CAIRN_CACERT=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
