@@ -308,8 +308,7 @@ func TestServerReplicationResumesAndHeals(t *testing.T) {
 	if n := len(snapshotFiles(t, replica)); n != 0 {
 		t.Fatalf("the replica had its snapshot before the server stopped (%d): the stop came too late to test a resume", n)
 	}
-	var rows []replicaRow
-	rows = s.replicaStatus(t)
+	rows := s.replicaStatus(t)
 	if len(rows) != 1 || rows[0].Lag == 0 || rows[0].Snapshot != "" {
 		t.Fatalf("status of a stopped, incomplete replica: %+v", rows)
 	}
