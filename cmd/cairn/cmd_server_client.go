@@ -114,9 +114,9 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	if g.JSON {
-		out := map[string]any{"message_type": "client_added", "name": name, "quota": quota, "append_only": ao.AppendOnly}
+		out := clientAddedJSON{MessageType: "client_added", Name: name, Quota: quota, AppendOnly: ao.AppendOnly}
 		if generated {
-			out["password"] = string(pw)
+			out.Password = string(pw)
 		}
 		return writeJSON(g.stdout, out)
 	}
@@ -256,9 +256,9 @@ func runServerClientSet(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		alrt = alert.DefaultAlertAfter
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "client_updated", "name": name, "quota": c.Quota,
-			"append_only": c.AppendOnly, "min_interval": c.MinInterval.String(),
-			"warn_after": warn.String(), "alert_after": alrt.String(), "drill_after": drill.String()})
+		return writeJSON(g.stdout, clientUpdatedJSON{MessageType: "client_updated", Name: name, Quota: c.Quota,
+			AppendOnly: c.AppendOnly, MinInterval: c.MinInterval.String(),
+			WarnAfter: warn.String(), AlertAfter: alrt.String(), DrillAfter: drill.String()})
 	}
 	interval := "none"
 	if c.MinInterval > 0 {
@@ -373,10 +373,10 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	}
 	now := monitor.Clock()()
 	if g.JSON {
-		out := []map[string]any{}
+		out := []clientJSON{}
 		for _, c := range clients {
 			stored, _ := d.StoredBytes(c.Name)
-			out = append(out, clientJSON(c, stored))
+			out = append(out, newClientJSON(c, stored))
 		}
 		return writeJSON(g.stdout, out)
 	}
@@ -394,18 +394,6 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		}
 	}
 	return colourTable(g.stdout, rows, 1, colours)
-}
-
-func clientJSON(c state.Client, stored int64) map[string]any {
-	m := map[string]any{
-		"name": c.Name, "append_only": c.AppendOnly, "disabled": c.Disabled, "quota": c.Quota,
-		"min_interval": c.MinInterval.String(), "stored_bytes": stored, "snapshots": c.Snapshots,
-		"requests": c.Requests, "errors": c.Errors, "created": c.Created.Format(time.RFC3339),
-	}
-	if !c.LastSnapshot.IsZero() {
-		m["last_snapshot"] = c.LastSnapshot.Format(time.RFC3339Nano)
-	}
-	return m
 }
 
 func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
@@ -426,8 +414,8 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		return err
 	}
 	if g.JSON {
-		m := clientJSON(c, stored)
-		if m["maintenance"], err = maintenanceJSON(ctx, d, name); err != nil {
+		m := newClientJSON(c, stored)
+		if m.Maintenance, err = newMaintenanceJSON(ctx, d, name); err != nil {
 			return err
 		}
 		return writeJSON(g.stdout, m)
