@@ -260,8 +260,8 @@ func (j *jsonChecker) message(cmd string, raw json.RawMessage) {
 
 // jsonServerMessages runs the `cairn server …` commands that print with
 // --json against a server data directory of c's. `init` on a cairn
-// server (its server_fingerprint) needs a running server: internal/e2e
-// reads it.
+// server (initialized with server_fingerprint) needs a running server
+// and is not run here.
 func jsonServerMessages(t *testing.T, c *cli, j *jsonChecker) {
 	t.Setenv("CAIRN_SERVER_DATA", filepath.Join(c.dir, "server"))
 	j.check("server init", c.ok("server", "init", "--json").stdout)
