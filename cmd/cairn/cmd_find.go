@@ -80,7 +80,7 @@ func runFind(ctx context.Context, g *GlobalOptions, opts FindOptions, patterns [
 		}
 		matches = append(matches, m)
 	}, func(s *repository.Snapshot, p string, err error) {
-		fmt.Fprintf(g.stderr, "cairn: warning: snapshot %s: %s: %s\n", s.ID.Short(), displayText(p), displayText(err.Error()))
+		g.warnf("snapshot %s: %s: %s", s.ID.Short(), displayText(p), displayText(err.Error()))
 	})
 	if errors.Is(err, walker.ErrTooLarge) {
 		return refusedSnapshot(err)

@@ -79,7 +79,7 @@ func runLs(ctx context.Context, g *GlobalOptions, opts LsOptions, args []string)
 	lost := 0
 	warnLost := func(full string, err error) {
 		lost++
-		fmt.Fprintf(g.stderr, "cairn: warning: %s: %s\n", displayText(full), displayText(err.Error()))
+		g.warnf("%s: %s", displayText(full), displayText(err.Error()))
 	}
 	long := newLongListing(ctx, repo, snap.File.Statement.Root)
 	emit := func(p string, n *snapshot.Node) error {

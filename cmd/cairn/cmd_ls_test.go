@@ -88,3 +88,46 @@ func TestLsLong(t *testing.T) {
 		t.Errorf("ls --json of a hard link's second name alone: %+v", nodes[0])
 	}
 }
+
+// TestLostWarningsJSON: under --json the warnings of ls and find about
+// a file whose content is lost are warning messages, not text lines.
+func TestLostWarningsJSON(t *testing.T) {
+	c := newCLI(t)
+	src := filepath.Join(c.dir, "src")
+	tree(t, src, map[string]string{"a.txt": "alpha", "d/b.txt": "beta"})
+	c.ok("init")
+	c.ok("backup", src)
+	packs, err := filepath.Glob(filepath.Join(c.repo, "data", "*", "*"))
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("no packs: %v", err)
+	}
+	// Remove the packs one by one until ls reports a loss: the one
+	// holding the files' content.
+	var r cliResult
+	for _, p := range packs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(p)
+		if r = c.run("ls", "--json", "latest"); r.code == exitPartial {
+			break
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.code != exitPartial {
+		t.Fatalf("no pack's loss made ls exit %d: %+v", exitPartial, r)
+	}
+	j := &jsonChecker{t: t, seen: map[string]bool{}}
+	for _, r := range []cliResult{r, c.run("find", "--json", "*.txt")} {
+		j.check("ls", r.stderr)
+		if strings.Contains(r.stderr, "cairn: warning") || !strings.Contains(r.stderr, `"message_type":"warning"`) {
+			t.Errorf("warnings under --json: %s", r.stderr)
+		}
+	}
+	if !j.seen["*/warning"] {
+		t.Errorf("no warning message seen")
+	}
+}

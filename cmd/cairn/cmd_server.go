@@ -108,7 +108,7 @@ func runServerInit(ctx context.Context, g *GlobalOptions, opts *ServerOptions) e
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "server_initialized", "data": dir, "fingerprint": fp})
+		return writeJSON(g.stdout, serverInitJSON{MessageType: "server_initialized", Data: dir, Fingerprint: fp})
 	}
 	g.printf("created cairn server data directory %s\n", dir)
 	g.printf("server fingerprint: %s\n", fp)
@@ -132,7 +132,7 @@ func newServerFingerprintCommand(g *GlobalOptions, opts *ServerOptions) *cobra.C
 				return err
 			}
 			if g.JSON {
-				return writeJSON(g.stdout, map[string]any{"message_type": "fingerprint", "fingerprint": fp})
+				return writeJSON(g.stdout, fingerprintJSON{MessageType: "fingerprint", Fingerprint: fp})
 			}
 			fmt.Fprintln(g.stdout, fp)
 			return nil

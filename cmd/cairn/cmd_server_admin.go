@@ -63,7 +63,7 @@ page changes nothing.`,
 					return err
 				}
 				if g.JSON {
-					return writeJSON(g.stdout, map[string]any{"message_type": "admin_removed", "name": a[0]})
+					return writeJSON(g.stdout, adminJSON{MessageType: "admin_removed", Name: a[0]})
 				}
 				g.printf("removed admin %s\n", a[0])
 				return nil
@@ -99,7 +99,7 @@ func runServerAdminAdd(ctx context.Context, g *GlobalOptions, opts *ServerOption
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "admin_added", "name": name})
+		return writeJSON(g.stdout, adminJSON{MessageType: "admin_added", Name: name})
 	}
 	g.printf("added admin %s: log in at /ui/ on `cairn server run --ui-listen`\n", name)
 	return nil
@@ -116,15 +116,11 @@ func runServerAdminList(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	if g.JSON {
-		type item struct {
-			Name    string    `json:"name"`
-			Created time.Time `json:"created"`
-		}
-		out := []item{}
+		out := adminListJSON{MessageType: "admin_list", Admins: []adminItemJSON{}}
 		for _, a := range as {
-			out = append(out, item{a.Name, a.Created})
+			out.Admins = append(out.Admins, adminItemJSON{a.Name, a.Created})
 		}
-		return writeJSON(g.stdout, map[string]any{"message_type": "admin_list", "admins": out})
+		return writeJSON(g.stdout, out)
 	}
 	if len(as) == 0 {
 		g.printf("no admins; add one with `cairn server admin add NAME --password-file F`\n")

@@ -114,9 +114,9 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	if g.JSON {
-		out := map[string]any{"message_type": "client_added", "name": name, "quota": quota, "append_only": ao.AppendOnly}
+		out := clientAddedJSON{MessageType: "client_added", Name: name, Quota: quota, AppendOnly: ao.AppendOnly}
 		if generated {
-			out["password"] = string(pw)
+			out.Password = string(pw)
 		}
 		return writeJSON(g.stdout, out)
 	}
@@ -135,8 +135,8 @@ type ServerClientSetOptions struct {
 	Quota       string
 	AppendOnly  bool
 	MinInterval time.Duration
-	WarnAfter   time.Duration
-	AlertAfter  time.Duration
+	WarnAfter   string
+	AlertAfter  string
 	DrillAfter  string
 }
 
@@ -166,8 +166,8 @@ once, also on a running server. The password has its own command, ` + "`client p
 	f.StringVar(&so.Quota, "quota", "", "most bytes the client may store, e.g. 200GiB; 0 or \"unlimited\" for no limit")
 	f.BoolVar(&so.AppendOnly, "append-only", true, "refuse deletes (except restic locks) and overwrites")
 	f.DurationVar(&so.MinInterval, "min-interval", 0, "refuse snapshots closer together than this; 0 for none")
-	f.DurationVar(&so.WarnAfter, "warn-after", 0, "backup age at which the client is WARNING (0: the default, 24h)")
-	f.DurationVar(&so.AlertAfter, "alert-after", 0, "backup age at which the client is ALERT (0: the default, 28h)")
+	f.StringVar(&so.WarnAfter, "warn-after", "", "backup age at which the client is WARNING, such as 26h or 2d (0: the default, 24h)")
+	f.StringVar(&so.AlertAfter, "alert-after", "", "backup age at which the client is ALERT, such as 30h or 3d (0: the default, 28h)")
 	f.StringVar(&so.DrillAfter, "drill-after", "", "age of the last restore drill at which the client is ALERT, such as 35d or 720h (0: the default, 35d)")
 	return c
 }
@@ -188,25 +188,27 @@ func runServerClientSet(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	if changed("append-only") {
 		ch.AppendOnly = ptr(so.AppendOnly)
 	}
-	for flag, v := range map[string]struct {
-		d   time.Duration
-		dst **time.Duration
-	}{"min-interval": {so.MinInterval, &ch.MinInterval}, "warn-after": {so.WarnAfter, &ch.WarnAfter}, "alert-after": {so.AlertAfter, &ch.AlertAfter}} {
-		if !changed(flag) {
+	if changed("min-interval") {
+		if so.MinInterval < 0 {
+			return usageError{fmt.Errorf("--min-interval %v must not be negative", so.MinInterval)}
+		}
+		ch.MinInterval = ptr(so.MinInterval)
+	}
+	// The ages take days ("8d") as well as Go durations ("192h"), all
+	// through parseDays.
+	var drillAfter *time.Duration
+	for _, v := range []struct {
+		flag, s string
+		dst     **time.Duration
+	}{{"warn-after", so.WarnAfter, &ch.WarnAfter}, {"alert-after", so.AlertAfter, &ch.AlertAfter}, {"drill-after", so.DrillAfter, &drillAfter}} {
+		if !changed(v.flag) {
 			continue
 		}
-		if v.d < 0 {
-			return usageError{fmt.Errorf("--%s %v must not be negative", flag, v.d)}
-		}
-		*v.dst = ptr(v.d)
-	}
-	var drillAfter *time.Duration
-	if changed("drill-after") {
-		d, err := parseDays(so.DrillAfter)
+		d, err := parseDays(v.s)
 		if err != nil {
-			return usageError{fmt.Errorf("--drill-after %q: %v; give a duration such as 35d or 720h", so.DrillAfter, err)}
+			return usageError{fmt.Errorf("--%s %q: %v; give a duration such as 8d or 30h", v.flag, v.s, err)}
 		}
-		drillAfter = &d
+		*v.dst = ptr(d)
 	}
 	if ch == (state.ClientChange{}) && drillAfter == nil {
 		return usageError{errors.New("nothing to change: give --quota, --min-interval, --append-only, --warn-after, --alert-after or --drill-after")}
@@ -254,9 +256,9 @@ func runServerClientSet(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		alrt = alert.DefaultAlertAfter
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "client_updated", "name": name, "quota": c.Quota,
-			"append_only": c.AppendOnly, "min_interval": c.MinInterval.String(),
-			"warn_after": warn.String(), "alert_after": alrt.String(), "drill_after": drill.String()})
+		return writeJSON(g.stdout, clientUpdatedJSON{MessageType: "client_updated", Name: name, Quota: c.Quota,
+			AppendOnly: c.AppendOnly, MinInterval: c.MinInterval.String(),
+			WarnAfter: warn.String(), AlertAfter: alrt.String(), DrillAfter: drill.String()})
 	}
 	interval := "none"
 	if c.MinInterval > 0 {
@@ -284,7 +286,7 @@ func parseDays(s string) (time.Duration, error) {
 		}
 	}
 	if d < 0 {
-		return 0, errors.New("negative")
+		return 0, errors.New("must not be negative")
 	}
 	return d, nil
 }
@@ -371,10 +373,10 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	}
 	now := monitor.Clock()()
 	if g.JSON {
-		out := []map[string]any{}
+		out := []clientJSON{}
 		for _, c := range clients {
 			stored, _ := d.StoredBytes(c.Name)
-			out = append(out, clientJSON(c, stored))
+			out = append(out, newClientJSON(c, stored))
 		}
 		return writeJSON(g.stdout, out)
 	}
@@ -392,18 +394,6 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		}
 	}
 	return colourTable(g.stdout, rows, 1, colours)
-}
-
-func clientJSON(c state.Client, stored int64) map[string]any {
-	m := map[string]any{
-		"name": c.Name, "append_only": c.AppendOnly, "disabled": c.Disabled, "quota": c.Quota,
-		"min_interval": c.MinInterval.String(), "stored_bytes": stored, "snapshots": c.Snapshots,
-		"requests": c.Requests, "errors": c.Errors, "created": c.Created.Format(time.RFC3339),
-	}
-	if !c.LastSnapshot.IsZero() {
-		m["last_snapshot"] = c.LastSnapshot.Format(time.RFC3339Nano)
-	}
-	return m
 }
 
 func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
@@ -424,8 +414,8 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		return err
 	}
 	if g.JSON {
-		m := clientJSON(c, stored)
-		if m["maintenance"], err = maintenanceJSON(ctx, d, name); err != nil {
+		m := newClientJSON(c, stored)
+		if m.Maintenance, err = newMaintenanceJSON(ctx, d, name); err != nil {
 			return err
 		}
 		return writeJSON(g.stdout, m)

@@ -63,8 +63,8 @@ func runInitServer(ctx context.Context, g *GlobalOptions, opts InitOptions, loc 
 	repoID := fmt.Sprintf("%x", repo.Config().RepoID)
 	shown := repo.Backend().Properties().Location
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{
-			"message_type": "initialized", "id": repoID, "repository": shown, "key_file": keyPath, "server_fingerprint": fp,
+		return writeJSON(g.stdout, initJSON{
+			MessageType: "initialized", ID: repoID, Repository: shown, KeyID: repo.KeyID(), KeyFile: keyPath, ServerFingerprint: fp,
 		})
 	}
 	g.printf("created cairn repository %s at %s\n", repoID[:8], shown)

@@ -59,6 +59,11 @@ func TestServerClientSetFlags(t *testing.T) {
 	}
 	c.fails(1, "must not be negative", "server", "client", "set", "alice", "--alert-after", "-1h")
 	c.fails(1, "the warning must come first", "server", "client", "set", "alice", "--warn-after", "0")
+	// The ages take days, as --drill-after does.
+	if out := c.ok("--json", "server", "client", "set", "alice", "--warn-after", "8d", "--alert-after", "9d").stdout; !strings.Contains(out, `"warn_after":"192h0m0s"`) || !strings.Contains(out, `"alert_after":"216h0m0s"`) {
+		t.Fatalf("--warn-after 8d --alert-after 9d: %s", out)
+	}
+	c.fails(1, "not a number of days", "server", "client", "set", "alice", "--warn-after", "xd")
 	c.fails(1, "--quota", "server", "client", "set", "alice", "--quota", "-5")
 	c.fails(1, "nothing to change", "server", "client", "set", "alice")
 	c.fails(1, "no such client", "server", "client", "set", "bob", "--quota", "1")

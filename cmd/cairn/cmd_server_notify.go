@@ -187,9 +187,9 @@ func runServerNotifyAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	if g.JSON {
-		out := map[string]any{"message_type": "notifier_added", "name": name, "kind": cfg.Kind(), "target": cfg.Target(), "repeat": no.Repeat.String()}
+		out := notifierAddedJSON{MessageType: "notifier_added", Name: name, Kind: cfg.Kind(), Target: cfg.Target(), Repeat: no.Repeat.String()}
 		if generated != "" {
-			out["secret"] = generated
+			out.Secret = generated
 		}
 		return writeJSON(g.stdout, out)
 	}
@@ -242,7 +242,7 @@ func runServerNotifyTest(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		return withHint(err, "fix the notifier, or replace it: `cairn server notify remove %s`, then `notify add`", name)
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "notifier_tested", "name": name, "delivered": true})
+		return writeJSON(g.stdout, notifierTestedJSON{MessageType: "notifier_tested", Name: name, Delivered: true})
 	}
 	g.printf("delivered a test notice to %s\n", name)
 	return nil

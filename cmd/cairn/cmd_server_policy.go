@@ -110,10 +110,11 @@ func runServerClientPolicy(ctx context.Context, g *GlobalOptions, opts *ServerOp
 	switch {
 	case po.Show:
 		if g.JSON {
-			m, err := maintenanceJSON(ctx, d, name)
+			m, err := newMaintenanceJSON(ctx, d, name)
 			if err != nil {
 				return err
 			}
+			m.MessageType = "maintenance"
 			return writeJSON(g.stdout, m)
 		}
 		tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', 0)
@@ -132,7 +133,7 @@ func runServerClientPolicy(ctx context.Context, g *GlobalOptions, opts *ServerOp
 		return usageError{err}
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "policy_set", "client": name, "policy": p.String()})
+		return writeJSON(g.stdout, policySetJSON{MessageType: "policy_set", Client: name, Policy: p.String()})
 	}
 	g.printf("policy of client %s: %s\n", name, p)
 	return nil
@@ -185,39 +186,4 @@ func showMaintenance(ctx context.Context, w io.Writer, d *server.Data, name stri
 			j.End.Sub(j.Start).Round(time.Millisecond), res)
 	}
 	return nil
-}
-
-func maintenanceJSON(ctx context.Context, d *server.Data, name string) (map[string]any, error) {
-	m := map[string]any{}
-	p, ok, err := d.State.PolicyOf(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		m["policy"] = p.String()
-		b, err := d.State.BudgetOf(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		m["budget_exceeded"] = b.Exceeded
-		if b.Exceeded {
-			m["budget_note"], m["budget_since"] = b.Note, b.Since.Format(time.RFC3339)
-		}
-	}
-	jobs, err := d.State.Jobs(ctx, name, 10)
-	if err != nil {
-		return nil, err
-	}
-	js := []map[string]any{}
-	for _, j := range jobs {
-		js = append(js, map[string]any{"repo": j.Repo, "start": j.Start.Format(time.RFC3339Nano), "end": j.End.Format(time.RFC3339Nano),
-			"snapshots_removed": j.SnapshotsRemoved, "packs_deleted": j.PacksDeleted, "bytes_freed": j.BytesFreed, "error": j.Error})
-	}
-	m["jobs"] = js
-	n, removed, packs, freed, err := d.State.JobTotals(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	m["totals"] = map[string]any{"jobs": n, "snapshots_removed": removed, "packs_deleted": packs, "bytes_freed": freed}
-	return m, nil
 }

@@ -472,6 +472,8 @@ type initJSON struct {
 	Repository  string `json:"repository"`
 	KeyID       string `json:"key_id"`
 	KeyFile     string `json:"key_file"`
+	// ServerFingerprint is the server's, on a cairn server (rest:).
+	ServerFingerprint string `json:"server_fingerprint,omitempty"`
 }
 
 // versionJSON is `version`'s message.

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,6 +57,20 @@ var jsonTypes = map[string]any{
 	"mount/mounted":            mountJSON{},
 	"mount/unmounted":          mountJSON{},
 	"repair/repair":            repairJSON{},
+
+	"server init/server_initialized":     serverInitJSON{},
+	"server fingerprint/fingerprint":     fingerprintJSON{},
+	"server client add/client_added":     clientAddedJSON{},
+	"server client set/client_updated":   clientUpdatedJSON{},
+	"server client list/client":          clientJSON{},
+	"server client show/client":          clientJSON{},
+	"server client policy/maintenance":   maintenanceJSON{},
+	"server client policy/policy_set":    policySetJSON{},
+	"server notify add/notifier_added":   notifierAddedJSON{},
+	"server notify test/notifier_tested": notifierTestedJSON{},
+	"server admin add/admin_added":       adminJSON{},
+	"server admin remove/admin_removed":  adminJSON{},
+	"server admin list/admin_list":       adminListJSON{},
 }
 
 // notRunHere are messages TestJSONMessages cannot make in-process: a
@@ -242,6 +258,33 @@ func (j *jsonChecker) message(cmd string, raw json.RawMessage) {
 	}
 }
 
+// jsonServerMessages runs the `cairn server …` commands that print with
+// --json against a server data directory of c's. `init` on a cairn
+// server (initialized with server_fingerprint) needs a running server
+// and is not run here.
+func jsonServerMessages(t *testing.T, c *cli, j *jsonChecker) {
+	t.Setenv("CAIRN_SERVER_DATA", filepath.Join(c.dir, "server"))
+	j.check("server init", c.ok("server", "init", "--json").stdout)
+	j.check("server fingerprint", c.ok("server", "fingerprint", "--json").stdout)
+	j.check("server client add", c.ok("server", "client", "add", "--json", "alice").stdout)
+	j.check("server client set", c.ok("server", "client", "set", "--json", "alice", "--warn-after", "2d", "--alert-after", "3d").stdout)
+	j.check("server client policy", c.ok("server", "client", "policy", "--json", "alice", "--keep-last", "3").stdout)
+	j.check("server client policy", c.ok("server", "client", "policy", "--json", "alice", "--show").stdout)
+	j.check("server client list", c.ok("server", "client", "list", "--json").stdout)
+	j.check("server client show", c.ok("server", "client", "show", "--json", "alice").stdout)
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer hook.Close()
+	j.check("server notify add", c.ok("server", "notify", "add", "--json", "ops", "--webhook", hook.URL).stdout)
+	j.check("server notify test", c.ok("server", "notify", "test", "--json", "ops").stdout)
+	pw := filepath.Join(c.dir, "admin.pass")
+	if err := os.WriteFile(pw, []byte("admin-secret-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j.check("server admin add", c.ok("server", "admin", "add", "--json", "root", "--password-file", pw).stdout)
+	j.check("server admin list", c.ok("server", "admin", "list", "--json").stdout)
+	j.check("server admin remove", c.ok("server", "admin", "remove", "--json", "root").stdout)
+}
+
 // TestJSONMessages runs every command that prints with --json and
 // validates each message against its declared type: no unknown field, no
 // required field missing, every message type documented.
@@ -296,6 +339,7 @@ func TestJSONMessages(t *testing.T) {
 	j.check("repair", c.ok("repair", "--json", "--dry-run").stdout)
 	j.check("init", c.ok("-r", filepath.Join(c.dir, "third"), "init", "--json").stdout)
 	j.check("version", c.ok("version", "--json").stdout)
+	jsonServerMessages(t, c, j)
 	// A failure under --json is an error message on standard error,
 	// also when the command line does not parse.
 	r = c.run("-r", filepath.Join(c.dir, "none"), "snapshots", "--json")

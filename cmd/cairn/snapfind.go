@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,7 +22,7 @@ func addFilterFlags(c *cobra.Command, f *SnapshotFilter) {
 
 // loadSnapshots is client.LoadSnapshots, printing its warnings.
 func loadSnapshots(ctx context.Context, g *GlobalOptions, repo *repository.Repository) ([]*repository.Snapshot, error) {
-	return client.LoadSnapshots(ctx, repo, func(m string) { fmt.Fprintf(g.stderr, "cairn: warning: %s\n", m) })
+	return client.LoadSnapshots(ctx, repo, func(m string) { g.warnf("%s", m) })
 }
 
 // openSnapshotContent opens the repository for a command that reads
