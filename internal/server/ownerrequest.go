@@ -78,24 +78,12 @@ func (n *ownerNonces) take(nonce string, now time.Time) (fresh bool, full bool) 
 	return true, false
 }
 
+// serveOwnerRequest carries out an owner request (see the top of this
+// file) and answers a restapi.OwnerAnswer.
 func (s *Server) serveOwnerRequest(q *request) {
 	ctx, repoPath := q.R.Context(), q.Path.RepoPath()
-	buf, err := io.ReadAll(io.LimitReader(q.R.Body, trust.MaxOwnerRequest+1))
-	if err != nil {
-		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "owner request: %v", err)
-		return
-	}
-	if len(buf) > trust.MaxOwnerRequest {
-		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "owner request larger than %d bytes", trust.MaxOwnerRequest)
-		return
-	}
-	req, signer, err := trust.OpenOwnerRequest(buf)
-	switch {
-	case errors.Is(err, crypto.ErrBadSignature):
-		q.Refuse(http.StatusForbidden, restapi.CodeBadSignature, "owner request: the signature does not verify (the request was altered, or not signed by the key it names)")
-		return
-	case err != nil:
-		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "%v", err)
+	req, signer, ok := readOwnerRequest(q)
+	if !ok {
 		return
 	}
 	now := s.opts.Now()
@@ -103,22 +91,8 @@ func (s *Server) serveOwnerRequest(q *request) {
 		q.Refuse(http.StatusForbidden, restapi.CodeExpired, "owner request: its time is %v from the server's clock (at most %v); sign a new one", d.Round(time.Second), restapi.OwnerRequestSkew)
 		return
 	}
-	be, err := s.repos.Get(ctx, repoPath)
-	if err != nil {
-		q.Fail("owner request", err)
-		return
-	}
-	cr, err := s.verify.Repo(ctx, repoPath, be)
-	if err != nil {
-		q.Fail("owner request", err)
-		return
-	}
-	if cr == nil {
-		q.Refuse(http.StatusNotFound, restapi.CodeNotFound, "%s is not a cairn repository", repoPath)
-		return
-	}
-	if id := cr.RepoID(); req.RepoID != hex.EncodeToString(id[:]) {
-		q.Refuse(http.StatusForbidden, restapi.CodeWrongRepository, "owner request: signed for repository %.8s, this is %.8s (%s)", req.RepoID, hex.EncodeToString(id[:]), repoPath)
+	be, ok := s.ownerRepo(q, req)
+	if !ok {
 		return
 	}
 	if err := s.ownerFirst(ctx, repoPath, be, signer); err != nil {
@@ -134,7 +108,68 @@ func (s *Server) serveOwnerRequest(q *request) {
 		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "owner request: %v", err)
 		return
 	}
-	check := func(r *repository.Repository) error {
+	res, err := s.maintain.Owner(ctx, q.client.Name, repoPath, order, s.ownerCheck(ctx, req, signer))
+	if err != nil {
+		s.refuseOwner(q, err)
+		return
+	}
+	writeOwnerAnswer(q, req, order, res)
+}
+
+// readOwnerRequest reads and opens the signed request in q's body; it
+// answers q and returns false if it cannot.
+func readOwnerRequest(q *request) (*trust.OwnerRequest, ed25519.PublicKey, bool) {
+	buf, err := io.ReadAll(io.LimitReader(q.R.Body, trust.MaxOwnerRequest+1))
+	if err != nil {
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "owner request: %v", err)
+		return nil, nil, false
+	}
+	if len(buf) > trust.MaxOwnerRequest {
+		q.Refuse(http.StatusRequestEntityTooLarge, restapi.CodeTooLarge, "owner request larger than %d bytes", trust.MaxOwnerRequest)
+		return nil, nil, false
+	}
+	req, signer, err := trust.OpenOwnerRequest(buf)
+	switch {
+	case errors.Is(err, crypto.ErrBadSignature):
+		q.Refuse(http.StatusForbidden, restapi.CodeBadSignature, "owner request: the signature does not verify (the request was altered, or not signed by the key it names)")
+		return nil, nil, false
+	case err != nil:
+		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "%v", err)
+		return nil, nil, false
+	}
+	return req, signer, true
+}
+
+// ownerRepo opens the cairn repository q names and checks that req was
+// signed for it; it answers q and returns false if not.
+func (s *Server) ownerRepo(q *request, req *trust.OwnerRequest) (backend.Backend, bool) {
+	ctx, repoPath := q.R.Context(), q.Path.RepoPath()
+	be, err := s.repos.Get(ctx, repoPath)
+	if err != nil {
+		q.Fail("owner request", err)
+		return nil, false
+	}
+	cr, err := s.verify.Repo(ctx, repoPath, be)
+	if err != nil {
+		q.Fail("owner request", err)
+		return nil, false
+	}
+	if cr == nil {
+		q.Refuse(http.StatusNotFound, restapi.CodeNotFound, "%s is not a cairn repository", repoPath)
+		return nil, false
+	}
+	if id := cr.RepoID(); req.RepoID != hex.EncodeToString(id[:]) {
+		q.Refuse(http.StatusForbidden, restapi.CodeWrongRepository, "owner request: signed for repository %.8s, this is %.8s (%s)", req.RepoID, hex.EncodeToString(id[:]), repoPath)
+		return nil, false
+	}
+	return be, true
+}
+
+// ownerCheck returns the check the maintenance scheduler runs under the
+// repository's coordination before carrying out req: signed by the owner
+// key, made against the snapshots stored now, and not seen before.
+func (s *Server) ownerCheck(ctx context.Context, req *trust.OwnerRequest, signer ed25519.PublicKey) func(*repository.Repository) error {
+	return func(r *repository.Repository) error {
 		if err := checkOwnerSigner(r, signer); err != nil {
 			return err
 		}
@@ -158,11 +193,11 @@ func (s *Server) serveOwnerRequest(q *request) {
 		}
 		return nil
 	}
-	res, err := s.maintain.Owner(ctx, q.client.Name, repoPath, order, check)
-	if err != nil {
-		s.refuseOwner(q, err)
-		return
-	}
+}
+
+// writeOwnerAnswer logs a carried-out owner request and answers it with
+// a restapi.OwnerAnswer.
+func writeOwnerAnswer(q *request, req *trust.OwnerRequest, order maintain.OwnerOrder, res *maintain.OwnerResult) {
 	ans := restapi.OwnerAnswer{Action: req.Action, DryRun: req.DryRun, Snapshots: []restapi.OwnerItem{}, Removed: res.Removed}
 	gb := retention.GroupBy{}
 	if order.Policy != nil {
@@ -180,7 +215,7 @@ func (s *Server) serveOwnerRequest(q *request) {
 		ans.Prune, _ = json.Marshal(res.Prune)
 	}
 	body, _ := json.Marshal(ans)
-	q.Log.Info("owner request", "client", q.client.Name, "repo", repoPath, "action", req.Action, "nonce", req.Nonce[:8],
+	q.Log.Info("owner request", "client", q.client.Name, "repo", q.Path.RepoPath(), "action", req.Action, "nonce", req.Nonce[:8],
 		"dry_run", req.DryRun, "removed", res.Removed, "pruned", res.Prune != nil)
 	q.W.Header().Set("Content-Type", "application/json")
 	q.W.Header().Set("Content-Length", strconv.Itoa(len(body)))
