@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/coord"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
 )
 
 // Coordinate makes this server the coordinator of repo until release is
@@ -29,7 +30,7 @@ func (s *Server) CloseStorage() {
 // refuseCoordinate answers a failed Coordinate: 503 with Retry-After (the
 // seconds until the holder's lease expires) if another server coordinates
 // the repository, the storage error's status otherwise.
-func (s *Server) refuseCoordinate(q *request, err error) {
+func (s *Server) refuseCoordinate(q *repohttp.Request, err error) {
 	var nc *coord.NotCoordinatorError
 	if !errors.As(err, &nc) {
 		q.Fail("coordinate", err)

@@ -117,7 +117,7 @@ func (s *Server) serveRepo(q *request) {
 		return
 	}
 	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == restapi.OwnerRequestQuery {
-		s.serveOwnerRequest(q)
+		s.owner.Serve(q.Request, q.client.Name) // package owner
 		return
 	}
 	if sessions.IsRequest(q.R) {

@@ -259,7 +259,7 @@ func (sv *saving) lock() (release func(), ok bool) {
 	if sv.cr != nil {
 		cctx, rel, err := s.Coordinate(sv.ctx, q.Path.RepoPath())
 		if err != nil {
-			s.refuseCoordinate(q, err)
+			s.refuseCoordinate(q.Request, err)
 			return nil, false
 		}
 		sv.ctx, uncoordinate = cctx, rel

@@ -17,6 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/coord"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/metrics"
+	"github.com/cairnbackup/cairn/internal/server/owner"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/storage"
@@ -112,8 +113,8 @@ type Server struct {
 	// maintain is the maintenance scheduler (maintenance.go).
 	maintain *maintain.Scheduler
 
-	writerLists tenant.Every // rate limit of writer snapshot lists (R16)
-	ownerNonces ownerNonces  // owner requests carried out lately (ownerrequest.go)
+	writerLists tenant.Every   // rate limit of writer snapshot lists (R16)
+	owner       *owner.Handler // owner requests (package owner; ownerhost.go)
 
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check
@@ -192,6 +193,7 @@ func New(data *Data, opts Options) (*Server, error) {
 	s.writerLists.Every = writerListEvery
 	s.sessions = &sessions.Sessions{State: data.State, Now: opts.Now, TTL: opts.SessionTTL, Max: opts.MaxSessions,
 		Exists: func(ctx context.Context, repo string) error { _, err := s.repos.Get(ctx, repo); return err }}
+	s.owner = owner.New(ownerHost{s}, opts.Now)
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.usage = tenant.NewUsage(func(ctx context.Context, client string) (int64, error) {
 		st, err := s.repos.Storage(ctx)

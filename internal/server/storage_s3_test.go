@@ -139,7 +139,7 @@ func TestTwoServersOneBucket(t *testing.T) {
 	rec := httptest.NewRecorder()
 	q := testRequest(rec, httptest.NewRequest("POST", "/alice/laptop/snapshots/x", nil))
 	clock.advance(10 * time.Second)
-	b.refuseCoordinate(q, err)
+	b.refuseCoordinate(q.Request, err)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "20" ||
 		rec.Header().Get(restapi.HeaderError) != restapi.CodeNotCoordinator ||
 		!strings.Contains(rec.Body.String(), a.coordinator().Holder) || !strings.Contains(rec.Body.String(), "lease until") {

@@ -250,126 +250,190 @@ func short(name string) string {
 	return name
 }
 
+// repoAudit is one repository's audit in progress: what its steps share.
+type repoAudit struct {
+	a      *Auditor
+	repo   string
+	client string
+	opt    Options
+	cycle  time.Duration
+	now    time.Time
+	cr     *ClientResult
+	res    *Result
+	log    *slog.Logger
+	copies []*copyOf
+}
+
 // repo audits one repository's copies.
 func (a *Auditor) repo(ctx context.Context, repo, client string, dests []state.Destination, opt Options, cycle time.Duration, now time.Time, cr *ClientResult, res *Result) {
-	log := a.cfg.Log.With("client", client, "repo", repo)
-	fail := func(copy string, err error) {
-		msg := fmt.Sprintf("%s on %s: %v", repo, copy, err)
-		res.Errors = append(res.Errors, msg)
-		log.Error("audit: cannot audit a copy", "copy", copy, "err", err)
-	}
-	primary, err := a.cfg.Open(ctx, repo)
-	if err != nil {
-		fail(Primary, err)
+	ra := &repoAudit{a: a, repo: repo, client: client, opt: opt, cycle: cycle, now: now, cr: cr, res: res,
+		log: a.cfg.Log.With("client", client, "repo", repo)}
+	done, ok := ra.openCopies(ctx, dests)
+	defer done()
+	if !ok {
 		return
 	}
-	copies := []*copyOf{{name: Primary, be: primary}}
-	for _, d := range dests {
-		if !d.Covers(client) {
-			continue
-		}
-		be, done, err := replication.OpenReplica(ctx, d, repo, primary)
-		if err != nil {
-			fail(d.Name, err)
-			continue
-		}
-		defer done()
-		copies = append(copies, &copyOf{name: d.Name, key: d.Name, be: be})
-	}
-	for _, c := range copies {
+	for _, c := range ra.copies {
 		if err := c.list(ctx); err != nil {
-			fail(c.name, err)
+			ra.fail(c.name, err)
 			c.listed = nil
 		}
 	}
-	report := func(f Finding) {
-		f.Client, f.Repo = client, repo
-		cr.Bad++
-		if f.Healed {
-			cr.Healed++
-			log.Warn("audit: healed a bad file", "copy", f.Copy, "file", f.Type+"/"+f.Name, "problem", f.Problem, "from", f.From)
-		} else {
-			cr.Unhealed++
-			log.Error("audit: bad file not healed", "copy", f.Copy, "file", f.Type+"/"+f.Name, "problem", f.Problem, "err", f.Error)
-		}
-		res.Findings = append(res.Findings, f)
-	}
-	for _, c := range copies {
+	for _, c := range ra.copies {
 		if c.listed == nil {
 			continue
 		}
-		cr.Copies++
-		var files []backend.Handle
-		for h := range c.listed {
-			files = append(files, h)
+		if !ra.auditCopy(ctx, c) {
+			return
 		}
-		slices.SortFunc(files, func(x, y backend.Handle) int { return strings.Compare(string(x.Type)+x.Name, string(y.Type)+y.Name) })
-		rec, err := a.cfg.State.AuditFiles(ctx, c.key, repo, files, now)
-		if err != nil {
-			fail(c.name, err)
-			continue
-		}
-		todo := Select(files, rec, opt.Fraction, cycle, opt.Period, now)
-		var good []backend.Handle
-		for _, h := range todo {
-			if ctx.Err() != nil {
-				return
-			}
-			sum, n, err := hashOf(ctx, c.be, h)
-			cr.Checked++
-			cr.Bytes += n
-			problem := ""
-			switch {
-			case errors.Is(err, backend.ErrNotFound):
-				continue // removed since the listing (retention)
-			case err != nil:
-				problem = "unreadable (" + err.Error() + ")"
-			case sum != h.Name:
-				problem = "corrupt"
-			}
-			if problem == "" {
-				good = append(good, h)
-				continue
-			}
-			f := a.heal(ctx, c, copies, h, problem)
-			if f.Healed {
-				good = append(good, h)
-			}
-			report(f)
-		}
-		// Missing on a replica: what the ledger says it was given and its
-		// retention did not drop.
-		if c.key != "" {
-			want, err := a.cfg.State.Replicated(ctx, c.key, repo)
-			if err != nil {
-				fail(c.name, err)
-			}
-			for _, h := range want {
-				if _, ok := c.listed[h]; ok || !slices.Contains(Audited, h.Type) {
-					continue
-				}
-				f := a.heal(ctx, c, copies, h, "missing")
-				if f.Healed {
-					good = append(good, h)
-				}
-				report(f)
-			}
-		}
-		if f, ok := a.checkConfig(ctx, c, copies); !ok {
-			report(f)
-		}
-		if err := a.cfg.State.MarkAudited(ctx, c.key, repo, good, now); err != nil {
-			fail(c.name, err)
-			continue
-		}
-		for _, h := range good {
-			r := rec[h]
-			r.Audited = now
-			rec[h] = r
-		}
-		cr.Files += int64(len(files))
-		cr.Covered += int64(Covered(files, rec, cycle, now))
 	}
+}
+
+// fail records that a copy could not be audited.
+func (ra *repoAudit) fail(copy string, err error) {
+	msg := fmt.Sprintf("%s on %s: %v", ra.repo, copy, err)
+	ra.res.Errors = append(ra.res.Errors, msg)
+	ra.log.Error("audit: cannot audit a copy", "copy", copy, "err", err)
+}
+
+// report counts, logs and records one bad file.
+func (ra *repoAudit) report(f Finding) {
+	f.Client, f.Repo = ra.client, ra.repo
+	ra.cr.Bad++
+	if f.Healed {
+		ra.cr.Healed++
+		ra.log.Warn("audit: healed a bad file", "copy", f.Copy, "file", f.Type+"/"+f.Name, "problem", f.Problem, "from", f.From)
+	} else {
+		ra.cr.Unhealed++
+		ra.log.Error("audit: bad file not healed", "copy", f.Copy, "file", f.Type+"/"+f.Name, "problem", f.Problem, "err", f.Error)
+	}
+	ra.res.Findings = append(ra.res.Findings, f)
+}
+
+// openCopies opens the primary and every replica covering the client
+// into ra.copies. It returns the function that closes the replicas, and
+// false when the primary cannot be opened.
+func (ra *repoAudit) openCopies(ctx context.Context, dests []state.Destination) (func(), bool) {
+	var closers []func()
+	done := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	primary, err := ra.a.cfg.Open(ctx, ra.repo)
+	if err != nil {
+		ra.fail(Primary, err)
+		return done, false
+	}
+	ra.copies = []*copyOf{{name: Primary, be: primary}}
+	for _, d := range dests {
+		if !d.Covers(ra.client) {
+			continue
+		}
+		be, closeReplica, err := replication.OpenReplica(ctx, d, ra.repo, primary)
+		if err != nil {
+			ra.fail(d.Name, err)
+			continue
+		}
+		closers = append(closers, closeReplica)
+		ra.copies = append(ra.copies, &copyOf{name: d.Name, key: d.Name, be: be})
+	}
+	return done, true
+}
+
+// auditCopy audits one listed copy: checks the files due, looks for
+// files missing on a replica, checks the config and records what was
+// found good. It returns false when the context ended mid-way.
+func (ra *repoAudit) auditCopy(ctx context.Context, c *copyOf) bool {
+	ra.cr.Copies++
+	var files []backend.Handle
+	for h := range c.listed {
+		files = append(files, h)
+	}
+	slices.SortFunc(files, func(x, y backend.Handle) int { return strings.Compare(string(x.Type)+x.Name, string(y.Type)+y.Name) })
+	rec, err := ra.a.cfg.State.AuditFiles(ctx, c.key, ra.repo, files, ra.now)
+	if err != nil {
+		ra.fail(c.name, err)
+		return true
+	}
+	todo := Select(files, rec, ra.opt.Fraction, ra.cycle, ra.opt.Period, ra.now)
+	good, ok := ra.checkFiles(ctx, c, todo)
+	if !ok {
+		return false
+	}
+	good = append(good, ra.missing(ctx, c)...)
+	if f, ok := ra.a.checkConfig(ctx, c, ra.copies); !ok {
+		ra.report(f)
+	}
+	if err := ra.a.cfg.State.MarkAudited(ctx, c.key, ra.repo, good, ra.now); err != nil {
+		ra.fail(c.name, err)
+		return true
+	}
+	for _, h := range good {
+		r := rec[h]
+		r.Audited = ra.now
+		rec[h] = r
+	}
+	ra.cr.Files += int64(len(files))
+	ra.cr.Covered += int64(Covered(files, rec, ra.cycle, ra.now))
+	return true
+}
+
+// checkFiles hashes the files due on a copy, healing the bad ones, and
+// returns those now good. It returns false when the context ended.
+func (ra *repoAudit) checkFiles(ctx context.Context, c *copyOf, todo []backend.Handle) ([]backend.Handle, bool) {
+	var good []backend.Handle
+	for _, h := range todo {
+		if ctx.Err() != nil {
+			return good, false
+		}
+		sum, n, err := hashOf(ctx, c.be, h)
+		ra.cr.Checked++
+		ra.cr.Bytes += n
+		problem := ""
+		switch {
+		case errors.Is(err, backend.ErrNotFound):
+			continue // removed since the listing (retention)
+		case err != nil:
+			problem = "unreadable (" + err.Error() + ")"
+		case sum != h.Name:
+			problem = "corrupt"
+		}
+		if problem == "" {
+			good = append(good, h)
+			continue
+		}
+		f := ra.a.heal(ctx, c, ra.copies, h, problem)
+		if f.Healed {
+			good = append(good, h)
+		}
+		ra.report(f)
+	}
+	return good, true
+}
+
+// missing heals the files missing on a replica: what the ledger says it
+// was given and its retention did not drop. It returns those healed.
+func (ra *repoAudit) missing(ctx context.Context, c *copyOf) []backend.Handle {
+	if c.key == "" {
+		return nil
+	}
+	var good []backend.Handle
+	want, err := ra.a.cfg.State.Replicated(ctx, c.key, ra.repo)
+	if err != nil {
+		ra.fail(c.name, err)
+	}
+	for _, h := range want {
+		if _, ok := c.listed[h]; ok || !slices.Contains(Audited, h.Type) {
+			continue
+		}
+		f := ra.a.heal(ctx, c, ra.copies, h, "missing")
+		if f.Healed {
+			good = append(good, h)
+		}
+		ra.report(f)
+	}
+	return good
 }
 
 // list reads a copy's audited files.

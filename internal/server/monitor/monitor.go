@@ -149,18 +149,9 @@ func ClientLevel(c state.Client, th state.Thresholds, now time.Time) (alert.Leve
 // empty: state.ErrNoClient if there is none) at now, with the open alerts
 // and notifier health the running server last recorded.
 func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time, only string) (Report, error) {
-	var clients []state.Client
-	if only != "" {
-		c, err := st.Client(ctx, only)
-		if err != nil {
-			return Report{}, err
-		}
-		clients = []state.Client{c}
-	} else {
-		var err error
-		if clients, err = st.Clients(ctx); err != nil {
-			return Report{}, err
-		}
+	clients, err := selectClients(ctx, st, only)
+	if err != nil {
+		return Report{}, err
 	}
 	ths, err := st.Thresholds(ctx)
 	if err != nil {
@@ -181,35 +172,8 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 	}
 	r := Report{At: now, Clients: []ClientStatus{}, Alerts: []alert.Event{}}
 	for _, c := range clients {
-		th := ths[c.Name]
-		cs := ClientStatus{Name: c.Name, LastBackup: c.LastSnapshot, Never: c.LastSnapshot.IsZero(), Enrolled: c.Created,
-			Disabled: c.Disabled, Snapshots: c.Snapshots, Quota: c.Quota, Stored: c.BytesStored, Alerts: []alert.Event{}}
-		cs.WarnAfter, cs.AlertAfter = effective(th)
-		cs.WarnSecs, cs.AlertSecs = int64(cs.WarnAfter/time.Second), int64(cs.AlertAfter/time.Second)
-		since := c.LastSnapshot
-		if cs.Never {
-			since = c.Created
-		}
-		cs.Age = now.Sub(since)
-		cs.AgeSeconds = int64(cs.Age / time.Second)
-		cs.Level, cs.Reason = ClientLevel(c, th, now)
-		cs.State = cs.Level.String()
-		switch {
-		case c.Disabled:
-			cs.Level, cs.State, cs.Reason = alert.OK, "disabled", "disabled: not watched"
-		case cs.Never:
-			cs.State = "never backed up"
-		}
-		cs.Drills, cs.DrillAfter = dr.last[c.Name], dr.limit(c.Name)
-		cs.DrillAfterSecs = int64(cs.DrillAfter / time.Second)
-		cs.DrillLevel, cs.DrillReason, cs.LastDrill = DrillLevel(c, cs.Drills, cs.DrillAfter, now)
-		cs.DrillState = cs.DrillLevel.String()
-		switch {
-		case c.Disabled:
-			cs.DrillLevel, cs.DrillState = alert.OK, "disabled"
-		case cs.LastDrill.IsZero():
-			cs.DrillState = "never drilled"
-		}
+		cs := backupStatus(c, ths[c.Name], now)
+		drillStatus(&cs, c, dr, now)
 		if stored != nil {
 			if n, err := stored(c.Name); err == nil {
 				cs.Stored = n
@@ -222,14 +186,14 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 			cs.Audit = &AuditSummary{At: a.At, Coverage: a.Coverage(), Files: a.Files, Bad: a.Bad, Healed: a.Healed, Unhealed: a.Unhealed, Note: a.Note}
 		}
 		for _, ev := range open {
-			if ev.Subject == Subject(c.Name) || ev.Subject == DrillSubject(c.Name) || ev.Subject == AuditSubject(c.Name) {
+			if concerns(ev, c.Name) {
 				cs.Alerts = append(cs.Alerts, ev)
 			}
 		}
 		r.Clients = append(r.Clients, cs)
 	}
 	for _, ev := range open {
-		if only == "" || ev.Subject == Subject(only) || ev.Subject == DrillSubject(only) || ev.Subject == AuditSubject(only) {
+		if only == "" || concerns(ev, only) {
 			r.Alerts = append(r.Alerts, ev)
 		}
 	}
@@ -237,6 +201,63 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 		return Report{}, err
 	}
 	return r, nil
+}
+
+// selectClients returns every client, or only the named one if only is
+// not empty (state.ErrNoClient if there is none).
+func selectClients(ctx context.Context, st *state.State, only string) ([]state.Client, error) {
+	if only == "" {
+		return st.Clients(ctx)
+	}
+	c, err := st.Client(ctx, only)
+	if err != nil {
+		return nil, err
+	}
+	return []state.Client{c}, nil
+}
+
+// backupStatus starts a client's status: its figures from the state and
+// its backup age, level and state at now under its thresholds.
+func backupStatus(c state.Client, th state.Thresholds, now time.Time) ClientStatus {
+	cs := ClientStatus{Name: c.Name, LastBackup: c.LastSnapshot, Never: c.LastSnapshot.IsZero(), Enrolled: c.Created,
+		Disabled: c.Disabled, Snapshots: c.Snapshots, Quota: c.Quota, Stored: c.BytesStored, Alerts: []alert.Event{}}
+	cs.WarnAfter, cs.AlertAfter = effective(th)
+	cs.WarnSecs, cs.AlertSecs = int64(cs.WarnAfter/time.Second), int64(cs.AlertAfter/time.Second)
+	since := c.LastSnapshot
+	if cs.Never {
+		since = c.Created
+	}
+	cs.Age = now.Sub(since)
+	cs.AgeSeconds = int64(cs.Age / time.Second)
+	cs.Level, cs.Reason = ClientLevel(c, th, now)
+	cs.State = cs.Level.String()
+	switch {
+	case c.Disabled:
+		cs.Level, cs.State, cs.Reason = alert.OK, "disabled", "disabled: not watched"
+	case cs.Never:
+		cs.State = "never backed up"
+	}
+	return cs
+}
+
+// drillStatus fills in a client's restore-drill level and state at now.
+func drillStatus(cs *ClientStatus, c state.Client, dr drills, now time.Time) {
+	cs.Drills, cs.DrillAfter = dr.last[c.Name], dr.limit(c.Name)
+	cs.DrillAfterSecs = int64(cs.DrillAfter / time.Second)
+	cs.DrillLevel, cs.DrillReason, cs.LastDrill = DrillLevel(c, cs.Drills, cs.DrillAfter, now)
+	cs.DrillState = cs.DrillLevel.String()
+	switch {
+	case c.Disabled:
+		cs.DrillLevel, cs.DrillState = alert.OK, "disabled"
+	case cs.LastDrill.IsZero():
+		cs.DrillState = "never drilled"
+	}
+}
+
+// concerns reports whether an alert is about the named client: its
+// backups, its restore drills or its audit.
+func concerns(ev alert.Event, client string) bool {
+	return ev.Subject == Subject(client) || ev.Subject == DrillSubject(client) || ev.Subject == AuditSubject(client)
 }
 
 func effective(th state.Thresholds) (warn, alrt time.Duration) {

@@ -33,35 +33,85 @@ import (
 // is not a repository yet.
 func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository, primBe backend.Backend,
 	rep *repository.Repository, repBe backend.Backend) (func(backend.Handle) bool, error) {
-	forgotten := map[string]bool{}
-	repIndexed := map[blob.ID]bool{}
-	repStored := map[string]bool{}
-	if rep != nil {
-		ts, bad, err := rep.Tombstones(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read the replica's tombstones: %w", err)
-		}
-		for _, e := range bad {
-			log.Warn("replication: a tombstone on the replica is unreadable", "err", e)
-		}
-		for _, t := range ts {
-			forgotten[t.Snapshot] = true
-		}
-		if err := rep.LoadIndex(ctx); err != nil {
-			return nil, fmt.Errorf("load the replica's index: %w", err)
-		}
-		rep.Index().Each(func(e repository.IndexEntry) bool {
-			repIndexed[e.Pack] = true
-			return true
-		})
-		if err := repBe.List(ctx, backend.Data, func(fi backend.FileInfo) error {
-			repStored[fi.Name] = true
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("list the replica's packs: %w", err)
+	rs, err := readReplica(ctx, log, rep, repBe)
+	if err != nil {
+		return nil, err
+	}
+	want := map[backend.Handle]bool{}
+	keep, err := keptSnapshots(ctx, log, prim, rs.forgotten, want)
+	if err != nil {
+		return nil, err
+	}
+	need, err := neededPacks(ctx, prim, rep, rs.stored, keep)
+	if err != nil {
+		return nil, err
+	}
+	// The packs the replica's index does not describe: each needs a
+	// fragment of the primary's that does.
+	undescribed := map[blob.ID]bool{}
+	for p := range need {
+		want[backend.Handle{Type: backend.Data, Name: p.String()}] = true
+		if !rs.indexed[p] {
+			undescribed[p] = true
 		}
 	}
+	if len(undescribed) > 0 {
+		if err := wantFragments(ctx, prim, primBe, undescribed, want); err != nil {
+			return nil, err
+		}
+	}
+	if err := wantTombstones(ctx, log, prim, rep, repBe, want); err != nil {
+		return nil, err
+	}
+	return func(h backend.Handle) bool {
+		return h.Type == backend.Receipts || want[h]
+	}, nil
+}
 
+// replicaState is what closure needs to know of a replica.
+type replicaState struct {
+	forgotten map[string]bool  // snapshots the replica has a tombstone for
+	indexed   map[blob.ID]bool // packs the replica's index describes
+	stored    map[string]bool  // packs the replica stores
+}
+
+// readReplica reads the replica's tombstones, index and pack list; all
+// empty when rep is nil (not a repository yet).
+func readReplica(ctx context.Context, log *slog.Logger, rep *repository.Repository, repBe backend.Backend) (replicaState, error) {
+	rs := replicaState{forgotten: map[string]bool{}, indexed: map[blob.ID]bool{}, stored: map[string]bool{}}
+	if rep == nil {
+		return rs, nil
+	}
+	ts, bad, err := rep.Tombstones(ctx)
+	if err != nil {
+		return rs, fmt.Errorf("read the replica's tombstones: %w", err)
+	}
+	for _, e := range bad {
+		log.Warn("replication: a tombstone on the replica is unreadable", "err", e)
+	}
+	for _, t := range ts {
+		rs.forgotten[t.Snapshot] = true
+	}
+	if err := rep.LoadIndex(ctx); err != nil {
+		return rs, fmt.Errorf("load the replica's index: %w", err)
+	}
+	rep.Index().Each(func(e repository.IndexEntry) bool {
+		rs.indexed[e.Pack] = true
+		return true
+	})
+	if err := repBe.List(ctx, backend.Data, func(fi backend.FileInfo) error {
+		rs.stored[fi.Name] = true
+		return nil
+	}); err != nil {
+		return rs, fmt.Errorf("list the replica's packs: %w", err)
+	}
+	return rs, nil
+}
+
+// keptSnapshots returns the primary's snapshots the replica has not
+// forgotten, and adds their snapshot files to want.
+func keptSnapshots(ctx context.Context, log *slog.Logger, prim *repository.Repository, forgotten map[string]bool,
+	want map[backend.Handle]bool) ([]*repository.Snapshot, error) {
 	snaps, bad, err := prim.Snapshots(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the primary's snapshots: %w", err)
@@ -69,7 +119,6 @@ func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository,
 	for _, e := range bad {
 		log.Warn("replication: a snapshot on the primary is unreadable with the server's keys; not copied", "err", e)
 	}
-	want := map[backend.Handle]bool{}
 	var keep []*repository.Snapshot
 	for _, s := range snaps {
 		if forgotten[s.ID.String()] {
@@ -78,6 +127,13 @@ func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository,
 		keep = append(keep, s)
 		want[backend.Handle{Type: backend.Snapshots, Name: s.ID.String()}] = true
 	}
+	return keep, nil
+}
+
+// neededPacks loads the primary's index and returns its packs holding a
+// blob the kept snapshots reach that the replica does not already hold.
+func neededPacks(ctx context.Context, prim, rep *repository.Repository, repStored map[string]bool,
+	keep []*repository.Snapshot) (map[blob.ID]bool, error) {
 	if err := prim.LoadIndex(ctx); err != nil {
 		return nil, fmt.Errorf("load the primary's index: %w", err)
 	}
@@ -107,70 +163,73 @@ func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository,
 		}
 		return true
 	})
-	// The packs the replica's index does not describe: each needs a
-	// fragment of the primary's that does.
-	undescribed := map[blob.ID]bool{}
-	for p := range need {
-		want[backend.Handle{Type: backend.Data, Name: p.String()}] = true
-		if !repIndexed[p] {
-			undescribed[p] = true
-		}
+	return need, nil
+}
+
+// wantFragments adds to want each index fragment of the primary that
+// describes an undescribed pack, and every pack the primary stores that
+// such a fragment lists.
+func wantFragments(ctx context.Context, prim *repository.Repository, primBe backend.Backend,
+	undescribed map[blob.ID]bool, want map[backend.Handle]bool) error {
+	var names []string
+	if err := primBe.List(ctx, backend.Index, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list the primary's index: %w", err)
 	}
-	if len(undescribed) > 0 {
-		var names []string
-		if err := primBe.List(ctx, backend.Index, func(fi backend.FileInfo) error {
-			names = append(names, fi.Name)
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("list the primary's index: %w", err)
+	primStored := map[string]bool{}
+	if err := primBe.List(ctx, backend.Data, func(fi backend.FileInfo) error {
+		primStored[fi.Name] = true
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list the primary's packs: %w", err)
+	}
+	for _, n := range names {
+		f, err := prim.LoadIndexFile(ctx, n)
+		if errors.Is(err, repository.ErrInvalidFragment) {
+			continue // the primary's own readers skip it too
 		}
-		primStored := map[string]bool{}
-		if err := primBe.List(ctx, backend.Data, func(fi backend.FileInfo) error {
-			primStored[fi.Name] = true
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("list the primary's packs: %w", err)
+		if err != nil {
+			return fmt.Errorf("read the primary's index fragment %s: %w", n, err)
 		}
-		for _, n := range names {
-			f, err := prim.LoadIndexFile(ctx, n)
-			if errors.Is(err, repository.ErrInvalidFragment) {
-				continue // the primary's own readers skip it too
+		used := false
+		for _, pk := range f.Packs {
+			if undescribed[pk.Pack] {
+				used = true
 			}
-			if err != nil {
-				return nil, fmt.Errorf("read the primary's index fragment %s: %w", n, err)
-			}
-			used := false
-			for _, pk := range f.Packs {
-				if undescribed[pk.Pack] {
-					used = true
-				}
-			}
-			if !used {
-				continue
-			}
-			want[backend.Handle{Type: backend.Index, Name: n}] = true
-			for _, pk := range f.Packs {
-				if primStored[pk.Pack.String()] {
-					want[backend.Handle{Type: backend.Data, Name: pk.Pack.String()}] = true
-				}
+		}
+		if !used {
+			continue
+		}
+		want[backend.Handle{Type: backend.Index, Name: n}] = true
+		for _, pk := range f.Packs {
+			if primStored[pk.Pack.String()] {
+				want[backend.Handle{Type: backend.Data, Name: pk.Pack.String()}] = true
 			}
 		}
 	}
-	// The primary's tombstones, but none for a snapshot the replica holds
-	// or is about to: a deletion on the primary is not mirrored, and a
-	// tombstone beside its snapshot would make the snapshot look replayed.
+	return nil
+}
+
+// wantTombstones adds to want the primary's tombstones, but none for a
+// snapshot the replica holds or is about to: a deletion on the primary
+// is not mirrored, and a tombstone beside its snapshot would make the
+// snapshot look replayed.
+func wantTombstones(ctx context.Context, log *slog.Logger, prim, rep *repository.Repository, repBe backend.Backend,
+	want map[backend.Handle]bool) error {
 	held := map[string]bool{}
 	if rep != nil {
 		if err := repBe.List(ctx, backend.Snapshots, func(fi backend.FileInfo) error {
 			held[fi.Name] = true
 			return nil
 		}); err != nil {
-			return nil, fmt.Errorf("list the replica's snapshots: %w", err)
+			return fmt.Errorf("list the replica's snapshots: %w", err)
 		}
 	}
 	ts, bad, err := prim.Tombstones(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the primary's tombstones: %w", err)
+		return fmt.Errorf("read the primary's tombstones: %w", err)
 	}
 	for _, e := range bad {
 		log.Warn("replication: a tombstone on the primary is invalid; not copied", "err", e)
@@ -180,7 +239,5 @@ func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository,
 			want[backend.Handle{Type: backend.Tombstones, Name: t.Name}] = true
 		}
 	}
-	return func(h backend.Handle) bool {
-		return h.Type == backend.Receipts || want[h]
-	}, nil
+	return nil
 }

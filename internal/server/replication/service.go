@@ -334,53 +334,90 @@ func (w *worker) run() {
 // pass replicates one repository.
 func (w *worker) pass(t *target, repo string) {
 	ctx, st := w.ctx, w.s.cfg.State
+	it := w.take(repo)
+	last := w.lastCommitted(repo)
+	client, _, _ := strings.Cut(repo, "/")
+	log := w.log.With("client", client, "repo", repo)
+	start := w.s.cfg.Now()
+	src, dst, prim, want, err := w.openPass(t, repo, log)
+	if err != nil {
+		w.failed(repo, err, replicate.Stats{})
+		return
+	}
+	stats, err := w.sync(log, repo, src, dst, want)
+	if err == nil && prim != nil && w.d.Retention != nil {
+		err = w.retain(ctx, log, repo, it, dst)
+	}
+	if t.s3 == nil && t.rest == nil {
+		dst.Close()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("replication pass stopped", "copied", stats.Copied, "bytes", stats.CopiedBytes)
+			w.mark(repo, time.Time{}) // resumed by the next start's reconciliation
+			_ = st.PassFailed(context.WithoutCancel(ctx), w.d.Name, repo, w.s.cfg.Now(), "stopped: the server shut down mid-pass",
+				lag(stats), pendingOf(last, stats))
+			return
+		}
+		w.failed(repo, err, stats)
+		return
+	}
+	w.succeeded(log, repo, it, last, start, stats)
+}
+
+// take starts a pass on repo: its item is no longer dirty.
+func (w *worker) take(repo string) *item {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	it := w.items[repo]
 	it.dirty = false
 	it.since = time.Time{}
-	w.mu.Unlock()
+	return it
+}
 
-	// What the primary committed before the pass lists it.
+// lastCommitted returns what the primary committed to repo before the
+// pass lists it (zero if that cannot be read).
+func (w *worker) lastCommitted(repo string) state.ReplicaRepo {
 	var last state.ReplicaRepo
-	if repos, err := st.ReplicaRepos(ctx); err == nil {
+	if repos, err := w.s.cfg.State.ReplicaRepos(w.ctx); err == nil {
 		for _, r := range repos {
 			if r.Repo == repo {
 				last = r
 			}
 		}
 	}
-	client, _, _ := strings.Cut(repo, "/")
-	log := w.log.With("client", client, "repo", repo)
-	start := w.s.cfg.Now()
-	src, err := w.s.cfg.Open(ctx, repo)
+	return last
+}
+
+// openPass opens repo's primary and replica and, for a cairn repository
+// opened with the server's keys, the snapshot closure the replica wants
+// (nil: everything).
+func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst backend.Backend, prim *repository.Repository,
+	want func(backend.Handle) bool, err error) {
+	ctx := w.ctx
+	src, err = w.s.cfg.Open(ctx, repo)
 	if err != nil {
-		w.failed(repo, fmt.Errorf("open the primary: %w", err), replicate.Stats{})
-		return
+		return nil, nil, nil, nil, fmt.Errorf("open the primary: %w", err)
 	}
 	if t.rest != nil {
 		if cairn, err := isCairnRepo(ctx, src); err != nil || cairn {
 			if err == nil {
 				err = errCairnOnRest
 			}
-			w.failed(repo, err, replicate.Stats{})
-			return
+			return nil, nil, nil, nil, err
 		}
 	}
-	dst, err := t.replica(ctx, repo, src)
+	dst, err = t.replica(ctx, repo, src)
 	if err != nil {
-		w.failed(repo, fmt.Errorf("open the replica: %w", err), replicate.Stats{})
-		return
+		return nil, nil, nil, nil, fmt.Errorf("open the replica: %w", err)
 	}
 	// A cairn repository is copied by snapshot closure (closure.go), and
 	// a destination with its own retention applies it to the replica
 	// after the copy; a restic repository is copied whole, without
 	// retention.
-	var want func(backend.Handle) bool
-	var prim *repository.Repository
 	if t.rest == nil && (w.s.cfg.OpenRepo != nil || w.d.Retention != nil) {
 		if prim, err = w.openRepo(ctx, repo, src); err != nil {
-			w.failed(repo, fmt.Errorf("open the primary with the server's keys: %w", err), replicate.Stats{})
-			return
+			return nil, nil, nil, nil, fmt.Errorf("open the primary with the server's keys: %w", err)
 		}
 	}
 	if prim != nil {
@@ -389,12 +426,16 @@ func (w *worker) pass(t *target, repo string) {
 			want, err = closure(ctx, log, prim, src, rep, dst)
 		}
 		if err != nil {
-			w.failed(repo, fmt.Errorf("what the replica keeps: %w", err), replicate.Stats{})
-			return
+			return nil, nil, nil, nil, fmt.Errorf("what the replica keeps: %w", err)
 		}
 	}
-	// The bytes still to copy go to the status every second of a long
-	// pass.
+	return src, dst, prim, want, nil
+}
+
+// sync copies what the replica wants from src to dst, recording the
+// bytes still to copy in the status every second of a long pass.
+func (w *worker) sync(log *slog.Logger, repo string, src, dst backend.Backend, want func(backend.Handle) bool) (replicate.Stats, error) {
+	ctx, st := w.ctx, w.s.cfg.State
 	var found, copied atomic.Int64
 	live := make(chan struct{})
 	liveDone := make(chan struct{})
@@ -430,23 +471,13 @@ func (w *worker) pass(t *target, repo string) {
 	})
 	close(live)
 	<-liveDone
-	if err == nil && prim != nil && w.d.Retention != nil {
-		err = w.retain(ctx, log, repo, it, dst)
-	}
-	if t.s3 == nil && t.rest == nil {
-		dst.Close()
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			log.Info("replication pass stopped", "copied", stats.Copied, "bytes", stats.CopiedBytes)
-			w.mark(repo, time.Time{}) // resumed by the next start's reconciliation
-			_ = st.PassFailed(context.WithoutCancel(ctx), w.d.Name, repo, w.s.cfg.Now(), "stopped: the server shut down mid-pass",
-				lag(stats), pendingOf(last, stats))
-			return
-		}
-		w.failed(repo, err, stats)
-		return
-	}
+	return stats, err
+}
+
+// succeeded records a pass that copied everything it set out to: the
+// item's failures clear, and the status notes the last commit the pass
+// covered (one made before it started).
+func (w *worker) succeeded(log *slog.Logger, repo string, it *item, last state.ReplicaRepo, start time.Time, stats replicate.Stats) {
 	end := w.s.cfg.Now()
 	// Held so that no commit is noted between reading it and recording
 	// the pass (Notify takes s.mu, then w.mu).
@@ -459,7 +490,7 @@ func (w *worker) pass(t *target, repo string) {
 	if last.LastCommit != "" && !last.CommitTime.After(start) {
 		snap, snapTime = last.LastCommit, last.CommitTime
 	}
-	err = st.PassSucceeded(ctx, w.d.Name, repo, end, still, snap, snapTime)
+	err := w.s.cfg.State.PassSucceeded(w.ctx, w.d.Name, repo, end, still, snap, snapTime)
 	w.s.mu.Unlock()
 	if err != nil {
 		log.Error("replication: record pass", "err", err)
