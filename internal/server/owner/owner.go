@@ -132,7 +132,7 @@ func (h *Handler) Serve(q *repohttp.Request, client string) {
 		return
 	}
 	if req.Action == trust.ActionDrill {
-		h.serveDrillRecord(q, client, repoPath, be, req) // drillrecord.go
+		h.serveDrillRecord(q, client, repoPath, be, req) // drill.go
 		return
 	}
 	order, err := ownerOrder(req)

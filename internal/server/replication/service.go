@@ -415,9 +415,17 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 	// a destination with its own retention applies it to the replica
 	// after the copy; a restic repository is copied whole, without
 	// retention.
+	// A directory replica is opened per pass (pass closes it); on a
+	// failure here it is closed before returning.
+	fail := func(err error) (backend.Backend, backend.Backend, *repository.Repository, func(backend.Handle) bool, error) {
+		if t.s3 == nil && t.rest == nil {
+			dst.Close()
+		}
+		return nil, nil, nil, nil, err
+	}
 	if t.rest == nil && (w.s.cfg.OpenRepo != nil || w.d.Retention != nil) {
 		if prim, err = w.openRepo(ctx, repo, src); err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("open the primary with the server's keys: %w", err)
+			return fail(fmt.Errorf("open the primary with the server's keys: %w", err))
 		}
 	}
 	if prim != nil {
@@ -426,7 +434,7 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 			want, err = closure(ctx, log, prim, src, rep, dst)
 		}
 		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("what the replica keeps: %w", err)
+			return fail(fmt.Errorf("what the replica keeps: %w", err))
 		}
 	}
 	return src, dst, prim, want, nil
