@@ -3,6 +3,8 @@
 // fsynced, renamed over the target, and the directory fsynced. Readers see
 // the old file or the new one, never a mixture; concurrent writers of one
 // path never share a temporary file, so the last rename wins whole.
+// WriteNew is the exclusive variant: it creates path whole or not at all
+// and never replaces an existing file.
 package atomicfile
 
 import (
@@ -13,7 +15,39 @@ import (
 )
 
 // Write replaces path with what fn writes, with permissions perm.
-func Write(path string, perm os.FileMode, fn func(w io.Writer) error) (err error) {
+func Write(path string, perm os.FileMode, fn func(w io.Writer) error) error {
+	return write(path, perm, fn, os.Rename)
+}
+
+// WriteNew creates path with what fn writes, with permissions perm, and
+// fails with an error matching fs.ErrExist if path already exists. The
+// complete, synced file appears under path by a hard link from its
+// temporary name, so no reader sees it partly written and a concurrent
+// creator of the same path loses cleanly instead of replacing it.
+func WriteNew(path string, perm os.FileMode, fn func(w io.Writer) error) error {
+	return write(path, perm, fn, func(tmp, path string) error {
+		if err := os.Link(tmp, path); err != nil {
+			return err
+		}
+		// path is complete and in place; a temporary name left behind
+		// by a failed remove is clutter, not a failed write.
+		os.Remove(tmp)
+		return nil
+	})
+}
+
+// WriteNewFile creates path holding buf, with permissions perm, unless
+// path exists (an error matching fs.ErrExist).
+func WriteNewFile(path string, buf []byte, perm os.FileMode) error {
+	return WriteNew(path, perm, func(w io.Writer) error {
+		_, err := w.Write(buf)
+		return err
+	})
+}
+
+// write puts what fn writes into a synced temporary file next to path and
+// hands it to publish, which moves it to path.
+func write(path string, perm os.FileMode, fn func(w io.Writer) error, publish func(tmp, path string) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -40,7 +74,7 @@ func Write(path string, perm os.FileMode, fn func(w io.Writer) error) (err error
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := publish(f.Name(), path); err != nil {
 		return err
 	}
 	return SyncDir(dir)
