@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
@@ -107,17 +108,5 @@ func writeOwnerKey(path string, buf []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.WriteNewFile(path, buf, 0o600)
 }

@@ -2,10 +2,13 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
+	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
@@ -21,22 +24,10 @@ func ExportKey(ctx context.Context, repo *repository.Repository, m *crypto.KeyMa
 	if err != nil {
 		return nil, fmt.Errorf("export key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, WithHint(fmt.Errorf("export key: %w", err), "choose another --export file")
-	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
+	if err := atomicfile.WriteNewFile(path, buf, 0o600); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, WithHint(fmt.Errorf("export key: %w", err), "choose another --export file")
+		}
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	switch m.Role {

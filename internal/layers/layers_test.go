@@ -108,7 +108,7 @@ var mayImport = map[string][]string{
 	// Coordination: locks and storage leases, nothing of HTTP or tenants.
 	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
 	// The server's own keys: crypto, and repository for what clients enrol.
-	"internal/server/identity": {"internal/crypto", "internal/repository"},
+	"internal/server/identity": {"internal/atomicfile", "internal/crypto", "internal/repository"},
 	// Upload validation goes through the repository's verifier: it reads
 	// no key material or trust format itself (no crypto, no trust).
 	"internal/server/verify": {"internal/backend", "internal/blob", "internal/repository", "internal/restapi",
@@ -134,7 +134,7 @@ var mayImport = map[string][]string{
 	// or repositories.
 	"internal/server/web": {"internal/alert", "internal/server/monitor", "internal/server/state"},
 	// The client core: opening, selection, walking; never the server.
-	"internal/client": {"internal/backend", "internal/backend/location", "internal/backend/rest", "internal/blob", "internal/crypto",
+	"internal/client": {"internal/atomicfile", "internal/backend", "internal/backend/location", "internal/backend/rest", "internal/blob", "internal/crypto",
 		"internal/repository", "internal/restapi", "internal/snapshot", "internal/trust", "internal/walker"},
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
@@ -72,22 +73,11 @@ func Write(path string, id *Identity) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err = atomicfile.WriteNewFile(path, append(buf, '\n'), 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("server identity %s already exists", path)
 	}
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(buf, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return err
 }
 
 // Read loads the identity at path.
