@@ -77,6 +77,7 @@ var layer = map[string]int{
 	"internal/server/tenant":       8,
 	"internal/server/coord":        6, // storage's leases (5)
 	"internal/server/identity":     5, // repository's ServerPublic (4)
+	"internal/server/datadir":      8, // state (7), storage and identity (5)
 	"internal/server/sessions":     8,
 	"internal/server":              10, // imports owner (9)
 	"internal/server/owner":        9,  // owner requests: maintain (8) carries them out
@@ -109,6 +110,9 @@ var mayImport = map[string][]string{
 	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
 	// The server's own keys: crypto, and repository for what clients enrol.
 	"internal/server/identity": {"internal/atomicfile", "internal/crypto", "internal/repository"},
+	// The data directory: state database, identity, client records, storage.
+	"internal/server/datadir": {"internal/backend/location", "internal/restapi", "internal/server/identity",
+		"internal/server/state", "internal/server/storage"},
 	// Upload validation goes through the repository's verifier: it reads
 	// no key material or trust format itself (no crypto, no trust).
 	"internal/server/verify": {"internal/backend", "internal/blob", "internal/repository", "internal/restapi",
@@ -152,15 +156,16 @@ var importedOnlyBy = map[string][]string{
 	"internal/client": {"cmd/cairn", "internal/agent"},
 	// The server's parts are the server's.
 	"internal/server":             {"cmd/cairn"},
-	"internal/server/state":       {"internal/server", "internal/server/owner", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/audit", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
-	"internal/server/maintain":    {"internal/server", "internal/server/owner", "internal/server/replication"},                                                                                                                                                                                                                                // replication applies a destination's retention with maintain.Apply
-	"internal/server/storage":     {"internal/server", "internal/server/coord"},
+	"internal/server/state":       {"internal/server", "internal/server/datadir", "internal/server/owner", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/audit", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
+	"internal/server/maintain":    {"internal/server", "internal/server/owner", "internal/server/replication"},                                                                                                                                                                                                                                                           // replication applies a destination's retention with maintain.Apply
+	"internal/server/storage":     {"internal/server", "internal/server/datadir", "internal/server/coord"},
 	"internal/server/repohttp":    {"internal/server", "internal/server/owner", "internal/server/verify", "internal/server/sessions"},
 	"internal/server/verify":      {"internal/server"},
 	"internal/server/metrics":     {"internal/server"},
 	"internal/server/tenant":      {"internal/server"},
 	"internal/server/coord":       {"internal/server"},
-	"internal/server/identity":    {"internal/server"},
+	"internal/server/identity":    {"internal/server/datadir"},
+	"internal/server/datadir":     {"internal/server"},
 	"internal/server/sessions":    {"internal/server"},
 	"internal/server/monitor":     {"cmd/cairn", "internal/server/web"},
 	"internal/server/replication": {"cmd/cairn", "internal/server/audit"}, // the audit opens the replicas (OpenReplica)

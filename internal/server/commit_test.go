@@ -15,6 +15,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/retention"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
@@ -220,7 +221,7 @@ func TestCommitResurrectsCondemned(t *testing.T) {
 // without waiting for it.
 func agePlans(t *testing.T, ts *testServer, repo string, d time.Duration) {
 	t.Helper()
-	dir := filepath.Join(ts.data.Dir, reposDir, filepath.FromSlash(repo), string(backend.Plans))
+	dir := filepath.Join(ts.data.Dir, datadir.ReposDir, filepath.FromSlash(repo), string(backend.Plans))
 	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
 		if err != nil || !de.Type().IsRegular() {
 			return err

@@ -65,7 +65,7 @@
 // states the rules):
 //
 //	server    the wiring: Server, routing auth → tenant → policy → quota,
-//	          the upload's steps (save.go), writer lists, the data directory
+//	          the upload's steps (save.go), writer lists
 //	verify    upload validation (R15) through repository.ServerVerifier,
 //	          chain records, receipts
 //	maintain  the maintenance scheduler
@@ -74,6 +74,8 @@
 //	tenant    credentials, login and upload limits, bytes stored per client
 //	state     the SQLite state database and its migrations
 //	coord     per-repository locks and storage leases
+//	datadir   the data directory: state database, identity, client
+//	          records and passwords, where repositories are stored
 //	identity  the server's own keys, their public half and fingerprint
 //	storage   where repositories are kept: a directory or an S3 prefix each
 //	repohttp  one repository's REST handler: reads, lists, deletes, the

@@ -12,6 +12,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 )
 
 // enrolWriter makes a writer key and lists it in the roster as name.
@@ -41,7 +42,7 @@ func TestCommitAfterOwnerForget(t *testing.T) {
 	owner, _ := ts.cairnClient("of")
 
 	// The owner's key on the repository's files, as `cairn forget` opens it.
-	direct, err := local.Open(filepath.Join(ts.data.Dir, reposDir, "bob", "of"))
+	direct, err := local.Open(filepath.Join(ts.data.Dir, datadir.ReposDir, "bob", "of"))
 	if err != nil {
 		t.Fatal(err)
 	}

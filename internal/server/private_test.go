@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -31,9 +32,9 @@ func TestStateDBPrivate(t *testing.T) {
 	}
 	private := func(when string) {
 		t.Helper()
-		for _, name := range []string{stateFile, stateFile + "-wal", stateFile + "-shm", identityFile} {
+		for _, name := range []string{datadir.StateFile, datadir.StateFile + "-wal", datadir.StateFile + "-shm", datadir.IdentityFile} {
 			fi, err := os.Stat(filepath.Join(dir, name))
-			if os.IsNotExist(err) && name != stateFile && name != identityFile {
+			if os.IsNotExist(err) && name != datadir.StateFile && name != datadir.IdentityFile {
 				continue
 			}
 			if err != nil {
@@ -45,12 +46,12 @@ func TestStateDBPrivate(t *testing.T) {
 		}
 	}
 	private("after init")
-	if _, err := os.Stat(filepath.Join(dir, stateFile+"-wal")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, datadir.StateFile+"-wal")); err != nil {
 		t.Errorf("no -wal file to check while the database is open: %v", err)
 	}
 	data.State.Close()
 	// A data directory an earlier version left 0644.
-	if err := os.Chmod(filepath.Join(dir, stateFile), 0o644); err != nil {
+	if err := os.Chmod(filepath.Join(dir, datadir.StateFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	data, err = Open(ctx, dir)

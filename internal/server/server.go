@@ -180,7 +180,7 @@ func New(data *Data, opts Options) (*Server, error) {
 		data:     data,
 		log:      opts.Logger,
 		opts:     opts,
-		repos:    storage.NewRepos(func(ctx context.Context) (storage.Storage, error) { return openStorage(ctx, data) }),
+		repos:    storage.NewRepos(func(ctx context.Context) (storage.Storage, error) { return data.OpenStorage(ctx) }),
 		auth:     auth,
 		snapLock: make(map[string]*sync.Mutex),
 		counts:   make(map[string]*counter),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/servertest"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -122,7 +123,7 @@ func random(n int) []byte {
 // bytes, to prove a refused request changed nothing.
 func (ts *testServer) snapshotTree() map[string]string {
 	out := map[string]string{}
-	root := filepath.Join(ts.data.Dir, reposDir)
+	root := filepath.Join(ts.data.Dir, datadir.ReposDir)
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			b, _ := os.ReadFile(p)

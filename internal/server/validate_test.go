@@ -22,6 +22,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/verify"
 	"github.com/cairnbackup/cairn/internal/snapshot"
@@ -391,7 +392,7 @@ func (ts *testServer) serverRepo(name string) *repository.Repository {
 	t := ts.t
 	t.Helper()
 	ctx := context.Background()
-	be, err := local.Open(filepath.Join(ts.data.Dir, reposDir, "bob", name))
+	be, err := local.Open(filepath.Join(ts.data.Dir, datadir.ReposDir, "bob", name))
 	if err != nil {
 		t.Fatal(err)
 	}

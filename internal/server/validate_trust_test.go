@@ -15,6 +15,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 	"github.com/cairnbackup/cairn/internal/trust"
@@ -158,7 +159,7 @@ func configOf(t *testing.T, be backend.Backend) []byte {
 
 // localBackend is the server's own storage of repository path.
 func (ts *testServer) localBackend(t *testing.T, path string) backend.Backend {
-	be, err := local.Open(filepath.Join(ts.data.Dir, reposDir, filepath.FromSlash(path)))
+	be, err := local.Open(filepath.Join(ts.data.Dir, datadir.ReposDir, filepath.FromSlash(path)))
 	if err != nil {
 		t.Fatal(err)
 	}

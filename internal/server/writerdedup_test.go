@@ -17,6 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/walker"
 )
 
@@ -78,7 +79,7 @@ func TestWriterDedupsAgainstServer(t *testing.T) {
 	}
 	stored := func() (n int, size int64) {
 		ts.t.Helper()
-		err := filepath.WalkDir(filepath.Join(ts.data.Dir, reposDir, "bob", "wd", string(backend.Data)), func(p string, d os.DirEntry, err error) error {
+		err := filepath.WalkDir(filepath.Join(ts.data.Dir, datadir.ReposDir, "bob", "wd", string(backend.Data)), func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				fi, _ := d.Info()
 				n, size = n+1, size+fi.Size()

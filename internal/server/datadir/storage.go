@@ -1,4 +1,4 @@
-package server
+package datadir
 
 import (
 	"context"
@@ -40,8 +40,8 @@ func (d *Data) SetStorage(ctx context.Context, loc string) error {
 	if cur != "" {
 		return fmt.Errorf("this server keeps its repositories at %s; it cannot move them to %s (copy them there, then start a new server with --storage %s)", redactLocation(cur), redactLocation(loc), redactLocation(loc))
 	}
-	if ents, _ := os.ReadDir(filepath.Join(d.Dir, reposDir)); len(ents) > 0 {
-		return fmt.Errorf("this server already keeps repositories in %s; it cannot move them to %s", filepath.Join(d.Dir, reposDir), redactLocation(loc))
+	if ents, _ := os.ReadDir(filepath.Join(d.Dir, ReposDir)); len(ents) > 0 {
+		return fmt.Errorf("this server already keeps repositories in %s; it cannot move them to %s", filepath.Join(d.Dir, ReposDir), redactLocation(loc))
 	}
 	if _, err := connectStorage(ctx, d, loc, true); err != nil {
 		return err
@@ -53,8 +53,9 @@ func (d *Data) SetStorage(ctx context.Context, loc string) error {
 // refuses credentials in the URL), so it is loc itself.
 func redactLocation(loc string) string { return loc }
 
-// openStorage opens the storage the state database names.
-func openStorage(ctx context.Context, d *Data) (storage.Storage, error) {
+// OpenStorage opens the storage the state database names: the server's
+// repositories, and `cairn server audit`'s work outside `cairn server run`.
+func (d *Data) OpenStorage(ctx context.Context) (storage.Storage, error) {
 	loc, err := d.Storage(ctx)
 	if err != nil {
 		return nil, err
@@ -65,9 +66,5 @@ func openStorage(ctx context.Context, d *Data) (storage.Storage, error) {
 // connectStorage opens the storage at loc ("" is the data directory's
 // repos/); with create it makes a missing directory or bucket.
 func connectStorage(ctx context.Context, d *Data, loc string, create bool) (storage.Storage, error) {
-	return storage.Connect(ctx, filepath.Join(d.Dir, reposDir), loc, create)
+	return storage.Connect(ctx, filepath.Join(d.Dir, ReposDir), loc, create)
 }
-
-// OpenStorage opens the storage the state database names, for work on the
-// repositories outside `cairn server run` (`cairn server audit`).
-func (d *Data) OpenStorage(ctx context.Context) (storage.Storage, error) { return openStorage(ctx, d) }
