@@ -45,8 +45,8 @@ func TestExportKey(t *testing.T) {
 	}
 	before, _ := os.ReadFile(path)
 	other, _ := owner.NewKeyMaterial(crypto.RoleWriter)
-	if _, err := ExportKey(ctx, owner, other, []byte("x"), "web-2", []string{"a"}, path); err == nil {
-		t.Error("export over an existing file succeeded")
+	if _, err := ExportKey(ctx, owner, other, []byte("x"), "web-2", []string{"a"}, path); !errors.Is(err, os.ErrExist) {
+		t.Errorf("export over an existing file: got %v, want ErrExist", err)
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) || len(owner.Roster().Writers) != 1 {
 		t.Error("a refused export changed the file or the roster")
@@ -76,5 +76,9 @@ func TestExportKey(t *testing.T) {
 	}
 	if _, err := os.Stat(lost); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the key file of a failed enrolment is left: %v", err)
+	}
+	// Only the two exported keys remain: no temporary files.
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("key directory holds %d entries, want 2", len(ents))
 	}
 }
