@@ -17,6 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/client"
+	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
 func newAgentCommand(g *GlobalOptions) *cobra.Command {
@@ -78,6 +79,17 @@ func agentRunner(g *GlobalOptions, path string) (*agent.Runner, error) {
 	}
 	if strings.HasPrefix(cfg.Repository, "rest:") {
 		r.CheckServer = func(ctx context.Context) error { return checkAgentServer(ctx, g, path, cfg) }
+		r.Report = func(ctx context.Context, rep restapi.AgentReport) error {
+			repo, err := cfg.RepositoryURL()
+			if err != nil {
+				return err
+			}
+			pool, err := client.LoadCAs(g.CACerts)
+			if err != nil {
+				return err
+			}
+			return agent.SendReport(ctx, client.HTTPClient(pool), repo, g.Insecure, rep)
+		}
 	}
 	return r, nil
 }

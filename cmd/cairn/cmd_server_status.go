@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cairnbackup/cairn/internal/alert"
+	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -127,7 +128,7 @@ func colourTable(w io.Writer, rows [][]string, col int, colours []string) error 
 }
 
 func printStatus(w io.Writer, r monitor.Report, colour bool) error {
-	rows := [][]string{{"CLIENT", "STATE", "LAST BACKUP", "AGE", "STORED", "QUOTA", "LAST DRILL", "AUDIT", "ALERTS"}}
+	rows := [][]string{{"CLIENT", "STATE", "LAST BACKUP", "AGE", "STORED", "QUOTA", "LAST DRILL", "AUDIT", "AGENT", "ALERTS"}}
 	var colours []string
 	if colour {
 		colours = []string{}
@@ -154,7 +155,7 @@ func printStatus(w io.Writer, r monitor.Report, colour bool) error {
 			}
 			alerts = strings.Join(parts, "; ")
 		}
-		rows = append(rows, []string{c.Name, c.State, last, age, formatBytes(uint64(c.Stored)), quota, drillCell(c, r.At), auditCell(c.Audit), alerts})
+		rows = append(rows, []string{c.Name, c.State, last, age, formatBytes(uint64(c.Stored)), quota, drillCell(c, r.At), auditCell(c.Audit), agentCell(c.AgentRun), alerts})
 		if colour {
 			code := levelColour(c.Level)
 			if c.Disabled {
@@ -166,12 +167,30 @@ func printStatus(w io.Writer, r monitor.Report, colour bool) error {
 	if err := colourTable(w, rows, 1, colours); err != nil {
 		return err
 	}
+	for _, c := range r.Clients {
+		if a := c.AgentRun; a != nil && a.Result != restapi.AgentOK {
+			fmt.Fprintf(w, "%s: last agent run %s at %s: %s\n", c.Name, a.Result, a.End.Local().Format("2006-01-02 15:04 MST"), displayText(a.Error))
+		}
+	}
 	if len(r.Notifiers) == 0 {
 		fmt.Fprintln(w, "\nNo notifiers: alerts go only to the log and /metrics; add one with `cairn server notify add`.")
 		return nil
 	}
 	fmt.Fprintln(w)
 	return printNotifiers(w, r.Notifiers, colour)
+}
+
+// agentCell is a client's last reported agent run in a few words: its
+// result and when it ended.
+func agentCell(a *monitor.AgentRunSummary) string {
+	if a == nil {
+		return "-"
+	}
+	res := a.Result
+	if res != restapi.AgentOK {
+		res = strings.ToUpper(res)
+	}
+	return res + " " + a.End.Local().Format("01-02 15:04")
 }
 
 // auditCell is a client's last audit in a few words: when, coverage and

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
+
+	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
 // Clock is the agent's time: the real one, or a test's.
@@ -120,6 +125,45 @@ type Runner struct {
 	// CheckServer, when set, runs at the start of every attempt, before
 	// any hook: the server must still present server_fingerprint.
 	CheckServer func(ctx context.Context) error
+	// Report, when set, sends the report of each attempt to the server
+	// (restapi.AgentReport); its error is logged as a warning, never
+	// fails the run.
+	Report func(ctx context.Context, r restapi.AgentReport) error
+}
+
+// ReportTimeout bounds the sending of one run report.
+const ReportTimeout = 30 * time.Second
+
+// report sends the report of one attempt, if a Report is set.
+func (r *Runner) report(ctx context.Context, rep restapi.AgentReport) {
+	if r.Report == nil {
+		return
+	}
+	rep.DurationMS = rep.End.Sub(rep.Start).Milliseconds()
+	rep.Error = truncateUTF8(rep.Error, restapi.MaxAgentReportError)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReportTimeout)
+	defer cancel()
+	if err := r.Report(ctx, rep); err != nil {
+		r.logf("warning: could not report the run to the server: %v", err)
+	}
+}
+
+// truncateUTF8 cuts s to at most n bytes, not inside a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func newRunID() string {
+	b := make([]byte, 8)
+	crand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -150,6 +194,7 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 		r.logf("warning: bandwidth %s is not applied yet: cairn backup has no rate limit", c.Bandwidth)
 	}
 	var last error
+	runID := newRunID()
 	for attempt := 1; attempt <= c.Retries.Attempts; attempt++ {
 		if attempt > 1 {
 			r.logf("attempt %d of %d in %s", attempt, c.Retries.Attempts, c.RetryInterval)
@@ -160,8 +205,10 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 		start := r.Clock.Now()
 		r.logf("run started (attempt %d of %d)", attempt, c.Retries.Attempts)
 		last = r.run(ctx)
+		rep := restapi.AgentReport{RunID: runID, Attempt: attempt, Start: start, End: r.Clock.Now(), Result: restapi.AgentOK}
 		if last == nil {
 			r.logf("run succeeded in %s", r.Clock.Now().Sub(start).Round(time.Second))
+			r.report(ctx, rep)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -169,7 +216,12 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 			return ctx.Err()
 		}
 		r.logf("run failed: %v", last)
+		rep.Result, rep.Error = restapi.AgentFailed, oneLine(last.Error())
 		var p permanent
+		if errors.As(last, &p) || attempt == c.Retries.Attempts {
+			rep.Result = restapi.AgentGaveUp
+		}
+		r.report(ctx, rep)
 		if errors.As(last, &p) {
 			return fmt.Errorf("not retried: %w", last)
 		}

@@ -55,6 +55,7 @@ type clientStatus struct {
 	DrillAfter  int64            `json:"drill_after_seconds"`
 	Drills      []repoDrillJSON  `json:"drills"`
 	Audit       *auditSummary    `json:"audit"`
+	AgentRun    *agentRunJSON    `json:"last_agent_run"` // agent_report_test.go
 }
 
 // repoDrillJSON is one repository's last restore drill in status --json.

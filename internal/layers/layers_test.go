@@ -81,6 +81,7 @@ var layer = map[string]int{
 	"internal/server/sessions":     8,
 	"internal/server":              10, // imports owner (9)
 	"internal/server/owner":        9,  // owner requests: maintain (8) carries them out
+	"internal/server/agentreport":  9,  // agent run reports into the state database
 	"internal/server/monitor":      8,  // backup levels and alerts from the state database
 	"internal/server/web":          9,  // the status page: monitor and state; cmd/cairn mounts it
 	"internal/server/replication":  9,  // copies repositories to destinations; cmd/cairn starts it beside the server
@@ -131,6 +132,8 @@ var mayImport = map[string][]string{
 	// The audit reads stored files (content-named: no key, no format) and
 	// heals them through backends; the state database keeps its coverage.
 	"internal/server/audit": {"internal/backend", "internal/repository", "internal/server/replication", "internal/server/state"},
+	// Agent run reports: a request in, a row in the state database.
+	"internal/server/agentreport": {"internal/restapi", "internal/server/repohttp", "internal/server/state"},
 	// Owner requests reach the server through its Host.
 	"internal/server/owner": {"internal/backend", "internal/crypto", "internal/forget", "internal/prune", "internal/repository",
 		"internal/restapi", "internal/retention", "internal/server/maintain", "internal/server/repohttp", "internal/server/state", "internal/trust"},
@@ -156,10 +159,10 @@ var importedOnlyBy = map[string][]string{
 	"internal/client": {"cmd/cairn", "internal/agent"},
 	// The server's parts are the server's.
 	"internal/server":             {"cmd/cairn"},
-	"internal/server/state":       {"internal/server", "internal/server/datadir", "internal/server/owner", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/audit", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
-	"internal/server/maintain":    {"internal/server", "internal/server/owner", "internal/server/replication"},                                                                                                                                                                                                                                                           // replication applies a destination's retention with maintain.Apply
+	"internal/server/state":       {"internal/server", "internal/server/datadir", "internal/server/owner", "internal/server/agentreport", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/audit", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
+	"internal/server/maintain":    {"internal/server", "internal/server/owner", "internal/server/replication"},                                                                                                                                                                                                                                                                                          // replication applies a destination's retention with maintain.Apply
 	"internal/server/storage":     {"internal/server", "internal/server/datadir", "internal/server/coord"},
-	"internal/server/repohttp":    {"internal/server", "internal/server/owner", "internal/server/verify", "internal/server/sessions"},
+	"internal/server/repohttp":    {"internal/server", "internal/server/owner", "internal/server/agentreport", "internal/server/verify", "internal/server/sessions"},
 	"internal/server/verify":      {"internal/server"},
 	"internal/server/metrics":     {"internal/server"},
 	"internal/server/tenant":      {"internal/server"},
@@ -171,6 +174,7 @@ var importedOnlyBy = map[string][]string{
 	"internal/server/replication": {"cmd/cairn", "internal/server/audit"}, // the audit opens the replicas (OpenReplica)
 	"internal/server/web":         {"cmd/cairn"},
 	"internal/server/owner":       {"internal/server"},
+	"internal/server/agentreport": {"internal/server"},
 }
 
 // check returns every violation of the tables in graph (package → the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/agentreport"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/state"
@@ -118,6 +119,10 @@ func (s *Server) serveRepo(q *request) {
 	}
 	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == restapi.OwnerRequestQuery {
 		s.owner.Serve(q.Request, q.client.Name) // package owner
+		return
+	}
+	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == restapi.AgentReportQuery {
+		agentreport.Serve(q.Request, s.data.State, q.client.Name, s.opts.Now()) // package agentreport
 		return
 	}
 	if sessions.IsRequest(q.R) {

@@ -105,6 +105,9 @@ type ClientStatus struct {
 	Alerts     []alert.Event `json:"alerts"`               // open alerts on this client
 	// Audit is the client's last audit; nil if never audited.
 	Audit *AuditSummary `json:"audit"`
+	// AgentRun is the last attempt the client's agent reported; nil if
+	// none (agent.go). While it failed, Level is at least WARNING.
+	AgentRun *AgentRunSummary `json:"last_agent_run"`
 
 	// Restore drills (drill.go): DrillLevel is OK or ALERT, DrillState
 	// "OK", "ALERT", "never drilled" (any level) or "disabled";
@@ -170,10 +173,16 @@ func Evaluate(ctx context.Context, st *state.State, stored Stored, now time.Time
 	if err != nil {
 		return Report{}, err
 	}
+	runs, err := st.LastAgentRuns(ctx)
+	if err != nil {
+		return Report{}, err
+	}
 	r := Report{At: now, Clients: []ClientStatus{}, Alerts: []alert.Event{}}
 	for _, c := range clients {
 		cs := backupStatus(c, ths[c.Name], now)
 		drillStatus(&cs, c, dr, now)
+		run, ok := runs[c.Name]
+		agentStatus(&cs, c, run, ok)
 		if stored != nil {
 			if n, err := stored(c.Name); err == nil {
 				cs.Stored = n
@@ -255,9 +264,9 @@ func drillStatus(cs *ClientStatus, c state.Client, dr drills, now time.Time) {
 }
 
 // concerns reports whether an alert is about the named client: its
-// backups, its restore drills or its audit.
+// backups, its restore drills, its audit or its agent runs.
 func concerns(ev alert.Event, client string) bool {
-	return ev.Subject == Subject(client) || ev.Subject == DrillSubject(client) || ev.Subject == AuditSubject(client)
+	return ev.Subject == Subject(client) || ev.Subject == DrillSubject(client) || ev.Subject == AuditSubject(client) || ev.Subject == AgentSubject(client)
 }
 
 func effective(th state.Thresholds) (warn, alrt time.Duration) {

@@ -154,6 +154,10 @@ func (w *Watcher) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	runs, err := w.State.LastAgentRuns(ctx)
+	if err != nil {
+		return err
+	}
 	now := w.now()
 	watched, tried := map[string]bool{}, map[string]bool{}
 	for _, c := range clients {
@@ -170,6 +174,11 @@ func (w *Watcher) Check(ctx context.Context) error {
 			al, areason := AuditLevel(a)
 			w.observe(ctx, ns, tried, c.Name, AuditSubject(c.Name), al, areason, now)
 			watched[AuditSubject(c.Name)] = true
+		}
+		if run, ok := runs[c.Name]; ok {
+			gl, greason := AgentLevel(c, run, ok)
+			w.observe(ctx, ns, tried, c.Name, AgentSubject(c.Name), gl, greason, now)
+			watched[AgentSubject(c.Name)] = true
 		}
 		// The history behind the web page's chart: a sample whenever
 		// what the client stores changed.

@@ -32,6 +32,7 @@ var migrations = []migration{
 	{"admins of the web status page (admin.go)", migrateAdmins},
 	{"audit coverage per stored file, and each client's last audit (audit.go)", migrateAudit},
 	{"a retention policy per replication destination", migrateReplicaRetention},
+	{"the last agent runs each client reported (agentruns.go)", migrateAgentRuns},
 }
 
 // baseline is the schema before migrations existed. It keeps IF NOT

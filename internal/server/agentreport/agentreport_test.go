@@ -1,0 +1,113 @@
+package agentreport
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/repohttp"
+	"github.com/cairnbackup/cairn/internal/server/state"
+)
+
+type store struct{ runs []state.AgentRun }
+
+func (s *store) RecordAgentRun(_ context.Context, r state.AgentRun) error {
+	s.runs = append(s.runs, r)
+	return nil
+}
+
+var now = time.Date(2026, 5, 1, 4, 0, 0, 0, time.UTC)
+
+func good() restapi.AgentReport {
+	return restapi.AgentReport{RunID: "0123abcd", Attempt: 2, Start: now.Add(-time.Minute), End: now, Result: restapi.AgentGaveUp,
+		DurationMS: 60000, Error: "before hook: exit status 3"}
+}
+
+func body(t *testing.T, r restapi.AgentReport) string {
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// serve answers one report as client (authenticated) to path.
+func serve(t *testing.T, client, path, body string) (*httptest.ResponseRecorder, *store) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, path+"?"+restapi.AgentReportQuery, strings.NewReader(body))
+	w := httptest.NewRecorder()
+	q := repohttp.NewRequest(w, r, slog.New(slog.NewTextHandler(io.Discard, nil)), repohttp.BodyRate{})
+	p, err := restapi.ParsePath(r.URL.EscapedPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Path = p
+	st := &store{}
+	Serve(q, st, client, now)
+	return w, st
+}
+
+func TestServeRecords(t *testing.T) {
+	w, st := serve(t, "alice", "/alice/", body(t, good()))
+	if w.Code != http.StatusNoContent || len(st.runs) != 1 {
+		t.Fatalf("status %d, %d runs: %s", w.Code, len(st.runs), w.Body)
+	}
+	r := st.runs[0]
+	if r.Client != "alice" || r.RunID != "0123abcd" || r.Attempt != 2 || r.Result != restapi.AgentGaveUp || r.Duration != time.Minute ||
+		!r.Received.Equal(now) || r.Error != "before hook: exit status 3" {
+		t.Errorf("recorded %+v", r)
+	}
+}
+
+func TestServeRefuses(t *testing.T) {
+	big := good()
+	big.Error = strings.Repeat("x", restapi.MaxAgentReport)
+	longErr := good()
+	longErr.Error = strings.Repeat("x", restapi.MaxAgentReportError+1)
+	future := good()
+	future.End = now.Add(time.Hour)
+	old := good()
+	old.Start = now.Add(-MaxAge - time.Hour)
+	backwards := good()
+	backwards.Start = now.Add(time.Minute)
+	badResult := good()
+	badResult.Result = "fine"
+	badID := good()
+	badID.RunID = "../x"
+	okWithErr := good()
+	okWithErr.Result = restapi.AgentOK
+	for _, c := range []struct {
+		name, client, path, body string
+		status                   int
+	}{
+		{"another client's name", "bob", "/alice/", body(t, good()), http.StatusForbidden},
+		{"a repository path", "alice", "/alice/main/", body(t, good()), http.StatusForbidden},
+		{"bad JSON", "alice", "/alice/", `{"run_id": "ab",`, http.StatusBadRequest},
+		{"not an object", "alice", "/alice/", `[1,2]`, http.StatusBadRequest},
+		{"unknown field", "alice", "/alice/", strings.Replace(body(t, good()), `"run_id"`, `"client":"bob","run_id"`, 1), http.StatusBadRequest},
+		{"trailing data", "alice", "/alice/", body(t, good()) + `{}`, http.StatusBadRequest},
+		{"empty", "alice", "/alice/", ``, http.StatusBadRequest},
+		{"oversize", "alice", "/alice/", body(t, big), http.StatusRequestEntityTooLarge},
+		{"long error", "alice", "/alice/", body(t, longErr), http.StatusBadRequest},
+		{"end in the future", "alice", "/alice/", body(t, future), http.StatusBadRequest},
+		{"start long ago", "alice", "/alice/", body(t, old), http.StatusBadRequest},
+		{"end before start", "alice", "/alice/", body(t, backwards), http.StatusBadRequest},
+		{"unknown result", "alice", "/alice/", body(t, badResult), http.StatusBadRequest},
+		{"bad run ID", "alice", "/alice/", body(t, badID), http.StatusBadRequest},
+		{"ok with an error", "alice", "/alice/", body(t, okWithErr), http.StatusBadRequest},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, st := serve(t, c.client, c.path, c.body)
+			if w.Code != c.status || len(st.runs) != 0 {
+				t.Errorf("status %d (want %d), %d runs recorded: %s", w.Code, c.status, len(st.runs), w.Body)
+			}
+		})
+	}
+}
