@@ -96,7 +96,9 @@ func runCat(ctx context.Context, g *GlobalOptions, opts CatOptions, args []strin
 		if err != nil {
 			return err
 		}
-		v = catSnapshot(snap)
+		if v, err = catSnapshot(snap); err != nil {
+			return err
+		}
 	case "tree":
 		if err := client.NeedContent(repo, "reading trees"); err != nil {
 			return err
@@ -123,7 +125,7 @@ func runCat(ctx context.Context, g *GlobalOptions, opts CatOptions, args []strin
 			_, err := g.stdout.Write(plain)
 			return err
 		}
-		v = map[string]any{"id": id.String(), "type": blob.Data.String(), "size": len(plain), "data": plain}
+		v = catBlobJSON{MessageType: "cat_blob", ID: id.String(), Type: blob.Data.String(), Size: len(plain), Data: plain}
 	case "index":
 		if err := client.NeedMetadata(repo, "reading the index"); err != nil {
 			return err
@@ -143,7 +145,7 @@ func runCat(ctx context.Context, g *GlobalOptions, opts CatOptions, args []strin
 		if err != nil {
 			return fmt.Errorf("pack %s: %w", id.Short(), err)
 		}
-		v = repository.ViewPackHeader(id, h)
+		v = catPackMessage(repository.ViewPackHeader(id, h))
 	}
 	return writeCatJSON(g.stdout, v)
 }
@@ -195,18 +197,13 @@ type catMetaJSON struct {
 	Time      time.Time `json:"time"`
 }
 
-func catSnapshot(s *repository.Snapshot) map[string]any {
+func catSnapshot(s *repository.Snapshot) (catSnapshotJSON, error) {
 	st := s.File.Statement
-	out := map[string]any{
-		"id": s.ID.String(),
-		"statement": map[string]any{
-			"repo_id": hex.EncodeToString(st.RepoID[:]), "writer": hex.EncodeToString(st.Writer[:]), "seq": st.Seq,
-			"prev": hex.EncodeToString(st.Prev[:]), "tree": st.Root.String(), "manifest_root": hex.EncodeToString(st.ManifestRoot[:]),
-			"time": st.Time, "dedup_gen": st.DedupGen, "hash": fmt.Sprintf("%x", st.Hash()),
-		},
-		"signer": s.Standing.Signer.String(),
-	}
-	var sealed []string
+	out := catSnapshotJSON{MessageType: "cat_snapshot", ID: s.ID.String(), Statement: catStatementJSON{
+		RepoID: hex.EncodeToString(st.RepoID[:]), Writer: hex.EncodeToString(st.Writer[:]), Seq: st.Seq,
+		Prev: hex.EncodeToString(st.Prev[:]), Tree: st.Root.String(), ManifestRoot: hex.EncodeToString(st.ManifestRoot[:]),
+		Time: st.Time, DedupGen: st.DedupGen, Hash: fmt.Sprintf("%x", st.Hash()),
+	}, Signer: s.Standing.Signer.String(), Sealed: []string{}}
 	if m := s.Meta; m != nil {
 		cm := catMetaJSON{HostLabel: m.HostLabel, Tags: m.Tags, PathGroup: m.PathGroup, Pages: []string{}, Blobs: m.Blobs,
 			NewBlobs: m.NewBlobs, NewBytes: m.NewBytes, Time: m.Time}
@@ -216,20 +213,23 @@ func catSnapshot(s *repository.Snapshot) map[string]any {
 		for _, p := range m.Pages {
 			cm.Pages = append(cm.Pages, p.String())
 		}
-		out["meta"] = cm
+		out.Meta = &cm
 	} else {
-		sealed = append(sealed, "meta")
+		out.Sealed = append(out.Sealed, "meta")
 	}
 	if s.Owner != nil {
-		out["owner"] = s.Owner
+		raw, err := json.Marshal(s.Owner)
+		if err != nil {
+			return catSnapshotJSON{}, err
+		}
+		out.Owner = raw
 	} else {
-		sealed = append(sealed, "owner")
+		out.Sealed = append(out.Sealed, "owner")
 	}
 	if len(s.File.DedupSealed) > 0 {
-		sealed = append(sealed, "dedup")
+		out.Sealed = append(out.Sealed, "dedup")
 	}
-	out["sealed"] = append([]string{}, sealed...)
-	return out
+	return out, nil
 }
 
 type catNodeJSON struct {
@@ -334,7 +334,7 @@ func catTree(ctx context.Context, g *GlobalOptions, repo *repository.Repository,
 	for i := range t.Nodes {
 		nodes = append(nodes, catNode(&t.Nodes[i]))
 	}
-	return map[string]any{"id": id.String(), "nodes": nodes}, nil
+	return catTreeJSON{MessageType: "cat_tree", ID: id.String(), Nodes: nodes}, nil
 }
 
 // catIndex loads every fragment; one that does not verify is reported in
@@ -347,25 +347,19 @@ func catIndex(ctx context.Context, g *GlobalOptions, repo *repository.Repository
 	}); err != nil {
 		return nil, err
 	}
-	type fragJSON struct {
-		Name   string                      `json:"name"`
-		Signer string                      `json:"signer,omitempty"`
-		Error  string                      `json:"error,omitempty"`
-		Packs  []repository.PackHeaderView `json:"packs"`
-	}
-	out := []fragJSON{}
+	out := []catIndexFragmentJSON{}
 	for _, n := range names {
 		f, err := repo.LoadIndexFile(ctx, n)
 		if err != nil {
 			fmt.Fprintf(g.stderr, "cairn: warning: %s\n", displayText(err.Error()))
-			out = append(out, fragJSON{Name: n, Error: err.Error(), Packs: []repository.PackHeaderView{}})
+			out = append(out, catIndexFragmentJSON{Name: n, Error: err.Error(), Packs: []catPackHeadJSON{}})
 			continue
 		}
-		fj := fragJSON{Name: n, Signer: hex.EncodeToString(f.Signer[:]), Packs: []repository.PackHeaderView{}}
+		fj := catIndexFragmentJSON{Name: n, Signer: hex.EncodeToString(f.Signer[:]), Packs: []catPackHeadJSON{}}
 		for _, p := range f.Packs {
-			fj.Packs = append(fj.Packs, repository.ViewPackHeader(p.Pack, p.Parsed))
+			fj.Packs = append(fj.Packs, catPackHead(repository.ViewPackHeader(p.Pack, p.Parsed)))
 		}
 		out = append(out, fj)
 	}
-	return map[string]any{"fragments": out}, nil
+	return catIndexJSON{MessageType: "cat_index", Fragments: out}, nil
 }

@@ -195,9 +195,9 @@ func runDrill(ctx context.Context, g *GlobalOptions, opts DrillOptions, arg stri
 		for i, f := range sample {
 			paths[i] = f.path
 		}
-		if err := writeJSON(g.stdout, map[string]any{"message_type": "drill_summary", "snapshot_id": snap.ID.String(),
-			"files_in_snapshot": total, "files_sampled": len(sample), "files_verified": verified, "bytes_restored": bytes,
-			"paths": paths, "problems": len(failed), "ok": len(failed) == 0, "recorded_on_server": recorded, "seconds": took.Seconds()}); err != nil {
+		if err := writeJSON(g.stdout, drillSummaryJSON{MessageType: "drill_summary", SnapshotID: snap.ID.String(),
+			FilesInSnapshot: total, FilesSampled: len(sample), FilesVerified: verified, BytesRestored: bytes,
+			Paths: paths, Problems: len(failed), OK: len(failed) == 0, RecordedOnServer: recorded, Seconds: took.Seconds()}); err != nil {
 			return err
 		}
 	} else if !g.Quiet {

@@ -111,11 +111,7 @@ func runServerAudit(ctx context.Context, g *GlobalOptions, opts *ServerOptions, 
 		return err
 	}
 	if g.JSON {
-		if err := writeJSON(g.stdout, struct {
-			MessageType string `json:"message_type"`
-			audit.Result
-			TookSeconds float64 `json:"took_seconds"`
-		}{"server_audit", res, res.Took.Seconds()}); err != nil {
+		if err := writeJSON(g.stdout, serverAuditMessage(res)); err != nil {
 			return err
 		}
 	} else {

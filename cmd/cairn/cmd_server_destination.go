@@ -242,7 +242,7 @@ func runServerDestinationSet(ctx context.Context, g *GlobalOptions, opts *Server
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, destinationJSON(x, "destination_set"))
+		return writeJSON(g.stdout, destinationMessage(x, "destination_set"))
 	}
 	g.printf("destination %s: replicas %s\n", name, retentionText(x.Retention))
 	return nil
@@ -314,7 +314,7 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, destinationJSON(dest, "destination_added"))
+		return writeJSON(g.stdout, destinationMessage(dest, "destination_added"))
 	}
 	g.printf("added destination %s: %s\n", name, displayText(location.Redact(dest.Location)))
 	g.printf("replicates %s, %s, %d files at once\n", clientsText(dest), bandwidthText(dest.Bandwidth), dest.Concurrency)
@@ -337,23 +337,6 @@ func bandwidthText(bw int64) string {
 	return formatBytes(uint64(bw)) + "/s"
 }
 
-func destinationJSON(d state.Destination, messageType string) map[string]any {
-	clients := d.Clients
-	if clients == nil {
-		clients = []string{}
-	}
-	m := map[string]any{"name": d.Name, "location": location.Redact(d.Location), "credentials_file": d.CredentialsFile,
-		"clients": clients, "all": len(d.Clients) == 0, "bandwidth": d.Bandwidth, "concurrency": d.Concurrency,
-		"reconcile_every": d.ReconcileEvery.String(), "created": d.Created.Format(time.RFC3339), "retention": nil}
-	if d.Retention != nil {
-		m["retention"] = d.Retention.String()
-	}
-	if messageType != "" {
-		m["message_type"] = messageType
-	}
-	return m
-}
-
 func runServerDestinationList(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
 	d, err := opts.open(ctx)
 	if err != nil {
@@ -365,9 +348,9 @@ func runServerDestinationList(ctx context.Context, g *GlobalOptions, opts *Serve
 		return err
 	}
 	if g.JSON {
-		out := []map[string]any{}
+		out := []destinationJSON{}
 		for _, x := range ds {
-			out = append(out, destinationJSON(x, ""))
+			out = append(out, destinationMessage(x, "destination"))
 		}
 		return writeJSON(g.stdout, out)
 	}
@@ -416,9 +399,7 @@ func runServerDestinationShow(ctx context.Context, g *GlobalOptions, opts *Serve
 		}
 	}
 	if g.JSON {
-		m := destinationJSON(x, "")
-		m["replicas"] = replicaRowsJSON(mine)
-		return writeJSON(g.stdout, m)
+		return writeJSON(g.stdout, destinationShowMessage(x, mine))
 	}
 	creds := "none"
 	if x.CredentialsFile != "" {
@@ -466,7 +447,7 @@ func runServerDestinationRemove(ctx context.Context, g *GlobalOptions, opts *Ser
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, map[string]any{"message_type": "destination_removed", "name": name, "location": location.Redact(x.Location)})
+		return writeJSON(g.stdout, destinationRemovedJSON{MessageType: "destination_removed", Name: name, Location: location.Redact(x.Location)})
 	}
 	g.printf("removed destination %s; its replicas stay at %s\n", displayText(name), displayText(location.Redact(x.Location)))
 	return nil
@@ -505,7 +486,7 @@ func runServerReplicationStatus(ctx context.Context, g *GlobalOptions, opts *Ser
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, replicaRowsJSON(rows))
+		return writeJSON(g.stdout, replicaMessages(rows))
 	}
 	if len(rows) == 0 {
 		ds, err := d.State.Destinations(ctx)
@@ -520,25 +501,6 @@ func runServerReplicationStatus(ctx context.Context, g *GlobalOptions, opts *Ser
 		return nil
 	}
 	return printReplicaRows(g, rows, now, true)
-}
-
-func replicaRowsJSON(rows []replication.Row) []map[string]any {
-	out := []map[string]any{}
-	ts := func(t time.Time) any {
-		if t.IsZero() {
-			return nil
-		}
-		return t.Format(time.RFC3339Nano)
-	}
-	for _, r := range rows {
-		out = append(out, map[string]any{
-			"destination": r.Destination, "client": r.Client, "repo": r.Repo,
-			"snapshot": r.Snapshot, "snapshot_time": ts(r.SnapshotTime), "replicated_at": ts(r.ReplicatedAt),
-			"lag_seconds": r.Lag.Seconds(), "lag_bytes": r.LagBytes,
-			"last_error": r.LastError, "error_time": ts(r.ErrorAt), "failures": r.Failures,
-		})
-	}
-	return out
 }
 
 func printReplicaRows(g *GlobalOptions, rows []replication.Row, now time.Time, withDest bool) error {

@@ -221,7 +221,7 @@ func runServerNotifyList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, ns)
+		return writeJSON(g.stdout, notifierMessages(ns))
 	}
 	return printNotifiers(g.stdout, ns, isColourTerminal(g.stdout))
 }

@@ -60,10 +60,7 @@ func runServerStatus(ctx context.Context, g *GlobalOptions, opts *ServerOptions,
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, struct {
-			MessageType string `json:"message_type"`
-			monitor.Report
-		}{"server_status", r})
+		return writeJSON(g.stdout, serverStatusMessage(r))
 	}
 	return printStatus(g.stdout, r, isColourTerminal(g.stdout))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/archiver"
+	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/ticker"
 )
 
@@ -71,6 +73,22 @@ var jsonTypes = map[string]any{
 	"server admin add/admin_added":       adminJSON{},
 	"server admin remove/admin_removed":  adminJSON{},
 	"server admin list/admin_list":       adminListJSON{},
+
+	"server destination add/destination_added":      destinationJSON{},
+	"server destination set/destination_set":        destinationJSON{},
+	"server destination list/destination":           destinationJSON{},
+	"server destination show/destination":           destinationShowJSON{},
+	"server destination remove/destination_removed": destinationRemovedJSON{},
+	"server replication status/replica":             replicaJSON{},
+	"server status/server_status":                   serverStatusJSON{},
+	"server notify list/notifier":                   notifierJSON{},
+	"server audit/server_audit":                     serverAuditJSON{},
+	"cat/cat_snapshot":                              catSnapshotJSON{},
+	"cat/cat_tree":                                  catTreeJSON{},
+	"cat/cat_blob":                                  catBlobJSON{},
+	"cat/cat_index":                                 catIndexJSON{},
+	"cat/cat_pack":                                  catPackJSON{},
+	"drill/drill_summary":                           drillSummaryJSON{},
 }
 
 // notRunHere are messages TestJSONMessages cannot make in-process: a
@@ -212,8 +230,15 @@ func (j *jsonChecker) check(cmd, out string) {
 			return
 		}
 	} else {
-		for _, line := range strings.Split(out, "\n") {
-			raws = append(raws, json.RawMessage(line))
+		// One object a line, or cat's one indented object.
+		dec := json.NewDecoder(strings.NewReader(out))
+		for dec.More() {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				j.t.Errorf("%s: %v in %s", cmd, err, out)
+				return
+			}
+			raws = append(raws, raw)
 		}
 	}
 	for _, raw := range raws {
@@ -276,6 +301,9 @@ func jsonServerMessages(t *testing.T, c *cli, j *jsonChecker) {
 	defer hook.Close()
 	j.check("server notify add", c.ok("server", "notify", "add", "--json", "ops", "--webhook", hook.URL).stdout)
 	j.check("server notify test", c.ok("server", "notify", "test", "--json", "ops").stdout)
+	j.check("server notify list", c.ok("server", "notify", "list", "--json").stdout)
+	j.check("server status", c.ok("server", "status", "--json").stdout)
+	j.check("server audit", c.ok("server", "audit", "--json").stdout)
 	pw := filepath.Join(c.dir, "admin.pass")
 	if err := os.WriteFile(pw, []byte("admin-secret-pw\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -283,6 +311,46 @@ func jsonServerMessages(t *testing.T, c *cli, j *jsonChecker) {
 	j.check("server admin add", c.ok("server", "admin", "add", "--json", "root", "--password-file", pw).stdout)
 	j.check("server admin list", c.ok("server", "admin", "list", "--json").stdout)
 	j.check("server admin remove", c.ok("server", "admin", "remove", "--json", "root").stdout)
+	jsonReplicationMessages(t, c, j)
+}
+
+// jsonReplicationMessages runs the destination and replication commands
+// against c's server data directory, with a repository the server has
+// seen a commit of and a failed pass recorded, so that every replica
+// field has a value.
+func jsonReplicationMessages(t *testing.T, c *cli, j *jsonChecker) {
+	j.check("server destination add", c.ok("server", "destination", "add", "--json", "usb", "--location", filepath.Join(c.dir, "usb"), "--all").stdout)
+	j.check("server destination set", c.ok("server", "destination", "set", "--json", "usb", "--keep-last", "3").stdout)
+	ctx := context.Background()
+	d, err := server.Open(ctx, filepath.Join(c.dir, "server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := d.State.NoteCommit(ctx, "alice", "alice/main", "0123abcd", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.State.PassFailed(ctx, "usb", "alice/main", now, "disk full", 42, now); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	j.check("server destination list", c.ok("server", "destination", "list", "--json").stdout)
+	show := c.ok("server", "destination", "show", "--json", "usb").stdout
+	j.check("server destination show", show)
+	var shown struct {
+		Replicas []json.RawMessage `json:"replicas"`
+	}
+	jsonOf(t, show, &shown)
+	if len(shown.Replicas) != 1 {
+		t.Fatalf("destination show --json: replicas %s", show)
+	}
+	j.message("server replication status", shown.Replicas[0])
+	status := c.ok("server", "replication", "status", "--json").stdout
+	j.check("server replication status", status)
+	if !strings.Contains(status, `"last_error":"disk full"`) || !strings.Contains(status, `"lag_bytes":42`) {
+		t.Errorf("replication status --json: %s", status)
+	}
+	j.check("server destination remove", c.ok("server", "destination", "remove", "--json", "usb").stdout)
 }
 
 // TestJSONMessages runs every command that prints with --json and
@@ -339,6 +407,31 @@ func TestJSONMessages(t *testing.T) {
 	j.check("repair", c.ok("repair", "--json", "--dry-run").stdout)
 	j.check("init", c.ok("-r", filepath.Join(c.dir, "third"), "init", "--json").stdout)
 	j.check("version", c.ok("version", "--json").stdout)
+	j.check("drill", c.ok("drill", "--json", "--files", "2").stdout)
+	j.check("cat", c.ok("cat", "snapshot", "latest").stdout)
+	tr := c.ok("cat", "tree", "latest:"+src).stdout
+	j.check("cat", tr)
+	var catTree catTreeJSON
+	if err := json.Unmarshal([]byte(tr), &catTree); err != nil {
+		t.Fatal(err)
+	}
+	var content string
+	for _, n := range catTree.Nodes {
+		if len(n.Content) > 0 {
+			content = n.Content[0]
+		}
+	}
+	j.check("cat", c.ok("cat", "blob", "--json", content).stdout)
+	idx := c.ok("cat", "index").stdout
+	j.check("cat", idx)
+	var catIdx catIndexJSON
+	if err := json.Unmarshal([]byte(idx), &catIdx); err != nil {
+		t.Fatal(err)
+	}
+	if len(catIdx.Fragments) == 0 || len(catIdx.Fragments[0].Packs) == 0 {
+		t.Fatalf("cat index: %s", idx)
+	}
+	j.check("cat", c.ok("cat", "pack", catIdx.Fragments[0].Packs[0].ID).stdout)
 	jsonServerMessages(t, c, j)
 	// A failure under --json is an error message on standard error,
 	// also when the command line does not parse.
