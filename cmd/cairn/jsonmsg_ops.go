@@ -164,6 +164,19 @@ type clientStatusJSON struct {
 	LastDrill         *time.Time        `json:"last_drill,omitempty"`
 	DrillAfterSeconds int64             `json:"drill_after_seconds"`
 	Drills            []repoDrillJSON   `json:"drills"`
+	LastAgentRun      *agentRunJSON     `json:"last_agent_run"` // null: no agent run reported
+}
+
+// agentRunJSON is a client's last reported agent run (docs/agent.md).
+type agentRunJSON struct {
+	RunID      string    `json:"run_id"`
+	Attempt    int       `json:"attempt"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	Result     string    `json:"result"` // ok, failed or gave-up
+	BytesAdded int64     `json:"bytes_added"`
+	DurationMS int64     `json:"duration_ms"`
+	Error      string    `json:"error,omitempty"`
 }
 
 type auditSummaryJSON struct {
@@ -273,6 +286,10 @@ func serverStatusMessage(r monitor.Report) serverStatusJSON {
 			DrillAfterSeconds: c.DrillAfterSecs, Drills: []repoDrillJSON{}}
 		if a := c.Audit; a != nil {
 			cm.Audit = &auditSummaryJSON{At: a.At, Coverage: a.Coverage, Files: a.Files, Bad: a.Bad, Healed: a.Healed, Unhealed: a.Unhealed, Note: a.Note}
+		}
+		if a := c.AgentRun; a != nil {
+			cm.LastAgentRun = &agentRunJSON{RunID: a.RunID, Attempt: a.Attempt, Start: a.Start, End: a.End, Result: a.Result,
+				BytesAdded: a.BytesAdded, DurationMS: a.DurationMS, Error: a.Error}
 		}
 		for _, d := range c.Drills {
 			cm.Drills = append(cm.Drills, repoDrillJSON{Repo: d.Repo, Snapshot: d.Snapshot, At: timeOrNil(d.At), Files: d.Files, Bytes: d.Bytes, Result: d.Result})
