@@ -43,7 +43,7 @@ cover:
 	rm -rf $(COVER) && mkdir -p $(COVER)/unit $(COVER)/e2e $(COVER)/merged
 	$(GO) build -cover -coverpkg=./... -o $(COVER)/cairn ./cmd/cairn
 	CAIRN_E2E_BIN=$(COVER)/cairn CAIRN_E2E_GOCOVERDIR=$(COVER)/e2e \
-		$(GO) test -count=1 -cover -coverpkg=./... $(COVER_FLAGS) $(or $(COVER_PKGS),./...) -args -test.gocoverdir=$(COVER)/unit
+		$(GO) test -count=1 -timeout 45m -cover -coverpkg=./... $(COVER_FLAGS) $(or $(COVER_PKGS),./...) -args -test.gocoverdir=$(COVER)/unit
 	$(GO) tool covdata merge -i=$(COVER)/unit,$(COVER)/e2e -o=$(COVER)/merged
 	$(GO) tool covdata textfmt -i=$(COVER)/merged -o=$(COVER)/cover.out
 	@echo "== statement coverage per package (unit + e2e)"

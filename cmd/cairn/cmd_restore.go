@@ -87,7 +87,7 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 	var report func(restorer.Progress)
 	if prog.terminal || prog.json {
 		report = func(p restorer.Progress) {
-			prog.update(ticker.Counts{Items: p.Files, TotalItems: p.TotalFiles, Bytes: p.Bytes, TotalBytes: p.TotalBytes, Elapsed: p.Elapsed})
+			prog.update(ticker.Counts{Items: p.Files, TotalItems: p.TotalFiles, Bytes: p.Bytes, TotalBytes: p.TotalBytes, Elapsed: p.Elapsed, Final: p.Final})
 		}
 	}
 	res, err := restorer.Restore(ctx, repo, snap, strings.Trim(sub, "/"), restorer.Options{

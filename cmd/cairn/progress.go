@@ -99,7 +99,7 @@ func (p *progress) update(c ticker.Counts) {
 	case p.json:
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if time.Since(p.last) < time.Second {
+		if !c.Final && time.Since(p.last) < time.Second {
 			return
 		}
 		p.last = time.Now()

@@ -109,3 +109,18 @@ func TestProgressLine(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressJSONKeepsFinal: --json thins status messages to one a
+// second, but the last one (the counter stopped) is always written, so
+// the final counts reach a reader however the ticks fell.
+func TestProgressJSONKeepsFinal(t *testing.T) {
+	var out strings.Builder
+	p := newProgress(&GlobalOptions{JSON: true, stdout: &out}, "prune", "packs")
+	p.update(ticker.Counts{Items: 2, TotalItems: 4})
+	p.update(ticker.Counts{Items: 3, TotalItems: 4}) // within the second: thinned
+	p.update(ticker.Counts{Items: 4, TotalItems: 4, Final: true})
+	st := statusOf(t, "prune", out.String())
+	if st.ItemsDone != 4 || strings.Count(out.String(), `"status"`) != 2 {
+		t.Errorf("last status %+v; output:\n%s", st, out.String())
+	}
+}

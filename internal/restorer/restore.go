@@ -50,6 +50,8 @@ type Progress struct {
 	Files, Bytes, TotalBytes uint64
 	TotalFiles               uint64
 	Elapsed                  time.Duration
+	// Final marks the last report, made when the restore ends.
+	Final bool
 }
 
 // Result is a finished restore.
@@ -710,13 +712,13 @@ func (r *restore) startProgress(start time.Time) func() {
 	if r.opts.Progress == nil {
 		return func() {}
 	}
-	report := func() {
-		r.opts.Progress(Progress{Files: r.files.Load(), Bytes: r.bytes.Load(), TotalBytes: r.total.Load(), TotalFiles: r.found.Load(), Elapsed: time.Since(start)})
+	report := func(final bool) {
+		r.opts.Progress(Progress{Files: r.files.Load(), Bytes: r.bytes.Load(), TotalBytes: r.total.Load(), TotalFiles: r.found.Load(), Elapsed: time.Since(start), Final: final})
 	}
-	stop := ticker.Every(ticker.Interval, report)
+	stop := ticker.Every(ticker.Interval, func() { report(false) })
 	return sync.OnceFunc(func() {
 		stop()
-		report()
+		report(true)
 	})
 }
 

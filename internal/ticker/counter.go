@@ -13,6 +13,9 @@ type Counts struct {
 	Items, TotalItems uint64
 	Bytes, TotalBytes uint64
 	Elapsed           time.Duration
+	// Final is set on the last report, the one Stop makes: a report
+	// function that thins its output must never drop it.
+	Final bool
 }
 
 // Counter counts a long run's work and hands its Counts to a report
@@ -39,7 +42,9 @@ func Start(report func(Counts)) *Counter {
 	stop := Every(Interval, func() { c.report(c.Counts()) })
 	c.stop = sync.OnceFunc(func() {
 		stop()
-		c.report(c.Counts())
+		final := c.Counts()
+		final.Final = true
+		c.report(final)
 	})
 	return c
 }

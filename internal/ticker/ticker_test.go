@@ -54,8 +54,8 @@ func TestCounterReportsUntilStopped(t *testing.T) {
 	for len(got) > 0 {
 		last = <-got
 	}
-	if last.Bytes != 250 {
-		t.Fatalf("last report %+v, want the final counts", last)
+	if last.Bytes != 250 || !last.Final {
+		t.Fatalf("last report %+v, want the final counts marked Final", last)
 	}
 	c.Add(1, 1)
 	if n := c.Counts(); n.Items != 3 {
