@@ -59,7 +59,7 @@ type pacer struct {
 // waiter is one place in the queue.
 type waiter struct {
 	ticket, client, repo string
-	seen                 time.Time // the machine's clock: when a request about it last started or ended
+	seen                 time.Time // when a request about it last started or ended
 	attached             int       // requests waiting on it now
 	granted              *state.BackupSession
 	refused              error
@@ -76,10 +76,9 @@ var errTooManyWaiting = errors.New("too many queued opens")
 
 // join finds the place ticket names for client's repo, or queues a new
 // one (fresh).
-func (p *pacer) join(client, repo, ticket string, max int) (w *waiter, fresh bool, err error) {
+func (p *pacer) join(client, repo, ticket string, max int, now time.Time) (w *waiter, fresh bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
 	if w, ok := p.tickets[ticket]; ok && w.client == client && w.repo == repo {
 		w.attached++
 		w.seen = now
@@ -104,12 +103,12 @@ func (p *pacer) join(client, repo, ticket string, max int) (w *waiter, fresh boo
 	return w, true, nil
 }
 
-// leave notes that a request about w has ended.
-func (p *pacer) leave(w *waiter) {
+// leave notes that a request about w has ended at now.
+func (p *pacer) leave(w *waiter, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	w.attached--
-	w.seen = time.Now()
+	w.seen = now
 }
 
 // dispatch drops vanished places and grants sessions to the head of the
@@ -119,13 +118,13 @@ func (s *Sessions) dispatch(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now, wall := s.Now(), time.Now()
+	now := s.Now()
 	grace := s.Grace
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
 	for id, w := range p.tickets {
-		if w.attached > 0 || wall.Sub(w.seen) <= grace {
+		if w.attached > 0 || now.Sub(w.seen) <= grace {
 			continue
 		}
 		delete(p.tickets, id)
@@ -210,7 +209,7 @@ func (p *pacer) position(w *waiter) int {
 func (s *Sessions) openPaced(q *repohttp.Request, client, repo string) {
 	ctx := q.R.Context()
 	p := s.pace()
-	w, fresh, err := p.join(client, repo, q.R.URL.Query().Get(restapi.SessionTicketParam), s.Max)
+	w, fresh, err := p.join(client, repo, q.R.URL.Query().Get(restapi.SessionTicketParam), s.Max, s.Now())
 	if errors.Is(err, errTooManyWaiting) {
 		q.Refuse(http.StatusTooManyRequests, restapi.CodeTooManySessions,
 			"client %s already has %d backup sessions open or queued, the server's limit; end some and retry", client, s.Max)
@@ -220,7 +219,7 @@ func (s *Sessions) openPaced(q *repohttp.Request, client, repo string) {
 		q.Fail("open session", err)
 		return
 	}
-	defer p.leave(w)
+	defer func() { p.leave(w, s.Now()) }()
 	hold := s.Hold
 	if hold <= 0 {
 		hold = DefaultHold
