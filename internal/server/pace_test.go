@@ -39,9 +39,7 @@ func (ts *testServer) openQueued(user, pw, repo, ticket string) (int, string, st
 // ends; places are FIFO; a place nobody asks about for Grace is lost,
 // and a grant nobody claims is ended ("never claimed").
 func TestFleetPacingQueue(t *testing.T) {
-	ts := startTest(t, Options{MaxBackups: 1, MaxSessions: 2})
-	ts.srv.sessions.Hold = 300 * time.Millisecond
-	ts.srv.sessions.Grace = time.Minute
+	ts := startTest(t, Options{MaxBackups: 1, MaxSessions: 2, QueueHold: 300 * time.Millisecond, QueueGrace: time.Minute})
 	for _, r := range []struct{ user, pw, repo string }{{"alice", pwAlice, "alice/main"}, {"alice", pwAlice, "alice/other"}, {"bob", pwBob, "bob/main"}} {
 		ts.create(r.user, r.pw, r.repo)
 	}

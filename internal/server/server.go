@@ -52,6 +52,9 @@ type Options struct {
 	// MaxBackups, when above 0, caps the backup sessions of all clients
 	// together; further opens queue (package sessions, pace.go).
 	MaxBackups int
+	// QueueHold and QueueGrace tune that queue (sessions.DefaultHold,
+	// sessions.DefaultGrace when 0).
+	QueueHold, QueueGrace time.Duration
 
 	// Bounded resources (limits.go, R26); zero values take the Default…
 	// constants.
@@ -196,7 +199,7 @@ func New(data *Data, opts Options) (*Server, error) {
 	s.writerLists.Every = writerListEvery
 	s.sessions = &sessions.Sessions{State: data.State, Now: opts.Now, TTL: opts.SessionTTL, Max: opts.MaxSessions,
 		Exists:     func(ctx context.Context, repo string) error { _, err := s.repos.Get(ctx, repo); return err },
-		MaxBackups: opts.MaxBackups, Log: opts.Logger}
+		MaxBackups: opts.MaxBackups, Hold: opts.QueueHold, Grace: opts.QueueGrace, Log: opts.Logger}
 	s.owner = owner.New(ownerHost{s}, opts.Now)
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.usage = tenant.NewUsage(func(ctx context.Context, client string) (int64, error) {
