@@ -90,6 +90,18 @@ func agentRunner(g *GlobalOptions, path string) (*agent.Runner, error) {
 			}
 			return agent.SendReport(ctx, client.HTTPClient(pool), repo, g.Insecure, rep)
 		}
+		r.Poll = func(ctx context.Context) (bool, error) {
+			repo, err := cfg.RepositoryURL()
+			if err != nil {
+				return false, err
+			}
+			pool, err := client.LoadCAs(g.CACerts)
+			if err != nil {
+				return false, err
+			}
+			a, err := agent.Poll(ctx, client.HTTPClient(pool), repo, g.Insecure)
+			return a.RunNow, err
+		}
 	}
 	return r, nil
 }
@@ -146,26 +158,37 @@ it adds its own. Exits 0 when a run succeeded, 1 when every attempt failed.`,
 }
 
 func newAgentRunCommand(g *GlobalOptions) *cobra.Command {
-	var path string
+	var (
+		path string
+		poll time.Duration
+	)
 	c := &cobra.Command{
 		Use:   "run",
 		Short: "The agent daemon: run the backup on its schedule until stopped",
 		Long: `Wait for each time of schedule.at, plus a random delay of up to
 schedule.jitter, and run the slot as ` + "`cairn agent once`" + ` does; repeat.
 A slot whose attempts all failed is logged and the next one still comes.
+With a rest: repository it asks the server every --poll whether an
+operator wants a run now (` + "`cairn server client run-now`" + `), and then runs
+the same slot at once; the server can ask for nothing else.
 SIGTERM or SIGINT stops it: a running backup and the hooks' process groups
 get SIGTERM, then SIGKILL after 10s; after hooks and container starts still run.`,
 		Example: `  cairn agent run --config /etc/cairn/agent.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if poll < 0 || poll > 0 && poll < 100*time.Millisecond {
+				return usageError{fmt.Errorf("--poll %v: give 0 (never) or at least 100ms", poll)}
+			}
 			r, err := agentRunner(g, path)
 			if err != nil {
 				return err
 			}
+			r.PollEvery = poll
 			return r.Serve(cmd.Context())
 		},
 	}
 	c.Flags().StringVar(&path, "config", agent.DefaultConfigPath, "the configuration file")
+	c.Flags().DurationVar(&poll, "poll", agent.DefaultPollEvery, "how often to ask the server for a run-now request (0: never)")
 	return c
 }
 

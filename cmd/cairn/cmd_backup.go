@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cairnbackup/cairn/internal/archiver"
+	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/fsmeta"
@@ -314,7 +315,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 	if g.Verbose > 0 && !g.Quiet {
 		aopts.OnItem = newItemPrinter(g, prog).print
 	}
-	res, err := archiver.Backup(ctx, repo, paths, aopts)
+	res, err := archiver.Backup(backend.WithQueueWatcher(ctx, prog.queued), repo, paths, aopts)
 	prog.finish()
 	if err != nil {
 		if opts.StdinCommand && ctx.Err() == nil {
@@ -401,6 +402,8 @@ type backupProgress struct {
 	line     statusLine
 	mu       sync.Mutex
 	last     time.Time
+	waited   bool // queued by the server at least once (backup_queue.go)
+	position int
 }
 
 func newBackupProgress(g *GlobalOptions) *backupProgress {

@@ -149,6 +149,7 @@ type ServerRunOptions struct {
 	MaxUpload     string
 	SessionTTL    time.Duration
 	MaxSessions   int
+	MaxBackups    int // fleet pacing; 0: unlimited
 
 	// Bounded resources (R26).
 	MaxUploads      int
@@ -193,6 +194,7 @@ on a private interface.`,
 	f.StringVar(&ro.MaxUpload, "max-upload", "1GiB", "largest file a client may upload")
 	f.DurationVar(&ro.SessionTTL, "session-ttl", server.DefaultSessionTTL, "a backup session's lease ends this long after its last heartbeat; prune waits for live sessions")
 	f.IntVar(&ro.MaxSessions, "max-sessions", server.DefaultMaxSessions, "open backup sessions a client may hold at once (429 beyond)")
+	f.IntVar(&ro.MaxBackups, "max-backups", 0, "cairn backups of all clients that may run at once; more wait in a queue (0: no limit)")
 	f.IntVar(&ro.MaxUploads, "max-uploads", server.DefaultMaxUploads, "uploads a client may have in progress at once (429 beyond)")
 	f.IntVar(&ro.MaxRepos, "max-repos", server.DefaultMaxRepos, "repositories a client may have (403 beyond)")
 	f.IntVar(&ro.MaxConns, "max-conns", server.DefaultMaxConns, "connections open at once; more wait to be accepted")
@@ -228,6 +230,9 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	}
 	if ro.MaxSessions < 1 {
 		return usageError{fmt.Errorf("--max-sessions %d: give at least 1", ro.MaxSessions)}
+	}
+	if ro.MaxBackups < 0 {
+		return usageError{fmt.Errorf("--max-backups %d: give 0 (no limit) or more", ro.MaxBackups)}
 	}
 	var minRate, upMem, metaMax uint64
 	for flag, v := range map[string]struct {
@@ -283,7 +288,7 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	}
 	repl := newServerReplication(d, log)
 	srv, err := server.New(d, repl.options(server.Options{Logger: log, MaxUpload: int64(maxUpload), SessionTTL: ro.SessionTTL, MaxSessions: ro.MaxSessions,
-		MaxUploads: ro.MaxUploads, MaxRepos: ro.MaxRepos, MaxConns: ro.MaxConns, AuthFailures: ro.AuthFailures,
+		MaxBackups: ro.MaxBackups, MaxUploads: ro.MaxUploads, MaxRepos: ro.MaxRepos, MaxConns: ro.MaxConns, AuthFailures: ro.AuthFailures,
 		HeaderTimeout: ro.HeaderTimeout, IdleTimeout: ro.IdleTimeout, BodyGrace: ro.BodyGrace, BodyIdle: ro.BodyIdle,
 		BodyMinRate: int64(minRate), MaintainWait: ro.MaintainWait, MaxUploadMemory: int64(upMem), MaxMetaUpload: int64(metaMax),
 		Collectors: append(monitorCollectors(d, log, monitor.Clock()), &audit.Collector{State: d.State, Log: log})}))

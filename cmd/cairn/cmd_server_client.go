@@ -28,6 +28,7 @@ effect at once, also on a running server.`,
 	c.AddCommand(
 		newServerClientAddCommand(g, opts),
 		newServerClientSetCommand(g, opts),
+		newServerClientRunNowCommand(g, opts),
 		&cobra.Command{
 			Use: "list", Short: "List clients with the age of their last backup", Args: cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error { return runServerClientList(c.Context(), g, opts) },

@@ -59,10 +59,57 @@ func runServerStatus(ctx context.Context, g *GlobalOptions, opts *ServerOptions,
 	if err != nil {
 		return err
 	}
-	if g.JSON {
-		return writeJSON(g.stdout, serverStatusMessage(r))
+	pace, err := fleetPacing(ctx, d.State, r.At)
+	if err != nil {
+		return err
 	}
-	return printStatus(g.stdout, r, isColourTerminal(g.stdout))
+	if g.JSON {
+		m := serverStatusMessage(r)
+		m.Backups = pace
+		return writeJSON(g.stdout, m)
+	}
+	if err := printStatus(g.stdout, r, isColourTerminal(g.stdout)); err != nil {
+		return err
+	}
+	printPacing(g.stdout, pace)
+	return nil
+}
+
+// fleetPacing is the server's backup queue (docs/server.md "Fleet
+// pacing"): nil unless the server last ran with --max-backups. Running
+// sessions are counted now; the queue is as the server last recorded it.
+func fleetPacing(ctx context.Context, st *state.State, now time.Time) (*backupsJSON, error) {
+	p, ok, err := st.Pacing(ctx)
+	if err != nil || !ok || p.Limit <= 0 {
+		return nil, err
+	}
+	live, err := st.LiveSessions(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	b := &backupsJSON{Limit: p.Limit, Queued: p.Queued, QueuedAt: p.Updated, Peak: p.Peak, PeakAt: timeOrNil(p.PeakAt), Since: p.Started}
+	if b.Queued == nil {
+		b.Queued = []string{}
+	}
+	for _, n := range live {
+		b.Running += n
+	}
+	return b, nil
+}
+
+func printPacing(w io.Writer, b *backupsJSON) {
+	if b == nil {
+		return
+	}
+	queued := "none queued"
+	if len(b.Queued) > 0 {
+		names := make([]string, len(b.Queued))
+		for i, n := range b.Queued {
+			names[i] = displayText(n)
+		}
+		queued = fmt.Sprintf("%d queued at %s: %s", len(b.Queued), b.QueuedAt.Local().Format("15:04:05"), strings.Join(names, ", "))
+	}
+	fmt.Fprintf(w, "\nBackups: %d running of at most %d (peak %d since %s); %s\n", b.Running, b.Limit, b.Peak, b.Since.Local().Format("2006-01-02 15:04"), queued)
 }
 
 // isColourTerminal reports whether w is a terminal that may get colours

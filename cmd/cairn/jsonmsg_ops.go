@@ -136,7 +136,19 @@ type serverStatusJSON struct {
 	At          time.Time            `json:"at"`
 	Clients     []clientStatusJSON   `json:"clients"`
 	Notifiers   []notifierStatusJSON `json:"notifiers"`
-	Alerts      []alertEventJSON     `json:"alerts"` // every open alert, worst first
+	Alerts      []alertEventJSON     `json:"alerts"`  // every open alert, worst first
+	Backups     *backupsJSON         `json:"backups"` // null: no fleet limit (server run --max-backups)
+}
+
+// backupsJSON is the server's fleet pacing in `server status`.
+type backupsJSON struct {
+	Limit    int        `json:"limit"`
+	Running  int        `json:"running"`
+	Queued   []string   `json:"queued"` // clients waiting, the next to start first
+	QueuedAt time.Time  `json:"queued_at"`
+	Peak     int        `json:"peak"`
+	PeakAt   *time.Time `json:"peak_at,omitempty"`
+	Since    time.Time  `json:"since"`
 }
 
 // clientStatusJSON is one client's health in `server status`.

@@ -81,19 +81,22 @@ var jsonTypes = map[string]any{
 	"server destination remove/destination_removed": destinationRemovedJSON{},
 	"server replication status/replica":             replicaJSON{},
 	"server status/server_status":                   serverStatusJSON{},
-	"server notify list/notifier":                   notifierJSON{},
-	"server audit/server_audit":                     serverAuditJSON{},
-	"cat/cat_snapshot":                              catSnapshotJSON{},
-	"cat/cat_tree":                                  catTreeJSON{},
-	"cat/cat_blob":                                  catBlobJSON{},
-	"cat/cat_index":                                 catIndexJSON{},
-	"cat/cat_pack":                                  catPackJSON{},
-	"drill/drill_summary":                           drillSummaryJSON{},
+	"server client run-now/run_now_requested":       runNowJSON{},
+	"backup/queued":               backupQueuedJSON{},
+	"server notify list/notifier": notifierJSON{},
+	"server audit/server_audit":   serverAuditJSON{},
+	"cat/cat_snapshot":            catSnapshotJSON{},
+	"cat/cat_tree":                catTreeJSON{},
+	"cat/cat_blob":                catBlobJSON{},
+	"cat/cat_index":               catIndexJSON{},
+	"cat/cat_pack":                catPackJSON{},
+	"drill/drill_summary":         drillSummaryJSON{},
 }
 
 // notRunHere are messages TestJSONMessages cannot make in-process: a
 // FUSE mount (internal/e2e TestMountCommand reads them).
-var notRunHere = map[string]bool{"mount/mounted": true, "mount/unmounted": true}
+var notRunHere = map[string]bool{"mount/mounted": true, "mount/unmounted": true,
+	"backup/queued": true} // internal/e2e TestFleetPacing: a server with --max-backups
 
 // jsonFields lists t's JSON fields, nested ones as "a.b" (an object) or
 // "a[].b" (a list of objects), except inside types that are messages of
@@ -132,7 +135,7 @@ func jsonFields(t reflect.Type, prefix string) map[string]bool {
 
 // docHeadingRE matches a message's heading in docs/commands.md:
 // "### `summary` (check)".
-var docHeadingRE = regexp.MustCompile("^### `([a-z_]+)` \\(([a-z, *]+)\\)$")
+var docHeadingRE = regexp.MustCompile("^### `([a-z_]+)` \\(([a-z, *-]+)\\)$")
 var docFieldRE = regexp.MustCompile("^\\| `([a-z_.\\[\\]]+)` \\|")
 
 // documentedJSON reads the JSON messages section of docs/commands.md:
@@ -297,6 +300,7 @@ func jsonServerMessages(t *testing.T, c *cli, j *jsonChecker) {
 	j.check("server client policy", c.ok("server", "client", "policy", "--json", "alice", "--show").stdout)
 	j.check("server client list", c.ok("server", "client", "list", "--json").stdout)
 	j.check("server client show", c.ok("server", "client", "show", "--json", "alice").stdout)
+	j.check("server client run-now", c.ok("server", "client", "run-now", "--json", "alice").stdout)
 	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer hook.Close()
 	j.check("server notify add", c.ok("server", "notify", "add", "--json", "ops", "--webhook", hook.URL).stdout)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
@@ -20,17 +19,10 @@ import (
 // insecure or the host is a loopback address: the credentials would cross
 // the network unencrypted.
 func SendReport(ctx context.Context, hc *http.Client, repo string, insecure bool, rep restapi.AgentReport) error {
-	u, err := url.Parse(strings.TrimPrefix(repo, "rest:"))
+	target, name, pw, err := clientEndpoint(repo, insecure, restapi.AgentReportQuery)
 	if err != nil {
-		return fmt.Errorf("repository: %w", err)
+		return err
 	}
-	if u.Scheme != "https" && !insecure && !loopback(u.Hostname()) {
-		return fmt.Errorf("not sent over plain http:// to %s (pass --insecure if the network is trusted)", u.Host)
-	}
-	client, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
-	pw, _ := u.User.Password()
-	name := u.User.Username()
-	target := url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/" + client + "/", RawQuery: restapi.AgentReportQuery}
 	body, err := json.Marshal(rep)
 	if err != nil {
 		return err

@@ -129,6 +129,11 @@ type Runner struct {
 	// (restapi.AgentReport); its error is logged as a warning, never
 	// fails the run.
 	Report func(ctx context.Context, r restapi.AgentReport) error
+	// Poll, when set, asks the server whether an operator wants a run
+	// now; Serve calls it every PollEvery on the machine's clock and runs
+	// the slot at once on a yes (poll.go).
+	Poll      func(ctx context.Context) (bool, error)
+	PollEvery time.Duration
 }
 
 // ReportTimeout bounds the sending of one run report.
@@ -312,6 +317,8 @@ func (r *Runner) Serve(ctx context.Context) error {
 	if rnd == nil {
 		rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
+	p, stop := r.startPoller(ctx)
+	defer stop()
 	for {
 		now := r.Clock.Now()
 		next := r.Config.When.NextWithJitter(now, r.Config.Jitter, rnd)
@@ -319,10 +326,14 @@ func (r *Runner) Serve(ctx context.Context) error {
 			return fmt.Errorf("schedule %q never fires", r.Config.When)
 		}
 		r.logf("next run at %s", next.Format(time.RFC3339))
-		if err := r.Clock.Sleep(ctx, next.Sub(now)); err != nil {
+		asked, err := r.sleep(ctx, p, next.Sub(now))
+		if err != nil {
 			return nil // stopped
 		}
-		if err := r.RunOnce(ctx); err != nil {
+		if asked {
+			r.logf("the server asks for a run now (cairn server client run-now)")
+		}
+		if err := p.run(ctx, r.RunOnce); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

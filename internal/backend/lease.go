@@ -73,3 +73,30 @@ func LeaseFrom(ctx context.Context) string {
 	id, _ := ctx.Value(leaseKey{}).(string)
 	return id
 }
+
+// QueueWait is where an open of a lease waits in the server's queue: a
+// server that paces its fleet (a cairn server with --max-backups) lets
+// only so many backups run at once, and OpenLease waits its turn.
+type QueueWait struct {
+	Position int           // 1: the next to start
+	Running  int           // backups running on the server
+	Limit    int           // how many may run at once
+	Waited   time.Duration // since the open began
+}
+
+type queueKey struct{}
+
+// WithQueueWatcher returns ctx with f, which OpenLease calls each time the
+// server says the open is still queued (a progress line).
+func WithQueueWatcher(ctx context.Context, f func(QueueWait)) context.Context {
+	return context.WithValue(ctx, queueKey{}, f)
+}
+
+// QueueWatcherFrom returns the function WithQueueWatcher put in ctx, or
+// one that does nothing.
+func QueueWatcherFrom(ctx context.Context) func(QueueWait) {
+	if f, ok := ctx.Value(queueKey{}).(func(QueueWait)); ok && f != nil {
+		return f
+	}
+	return func(QueueWait) {}
+}

@@ -29,6 +29,7 @@ type statusJSON struct {
 	Clients     []clientStatus   `json:"clients"`
 	Notifiers   []notifierStatus `json:"notifiers"`
 	Alerts      []alertEventJSON `json:"alerts"`
+	Backups     *backupsStatus   `json:"backups"` // fleet_pacing_test.go
 }
 
 type clientStatus struct {

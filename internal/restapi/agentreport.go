@@ -40,3 +40,15 @@ type AgentReport struct {
 	DurationMS int64  `json:"duration_ms"`
 	Error      string `json:"error,omitempty"`
 }
+
+// AgentPollQuery is the query of GET /{client}/?agent-poll: a daemon
+// agent asks whether an operator wants a run now (`cairn server client
+// run-now`). The server can only ask for a run of the job the agent
+// already has; it never sends a command.
+const AgentPollQuery = "agent-poll"
+
+// AgentPoll is the answer to an agent poll.
+type AgentPoll struct {
+	RunNow      bool      `json:"run_now"`
+	RequestedAt time.Time `json:"requested_at,omitzero"` // when the run was asked for (server's clock)
+}

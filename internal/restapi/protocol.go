@@ -59,6 +59,10 @@ const (
 	// CodeTooManySessions: the client has as many open backup sessions as
 	// the server allows (429).
 	CodeTooManySessions = "too-many-sessions"
+	// CodeBackupQueued: the server runs as many backups as its fleet
+	// limit allows; the session open is queued (503, a SessionQueued
+	// body, see session.go).
+	CodeBackupQueued = "backup-queued"
 )
 
 // ErrRefused is the sentinel for a policy refusal by the server

@@ -125,6 +125,10 @@ func (s *Server) serveRepo(q *request) {
 		agentreport.Serve(q.Request, s.data.State, q.client.Name, s.opts.Now()) // package agentreport
 		return
 	}
+	if q.R.Method == http.MethodGet && q.R.URL.RawQuery == restapi.AgentPollQuery {
+		agentreport.ServePoll(q.Request, s.data.State, q.client.Name) // package agentreport
+		return
+	}
 	if sessions.IsRequest(q.R) {
 		s.sessions.Serve(q.Request, q.client.Name)
 		return

@@ -49,6 +49,12 @@ type Options struct {
 	// MaxSessions caps a client's open backup sessions (429 beyond);
 	// default DefaultMaxSessions.
 	MaxSessions int
+	// MaxBackups, when above 0, caps the backup sessions of all clients
+	// together; further opens queue (package sessions, pace.go).
+	MaxBackups int
+	// QueueHold and QueueGrace tune that queue (sessions.DefaultHold,
+	// sessions.DefaultGrace when 0).
+	QueueHold, QueueGrace time.Duration
 
 	// Bounded resources (limits.go, R26); zero values take the Default…
 	// constants.
@@ -192,7 +198,8 @@ func New(data *Data, opts Options) (*Server, error) {
 	s.verify = &verify.Verifier{Secrets: s.secrets, State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
 	s.writerLists.Every = writerListEvery
 	s.sessions = &sessions.Sessions{State: data.State, Now: opts.Now, TTL: opts.SessionTTL, Max: opts.MaxSessions,
-		Exists: func(ctx context.Context, repo string) error { _, err := s.repos.Get(ctx, repo); return err }}
+		Exists:     func(ctx context.Context, repo string) error { _, err := s.repos.Get(ctx, repo); return err },
+		MaxBackups: opts.MaxBackups, Hold: opts.QueueHold, Grace: opts.QueueGrace, Log: opts.Logger}
 	s.owner = owner.New(ownerHost{s}, opts.Now)
 	s.maintain = &maintain.Scheduler{State: data.State, Host: maintainHost{s}, Log: opts.Logger, Now: opts.Now, Wait: opts.MaintainWait}
 	s.usage = tenant.NewUsage(func(ctx context.Context, client string) (int64, error) {
@@ -204,6 +211,9 @@ func New(data *Data, opts Options) (*Server, error) {
 	})
 	s.metrics = metrics.New(data.State, s.usage.Get, opts.Now, opts.Logger)
 	s.metrics.Register(opts.Collectors...)
+	if c := s.sessions.Collector(); c != nil {
+		s.metrics.Register(c)
+	}
 	return s, nil
 }
 
@@ -256,6 +266,7 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener, tlsConf 
 	}
 	s.log.Info("server started", "listen", ln.Addr().String(), "tls", tlsConf != nil)
 
+	s.sessions.Start(ctx)
 	stopMaintenance := s.startMaintenance(ctx)
 	ticker := time.NewTicker(s.opts.FlushEvery)
 	defer ticker.Stop()

@@ -93,3 +93,53 @@ func TestLease(t *testing.T) {
 		t.Fatalf("a data upload ended the session: %+v", s)
 	}
 }
+
+// TestLeaseWaitsInQueue: against a server that runs one backup at a
+// time, a second OpenLease waits in the queue, tells its watcher its
+// place, and gets its lease once the first ends.
+func TestLeaseWaitsInQueue(t *testing.T) {
+	ctx := context.Background()
+	addr, _ := startServer(t, server.Options{MaxBackups: 1, QueueHold: 200 * time.Millisecond})
+	leaser := func(repo string) backend.Leaser {
+		u, err := rest.ParseURL(fmt.Sprintf("rest:http://suite:%s@%s/suite/%s", password, addr, repo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, err := rest.Create(ctx, rest.Config{URL: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rb
+	}
+	first, second := leaser("one"), leaser("two")
+	a, err := first.OpenLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waits := make(chan backend.QueueWait, 100)
+	type result struct {
+		l   backend.Lease
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		l, err := second.OpenLease(backend.WithQueueWatcher(ctx, func(w backend.QueueWait) { waits <- w }))
+		done <- result{l, err}
+	}()
+	if w := <-waits; w.Position != 1 || w.Running != 1 || w.Limit != 1 {
+		t.Fatalf("queued at %+v", w)
+	}
+	if err := first.EndLease(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || len(r.l.ID) != 32 || r.l.ID == a.ID {
+		t.Fatalf("the queued open: %+v %v", r.l, r.err)
+	}
+	close(waits)
+	for w := range waits {
+		if w.Position != 1 {
+			t.Errorf("later wait at %+v", w)
+		}
+	}
+}

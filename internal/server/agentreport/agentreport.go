@@ -26,6 +26,9 @@ import (
 // Store keeps reported runs (state.State).
 type Store interface {
 	RecordAgentRun(ctx context.Context, r state.AgentRun) error
+	// ClearRunNow drops a run-now request made at or before t: the run
+	// it asked for has reported.
+	ClearRunNow(ctx context.Context, client string, t time.Time) error
 }
 
 // MaxSkew is how far in the future a report's end may be on the
@@ -63,6 +66,9 @@ func Serve(q *repohttp.Request, st Store, client string, now time.Time) {
 		return
 	}
 	q.Log.Info("agent run reported", "client", client, "run", rep.RunID, "attempt", rep.Attempt, "result", rep.Result)
+	if err := st.ClearRunNow(q.R.Context(), client, now); err != nil {
+		q.Log.Error("clear the run-now request", "client", client, "err", err)
+	}
 	q.W.WriteHeader(http.StatusNoContent)
 }
 

@@ -16,10 +16,18 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
-type store struct{ runs []state.AgentRun }
+type store struct {
+	runs    []state.AgentRun
+	cleared []time.Time // ClearRunNow's times
+}
 
 func (s *store) RecordAgentRun(_ context.Context, r state.AgentRun) error {
 	s.runs = append(s.runs, r)
+	return nil
+}
+
+func (s *store) ClearRunNow(_ context.Context, _ string, t time.Time) error {
+	s.cleared = append(s.cleared, t)
 	return nil
 }
 
@@ -58,6 +66,9 @@ func TestServeRecords(t *testing.T) {
 	w, st := serve(t, "alice", "/alice/", body(t, good()))
 	if w.Code != http.StatusNoContent || len(st.runs) != 1 {
 		t.Fatalf("status %d, %d runs: %s", w.Code, len(st.runs), w.Body)
+	}
+	if len(st.cleared) != 1 || !st.cleared[0].Equal(now) {
+		t.Errorf("run-now requests cleared at %v, want once at the report's arrival", st.cleared)
 	}
 	r := st.runs[0]
 	if r.Client != "alice" || r.RunID != "0123abcd" || r.Attempt != 2 || r.Result != restapi.AgentGaveUp || r.Duration != time.Minute ||
@@ -105,9 +116,53 @@ func TestServeRefuses(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w, st := serve(t, c.client, c.path, c.body)
-			if w.Code != c.status || len(st.runs) != 0 {
+			if w.Code != c.status || len(st.runs) != 0 || len(st.cleared) != 0 {
 				t.Errorf("status %d (want %d), %d runs recorded: %s", w.Code, c.status, len(st.runs), w.Body)
 			}
 		})
+	}
+}
+
+type runNows map[string]time.Time
+
+func (r runNows) RunNow(_ context.Context, client string) (time.Time, error) { return r[client], nil }
+
+// TestServePoll: a client's agent learns whether a run is asked of it,
+// only at its own name.
+func TestServePoll(t *testing.T) {
+	st := runNows{"alice": now}
+	for _, c := range []struct {
+		client, path string
+		status       int
+		runNow       bool
+	}{
+		{"alice", "/alice/", http.StatusOK, true},
+		{"bob", "/bob/", http.StatusOK, false},
+		{"bob", "/alice/", http.StatusForbidden, false},
+		{"alice", "/alice/main/", http.StatusForbidden, false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, c.path+"?"+restapi.AgentPollQuery, nil)
+		w := httptest.NewRecorder()
+		q := repohttp.NewRequest(w, r, slog.New(slog.NewTextHandler(io.Discard, nil)), repohttp.BodyRate{})
+		p, err := restapi.ParsePath(r.URL.EscapedPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Path = p
+		ServePoll(q, st, c.client)
+		if w.Code != c.status {
+			t.Errorf("%s %s: status %d, want %d: %s", c.client, c.path, w.Code, c.status, w.Body)
+			continue
+		}
+		if w.Code != http.StatusOK {
+			continue
+		}
+		var a restapi.AgentPoll
+		if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.RunNow != c.runNow || a.RunNow && !a.RequestedAt.Equal(now) || !a.RunNow && !a.RequestedAt.IsZero() {
+			t.Errorf("%s: %+v", c.client, a)
+		}
 	}
 }

@@ -12,7 +12,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
@@ -58,6 +61,17 @@ type Sessions struct {
 	Max   int           // open sessions a client may hold
 	// Exists fails unless repo exists (a session opens on one that does).
 	Exists func(ctx context.Context, repo string) error
+	// MaxBackups, when above 0, paces the fleet: at most that many
+	// sessions of all clients together are live, further opens queue
+	// (pace.go). Hold and Grace tune the queue (DefaultHold,
+	// DefaultGrace when 0).
+	MaxBackups  int
+	Hold, Grace time.Duration
+	// Log receives the queue's own errors (none if nil).
+	Log *slog.Logger
+
+	paceOnce sync.Once
+	pacer    *pacer
 }
 
 // Serve answers POST {repo}/?session=open|heartbeat|end[&id=ID] of
@@ -87,6 +101,10 @@ func (s *Sessions) Serve(q *repohttp.Request, client string) {
 		if _, err := s.State.PurgeSessions(ctx, now.Add(-Keep)); err != nil {
 			q.Log.Error("purge backup sessions", "err", err)
 		}
+		if s.MaxBackups > 0 {
+			s.openPaced(q, client, repo)
+			return
+		}
 		if id, err = newID(); err != nil {
 			q.Fail("open session", err)
 			return
@@ -108,6 +126,7 @@ func (s *Sessions) Serve(q *repohttp.Request, client string) {
 		b, err = s.State.EndSession(ctx, client, repo, id, now, "ended by client")
 		if err == nil {
 			q.Log.Info("backup session ended", "client", client, "repo", repo, "session", id, "note", b.EndNote)
+			s.freed(ctx)
 		}
 	default:
 		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "unknown session action %q; use open, heartbeat or end", action)
@@ -129,10 +148,27 @@ func (s *Sessions) Serve(q *repohttp.Request, client string) {
 		q.Fail("session", err)
 		return
 	}
-	body, _ := json.Marshal(restapi.SessionLease{ID: b.ID, TTLSeconds: int64(s.TTL / time.Second), ServerTime: now.UTC()})
+	s.answer(q, b, now)
+}
+
+// answer writes the lease of b.
+func (s *Sessions) answer(q *repohttp.Request, b state.BackupSession, now time.Time) {
 	q.W.Header().Set("Content-Type", "application/json")
 	q.W.WriteHeader(http.StatusOK)
-	q.W.Write(body)
+	writeJSON(q.W, restapi.SessionLease{ID: b.ID, TTLSeconds: int64(s.TTL / time.Second), ServerTime: now.UTC()})
+}
+
+func writeJSON(w io.Writer, v any) {
+	body, _ := json.Marshal(v)
+	w.Write(body)
+}
+
+// freed hands a slot a session left to the head of the queue at once,
+// when the fleet is paced.
+func (s *Sessions) freed(ctx context.Context) {
+	if s.MaxBackups > 0 {
+		s.dispatch(ctx)
+	}
 }
 
 // EndCommitted ends the session a snapshot upload names, once the
@@ -154,6 +190,7 @@ func (s *Sessions) EndCommitted(q *repohttp.Request, client, id string) {
 		q.Log.Error("end backup session", "session", id, "err", err)
 	case b.EndNote == "committed":
 		q.Log.Info("backup session ended", "client", client, "repo", q.Path.RepoPath(), "session", id, "note", b.EndNote)
+		s.freed(ctx)
 	}
 }
 

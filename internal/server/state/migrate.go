@@ -33,6 +33,7 @@ var migrations = []migration{
 	{"audit coverage per stored file, and each client's last audit (audit.go)", migrateAudit},
 	{"a retention policy per replication destination", migrateReplicaRetention},
 	{"the last agent runs each client reported (agentruns.go)", migrateAgentRuns},
+	{"run-now requests for agents (pacing.go)", migrateRunNow},
 }
 
 // baseline is the schema before migrations existed. It keeps IF NOT

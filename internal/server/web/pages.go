@@ -84,7 +84,25 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	h.render(w, http.StatusOK, "overview", map[string]any{"Admin": s.admin, "CSRF": s.csrf, "At": rep.At.Format(time.RFC3339),
-		"Rows": h.rows(r, rep), "Notifiers": rep.Notifiers, "Alerts": rep.Alerts})
+		"Rows": h.rows(r, rep), "Notifiers": rep.Notifiers, "Alerts": rep.Alerts, "Backups": h.backups(r, rep.At)})
+}
+
+// backups is the fleet pacing line (docs/server.md "Fleet pacing"): nil
+// without a limit, or when the state database cannot say.
+func (h *Handler) backups(r *http.Request, now time.Time) *state.Pacing {
+	p, ok, err := h.State.Pacing(r.Context())
+	if err != nil || !ok || p.Limit <= 0 {
+		return nil
+	}
+	live, err := h.State.LiveSessions(r.Context(), now)
+	if err != nil {
+		return nil
+	}
+	p.Running = 0
+	for _, n := range live {
+		p.Running += n
+	}
+	return &p
 }
 
 // point is one sample of the client page's history.

@@ -39,6 +39,8 @@ header{display:flex;justify-content:space-between;align-items:center}form.inline
 <td>{{range .Alerts}}{{.Level}}: {{.Reason}}<br>{{else}}-{{end}}</td></tr>
 {{else}}<tr><td colspan="9">No clients yet: add one with <code>cairn server client add</code>.</td></tr>{{end}}
 </table>
+{{with .Backups}}<p id="backups">Backups: {{.Running}} running of at most {{.Limit}} (peak {{.Peak}});
+{{if .Queued}}{{len .Queued}} queued: {{range $i, $c := .Queued}}{{if $i}}, {{end}}{{$c}}{{end}}{{else}}none queued{{end}}.</p>{{end}}
 <h2>Notifiers</h2>
 <table id="notifiers"><tr><th>Notifier</th><th>Kind</th><th>Target</th><th>Health</th></tr>
 {{range .Notifiers}}<tr class="{{if .Failing}}alert{{else}}ok{{end}}"><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{.Target}}</td>

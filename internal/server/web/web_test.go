@@ -269,3 +269,25 @@ func TestChartAndUnits(t *testing.T) {
 		}
 	}
 }
+
+// TestOverviewShowsQueue: with a fleet limit, the overview shows the
+// backups running (counted now) and the queue the server recorded.
+func TestOverviewShowsQueue(t *testing.T) {
+	f := newFixture(t, false)
+	f.login(t, "ops", "admin-secret-pw")
+	if _, page := f.get(t, "/ui/"); strings.Contains(page, `id="backups"`) {
+		t.Fatalf("a queue line without a limit:\n%s", page)
+	}
+	ctx := context.Background()
+	now := time.Now()
+	if err := f.st.OpenSession(ctx, state.BackupSession{ID: strings.Repeat("a", 32), Client: "laptop", Repo: "laptop/main", Opened: now, LastHeartbeat: now, Expires: now.Add(time.Hour)}, now, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetPacing(ctx, state.Pacing{Limit: 1, Running: 0, Queued: []string{"<b>x</b>", "laptop"}, Peak: 1, Started: now, Updated: now}); err != nil {
+		t.Fatal(err)
+	}
+	_, page := f.get(t, "/ui/")
+	if !strings.Contains(page, "Backups: 1 running of at most 1 (peak 1);\n2 queued: &lt;b&gt;x&lt;/b&gt;, laptop.") {
+		t.Fatalf("overview:\n%s", page)
+	}
+}
