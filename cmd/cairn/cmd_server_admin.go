@@ -18,6 +18,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/replication"
 	"github.com/cairnbackup/cairn/internal/server/state"
@@ -83,7 +84,7 @@ func runServerAdminAdd(ctx context.Context, g *GlobalOptions, opts *ServerOption
 	if err != nil {
 		return err
 	}
-	hash, err := server.HashPassword(pw)
+	hash, err := datadir.HashPassword(pw)
 	if err != nil {
 		return usageError{fmt.Errorf("password in %s: %w", file, err)}
 	}
@@ -136,7 +137,7 @@ func runServerAdminList(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 
 // startWebUI serves the status page on ln (HTTPS with tlsConf) until ctx
 // ends; stop shuts it down.
-func startWebUI(ctx context.Context, d *server.Data, srv *server.Server, ln net.Listener, tlsConf *tls.Config, log *slog.Logger) (stop func()) {
+func startWebUI(ctx context.Context, d *datadir.Data, srv *server.Server, ln net.Listener, tlsConf *tls.Config, log *slog.Logger) (stop func()) {
 	h := &web.Handler{State: d.State, Stored: d.StoredBytes, Now: monitor.Clock(), Limiter: srv, Secure: tlsConf != nil, Log: log,
 		Replication: replicaLags(d)}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10,
@@ -163,7 +164,7 @@ func startWebUI(ctx context.Context, d *server.Data, srv *server.Server, ln net.
 // replicaLags gives the page each destination's lag for a client's
 // repositories, as `cairn server replication status` reports it (lag on
 // the server's clock).
-func replicaLags(d *server.Data) web.Replication {
+func replicaLags(d *datadir.Data) web.Replication {
 	return func(ctx context.Context, client string) ([]web.ReplicaLag, error) {
 		rows, err := replication.Report(ctx, d.State, time.Now())
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/alert"
-	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -304,13 +304,13 @@ func ptr[T any](v T) *T { return &v }
 // clientPassword reads a password file, or generates a password.
 func clientPassword(file string) (pw []byte, generated bool, err error) {
 	if file == "" {
-		return []byte(server.GeneratePassword()), true, nil
+		return []byte(datadir.GeneratePassword()), true, nil
 	}
 	pw, err = readPasswordFile(file)
 	if err != nil {
 		return nil, false, err
 	}
-	if _, err := server.HashPassword(pw); err != nil {
+	if _, err := datadir.HashPassword(pw); err != nil {
 		return nil, false, usageError{fmt.Errorf("password in %s: %w", file, err)}
 	}
 	return pw, false, nil
@@ -500,7 +500,7 @@ func newServerClientPasswdCommand(g *GlobalOptions, opts *ServerOptions) *cobra.
 			if err != nil {
 				return err
 			}
-			hash, err := server.HashPassword(pw)
+			hash, err := datadir.HashPassword(pw)
 			if err != nil {
 				return err
 			}

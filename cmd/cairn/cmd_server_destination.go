@@ -20,6 +20,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/replication"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -562,12 +563,12 @@ func shortName(n string) string {
 // commit hook and metrics go into the server's options, and it runs
 // beside the server once that exists.
 type serverReplication struct {
-	d   *server.Data
+	d   *datadir.Data
 	svc *replication.Service
 	srv *server.Server
 }
 
-func newServerReplication(d *server.Data, log *slog.Logger) *serverReplication {
+func newServerReplication(d *datadir.Data, log *slog.Logger) *serverReplication {
 	r := &serverReplication{d: d}
 	r.svc = replication.New(replication.Config{State: d.State, Log: log, SpoolDir: filepath.Join(d.Dir, "replication-spool"),
 		Open: func(ctx context.Context, repo string) (backend.Backend, error) { return r.srv.Repository(ctx, repo) },

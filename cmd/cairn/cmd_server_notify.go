@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/alert"
-	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -250,7 +250,7 @@ func runServerNotifyTest(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 
 // startMonitor runs the backup-age watcher of `cairn server run` every
 // `every` until the returned stop is called; stop waits for it to end.
-func startMonitor(ctx context.Context, d *server.Data, log *slog.Logger, now func() time.Time, every time.Duration) (stop func()) {
+func startMonitor(ctx context.Context, d *datadir.Data, log *slog.Logger, now func() time.Time, every time.Duration) (stop func()) {
 	host, _ := os.Hostname()
 	w := &monitor.Watcher{State: d.State, Log: log, Now: now, Server: host}
 	ctx, cancel := context.WithCancel(ctx)
@@ -268,6 +268,6 @@ func startMonitor(ctx context.Context, d *server.Data, log *slog.Logger, now fun
 }
 
 // monitorCollectors are the monitor's metrics for `cairn server run`.
-func monitorCollectors(d *server.Data, log *slog.Logger, now func() time.Time) []prometheus.Collector {
+func monitorCollectors(d *datadir.Data, log *slog.Logger, now func() time.Time) []prometheus.Collector {
 	return []prometheus.Collector{&monitor.Collector{State: d.State, Now: now, Log: log}}
 }

@@ -168,7 +168,7 @@ var importedOnlyBy = map[string][]string{
 	"internal/server/tenant":      {"internal/server"},
 	"internal/server/coord":       {"internal/server"},
 	"internal/server/identity":    {"internal/server/datadir"},
-	"internal/server/datadir":     {"internal/server"},
+	"internal/server/datadir":     {"internal/server", "cmd/cairn"}, // cmd/cairn opens the data directory for its server subcommands
 	"internal/server/sessions":    {"internal/server"},
 	"internal/server/monitor":     {"cmd/cairn", "internal/server/web"},
 	"internal/server/replication": {"cmd/cairn", "internal/server/audit"}, // the audit opens the replicas (OpenReplica)

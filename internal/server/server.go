@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/server/coord"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/metrics"
 	"github.com/cairnbackup/cairn/internal/server/owner"
@@ -97,7 +98,7 @@ type Options struct {
 
 // Server is the multi-tenant HTTP storage server.
 type Server struct {
-	data      *Data
+	data      *datadir.Data
 	log       *slog.Logger
 	opts      Options
 	repos     *storage.Repos
@@ -130,7 +131,7 @@ type Server struct {
 type counter struct{ requests, errors int64 }
 
 // New returns a server over an opened data directory.
-func New(data *Data, opts Options) (*Server, error) {
+func New(data *datadir.Data, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
