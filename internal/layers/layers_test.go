@@ -87,6 +87,7 @@ var layer = map[string]int{
 	"internal/server/replication":  9,  // copies repositories to destinations; cmd/cairn starts it beside the server
 	"internal/server/audit":        10, // re-hashes and heals the primary and replication's replicas (9); cmd/cairn starts it
 	"internal/server/servertest":   1,  // test helper importing no cairn package, so the server's own tests can use it
+	"internal/testutil/smtptest":   0,  // test helper: an SMTP receiver for alert's and the e2e monitor tests
 	"cmd/cairn":                    11,
 }
 
