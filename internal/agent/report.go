@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
@@ -24,13 +24,13 @@ func SendReport(ctx context.Context, hc *http.Client, repo string, insecure bool
 	if err != nil {
 		return fmt.Errorf("repository: %w", err)
 	}
-	if u.Scheme != "https" && !insecure && !loopback(u.Hostname()) {
+	if u.Scheme != "https" && !insecure && !client.IsLoopbackHost(u.Hostname()) {
 		return fmt.Errorf("not sent over plain http:// to %s (pass --insecure if the network is trusted)", u.Host)
 	}
-	client, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	tenant, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 	pw, _ := u.User.Password()
 	name := u.User.Username()
-	target := url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/" + client + "/", RawQuery: restapi.AgentReportQuery}
+	target := url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/" + tenant + "/", RawQuery: restapi.AgentReportQuery}
 	body, err := json.Marshal(rep)
 	if err != nil {
 		return err
@@ -54,12 +54,4 @@ func SendReport(ctx context.Context, hc *http.Client, repo string, insecure bool
 		return fmt.Errorf("%s answered %s: %s", target.Host, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
