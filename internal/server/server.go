@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/server/agentreport"
 	"github.com/cairnbackup/cairn/internal/server/coord"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
@@ -114,8 +115,9 @@ type Server struct {
 	// maintain is the maintenance scheduler (maintenance.go).
 	maintain *maintain.Scheduler
 
-	writerLists tenant.Every   // rate limit of writer snapshot lists (R16)
-	owner       *owner.Handler // owner requests (package owner; ownerhost.go)
+	writerLists  tenant.Every        // rate limit of writer snapshot lists (R16)
+	agentReports agentreport.Limiter // rate limit of agent run reports
+	owner        *owner.Handler      // owner requests (package owner; ownerhost.go)
 
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check
