@@ -79,6 +79,17 @@ func (o *ServerOptions) open(ctx context.Context) (*datadir.Data, error) {
 	return d, err
 }
 
+// withData opens the data directory, runs fn with it and closes it: what
+// every server subcommand that reads or changes the directory does.
+func (o *ServerOptions) withData(ctx context.Context, fn func(d *datadir.Data) error) error {
+	d, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return fn(d)
+}
+
 func newServerInitCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:     "init",

@@ -47,7 +47,9 @@ page changes nothing.`,
 	c.AddCommand(add,
 		&cobra.Command{
 			Use: "list", Short: "List the admins", Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error { return runServerAdminList(c.Context(), g, opts) },
+			RunE: func(c *cobra.Command, _ []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerAdminList(c.Context(), g, d) })
+			},
 		},
 		&cobra.Command{
 			Use: "remove NAME", Short: "Remove an admin (their sessions end at their next request)", Args: cobra.ExactArgs(1),
@@ -106,12 +108,7 @@ func runServerAdminAdd(ctx context.Context, g *GlobalOptions, opts *ServerOption
 	return nil
 }
 
-func runServerAdminList(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerAdminList(ctx context.Context, g *GlobalOptions, d *datadir.Data) error {
 	as, err := d.State.Admins(ctx)
 	if err != nil {
 		return err

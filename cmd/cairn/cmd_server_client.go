@@ -30,22 +30,26 @@ effect at once, also on a running server.`,
 		newServerClientSetCommand(g, opts),
 		&cobra.Command{
 			Use: "list", Short: "List clients with the age of their last backup", Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error { return runServerClientList(c.Context(), g, opts) },
+			RunE: func(c *cobra.Command, _ []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerClientList(c.Context(), g, d) })
+			},
 		},
 		&cobra.Command{
 			Use: "show NAME", Short: "Show one client", Args: cobra.ExactArgs(1),
-			RunE: func(c *cobra.Command, a []string) error { return runServerClientShow(c.Context(), g, opts, a[0]) },
+			RunE: func(c *cobra.Command, a []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerClientShow(c.Context(), g, d, a[0]) })
+			},
 		},
 		&cobra.Command{
 			Use: "disable NAME", Short: "Refuse a client's requests until enabled again", Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, a []string) error {
-				return runServerClientSetDisabled(c.Context(), g, opts, a[0], true)
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerClientSetDisabled(c.Context(), g, d, a[0], true) })
 			},
 		},
 		&cobra.Command{
 			Use: "enable NAME", Short: "Accept a disabled client's requests again", Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, a []string) error {
-				return runServerClientSetDisabled(c.Context(), g, opts, a[0], false)
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerClientSetDisabled(c.Context(), g, d, a[0], false) })
 			},
 		},
 		newServerClientRemoveCommand(g, opts),
@@ -357,12 +361,7 @@ func quotaText(q int64) string {
 	return formatBytes(uint64(q))
 }
 
-func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerClientList(ctx context.Context, g *GlobalOptions, d *datadir.Data) error {
 	clients, err := d.State.Clients(ctx)
 	if err != nil {
 		return err
@@ -396,12 +395,7 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	return colourTable(g.stdout, rows, 1, colours)
 }
 
-func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerClientShow(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {
 	c, err := d.State.Client(ctx, name)
 	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")
@@ -445,12 +439,7 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	return tw.Flush()
 }
 
-func runServerClientSetDisabled(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string, disabled bool) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerClientSetDisabled(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string, disabled bool) error {
 	if err := d.State.SetDisabled(ctx, name, disabled); err != nil {
 		return err
 	}
