@@ -24,13 +24,8 @@ while getopts d:n:f: o; do
 	esac
 done
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+bench_workdir
 
 cd "$(dirname "$0")/.."
 if [ -z "$src" ]; then
@@ -52,15 +47,7 @@ echo "bench-client-pw" >"$work/c.pass"
 "$cairn" server client add c --password-file "$work/c.pass" >/dev/null
 "$cairn" server destination add disk --location "$work/replicas" --all >/dev/null
 
-"$cairn" server run --listen 127.0.0.1:0 --audit-every 0 >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-addr=
-for _ in $(seq 100); do
-	addr=$(sed -n 's|^cairn server listening on http://||p' "$work/server.out")
-	[ -n "$addr" ] && break
-	sleep 0.1
-done
-[ -n "$addr" ] || { echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+bench_start_server --audit-every 0
 fp=$("$cairn" server fingerprint | sed 's/^server fingerprint: //')
 repo="rest:http://c:bench-client-pw@$addr/c/main"
 "$cairn" -r "$repo" init --server-fingerprint "$fp" --owner-key-file "$work/owner.key" >/dev/null

@@ -20,13 +20,8 @@ while getopts n:u:s: o; do
 	esac
 done
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+bench_workdir
 
 cd "$(dirname "$0")/.."
 go build -o "$work/cairn" ./cmd/cairn
@@ -37,15 +32,7 @@ for i in $(seq "$clients"); do
 	"$work/cairn" server client add "c$i" --password-file "$work/c$i.pass" >/dev/null
 done
 
-"$work/cairn" server run --listen 127.0.0.1:0 --max-upload $(((size + 1) << 20)) >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-addr=
-for _ in $(seq 100); do
-	addr=$(sed -n 's|^cairn server listening on http://||p' "$work/server.out")
-	[ -n "$addr" ] && break
-	sleep 0.1
-done
-[ -n "$addr" ] || { echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+bench_start_server --max-upload $(((size + 1) << 20))
 
 # One payload per client, made distinct per upload by a counter suffix.
 for i in $(seq "$clients"); do

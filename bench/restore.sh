@@ -28,6 +28,7 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+. "$HERE/lib.sh"
 ROUNDS=5 SRC='' WORK=$HERE/work
 RESTIC19=${RESTIC19:-/work/tools/restic-0.19.1}
 REST_SERVER=${REST_SERVER:-/work/tools/rest-server-v0.14.0}
@@ -105,13 +106,7 @@ CAIRN_SERVER_DATA=$W/srvdata XDG_CONFIG_HOME=$W/srvconfig \
 	"$CAIRN" server run --listen 127.0.0.1:0 >"$W/logs/server.out" 2>"$W/logs/server.log" &
 SRV_PID=$!
 PIDS+=("$SRV_PID")
-SRV=
-for _ in $(seq 100); do
-	SRV=$(sed -n 's|^cairn server listening on http://||p' "$W/logs/server.out")
-	[[ -n $SRV ]] && break
-	sleep 0.1
-done
-[[ -n $SRV ]] || die "cairn server did not start: $(tail -3 "$W/logs/server.log")"
+SRV=$(bench_listen_addr "$W/logs/server.out") || die "cairn server did not start: $(tail -3 "$W/logs/server.log")"
 
 # ---------------------------------------------------------------- rest-server
 RS_PID=

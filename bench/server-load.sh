@@ -29,12 +29,12 @@ while getopts n:s:c:b: o; do
 	esac
 done
 
-work=$(mktemp -d)
-server_pid= slow_pid=
+. "$(dirname "$0")/lib.sh"
+bench_workdir
+slow_pid=
 cleanup() {
-	[ -n "$slow_pid" ] && kill "$slow_pid" 2>/dev/null && wait "$slow_pid" 2>/dev/null
-	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-	rm -rf "$work"
+	bench_stop "$slow_pid"
+	bench_cleanup
 }
 trap cleanup EXIT
 
@@ -55,15 +55,7 @@ done
 add over 1MiB
 add backup
 
-"$work/cairn" server run --listen 127.0.0.1:0 --max-upload 1GiB >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-addr=
-for _ in $(seq 100); do
-	addr=$(sed -n 's|^cairn server listening on http://||p' "$work/server.out")
-	[ -n "$addr" ] && break
-	sleep 0.1
-done
-[ -n "$addr" ] || { echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+bench_start_server --max-upload 1GiB
 for c in c1 c2 c3 c4 c5 c6 c7 c8 over; do
 	curl -sf -X POST "http://$c:$(cat "$work/$c.pass")@$addr/$c/bench/?create=true" >/dev/null
 done

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/ticker"
+	"github.com/cairnbackup/cairn/internal/walker"
 )
 
 // RestoreOptions are restore's flags.
@@ -95,10 +96,10 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 		Log: g.logger(), Privileges: opts.Privileges, Progress: report,
 	})
 	prog.finish()
-	if errors.Is(err, restorer.ErrNotFound) {
+	if errors.Is(err, walker.ErrNotFound) {
 		return withHint(fmt.Errorf("snapshot %s: %w", snap.ID.Short(), err), "list it with `cairn ls %s`", snap.ID.Short())
 	}
-	if errors.Is(err, restorer.ErrTooLarge) {
+	if errors.Is(err, walker.ErrTooLarge) {
 		return refusedSnapshot(err)
 	}
 	if err != nil {

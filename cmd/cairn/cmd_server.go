@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/server/audit"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 )
 
@@ -60,13 +61,13 @@ func (o *ServerOptions) dataDir() (string, error) {
 }
 
 // open opens the data directory.
-func (o *ServerOptions) open(ctx context.Context) (*server.Data, error) {
+func (o *ServerOptions) open(ctx context.Context) (*datadir.Data, error) {
 	dir, err := o.dataDir()
 	if err != nil {
 		return nil, err
 	}
-	d, err := server.Open(ctx, dir)
-	if errors.Is(err, server.ErrNotInitialized) {
+	d, err := datadir.Open(ctx, dir)
+	if errors.Is(err, datadir.ErrNotInitialized) {
 		return nil, withHint(err, "create it with `cairn server init --data %s`", dir)
 	}
 	if err == nil && o.Storage != "" {
@@ -76,6 +77,17 @@ func (o *ServerOptions) open(ctx context.Context) (*server.Data, error) {
 		}
 	}
 	return d, err
+}
+
+// withData opens the data directory, runs fn with it and closes it: what
+// every server subcommand that reads or changes the directory does.
+func (o *ServerOptions) withData(ctx context.Context, fn func(d *datadir.Data) error) error {
+	d, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return fn(d)
 }
 
 func newServerInitCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -93,7 +105,7 @@ func runServerInit(ctx context.Context, g *GlobalOptions, opts *ServerOptions) e
 	if err != nil {
 		return err
 	}
-	d, err := server.Init(ctx, dir)
+	d, err := datadir.Init(ctx, dir)
 	if err != nil {
 		return err
 	}

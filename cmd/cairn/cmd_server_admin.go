@@ -18,6 +18,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/replication"
 	"github.com/cairnbackup/cairn/internal/server/state"
@@ -46,7 +47,9 @@ page changes nothing.`,
 	c.AddCommand(add,
 		&cobra.Command{
 			Use: "list", Short: "List the admins", Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error { return runServerAdminList(c.Context(), g, opts) },
+			RunE: func(c *cobra.Command, _ []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerAdminList(c.Context(), g, d) })
+			},
 		},
 		&cobra.Command{
 			Use: "remove NAME", Short: "Remove an admin (their sessions end at their next request)", Args: cobra.ExactArgs(1),
@@ -83,7 +86,7 @@ func runServerAdminAdd(ctx context.Context, g *GlobalOptions, opts *ServerOption
 	if err != nil {
 		return err
 	}
-	hash, err := server.HashPassword(pw)
+	hash, err := datadir.HashPassword(pw)
 	if err != nil {
 		return usageError{fmt.Errorf("password in %s: %w", file, err)}
 	}
@@ -105,12 +108,7 @@ func runServerAdminAdd(ctx context.Context, g *GlobalOptions, opts *ServerOption
 	return nil
 }
 
-func runServerAdminList(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerAdminList(ctx context.Context, g *GlobalOptions, d *datadir.Data) error {
 	as, err := d.State.Admins(ctx)
 	if err != nil {
 		return err
@@ -136,7 +134,7 @@ func runServerAdminList(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 
 // startWebUI serves the status page on ln (HTTPS with tlsConf) until ctx
 // ends; stop shuts it down.
-func startWebUI(ctx context.Context, d *server.Data, srv *server.Server, ln net.Listener, tlsConf *tls.Config, log *slog.Logger) (stop func()) {
+func startWebUI(ctx context.Context, d *datadir.Data, srv *server.Server, ln net.Listener, tlsConf *tls.Config, log *slog.Logger) (stop func()) {
 	h := &web.Handler{State: d.State, Stored: d.StoredBytes, Now: monitor.Clock(), Limiter: srv, Secure: tlsConf != nil, Log: log,
 		Replication: replicaLags(d)}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10,
@@ -163,7 +161,7 @@ func startWebUI(ctx context.Context, d *server.Data, srv *server.Server, ln net.
 // replicaLags gives the page each destination's lag for a client's
 // repositories, as `cairn server replication status` reports it (lag on
 // the server's clock).
-func replicaLags(d *server.Data) web.Replication {
+func replicaLags(d *datadir.Data) web.Replication {
 	return func(ctx context.Context, client string) ([]web.ReplicaLag, error) {
 		rows, err := replication.Report(ctx, d.State, time.Now())
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/server"
 	"github.com/cairnbackup/cairn/internal/server/audit"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -158,7 +159,7 @@ func printAudit(g *GlobalOptions, res audit.Result) {
 
 // startAudit runs the rolling audit of `cairn server run` until the
 // returned stop is called; every <= 0 turns it off.
-func startAudit(ctx context.Context, d *server.Data, srv *server.Server, log *slog.Logger, now func() time.Time, frac float64, every, check time.Duration) (stop func()) {
+func startAudit(ctx context.Context, d *datadir.Data, srv *server.Server, log *slog.Logger, now func() time.Time, frac float64, every, check time.Duration) (stop func()) {
 	if every <= 0 {
 		return func() {}
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/alert"
-	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -31,22 +31,26 @@ effect at once, also on a running server.`,
 		newServerClientRunNowCommand(g, opts),
 		&cobra.Command{
 			Use: "list", Short: "List clients with the age of their last backup", Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error { return runServerClientList(c.Context(), g, opts) },
+			RunE: func(c *cobra.Command, _ []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerClientList(c.Context(), g, d) })
+			},
 		},
 		&cobra.Command{
 			Use: "show NAME", Short: "Show one client", Args: cobra.ExactArgs(1),
-			RunE: func(c *cobra.Command, a []string) error { return runServerClientShow(c.Context(), g, opts, a[0]) },
+			RunE: func(c *cobra.Command, a []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerClientShow(c.Context(), g, d, a[0]) })
+			},
 		},
 		&cobra.Command{
 			Use: "disable NAME", Short: "Refuse a client's requests until enabled again", Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, a []string) error {
-				return runServerClientSetDisabled(c.Context(), g, opts, a[0], true)
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerClientSetDisabled(c.Context(), g, d, a[0], true) })
 			},
 		},
 		&cobra.Command{
 			Use: "enable NAME", Short: "Accept a disabled client's requests again", Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, a []string) error {
-				return runServerClientSetDisabled(c.Context(), g, opts, a[0], false)
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerClientSetDisabled(c.Context(), g, d, a[0], false) })
 			},
 		},
 		newServerClientRemoveCommand(g, opts),
@@ -305,13 +309,13 @@ func ptr[T any](v T) *T { return &v }
 // clientPassword reads a password file, or generates a password.
 func clientPassword(file string) (pw []byte, generated bool, err error) {
 	if file == "" {
-		return []byte(server.GeneratePassword()), true, nil
+		return []byte(datadir.GeneratePassword()), true, nil
 	}
 	pw, err = readPasswordFile(file)
 	if err != nil {
 		return nil, false, err
 	}
-	if _, err := server.HashPassword(pw); err != nil {
+	if _, err := datadir.HashPassword(pw); err != nil {
 		return nil, false, usageError{fmt.Errorf("password in %s: %w", file, err)}
 	}
 	return pw, false, nil
@@ -358,12 +362,7 @@ func quotaText(q int64) string {
 	return formatBytes(uint64(q))
 }
 
-func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerClientList(ctx context.Context, g *GlobalOptions, d *datadir.Data) error {
 	clients, err := d.State.Clients(ctx)
 	if err != nil {
 		return err
@@ -397,12 +396,7 @@ func runServerClientList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	return colourTable(g.stdout, rows, 1, colours)
 }
 
-func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerClientShow(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {
 	c, err := d.State.Client(ctx, name)
 	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")
@@ -446,12 +440,7 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	return tw.Flush()
 }
 
-func runServerClientSetDisabled(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string, disabled bool) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerClientSetDisabled(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string, disabled bool) error {
 	if err := d.State.SetDisabled(ctx, name, disabled); err != nil {
 		return err
 	}
@@ -501,7 +490,7 @@ func newServerClientPasswdCommand(g *GlobalOptions, opts *ServerOptions) *cobra.
 			if err != nil {
 				return err
 			}
-			hash, err := server.HashPassword(pw)
+			hash, err := datadir.HashPassword(pw)
 			if err != nil {
 				return err
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/replication"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -45,16 +46,20 @@ seconds. See docs/server.md, Replication.`,
 		newServerDestinationSetCommand(g, opts),
 		&cobra.Command{
 			Use: "list", Short: "List destinations", Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error { return runServerDestinationList(c.Context(), g, opts) },
+			RunE: func(c *cobra.Command, _ []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerDestinationList(c.Context(), g, d) })
+			},
 		},
 		&cobra.Command{
 			Use: "show NAME", Short: "Show one destination and its replicas", Args: cobra.ExactArgs(1),
-			RunE: func(c *cobra.Command, a []string) error { return runServerDestinationShow(c.Context(), g, opts, a[0]) },
+			RunE: func(c *cobra.Command, a []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerDestinationShow(c.Context(), g, d, a[0]) })
+			},
 		},
 		&cobra.Command{
 			Use: "remove NAME", Short: "Stop replicating to a destination; its replicas stay", Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, a []string) error {
-				return runServerDestinationRemove(c.Context(), g, opts, a[0])
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerDestinationRemove(c.Context(), g, d, a[0]) })
 			},
 		},
 	)
@@ -337,12 +342,7 @@ func bandwidthText(bw int64) string {
 	return formatBytes(uint64(bw)) + "/s"
 }
 
-func runServerDestinationList(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerDestinationList(ctx context.Context, g *GlobalOptions, d *datadir.Data) error {
 	ds, err := d.State.Destinations(ctx)
 	if err != nil {
 		return err
@@ -374,12 +374,7 @@ func runServerDestinationList(ctx context.Context, g *GlobalOptions, opts *Serve
 	return tw.Flush()
 }
 
-func runServerDestinationShow(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerDestinationShow(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {
 	x, err := d.State.Destination(ctx, name)
 	if errors.Is(err, state.ErrNoDestination) {
 		return withHint(err, "see `cairn server destination list`")
@@ -430,12 +425,7 @@ func runServerDestinationShow(ctx context.Context, g *GlobalOptions, opts *Serve
 	return printReplicaRows(g, mine, now, false)
 }
 
-func runServerDestinationRemove(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerDestinationRemove(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {
 	x, err := d.State.Destination(ctx, name)
 	if errors.Is(err, state.ErrNoDestination) {
 		return withHint(err, "see `cairn server destination list`")
@@ -469,17 +459,14 @@ not the server runs.`,
 		Example: `  cairn server replication status
   cairn server replication status --json`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return runServerReplicationStatus(c.Context(), g, opts) },
+		RunE: func(c *cobra.Command, _ []string) error {
+			return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerReplicationStatus(c.Context(), g, d) })
+		},
 	})
 	return c
 }
 
-func runServerReplicationStatus(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerReplicationStatus(ctx context.Context, g *GlobalOptions, d *datadir.Data) error {
 	now := time.Now()
 	rows, err := replication.Report(ctx, d.State, now)
 	if err != nil {
@@ -562,12 +549,12 @@ func shortName(n string) string {
 // commit hook and metrics go into the server's options, and it runs
 // beside the server once that exists.
 type serverReplication struct {
-	d   *server.Data
+	d   *datadir.Data
 	svc *replication.Service
 	srv *server.Server
 }
 
-func newServerReplication(d *server.Data, log *slog.Logger) *serverReplication {
+func newServerReplication(d *datadir.Data, log *slog.Logger) *serverReplication {
 	r := &serverReplication{d: d}
 	r.svc = replication.New(replication.Config{State: d.State, Log: log, SpoolDir: filepath.Join(d.Dir, "replication-spool"),
 		Open: func(ctx context.Context, repo string) (backend.Backend, error) { return r.srv.Repository(ctx, repo) },

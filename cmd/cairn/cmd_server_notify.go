@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnbackup/cairn/internal/alert"
-	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -37,12 +37,16 @@ a running server.`,
 		newServerNotifyAddCommand(g, opts),
 		&cobra.Command{
 			Use: "list", Short: "List notifiers and whether they deliver", Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error { return runServerNotifyList(c.Context(), g, opts) },
+			RunE: func(c *cobra.Command, _ []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerNotifyList(c.Context(), g, d) })
+			},
 		},
 		&cobra.Command{
 			Use: "test NAME", Short: "Send a test notice to a notifier now", Args: cobra.ExactArgs(1),
 			Example: `  cairn server notify test ops-hook`,
-			RunE:    func(c *cobra.Command, a []string) error { return runServerNotifyTest(c.Context(), g, opts, a[0]) },
+			RunE: func(c *cobra.Command, a []string) error {
+				return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerNotifyTest(c.Context(), g, d, a[0]) })
+			},
 		},
 		&cobra.Command{
 			Use: "remove NAME", Short: "Remove a notifier", Args: cobra.ExactArgs(1),
@@ -210,12 +214,7 @@ func jsonString(v any) (string, error) {
 	return strings.TrimSpace(b.String()), nil
 }
 
-func runServerNotifyList(ctx context.Context, g *GlobalOptions, opts *ServerOptions) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerNotifyList(ctx context.Context, g *GlobalOptions, d *datadir.Data) error {
 	ns, err := monitor.Notifiers(ctx, d.State)
 	if err != nil {
 		return err
@@ -226,12 +225,7 @@ func runServerNotifyList(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 	return printNotifiers(g.stdout, ns, isColourTerminal(g.stdout))
 }
 
-func runServerNotifyTest(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerNotifyTest(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {
 	host, _ := os.Hostname()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -250,7 +244,7 @@ func runServerNotifyTest(ctx context.Context, g *GlobalOptions, opts *ServerOpti
 
 // startMonitor runs the backup-age watcher of `cairn server run` every
 // `every` until the returned stop is called; stop waits for it to end.
-func startMonitor(ctx context.Context, d *server.Data, log *slog.Logger, now func() time.Time, every time.Duration) (stop func()) {
+func startMonitor(ctx context.Context, d *datadir.Data, log *slog.Logger, now func() time.Time, every time.Duration) (stop func()) {
 	host, _ := os.Hostname()
 	w := &monitor.Watcher{State: d.State, Log: log, Now: now, Server: host}
 	ctx, cancel := context.WithCancel(ctx)
@@ -268,6 +262,6 @@ func startMonitor(ctx context.Context, d *server.Data, log *slog.Logger, now fun
 }
 
 // monitorCollectors are the monitor's metrics for `cairn server run`.
-func monitorCollectors(d *server.Data, log *slog.Logger, now func() time.Time) []prometheus.Collector {
+func monitorCollectors(d *datadir.Data, log *slog.Logger, now func() time.Time) []prometheus.Collector {
 	return []prometheus.Collector{&monitor.Collector{State: d.State, Now: now, Log: log}}
 }

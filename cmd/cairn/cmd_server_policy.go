@@ -12,7 +12,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/retention"
-	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -141,7 +141,7 @@ func runServerClientPolicy(ctx context.Context, g *GlobalOptions, opts *ServerOp
 
 // showMaintenance writes a client's policy, budget state and last jobs,
 // for `server client show` and `policy --show`.
-func showMaintenance(ctx context.Context, w io.Writer, d *server.Data, name string) error {
+func showMaintenance(ctx context.Context, w io.Writer, d *datadir.Data, name string) error {
 	p, ok, err := d.State.PolicyOf(ctx, name)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/restapi"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -41,17 +42,12 @@ Thresholds are set per client with ` + "`cairn server client set NAME --warn-aft
 			if len(a) == 1 {
 				only = a[0]
 			}
-			return runServerStatus(c.Context(), g, opts, only)
+			return opts.withData(c.Context(), func(d *datadir.Data) error { return runServerStatus(c.Context(), g, d, only) })
 		},
 	}
 }
 
-func runServerStatus(ctx context.Context, g *GlobalOptions, opts *ServerOptions, only string) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+func runServerStatus(ctx context.Context, g *GlobalOptions, d *datadir.Data, only string) error {
 	r, err := monitor.Evaluate(ctx, d.State, d.StoredBytes, monitor.Clock()(), only)
 	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")

@@ -197,12 +197,10 @@ type lsNodeJSON struct {
 }
 
 func lsMessages(nodes []nodeJSON) []lsNodeJSON {
-	out := make([]lsNodeJSON, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, lsNodeJSON{MessageType: "node", Path: n.Path, Name: n.Name, Type: n.Type, Mode: n.Mode, UID: n.UID, GID: n.GID,
-			User: n.User, Group: n.Group, Size: n.Size, MTime: n.MTime, LinkTarget: n.LinkTarget, HardLinkTo: n.HardLinkTo, Lost: n.Lost})
-	}
-	return out
+	return listOf(nodes, func(n nodeJSON) lsNodeJSON {
+		return lsNodeJSON{MessageType: "node", Path: n.Path, Name: n.Name, Type: n.Type, Mode: n.Mode, UID: n.UID, GID: n.GID,
+			User: n.User, Group: n.Group, Size: n.Size, MTime: n.MTime, LinkTarget: n.LinkTarget, HardLinkTo: n.HardLinkTo, Lost: n.Lost}
+	})
 }
 
 // findMatchJSON is one match of `find`.
@@ -216,11 +214,9 @@ type findMatchJSON struct {
 }
 
 func findMessages(matches []findMatch) []findMatchJSON {
-	out := make([]findMatchJSON, 0, len(matches))
-	for _, m := range matches {
-		out = append(out, findMatchJSON{MessageType: "match", Snapshot: m.Snapshot, Path: m.Path, Type: m.Type, Size: m.Size, MTime: m.MTime})
-	}
-	return out
+	return listOf(matches, func(m findMatch) findMatchJSON {
+		return findMatchJSON{MessageType: "match", Snapshot: m.Snapshot, Path: m.Path, Type: m.Type, Size: m.Size, MTime: m.MTime}
+	})
 }
 
 // statsJSON is `stats`' message.
@@ -263,12 +259,8 @@ type diffChangeJSON struct {
 }
 
 func diffMessage(from, to string, changes []diffChange, sum walker.DiffSummary) diffJSON {
-	m := diffJSON{MessageType: "diff", From: from, To: to, Changes: []diffChangeJSON{}, Added: sum.Added, Removed: sum.Removed,
-		Modified: sum.Modified, BytesAdded: sum.BytesAdded, BytesRemoved: sum.BytesRemoved}
-	for _, c := range changes {
-		m.Changes = append(m.Changes, diffChangeJSON(c))
-	}
-	return m
+	return diffJSON{MessageType: "diff", From: from, To: to, Changes: listOf(changes, func(c diffChange) diffChangeJSON { return diffChangeJSON(c) }),
+		Added: sum.Added, Removed: sum.Removed, Modified: sum.Modified, BytesAdded: sum.BytesAdded, BytesRemoved: sum.BytesRemoved}
 }
 
 // forgetJSON is `forget`'s message (before prune's, with --prune).
@@ -292,11 +284,8 @@ type forgetSnapshotJSON struct {
 }
 
 func forgetMessage(items []forgetItem, removed int, dryRun bool) forgetJSON {
-	m := forgetJSON{MessageType: "forget", DryRun: dryRun, Snapshots: []forgetSnapshotJSON{}, Kept: len(items) - removed, Removed: removed}
-	for _, it := range items {
-		m.Snapshots = append(m.Snapshots, forgetSnapshotJSON(it))
-	}
-	return m
+	return forgetJSON{MessageType: "forget", DryRun: dryRun, Kept: len(items) - removed, Removed: removed,
+		Snapshots: listOf(items, func(it forgetItem) forgetSnapshotJSON { return forgetSnapshotJSON(it) })}
 }
 
 // tagJSON is `tag`'s message.
@@ -412,12 +401,12 @@ type checkAuditJSON struct {
 }
 
 func checkMessage(rep *checker.Report) checkSummaryJSON {
-	m := checkSummaryJSON{MessageType: "summary", OK: rep.OK(), Checks: nonNil(rep.Checks), Problems: []checkProblemJSON{},
+	m := checkSummaryJSON{MessageType: "summary", OK: rep.OK(), Checks: nonNil(rep.Checks),
 		Notes: nonNil(rep.Notes), Snapshots: rep.Snapshots, Packs: rep.Packs, Blobs: rep.Blobs, Trees: rep.Trees,
 		BytesRead: rep.BytesRead, BadPacks: nonNil(rep.BadPacks)}
-	for _, p := range rep.Problems {
-		m.Problems = append(m.Problems, checkProblemJSON{File: p.File, Blob: p.Blob, Snapshots: p.Snapshots, Message: p.Message})
-	}
+	m.Problems = listOf(rep.Problems, func(p checker.Problem) checkProblemJSON {
+		return checkProblemJSON{File: p.File, Blob: p.Blob, Snapshots: p.Snapshots, Message: p.Message}
+	})
 	if a := rep.Audit; a != nil {
 		m.Audit = &checkAuditJSON{Subset: a.Subset, Verified: nonNil(a.Verified), Packs: a.Packs, VerifiedWithin: a.Within,
 			WithinDays: a.WithinDays, NeverVerified: a.Never, OldestAgeSecond: int64(a.OldestAge / time.Second), StateFile: a.StateFile}
@@ -455,6 +444,16 @@ func pruneMessage(rep *prune.Report, dryRun bool) pruneSummaryJSON {
 		CopiedBytes: rep.CopiedBytes, DeadBytes: rep.DeadBytes, UnindexedBytes: rep.UnindexedBytes, Condemned: nonNil(rep.Condemned),
 		Deleted: nonNil(rep.Deleted), Resurrected: nonNil(rep.Resurrected), IndexWritten: rep.IndexWritten, IndexRemoved: rep.IndexRemoved,
 		PlansSwept: rep.PlansSwept, PlansPending: rep.PlansPending, Notes: nonNil(rep.Notes)}
+}
+
+// listOf converts each element of s with f; none is an empty list: a
+// JSON list is [], never null.
+func listOf[T, U any](s []T, f func(T) U) []U {
+	out := make([]U, 0, len(s))
+	for _, v := range s {
+		out = append(out, f(v))
+	}
+	return out
 }
 
 // nonNil is s, or an empty list: a JSON list is [], never null.

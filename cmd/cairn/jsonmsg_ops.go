@@ -105,13 +105,11 @@ func replicaMessages(rows []replication.Row) []replicaJSON {
 		s := t.Format(time.RFC3339Nano)
 		return &s
 	}
-	out := []replicaJSON{}
-	for _, r := range rows {
-		out = append(out, replicaJSON{MessageType: "replica", Destination: r.Destination, Client: r.Client, Repo: r.Repo,
+	return listOf(rows, func(r replication.Row) replicaJSON {
+		return replicaJSON{MessageType: "replica", Destination: r.Destination, Client: r.Client, Repo: r.Repo,
 			Snapshot: r.Snapshot, SnapshotTime: ts(r.SnapshotTime), ReplicatedAt: ts(r.ReplicatedAt),
-			LagSeconds: r.Lag.Seconds(), LagBytes: r.LagBytes, LastError: r.LastError, ErrorTime: ts(r.ErrorAt), Failures: r.Failures})
-	}
-	return out
+			LagSeconds: r.Lag.Seconds(), LagBytes: r.LagBytes, LastError: r.LastError, ErrorTime: ts(r.ErrorAt), Failures: r.Failures}
+	})
 }
 
 // drillSummaryJSON is `drill`'s message.
@@ -263,12 +261,10 @@ func timeOrNil(t time.Time) *time.Time {
 }
 
 func alertEventMessages(evs []alert.Event) []alertEventJSON {
-	out := []alertEventJSON{}
-	for _, e := range evs {
-		out = append(out, alertEventJSON{Version: e.Version, Kind: string(e.Kind), Subject: e.Subject, Level: e.Level.String(),
-			Was: e.Was.String(), Reason: e.Reason, Since: e.Since, At: e.At, Server: e.Server})
-	}
-	return out
+	return listOf(evs, func(e alert.Event) alertEventJSON {
+		return alertEventJSON{Version: e.Version, Kind: string(e.Kind), Subject: e.Subject, Level: e.Level.String(),
+			Was: e.Was.String(), Reason: e.Reason, Since: e.Since, At: e.At, Server: e.Server}
+	})
 }
 
 func notifierStatusMessage(n monitor.NotifierStatus) notifierStatusJSON {
@@ -277,18 +273,16 @@ func notifierStatusMessage(n monitor.NotifierStatus) notifierStatusJSON {
 }
 
 func notifierMessages(ns []monitor.NotifierStatus) []notifierJSON {
-	out := []notifierJSON{}
-	for _, n := range ns {
+	return listOf(ns, func(n monitor.NotifierStatus) notifierJSON {
 		s := notifierStatusMessage(n)
-		out = append(out, notifierJSON{MessageType: "notifier", Name: s.Name, LastOK: s.LastOK, LastError: s.LastError, ErrorAt: s.ErrorAt,
-			Failing: s.Failing, Sent: s.Sent, Failed: s.Failed, Kind: s.Kind, Target: s.Target, RepeatSeconds: s.RepeatSeconds})
-	}
-	return out
+		return notifierJSON{MessageType: "notifier", Name: s.Name, LastOK: s.LastOK, LastError: s.LastError, ErrorAt: s.ErrorAt,
+			Failing: s.Failing, Sent: s.Sent, Failed: s.Failed, Kind: s.Kind, Target: s.Target, RepeatSeconds: s.RepeatSeconds}
+	})
 }
 
 func serverStatusMessage(r monitor.Report) serverStatusJSON {
-	m := serverStatusJSON{MessageType: "server_status", At: r.At, Clients: []clientStatusJSON{}, Notifiers: []notifierStatusJSON{},
-		Alerts: alertEventMessages(r.Alerts)}
+	m := serverStatusJSON{MessageType: "server_status", At: r.At, Clients: []clientStatusJSON{},
+		Notifiers: listOf(r.Notifiers, notifierStatusMessage), Alerts: alertEventMessages(r.Alerts)}
 	for _, c := range r.Clients {
 		cm := clientStatusJSON{Name: c.Name, Level: c.Level.String(), State: c.State, Reason: c.Reason, LastBackup: timeOrNil(c.LastBackup),
 			AgeSeconds: c.AgeSeconds, NeverBackedUp: c.Never, Enrolled: c.Enrolled, Disabled: c.Disabled,
@@ -307,9 +301,6 @@ func serverStatusMessage(r monitor.Report) serverStatusJSON {
 			cm.Drills = append(cm.Drills, repoDrillJSON{Repo: d.Repo, Snapshot: d.Snapshot, At: timeOrNil(d.At), Files: d.Files, Bytes: d.Bytes, Result: d.Result})
 		}
 		m.Clients = append(m.Clients, cm)
-	}
-	for _, n := range r.Notifiers {
-		m.Notifiers = append(m.Notifiers, notifierStatusMessage(n))
 	}
 	return m
 }
@@ -456,14 +447,9 @@ type catPackEntryJSON struct {
 }
 
 func catPackHead(v repository.PackHeaderView) catPackHeadJSON {
-	h := catPackHeadJSON{ID: v.ID, Domain: v.Domain, Signer: v.Signer, Slots: []catPackSlotJSON{}, Entries: []catPackEntryJSON{}}
-	for _, s := range v.Slots {
-		h.Slots = append(h.Slots, catPackSlotJSON(s))
-	}
-	for _, e := range v.Entries {
-		h.Entries = append(h.Entries, catPackEntryJSON(e))
-	}
-	return h
+	return catPackHeadJSON{ID: v.ID, Domain: v.Domain, Signer: v.Signer,
+		Slots:   listOf(v.Slots, func(s repository.PackSlotView) catPackSlotJSON { return catPackSlotJSON(s) }),
+		Entries: listOf(v.Entries, func(e repository.PackEntryView) catPackEntryJSON { return catPackEntryJSON(e) })}
 }
 
 func catPackMessage(v repository.PackHeaderView) catPackJSON {

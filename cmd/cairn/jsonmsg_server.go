@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -149,7 +149,7 @@ type adminItemJSON struct {
 	Created time.Time `json:"created"`
 }
 
-func newMaintenanceJSON(ctx context.Context, d *server.Data, name string) (*maintenanceJSON, error) {
+func newMaintenanceJSON(ctx context.Context, d *datadir.Data, name string) (*maintenanceJSON, error) {
 	m := &maintenanceJSON{Jobs: []maintenanceJobJSON{}}
 	p, ok, err := d.State.PolicyOf(ctx, name)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/archiver"
-	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/ticker"
 )
 
@@ -326,7 +326,7 @@ func jsonReplicationMessages(t *testing.T, c *cli, j *jsonChecker) {
 	j.check("server destination add", c.ok("server", "destination", "add", "--json", "usb", "--location", filepath.Join(c.dir, "usb"), "--all").stdout)
 	j.check("server destination set", c.ok("server", "destination", "set", "--json", "usb", "--keep-last", "3").stdout)
 	ctx := context.Background()
-	d, err := server.Open(ctx, filepath.Join(c.dir, "server"))
+	d, err := datadir.Open(ctx, filepath.Join(c.dir, "server"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func warnWriterSnapshot(g *GlobalOptions, repo *repository.Repository, snap *rep
 }
 
 // refusedSnapshot adds what to do to a snapshot refused before its walk
-// (restorer.ErrTooLarge).
+// (walker.ErrTooLarge).
 func refusedSnapshot(err error) error {
 	return withHint(err, "nothing was read or written; `cairn check` reports it, and `cairn forget` removes it")
 }

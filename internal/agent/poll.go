@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairnbackup/cairn/internal/client"
+
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
@@ -32,12 +34,12 @@ func clientEndpoint(repo string, insecure bool, query string) (target *url.URL, 
 	if err != nil {
 		return nil, "", "", fmt.Errorf("repository: %w", err)
 	}
-	if u.Scheme != "https" && !insecure && !loopback(u.Hostname()) {
+	if u.Scheme != "https" && !insecure && !client.IsLoopbackHost(u.Hostname()) {
 		return nil, "", "", fmt.Errorf("not sent over plain http:// to %s (pass --insecure if the network is trusted)", u.Host)
 	}
-	client, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	tenant, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 	pw, _ = u.User.Password()
-	return &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/" + client + "/", RawQuery: query}, u.User.Username(), pw, nil
+	return &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/" + tenant + "/", RawQuery: query}, u.User.Username(), pw, nil
 }
 
 // Poll asks the server of repo (as SendReport) whether a run is asked of

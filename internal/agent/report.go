@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 
@@ -46,12 +45,4 @@ func SendReport(ctx context.Context, hc *http.Client, repo string, insecure bool
 		return fmt.Errorf("%s answered %s: %s", target.Host, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

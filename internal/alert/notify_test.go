@@ -1,7 +1,8 @@
 package alert
 
 import (
-	"bufio"
+	"github.com/cairnbackup/cairn/internal/testutil/smtptest"
+
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,7 +10,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -89,107 +89,6 @@ func TestRedactURL(t *testing.T) {
 	}
 }
 
-// smtpServer is a small SMTP receiver for tests: EHLO, optional STARTTLS,
-// AUTH PLAIN, MAIL, RCPT, DATA, QUIT.
-type smtpServer struct {
-	ln       net.Listener
-	tls      *tls.Config // nil: no STARTTLS offered
-	mu       sync.Mutex
-	messages []string
-	auths    []string
-	done     sync.WaitGroup
-}
-
-func newSMTPServer(t *testing.T, cfg *tls.Config) *smtpServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpServer{ln: ln, tls: cfg}
-	s.done.Add(1)
-	go func() {
-		defer s.done.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.done.Add(1)
-			go func() {
-				defer s.done.Done()
-				s.serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); s.done.Wait() })
-	return s
-}
-
-func (s *smtpServer) serve(c net.Conn) {
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Minute))
-	rd, w := bufio.NewReader(c), c
-	say := func(l string) { io.WriteString(w, l+"\r\n") }
-	say("220 test ESMTP")
-	secure := false
-	for {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"):
-			if s.tls != nil && !secure {
-				say("250-test")
-				say("250-AUTH PLAIN")
-				say("250 STARTTLS")
-			} else {
-				say("250-test")
-				say("250 AUTH PLAIN")
-			}
-		case cmd == "STARTTLS" && s.tls != nil:
-			say("220 go ahead")
-			tc := tls.Server(c, s.tls)
-			if err := tc.Handshake(); err != nil {
-				return
-			}
-			c, rd, w, secure = tc, bufio.NewReader(tc), tc, true
-		case strings.HasPrefix(cmd, "AUTH PLAIN"):
-			raw := strings.TrimSpace(line)[len("AUTH PLAIN "):]
-			b, _ := base64.StdEncoding.DecodeString(raw)
-			s.mu.Lock()
-			s.auths = append(s.auths, string(b))
-			s.mu.Unlock()
-			say("235 ok")
-		case strings.HasPrefix(cmd, "MAIL"), strings.HasPrefix(cmd, "RCPT"):
-			say("250 ok")
-		case cmd == "DATA":
-			say("354 go on")
-			var msg strings.Builder
-			for {
-				l, err := rd.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				msg.WriteString(l)
-			}
-			s.mu.Lock()
-			s.messages = append(s.messages, msg.String())
-			s.mu.Unlock()
-			say("250 queued")
-		case cmd == "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("502 no")
-		}
-	}
-}
-
 // selfSigned returns a server config for 127.0.0.1 and a client config
 // that trusts it.
 func selfSigned(t *testing.T) (server, client *tls.Config) {
@@ -213,20 +112,19 @@ func selfSigned(t *testing.T) (server, client *tls.Config) {
 
 func TestMailOverSTARTTLSWithLogin(t *testing.T) {
 	srvTLS, cliTLS := selfSigned(t)
-	s := newSMTPServer(t, srvTLS)
-	m := &Mail{Addr: s.ln.Addr().String(), From: "cairn@backup1", To: []string{"ops@example.org"},
+	s := smtptest.Start(t, smtptest.Options{TLS: srvTLS, Auth: true})
+	m := &Mail{Addr: s.Addr(), From: "cairn@backup1", To: []string{"ops@example.org"},
 		User: "cairn", Password: "mail-pass", TLS: cliTLS}
 	ev := testEvent()
 	ev.Subject = "client alice\r\nBcc: victim@example.org" // a header injection attempt
 	if err := m.Notify(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.messages) != 1 || len(s.auths) != 1 || !strings.Contains(s.auths[0], "mail-pass") {
-		t.Fatalf("messages %d, auths %q", len(s.messages), s.auths)
+	msgs, auths := s.Messages(), s.Auths()
+	if len(msgs) != 1 || len(auths) != 1 || !strings.Contains(auths[0], "mail-pass") {
+		t.Fatalf("messages %d, auths %q", len(msgs), auths)
 	}
-	msg := s.messages[0]
+	msg := msgs[0]
 	if !strings.Contains(msg, "Subject: [cairn] ALERT: client alice  Bcc: victim@example.org: last backup 29h0m0s ago\r\n") {
 		t.Fatalf("subject line:\n%s", msg)
 	}
@@ -239,13 +137,13 @@ func TestMailOverSTARTTLSWithLogin(t *testing.T) {
 
 // A relay that offers no STARTTLS never sees the password.
 func TestMailRefusesPasswordInClear(t *testing.T) {
-	s := newSMTPServer(t, nil)
-	m := &Mail{Addr: s.ln.Addr().String(), From: "cairn@backup1", To: []string{"ops@example.org"}, User: "cairn", Password: "mail-pass"}
+	s := smtptest.Start(t, smtptest.Options{Auth: true})
+	m := &Mail{Addr: s.Addr(), From: "cairn@backup1", To: []string{"ops@example.org"}, User: "cairn", Password: "mail-pass"}
 	err := m.Notify(context.Background(), testEvent())
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("password sent without TLS? err = %v", err)
 	}
-	if auths, msgs := s.seen(); len(auths) != 0 || len(msgs) != 0 {
+	if auths, msgs := s.Auths(), s.Messages(); len(auths) != 0 || len(msgs) != 0 {
 		t.Fatalf("relay saw %q / %d messages", auths, len(msgs))
 	}
 	// Without a password, a plain local relay is fine.
@@ -253,15 +151,9 @@ func TestMailRefusesPasswordInClear(t *testing.T) {
 	if err := m.Notify(context.Background(), testEvent()); err != nil {
 		t.Fatal(err)
 	}
-	if _, msgs := s.seen(); len(msgs) != 1 {
+	if msgs := s.Messages(); len(msgs) != 1 {
 		t.Fatalf("plain relay: %d messages", len(msgs))
 	}
-}
-
-func (s *smtpServer) seen() (auths, messages []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.auths...), append([]string(nil), s.messages...)
 }
 
 type failing struct{ err error }

@@ -28,7 +28,7 @@ import (
 // server at u, refusing plain http:// to a host not on loopback unless
 // o.Insecure.
 func ServerIdentity(ctx context.Context, o Options, u *url.URL) (repository.ServerPublic, error) {
-	if u.Scheme != "https" && !o.Insecure && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme != "https" && !o.Insecure && !IsLoopbackHost(u.Hostname()) {
 		return repository.ServerPublic{}, WithHint(fmt.Errorf("refusing plain http:// to %s: the password and data would cross the network unencrypted", u.Host),
 			"use https:// (cairn server run --tls-cert/--tls-key), or pass --insecure if the network is trusted")
 	}
@@ -46,7 +46,11 @@ func ServerIdentity(ctx context.Context, o Options, u *url.URL) (repository.Serv
 	return pub, nil
 }
 
-func isLoopbackHost(host string) bool {
+// IsLoopbackHost reports whether host (a URL's Hostname) names this
+// machine: "localhost" or a loopback IP address. Credentials may cross
+// plain http:// only to such a host unless the user says the network is
+// trusted (--insecure).
+func IsLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

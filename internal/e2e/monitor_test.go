@@ -3,7 +3,8 @@
 package e2e
 
 import (
-	"bufio"
+	"github.com/cairnbackup/cairn/internal/testutil/smtptest"
+
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -174,98 +175,6 @@ func (h *hookReceiver) of(subject string) []string {
 	return out
 }
 
-// mailReceiver is a small SMTP server (no STARTTLS, no login) that keeps
-// every message's data.
-type mailReceiver struct {
-	ln       net.Listener
-	mu       sync.Mutex
-	messages []string
-}
-
-func newMailReceiver(t *testing.T) *mailReceiver {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &mailReceiver{ln: ln}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				m.serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return m
-}
-
-func (m *mailReceiver) serve(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute))
-	rd := bufio.NewReader(c)
-	say := func(l string) { io.WriteString(c, l+"\r\n") }
-	say("220 e2e ESMTP")
-	for {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			return
-		}
-		switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
-		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-			say("250 e2e")
-		case strings.HasPrefix(cmd, "MAIL FROM:"), strings.HasPrefix(cmd, "RCPT TO:"):
-			say("250 ok")
-		case cmd == "DATA":
-			say("354 go on")
-			var msg strings.Builder
-			for {
-				l, err := rd.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				msg.WriteString(l)
-			}
-			m.mu.Lock()
-			m.messages = append(m.messages, msg.String())
-			m.mu.Unlock()
-			say("250 queued")
-		case cmd == "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("502 not here")
-		}
-	}
-}
-
-// subjects lists the Subject lines received so far.
-func (m *mailReceiver) subjects() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for _, msg := range m.messages {
-		for _, l := range strings.Split(msg, "\r\n") {
-			if s, ok := strings.CutPrefix(l, "Subject: "); ok {
-				out = append(out, s)
-				break
-			}
-		}
-	}
-	return out
-}
-
 func anyHas(list []string, sub string) bool {
 	for _, s := range list {
 		if strings.Contains(s, sub) {
@@ -321,7 +230,7 @@ func TestMonitorAlerts(t *testing.T) {
 	t.Cleanup(hsrv.Close)
 	secretFile := filepath.Join(e.dir, "hook.secret")
 	os.WriteFile(secretFile, append(hook.secret, '\n'), 0o600)
-	mail := newMailReceiver(t)
+	mail := smtptest.Start(t, smtptest.Options{})
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +239,7 @@ func TestMonitorAlerts(t *testing.T) {
 	dead.Close()
 
 	e.ok("server", "notify", "add", "hook", "--webhook", hsrv.URL+"/cairn", "--secret-file", secretFile, "--repeat", "1h")
-	e.ok("server", "notify", "add", "mail", "--smtp", mail.ln.Addr().String(), "--from", "cairn@e2e.test", "--to", "ops@e2e.test", "--repeat", "1h")
+	e.ok("server", "notify", "add", "mail", "--smtp", mail.Addr(), "--from", "cairn@e2e.test", "--to", "ops@e2e.test", "--repeat", "1h")
 	r := e.run("server", "notify", "add", "hook", "--webhook", hsrv.URL)
 	expectExit(t, r, 1, "already exists")
 	r = e.run("server", "notify", "add", "x", "--smtp", "nohostport", "--from", "a@b", "--to", "c@d")
@@ -425,8 +334,8 @@ func TestMonitorAlerts(t *testing.T) {
 		t.Fatalf("alice after the recovery: %+v", a)
 	}
 
-	waitFor(t, 30*time.Second, "the recovery mail", func() bool { return anyHas(mail.subjects(), "OK again: client alice") })
-	subjects := mail.subjects()
+	waitFor(t, 30*time.Second, "the recovery mail", func() bool { return anyHas(mail.Subjects(), "OK again: client alice") })
+	subjects := mail.Subjects()
 	for _, want := range []string{"[cairn] WARNING: client alice", "[cairn] ALERT: client alice", "[cairn] still ALERT: client alice"} {
 		if !anyHas(subjects, want) {
 			t.Errorf("no mail %q among %q", want, subjects)

@@ -87,6 +87,7 @@ var layer = map[string]int{
 	"internal/server/replication":  9,  // copies repositories to destinations; cmd/cairn starts it beside the server
 	"internal/server/audit":        10, // re-hashes and heals the primary and replication's replicas (9); cmd/cairn starts it
 	"internal/server/servertest":   1,  // test helper importing no cairn package, so the server's own tests can use it
+	"internal/testutil/smtptest":   0,  // test helper: an SMTP receiver for alert's and the e2e monitor tests
 	"cmd/cairn":                    11,
 }
 
@@ -168,7 +169,7 @@ var importedOnlyBy = map[string][]string{
 	"internal/server/tenant":      {"internal/server"},
 	"internal/server/coord":       {"internal/server"},
 	"internal/server/identity":    {"internal/server/datadir"},
-	"internal/server/datadir":     {"internal/server"},
+	"internal/server/datadir":     {"internal/server", "cmd/cairn"}, // cmd/cairn opens the data directory for its server subcommands
 	"internal/server/sessions":    {"internal/server"},
 	"internal/server/monitor":     {"cmd/cairn", "internal/server/web"},
 	"internal/server/replication": {"cmd/cairn", "internal/server/audit"}, // the audit opens the replicas (OpenReplica)

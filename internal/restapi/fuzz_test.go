@@ -68,7 +68,7 @@ func FuzzParseRange(f *testing.F) {
 }
 
 // FuzzDecodeList: a listing comes from the server. DecodeList never
-// panics; v1 entries have size -1; an accepted listing encodes (in the
+// panics; v1 entries have size -1, v2 sizes are never negative; an accepted listing encodes (in the
 // same version) to a body that decodes to the same entries.
 func FuzzDecodeList(f *testing.F) {
 	v2, _ := EncodeList([]ListEntry{{Name: "ab", Size: 3}, {Name: "cd", Size: 0}}, true)
@@ -78,6 +78,8 @@ func FuzzDecodeList(f *testing.F) {
 	f.Add([]byte(`[]`), true)
 	f.Add([]byte(`null`), false)
 	f.Add([]byte(`[{"name":1}]`), true)
+	f.Add([]byte(`[{"name":"ab","size":-1}]`), true)
+	f.Add([]byte(`[{"name":"ab","size":9223372036854775808}]`), true)
 	f.Fuzz(func(t *testing.T, body []byte, isV2 bool) {
 		ct := MediaV1
 		if isV2 {
@@ -90,6 +92,9 @@ func FuzzDecodeList(f *testing.F) {
 		for _, e := range entries {
 			if !isV2 && e.Size != -1 {
 				t.Fatalf("v1 entry %+v has a size", e)
+			}
+			if isV2 && e.Size < 0 {
+				t.Fatalf("v2 entry %+v accepted with a negative size", e)
 			}
 		}
 		enc, gotCT := EncodeList(entries, isV2)

@@ -116,6 +116,27 @@ func TestListFormats(t *testing.T) {
 	}
 }
 
+// A v2 size is a length: negative or past an int64 is an error naming
+// the problem, not an entry that makes the client HEAD it as v1.
+func TestDecodeListRefusesBadSizes(t *testing.T) {
+	for body, want := range map[string]string{
+		`[{"name":"ab","size":-1}]`: `"ab" has a negative size (-1)`,
+		`[{"name":"ab","size":1},{"name":"cd","size":-9223372036854775808}]`: `"cd" has a negative size`,
+		`[{"name":"ab","size":9223372036854775808}]`:                         "decode v2 list",
+		`[{"name":"ab","size":1e30}]`:                                        "decode v2 list",
+		`[{"name":"ab","size":1.5}]`:                                         "decode v2 list",
+	} {
+		got, err := DecodeList(MediaV2, []byte(body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, %v; want an error with %q", body, got, err, want)
+		}
+	}
+	got, err := DecodeList(MediaV2, []byte(`[{"name":"ab","size":9223372036854775807},{"name":"cd","size":0}]`))
+	if err != nil || len(got) != 2 || got[0].Size != 1<<63-1 {
+		t.Fatalf("largest and zero sizes: %v, %v", got, err)
+	}
+}
+
 func TestRange(t *testing.T) {
 	for _, tt := range []struct {
 		off  int64

@@ -189,12 +189,18 @@ func EncodeList(entries []ListEntry, v2 bool) ([]byte, string) {
 }
 
 // DecodeList parses a listing according to its Content-Type. v1 entries
-// have size -1: the client must HEAD each to learn it.
+// have size -1: the client must HEAD each to learn it. A v2 size is a
+// file's length: a negative one, or one beyond an int64, is refused.
 func DecodeList(contentType string, body []byte) ([]ListEntry, error) {
 	if contentType == MediaV2 {
 		var out []ListEntry
 		if err := json.Unmarshal(body, &out); err != nil {
 			return nil, fmt.Errorf("decode v2 list: %w", err)
+		}
+		for _, e := range out {
+			if e.Size < 0 {
+				return nil, fmt.Errorf("decode v2 list: %q has a negative size (%d)", e.Name, e.Size)
+			}
 		}
 		return out, nil
 	}

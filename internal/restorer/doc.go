@@ -19,14 +19,3 @@
 // interrupted run stopped. A blob that cannot be read costs only its part
 // of its file (content.go).
 package restorer
-
-import "github.com/cairnbackup/cairn/internal/walker"
-
-// Errors Restore returns (wrapped), from the walk.
-var (
-	// ErrNotFound: the path to restore is not in the snapshot.
-	ErrNotFound = walker.ErrNotFound
-	// ErrTooLarge: the snapshot's trees expand too far; nothing is
-	// written.
-	ErrTooLarge = walker.ErrTooLarge
-)

@@ -109,7 +109,9 @@ func (r *restore) warn(path string, err error) {
 
 // Restore restores subpath of snap (the whole snapshot when empty) below
 // opts.Target. A directory's contents go directly into the target; a file
-// is restored as target/name.
+// is restored as target/name. The walk's errors come back wrapped:
+// walker.ErrNotFound when subpath is not in the snapshot, walker.ErrTooLarge
+// when its trees expand too far (nothing is written).
 func Restore(ctx context.Context, repo *repository.Repository, snap *repository.Snapshot, subpath string, opts Options) (*Result, error) {
 	if !repo.CanReadContent() {
 		return nil, fmt.Errorf("restoring %w", crypto.ErrNeedsOwner)

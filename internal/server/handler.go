@@ -122,7 +122,7 @@ func (s *Server) serveRepo(q *request) {
 		return
 	}
 	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == restapi.AgentReportQuery {
-		agentreport.Serve(q.Request, s.data.State, q.client.Name, s.opts.Now()) // package agentreport
+		agentreport.Serve(q.Request, s.data.State, &s.agentReports, q.client.Name, s.opts.Now()) // package agentreport
 		return
 	}
 	if q.R.Method == http.MethodGet && q.R.URL.RawQuery == restapi.AgentPollQuery {

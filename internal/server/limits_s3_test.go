@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/servertest"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -15,7 +16,7 @@ import (
 func TestRepositoryLimitOnS3(t *testing.T) {
 	minio := s3Env(t)
 	ctx := context.Background()
-	data, err := Init(ctx, t.TempDir())
+	data, err := datadir.Init(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

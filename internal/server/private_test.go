@@ -23,7 +23,7 @@ func TestStateDBPrivate(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	data, err := Init(ctx, dir)
+	data, err := datadir.Init(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestStateDBPrivate(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, datadir.StateFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	data, err = Open(ctx, dir)
+	data, err = datadir.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

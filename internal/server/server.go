@@ -14,7 +14,9 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/server/agentreport"
 	"github.com/cairnbackup/cairn/internal/server/coord"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/metrics"
 	"github.com/cairnbackup/cairn/internal/server/owner"
@@ -103,7 +105,7 @@ type Options struct {
 
 // Server is the multi-tenant HTTP storage server.
 type Server struct {
-	data      *Data
+	data      *datadir.Data
 	log       *slog.Logger
 	opts      Options
 	repos     *storage.Repos
@@ -119,8 +121,9 @@ type Server struct {
 	// maintain is the maintenance scheduler (maintenance.go).
 	maintain *maintain.Scheduler
 
-	writerLists tenant.Every   // rate limit of writer snapshot lists (R16)
-	owner       *owner.Handler // owner requests (package owner; ownerhost.go)
+	writerLists  tenant.Every        // rate limit of writer snapshot lists (R16)
+	agentReports agentreport.Limiter // rate limit of agent run reports
+	owner        *owner.Handler      // owner requests (package owner; ownerhost.go)
 
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check
@@ -136,7 +139,7 @@ type Server struct {
 type counter struct{ requests, errors int64 }
 
 // New returns a server over an opened data directory.
-func New(data *Data, opts Options) (*Server, error) {
+func New(data *datadir.Data, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -45,7 +45,7 @@ type testServer struct {
 	t    *testing.T
 	url  string
 	srv  *Server
-	data *Data
+	data *datadir.Data
 	logs *logBuffer
 	now  time.Time
 	mu   sync.Mutex
@@ -56,7 +56,7 @@ const pwAlice, pwBob = "alice-password", "bob-password"
 func startTest(t *testing.T, opts Options) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	data, err := Init(ctx, t.TempDir())
+	data, err := datadir.Init(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestDisabledAndRemoved(t *testing.T) {
 	if st, _, _ := ts.do("alice", pwAlice, "GET", "/alice/r/keys/", nil); st != 200 {
 		t.Fatalf("enabled: %d", st)
 	}
-	hash, _ := HashPassword([]byte("a-new-password"))
+	hash, _ := datadir.HashPassword([]byte("a-new-password"))
 	ts.data.State.SetHash(ctx, "alice", hash)
 	if st, _, _ := ts.do("alice", pwAlice, "GET", "/alice/r/keys/", nil); st != 401 {
 		t.Fatalf("old password after passwd: %d", st)
@@ -392,7 +392,7 @@ func TestProtocolDetails(t *testing.T) {
 func TestStateSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	d, err := Init(ctx, dir)
+	d, err := datadir.Init(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,10 +403,10 @@ func TestStateSurvivesRestart(t *testing.T) {
 	when := time.Unix(1_700_000_000, 0)
 	d.State.RecordSnapshot(ctx, "carol", when)
 	d.Close()
-	if _, err := Init(ctx, dir); err == nil {
+	if _, err := datadir.Init(ctx, dir); err == nil {
 		t.Fatal("init over an existing server")
 	}
-	d, err = Open(ctx, dir)
+	d, err = datadir.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

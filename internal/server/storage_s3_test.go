@@ -17,6 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/minioserver"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/coord"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/servertest"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -46,7 +47,7 @@ type s3Server struct {
 func startOnS3(t *testing.T, loc string, clock *sharedClock) *s3Server {
 	t.Helper()
 	ctx := context.Background()
-	data, err := Init(ctx, t.TempDir())
+	data, err := datadir.Init(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +183,7 @@ func TestTwoServersOneBucket(t *testing.T) {
 // TestCoordinateLocal: on local storage Coordinate is a lock per
 // repository.
 func TestCoordinateLocal(t *testing.T) {
-	data, err := Init(context.Background(), t.TempDir())
+	data, err := datadir.Init(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

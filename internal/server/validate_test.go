@@ -282,7 +282,7 @@ func TestUploadValidation(t *testing.T) {
 func benchRepo(b testing.TB, n, k int) (*Server, *verify.Repo, backend.Backend, backend.Handle, []byte) {
 	b.Helper()
 	ctx := context.Background()
-	data, err := Init(ctx, b.TempDir())
+	data, err := datadir.Init(ctx, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

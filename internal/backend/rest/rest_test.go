@@ -11,6 +11,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/backendtest"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/servertest"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -19,10 +20,10 @@ const password = "suite-password-1"
 
 // startServer runs a real cairn server on a loopback listener with one
 // client, "suite", that may delete (the suite removes files).
-func startServer(t *testing.T, opts server.Options) (addr string, data *server.Data) {
+func startServer(t *testing.T, opts server.Options) (addr string, data *datadir.Data) {
 	t.Helper()
 	ctx := context.Background()
-	data, err := server.Init(ctx, t.TempDir())
+	data, err := datadir.Init(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

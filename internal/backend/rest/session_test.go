@@ -13,11 +13,12 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/backend/retry"
 	"github.com/cairnbackup/cairn/internal/server"
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 )
 
 // sessionServer runs a cairn server on loopback with client "suite", a
 // TTL of one minute and a clock the test moves.
-func sessionServer(t *testing.T) (addr string, data *server.Data, advance func(time.Duration)) {
+func sessionServer(t *testing.T) (addr string, data *datadir.Data, advance func(time.Duration)) {
 	t.Helper()
 	var mu sync.Mutex
 	now := time.Date(2027, 5, 1, 0, 0, 0, 0, time.UTC)

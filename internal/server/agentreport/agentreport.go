@@ -5,7 +5,9 @@
 // where `cairn server status` and the monitor read it. A client reports
 // only for itself: the path is its name alone. The body is decoded
 // strictly (unknown fields, trailing data, bodies over
-// restapi.MaxAgentReport refused) and its times must be sane.
+// restapi.MaxAgentReport refused) and its times must be sane. A client
+// posting reports in a loop is held to a rate (Limiter) before its body
+// is read, so it cannot keep the state database writing.
 package agentreport
 
 import (
@@ -16,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/restapi"
@@ -38,12 +42,64 @@ const (
 	MaxAge  = 30 * 24 * time.Hour
 )
 
+// Burst reports a client may send at once; after them, one more each
+// Refill. An agent sends one per attempt, attempts minutes apart (its
+// retries.interval), so only a client posting in a loop meets the limit.
+const (
+	Burst  = 10
+	Refill = 30 * time.Second
+)
+
+// Limiter holds each client to Burst reports, then one per Refill (a
+// token bucket per client). The zero value is ready to use.
+type Limiter struct {
+	mu   sync.Mutex
+	last map[string]bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// Allow takes one of client's reports at now, or says how long until it
+// may send the next one.
+func (l *Limiter) Allow(client string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]bucket{}
+	}
+	b, ok := l.last[client]
+	if !ok {
+		b = bucket{tokens: Burst, at: now}
+	}
+	if d := now.Sub(b.at); d > 0 {
+		b.tokens = min(Burst, b.tokens+float64(d)/float64(Refill))
+		b.at = now
+	}
+	if b.tokens < 1 {
+		l.last[client] = b
+		return time.Duration((1 - b.tokens) * float64(Refill)), false
+	}
+	b.tokens--
+	l.last[client] = b
+	return 0, true
+}
+
 // Serve answers an agent report from the authenticated client on q at
-// now.
-func Serve(q *repohttp.Request, st Store, client string, now time.Time) {
+// now; lim (nil: none) limits how often a client may report.
+func Serve(q *repohttp.Request, st Store, lim *Limiter, client string, now time.Time) {
 	if len(q.Path.Repo) != 1 || q.Path.Repo[0] != client {
 		q.Refuse(http.StatusForbidden, restapi.CodeForbidden, "client %s reports its agent runs to /%s/?%s only", client, client, restapi.AgentReportQuery)
 		return
+	}
+	if lim != nil {
+		if wait, ok := lim.Allow(client, now); !ok {
+			q.W.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+			q.Refuse(http.StatusTooManyRequests, restapi.CodeTooOften, "client %s sent more than %d agent reports, then more than one per %v", client, Burst, Refill)
+			return
+		}
 	}
 	rep, err := Decode(q.R.Body)
 	if err != nil {

@@ -49,6 +49,13 @@ func body(t *testing.T, r restapi.AgentReport) string {
 // serve answers one report as client (authenticated) to path.
 func serve(t *testing.T, client, path, body string) (*httptest.ResponseRecorder, *store) {
 	t.Helper()
+	st := &store{}
+	return serveAt(t, st, nil, client, path, body, now), st
+}
+
+// serveAt answers one report into st, limited by lim, at the time at.
+func serveAt(t *testing.T, st *store, lim *Limiter, client, path, body string, at time.Time) *httptest.ResponseRecorder {
+	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, path+"?"+restapi.AgentReportQuery, strings.NewReader(body))
 	w := httptest.NewRecorder()
 	q := repohttp.NewRequest(w, r, slog.New(slog.NewTextHandler(io.Discard, nil)), repohttp.BodyRate{})
@@ -57,9 +64,50 @@ func serve(t *testing.T, client, path, body string) (*httptest.ResponseRecorder,
 		t.Fatal(err)
 	}
 	q.Path = p
+	Serve(q, st, lim, client, at)
+	return w
+}
+
+// A client posting reports in a tight loop gets Burst of them recorded,
+// then 429 with a Retry-After, and one more per Refill; another client is
+// not held back by it.
+func TestServeLimitsRate(t *testing.T) {
+	var lim Limiter
 	st := &store{}
-	Serve(q, st, client, now)
-	return w, st
+	refused := 0
+	for i := 0; i < 100; i++ {
+		w := serveAt(t, st, &lim, "alice", "/alice/", body(t, good()), now)
+		switch w.Code {
+		case http.StatusNoContent:
+		case http.StatusTooManyRequests:
+			refused++
+			if ra := w.Header().Get("Retry-After"); ra == "" || ra == "0" || !strings.Contains(w.Body.String(), "agent reports") {
+				t.Fatalf("refusal: Retry-After %q, %s", ra, w.Body)
+			}
+		default:
+			t.Fatalf("report %d: status %d: %s", i, w.Code, w.Body)
+		}
+	}
+	if len(st.runs) != Burst || refused != 100-Burst {
+		t.Fatalf("%d recorded, %d refused; want %d recorded", len(st.runs), refused, Burst)
+	}
+	if w := serveAt(t, st, &lim, "bob", "/bob/", body(t, good()), now); w.Code != http.StatusNoContent {
+		t.Fatalf("another client: status %d: %s", w.Code, w.Body)
+	}
+	later := now.Add(Refill)
+	for i, want := range []int{http.StatusNoContent, http.StatusTooManyRequests} {
+		if w := serveAt(t, st, &lim, "alice", "/alice/", body(t, good()), later); w.Code != want {
+			t.Fatalf("after %v, report %d: status %d, want %d", Refill, i, w.Code, want)
+		}
+	}
+	// A quiet spell refills the whole burst, no more.
+	st.runs = nil
+	for i := 0; i < 2*Burst; i++ {
+		serveAt(t, st, &lim, "alice", "/alice/", body(t, good()), now.Add(time.Hour))
+	}
+	if len(st.runs) != Burst {
+		t.Fatalf("after an hour: %d recorded, want %d", len(st.runs), Burst)
+	}
 }
 
 func TestServeRecords(t *testing.T) {
