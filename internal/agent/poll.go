@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/client"
-
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
