@@ -33,6 +33,7 @@ var migrations = []migration{
 	{"audit coverage per stored file, and each client's last audit (audit.go)", migrateAudit},
 	{"a retention policy per replication destination", migrateReplicaRetention},
 	{"the last agent runs each client reported (agentruns.go)", migrateAgentRuns},
+	{"replica tenants, pinned fingerprints of rest: destinations, replicas' retention runs (replication.go)", migrateReplicaTenants},
 }
 
 // baseline is the schema before migrations existed. It keeps IF NOT
