@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -74,7 +75,7 @@ func TestClosureKeepsWhatTheReplicaKeeps(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		want, err := closure(ctx, log, prim, primBe, rep, repBe)
+		want, err := closure(ctx, log, prim, primBe, rep, repBe, prim.ManifestRefs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,5 +146,74 @@ func TestClosureKeepsWhatTheReplicaKeeps(t *testing.T) {
 	id := rep.BlobID(blob.Data, []byte("only in the first"))
 	if b, err := rep.LoadBlob(ctx, blob.Data, id); err != nil || string(b) != "only in the first" {
 		t.Fatalf("the reused blob from the replica: %q, %v", b, err)
+	}
+}
+
+// TestClosureCachesManifests: a second pass over a primary whose
+// snapshots did not change reads no manifest; a new snapshot's is read
+// once; the cache stays within its bound, dropping the least recently
+// used snapshot.
+func TestClosureCachesManifests(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	opts := repository.Options{KDF: &crypto.KDFParams{Memory: 8 * 1024, Time: 1, Threads: 1}, CacheDir: t.TempDir()}
+	primBe, repBe := mem.New(), mem.New()
+	prim, err := repository.Init(ctx, primBe, []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := newManifestCache(maxCachedRefs)
+	var reads atomic.Int64
+	pass := func() {
+		t.Helper()
+		var rep *repository.Repository
+		if _, err := repBe.Stat(ctx, backend.Handle{Type: backend.Config, Name: "config"}); err == nil {
+			if rep, err = repository.Open(ctx, repBe, []byte("pw"), repository.Options{CacheDir: t.TempDir()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		read := func(ctx context.Context, s *repository.Snapshot) ([]snapshot.Ref, error) {
+			reads.Add(1)
+			return prim.ManifestRefs(ctx, s)
+		}
+		want, err := closure(ctx, log, prim, primBe, rep, repBe, cache.refs("bob/laptop", read))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := replicate.Sync(ctx, primBe, repBe, replicate.Options{SpoolDir: t.TempDir(), Want: want}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(t, prim, "a", "b")
+	commit(t, prim, "c")
+	pass()
+	if n := reads.Load(); n != 2 {
+		t.Fatalf("first pass read %d manifests, want 2", n)
+	}
+	reads.Store(0)
+	pass()
+	if n := reads.Load(); n != 0 {
+		t.Fatalf("second pass over unchanged snapshots read %d manifests", n)
+	}
+	commit(t, prim, "d")
+	pass()
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("a pass after one new snapshot read %d manifests, want 1", n)
+	}
+	if got := names(t, repBe, backend.Snapshots); len(got) != 3 {
+		t.Fatalf("replica holds %d snapshots, want 3", len(got))
+	}
+
+	// The bound: room for two refs; a third evicts the least recently used.
+	small := newManifestCache(2)
+	small.put(manifestKey{"r", "1"}, []snapshot.Ref{{ID: blob.ID{1}}})
+	small.put(manifestKey{"r", "2"}, []snapshot.Ref{{ID: blob.ID{2}}})
+	small.get(manifestKey{"r", "1"})
+	small.put(manifestKey{"r", "3"}, []snapshot.Ref{{ID: blob.ID{3}}})
+	if _, ok := small.get(manifestKey{"r", "2"}); ok || small.len() != 2 {
+		t.Fatalf("after a third entry: %d cached, the least recently used kept: %v", small.len(), ok)
+	}
+	if _, ok := small.get(manifestKey{"r", "1"}); !ok {
+		t.Fatal("the recently used entry was evicted")
 	}
 }
