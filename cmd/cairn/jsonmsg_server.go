@@ -32,6 +32,7 @@ type clientAddedJSON struct {
 	Name        string `json:"name"`
 	Quota       uint64 `json:"quota"`
 	AppendOnly  bool   `json:"append_only"`
+	Replica     bool   `json:"replica"`
 	Password    string `json:"password,omitempty"`
 }
 
