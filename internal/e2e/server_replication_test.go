@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -558,6 +559,25 @@ func TestServerReplicatesToAnotherServer(t *testing.T) {
 	} else if os.Getenv("CI") == "true" {
 		t.Fatal("restic is not installed (.ci/run installs Debian's)")
 	}
+
+	// A second snapshot, then a forget on the primary: the far replica
+	// keeps every snapshot (a deletion on the primary is never mirrored)
+	// and restores each byte-identically.
+	primary := filepath.Join(s.data, "repos", "bob", "laptop")
+	writeRandom(t, filepath.Join(src, "b"), 300<<10)
+	second := contentHashes(t, src)
+	s.ok("-r", s.url("bob", "laptop"), "backup", src)
+	snap2 := newSnapshot(t, primary, []string{snap})
+	s.waitReplicated(t, "far", "bob", "laptop", snap2, 2*time.Minute)
+	s.ok("-r", s.url("bob", "laptop"), "forget", snap[:8])
+	if slices.Contains(snapshotFiles(t, primary), snap) {
+		t.Fatalf("forget on the primary left %.8s", snap)
+	}
+	if got := replicaSnapshotIDs(t, s, farRepo, ownerKey); !slices.Equal(got, slices.Sorted(slices.Values([]string{snap, snap2}))) {
+		t.Fatalf("the far replica lists %v after a forget on the primary, want both", short(got))
+	}
+	restoreMatches(t, s, farRepo, ownerKey, snap, src, want, nil)
+	restoreMatches(t, s, farRepo, ownerKey, snap2, src, second, nil)
 
 	// Another server at the far address (another identity): the next
 	// pass fails with the mismatch, and nothing reaches it.
