@@ -143,6 +143,8 @@ func restoreMatches(t *testing.T, s *serverEnv, loc, ownerKey, snapshot, src str
 // and alice's restic snapshot to the directory. Each replica restores
 // byte-identically with nothing but itself and the owner key (restic's
 // with its password); status, destination show and /metrics report it.
+// Given its own retention, the bucket keeps what that policy keeps while
+// the directory keeps every snapshot, also one forgotten on the primary.
 func TestServerReplicatesOnCommit(t *testing.T) {
 	minio := minioserver.Start(t)
 	s := startCairnServer(t)
@@ -193,8 +195,31 @@ func TestServerReplicatesOnCommit(t *testing.T) {
 		t.Logf("bob/laptop on %s: replicated %v after the commit returned", dest, took.Round(time.Millisecond))
 	}
 	restoreMatches(t, s, filepath.Join(replicas, "bob", "laptop"), ownerKey, "latest", src, want, nil)
-	restoreMatches(t, s, s3loc+"/bob/laptop", ownerKey, "latest", src, want,
-		map[string]string{"AWS_ACCESS_KEY_ID": minioserver.AccessKey, "AWS_SECRET_ACCESS_KEY": minioserver.SecretKey})
+	aws := map[string]string{"AWS_ACCESS_KEY_ID": minioserver.AccessKey, "AWS_SECRET_ACCESS_KEY": minioserver.SecretKey}
+	restoreMatches(t, s, s3loc+"/bob/laptop", ownerKey, "latest", src, want, aws)
+
+	// The bucket gets its own retention (the last snapshot, grace 0). After
+	// a second backup and a forget of the first on the primary, the bucket
+	// holds the second only (its policy), the directory both (it keeps
+	// everything), and each restores what it keeps on its own.
+	s.ok("server", "destination", "set", "minio", "--keep-last", "1", "--grace", "0s", "--retention-every", "1s")
+	writeRandom(t, filepath.Join(src, "sub", "b"), 200<<10)
+	want2 := contentHashes(t, src)
+	s.ok("-r", repo, "backup", src)
+	snap2 := newSnapshot(t, primary, []string{snap})
+	s.waitReplicated(t, "disk", "bob", "laptop", snap2, 30*time.Second)
+	waitFor(t, time.Minute, "the bucket keeps the last snapshot only", func() bool {
+		keys := bucketKeys(t, minio, "replicas", "site2/bob/laptop/snapshots/")
+		return len(keys) == 1 && strings.HasSuffix(keys[0], snap2)
+	})
+	s.ok("-r", repo, "forget", snap[:8])
+	if got := snapshotFiles(t, filepath.Join(replicas, "bob", "laptop")); len(got) != 2 {
+		t.Fatalf("the directory replica holds %d snapshots after a forget on the primary, want 2", len(got))
+	}
+	restoreMatches(t, s, s3loc+"/bob/laptop", ownerKey, snap2, src, want2, aws)
+	restoreMatches(t, s, filepath.Join(replicas, "bob", "laptop"), ownerKey, snap, src, want, nil)
+	restoreMatches(t, s, filepath.Join(replicas, "bob", "laptop"), ownerKey, snap2, src, want2, nil)
+	snap = snap2
 
 	// alice backs up with restic: replicated to the directory only.
 	if _, err := exec.LookPath("restic"); err == nil {
