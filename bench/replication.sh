@@ -55,6 +55,7 @@ RW=$WORK/replbench
 rm -rf "$RW" && mkdir -p "$RW"/{bin,logs}
 log "building cairn"
 (cd "$ROOT" && go build -o "$RW/bin/cairn" ./cmd/cairn) || die "cairn does not build"
+REV=$(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- . ':!bench' || echo "+changes")
 CAIRN=$RW/bin/cairn
 
 PIDS=()
@@ -211,7 +212,7 @@ mkdir -p "$ROOT/bench/results"
 {
 	echo "bench/replication.sh  $(date -u +%FT%TZ)  host $(hostname)  $(nproc) cores  load $LOAD_START at the start, $LOAD_END at the end"
 	echo "source $SRC: $(find "$SRC" -type f | wc -l) files, $(du -sb "$SRC" | cut -f1) bytes; $ROUNDS rounds, medians (min-max)"
-	echo "cairn $(cd "$ROOT" && git rev-parse --short HEAD); primary repository after the backup $(col initial dir 5 | median) bytes; three destinations replicating at once"
+	echo "cairn $REV; primary repository after the backup $(col initial dir 5 | median | cut -d. -f1) bytes; three destinations replicating at once"
 	echo
 	printf '%-12s %-24s %-24s %-14s %s\n' destination "initial lag s" "change lag s" "initial MiB/s" "restore from it alone"
 	for d in dir s3 rest; do
