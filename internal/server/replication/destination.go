@@ -321,10 +321,14 @@ func interruptedReplica(dir string) bool {
 
 // OpenReplica opens the replica of repo (<client>/<repository…>) on d for
 // the audit (internal/server/audit), which reads and heals it; done
-// releases it. src is the primary.
+// releases it. src is the primary. A rest: destination's far server must
+// present its pinned fingerprint.
 func OpenReplica(ctx context.Context, d state.Destination, repo string, src backend.Backend) (be backend.Backend, done func(), err error) {
 	t, err := connect(ctx, d, slog.New(slog.DiscardHandler))
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := t.checkServer(ctx); err != nil {
 		return nil, nil, err
 	}
 	be, err = t.replica(ctx, repo, src)
