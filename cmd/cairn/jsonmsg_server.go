@@ -56,6 +56,7 @@ type clientJSON struct {
 	Name         string           `json:"name"`
 	AppendOnly   bool             `json:"append_only"`
 	Disabled     bool             `json:"disabled"`
+	Replica      bool             `json:"replica"`
 	Quota        int64            `json:"quota"`
 	MinInterval  string           `json:"min_interval"`
 	StoredBytes  int64            `json:"stored_bytes"`
@@ -69,7 +70,7 @@ type clientJSON struct {
 
 func newClientJSON(c state.Client, stored int64) clientJSON {
 	m := clientJSON{
-		MessageType: "client", Name: c.Name, AppendOnly: c.AppendOnly, Disabled: c.Disabled, Quota: c.Quota,
+		MessageType: "client", Name: c.Name, AppendOnly: c.AppendOnly, Disabled: c.Disabled, Replica: c.Replica, Quota: c.Quota,
 		MinInterval: c.MinInterval.String(), StoredBytes: stored, Snapshots: int64(c.Snapshots),
 		Requests: int64(c.Requests), Errors: int64(c.Errors), Created: c.Created.Format(time.RFC3339),
 	}

@@ -443,6 +443,13 @@ func startReplicaServer(t *testing.T, listen string) *serverEnv {
 	if !strings.Contains(out, "replica tenant") {
 		t.Fatalf("client add --replica:\n%s", out)
 	}
+	var shown struct {
+		Replica bool `json:"replica"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("server", "client", "show", "site1", "--json").stdout), &shown); err != nil || !shown.Replica {
+		t.Fatalf("client show site1 --json: replica %v, %v", shown.Replica, err)
+	}
+	expectExit(t, e.run("server", "client", "add", "x", "--replica", "--append-only=false", "--password-file", pw), 1, "--replica is append-only")
 	if listen != "" {
 		far.start(t, "--listen", listen)
 	} else {
