@@ -2,7 +2,10 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -215,5 +218,58 @@ func TestClosureCachesManifests(t *testing.T) {
 	}
 	if _, ok := small.get(manifestKey{"r", "1"}); !ok {
 		t.Fatal("the recently used entry was evicted")
+	}
+}
+
+// TestManifestCacheReadsOnceForConcurrentPasses: workers that want the
+// same manifest at once (several destinations after one commit) wait for
+// one read; a failed read is not cached.
+func TestManifestCacheReadsOnceForConcurrentPasses(t *testing.T) {
+	c := newManifestCache(maxCachedRefs)
+	var reads atomic.Int64
+	release := make(chan struct{})
+	load := func(ctx context.Context, s *repository.Snapshot) ([]snapshot.Ref, error) {
+		reads.Add(1)
+		<-release
+		return []snapshot.Ref{{ID: blob.ID{2}}, {ID: blob.ID{1}}}, nil
+	}
+	snap := &repository.Snapshot{ID: blob.ID{9}}
+	var wg sync.WaitGroup
+	got := make([][]snapshot.Ref, 3)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			refs, err := c.refs("bob/laptop", load)(context.Background(), snap)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = refs
+		}()
+	}
+	// The first read blocks until released; the others find it in flight
+	// or, if they come later, in the cache: one read either way.
+	for reads.Load() == 0 {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if n := reads.Load(); n != 1 || c.len() != 1 {
+		t.Fatalf("%d reads for three concurrent passes", n)
+	}
+	for _, refs := range got {
+		if len(refs) != 2 || refs[0].ID != (blob.ID{1}) {
+			t.Fatalf("refs %v, want two, sorted", refs)
+		}
+	}
+	failing := func(context.Context, *repository.Snapshot) ([]snapshot.Ref, error) {
+		return nil, errors.New("unreadable")
+	}
+	other := &repository.Snapshot{ID: blob.ID{8}}
+	if _, err := c.refs("bob/laptop", failing)(context.Background(), other); err == nil {
+		t.Fatal("a failed read succeeded")
+	}
+	if _, ok := c.get(manifestKey{"bob/laptop", other.ID.String()}); ok {
+		t.Fatal("a failed read was cached")
 	}
 }

@@ -20,10 +20,18 @@ import (
 type manifestCache struct {
 	max int // refs
 
-	mu    sync.Mutex
-	n     int // refs held
-	order *list.List
-	byKey map[manifestKey]*list.Element
+	mu       sync.Mutex
+	n        int // refs held
+	order    *list.List
+	byKey    map[manifestKey]*list.Element
+	inFlight map[manifestKey]*manifestRead // reads under way: workers that want the same manifest wait for one read
+}
+
+// manifestRead is one read of a manifest that other workers wait for.
+type manifestRead struct {
+	done chan struct{}
+	refs []snapshot.Ref // sorted and unique; nil after an error
+	err  error
 }
 
 type manifestKey struct {
@@ -41,7 +49,7 @@ type manifestEntry struct {
 const maxCachedRefs = 1 << 20
 
 func newManifestCache(max int) *manifestCache {
-	return &manifestCache{max: max, order: list.New(), byKey: map[manifestKey]*list.Element{}}
+	return &manifestCache{max: max, order: list.New(), byKey: map[manifestKey]*list.Element{}, inFlight: map[manifestKey]*manifestRead{}}
 }
 
 // refs returns a reader of repo's manifests for prune.MarkWith: what the
@@ -49,15 +57,39 @@ func newManifestCache(max int) *manifestCache {
 func (c *manifestCache) refs(repo string, load manifestReader) manifestReader {
 	return func(ctx context.Context, s *repository.Snapshot) ([]snapshot.Ref, error) {
 		k := manifestKey{repo, s.ID.String()}
-		if refs, ok := c.get(k); ok {
+		c.mu.Lock()
+		if refs, ok := c.getLocked(k); ok {
+			c.mu.Unlock()
 			return refs, nil
 		}
+		if r, ok := c.inFlight[k]; ok {
+			c.mu.Unlock()
+			select {
+			case <-r.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if r.err != nil {
+				return nil, r.err
+			}
+			return slices.Clone(r.refs), nil
+		}
+		r := &manifestRead{done: make(chan struct{})}
+		c.inFlight[k] = r
+		c.mu.Unlock()
 		refs, err := load(ctx, s)
+		if err == nil {
+			refs = snapshot.SortRefs(refs)
+			c.put(k, refs)
+		}
+		r.refs, r.err = refs, err
+		c.mu.Lock()
+		delete(c.inFlight, k)
+		c.mu.Unlock()
+		close(r.done)
 		if err != nil {
 			return nil, err
 		}
-		refs = snapshot.SortRefs(refs)
-		c.put(k, refs)
 		return slices.Clone(refs), nil
 	}
 }
@@ -67,6 +99,10 @@ func (c *manifestCache) refs(repo string, load manifestReader) manifestReader {
 func (c *manifestCache) get(k manifestKey) ([]snapshot.Ref, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.getLocked(k)
+}
+
+func (c *manifestCache) getLocked(k manifestKey) ([]snapshot.Ref, bool) {
 	e, ok := c.byKey[k]
 	if !ok {
 		return nil, false
