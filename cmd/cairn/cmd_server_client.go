@@ -66,6 +66,7 @@ type ServerClientAddOptions struct {
 	Quota        string
 	AppendOnly   bool
 	MinInterval  time.Duration
+	Replica      bool
 }
 
 func newServerClientAddCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -75,9 +76,18 @@ func newServerClientAddCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Com
 		Short: "Add a client",
 		Long: `Add a client. Without --password-file a random password is generated and
 printed once. Clients are append-only unless --append-only=false: they can
-create files but never delete or overwrite them (restic lock files excepted).`,
+create files but never delete or overwrite them (restic lock files excepted).
+
+--replica adds a replica tenant: another cairn server that replicates its
+clients' repositories here (cairn server destination add … --location
+rest:https://NAME@THIS-HOST/NAME there). This server stores its files
+content-named (each checked against the SHA-256 its name is), never
+overwrites or deletes them, holds them to the quota, and never opens them:
+it has no key to them. A replica stays until you remove the client. The
+owner restores from it with the tenant's credentials and the owner key.`,
 		Example: `  cairn server client add laptop --quota 200GiB
-  cairn server client add db1 --password-file db1.pass --min-interval 1h`,
+  cairn server client add db1 --password-file db1.pass --min-interval 1h
+  cairn server client add site1 --replica --quota 2TiB`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error { return runServerClientAdd(c.Context(), g, opts, ao, a[0]) },
 	}
@@ -86,6 +96,7 @@ create files but never delete or overwrite them (restic lock files excepted).`,
 	f.StringVar(&ao.Quota, "quota", "", "most bytes the client may store, e.g. 200GiB (default: unlimited)")
 	f.BoolVar(&ao.AppendOnly, "append-only", true, "refuse deletes (except restic locks) and overwrites")
 	f.DurationVar(&ao.MinInterval, "min-interval", 0, "refuse snapshots closer together than this, e.g. 1h")
+	f.BoolVar(&ao.Replica, "replica", false, "a replica tenant: another cairn server's copies of its repositories, stored content-named, append-only")
 	return c
 }
 
@@ -101,6 +112,9 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	if ao.MinInterval < 0 {
 		return usageError{errors.New("--min-interval must not be negative")}
 	}
+	if ao.Replica && (!ao.AppendOnly || ao.MinInterval != 0) {
+		return usageError{errors.New("--replica is append-only and takes copies as they come: give neither --append-only=false nor --min-interval")}
+	}
 	pw, generated, err := clientPassword(ao.PasswordFile)
 	if err != nil {
 		return err
@@ -110,7 +124,7 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	defer d.Close()
-	c := state.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now()}
+	c := state.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now(), Replica: ao.Replica}
 	err = d.NewClient(ctx, c, pw)
 	if errors.Is(err, state.ErrClientExists) {
 		return withHint(err, "choose another name, or `cairn server client passwd %s`", name)
@@ -119,7 +133,7 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	if g.JSON {
-		out := clientAddedJSON{MessageType: "client_added", Name: name, Quota: quota, AppendOnly: ao.AppendOnly}
+		out := clientAddedJSON{MessageType: "client_added", Name: name, Quota: quota, AppendOnly: ao.AppendOnly, Replica: ao.Replica}
 		if generated {
 			out.Password = string(pw)
 		}
@@ -129,6 +143,11 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	if generated {
 		g.printf("password: %s\n", pw)
 		g.printf("It is shown only now; store it on the client.\n")
+	}
+	if ao.Replica {
+		g.printf("replica tenant: on the primary server, `cairn server destination add NAME --location rest:https://%s@HOST:PORT/%s --credentials-file FILE --server-fingerprint FP --all` (FP: `cairn server fingerprint` here)\n", name, name)
+		g.printf("replicas: rest:https://%s:PASSWORD@HOST:PORT/%s/CLIENT/REPO, kept until you remove the client\n", name, name)
+		return nil
 	}
 	g.printf("repository URL: rest:https://%s:PASSWORD@HOST:PORT/%s/REPO (http:// on loopback)\n", name, name)
 	return nil
@@ -430,6 +449,9 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, d *datadir.Data,
 	fmt.Fprintf(tw, "stored:\t%s\n", formatBytes(uint64(stored)))
 	fmt.Fprintf(tw, "quota:\t%s\n", quotaText(c.Quota))
 	fmt.Fprintf(tw, "append-only:\t%v\n", c.AppendOnly)
+	if c.Replica {
+		fmt.Fprintf(tw, "replica:\tyes: another cairn server's copies, stored content-named, never overwritten or deleted\n")
+	}
 	fmt.Fprintf(tw, "disabled:\t%v\n", c.Disabled)
 	fmt.Fprintf(tw, "min interval:\t%s\n", interval)
 	fmt.Fprintf(tw, "requests:\t%d (%d refused or failed)\n", c.Requests, c.Errors)

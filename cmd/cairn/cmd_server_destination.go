@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/retention"
@@ -76,6 +77,8 @@ type ServerDestinationAddOptions struct {
 	Concurrency     int
 	ReconcileEvery  time.Duration
 	Retention       destinationRetention
+	// ServerFingerprint is a rest: destination's far server's, pinned.
+	ServerFingerprint string
 }
 
 func newServerDestinationAddCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -86,15 +89,20 @@ func newServerDestinationAddCommand(g *GlobalOptions, opts *ServerOptions) *cobr
 		Long: `Add a destination. Give the clients it replicates (--clients a,b) or --all.
 For s3: the credentials file is an AWS credentials file ([default] with
 aws_access_key_id and aws_secret_access_key); without one the server's
-environment (AWS_ACCESS_KEY_ID, …) is used. For rest: put the far client's
-name in the URL (rest:https://NAME@HOST:PORT/NAME) and its password on the
-first line of the credentials file. The file is read at each connection;
-only its path is recorded.`,
+environment (AWS_ACCESS_KEY_ID, …) is used. For rest: (another cairn
+server) the far server's operator adds a replica tenant there (cairn
+server client add NAME --replica); put its name in the URL
+(rest:https://NAME@HOST:PORT/NAME), its password on the first line of the
+credentials file, and the far server's fingerprint (cairn server
+fingerprint there) in --server-fingerprint: every connection checks it. A
+rest: destination keeps every snapshot (the far server deletes nothing),
+so it takes no --keep-* rules. The credentials file is read at each
+connection; only its path is recorded.`,
 		Example: `  cairn server destination add usb --location /mnt/usb/cairn --all
   cairn server destination add offsite --location s3:https://s3.example.com/backups \
       --credentials-file /etc/cairn/offsite.aws --clients laptop,db1 --bandwidth 20MiB/s --keep-daily 7
-  cairn server destination add far --location rest:https://laptop@far.example.com/laptop \
-      --credentials-file /etc/cairn/far.pw --clients laptop`,
+  cairn server destination add far --location rest:https://site1@far.example.com/site1 \
+      --credentials-file /etc/cairn/far.pw --server-fingerprint SHA256:1afb-… --all`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
 			return runServerDestinationAdd(c.Context(), g, opts, ao, a[0])
@@ -108,6 +116,7 @@ only its path is recorded.`,
 	f.StringVar(&ao.Bandwidth, "bandwidth", "", "most bytes a second read for this destination, e.g. 20MiB/s (default: unlimited)")
 	f.IntVar(&ao.Concurrency, "concurrency", 4, "files copied at once")
 	f.DurationVar(&ao.ReconcileEvery, "reconcile-every", 15*time.Minute, "how often every replica is compared with its primary and healed")
+	f.StringVar(&ao.ServerFingerprint, "server-fingerprint", "", "rest: the far cairn server's fingerprint, as `cairn server fingerprint` prints it there (required for rest:)")
 	ao.Retention.flags(c)
 	return c
 }
@@ -235,6 +244,12 @@ func runServerDestinationSet(ctx context.Context, g *GlobalOptions, opts *Server
 		return err
 	}
 	defer d.Close()
+	if x, err := d.State.Destination(ctx, name); err == nil {
+		x.Retention = p
+		if err := replication.CheckRetention(x); err != nil {
+			return usageError{err}
+		}
+	}
 	err = d.State.SetDestinationRetention(ctx, name, p)
 	if errors.Is(err, state.ErrNoDestination) {
 		return withHint(err, "see `cairn server destination list`")
@@ -304,11 +319,15 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 		return err
 	}
 	dest, err := replication.CheckDestination(state.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
-		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now(), Retention: ret}, d.Dir, storage)
+		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now(), Retention: ret,
+		ServerFingerprint: ao.ServerFingerprint}, d.Dir, storage)
 	if err != nil {
 		return usageError{err}
 	}
 	if err := replication.Reach(ctx, dest); err != nil {
+		if errors.Is(err, rest.ErrFingerprint) {
+			return withHint(err, "ask the far server's operator for `cairn server fingerprint`; do not continue if they differ")
+		}
 		return withHint(err, "check --location and --credentials-file")
 	}
 	err = d.State.AddDestination(ctx, dest)
@@ -413,6 +432,9 @@ func runServerDestinationShow(ctx context.Context, g *GlobalOptions, d *datadir.
 	fmt.Fprintf(tw, "concurrency:\t%d files at once\n", x.Concurrency)
 	fmt.Fprintf(tw, "reconciles:\tevery %s\n", x.ReconcileEvery)
 	fmt.Fprintf(tw, "retention:\t%s\n", retentionText(x.Retention))
+	if x.ServerFingerprint != "" {
+		fmt.Fprintf(tw, "fingerprint:\t%s (pinned)\n", displayText(x.ServerFingerprint))
+	}
 	fmt.Fprintf(tw, "added:\t%s\n", x.Created.Local().Format("2006-01-02 15:04:05 MST"))
 	if err := tw.Flush(); err != nil {
 		return err
@@ -422,7 +444,35 @@ func runServerDestinationShow(ctx context.Context, g *GlobalOptions, d *datadir.
 		return nil
 	}
 	fmt.Fprintln(g.stdout)
-	return printReplicaRows(g, mine, now, false)
+	if err := printReplicaRows(g, mine, now, false); err != nil {
+		return err
+	}
+	if x.Retention != nil {
+		return printRetentionRuns(g, mine, now)
+	}
+	return nil
+}
+
+// printRetentionRuns lists each replica's last retention run: when, what
+// it kept and removed, or where it stopped.
+func printRetentionRuns(g *GlobalOptions, rows []replication.Row, now time.Time) error {
+	fmt.Fprintln(g.stdout)
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT\tREPO\tLAST RETENTION\tKEPT\tREMOVED\tPACKS DELETED\tFREED\tERROR")
+	for _, r := range rows {
+		run := r.Retention
+		if run.At.IsZero() {
+			fmt.Fprintf(tw, "%s\t%s\tnot yet\t-\t-\t-\t-\t-\n", displayText(r.Client), displayText(r.Repo))
+			continue
+		}
+		errText := "-"
+		if run.Error != "" {
+			errText = displayText(run.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", displayText(r.Client), displayText(r.Repo), backupAge(run.At, now),
+			run.Kept, run.Removed, run.Packs, formatBytes(uint64(run.Freed)), errText)
+	}
+	return tw.Flush()
 }
 
 func runServerDestinationRemove(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {

@@ -35,23 +35,26 @@ type destinationJSON struct {
 	ReconcileEvery  string   `json:"reconcile_every"`
 	Created         string   `json:"created"`
 	Retention       *string  `json:"retention"` // null: replicas keep every snapshot
+	// ServerFingerprint is a rest: destination's pinned far server; "".
+	ServerFingerprint string `json:"server_fingerprint"`
 }
 
 // destinationShowJSON is `server destination show`'s message: the
 // destination and its replicas.
 type destinationShowJSON struct {
-	MessageType     string        `json:"message_type"` // "destination"
-	Name            string        `json:"name"`
-	Location        string        `json:"location"`
-	CredentialsFile string        `json:"credentials_file"`
-	Clients         []string      `json:"clients"`
-	All             bool          `json:"all"`
-	Bandwidth       int64         `json:"bandwidth"`
-	Concurrency     int           `json:"concurrency"`
-	ReconcileEvery  string        `json:"reconcile_every"`
-	Created         string        `json:"created"`
-	Retention       *string       `json:"retention"`
-	Replicas        []replicaJSON `json:"replicas"`
+	MessageType       string        `json:"message_type"` // "destination"
+	Name              string        `json:"name"`
+	Location          string        `json:"location"`
+	CredentialsFile   string        `json:"credentials_file"`
+	Clients           []string      `json:"clients"`
+	All               bool          `json:"all"`
+	Bandwidth         int64         `json:"bandwidth"`
+	Concurrency       int           `json:"concurrency"`
+	ReconcileEvery    string        `json:"reconcile_every"`
+	Created           string        `json:"created"`
+	Retention         *string       `json:"retention"`
+	ServerFingerprint string        `json:"server_fingerprint"`
+	Replicas          []replicaJSON `json:"replicas"`
 }
 
 // destinationRemovedJSON is `server destination remove`'s message.
@@ -64,7 +67,7 @@ type destinationRemovedJSON struct {
 func destinationMessage(d state.Destination, messageType string) destinationJSON {
 	m := destinationJSON{MessageType: messageType, Name: d.Name, Location: location.Redact(d.Location), CredentialsFile: d.CredentialsFile,
 		Clients: append([]string{}, d.Clients...), All: len(d.Clients) == 0, Bandwidth: d.Bandwidth, Concurrency: d.Concurrency,
-		ReconcileEvery: d.ReconcileEvery.String(), Created: d.Created.Format(time.RFC3339)}
+		ReconcileEvery: d.ReconcileEvery.String(), Created: d.Created.Format(time.RFC3339), ServerFingerprint: d.ServerFingerprint}
 	if d.Retention != nil {
 		r := d.Retention.String()
 		m.Retention = &r
@@ -76,7 +79,7 @@ func destinationShowMessage(d state.Destination, rows []replication.Row) destina
 	m := destinationMessage(d, "destination")
 	return destinationShowJSON{MessageType: m.MessageType, Name: m.Name, Location: m.Location, CredentialsFile: m.CredentialsFile,
 		Clients: m.Clients, All: m.All, Bandwidth: m.Bandwidth, Concurrency: m.Concurrency, ReconcileEvery: m.ReconcileEvery,
-		Created: m.Created, Retention: m.Retention, Replicas: replicaMessages(rows)}
+		Created: m.Created, Retention: m.Retention, ServerFingerprint: m.ServerFingerprint, Replicas: replicaMessages(rows)}
 }
 
 // replicaJSON is one repository's replica on one destination, of
@@ -95,6 +98,20 @@ type replicaJSON struct {
 	LastError    string  `json:"last_error"`
 	ErrorTime    *string `json:"error_time"`
 	Failures     int     `json:"failures"`
+	// RetentionRun is the destination's last retention run on the
+	// replica; null before the first (or without a policy).
+	RetentionRun *retentionRunJSON `json:"retention_run"`
+}
+
+// retentionRunJSON is what a destination's retention last did on a
+// replica.
+type retentionRunJSON struct {
+	At           string `json:"at"`
+	Kept         int    `json:"kept"`
+	Removed      int    `json:"removed"`
+	PacksDeleted int    `json:"packs_deleted"`
+	BytesFreed   int64  `json:"bytes_freed"`
+	Error        string `json:"error"`
 }
 
 func replicaMessages(rows []replication.Row) []replicaJSON {
@@ -106,9 +123,14 @@ func replicaMessages(rows []replication.Row) []replicaJSON {
 		return &s
 	}
 	return listOf(rows, func(r replication.Row) replicaJSON {
-		return replicaJSON{MessageType: "replica", Destination: r.Destination, Client: r.Client, Repo: r.Repo,
+		m := replicaJSON{MessageType: "replica", Destination: r.Destination, Client: r.Client, Repo: r.Repo,
 			Snapshot: r.Snapshot, SnapshotTime: ts(r.SnapshotTime), ReplicatedAt: ts(r.ReplicatedAt),
 			LagSeconds: r.Lag.Seconds(), LagBytes: r.LagBytes, LastError: r.LastError, ErrorTime: ts(r.ErrorAt), Failures: r.Failures}
+		if run := r.Retention; !run.At.IsZero() {
+			m.RetentionRun = &retentionRunJSON{At: run.At.Format(time.RFC3339Nano), Kept: run.Kept, Removed: run.Removed,
+				PacksDeleted: run.Packs, BytesFreed: run.Freed, Error: run.Error}
+		}
+		return m
 	})
 }
 

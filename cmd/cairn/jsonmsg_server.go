@@ -32,6 +32,7 @@ type clientAddedJSON struct {
 	Name        string `json:"name"`
 	Quota       uint64 `json:"quota"`
 	AppendOnly  bool   `json:"append_only"`
+	Replica     bool   `json:"replica"`
 	Password    string `json:"password,omitempty"`
 }
 
@@ -55,6 +56,7 @@ type clientJSON struct {
 	Name         string           `json:"name"`
 	AppendOnly   bool             `json:"append_only"`
 	Disabled     bool             `json:"disabled"`
+	Replica      bool             `json:"replica"`
 	Quota        int64            `json:"quota"`
 	MinInterval  string           `json:"min_interval"`
 	StoredBytes  int64            `json:"stored_bytes"`
@@ -68,7 +70,7 @@ type clientJSON struct {
 
 func newClientJSON(c state.Client, stored int64) clientJSON {
 	m := clientJSON{
-		MessageType: "client", Name: c.Name, AppendOnly: c.AppendOnly, Disabled: c.Disabled, Quota: c.Quota,
+		MessageType: "client", Name: c.Name, AppendOnly: c.AppendOnly, Disabled: c.Disabled, Replica: c.Replica, Quota: c.Quota,
 		MinInterval: c.MinInterval.String(), StoredBytes: stored, Snapshots: int64(c.Snapshots),
 		Requests: int64(c.Requests), Errors: int64(c.Errors), Created: c.Created.Format(time.RFC3339),
 	}

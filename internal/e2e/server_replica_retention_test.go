@@ -183,6 +183,32 @@ func TestServerReplicaRetention(t *testing.T) {
 		t.Fatalf("replica all lists %v, want %v", short(got), short(want))
 	}
 	restoreMatches(t, s, oneRepl, ownerKey, snap3, src, want, nil)
+
+	// destination show reports each replica's last retention run: it kept
+	// the one snapshot, with no error; the destination without a policy
+	// has none.
+	var shown struct {
+		Replicas []struct {
+			Run *struct {
+				At      string `json:"at"`
+				Kept    int    `json:"kept"`
+				Removed int    `json:"removed"`
+				Error   string `json:"error"`
+			} `json:"retention_run"`
+		} `json:"replicas"`
+	}
+	if err := json.Unmarshal([]byte(s.ok("server", "destination", "show", "one", "--json").stdout), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if len(shown.Replicas) != 1 || shown.Replicas[0].Run == nil || shown.Replicas[0].Run.Kept != 1 || shown.Replicas[0].Run.Error != "" {
+		t.Fatalf("destination show one --json: retention runs %+v", shown.Replicas)
+	}
+	if show := s.ok("server", "destination", "show", "one").stdout; !strings.Contains(show, "LAST RETENTION") {
+		t.Fatalf("destination show one:\n%s", show)
+	}
+	if show := s.ok("server", "destination", "show", "all").stdout; strings.Contains(show, "LAST RETENTION") {
+		t.Fatalf("destination show all (no policy) lists retention runs:\n%s", show)
+	}
 	for _, loc := range []string{oneRepl, allRepl} {
 		elsewhere := t.TempDir()
 		if r := s.runWith(map[string]string{"HOME": elsewhere, "XDG_CACHE_HOME": filepath.Join(elsewhere, "cache")},

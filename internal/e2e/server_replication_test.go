@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -142,6 +143,8 @@ func restoreMatches(t *testing.T, s *serverEnv, loc, ownerKey, snapshot, src str
 // and alice's restic snapshot to the directory. Each replica restores
 // byte-identically with nothing but itself and the owner key (restic's
 // with its password); status, destination show and /metrics report it.
+// Given its own retention, the bucket keeps what that policy keeps while
+// the directory keeps every snapshot, also one forgotten on the primary.
 func TestServerReplicatesOnCommit(t *testing.T) {
 	minio := minioserver.Start(t)
 	s := startCairnServer(t)
@@ -192,8 +195,31 @@ func TestServerReplicatesOnCommit(t *testing.T) {
 		t.Logf("bob/laptop on %s: replicated %v after the commit returned", dest, took.Round(time.Millisecond))
 	}
 	restoreMatches(t, s, filepath.Join(replicas, "bob", "laptop"), ownerKey, "latest", src, want, nil)
-	restoreMatches(t, s, s3loc+"/bob/laptop", ownerKey, "latest", src, want,
-		map[string]string{"AWS_ACCESS_KEY_ID": minioserver.AccessKey, "AWS_SECRET_ACCESS_KEY": minioserver.SecretKey})
+	aws := map[string]string{"AWS_ACCESS_KEY_ID": minioserver.AccessKey, "AWS_SECRET_ACCESS_KEY": minioserver.SecretKey}
+	restoreMatches(t, s, s3loc+"/bob/laptop", ownerKey, "latest", src, want, aws)
+
+	// The bucket gets its own retention (the last snapshot, grace 0). After
+	// a second backup and a forget of the first on the primary, the bucket
+	// holds the second only (its policy), the directory both (it keeps
+	// everything), and each restores what it keeps on its own.
+	s.ok("server", "destination", "set", "minio", "--keep-last", "1", "--grace", "0s", "--retention-every", "1s")
+	writeRandom(t, filepath.Join(src, "sub", "b"), 200<<10)
+	want2 := contentHashes(t, src)
+	s.ok("-r", repo, "backup", src)
+	snap2 := newSnapshot(t, primary, []string{snap})
+	s.waitReplicated(t, "disk", "bob", "laptop", snap2, 30*time.Second)
+	waitFor(t, time.Minute, "the bucket keeps the last snapshot only", func() bool {
+		keys := bucketKeys(t, minio, "replicas", "site2/bob/laptop/snapshots/")
+		return len(keys) == 1 && strings.HasSuffix(keys[0], snap2)
+	})
+	s.ok("-r", repo, "forget", snap[:8])
+	if got := snapshotFiles(t, filepath.Join(replicas, "bob", "laptop")); len(got) != 2 {
+		t.Fatalf("the directory replica holds %d snapshots after a forget on the primary, want 2", len(got))
+	}
+	restoreMatches(t, s, s3loc+"/bob/laptop", ownerKey, snap2, src, want2, aws)
+	restoreMatches(t, s, filepath.Join(replicas, "bob", "laptop"), ownerKey, snap, src, want, nil)
+	restoreMatches(t, s, filepath.Join(replicas, "bob", "laptop"), ownerKey, snap2, src, want2, nil)
+	snap = snap2
 
 	// alice backs up with restic: replicated to the directory only.
 	if _, err := exec.LookPath("restic"); err == nil {
@@ -400,66 +426,210 @@ func replicatedSince(t *testing.T, s *serverEnv, since time.Time) bool {
 	return false
 }
 
-// TestServerReplicatesToAnotherServer: a destination on a second cairn
-// server (rest:, as its client alice, password from a file) receives
-// alice's restic repository, which restic checks and restores there; a
-// cairn repository is refused up front with the reason in the status,
-// and nothing of it is stored on the far server.
-func TestServerReplicatesToAnotherServer(t *testing.T) {
-	if _, err := exec.LookPath("restic"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("restic is not installed (.ci/run installs Debian's)")
-		}
-		t.Skip("restic is not installed")
-	}
-	far := startCairnServer(t)
-	s := startCairnServer(t)
-	creds := filepath.Join(s.dir, "far.pass")
-	if err := os.WriteFile(creds, []byte("alice-secret-pw\n"), 0o600); err != nil {
+// startReplicaServer starts a far cairn server with a replica tenant
+// site1 (password site1-secret-pw) for a primary's rest: destination;
+// listen, if not "", is its address.
+func startReplicaServer(t *testing.T, listen string) *serverEnv {
+	t.Helper()
+	e := newEnv(t)
+	far := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
+	e.vars["CAIRN_SERVER_DATA"] = far.data
+	e.ok("server", "init")
+	pw := filepath.Join(e.dir, "site1.pass")
+	if err := os.WriteFile(pw, []byte("site1-secret-pw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	expectExit(t, s.run("server", "destination", "add", "far", "--location", "rest:http://alice:pw@"+far.addr+"/alice", "--all"), 1, "--credentials-file")
-	s.ok("server", "destination", "add", "far", "--location", "rest:http://alice@"+far.addr+"/alice", "--credentials-file", creds, "--all")
+	out := e.ok("server", "client", "add", "site1", "--replica", "--password-file", pw, "--quota", "1GiB").stdout
+	if !strings.Contains(out, "replica tenant") {
+		t.Fatalf("client add --replica:\n%s", out)
+	}
+	var shown struct {
+		Replica bool `json:"replica"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("server", "client", "show", "site1", "--json").stdout), &shown); err != nil || !shown.Replica {
+		t.Fatalf("client show site1 --json: replica %v, %v", shown.Replica, err)
+	}
+	expectExit(t, e.run("server", "client", "add", "x", "--replica", "--append-only=false", "--password-file", pw), 1, "--replica is append-only")
+	if listen != "" {
+		far.start(t, "--listen", listen)
+	} else {
+		far.start(t)
+	}
+	return far
+}
+
+// TestServerReplicatesToAnotherServer: a destination on a second cairn
+// server (rest:, as its replica tenant site1, password from a file, the
+// far server's fingerprint pinned) receives bob's cairn repository and
+// alice's restic one. Refused up front: no fingerprint, a wrong one, a
+// retention policy. The primary is SIGKILLed mid-copy and restarted; the
+// replica completes. Each replica restores byte-identically from the far
+// server alone, with the tenant's credentials (and the owner key, or
+// restic's password); the far server refuses the tenant's delete of a
+// sound file; a pack deleted on the far server's disk is copied again by
+// reconciliation, and one damaged there is healed by the primary's audit.
+// A far server that presents another fingerprint fails the next pass
+// with the mismatch in `replication status`, and gets nothing.
+func TestServerReplicatesToAnotherServer(t *testing.T) {
+	far := startReplicaServer(t, "")
+	s := startCairnServer(t)
+	creds := filepath.Join(s.dir, "far.pass")
+	if err := os.WriteFile(creds, []byte("site1-secret-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loc := "rest:http://site1@" + far.addr + "/site1"
+	fp := far.fingerprint(t)
+	add := func(extra ...string) result {
+		return s.run(append([]string{"server", "destination", "add", "far", "--location", loc, "--credentials-file", creds, "--all"}, extra...)...)
+	}
+	expectExit(t, s.run("server", "destination", "add", "far", "--location", "rest:http://site1:pw@"+far.addr+"/site1", "--server-fingerprint", fp, "--all"), 1, "--credentials-file")
+	expectExit(t, add(), 1, "--server-fingerprint is required")
+	expectExit(t, add("--server-fingerprint", s.fingerprint(t)), 1, "server fingerprint mismatch")
+	expectExit(t, add("--server-fingerprint", fp, "--keep-last", "1"), 1, "keeps every snapshot")
+	s.ok("server", "destination", "add", "far", "--location", loc, "--credentials-file", creds, "--all",
+		"--server-fingerprint", fp, "--bandwidth", "2MiB/s", "--reconcile-every", "2s")
+	expectExit(t, s.run("server", "destination", "set", "far", "--keep-daily", "7"), 1, "keeps every snapshot")
+	if show := s.ok("server", "destination", "show", "far").stdout; !strings.Contains(show, fp) {
+		t.Fatalf("destination show lacks the pinned fingerprint:\n%s", show)
+	}
 	s.restart(t)
 
-	ctx := context.Background()
-	rsrc := filepath.Join(s.dir, "rsrc")
-	os.MkdirAll(rsrc, 0o755)
-	writeRandom(t, filepath.Join(rsrc, "big"), 2<<20)
-	for _, args := range [][]string{{"init"}, {"backup", rsrc}} {
-		if out, err := restic(t, ctx, "restic", s.dir, s.url("alice", "restic"), args...); err != nil {
-			t.Fatalf("restic %s: %v\n%s", args[0], err, out)
-		}
-	}
-	rsnap := newSnapshot(t, filepath.Join(s.data, "repos", "alice", "restic"), nil)
-	took := s.waitReplicated(t, "far", "alice", "restic", rsnap, time.Minute)
-	t.Logf("alice/restic on the far server: replicated %v after the commit returned", took.Round(time.Millisecond))
-	target := filepath.Join(t.TempDir(), "rrestore")
-	for _, args := range [][]string{{"check", "--read-data"}, {"restore", "latest", "--target", target}} {
-		if out, err := restic(t, ctx, "restic", t.TempDir(), far.url("alice", "alice/restic"), args...); err != nil {
-			t.Fatalf("restic %s on the far replica: %v\n%s", args[0], err, out)
-		}
-	}
-	if fileHash(t, filepath.Join(target, rsrc, "big")) != fileHash(t, filepath.Join(rsrc, "big")) {
-		t.Fatal("restic restored the far replica's file differently")
-	}
-
+	// bob backs up with cairn; the primary is killed while the copy runs.
 	src := filepath.Join(s.dir, "src")
 	os.MkdirAll(src, 0o755)
-	writeRandom(t, filepath.Join(src, "a"), 1<<20)
-	repo := s.url("bob", "laptop")
-	s.ok("-r", repo, "init", "--server-fingerprint", s.fingerprint(t))
-	s.ok("-r", repo, "backup", src)
-	waitFor(t, time.Minute, "the refusal in the status", func() bool {
+	writeRandom(t, filepath.Join(src, "a"), 6<<20)
+	writeRandom(t, filepath.Join(src, "b"), 200<<10)
+	want := contentHashes(t, src)
+	ownerKey := filepath.Join(s.dir, "bob-owner.key")
+	s.ok("-r", s.url("bob", "laptop"), "init", "--server-fingerprint", s.fingerprint(t), "--owner-key-file", ownerKey)
+	s.vars["CAIRN_KEY_FILE"] = ownerKey
+	s.ok("-r", s.url("bob", "laptop"), "backup", src)
+	snap := newSnapshot(t, filepath.Join(s.data, "repos", "bob", "laptop"), nil)
+	farReplica := filepath.Join(far.data, "repos", "site1", "bob", "laptop")
+	waitFor(t, time.Minute, "the copy under way", func() bool {
+		rows := s.replicaStatus(t)
+		return len(rows) == 1 && rows[0].LagBytes > 0
+	})
+	s.killServer(t, s.pid)
+	if n := len(snapshotFiles(t, farReplica)); n != 0 {
+		t.Fatalf("the far replica had its snapshot before the primary was killed (%d): too late to test a resume", n)
+	}
+	s.start(t)
+	took := s.waitReplicated(t, "far", "bob", "laptop", snap, 2*time.Minute)
+	t.Logf("bob/laptop on the far server: complete %v after the restart", took.Round(time.Millisecond))
+	farRepo := "rest:http://site1:site1-secret-pw@" + far.addr + "/site1/bob/laptop"
+	restoreMatches(t, s, farRepo, ownerKey, "latest", src, want, nil)
+
+	// The far server's own guarantees: the tenant cannot delete a sound file.
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+far.addr+"/site1/bob/laptop/snapshots/"+snap, nil)
+	req.SetBasicAuth("site1", "site1-secret-pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the replica tenant deleted a snapshot: %s", resp.Status)
+	}
+	if got := snapshotFiles(t, farReplica); len(got) != 1 {
+		t.Fatalf("far replica snapshots after a refused delete: %v", got)
+	}
+
+	// A pack lost on the far server is copied again; one damaged there is
+	// healed by the primary's audit of its replicas.
+	packs := packFiles(t, farReplica)
+	if len(packs) < 2 {
+		t.Fatalf("far replica packs: %v", packs)
+	}
+	lost, damaged := packs[0], packs[1]
+	lostHash, damagedHash := fileHash(t, lost), fileHash(t, damaged)
+	if err := os.Remove(lost); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the lost pack copied again", func() bool {
+		_, err := os.Stat(lost)
+		return err == nil
+	})
+	if fileHash(t, lost) != lostHash {
+		t.Fatal("the re-copied pack differs")
+	}
+	if err := os.WriteFile(damaged, []byte("bit rot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	audit := s.run("server", "audit", "--replicas", "--fraction", "1", "bob")
+	if !strings.Contains(audit.stdout, "healed from primary") {
+		t.Fatalf("audit --replicas over a damaged far pack: exit %d\n%s%s", audit.code, audit.stdout, audit.stderr)
+	}
+	if fileHash(t, damaged) != damagedHash {
+		t.Fatal("the audit did not heal the far replica's damaged pack")
+	}
+	restoreMatches(t, s, farRepo, ownerKey, "latest", src, want, nil)
+
+	// alice's restic repository, restored with restic from the far server.
+	if _, err := exec.LookPath("restic"); err == nil {
+		ctx := context.Background()
+		rsrc := filepath.Join(s.dir, "rsrc")
+		os.MkdirAll(rsrc, 0o755)
+		writeRandom(t, filepath.Join(rsrc, "big"), 1<<20)
+		for _, args := range [][]string{{"init"}, {"backup", rsrc}} {
+			if out, err := restic(t, ctx, "restic", s.dir, s.url("alice", "restic"), args...); err != nil {
+				t.Fatalf("restic %s: %v\n%s", args[0], err, out)
+			}
+		}
+		rsnap := newSnapshot(t, filepath.Join(s.data, "repos", "alice", "restic"), nil)
+		s.waitReplicated(t, "far", "alice", "restic", rsnap, time.Minute)
+		target := filepath.Join(t.TempDir(), "rrestore")
+		farRestic := "rest:http://site1:site1-secret-pw@" + far.addr + "/site1/alice/restic"
+		for _, args := range [][]string{{"check", "--read-data"}, {"restore", "latest", "--target", target}} {
+			if out, err := restic(t, ctx, "restic", t.TempDir(), farRestic, args...); err != nil {
+				t.Fatalf("restic %s on the far replica: %v\n%s", args[0], err, out)
+			}
+		}
+		if fileHash(t, filepath.Join(target, rsrc, "big")) != fileHash(t, filepath.Join(rsrc, "big")) {
+			t.Fatal("restic restored the far replica's file differently")
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Fatal("restic is not installed (.ci/run installs Debian's)")
+	}
+
+	// A second snapshot, then a forget on the primary: the far replica
+	// keeps every snapshot (a deletion on the primary is never mirrored)
+	// and restores each byte-identically.
+	primary := filepath.Join(s.data, "repos", "bob", "laptop")
+	writeRandom(t, filepath.Join(src, "b"), 300<<10)
+	second := contentHashes(t, src)
+	s.ok("-r", s.url("bob", "laptop"), "backup", src)
+	snap2 := newSnapshot(t, primary, []string{snap})
+	s.waitReplicated(t, "far", "bob", "laptop", snap2, 2*time.Minute)
+	s.ok("-r", s.url("bob", "laptop"), "forget", snap[:8])
+	if slices.Contains(snapshotFiles(t, primary), snap) {
+		t.Fatalf("forget on the primary left %.8s", snap)
+	}
+	if got := replicaSnapshotIDs(t, s, farRepo, ownerKey); !slices.Equal(got, slices.Sorted(slices.Values([]string{snap, snap2}))) {
+		t.Fatalf("the far replica lists %v after a forget on the primary, want both", short(got))
+	}
+	restoreMatches(t, s, farRepo, ownerKey, snap, src, want, nil)
+	restoreMatches(t, s, farRepo, ownerKey, snap2, src, second, nil)
+
+	// Another server at the far address (another identity): the next
+	// pass fails with the mismatch, and nothing reaches it.
+	far.killServer(t, far.pid)
+	other := startReplicaServer(t, far.addr)
+	writeRandom(t, filepath.Join(src, "c"), 100<<10)
+	s.ok("-r", s.url("bob", "laptop"), "backup", src)
+	waitFor(t, time.Minute, "the mismatch in the status", func() bool {
 		for _, r := range s.replicaStatus(t) {
-			if r.Client == "bob" && strings.Contains(r.LastError, "cannot be replicated to another cairn server") && r.Lag > 0 {
+			if r.Destination == "far" && r.Client == "bob" && strings.Contains(r.LastError, "server fingerprint mismatch") && r.Lag > 0 {
 				return true
 			}
 		}
 		return false
 	})
-	if _, err := os.Stat(filepath.Join(far.data, "repos", "alice", "bob")); !os.IsNotExist(err) {
-		t.Fatalf("the far server holds part of a cairn replica: %v", err)
+	if _, err := os.Stat(filepath.Join(other.data, "repos", "site1", "bob")); !os.IsNotExist(err) {
+		t.Fatalf("a server with another fingerprint got part of a replica: %v", err)
+	}
+	if status := s.ok("server", "replication", "status").stdout; !strings.Contains(status, "server fingerprint mismatch") {
+		t.Fatalf("replication status:\n%s", status)
 	}
 }
 

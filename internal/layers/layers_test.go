@@ -156,8 +156,10 @@ var importedOnlyBy = map[string][]string{
 	// Restoring to disk is the restore command's; everything else that
 	// reads trees walks them with internal/walker.
 	"internal/restorer": {"cmd/cairn"},
-	// The client core serves front ends: the command, the agent.
-	"internal/client": {"cmd/cairn", "internal/agent"},
+	// The client core serves front ends: the command, the agent, and the
+	// server's replication when it is a client of another cairn server
+	// (it checks that server's pinned fingerprint the way a client does).
+	"internal/client": {"cmd/cairn", "internal/agent", "internal/server/replication"},
 	// The server's parts are the server's.
 	"internal/server":             {"cmd/cairn"},
 	"internal/server/state":       {"internal/server", "internal/server/datadir", "internal/server/owner", "internal/server/agentreport", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/audit", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it

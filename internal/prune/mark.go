@@ -109,6 +109,13 @@ func tagged(refs []snapshot.Ref, dom uint16) []liveRef {
 // Mark merges the manifests of snaps, one at a time, into the live set,
 // each ref under its snapshot's signer.
 func Mark(ctx context.Context, repo *repository.Repository, snaps []*repository.Snapshot) (*LiveSet, error) {
+	return MarkWith(ctx, repo, snaps, repo.ManifestRefs)
+}
+
+// MarkWith is Mark with the manifests' refs read by manifestRefs (a
+// cache of repo.ManifestRefs, say: a snapshot's manifest never changes).
+func MarkWith(ctx context.Context, repo *repository.Repository, snaps []*repository.Snapshot,
+	manifestRefs func(context.Context, *repository.Snapshot) ([]snapshot.Ref, error)) (*LiveSet, error) {
 	l := &LiveSet{owner: repo.OwnerDomain()}
 	domNum := map[blob.Domain]uint16{}
 	num := func(d blob.Domain) uint16 {
@@ -122,7 +129,7 @@ func Mark(ctx context.Context, repo *repository.Repository, snaps []*repository.
 	}
 	var pages []liveRef
 	for _, s := range snaps {
-		refs, err := repo.ManifestRefs(ctx, s)
+		refs, err := manifestRefs(ctx, s)
 		if err != nil {
 			return nil, err
 		}

@@ -109,6 +109,9 @@ func (s *Server) route(q *request) {
 }
 
 func (s *Server) serveRepo(q *request) {
+	if s.refuseReplicaRepo(q) {
+		return
+	}
 	if q.R.Method == http.MethodGet && q.R.URL.RawQuery == restapi.IdentityQuery {
 		s.serveIdentity(q)
 		return
@@ -253,10 +256,15 @@ func (s *Server) storedMeanwhile(ctx context.Context, q *request, be backend.Bac
 	return true
 }
 
-// serveDelete: an append-only client deletes nothing but restic's locks.
+// serveDelete: an append-only client deletes nothing but restic's locks;
+// a replica tenant, nothing sound (refuseReplicaDelete).
 func (s *Server) serveDelete(q *request, be backend.Backend) {
 	h, c := q.Path.Handle, q.client
-	if c.AppendOnly && h.Type != backend.Locks {
+	if c.Replica {
+		if s.refuseReplicaDelete(q, be) {
+			return
+		}
+	} else if c.AppendOnly && h.Type != backend.Locks {
 		q.Refuse(http.StatusForbidden, restapi.CodeAppendOnly, "client %s is append-only: deleting %v is refused", c.Name, h)
 		return
 	}

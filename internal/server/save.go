@@ -45,10 +45,15 @@ type saving struct {
 	saved    bool             // stored now: the reservation stays
 	u        *repohttp.Upload // the spooled body
 	body     []byte           // a cairn snapshot, for its chain record and receipt
+
+	// replica: the client is a replica tenant (replica.go): its files are
+	// stored content-named and never opened; replace: its config exists
+	// and the upload may replace it with one of its stored versions.
+	replica, replace bool
 }
 
 func (s *Server) serveSave(q *request, be backend.Backend) {
-	sv := &saving{s: s, q: q, ctx: q.R.Context(), be: be, h: q.Path.Handle, size: q.R.ContentLength}
+	sv := &saving{s: s, q: q, ctx: q.R.Context(), be: be, h: q.Path.Handle, size: q.R.ContentLength, replica: q.client.Replica}
 	if !sv.checkSize() || !sv.identify() || !sv.admit() {
 		return
 	}
@@ -63,6 +68,10 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 	}
 	defer sv.u.Close()
 	if !sv.reserveReceived() {
+		return
+	}
+	if sv.replace {
+		sv.replaceConfig()
 		return
 	}
 	if sv.stored {
@@ -100,6 +109,9 @@ func (sv *saving) checkSize() bool {
 // hashed), and the backup session a snapshot names.
 func (sv *saving) identify() bool {
 	q, h := sv.q, sv.h
+	if sv.replica {
+		return sv.identifyReplica()
+	}
 	cr, err := sv.s.verify.Repo(sv.ctx, q.Path.RepoPath(), sv.be)
 	if err != nil {
 		q.Fail("save", err)
@@ -132,6 +144,9 @@ func (sv *saving) admit() bool {
 	s, q, h := sv.s, sv.q, sv.h
 	_, err := sv.be.Stat(sv.ctx, h)
 	sv.stored = err == nil
+	if sv.replica {
+		return sv.admitReplica()
+	}
 	if sv.stored && (sv.cr == nil || h.Type == backend.Config) {
 		q.Fail("save", fmt.Errorf("%v exists and is never overwritten: %w", h, backend.ErrExists))
 		return false
@@ -252,7 +267,7 @@ func (sv *saving) answerStored() {
 // an identical upload may turn out to have been stored meanwhile.
 func (sv *saving) lock() (release func(), ok bool) {
 	s, q := sv.s, sv.q
-	if sv.h.Type != backend.Snapshots {
+	if sv.h.Type != backend.Snapshots || sv.replica {
 		return func() {}, true
 	}
 	uncoordinate := func() {}
@@ -278,7 +293,7 @@ func (sv *saving) lock() (release func(), ok bool) {
 // becomes visible (R15); a snapshot's body is kept for record.
 func (sv *saving) validate() bool {
 	s, q, h := sv.s, sv.q, sv.h
-	if sv.cr == nil && h.Type != backend.Config {
+	if sv.replica || (sv.cr == nil && h.Type != backend.Config) {
 		return true
 	}
 	if err := s.verify.Validate(sv.ctx, sv.cr, sv.be, h, sv.u); err != nil {
@@ -313,6 +328,15 @@ func (sv *saving) store() bool {
 func (sv *saving) record() {
 	s, q, ctx, c := sv.s, sv.q, sv.ctx, sv.q.client
 	if sv.h.Type != backend.Snapshots {
+		return
+	}
+	if sv.replica {
+		// A copy another server made: nothing here reads it, sequences
+		// it or replicates it on; the client's last snapshot time is
+		// what says the replica is fresh.
+		if err := s.data.State.RecordSnapshot(ctx, c.Name, s.opts.Now()); err != nil {
+			q.Log.Error("record snapshot time", "client", c.Name, "err", err)
+		}
 		return
 	}
 	if sv.cr != nil {

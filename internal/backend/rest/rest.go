@@ -398,3 +398,12 @@ func (b *Backend) load(ctx context.Context, h backend.Handle, length int, offset
 	}
 	return fn(backend.ExactReader(rd, want))
 }
+
+// ReplaceConfig stores a config over the existing one. A cairn server
+// takes it only from a replica tenant, and only when the new config is
+// one of the repository's stored versions (configs/<its SHA-256>): how
+// replication (internal/replicate) keeps a replica's config the
+// primary's.
+func (b *Backend) ReplaceConfig(ctx context.Context, rd backend.RewindReader) error {
+	return b.Save(ctx, backend.Handle{Type: backend.Config, Name: "config"}, rd)
+}

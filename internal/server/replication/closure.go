@@ -14,6 +14,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/prune"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
 // closure names what a replica needs of the primary: every snapshot file
@@ -30,9 +31,10 @@ import (
 // A pack the replica's prune removed comes back when a kept snapshot
 // needs it again; a snapshot the replica forgot never does. prim and
 // rep are opened with the server's keys; rep is nil for a replica that
-// is not a repository yet.
+// is not a repository yet. manifests reads a snapshot's manifest refs
+// (prim.ManifestRefs, or a cache of it).
 func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository, primBe backend.Backend,
-	rep *repository.Repository, repBe backend.Backend) (func(backend.Handle) bool, error) {
+	rep *repository.Repository, repBe backend.Backend, manifests manifestReader) (func(backend.Handle) bool, error) {
 	rs, err := readReplica(ctx, log, rep, repBe)
 	if err != nil {
 		return nil, err
@@ -42,7 +44,7 @@ func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository,
 	if err != nil {
 		return nil, err
 	}
-	need, err := neededPacks(ctx, prim, rep, rs.stored, keep)
+	need, err := neededPacks(ctx, prim, rep, rs.stored, keep, manifests)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +69,9 @@ func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository,
 		return h.Type == backend.Receipts || want[h]
 	}, nil
 }
+
+// manifestReader reads a snapshot's manifest refs.
+type manifestReader = func(context.Context, *repository.Snapshot) ([]snapshot.Ref, error)
 
 // replicaState is what closure needs to know of a replica.
 type replicaState struct {
@@ -133,11 +138,11 @@ func keptSnapshots(ctx context.Context, log *slog.Logger, prim *repository.Repos
 // neededPacks loads the primary's index and returns its packs holding a
 // blob the kept snapshots reach that the replica does not already hold.
 func neededPacks(ctx context.Context, prim, rep *repository.Repository, repStored map[string]bool,
-	keep []*repository.Snapshot) (map[blob.ID]bool, error) {
+	keep []*repository.Snapshot, manifests manifestReader) (map[blob.ID]bool, error) {
 	if err := prim.LoadIndex(ctx); err != nil {
 		return nil, fmt.Errorf("load the primary's index: %w", err)
 	}
-	live, err := prune.Mark(ctx, prim, keep)
+	live, err := prune.MarkWith(ctx, prim, keep, manifests)
 	if err != nil {
 		return nil, fmt.Errorf("read the manifests of the primary's snapshots: %w", err)
 	}

@@ -2,7 +2,11 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -74,7 +78,7 @@ func TestClosureKeepsWhatTheReplicaKeeps(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		want, err := closure(ctx, log, prim, primBe, rep, repBe)
+		want, err := closure(ctx, log, prim, primBe, rep, repBe, prim.ManifestRefs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,5 +149,127 @@ func TestClosureKeepsWhatTheReplicaKeeps(t *testing.T) {
 	id := rep.BlobID(blob.Data, []byte("only in the first"))
 	if b, err := rep.LoadBlob(ctx, blob.Data, id); err != nil || string(b) != "only in the first" {
 		t.Fatalf("the reused blob from the replica: %q, %v", b, err)
+	}
+}
+
+// TestClosureCachesManifests: a second pass over a primary whose
+// snapshots did not change reads no manifest; a new snapshot's is read
+// once; the cache stays within its bound, dropping the least recently
+// used snapshot.
+func TestClosureCachesManifests(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	opts := repository.Options{KDF: &crypto.KDFParams{Memory: 8 * 1024, Time: 1, Threads: 1}, CacheDir: t.TempDir()}
+	primBe, repBe := mem.New(), mem.New()
+	prim, err := repository.Init(ctx, primBe, []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := newManifestCache(maxCachedRefs)
+	var reads atomic.Int64
+	pass := func() {
+		t.Helper()
+		var rep *repository.Repository
+		if _, err := repBe.Stat(ctx, backend.Handle{Type: backend.Config, Name: "config"}); err == nil {
+			if rep, err = repository.Open(ctx, repBe, []byte("pw"), repository.Options{CacheDir: t.TempDir()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		read := func(ctx context.Context, s *repository.Snapshot) ([]snapshot.Ref, error) {
+			reads.Add(1)
+			return prim.ManifestRefs(ctx, s)
+		}
+		want, err := closure(ctx, log, prim, primBe, rep, repBe, cache.refs("bob/laptop", read))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := replicate.Sync(ctx, primBe, repBe, replicate.Options{SpoolDir: t.TempDir(), Want: want}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(t, prim, "a", "b")
+	commit(t, prim, "c")
+	pass()
+	if n := reads.Load(); n != 2 {
+		t.Fatalf("first pass read %d manifests, want 2", n)
+	}
+	reads.Store(0)
+	pass()
+	if n := reads.Load(); n != 0 {
+		t.Fatalf("second pass over unchanged snapshots read %d manifests", n)
+	}
+	commit(t, prim, "d")
+	pass()
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("a pass after one new snapshot read %d manifests, want 1", n)
+	}
+	if got := names(t, repBe, backend.Snapshots); len(got) != 3 {
+		t.Fatalf("replica holds %d snapshots, want 3", len(got))
+	}
+
+	// The bound: room for two refs; a third evicts the least recently used.
+	small := newManifestCache(2)
+	small.put(manifestKey{"r", "1"}, []snapshot.Ref{{ID: blob.ID{1}}})
+	small.put(manifestKey{"r", "2"}, []snapshot.Ref{{ID: blob.ID{2}}})
+	small.get(manifestKey{"r", "1"})
+	small.put(manifestKey{"r", "3"}, []snapshot.Ref{{ID: blob.ID{3}}})
+	if _, ok := small.get(manifestKey{"r", "2"}); ok || small.len() != 2 {
+		t.Fatalf("after a third entry: %d cached, the least recently used kept: %v", small.len(), ok)
+	}
+	if _, ok := small.get(manifestKey{"r", "1"}); !ok {
+		t.Fatal("the recently used entry was evicted")
+	}
+}
+
+// TestManifestCacheReadsOnceForConcurrentPasses: workers that want the
+// same manifest at once (several destinations after one commit) wait for
+// one read; a failed read is not cached.
+func TestManifestCacheReadsOnceForConcurrentPasses(t *testing.T) {
+	c := newManifestCache(maxCachedRefs)
+	var reads atomic.Int64
+	release := make(chan struct{})
+	load := func(ctx context.Context, s *repository.Snapshot) ([]snapshot.Ref, error) {
+		reads.Add(1)
+		<-release
+		return []snapshot.Ref{{ID: blob.ID{2}}, {ID: blob.ID{1}}}, nil
+	}
+	snap := &repository.Snapshot{ID: blob.ID{9}}
+	var wg sync.WaitGroup
+	got := make([][]snapshot.Ref, 3)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			refs, err := c.refs("bob/laptop", load)(context.Background(), snap)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = refs
+		}()
+	}
+	// The first read blocks until released; the others find it in flight
+	// or, if they come later, in the cache: one read either way.
+	for reads.Load() == 0 {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if n := reads.Load(); n != 1 || c.len() != 1 {
+		t.Fatalf("%d reads for three concurrent passes", n)
+	}
+	for _, refs := range got {
+		if len(refs) != 2 || refs[0].ID != (blob.ID{1}) {
+			t.Fatalf("refs %v, want two, sorted", refs)
+		}
+	}
+	failing := func(context.Context, *repository.Snapshot) ([]snapshot.Ref, error) {
+		return nil, errors.New("unreadable")
+	}
+	other := &repository.Snapshot{ID: blob.ID{8}}
+	if _, err := c.refs("bob/laptop", failing)(context.Background(), other); err == nil {
+		t.Fatal("a failed read succeeded")
+	}
+	if _, ok := c.get(manifestKey{"bob/laptop", other.ID.String()}); ok {
+		t.Fatal("a failed read was cached")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/backend/s3"
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -70,6 +71,12 @@ func CheckDestination(d state.Destination, dataDir, storage string) (state.Desti
 			}
 		}
 	case location.Rest:
+		if d.ServerFingerprint == "" {
+			return d, fmt.Errorf("--server-fingerprint is required for a rest: destination: give the far server's fingerprint (`cairn server fingerprint` there), which every connection checks")
+		}
+		if d.Retention != nil {
+			return d, errRetentionOnRest
+		}
 		if l.Rest.URL.User != nil {
 			if _, ok := l.Rest.URL.User.Password(); ok {
 				return d, fmt.Errorf("--location %s holds a password: give rest:https://USER@HOST/… and the password in --credentials-file", location.Redact(d.Location))
@@ -150,6 +157,43 @@ func Reach(ctx context.Context, d state.Destination) error {
 			return fmt.Errorf("destination %s: %w", d.Name, err)
 		}
 		return t.s3.Close()
+	case location.Rest:
+		t, err := connect(ctx, d, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return fmt.Errorf("destination %s: %w", d.Name, err)
+		}
+		return t.checkServer(ctx)
+	}
+	return nil
+}
+
+// errRetentionOnRest refuses a retention policy for a rest: destination.
+var errRetentionOnRest = errors.New("a rest: destination keeps every snapshot: the far cairn server keeps its own append-only guarantees and deletes nothing this server asks; its operator removes replicas (`cairn server client remove` there). Give no --keep-* rules for it")
+
+// CheckRetention refuses a retention policy for a destination that
+// cannot apply one (rest:).
+func CheckRetention(d state.Destination) error {
+	if l, err := location.Parse(d.Location); err == nil && l.Kind == location.Rest && d.Retention != nil {
+		return errRetentionOnRest
+	}
+	return nil
+}
+
+// checkServer checks that a rest: destination's far server presents the
+// pinned fingerprint, as `cairn init` checks a client's server (R21): it
+// asks for the server's public identity with the destination's
+// credentials and compares its fingerprint.
+func (t *target) checkServer(ctx context.Context) error {
+	if t.rest == nil {
+		return nil
+	}
+	u := *t.rest
+	pub, err := client.ServerIdentity(ctx, client.Options{}, &u)
+	if err != nil {
+		return fmt.Errorf("check the far server's fingerprint: %w", err)
+	}
+	if fp := pub.Fingerprint(); !client.SameFingerprint(fp, t.d.ServerFingerprint) {
+		return fmt.Errorf("%w: %s presents %s, not %s (the destination's --server-fingerprint); nothing was copied", rest.ErrFingerprint, u.Host, fp, t.d.ServerFingerprint)
 	}
 	return nil
 }
@@ -277,10 +321,14 @@ func interruptedReplica(dir string) bool {
 
 // OpenReplica opens the replica of repo (<client>/<repository…>) on d for
 // the audit (internal/server/audit), which reads and heals it; done
-// releases it. src is the primary.
+// releases it. src is the primary. A rest: destination's far server must
+// present its pinned fingerprint.
 func OpenReplica(ctx context.Context, d state.Destination, repo string, src backend.Backend) (be backend.Backend, done func(), err error) {
 	t, err := connect(ctx, d, slog.New(slog.DiscardHandler))
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := t.checkServer(ctx); err != nil {
 		return nil, nil, err
 	}
 	be, err = t.replica(ctx, repo, src)

@@ -21,25 +21,35 @@ func TestCheckDestination(t *testing.T) {
 	for _, c := range []struct {
 		name, loc, creds, storage string
 		wantErr                   string
+		fp                        string // --server-fingerprint
+		keep                      bool   // a retention policy
 	}{
-		{"usb", filepath.Join(dir, "usb"), "", "", ""},
-		{"bad/name", filepath.Join(dir, "usb"), "", "", "destination name"},
-		{"in", filepath.Join(data, "repos"), "", "", "overlaps the server's data directory"},
-		{"above", dir, "", "", "overlaps the server's data directory"},
-		{"store", "/srv/store/replicas", "", "/srv/store", "overlaps the server's storage"},
-		{"sibling", "/srv/store2", "", "/srv/store", ""},
-		{"dircreds", filepath.Join(dir, "usb"), pw, "", "a directory needs none"},
-		{"s3", "s3:http://127.0.0.1:9000/b/replicas", aws, "", ""},
-		{"s3same", "s3:http://127.0.0.1:9000/b/site/x", "", "s3:http://127.0.0.1:9000/b/site", "overlaps the server's storage"},
-		{"s3other", "s3:http://127.0.0.1:9000/b/site2", "", "s3:http://127.0.0.1:9000/b/site", ""},
-		{"s3badcreds", "s3:http://127.0.0.1:9000/b", empty, "", "aws_access_key_id"},
-		{"s3nocreds", "s3:http://127.0.0.1:9000/b", filepath.Join(dir, "missing"), "", "--credentials-file"},
-		{"rest", "rest:https://alice@far.example/alice", pw, "", ""},
-		{"restpw", "rest:https://alice:pw@far.example/alice", "", "", "holds a password"},
-		{"restempty", "rest:https://alice@far.example/alice", empty, "", "password on its first line"},
-		{"ftp", "ftp://x/y", "", "", "unknown backend"},
+		{"usb", filepath.Join(dir, "usb"), "", "", "", "", false},
+		{"bad/name", filepath.Join(dir, "usb"), "", "", "destination name", "", false},
+		{"in", filepath.Join(data, "repos"), "", "", "overlaps the server's data directory", "", false},
+		{"above", dir, "", "", "overlaps the server's data directory", "", false},
+		{"store", "/srv/store/replicas", "", "/srv/store", "overlaps the server's storage", "", false},
+		{"sibling", "/srv/store2", "", "/srv/store", "", "", false},
+		{"dircreds", filepath.Join(dir, "usb"), pw, "", "a directory needs none", "", false},
+		{"s3", "s3:http://127.0.0.1:9000/b/replicas", aws, "", "", "", false},
+		{"s3same", "s3:http://127.0.0.1:9000/b/site/x", "", "s3:http://127.0.0.1:9000/b/site", "overlaps the server's storage", "", false},
+		{"s3other", "s3:http://127.0.0.1:9000/b/site2", "", "s3:http://127.0.0.1:9000/b/site", "", "", false},
+		{"s3badcreds", "s3:http://127.0.0.1:9000/b", empty, "", "aws_access_key_id", "", false},
+		{"s3nocreds", "s3:http://127.0.0.1:9000/b", filepath.Join(dir, "missing"), "", "--credentials-file", "", false},
+		{"rest", "rest:https://alice@far.example/alice", pw, "", "", "SHA256:ab", false},
+		{"restnofp", "rest:https://alice@far.example/alice", pw, "", "--server-fingerprint is required", "", false},
+		{"restkeep", "rest:https://alice@far.example/alice", pw, "", "keeps every snapshot", "SHA256:ab", true},
+		{"restpw", "rest:https://alice:pw@far.example/alice", "", "", "holds a password", "SHA256:ab", false},
+		{"restempty", "rest:https://alice@far.example/alice", empty, "", "password on its first line", "SHA256:ab", false},
+		{"ftp", "ftp://x/y", "", "", "unknown backend", "", false},
 	} {
-		d, err := CheckDestination(state.Destination{Name: c.name, Location: c.loc, CredentialsFile: c.creds}, data, c.storage)
+		in := state.Destination{Name: c.name, Location: c.loc, CredentialsFile: c.creds, ServerFingerprint: c.fp}
+		if c.keep {
+			p := state.DefaultPolicy()
+			p.Keep.Last = 1
+			in.Retention = &p
+		}
+		d, err := CheckDestination(in, data, c.storage)
 		switch {
 		case c.wantErr == "" && err != nil:
 			t.Errorf("%s: %v", c.name, err)

@@ -77,6 +77,8 @@ type Service struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker // by destination name
+
+	manifests *manifestCache // the closure's, shared by the workers
 }
 
 // Maximum backoff between failed passes over one replica.
@@ -93,7 +95,7 @@ func New(cfg Config) *Service {
 	if cfg.Reload <= 0 {
 		cfg.Reload = 5 * time.Second
 	}
-	return &Service{cfg: cfg, workers: map[string]*worker{}}
+	return &Service{cfg: cfg, workers: map[string]*worker{}, manifests: newManifestCache(maxCachedRefs)}
 }
 
 // Notify tells the service that the primary stored snapshot file snapshot
@@ -399,11 +401,11 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("open the primary: %w", err)
 	}
-	if t.rest != nil {
-		if cairn, err := isCairnRepo(ctx, src); err != nil || cairn {
-			if err == nil {
-				err = errCairnOnRest
-			}
+	if err := t.checkServer(ctx); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if w.d.Retention != nil {
+		if err := CheckRetention(w.d); err != nil {
 			return nil, nil, nil, nil, err
 		}
 	}
@@ -423,7 +425,7 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 		}
 		return nil, nil, nil, nil, err
 	}
-	if t.rest == nil && (w.s.cfg.OpenRepo != nil || w.d.Retention != nil) {
+	if w.s.cfg.OpenRepo != nil || w.d.Retention != nil {
 		if prim, err = w.openRepo(ctx, repo, src); err != nil {
 			return fail(fmt.Errorf("open the primary with the server's keys: %w", err))
 		}
@@ -431,7 +433,7 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 	if prim != nil {
 		rep, err := w.openReplica(ctx, repo, dst)
 		if err == nil {
-			want, err = closure(ctx, log, prim, src, rep, dst)
+			want, err = closure(ctx, log, prim, src, rep, dst, w.s.manifests.refs(repo, prim.ManifestRefs))
 		}
 		if err != nil {
 			return fail(fmt.Errorf("what the replica keeps: %w", err))
@@ -548,6 +550,7 @@ func (w *worker) retain(ctx context.Context, log *slog.Logger, repo string, it *
 		return fmt.Errorf("open the replica for its retention: %w", err)
 	}
 	out, err := maintain.Apply(ctx, maintain.Target{Repo: r, Backend: dst, Log: log.With("retention", "replica"), Now: w.s.cfg.Now}, p)
+	w.recordRetention(log, repo, now, out, err)
 	if err != nil {
 		return fmt.Errorf("the replica's retention: %s: %w", out.Step, err)
 	}
@@ -560,23 +563,22 @@ func (w *worker) retain(ctx context.Context, log *slog.Logger, repo string, it *
 	return nil
 }
 
-// errCairnOnRest: another cairn server refuses a cairn repository's
-// files (its config and packs seal metadata to this server, and receipts
-// are the far server's to write), so nothing is copied rather than half.
-var errCairnOnRest = errors.New("a cairn repository cannot be replicated to another cairn server (rest:) yet: it would refuse the repository's config and receipts; replicate it to a directory or an s3: bucket")
-
-// isCairnRepo reports whether the primary's config is a cairn one.
-func isCairnRepo(ctx context.Context, be backend.Backend) (bool, error) {
-	var head []byte
-	err := be.Load(ctx, backend.Handle{Type: backend.Config, Name: "config"}, 4, 0, func(rd io.Reader) error {
-		var err error
-		head, err = io.ReadAll(rd)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("read the primary's config: %w", err)
+// recordRetention records a retention run on repo's replica in the
+// status (`destination show`): what it kept and removed, or where it
+// stopped.
+func (w *worker) recordRetention(log *slog.Logger, repo string, at time.Time, out maintain.Outcome, err error) {
+	run := state.RetentionRun{At: at, Removed: out.Removed, Freed: out.BytesFreed}
+	if out.Prune != nil {
+		run.Kept, run.Packs = out.Prune.Snapshots, len(out.Prune.Deleted)
 	}
-	return repository.IsCairnConfig(head), nil
+	if err != nil {
+		run.Error = fmt.Sprintf("%s: %v", out.Step, err)
+	} else if out.Over != nil {
+		run.Error = out.Over.Error()
+	}
+	if rerr := w.s.cfg.State.RecordRetention(context.WithoutCancel(w.ctx), w.d.Name, repo, run); rerr != nil {
+		log.Error("replication: record the retention run", "err", rerr)
+	}
 }
 
 // lag is what a pass found missing and did not copy.

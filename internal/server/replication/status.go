@@ -29,6 +29,9 @@ type Row struct {
 	LastError string
 	ErrorAt   time.Time
 	Failures  int
+	// Retention is the destination's last retention run on the replica
+	// (zero At: none).
+	Retention state.RetentionRun
 }
 
 // Report returns a row per destination and repository it replicates,
@@ -60,7 +63,7 @@ func Report(ctx context.Context, st *state.State, now time.Time) ([]Row, error) 
 			s, ok := byKey[[2]string{d.Name, r.Repo}]
 			row := Row{Destination: d.Name, Client: r.Client, Repo: strings.TrimPrefix(r.Repo, r.Client+"/"),
 				Snapshot: s.Snapshot, SnapshotTime: s.SnapshotTime, ReplicatedAt: s.ReplicatedAt,
-				LagBytes: s.LagBytes, LastError: s.LastError, ErrorAt: s.ErrorAt, Failures: s.Failures}
+				LagBytes: s.LagBytes, LastError: s.LastError, ErrorAt: s.ErrorAt, Failures: s.Failures, Retention: s.Retention}
 			since := s.PendingSince
 			if (!ok || s.ReplicatedAt.IsZero()) && since.IsZero() {
 				since = r.CommitTime // never replicated

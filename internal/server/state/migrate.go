@@ -34,6 +34,7 @@ var migrations = []migration{
 	{"a retention policy per replication destination", migrateReplicaRetention},
 	{"the last agent runs each client reported (agentruns.go)", migrateAgentRuns},
 	{"run-now requests for agents (pacing.go)", migrateRunNow},
+	{"replica tenants, pinned fingerprints of rest: destinations, replicas' retention runs (replication.go)", migrateReplicaTenants},
 }
 
 // baseline is the schema before migrations existed. It keeps IF NOT

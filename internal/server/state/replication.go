@@ -70,6 +70,24 @@ func migrateReplicaRetention(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
+// migrateReplicaTenants adds replica tenants (Client.Replica), the
+// fingerprint a rest: destination's far server must present
+// (Destination.ServerFingerprint), and each replica's last retention run
+// (RetentionRun).
+func migrateReplicaTenants(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `
+ALTER TABLE clients ADD COLUMN replica INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE replication_destinations ADD COLUMN server_fingerprint TEXT NOT NULL DEFAULT '';
+ALTER TABLE replication_status ADD COLUMN retained_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE replication_status ADD COLUMN retained_kept INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE replication_status ADD COLUMN retained_removed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE replication_status ADD COLUMN retained_packs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE replication_status ADD COLUMN retained_freed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE replication_status ADD COLUMN retained_error TEXT NOT NULL DEFAULT '';
+`)
+	return err
+}
+
 // Errors of replication destinations.
 var (
 	ErrNoDestination     = errors.New("no such destination")
@@ -99,6 +117,10 @@ type Destination struct {
 	// and which decides what is copied: the snapshots it keeps and what
 	// they need. nil keeps every snapshot.
 	Retention *Policy
+	// ServerFingerprint is, for a rest: destination, the fingerprint its
+	// far cairn server must present (`cairn server fingerprint` there);
+	// every connection checks it.
+	ServerFingerprint string
 }
 
 // Covers reports whether the destination replicates client.
@@ -124,22 +146,22 @@ func (s *State) AddDestination(ctx context.Context, d Destination) error {
 	if err != nil {
 		return fmt.Errorf("add destination %s: %w", d.Name, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO replication_destinations (name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created, retention)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.Name, d.Location, d.CredentialsFile, strings.Join(d.Clients, ","), d.Bandwidth, d.Concurrency, int64(d.ReconcileEvery), nanos(d.Created), ret)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO replication_destinations (name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created, retention, server_fingerprint)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Name, d.Location, d.CredentialsFile, strings.Join(d.Clients, ","), d.Bandwidth, d.Concurrency, int64(d.ReconcileEvery), nanos(d.Created), ret, d.ServerFingerprint)
 	if err != nil {
 		return fmt.Errorf("add destination %s: %w", d.Name, err)
 	}
 	return nil
 }
 
-const destinationCols = `name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created, retention`
+const destinationCols = `name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created, retention, server_fingerprint`
 
 func scanDestination(row scanner) (Destination, error) {
 	var d Destination
 	var clients, ret string
 	var every, created int64
-	err := row.Scan(&d.Name, &d.Location, &d.CredentialsFile, &clients, &d.Bandwidth, &d.Concurrency, &every, &created, &ret)
+	err := row.Scan(&d.Name, &d.Location, &d.CredentialsFile, &clients, &d.Bandwidth, &d.Concurrency, &every, &created, &ret, &d.ServerFingerprint)
 	if clients != "" {
 		d.Clients = strings.Split(clients, ",")
 	}
@@ -298,16 +320,48 @@ type ReplicaStatus struct {
 	LastError    string
 	ErrorAt      time.Time
 	Failures     int // passes failed in a row
+	// Retention is the destination's last retention run on the replica
+	// (zero At: none yet).
+	Retention RetentionRun
 }
 
-const statusCols = `destination, repo, snapshot, snapshot_time, replicated_at, pending_since, lag_bytes, last_error, error_at, failures`
+// RetentionRun is what one run of a destination's own retention did on a
+// replica.
+type RetentionRun struct {
+	At      time.Time
+	Kept    int    // snapshots on the replica after the run
+	Removed int    // snapshots it forgot
+	Packs   int    // packs its prune deleted
+	Freed   int64  // bytes of files gone
+	Error   string // why it stopped, if it did
+}
+
+const statusCols = `destination, repo, snapshot, snapshot_time, replicated_at, pending_since, lag_bytes, last_error, error_at, failures,
+	retained_at, retained_kept, retained_removed, retained_packs, retained_freed, retained_error`
 
 func scanStatus(row scanner) (ReplicaStatus, error) {
 	var r ReplicaStatus
-	var st, at, ps, et int64
-	err := row.Scan(&r.Destination, &r.Repo, &r.Snapshot, &st, &at, &ps, &r.LagBytes, &r.LastError, &et, &r.Failures)
+	var st, at, ps, et, rt int64
+	rr := &r.Retention
+	err := row.Scan(&r.Destination, &r.Repo, &r.Snapshot, &st, &at, &ps, &r.LagBytes, &r.LastError, &et, &r.Failures,
+		&rt, &rr.Kept, &rr.Removed, &rr.Packs, &rr.Freed, &rr.Error)
 	r.SnapshotTime, r.ReplicatedAt, r.PendingSince, r.ErrorAt = fromNanos(st), fromNanos(at), fromNanos(ps), fromNanos(et)
+	rr.At = fromNanos(rt)
 	return r, err
+}
+
+// RecordRetention records a retention run of dest's policy on repo's
+// replica.
+func (s *State) RecordRetention(ctx context.Context, dest, repo string, run RetentionRun) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, retained_at, retained_kept, retained_removed, retained_packs, retained_freed, retained_error)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+		ON CONFLICT (destination, repo) DO UPDATE SET retained_at = ?3, retained_kept = ?4, retained_removed = ?5,
+			retained_packs = ?6, retained_freed = ?7, retained_error = ?8`,
+		dest, repo, nanos(run.At), run.Kept, run.Removed, run.Packs, run.Freed, run.Error)
+	if err != nil {
+		return fmt.Errorf("record the retention run on %s's replica on %s: %w", repo, dest, err)
+	}
+	return nil
 }
 
 // ReplicaStatuses returns every replica's status, by destination and

@@ -133,3 +133,52 @@ func TestDestinationRetention(t *testing.T) {
 		t.Fatalf("after dropping the policy: %+v, %v", d.Retention, err)
 	}
 }
+
+// TestReplicaTenantsFingerprintsAndRetentionRuns: a replica client, a
+// destination's pinned fingerprint and a replica's last retention run
+// are stored and read back; a later pass leaves the retention run be.
+func TestReplicaTenantsFingerprintsAndRetentionRuns(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AddClient(ctx, Client{Name: "primary", Hash: "x", AppendOnly: true, Replica: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddClient(ctx, Client{Name: "bob", Hash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Client(ctx, "primary"); err != nil || !c.Replica {
+		t.Fatalf("replica client: %+v %v", c, err)
+	}
+	if c, err := s.Client(ctx, "bob"); err != nil || c.Replica {
+		t.Fatalf("ordinary client: %+v %v", c, err)
+	}
+	d := Destination{Name: "far", Location: "rest:https://p@far/p", Concurrency: 1, ReconcileEvery: time.Hour, ServerFingerprint: "SHA256:ab-cd"}
+	if err := s.AddDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Destination(ctx, "far"); err != nil || got.ServerFingerprint != d.ServerFingerprint {
+		t.Fatalf("destination: %+v %v", got, err)
+	}
+	run := RetentionRun{At: time.Unix(1000, 0), Kept: 3, Removed: 2, Packs: 4, Freed: 4096}
+	if err := s.RecordRetention(ctx, "far", "bob/laptop", run); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PassSucceeded(ctx, "far", "bob/laptop", time.Unix(1001, 0), time.Time{}, "snap", time.Unix(999, 0)); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := s.ReplicaStatusOf(ctx, "far", "bob/laptop")
+	if err != nil || !ok || r.Retention != run || r.Snapshot != "snap" {
+		t.Fatalf("status: %+v %v %v", r, ok, err)
+	}
+	run2 := RetentionRun{At: time.Unix(2000, 0), Kept: 3, Error: "prune: boom"}
+	if err := s.RecordRetention(ctx, "far", "bob/laptop", run2); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := s.ReplicaStatusOf(ctx, "far", "bob/laptop"); r.Retention != run2 {
+		t.Fatalf("second run: %+v", r.Retention)
+	}
+}

@@ -31,6 +31,11 @@ type Client struct {
 	Requests     int64
 	Errors       int64
 	BytesStored  int64 // as of the last flush by a running server
+	// Replica marks a tenant whose repositories hold copies another cairn
+	// server replicates here (`server client add --replica`): the server
+	// stores its files content-named, never overwrites or deletes them,
+	// and never opens them (it has no key to).
+	Replica bool
 }
 
 // Errors of the state database.
@@ -123,8 +128,8 @@ func fromNanos(n int64) time.Time {
 // AddClient records a new client; ErrClientExists if the name is taken.
 func (s *State) AddClient(ctx context.Context, c Client) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO clients (name, hash, quota, append_only, disabled, min_interval, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.Name, c.Hash, c.Quota, b2i(c.AppendOnly), b2i(c.Disabled), int64(c.MinInterval), nanos(c.Created))
+		`INSERT INTO clients (name, hash, quota, append_only, disabled, min_interval, created, replica) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Name, c.Hash, c.Quota, b2i(c.AppendOnly), b2i(c.Disabled), int64(c.MinInterval), nanos(c.Created), b2i(c.Replica))
 	if err != nil {
 		if _, gerr := s.Client(ctx, c.Name); gerr == nil {
 			return fmt.Errorf("add client %s: %w", c.Name, ErrClientExists)
@@ -134,16 +139,16 @@ func (s *State) AddClient(ctx context.Context, c Client) error {
 	return nil
 }
 
-const clientCols = `name, hash, quota, append_only, disabled, min_interval, created, last_snapshot, snapshots, requests, errors, bytes_stored`
+const clientCols = `name, hash, quota, append_only, disabled, min_interval, created, last_snapshot, snapshots, requests, errors, bytes_stored, replica`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanClient(row scanner) (Client, error) {
 	var c Client
-	var ao, dis int
+	var ao, dis, rep int
 	var minIv, created, last int64
-	err := row.Scan(&c.Name, &c.Hash, &c.Quota, &ao, &dis, &minIv, &created, &last, &c.Snapshots, &c.Requests, &c.Errors, &c.BytesStored)
-	c.AppendOnly, c.Disabled = ao != 0, dis != 0
+	err := row.Scan(&c.Name, &c.Hash, &c.Quota, &ao, &dis, &minIv, &created, &last, &c.Snapshots, &c.Requests, &c.Errors, &c.BytesStored, &rep)
+	c.AppendOnly, c.Disabled, c.Replica = ao != 0, dis != 0, rep != 0
 	c.MinInterval, c.Created, c.LastSnapshot = time.Duration(minIv), fromNanos(created), fromNanos(last)
 	return c, err
 }
