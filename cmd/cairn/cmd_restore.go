@@ -101,6 +101,9 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 	if errors.Is(err, restorer.ErrTooLarge) {
 		return refusedSnapshot(err)
 	}
+	if errors.Is(err, restorer.ErrTargetBusy) {
+		return withHint(fmt.Errorf("restore refused: %w", err), "wait for it to end, or restore into another --target")
+	}
 	if err != nil {
 		return fmt.Errorf("restore snapshot %s: %w", snap.ID.Short(), err)
 	}

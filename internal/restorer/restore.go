@@ -127,6 +127,11 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	if err := os.MkdirAll(opts.Target, 0o700); err != nil {
 		return nil, err
 	}
+	unlock, err := lockTarget(opts.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	r := &restore{ctx: ctx, repo: repo, opts: opts}
 	fsr, err := fsmeta.NewRestorer(opts.Target, r.fsOptions())
 	if err != nil {
