@@ -5,7 +5,7 @@
 # server audit --replicas` runs once per simulated day on an injected
 # clock (CAIRN_TEST_MONITOR_CLOCK), with the default fraction 1/30, and
 # once with --fraction 1. Reports, per audit, the files re-hashed, the
-# bytes read (primary and replica), the wall time and the coverage.
+# bytes read (primary and replica), the wall and CPU time and the coverage.
 #
 #   bench/audit.sh [-d DIR] [-n DAYS] [-f FRACTION]
 #
@@ -64,16 +64,17 @@ server_pid=
 stored=$(du -sb "$CAIRN_SERVER_DATA/repos/c/main" | cut -f1)
 files=$(find "$CAIRN_SERVER_DATA/repos/c/main" -type f | wc -l)
 printf 'data set:  %s\nstored:    %d bytes in %d files per copy (primary + 1 replica)\n\n' "$src" "$stored" "$files"
-printf '%-12s %10s %14s %9s %9s %9s\n' audit files "bytes read" "MB/s" seconds coverage
+printf '%-12s %10s %14s %9s %9s %9s %9s\n' audit files "bytes read" "MB/s" seconds "CPU s" coverage
 run() { # label day fraction
 	setclock $((t0 + $2 * 86400))
-	local s e out
-	s=$(date +%s.%N)
-	out=$("$cairn" server audit --replicas --fraction "$3" --json)
-	e=$(date +%s.%N)
-	echo "$out" | jq -r --arg l "$1" --arg t "$(echo "$e - $s" | bc)" \
-		'.clients[0] | [$l, .checked, .bytes_read, (.bytes_read / 1e6 / ($t | tonumber) | floor), ($t | tonumber | . * 100 | floor / 100), (.coverage * 1000 | floor / 1000)] | @tsv' |
-		awk -F'\t' '{printf "%-12s %10d %14d %9d %9.2f %9.3f\n", $1, $2, $3, $4, $5, $6}'
+	local t u s cpu
+	# Wall and CPU (user + system) seconds of the audit process.
+	/usr/bin/time -f '%e %U %S' -o "$work/time" "$cairn" server audit --replicas --fraction "$3" --json >"$work/audit.json"
+	read -r t u s <"$work/time"
+	cpu=$(echo "$u + $s" | bc)
+	jq -r --arg l "$1" --arg t "$t" --arg c "$cpu" \
+		'.clients[0] | [$l, .checked, .bytes_read, (.bytes_read / 1e6 / ($t | tonumber) | floor), $t, $c, (.coverage * 1000 | floor / 1000)] | @tsv' "$work/audit.json" |
+		awk -F'\t' '{printf "%-12s %10d %14d %9d %9.2f %9.2f %9.3f\n", $1, $2, $3, $4, $5, $6, $7}'
 }
 for d in $(seq 1 "$days"); do
 	run "day $d" "$d" "$frac"

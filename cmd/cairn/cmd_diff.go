@@ -22,7 +22,9 @@ func newDiffCommand(g *GlobalOptions) *cobra.Command {
 		Use:   "diff SNAPSHOT1 SNAPSHOT2",
 		Short: "Show what changed between two snapshots",
 		Long: `Show paths added (+), removed (-) and modified (M: content, type or
-metadata) from SNAPSHOT1 to SNAPSHOT2, then a summary. Needs the owner key.`,
+metadata) from SNAPSHOT1 to SNAPSHOT2, then a summary. Needs the owner key.
+A directory whose tree is lost in either snapshot (see repair) is a warning
+and is not compared; everything else is, and the exit code is 3.`,
 		Example: `  cairn diff 4f9c2a1e latest
   cairn diff --json 4f9c2a1e 8812bb03`,
 		Args: cobra.ExactArgs(2),
@@ -59,6 +61,7 @@ func runDiff(ctx context.Context, g *GlobalOptions, opts DiffOptions, args []str
 		return err
 	}
 	var changes []diffChange
+	lost := 0
 	sum, err := walker.Diff(ctx, repo, a, b, func(c walker.Change) {
 		dc := diffChange{Change: c.Kind, Path: c.Path, What: c.What}
 		if g.JSON {
@@ -66,6 +69,9 @@ func runDiff(ctx context.Context, g *GlobalOptions, opts DiffOptions, args []str
 			return
 		}
 		fmt.Fprintf(g.stdout, "%-2s %s\n", dc.Change, displayText(dc.Path))
+	}, func(l walker.LostTree) {
+		lost++
+		g.warnf("%s: %s in snapshot %s; not compared", displayText(l.Path), displayText(walker.LostDir(l.Err).Error()), l.Snapshot.ID.Short())
 	})
 	if errors.Is(err, walker.ErrTooLarge) {
 		return refusedSnapshot(err)
@@ -74,9 +80,13 @@ func runDiff(ctx context.Context, g *GlobalOptions, opts DiffOptions, args []str
 		return err
 	}
 	if g.JSON {
-		return writeJSON(g.stdout, diffMessage(a.ID.String(), b.ID.String(), changes, sum))
+		err = writeJSON(g.stdout, diffMessage(a.ID.String(), b.ID.String(), changes, sum))
+	} else {
+		g.printf("\n%s → %s: %d added, %d removed, %d modified; %s added, %s removed\n", a.ID.Short(), b.ID.Short(),
+			sum.Added, sum.Removed, sum.Modified, formatBytes(sum.BytesAdded), formatBytes(sum.BytesRemoved))
 	}
-	g.printf("\n%s → %s: %d added, %d removed, %d modified; %s added, %s removed\n", a.ID.Short(), b.ID.Short(),
-		sum.Added, sum.Removed, sum.Modified, formatBytes(sum.BytesAdded), formatBytes(sum.BytesRemoved))
-	return nil
+	if err == nil && lost > 0 {
+		err = lostError{fmt.Errorf("diff %s %s: %d lost directories could not be compared (warnings above); everything else was", a.ID.Short(), b.ID.Short(), lost)}
+	}
+	return err
 }

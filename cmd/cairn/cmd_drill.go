@@ -161,7 +161,8 @@ func runDrill(ctx context.Context, g *GlobalOptions, opts DrillOptions, arg stri
 			bytes += f.size
 		}
 		res, err = restorer.Restore(ctx, repo, snap, "", restorer.Options{Target: dir, Include: include, Verify: true,
-			Log: g.logger(), Privileges: restorer.Privileges{NoOwner: true, NoXattrs: true, NoSpecialFiles: true, NoSetid: true}})
+			Log: g.logger(), Privileges: restorer.Privileges{NoOwner: true, NoXattrs: true, NoSpecialFiles: true, NoSetid: true},
+			NoFsync: true}) // a scratch directory, removed at the end: nothing to keep through a crash
 		if err != nil {
 			return fmt.Errorf("restore drill of snapshot %s: %w", snap.ID.Short(), err)
 		}

@@ -23,6 +23,7 @@ type RestoreOptions struct {
 	// Overwrite is what to do with existing objects: always,
 	// if-changed, if-newer or never (restorer.ParseOverwrite).
 	Overwrite string
+	NoFsync   bool
 	Filter    SnapshotFilter
 
 	Privileges restorer.Privileges
@@ -64,6 +65,7 @@ and nothing is written through a symlink.`,
 	f.StringArrayVarP(&opts.Exclude, "exclude", "e", nil, "do not restore paths matching this pattern (repeatable)")
 	f.BoolVar(&opts.Verify, "verify", false, "re-read restored and kept files and check them against the content hashes sealed at backup")
 	f.StringVar(&opts.Overwrite, "overwrite", "if-changed", "existing files: always, if-changed (size or content differs), if-newer (older than the snapshot) or never")
+	f.BoolVar(&opts.NoFsync, "no-fsync", false, "do not flush files and directories to disk (faster; after a crash or power loss a restored file may be empty or short)")
 	addPrivilegeFlags(c, &opts.Privileges)
 	addFilterFlags(c, &opts.Filter)
 	return c
@@ -93,7 +95,7 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 	}
 	res, err := restorer.Restore(ctx, repo, snap, strings.Trim(sub, "/"), restorer.Options{
 		Target: opts.Target, Include: opts.Include, Exclude: opts.Exclude, Verify: opts.Verify, Overwrite: overwrite,
-		Log: g.logger(), Privileges: opts.Privileges, Progress: report,
+		Log: g.logger(), Privileges: opts.Privileges, Progress: report, NoFsync: opts.NoFsync,
 	})
 	prog.finish()
 	if errors.Is(err, walker.ErrNotFound) {
@@ -101,6 +103,9 @@ func runRestore(ctx context.Context, g *GlobalOptions, opts RestoreOptions, args
 	}
 	if errors.Is(err, walker.ErrTooLarge) {
 		return refusedSnapshot(err)
+	}
+	if errors.Is(err, restorer.ErrTargetBusy) {
+		return withHint(fmt.Errorf("restore refused: %w", err), "wait for it to end, or restore into another --target")
 	}
 	if err != nil {
 		return fmt.Errorf("restore snapshot %s: %w", snap.ID.Short(), err)

@@ -103,7 +103,8 @@ func runServerAudit(ctx context.Context, g *GlobalOptions, opts *ServerOptions, 
 		log = slog.New(slog.NewTextHandler(g.stderr, nil))
 	}
 	a := audit.New(audit.Config{State: d.State, Log: log, Now: monitor.Clock(), SpoolDir: filepath.Join(d.Dir, "audit-spool"),
-		Open: func(ctx context.Context, repo string) (backend.Backend, error) { return sto.Open(ctx, repo) }})
+		Open:  func(ctx context.Context, repo string) (backend.Backend, error) { return sto.Open(ctx, repo) },
+		Repos: func(ctx context.Context, client string) ([]string, error) { return sto.Repos(ctx, client) }})
 	res, err := a.Run(ctx, audit.Options{Fraction: frac, Period: ao.Period, Replicas: ao.Replicas, Client: only})
 	if errors.Is(err, state.ErrNoClient) {
 		return withHint(err, "see `cairn server client list`")
@@ -164,7 +165,8 @@ func startAudit(ctx context.Context, d *datadir.Data, srv *server.Server, log *s
 		return func() {}
 	}
 	a := audit.New(audit.Config{State: d.State, Log: log, Now: now, SpoolDir: filepath.Join(d.Dir, "audit-spool"),
-		Open: func(ctx context.Context, repo string) (backend.Backend, error) { return srv.Repository(ctx, repo) }})
+		Open:  func(ctx context.Context, repo string) (backend.Backend, error) { return srv.Repository(ctx, repo) },
+		Repos: srv.RepositoryPaths})
 	ctx, cancel := context.WithCancel(ctx)
 	t := time.NewTicker(check)
 	done := make(chan struct{})

@@ -25,7 +25,8 @@ func newStatsCommand(g *GlobalOptions) *cobra.Command {
 		Long: `Show totals for every snapshot (or one): files, logical size (what a restore
 writes), the unique blobs they reference and their stored size, the packs they
 live in, and the dedup ratio. With a server key the logical size is unknown
-(file sizes are sealed); only stored figures are shown.`,
+(file sizes are sealed); only stored figures are shown. A directory whose tree
+is lost (see repair) is a warning and counts as empty; the exit code is 3.`,
 		Example: `  cairn stats
   cairn stats latest --json`,
 		Args: cobra.MaximumNArgs(1),
@@ -75,10 +76,20 @@ func runStats(ctx context.Context, g *GlobalOptions, opts StatsOptions, args []s
 	if err != nil {
 		return err
 	}
+	for _, l := range st.Lost {
+		g.warnf("%s: %s in snapshot %s; counted as empty", displayText(l.Path), displayText(walker.LostDir(l.Err).Error()), l.Snapshot.ID.Short())
+	}
 	res := statsResult{Snapshots: st.Snapshots, Files: st.Files, Dirs: st.Dirs, LogicalSize: st.LogicalSize, Blobs: st.Blobs,
 		StoredSize: st.StoredSize, Packs: st.Packs, PackBytes: st.PackBytes, DedupRatio: st.DedupRatio, ContentKnown: st.ContentKnown}
+	var lost error
+	if len(st.Lost) > 0 {
+		lost = lostError{fmt.Errorf("%d lost directories were counted as empty (warnings above); the totals leave out what was below them", len(st.Lost))}
+	}
 	if g.JSON {
-		return writeJSON(g.stdout, statsMessage(res))
+		if err := writeJSON(g.stdout, statsMessage(res)); err != nil {
+			return err
+		}
+		return lost
 	}
 	out := g.stdout
 	fmt.Fprintf(out, "Snapshots:     %d\n", res.Snapshots)
@@ -93,5 +104,5 @@ func runStats(ctx context.Context, g *GlobalOptions, opts StatsOptions, args []s
 	if res.DedupRatio > 0 {
 		fmt.Fprintf(out, "Dedup ratio:   %.2fx (logical / stored)\n", res.DedupRatio)
 	}
-	return nil
+	return lost
 }

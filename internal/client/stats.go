@@ -1,7 +1,9 @@
 package client
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -25,25 +27,30 @@ type Stats struct {
 	Packs        int    // packs holding them
 	PackBytes    uint64 // those packs' sizes
 	DedupRatio   float64
+	// Lost are the directories whose tree is unavailable
+	// (walker.ErrTreeUnavailable), each tree once, with the first
+	// snapshot and path it was met at: nothing below them is counted.
+	Lost []walker.LostTree
 }
 
 // ComputeStats totals snaps. Each tree is read once however many
 // snapshots share it, and each blob counted once. With the owner key a
 // snapshot whose trees expand too far is refused (an error wrapping
-// walker.ErrTooLarge) before it is walked.
+// walker.ErrTooLarge) before it is walked. A directory whose tree is
+// unavailable counts as empty and is listed in Stats.Lost.
 func ComputeStats(ctx context.Context, repo *repository.Repository, snaps []*repository.Snapshot) (Stats, error) {
 	if err := repo.LoadIndex(ctx); err != nil {
 		return Stats{}, err
 	}
 	res := Stats{Snapshots: len(snaps), ContentKnown: repo.CanReadContent()}
-	w := &statsWalker{ctx: ctx, repo: repo, memo: map[blob.ID]treeTotals{}, blobs: map[snapshot.Ref]struct{}{}}
+	w := &statsWalker{ctx: ctx, repo: repo, memo: map[blob.ID]treeTotals{}, blobs: map[snapshot.Ref]struct{}{}, res: &res}
 	exp := walker.NewExpander(repo)
 	for _, s := range snaps {
 		if res.ContentKnown {
 			if _, err := exp.Snapshot(ctx, s); err != nil {
 				return Stats{}, fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err)
 			}
-			tot, err := w.tree(s.File.Statement.Root)
+			tot, err := w.tree(s, s.File.Statement.Root, "")
 			if err != nil {
 				return Stats{}, fmt.Errorf("snapshot %s: %w", s.ID.Short(), err)
 			}
@@ -93,16 +100,24 @@ type statsWalker struct {
 	repo  *repository.Repository
 	memo  map[blob.ID]treeTotals
 	blobs map[snapshot.Ref]struct{}
+	res   *Stats // for Lost
 }
 
 // tree totals a directory; each tree is read once however many snapshots
-// share it, and its blobs are counted once.
-func (w *statsWalker) tree(id blob.ID) (treeTotals, error) {
+// share it, and its blobs are counted once. path is the directory's in
+// snapshot s ("" for the root); an unavailable tree is recorded as lost
+// and counts as empty.
+func (w *statsWalker) tree(s *repository.Snapshot, id blob.ID, path string) (treeTotals, error) {
 	if t, ok := w.memo[id]; ok {
 		return t, nil
 	}
 	w.blobs[snapshot.Ref{Type: blob.Tree, ID: id}] = struct{}{}
 	t, err := walker.LoadTree(w.ctx, w.repo, id)
+	if errors.Is(err, walker.ErrTreeUnavailable) {
+		w.res.Lost = append(w.res.Lost, walker.LostTree{Path: cmp.Or(path, "/"), Snapshot: s, Tree: id, Err: err})
+		w.memo[id] = treeTotals{}
+		return treeTotals{}, nil
+	}
 	if err != nil {
 		return treeTotals{}, err
 	}
@@ -111,7 +126,7 @@ func (w *statsWalker) tree(id blob.ID) (treeTotals, error) {
 		n := &t.Nodes[i]
 		switch {
 		case n.Type == snapshot.TypeDir && n.Subtree != nil:
-			sub, err := w.tree(*n.Subtree)
+			sub, err := w.tree(s, *n.Subtree, path+"/"+n.Name)
 			if err != nil {
 				return treeTotals{}, err
 			}

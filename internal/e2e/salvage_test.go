@@ -72,7 +72,8 @@ func newSalvageEnv(t *testing.T) *salvageEnv {
 
 // corrupt flips 4 bytes in the middle of the stored copy of the blob that
 // holds rel's content (a file: its first chunk) or listing (a directory:
-// its tree), found through the owner key, and returns the pack's name.
+// its tree) in the oldest snapshot, found through the owner key, and
+// returns the pack's name.
 func (s *salvageEnv) corrupt(t *testing.T, rel string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -85,10 +86,11 @@ func (s *salvageEnv) corrupt(t *testing.T, rel string) string {
 		t.Fatal(err)
 	}
 	snaps, _, err := repo.Snapshots(ctx)
-	if err != nil || len(snaps) != 1 {
+	if err != nil || len(snaps) == 0 {
 		t.Fatalf("snapshots: %v %v", snaps, err)
 	}
-	n, err := walker.FindNode(ctx, repo, snaps[0].File.Statement.Root, strings.TrimPrefix(filepath.Join(s.src, rel), "/"))
+	oldest := slices.MinFunc(snaps, func(a, b *repository.Snapshot) int { return a.Time().Compare(b.Time()) })
+	n, err := walker.FindNode(ctx, repo, oldest.File.Statement.Root, strings.TrimPrefix(filepath.Join(s.src, rel), "/"))
 	if err != nil {
 		t.Fatal(err)
 	}

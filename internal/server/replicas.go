@@ -14,6 +14,16 @@ func (s *Server) Repository(ctx context.Context, repo string) (backend.Backend, 
 	return s.repos.Get(ctx, repo)
 }
 
+// RepositoryPaths lists a client's repositories in storage
+// (<client>/<repository…>), whether or not they ever got a snapshot.
+func (s *Server) RepositoryPaths(ctx context.Context, client string) ([]string, error) {
+	st, err := s.repos.Storage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.Repos(ctx, client)
+}
+
 // OpenRepository opens be, a copy of the server's repository repo (its
 // primary or a replica), with the server's keys: the metadata identity
 // and the coordinator key. nil, nil for a restic repository or one

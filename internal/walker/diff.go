@@ -1,7 +1,9 @@
 package walker
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -17,6 +19,15 @@ type Change struct {
 	What string // for "M": "content", "type" or "metadata"
 }
 
+// LostTree is a directory a diff could not compare: its tree in one
+// snapshot is unavailable (ErrTreeUnavailable).
+type LostTree struct {
+	Path     string // from the snapshot root, with a leading "/" ("/" for the root)
+	Snapshot *repository.Snapshot
+	Tree     blob.ID
+	Err      error // the tree's load error
+}
+
 // DiffSummary counts a diff's changes.
 type DiffSummary struct {
 	Added, Removed, Modified int
@@ -29,7 +40,13 @@ type DiffSummary struct {
 // ErrTooLarge) before anything is compared if its trees expand too far.
 // Subtrees with the same ID are skipped: identical content encodes to the
 // same tree (R20).
-func Diff(ctx context.Context, repo *repository.Repository, a, b *repository.Snapshot, emit func(Change)) (DiffSummary, error) {
+//
+// A directory whose tree is unavailable in either snapshot is not
+// compared: lost is told of it, and the diff goes on with the next path.
+// Nothing below it is reported changed (what is there on the side that
+// loads may or may not have changed). With lost nil, the first unavailable
+// tree fails the diff.
+func Diff(ctx context.Context, repo *repository.Repository, a, b *repository.Snapshot, emit func(Change), lost func(LostTree)) (DiffSummary, error) {
 	if err := repo.LoadIndex(ctx); err != nil {
 		return DiffSummary{}, err
 	}
@@ -39,7 +56,7 @@ func Diff(ctx context.Context, repo *repository.Repository, a, b *repository.Sna
 			return DiffSummary{}, fmt.Errorf("snapshot %s is refused: %w", s.ID.Short(), err)
 		}
 	}
-	d := &differ{ctx: ctx, repo: repo, emit: emit}
+	d := &differ{ctx: ctx, repo: repo, emit: emit, lost: lost, a: a, b: b}
 	ra, rb := a.File.Statement.Root, b.File.Statement.Root
 	if err := d.trees(&ra, &rb, ""); err != nil {
 		return d.sum, fmt.Errorf("diff %s %s: %w", a.ID.Short(), b.ID.Short(), err)
@@ -51,18 +68,27 @@ type differ struct {
 	ctx  context.Context
 	repo *repository.Repository
 	emit func(Change)
+	lost func(LostTree)
+	a, b *repository.Snapshot
 	sum  DiffSummary
 }
 
-func (d *differ) load(id *blob.ID) ([]snapshot.Node, error) {
+// load loads the tree id (nil: none) of snapshot s at path p. ok is false
+// when the tree is unavailable and was reported lost: the caller skips
+// the directory.
+func (d *differ) load(id *blob.ID, s *repository.Snapshot, p string) (nodes []snapshot.Node, ok bool, err error) {
 	if id == nil {
-		return nil, nil
+		return nil, true, nil
 	}
 	t, err := LoadTree(d.ctx, d.repo, *id)
-	if err != nil {
-		return nil, err
+	if errors.Is(err, ErrTreeUnavailable) && d.lost != nil {
+		d.lost(LostTree{Path: cmp.Or(p, "/"), Snapshot: s, Tree: *id, Err: err})
+		return nil, false, nil
 	}
-	return t.Nodes, nil
+	if err != nil {
+		return nil, false, err
+	}
+	return t.Nodes, true, nil
 }
 
 // trees compares two directories (either may be nil), skipping subtrees
@@ -74,12 +100,12 @@ func (d *differ) trees(a, b *blob.ID, prefix string) error {
 	if err := d.ctx.Err(); err != nil {
 		return err
 	}
-	na, err := d.load(a)
+	na, okA, err := d.load(a, d.a, prefix)
 	if err != nil {
 		return err
 	}
-	nb, err := d.load(b)
-	if err != nil {
+	nb, okB, err := d.load(b, d.b, prefix)
+	if err != nil || !okA || !okB {
 		return err
 	}
 	i, j := 0, 0
@@ -119,7 +145,11 @@ func (d *differ) side(kind string, n *snapshot.Node, p string) error {
 	if n.Type != snapshot.TypeDir || n.Subtree == nil {
 		return nil
 	}
-	nodes, err := d.load(n.Subtree)
+	s := d.b
+	if kind == "-" {
+		s = d.a
+	}
+	nodes, _, err := d.load(n.Subtree, s, p)
 	if err != nil {
 		return err
 	}

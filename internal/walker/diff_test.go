@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/cairnbackup/cairn/internal/archiver"
+	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/mem"
+	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -69,7 +71,7 @@ func TestDiff(t *testing.T) {
 			return // the parents of dir, unchanged but for times
 		}
 		got = append(got, strings.TrimSpace(c.Kind+" "+rel+" "+c.What))
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func TestDiff(t *testing.T) {
 	}
 
 	n := 0
-	if sum, err := Diff(ctx, repo, b, b, func(Change) { n++ }); err != nil || n != 0 || sum != (DiffSummary{}) {
+	if sum, err := Diff(ctx, repo, b, b, func(Change) { n++ }, nil); err != nil || n != 0 || sum != (DiffSummary{}) {
 		t.Errorf("a snapshot against itself: %d changes, %+v, %v", n, sum, err)
 	}
 }
@@ -126,8 +128,84 @@ func TestDiffRefusesBomb(t *testing.T) {
 	o.Summary.DirsNew, o.Summary.DirsChanged, o.Summary.DirsUnchanged = 1, 0, 0
 	s.Owner = &o
 	called := false
-	_, err = Diff(ctx, repo, res.Snapshot, &s, func(Change) { called = true })
+	_, err = Diff(ctx, repo, res.Snapshot, &s, func(Change) { called = true }, nil)
 	if !errors.Is(err, ErrTooLarge) || called {
 		t.Fatalf("diff against a snapshot whose trees hold more than it declares: %v (changes emitted: %v)", err, called)
+	}
+}
+
+// TestDiffLostTree: a directory whose tree is unavailable in one snapshot
+// is reported lost and not compared; everything else is, and nothing
+// below it is reported changed. Without a lost callback the diff fails.
+func TestDiffLostTree(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(rel, data string) {
+		t.Helper()
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("lost/a.txt", "a")
+	write("other/b.txt", "b")
+	be := mem.New()
+	opts := repository.Options{CacheDir: t.TempDir(), KDF: &walkTestKDF}
+	repo, err := repository.Init(ctx, be, []byte("pw"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup := func() *repository.Snapshot {
+		t.Helper()
+		res, err := archiver.Backup(ctx, repo, []string{dir}, archiver.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Snapshot
+	}
+	a := backup()
+	write("lost/new.txt", "new")
+	write("other/new.txt", "new")
+	b := backup()
+
+	n, err := FindNode(ctx, repo, a.File.Statement.Root, strings.TrimPrefix(dir, "/")+"/lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := repo.Lookup(blob.Tree, *n.Subtree)
+	if !ok {
+		t.Fatal("tree not in the index")
+	}
+	if err := be.Corrupt(backend.Handle{Type: backend.Data, Name: e.Pack.String()}, func(p []byte) []byte {
+		p[e.Offset+e.Length/2] ^= 1
+		return p
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if repo, err = repository.Open(ctx, be, []byte("pw"), opts); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []string
+	var lost []LostTree
+	_, err = Diff(ctx, repo, a, b, func(c Change) {
+		if rel, ok := strings.CutPrefix(c.Path, dir); ok {
+			got = append(got, c.Kind+" "+rel)
+		}
+	}, func(l LostTree) { lost = append(lost, l) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"+ /other/new.txt"}) {
+		t.Errorf("changes %q: want /other/new.txt added and nothing below /lost", got)
+	}
+	if len(lost) != 1 || lost[0].Path != dir+"/lost" || lost[0].Snapshot != a || lost[0].Tree != *n.Subtree || !errors.Is(lost[0].Err, ErrTreeUnavailable) {
+		t.Fatalf("lost %+v, want %s/lost of the first snapshot", lost, dir)
+	}
+	if _, err := Diff(ctx, repo, a, b, func(Change) {}, nil); !errors.Is(err, ErrTreeUnavailable) {
+		t.Fatalf("without a lost callback: %v, want ErrTreeUnavailable", err)
 	}
 }

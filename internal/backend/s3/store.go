@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,21 +107,24 @@ func (b *Backend) WithClock(now func() time.Time) *Backend {
 	return &Backend{cfg: b.cfg, client: b.client, core: b.core, tr: b.tr, keyID: b.keyID, now: now}
 }
 
-// Repositories counts the repositories under prefix + "/" + sub: the
-// prefixes holding a config or a created marker. It lists every object
-// under sub, so it is for rare requests (creating a repository).
-func (b *Backend) Repositories(ctx context.Context, sub string) (int, error) {
+// Repositories lists the repositories under prefix + "/" + sub, sorted:
+// the prefixes holding a config or a created marker, relative to the
+// backend's prefix. It lists every object under sub, so it is for rare
+// requests (creating a repository, a daily audit that reads them all
+// anyway).
+func (b *Backend) Repositories(ctx context.Context, sub string) ([]string, error) {
 	p := b.prefixed(sub) + "/"
+	root := b.prefixed("")
 	repos := map[string]bool{}
 	for obj := range b.client.ListObjects(ctx, b.cfg.Bucket, minio.ListObjectsOptions{Prefix: p, Recursive: true}) {
 		if obj.Err != nil {
-			return 0, b.classify("list "+p, obj.Err)
+			return nil, b.classify("list "+p, obj.Err)
 		}
 		for _, leaf := range []string{"/config", "/" + createdMarker} {
 			if dir, ok := strings.CutSuffix(obj.Key, leaf); ok {
-				repos[dir] = true
+				repos[strings.TrimPrefix(dir, root)] = true
 			}
 		}
 	}
-	return len(repos), nil
+	return slices.Sorted(maps.Keys(repos)), nil
 }

@@ -75,7 +75,12 @@ type Config struct {
 	// Open returns the primary's backend of an existing repository
 	// (<client>/<repository…>).
 	Open func(ctx context.Context, repo string) (backend.Backend, error)
-	Log  *slog.Logger
+	// Repos lists a client's repositories in the primary's storage
+	// (<client>/<repository…>), whether or not they ever received a
+	// snapshot: each is audited, besides those the replication ledger
+	// knows. nil: the ledger's only.
+	Repos func(ctx context.Context, client string) ([]string, error)
+	Log   *slog.Logger
 	// Now is the audit's clock (default time.Now).
 	Now func() time.Time
 	// SpoolDir holds a good copy while it is verified and written.
@@ -208,12 +213,11 @@ func (a *Auditor) Run(ctx context.Context, opt Options) (Result, error) {
 			continue
 		}
 		cr := ClientResult{Client: c.Name}
-		for _, r := range repos {
-			if r.Client != c.Name {
-				continue
-			}
+		for _, r := range a.clientRepos(ctx, c.Name, repos, &res) {
 			cr.Repos++
-			a.repo(ctx, r.Repo, c.Name, dests, opt, cycle, now, &cr, &res)
+			// A repository the ledger does not know never had a
+			// snapshot replicated: it has no replica to audit.
+			a.repo(ctx, r.repo, c.Name, dests, r.replicated, opt, cycle, now, &cr, &res)
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
@@ -243,6 +247,44 @@ func (a *Auditor) Run(ctx context.Context, opt Options) (Result, error) {
 	return res, nil
 }
 
+// clientRepo is a repository to audit.
+type clientRepo struct {
+	repo       string
+	replicated bool // in the replication ledger: its replicas are audited too
+}
+
+// clientRepos is every repository of client: those in the replication
+// ledger (ledger), which got a snapshot, and those in storage (Config.Repos),
+// which may never have (created, never committed to; or older than the
+// ledger), sorted. A storage that cannot be listed is an error of the
+// audit's, and the ledger's repositories are still audited.
+func (a *Auditor) clientRepos(ctx context.Context, client string, ledger []state.ReplicaRepo, res *Result) []clientRepo {
+	known := map[string]bool{}
+	for _, r := range ledger {
+		if r.Client == client {
+			known[r.Repo] = true
+		}
+	}
+	if a.cfg.Repos != nil {
+		stored, err := a.cfg.Repos(ctx, client)
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("repositories of %s: %v", client, err))
+			a.cfg.Log.Error("audit: cannot list repositories", "client", client, "err", err)
+		}
+		for _, r := range stored {
+			if _, ok := known[r]; !ok {
+				known[r] = false
+			}
+		}
+	}
+	out := make([]clientRepo, 0, len(known))
+	for r, replicated := range known {
+		out = append(out, clientRepo{repo: r, replicated: replicated})
+	}
+	slices.SortFunc(out, func(x, y clientRepo) int { return strings.Compare(x.repo, y.repo) })
+	return out
+}
+
 func short(name string) string {
 	if len(name) > 12 {
 		return name[:12] + "…"
@@ -262,12 +304,18 @@ type repoAudit struct {
 	res    *Result
 	log    *slog.Logger
 	copies []*copyOf
+	// replicated: the replication ledger knows the repository (it got a
+	// snapshot); one it does not may be an init that never finished.
+	replicated bool
 }
 
 // repo audits one repository's copies.
-func (a *Auditor) repo(ctx context.Context, repo, client string, dests []state.Destination, opt Options, cycle time.Duration, now time.Time, cr *ClientResult, res *Result) {
+func (a *Auditor) repo(ctx context.Context, repo, client string, dests []state.Destination, replicated bool, opt Options, cycle time.Duration, now time.Time, cr *ClientResult, res *Result) {
 	ra := &repoAudit{a: a, repo: repo, client: client, opt: opt, cycle: cycle, now: now, cr: cr, res: res,
-		log: a.cfg.Log.With("client", client, "repo", repo)}
+		log: a.cfg.Log.With("client", client, "repo", repo), replicated: replicated}
+	if !replicated {
+		dests = nil
+	}
 	done, ok := ra.openCopies(ctx, dests)
 	defer done()
 	if !ok {
@@ -362,7 +410,9 @@ func (ra *repoAudit) auditCopy(ctx context.Context, c *copyOf) bool {
 		return false
 	}
 	good = append(good, ra.missing(ctx, c)...)
-	if f, ok := ra.a.checkConfig(ctx, c, ra.copies); !ok {
+	if f, ok := ra.a.checkConfig(ctx, c, ra.copies); !ok && (ra.replicated || f.Problem != "missing") {
+		// A repository without a config that never got a snapshot is
+		// one whose init never finished: nothing lost.
 		ra.report(f)
 	}
 	if err := ra.a.cfg.State.MarkAudited(ctx, c.key, ra.repo, good, ra.now); err != nil {

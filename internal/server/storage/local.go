@@ -65,12 +65,12 @@ func (ls *localStorage) Used(_ context.Context, client string) (int64, error) {
 	return n, nil
 }
 
-// repos counts the directories under the client's that hold a
+// Repos lists the directories under the given path that hold a
 // repository (a config, or the data/ directory create makes), without
 // descending into them.
-func (ls *localStorage) Repos(_ context.Context, client string) (int, error) {
-	n := 0
-	err := filepath.WalkDir(filepath.Join(ls.root, filepath.FromSlash(client)), func(p string, d fs.DirEntry, err error) error {
+func (ls *localStorage) Repos(_ context.Context, under string) ([]string, error) {
+	var repos []string
+	err := filepath.WalkDir(filepath.Join(ls.root, filepath.FromSlash(under)), func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -82,16 +82,20 @@ func (ls *localStorage) Repos(_ context.Context, client string) (int, error) {
 		}
 		for _, leaf := range []string{"config", string(backend.Data)} {
 			if _, err := os.Lstat(filepath.Join(p, leaf)); err == nil {
-				n++
+				rel, err := filepath.Rel(ls.root, p)
+				if err != nil {
+					return err
+				}
+				repos = append(repos, filepath.ToSlash(rel))
 				return filepath.SkipDir
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("walk %s: %w", ls.root, err)
+		return nil, fmt.Errorf("walk %s: %w", ls.root, err)
 	}
-	return n, nil
+	return repos, nil // WalkDir goes in lexical order
 }
 
 // Leaser: one server owns a local directory; the process-local lock of

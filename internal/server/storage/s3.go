@@ -66,8 +66,8 @@ func (ss *s3Storage) Used(ctx context.Context, client string) (int64, error) {
 	return ss.root.Usage(ctx, client)
 }
 
-func (ss *s3Storage) Repos(ctx context.Context, client string) (int, error) {
-	return ss.root.Repositories(ctx, client)
+func (ss *s3Storage) Repos(ctx context.Context, under string) ([]string, error) {
+	return ss.root.Repositories(ctx, under)
 }
 
 func (ss *s3Storage) Leaser(_ context.Context, repo string, now func() time.Time) (Leaser, error) {

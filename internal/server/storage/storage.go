@@ -42,9 +42,11 @@ type Storage interface {
 	Create(ctx context.Context, repo string) (backend.Backend, error)
 	// Used is the number of bytes a client stores.
 	Used(ctx context.Context, client string) (int64, error)
-	// Repos is the number of repositories under a path: a client's, or
-	// a repository path's (those nested below it).
-	Repos(ctx context.Context, client string) (int, error)
+	// Repos lists the repositories under a path, a client's or a
+	// repository path's (those nested below it), as paths
+	// <client>/<repository…>, sorted: every one there, whether or not it
+	// ever received a snapshot.
+	Repos(ctx context.Context, under string) ([]string, error)
 	// Leaser returns what takes the repository's lease among several
 	// servers, or nil if the storage has one server only (local).
 	Leaser(ctx context.Context, repo string, now func() time.Time) (Leaser, error)
@@ -138,11 +140,11 @@ func (rs *Repos) checkNesting(ctx context.Context, st Storage, repo string) erro
 			return err
 		}
 	}
-	n, err := st.Repos(ctx, repo)
+	below, err := st.Repos(ctx, repo)
 	if err != nil {
 		return fmt.Errorf("look for repositories under %s: %w", repo, err)
 	}
-	if n > 0 {
+	if n := len(below); n > 0 {
 		return fmt.Errorf("%w: %s would hold existing repositories below it (%d); choose another path", ErrNested, repo, n)
 	}
 	return nil
@@ -162,11 +164,11 @@ func (rs *Repos) Create(ctx context.Context, repo string, mayCreate func(count i
 	rs.createMu.Lock()
 	defer rs.createMu.Unlock()
 	client, _, _ := strings.Cut(repo, "/")
-	n, err := st.Repos(ctx, client)
+	have, err := st.Repos(ctx, client)
 	if err != nil {
 		return fmt.Errorf("count repositories of %s: %w", client, err)
 	}
-	if err := mayCreate(n); err != nil {
+	if err := mayCreate(len(have)); err != nil {
 		return err
 	}
 	if err := rs.checkNesting(ctx, st, repo); err != nil {
