@@ -285,24 +285,12 @@ func (r *Restorer) RemoveTemps(components []string) (int, error) {
 	}
 }
 
-// SyncDir flushes the directory at components (an empty slice: the
-// target) to stable storage: the names renamed, linked or made in it, and
-// its own metadata. A restore calls it once per directory, after its last
-// rename.
-func (r *Restorer) SyncDir(components []string) error {
-	d, err := r.openDir(components)
-	if err != nil {
-		return opErr("sync", components, err)
-	}
-	defer d.release()
-	// The cached descriptor is O_PATH, which fsync refuses.
-	fd, err := unix.Openat(d.fd(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return opErr("sync", components, err)
-	}
-	defer unix.Close(fd)
-	if err := ignoringEINTR(func() error { return unix.Fsync(fd) }); err != nil {
-		return opErr("sync", components, err)
+// SyncFS flushes the file system holding the target to stable storage
+// (syncfs(2)): everything a restore wrote there, content, metadata and
+// names, in one pass.
+func (r *Restorer) SyncFS() error {
+	if err := ignoringEINTR(func() error { return unix.Syncfs(int(r.root.Fd())) }); err != nil {
+		return fmt.Errorf("syncfs %s: %w", r.root.Name(), err)
 	}
 	return nil
 }

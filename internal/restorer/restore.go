@@ -43,8 +43,7 @@ type Options struct {
 	// Privileges refuses a snapshot's privileged objects (privileges.go).
 	Privileges Privileges
 
-	// NoFsync skips flushing each file before its rename and each
-	// directory at the end (sync.go): faster, and after a power loss
+	// NoFsync skips the flush at the end (sync.go): after a power loss,
 	// files a restore reported done may be empty or short.
 	NoFsync bool
 }
@@ -99,8 +98,6 @@ type restore struct {
 
 	// Counts for Result, of objects already there (overwrite.go).
 	verified, unchanged, unchangedBytes, kept atomic.Uint64
-
-	dirty dirtyDirs // directories to flush at the end (sync.go)
 }
 
 func (r *restore) warn(path string, err error) {
@@ -143,7 +140,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		return nil, err
 	}
 	defer unlock()
-	r := &restore{ctx: ctx, repo: repo, opts: opts, dirty: dirtyDirs{dirs: map[string][]string{}}}
+	r := &restore{ctx: ctx, repo: repo, opts: opts}
 	fsr, err := fsmeta.NewRestorer(opts.Target, r.fsOptions())
 	if err != nil {
 		return nil, err
@@ -277,10 +274,11 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		if err := r.fs.SetMetadata(d.comps, withATime(d.node)); err != nil {
 			r.warn(strings.Join(d.comps, "/"), err)
 		}
-		r.dirty.add(d.comps)
 		r.res.Dirs++
 	}
-	r.syncDirs(ctx)
+	if err := r.flush(); err != nil {
+		return nil, err
+	}
 	r.res.Bytes = r.bytes.Load()
 	r.res.Files = r.files.Load()
 	r.res.Verified = r.verified.Load()
@@ -361,7 +359,6 @@ func (r *restore) special(comps []string, n *snapshot.Node) {
 	if err := r.fs.SetMetadata(comps, withATime(n)); err != nil {
 		r.warn(path, err)
 	}
-	r.dirty.add(comps[:len(comps)-1])
 	r.mu.Lock()
 	r.res.Special++
 	r.mu.Unlock()
@@ -387,7 +384,6 @@ func (r *restore) hardlink(l fileJob, base string) {
 		r.warn(strings.Join(l.comps, "/"), err)
 		return
 	}
-	r.dirty.add(l.comps[:len(l.comps)-1])
 	r.mu.Lock()
 	r.res.Links++
 	r.mu.Unlock()
@@ -666,8 +662,7 @@ func (r *restore) writeWhole(job fileJob, plain []byte) {
 // to its name. A file whose writing fails or is interrupted never appears
 // under its name; the temporary one is removed. write reports whether it
 // lost content (and warned about it): such a file is not verified. The
-// file is flushed to disk before the rename (syncFile), its directory at
-// the end of the restore (syncDirs).
+// restore flushes everything it wrote once, at its end (flush).
 func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) (lost bool, err error)) {
 	path := strings.Join(job.comps, "/")
 	var size int64
@@ -694,9 +689,6 @@ func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) (lo
 	var metaErr error
 	if err == nil {
 		metaErr = r.fs.SetFileMetadata(f, job.comps, withATime(job.node))
-		// Content and metadata reach the disk before the name does: a
-		// crash never leaves an empty or short file under it.
-		err = r.syncFile(f)
 	}
 	if err == nil {
 		err = f.Commit(job.replace)
@@ -713,7 +705,6 @@ func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) (lo
 	if metaErr != nil {
 		r.warn(path, metaErr)
 	}
-	r.dirty.add(job.comps[:len(job.comps)-1])
 	r.files.Add(1)
 	r.bytes.Add(job.node.Size)
 }

@@ -1,81 +1,27 @@
 package restorer
 
-import (
-	"cmp"
-	"context"
-	"fmt"
-	"strings"
-	"sync"
+import "fmt"
 
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
+// Durability. A restore that returns without error has what it wrote on
+// stable storage: at its end, one syncfs(2) on the target's file system
+// flushes every file's content and metadata and every name renamed, linked
+// or made, in one pass of writeback. Flushing file by file (fsync before
+// each rename) cost 0.4 ms of system time per file and made a restore of
+// the Linux source about 3.5 times slower on a loaded machine; the single
+// flush costs what writing the data back costs anyway. A crash during the
+// restore may leave renamed files short, as it may leave any file
+// unwritten: the restore has not reported success, and running it again
+// finds them (--overwrite if-changed compares sizes, then content hashes)
+// and writes them again. Options.NoFsync skips the flush.
 
-	"github.com/cairnbackup/cairn/internal/fsmeta"
-)
-
-// Durability. A restore that exits 0 has its files on stable storage: each
-// file is flushed (fsync, content and metadata) before it is renamed to its
-// name, so its name never points at content still in the page cache; each
-// directory a name was renamed, linked or made in is flushed once, at the
-// end, with its ancestors up to the target, so the names survive a crash
-// too. Options.NoFsync skips both.
-
-// syncFile flushes f before its rename.
-func (r *restore) syncFile(f *fsmeta.File) error {
+// flush is the end-of-restore flush; a failure is an error, since what
+// the restore reports done might not survive a crash.
+func (r *restore) flush() error {
 	if r.opts.NoFsync {
 		return nil
 	}
-	for {
-		err := unix.Fsync(f.Fd())
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("fsync: %w", err)
-		}
-		return nil
+	if err := r.fs.SyncFS(); err != nil {
+		return fmt.Errorf("flush the restored files to disk: %w", err)
 	}
-}
-
-// dirtyDirs are the directories to flush at the end of a restore, by
-// joined path: each directory something was put in, and its ancestors
-// (which may have been made by the restore) up to the target.
-type dirtyDirs struct {
-	mu   sync.Mutex
-	dirs map[string][]string
-}
-
-// add records the directory at comps and its ancestors.
-func (d *dirtyDirs) add(comps []string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i := len(comps); i >= 0; i-- {
-		key := strings.Join(comps[:i], "/")
-		if _, ok := d.dirs[key]; ok {
-			return // so are its ancestors
-		}
-		d.dirs[key] = comps[:i:i]
-	}
-}
-
-// syncDirs flushes every dirty directory once, a few at a time; a
-// directory that cannot be flushed is a warning.
-func (r *restore) syncDirs(ctx context.Context) {
-	if r.opts.NoFsync {
-		return
-	}
-	var g errgroup.Group
-	g.SetLimit(r.opts.Workers)
-	for key, comps := range r.dirty.dirs {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			if err := r.fs.SyncDir(comps); err != nil {
-				r.warn(cmp.Or(key, "."), err)
-			}
-			return nil
-		})
-	}
-	g.Wait()
+	return nil
 }
