@@ -10,7 +10,9 @@
 #
 # Phases, run one after the other in every round, on the same data:
 #   A  N restic + N cairn clients at once through `cairn server` (the fleet)
-#   B  the N restic clients through rest-server
+#   B  the N restic clients through rest-server (with --htpasswd-file and
+#      --private-repos, bcrypt logins as on `cairn server`; --rest-no-auth
+#      for none)
 #   C  the N restic clients alone through `cairn server`
 #   D  the N cairn clients alone through `cairn server`
 # A is the fleet of the issue; B, C and D take one kind of client at a
@@ -37,13 +39,13 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-N=8 SIZE=128 ROUNDS=3 PAGES=64 PHASES=A,B,C,D WORK=$HERE/work CAIRN_BIN='' PPROF=0
+N=8 SIZE=128 ROUNDS=3 PAGES=64 PHASES=A,B,C,D WORK=$HERE/work CAIRN_BIN='' PPROF=0 REST_AUTH=1
 RESTIC=${RESTIC:-restic}
 REST_SERVER=${REST_SERVER:-/work/tools/rest-server-v0.14.0}
 KSRC=/usr/src/linux-source-6.1.tar.xz
 usage() {
 	echo "usage: bench/fleet.sh [--clients N] [--size MiB] [--rounds R] [--pages P] [--phases A,B,C,D]" >&2
-	echo "                      [--restic PATH] [--rest-server PATH] [--cairn-bin PATH] [--workdir DIR] [--pprof SECONDS]" >&2
+	echo "                      [--restic PATH] [--rest-server PATH] [--rest-no-auth] [--cairn-bin PATH] [--workdir DIR] [--pprof SECONDS]" >&2
 	exit 2
 }
 while (($#)); do
@@ -58,6 +60,7 @@ while (($#)); do
 	--cairn-bin) CAIRN_BIN=${2:?} ;;
 	--workdir) WORK=${2:?} ;;
 	--pprof) PPROF=${2:?} ;;
+	--rest-no-auth) REST_AUTH=0; shift; continue ;;
 	*) usage ;;
 	esac
 	shift 2
@@ -135,7 +138,15 @@ unset CAIRN_SERVER_DATA
 RS_PID=
 if [[ $PHASES == *B* ]]; then
 	RPORT=$(freeport)
-	"$REST_SERVER" --path "$W/rest-server" --listen "127.0.0.1:$RPORT" --no-auth >"$W/logs/rest-server.log" 2>&1 &
+	auth=(--no-auth)
+	if ((REST_AUTH)); then # bcrypt (cost 10, as cairn server's), each client its own login
+		for c in "${CLIENTS[@]}"; do
+			python3 -W ignore -c 'import crypt, sys; print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))' \
+				"$c" "$(cat "$W/$c.pass")"
+		done >"$W/htpasswd" || die "htpasswd (python3's crypt with bcrypt)"
+		auth=(--htpasswd-file "$W/htpasswd" --private-repos)
+	fi
+	"$REST_SERVER" --path "$W/rest-server" --listen "127.0.0.1:$RPORT" "${auth[@]}" >"$W/logs/rest-server.log" 2>&1 &
 	RS_PID=$!
 	PIDS+=("$RS_PID")
 	for _ in $(seq 100); do
@@ -159,7 +170,7 @@ repo_of() { # phase client
 	local pw
 	pw=$(cat "$W/$2.pass")
 	case $1 in
-	B) echo "rest:http://127.0.0.1:$RPORT/$2" ;;
+	B) ((REST_AUTH)) && echo "rest:http://$2:$pw@127.0.0.1:$RPORT/$2/B" || echo "rest:http://127.0.0.1:$RPORT/$2" ;;
 	*) echo "rest:http://$2:$pw@$SRV/$2/$1" ;;
 	esac
 }
@@ -303,7 +314,7 @@ REPORT=$ROOT/bench/results/$STAMP-fleet.txt
 	echo "bench/fleet.sh  $(date -u +%FT%TZ)  host $(hostname)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "$N restic + $N cairn clients, $SIZE MiB of V each, $ROUNDS rounds ($PAGES pages changed per later round)"
 	echo "cairn $(cd "$ROOT" && git rev-parse --short HEAD); $($RESTIC version | cut -d' ' -f1-2); $([[ -x $REST_SERVER ]] && "$REST_SERVER" --version 2>&1 | head -1)"
-	echo "phases: A = restic+cairn through cairn server, B = restic through rest-server, C = restic alone through cairn server, D = cairn alone through cairn server"
+	echo "phases: A = restic+cairn through cairn server, B = restic through rest-server ($( ((REST_AUTH)) && echo htpasswd logins || echo no auth)), C = restic alone through cairn server, D = cairn alone through cairn server"
 	echo
 	printf '%-5s %-7s %-5s %7s %8s %8s %10s %10s %8s %8s %8s %5s\n' phase round kind MB/s lat_p50 lat_p99 commit_p50 commit_p99 cli_cpu srv_cpu srv_MiB fails
 	for ph in "${PH[@]}"; do
