@@ -313,7 +313,7 @@ REPORT=$ROOT/bench/results/$STAMP-fleet.txt
 {
 	echo "bench/fleet.sh  $(date -u +%FT%TZ)  host $(hostname)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "$N restic + $N cairn clients, $SIZE MiB of V each, $ROUNDS rounds ($PAGES pages changed per later round)"
-	echo "cairn $(cd "$ROOT" && git rev-parse --short HEAD); $($RESTIC version | cut -d' ' -f1-2); $([[ -x $REST_SERVER ]] && "$REST_SERVER" --version 2>&1 | head -1)"
+	echo "cairn $(cd "$ROOT" && git rev-parse --short HEAD)${CAIRN_BIN:+ (binary $CAIRN_BIN)}; $($RESTIC version | cut -d' ' -f1-2); $([[ -x $REST_SERVER ]] && "$REST_SERVER" --version 2>&1 | head -1)"
 	echo "phases: A = restic+cairn through cairn server, B = restic through rest-server ($( ((REST_AUTH)) && echo htpasswd logins || echo no auth)), C = restic alone through cairn server, D = cairn alone through cairn server"
 	echo
 	printf '%-5s %-7s %-5s %7s %8s %8s %10s %10s %8s %8s %8s %5s\n' phase round kind MB/s lat_p50 lat_p99 commit_p50 commit_p99 cli_cpu srv_cpu srv_MiB fails
