@@ -177,8 +177,9 @@ type ServerRunOptions struct {
 	MaxUploadMemory string
 	MaxMetaUpload   string
 
-	CheckEvery time.Duration // backup ages (monitor)
-	UIListen   string        // the web status page (cmd_server_admin.go)
+	CheckEvery  time.Duration // backup ages (monitor)
+	UIListen    string        // the web status page (cmd_server_admin.go)
+	PprofListen string        // Go's profiles, loopback only
 
 	AuditFraction string        // rolling audit: share of the files a period
 	AuditEvery    time.Duration // its period; 0: off
@@ -220,6 +221,7 @@ on a private interface.`,
 	f.StringVar(&ro.MaxUploadMemory, "max-upload-memory", "128MiB", "memory all uploads' validation may hold at once")
 	f.StringVar(&ro.MaxMetaUpload, "max-meta-upload", "64MiB", "largest index fragment, snapshot, config, roster or key file (413 beyond)")
 	f.DurationVar(&ro.CheckEvery, "check-every", monitor.DefaultCheckEvery, "how often to check backup ages and send alerts (see cairn server notify)")
+	f.StringVar(&ro.PprofListen, "pprof-listen", "", "loopback address to serve Go's runtime profiles on, under /debug/pprof/ (performance work; no credentials)")
 	f.StringVar(&ro.UIListen, "ui-listen", "", "address to serve the web status page on, under /ui/ (HTTPS with --tls-cert; logins: cairn server admin add)")
 	f.StringVar(&ro.AuditFraction, "audit-fraction", "1/30", "rolling audit: share of every repository's files re-hashed each --audit-every, on the primary and every replica")
 	f.DurationVar(&ro.AuditEvery, "audit-every", audit.DefaultPeriod, "rolling audit period (checked every --check-every); 0 turns the rolling audit off")
@@ -328,6 +330,24 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 			return withHint(err, "choose another --ui-listen address")
 		}
 	}
+	var pprofAddr string
+	if ro.PprofListen != "" {
+		pln, err := server.ProfileListen(ro.PprofListen)
+		if err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			if uln != nil {
+				uln.Close()
+			}
+			return usageError{fmt.Errorf("--pprof-listen: %w", err)}
+		}
+		pctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go server.ServeProfiles(pctx, pln)
+		pprofAddr = pln.Addr().String()
+	}
 	fp, _ := d.Identity.Fingerprint()
 	scheme := "http"
 	if tlsConf != nil {
@@ -339,6 +359,9 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	}
 	if uln != nil {
 		g.printf("status page on %s://%s/ui/\n", scheme, uln.Addr())
+	}
+	if pprofAddr != "" {
+		g.printf("profiles on http://%s/debug/pprof/\n", pprofAddr)
 	}
 	g.printf("server fingerprint: %s\n", fp)
 	if f, ok := g.stdout.(*os.File); ok {

@@ -23,6 +23,7 @@ type serverEnv struct {
 	*env
 	data, addr, metrics string
 	ui                  string       // the status page's address, with --ui-listen
+	pprof               string       // the profiles' address, with --pprof-listen
 	pid                 int          // of the server process start ran last
 	killed              map[int]bool // server processes a test SIGKILLed on purpose
 }
@@ -93,6 +94,9 @@ func (s *serverEnv) start(t *testing.T, runArgs ...string) int {
 		}
 		if a, ok := strings.CutPrefix(line, "status page on http://"); ok {
 			s.ui = strings.TrimSuffix(a, "/ui/")
+		}
+		if a, ok := strings.CutPrefix(line, "profiles on http://"); ok {
+			s.pprof = strings.TrimSuffix(a, "/debug/pprof/")
 		}
 		if a, ok := strings.CutPrefix(line, "metrics on http://"); ok {
 			s.metrics = strings.TrimSuffix(a, "/metrics")

@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/cairnbackup/cairn/internal/units"
 
@@ -63,10 +64,12 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		return
 	}
 	defer done()
+	start := time.Now()
 	if !sv.receive() {
 		return
 	}
 	defer sv.u.Close()
+	received := time.Now()
 	if !sv.reserveReceived() {
 		return
 	}
@@ -83,11 +86,22 @@ func (s *Server) serveSave(q *request, be backend.Backend) {
 		return
 	}
 	defer release()
-	if !sv.validate() || !sv.store() {
+	locked := time.Now()
+	if !sv.validate() {
 		return
 	}
+	validated := time.Now()
+	if !sv.store() {
+		return
+	}
+	stored := time.Now()
 	sv.record()
-	q.Log.Info("stored", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", sv.h.String(), "size", sv.size)
+	// Where the upload's time went: the body's arrival, waiting for the
+	// locks, validation, the durable write, the commit's records.
+	q.Log.Info("stored", "client", q.client.Name, "repo", q.Path.RepoPath(), "file", sv.h.String(), "size", sv.size,
+		"receive", received.Sub(start).Round(time.Microsecond).String(), "lock", locked.Sub(received).Round(time.Microsecond).String(),
+		"validate", validated.Sub(locked).Round(time.Microsecond).String(), "store", stored.Sub(validated).Round(time.Microsecond).String(),
+		"record", time.Since(stored).Round(time.Microsecond).String())
 	q.W.WriteHeader(http.StatusOK)
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
@@ -21,7 +22,11 @@ import (
 // Authenticator checks HTTP basic credentials against the state database.
 // The client record is read on every request, so disable, passwd and
 // remove take effect at once; only the slow bcrypt comparison is cached,
-// keyed by name, password and the stored hash, for a minute.
+// keyed by name, password and the stored hash, for a minute. Requests
+// that bring the same credentials while their comparison runs wait for it
+// instead of queueing comparisons of their own: a client opens several
+// connections at once when a backup starts, and each would otherwise cost
+// a bcrypt comparison, all of them queued behind every other client's.
 type Authenticator struct {
 	state *state.State
 	now   func() time.Time
@@ -30,7 +35,8 @@ type Authenticator struct {
 	mu    sync.Mutex
 	cache map[[32]byte]time.Time
 
-	slots chan struct{} // bcrypt comparisons running
+	slots  chan struct{}      // bcrypt comparisons running
+	flight singleflight.Group // comparisons running, by cache key
 }
 
 const authCacheTTL = time.Minute
@@ -65,23 +71,51 @@ func (a *Authenticator) Check(ctx context.Context, name, password string, mayCom
 		return state.Client{}, err
 	}
 	key := sha256.Sum256([]byte(name + "\x00" + password + "\x00" + c.Hash))
-	now := a.now()
+	for {
+		if a.cached(key) {
+			return c, nil
+		}
+		ch := a.flight.DoChan(string(key[:]), func() (any, error) {
+			if a.cached(key) { // a comparison that ended since
+				return nil, nil
+			}
+			if err := a.compare(ctx, []byte(c.Hash), password, mayCompare); err != nil {
+				return nil, err
+			}
+			a.mu.Lock()
+			if len(a.cache) > 10000 {
+				a.cache = make(map[[32]byte]time.Time)
+			}
+			a.cache[key] = a.now().Add(authCacheTTL)
+			a.mu.Unlock()
+			return nil, nil
+		})
+		select {
+		case <-ctx.Done():
+			return state.Client{}, ctx.Err()
+		case res := <-ch:
+			if res.Err == nil {
+				return c, nil
+			}
+			// The request that ran the comparison went away before it
+			// ended, or its source address may not log in now: compare
+			// again, for this one.
+			var le *AuthLimitedError
+			if res.Shared && ctx.Err() == nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded) || errors.As(res.Err, &le)) {
+				continue
+			}
+			return state.Client{}, res.Err
+		}
+	}
+}
+
+// cached reports whether the credentials with this key compared equal
+// less than authCacheTTL ago.
+func (a *Authenticator) cached(key [32]byte) bool {
 	a.mu.Lock()
 	exp, ok := a.cache[key]
 	a.mu.Unlock()
-	if ok && now.Before(exp) {
-		return c, nil
-	}
-	if err := a.compare(ctx, []byte(c.Hash), password, mayCompare); err != nil {
-		return state.Client{}, err
-	}
-	a.mu.Lock()
-	if len(a.cache) > 10000 {
-		a.cache = make(map[[32]byte]time.Time)
-	}
-	a.cache[key] = now.Add(authCacheTTL)
-	a.mu.Unlock()
-	return c, nil
+	return ok && a.now().Before(exp)
 }
 
 // compare checks password against a bcrypt hash, once mayCompare allows
