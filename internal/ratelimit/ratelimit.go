@@ -147,6 +147,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// CloseIdleConnections passes http.Client's call on to the transport.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *transport) upload(req *http.Request, body io.ReadCloser) io.ReadCloser {
 	return &readCloser{Reader: t.ls.Upload.Reader(req.Context(), body), c: body}
 }
