@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -100,6 +101,12 @@ type Backup struct {
 	// one file Filename (a database dump).
 	Command  []string
 	Filename string
+	// Stdin, when set instead, is read and stored as the one file
+	// Filename.
+	Stdin io.Reader
+	// Exclude, when set, replaces the configuration's exclude and
+	// exclude_file (a data directory's own).
+	Exclude []string
 	// Env is added to the backup's environment (a database password).
 	Env []string
 	// Tags are added to the configuration's tags.
@@ -291,6 +298,15 @@ func (r *Runner) backups(ctx context.Context, added *uint64) (err error) {
 		r.logf("stopped containers %s", strings.Join(stopped, ", "))
 	}
 	for i := range c.Databases {
+		if c.Databases[i].Mode == "quiesce" {
+			qctx, cancel := context.WithTimeout(ctx, c.Databases[i].TimeoutDur)
+			err := r.quiesce(qctx, &c.Databases[i], added)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("databases.%d (%s, quiesce): %w", i, c.Databases[i].Type, err)
+			}
+			continue
+		}
 		b, err := DumpBackup(&c.Databases[i])
 		if err != nil {
 			return fmt.Errorf("databases.%d: %w", i, err)
@@ -386,11 +402,27 @@ func (e *ExecBackuper) Args(c *Config, b Backup) (args, env []string, err error)
 		args = append(args, "--stdin-from-command", "--stdin-filename", b.Filename, "--")
 		return append(args, b.Command...), env, nil
 	}
-	for _, x := range c.Exclude {
-		args = append(args, "--exclude", x)
+	if b.Stdin != nil {
+		return append(args, "--stdin", "--stdin-filename", b.Filename), env, nil
 	}
-	if c.ExcludeFile != "" {
-		args = append(args, "--exclude-file", c.ExcludeFile)
+	if b.Exclude != nil {
+		for _, x := range b.Exclude {
+			args = append(args, "--exclude", x)
+		}
+	} else {
+		for _, x := range c.Exclude {
+			args = append(args, "--exclude", x)
+		}
+		if c.ExcludeFile != "" {
+			args = append(args, "--exclude-file", c.ExcludeFile)
+		}
+		// A data directory a quiesce recipe backed up while the database
+		// was quiet is not copied again while it is not.
+		for _, d := range c.Databases {
+			if d.Mode == "quiesce" && d.DataDir != "" {
+				args = append(args, "--exclude", globEscape(filepath.Clean(d.DataDir)))
+			}
+		}
 	}
 	args = append(args, "--")
 	return append(args, b.Paths...), env, nil
@@ -415,7 +447,7 @@ func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) (Result,
 	}
 	cmd := exec.CommandContext(ctx, e.Exe, args...)
 	cmd.Env = append(withoutCairnEnv(os.Environ()), env...)
-	cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = e.Stdout, e.Stderr, b.Stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = e.Grace

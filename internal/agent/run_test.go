@@ -207,6 +207,18 @@ host: web1
 	if got := strings.Join(args, " "); !strings.HasPrefix(got, "-q --limit-upload 5MiB/s --limit-download 5MiB/s backup --summary-file /run/s.json --host web1 ") {
 		t.Errorf("args %s", got)
 	}
+	// A quiesce recipe's data directory is left out of the paths' backup,
+	// and backed up with its own excludes only.
+	c.Bandwidth = ""
+	c.Databases = []Database{{Type: "mariadb", Mode: "quiesce", DataDir: "/srv/my*sql/"}}
+	args, _, _ = (&ExecBackuper{}).Args(c, Backup{Paths: c.Paths})
+	if got := strings.Join(args, " "); got != `backup --host web1 --tag nightly --exclude *.tmp --exclude /srv/my\*sql -- /etc /srv` {
+		t.Errorf("args %s", got)
+	}
+	args, _, _ = (&ExecBackuper{}).Args(c, Backup{Paths: []string{"/srv/my*sql"}, Exclude: []string{"/x"}})
+	if got := strings.Join(args, " "); got != "backup --host web1 --tag nightly --exclude /x -- /srv/my*sql" {
+		t.Errorf("args %s", got)
+	}
 }
 
 // fakeEngine is a Docker Engine API on a unix socket: containers by name
