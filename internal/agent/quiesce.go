@@ -273,24 +273,35 @@ func (r *Runner) quiesceMariaDB(ctx context.Context, s *sqlSession, d *Database,
 	if _, err := s.query("FLUSH TABLES WITH READ LOCK;"); err != nil {
 		return err
 	}
-	pct, err := s.query("SELECT @@GLOBAL.innodb_max_dirty_pages_pct;")
-	if err != nil {
-		return err
-	}
-	if len(pct) != 1 {
-		return fmt.Errorf("innodb_max_dirty_pages_pct: unexpected answer %q", pct)
-	}
-	if _, err := strconv.ParseFloat(pct[0], 64); err != nil {
-		return fmt.Errorf("innodb_max_dirty_pages_pct: unexpected answer %q", pct[0])
-	}
-	if _, err := s.query("SET GLOBAL innodb_max_dirty_pages_pct = 0;"); err != nil {
-		return err
-	}
+	// Every changed page written out now; no statistics recalculated
+	// in the background (it writes to mysql.innodb_*_stats) until the end.
+	var undo []string
 	restore := func() error {
-		_, err := s.query("SET GLOBAL innodb_max_dirty_pages_pct = " + pct[0] + ";")
-		return err
+		var errs []error
+		for _, q := range undo {
+			if _, err := s.query(q); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
 	}
-	before, err := waitInnoDBQuiet(ctx, r.Clock, s)
+	for _, v := range []struct{ name, quiet string }{{"innodb_max_dirty_pages_pct", "0"}, {"innodb_stats_auto_recalc", "OFF"}} {
+		was, err := s.query("SELECT @@GLOBAL." + v.name + ";")
+		if err != nil {
+			restore()
+			return err
+		}
+		if len(was) != 1 || !settingRE.MatchString(was[0]) {
+			restore()
+			return fmt.Errorf("%s: unexpected answer %q", v.name, was)
+		}
+		if _, err := s.query("SET GLOBAL " + v.name + " = " + v.quiet + ";"); err != nil {
+			restore()
+			return err
+		}
+		undo = append(undo, "SET GLOBAL "+v.name+" = "+was[0]+";")
+	}
+	before, err := waitInnoDBQuiet(ctx, r, s)
 	if err != nil {
 		restore()
 		return err
@@ -321,11 +332,15 @@ func (r *Runner) quiesceMariaDB(ctx context.Context, s *sqlSession, d *Database,
 	return nil
 }
 
+// settingRE is the value of a numeric or boolean server variable.
+var settingRE = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|ON|OFF|0|1)$`)
+
 // waitInnoDBQuiet polls until InnoDB is quiet and its log sequence
-// number stood still between two looks.
-func waitInnoDBQuiet(ctx context.Context, clock Clock, s *sqlSession) (innodb, error) {
+// number stood still between two looks, logging where it stands every
+// minute.
+func waitInnoDBQuiet(ctx context.Context, r *Runner, s *sqlSession) (innodb, error) {
 	var last innodb
-	for {
+	for n := 1; ; n++ {
 		st, err := innodbState(s)
 		if err != nil {
 			return st, err
@@ -334,7 +349,10 @@ func waitInnoDBQuiet(ctx context.Context, clock Clock, s *sqlSession) (innodb, e
 			return st, nil
 		}
 		last = st
-		if err := clock.Sleep(ctx, QuiescePoll); err != nil {
+		if n%int(time.Minute/QuiescePoll) == 0 {
+			r.logf("waiting for InnoDB to write out its changes: %d pages left, log sequence number %d, checkpoint %d", st.dirty, st.lsn, st.checkpoint)
+		}
+		if err := r.Clock.Sleep(ctx, QuiescePoll); err != nil {
 			return st, fmt.Errorf("waiting for InnoDB to write out its changed pages (%d left, log sequence number %d, checkpoint %d): %w", st.dirty, st.lsn, st.checkpoint, err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cairnbackup/cairn/internal/minioserver"
 )
 
 // TestAgentBandwidthReachesBackup: the configuration's bandwidth becomes
@@ -56,6 +58,27 @@ func TestLimitFlags(t *testing.T) {
 	}
 	r := s.run("--limit-upload", "1024", "backup", src)
 	expectExit(t, r, 1, "--limit-upload: invalid rate \"1024\": give a unit")
+}
+
+// TestLimitFlagsS3: the limits wrap an s3: repository's transport as
+// well: init, backup and restore through them against a real MinIO.
+func TestLimitFlagsS3(t *testing.T) {
+	minio := minioserver.Start(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", minioserver.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", minioserver.SecretKey)
+	e := newEnv(t)
+	e.vars["CAIRN_REPOSITORY"] = "s3:" + minio.Endpoint() + "/limits/repo"
+	src := filepath.Join(e.dir, "src")
+	os.MkdirAll(src, 0o755)
+	writeRandom(t, filepath.Join(src, "a"), 3<<20)
+	lim := []string{"--limit-upload", "200MiB/s", "--limit-download", "200MiB/s"}
+	e.ok(append(lim, "init")...)
+	e.ok(append(lim, "backup", src)...)
+	target := filepath.Join(e.dir, "target")
+	e.ok(append(lim, "restore", "latest", "--target", target)...)
+	if fileHash(t, filepath.Join(target, src, "a")) != fileHash(t, filepath.Join(src, "a")) {
+		t.Fatal("restored file differs")
+	}
 }
 
 // TestAgentReportsBytesAdded: the run report an agent sends carries what
