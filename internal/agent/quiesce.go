@@ -211,10 +211,13 @@ type innodb struct {
 	lsn, checkpoint uint64
 }
 
-// quiet says InnoDB has nothing left to write: no changed page, and a
-// checkpoint at the end of its log (recovery has nothing to redo).
-func (i innodb) quiet() bool {
-	return i.dirty == 0 && i.lsn >= i.checkpoint && i.lsn-i.checkpoint <= checkpointRecord
+// unchangedSince says InnoDB changed nothing since it was as before, a
+// quiet state: the same log sequence number, or only a checkpoint at it
+// written since (the checkpoint's own record; no page was written, as
+// none was left to write).
+func (i innodb) unchangedSince(before innodb) bool {
+	return i.lsn == before.lsn ||
+		i.dirty == 0 && i.checkpoint == before.lsn && i.lsn >= i.checkpoint && i.lsn-i.checkpoint <= checkpointRecord
 }
 
 func innodbState(s *sqlSession) (innodb, error) {
@@ -325,7 +328,7 @@ func (r *Runner) quiesceMariaDB(ctx context.Context, s *sqlSession, d *Database,
 	if _, err := s.query("UNLOCK TABLES;"); err != nil {
 		return err
 	}
-	if after.lsn != before.lsn {
+	if !after.unchangedSince(before) {
 		return fmt.Errorf("%s: InnoDB wrote while %s was backed up (log sequence number %d, then %d): snapshot %s may not be consistent; do not restore it",
 			d.Type, d.DataDir, before.lsn, after.lsn, res.Snapshot)
 	}
@@ -335,9 +338,11 @@ func (r *Runner) quiesceMariaDB(ctx context.Context, s *sqlSession, d *Database,
 // settingRE is the value of a numeric or boolean server variable.
 var settingRE = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|ON|OFF|0|1)$`)
 
-// waitInnoDBQuiet polls until InnoDB is quiet and its log sequence
-// number stood still between two looks, logging where it stands every
-// minute.
+// waitInnoDBQuiet polls until InnoDB has no changed page left to write
+// and its log sequence number stood still between two looks, logging
+// where it stands every minute. Its data files then hold every change it
+// logged; recovery from the copied log's checkpoint redoes nothing they
+// lack.
 func waitInnoDBQuiet(ctx context.Context, r *Runner, s *sqlSession) (innodb, error) {
 	var last innodb
 	for n := 1; ; n++ {
@@ -345,7 +350,7 @@ func waitInnoDBQuiet(ctx context.Context, r *Runner, s *sqlSession) (innodb, err
 		if err != nil {
 			return st, err
 		}
-		if st.quiet() && st.lsn == last.lsn {
+		if st.dirty == 0 && st.lsn == last.lsn {
 			return st, nil
 		}
 		last = st
