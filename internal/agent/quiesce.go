@@ -198,11 +198,6 @@ var (
 	checkpointRE = regexp.MustCompile(`Last checkpoint at\s+(\d+)`)
 )
 
-// checkpointRecord is the most the log sequence number is ahead of the
-// last checkpoint when nothing was logged since but the checkpoint itself
-// (MariaDB's FILE_CHECKPOINT record; MySQL logs none).
-const checkpointRecord = 16
-
 // innodb is what the recipe watches of InnoDB: the number of its changed
 // pages not yet written, its log sequence number, which moves with every
 // change it logs, and its last checkpoint.
@@ -211,14 +206,12 @@ type innodb struct {
 	lsn, checkpoint uint64
 }
 
-// unchangedSince says InnoDB changed nothing since it was as before, a
-// quiet state: the same log sequence number, or only a checkpoint at it
-// written since (the checkpoint's own record; no page was written, as
-// none was left to write).
-func (i innodb) unchangedSince(before innodb) bool {
-	return i.lsn == before.lsn ||
-		i.dirty == 0 && i.checkpoint == before.lsn && i.lsn >= i.checkpoint && i.lsn-i.checkpoint <= checkpointRecord
-}
+// QuiesceSettle is how long InnoDB must have had no changed page and an
+// unmoving log sequence number before the copy starts: a checkpoint
+// follows the last page written out within a second or so, and it moves
+// the log sequence number (its own records), which after the copy would
+// fail the run.
+var QuiesceSettle = 5 * time.Second
 
 func innodbState(s *sqlSession) (innodb, error) {
 	var st innodb
@@ -328,7 +321,7 @@ func (r *Runner) quiesceMariaDB(ctx context.Context, s *sqlSession, d *Database,
 	if _, err := s.query("UNLOCK TABLES;"); err != nil {
 		return err
 	}
-	if !after.unchangedSince(before) {
+	if after.lsn != before.lsn {
 		return fmt.Errorf("%s: InnoDB wrote while %s was backed up (log sequence number %d, then %d): snapshot %s may not be consistent; do not restore it",
 			d.Type, d.DataDir, before.lsn, after.lsn, res.Snapshot)
 	}
@@ -338,19 +331,23 @@ func (r *Runner) quiesceMariaDB(ctx context.Context, s *sqlSession, d *Database,
 // settingRE is the value of a numeric or boolean server variable.
 var settingRE = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|ON|OFF|0|1)$`)
 
-// waitInnoDBQuiet polls until InnoDB has no changed page left to write
-// and its log sequence number stood still between two looks, logging
+// waitInnoDBQuiet polls until InnoDB has had no changed page left to
+// write and an unmoving log sequence number for QuiesceSettle, logging
 // where it stands every minute. Its data files then hold every change it
 // logged; recovery from the copied log's checkpoint redoes nothing they
 // lack.
 func waitInnoDBQuiet(ctx context.Context, r *Runner, s *sqlSession) (innodb, error) {
 	var last innodb
+	var since time.Time
 	for n := 1; ; n++ {
 		st, err := innodbState(s)
 		if err != nil {
 			return st, err
 		}
-		if st.dirty == 0 && st.lsn == last.lsn {
+		now := r.Clock.Now()
+		if st.dirty != 0 || st.lsn != last.lsn || since.IsZero() {
+			since = now
+		} else if now.Sub(since) >= QuiesceSettle {
 			return st, nil
 		}
 		last = st

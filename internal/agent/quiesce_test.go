@@ -41,25 +41,6 @@ func TestSQLSessionWaitsForEachStatement(t *testing.T) {
 	}
 }
 
-func TestInnoDBUnchangedSince(t *testing.T) {
-	before := innodb{dirty: 0, lsn: 1000, checkpoint: 900}
-	for _, c := range []struct {
-		after innodb
-		want  bool
-	}{
-		{innodb{dirty: 0, lsn: 1000, checkpoint: 900}, true},
-		{innodb{dirty: 0, lsn: 1016, checkpoint: 1000}, true}, // a checkpoint at the end, its own record
-		{innodb{dirty: 0, lsn: 1017, checkpoint: 1000}, false},
-		{innodb{dirty: 0, lsn: 1116, checkpoint: 1100}, false}, // changes logged, then a checkpoint
-		{innodb{dirty: 2, lsn: 1016, checkpoint: 1000}, false},
-		{innodb{dirty: 0, lsn: 1200, checkpoint: 900}, false},
-	} {
-		if got := c.after.unchangedSince(before); got != c.want {
-			t.Errorf("%+v unchanged since %+v: %v", c.after, before, got)
-		}
-	}
-}
-
 // TestWalSegmentsAndEndTar: the WAL from the start segment to the stop
 // segment of the timeline, and history files, go into the tar with
 // backup_label; a needed segment that is gone fails.
