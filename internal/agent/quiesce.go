@@ -196,6 +196,7 @@ func (r *Runner) quiesce(ctx context.Context, d *Database, added *uint64) error 
 var (
 	lsnRE        = regexp.MustCompile(`Log sequence number\s+(\d+)`)
 	checkpointRE = regexp.MustCompile(`Last checkpoint at\s+(\d+)`)
+	historyRE    = regexp.MustCompile(`History list length\s+(\d+)`)
 )
 
 // innodb is what the recipe watches of InnoDB: the number of its changed
@@ -204,6 +205,7 @@ var (
 type innodb struct {
 	dirty           int64
 	lsn, checkpoint uint64
+	history         uint64 // undo logs purge has yet to clean up
 }
 
 // QuiesceSettle is how long InnoDB must have had no changed page and an
@@ -223,7 +225,7 @@ func innodbState(s *sqlSession) (innodb, error) {
 	for _, x := range []struct {
 		re  *regexp.Regexp
 		dst *uint64
-	}{{lsnRE, &st.lsn}, {checkpointRE, &st.checkpoint}} {
+	}{{lsnRE, &st.lsn}, {checkpointRE, &st.checkpoint}, {historyRE, &st.history}} {
 		m := x.re.FindStringSubmatch(lsn)
 		if m == nil {
 			return st, fmt.Errorf("SHOW ENGINE INNODB STATUS has no %q", strings.SplitN(x.re.String(), `\s`, 2)[0])
@@ -332,7 +334,8 @@ func (r *Runner) quiesceMariaDB(ctx context.Context, s *sqlSession, d *Database,
 var settingRE = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|ON|OFF|0|1)$`)
 
 // waitInnoDBQuiet polls until InnoDB has had no changed page left to
-// write and an unmoving log sequence number for QuiesceSettle, logging
+// write, nothing left to purge and an unmoving log sequence number for
+// QuiesceSettle, logging
 // where it stands every minute. Its data files then hold every change it
 // logged; recovery from the copied log's checkpoint redoes nothing they
 // lack.
@@ -345,14 +348,14 @@ func waitInnoDBQuiet(ctx context.Context, r *Runner, s *sqlSession) (innodb, err
 			return st, err
 		}
 		now := r.Clock.Now()
-		if st.dirty != 0 || st.lsn != last.lsn || since.IsZero() {
+		if st.dirty != 0 || st.history != 0 || st.lsn != last.lsn || since.IsZero() {
 			since = now
 		} else if now.Sub(since) >= QuiesceSettle {
 			return st, nil
 		}
 		last = st
 		if n%int(time.Minute/QuiescePoll) == 0 {
-			r.logf("waiting for InnoDB to write out its changes: %d pages left, log sequence number %d, checkpoint %d", st.dirty, st.lsn, st.checkpoint)
+			r.logf("waiting for InnoDB to write out its changes: %d pages left, %d undo logs to purge, log sequence number %d, checkpoint %d", st.dirty, st.history, st.lsn, st.checkpoint)
 		}
 		if err := r.Clock.Sleep(ctx, QuiescePoll); err != nil {
 			return st, fmt.Errorf("waiting for InnoDB to write out its changed pages (%d left, log sequence number %d, checkpoint %d): %w", st.dirty, st.lsn, st.checkpoint, err)
