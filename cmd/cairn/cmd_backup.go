@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cairnbackup/cairn/internal/archiver"
+	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/crypto"
@@ -44,6 +45,7 @@ type BackupOptions struct {
 	DryRun            bool
 	Parent            string
 	Compression       string
+	SummaryFile       string
 	// command is what follows "--" with --stdin-from-command.
 	command []string
 }
@@ -104,6 +106,7 @@ Sizes (--exclude-larger-than) are powers of 1024: 1G, 1GB and 1GiB are the same.
 	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "read and chunk as a backup does, but store nothing and make no snapshot")
 	f.StringVar(&opts.Parent, "parent", "", "compare with `SNAPSHOT` (an ID or latest) instead of the last backup of the same paths (owner key)")
 	f.StringVar(&opts.Compression, "compression", "auto", "how hard to compress new data: `LEVEL` auto, fastest, default (auto's level), max or off")
+	f.StringVar(&opts.SummaryFile, "summary-file", "", "also write the summary to `FILE` as --json's summary object, whatever the output (for scripts and the agent)")
 	return c
 }
 
@@ -332,6 +335,13 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 		}
 	}
 	printBackupSummary(g, res)
+	if opts.SummaryFile != "" {
+		var b bytes.Buffer
+		writeJSON(&b, backupSummaryMessage(res))
+		if err := atomicfile.WriteFile(opts.SummaryFile, b.Bytes(), 0o600); err != nil {
+			g.warnf("--summary-file: %v", err)
+		}
+	}
 	if res.Partial() && res.DryRun {
 		return withHint(fmt.Errorf("dry run: %d files or paths could not be read: %w", res.Summary.Errors, errPartial), "see the warnings above")
 	}
@@ -344,16 +354,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 func printBackupSummary(g *GlobalOptions, res *archiver.Result) {
 	s := res.Summary
 	if g.JSON {
-		m := backupSummaryJSON{
-			MessageType: "summary", FilesNew: s.FilesNew, FilesChanged: s.FilesChanged, FilesUnmodified: s.FilesUnchanged,
-			DirsNew: s.DirsNew, DirsChanged: s.DirsChanged, DirsUnmodified: s.DirsUnchanged,
-			BlobsNew: s.BlobsNew, BytesAdded: s.BytesAdded, BytesRead: s.BytesRead, TotalBytesProcessed: s.BytesTotal,
-			Errors: s.Errors, TotalDuration: res.Took.Seconds(), DryRun: res.DryRun,
-		}
-		if res.Snapshot != nil {
-			m.SnapshotID, m.ShortID, m.Tree = res.Snapshot.ID.String(), res.Snapshot.ID.Short(), res.Snapshot.File.Statement.Root.String()
-		}
-		writeJSON(g.stdout, m)
+		writeJSON(g.stdout, backupSummaryMessage(res))
 		return
 	}
 	if g.Quiet {
@@ -379,6 +380,21 @@ func printBackupSummary(g *GlobalOptions, res *archiver.Result) {
 		return
 	}
 	fmt.Fprintf(w, "Snapshot %s saved\n", res.Snapshot.ID.Short())
+}
+
+// backupSummaryMessage is the summary of --json and --summary-file.
+func backupSummaryMessage(res *archiver.Result) backupSummaryJSON {
+	s := res.Summary
+	m := backupSummaryJSON{
+		MessageType: "summary", FilesNew: s.FilesNew, FilesChanged: s.FilesChanged, FilesUnmodified: s.FilesUnchanged,
+		DirsNew: s.DirsNew, DirsChanged: s.DirsChanged, DirsUnmodified: s.DirsUnchanged,
+		BlobsNew: s.BlobsNew, BytesAdded: s.BytesAdded, BytesRead: s.BytesRead, TotalBytesProcessed: s.BytesTotal,
+		Errors: s.Errors, TotalDuration: res.Took.Seconds(), DryRun: res.DryRun,
+	}
+	if res.Snapshot != nil {
+		m.SnapshotID, m.ShortID, m.Tree = res.Snapshot.ID.String(), res.Snapshot.ID.Short(), res.Snapshot.File.Statement.Root.String()
+	}
+	return m
 }
 
 // tookText is the duration of a run and its rate: "0:07 (186 MiB/s)",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/client"
+	"github.com/cairnbackup/cairn/internal/ratelimit"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -33,6 +34,9 @@ type GlobalOptions struct {
 	Verbose         int // -v 1, -vv 2
 	Debug           bool
 	Insecure        bool
+	LimitUpload     string // a rate, e.g. 20MiB/s (ratelimit.ParseRate)
+	LimitDownload   string
+	limits          *ratelimit.Limits // parsed once: one limit per process
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -63,6 +67,8 @@ func (g *GlobalOptions) register(c *cobra.Command) {
 	f.CountVarP(&g.Verbose, "verbose", "v", "print more, also when not on a terminal; -vv or --verbose=`N` for more still (2 lists unchanged files)")
 	f.BoolVar(&g.Debug, "debug", false, "print debug logs and error details")
 	f.BoolVar(&g.Insecure, "insecure", false, "allow plain http:// to a rest: server that is not on loopback")
+	f.StringVar(&g.LimitUpload, "limit-upload", "", "send at most `RATE` to an s3: or rest: repository, e.g. 20MiB/s (default: unlimited)")
+	f.StringVar(&g.LimitDownload, "limit-download", "", "receive at most `RATE` from an s3: or rest: repository, e.g. 50MiB/s (default: unlimited)")
 }
 
 // logger logs to stderr: warnings by default, info with -v, debug with --debug.
@@ -114,9 +120,37 @@ func (g *GlobalOptions) cacheDir() (string, error) {
 // getPassword. The cache directory is left to the caller (cacheDir), as
 // opening the storage does not need it.
 func (g *GlobalOptions) clientOptions(getPassword func() ([]byte, error)) (client.Options, error) {
+	limits, err := g.rateLimits()
+	if err != nil {
+		return client.Options{}, err
+	}
 	pool, err := client.LoadCAs(g.CACerts)
 	return client.Options{Location: g.Repo, Password: getPassword, KeyFile: g.KeyFile, KeyLabel: client.DefaultKeyLabel(),
-		RootCAs: pool, Insecure: g.Insecure, Logger: g.logger()}, err
+		RootCAs: pool, Insecure: g.Insecure, Limits: limits, Logger: g.logger()}, err
+}
+
+// rateLimits are --limit-upload and --limit-download, made once so every
+// repository a command opens shares them.
+func (g *GlobalOptions) rateLimits() (ratelimit.Limits, error) {
+	if g.limits != nil {
+		return *g.limits, nil
+	}
+	var ls ratelimit.Limits
+	for _, f := range []struct {
+		flag, value string
+		dst         **ratelimit.Limiter
+	}{{"limit-upload", g.LimitUpload, &ls.Upload}, {"limit-download", g.LimitDownload, &ls.Download}} {
+		if f.value == "" {
+			continue
+		}
+		n, err := ratelimit.ParseRate(f.value)
+		if err != nil {
+			return ls, usageError{fmt.Errorf("--%s: %w", f.flag, err)}
+		}
+		*f.dst = ratelimit.New(n)
+	}
+	g.limits = &ls
+	return ls, nil
 }
 
 func (g *GlobalOptions) repoOptions() (repository.Options, error) {

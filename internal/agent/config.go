@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,9 +16,9 @@ import (
 	"time"
 	_ "time/tzdata" // schedule.time_zone works on machines without a zone database
 
-	"github.com/cairnbackup/cairn/internal/units"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cairnbackup/cairn/internal/ratelimit"
 	"github.com/cairnbackup/cairn/internal/schedule"
 )
 
@@ -303,12 +302,11 @@ func (v *validator) check(c *Config) {
 	v.duration("retries.interval", c.Retries.Interval, DefaultRetryInterval, &c.RetryInterval)
 
 	if c.Bandwidth != "" {
-		s := strings.TrimSuffix(strings.TrimSuffix(c.Bandwidth, "/s"), "ps")
-		n, err := units.ParseSize(s)
-		if err != nil || n == 0 || n > math.MaxInt64 {
-			v.fail("bandwidth", "want a rate like 20MiB/s, got %q", c.Bandwidth)
+		n, err := ratelimit.ParseRate(c.Bandwidth)
+		if err != nil {
+			v.fail("bandwidth", "want a rate like 20MiB/s, got %q (units are powers of 1024)", c.Bandwidth)
 		} else {
-			c.BandwidthBytes = int64(n)
+			c.BandwidthBytes = n
 		}
 	}
 

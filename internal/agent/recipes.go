@@ -63,7 +63,7 @@ func readSecret(path string) (string, error) {
 // (PGPASSWORD, MYSQL_PWD), never its command line.
 func DumpBackup(d *Database) (Backup, error) {
 	if d.Mode != "dump" {
-		return Backup{}, fmt.Errorf("mode %q is not built yet; use mode: dump", d.Mode)
+		return Backup{}, fmt.Errorf("mode %q makes no dump", d.Mode)
 	}
 	b := Backup{Tags: []string{"database", d.Type}}
 	var pw string

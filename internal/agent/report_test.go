@@ -48,12 +48,32 @@ func TestRunOnceReportsEachAttempt(t *testing.T) {
 
 	// A success after a failure, with the report failing: the run succeeds.
 	got = nil
-	r.Backuper = &fakeBackuper{clock: clock, fail: 1}
+	r.Backuper = &fakeBackuper{clock: clock, fail: 1, added: 1000}
 	if err := r.RunOnce(context.Background()); err != nil {
 		t.Fatalf("RunOnce: %v", err)
 	}
 	if len(got) != 2 || got[0].Result != restapi.AgentFailed || got[1].Result != restapi.AgentOK || got[1].Error != "" || got[1].Attempt != 2 {
 		t.Fatalf("reports: %+v", got)
+	}
+	if got[0].BytesAdded != 0 || got[1].BytesAdded != 1000 {
+		t.Errorf("bytes added: %d, %d; want 0, 1000", got[0].BytesAdded, got[1].BytesAdded)
+	}
+}
+
+// TestReportBytesAddedSumsTheRun: a run's report adds up what each of its
+// backups stored (a dump and the paths).
+func TestReportBytesAddedSumsTheRun(t *testing.T) {
+	c := testConfig(t, "databases: [{type: postgres, databases: [app]}]\n")
+	clock := &VirtualClock{T: time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)}
+	var got []restapi.AgentReport
+	fb := &fakeBackuper{clock: clock, added: 4096}
+	r := &Runner{Config: c, Backuper: fb, Clock: clock,
+		Report: func(_ context.Context, rep restapi.AgentReport) error { got = append(got, rep); return nil }}
+	if err := r.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(fb.calls) != 2 || len(got) != 1 || got[0].BytesAdded != 8192 {
+		t.Fatalf("%d backups, reports %+v; want 2 backups and 8192 bytes added", len(fb.calls), got)
 	}
 }
 

@@ -4,12 +4,15 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -98,15 +101,29 @@ type Backup struct {
 	// one file Filename (a database dump).
 	Command  []string
 	Filename string
+	// Stdin, when set instead, is read and stored as the one file
+	// Filename.
+	Stdin io.Reader
+	// Exclude, when set, replaces the configuration's exclude and
+	// exclude_file (a data directory's own).
+	Exclude []string
 	// Env is added to the backup's environment (a database password).
 	Env []string
 	// Tags are added to the configuration's tags.
 	Tags []string
 }
 
+// Result is what a backup reports of itself (its summary).
+type Result struct {
+	// BytesAdded is what it stored in the repository, 0 when unknown.
+	BytesAdded uint64
+	// Snapshot is the ID of the snapshot it saved, "" when unknown.
+	Snapshot string
+}
+
 // Backuper runs one backup.
 type Backuper interface {
-	Backup(ctx context.Context, c *Config, b Backup) error
+	Backup(ctx context.Context, c *Config, b Backup) (Result, error)
 }
 
 // Runner runs the configuration's backups: once (RunOnce), or on its
@@ -195,9 +212,6 @@ func Permanent(err error) error { return permanent{err} }
 // the backup itself resumes what an earlier attempt already stored.
 func (r *Runner) RunOnce(ctx context.Context) error {
 	c := r.Config
-	if c.BandwidthBytes > 0 {
-		r.logf("warning: bandwidth %s is not applied yet: cairn backup has no rate limit", c.Bandwidth)
-	}
 	var last error
 	runID := newRunID()
 	for attempt := 1; attempt <= c.Retries.Attempts; attempt++ {
@@ -209,8 +223,10 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 		}
 		start := r.Clock.Now()
 		r.logf("run started (attempt %d of %d)", attempt, c.Retries.Attempts)
-		last = r.run(ctx)
-		rep := restapi.AgentReport{RunID: runID, Attempt: attempt, Start: start, End: r.Clock.Now(), Result: restapi.AgentOK}
+		var added uint64
+		last = r.run(ctx, &added)
+		rep := restapi.AgentReport{RunID: runID, Attempt: attempt, Start: start, End: r.Clock.Now(), Result: restapi.AgentOK,
+			BytesAdded: int64(min(added, math.MaxInt64))}
 		if last == nil {
 			r.logf("run succeeded in %s", r.Clock.Now().Sub(start).Round(time.Second))
 			r.report(ctx, rep)
@@ -236,8 +252,9 @@ func (r *Runner) RunOnce(ctx context.Context) error {
 
 // run is one attempt: before hooks, containers stopped, database dumps
 // and the file backup, containers started (also on failure), on_error
-// hooks after a failure, then after hooks.
-func (r *Runner) run(ctx context.Context) (err error) {
+// hooks after a failure, then after hooks. What its backups stored is
+// added to *added.
+func (r *Runner) run(ctx context.Context, added *uint64) (err error) {
 	c := r.Config
 	if r.CheckServer != nil {
 		if err := r.CheckServer(ctx); err != nil {
@@ -249,7 +266,7 @@ func (r *Runner) run(ctx context.Context) (err error) {
 		r.finish(ctx, env, err)
 		return err
 	}
-	err = r.backups(ctx)
+	err = r.backups(ctx, added)
 	return r.finish(ctx, env, err)
 }
 
@@ -266,7 +283,7 @@ func (r *Runner) finish(ctx context.Context, env []string, err error) error {
 	return err
 }
 
-func (r *Runner) backups(ctx context.Context) (err error) {
+func (r *Runner) backups(ctx context.Context, added *uint64) (err error) {
 	c := r.Config
 	if c.Containers != nil {
 		d := r.Docker
@@ -286,19 +303,31 @@ func (r *Runner) backups(ctx context.Context) (err error) {
 		r.logf("stopped containers %s", strings.Join(stopped, ", "))
 	}
 	for i := range c.Databases {
+		if c.Databases[i].Mode == "quiesce" {
+			qctx, cancel := context.WithTimeout(ctx, c.Databases[i].TimeoutDur)
+			err := r.quiesce(qctx, &c.Databases[i], added)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("databases.%d (%s, quiesce): %w", i, c.Databases[i].Type, err)
+			}
+			continue
+		}
 		b, err := DumpBackup(&c.Databases[i])
 		if err != nil {
 			return fmt.Errorf("databases.%d: %w", i, err)
 		}
 		r.logf("dumping %s into %s", c.Databases[i].Type, b.Filename)
 		dctx, cancel := context.WithTimeout(ctx, c.Databases[i].TimeoutDur)
-		err = r.Backuper.Backup(dctx, c, b)
+		res, err := r.Backuper.Backup(dctx, c, b)
 		cancel()
+		*added += res.BytesAdded
 		if err != nil {
 			return fmt.Errorf("%s dump: %w", c.Databases[i].Type, err)
 		}
 	}
-	return r.Backuper.Backup(ctx, c, Backup{Paths: c.Paths})
+	res, err := r.Backuper.Backup(ctx, c, Backup{Paths: c.Paths})
+	*added += res.BytesAdded
+	return err
 }
 
 func oneLine(s string) string {
@@ -354,6 +383,9 @@ type ExecBackuper struct {
 	// Extra global flags (e.g. --json, -q) put before "backup".
 	Extra []string
 	Grace time.Duration
+	// SummaryFile, set by Backup for its child, is where the child
+	// writes its summary (--summary-file).
+	SummaryFile string
 }
 
 // Args are the child's arguments and extra environment for b.
@@ -363,7 +395,14 @@ func (e *ExecBackuper) Args(c *Config, b Backup) (args, env []string, err error)
 		return nil, nil, err
 	}
 	env = append([]string{"CAIRN_REPOSITORY=" + repo, "CAIRN_PASSWORD_FILE=" + c.PasswordFile, "CAIRN_KEY_FILE=" + c.KeyFile}, b.Env...)
-	args = append(append([]string(nil), e.Extra...), "backup")
+	args = append([]string(nil), e.Extra...)
+	if c.Bandwidth != "" {
+		args = append(args, "--limit-upload", c.Bandwidth, "--limit-download", c.Bandwidth)
+	}
+	args = append(args, "backup")
+	if e.SummaryFile != "" {
+		args = append(args, "--summary-file", e.SummaryFile)
+	}
 	if c.Host != "" {
 		args = append(args, "--host", c.Host)
 	}
@@ -374,25 +413,52 @@ func (e *ExecBackuper) Args(c *Config, b Backup) (args, env []string, err error)
 		args = append(args, "--stdin-from-command", "--stdin-filename", b.Filename, "--")
 		return append(args, b.Command...), env, nil
 	}
-	for _, x := range c.Exclude {
-		args = append(args, "--exclude", x)
+	if b.Stdin != nil {
+		return append(args, "--stdin", "--stdin-filename", b.Filename), env, nil
 	}
-	if c.ExcludeFile != "" {
-		args = append(args, "--exclude-file", c.ExcludeFile)
+	if b.Exclude != nil {
+		for _, x := range b.Exclude {
+			args = append(args, "--exclude", x)
+		}
+	} else {
+		for _, x := range c.Exclude {
+			args = append(args, "--exclude", x)
+		}
+		if c.ExcludeFile != "" {
+			args = append(args, "--exclude-file", c.ExcludeFile)
+		}
+		// A data directory a quiesce recipe backed up while the database
+		// was quiet is not copied again while it is not.
+		for _, d := range c.Databases {
+			if d.Mode == "quiesce" && d.DataDir != "" {
+				args = append(args, "--exclude", globEscape(filepath.Clean(d.DataDir)))
+			}
+		}
 	}
 	args = append(args, "--")
 	return append(args, b.Paths...), env, nil
 }
 
-// Backup runs `cairn backup` for b and waits for it.
-func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) error {
-	args, env, err := e.Args(c, b)
+// Backup runs `cairn backup` for b and waits for it. The child writes
+// its summary (what it stored) to a temporary file (--summary-file),
+// read once it exited: its standard output stays the user's, in the
+// format the agent was asked for.
+func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) (Result, error) {
+	f, err := os.CreateTemp("", "cairn-agent-summary-*.json")
 	if err != nil {
-		return err
+		return Result{}, fmt.Errorf("a file for the backup's summary: %w", err)
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	child := *e
+	child.SummaryFile = f.Name()
+	args, env, err := child.Args(c, b)
+	if err != nil {
+		return Result{}, err
 	}
 	cmd := exec.CommandContext(ctx, e.Exe, args...)
 	cmd.Env = append(withoutCairnEnv(os.Environ()), env...)
-	cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = e.Stdout, e.Stderr, b.Stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = e.Grace
@@ -403,14 +469,32 @@ func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) error {
 	if cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
+	res := readSummary(f.Name())
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() > 0 {
-			return fmt.Errorf("cairn backup exited with status %d", ee.ExitCode())
+			return res, fmt.Errorf("cairn backup exited with status %d", ee.ExitCode())
 		}
-		return fmt.Errorf("cairn backup: %w", err)
+		return res, fmt.Errorf("cairn backup: %w", err)
 	}
-	return nil
+	return res, nil
+}
+
+// readSummary reads the summary a child `cairn backup --summary-file`
+// wrote; none (a backup that failed before its end) is a zero Result.
+func readSummary(path string) Result {
+	buf, err := os.ReadFile(path)
+	if err != nil || len(buf) == 0 {
+		return Result{}
+	}
+	var s struct {
+		BytesAdded uint64 `json:"bytes_added"`
+		SnapshotID string `json:"snapshot_id"`
+	}
+	if json.Unmarshal(buf, &s) != nil {
+		return Result{}
+	}
+	return Result{BytesAdded: s.BytesAdded, Snapshot: s.SnapshotID}
 }
 
 // withoutCairnEnv drops the agent's own CAIRN_ variables, so only the

@@ -27,18 +27,20 @@ type fakeBackuper struct {
 	clock Clock
 	fail  int
 	onRun func()
+	// added is what each successful backup reports it stored.
+	added uint64
 }
 
-func (f *fakeBackuper) Backup(ctx context.Context, c *Config, b Backup) error {
+func (f *fakeBackuper) Backup(ctx context.Context, c *Config, b Backup) (Result, error) {
 	f.calls = append(f.calls, b)
 	f.at = append(f.at, f.clock.Now())
 	if f.onRun != nil {
 		f.onRun()
 	}
 	if len(f.calls) <= f.fail {
-		return errors.New("server went away")
+		return Result{}, errors.New("server went away")
 	}
-	return nil
+	return Result{BytesAdded: f.added}, nil
 }
 
 func testConfig(t *testing.T, extra string) *Config {
@@ -194,6 +196,28 @@ host: web1
 	}
 	if env[0] != "CAIRN_REPOSITORY=rest:https://web1:p%40ss@backup.example:8443/web1/main" {
 		t.Errorf("env %v", env)
+	}
+	// bandwidth limits both directions of the child; its summary goes to
+	// the file the agent reads.
+	c.Bandwidth = "5MiB/s"
+	args, _, err = (&ExecBackuper{Extra: []string{"-q"}, SummaryFile: "/run/s.json"}).Args(c, Backup{Paths: c.Paths})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(args, " "); !strings.HasPrefix(got, "-q --limit-upload 5MiB/s --limit-download 5MiB/s backup --summary-file /run/s.json --host web1 ") {
+		t.Errorf("args %s", got)
+	}
+	// A quiesce recipe's data directory is left out of the paths' backup,
+	// and backed up with its own excludes only.
+	c.Bandwidth = ""
+	c.Databases = []Database{{Type: "mariadb", Mode: "quiesce", DataDir: "/srv/my*sql/"}}
+	args, _, _ = (&ExecBackuper{}).Args(c, Backup{Paths: c.Paths})
+	if got := strings.Join(args, " "); got != `backup --host web1 --tag nightly --exclude *.tmp --exclude /srv/my\*sql -- /etc /srv` {
+		t.Errorf("args %s", got)
+	}
+	args, _, _ = (&ExecBackuper{}).Args(c, Backup{Paths: []string{"/srv/my*sql"}, Exclude: []string{"/x"}})
+	if got := strings.Join(args, " "); got != "backup --host web1 --tag nightly --exclude /x -- /srv/my*sql" {
+		t.Errorf("args %s", got)
 	}
 }
 

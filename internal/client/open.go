@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/ratelimit"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
 
@@ -38,12 +39,15 @@ type Options struct {
 	RootCAs *x509.CertPool
 	// Insecure allows plain http:// to a rest: server not on loopback.
 	Insecure bool
-	Logger   *slog.Logger
+	// Limits pace what is sent to and received from an s3: or rest:
+	// repository; the zero value is unlimited.
+	Limits ratelimit.Limits
+	Logger *slog.Logger
 }
 
 // LocationOptions are what opening the storage needs of o.
 func (o Options) LocationOptions() location.Options {
-	return location.Options{Logger: o.Logger, Insecure: o.Insecure, RootCAs: o.RootCAs}
+	return location.Options{Logger: o.Logger, Insecure: o.Insecure, RootCAs: o.RootCAs, Limits: o.Limits}
 }
 
 // RepoOptions are what opening the repository needs of o.

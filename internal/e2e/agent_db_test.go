@@ -158,8 +158,16 @@ var pgBin = func() string {
 // socket in a directory of its own, which it returns.
 func startPostgres(t *testing.T, u unprivileged) string {
 	t.Helper()
-	data, sock := u.dir(t, "pgdata"), u.dir(t, "pgsock")
+	data := u.dir(t, "pgdata")
 	u.run(t, filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
+	return servePostgres(t, u, data)
+}
+
+// servePostgres runs a postgres on the data directory data, listening
+// only on a unix socket in a directory of its own, which it returns.
+func servePostgres(t *testing.T, u unprivileged, data string) string {
+	t.Helper()
+	sock := u.dir(t, "pgsock")
 	u.serve(t, "database system is ready to accept connections", filepath.Join(pgBin, "postgres"),
 		"-D", data, "-k", sock, "-c", "listen_addresses=", "-c", "fsync=off")
 	return sock
@@ -218,9 +226,17 @@ CREATE VIEW big AS SELECT * FROM orders WHERE total > 1000;`)
 // a unix socket, whose path it returns.
 func startMariaDB(t *testing.T, u unprivileged) string {
 	t.Helper()
-	data, run := u.dir(t, "mydata"), u.dir(t, "myrun")
-	sock := filepath.Join(run, "mysqld.sock")
+	data := u.dir(t, "mydata")
 	u.run(t, "mariadb-install-db", "--no-defaults", "--datadir="+data, "--auth-root-authentication-method=normal", "--skip-test-db")
+	return serveMariaDB(t, u, data)
+}
+
+// serveMariaDB runs a mariadbd on the data directory data, listening only
+// on a unix socket, whose path it returns.
+func serveMariaDB(t *testing.T, u unprivileged, data string) string {
+	t.Helper()
+	run := u.dir(t, "myrun")
+	sock := filepath.Join(run, "mysqld.sock")
 	u.serve(t, "ready for connections", "mariadbd", "--no-defaults", "--datadir="+data, "--socket="+sock, "--skip-networking",
 		"--pid-file="+filepath.Join(run, "pid"), "--innodb-flush-log-at-trx-commit=0")
 	return sock

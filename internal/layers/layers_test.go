@@ -36,6 +36,7 @@ var layer = map[string]int{
 	"internal/schedule":            0,
 	"internal/units":               0,
 	"internal/atomicfile":          0,
+	"internal/ratelimit":           1, // a token bucket for bandwidth limits (client flags, replication)
 	"internal/backend":             1,
 	"internal/backend/mem":         2,
 	"internal/backend/blockcache":  2, // small reads of a pack served from cached blocks (s3, rest)
@@ -122,7 +123,7 @@ var mayImport = map[string][]string{
 	// Backup sessions: their REST requests and the state database's table.
 	"internal/server/sessions": {"internal/restapi", "internal/server/repohttp", "internal/server/state"},
 	// The REST client speaks the protocol; it never imports the server.
-	"internal/backend/rest": {"internal/backend", "internal/backend/blockcache", "internal/blob", "internal/crypto", "internal/restapi", "internal/snapshot"},
+	"internal/backend/rest": {"internal/backend", "internal/backend/blockcache", "internal/blob", "internal/crypto", "internal/ratelimit", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
 	// Trees: read through the repository, nothing of files on disk,
 	// restores or commands.
@@ -143,7 +144,7 @@ var mayImport = map[string][]string{
 	"internal/server/web": {"internal/alert", "internal/server/monitor", "internal/server/state"},
 	// The client core: opening, selection, walking; never the server.
 	"internal/client": {"internal/atomicfile", "internal/backend", "internal/backend/location", "internal/backend/rest", "internal/blob", "internal/crypto",
-		"internal/repository", "internal/restapi", "internal/snapshot", "internal/trust", "internal/walker"},
+		"internal/ratelimit", "internal/repository", "internal/restapi", "internal/snapshot", "internal/trust", "internal/walker"},
 }
 
 // importedOnlyBy: the only packages that may import each listed package.

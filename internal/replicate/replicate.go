@@ -43,6 +43,7 @@ import (
 	"sync"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/ratelimit"
 )
 
 // Ledger remembers what earlier passes copied to one destination; a file
@@ -62,7 +63,7 @@ type Options struct {
 	// Concurrency is the number of files copied at once (default 4).
 	Concurrency int
 	// Limiter, when set, paces the bytes read from the source.
-	Limiter *Limiter
+	Limiter *ratelimit.Limiter
 	// SpoolDir holds a file while it is copied (default os.TempDir()).
 	// Spool files are unlinked as soon as they are made.
 	SpoolDir string

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/local"
@@ -346,34 +345,6 @@ func TestConfigReplacedWhenTheSourceMovesOn(t *testing.T) {
 	}
 	if got := read(t, dst, cfg); string(got) != "config v3" {
 		t.Fatalf("config on the copy: %q", got)
-	}
-}
-
-func TestLimiterPacesToTheRate(t *testing.T) {
-	now := time.Unix(1e9, 0)
-	var slept time.Duration
-	l := NewLimiter(1000)
-	l.now = func() time.Time { return now }
-	l.last = now
-	l.sleep = func(_ context.Context, d time.Duration) error {
-		slept += d
-		now = now.Add(d)
-		return nil
-	}
-	r := l.Reader(context.Background(), bytes.NewReader(make([]byte, 5000)))
-	n, err := io.Copy(io.Discard, r)
-	if err != nil || n != 5000 {
-		t.Fatal(n, err)
-	}
-	// 1000 bytes of burst, then 4000 bytes at 1000 B/s.
-	if slept < 3900*time.Millisecond || slept > 4100*time.Millisecond {
-		t.Fatalf("slept %v for 5000 bytes at 1000 B/s with a 1000-byte burst, want about 4s", slept)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	l2 := NewLimiter(1)
-	if _, err := io.Copy(io.Discard, l2.Reader(ctx, bytes.NewReader(make([]byte, 100)))); !errors.Is(err, context.Canceled) {
-		t.Fatalf("a cancelled copy was not stopped: %v", err)
 	}
 }
 

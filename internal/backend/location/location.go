@@ -23,6 +23,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/backend/retry"
 	"github.com/cairnbackup/cairn/internal/backend/s3"
+	"github.com/cairnbackup/cairn/internal/ratelimit"
 )
 
 // Kind names a backend.
@@ -129,6 +130,10 @@ type Options struct {
 	// RootCAs, when set, replace the system's certificate authorities
 	// for an https:// REST server (--cacert).
 	RootCAs *x509.CertPool
+	// Limits pace the bytes sent to and received from an s3: or rest:
+	// repository (--limit-upload, --limit-download); a directory is not
+	// limited.
+	Limits ratelimit.Limits
 }
 
 // Open opens the existing repository at loc.
@@ -139,6 +144,7 @@ func Open(ctx context.Context, loc string, opts Options) (backend.Backend, error
 	}
 	switch l.Kind {
 	case S3:
+		l.S3.Limits = opts.Limits
 		be, err := s3.Open(ctx, l.S3)
 		if err != nil {
 			return nil, err
@@ -147,6 +153,7 @@ func Open(ctx context.Context, loc string, opts Options) (backend.Backend, error
 	case Rest:
 		l.Rest.Insecure = opts.Insecure
 		l.Rest.RootCAs = opts.RootCAs
+		l.Rest.Limits = opts.Limits
 		be, err := rest.Open(ctx, l.Rest)
 		if err != nil {
 			return nil, err
@@ -165,6 +172,7 @@ func Create(ctx context.Context, loc string, opts Options) (backend.Backend, err
 	}
 	switch l.Kind {
 	case S3:
+		l.S3.Limits = opts.Limits
 		be, err := s3.Create(ctx, l.S3)
 		if err != nil {
 			return nil, err
@@ -173,6 +181,7 @@ func Create(ctx context.Context, loc string, opts Options) (backend.Backend, err
 	case Rest:
 		l.Rest.Insecure = opts.Insecure
 		l.Rest.RootCAs = opts.RootCAs
+		l.Rest.Limits = opts.Limits
 		be, err := rest.Create(ctx, l.Rest)
 		if err != nil {
 			return nil, err

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/cairnbackup/cairn/internal/ratelimit"
 )
 
 // Config locates a repository on a REST server.
@@ -20,6 +22,9 @@ type Config struct {
 	// RootCAs, when set, are the only certificate authorities an https://
 	// server's certificate may chain to (--cacert); nil: the system's.
 	RootCAs *x509.CertPool
+	// Limits pace what is sent and received (--limit-upload,
+	// --limit-download); the zero value is unlimited.
+	Limits ratelimit.Limits
 }
 
 // ParseURL parses "rest:http[s]://[user:pass@]host[:port]/path" (the rest:

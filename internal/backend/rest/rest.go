@@ -56,7 +56,7 @@ func newBackend(cfg Config) (*Backend, error) {
 	if cfg.RootCAs != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
 	}
-	b.client = &http.Client{Transport: tr}
+	b.client = &http.Client{Transport: cfg.Limits.Transport(tr)}
 	b.blocks = blockcache.New(b.fetchBlock)
 	return b, nil
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/cairnbackup/cairn/internal/ratelimit"
 )
 
 // Config says where a repository lives and how to reach it.
@@ -29,6 +31,10 @@ type Config struct {
 	// PartSize is the size of multipart upload parts; files up to it go in
 	// one PUT. Default 64 MiB, above cairn's largest pack.
 	PartSize uint64
+
+	// Limits pace what is sent and received (--limit-upload,
+	// --limit-download); the zero value is unlimited.
+	Limits ratelimit.Limits
 
 	// Now is the clock leases use; default time.Now.
 	Now func() time.Time

@@ -94,7 +94,7 @@ func newBackend(cfg Config) (*Backend, error) {
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:        creds,
 		Secure:       cfg.Secure,
-		Transport:    tr,
+		Transport:    cfg.Limits.Transport(tr),
 		Region:       cfg.Region,
 		BucketLookup: lookup,
 		// One retry policy, not two stacked: package retry decides.

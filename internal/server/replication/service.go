@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/ratelimit"
 	"github.com/cairnbackup/cairn/internal/replicate"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
@@ -209,7 +210,7 @@ type worker struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
-	lim    *replicate.Limiter
+	lim    *ratelimit.Limiter
 
 	wake chan struct{}
 
@@ -222,7 +223,7 @@ func newWorker(ctx context.Context, s *Service, d state.Destination) *worker {
 	w := &worker{s: s, d: d, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), items: map[string]*item{},
 		log: s.cfg.Log.With("destination", d.Name)}
 	if d.Bandwidth > 0 {
-		w.lim = replicate.NewLimiter(d.Bandwidth)
+		w.lim = ratelimit.New(d.Bandwidth)
 	}
 	return w
 }
