@@ -194,7 +194,6 @@ feed:
 
 	root := &snapshot.Tree{}
 	for d, id := range dirs {
-		id := id
 		root.Nodes = append(root.Nodes, snapshot.Node{Name: fmt.Sprintf("d%06d", d), Type: snapshot.TypeDir,
 			Mode: 0o755, MTime: mtime, CTime: mtime, Links: 2, Subtree: &id})
 	}
@@ -216,7 +215,7 @@ feed:
 			now := time.Now()
 			host, _ := os.Hostname()
 			snap, err := sess.Commit(ctx, repository.CommitInput{Root: id, Refs: refs, Time: now,
-				Meta:  snapshot.MetaHeader{HostLabel: host, PathGroup: repo.PathGroup(paths)},
+				Meta: snapshot.MetaHeader{HostLabel: host, PathGroup: repo.PathGroup(paths)},
 				Owner: snapshot.OwnerHeader{Paths: paths, Hostname: host, Program: "largerepo", Time: now,
 					Summary: snapshot.Summary{FilesNew: uint64(n), DirsNew: uint64(ndirs + 2), BlobsNew: uint64(len(refs)), BytesRead: 64 * uint64(n), BytesTotal: 64 * uint64(n)}}})
 			if err != nil {
