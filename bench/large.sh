@@ -109,7 +109,7 @@ mkdir -p "$S"
 for i in $(seq -w 1 1000); do head -c 1024 /dev/urandom >"$S/f$i"; done
 
 IFS=, read -ra NS <<<"$SIZES"
-first=1
+SMALLEST=$(printf '%s\n' "${NS[@]}" | sort -n | head -1)
 for n in "${NS[@]}"; do
 	name=large$n
 	start_server
@@ -123,8 +123,7 @@ for n in "${NS[@]}"; do
 	log "$n: repository $(du -sb "$L" | cut -f1) bytes"
 	measure "$n" index "$LARGEREPO" index -r "$L" --key-file "$KEY"
 	measure "$n" check "$CAIRN" -r "$L" --key-file "$KEY" --cache-dir "$W/cache-check-$n" check
-	((first)) && measure "$n" check-data "$CAIRN" -r "$L" --key-file "$KEY" --cache-dir "$W/cache-check-$n" check --read-data
-	first=0
+	[[ $n == "$SMALLEST" ]] && measure "$n" check-data "$CAIRN" -r "$L" --key-file "$KEY" --cache-dir "$W/cache-check-$n" check --read-data
 
 	start_server
 	R=rest:http://bench:client-password@$SRV/bench/$name
