@@ -97,14 +97,13 @@ type checker struct {
 
 	indexed   map[blob.ID][32]byte // pack → SHA-256 of its header plaintext in the index
 	indexedIn map[blob.ID]string   // pack → index file that lists it
-	// blobs holds every indexed blob, with its pack's number in packIDs:
-	// some 40 bytes a blob, where the repository's index holds 50.
-	blobs     map[snapshot.Ref]uint32
-	packIDs   []blob.ID
+	// blobs holds every blob the index lists or a manifest references:
+	// one map entry of 8 bytes besides the key (blobState), where a
+	// location and a list of snapshot names took some 200 at 1 M blobs.
+	blobs     map[snapshot.Ref]blobState
+	nIndexed  int               // blobs with a pack
+	packIDs   []blob.ID         // by blobState.pack - 1
 	packFiles map[blob.ID]int64 // packs in storage, with sizes
-	// blobSnaps names the snapshots that reference a blob: a number in
-	// snapSets (see addSnap), since most blobs share their set.
-	blobSnaps map[snapshot.Ref]uint32
 	snapSets
 	snaps     []*repository.Snapshot
 	badPacks  map[blob.ID]bool
@@ -142,8 +141,8 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 		opts.Now = repo.Now
 	}
 	c := &checker{repo: repo, be: repo.Backend(), opts: opts,
-		indexed: map[blob.ID][32]byte{}, indexedIn: map[blob.ID]string{}, blobs: map[snapshot.Ref]uint32{},
-		packFiles: map[blob.ID]int64{}, blobSnaps: map[snapshot.Ref]uint32{}, snapSets: newSnapSets(), badPacks: map[blob.ID]bool{},
+		indexed: map[blob.ID][32]byte{}, indexedIn: map[blob.ID]string{}, blobs: map[snapshot.Ref]blobState{},
+		packFiles: map[blob.ID]int64{}, snapSets: newSnapSets(), badPacks: map[blob.ID]bool{},
 		treesSeen: map[blob.ID]bool{}, chainFacts: map[string]repository.Committed{},
 		unindexed: map[snapshot.Ref]bool{}, named: map[snapshot.Ref]bool{}}
 	if err := c.loadState(); err != nil {
@@ -197,7 +196,7 @@ func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Rep
 	if !repo.CanReadContent() {
 		c.rep.Notes = append(c.rep.Notes, "trees were not checked: they need the owner key")
 	}
-	c.rep.Packs, c.rep.Blobs, c.rep.Snapshots, c.rep.Trees = len(c.indexed), len(c.blobs), len(c.snaps), len(c.treesSeen)
+	c.rep.Packs, c.rep.Blobs, c.rep.Snapshots, c.rep.Trees = len(c.indexed), c.nIndexed, len(c.snaps), len(c.treesSeen)
 	if err := c.saveState(); err != nil {
 		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("audit state not saved: %v", err))
 	}
@@ -296,10 +295,16 @@ func (c *checker) checkIndex(ctx context.Context) error {
 			}
 			c.indexed[p.Pack] = sum
 			c.indexedIn[p.Pack] = fi.Handle.String()
-			n := uint32(len(c.packIDs))
 			c.packIDs = append(c.packIDs, p.Pack)
+			n := uint32(len(c.packIDs))
 			for _, e := range p.Parsed.Entries {
-				c.blobs[snapshot.Ref{Type: e.Type, ID: e.ID}] = n
+				r := snapshot.Ref{Type: e.Type, ID: e.ID}
+				st := c.blobs[r]
+				if st.pack == 0 {
+					c.nIndexed++
+				}
+				st.pack = n
+				c.blobs[r] = st
 			}
 		}
 	}
@@ -342,8 +347,10 @@ func (c *checker) checkSnapshots(ctx context.Context) error {
 		}
 		si := c.newSnap(s.ID.Short())
 		for _, r := range refs {
-			c.blobSnaps[r] = c.addSnap(c.blobSnaps[r], si)
-			if _, ok := c.blobs[r]; !ok {
+			st := c.blobs[r]
+			st.snaps = c.addSnap(st.snaps, si)
+			c.blobs[r] = st
+			if st.pack == 0 {
 				if c.repo.CanReadContent() && r.Type != blob.ManifestPage {
 					c.unindexed[r] = true // the tree walk names it by path
 					continue
@@ -367,8 +374,8 @@ func containsRef(refs []snapshot.Ref, r snapshot.Ref) bool {
 // snapsOfPack names the snapshots that reference any blob in pack.
 func (c *checker) snapsOfPack(id blob.ID) []string {
 	set := map[string]bool{}
-	for r, n := range c.blobs {
-		if c.packIDs[n] == id {
+	for r, st := range c.blobs {
+		if st.pack != 0 && c.packIDs[st.pack-1] == id {
 			for _, s := range c.snapsOfBlob(r) {
 				set[s] = true
 			}
@@ -547,7 +554,7 @@ func (c *checker) tree(ctx context.Context, s *repository.Snapshot, id blob.ID, 
 				r := snapshot.Ref{Type: blob.Data, ID: b}
 				c.named[r] = true
 				msg := fmt.Sprintf("content of %q has no copy in the index that its snapshot may use (its signer's or the owner's)", p)
-				if _, ok := c.blobs[r]; !ok {
+				if c.blobs[r].pack == 0 {
 					msg = fmt.Sprintf("content of %q: blob is not in the index (lost or never indexed)", p)
 				}
 				c.problem(Problem{Blob: "data " + b.Short(), Snapshots: c.snapsOf(r, s), Message: msg})

@@ -48,5 +48,13 @@ func (s *snapSets) addSnap(set uint32, si int) uint32 {
 // the order they were checked; nil for none. The caller must not modify
 // the slice.
 func (c *checker) snapsOfBlob(r snapshot.Ref) []string {
-	return c.sets[c.blobSnaps[r]]
+	return c.sets[c.blobs[r].snaps]
+}
+
+// blobState is what check knows of a blob: its pack (a number in
+// packIDs plus one; 0 when no index fragment lists it) and the set of
+// snapshots that reference it (snapSets).
+type blobState struct {
+	pack  uint32
+	snaps uint32
 }
