@@ -44,7 +44,7 @@ func (c *checker) verifyPack(ctx context.Context, id blob.ID, size int64, entrie
 		c.badPacks[id] = true
 		c.mu.Unlock()
 		c.problem(Problem{File: h.String(), Blob: fmt.Sprintf("%s %s", e.Type, e.ID.Short()),
-			Snapshots: c.blobSnaps[snapshot.Ref{Type: e.Type, ID: e.ID}], Message: msg})
+			Snapshots: c.snapsOfBlob(snapshot.Ref{Type: e.Type, ID: e.ID}), Message: msg})
 	}
 	sum := sha256.New()
 	var read int64

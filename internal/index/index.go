@@ -113,15 +113,18 @@ func (x *Index) intern(pack *blob.ID, d *blob.Domain) uint32 {
 }
 
 // Compact merges every recent entry into the sorted ones, frees the tail
-// hash tables and scratch space, and trims spare capacity above 1/8. Add
-// merges by itself when needed; Compact is for after loading.
+// hash tables and scratch space, and gives back all spare capacity, so
+// that an index loaded for reading holds its entries and directories
+// only. Add merges by itself when needed; Compact is for after loading.
+// The next Add to a shard grows its array by a quarter again, one shard
+// at a time.
 func (x *Index) Compact() {
 	for i := range x.shards {
 		s := &x.shards[i]
 		x.compact(s)
 		s.tab = nil
-		if cap(s.es)-len(s.es) > len(s.es)/8+minTail {
-			s.es = append(make([]entry, 0, len(s.es)+len(s.es)/8), s.es...)
+		if cap(s.es) > len(s.es) {
+			s.es = append(make([]entry, 0, len(s.es)), s.es...)
 		}
 	}
 	x.keys, x.scratch = nil, nil

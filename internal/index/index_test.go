@@ -378,3 +378,37 @@ func TestTreeIsContent(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactGivesBackSlack: after Compact no shard keeps spare capacity
+// or a tail table, every entry is still found, and Adds after it work.
+func TestCompactGivesBackSlack(t *testing.T) {
+	x := New()
+	r := rand.New(rand.NewPCG(17, 0))
+	var added []Entry
+	var pack blob.ID
+	for i := range 5000 {
+		if i%100 == 0 {
+			pack = randID(r)
+		}
+		e := Entry{ID: randID(r), Type: blob.Data, Pack: pack, Offset: uint32(i), Length: 10, Slot: uint32(i % 3)}
+		x.Add(e)
+		added = append(added, e)
+	}
+	x.Compact()
+	for i := range x.shards {
+		s := &x.shards[i]
+		if cap(s.es) != len(s.es) || s.tab != nil || s.sorted != len(s.es) {
+			t.Fatalf("shard %d after Compact: len %d cap %d sorted %d tab %d", i, len(s.es), cap(s.es), s.sorted, len(s.tab))
+		}
+	}
+	more := Entry{ID: randID(r), Type: blob.Data, Pack: id(7), Offset: 1, Length: 2, Slot: 1}
+	x.Add(more)
+	for _, e := range append(added, more) {
+		if got, ok := x.Lookup(e.ID, e.Type); !ok || got.Pack != e.Pack || got.Offset != e.Offset || got.Slot != e.Slot {
+			t.Fatalf("Lookup(%x) = %+v, %v; want %+v", e.ID[:4], got, ok, e)
+		}
+	}
+	if x.Len() != len(added)+1 {
+		t.Fatalf("Len %d, want %d", x.Len(), len(added)+1)
+	}
+}

@@ -73,6 +73,10 @@ func TestIndexMemory(t *testing.T) {
 				t.Logf("%d entries, Grow %v: build %v CPU (%v wall); %.1f B/blob after Adds, %.1f after Compact",
 					n, grow, (c1 - c0).Round(time.Millisecond), w1.Sub(w0).Round(time.Millisecond),
 					perBlob(added), perBlob(compacted))
+				// Issue 17's goal: at most 50 bytes per blob once loaded.
+				if perBlob(compacted) > 50 {
+					t.Errorf("%.1f B/blob after Compact, want at most 50", perBlob(compacted))
+				}
 				if grow {
 					runtime.KeepAlive(x)
 					break

@@ -141,7 +141,7 @@ const (
 // binary searches 4 to 8 entries on average, for at most a byte per entry.
 func (s *shard) buildDir() {
 	b := uint(0)
-	for 4<<b <= s.sorted {
+	for 8<<b <= s.sorted {
 		b++
 	}
 	if b == 0 {
