@@ -29,8 +29,11 @@ const (
 	MaxEntries    = 1 << 20
 	MaxBlobSize   = 32 << 20 // sealed
 	MaxHeaderSize = 64 << 20
-	headerMagic   = "CRH2"
+	headerMagic   = "CRH3"
 	sigSize       = ed25519.SignatureSize
+	// An encoded entry is type, ID, and three varints of up to 5 bytes.
+	minEntrySize = 1 + 32 + 3
+	maxEntrySize = 1 + 32 + 3*5
 )
 
 // Slot is a wrapped session key.
@@ -79,10 +82,16 @@ func (h *Header) DataEnd() uint64 {
 
 // Marshal encodes the header:
 //
-//	"CRH2" | domain [32] | signer [32] |
+//	"CRH3" | domain [32] | signer [32] |
 //	slots u32 | per slot: kind u8, wrap u8, len u32, data |
-//	entries u32 | per entry: type u8, id [32], offset u32, length u32, slot u32 |
+//	entries u32 | per entry: type u8, id [32], gap uv, length uv, slot uv |
 //	signature [64]
+//
+// An entry's offset is the end of the entry before it (0 for the first)
+// plus its gap, which is 0 for every pack a Writer makes: blobs are
+// contiguous. uv is a minimal unsigned varint (binary.AppendUvarint). A
+// header whose entries are not in offset order encodes gaps that wrap
+// (uint32 arithmetic), which ParseHeader refuses as ending past 4 GiB.
 func (h *Header) Marshal() []byte {
 	return append(h.body(), h.Sig[:]...)
 }
@@ -93,7 +102,7 @@ func (h *Header) body() []byte {
 	for _, s := range h.Slots {
 		n += 6 + len(s.Data)
 	}
-	n += len(h.Entries) * 45
+	n += len(h.Entries) * maxEntrySize
 	b := make([]byte, 0, n)
 	b = append(b, headerMagic...)
 	b = append(b, h.Domain[:]...)
@@ -105,12 +114,14 @@ func (h *Header) body() []byte {
 		b = append(b, s.Data...)
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.Entries)))
+	var end uint32
 	for _, e := range h.Entries {
 		b = append(b, byte(e.Type))
 		b = append(b, e.ID[:]...)
-		b = binary.LittleEndian.AppendUint32(b, e.Offset)
-		b = binary.LittleEndian.AppendUint32(b, e.Length)
-		b = binary.LittleEndian.AppendUint32(b, e.Slot)
+		b = binary.AppendUvarint(b, uint64(e.Offset-end))
+		b = binary.AppendUvarint(b, uint64(e.Length))
+		b = binary.AppendUvarint(b, uint64(e.Slot))
+		end = e.Offset + e.Length
 	}
 	return b
 }
@@ -160,6 +171,36 @@ func (r *reader) u8() uint8 {
 	return b[0]
 }
 
+// uv reads a minimal unsigned varint of at most max.
+func (r *reader) uv(max uint64) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	switch {
+	case n <= 0:
+		r.err = fmt.Errorf("%w: truncated or overlong varint", ErrFormat)
+		return 0
+	case n != uvarintLen(v):
+		r.err = fmt.Errorf("%w: non-minimal varint", ErrFormat)
+		return 0
+	case v > max:
+		r.err = fmt.Errorf("%w: varint %d over %d", ErrFormat, v, max)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// uvarintLen is the length of v's minimal varint.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
 func (r *reader) u32() uint32 {
 	b := r.take(4)
 	if b == nil {
@@ -205,21 +246,28 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if ne > MaxEntries || uint64(ne)*45 > uint64(len(r.b)) {
+	if ne > MaxEntries || uint64(ne)*minEntrySize > uint64(len(r.b)) {
 		return nil, fmt.Errorf("%w: %d entries in %d bytes", ErrFormat, ne, len(r.b))
 	}
 	// Offsets and lengths are uint32: nothing past 4 GiB is addressable, and
 	// bounding every entry's end there keeps end arithmetic from wrapping.
 	dataLen = min(dataLen, math.MaxUint32)
 	h.Entries = make([]Entry, ne)
+	var end uint64 // of the entry before
 	for i := range h.Entries {
 		e := &h.Entries[i]
 		e.Type = blob.Type(r.u8())
 		copy(e.ID[:], r.take(32))
-		e.Offset, e.Length, e.Slot = r.u32(), r.u32(), r.u32()
+		gap := r.uv(math.MaxUint32)
+		length := r.uv(math.MaxUint32)
+		slot := r.uv(math.MaxUint32)
 		if r.err != nil {
 			return nil, r.err
 		}
+		if end+gap > math.MaxUint32 {
+			return nil, fmt.Errorf("%w: entry %d starts past 4 GiB", ErrFormat, i)
+		}
+		e.Offset, e.Length, e.Slot = uint32(end+gap), uint32(length), uint32(slot)
 		if !e.Type.ValidStored() {
 			// A header records content (data and tree blobs alike) or
 			// manifest pages, nothing finer: type 2 (tree) never appears.
@@ -231,12 +279,7 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 		if e.Length == 0 || e.Length > MaxBlobSize || uint64(e.Offset)+uint64(e.Length) > dataLen {
 			return nil, fmt.Errorf("%w: entry %d (offset %d, length %d) outside the pack's %d data bytes", ErrFormat, i, e.Offset, e.Length, dataLen)
 		}
-		if i > 0 {
-			prev := &h.Entries[i-1]
-			if uint64(e.Offset) < uint64(prev.Offset)+uint64(prev.Length) {
-				return nil, fmt.Errorf("%w: entry %d overlaps or precedes the one before", ErrFormat, i)
-			}
-		}
+		end = uint64(e.Offset) + uint64(e.Length)
 		wantKind := SlotOwner
 		if e.Type == blob.ManifestPage {
 			wantKind = SlotMetadata

@@ -312,6 +312,11 @@ func header(slots []pack.Slot, entries []pack.Entry) []byte {
 	return (&pack.Header{Slots: slots, Entries: entries}).Marshal()
 }
 
+// withVarint returns b with the one-byte varint at i replaced by v.
+func withVarint(b []byte, i int, v ...byte) []byte {
+	return append(append(append([]byte(nil), b[:i]...), v...), b[i+1:]...)
+}
+
 func TestParseHeaderRefuses(t *testing.T) {
 	owner := pack.Slot{Kind: pack.SlotOwner, Wrap: 1, Data: []byte("wrapped")}
 	meta := pack.Slot{Kind: pack.SlotMetadata, Wrap: 2, Data: []byte("wrapped meta")}
@@ -319,6 +324,12 @@ func TestParseHeaderRefuses(t *testing.T) {
 	good := header([]pack.Slot{owner, meta}, ok)
 	if h, err := pack.ParseHeader(good, 20); err != nil || len(h.Entries) != 2 {
 		t.Fatalf("good header: %v", err)
+	}
+	// The first entry's gap: after magic, domain, signer, the slots, the
+	// entry count, the type and the ID.
+	gapAt := 4 + 64 + 4 + 6 + len(owner.Data) + 6 + len(meta.Data) + 4 + 1 + 32
+	if good[gapAt] != 0 || good[gapAt+1] != 10 || good[gapAt+2] != 0 {
+		t.Fatalf("entry 0 at %d is not gap 0, length 10, slot 0: % x", gapAt, good[gapAt:gapAt+3])
 	}
 	with := func(mod func(e []pack.Entry)) []byte {
 		e := append([]pack.Entry(nil), ok...)
@@ -337,8 +348,8 @@ func TestParseHeaderRefuses(t *testing.T) {
 		"truncated":           {good[:len(good)-1], 20},
 		"unknown slot kind":   {header([]pack.Slot{{Kind: 3}}, nil), 0},
 		"slot too large":      {header([]pack.Slot{{Kind: 1, Data: make([]byte, pack.MaxSlotSize+1)}}, nil), 0},
-		"too many slots":      {binary.LittleEndian.AppendUint32(append([]byte("CRH2"), make([]byte, 64)...), pack.MaxSlots+1), 0},
-		"entry count lies":    {append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(append([]byte("CRH2"), make([]byte, 64)...), 0), 2), make([]byte, 45)...), 100},
+		"too many slots":      {binary.LittleEndian.AppendUint32(append([]byte("CRH3"), make([]byte, 64)...), pack.MaxSlots+1), 0},
+		"entry count lies":    {append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(append([]byte("CRH3"), make([]byte, 64)...), 0), 2), make([]byte, 45)...), 100},
 		"unknown type":        {with(func(e []pack.Entry) { e[0].Type = 4 }), 20},
 		"type zero":           {with(func(e []pack.Entry) { e[0].Type = 0 }), 20},
 		"tree type":           {with(func(e []pack.Entry) { e[0].Type = blob.Tree }), 20},
@@ -354,11 +365,35 @@ func TestParseHeaderRefuses(t *testing.T) {
 		}), 1 << 40},
 		"content under meta": {with(func(e []pack.Entry) { e[0].Slot = 1 }), 20},
 		"page under owner":   {with(func(e []pack.Entry) { e[1].Slot = 0 }), 20},
+		"non-minimal gap":    {withVarint(good, gapAt, 0x80, 0x00), 20},
+		"overlong varint":    {withVarint(good, gapAt, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), 20},
+		"gap past 4 GiB":     {withVarint(good, gapAt, 0x80, 0x80, 0x80, 0x80, 0x10), 1 << 40},
+		"varint truncated":   {good[:gapAt+33+1], 20},
 	}
 	for name, c := range cases {
 		if _, err := pack.ParseHeader(c.b, c.dataLen); !errors.Is(err, pack.ErrFormat) {
 			t.Errorf("%s: err = %v, want ErrFormat", name, err)
 		}
+	}
+}
+
+// TestHeaderCompactEntries: an entry costs its type, ID and three short
+// varints (39 bytes for a blob under 16 KiB after a contiguous one), and a
+// gap between blobs round-trips.
+func TestHeaderCompactEntries(t *testing.T) {
+	slots := []pack.Slot{{Kind: pack.SlotOwner, Data: []byte("k")}}
+	one := header(slots, []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Offset: 0, Length: 600}})
+	two := header(slots, []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Offset: 0, Length: 600}, {Type: blob.Data, ID: blob.ID{2}, Offset: 600, Length: 16383}})
+	if d := len(two) - len(one); d != 1+32+1+2+1 {
+		t.Errorf("a contiguous entry of 16383 bytes costs %d header bytes, want 37", d)
+	}
+	gapped := []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Offset: 7, Length: 600}, {Type: blob.Data, ID: blob.ID{2}, Offset: 1 << 20, Length: 5}}
+	h, err := pack.ParseHeader(header(slots, gapped), 1<<21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(h.Entries, gapped) {
+		t.Errorf("entries %+v, want %+v", h.Entries, gapped)
 	}
 }
 
@@ -403,7 +438,7 @@ func TestIndexRoundTrip(t *testing.T) {
 	}
 
 	dup := pack.MarshalIndex([]pack.IndexPack{packs[0], packs[0]})
-	badHdr := pack.MarshalIndex([]pack.IndexPack{{Pack: blob.ID{9}, Header: []byte("CRH2")}})
+	badHdr := pack.MarshalIndex([]pack.IndexPack{{Pack: blob.ID{9}, Header: []byte("CRH3")}})
 	for name, b := range map[string][]byte{
 		"duplicate pack": dup,
 		"bad header":     badHdr,
