@@ -31,9 +31,8 @@ const (
 	MaxHeaderSize = 64 << 20
 	headerMagic   = "CRH3"
 	sigSize       = ed25519.SignatureSize
-	// An encoded entry is type, ID, and three varints of up to 5 bytes.
-	minEntrySize = 1 + 32 + 3
-	maxEntrySize = 1 + 32 + 3*5
+	// entrySize is an encoded entry: type u8, ID, length u32, slot u16.
+	entrySize = 1 + 32 + 4 + 2
 )
 
 // Slot is a wrapped session key.
@@ -84,14 +83,14 @@ func (h *Header) DataEnd() uint64 {
 //
 //	"CRH3" | domain [32] | signer [32] |
 //	slots u32 | per slot: kind u8, wrap u8, len u32, data |
-//	entries u32 | per entry: type u8, id [32], gap uv, length uv, slot uv |
+//	entries u32 | per entry: type u8, id [32], length u32, slot u16 |
 //	signature [64]
 //
-// An entry's offset is the end of the entry before it (0 for the first)
-// plus its gap, which is 0 for every pack a Writer makes: blobs are
-// contiguous. uv is a minimal unsigned varint (binary.AppendUvarint). A
-// header whose entries are not in offset order encodes gaps that wrap
-// (uint32 arithmetic), which ParseHeader refuses as ending past 4 GiB.
+// Offsets are not encoded: blobs lie back to back from the start of the
+// pack, as a Writer lays them out, so an entry starts where the one before
+// it ends. Marshal ignores Entry.Offset; ParseHeader derives it. Entries
+// have a fixed size, so the header's length says how many entries there
+// are and nothing about their sizes.
 func (h *Header) Marshal() []byte {
 	return append(h.body(), h.Sig[:]...)
 }
@@ -102,7 +101,7 @@ func (h *Header) body() []byte {
 	for _, s := range h.Slots {
 		n += 6 + len(s.Data)
 	}
-	n += len(h.Entries) * maxEntrySize
+	n += len(h.Entries) * entrySize
 	b := make([]byte, 0, n)
 	b = append(b, headerMagic...)
 	b = append(b, h.Domain[:]...)
@@ -114,14 +113,11 @@ func (h *Header) body() []byte {
 		b = append(b, s.Data...)
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.Entries)))
-	var end uint32
 	for _, e := range h.Entries {
 		b = append(b, byte(e.Type))
 		b = append(b, e.ID[:]...)
-		b = binary.AppendUvarint(b, uint64(e.Offset-end))
-		b = binary.AppendUvarint(b, uint64(e.Length))
-		b = binary.AppendUvarint(b, uint64(e.Slot))
-		end = e.Offset + e.Length
+		b = binary.LittleEndian.AppendUint32(b, e.Length)
+		b = binary.LittleEndian.AppendUint16(b, uint16(e.Slot))
 	}
 	return b
 }
@@ -171,34 +167,12 @@ func (r *reader) u8() uint8 {
 	return b[0]
 }
 
-// uv reads a minimal unsigned varint of at most max.
-func (r *reader) uv(max uint64) uint64 {
-	if r.err != nil {
+func (r *reader) u16() uint16 {
+	b := r.take(2)
+	if b == nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.b)
-	switch {
-	case n <= 0:
-		r.err = fmt.Errorf("%w: truncated or overlong varint", ErrFormat)
-		return 0
-	case n != uvarintLen(v):
-		r.err = fmt.Errorf("%w: non-minimal varint", ErrFormat)
-		return 0
-	case v > max:
-		r.err = fmt.Errorf("%w: varint %d over %d", ErrFormat, v, max)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-// uvarintLen is the length of v's minimal varint.
-func uvarintLen(v uint64) int {
-	n := 1
-	for ; v >= 0x80; v >>= 7 {
-		n++
-	}
-	return n
+	return binary.LittleEndian.Uint16(b)
 }
 
 func (r *reader) u32() uint32 {
@@ -246,7 +220,7 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if ne > MaxEntries || uint64(ne)*minEntrySize > uint64(len(r.b)) {
+	if ne > MaxEntries || uint64(ne)*entrySize > uint64(len(r.b)) {
 		return nil, fmt.Errorf("%w: %d entries in %d bytes", ErrFormat, ne, len(r.b))
 	}
 	// Offsets and lengths are uint32: nothing past 4 GiB is addressable, and
@@ -258,16 +232,11 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 		e := &h.Entries[i]
 		e.Type = blob.Type(r.u8())
 		copy(e.ID[:], r.take(32))
-		gap := r.uv(math.MaxUint32)
-		length := r.uv(math.MaxUint32)
-		slot := r.uv(math.MaxUint32)
+		e.Length, e.Slot = r.u32(), uint32(r.u16())
 		if r.err != nil {
 			return nil, r.err
 		}
-		if end+gap > math.MaxUint32 {
-			return nil, fmt.Errorf("%w: entry %d starts past 4 GiB", ErrFormat, i)
-		}
-		e.Offset, e.Length, e.Slot = uint32(end+gap), uint32(length), uint32(slot)
+		e.Offset = uint32(end) // end ≤ dataLen ≤ 2^32−1: checked for the entry before
 		if !e.Type.ValidStored() {
 			// A header records content (data and tree blobs alike) or
 			// manifest pages, nothing finer: type 2 (tree) never appears.

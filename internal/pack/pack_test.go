@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/cairnbackup/cairn/internal/blob"
@@ -312,11 +313,6 @@ func header(slots []pack.Slot, entries []pack.Entry) []byte {
 	return (&pack.Header{Slots: slots, Entries: entries}).Marshal()
 }
 
-// withVarint returns b with the one-byte varint at i replaced by v.
-func withVarint(b []byte, i int, v ...byte) []byte {
-	return append(append(append([]byte(nil), b[:i]...), v...), b[i+1:]...)
-}
-
 func TestParseHeaderRefuses(t *testing.T) {
 	owner := pack.Slot{Kind: pack.SlotOwner, Wrap: 1, Data: []byte("wrapped")}
 	meta := pack.Slot{Kind: pack.SlotMetadata, Wrap: 2, Data: []byte("wrapped meta")}
@@ -325,11 +321,11 @@ func TestParseHeaderRefuses(t *testing.T) {
 	if h, err := pack.ParseHeader(good, 20); err != nil || len(h.Entries) != 2 {
 		t.Fatalf("good header: %v", err)
 	}
-	// The first entry's gap: after magic, domain, signer, the slots, the
-	// entry count, the type and the ID.
-	gapAt := 4 + 64 + 4 + 6 + len(owner.Data) + 6 + len(meta.Data) + 4 + 1 + 32
-	if good[gapAt] != 0 || good[gapAt+1] != 10 || good[gapAt+2] != 0 {
-		t.Fatalf("entry 0 at %d is not gap 0, length 10, slot 0: % x", gapAt, good[gapAt:gapAt+3])
+	// The first entry's slot: after magic, domain, signer, the slots, the
+	// entry count, the type, the ID and the length.
+	slotAt := 4 + 64 + 4 + 6 + len(owner.Data) + 6 + len(meta.Data) + 4 + 1 + 32 + 4
+	if !bytes.Equal(good[slotAt-4:slotAt+2], []byte{10, 0, 0, 0, 0, 0}) {
+		t.Fatalf("entry 0 at %d is not length 10, slot 0: % x", slotAt, good[slotAt-4:slotAt+2])
 	}
 	with := func(mod func(e []pack.Entry)) []byte {
 		e := append([]pack.Entry(nil), ok...)
@@ -356,19 +352,10 @@ func TestParseHeaderRefuses(t *testing.T) {
 		"slot out of range":   {with(func(e []pack.Entry) { e[0].Slot = 2 }), 20},
 		"zero length":         {with(func(e []pack.Entry) { e[0].Length = 0 }), 20},
 		"blob too large":      {with(func(e []pack.Entry) { e[1].Length = pack.MaxBlobSize + 1 }), 1 << 30},
-		"overlap":             {with(func(e []pack.Entry) { e[1].Offset = 9 }), 20},
-		"out of order":        {with(func(e []pack.Entry) { e[0].Offset, e[1].Offset = 10, 0 }), 20},
-		"end past 4 GiB":      {with(func(e []pack.Entry) { e[1].Offset = 0xfffffff0; e[1].Length = 0x20 }), 1 << 40},
-		"wrapped overlap": {header([]pack.Slot{owner}, []pack.Entry{
-			{Type: blob.Data, Offset: 0xfffffff0, Length: 0x20},
-			{Type: blob.Data, Offset: 0x100, Length: 0x10},
-		}), 1 << 40},
-		"content under meta": {with(func(e []pack.Entry) { e[0].Slot = 1 }), 20},
-		"page under owner":   {with(func(e []pack.Entry) { e[1].Slot = 0 }), 20},
-		"non-minimal gap":    {withVarint(good, gapAt, 0x80, 0x00), 20},
-		"overlong varint":    {withVarint(good, gapAt, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), 20},
-		"gap past 4 GiB":     {withVarint(good, gapAt, 0x80, 0x80, 0x80, 0x80, 0x10), 1 << 40},
-		"varint truncated":   {good[:gapAt+33+1], 20},
+		"content under meta":  {with(func(e []pack.Entry) { e[0].Slot = 1 }), 20},
+		"page under owner":    {with(func(e []pack.Entry) { e[1].Slot = 0 }), 20},
+		"slot high byte":      {func() []byte { b := bytes.Clone(good); b[slotAt+1] = 1; return b }(), 20},
+		"ends past 4 GiB":     {header([]pack.Slot{owner}, slices.Repeat([]pack.Entry{{Type: blob.Data, Length: pack.MaxBlobSize}}, 129)), 1 << 40},
 	}
 	for name, c := range cases {
 		if _, err := pack.ParseHeader(c.b, c.dataLen); !errors.Is(err, pack.ErrFormat) {
@@ -377,23 +364,25 @@ func TestParseHeaderRefuses(t *testing.T) {
 	}
 }
 
-// TestHeaderCompactEntries: an entry costs its type, ID and three short
-// varints (39 bytes for a blob under 16 KiB after a contiguous one), and a
-// gap between blobs round-trips.
-func TestHeaderCompactEntries(t *testing.T) {
+// TestHeaderEntries: an entry is 39 bytes whatever the blob's size (the
+// header's length says how many blobs a pack holds, nothing more), and
+// offsets are derived: each blob starts where the one before ends.
+func TestHeaderEntries(t *testing.T) {
 	slots := []pack.Slot{{Kind: pack.SlotOwner, Data: []byte("k")}}
-	one := header(slots, []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Offset: 0, Length: 600}})
-	two := header(slots, []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Offset: 0, Length: 600}, {Type: blob.Data, ID: blob.ID{2}, Offset: 600, Length: 16383}})
-	if d := len(two) - len(one); d != 1+32+1+2+1 {
-		t.Errorf("a contiguous entry of 16383 bytes costs %d header bytes, want 37", d)
+	one := header(slots, []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Length: 60}})
+	for _, l := range []uint32{1, 600, 1 << 20} {
+		two := header(slots, []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Length: 60}, {Type: blob.Data, ID: blob.ID{2}, Length: l}})
+		if d := len(two) - len(one); d != 39 {
+			t.Errorf("an entry of %d bytes costs %d header bytes, want 39", l, d)
+		}
 	}
-	gapped := []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Offset: 7, Length: 600}, {Type: blob.Data, ID: blob.ID{2}, Offset: 1 << 20, Length: 5}}
-	h, err := pack.ParseHeader(header(slots, gapped), 1<<21)
+	entries := []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Length: 600}, {Type: blob.Data, ID: blob.ID{2}, Offset: 600, Length: 5}}
+	h, err := pack.ParseHeader(header(slots, entries), 605)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(h.Entries, gapped) {
-		t.Errorf("entries %+v, want %+v", h.Entries, gapped)
+	if !reflect.DeepEqual(h.Entries, entries) {
+		t.Errorf("entries %+v, want %+v", h.Entries, entries)
 	}
 }
 
