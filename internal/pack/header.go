@@ -29,8 +29,10 @@ const (
 	MaxEntries    = 1 << 20
 	MaxBlobSize   = 32 << 20 // sealed
 	MaxHeaderSize = 64 << 20
-	headerMagic   = "CRH2"
+	headerMagic   = "CRH3"
 	sigSize       = ed25519.SignatureSize
+	// entrySize is an encoded entry: type u8, ID, length u32, slot u16.
+	entrySize = 1 + 32 + 4 + 2
 )
 
 // Slot is a wrapped session key.
@@ -79,10 +81,16 @@ func (h *Header) DataEnd() uint64 {
 
 // Marshal encodes the header:
 //
-//	"CRH2" | domain [32] | signer [32] |
+//	"CRH3" | domain [32] | signer [32] |
 //	slots u32 | per slot: kind u8, wrap u8, len u32, data |
-//	entries u32 | per entry: type u8, id [32], offset u32, length u32, slot u32 |
+//	entries u32 | per entry: type u8, id [32], length u32, slot u16 |
 //	signature [64]
+//
+// Offsets are not encoded: blobs lie back to back from the start of the
+// pack, as a Writer lays them out, so an entry starts where the one before
+// it ends. Marshal ignores Entry.Offset; ParseHeader derives it. Entries
+// have a fixed size, so the header's length says how many entries there
+// are and nothing about their sizes.
 func (h *Header) Marshal() []byte {
 	return append(h.body(), h.Sig[:]...)
 }
@@ -93,7 +101,7 @@ func (h *Header) body() []byte {
 	for _, s := range h.Slots {
 		n += 6 + len(s.Data)
 	}
-	n += len(h.Entries) * 45
+	n += len(h.Entries) * entrySize
 	b := make([]byte, 0, n)
 	b = append(b, headerMagic...)
 	b = append(b, h.Domain[:]...)
@@ -108,9 +116,8 @@ func (h *Header) body() []byte {
 	for _, e := range h.Entries {
 		b = append(b, byte(e.Type))
 		b = append(b, e.ID[:]...)
-		b = binary.LittleEndian.AppendUint32(b, e.Offset)
 		b = binary.LittleEndian.AppendUint32(b, e.Length)
-		b = binary.LittleEndian.AppendUint32(b, e.Slot)
+		b = binary.LittleEndian.AppendUint16(b, uint16(e.Slot))
 	}
 	return b
 }
@@ -160,6 +167,14 @@ func (r *reader) u8() uint8 {
 	return b[0]
 }
 
+func (r *reader) u16() uint16 {
+	b := r.take(2)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
 func (r *reader) u32() uint32 {
 	b := r.take(4)
 	if b == nil {
@@ -205,21 +220,23 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if ne > MaxEntries || uint64(ne)*45 > uint64(len(r.b)) {
+	if ne > MaxEntries || uint64(ne)*entrySize > uint64(len(r.b)) {
 		return nil, fmt.Errorf("%w: %d entries in %d bytes", ErrFormat, ne, len(r.b))
 	}
 	// Offsets and lengths are uint32: nothing past 4 GiB is addressable, and
 	// bounding every entry's end there keeps end arithmetic from wrapping.
 	dataLen = min(dataLen, math.MaxUint32)
 	h.Entries = make([]Entry, ne)
+	var end uint64 // of the entry before
 	for i := range h.Entries {
 		e := &h.Entries[i]
 		e.Type = blob.Type(r.u8())
 		copy(e.ID[:], r.take(32))
-		e.Offset, e.Length, e.Slot = r.u32(), r.u32(), r.u32()
+		e.Length, e.Slot = r.u32(), uint32(r.u16())
 		if r.err != nil {
 			return nil, r.err
 		}
+		e.Offset = uint32(end) // end ≤ dataLen ≤ 2^32−1: checked for the entry before
 		if !e.Type.ValidStored() {
 			// A header records content (data and tree blobs alike) or
 			// manifest pages, nothing finer: type 2 (tree) never appears.
@@ -231,12 +248,7 @@ func ParseHeader(buf []byte, dataLen uint64) (*Header, error) {
 		if e.Length == 0 || e.Length > MaxBlobSize || uint64(e.Offset)+uint64(e.Length) > dataLen {
 			return nil, fmt.Errorf("%w: entry %d (offset %d, length %d) outside the pack's %d data bytes", ErrFormat, i, e.Offset, e.Length, dataLen)
 		}
-		if i > 0 {
-			prev := &h.Entries[i-1]
-			if uint64(e.Offset) < uint64(prev.Offset)+uint64(prev.Length) {
-				return nil, fmt.Errorf("%w: entry %d overlaps or precedes the one before", ErrFormat, i)
-			}
-		}
+		end = uint64(e.Offset) + uint64(e.Length)
 		wantKind := SlotOwner
 		if e.Type == blob.ManifestPage {
 			wantKind = SlotMetadata

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/cairnbackup/cairn/internal/blob"
@@ -320,6 +321,12 @@ func TestParseHeaderRefuses(t *testing.T) {
 	if h, err := pack.ParseHeader(good, 20); err != nil || len(h.Entries) != 2 {
 		t.Fatalf("good header: %v", err)
 	}
+	// The first entry's slot: after magic, domain, signer, the slots, the
+	// entry count, the type, the ID and the length.
+	slotAt := 4 + 64 + 4 + 6 + len(owner.Data) + 6 + len(meta.Data) + 4 + 1 + 32 + 4
+	if !bytes.Equal(good[slotAt-4:slotAt+2], []byte{10, 0, 0, 0, 0, 0}) {
+		t.Fatalf("entry 0 at %d is not length 10, slot 0: % x", slotAt, good[slotAt-4:slotAt+2])
+	}
 	with := func(mod func(e []pack.Entry)) []byte {
 		e := append([]pack.Entry(nil), ok...)
 		mod(e)
@@ -337,28 +344,45 @@ func TestParseHeaderRefuses(t *testing.T) {
 		"truncated":           {good[:len(good)-1], 20},
 		"unknown slot kind":   {header([]pack.Slot{{Kind: 3}}, nil), 0},
 		"slot too large":      {header([]pack.Slot{{Kind: 1, Data: make([]byte, pack.MaxSlotSize+1)}}, nil), 0},
-		"too many slots":      {binary.LittleEndian.AppendUint32(append([]byte("CRH2"), make([]byte, 64)...), pack.MaxSlots+1), 0},
-		"entry count lies":    {append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(append([]byte("CRH2"), make([]byte, 64)...), 0), 2), make([]byte, 45)...), 100},
+		"too many slots":      {binary.LittleEndian.AppendUint32(append([]byte("CRH3"), make([]byte, 64)...), pack.MaxSlots+1), 0},
+		"entry count lies":    {append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(append([]byte("CRH3"), make([]byte, 64)...), 0), 2), make([]byte, 45)...), 100},
 		"unknown type":        {with(func(e []pack.Entry) { e[0].Type = 4 }), 20},
 		"type zero":           {with(func(e []pack.Entry) { e[0].Type = 0 }), 20},
 		"tree type":           {with(func(e []pack.Entry) { e[0].Type = blob.Tree }), 20},
 		"slot out of range":   {with(func(e []pack.Entry) { e[0].Slot = 2 }), 20},
 		"zero length":         {with(func(e []pack.Entry) { e[0].Length = 0 }), 20},
 		"blob too large":      {with(func(e []pack.Entry) { e[1].Length = pack.MaxBlobSize + 1 }), 1 << 30},
-		"overlap":             {with(func(e []pack.Entry) { e[1].Offset = 9 }), 20},
-		"out of order":        {with(func(e []pack.Entry) { e[0].Offset, e[1].Offset = 10, 0 }), 20},
-		"end past 4 GiB":      {with(func(e []pack.Entry) { e[1].Offset = 0xfffffff0; e[1].Length = 0x20 }), 1 << 40},
-		"wrapped overlap": {header([]pack.Slot{owner}, []pack.Entry{
-			{Type: blob.Data, Offset: 0xfffffff0, Length: 0x20},
-			{Type: blob.Data, Offset: 0x100, Length: 0x10},
-		}), 1 << 40},
-		"content under meta": {with(func(e []pack.Entry) { e[0].Slot = 1 }), 20},
-		"page under owner":   {with(func(e []pack.Entry) { e[1].Slot = 0 }), 20},
+		"content under meta":  {with(func(e []pack.Entry) { e[0].Slot = 1 }), 20},
+		"page under owner":    {with(func(e []pack.Entry) { e[1].Slot = 0 }), 20},
+		"slot high byte":      {func() []byte { b := bytes.Clone(good); b[slotAt+1] = 1; return b }(), 20},
+		"ends past 4 GiB":     {header([]pack.Slot{owner}, slices.Repeat([]pack.Entry{{Type: blob.Data, Length: pack.MaxBlobSize}}, 129)), 1 << 40},
 	}
 	for name, c := range cases {
 		if _, err := pack.ParseHeader(c.b, c.dataLen); !errors.Is(err, pack.ErrFormat) {
 			t.Errorf("%s: err = %v, want ErrFormat", name, err)
 		}
+	}
+}
+
+// TestHeaderEntries: an entry is 39 bytes whatever the blob's size (the
+// header's length says how many blobs a pack holds, nothing more), and
+// offsets are derived: each blob starts where the one before ends.
+func TestHeaderEntries(t *testing.T) {
+	slots := []pack.Slot{{Kind: pack.SlotOwner, Data: []byte("k")}}
+	one := header(slots, []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Length: 60}})
+	for _, l := range []uint32{1, 600, 1 << 20} {
+		two := header(slots, []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Length: 60}, {Type: blob.Data, ID: blob.ID{2}, Length: l}})
+		if d := len(two) - len(one); d != 39 {
+			t.Errorf("an entry of %d bytes costs %d header bytes, want 39", l, d)
+		}
+	}
+	entries := []pack.Entry{{Type: blob.Data, ID: blob.ID{1}, Length: 600}, {Type: blob.Data, ID: blob.ID{2}, Offset: 600, Length: 5}}
+	h, err := pack.ParseHeader(header(slots, entries), 605)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(h.Entries, entries) {
+		t.Errorf("entries %+v, want %+v", h.Entries, entries)
 	}
 }
 
@@ -403,7 +427,7 @@ func TestIndexRoundTrip(t *testing.T) {
 	}
 
 	dup := pack.MarshalIndex([]pack.IndexPack{packs[0], packs[0]})
-	badHdr := pack.MarshalIndex([]pack.IndexPack{{Pack: blob.ID{9}, Header: []byte("CRH2")}})
+	badHdr := pack.MarshalIndex([]pack.IndexPack{{Pack: blob.ID{9}, Header: []byte("CRH3")}})
 	for name, b := range map[string][]byte{
 		"duplicate pack": dup,
 		"bad header":     badHdr,

@@ -21,6 +21,7 @@ func FuzzUnmarshalMeta(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"pages":["zz"],"time":"not a time"}`))
+	f.Add([]byte(`{"pages":"AQID","time":"2026-01-02T03:04:05Z"}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := snapshot.UnmarshalMeta(b)

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -19,6 +20,54 @@ type MetaHeader struct {
 	NewBlobs  uint64    `json:"new_blobs"`  // blobs this backup uploaded
 	NewBytes  uint64    `json:"new_bytes"`  // stored bytes this backup uploaded
 	Time      time.Time `json:"time"`       // as claimed by the writer
+}
+
+// metaJSON is MetaHeader's encoding: the page IDs as one base64 string
+// of their concatenation (43 bytes a page), not a JSON array of 32
+// numbers each (about 116 bytes a page: 270 KB in the header of a snapshot
+// of 300,000 files).
+type metaJSON struct {
+	HostLabel string    `json:"host_label"`
+	Tags      []string  `json:"tags,omitempty"`
+	PathGroup string    `json:"path_group"`
+	Pages     string    `json:"pages"`
+	Blobs     uint64    `json:"blobs"`
+	NewBlobs  uint64    `json:"new_blobs"`
+	NewBytes  uint64    `json:"new_bytes"`
+	Time      time.Time `json:"time"`
+}
+
+// MarshalJSON encodes the header with its page IDs in base64.
+func (h MetaHeader) MarshalJSON() ([]byte, error) {
+	pages := make([]byte, 0, 32*len(h.Pages))
+	for _, p := range h.Pages {
+		pages = append(pages, p[:]...)
+	}
+	return json.Marshal(metaJSON{HostLabel: h.HostLabel, Tags: h.Tags, PathGroup: h.PathGroup,
+		Pages: base64.StdEncoding.EncodeToString(pages), Blobs: h.Blobs, NewBlobs: h.NewBlobs,
+		NewBytes: h.NewBytes, Time: h.Time})
+}
+
+// UnmarshalJSON decodes MarshalJSON's encoding; pages must be canonical
+// base64 of whole IDs.
+func (h *MetaHeader) UnmarshalJSON(b []byte) error {
+	var m metaJSON
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(m.Pages)
+	if err != nil || len(raw)%32 != 0 || base64.StdEncoding.EncodeToString(raw) != m.Pages {
+		return fmt.Errorf("pages: not base64 of whole page IDs")
+	}
+	*h = MetaHeader{HostLabel: m.HostLabel, Tags: m.Tags, PathGroup: m.PathGroup, Blobs: m.Blobs,
+		NewBlobs: m.NewBlobs, NewBytes: m.NewBytes, Time: m.Time}
+	if len(raw) > 0 {
+		h.Pages = make([]blob.ID, len(raw)/32)
+		for i := range h.Pages {
+			copy(h.Pages[i][:], raw[32*i:])
+		}
+	}
+	return nil
 }
 
 // OwnerHeader is sealed to the owner: the snapshot's private description.

@@ -1,10 +1,12 @@
 package snapshot_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +99,29 @@ func TestOwnerHeaderSealed(t *testing.T) {
 	}
 	if b, err := crypto.Open(ownerSealed, owner.OwnerIdentity, crypto.ErrNeedsOwner); err != nil || string(b) != string(oh) {
 		t.Errorf("owner opening the owner header: %v", err)
+	}
+}
+
+// TestMetaHeaderPagesEncoding: page IDs are one base64 string of their
+// concatenation (format.md §12); anything else in "pages" is refused.
+func TestMetaHeaderPagesEncoding(t *testing.T) {
+	b, err := snapshot.MarshalJSONHeader(&snapshot.MetaHeader{Pages: []blob.ID{{1}, {2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"pages":"` + base64.StdEncoding.EncodeToString(append(append([]byte{1}, make([]byte, 31)...), append([]byte{2}, make([]byte, 31)...)...)) + `"`
+	if !strings.Contains(string(b), want) {
+		t.Fatalf("meta header %s does not hold %s", b, want)
+	}
+	for _, bad := range []string{
+		`{"pages":[[1,0]]}`,          // format 2 before base64
+		`{"pages":"AQID"}`,           // 3 bytes: not whole IDs
+		`{"pages":"!!!!"}`,           // not base64
+		`{"pages":"AQ=="}`,           // 1 byte
+		"{\"pages\":\"AAAA\nAAAA\"}", // newline: not canonical
+	} {
+		if _, err := snapshot.UnmarshalMeta([]byte(bad)); !errors.Is(err, snapshot.ErrFormat) {
+			t.Errorf("UnmarshalMeta(%s) = %v, want ErrFormat", bad, err)
+		}
 	}
 }

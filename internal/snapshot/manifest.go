@@ -31,7 +31,7 @@ func (r Ref) Compare(o Ref) int {
 const (
 	PageMod     = 128
 	MaxPageRefs = 1024
-	pageMagic   = "CRM1"
+	pageMagic   = "CRM2"
 )
 
 // SortRefs sorts and de-duplicates refs in place.
@@ -42,7 +42,14 @@ func SortRefs(refs []Ref) []Ref {
 
 // Pages cuts sorted, unique refs into encoded manifest pages.
 //
-//	page: "CRM1" | count u32 | count × (type u8, id [32])
+//	page: "CRM2" | count u32 | first id [32] | (count−1) × (shared u8, id[shared:])
+//
+// Every ref is content (stored type 1), so no type is written. IDs are
+// front-coded: shared is the number of leading bytes an ID has in common
+// with the one before it (refs are strictly increasing, so shared < 32
+// and the next byte is larger), and only the rest of the ID follows.
+// Sorted random IDs share about log2(refs)/8 bytes with their neighbour:
+// two for a snapshot of 300,000 blobs, a saving of 2 of 33 bytes per ref.
 func Pages(refs []Ref) [][]byte {
 	var pages [][]byte
 	start := 0
@@ -56,14 +63,28 @@ func Pages(refs []Ref) [][]byte {
 }
 
 func encodePage(refs []Ref) []byte {
-	b := make([]byte, 0, 8+33*len(refs))
+	b := make([]byte, 0, 8+32*len(refs))
 	b = append(b, pageMagic...)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(refs)))
-	for _, r := range refs {
-		b = append(b, byte(r.Type))
-		b = append(b, r.ID[:]...)
+	for i, r := range refs {
+		if i == 0 {
+			b = append(b, r.ID[:]...)
+			continue
+		}
+		k := sharedPrefix(&refs[i-1].ID, &r.ID)
+		b = append(b, byte(k))
+		b = append(b, r.ID[k:]...)
 	}
 	return b
+}
+
+// sharedPrefix is the number of leading bytes a and b have in common.
+func sharedPrefix(a, b *blob.ID) int {
+	k := 0
+	for k < len(a) && a[k] == b[k] {
+		k++
+	}
+	return k
 }
 
 // PageID is a manifest page's blob ID: SHA-256 over a label and the page.
@@ -89,29 +110,44 @@ func ManifestRoot(pages []blob.ID) [32]byte {
 	return r
 }
 
-// DecodePage decodes a manifest page; refs must be strictly increasing.
+// DecodePage decodes a manifest page; refs must be strictly increasing,
+// and each ref's shared prefix exactly the bytes it has in common with the
+// one before (so one set of refs has one encoding).
 func DecodePage(b []byte) ([]Ref, error) {
 	if len(b) < 8 || string(b[:4]) != pageMagic {
 		return nil, fmt.Errorf("%w: bad manifest page magic", ErrFormat)
 	}
 	n := binary.LittleEndian.Uint32(b[4:])
-	if n == 0 || n > MaxPageRefs || uint64(len(b)-8) != uint64(n)*33 {
+	if n == 0 || n > MaxPageRefs || len(b) < 8+32 || uint64(len(b)-40) > uint64(n-1)*33 || uint64(len(b)-40) < uint64(n-1)*2 {
 		return nil, fmt.Errorf("%w: manifest page with %d refs in %d bytes", ErrFormat, n, len(b))
 	}
 	refs := make([]Ref, n)
 	p := b[8:]
-	for i := range refs {
-		refs[i].Type = blob.Type(p[0])
-		copy(refs[i].ID[:], p[1:33])
-		p = p[33:]
-		if refs[i].Type != blob.Data {
-			// Refs are by stored type: a tree is content, like data
-			// (docs/format.md §14); the server reads pages.
-			return nil, fmt.Errorf("%w: manifest ref of type %d (refs are content, type 1)", ErrFormat, refs[i].Type)
+	refs[0] = Ref{Type: blob.Data}
+	copy(refs[0].ID[:], p[:32])
+	p = p[32:]
+	for i := 1; i < len(refs); i++ {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("%w: manifest page truncated at ref %d of %d", ErrFormat, i, n)
 		}
-		if i > 0 && refs[i-1].Compare(refs[i]) >= 0 {
-			return nil, fmt.Errorf("%w: manifest page not strictly sorted", ErrFormat)
+		k := int(p[0])
+		if k >= len(blob.ID{}) || len(p) < 1+32-k {
+			return nil, fmt.Errorf("%w: manifest ref %d: shared prefix %d in %d bytes", ErrFormat, i, k, len(p))
 		}
+		prev := &refs[i-1].ID
+		r := &refs[i]
+		r.Type = blob.Data
+		copy(r.ID[:k], prev[:k])
+		copy(r.ID[k:], p[1:1+32-k])
+		p = p[1+32-k:]
+		if r.ID[k] <= prev[k] {
+			// Equal: the prefix is not the longest shared one; smaller: not
+			// sorted. Either way the page is not the canonical one.
+			return nil, fmt.Errorf("%w: manifest page not strictly sorted (ref %d)", ErrFormat, i)
+		}
+	}
+	if len(p) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes in manifest page", ErrFormat, len(p))
 	}
 	return refs, nil
 }

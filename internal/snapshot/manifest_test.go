@@ -73,7 +73,7 @@ func TestPagesCutRule(t *testing.T) {
 		t.Error("Pages(nil) is not empty")
 	}
 	one := Pages(refs[:1])
-	if len(one) != 1 || len(one[0]) != 8+33 {
+	if len(one) != 1 || len(one[0]) != 8+32 {
 		t.Error("a single ref does not make one page")
 	}
 }
@@ -86,8 +86,13 @@ func TestPagesForcedCut(t *testing.T) {
 		refs[i].Type = blob.Data
 	}
 	pages := Pages(refs)
-	if len(pages) != 3 || len(pages[0]) != 8+33*MaxPageRefs || len(pages[1]) != 8+33*MaxPageRefs {
+	if len(pages) != 3 {
 		t.Fatalf("%d pages", len(pages))
+	}
+	for i, want := range []int{MaxPageRefs, MaxPageRefs, 2500 - 2*MaxPageRefs} {
+		if got, err := DecodePage(pages[i]); err != nil || len(got) != want {
+			t.Fatalf("page %d: %d refs, %v; want %d", i, len(got), err, want)
+		}
 	}
 }
 
@@ -136,7 +141,7 @@ func TestPagesStable(t *testing.T) {
 }
 
 func TestPageIDAndRoot(t *testing.T) {
-	page := encodePage([]Ref{{blob.Data, blob.ID{1}}, {blob.Tree, blob.ID{2}}})
+	page := encodePage([]Ref{{blob.Data, blob.ID{1}}, {blob.Data, blob.ID{2}}})
 	want := sha256.Sum256(append([]byte("cairn manifest page v1\x00"), page...))
 	if PageID(page) != blob.ID(want) {
 		t.Fatal("PageID is not SHA-256(label ‖ page)")
@@ -155,8 +160,26 @@ func TestPageIDAndRoot(t *testing.T) {
 }
 
 // pageIDVector is in docs/format.md: PageID of the page holding the refs
-// (data, 01 00…00) and (tree, 02 00…00), cross-checked with Python hashlib.
-const pageIDVector = "621c3d86be50543efb39b13acee095f65abb6d995028ff58d917572d57a20aa4"
+// 01 00…00 and 02 00…00, cross-checked with Python hashlib.
+const pageIDVector = "94e5bfecefd796dd0de679ef526bb7bf94ab27a6a99fb001985a201a3f050e48"
+
+// TestPageEncoding: the page of TestPageIDAndRoot byte for byte, and the
+// front coding of a ref that shares two bytes with the one before.
+func TestPageEncoding(t *testing.T) {
+	want := append([]byte("CRM2\x02\x00\x00\x00\x01"), make([]byte, 31)...)
+	want = append(append(want, 0, 2), make([]byte, 31)...)
+	if got := encodePage([]Ref{{blob.Data, blob.ID{1}}, {blob.Data, blob.ID{2}}}); !bytes.Equal(got, want) {
+		t.Fatalf("page % x, want % x", got, want)
+	}
+	a, b := Ref{blob.Data, blob.ID{7, 8, 9, 1}}, Ref{blob.Data, blob.ID{7, 8, 9, 2}}
+	p := encodePage([]Ref{a, b})
+	if len(p) != 8+32+1+29 || p[40] != 3 {
+		t.Fatalf("second ref of % x not front-coded with 3 shared bytes", p)
+	}
+	if got, err := DecodePage(p); err != nil || got[0] != a || got[1] != b {
+		t.Fatalf("DecodePage = %v, %v", got, err)
+	}
+}
 
 func TestDecodePageRefuses(t *testing.T) {
 	a, b := Ref{blob.Data, blob.ID{1}}, Ref{blob.Data, blob.ID{2}}
@@ -165,20 +188,25 @@ func TestDecodePageRefuses(t *testing.T) {
 		t.Fatalf("DecodePage = %v, %v", refs, err)
 	}
 	for name, p := range map[string][]byte{
-		"empty page":     encodePage(nil),
-		"unsorted":       encodePage([]Ref{b, a}),
-		"duplicate":      encodePage([]Ref{a, a}),
-		"manifest ref":   encodePage([]Ref{{blob.ManifestPage, blob.ID{1}}}),
-		"tree type":      encodePage([]Ref{{blob.Tree, blob.ID{1}}}),
-		"type zero":      encodePage([]Ref{{0, blob.ID{1}}}),
-		"too many":       encodePage(make([]Ref, MaxPageRefs+1)),
-		"count lies":     append(bytes.Clone(good), 0),
-		"truncated":      good[:len(good)-1],
-		"bad magic":      append([]byte("CRM2"), good[4:]...),
-		"nothing":        nil,
-		"magic only":     []byte("CRM1"),
-		"huge count":     binary.LittleEndian.AppendUint32([]byte("CRM1"), 0xffffffff),
-		"same ID, types": encodePage([]Ref{{blob.Tree, blob.ID{1}}, {blob.Data, blob.ID{1}}}),
+		"empty page": encodePage(nil),
+		"unsorted":   encodePage([]Ref{b, a}),
+		"duplicate":  encodePage([]Ref{a, a}),
+		"shared too short": func() []byte {
+			p := encodePage([]Ref{{blob.Data, blob.ID{5, 1}}, {blob.Data, blob.ID{5, 2}}})
+			// Claim 0 shared bytes and spell the ID out: same refs, not canonical.
+			return append(append(p[:40:40], 0, 5), p[41:]...)
+		}(),
+		"shared 32":       append(bytes.Clone(good[:40]), 32),
+		"shared 31 short": append(bytes.Clone(good[:40]), 31),
+		"too many":        encodePage(make([]Ref, MaxPageRefs+1)),
+		"count lies":      append(bytes.Clone(good), 0),
+		"truncated":       good[:len(good)-1],
+		"bad magic":       append([]byte("CRX2"), good[4:]...),
+		"nothing":         nil,
+		"magic only":      []byte("CRM2"),
+		"huge count":      binary.LittleEndian.AppendUint32([]byte("CRM2"), 0xffffffff),
+		"format 1 page":   append([]byte("CRM1"), good[4:]...),
+		"same ID, types":  encodePage([]Ref{{blob.Tree, blob.ID{1}}, {blob.Data, blob.ID{1}}}),
 	} {
 		if _, err := DecodePage(p); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: err = %v, want ErrFormat", name, err)
