@@ -116,7 +116,7 @@ connection; only its path is recorded.`,
 	f.StringVar(&ao.Bandwidth, "bandwidth", "", "most bytes a second read for this destination, e.g. 20MiB/s (default: unlimited)")
 	f.IntVar(&ao.Concurrency, "concurrency", 4, "files copied at once")
 	f.DurationVar(&ao.ReconcileEvery, "reconcile-every", 15*time.Minute, "how often every replica is compared with its primary and healed")
-	f.StringVar(&ao.ServerFingerprint, "server-fingerprint", "", "rest: the far cairn server's fingerprint, as `cairn server fingerprint` prints it there (required for rest:)")
+	f.StringVar(&ao.ServerFingerprint, "server-fingerprint", "", "rest: the far cairn server's fingerprint, as 'cairn server fingerprint' prints it there (required for rest:)")
 	ao.Retention.flags(c)
 	return c
 }
