@@ -66,8 +66,7 @@ while (($#)); do
 	shift 2
 done
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+. "$HERE/lib.sh"
 
 command -v "$RESTIC" >/dev/null || die "no restic at $RESTIC"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time missing (apt-get install time)"

@@ -38,8 +38,7 @@ while (($#)); do
 	shift
 done
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+. "$HERE/lib.sh"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time missing (apt-get install time)"
 
 mkdir -p "$WORK" && [[ -e $WORK/go.mod ]] || printf 'module benchwork\n' >"$WORK/go.mod"

@@ -1,4 +1,4 @@
-# bench/lib.sh: what the server benchmarks share; sourced, not run.
+# bench/lib.sh: what the benchmarks share; sourced, not run.
 #
 #   . "$(dirname "$0")/lib.sh"
 #   bench_workdir                  # $work, removed at exit with the server
@@ -50,4 +50,15 @@ bench_start_server() {
 	"$work/cairn" server run --listen 127.0.0.1:0 "$@" >"$work/server.out" 2>"$work/server.log" &
 	server_pid=$!
 	addr=$(bench_listen_addr "$work/server.out") || { echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+}
+
+# log prints a timestamped line to stderr; die logs FATAL and exits 1.
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+# bench_minio sets $MINIO to the MinIO server binary ($MINIO_BIN, minio on
+# PATH, or ~/go/bin/minio where .ci/run installs it), or dies.
+bench_minio() {
+	MINIO=${MINIO_BIN:-$(command -v minio || echo "$HOME/go/bin/minio")}
+	[[ -x $MINIO ]] || die "no MinIO server (set MINIO_BIN or run .ci/run)"
 }

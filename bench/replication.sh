@@ -32,11 +32,9 @@ while (($#)); do
 	shift
 done
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+. "$HERE/lib.sh"
 
-MINIO=${MINIO_BIN:-$(command -v minio || echo "$HOME/go/bin/minio")}
-[[ -x $MINIO ]] || die "no MinIO server (set MINIO_BIN or run .ci/run)"
+bench_minio
 command -v python3 >/dev/null || die "python3 missing (reads the status JSON)"
 
 if [[ -z $SRC ]]; then

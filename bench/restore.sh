@@ -44,11 +44,8 @@ while (($#)); do
 	shift
 done
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
 
-MINIO=${MINIO_BIN:-$(command -v minio || echo "$HOME/go/bin/minio")}
-[[ -x $MINIO ]] || die "no MinIO server (set MINIO_BIN or run .ci/run)"
+bench_minio
 command -v restic >/dev/null || die "restic missing (apt-get install restic)"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time missing (apt-get install time)"
 TOOLS=(cairn-s3 restic14-s3)
