@@ -28,17 +28,8 @@ func TestDrillRecordOnServer(t *testing.T) {
 	s := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
 	e.vars["CAIRN_SERVER_DATA"] = s.data
 	e.vars["XDG_CONFIG_HOME"] = filepath.Join(e.dir, "config")
-	clock := filepath.Join(e.dir, "clock")
-	e.vars["CAIRN_TEST_MONITOR_CLOCK"] = clock // absent until written: the real clock
-	setClock := func(at time.Time) {
-		t.Helper()
-		if err := os.WriteFile(clock+".new", []byte(at.Format(time.RFC3339Nano)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(clock+".new", clock); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clock := useMonitorClock(t, e) // absent until set: the real clock
+	setClock := clock.set
 	e.ok("server", "init")
 	pw := filepath.Join(e.dir, "bob.pass")
 	os.WriteFile(pw, []byte("bob-secret-pw\n"), 0o600)
@@ -103,7 +94,7 @@ func TestDrillRecordOnServer(t *testing.T) {
 	}
 
 	// Back to the real clock; the owner drills.
-	os.Remove(clock)
+	clock.unset()
 	out := e.ok("-r", repo, "drill", "--files", "2").stdout
 	if !strings.Contains(out, "2 restored and verified") || !strings.Contains(out, "drill recorded on the server") {
 		t.Fatalf("drill against the server printed:\n%s", out)

@@ -207,17 +207,8 @@ func TestMonitorAlerts(t *testing.T) {
 	s := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
 	e.vars["CAIRN_SERVER_DATA"] = s.data
 	e.vars["XDG_CONFIG_HOME"] = filepath.Join(e.dir, "config")
-	clock := filepath.Join(e.dir, "clock")
-	e.vars["CAIRN_TEST_MONITOR_CLOCK"] = clock // absent until written: the real clock
-	setClock := func(at time.Time) {
-		t.Helper()
-		if err := os.WriteFile(clock+".new", []byte(at.Format(time.RFC3339Nano)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(clock+".new", clock); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clock := useMonitorClock(t, e) // absent until set: the real clock
+	setClock := clock.set
 	e.ok("server", "init")
 	for _, c := range []string{"alice", "bob"} {
 		pw := filepath.Join(e.dir, c+".pass")
@@ -410,3 +401,33 @@ func TestClientSet(t *testing.T) {
 		t.Fatalf("a refused client set changed alice: %+v", a)
 	}
 }
+
+// monitorClock is the server's injected clock, CAIRN_TEST_MONITOR_CLOCK:
+// a file holding the time, absent for the real clock.
+type monitorClock struct {
+	t    *testing.T
+	path string
+}
+
+// useMonitorClock points e's commands at a monitor clock, absent (the
+// real clock) until set.
+func useMonitorClock(t *testing.T, e *env) *monitorClock {
+	c := &monitorClock{t: t, path: filepath.Join(e.dir, "clock")}
+	e.vars["CAIRN_TEST_MONITOR_CLOCK"] = c.path
+	return c
+}
+
+// set makes the clock read at, replacing the file atomically so that a
+// running server never reads half a time.
+func (c *monitorClock) set(at time.Time) {
+	c.t.Helper()
+	if err := os.WriteFile(c.path+".new", []byte(at.Format(time.RFC3339Nano)), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.Rename(c.path+".new", c.path); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// unset goes back to the real clock.
+func (c *monitorClock) unset() { os.Remove(c.path) }

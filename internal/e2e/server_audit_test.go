@@ -74,18 +74,9 @@ func TestServerAudit(t *testing.T) {
 	e := newEnv(t)
 	s := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
 	e.vars["CAIRN_SERVER_DATA"] = s.data
-	clock := filepath.Join(e.dir, "clock")
-	e.vars["CAIRN_TEST_MONITOR_CLOCK"] = clock
+	clock := useMonitorClock(t, e) // absent until set: the real clock
 	t0 := time.Now().UTC().Truncate(time.Second)
-	setClock := func(at time.Time) {
-		t.Helper()
-		if err := os.WriteFile(clock+".new", []byte(at.Format(time.RFC3339Nano)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(clock+".new", clock); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setClock := clock.set
 	setClock(t0)
 	e.ok("server", "init")
 	pw := filepath.Join(e.dir, "bob.pass")
