@@ -75,7 +75,9 @@ func (a *Authenticator) Check(ctx context.Context, name, password string, mayCom
 		if a.cached(key) {
 			return c, nil
 		}
+		ran := false // this request's own comparison (it led the flight)
 		ch := a.flight.DoChan(string(key[:]), func() (any, error) {
+			ran = true
 			if a.cached(key) { // a comparison that ended since
 				return nil, nil
 			}
@@ -97,11 +99,11 @@ func (a *Authenticator) Check(ctx context.Context, name, password string, mayCom
 			if res.Err == nil {
 				return c, nil
 			}
-			// The request that ran the comparison went away before it
+			// Another request ran the comparison and went away before it
 			// ended, or its source address may not log in now: compare
-			// again, for this one.
+			// again, for this one. A request's own refusal is its answer.
 			var le *AuthLimitedError
-			if res.Shared && ctx.Err() == nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded) || errors.As(res.Err, &le)) {
+			if res.Shared && !ran && ctx.Err() == nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded) || errors.As(res.Err, &le)) {
 				continue
 			}
 			return state.Client{}, res.Err
