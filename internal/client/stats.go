@@ -28,13 +28,16 @@ type Stats struct {
 	PackBytes    uint64 // those packs' sizes
 	DedupRatio   float64
 	// Lost are the directories whose tree is unavailable
-	// (walker.ErrTreeUnavailable), each tree once, with the first
-	// snapshot and path it was met at: nothing below them is counted.
+	// (walker.ErrTreeUnavailable), each tree once per snapshot signer,
+	// with the first snapshot and path it was met at: nothing below them
+	// is counted.
 	Lost []walker.LostTree
 }
 
-// ComputeStats totals snaps. Each tree is read once however many
-// snapshots share it, and each blob counted once. With the owner key a
+// ComputeStats totals snaps. Each snapshot's trees are read only from the
+// copies a restore of it uses (repository.ReadFor: its signer's domain
+// and the owner's, R23). Each tree is read once however many snapshots
+// of one signer share it, and each blob counted once. With the owner key a
 // snapshot whose trees expand too far is refused (an error wrapping
 // walker.ErrTooLarge) before it is walked. A directory whose tree is
 // unavailable counts as empty and is listed in Stats.Lost.
@@ -43,7 +46,7 @@ func ComputeStats(ctx context.Context, repo *repository.Repository, snaps []*rep
 		return Stats{}, err
 	}
 	res := Stats{Snapshots: len(snaps), ContentKnown: repo.CanReadContent()}
-	w := &statsWalker{ctx: ctx, repo: repo, memo: map[blob.ID]treeTotals{}, blobs: map[snapshot.Ref]struct{}{}, res: &res}
+	w := &statsWalker{ctx: ctx, repo: repo, memo: map[scopedTree]treeTotals{}, blobs: map[snapshot.Ref]blob.Domain{}, res: &res}
 	exp := walker.NewExpander(repo)
 	for _, s := range snaps {
 		if res.ContentKnown {
@@ -58,20 +61,20 @@ func ComputeStats(ctx context.Context, repo *repository.Repository, snaps []*rep
 			res.Dirs += tot.dirs
 			res.LogicalSize += tot.size
 		}
-		refs, err := repo.ManifestRefs(ctx, s)
+		refs, err := repo.ManifestRefs(repository.ReadFor(ctx, s.Signer()), s)
 		if err != nil {
 			return Stats{}, err
 		}
 		for _, r := range refs {
-			w.blobs[r] = struct{}{}
+			w.reach(r, s.Signer())
 		}
 		for _, p := range s.Meta.Pages {
-			w.blobs[snapshot.Ref{Type: blob.ManifestPage, ID: p}] = struct{}{}
+			w.reach(snapshot.Ref{Type: blob.ManifestPage, ID: p}, s.Signer())
 		}
 	}
 	packs := map[blob.ID]struct{}{}
-	for r := range w.blobs {
-		if e, ok := repo.Lookup(r.Type, r.ID); ok {
+	for r, signer := range w.blobs {
+		if e, ok := repo.Locate(repository.ReadFor(ctx, signer), r.Type, r.ID); ok {
 			res.StoredSize += uint64(e.Length)
 			packs[e.Pack] = struct{}{}
 		}
@@ -95,27 +98,44 @@ func ComputeStats(ctx context.Context, repo *repository.Repository, snaps []*rep
 
 type treeTotals struct{ files, dirs, size uint64 }
 
+// scopedTree is a tree as read for one signer's snapshots: another
+// signer's reads may use other copies, so its totals are its own.
+type scopedTree struct {
+	signer blob.Domain
+	id     blob.ID
+}
+
 type statsWalker struct {
 	ctx   context.Context
 	repo  *repository.Repository
-	memo  map[blob.ID]treeTotals
-	blobs map[snapshot.Ref]struct{}
-	res   *Stats // for Lost
+	memo  map[scopedTree]treeTotals
+	blobs map[snapshot.Ref]blob.Domain // → the signer of the first snapshot reaching it
+	res   *Stats                       // for Lost
 }
 
-// tree totals a directory; each tree is read once however many snapshots
-// share it, and its blobs are counted once. path is the directory's in
-// snapshot s ("" for the root); an unavailable tree is recorded as lost
-// and counts as empty.
+// reach counts r once; its stored copy is the one a read for the first
+// signer reaching it uses.
+func (w *statsWalker) reach(r snapshot.Ref, signer blob.Domain) {
+	if _, ok := w.blobs[r]; !ok {
+		w.blobs[r] = signer
+	}
+}
+
+// tree totals a directory of snapshot s, read as a restore of s reads it
+// (repository.ReadFor its signer); each tree is read once however many
+// snapshots of that signer share it, and its blobs are counted once.
+// path is the directory's in s ("" for the root); an unavailable tree is
+// recorded as lost and counts as empty.
 func (w *statsWalker) tree(s *repository.Snapshot, id blob.ID, path string) (treeTotals, error) {
-	if t, ok := w.memo[id]; ok {
+	key := scopedTree{signer: s.Signer(), id: id}
+	if t, ok := w.memo[key]; ok {
 		return t, nil
 	}
-	w.blobs[snapshot.Ref{Type: blob.Tree, ID: id}] = struct{}{}
-	t, err := walker.LoadTree(w.ctx, w.repo, id)
+	w.reach(snapshot.Ref{Type: blob.Tree, ID: id}, key.signer)
+	t, err := walker.LoadTree(repository.ReadFor(w.ctx, key.signer), w.repo, id)
 	if errors.Is(err, walker.ErrTreeUnavailable) {
 		w.res.Lost = append(w.res.Lost, walker.LostTree{Path: cmp.Or(path, "/"), Snapshot: s, Tree: id, Err: err})
-		w.memo[id] = treeTotals{}
+		w.memo[key] = treeTotals{}
 		return treeTotals{}, nil
 	}
 	if err != nil {
@@ -139,12 +159,12 @@ func (w *statsWalker) tree(s *repository.Snapshot, id blob.ID, path string) (tre
 				tot.size += n.Size
 			}
 			for _, c := range n.Content {
-				w.blobs[snapshot.Ref{Type: blob.Data, ID: c}] = struct{}{}
+				w.reach(snapshot.Ref{Type: blob.Data, ID: c}, key.signer)
 			}
 		default:
 			tot.files++
 		}
 	}
-	w.memo[id] = tot
+	w.memo[key] = tot
 	return tot, nil
 }

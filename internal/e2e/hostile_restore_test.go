@@ -309,3 +309,52 @@ func TestHostileRestoreTerminalEscapes(t *testing.T) {
 		t.Errorf("ls --json link target: %s", out)
 	}
 }
+
+// TestHostileDiffStatsScoped (R23): a writer's snapshot names a directory
+// tree it never stored, but that another writer did. ls, like restore,
+// reads a snapshot only from its signer's copies and the owner's, so the
+// directory is lost; diff and stats must read it the same way, and not
+// show or count the other writer's data as part of the snapshot, not
+// even when they walked the other writer's snapshot first.
+func TestHostileDiffStatsScoped(t *testing.T) {
+	w := newWriterRepo(t)
+	victim := &writerRepo{env: w.env, key: filepath.Join(w.dir, "victim.key"), pw: []byte("victim secret")}
+	pw := filepath.Join(w.dir, "victim.pass")
+	if err := os.WriteFile(pw, append(victim.pw, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.ok("key", "add", "--role", "writer", "--export", victim.key, "--new-password-file", pw, "--label", "victim")
+
+	var secret blob.ID
+	theirs := victim.craft(t, snapshot.OwnerHeader{}, func(save func(blob.Type, []byte) blob.ID) blob.ID {
+		data := []byte("the victim's data")
+		f := fileNode("f", 0o644, data, save(blob.Data, data))
+		secret = save(blob.Tree, tree(t, f))
+		return save(blob.Tree, tree(t, dirNode("secret", secret)))
+	})
+	mine := w.craft(t, snapshot.OwnerHeader{}, func(save func(blob.Type, []byte) blob.ID) blob.ID {
+		return save(blob.Tree, tree(t, dirNode("x", secret)))
+	})
+
+	expectExit(t, w.run("ls", mine), 3, "/x: directory lost")
+	r := w.run("diff", theirs, mine)
+	expectExit(t, r, 3, "/x: directory lost")
+	if strings.Contains(r.stdout, "/x/f") || !strings.Contains(r.stdout, "/x") {
+		t.Errorf("diff shows the other writer's data in the snapshot:\n%s", r.stdout)
+	}
+	for _, c := range []struct {
+		args  []string
+		files uint64 // the victim's f when its snapshot is listed
+	}{{[]string{"stats", mine}, 0}, {[]string{"stats"}, 1}} {
+		r = w.run(append(c.args, "--json")...)
+		var st struct {
+			Files uint64 `json:"files"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 3 || !strings.Contains(r.stderr, "/x: directory lost") {
+			t.Fatalf("cairn %s: exit %d, %v\n%s%s", strings.Join(c.args, " "), r.code, err, r.stdout, r.stderr)
+		}
+		if st.Files != c.files {
+			t.Errorf("cairn %s counts %d files, want %d", strings.Join(c.args, " "), st.Files, c.files)
+		}
+	}
+}

@@ -36,7 +36,8 @@ type DiffSummary struct {
 
 // Diff compares snapshot a with b, calling emit for each change in path
 // order (a node that changes type is removed, then added). Both must be
-// readable with the owner key; each is refused (an error wrapping
+// readable with the owner key; each snapshot's trees are read only from
+// the copies a restore of it uses (R23); each is refused (an error wrapping
 // ErrTooLarge) before anything is compared if its trees expand too far.
 // Subtrees with the same ID are skipped: identical content encodes to the
 // same tree (R20).
@@ -73,14 +74,15 @@ type differ struct {
 	sum  DiffSummary
 }
 
-// load loads the tree id (nil: none) of snapshot s at path p. ok is false
-// when the tree is unavailable and was reported lost: the caller skips
-// the directory.
+// load loads the tree id (nil: none) of snapshot s at path p, from the
+// copies a read for s may use (repository.ReadFor: its signer's domain
+// and the owner's, as restore and ls read it). ok is false when the tree
+// is unavailable and was reported lost: the caller skips the directory.
 func (d *differ) load(id *blob.ID, s *repository.Snapshot, p string) (nodes []snapshot.Node, ok bool, err error) {
 	if id == nil {
 		return nil, true, nil
 	}
-	t, err := LoadTree(d.ctx, d.repo, *id)
+	t, err := LoadTree(repository.ReadFor(d.ctx, s.Signer()), d.repo, *id)
 	if errors.Is(err, ErrTreeUnavailable) && d.lost != nil {
 		d.lost(LostTree{Path: cmp.Or(p, "/"), Snapshot: s, Tree: *id, Err: err})
 		return nil, false, nil
