@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -168,18 +169,16 @@ func (p *pruner) repack(ctx context.Context, repack map[blob.ID]bool, ents map[b
 		}
 		p.opts.Progress.Add(1, uint64(p.stored[id]))
 	}
-	packs, fragment, err := rp.Finish(ctx)
+	packs, fragments, err := rp.Finish(ctx)
 	if err != nil {
 		return err
 	}
 	p.rep.CopiedBytes += rp.CopiedBytes()
 	p.rep.NewPacks += len(packs)
-	if fragment != "" {
-		p.rep.IndexWritten++
-	}
-	for _, id := range packs {
+	p.rep.IndexWritten += len(slices.Compact(slices.Clone(fragments)))
+	for i, id := range packs {
 		p.stored[id] = 0
-		p.fragments[id] = append(p.fragments[id], fragment)
+		p.fragments[id] = append(p.fragments[id], fragments[i])
 	}
 	return nil
 }

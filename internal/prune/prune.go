@@ -427,13 +427,13 @@ func (p *pruner) rewriteIndex(ctx context.Context, dead map[blob.ID]bool) error 
 			}
 		}
 		if len(keep) > 0 {
-			nn, err := p.repo.WriteIndexFragment(ctx, keep)
+			nn, err := p.repo.WriteIndexFragments(ctx, keep)
 			if err != nil {
 				return err
 			}
-			p.rep.IndexWritten++
-			for _, pk := range keep {
-				p.fragments[pk.Pack] = append(p.fragments[pk.Pack], nn)
+			p.rep.IndexWritten += len(slices.Compact(slices.Clone(nn)))
+			for i, pk := range keep {
+				p.fragments[pk.Pack] = append(p.fragments[pk.Pack], nn[i])
 			}
 		}
 		if err := p.repo.RemoveFile(ctx, backend.Handle{Type: backend.Index, Name: name}); err != nil {

@@ -64,7 +64,7 @@ func rewriteIndex(t *testing.T, r *Repository) {
 			packs = append(packs, p.IndexPack)
 		}
 	}
-	if _, err := r.WriteIndexFragment(ctx, packs); err != nil {
+	if _, err := r.WriteIndexFragments(ctx, packs); err != nil {
 		t.Error(err)
 		return
 	}

@@ -149,15 +149,13 @@ func (r *Repository) Tombstones(ctx context.Context) (ts []LoadedTombstone, errs
 	return ts, errs, err
 }
 
-// WriteIndexFragment seals packs' headers into a new index fragment,
+// WriteIndexFragments seals packs' headers into new index fragments,
+// split as a session's are (at most maxFragmentBytes of headers each),
 // signed by the coordinator key (it may list every party's packs, R23),
-// and returns its name.
-func (r *Repository) WriteIndexFragment(ctx context.Context, packs []pack.IndexPack) (string, error) {
-	sealed, err := crypto.Seal(pack.SignIndex(packs, r.keys.RepoID, r.maintenanceSigner()), r.keys.MetaRecipient)
-	if err != nil {
-		return "", err
-	}
-	return backend.NameOf(sealed), saveNamed(ctx, r.be, backend.Index, sealed)
+// and returns the name of the fragment listing each pack (names[i] lists
+// packs[i]).
+func (r *Repository) WriteIndexFragments(ctx context.Context, packs []pack.IndexPack) (names []string, err error) {
+	return r.writeFragments(ctx, packs, r.maintenanceSigner())
 }
 
 // LoadSealed reads one blob's sealed bytes as stored, without opening it.

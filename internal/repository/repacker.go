@@ -15,7 +15,7 @@ import (
 // salvage. Each new pack keeps the domain its blobs came from (R23): the
 // coordinator key signs it, and it stands for exactly what the old copies
 // stood for. Full packs are stored as they fill; Finish stores the rest
-// and one index fragment listing every new pack (R12: copy, re-index,
+// and the index fragments listing every new pack (R12: copy, re-index,
 // then condemn).
 type Repacker struct {
 	repo    *Repository
@@ -70,10 +70,12 @@ func (rp *Repacker) flush(ctx context.Context, dom blob.Domain) error {
 	return nil
 }
 
-// Finish stores the packs still being filled (in domain order) and one
-// index fragment listing every new pack. It returns the new packs and the
-// fragment's name ("" when nothing was copied).
-func (rp *Repacker) Finish(ctx context.Context) (packs []blob.ID, fragment string, err error) {
+// Finish stores the packs still being filled (in domain order) and the
+// index fragments listing every new pack, split as a session's are
+// (WriteIndexFragments). It returns the new packs and the name of the
+// fragment listing each (fragments[i] lists packs[i]); none when nothing
+// was copied.
+func (rp *Repacker) Finish(ctx context.Context) (packs []blob.ID, fragments []string, err error) {
 	doms := make([]blob.Domain, 0, len(rp.writers))
 	for d := range rp.writers {
 		doms = append(doms, d)
@@ -81,17 +83,17 @@ func (rp *Repacker) Finish(ctx context.Context) (packs []blob.ID, fragment strin
 	slices.SortFunc(doms, func(a, b blob.Domain) int { return bytes.Compare(a[:], b[:]) })
 	for _, d := range doms {
 		if err := rp.flush(ctx, d); err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 	}
 	if len(rp.written) == 0 {
-		return nil, "", nil
+		return nil, nil, nil
 	}
-	if fragment, err = rp.repo.WriteIndexFragment(ctx, rp.written); err != nil {
-		return nil, "", err
+	if fragments, err = rp.repo.WriteIndexFragments(ctx, rp.written); err != nil {
+		return nil, nil, err
 	}
 	for _, ip := range rp.written {
 		packs = append(packs, ip.Pack)
 	}
-	return packs, fragment, nil
+	return packs, fragments, nil
 }

@@ -37,6 +37,9 @@ type Repository struct {
 	cache  *Cache
 	now    func() time.Time
 	log    *slog.Logger
+	// fragmentBytes bounds each index fragment's headers: maxFragmentBytes
+	// unless a test lowers it.
+	fragmentBytes int
 
 	mu       sync.Mutex
 	idx      *index.Concurrent

@@ -378,46 +378,8 @@ func (s *Session) Flush(ctx context.Context) error {
 	packs := s.packs
 	s.packs = nil
 	s.mu.Unlock()
-	for _, batch := range fragmentBatches(packs, maxFragmentBytes) {
-		if err := s.writeIndex(ctx, batch); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// maxFragmentBytes bounds the pack headers one index fragment of a session
-// carries. A server takes index files of up to 64 MiB (server run
-// --max-meta-upload), and the headers of a session of millions of tiny
-// blobs take hundreds of MiB (issue 17: 130 MiB at 1.6 M blobs).
-const maxFragmentBytes = 16 << 20
-
-// fragmentBatches splits packs into index fragments of at most maxBytes of
-// headers (a larger header alone in one) and MaxIndexPacks/16 packs.
-func fragmentBatches(packs []pack.IndexPack, maxBytes int) [][]pack.IndexPack {
-	var out [][]pack.IndexPack
-	for len(packs) > 0 {
-		n, size := 0, 0
-		for n < len(packs) && n < pack.MaxIndexPacks/16 {
-			sz := 36 + len(packs[n].Header) // pack ID, length, header
-			if n > 0 && size+sz > maxBytes {
-				break
-			}
-			size += sz
-			n++
-		}
-		out = append(out, packs[:n])
-		packs = packs[n:]
-	}
-	return out
-}
-
-func (s *Session) writeIndex(ctx context.Context, packs []pack.IndexPack) error {
-	sealed, err := crypto.Seal(pack.SignIndex(packs, s.repo.keys.RepoID, s.repo.uploadSigner()), s.repo.keys.MetaRecipient)
-	if err != nil {
-		return err
-	}
-	return saveNamed(ctx, s.repo.be, backend.Index, sealed)
+	_, err := s.repo.writeFragments(ctx, packs, s.repo.uploadSigner())
+	return err
 }
 
 // Stats returns what the session stored so far.
