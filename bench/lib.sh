@@ -4,6 +4,7 @@
 #   bench_workdir                  # $work, removed at exit with the server
 #   go build -o "$work/cairn" ./cmd/cairn
 #   bench_start_server --max-upload 1GiB   # sets $server_pid and $addr
+#   bench_start_minio "$dir/minio" "$dir/minio.log"   # sets $MINIO_ENDPOINT…
 
 # bench_workdir makes $work, a temporary directory, and removes it when
 # the script exits, after stopping the server bench_start_server started.
@@ -61,4 +62,42 @@ die() { log "FATAL: $*"; exit 1; }
 bench_minio() {
 	MINIO=${MINIO_BIN:-$(command -v minio || echo "$HOME/go/bin/minio")}
 	[[ -x $MINIO ]] || die "no MinIO server (set MINIO_BIN or run .ci/run)"
+}
+
+# bench_freeport prints a TCP port on loopback that is free now.
+bench_freeport() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# bench_start_minio DIR LOG runs MinIO (bench_minio's) in the background
+# on loopback, storing in DIR and logging to LOG, and waits until it
+# serves requests; it dies if MinIO never does. It exports the root
+# credentials as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and sets
+# $MINIO_PID, $MINIO_PORT and $MINIO_ENDPOINT (http://127.0.0.1:PORT).
+# Metrics (/minio/v2/metrics/cluster) need no token. Stop it with
+# bench_stop_minio, from the script's EXIT trap.
+bench_start_minio() {
+	local dir=$1 logfile=$2
+	[[ -n ${MINIO:-} ]] || bench_minio
+	MINIO_PORT=$(bench_freeport)
+	MINIO_ENDPOINT=http://127.0.0.1:$MINIO_PORT
+	export AWS_ACCESS_KEY_ID=benchroot AWS_SECRET_ACCESS_KEY=benchsecret-0123
+	MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off MINIO_UPDATE=off \
+		MINIO_PROMETHEUS_AUTH_TYPE=public \
+		"$MINIO" server --quiet --address "127.0.0.1:$MINIO_PORT" --console-address "127.0.0.1:$(bench_freeport)" "$dir" >"$logfile" 2>&1 &
+	MINIO_PID=$!
+	local up=
+	for _ in $(seq 100); do
+		if curl -sf "$MINIO_ENDPOINT/minio/health/ready" >/dev/null 2>&1; then up=1; break; fi
+		kill -0 "$MINIO_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	[[ -n $up ]] || { bench_stop_minio; die "MinIO did not start: $(tail -3 "$logfile")"; }
+	sleep 1 # ready answers before the object layer is up
+}
+
+# bench_stop_minio stops the MinIO bench_start_minio started, if any.
+bench_stop_minio() {
+	bench_stop "${MINIO_PID:-}"
+	MINIO_PID=
 }

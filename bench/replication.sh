@@ -60,22 +60,12 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	bench_stop_minio
 }
 trap cleanup EXIT
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 # ---------------------------------------------------------------- MinIO
-PORT=$(freeport)
-export AWS_ACCESS_KEY_ID=benchroot AWS_SECRET_ACCESS_KEY=benchsecret-0123
-MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off MINIO_UPDATE=off \
-	"$MINIO" server --quiet --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$(freeport)" "$RW/minio" >"$RW/logs/minio.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$PORT/minio/health/ready" >/dev/null 2>&1 && break
-	sleep 0.2
-done
-sleep 1 # ready answers before the object layer is up
+bench_start_minio "$RW/minio" "$RW/logs/minio.log"
 printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$RW/minio.aws"
 
 # ---------------------------------------------------------------- servers
@@ -106,7 +96,7 @@ export CAIRN_SERVER_DATA=$RW/primary
 "$CAIRN" server init >/dev/null || die "primary: server init"
 "$CAIRN" server client add bob --password-file "$RW/bob.pass" >/dev/null || die "primary: client add"
 "$CAIRN" server destination add dir --location "$RW/replicas" --all >/dev/null || die "destination dir"
-"$CAIRN" server destination add s3 --location "s3:http://127.0.0.1:$PORT/replicas" --credentials-file "$RW/minio.aws" --all >/dev/null || die "destination s3"
+"$CAIRN" server destination add s3 --location "s3:$MINIO_ENDPOINT/replicas" --credentials-file "$RW/minio.aws" --all >/dev/null || die "destination s3"
 "$CAIRN" server destination add rest --location "rest:http://site1@$ADDR_far/site1" --credentials-file "$RW/site1.pass" \
 	--server-fingerprint "$FAR_FP" --all >/dev/null || die "destination rest"
 start_server primary
@@ -196,7 +186,7 @@ verify() { # name location [env...]
 	fi
 }
 V_DIR=$(verify dir "$RW/replicas/bob/r$ROUNDS")
-V_S3=$(verify s3 "s3:http://127.0.0.1:$PORT/replicas/bob/r$ROUNDS")
+V_S3=$(verify s3 "s3:$MINIO_ENDPOINT/replicas/bob/r$ROUNDS")
 V_REST=$(verify rest "rest:http://site1:site1-bench-password@$ADDR_far/site1/bob/r$ROUNDS")
 
 # ---------------------------------------------------------------- report

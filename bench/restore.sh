@@ -66,28 +66,17 @@ rm -rf "$W" && mkdir -p "$W"/{bin,logs,restore}
 log "building cairn"
 (cd "$ROOT" && go build -o "$W/bin/cairn" ./cmd/cairn) || die "cairn does not build"
 CAIRN=$W/bin/cairn
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	bench_stop_minio
 	rm -rf "$W/restore" "$W/trash"
 }
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- MinIO
-PORT=$(freeport)
-export AWS_ACCESS_KEY_ID=benchroot AWS_SECRET_ACCESS_KEY=benchsecret-0123
-MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off MINIO_UPDATE=off \
-	MINIO_PROMETHEUS_AUTH_TYPE=public \
-	"$MINIO" server --quiet --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$(freeport)" "$W/minio" >"$W/logs/minio.log" 2>&1 &
-MINIO_PID=$!
-PIDS+=("$MINIO_PID")
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$PORT/minio/health/ready" >/dev/null 2>&1 && break
-	sleep 0.2
-done
-sleep 1 # ready answers before the object layer is up
-S3=s3:http://127.0.0.1:$PORT
+bench_start_minio "$W/minio" "$W/logs/minio.log"
+S3=s3:$MINIO_ENDPOINT
 
 # ---------------------------------------------------------------- cairn server
 printf 'bench-password\n' >"$W/password"
@@ -108,7 +97,7 @@ SRV=$(bench_listen_addr "$W/logs/server.out") || die "cairn server did not start
 # ---------------------------------------------------------------- rest-server
 RS_PID=
 if [[ " ${TOOLS[*]} " == *" restic19-rest "* ]]; then
-	RPORT=$(freeport)
+	RPORT=$(bench_freeport)
 	"$REST_SERVER" --path "$W/rest-server" --listen "127.0.0.1:$RPORT" --no-auth >"$W/logs/rest-server.log" 2>&1 &
 	RS_PID=$!
 	PIDS+=("$RS_PID")
@@ -122,7 +111,7 @@ fi
 TSV=$W/results.tsv
 : >"$TSV"
 minio_counters() { # GET requests, bytes sent
-	curl -s "http://127.0.0.1:$PORT/minio/v2/metrics/cluster" |
+	curl -s "$MINIO_ENDPOINT/minio/v2/metrics/cluster" |
 		awk '/^minio_s3_requests_total\{api="getobject"/ {n+=$2} /^minio_s3_traffic_sent_bytes/ {b+=$2} END {printf "%d %.0f", n, b}'
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -51,19 +51,9 @@ fi
 SRC=$(cd "$SRC" && pwd)
 
 # ---------------------------------------------------------------- MinIO
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-CPORT=$((PORT + 1))
-export AWS_ACCESS_KEY_ID=benchroot AWS_SECRET_ACCESS_KEY=benchsecret-0123
-MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off MINIO_UPDATE=off \
-	"$MINIO" server --quiet --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$CPORT" "$S3W/minio" >"$S3W/logs/minio.log" 2>&1 &
-MINIO_PID=$!
-trap 'kill $MINIO_PID 2>/dev/null; wait $MINIO_PID 2>/dev/null; rm -rf "$S3W/trash"' EXIT
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$PORT/minio/health/ready" >/dev/null 2>&1 && break
-	sleep 0.2
-done
-sleep 1 # ready answers before the object layer is up
-ENDPOINT=http://127.0.0.1:$PORT
+trap 'bench_stop_minio; rm -rf "$S3W/trash"' EXIT
+bench_start_minio "$S3W/minio" "$S3W/logs/minio.log"
+ENDPOINT=$MINIO_ENDPOINT
 
 # ---------------------------------------------------------------- steps
 printf 'bench-password\n' >"$S3W/password"
