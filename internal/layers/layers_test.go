@@ -36,6 +36,7 @@ var layer = map[string]int{
 	"internal/schedule":            0,
 	"internal/units":               0,
 	"internal/atomicfile":          0,
+	"internal/clock":               0, // a sleep a context ends (ratelimit, backend/retry)
 	"internal/ratelimit":           1, // a token bucket for bandwidth limits (client flags, replication)
 	"internal/backend":             1,
 	"internal/backend/mem":         2,

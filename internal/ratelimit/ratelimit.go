@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairnbackup/cairn/internal/clock"
 	"github.com/cairnbackup/cairn/internal/units"
 )
 
@@ -35,7 +36,7 @@ type Limiter struct {
 
 // New returns a limiter of bytesPerSecond (> 0) on the machine's clock.
 func New(bytesPerSecond int64) *Limiter {
-	return NewWithClock(bytesPerSecond, time.Now, sleepCtx)
+	return NewWithClock(bytesPerSecond, time.Now, clock.Sleep)
 }
 
 // NewWithClock is New on a given clock: now tells the time, sleep waits
@@ -49,17 +50,6 @@ func NewWithClock(bytesPerSecond int64, now func() time.Time, sleep func(ctx con
 
 // Rate is the limit in bytes a second.
 func (l *Limiter) Rate() int64 { return int64(l.rate) }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // wait takes n bytes' worth of tokens, sleeping for what is owed.
 func (l *Limiter) wait(ctx context.Context, n int) error {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/clock"
 )
 
 // Options tune the retries; the zero value is usable.
@@ -45,7 +46,7 @@ func New(be backend.Backend, opts Options) *Backend {
 		opts.Max = 30 * time.Second
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleep
+		opts.Sleep = clock.Sleep
 	}
 	if opts.Jitter == nil {
 		opts.Jitter = func(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) }
@@ -54,17 +55,6 @@ func New(be backend.Backend, opts Options) *Backend {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Backend{be: be, opts: opts}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Unwrap returns the wrapped backend.
