@@ -24,14 +24,12 @@ while (($#)); do
 	esac
 	shift
 done
-die() { echo "bench/compression.sh: $*" >&2; exit 1; }
+. "$HERE/lib.sh"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time missing (apt-get install time)"
 SRC=${SRC:-$WORK/data/K/linux-source-6.1/drivers/net}
 [[ -d $SRC ]] || die "no source tree $SRC (bench/run --prepare-only --datasets K, or --src DIR)"
 SRC=$(cd "$SRC" && pwd)
-# A module of its own, so that go's ./... in the project skips the work
-# dir (data sets, restored trees that come and go).
-mkdir -p "$WORK" && [[ -e $WORK/go.mod ]] || printf 'module benchwork\n' >"$WORK/go.mod"
+bench_work_module "$WORK"
 
 W=$WORK/compressionbench
 rm -rf "$W" && mkdir -p "$W"/{bin,logs}

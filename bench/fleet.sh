@@ -71,7 +71,7 @@ done
 command -v "$RESTIC" >/dev/null || die "no restic at $RESTIC"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time missing (apt-get install time)"
 [[ $PHASES != *B* || -x $REST_SERVER ]] || die "no rest-server at $REST_SERVER (bench/README.md says how to build it)"
-mkdir -p "$WORK" && { [[ -e $WORK/go.mod ]] || printf 'module benchwork\n' >"$WORK/go.mod"; }
+bench_work_module "$WORK"
 W=$WORK/fleet
 rm -rf "$W" && mkdir -p "$W"/{bin,logs,data,cache,prof}
 if [[ -n $CAIRN_BIN ]]; then

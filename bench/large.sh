@@ -41,7 +41,7 @@ done
 . "$HERE/lib.sh"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time missing (apt-get install time)"
 
-mkdir -p "$WORK" && [[ -e $WORK/go.mod ]] || printf 'module benchwork\n' >"$WORK/go.mod"
+bench_work_module "$WORK"
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 W=$WORK/large-$STAMP
 mkdir -p "$W/bin" "$W/logs" "$ROOT/bench/results"

@@ -57,6 +57,16 @@ bench_start_server() {
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 
+# bench_work_module DIR makes DIR, a benchmark's work directory (bench/work
+# by default, inside the project), a Go module of its own, so that go
+# build ./..., go vet ./... and go mod tidy in the project skip it while a
+# benchmark fills it (data sets, restored trees that come and go). Every
+# script with a work directory calls it before writing there.
+bench_work_module() {
+	mkdir -p "$1" || die "cannot make the work directory $1"
+	[[ -e $1/go.mod ]] || printf 'module benchwork\n' >"$1/go.mod"
+}
+
 # bench_minio sets $MINIO to the MinIO server binary ($MINIO_BIN, minio on
 # PATH, or ~/go/bin/minio where .ci/run installs it), or dies.
 bench_minio() {

@@ -49,6 +49,7 @@ if [[ -z $SRC ]]; then
 fi
 SRC=$(cd "$SRC" && pwd)
 
+bench_work_module "$WORK"
 RW=$WORK/replbench
 rm -rf "$RW" && mkdir -p "$RW"/{bin,logs}
 log "building cairn"

@@ -57,9 +57,7 @@ if [[ -x $RESTIC19 && -x $REST_SERVER ]]; then TOOLS+=(restic19-rest); else log 
 SRC=${SRC:-$WORK/data/K/linux-source-6.1}
 [[ -d $SRC ]] || die "no source tree $SRC (bench/run --prepare-only --datasets K, or --src DIR)"
 SRC=$(cd "$SRC" && pwd)
-# A module of its own, so that go's ./... in the project skips the work
-# dir (data sets, restored trees that come and go).
-mkdir -p "$WORK" && [[ -e $WORK/go.mod ]] || printf 'module benchwork\n' >"$WORK/go.mod"
+bench_work_module "$WORK"
 
 W=$WORK/restorebench
 rm -rf "$W" && mkdir -p "$W"/{bin,logs,restore}

@@ -29,6 +29,7 @@ bench_minio
 command -v restic >/dev/null || die "restic missing (apt-get install restic)"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time missing (apt-get install time)"
 
+bench_work_module "$WORK"
 S3W=$WORK/s3bench
 rm -rf "$S3W" && mkdir -p "$S3W"/{bin,logs}
 log "building cairn"
