@@ -10,7 +10,9 @@
 // clients' are; failed logins count against the server's limiter of
 // failed logins per source address; a session is 32 random bytes in a
 // cookie that is HttpOnly, SameSite=Strict, Path=/ui/ and Secure when
-// the page is served over TLS; every POST (login and logout included)
+// the page is served over TLS, held in memory by its SHA-256, ending
+// after DefaultSessionTTL idle, MaxSessionAge in all, at logout or when
+// its admin goes; every POST (login and logout included)
 // carries a CSRF token that must match the session's (or, before login,
 // a random cookie's: double submit); pages forbid framing, scripts and
 // caching.
@@ -19,6 +21,7 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -41,8 +44,18 @@ const (
 // DefaultSessionTTL is how long a session lasts without a request.
 const DefaultSessionTTL = 12 * time.Hour
 
-// maxSessions bounds the sessions held; beyond it, the oldest goes.
-const maxSessions = 1000
+// MaxSessionAge is how long a session lasts however busy it is: an admin
+// logs in again at least once a day.
+const MaxSessionAge = 24 * time.Hour
+
+// maxSessions bounds the sessions held, maxAdminSessions one admin's:
+// beyond either, the least recently used goes (the admin's own first), so
+// a flood of logins with one admin's password holds at most
+// maxAdminSessions and never pushes out another admin's session.
+const (
+	maxSessions      = 1000
+	maxAdminSessions = 16
+)
 
 // Limiter is the server's limiter of failed logins per source address
 // (the one that guards client logins: server.(*Server).LoginAllowed).
@@ -58,11 +71,14 @@ type session struct {
 	seen    time.Time
 }
 
-// sessions are held in memory: a restart logs everyone out.
+// sessions are held in memory: a restart logs everyone out. They are
+// kept by the SHA-256 of their token, so a lookup compares no secret
+// byte by byte (the map's key comparison is not constant-time) and the
+// memory holds no token a cookie could carry.
 type sessions struct {
 	mu  sync.Mutex
 	ttl time.Duration
-	m   map[string]*session
+	m   map[[32]byte]*session
 }
 
 func token() string {
@@ -71,40 +87,65 @@ func token() string {
 	return hex.EncodeToString(b)
 }
 
+func sessionKey(id string) [32]byte { return sha256.Sum256([]byte(id)) }
+
+// live reports whether v may still be used at now: used within the TTL
+// and younger than MaxSessionAge.
+func (s *sessions) live(v *session, now time.Time) bool {
+	return now.Sub(v.seen) <= s.ttl && now.Sub(v.created) <= MaxSessionAge
+}
+
+// evict drops the least recently used session that match accepts.
+func (s *sessions) evict(match func(*session) bool) {
+	var oldest *session
+	var key [32]byte
+	for k, v := range s.m {
+		if match(v) && (oldest == nil || v.seen.Before(oldest.seen)) {
+			oldest, key = v, k
+		}
+	}
+	if oldest != nil {
+		delete(s.m, key)
+	}
+}
+
+// create starts a session for admin and returns its token.
 func (s *sessions) create(admin string, now time.Time) (id string, sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = map[string]*session{}
+		s.m = map[[32]byte]*session{}
 	}
+	mine := 0
 	for k, v := range s.m {
-		if now.Sub(v.seen) > s.ttl {
+		switch {
+		case !s.live(v, now):
 			delete(s.m, k)
+		case v.admin == admin:
+			mine++
 		}
+	}
+	if mine >= maxAdminSessions {
+		s.evict(func(v *session) bool { return v.admin == admin })
 	}
 	if len(s.m) >= maxSessions {
-		var oldest string
-		for k, v := range s.m {
-			if oldest == "" || v.seen.Before(s.m[oldest].seen) {
-				oldest = k
-			}
-		}
-		delete(s.m, oldest)
+		s.evict(func(*session) bool { return true })
 	}
 	id, sess = token(), &session{admin: admin, csrf: token(), created: now, seen: now}
-	s.m[id] = sess
+	s.m[sessionKey(id)] = sess
 	return id, sess
 }
 
 func (s *sessions) get(id string, now time.Time) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := s.m[id]
+	k := sessionKey(id)
+	v := s.m[k]
 	if v == nil {
 		return nil
 	}
-	if now.Sub(v.seen) > s.ttl {
-		delete(s.m, id)
+	if !s.live(v, now) {
+		delete(s.m, k)
 		return nil
 	}
 	v.seen = now
@@ -114,7 +155,7 @@ func (s *sessions) get(id string, now time.Time) *session {
 func (s *sessions) drop(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.m, id)
+	delete(s.m, sessionKey(id))
 }
 
 func sameToken(a, b string) bool {

@@ -167,6 +167,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "state database unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	if old, err := r.Cookie(sessionCookie); err == nil {
+		h.sess.drop(old.Value) // a login replaces the browser's session
+	}
 	id, _ := h.sess.create(name, time.Now())
 	http.SetCookie(w, h.cookie(loginCookie, "", -1))
 	http.SetCookie(w, h.cookie(sessionCookie, id, 0))

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -246,12 +248,129 @@ func TestSessionExpires(t *testing.T) {
 	if s.get(id, t0.Add(59*time.Minute+61*time.Minute)) != nil {
 		t.Fatal("idle session still valid")
 	}
-	for i := 0; i < maxSessions+5; i++ {
-		s.create("ops", t0)
+	// A session in use every half hour still ends MaxSessionAge after
+	// its login.
+	id, _ = s.create("ops", t0)
+	at := t0
+	for at.Add(30*time.Minute).Sub(t0) <= MaxSessionAge {
+		at = at.Add(30 * time.Minute)
+		if s.get(id, at) == nil {
+			t.Fatalf("busy session gone %v after login", at.Sub(t0))
+		}
+	}
+	if s.get(id, at.Add(30*time.Minute)) != nil {
+		t.Fatalf("session still valid %v after login", at.Add(30*time.Minute).Sub(t0))
+	}
+}
+
+// TestSessionsBounded: a flood of logins with one admin's password holds
+// at most maxAdminSessions and leaves another admin's session alone; the
+// whole store holds at most maxSessions.
+func TestSessionsBounded(t *testing.T) {
+	s := sessions{ttl: time.Hour}
+	t0 := time.Now()
+	other, _ := s.create("alice", t0)
+	for i := range maxSessions + 5 {
+		s.create("ops", t0.Add(time.Duration(i+1)*time.Millisecond))
+	}
+	if s.get(other, t0.Add(time.Second)) == nil {
+		t.Fatal("a flood of one admin's logins ended another admin's session")
+	}
+	if len(s.m) != maxAdminSessions+1 {
+		t.Fatalf("%d sessions held, want %d of the flooding admin and 1", len(s.m), maxAdminSessions)
+	}
+	for i := range maxSessions + 5 {
+		s.create(fmt.Sprintf("admin%d", i), t0.Add(2*time.Second))
 	}
 	if len(s.m) > maxSessions {
-		t.Fatalf("%d sessions held", len(s.m))
+		t.Fatalf("%d sessions held, bound %d", len(s.m), maxSessions)
 	}
+}
+
+// TestSessionTokenNotKept: the store is keyed by the token's digest, not
+// the token (no byte-by-byte comparison of a secret; nothing in memory a
+// cookie could carry).
+func TestSessionTokenNotKept(t *testing.T) {
+	s := sessions{ttl: time.Hour}
+	id, _ := s.create("ops", time.Now())
+	for k := range s.m {
+		if strings.Contains(string(k[:]), id) || hex.EncodeToString(k[:]) == id {
+			t.Fatal("the session store holds the token itself")
+		}
+	}
+	if s.get(id, time.Now()) == nil || s.get(id[:63]+"x", time.Now()) != nil {
+		t.Fatal("lookup by token does not work")
+	}
+}
+
+// TestSessionEndsServerSide: a logged-out session's cookie, or the one a
+// later login replaced, no longer works when sent again (the server
+// forgets it; clearing the browser's cookie is not enough).
+func TestSessionEndsServerSide(t *testing.T) {
+	f := newFixture(t, false)
+	cookie := func() string {
+		for _, c := range f.c.Jar.Cookies(mustURL(t, f.base+"/ui/")) {
+			if c.Name == sessionCookie {
+				return c.Value
+			}
+		}
+		return ""
+	}
+	replay := func(id string) string { // where a request with id ends
+		req, _ := http.NewRequest(http.MethodGet, f.base+"/ui/", nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: id})
+		resp, err := (&http.Client{}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Request.URL.Path
+	}
+	f.login(t, "ops", "admin-secret-pw")
+	first := cookie()
+	if first == "" || replay(first) != "/ui/" {
+		t.Fatal("login gave no working session")
+	}
+	// A login form loaded before the first login, posted after it.
+	tok := strings.Repeat("7", 64)
+	form := url.Values{"csrf": {tok}, "name": {"ops"}, "password": {"admin-secret-pw"}}
+	req, _ := http.NewRequest(http.MethodPost, f.base+"/ui/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: loginCookie, Value: tok})
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: first})
+	once := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := once.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	second := ""
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			second = c.Value
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || second == "" || second == first || replay(second) != "/ui/" {
+		t.Fatalf("the second login: %d, no new session", resp.StatusCode)
+	}
+	if replay(first) != "/ui/login" {
+		t.Fatal("the session a login replaced still works")
+	}
+	f.c.Jar.SetCookies(mustURL(t, f.base+"/ui/"), []*http.Cookie{{Name: sessionCookie, Value: second, Path: "/ui/"}})
+	_, page := f.get(t, "/ui/")
+	f.post(t, "/ui/logout", url.Values{"csrf": {csrfOf(t, page)}})
+	if replay(second) != "/ui/login" {
+		t.Fatal("a logged-out session's cookie still works")
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 func TestChartAndUnits(t *testing.T) {
