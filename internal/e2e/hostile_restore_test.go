@@ -46,20 +46,40 @@ func newWriterRepo(t *testing.T) *writerRepo {
 	return w
 }
 
-// craft commits, as the writer, a snapshot whose root tree build makes
-// from the session; it returns the snapshot's ID.
-func (w *writerRepo) craft(t *testing.T, owner snapshot.OwnerHeader, build func(save func(blob.Type, []byte) blob.ID) blob.ID) string {
+// another enrols a second writer on w's repository, labelled label.
+func (w *writerRepo) another(t *testing.T, label string) *writerRepo {
+	t.Helper()
+	o := &writerRepo{env: w.env, key: filepath.Join(w.dir, label+".key"), pw: []byte(label + " secret")}
+	pw := filepath.Join(w.dir, label+".pass")
+	if err := os.WriteFile(pw, append(o.pw, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.ok("key", "add", "--role", "writer", "--export", o.key, "--new-password-file", pw, "--label", label)
+	return o
+}
+
+// open opens the repository with the writer's key.
+func (w *writerRepo) open(t *testing.T) *repository.Repository {
 	t.Helper()
 	ctx := context.Background()
 	be, err := location.Open(ctx, w.repo, location.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer be.Close()
+	t.Cleanup(func() { be.Close() })
 	repo, err := repository.OpenKeyFile(ctx, be, w.key, w.pw, repository.Options{CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return repo
+}
+
+// craft commits, as the writer, a snapshot whose root tree build makes
+// from the session; it returns the snapshot's ID.
+func (w *writerRepo) craft(t *testing.T, owner snapshot.OwnerHeader, build func(save func(blob.Type, []byte) blob.ID) blob.ID) string {
+	t.Helper()
+	ctx := context.Background()
+	repo := w.open(t)
 	s, err := repo.NewSession(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -318,12 +338,7 @@ func TestHostileRestoreTerminalEscapes(t *testing.T) {
 // even when they walked the other writer's snapshot first.
 func TestHostileDiffStatsScoped(t *testing.T) {
 	w := newWriterRepo(t)
-	victim := &writerRepo{env: w.env, key: filepath.Join(w.dir, "victim.key"), pw: []byte("victim secret")}
-	pw := filepath.Join(w.dir, "victim.pass")
-	if err := os.WriteFile(pw, append(victim.pw, '\n'), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w.ok("key", "add", "--role", "writer", "--export", victim.key, "--new-password-file", pw, "--label", "victim")
+	victim := w.another(t, "victim")
 
 	var secret blob.ID
 	theirs := victim.craft(t, snapshot.OwnerHeader{}, func(save func(blob.Type, []byte) blob.ID) blob.ID {
@@ -356,5 +371,44 @@ func TestHostileDiffStatsScoped(t *testing.T) {
 		if st.Files != c.files {
 			t.Errorf("cairn %s counts %d files, want %d", strings.Join(c.args, " "), st.Files, c.files)
 		}
+	}
+}
+
+// TestHostileBombAcrossSigners (R23): two colluding writers. The first
+// commits a snapshot naming a bomb's root it never stored, so for its
+// reads the root does not load and counts as empty; the second stores the
+// bomb and commits a snapshot of it. Checked after the first in one run,
+// the bomb must still be measured with the second writer's reads, and
+// refused.
+func TestHostileBombAcrossSigners(t *testing.T) {
+	w := newWriterRepo(t)
+	accomplice := w.another(t, "accomplice")
+	wr := w.open(t)
+	levels := [][]byte{tree(t, snapshot.Node{Name: "f", Type: snapshot.TypeFile, Mode: 0o644})}
+	root := wr.BlobID(blob.Tree, levels[0])
+	for range 40 {
+		levels = append(levels, tree(t, dirNode("a", root), dirNode("b", root)))
+		root = wr.BlobID(blob.Tree, levels[len(levels)-1])
+	}
+	hollow := w.craft(t, snapshot.OwnerHeader{}, func(save func(blob.Type, []byte) blob.ID) blob.ID {
+		return save(blob.Tree, tree(t, dirNode("x", root)))
+	})
+	bomb := accomplice.craft(t, snapshot.OwnerHeader{}, func(save func(blob.Type, []byte) blob.ID) blob.ID {
+		var id blob.ID
+		for _, l := range levels {
+			id = save(blob.Tree, l)
+		}
+		if id != root {
+			t.Fatal("the writers' tree IDs differ")
+		}
+		return save(blob.Tree, tree(t, dirNode("x", id)))
+	})
+	if snaps := w.snapshots(); len(snaps) != 2 || snaps[0].ID != hollow || snaps[1].ID != bomb {
+		t.Fatalf("snapshots %+v, want the hollow one first", snaps)
+	}
+	r := w.run("stats")
+	expectExit(t, r, 1, "expands too far")
+	if !strings.Contains(r.stderr, bomb[:8]) {
+		t.Fatalf("the refusal does not name the bomb %s:\n%s", bomb[:8], r.stderr)
 	}
 }

@@ -39,18 +39,38 @@ func (x *Expansion) add(y Expansion) {
 }
 
 // Expander computes expansions over the tree DAG, loading each distinct
-// tree once, however often it occurs and however many snapshots share it
-// (keep one Expander for several snapshots). Not safe for concurrent use.
+// tree once, however often it occurs and however many snapshots of one
+// signer share it (keep one Expander for several snapshots). Not safe for
+// concurrent use.
 type Expander struct {
 	repo *repository.Repository
 	// Max is the bound; MaxExpandedNodes unless changed before use.
-	Max  uint64
-	memo map[blob.ID]Expansion
+	Max uint64
+	// memos holds expansions per read scope: a tree that does not load
+	// for one signer counts as empty, and must not for another that
+	// reads it (nor the other way round).
+	memos map[readScope]map[blob.ID]Expansion
+}
+
+// readScope is whose copies a walk reads: Snapshot's signer, or for Tree
+// the domains of its ctx (unsigned).
+type readScope struct {
+	signer blob.Domain
+	signed bool
 }
 
 // NewExpander returns an Expander for repo.
 func NewExpander(repo *repository.Repository) *Expander {
-	return &Expander{repo: repo, Max: MaxExpandedNodes, memo: map[blob.ID]Expansion{}}
+	return &Expander{repo: repo, Max: MaxExpandedNodes, memos: map[readScope]map[blob.ID]Expansion{}}
+}
+
+func (e *Expander) memo(sc readScope) map[blob.ID]Expansion {
+	m := e.memos[sc]
+	if m == nil {
+		m = map[blob.ID]Expansion{}
+		e.memos[sc] = m
+	}
+	return m
 }
 
 // treeInfo is what the expansion needs of one loaded tree.
@@ -62,20 +82,26 @@ type treeInfo struct {
 // Tree returns root's expansion, or an error wrapping ErrTooLarge as soon
 // as it exceeds e.Max. A tree that does not load counts as empty: a walk
 // reports it when it gets there, and visits nothing below it. Reads use
-// ctx's domains (repository.ReadFor).
+// ctx's domains; its memo is Tree's own, so every call of Tree on one
+// Expander must read the same domains (for a snapshot's trees use
+// Snapshot, which reads and memoises per signer).
 func (e *Expander) Tree(ctx context.Context, root blob.ID) (Expansion, error) {
-	if x, ok := e.memo[root]; ok {
+	return e.tree(ctx, e.memo(readScope{}), root)
+}
+
+func (e *Expander) tree(ctx context.Context, memo map[blob.ID]Expansion, root blob.ID) (Expansion, error) {
+	if x, ok := memo[root]; ok {
 		return x, e.bound(x)
 	}
 	// Without the index every tree would fail to load and count as empty.
 	if err := e.repo.LoadIndex(ctx); err != nil {
 		return Expansion{}, err
 	}
-	info, err := e.load(ctx, root)
+	info, err := e.load(ctx, memo, root)
 	if err != nil {
 		return Expansion{}, err
 	}
-	return e.expand(root, info, 0)
+	return e.expand(memo, root, info, 0)
 }
 
 func (e *Expander) bound(x Expansion) error {
@@ -87,7 +113,7 @@ func (e *Expander) bound(x Expansion) error {
 
 // load reads every distinct tree below root that is not memoised yet, a
 // level at a time with up to walkWorkers loads in flight.
-func (e *Expander) load(ctx context.Context, root blob.ID) (map[blob.ID]*treeInfo, error) {
+func (e *Expander) load(ctx context.Context, memo map[blob.ID]Expansion, root blob.ID) (map[blob.ID]*treeInfo, error) {
 	info := map[blob.ID]*treeInfo{}
 	level := []blob.ID{root}
 	var distinct uint64 // nodes of the distinct trees loaded: a lower bound of the expansion
@@ -126,7 +152,7 @@ func (e *Expander) load(ctx context.Context, root blob.ID) (map[blob.ID]*treeInf
 				if _, ok := info[k]; ok {
 					continue
 				}
-				if _, ok := e.memo[k]; ok {
+				if _, ok := memo[k]; ok {
 					continue
 				}
 				info[k] = nil // queued
@@ -152,9 +178,9 @@ func summarise(t *snapshot.Tree) *treeInfo {
 	return ti
 }
 
-// expand sums id's expansion from info and the memo, memoising it.
-func (e *Expander) expand(id blob.ID, info map[blob.ID]*treeInfo, depth int) (Expansion, error) {
-	if x, ok := e.memo[id]; ok {
+// expand sums id's expansion from info and memo, memoising it.
+func (e *Expander) expand(memo map[blob.ID]Expansion, id blob.ID, info map[blob.ID]*treeInfo, depth int) (Expansion, error) {
+	if x, ok := memo[id]; ok {
 		return x, e.bound(x)
 	}
 	if depth > MaxDepth+1 {
@@ -166,7 +192,7 @@ func (e *Expander) expand(id blob.ID, info map[blob.ID]*treeInfo, depth int) (Ex
 	}
 	x := ti.own
 	for _, k := range ti.kids {
-		sub, err := e.expand(k, info, depth+1)
+		sub, err := e.expand(memo, k, info, depth+1)
 		if err != nil {
 			return Expansion{}, err
 		}
@@ -175,7 +201,7 @@ func (e *Expander) expand(id blob.ID, info map[blob.ID]*treeInfo, depth int) (Ex
 			return Expansion{}, err
 		}
 	}
-	e.memo[id] = x
+	memo[id] = x
 	return x, nil
 }
 
@@ -183,10 +209,10 @@ func (e *Expander) expand(id blob.ID, info map[blob.ID]*treeInfo, depth int) (Ex
 // files and directories than its signed summary declares (when it
 // declares any): the counts a backup made are what its trees hold, so a
 // snapshot whose trees hold more was not made by a backup. Reads use the
-// snapshot signer's domain (R23).
+// snapshot signer's domain and the owner's (R23), memoised per signer.
 func (e *Expander) Snapshot(ctx context.Context, snap *repository.Snapshot) (Expansion, error) {
 	ctx = repository.ReadFor(ctx, snap.Signer())
-	x, err := e.Tree(ctx, snap.File.Statement.Root)
+	x, err := e.tree(ctx, e.memo(readScope{signer: snap.Signer(), signed: true}), snap.File.Statement.Root)
 	if err != nil {
 		return x, err
 	}
