@@ -144,10 +144,10 @@ func gen(ctx context.Context, repo *repository.Repository, n, workers int, seed 
 						errc <- err
 						return
 					}
-					h := blob.ID(sha256.Sum256(c))
-					t.Nodes = append(t.Nodes, snapshot.Node{Name: fmt.Sprintf("f%07d", i-d*filesPerDir), Type: snapshot.TypeFile,
-						Mode: 0o644, MTime: mtime, CTime: mtime, Size: uint64(len(c)), Links: 1,
-						Content: []blob.ID{id}, ContentHash: &h})
+					nd := snapshot.Node{Name: fmt.Sprintf("f%07d", i-d*filesPerDir), Type: snapshot.TypeFile,
+						Mode: 0o644, MTime: mtime, CTime: mtime, Size: uint64(len(c)), Links: 1}
+					nd.SetContent([]blob.ID{id}, sha256.Sum256(c))
+					t.Nodes = append(t.Nodes, nd)
 					local = append(local, snapshot.Ref{Type: blob.Data, ID: id})
 				}
 				enc, err := t.Encode()

@@ -34,7 +34,7 @@ func newDrillCommand(g *GlobalOptions) *cobra.Command {
 		Long: `A restore drill: pick up to --files regular files at random from a snapshot
 (default the latest; --host, --tag, --path choose among snapshots), at most
 --bytes in all, restore them into a new temporary directory (under $TMPDIR)
-and check each against the content hash sealed at backup. The directory is
+and check each against its content identity sealed at backup. The directory is
 removed afterwards. On a repository of a cairn server, a drill that passed
 is recorded there, signed by the owner key (the server's status page and
 ` + "`cairn server status`" + ` show when each repository was last proven
@@ -168,7 +168,7 @@ func runDrill(ctx context.Context, g *GlobalOptions, opts DrillOptions, arg stri
 		}
 		failed = append(failed, res.Warnings...)
 		if int(res.Verified) < len(sample) && len(res.Warnings) == 0 {
-			failed = append(failed, fmt.Sprintf("only %d of %d sampled files could be checked against a content hash", res.Verified, len(sample)))
+			failed = append(failed, fmt.Sprintf("only %d of %d sampled files could be checked against their content identity", res.Verified, len(sample)))
 		}
 	}
 	verified := 0

@@ -63,7 +63,7 @@ and nothing is written through a symlink.`,
 	f.StringVarP(&opts.Target, "target", "t", "", "directory to restore into (required)")
 	f.StringArrayVarP(&opts.Include, "include", "i", nil, "restore only paths matching this pattern (repeatable)")
 	f.StringArrayVarP(&opts.Exclude, "exclude", "e", nil, "do not restore paths matching this pattern (repeatable)")
-	f.BoolVar(&opts.Verify, "verify", false, "re-read restored and kept files and check them against the content hashes sealed at backup")
+	f.BoolVar(&opts.Verify, "verify", false, "re-read restored and kept files and check them against the content identities sealed at backup")
 	f.StringVar(&opts.Overwrite, "overwrite", "if-changed", "existing files: always, if-changed (size or content differs), if-newer (older than the snapshot) or never")
 	f.BoolVar(&opts.NoFsync, "no-fsync", false, "do not flush the restored files to disk at the end (faster; after a crash or power loss a restored file may be empty or short)")
 	addPrivilegeFlags(c, &opts.Privileges)

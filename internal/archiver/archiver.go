@@ -721,9 +721,8 @@ func (a *archiver) releaseChunkBuf(wb *chunkBufs) {
 func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, wb *chunkBufs) error {
 	n := &job.f.node
 	if c, ok := a.fc.lookup(job.key, n); ok && a.allKnown(c.Content) {
-		n.Content, n.Extents, n.Xattrs = c.Content, c.Extents, c.Xattrs
-		h := c.Hash
-		n.ContentHash = &h
+		n.Extents, n.Xattrs = c.Extents, c.Xattrs
+		n.SetContent(c.Content, c.Hash)
 		for _, id := range c.Content {
 			a.addRef(blob.Data, id)
 		}
@@ -818,7 +817,8 @@ func (a *archiver) readFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 	if err != nil {
 		return false, err
 	}
-	n.Content, n.Extents, n.ContentHash = content, extents, &h
+	n.Extents = extents
+	n.SetContent(content, h)
 	if fsmeta.Changed(before, after) || after.Size != n.Size || !after.MTime.Equal(n.MTime) {
 		n.Size, n.MTime, n.CTime = after.Size, after.MTime, after.CTime
 		return true, nil
@@ -955,7 +955,8 @@ func (a *archiver) streamFile(ctx context.Context, r io.Reader) (snapshot.Node, 
 	if err != nil {
 		return snapshot.Node{}, err
 	}
-	n.Content, n.Size, n.ContentHash = content, size, &h
+	n.Size = size
+	n.SetContent(content, h)
 	a.files.Add(1)
 	a.bytesTotal.Add(size)
 	a.mu.Lock()

@@ -30,7 +30,7 @@ type cachedFile struct {
 	CTime   int64
 	Inode   uint64
 	Content []blob.ID
-	Hash    blob.ID
+	Hash    blob.ID // the content hash of a file of two or more blobs (Node.SetContent); zero otherwise
 	Extents []snapshot.Extent
 	Xattrs  []snapshot.Xattr
 	// anyInode marks an entry taken from a parent snapshot's tree, which

@@ -113,9 +113,13 @@ func (fc *fileCache) seedTree(ctx context.Context, repo *repository.Repository, 
 			if err := fc.seedTree(ctx, repo, *n.Subtree, path, depth+1); err != nil {
 				return err
 			}
-		case n.Type == snapshot.TypeFile && n.HardLinkTo == "" && n.ContentHash != nil:
-			fc.seed(fc.keyOf(path), cachedFile{Size: n.Size, MTime: n.MTime.UnixNano(), CTime: n.CTime.UnixNano(),
-				Content: n.Content, Hash: *n.ContentHash, Extents: n.Extents, Xattrs: n.Xattrs})
+		case n.Type == snapshot.TypeFile && n.HardLinkTo == "":
+			c := cachedFile{Size: n.Size, MTime: n.MTime.UnixNano(), CTime: n.CTime.UnixNano(),
+				Content: n.Content, Extents: n.Extents, Xattrs: n.Xattrs}
+			if n.ContentHash != nil {
+				c.Hash = *n.ContentHash
+			}
+			fc.seed(fc.keyOf(path), c)
 		}
 	}
 	return nil

@@ -63,6 +63,28 @@ func BlobID(kid *[32]byte, typ uint8, plaintext []byte) [32]byte {
 	return id
 }
 
+// BlobIDWriter computes a blob ID of content streamed to it rather than
+// held in memory: after writes of p1, p2, …, Sum is
+// BlobID(kid, typ, p1 ‖ p2 ‖ …).
+type BlobIDWriter struct{ m hash.Hash }
+
+// NewBlobIDWriter starts a blob ID of type typ under kid.
+func NewBlobIDWriter(kid *[32]byte, typ uint8) *BlobIDWriter {
+	m := hmac.New(sha256.New, kid[:])
+	m.Write([]byte{typ})
+	return &BlobIDWriter{m: m}
+}
+
+// Write adds p to the content; it never fails.
+func (w *BlobIDWriter) Write(p []byte) (int, error) { return w.m.Write(p) }
+
+// Sum returns the ID of everything written so far.
+func (w *BlobIDWriter) Sum() [32]byte {
+	var id [32]byte
+	w.m.Sum(id[:0])
+	return id
+}
+
 var (
 	hmacMu    sync.Mutex
 	hmacPools = map[[32]byte]*sync.Pool{}

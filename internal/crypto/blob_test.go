@@ -191,6 +191,25 @@ func TestBlobID(t *testing.T) {
 	}
 }
 
+// TestBlobIDWriter: an ID computed from streamed pieces is the ID of their
+// concatenation, and a second Sum sees the same content.
+func TestBlobIDWriter(t *testing.T) {
+	var kid [32]byte
+	copy(kid[:], vectorSecret())
+	w := crypto.NewBlobIDWriter(&kid, uint8(blob.Data))
+	w.Write([]byte("hello, "))
+	w.Write([]byte("cairn"))
+	if got, want := w.Sum(), crypto.BlobID(&kid, uint8(blob.Data), []byte("hello, cairn")); got != want {
+		t.Fatalf("streamed ID %x, want %x", got, want)
+	}
+	if w.Sum() != crypto.BlobID(&kid, uint8(blob.Data), []byte("hello, cairn")) {
+		t.Fatal("a second Sum differs")
+	}
+	if crypto.NewBlobIDWriter(&kid, uint8(blob.Tree)).Sum() != crypto.BlobID(&kid, uint8(blob.Tree), nil) {
+		t.Fatal("empty streamed tree ID differs")
+	}
+}
+
 func TestPadmeTable(t *testing.T) {
 	table := []struct{ in, want uint64 }{
 		{0, 0}, {1, 1}, {2, 2}, {3, 3}, {7, 7}, {8, 8}, {9, 10}, {15, 16}, {16, 16}, {17, 18},

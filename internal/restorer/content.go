@@ -1,8 +1,6 @@
 package restorer
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -16,29 +14,28 @@ import (
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
-var errNoContentHash = errors.New("no content hash recorded; cannot verify")
-
-// errVerify is a restored file whose content does not hash to the
-// snapshot's content hash.
-var errVerify = errors.New("restored content does not match the hash recorded at backup (verify failed)")
+// errVerify is a restored file whose content does not match the content
+// identity recorded at backup (snapshot.ContentDigest).
+var errVerify = errors.New("restored content does not match the content recorded at backup (verify failed)")
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // contentMatches reports whether the file open as f (at least n.Size
 // bytes long) holds exactly n's content: its logical content (the data of
-// n's extents, in order, for a sparse file) hashes to n.ContentHash, and
-// for a sparse file every byte outside the extents is zero. Holes are
+// n's extents, in order, for a sparse file) matches n's content identity
+// (snapshot.ContentDigest: its one blob's keyed ID, or its content hash),
+// and for a sparse file every byte outside the extents is zero. Holes are
 // skipped with SEEK_DATA rather than read.
-func contentMatches(f *fsmeta.File, n *snapshot.Node) (bool, error) {
-	if n.ContentHash == nil {
-		return false, errNoContentHash
+func (r *restore) contentMatches(f *fsmeta.File, n *snapshot.Node) (bool, error) {
+	d, err := snapshot.NewContentDigest(n, r.repo.Keys().Dedup)
+	if err != nil {
+		return false, err
 	}
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp
-	h := sha256.New()
 	hash := func(off, length int64) error {
-		_, err := io.CopyBuffer(h, io.NewSectionReader(f, off, length), buf)
+		_, err := io.CopyBuffer(d, io.NewSectionReader(f, off, length), buf)
 		return err
 	}
 	size := int64(n.Size)
@@ -46,7 +43,7 @@ func contentMatches(f *fsmeta.File, n *snapshot.Node) (bool, error) {
 		if err := hash(0, size); err != nil {
 			return false, err
 		}
-		return bytes.Equal(h.Sum(nil), n.ContentHash[:]), nil
+		return d.Matches(), nil
 	}
 	var end int64
 	for _, e := range n.Extents {
@@ -61,7 +58,7 @@ func contentMatches(f *fsmeta.File, n *snapshot.Node) (bool, error) {
 	if ok, err := zeros(f, buf, end, size); err != nil || !ok {
 		return false, err
 	}
-	return bytes.Equal(h.Sum(nil), n.ContentHash[:]), nil
+	return d.Matches(), nil
 }
 
 // zeros reports whether f holds only zeros in [off, end), reading only its

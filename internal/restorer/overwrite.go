@@ -22,7 +22,8 @@ const (
 	// OverwriteIfChanged (the default) rewrites a file whose type, size or
 	// content differs from the snapshot's; an identical one is kept and
 	// gets the snapshot's metadata. Content is compared by re-hashing the
-	// file against the content hash sealed at backup.
+	// file against its content identity sealed at backup
+	// (snapshot.ContentDigest).
 	OverwriteIfChanged Overwrite = iota
 	// OverwriteAlways rewrites every existing object.
 	OverwriteAlways
@@ -110,9 +111,6 @@ func (r *restore) keepExisting(path string, n *snapshot.Node, cur snapshot.Node)
 // which replaces only this name.
 func (r *restore) reuse(job fileJob) bool {
 	n := job.node
-	if n.ContentHash == nil {
-		return false
-	}
 	f, cur, err := r.fs.OpenExisting(job.comps)
 	if err != nil {
 		return false
@@ -121,7 +119,7 @@ func (r *restore) reuse(job fileJob) bool {
 	if cur.Size != n.Size || !mayReuse(cur) {
 		return false
 	}
-	if ok, err := contentMatches(f, n); err != nil || !ok {
+	if ok, err := r.contentMatches(f, n); err != nil || !ok {
 		return false
 	}
 	if err := r.fs.SetFileMetadata(f, job.comps, withATime(n)); err != nil {
@@ -149,10 +147,6 @@ func mayReuse(cur snapshot.Node) bool {
 // differs from the snapshot's.
 func (r *restore) verifyExisting(job fileJob) {
 	path := strings.Join(job.comps, "/")
-	if job.node.ContentHash == nil {
-		r.warn(path, errNoContentHash)
-		return
-	}
 	f, cur, err := r.fs.OpenExisting(job.comps)
 	if err != nil {
 		r.warn(path, fmt.Errorf("verify: %w", err))
@@ -161,7 +155,7 @@ func (r *restore) verifyExisting(job fileJob) {
 	defer f.Close()
 	ok := cur.Size == job.node.Size
 	if ok {
-		if ok, err = contentMatches(f, job.node); err != nil {
+		if ok, err = r.contentMatches(f, job.node); err != nil {
 			r.warn(path, fmt.Errorf("verify: %w", err))
 			return
 		}

@@ -34,7 +34,7 @@ type Options struct {
 	Target    string
 	Include   []string // restore only paths matching (or below a match)
 	Exclude   []string
-	Verify    bool      // re-read restored and kept files and compare with recorded content hashes
+	Verify    bool      // re-read restored and kept files and compare with their recorded content identity (snapshot.ContentDigest)
 	Overwrite Overwrite // what to do with objects already there (overwrite.go)
 	Workers   int
 	Progress  func(Progress)
@@ -679,7 +679,7 @@ func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) (lo
 		err = f.Truncate(int64(job.node.Size))
 	}
 	if err == nil && r.opts.Verify && !lost {
-		err = verifyFile(f, job.node)
+		err = r.verifyFile(f, job.node)
 		if err == nil {
 			r.verified.Add(1)
 		}
@@ -710,9 +710,9 @@ func (r *restore) fillFile(job fileJob, sized bool, write func(*fsmeta.File) (lo
 }
 
 // verifyFile re-reads what was written and compares it with the content
-// hash recorded at backup time.
-func verifyFile(f *fsmeta.File, n *snapshot.Node) error {
-	ok, err := contentMatches(f, n)
+// identity recorded at backup time.
+func (r *restore) verifyFile(f *fsmeta.File, n *snapshot.Node) error {
+	ok, err := r.contentMatches(f, n)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}

@@ -11,7 +11,7 @@ import "fmt"
 // flush costs what writing the data back costs anyway. A crash during the
 // restore may leave renamed files short, as it may leave any file
 // unwritten: the restore has not reported success, and running it again
-// finds them (--overwrite if-changed compares sizes, then content hashes)
+// finds them (--overwrite if-changed compares sizes, then content identities)
 // and writes them again. Options.NoFsync skips the flush.
 
 // flush is the end-of-restore flush; a failure is an error, since what

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -62,7 +63,8 @@ func commitFile(ctx context.Context, repo *repository.Repository, content [][]by
 		refs = append(refs, snapshot.Ref{Type: blob.Data, ID: id})
 		size += len(c)
 	}
-	tree := &snapshot.Tree{Nodes: []snapshot.Node{{Name: "f", Type: snapshot.TypeFile, Mode: 0o600, Size: uint64(size), Content: ids}}}
+	tree := &snapshot.Tree{Nodes: []snapshot.Node{{Name: "f", Type: snapshot.TypeFile, Mode: 0o600, Size: uint64(size)}}}
+	tree.Nodes[0].SetContent(ids, sha256.Sum256(bytes.Join(content, nil)))
 	tb, err := tree.Encode()
 	if err != nil {
 		return nil, err

@@ -1,9 +1,14 @@
 package snapshot
 
 import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/crypto"
 )
 
 // NodeType is the kind of a file system object.
@@ -86,7 +91,126 @@ type Node struct {
 	// hard link of; Content is then empty.
 	HardLinkTo string
 
-	Content     []blob.ID // data blob IDs, in order (files)
-	Subtree     *blob.ID  // tree blob ID (directories)
-	ContentHash *blob.ID  // SHA-256 of the whole logical content (files), checked by restore --verify
+	Content []blob.ID // data blob IDs, in order (files)
+	Subtree *blob.ID  // tree blob ID (directories)
+	// ContentHash is the SHA-256 of the whole logical content of a file of
+	// two or more content blobs, and nil otherwise (SetContent,
+	// ContentDigest).
+	ContentHash *blob.ID
+}
+
+// SetContent records a file's content: its data blob IDs, in order, and
+// the SHA-256 of its logical content. The hash is kept only for content of
+// two or more blobs: one blob's ID already identifies exactly the file's
+// bytes (ContentDigest), and the tree is 32 bytes a file smaller.
+func (n *Node) SetContent(ids []blob.ID, sha blob.ID) {
+	n.Content, n.ContentHash = ids, nil
+	if len(ids) >= 2 {
+		n.ContentHash = &sha
+	}
+}
+
+// ContentDigest checks bytes against a file's content identity: write the
+// file's logical content (the data of its extents, in order, for a sparse
+// file) to it, then ask Matches. It is what restore --verify, restore
+// --overwrite if-changed and drill compare files with.
+//
+// The identity depends on the number of content blobs, as the tree
+// encoding does (DecodeTree refuses any other shape):
+//   - none: the content is empty;
+//   - one: the blob's ID, HMAC-SHA-256(K_id, 1 ‖ content) (format.md §8),
+//     a keyed hash of exactly the file's bytes. It is recomputed under
+//     every dedup generation given, since a tree may keep blob IDs of an
+//     earlier generation (a file unchanged since), and as a data blob only;
+//   - two or more: ContentHash, the SHA-256 of the content.
+type ContentDigest struct {
+	want   blob.ID
+	sha    hash.Hash
+	ids    []*crypto.BlobIDWriter
+	wrote  bool
+	noBlob bool
+}
+
+// ErrNoContent is ContentDigest's error for a node that has no content of
+// its own: not a file, or a hard link.
+var ErrNoContent = errors.New("not a file with content of its own")
+
+// NewContentDigest starts checking content against n's identity; dedup
+// holds the K_id of each dedup generation the reader has (only a file of
+// one blob needs them).
+func NewContentDigest(n *Node, dedup map[uint32]crypto.DedupKeys) (*ContentDigest, error) {
+	if n.Type != TypeFile || n.HardLinkTo != "" {
+		return nil, ErrNoContent
+	}
+	if err := checkContentShape(n); err != nil {
+		return nil, err
+	}
+	d := &ContentDigest{}
+	switch len(n.Content) {
+	case 0:
+		d.noBlob = true
+	case 1:
+		if len(dedup) == 0 {
+			return nil, errors.New("no dedup key to recompute the content's blob ID")
+		}
+		d.want = n.Content[0]
+		for _, k := range dedup {
+			d.ids = append(d.ids, crypto.NewBlobIDWriter(&k.ID, uint8(blob.Data)))
+		}
+	default:
+		d.want = *n.ContentHash
+		d.sha = sha256.New()
+	}
+	return d, nil
+}
+
+// Write adds p to the content being checked; it never fails.
+func (d *ContentDigest) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		d.wrote = true
+	}
+	if d.sha != nil {
+		d.sha.Write(p)
+	}
+	for _, w := range d.ids {
+		w.Write(p)
+	}
+	return len(p), nil
+}
+
+// Matches reports whether everything written is exactly the node's
+// content.
+func (d *ContentDigest) Matches() bool {
+	switch {
+	case d.noBlob:
+		return !d.wrote
+	case d.sha != nil:
+		var got blob.ID
+		d.sha.Sum(got[:0])
+		return got == d.want
+	}
+	for _, w := range d.ids {
+		if w.Sum() == d.want {
+			return true
+		}
+	}
+	return false
+}
+
+// checkContentShape enforces the shapes ContentDigest relies on, in Encode
+// and DecodeTree alike: content blobs and a content hash only on a file
+// with content of its own (not a hard link), and a content hash exactly
+// when there are two or more content blobs. A tree that carried both a
+// blob ID and a hash for one file would give it two identities, which a
+// hostile writer could make disagree.
+func checkContentShape(n *Node) error {
+	switch own := n.Type == TypeFile && n.HardLinkTo == ""; {
+	case !own && (len(n.Content) > 0 || n.ContentHash != nil):
+		return errors.New("content on a node that is not a file or is a hard link")
+	case len(n.Content) >= 2 && n.ContentHash == nil:
+		return fmt.Errorf("file of %d content blobs without a content hash", len(n.Content))
+	case len(n.Content) < 2 && n.ContentHash != nil:
+		return fmt.Errorf("file of %d content blobs with a content hash (only a file of two or more has one)", len(n.Content))
+	}
+	return nil
 }

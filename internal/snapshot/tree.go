@@ -68,8 +68,9 @@ func (e *enc) time(t time.Time) {
 // xattrs uv × (name str, value bytes) | extents uv × (offset uv, length uv) |
 // hardlink str | content uv × id[32] | flags u8 (1 subtree, 2 content hash) |
 // [subtree id] | [content hash]. str/bytes are uvarint length + bytes;
-// varints are minimal. Encode refuses a node DecodeTree would refuse, so no
-// tree is stored that restore cannot read.
+// varints are minimal. A content hash is present exactly when there are two
+// or more content IDs (checkContentShape). Encode refuses a node
+// DecodeTree would refuse, so no tree is stored that restore cannot read.
 func (t *Tree) Encode() ([]byte, error) {
 	if len(t.Nodes) > MaxTreeEntries {
 		return nil, fmt.Errorf("tree of %d entries (limit %d)", len(t.Nodes), MaxTreeEntries)
@@ -164,6 +165,9 @@ func checkNode(n *Node) error {
 		return fmt.Errorf("%d extents (limit %d)", len(n.Extents), MaxExtents)
 	case len(n.Content) > MaxContentIDs:
 		return fmt.Errorf("%d content blobs (limit %d)", len(n.Content), MaxContentIDs)
+	}
+	if err := checkContentShape(n); err != nil {
+		return err
 	}
 	for _, x := range n.Xattrs {
 		if len(x.Name) > maxXattrNameLen || len(x.Value) > MaxXattrValue {
@@ -398,6 +402,11 @@ func DecodeTree(buf []byte) (*Tree, error) {
 		}
 		if d.err == nil && nd.Type == TypeDir && nd.Subtree == nil {
 			d.fail("directory %q without subtree", nd.Name)
+		}
+		if d.err == nil {
+			if err := checkContentShape(&nd); err != nil {
+				d.fail("entry %q: %v", nd.Name, err)
+			}
 		}
 		t.Nodes = append(t.Nodes, nd)
 	}

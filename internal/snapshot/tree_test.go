@@ -199,6 +199,12 @@ func TestTreeEncodeRefuses(t *testing.T) {
 		"too many xattrs":      {{Name: "x", Type: snapshot.TypeFile, Xattrs: make([]snapshot.Xattr, snapshot.MaxXattrs+1)}},
 		"negative extent":      {{Name: "x", Type: snapshot.TypeFile, Extents: []snapshot.Extent{{Offset: -1, Length: 1}}}},
 		"negative length":      {{Name: "x", Type: snapshot.TypeFile, Extents: []snapshot.Extent{{Offset: 0, Length: -1}}}},
+		"one chunk and a hash": {{Name: "x", Type: snapshot.TypeFile, Content: []blob.ID{{1}}, ContentHash: idp(1)}},
+		"no chunk and a hash":  {{Name: "x", Type: snapshot.TypeFile, ContentHash: idp(1)}},
+		"two chunks, no hash":  {{Name: "x", Type: snapshot.TypeFile, Content: []blob.ID{{1}, {2}}}},
+		"hard link content":    {{Name: "x", Type: snapshot.TypeFile, HardLinkTo: "y", Content: []blob.ID{{1}}}},
+		"symlink content":      {{Name: "x", Type: snapshot.TypeSymlink, Content: []blob.ID{{1}}}},
+		"directory hash":       {{Name: "d", Type: snapshot.TypeDir, Subtree: idp(1), ContentHash: idp(2)}},
 	}
 	for name, nodes := range cases {
 		if _, err := (&snapshot.Tree{Nodes: nodes}).Encode(); err == nil {
@@ -217,7 +223,11 @@ type rawNode struct {
 	flags byte
 	sec   int64
 	nsec  uint64
-	tail  []byte
+	// chunks content IDs ({1}, {2}, …) and a hard-link path, before the
+	// flags; tail follows the flags (subtree, content hash).
+	chunks   int
+	hardlink string
+	tail     []byte
 }
 
 func (r rawNode) bytes() []byte {
@@ -232,7 +242,14 @@ func (r rawNode) bytes() []byte {
 	b = binary.AppendUvarint(b, r.nsec) // mtime nsec
 	b = append(b, 0, 0)                 // ctime
 	b = append(b, 0, 0, 0)              // size, links, rdev
-	b = append(b, 0, 0, 0, 0, 0)        // target, xattrs, extents, hardlink, content
+	b = append(b, 0, 0, 0)              // target, xattrs, extents
+	b = binary.AppendUvarint(b, uint64(len(r.hardlink)))
+	b = append(b, r.hardlink...)
+	b = binary.AppendUvarint(b, uint64(r.chunks))
+	for i := range r.chunks {
+		id := blob.ID{byte(i + 1)}
+		b = append(b, id[:]...)
+	}
 	b = append(b, r.flags)
 	return append(b, r.tail...)
 }
@@ -247,8 +264,11 @@ func rawTree(nodes ...rawNode) []byte {
 
 func TestDecodeTreeRefuses(t *testing.T) {
 	ok := rawNode{name: "a", typ: 1, mode: 0o644}
-	if _, err := snapshot.DecodeTree(rawTree(ok)); err != nil {
-		t.Fatalf("hand-made node: %v", err)
+	for _, n := range []rawNode{ok, {name: "a", typ: 1, chunks: 1}, {name: "a", typ: 1, chunks: 2, flags: 2, tail: make([]byte, 32)},
+		{name: "a", typ: 1, hardlink: "b"}, {name: "a", typ: 2, flags: 1, tail: make([]byte, 32)}} {
+		if _, err := snapshot.DecodeTree(rawTree(n)); err != nil {
+			t.Fatalf("hand-made node %+v: %v", n, err)
+		}
 	}
 	mod := func(f func(n *rawNode)) []byte { n := ok; f(&n); return rawTree(n) }
 	good, _ := sampleTree().Encode()
@@ -275,10 +295,37 @@ func TestDecodeTreeRefuses(t *testing.T) {
 		"time without nsec":   mod(func(n *rawNode) { n.sec = 5 }),
 		"zero time as a time": mod(func(n *rawNode) { n.sec, n.nsec = -62135596800, 1 }),
 		"non-minimal varint":  []byte("CRT1\x80\x00"),
+		"hash flag, no hash":  mod(func(n *rawNode) { n.chunks, n.flags = 2, 2 }),
 	}
 	for name, b := range cases {
 		if _, err := snapshot.DecodeTree(b); !errors.Is(err, snapshot.ErrFormat) {
 			t.Errorf("%s: err = %v, want ErrFormat", name, err)
+		}
+	}
+}
+
+// TestDecodeTreeRefusesContentShapes: content blobs and a content hash
+// only on a file with content of its own, and a content hash exactly when
+// there are two or more blobs (a hostile writer's tree could otherwise
+// give a file two identities that disagree).
+func TestDecodeTreeRefusesContentShapes(t *testing.T) {
+	ok := rawNode{name: "a", typ: 1, mode: 0o644}
+	mod := func(f func(n *rawNode)) []byte { n := ok; f(&n); return rawTree(n) }
+	cases := map[string][]byte{
+		"one chunk and a hash":   mod(func(n *rawNode) { n.chunks, n.flags, n.tail = 1, 2, make([]byte, 32) }),
+		"no chunk and a hash":    mod(func(n *rawNode) { n.flags, n.tail = 2, make([]byte, 32) }),
+		"two chunks, no hash":    mod(func(n *rawNode) { n.chunks = 2 }),
+		"many chunks, no hash":   mod(func(n *rawNode) { n.chunks = 9 }),
+		"content of a hard link": mod(func(n *rawNode) { n.hardlink, n.chunks = "b", 1 }),
+		"hash of a hard link":    mod(func(n *rawNode) { n.hardlink, n.chunks, n.flags, n.tail = "b", 2, 2, make([]byte, 32) }),
+		"content of a symlink":   mod(func(n *rawNode) { n.typ, n.chunks = 3, 1 }),
+		"hash of a directory":    mod(func(n *rawNode) { n.typ, n.flags, n.tail = 2, 3, make([]byte, 64) }),
+		"content of a directory": mod(func(n *rawNode) { n.typ, n.chunks, n.flags, n.tail = 2, 1, 1, make([]byte, 32) }),
+	}
+	for name, b := range cases {
+		_, err := snapshot.DecodeTree(b)
+		if !errors.Is(err, snapshot.ErrFormat) || !strings.Contains(err.Error(), "content") {
+			t.Errorf("%s: err = %v, want ErrFormat about the content", name, err)
 		}
 	}
 }
@@ -304,7 +351,14 @@ func FuzzDecodeTree(f *testing.F) {
 	f.Add(enc)
 	empty, _ := (&snapshot.Tree{}).Encode()
 	f.Add(empty)
-	f.Add(rawTree(rawNode{name: "a", typ: 1, mode: 0o644}, rawNode{name: "b", typ: 2, flags: 3, tail: make([]byte, 64)}))
+	f.Add(rawTree(rawNode{name: "a", typ: 1, mode: 0o644}, rawNode{name: "b", typ: 2, flags: 1, tail: make([]byte, 32)}))
+	// Content shapes at the edge of what is accepted: one blob without a
+	// hash, two with one; and the refused ones, a mutation away.
+	f.Add(rawTree(rawNode{name: "a", typ: 1, chunks: 1}, rawNode{name: "b", typ: 1, chunks: 2, flags: 2, tail: make([]byte, 32)}))
+	f.Add(rawTree(rawNode{name: "a", typ: 1, chunks: 1, flags: 2, tail: make([]byte, 32)}))
+	f.Add(rawTree(rawNode{name: "a", typ: 1, chunks: 2}))
+	f.Add(rawTree(rawNode{name: "a", typ: 1, hardlink: "b", chunks: 1}))
+	f.Add(rawTree(rawNode{name: "b", typ: 2, flags: 3, tail: make([]byte, 64)}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tree, err := snapshot.DecodeTree(b)
 		if err != nil {
@@ -313,6 +367,10 @@ func FuzzDecodeTree(f *testing.F) {
 		for i, n := range tree.Nodes {
 			if snapshot.ValidName(n.Name) != nil || i > 0 && tree.Nodes[i-1].Name >= n.Name {
 				t.Fatalf("accepted name %q", n.Name)
+			}
+			own := n.Type == snapshot.TypeFile && n.HardLinkTo == ""
+			if !own && (n.Content != nil || n.ContentHash != nil) || (len(n.Content) >= 2) != (n.ContentHash != nil) {
+				t.Fatalf("accepted %s %q of %d content blobs, content hash %v", n.Type, n.Name, len(n.Content), n.ContentHash != nil)
 			}
 		}
 		re, err := tree.Encode()
