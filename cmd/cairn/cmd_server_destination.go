@@ -24,6 +24,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/replication"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 func newServerDestinationCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -124,7 +126,7 @@ connection; only its path is recorded.`,
 // destinationRetention are the flags that give a destination its own
 // retention policy.
 type destinationRetention struct {
-	p          state.Policy
+	p          policy.Policy
 	within     string
 	policyFile string
 	keepAll    bool // destination set only
@@ -132,7 +134,7 @@ type destinationRetention struct {
 }
 
 func (r *destinationRetention) flags(c *cobra.Command) {
-	r.p, r.cmd = state.DefaultPolicy(), c
+	r.p, r.cmd = policy.DefaultPolicy(), c
 	f := c.Flags()
 	f.IntVar(&r.p.Keep.Last, "keep-last", 0, "replicas keep the last N snapshots")
 	f.IntVar(&r.p.Keep.Hourly, "keep-hourly", 0, "replicas keep the newest snapshot of each of the last N hours")
@@ -142,15 +144,15 @@ func (r *destinationRetention) flags(c *cobra.Command) {
 	f.IntVar(&r.p.Keep.Yearly, "keep-yearly", 0, "replicas keep the newest snapshot of each of the last N years")
 	f.StringVar(&r.within, "keep-within", "", "replicas keep snapshots within DURATION of the newest (e.g. 7d)")
 	f.StringArrayVar(&r.p.Keep.Tags, "keep-tag", nil, "replicas keep snapshots with these tags (comma-separated: all of them); repeatable")
-	f.StringVar(&r.p.GroupBy, "group-by", state.DefaultGroupBy, "group snapshots by any of host, paths, tags (with a --keep-* rule)")
+	f.StringVar(&r.p.GroupBy, "group-by", policy.DefaultGroupBy, "group snapshots by any of host, paths, tags (with a --keep-* rule)")
 	f.StringVar(&r.policyFile, "policy-file", "", "read the replicas' retention rules from this file (as cairn forget --policy-file)")
 	f.DurationVar(&r.p.Grace, "grace", prune.DefaultGrace, "delete packs the replicas no longer need only after this long")
-	f.DurationVar(&r.p.Every, "retention-every", state.DefaultEvery, "how often the replicas' retention runs")
+	f.DurationVar(&r.p.Every, "retention-every", policy.DefaultEvery, "how often the replicas' retention runs")
 }
 
 // policy returns the policy the flags give, nil if they give no rule
 // (the replicas keep every snapshot).
-func (r *destinationRetention) policy() (*state.Policy, error) {
+func (r *destinationRetention) policy() (*policy.Policy, error) {
 	f := r.cmd.Flags()
 	rules := false
 	for _, n := range []string{"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly", "keep-within", "keep-tag", "policy-file"} {
@@ -194,7 +196,7 @@ func (r *destinationRetention) policy() (*state.Policy, error) {
 }
 
 // retentionText is a destination's retention for people.
-func retentionText(p *state.Policy) string {
+func retentionText(p *policy.Policy) string {
 	if p == nil {
 		return "keeps every snapshot"
 	}
@@ -251,7 +253,7 @@ func runServerDestinationSet(ctx context.Context, g *GlobalOptions, opts *Server
 		}
 	}
 	err = d.State.SetDestinationRetention(ctx, name, p)
-	if errors.Is(err, state.ErrNoDestination) {
+	if errors.Is(err, replicas.ErrNoDestination) {
 		return withHint(err, "see `cairn server destination list`")
 	}
 	if err != nil {
@@ -318,7 +320,7 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 	if err != nil {
 		return err
 	}
-	dest, err := replication.CheckDestination(state.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
+	dest, err := replication.CheckDestination(replicas.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
 		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now(), Retention: ret,
 		ServerFingerprint: ao.ServerFingerprint}, d.Dir, storage)
 	if err != nil {
@@ -331,7 +333,7 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 		return withHint(err, "check --location and --credentials-file")
 	}
 	err = d.State.AddDestination(ctx, dest)
-	if errors.Is(err, state.ErrDestinationExists) {
+	if errors.Is(err, replicas.ErrDestinationExists) {
 		return withHint(err, "choose another name, or `cairn server destination remove %s` first", name)
 	}
 	if err != nil {
@@ -347,7 +349,7 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 	return nil
 }
 
-func clientsText(d state.Destination) string {
+func clientsText(d replicas.Destination) string {
 	if len(d.Clients) == 0 {
 		return "every client"
 	}
@@ -395,7 +397,7 @@ func runServerDestinationList(ctx context.Context, g *GlobalOptions, d *datadir.
 
 func runServerDestinationShow(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {
 	x, err := d.State.Destination(ctx, name)
-	if errors.Is(err, state.ErrNoDestination) {
+	if errors.Is(err, replicas.ErrNoDestination) {
 		return withHint(err, "see `cairn server destination list`")
 	}
 	if err != nil {
@@ -477,7 +479,7 @@ func printRetentionRuns(g *GlobalOptions, rows []replication.Row, now time.Time)
 
 func runServerDestinationRemove(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {
 	x, err := d.State.Destination(ctx, name)
-	if errors.Is(err, state.ErrNoDestination) {
+	if errors.Is(err, replicas.ErrNoDestination) {
 		return withHint(err, "see `cairn server destination list`")
 	}
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 func newServerNotifyCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -68,7 +68,7 @@ a running server.`,
 }
 
 func notifierError(err error) error {
-	if errors.Is(err, state.ErrNoNotifier) {
+	if errors.Is(err, reports.ErrNoNotifier) {
 		return withHint(err, "see `cairn server notify list`")
 	}
 	return err
@@ -183,8 +183,8 @@ func runServerNotifyAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 		return err
 	}
 	defer d.Close()
-	err = d.State.AddNotifier(ctx, state.Notifier{Name: name, Kind: cfg.Kind(), Config: raw, Repeat: no.Repeat, Created: time.Now()})
-	if errors.Is(err, state.ErrNotifierExists) {
+	err = d.State.AddNotifier(ctx, reports.Notifier{Name: name, Kind: cfg.Kind(), Config: raw, Repeat: no.Repeat, Created: time.Now()})
+	if errors.Is(err, reports.ErrNotifierExists) {
 		return withHint(err, "choose another name, or `cairn server notify remove %s` first", name)
 	}
 	if err != nil {
@@ -230,7 +230,7 @@ func runServerNotifyTest(ctx context.Context, g *GlobalOptions, d *datadir.Data,
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := monitor.Test(ctx, d.State, name, host, time.Now()); err != nil {
-		if errors.Is(err, state.ErrNoNotifier) {
+		if errors.Is(err, reports.ErrNoNotifier) {
 			return notifierError(err)
 		}
 		return withHint(err, "fix the notifier, or replace it: `cairn server notify remove %s`, then `notify add`", name)

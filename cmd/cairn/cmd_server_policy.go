@@ -14,11 +14,12 @@ import (
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
 )
 
 // ServerPolicyOptions are `server client policy`'s flags.
 type ServerPolicyOptions struct {
-	Policy  state.Policy
+	Policy  policy.Policy
 	Within  string
 	MaxSize string
 	Show    bool
@@ -27,7 +28,7 @@ type ServerPolicyOptions struct {
 
 func newServerClientPolicyCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
 	var po ServerPolicyOptions
-	po.Policy = state.DefaultPolicy()
+	po.Policy = policy.DefaultPolicy()
 	c := &cobra.Command{
 		Use:   "policy NAME",
 		Short: "Set, show or clear the retention policy the server applies to a client",
@@ -61,11 +62,11 @@ changes. Restic repositories are left alone.`,
 	f.IntVar(&p.Keep.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years")
 	f.StringVar(&po.Within, "keep-within", "", "keep snapshots within DURATION of the newest (e.g. 1y2m3d4h)")
 	f.StringArrayVar(&p.Keep.Tags, "keep-tag", nil, "keep snapshots with these tags (comma-separated: all of them); repeatable")
-	f.StringVar(&p.GroupBy, "group-by", state.DefaultGroupBy, "group snapshots by any of host, paths, tags")
+	f.StringVar(&p.GroupBy, "group-by", policy.DefaultGroupBy, "group snapshots by any of host, paths, tags")
 	f.IntVar(&p.Importance, "importance", 0, "keep the N most important snapshots per group")
 	f.StringVar(&po.MaxSize, "max-size", "", "space-driven: keep each repository within SIZE (e.g. 500GiB)")
 	f.DurationVar(&p.Grace, "grace", prune.DefaultGrace, "delete unused packs only after this long (see cairn prune --grace)")
-	f.DurationVar(&p.Every, "every", state.DefaultEvery, "how often to apply the policy")
+	f.DurationVar(&p.Every, "every", policy.DefaultEvery, "how often to apply the policy")
 	f.BoolVar(&po.Show, "show", false, "show the policy, its budget state and the last jobs")
 	f.BoolVar(&po.Clear, "clear", false, "remove the policy: the server leaves the client's repositories alone")
 	return c

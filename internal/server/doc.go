@@ -72,7 +72,11 @@
 //	metrics   Prometheus metrics, read from the state database
 //	sessions  backup sessions (R12) over the REST API
 //	tenant    credentials, login and upload limits, bytes stored per client
-//	state     the SQLite state database and its migrations
+//	state     the SQLite state database: clients, policies, sessions,
+//	          chains; it carries state/reports (monitoring's records)
+//	          and state/replicas (destinations, replica status and
+//	          ledger, audit coverage); state/schema has the tables and
+//	          their migrations, state/policy a retention policy
 //	coord     per-repository locks and storage leases
 //	datadir   the data directory: state database, identity, client
 //	          records and passwords, where repositories are stored
