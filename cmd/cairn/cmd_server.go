@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/audit"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
+	"github.com/cairnbackup/cairn/internal/server/profile"
 )
 
 // ServerOptions are the flags every `cairn server` command takes.
@@ -332,7 +333,7 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 	}
 	var pprofAddr string
 	if ro.PprofListen != "" {
-		pln, err := server.ProfileListen(ro.PprofListen)
+		pln, err := profile.Listen(ro.PprofListen)
 		if err != nil {
 			ln.Close()
 			if mln != nil {
@@ -345,7 +346,7 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 		}
 		pctx, stop := context.WithCancel(ctx)
 		defer stop()
-		go server.ServeProfiles(pctx, pln)
+		go profile.Serve(pctx, pln)
 		pprofAddr = pln.Addr().String()
 	}
 	fp, _ := d.Identity.Fingerprint()

@@ -82,6 +82,11 @@ var layer = map[string]int{
 	"internal/server/tenant":         10,
 	"internal/server/coord":          6,  // storage's leases (5)
 	"internal/server/identity":       5,  // repository's ServerPublic (4)
+	"internal/server/writerlist":     11, // a writer's snapshot list: verify and tenant (10)
+	"internal/server/replicatenant":  3,  // what a replica tenant stores and deletes: backend, restapi (2)
+	"internal/server/enrol":          6,  // ?identity: identity (5), repohttp (3)
+	"internal/server/counters":       0,  // request counters: no cairn package
+	"internal/server/profile":        0,  // runtime profiles: no cairn package
 	"internal/server/datadir":        10, // state (9), storage and identity (5)
 	"internal/server/sessions":       10,
 	"internal/server":                12, // imports owner (11)
@@ -123,6 +128,13 @@ var mayImport = map[string][]string{
 	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
 	// The server's own keys: crypto, and repository for what clients enrol.
 	"internal/server/identity": {"internal/atomicfile", "internal/crypto", "internal/repository"},
+	// The server's small jobs, each beside the wiring: nothing of the
+	// state database, storage or tenants but what each names.
+	"internal/server/writerlist":    {"internal/backend", "internal/restapi", "internal/server/repohttp", "internal/server/tenant", "internal/server/verify"},
+	"internal/server/replicatenant": {"internal/backend", "internal/restapi"},
+	"internal/server/enrol":         {"internal/restapi", "internal/server/identity", "internal/server/repohttp"},
+	"internal/server/counters":      {},
+	"internal/server/profile":       {},
 	// The data directory: state database, identity, client records, storage.
 	"internal/server/datadir": {"internal/backend/location", "internal/restapi", "internal/server/identity",
 		"internal/server/state", "internal/server/storage"},
@@ -180,12 +192,17 @@ var importedOnlyBy = map[string][]string{
 	"internal/server/state/policy":   {"internal/server/state", "internal/server/state/replicas", "internal/server/maintain", "cmd/cairn"},
 	"internal/server/maintain":       {"internal/server", "internal/server/owner", "internal/server/replication"}, // replication applies a destination's retention with maintain.Apply
 	"internal/server/storage":        {"internal/server", "internal/server/datadir", "internal/server/coord"},
-	"internal/server/repohttp":       {"internal/server", "internal/server/owner", "internal/server/agentreport", "internal/server/verify", "internal/server/sessions"},
-	"internal/server/verify":         {"internal/server"},
+	"internal/server/repohttp":       {"internal/server", "internal/server/owner", "internal/server/agentreport", "internal/server/verify", "internal/server/sessions", "internal/server/writerlist", "internal/server/enrol"},
+	"internal/server/verify":         {"internal/server", "internal/server/writerlist"},
+	"internal/server/writerlist":     {"internal/server"},
+	"internal/server/replicatenant":  {"internal/server"},
+	"internal/server/enrol":          {"internal/server"},
+	"internal/server/counters":       {"internal/server"},
+	"internal/server/profile":        {"cmd/cairn"},
 	"internal/server/metrics":        {"internal/server"},
-	"internal/server/tenant":         {"internal/server"},
+	"internal/server/tenant":         {"internal/server", "internal/server/writerlist"},
 	"internal/server/coord":          {"internal/server"},
-	"internal/server/identity":       {"internal/server/datadir"},
+	"internal/server/identity":       {"internal/server/datadir", "internal/server/enrol"},
 	"internal/server/datadir":        {"internal/server", "cmd/cairn"}, // cmd/cairn opens the data directory for its server subcommands
 	"internal/server/sessions":       {"internal/server"},
 	"internal/server/monitor":        {"cmd/cairn", "internal/server/web"},
