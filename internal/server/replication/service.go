@@ -11,7 +11,7 @@
 // missed by a crash, a file lost on the replica, or a destination added
 // later are healed. A deletion on the primary is never mirrored.
 //
-// A cairn repository is copied by snapshot closure (closure.go): the
+// A cairn repository is copied by snapshot closure (package closure): the
 // replica gets the primary's snapshots that its own retention has not
 // forgotten and what they need. A destination with a retention policy
 // (replicas.Destination.Retention) applies it to each cairn replica after a
@@ -46,6 +46,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/replicate"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
+	"github.com/cairnbackup/cairn/internal/server/replication/closure"
 	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
@@ -80,7 +81,7 @@ type Service struct {
 	mu      sync.Mutex
 	workers map[string]*worker // by destination name
 
-	manifests *manifestCache // the closure's, shared by the workers
+	manifests *closure.Cache // the closure's, shared by the workers
 }
 
 // Maximum backoff between failed passes over one replica.
@@ -97,7 +98,7 @@ func New(cfg Config) *Service {
 	if cfg.Reload <= 0 {
 		cfg.Reload = 5 * time.Second
 	}
-	return &Service{cfg: cfg, workers: map[string]*worker{}, manifests: newManifestCache(maxCachedRefs)}
+	return &Service{cfg: cfg, workers: map[string]*worker{}, manifests: closure.NewCache(closure.MaxCachedRefs)}
 }
 
 // Notify tells the service that the primary stored snapshot file snapshot
@@ -415,7 +416,7 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("open the replica: %w", err)
 	}
-	// A cairn repository is copied by snapshot closure (closure.go), and
+	// A cairn repository is copied by snapshot closure (package closure), and
 	// a destination with its own retention applies it to the replica
 	// after the copy; a restic repository is copied whole, without
 	// retention.
@@ -435,7 +436,7 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 	if prim != nil {
 		rep, err := w.openReplica(ctx, repo, dst)
 		if err == nil {
-			want, err = closure(ctx, log, prim, src, rep, dst, w.s.manifests.refs(repo, prim.ManifestRefs))
+			want, err = closure.Want(ctx, log, prim, src, rep, dst, w.s.manifests.Refs(repo, prim.ManifestRefs))
 		}
 		if err != nil {
 			return fail(fmt.Errorf("what the replica keeps: %w", err))
@@ -638,7 +639,7 @@ type ledger struct {
 
 // Copied reports true only for a file the ledger marks dropped; nothing
 // marks one (the column is unused): what a destination's retention
-// removed stays removed by the closure (closure.go), which follows the
+// removed stays removed by the closure (package closure), which follows the
 // replica's tombstones and lets a pruned pack come back when a kept
 // snapshot needs it. Any other file the replica lacks is copied (again),
 // which is how reconciliation heals a replica.
