@@ -241,33 +241,30 @@ func runServerDestinationSet(ctx context.Context, g *GlobalOptions, opts *Server
 	case p == nil && !so.Retention.keepAll:
 		return usageError{errors.New("nothing to change: give --keep-* rules, --policy-file or --keep-all")}
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if x, err := d.State.Destination(ctx, name); err == nil {
-		x.Retention = p
-		if err := replication.CheckRetention(x); err != nil {
-			return usageError{err}
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		if x, err := d.State.Destination(ctx, name); err == nil {
+			x.Retention = p
+			if err := replication.CheckRetention(x); err != nil {
+				return usageError{err}
+			}
 		}
-	}
-	err = d.State.SetDestinationRetention(ctx, name, p)
-	if errors.Is(err, replicas.ErrNoDestination) {
-		return withHint(err, "see `cairn server destination list`")
-	}
-	if err != nil {
-		return err
-	}
-	x, err := d.State.Destination(ctx, name)
-	if err != nil {
-		return err
-	}
-	if g.JSON {
-		return writeJSON(g.stdout, destinationMessage(x, "destination_set"))
-	}
-	g.printf("destination %s: replicas %s\n", name, retentionText(x.Retention))
-	return nil
+		err = d.State.SetDestinationRetention(ctx, name, p)
+		if errors.Is(err, replicas.ErrNoDestination) {
+			return withHint(err, "see `cairn server destination list`")
+		}
+		if err != nil {
+			return err
+		}
+		x, err := d.State.Destination(ctx, name)
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			return writeJSON(g.stdout, destinationMessage(x, "destination_set"))
+		}
+		g.printf("destination %s: replicas %s\n", name, retentionText(x.Retention))
+		return nil
+	})
 }
 
 // parseBandwidth parses "20MiB/s" (or "20MiB"); "" or "0" is unlimited.
@@ -303,50 +300,47 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 	if err != nil {
 		return err
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	for _, c := range ao.Clients {
-		if _, err := d.State.Client(ctx, c); err != nil {
-			if errors.Is(err, state.ErrNoClient) {
-				return withHint(err, "see `cairn server client list`")
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		for _, c := range ao.Clients {
+			if _, err := d.State.Client(ctx, c); err != nil {
+				if errors.Is(err, state.ErrNoClient) {
+					return withHint(err, "see `cairn server client list`")
+				}
+				return err
 			}
+		}
+		storage, err := d.Storage(ctx)
+		if err != nil {
 			return err
 		}
-	}
-	storage, err := d.Storage(ctx)
-	if err != nil {
-		return err
-	}
-	dest, err := replication.CheckDestination(replicas.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
-		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now(), Retention: ret,
-		ServerFingerprint: ao.ServerFingerprint}, d.Dir, storage)
-	if err != nil {
-		return usageError{err}
-	}
-	if err := replication.Reach(ctx, dest); err != nil {
-		if errors.Is(err, rest.ErrFingerprint) {
-			return withHint(err, "ask the far server's operator for `cairn server fingerprint`; do not continue if they differ")
+		dest, err := replication.CheckDestination(replicas.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
+			Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now(), Retention: ret,
+			ServerFingerprint: ao.ServerFingerprint}, d.Dir, storage)
+		if err != nil {
+			return usageError{err}
 		}
-		return withHint(err, "check --location and --credentials-file")
-	}
-	err = d.State.AddDestination(ctx, dest)
-	if errors.Is(err, replicas.ErrDestinationExists) {
-		return withHint(err, "choose another name, or `cairn server destination remove %s` first", name)
-	}
-	if err != nil {
-		return err
-	}
-	if g.JSON {
-		return writeJSON(g.stdout, destinationMessage(dest, "destination_added"))
-	}
-	g.printf("added destination %s: %s\n", name, displayText(location.Redact(dest.Location)))
-	g.printf("replicates %s, %s, %d files at once\n", clientsText(dest), bandwidthText(dest.Bandwidth), dest.Concurrency)
-	g.printf("replicas %s\n", retentionText(dest.Retention))
-	g.printf("A running server starts within seconds; `cairn server replication status` shows progress.\n")
-	return nil
+		if err := replication.Reach(ctx, dest); err != nil {
+			if errors.Is(err, rest.ErrFingerprint) {
+				return withHint(err, "ask the far server's operator for `cairn server fingerprint`; do not continue if they differ")
+			}
+			return withHint(err, "check --location and --credentials-file")
+		}
+		err = d.State.AddDestination(ctx, dest)
+		if errors.Is(err, replicas.ErrDestinationExists) {
+			return withHint(err, "choose another name, or `cairn server destination remove %s` first", name)
+		}
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			return writeJSON(g.stdout, destinationMessage(dest, "destination_added"))
+		}
+		g.printf("added destination %s: %s\n", name, displayText(location.Redact(dest.Location)))
+		g.printf("replicates %s, %s, %d files at once\n", clientsText(dest), bandwidthText(dest.Bandwidth), dest.Concurrency)
+		g.printf("replicas %s\n", retentionText(dest.Retention))
+		g.printf("A running server starts within seconds; `cairn server replication status` shows progress.\n")
+		return nil
+	})
 }
 
 func clientsText(d replicas.Destination) string {

@@ -98,46 +98,43 @@ func runServerClientPolicy(ctx context.Context, g *GlobalOptions, opts *ServerOp
 			return usageError{err}
 		}
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if _, err := d.State.Client(ctx, name); errors.Is(err, state.ErrNoClient) {
-		return withHint(err, "see `cairn server client list`")
-	} else if err != nil {
-		return err
-	}
-	switch {
-	case po.Show:
-		if g.JSON {
-			m, err := newMaintenanceJSON(ctx, d, name)
-			if err != nil {
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		if _, err := d.State.Client(ctx, name); errors.Is(err, state.ErrNoClient) {
+			return withHint(err, "see `cairn server client list`")
+		} else if err != nil {
+			return err
+		}
+		switch {
+		case po.Show:
+			if g.JSON {
+				m, err := newMaintenanceJSON(ctx, d, name)
+				if err != nil {
+					return err
+				}
+				m.MessageType = "maintenance"
+				return writeJSON(g.stdout, m)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', 0)
+			if err := showMaintenance(ctx, tw, d, name); err != nil {
 				return err
 			}
-			m.MessageType = "maintenance"
-			return writeJSON(g.stdout, m)
+			return tw.Flush()
+		case po.Clear:
+			if err := d.State.ClearPolicy(ctx, name); err != nil {
+				return err
+			}
+			g.printf("policy of client %s cleared: the server leaves its repositories alone\n", name)
+			return nil
 		}
-		tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', 0)
-		if err := showMaintenance(ctx, tw, d, name); err != nil {
-			return err
+		if err := d.State.SetPolicy(ctx, name, p); err != nil {
+			return usageError{err}
 		}
-		return tw.Flush()
-	case po.Clear:
-		if err := d.State.ClearPolicy(ctx, name); err != nil {
-			return err
+		if g.JSON {
+			return writeJSON(g.stdout, policySetJSON{MessageType: "policy_set", Client: name, Policy: p.String()})
 		}
-		g.printf("policy of client %s cleared: the server leaves its repositories alone\n", name)
+		g.printf("policy of client %s: %s\n", name, p)
 		return nil
-	}
-	if err := d.State.SetPolicy(ctx, name, p); err != nil {
-		return usageError{err}
-	}
-	if g.JSON {
-		return writeJSON(g.stdout, policySetJSON{MessageType: "policy_set", Client: name, Policy: p.String()})
-	}
-	g.printf("policy of client %s: %s\n", name, p)
-	return nil
+	})
 }
 
 // showMaintenance writes a client's policy, budget state and last jobs,
