@@ -1,9 +1,8 @@
 package state
 
-// Monitoring: each client's backup-age thresholds, the notifiers alerts go
-// to, and what the running server last knew of them (open alerts, each
-// notifier's health), so that `cairn server status` in another process
-// shows the same.
+// Monitoring's settings of each client: its backup-age thresholds and
+// drill-age limit, columns of the clients table. The notifiers, alerts,
+// drills and agent runs are package reports'.
 
 import (
 	"context"

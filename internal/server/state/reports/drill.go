@@ -1,9 +1,9 @@
 package reports
 
 // Restore drills: the last drill record each repository's owner uploaded
-// (`cairn drill`, an owner-signed trust.DrillRecord), each client's
-// drill-age limit, and a history of what each client stored, for the web
-// page's chart.
+// (`cairn drill`, an owner-signed trust.DrillRecord), and a history of
+// what each client stored, for the web page's chart. Each client's
+// drill-age limit is a column of its own (package state).
 
 import (
 	"context"

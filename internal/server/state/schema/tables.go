@@ -1,7 +1,9 @@
 package schema
 
-// The tables each migration after the baseline adds, with what reads and
-// writes them.
+// The tables and columns each migration after the baseline adds. Package
+// state queries the clients, policies, jobs, sessions, chains, admins and
+// run-now requests; package reports the notifiers, drills, history and
+// agent runs; package replicas the replication tables and the audit's.
 
 import (
 	"context"
