@@ -113,12 +113,16 @@ func TestServerManagementCommands(t *testing.T) {
 	c.fails(1, "no such client", "server", "client", "policy", "bob", "--keep-last", "3")
 
 	usb := filepath.Join(c.dir, "usb")
-	c.ok("server", "destination", "add", "usb", "--location", usb, "--all")
+	if out := c.ok("server", "destination", "add", "usb", "--location", usb, "--all").stdout; !strings.Contains(out, "\nreplicas keep every snapshot\n") {
+		t.Fatalf("destination add:\n%s", out)
+	}
 	c.fails(1, "already exists", "server", "destination", "add", "usb", "--location", usb, "--all")
 	if out := c.ok("server", "destination", "list").stdout; !strings.Contains(out, usb) {
 		t.Fatalf("destination list:\n%s", out)
 	}
-	c.ok("server", "destination", "set", "usb", "--keep-daily", "7")
+	if out := c.ok("server", "destination", "set", "usb", "--keep-daily", "7").stdout; !strings.HasPrefix(out, "destination usb: replicas keep daily 7;") {
+		t.Fatalf("destination set: %s", out)
+	}
 	if out := c.ok("server", "destination", "show", "usb").stdout; !strings.Contains(out, "keep daily 7") {
 		t.Fatalf("destination show after set:\n%s", out)
 	}

@@ -203,6 +203,15 @@ func retentionText(p *policy.Policy) string {
 	return p.String()
 }
 
+// replicasKeep is a destination's retention as a sentence about its
+// replicas ("replicas keep every snapshot", "replicas keep daily 7; …").
+func replicasKeep(p *policy.Policy) string {
+	if p == nil {
+		return "replicas keep every snapshot"
+	}
+	return "replicas " + p.String()
+}
+
 // ServerDestinationSetOptions are `server destination set`'s flags.
 type ServerDestinationSetOptions struct {
 	Retention destinationRetention
@@ -262,7 +271,7 @@ func runServerDestinationSet(ctx context.Context, g *GlobalOptions, opts *Server
 		if g.JSON {
 			return writeJSON(g.stdout, destinationMessage(x, "destination_set"))
 		}
-		g.printf("destination %s: replicas %s\n", name, retentionText(x.Retention))
+		g.printf("destination %s: %s\n", name, replicasKeep(x.Retention))
 		return nil
 	})
 }
@@ -337,7 +346,7 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 		}
 		g.printf("added destination %s: %s\n", name, displayText(location.Redact(dest.Location)))
 		g.printf("replicates %s, %s, %d files at once\n", clientsText(dest), bandwidthText(dest.Bandwidth), dest.Concurrency)
-		g.printf("replicas %s\n", retentionText(dest.Retention))
+		g.printf("%s\n", replicasKeep(dest.Retention))
 		g.printf("A running server starts within seconds; `cairn server replication status` shows progress.\n")
 		return nil
 	})
