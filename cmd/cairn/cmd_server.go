@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/audit"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
+	"github.com/cairnbackup/cairn/internal/server/profile"
 )
 
 // ServerOptions are the flags every `cairn server` command takes.
@@ -60,33 +61,27 @@ func (o *ServerOptions) dataDir() (string, error) {
 	return o.Data, nil
 }
 
-// open opens the data directory.
-func (o *ServerOptions) open(ctx context.Context) (*datadir.Data, error) {
+// withData opens the data directory (recording --storage if given), runs
+// fn with it and closes it: every server subcommand that reads or changes
+// the directory goes through here, so its errors and hints are the same.
+func (o *ServerOptions) withData(ctx context.Context, fn func(d *datadir.Data) error) error {
 	dir, err := o.dataDir()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d, err := datadir.Open(ctx, dir)
 	if errors.Is(err, datadir.ErrNotInitialized) {
-		return nil, withHint(err, "create it with `cairn server init --data %s`", dir)
+		return withHint(err, "create it with `cairn server init --data %s`", dir)
 	}
-	if err == nil && o.Storage != "" {
-		if err = d.SetStorage(ctx, o.Storage); err != nil {
-			d.Close()
-			return nil, err
-		}
-	}
-	return d, err
-}
-
-// withData opens the data directory, runs fn with it and closes it: what
-// every server subcommand that reads or changes the directory does.
-func (o *ServerOptions) withData(ctx context.Context, fn func(d *datadir.Data) error) error {
-	d, err := o.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	if o.Storage != "" {
+		if err := d.SetStorage(ctx, o.Storage); err != nil {
+			return err
+		}
+	}
 	return fn(d)
 }
 
@@ -134,20 +129,17 @@ func newServerFingerprintCommand(g *GlobalOptions, opts *ServerOptions) *cobra.C
 		Short: "Print the server's key fingerprint",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			d, err := opts.open(c.Context())
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			fp, err := d.Identity.Fingerprint()
-			if err != nil {
-				return err
-			}
-			if g.JSON {
-				return writeJSON(g.stdout, fingerprintJSON{MessageType: "fingerprint", Fingerprint: fp})
-			}
-			fmt.Fprintln(g.stdout, fp)
-			return nil
+			return opts.withData(c.Context(), func(d *datadir.Data) error {
+				fp, err := d.Identity.Fingerprint()
+				if err != nil {
+					return err
+				}
+				if g.JSON {
+					return writeJSON(g.stdout, fingerprintJSON{MessageType: "fingerprint", Fingerprint: fp})
+				}
+				fmt.Fprintln(g.stdout, fp)
+				return nil
+			})
 		},
 	}
 }
@@ -284,95 +276,92 @@ func runServerRun(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ro
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	lvl := slog.LevelInfo
-	if g.Debug {
-		lvl = slog.LevelDebug
-	}
-	hopts := &slog.HandlerOptions{Level: lvl}
-	var log *slog.Logger
-	if g.JSON {
-		log = slog.New(slog.NewJSONHandler(g.stderr, hopts))
-	} else {
-		log = slog.New(slog.NewTextHandler(g.stderr, hopts))
-	}
-	repl := newServerReplication(d, log)
-	srv, err := server.New(d, repl.options(server.Options{Logger: log, MaxUpload: int64(maxUpload), SessionTTL: ro.SessionTTL, MaxSessions: ro.MaxSessions,
-		MaxBackups: ro.MaxBackups, MaxUploads: ro.MaxUploads, MaxRepos: ro.MaxRepos, MaxConns: ro.MaxConns, AuthFailures: ro.AuthFailures,
-		HeaderTimeout: ro.HeaderTimeout, IdleTimeout: ro.IdleTimeout, BodyGrace: ro.BodyGrace, BodyIdle: ro.BodyIdle,
-		BodyMinRate: int64(minRate), MaintainWait: ro.MaintainWait, MaxUploadMemory: int64(upMem), MaxMetaUpload: int64(metaMax),
-		Collectors: append(monitorCollectors(d, log, monitor.Clock()), &audit.Collector{State: d.State, Log: log})}))
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", ro.Listen)
-	if err != nil {
-		return withHint(err, "choose another --listen address")
-	}
-	var mln net.Listener
-	if ro.MetricsListen != "" {
-		if mln, err = net.Listen("tcp", ro.MetricsListen); err != nil {
-			ln.Close()
-			return withHint(err, "choose another --metrics-listen address")
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		lvl := slog.LevelInfo
+		if g.Debug {
+			lvl = slog.LevelDebug
 		}
-	}
-	var uln net.Listener
-	if ro.UIListen != "" {
-		if uln, err = net.Listen("tcp", ro.UIListen); err != nil {
-			ln.Close()
-			if mln != nil {
-				mln.Close()
-			}
-			return withHint(err, "choose another --ui-listen address")
+		hopts := &slog.HandlerOptions{Level: lvl}
+		var log *slog.Logger
+		if g.JSON {
+			log = slog.New(slog.NewJSONHandler(g.stderr, hopts))
+		} else {
+			log = slog.New(slog.NewTextHandler(g.stderr, hopts))
 		}
-	}
-	var pprofAddr string
-	if ro.PprofListen != "" {
-		pln, err := server.ProfileListen(ro.PprofListen)
+		repl := newServerReplication(d, log)
+		srv, err := server.New(d, repl.options(server.Options{Logger: log, MaxUpload: int64(maxUpload), SessionTTL: ro.SessionTTL, MaxSessions: ro.MaxSessions,
+			MaxBackups: ro.MaxBackups, MaxUploads: ro.MaxUploads, MaxRepos: ro.MaxRepos, MaxConns: ro.MaxConns, AuthFailures: ro.AuthFailures,
+			HeaderTimeout: ro.HeaderTimeout, IdleTimeout: ro.IdleTimeout, BodyGrace: ro.BodyGrace, BodyIdle: ro.BodyIdle,
+			BodyMinRate: int64(minRate), MaintainWait: ro.MaintainWait, MaxUploadMemory: int64(upMem), MaxMetaUpload: int64(metaMax),
+			Collectors: append(monitorCollectors(d, log, monitor.Clock()), &audit.Collector{State: d.State, Log: log})}))
 		if err != nil {
-			ln.Close()
-			if mln != nil {
-				mln.Close()
-			}
-			if uln != nil {
-				uln.Close()
-			}
-			return usageError{fmt.Errorf("--pprof-listen: %w", err)}
+			return err
 		}
-		pctx, stop := context.WithCancel(ctx)
-		defer stop()
-		go server.ServeProfiles(pctx, pln)
-		pprofAddr = pln.Addr().String()
-	}
-	fp, _ := d.Identity.Fingerprint()
-	scheme := "http"
-	if tlsConf != nil {
-		scheme = "https"
-	}
-	g.printf("cairn server listening on %s://%s\n", scheme, ln.Addr())
-	if mln != nil {
-		g.printf("metrics on http://%s/metrics\n", mln.Addr())
-	}
-	if uln != nil {
-		g.printf("status page on %s://%s/ui/\n", scheme, uln.Addr())
-	}
-	if pprofAddr != "" {
-		g.printf("profiles on http://%s/debug/pprof/\n", pprofAddr)
-	}
-	g.printf("server fingerprint: %s\n", fp)
-	if f, ok := g.stdout.(*os.File); ok {
-		f.Sync()
-	}
-	defer srv.CloseStorage()
-	defer startMonitor(ctx, d, log, monitor.Clock(), ro.CheckEvery)()
-	defer repl.start(ctx, srv)()
-	if uln != nil {
-		defer startWebUI(ctx, d, srv, uln, tlsConf, log)()
-	}
-	defer startAudit(ctx, d, srv, log, monitor.Clock(), auditFrac, ro.AuditEvery, ro.CheckEvery)()
-	return srv.Serve(ctx, ln, mln, tlsConf)
+		ln, err := net.Listen("tcp", ro.Listen)
+		if err != nil {
+			return withHint(err, "choose another --listen address")
+		}
+		var mln net.Listener
+		if ro.MetricsListen != "" {
+			if mln, err = net.Listen("tcp", ro.MetricsListen); err != nil {
+				ln.Close()
+				return withHint(err, "choose another --metrics-listen address")
+			}
+		}
+		var uln net.Listener
+		if ro.UIListen != "" {
+			if uln, err = net.Listen("tcp", ro.UIListen); err != nil {
+				ln.Close()
+				if mln != nil {
+					mln.Close()
+				}
+				return withHint(err, "choose another --ui-listen address")
+			}
+		}
+		var pprofAddr string
+		if ro.PprofListen != "" {
+			pln, err := profile.Listen(ro.PprofListen)
+			if err != nil {
+				ln.Close()
+				if mln != nil {
+					mln.Close()
+				}
+				if uln != nil {
+					uln.Close()
+				}
+				return usageError{fmt.Errorf("--pprof-listen: %w", err)}
+			}
+			pctx, stop := context.WithCancel(ctx)
+			defer stop()
+			go profile.Serve(pctx, pln)
+			pprofAddr = pln.Addr().String()
+		}
+		fp, _ := d.Identity.Fingerprint()
+		scheme := "http"
+		if tlsConf != nil {
+			scheme = "https"
+		}
+		g.printf("cairn server listening on %s://%s\n", scheme, ln.Addr())
+		if mln != nil {
+			g.printf("metrics on http://%s/metrics\n", mln.Addr())
+		}
+		if uln != nil {
+			g.printf("status page on %s://%s/ui/\n", scheme, uln.Addr())
+		}
+		if pprofAddr != "" {
+			g.printf("profiles on http://%s/debug/pprof/\n", pprofAddr)
+		}
+		g.printf("server fingerprint: %s\n", fp)
+		if f, ok := g.stdout.(*os.File); ok {
+			f.Sync()
+		}
+		defer srv.CloseStorage()
+		defer startMonitor(ctx, d, log, monitor.Clock(), ro.CheckEvery)()
+		defer repl.start(ctx, srv)()
+		if uln != nil {
+			defer startWebUI(ctx, d, srv, uln, tlsConf, log)()
+		}
+		defer startAudit(ctx, d, srv, log, monitor.Clock(), auditFrac, ro.AuditEvery, ro.CheckEvery)()
+		return srv.Serve(ctx, ln, mln, tlsConf)
+	})
 }

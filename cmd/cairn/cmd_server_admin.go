@@ -54,22 +54,19 @@ page changes nothing.`,
 		&cobra.Command{
 			Use: "remove NAME", Short: "Remove an admin (their sessions end at their next request)", Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, a []string) error {
-				d, err := opts.open(c.Context())
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				if err := d.State.RemoveAdmin(c.Context(), a[0]); err != nil {
-					if errors.Is(err, state.ErrNoAdmin) {
-						return withHint(err, "see `cairn server admin list`")
+				return opts.withData(c.Context(), func(d *datadir.Data) error {
+					if err := d.State.RemoveAdmin(c.Context(), a[0]); err != nil {
+						if errors.Is(err, state.ErrNoAdmin) {
+							return withHint(err, "see `cairn server admin list`")
+						}
+						return err
 					}
-					return err
-				}
-				if g.JSON {
-					return writeJSON(g.stdout, adminJSON{MessageType: "admin_removed", Name: a[0]})
-				}
-				g.printf("removed admin %s\n", a[0])
-				return nil
+					if g.JSON {
+						return writeJSON(g.stdout, adminJSON{MessageType: "admin_removed", Name: a[0]})
+					}
+					g.printf("removed admin %s\n", a[0])
+					return nil
+				})
 			},
 		})
 	return c
@@ -90,22 +87,19 @@ func runServerAdminAdd(ctx context.Context, g *GlobalOptions, opts *ServerOption
 	if err != nil {
 		return usageError{fmt.Errorf("password in %s: %w", file, err)}
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.State.AddAdmin(ctx, state.Admin{Name: name, Hash: hash, Created: time.Now()}); err != nil {
-		if errors.Is(err, state.ErrAdminExists) {
-			return withHint(err, "remove it first with `cairn server admin remove %s`", name)
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		if err := d.State.AddAdmin(ctx, state.Admin{Name: name, Hash: hash, Created: time.Now()}); err != nil {
+			if errors.Is(err, state.ErrAdminExists) {
+				return withHint(err, "remove it first with `cairn server admin remove %s`", name)
+			}
+			return err
 		}
-		return err
-	}
-	if g.JSON {
-		return writeJSON(g.stdout, adminJSON{MessageType: "admin_added", Name: name})
-	}
-	g.printf("added admin %s: log in at /ui/ on `cairn server run --ui-listen`\n", name)
-	return nil
+		if g.JSON {
+			return writeJSON(g.stdout, adminJSON{MessageType: "admin_added", Name: name})
+		}
+		g.printf("added admin %s: log in at /ui/ on `cairn server run --ui-listen`\n", name)
+		return nil
+	})
 }
 
 func runServerAdminList(ctx context.Context, g *GlobalOptions, d *datadir.Data) error {

@@ -89,43 +89,40 @@ func runServerAudit(ctx context.Context, g *GlobalOptions, opts *ServerOptions, 
 	if ao.Period <= 0 {
 		return usageError{fmt.Errorf("--period %v: give a duration above zero, such as 24h", ao.Period)}
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	sto, err := d.OpenStorage(ctx)
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.DiscardHandler)
-	if g.Verbose > 0 {
-		log = slog.New(slog.NewTextHandler(g.stderr, nil))
-	}
-	a := audit.New(audit.Config{State: d.State, Log: log, Now: monitor.Clock(), SpoolDir: filepath.Join(d.Dir, "audit-spool"),
-		Open:  func(ctx context.Context, repo string) (backend.Backend, error) { return sto.Open(ctx, repo) },
-		Repos: func(ctx context.Context, client string) ([]string, error) { return sto.Repos(ctx, client) }})
-	res, err := a.Run(ctx, audit.Options{Fraction: frac, Period: ao.Period, Replicas: ao.Replicas, Client: only})
-	if errors.Is(err, state.ErrNoClient) {
-		return withHint(err, "see `cairn server client list`")
-	}
-	if err != nil {
-		return err
-	}
-	if g.JSON {
-		if err := writeJSON(g.stdout, serverAuditMessage(res)); err != nil {
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		sto, err := d.OpenStorage(ctx)
+		if err != nil {
 			return err
 		}
-	} else {
-		printAudit(g, res)
-	}
-	if n := res.Unhealed(); n > 0 {
-		return fmt.Errorf("the audit left %d bad or missing files it could not heal; restore them from a copy you trust or run `cairn check --read-data` on the repository", n)
-	}
-	if len(res.Errors) > 0 {
-		return withHint(fmt.Errorf("%d repository copies could not be audited (%s)", len(res.Errors), res.Errors[0]), "see `cairn server replication status`")
-	}
-	return nil
+		log := slog.New(slog.DiscardHandler)
+		if g.Verbose > 0 {
+			log = slog.New(slog.NewTextHandler(g.stderr, nil))
+		}
+		a := audit.New(audit.Config{State: d.State, Log: log, Now: monitor.Clock(), SpoolDir: filepath.Join(d.Dir, "audit-spool"),
+			Open:  func(ctx context.Context, repo string) (backend.Backend, error) { return sto.Open(ctx, repo) },
+			Repos: func(ctx context.Context, client string) ([]string, error) { return sto.Repos(ctx, client) }})
+		res, err := a.Run(ctx, audit.Options{Fraction: frac, Period: ao.Period, Replicas: ao.Replicas, Client: only})
+		if errors.Is(err, state.ErrNoClient) {
+			return withHint(err, "see `cairn server client list`")
+		}
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			if err := writeJSON(g.stdout, serverAuditMessage(res)); err != nil {
+				return err
+			}
+		} else {
+			printAudit(g, res)
+		}
+		if n := res.Unhealed(); n > 0 {
+			return fmt.Errorf("the audit left %d bad or missing files it could not heal; restore them from a copy you trust or run `cairn check --read-data` on the repository", n)
+		}
+		if len(res.Errors) > 0 {
+			return withHint(fmt.Errorf("%d repository copies could not be audited (%s)", len(res.Errors), res.Errors[0]), "see `cairn server replication status`")
+		}
+		return nil
+	})
 }
 
 func printAudit(g *GlobalOptions, res audit.Result) {

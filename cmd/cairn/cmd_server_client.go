@@ -119,38 +119,35 @@ func runServerClientAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	if err != nil {
 		return err
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	c := state.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now(), Replica: ao.Replica}
-	err = d.NewClient(ctx, c, pw)
-	if errors.Is(err, state.ErrClientExists) {
-		return withHint(err, "choose another name, or `cairn server client passwd %s`", name)
-	}
-	if err != nil {
-		return err
-	}
-	if g.JSON {
-		out := clientAddedJSON{MessageType: "client_added", Name: name, Quota: quota, AppendOnly: ao.AppendOnly, Replica: ao.Replica}
-		if generated {
-			out.Password = string(pw)
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		c := state.Client{Name: name, Quota: int64(quota), AppendOnly: ao.AppendOnly, MinInterval: ao.MinInterval, Created: time.Now(), Replica: ao.Replica}
+		err = d.NewClient(ctx, c, pw)
+		if errors.Is(err, state.ErrClientExists) {
+			return withHint(err, "choose another name, or `cairn server client passwd %s`", name)
 		}
-		return writeJSON(g.stdout, out)
-	}
-	g.printf("added client %s\n", name)
-	if generated {
-		g.printf("password: %s\n", pw)
-		g.printf("It is shown only now; store it on the client.\n")
-	}
-	if ao.Replica {
-		g.printf("replica tenant: on the primary server, `cairn server destination add NAME --location rest:https://%s@HOST:PORT/%s --credentials-file FILE --server-fingerprint FP --all` (FP: `cairn server fingerprint` here)\n", name, name)
-		g.printf("replicas: rest:https://%s:PASSWORD@HOST:PORT/%s/CLIENT/REPO, kept until you remove the client\n", name, name)
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			out := clientAddedJSON{MessageType: "client_added", Name: name, Quota: quota, AppendOnly: ao.AppendOnly, Replica: ao.Replica}
+			if generated {
+				out.Password = string(pw)
+			}
+			return writeJSON(g.stdout, out)
+		}
+		g.printf("added client %s\n", name)
+		if generated {
+			g.printf("password: %s\n", pw)
+			g.printf("It is shown only now; store it on the client.\n")
+		}
+		if ao.Replica {
+			g.printf("replica tenant: on the primary server, `cairn server destination add NAME --location rest:https://%s@HOST:PORT/%s --credentials-file FILE --server-fingerprint FP --all` (FP: `cairn server fingerprint` here)\n", name, name)
+			g.printf("replicas: rest:https://%s:PASSWORD@HOST:PORT/%s/CLIENT/REPO, kept until you remove the client\n", name, name)
+			return nil
+		}
+		g.printf("repository URL: rest:https://%s:PASSWORD@HOST:PORT/%s/REPO (http:// on loopback)\n", name, name)
 		return nil
-	}
-	g.printf("repository URL: rest:https://%s:PASSWORD@HOST:PORT/%s/REPO (http:// on loopback)\n", name, name)
-	return nil
+	})
 }
 
 // ServerClientSetOptions are `server client set`'s flags; only those given
@@ -237,60 +234,57 @@ func runServerClientSet(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	if ch == (state.ClientChange{}) && drillAfter == nil {
 		return usageError{errors.New("nothing to change: give --quota, --min-interval, --append-only, --warn-after, --alert-after or --drill-after")}
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	err = d.State.UpdateClient(ctx, name, ch, alert.DefaultWarnAfter, alert.DefaultAlertAfter)
-	switch {
-	case errors.Is(err, state.ErrNoClient):
-		return withHint(err, "see `cairn server client list`, or add it with `cairn server client add %s`", name)
-	case errors.Is(err, state.ErrBadThresholds):
-		return usageError{err}
-	case err != nil:
-		return err
-	}
-	if drillAfter != nil {
-		if err := d.State.SetDrillAfter(ctx, name, *drillAfter); err != nil {
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		err := d.State.UpdateClient(ctx, name, ch, alert.DefaultWarnAfter, alert.DefaultAlertAfter)
+		switch {
+		case errors.Is(err, state.ErrNoClient):
+			return withHint(err, "see `cairn server client list`, or add it with `cairn server client add %s`", name)
+		case errors.Is(err, state.ErrBadThresholds):
+			return usageError{err}
+		case err != nil:
 			return err
 		}
-	}
-	c, err := d.State.Client(ctx, name)
-	if err != nil {
-		return err
-	}
-	das, err := d.State.DrillAfter(ctx)
-	if err != nil {
-		return err
-	}
-	drill := das[name]
-	if drill <= 0 {
-		drill = monitor.DefaultDrillAfter
-	}
-	th, err := d.State.Thresholds(ctx)
-	if err != nil {
-		return err
-	}
-	warn, alrt := th[name].WarnAfter, th[name].AlertAfter
-	if warn <= 0 {
-		warn = alert.DefaultWarnAfter
-	}
-	if alrt <= 0 {
-		alrt = alert.DefaultAlertAfter
-	}
-	if g.JSON {
-		return writeJSON(g.stdout, clientUpdatedJSON{MessageType: "client_updated", Name: name, Quota: c.Quota,
-			AppendOnly: c.AppendOnly, MinInterval: c.MinInterval.String(),
-			WarnAfter: warn.String(), AlertAfter: alrt.String(), DrillAfter: drill.String()})
-	}
-	interval := "none"
-	if c.MinInterval > 0 {
-		interval = c.MinInterval.String()
-	}
-	g.printf("client %s updated: quota %s, append-only %v, min interval %s, warn after %v, alert after %v, drill after %s\n",
-		name, quotaText(c.Quota), c.AppendOnly, interval, warn, alrt, days(drill))
-	return nil
+		if drillAfter != nil {
+			if err := d.State.SetDrillAfter(ctx, name, *drillAfter); err != nil {
+				return err
+			}
+		}
+		c, err := d.State.Client(ctx, name)
+		if err != nil {
+			return err
+		}
+		das, err := d.State.DrillAfter(ctx)
+		if err != nil {
+			return err
+		}
+		drill := das[name]
+		if drill <= 0 {
+			drill = monitor.DefaultDrillAfter
+		}
+		th, err := d.State.Thresholds(ctx)
+		if err != nil {
+			return err
+		}
+		warn, alrt := th[name].WarnAfter, th[name].AlertAfter
+		if warn <= 0 {
+			warn = alert.DefaultWarnAfter
+		}
+		if alrt <= 0 {
+			alrt = alert.DefaultAlertAfter
+		}
+		if g.JSON {
+			return writeJSON(g.stdout, clientUpdatedJSON{MessageType: "client_updated", Name: name, Quota: c.Quota,
+				AppendOnly: c.AppendOnly, MinInterval: c.MinInterval.String(),
+				WarnAfter: warn.String(), AlertAfter: alrt.String(), DrillAfter: drill.String()})
+		}
+		interval := "none"
+		if c.MinInterval > 0 {
+			interval = c.MinInterval.String()
+		}
+		g.printf("client %s updated: quota %s, append-only %v, min interval %s, warn after %v, alert after %v, drill after %s\n",
+			name, quotaText(c.Quota), c.AppendOnly, interval, warn, alrt, days(drill))
+		return nil
+	})
 }
 
 // parseDays reads a duration that may be given in days ("35d") or as Go
@@ -481,20 +475,17 @@ func newServerClientRemoveCommand(g *GlobalOptions, opts *ServerOptions) *cobra.
 		Short: "Remove a client; its data is kept unless --purge",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
-			d, err := opts.open(c.Context())
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			if err := d.Remove(c.Context(), a[0], purge); err != nil {
-				return err
-			}
-			if purge {
-				g.printf("removed client %s and deleted its repositories\n", a[0])
-			} else {
-				g.printf("removed client %s; its repositories stay in %s\n", a[0], d.ClientDir(a[0]))
-			}
-			return nil
+			return opts.withData(c.Context(), func(d *datadir.Data) error {
+				if err := d.Remove(c.Context(), a[0], purge); err != nil {
+					return err
+				}
+				if purge {
+					g.printf("removed client %s and deleted its repositories\n", a[0])
+				} else {
+					g.printf("removed client %s; its repositories stay in %s\n", a[0], d.ClientDir(a[0]))
+				}
+				return nil
+			})
 		},
 	}
 	c.Flags().BoolVar(&purge, "purge", false, "also delete the client's repositories")
@@ -516,19 +507,16 @@ func newServerClientPasswdCommand(g *GlobalOptions, opts *ServerOptions) *cobra.
 			if err != nil {
 				return err
 			}
-			d, err := opts.open(c.Context())
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			if err := d.State.SetHash(c.Context(), a[0], hash); err != nil {
-				return err
-			}
-			g.printf("password of client %s changed\n", a[0])
-			if generated {
-				g.printf("password: %s\n", pw)
-			}
-			return nil
+			return opts.withData(c.Context(), func(d *datadir.Data) error {
+				if err := d.State.SetHash(c.Context(), a[0], hash); err != nil {
+					return err
+				}
+				g.printf("password of client %s changed\n", a[0])
+				if generated {
+					g.printf("password: %s\n", pw)
+				}
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&file, "password-file", "", "read the new password from this file")

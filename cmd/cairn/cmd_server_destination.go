@@ -24,6 +24,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/replication"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 func newServerDestinationCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -124,7 +126,7 @@ connection; only its path is recorded.`,
 // destinationRetention are the flags that give a destination its own
 // retention policy.
 type destinationRetention struct {
-	p          state.Policy
+	p          policy.Policy
 	within     string
 	policyFile string
 	keepAll    bool // destination set only
@@ -132,7 +134,7 @@ type destinationRetention struct {
 }
 
 func (r *destinationRetention) flags(c *cobra.Command) {
-	r.p, r.cmd = state.DefaultPolicy(), c
+	r.p, r.cmd = policy.DefaultPolicy(), c
 	f := c.Flags()
 	f.IntVar(&r.p.Keep.Last, "keep-last", 0, "replicas keep the last N snapshots")
 	f.IntVar(&r.p.Keep.Hourly, "keep-hourly", 0, "replicas keep the newest snapshot of each of the last N hours")
@@ -142,15 +144,15 @@ func (r *destinationRetention) flags(c *cobra.Command) {
 	f.IntVar(&r.p.Keep.Yearly, "keep-yearly", 0, "replicas keep the newest snapshot of each of the last N years")
 	f.StringVar(&r.within, "keep-within", "", "replicas keep snapshots within DURATION of the newest (e.g. 7d)")
 	f.StringArrayVar(&r.p.Keep.Tags, "keep-tag", nil, "replicas keep snapshots with these tags (comma-separated: all of them); repeatable")
-	f.StringVar(&r.p.GroupBy, "group-by", state.DefaultGroupBy, "group snapshots by any of host, paths, tags (with a --keep-* rule)")
+	f.StringVar(&r.p.GroupBy, "group-by", policy.DefaultGroupBy, "group snapshots by any of host, paths, tags (with a --keep-* rule)")
 	f.StringVar(&r.policyFile, "policy-file", "", "read the replicas' retention rules from this file (as cairn forget --policy-file)")
 	f.DurationVar(&r.p.Grace, "grace", prune.DefaultGrace, "delete packs the replicas no longer need only after this long")
-	f.DurationVar(&r.p.Every, "retention-every", state.DefaultEvery, "how often the replicas' retention runs")
+	f.DurationVar(&r.p.Every, "retention-every", policy.DefaultEvery, "how often the replicas' retention runs")
 }
 
 // policy returns the policy the flags give, nil if they give no rule
 // (the replicas keep every snapshot).
-func (r *destinationRetention) policy() (*state.Policy, error) {
+func (r *destinationRetention) policy() (*policy.Policy, error) {
 	f := r.cmd.Flags()
 	rules := false
 	for _, n := range []string{"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly", "keep-within", "keep-tag", "policy-file"} {
@@ -194,11 +196,20 @@ func (r *destinationRetention) policy() (*state.Policy, error) {
 }
 
 // retentionText is a destination's retention for people.
-func retentionText(p *state.Policy) string {
+func retentionText(p *policy.Policy) string {
 	if p == nil {
 		return "keeps every snapshot"
 	}
 	return p.String()
+}
+
+// replicasKeep is a destination's retention as a sentence about its
+// replicas ("replicas keep every snapshot", "replicas keep daily 7; …").
+func replicasKeep(p *policy.Policy) string {
+	if p == nil {
+		return "replicas keep every snapshot"
+	}
+	return "replicas " + p.String()
 }
 
 // ServerDestinationSetOptions are `server destination set`'s flags.
@@ -239,33 +250,30 @@ func runServerDestinationSet(ctx context.Context, g *GlobalOptions, opts *Server
 	case p == nil && !so.Retention.keepAll:
 		return usageError{errors.New("nothing to change: give --keep-* rules, --policy-file or --keep-all")}
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if x, err := d.State.Destination(ctx, name); err == nil {
-		x.Retention = p
-		if err := replication.CheckRetention(x); err != nil {
-			return usageError{err}
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		if x, err := d.State.Destination(ctx, name); err == nil {
+			x.Retention = p
+			if err := replication.CheckRetention(x); err != nil {
+				return usageError{err}
+			}
 		}
-	}
-	err = d.State.SetDestinationRetention(ctx, name, p)
-	if errors.Is(err, state.ErrNoDestination) {
-		return withHint(err, "see `cairn server destination list`")
-	}
-	if err != nil {
-		return err
-	}
-	x, err := d.State.Destination(ctx, name)
-	if err != nil {
-		return err
-	}
-	if g.JSON {
-		return writeJSON(g.stdout, destinationMessage(x, "destination_set"))
-	}
-	g.printf("destination %s: replicas %s\n", name, retentionText(x.Retention))
-	return nil
+		err = d.State.SetDestinationRetention(ctx, name, p)
+		if errors.Is(err, replicas.ErrNoDestination) {
+			return withHint(err, "see `cairn server destination list`")
+		}
+		if err != nil {
+			return err
+		}
+		x, err := d.State.Destination(ctx, name)
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			return writeJSON(g.stdout, destinationMessage(x, "destination_set"))
+		}
+		g.printf("destination %s: %s\n", name, replicasKeep(x.Retention))
+		return nil
+	})
 }
 
 // parseBandwidth parses "20MiB/s" (or "20MiB"); "" or "0" is unlimited.
@@ -301,53 +309,50 @@ func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *Server
 	if err != nil {
 		return err
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	for _, c := range ao.Clients {
-		if _, err := d.State.Client(ctx, c); err != nil {
-			if errors.Is(err, state.ErrNoClient) {
-				return withHint(err, "see `cairn server client list`")
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		for _, c := range ao.Clients {
+			if _, err := d.State.Client(ctx, c); err != nil {
+				if errors.Is(err, state.ErrNoClient) {
+					return withHint(err, "see `cairn server client list`")
+				}
+				return err
 			}
+		}
+		storage, err := d.Storage(ctx)
+		if err != nil {
 			return err
 		}
-	}
-	storage, err := d.Storage(ctx)
-	if err != nil {
-		return err
-	}
-	dest, err := replication.CheckDestination(state.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
-		Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now(), Retention: ret,
-		ServerFingerprint: ao.ServerFingerprint}, d.Dir, storage)
-	if err != nil {
-		return usageError{err}
-	}
-	if err := replication.Reach(ctx, dest); err != nil {
-		if errors.Is(err, rest.ErrFingerprint) {
-			return withHint(err, "ask the far server's operator for `cairn server fingerprint`; do not continue if they differ")
+		dest, err := replication.CheckDestination(replicas.Destination{Name: name, Location: ao.Location, CredentialsFile: ao.CredentialsFile,
+			Clients: ao.Clients, Bandwidth: bw, Concurrency: ao.Concurrency, ReconcileEvery: ao.ReconcileEvery, Created: time.Now(), Retention: ret,
+			ServerFingerprint: ao.ServerFingerprint}, d.Dir, storage)
+		if err != nil {
+			return usageError{err}
 		}
-		return withHint(err, "check --location and --credentials-file")
-	}
-	err = d.State.AddDestination(ctx, dest)
-	if errors.Is(err, state.ErrDestinationExists) {
-		return withHint(err, "choose another name, or `cairn server destination remove %s` first", name)
-	}
-	if err != nil {
-		return err
-	}
-	if g.JSON {
-		return writeJSON(g.stdout, destinationMessage(dest, "destination_added"))
-	}
-	g.printf("added destination %s: %s\n", name, displayText(location.Redact(dest.Location)))
-	g.printf("replicates %s, %s, %d files at once\n", clientsText(dest), bandwidthText(dest.Bandwidth), dest.Concurrency)
-	g.printf("replicas %s\n", retentionText(dest.Retention))
-	g.printf("A running server starts within seconds; `cairn server replication status` shows progress.\n")
-	return nil
+		if err := replication.Reach(ctx, dest); err != nil {
+			if errors.Is(err, rest.ErrFingerprint) {
+				return withHint(err, "ask the far server's operator for `cairn server fingerprint`; do not continue if they differ")
+			}
+			return withHint(err, "check --location and --credentials-file")
+		}
+		err = d.State.AddDestination(ctx, dest)
+		if errors.Is(err, replicas.ErrDestinationExists) {
+			return withHint(err, "choose another name, or `cairn server destination remove %s` first", name)
+		}
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			return writeJSON(g.stdout, destinationMessage(dest, "destination_added"))
+		}
+		g.printf("added destination %s: %s\n", name, displayText(location.Redact(dest.Location)))
+		g.printf("replicates %s, %s, %d files at once\n", clientsText(dest), bandwidthText(dest.Bandwidth), dest.Concurrency)
+		g.printf("%s\n", replicasKeep(dest.Retention))
+		g.printf("A running server starts within seconds; `cairn server replication status` shows progress.\n")
+		return nil
+	})
 }
 
-func clientsText(d state.Destination) string {
+func clientsText(d replicas.Destination) string {
 	if len(d.Clients) == 0 {
 		return "every client"
 	}
@@ -395,7 +400,7 @@ func runServerDestinationList(ctx context.Context, g *GlobalOptions, d *datadir.
 
 func runServerDestinationShow(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {
 	x, err := d.State.Destination(ctx, name)
-	if errors.Is(err, state.ErrNoDestination) {
+	if errors.Is(err, replicas.ErrNoDestination) {
 		return withHint(err, "see `cairn server destination list`")
 	}
 	if err != nil {
@@ -477,7 +482,7 @@ func printRetentionRuns(g *GlobalOptions, rows []replication.Row, now time.Time)
 
 func runServerDestinationRemove(ctx context.Context, g *GlobalOptions, d *datadir.Data, name string) error {
 	x, err := d.State.Destination(ctx, name)
-	if errors.Is(err, state.ErrNoDestination) {
+	if errors.Is(err, replicas.ErrNoDestination) {
 		return withHint(err, "see `cairn server destination list`")
 	}
 	if err != nil {

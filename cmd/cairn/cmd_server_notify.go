@@ -19,7 +19,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 func newServerNotifyCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
@@ -51,16 +51,13 @@ a running server.`,
 		&cobra.Command{
 			Use: "remove NAME", Short: "Remove a notifier", Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, a []string) error {
-				d, err := opts.open(c.Context())
-				if err != nil {
-					return err
-				}
-				defer d.Close()
-				if err := d.State.RemoveNotifier(c.Context(), a[0]); err != nil {
-					return notifierError(err)
-				}
-				g.printf("removed notifier %s\n", a[0])
-				return nil
+				return opts.withData(c.Context(), func(d *datadir.Data) error {
+					if err := d.State.RemoveNotifier(c.Context(), a[0]); err != nil {
+						return notifierError(err)
+					}
+					g.printf("removed notifier %s\n", a[0])
+					return nil
+				})
 			},
 		},
 	)
@@ -68,7 +65,7 @@ a running server.`,
 }
 
 func notifierError(err error) error {
-	if errors.Is(err, state.ErrNoNotifier) {
+	if errors.Is(err, reports.ErrNoNotifier) {
 		return withHint(err, "see `cairn server notify list`")
 	}
 	return err
@@ -178,32 +175,29 @@ func runServerNotifyAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptio
 	if err != nil {
 		return err
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	err = d.State.AddNotifier(ctx, state.Notifier{Name: name, Kind: cfg.Kind(), Config: raw, Repeat: no.Repeat, Created: time.Now()})
-	if errors.Is(err, state.ErrNotifierExists) {
-		return withHint(err, "choose another name, or `cairn server notify remove %s` first", name)
-	}
-	if err != nil {
-		return err
-	}
-	if g.JSON {
-		out := notifierAddedJSON{MessageType: "notifier_added", Name: name, Kind: cfg.Kind(), Target: cfg.Target(), Repeat: no.Repeat.String()}
-		if generated != "" {
-			out.Secret = generated
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		err = d.State.AddNotifier(ctx, reports.Notifier{Name: name, Kind: cfg.Kind(), Config: raw, Repeat: no.Repeat, Created: time.Now()})
+		if errors.Is(err, reports.ErrNotifierExists) {
+			return withHint(err, "choose another name, or `cairn server notify remove %s` first", name)
 		}
-		return writeJSON(g.stdout, out)
-	}
-	g.printf("added notifier %s: %s %s, repeating every %v\n", name, cfg.Kind(), cfg.Target(), no.Repeat)
-	if generated != "" {
-		g.printf("webhook secret: %s\n", generated)
-		g.printf("It is shown only now; the receiver checks X-Cairn-Signature with it.\n")
-	}
-	g.printf("Try it: cairn server notify test %s\n", name)
-	return nil
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			out := notifierAddedJSON{MessageType: "notifier_added", Name: name, Kind: cfg.Kind(), Target: cfg.Target(), Repeat: no.Repeat.String()}
+			if generated != "" {
+				out.Secret = generated
+			}
+			return writeJSON(g.stdout, out)
+		}
+		g.printf("added notifier %s: %s %s, repeating every %v\n", name, cfg.Kind(), cfg.Target(), no.Repeat)
+		if generated != "" {
+			g.printf("webhook secret: %s\n", generated)
+			g.printf("It is shown only now; the receiver checks X-Cairn-Signature with it.\n")
+		}
+		g.printf("Try it: cairn server notify test %s\n", name)
+		return nil
+	})
 }
 
 func jsonString(v any) (string, error) {
@@ -230,7 +224,7 @@ func runServerNotifyTest(ctx context.Context, g *GlobalOptions, d *datadir.Data,
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := monitor.Test(ctx, d.State, name, host, time.Now()); err != nil {
-		if errors.Is(err, state.ErrNoNotifier) {
+		if errors.Is(err, reports.ErrNoNotifier) {
 			return notifierError(err)
 		}
 		return withHint(err, "fix the notifier, or replace it: `cairn server notify remove %s`, then `notify add`", name)

@@ -14,11 +14,12 @@ import (
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
 )
 
 // ServerPolicyOptions are `server client policy`'s flags.
 type ServerPolicyOptions struct {
-	Policy  state.Policy
+	Policy  policy.Policy
 	Within  string
 	MaxSize string
 	Show    bool
@@ -27,7 +28,7 @@ type ServerPolicyOptions struct {
 
 func newServerClientPolicyCommand(g *GlobalOptions, opts *ServerOptions) *cobra.Command {
 	var po ServerPolicyOptions
-	po.Policy = state.DefaultPolicy()
+	po.Policy = policy.DefaultPolicy()
 	c := &cobra.Command{
 		Use:   "policy NAME",
 		Short: "Set, show or clear the retention policy the server applies to a client",
@@ -61,11 +62,11 @@ changes. Restic repositories are left alone.`,
 	f.IntVar(&p.Keep.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years")
 	f.StringVar(&po.Within, "keep-within", "", "keep snapshots within DURATION of the newest (e.g. 1y2m3d4h)")
 	f.StringArrayVar(&p.Keep.Tags, "keep-tag", nil, "keep snapshots with these tags (comma-separated: all of them); repeatable")
-	f.StringVar(&p.GroupBy, "group-by", state.DefaultGroupBy, "group snapshots by any of host, paths, tags")
+	f.StringVar(&p.GroupBy, "group-by", policy.DefaultGroupBy, "group snapshots by any of host, paths, tags")
 	f.IntVar(&p.Importance, "importance", 0, "keep the N most important snapshots per group")
 	f.StringVar(&po.MaxSize, "max-size", "", "space-driven: keep each repository within SIZE (e.g. 500GiB)")
 	f.DurationVar(&p.Grace, "grace", prune.DefaultGrace, "delete unused packs only after this long (see cairn prune --grace)")
-	f.DurationVar(&p.Every, "every", state.DefaultEvery, "how often to apply the policy")
+	f.DurationVar(&p.Every, "every", policy.DefaultEvery, "how often to apply the policy")
 	f.BoolVar(&po.Show, "show", false, "show the policy, its budget state and the last jobs")
 	f.BoolVar(&po.Clear, "clear", false, "remove the policy: the server leaves the client's repositories alone")
 	return c
@@ -97,46 +98,43 @@ func runServerClientPolicy(ctx context.Context, g *GlobalOptions, opts *ServerOp
 			return usageError{err}
 		}
 	}
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if _, err := d.State.Client(ctx, name); errors.Is(err, state.ErrNoClient) {
-		return withHint(err, "see `cairn server client list`")
-	} else if err != nil {
-		return err
-	}
-	switch {
-	case po.Show:
-		if g.JSON {
-			m, err := newMaintenanceJSON(ctx, d, name)
-			if err != nil {
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		if _, err := d.State.Client(ctx, name); errors.Is(err, state.ErrNoClient) {
+			return withHint(err, "see `cairn server client list`")
+		} else if err != nil {
+			return err
+		}
+		switch {
+		case po.Show:
+			if g.JSON {
+				m, err := newMaintenanceJSON(ctx, d, name)
+				if err != nil {
+					return err
+				}
+				m.MessageType = "maintenance"
+				return writeJSON(g.stdout, m)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', 0)
+			if err := showMaintenance(ctx, tw, d, name); err != nil {
 				return err
 			}
-			m.MessageType = "maintenance"
-			return writeJSON(g.stdout, m)
+			return tw.Flush()
+		case po.Clear:
+			if err := d.State.ClearPolicy(ctx, name); err != nil {
+				return err
+			}
+			g.printf("policy of client %s cleared: the server leaves its repositories alone\n", name)
+			return nil
 		}
-		tw := tabwriter.NewWriter(g.stdout, 0, 0, 1, ' ', 0)
-		if err := showMaintenance(ctx, tw, d, name); err != nil {
-			return err
+		if err := d.State.SetPolicy(ctx, name, p); err != nil {
+			return usageError{err}
 		}
-		return tw.Flush()
-	case po.Clear:
-		if err := d.State.ClearPolicy(ctx, name); err != nil {
-			return err
+		if g.JSON {
+			return writeJSON(g.stdout, policySetJSON{MessageType: "policy_set", Client: name, Policy: p.String()})
 		}
-		g.printf("policy of client %s cleared: the server leaves its repositories alone\n", name)
+		g.printf("policy of client %s: %s\n", name, p)
 		return nil
-	}
-	if err := d.State.SetPolicy(ctx, name, p); err != nil {
-		return usageError{err}
-	}
-	if g.JSON {
-		return writeJSON(g.stdout, policySetJSON{MessageType: "policy_set", Client: name, Policy: p.String()})
-	}
-	g.printf("policy of client %s: %s\n", name, p)
-	return nil
+	})
 }
 
 // showMaintenance writes a client's policy, budget state and last jobs,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/state"
 )
 
@@ -35,26 +36,23 @@ report arrives. ` + "`cairn agent once`" + ` from a timer never polls.`,
 }
 
 func runServerClientRunNow(ctx context.Context, g *GlobalOptions, opts *ServerOptions, name string) error {
-	d, err := opts.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	err = d.State.RequestRunNow(ctx, name, time.Now())
-	if errors.Is(err, state.ErrNoClient) {
-		return withHint(err, "see `cairn server client list`")
-	}
-	if err != nil {
-		return err
-	}
-	at, err := d.State.RunNow(ctx, name)
-	if err != nil {
-		return err
-	}
-	if g.JSON {
-		return writeJSON(g.stdout, runNowJSON{MessageType: "run_now_requested", Name: name, RequestedAt: at})
-	}
-	g.printf("asked %s's agent to run now (pending since %s); a daemon agent asks every minute by default, and its run report clears the request\n",
-		displayText(name), at.Local().Format("2006-01-02 15:04:05 MST"))
-	return nil
+	return opts.withData(ctx, func(d *datadir.Data) error {
+		err := d.State.RequestRunNow(ctx, name, time.Now())
+		if errors.Is(err, state.ErrNoClient) {
+			return withHint(err, "see `cairn server client list`")
+		}
+		if err != nil {
+			return err
+		}
+		at, err := d.State.RunNow(ctx, name)
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			return writeJSON(g.stdout, runNowJSON{MessageType: "run_now_requested", Name: name, RequestedAt: at})
+		}
+		g.printf("asked %s's agent to run now (pending since %s); a daemon agent asks every minute by default, and its run report clears the request\n",
+			displayText(name), at.Local().Format("2006-01-02 15:04:05 MST"))
+		return nil
+	})
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/audit"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/replication"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 // The --json messages of the operations commands (destinations and
@@ -64,7 +64,7 @@ type destinationRemovedJSON struct {
 	Location    string `json:"location"`
 }
 
-func destinationMessage(d state.Destination, messageType string) destinationJSON {
+func destinationMessage(d replicas.Destination, messageType string) destinationJSON {
 	m := destinationJSON{MessageType: messageType, Name: d.Name, Location: location.Redact(d.Location), CredentialsFile: d.CredentialsFile,
 		Clients: append([]string{}, d.Clients...), All: len(d.Clients) == 0, Bandwidth: d.Bandwidth, Concurrency: d.Concurrency,
 		ReconcileEvery: d.ReconcileEvery.String(), Created: d.Created.Format(time.RFC3339), ServerFingerprint: d.ServerFingerprint}
@@ -75,7 +75,7 @@ func destinationMessage(d state.Destination, messageType string) destinationJSON
 	return m
 }
 
-func destinationShowMessage(d state.Destination, rows []replication.Row) destinationShowJSON {
+func destinationShowMessage(d replicas.Destination, rows []replication.Row) destinationShowJSON {
 	m := destinationMessage(d, "destination")
 	return destinationShowJSON{MessageType: m.MessageType, Name: m.Name, Location: m.Location, CredentialsFile: m.CredentialsFile,
 		Clients: m.Clients, All: m.All, Bandwidth: m.Bandwidth, Concurrency: m.Concurrency, ReconcileEvery: m.ReconcileEvery,

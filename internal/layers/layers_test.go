@@ -30,77 +30,93 @@ const module = "github.com/cairnbackup/cairn/"
 
 // layer of each package; lower numbers sit lower.
 var layer = map[string]int{
-	"internal/blob":                0,
-	"internal/ticker":              0,
-	"internal/alert":               0,
-	"internal/schedule":            0,
-	"internal/units":               0,
-	"internal/atomicfile":          0,
-	"internal/clock":               0, // a sleep a context ends (ratelimit, backend/retry)
-	"internal/ratelimit":           1, // a token bucket for bandwidth limits (client flags, replication)
-	"internal/backend":             1,
-	"internal/backend/mem":         2,
-	"internal/backend/blockcache":  2, // small reads of a pack served from cached blocks (s3, rest)
-	"internal/backend/local":       2,
-	"internal/backend/backendtest": 3,
-	"internal/backend/retry":       2,
-	"internal/replicate":           2,
-	"internal/backend/s3":          3,
-	"internal/backend/location":    4,
-	"internal/minioserver":         1,
-	"internal/restapi":             2,
-	"internal/backend/rest":        3,
-	"internal/crypto":              1,
-	"internal/chunker":             1,
-	"internal/snapshot":            2,
-	"internal/pack":                2,
-	"internal/index":               2,
-	"internal/trust":               2,
-	"internal/fsmeta":              3,
-	"internal/retention":           1, // imports no cairn package; trust (2) names policies in owner requests
-	"internal/repository":          4,
-	"internal/archiver":            5,
-	"internal/walker":              5, // trees: check, repair, copy, mount, ls, find, diff, stats
-	"internal/restorer":            6, // restore, on walker (5)
-	"internal/forget":              5,
-	"internal/prune":               6,
-	"internal/checker":             6,
-	"internal/copier":              6, // archiver and walker (5)
-	"internal/fusefs":              6,
-	"internal/agent":               9, // schedule; cmd/cairn runs it
-	"internal/repair":              7, // uses prune's index rewrite (6)
-	"internal/client":              7, // what cmd/cairn, the agent and the server's maintenance share
-	"internal/server/storage":      5,
-	"internal/server/repohttp":     3,
-	"internal/server/state":        7, // stores policies (forget, prune)
-	"internal/server/maintain":     8,
-	"internal/server/verify":       8,
-	"internal/server/metrics":      8,
-	"internal/server/tenant":       8,
-	"internal/server/coord":        6, // storage's leases (5)
-	"internal/server/identity":     5, // repository's ServerPublic (4)
-	"internal/server/datadir":      8, // state (7), storage and identity (5)
-	"internal/server/sessions":     8,
-	"internal/server":              10, // imports owner (9)
-	"internal/server/owner":        9,  // owner requests: maintain (8) carries them out
-	"internal/server/agentreport":  9,  // agent run reports into the state database
-	"internal/server/monitor":      8,  // backup levels and alerts from the state database
-	"internal/server/web":          9,  // the status page: monitor and state; cmd/cairn mounts it
-	"internal/server/replication":  9,  // copies repositories to destinations; cmd/cairn starts it beside the server
-	"internal/server/audit":        10, // re-hashes and heals the primary and replication's replicas (9); cmd/cairn starts it
-	"internal/server/servertest":   1,  // test helper importing no cairn package, so the server's own tests can use it
-	"internal/testutil/smtptest":   0,  // test helper: an SMTP receiver for alert's and the e2e monitor tests
-	"cmd/cairn":                    11,
+	"internal/blob":                       0,
+	"internal/ticker":                     0,
+	"internal/alert":                      0,
+	"internal/schedule":                   0,
+	"internal/units":                      0,
+	"internal/atomicfile":                 0,
+	"internal/clock":                      0, // a sleep a context ends (ratelimit, backend/retry)
+	"internal/ratelimit":                  1, // a token bucket for bandwidth limits (client flags, replication)
+	"internal/backend":                    1,
+	"internal/backend/mem":                2,
+	"internal/backend/blockcache":         2, // small reads of a pack served from cached blocks (s3, rest)
+	"internal/backend/local":              2,
+	"internal/backend/backendtest":        3,
+	"internal/backend/retry":              2,
+	"internal/replicate":                  2,
+	"internal/backend/s3":                 3,
+	"internal/backend/location":           4,
+	"internal/minioserver":                1,
+	"internal/restapi":                    2,
+	"internal/backend/rest":               3,
+	"internal/crypto":                     1,
+	"internal/chunker":                    1,
+	"internal/snapshot":                   2,
+	"internal/pack":                       2,
+	"internal/index":                      2,
+	"internal/trust":                      2,
+	"internal/fsmeta":                     3,
+	"internal/retention":                  1, // imports no cairn package; trust (2) names policies in owner requests
+	"internal/repository":                 4,
+	"internal/archiver":                   5,
+	"internal/walker":                     5, // trees: check, repair, copy, mount, ls, find, diff, stats
+	"internal/restorer":                   6, // restore, on walker (5)
+	"internal/forget":                     5,
+	"internal/prune":                      6,
+	"internal/checker":                    6,
+	"internal/copier":                     6, // archiver and walker (5)
+	"internal/fusefs":                     6,
+	"internal/agent":                      11, // schedule; cmd/cairn runs it
+	"internal/repair":                     7,  // uses prune's index rewrite (6)
+	"internal/client":                     7,  // what cmd/cairn, the agent and the server's maintenance share
+	"internal/server/storage":             5,
+	"internal/server/repohttp":            3,
+	"internal/server/state":               9, // clients, policies (7), sessions, chains; carries reports and replicas
+	"internal/server/state/schema":        1, // the state database's tables and migrations: no cairn package
+	"internal/server/state/reports":       2, // monitoring's records, on schema (1)
+	"internal/server/state/policy":        7, // a retention policy: forget (5), prune (6)
+	"internal/server/state/replicas":      8, // records of the repositories' copies: a destination's policy (7)
+	"internal/server/maintain":            10,
+	"internal/server/verify":              10,
+	"internal/server/metrics":             10,
+	"internal/server/tenant":              10,
+	"internal/server/coord":               6,  // storage's leases (5)
+	"internal/server/identity":            5,  // repository's ServerPublic (4)
+	"internal/server/writerlist":          11, // a writer's snapshot list: verify and tenant (10)
+	"internal/server/replicatenant":       3,  // what a replica tenant stores and deletes: backend, restapi (2)
+	"internal/server/enrol":               6,  // ?identity: identity (5), repohttp (3)
+	"internal/server/counters":            0,  // request counters: no cairn package
+	"internal/server/profile":             0,  // runtime profiles: no cairn package
+	"internal/server/datadir":             10, // state (9), storage and identity (5)
+	"internal/server/sessions":            10,
+	"internal/server":                     12, // imports owner (11)
+	"internal/server/owner":               11, // owner requests: maintain (10) carries them out
+	"internal/server/agentreport":         11, // agent run reports into the state database
+	"internal/server/monitor":             10, // backup levels and alerts from the state database
+	"internal/server/web":                 11, // the status page: monitor and state; cmd/cairn mounts it
+	"internal/server/replication/closure": 7,  // what a replica needs: prune's marking (6), repository (4)
+	"internal/server/replication":         11, // copies repositories to destinations; cmd/cairn starts it beside the server
+	"internal/server/audit":               12, // re-hashes and heals the primary and replication's replicas (11); cmd/cairn starts it
+	"internal/server/servertest":          1,  // test helper importing no cairn package, so the server's own tests can use it
+	"internal/testutil/smtptest":          0,  // test helper: an SMTP receiver for alert's and the e2e monitor tests
+	"cmd/cairn":                           13,
 }
 
 // mayImport: the only cairn packages each listed package may import.
 var mayImport = map[string][]string{
-	// The state database knows its records (a replica ledger's are file
-	// handles), nothing of HTTP, storage or repositories.
-	"internal/server/state": {"internal/backend", "internal/forget", "internal/prune", "internal/retention"},
+	// The state database knows its records, each domain's package (a
+	// replica ledger's are file handles), nothing of HTTP, storage or
+	// repositories.
+	"internal/server/state": {"internal/server/state/policy", "internal/server/state/replicas", "internal/server/state/reports", "internal/server/state/schema"},
+	// The schema owns the tables; the record packages query them.
+	"internal/server/state/schema":   {},
+	"internal/server/state/reports":  {"internal/server/state/schema"},
+	"internal/server/state/replicas": {"internal/backend", "internal/server/state/policy", "internal/server/state/schema"},
+	"internal/server/state/policy":   {"internal/forget", "internal/prune", "internal/retention"},
 	// The scheduler reaches repositories through its Host (the server).
 	"internal/server/maintain": {"internal/backend", "internal/forget", "internal/prune",
-		"internal/repository", "internal/retention", "internal/server/state"},
+		"internal/repository", "internal/retention", "internal/server/state", "internal/server/state/policy"},
 	// Where repositories are kept: backends, nothing of tenants.
 	"internal/server/storage": {"internal/backend", "internal/backend/local", "internal/backend/location", "internal/backend/s3"},
 	// One repository's REST handler: nothing of tenants, state or storage.
@@ -114,6 +130,13 @@ var mayImport = map[string][]string{
 	"internal/server/coord": {"internal/backend/s3", "internal/server/storage"},
 	// The server's own keys: crypto, and repository for what clients enrol.
 	"internal/server/identity": {"internal/atomicfile", "internal/crypto", "internal/repository"},
+	// The server's small jobs, each beside the wiring: nothing of the
+	// state database, storage or tenants but what each names.
+	"internal/server/writerlist":    {"internal/backend", "internal/restapi", "internal/server/repohttp", "internal/server/tenant", "internal/server/verify"},
+	"internal/server/replicatenant": {"internal/backend", "internal/restapi"},
+	"internal/server/enrol":         {"internal/restapi", "internal/server/identity", "internal/server/repohttp"},
+	"internal/server/counters":      {},
+	"internal/server/profile":       {},
 	// The data directory: state database, identity, client records, storage.
 	"internal/server/datadir": {"internal/backend/location", "internal/restapi", "internal/server/identity",
 		"internal/server/state", "internal/server/storage"},
@@ -131,18 +154,21 @@ var mayImport = map[string][]string{
 	"internal/walker": {"internal/blob", "internal/repository", "internal/snapshot"},
 	// Monitoring reads the state database and notifies; nothing of HTTP,
 	// storage or repositories.
-	"internal/server/monitor": {"internal/alert", "internal/server/state"},
+	"internal/server/monitor": {"internal/alert", "internal/server/state", "internal/server/state/replicas", "internal/server/state/reports"},
 	// The audit reads stored files (content-named: no key, no format) and
 	// heals them through backends; the state database keeps its coverage.
-	"internal/server/audit": {"internal/backend", "internal/repository", "internal/server/replication", "internal/server/state"},
+	"internal/server/audit": {"internal/backend", "internal/repository", "internal/server/replication", "internal/server/state", "internal/server/state/replicas"},
+	// The snapshot closure reads repositories; nothing of the state
+	// database, destinations or HTTP.
+	"internal/server/replication/closure": {"internal/backend", "internal/blob", "internal/prune", "internal/repository", "internal/snapshot"},
 	// Agent run reports: a request in, a row in the state database.
-	"internal/server/agentreport": {"internal/restapi", "internal/server/repohttp", "internal/server/state"},
+	"internal/server/agentreport": {"internal/restapi", "internal/server/repohttp", "internal/server/state", "internal/server/state/reports"},
 	// Owner requests reach the server through its Host.
 	"internal/server/owner": {"internal/backend", "internal/crypto", "internal/forget", "internal/prune", "internal/repository",
-		"internal/restapi", "internal/retention", "internal/server/maintain", "internal/server/repohttp", "internal/server/state", "internal/trust"},
+		"internal/restapi", "internal/retention", "internal/server/maintain", "internal/server/repohttp", "internal/server/state", "internal/server/state/reports", "internal/trust"},
 	// The status page reads what monitoring computes; nothing of storage
 	// or repositories.
-	"internal/server/web": {"internal/alert", "internal/server/monitor", "internal/server/state"},
+	"internal/server/web": {"internal/alert", "internal/server/monitor", "internal/server/state", "internal/server/state/reports"},
 	// The client core: opening, selection, walking; never the server.
 	"internal/client": {"internal/atomicfile", "internal/backend", "internal/backend/location", "internal/backend/rest", "internal/blob", "internal/crypto",
 		"internal/ratelimit", "internal/repository", "internal/restapi", "internal/snapshot", "internal/trust", "internal/walker"},
@@ -163,23 +189,33 @@ var importedOnlyBy = map[string][]string{
 	// (it checks that server's pinned fingerprint the way a client does).
 	"internal/client": {"cmd/cairn", "internal/agent", "internal/server/replication"},
 	// The server's parts are the server's.
-	"internal/server":             {"cmd/cairn"},
-	"internal/server/state":       {"internal/server", "internal/server/datadir", "internal/server/owner", "internal/server/agentreport", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/audit", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
-	"internal/server/maintain":    {"internal/server", "internal/server/owner", "internal/server/replication"},                                                                                                                                                                                                                                                                                          // replication applies a destination's retention with maintain.Apply
-	"internal/server/storage":     {"internal/server", "internal/server/datadir", "internal/server/coord"},
-	"internal/server/repohttp":    {"internal/server", "internal/server/owner", "internal/server/agentreport", "internal/server/verify", "internal/server/sessions"},
-	"internal/server/verify":      {"internal/server"},
-	"internal/server/metrics":     {"internal/server"},
-	"internal/server/tenant":      {"internal/server"},
-	"internal/server/coord":       {"internal/server"},
-	"internal/server/identity":    {"internal/server/datadir"},
-	"internal/server/datadir":     {"internal/server", "cmd/cairn"}, // cmd/cairn opens the data directory for its server subcommands
-	"internal/server/sessions":    {"internal/server"},
-	"internal/server/monitor":     {"cmd/cairn", "internal/server/web"},
-	"internal/server/replication": {"cmd/cairn", "internal/server/audit"}, // the audit opens the replicas (OpenReplica)
-	"internal/server/web":         {"cmd/cairn"},
-	"internal/server/owner":       {"internal/server"},
-	"internal/server/agentreport": {"internal/server"},
+	"internal/server":                     {"cmd/cairn"},
+	"internal/server/state":               {"internal/server", "internal/server/datadir", "internal/server/owner", "internal/server/agentreport", "internal/server/maintain", "internal/server/verify", "internal/server/metrics", "internal/server/tenant", "internal/server/sessions", "internal/server/monitor", "internal/server/replication", "internal/server/audit", "internal/server/web", "cmd/cairn"}, // cmd/cairn manages clients and policies in it
+	"internal/server/state/schema":        {"internal/server/state", "internal/server/state/reports", "internal/server/state/replicas"},
+	"internal/server/state/reports":       {"internal/server/state", "internal/server", "internal/server/agentreport", "internal/server/monitor", "internal/server/owner", "internal/server/web", "cmd/cairn"},
+	"internal/server/state/replicas":      {"internal/server/state", "internal/server/replication", "internal/server/audit", "internal/server/monitor", "cmd/cairn"},
+	"internal/server/state/policy":        {"internal/server/state", "internal/server/state/replicas", "internal/server/maintain", "cmd/cairn"},
+	"internal/server/maintain":            {"internal/server", "internal/server/owner", "internal/server/replication"}, // replication applies a destination's retention with maintain.Apply
+	"internal/server/storage":             {"internal/server", "internal/server/datadir", "internal/server/coord"},
+	"internal/server/repohttp":            {"internal/server", "internal/server/owner", "internal/server/agentreport", "internal/server/verify", "internal/server/sessions", "internal/server/writerlist", "internal/server/enrol"},
+	"internal/server/verify":              {"internal/server", "internal/server/writerlist"},
+	"internal/server/writerlist":          {"internal/server"},
+	"internal/server/replicatenant":       {"internal/server"},
+	"internal/server/enrol":               {"internal/server"},
+	"internal/server/counters":            {"internal/server"},
+	"internal/server/profile":             {"cmd/cairn"},
+	"internal/server/metrics":             {"internal/server"},
+	"internal/server/tenant":              {"internal/server", "internal/server/writerlist"},
+	"internal/server/coord":               {"internal/server"},
+	"internal/server/identity":            {"internal/server/datadir", "internal/server/enrol"},
+	"internal/server/datadir":             {"internal/server", "cmd/cairn"}, // cmd/cairn opens the data directory for its server subcommands
+	"internal/server/sessions":            {"internal/server"},
+	"internal/server/monitor":             {"cmd/cairn", "internal/server/web"},
+	"internal/server/replication/closure": {"internal/server/replication"},
+	"internal/server/replication":         {"cmd/cairn", "internal/server/audit"}, // the audit opens the replicas (OpenReplica)
+	"internal/server/web":                 {"cmd/cairn"},
+	"internal/server/owner":               {"internal/server"},
+	"internal/server/agentreport":         {"internal/server"},
 }
 
 // check returns every violation of the tables in graph (package → the

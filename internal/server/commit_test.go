@@ -17,7 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -147,7 +147,7 @@ func TestCommitResurrectsCondemned(t *testing.T) {
 
 	// Maintenance keeps the last snapshot: the first is forgotten and its
 	// pack condemned.
-	if err := ts.data.State.SetPolicy(ctx, "bob", state.Policy{Keep: retention.Policy{Last: 1}, GroupBy: state.DefaultGroupBy, Every: time.Hour, Grace: grace}); err != nil {
+	if err := ts.data.State.SetPolicy(ctx, "bob", policy.Policy{Keep: retention.Policy{Last: 1}, GroupBy: policy.DefaultGroupBy, Every: time.Hour, Grace: grace}); err != nil {
 		t.Fatal(err)
 	}
 	ts.advance(2 * time.Hour)

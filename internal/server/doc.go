@@ -43,12 +43,10 @@
 // effect at once. The server's own identity (an X25519 metadata identity
 // and an Ed25519 signing key) lives next to it; its fingerprint is what
 // cairn clients pin (R21). Clients fetch it with rest.FetchIdentity
-// (internal/backend/rest); the server answers ?identity (enrol.go, with
-// package identity).
+// (internal/backend/rest); the server answers ?identity (package enrol).
 //
 // Metrics (package metrics, Prometheus) and /healthz are served on a
-// separate listener
-// without credentials: per-client bytes stored, quota and its use, the last
+// separate listener without credentials: per-client bytes stored, quota and its use, the last
 // snapshot's arrival time, and requests and errors by kind.
 //
 // A cairn backup holds a backup session (package sessions; the table is
@@ -64,21 +62,30 @@
 // The packages, each importing only those below it (internal/layers
 // states the rules):
 //
-//	server    the wiring: Server, routing auth → tenant → policy → quota,
-//	          the upload's steps (save.go), writer lists
-//	verify    upload validation (R15) through repository.ServerVerifier,
-//	          chain records, receipts
-//	maintain  the maintenance scheduler
-//	metrics   Prometheus metrics, read from the state database
-//	sessions  backup sessions (R12) over the REST API
-//	tenant    credentials, login and upload limits, bytes stored per client
-//	state     the SQLite state database and its migrations
-//	coord     per-repository locks and storage leases
-//	datadir   the data directory: state database, identity, client
-//	          records and passwords, where repositories are stored
-//	identity  the server's own keys, their public half and fingerprint
-//	storage   where repositories are kept: a directory or an S3 prefix each
-//	repohttp  one repository's REST handler: reads, lists, deletes, the
-//	          response and its refusals, body and connection limits,
-//	          upload spooling
+//	server        the wiring: Server, routing auth → tenant → policy → quota,
+//	              the upload's steps (save.go), replica tenants' answers
+//	writerlist    a writer's own snapshot list (R16)
+//	replicatenant what a replica tenant may store and delete
+//	enrol         ?identity: the server's public identity
+//	counters      request counters per client, flushed to state
+//	profile       Go's runtime profiles (`server run --pprof-listen`)
+//	verify        upload validation (R15) through repository.ServerVerifier,
+//	              chain records, receipts
+//	maintain      the maintenance scheduler
+//	metrics       Prometheus metrics, read from the state database
+//	sessions      backup sessions (R12) over the REST API
+//	tenant        credentials, login and upload limits, bytes stored per client
+//	state         the SQLite state database: clients, policies, sessions,
+//	              chains; it carries state/reports (monitoring's records)
+//	              and state/replicas (destinations, replica status and
+//	              ledger, audit coverage); state/schema has the tables and
+//	              their migrations, state/policy a retention policy
+//	coord         per-repository locks and storage leases
+//	datadir       the data directory: state database, identity, client
+//	              records and passwords, where repositories are stored
+//	identity      the server's own keys, their public half and fingerprint
+//	storage       where repositories are kept: a directory or an S3 prefix each
+//	repohttp      one repository's REST handler: reads, lists, deletes, the
+//	              response and its refusals, body and connection limits,
+//	              upload spooling
 package server

@@ -12,6 +12,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/agentreport"
+	"github.com/cairnbackup/cairn/internal/server/enrol"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/state"
@@ -45,7 +46,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	q.Log.Debug("request", "client", q.client.Name, "repo", q.Path.RepoPath(), "status", status,
 		"bytes_out", q.W.Bytes, "took", s.opts.Now().Sub(start))
 	s.metrics.Request(q.client.Name, repohttp.MethodLabel(r.Method), q.Path, q.Code)
-	s.count(q.client.Name, q.Code != "")
+	s.counts.Count(q.client.Name, q.Code != "")
 }
 
 func (s *Server) route(q *request) {
@@ -113,11 +114,11 @@ func (s *Server) serveRepo(q *request) {
 		return
 	}
 	if q.R.Method == http.MethodGet && q.R.URL.RawQuery == restapi.IdentityQuery {
-		s.serveIdentity(q)
+		enrol.Serve(q.Request, s.data.Identity) // package enrol
 		return
 	}
 	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == restapi.WriterListQuery {
-		s.serveWriterList(q)
+		s.writerList.Serve(q.Request, q.client.Name) // package writerlist
 		return
 	}
 	if q.R.Method == http.MethodPost && q.R.URL.RawQuery == restapi.OwnerRequestQuery {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
 )
 
 func (ts *testServer) rawRequest(head string) net.Conn {
@@ -165,7 +165,7 @@ func TestMaintenanceSkipsBusyRepository(t *testing.T) {
 	}
 	defer release()
 	start := time.Now()
-	j, _, ok := ts.srv.maintain.Repo(ctx, "alice", "alice/r", state.Policy{})
+	j, _, ok := ts.srv.maintain.Repo(ctx, "alice", "alice/r", policy.Policy{})
 	if !ok || !strings.Contains(j.Error, "held the repository") || time.Since(start) > 5*time.Second {
 		t.Fatalf("job %+v ok %v after %v", j, ok, time.Since(start))
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
 )
 
 // waitJobs waits until the client has n recorded jobs.
@@ -46,7 +47,7 @@ func TestScheduledMaintenance(t *testing.T) {
 		ts.advance(2 * time.Hour)
 	}
 	st := ts.data.State
-	if err := st.SetPolicy(ctx, "bob", state.Policy{Keep: retention.Policy{Last: 2}, GroupBy: state.DefaultGroupBy, Every: time.Hour}); err != nil {
+	if err := st.SetPolicy(ctx, "bob", policy.Policy{Keep: retention.Policy{Last: 2}, GroupBy: policy.DefaultGroupBy, Every: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	ticks <- ts.nowFn()
@@ -66,7 +67,7 @@ func TestScheduledMaintenance(t *testing.T) {
 	}
 
 	// A budget of one byte cannot be met without deleting floors.
-	if err := st.SetPolicy(ctx, "bob", state.Policy{MaxSize: 1, GroupBy: state.DefaultGroupBy, Every: time.Hour}); err != nil {
+	if err := st.SetPolicy(ctx, "bob", policy.Policy{MaxSize: 1, GroupBy: policy.DefaultGroupBy, Every: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	ts.advance(2 * time.Hour)
@@ -122,7 +123,7 @@ func TestMaintenanceKeepsWritersLast(t *testing.T) {
 		commit(t, repo, "content "+string(rune('a'+i)))
 		ts.advance(2 * time.Hour)
 	}
-	if err := ts.data.State.SetPolicy(ctx, "bob", state.Policy{Keep: retention.Policy{Tags: []string{"never-set"}}, GroupBy: state.DefaultGroupBy, Every: time.Hour}); err != nil {
+	if err := ts.data.State.SetPolicy(ctx, "bob", policy.Policy{Keep: retention.Policy{Tags: []string{"never-set"}}, GroupBy: policy.DefaultGroupBy, Every: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	ticks <- ts.nowFn()

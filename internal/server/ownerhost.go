@@ -7,7 +7,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // ownerHost is the server as owner requests (package owner) see it.
@@ -38,7 +38,7 @@ func (h ownerHost) Owner(ctx context.Context, client, path string, o maintain.Ow
 }
 
 // RecordDrill records a drill in the state database.
-func (h ownerHost) RecordDrill(ctx context.Context, d state.Drill) error {
+func (h ownerHost) RecordDrill(ctx context.Context, d reports.Drill) error {
 	return h.s.data.State.RecordDrill(ctx, d)
 }
 

@@ -47,7 +47,7 @@ type saving struct {
 	u        *repohttp.Upload // the spooled body
 	body     []byte           // a cairn snapshot, for its chain record and receipt
 
-	// replica: the client is a replica tenant (replica.go): its files are
+	// replica: the client is a replica tenant (replica.go, package replicatenant): its files are
 	// stored content-named and never opened; replace: its config exists
 	// and the upload may replace it with one of its stored versions.
 	replica, replace bool

@@ -16,6 +16,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/server/agentreport"
 	"github.com/cairnbackup/cairn/internal/server/coord"
+	"github.com/cairnbackup/cairn/internal/server/counters"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/metrics"
@@ -25,6 +26,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/server/storage"
 	"github.com/cairnbackup/cairn/internal/server/tenant"
 	"github.com/cairnbackup/cairn/internal/server/verify"
+	"github.com/cairnbackup/cairn/internal/server/writerlist"
 )
 
 // Options tune a Server; zero values take defaults.
@@ -121,22 +123,19 @@ type Server struct {
 	// maintain is the maintenance scheduler (maintenance.go).
 	maintain *maintain.Scheduler
 
-	writerLists  tenant.Every        // rate limit of writer snapshot lists (R16)
+	writerList   *writerlist.Handler // writer snapshot lists (R16)
 	agentReports agentreport.Limiter // rate limit of agent run reports
 	owner        *owner.Handler      // owner requests (package owner; ownerhost.go)
 
 	snapMu   sync.Mutex
 	snapLock map[string]*sync.Mutex // per client: serializes snapshot uploads for the interval check
 
-	countMu sync.Mutex
-	counts  map[string]*counter // unflushed request counters per client
+	counts counters.Counters // unflushed request counters per client
 
 	authLimit *tenant.AuthLimiter // failed logins per source
 	uploads   tenant.UploadSlots  // uploads in progress per client
 	spool     *repohttp.Spool     // uploads spooled, and the memory their validation holds
 }
-
-type counter struct{ requests, errors int64 }
 
 // New returns a server over an opened data directory.
 func New(data *datadir.Data, opts Options) (*Server, error) {
@@ -192,14 +191,13 @@ func New(data *datadir.Data, opts Options) (*Server, error) {
 		repos:    storage.NewRepos(func(ctx context.Context) (storage.Storage, error) { return data.OpenStorage(ctx) }),
 		auth:     auth,
 		snapLock: make(map[string]*sync.Mutex),
-		counts:   make(map[string]*counter),
 
 		authLimit: tenant.NewAuthLimiter(opts.AuthFailures, opts.Now),
 		spool: &repohttp.Spool{Dir: spoolDir, Mem: semaphore.NewWeighted(opts.MaxUploadMemory), MemMax: opts.MaxUploadMemory,
 			Rate: repohttp.BodyRate{Grace: opts.BodyGrace, Idle: opts.BodyIdle, MinRate: opts.BodyMinRate}},
 	}
 	s.verify = &verify.Verifier{Secrets: s.secrets, State: data.State, Log: opts.Logger, Now: opts.Now, MaxInMemory: s.maxInMemory}
-	s.writerLists.Every = writerListEvery
+	s.writerList = writerlist.New(s.verify, s.repos.Get, opts.Now)
 	s.sessions = &sessions.Sessions{State: data.State, Now: opts.Now, TTL: opts.SessionTTL, Max: opts.MaxSessions,
 		Exists:     func(ctx context.Context, repo string) error { _, err := s.repos.Get(ctx, repo); return err },
 		MaxBackups: opts.MaxBackups, Hold: opts.QueueHold, Grace: opts.QueueGrace, Log: opts.Logger}
@@ -308,37 +306,9 @@ func setDefault[T int | int64 | time.Duration](v *T, def T) {
 	}
 }
 
-// count notes a request (and whether it failed) for the state database.
-func (s *Server) count(client string, failed bool) {
-	if client == "" {
-		return
-	}
-	s.countMu.Lock()
-	c := s.counts[client]
-	if c == nil {
-		c = &counter{}
-		s.counts[client] = c
-	}
-	c.requests++
-	if failed {
-		c.errors++
-	}
-	s.countMu.Unlock()
-}
-
 // flush writes pending counters and bytes stored to the state database.
 func (s *Server) flush() {
-	s.countMu.Lock()
-	counts := s.counts
-	s.counts = make(map[string]*counter)
-	s.countMu.Unlock()
-	ctx := context.Background()
-	for name, c := range counts {
-		used, _ := s.usage.Get(name)
-		if err := s.data.State.AddCounters(ctx, name, c.requests, c.errors, used); err != nil {
-			s.log.Error("flush counters", "client", name, "err", err)
-		}
-	}
+	s.counts.Flush(context.Background(), s.data.State, s.usage.Get, s.log)
 }
 
 // clientSnapLock returns the per-client snapshot upload lock.

@@ -22,6 +22,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -252,7 +253,7 @@ func TestMaintenanceWaitsForSessions(t *testing.T) {
 			commit(t, repo, "kept")
 			packs := count(t, be, backend.Data)
 			id := ts.openSession("bob", pwBob, "bob/p") // a backup running through maintenance
-			if err := ts.data.State.SetPolicy(ctx, "bob", state.Policy{Keep: retention.Policy{Last: 1}, GroupBy: state.DefaultGroupBy, Every: time.Hour}); err != nil {
+			if err := ts.data.State.SetPolicy(ctx, "bob", policy.Policy{Keep: retention.Policy{Last: 1}, GroupBy: policy.DefaultGroupBy, Every: time.Hour}); err != nil {
 				t.Fatal(err)
 			}
 			ticks <- ts.nowFn()

@@ -24,12 +24,12 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // Store keeps reported runs (state.State).
 type Store interface {
-	RecordAgentRun(ctx context.Context, r state.AgentRun) error
+	RecordAgentRun(ctx context.Context, r reports.AgentRun) error
 	// ClearRunNow drops a run-now request made at or before t: the run
 	// it asked for has reported.
 	ClearRunNow(ctx context.Context, client string, t time.Time) error
@@ -115,7 +115,7 @@ func Serve(q *repohttp.Request, st Store, lim *Limiter, client string, now time.
 		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "agent report: %v", err)
 		return
 	}
-	r := state.AgentRun{Client: client, RunID: rep.RunID, Attempt: rep.Attempt, Start: rep.Start, End: rep.End, Received: now,
+	r := reports.AgentRun{Client: client, RunID: rep.RunID, Attempt: rep.Attempt, Start: rep.Start, End: rep.End, Received: now,
 		Result: rep.Result, BytesAdded: rep.BytesAdded, Duration: time.Duration(rep.DurationMS) * time.Millisecond, Error: rep.Error}
 	if err := st.RecordAgentRun(q.R.Context(), r); err != nil {
 		q.Fail("agent report", err)

@@ -13,15 +13,15 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 type store struct {
-	runs    []state.AgentRun
+	runs    []reports.AgentRun
 	cleared []time.Time // ClearRunNow's times
 }
 
-func (s *store) RecordAgentRun(_ context.Context, r state.AgentRun) error {
+func (s *store) RecordAgentRun(_ context.Context, r reports.AgentRun) error {
 	s.runs = append(s.runs, r)
 	return nil
 }

@@ -54,6 +54,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/server/replication"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 // Defaults of the rolling audit.
@@ -196,7 +197,7 @@ func (a *Auditor) Run(ctx context.Context, opt Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	var dests []state.Destination
+	var dests []replicas.Destination
 	if opt.Replicas {
 		if dests, err = st.Destinations(ctx); err != nil {
 			return res, err
@@ -237,7 +238,7 @@ func (a *Auditor) Run(ctx context.Context, opt Options) (Result, error) {
 		if note == "" && cr.Bad > 0 {
 			note = fmt.Sprintf("%d bad or missing files found and healed", cr.Bad)
 		}
-		if err := st.SetAuditStatus(ctx, state.AuditStatus{Client: c.Name, At: now, Files: cr.Files, Covered: cr.Covered,
+		if err := st.SetAuditStatus(ctx, replicas.AuditStatus{Client: c.Name, At: now, Files: cr.Files, Covered: cr.Covered,
 			Checked: cr.Checked, Bytes: cr.Bytes, Bad: cr.Bad, Healed: cr.Healed, Unhealed: cr.Unhealed, Note: note}); err != nil {
 			return res, err
 		}
@@ -258,7 +259,7 @@ type clientRepo struct {
 // which may never have (created, never committed to; or older than the
 // ledger), sorted. A storage that cannot be listed is an error of the
 // audit's, and the ledger's repositories are still audited.
-func (a *Auditor) clientRepos(ctx context.Context, client string, ledger []state.ReplicaRepo, res *Result) []clientRepo {
+func (a *Auditor) clientRepos(ctx context.Context, client string, ledger []replicas.ReplicaRepo, res *Result) []clientRepo {
 	known := map[string]bool{}
 	for _, r := range ledger {
 		if r.Client == client {
@@ -310,7 +311,7 @@ type repoAudit struct {
 }
 
 // repo audits one repository's copies.
-func (a *Auditor) repo(ctx context.Context, repo, client string, dests []state.Destination, replicated bool, opt Options, cycle time.Duration, now time.Time, cr *ClientResult, res *Result) {
+func (a *Auditor) repo(ctx context.Context, repo, client string, dests []replicas.Destination, replicated bool, opt Options, cycle time.Duration, now time.Time, cr *ClientResult, res *Result) {
 	ra := &repoAudit{a: a, repo: repo, client: client, opt: opt, cycle: cycle, now: now, cr: cr, res: res,
 		log: a.cfg.Log.With("client", client, "repo", repo), replicated: replicated}
 	if !replicated {
@@ -361,7 +362,7 @@ func (ra *repoAudit) report(f Finding) {
 // openCopies opens the primary and every replica covering the client
 // into ra.copies. It returns the function that closes the replicas, and
 // false when the primary cannot be opened.
-func (ra *repoAudit) openCopies(ctx context.Context, dests []state.Destination) (func(), bool) {
+func (ra *repoAudit) openCopies(ctx context.Context, dests []replicas.Destination) (func(), bool) {
 	var closers []func()
 	done := func() {
 		for i := len(closers) - 1; i >= 0; i-- {

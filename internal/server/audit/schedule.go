@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 // Select returns the files of one copy whose turn it is at now, oldest
@@ -19,7 +19,7 @@ import (
 // meanwhile, is re-hashed at most cycle after its last re-hash or its
 // first sighting, and a steady store costs about fraction of its files a
 // period.
-func Select(files []backend.Handle, rec map[backend.Handle]state.AuditedFile, fraction float64, cycle, period time.Duration, now time.Time) []backend.Handle {
+func Select(files []backend.Handle, rec map[backend.Handle]replicas.AuditedFile, fraction float64, cycle, period time.Duration, now time.Time) []backend.Handle {
 	type cand struct {
 		h        backend.Handle
 		deadline time.Time
@@ -63,7 +63,7 @@ func Select(files []backend.Handle, rec map[backend.Handle]state.AuditedFile, fr
 }
 
 // Covered counts the files re-hashed within cycle before now.
-func Covered(files []backend.Handle, rec map[backend.Handle]state.AuditedFile, cycle time.Duration, now time.Time) int {
+func Covered(files []backend.Handle, rec map[backend.Handle]replicas.AuditedFile, cycle time.Duration, now time.Time) int {
 	n := 0
 	for _, h := range files {
 		if a := rec[h].Audited; !a.IsZero() && now.Sub(a) < cycle {

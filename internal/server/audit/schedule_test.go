@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 // simulate runs days audits of 1/30 a day over a store that starts with
@@ -17,7 +17,7 @@ func simulate(t *testing.T, start, add, days int) (map[backend.Handle][]int, []i
 	day := 24 * time.Hour
 	cycle := 30 * day
 	t0 := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
-	rec := map[backend.Handle]state.AuditedFile{}
+	rec := map[backend.Handle]replicas.AuditedFile{}
 	var files []backend.Handle
 	next := 0
 	grow := func(n int, now time.Time) {
@@ -25,7 +25,7 @@ func simulate(t *testing.T, start, add, days int) (map[backend.Handle][]int, []i
 			h := backend.Handle{Type: backend.Data, Name: fmt.Sprintf("%064x", next)}
 			next++
 			files = append(files, h)
-			rec[h] = state.AuditedFile{FirstSeen: now}
+			rec[h] = replicas.AuditedFile{FirstSeen: now}
 		}
 	}
 	grow(start, t0)
@@ -99,7 +99,7 @@ func TestSelectCoversFilesAddedMeanwhile(t *testing.T) {
 func TestSelectFractionOneTakesAll(t *testing.T) {
 	files := []backend.Handle{{Type: backend.Data, Name: "a"}, {Type: backend.Index, Name: "b"}}
 	now := time.Now()
-	got := Select(files, map[backend.Handle]state.AuditedFile{}, 1, 24*time.Hour, 24*time.Hour, now)
+	got := Select(files, map[backend.Handle]replicas.AuditedFile{}, 1, 24*time.Hour, 24*time.Hour, now)
 	if len(got) != 2 {
 		t.Fatalf("fraction 1 selected %d of 2", len(got))
 	}

@@ -45,6 +45,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
 )
 
 // Errors a Host's Coordinate wraps so the scheduler can tell a repository
@@ -133,7 +134,7 @@ func (s *Scheduler) Due(ctx context.Context) {
 
 // Client applies p to each of the client's cairn repositories now
 // and records a job for each.
-func (s *Scheduler) Client(ctx context.Context, client string, p state.Policy) []state.Job {
+func (s *Scheduler) Client(ctx context.Context, client string, p policy.Policy) []state.Job {
 	repos, err := s.State.Repos(ctx, client)
 	if err != nil {
 		s.Log.Error("maintenance: list repositories", "client", client, "err", err)
@@ -172,7 +173,7 @@ func (s *Scheduler) Client(ctx context.Context, client string, p state.Policy) [
 // Repo runs one job; ok is false for a repository that is not a
 // cairn repository (left alone, no job). budget reports an unmet space
 // budget.
-func (s *Scheduler) Repo(ctx context.Context, client, repo string, p state.Policy) (j state.Job, budget, ok bool) {
+func (s *Scheduler) Repo(ctx context.Context, client, repo string, p policy.Policy) (j state.Job, budget, ok bool) {
 	log := s.Log.With("client", client, "repo", repo)
 	j = state.Job{Client: client, Repo: repo, Start: s.Now()}
 	fail := func(what string, err error) (state.Job, bool, bool) {
@@ -242,7 +243,7 @@ type Outcome struct {
 // floors, a writer's last statement, tombstones first) and
 // garbage-collects with the policy's grace period. It is the one
 // retention run, for the primary and for replicas alike.
-func Apply(ctx context.Context, t Target, p state.Policy) (out Outcome, err error) {
+func Apply(ctx context.Context, t Target, p policy.Policy) (out Outcome, err error) {
 	if t.Now == nil {
 		t.Now = time.Now
 	}
@@ -308,7 +309,7 @@ func (s *Scheduler) sessionsOpenAt(client, repo string) func(ctx context.Context
 // last statement (forget.Decide keeps it). over is retention.ErrBudget's
 // error when a space budget cannot be met (then nothing is forgotten;
 // prune still frees garbage); step names what failed.
-func applyRetention(ctx context.Context, r *repository.Repository, log *slog.Logger, p state.Policy) (removed int, over error, step string, err error) {
+func applyRetention(ctx context.Context, r *repository.Repository, log *slog.Logger, p policy.Policy) (removed int, over error, step string, err error) {
 	rp, err := p.RepoPolicy()
 	if err != nil {
 		return 0, nil, "policy", err

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // AgentSubject is the alert subject of a client's agent runs: the last
@@ -26,21 +27,21 @@ type AgentRunSummary struct {
 // AgentLevel is the agent rule: WARNING while the last reported run
 // failed or gave up, until a later successful run or a snapshot that
 // arrived after the report (both on the server's clock); OK otherwise.
-func AgentLevel(c state.Client, last state.AgentRun, ok bool) (alert.Level, string) {
+func AgentLevel(c state.Client, last reports.AgentRun, ok bool) (alert.Level, string) {
 	if !ok || last.Result == "ok" /* restapi.AgentOK */ || (!c.LastSnapshot.IsZero() && !c.LastSnapshot.Before(last.Received)) {
 		return alert.OK, "last agent run succeeded or a snapshot arrived since"
 	}
 	return alert.Warning, "last agent run failed: " + last.Error
 }
 
-func agentSummary(r state.AgentRun) *AgentRunSummary {
+func agentSummary(r reports.AgentRun) *AgentRunSummary {
 	return &AgentRunSummary{RunID: r.RunID, Attempt: r.Attempt, Start: r.Start, End: r.End, Result: r.Result,
 		BytesAdded: r.BytesAdded, DurationMS: r.Duration.Milliseconds(), Error: r.Error}
 }
 
 // agentStatus raises a client's level to at least WARNING while its last
 // agent run failed (AgentLevel), and records that run.
-func agentStatus(cs *ClientStatus, c state.Client, last state.AgentRun, ok bool) {
+func agentStatus(cs *ClientStatus, c state.Client, last reports.AgentRun, ok bool) {
 	if !ok {
 		return
 	}

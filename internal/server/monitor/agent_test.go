@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/alert"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 func TestEvaluateAgentRuns(t *testing.T) {
@@ -17,7 +17,7 @@ func TestEvaluateAgentRuns(t *testing.T) {
 	report := func(at time.Duration, result, msg string) {
 		t.Helper()
 		end := t0.Add(at)
-		if err := st.RecordAgentRun(ctx, state.AgentRun{Client: "alice", RunID: "ab", Attempt: 1, Start: end.Add(-time.Minute), End: end,
+		if err := st.RecordAgentRun(ctx, reports.AgentRun{Client: "alice", RunID: "ab", Attempt: 1, Start: end.Add(-time.Minute), End: end,
 			Received: end, Result: result, Error: msg}); err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestWatcherAlertsOnFailedAgentRun(t *testing.T) {
 	addHook(t, st, "hook", rec.srv.URL, 2*time.Hour)
 	w := &Watcher{State: st, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return *now }, Server: "test"}
 	*now = t0.Add(time.Hour)
-	if err := st.RecordAgentRun(ctx, state.AgentRun{Client: "alice", RunID: "ab", Attempt: 1, Start: *now, End: *now, Received: *now, Result: "gave-up", Error: "boom"}); err != nil {
+	if err := st.RecordAgentRun(ctx, reports.AgentRun{Client: "alice", RunID: "ab", Attempt: 1, Start: *now, End: *now, Received: *now, Result: "gave-up", Error: "boom"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Check(ctx); err != nil {

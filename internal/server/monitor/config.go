@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/cairnbackup/cairn/internal/alert"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // Config is a notifier's settings, stored as JSON in the state database
@@ -38,12 +38,12 @@ type SMTPConfig struct {
 	PasswordFile string   `json:"password_file,omitempty"`
 }
 
-// Kind is state.NotifierWebhook or state.NotifierSMTP.
+// Kind is reports.NotifierWebhook or reports.NotifierSMTP.
 func (c Config) Kind() string {
 	if c.Webhook != nil {
-		return state.NotifierWebhook
+		return reports.NotifierWebhook
 	}
-	return state.NotifierSMTP
+	return reports.NotifierSMTP
 }
 
 // Validate checks the settings a user gave.
@@ -83,7 +83,7 @@ func (c Config) Validate() error {
 }
 
 // ParseConfig reads a stored notifier's settings.
-func ParseConfig(n state.Notifier) (Config, error) {
+func ParseConfig(n reports.Notifier) (Config, error) {
 	var c Config
 	if err := json.Unmarshal([]byte(n.Config), &c); err != nil {
 		return Config{}, fmt.Errorf("notifier %s: settings: %w", n.Name, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // DefaultDrillAfter is how old a client's last restore drill may grow
@@ -47,7 +48,7 @@ func loadDrills(ctx context.Context, st *state.State, clients []state.Client) (d
 	if d.after, err = st.DrillAfter(ctx); err != nil {
 		return d, err
 	}
-	byRepo := map[string]state.Drill{}
+	byRepo := map[string]reports.Drill{}
 	for _, r := range all {
 		byRepo[r.Repo] = r
 	}

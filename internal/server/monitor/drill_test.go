@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnbackup/cairn/internal/alert"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // Restore drills: never drilled is its own state, aged from enrolment;
@@ -40,7 +40,7 @@ func TestDrillLevels(t *testing.T) {
 		t.Fatalf("never drilled after the limit: %+v", c)
 	}
 	drill := func(repo string, at time.Time) {
-		if err := st.RecordDrill(ctx, state.Drill{Client: "alice", Repo: repo, Snapshot: "ab", At: at, Received: at, Files: 1, Total: 1, Result: "ok"}); err != nil {
+		if err := st.RecordDrill(ctx, reports.Drill{Client: "alice", Repo: repo, Snapshot: "ab", At: at, Received: at, Files: 1, Total: 1, Result: "ok"}); err != nil {
 			t.Fatal(err)
 		}
 	}

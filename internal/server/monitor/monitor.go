@@ -17,6 +17,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // ClockEnv names a file holding an RFC 3339 time that replaces the system
@@ -56,7 +58,7 @@ func AuditSubject(client string) string { return "audit " + client }
 // AuditLevel is the audit rule: ALERT while the last audit left damage it
 // could not heal, WARNING when it found damage and healed it all (until
 // the next audit finds the client whole), OK otherwise.
-func AuditLevel(a state.AuditStatus) (alert.Level, string) {
+func AuditLevel(a replicas.AuditStatus) (alert.Level, string) {
 	switch {
 	case a.Unhealed > 0:
 		return alert.Alert, fmt.Sprintf("audit at %s: %d bad or missing files not healed (%s)", a.At.UTC().Format(time.RFC3339), a.Unhealed, a.Note)
@@ -305,7 +307,7 @@ func Notifiers(ctx context.Context, st *state.State) ([]NotifierStatus, error) {
 	return out, nil
 }
 
-func repeatOf(n state.Notifier) time.Duration {
+func repeatOf(n reports.Notifier) time.Duration {
 	if n.Repeat <= 0 {
 		return alert.DefaultRepeat
 	}

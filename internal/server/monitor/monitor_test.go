@@ -19,6 +19,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 var t0 = time.Date(2026, 12, 1, 4, 0, 0, 0, time.UTC)
@@ -85,7 +86,7 @@ func addHook(t *testing.T, st *state.State, name, url string, repeat time.Durati
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(cfg)
-	if err := st.AddNotifier(context.Background(), state.Notifier{Name: name, Kind: cfg.Kind(), Config: string(b), Repeat: repeat, Created: t0}); err != nil {
+	if err := st.AddNotifier(context.Background(), reports.Notifier{Name: name, Kind: cfg.Kind(), Config: string(b), Repeat: repeat, Created: t0}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -317,7 +318,7 @@ func TestWatcherKeepsHealthFromNotifyTest(t *testing.T) {
 	if got := kinds(rec.take()); got != "test OK, repeated ALERT" {
 		t.Fatalf("received %q", got)
 	}
-	if err := Test(ctx, st, "nobody", "test", *now); !errors.Is(err, state.ErrNoNotifier) {
+	if err := Test(ctx, st, "nobody", "test", *now); !errors.Is(err, reports.ErrNoNotifier) {
 		t.Fatalf("test of an unknown notifier: %v", err)
 	}
 }

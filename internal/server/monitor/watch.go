@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // DefaultCheckEvery is how often a Watcher checks backup ages.
@@ -182,7 +183,7 @@ func (w *Watcher) Check(ctx context.Context) error {
 		}
 		// The history behind the web page's chart: a sample whenever
 		// what the client stores changed.
-		if err := w.State.NoteHistory(ctx, c.Name, state.Sample{At: now, Last: c.LastSnapshot, Snapshots: c.Snapshots, Stored: c.BytesStored}); err != nil {
+		if err := w.State.NoteHistory(ctx, c.Name, reports.Sample{At: now, Last: c.LastSnapshot, Snapshots: c.Snapshots, Stored: c.BytesStored}); err != nil {
 			w.Log.Error("monitor: history", "client", c.Name, "err", err)
 		}
 	}

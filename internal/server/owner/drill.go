@@ -17,7 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 	"github.com/cairnbackup/cairn/internal/trust"
 )
 
@@ -44,7 +44,7 @@ func (h *Handler) serveDrillRecord(q *repohttp.Request, client, repoPath string,
 		q.Refuse(http.StatusConflict, restapi.CodeReplayed, "drill record %.8s: recorded already (a replay)", req.Nonce)
 		return
 	}
-	rec := state.Drill{Client: client, Repo: repoPath, Snapshot: d.Snapshot, At: d.Time, Received: h.now(),
+	rec := reports.Drill{Client: client, Repo: repoPath, Snapshot: d.Snapshot, At: d.Time, Received: h.now(),
 		Files: d.Files, Bytes: d.Bytes, Total: d.Total, Result: d.Result, Problems: d.Problems}
 	if err := h.host.RecordDrill(ctx, rec); err != nil {
 		q.Fail("drill record", err)

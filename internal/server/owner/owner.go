@@ -39,7 +39,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 	"github.com/cairnbackup/cairn/internal/trust"
 )
 
@@ -54,7 +54,7 @@ type Host interface {
 	// Owner carries out an owner order (maintain.Scheduler.Owner).
 	Owner(ctx context.Context, client, path string, o maintain.OwnerOrder, check func(*repository.Repository) error) (*maintain.OwnerResult, error)
 	// RecordDrill keeps a drill record as the repository's last drill.
-	RecordDrill(ctx context.Context, d state.Drill) error
+	RecordDrill(ctx context.Context, d reports.Drill) error
 	// RefuseCoordinate answers a request whose repository could not be
 	// coordinated.
 	RefuseCoordinate(q *repohttp.Request, err error)

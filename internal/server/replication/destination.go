@@ -23,7 +23,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/s3"
 	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/restapi"
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 // CheckDestination validates a destination before it is recorded: a
@@ -33,7 +33,7 @@ import (
 // it), with its credentials in the file, not in the location, and a
 // credentials file that holds what the kind needs. It returns d with a
 // directory made absolute.
-func CheckDestination(d state.Destination, dataDir, storage string) (state.Destination, error) {
+func CheckDestination(d replicas.Destination, dataDir, storage string) (replicas.Destination, error) {
 	if err := restapi.ValidClientName(d.Name); err != nil {
 		return d, fmt.Errorf("destination name %q: use 1 to 64 letters, digits, '_', '-', '.', '@', not starting with a dot", d.Name)
 	}
@@ -141,7 +141,7 @@ func restPassword(file string) (string, error) {
 // Reach checks that a destination can be written to now: it makes a
 // directory or a bucket that is missing. A rest: destination is reached
 // at its first replica.
-func Reach(ctx context.Context, d state.Destination) error {
+func Reach(ctx context.Context, d replicas.Destination) error {
 	l, err := location.Parse(d.Location)
 	if err != nil {
 		return err
@@ -172,7 +172,7 @@ var errRetentionOnRest = errors.New("a rest: destination keeps every snapshot: t
 
 // CheckRetention refuses a retention policy for a destination that
 // cannot apply one (rest:).
-func CheckRetention(d state.Destination) error {
+func CheckRetention(d replicas.Destination) error {
 	if l, err := location.Parse(d.Location); err == nil && l.Kind == location.Rest && d.Retention != nil {
 		return errRetentionOnRest
 	}
@@ -200,7 +200,7 @@ func (t *target) checkServer(ctx context.Context) error {
 
 // target opens the replicas of one destination.
 type target struct {
-	d    state.Destination
+	d    replicas.Destination
 	log  *slog.Logger
 	s3   *s3.Backend // the bucket's root, sharing one connection pool
 	rest *url.URL    // with the password
@@ -208,7 +208,7 @@ type target struct {
 
 // connect reaches a destination: a bucket is made if missing, a directory
 // when the first replica is made.
-func connect(ctx context.Context, d state.Destination, log *slog.Logger) (*target, error) {
+func connect(ctx context.Context, d replicas.Destination, log *slog.Logger) (*target, error) {
 	l, err := location.Parse(d.Location)
 	if err != nil {
 		return nil, err
@@ -323,7 +323,7 @@ func interruptedReplica(dir string) bool {
 // the audit (internal/server/audit), which reads and heals it; done
 // releases it. src is the primary. A rest: destination's far server must
 // present its pinned fingerprint.
-func OpenReplica(ctx context.Context, d state.Destination, repo string, src backend.Backend) (be backend.Backend, done func(), err error) {
+func OpenReplica(ctx context.Context, d replicas.Destination, repo string, src backend.Backend) (be backend.Backend, done func(), err error) {
 	t, err := connect(ctx, d, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, nil, err

@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 func TestCheckDestination(t *testing.T) {
@@ -43,9 +44,9 @@ func TestCheckDestination(t *testing.T) {
 		{"restempty", "rest:https://alice@far.example/alice", empty, "", "password on its first line", "SHA256:ab", false},
 		{"ftp", "ftp://x/y", "", "", "unknown backend", "", false},
 	} {
-		in := state.Destination{Name: c.name, Location: c.loc, CredentialsFile: c.creds, ServerFingerprint: c.fp}
+		in := replicas.Destination{Name: c.name, Location: c.loc, CredentialsFile: c.creds, ServerFingerprint: c.fp}
 		if c.keep {
-			p := state.DefaultPolicy()
+			p := policy.DefaultPolicy()
 			p.Keep.Last = 1
 			in.Retention = &p
 		}
@@ -60,7 +61,7 @@ func TestCheckDestination(t *testing.T) {
 		}
 	}
 	// A relative directory is recorded absolute.
-	d, err := CheckDestination(state.Destination{Name: "rel", Location: "rel/usb"}, data, "")
+	d, err := CheckDestination(replicas.Destination{Name: "rel", Location: "rel/usb"}, data, "")
 	if err != nil || !filepath.IsAbs(d.Location) {
 		t.Fatalf("relative location: %+v %v", d, err)
 	}

@@ -11,10 +11,10 @@
 // missed by a crash, a file lost on the replica, or a destination added
 // later are healed. A deletion on the primary is never mirrored.
 //
-// A cairn repository is copied by snapshot closure (closure.go): the
+// A cairn repository is copied by snapshot closure (package closure): the
 // replica gets the primary's snapshots that its own retention has not
 // forgotten and what they need. A destination with a retention policy
-// (state.Destination.Retention) applies it to each cairn replica after a
+// (replicas.Destination.Retention) applies it to each cairn replica after a
 // pass, with maintain.Apply, the server's one retention run. Restic
 // repositories are copied whole, without retention.
 //
@@ -23,7 +23,7 @@
 // (bytes a second, shared by its copies). A failed pass is retried with
 // exponential backoff (1 s doubling to 5 min). What each replica holds,
 // how far behind it is and its last error are in the state database
-// (state.ReplicaStatus), for `cairn server replication status` and
+// (replicas.ReplicaStatus), for `cairn server replication status` and
 // /metrics; the ledger there records every file copied.
 package replication
 
@@ -46,7 +46,9 @@ import (
 	"github.com/cairnbackup/cairn/internal/replicate"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/server/maintain"
+	"github.com/cairnbackup/cairn/internal/server/replication/closure"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 // Config configures a Service.
@@ -79,7 +81,7 @@ type Service struct {
 	mu      sync.Mutex
 	workers map[string]*worker // by destination name
 
-	manifests *manifestCache // the closure's, shared by the workers
+	manifests *closure.Cache // the closure's, shared by the workers
 }
 
 // Maximum backoff between failed passes over one replica.
@@ -96,7 +98,7 @@ func New(cfg Config) *Service {
 	if cfg.Reload <= 0 {
 		cfg.Reload = 5 * time.Second
 	}
-	return &Service{cfg: cfg, workers: map[string]*worker{}, manifests: newManifestCache(maxCachedRefs)}
+	return &Service{cfg: cfg, workers: map[string]*worker{}, manifests: closure.NewCache(closure.MaxCachedRefs)}
 }
 
 // Notify tells the service that the primary stored snapshot file snapshot
@@ -184,7 +186,7 @@ func (s *Service) reload(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-func sameDestination(a, b state.Destination) bool {
+func sameDestination(a, b replicas.Destination) bool {
 	return a.Location == b.Location && a.CredentialsFile == b.CredentialsFile && slices.Equal(a.Clients, b.Clients) &&
 		a.Bandwidth == b.Bandwidth && a.Concurrency == b.Concurrency && a.ReconcileEvery == b.ReconcileEvery && a.Created.Equal(b.Created) &&
 		reflect.DeepEqual(a.Retention, b.Retention)
@@ -206,7 +208,7 @@ type item struct {
 // worker replicates to one destination.
 type worker struct {
 	s      *Service
-	d      state.Destination
+	d      replicas.Destination
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -218,7 +220,7 @@ type worker struct {
 	items map[string]*item
 }
 
-func newWorker(ctx context.Context, s *Service, d state.Destination) *worker {
+func newWorker(ctx context.Context, s *Service, d replicas.Destination) *worker {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &worker{s: s, d: d, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), items: map[string]*item{},
 		log: s.cfg.Log.With("destination", d.Name)}
@@ -380,8 +382,8 @@ func (w *worker) take(repo string) *item {
 
 // lastCommitted returns what the primary committed to repo before the
 // pass lists it (zero if that cannot be read).
-func (w *worker) lastCommitted(repo string) state.ReplicaRepo {
-	var last state.ReplicaRepo
+func (w *worker) lastCommitted(repo string) replicas.ReplicaRepo {
+	var last replicas.ReplicaRepo
 	if repos, err := w.s.cfg.State.ReplicaRepos(w.ctx); err == nil {
 		for _, r := range repos {
 			if r.Repo == repo {
@@ -414,7 +416,7 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("open the replica: %w", err)
 	}
-	// A cairn repository is copied by snapshot closure (closure.go), and
+	// A cairn repository is copied by snapshot closure (package closure), and
 	// a destination with its own retention applies it to the replica
 	// after the copy; a restic repository is copied whole, without
 	// retention.
@@ -434,7 +436,7 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 	if prim != nil {
 		rep, err := w.openReplica(ctx, repo, dst)
 		if err == nil {
-			want, err = closure(ctx, log, prim, src, rep, dst, w.s.manifests.refs(repo, prim.ManifestRefs))
+			want, err = closure.Want(ctx, log, prim, src, rep, dst, w.s.manifests.Refs(repo, prim.ManifestRefs))
 		}
 		if err != nil {
 			return fail(fmt.Errorf("what the replica keeps: %w", err))
@@ -488,7 +490,7 @@ func (w *worker) sync(log *slog.Logger, repo string, src, dst backend.Backend, w
 // succeeded records a pass that copied everything it set out to: the
 // item's failures clear, and the status notes the last commit the pass
 // covered (one made before it started).
-func (w *worker) succeeded(log *slog.Logger, repo string, it *item, last state.ReplicaRepo, start time.Time, stats replicate.Stats) {
+func (w *worker) succeeded(log *slog.Logger, repo string, it *item, last replicas.ReplicaRepo, start time.Time, stats replicate.Stats) {
 	end := w.s.cfg.Now()
 	// Held so that no commit is noted between reading it and recording
 	// the pass (Notify takes s.mu, then w.mu).
@@ -568,7 +570,7 @@ func (w *worker) retain(ctx context.Context, log *slog.Logger, repo string, it *
 // status (`destination show`): what it kept and removed, or where it
 // stopped.
 func (w *worker) recordRetention(log *slog.Logger, repo string, at time.Time, out maintain.Outcome, err error) {
-	run := state.RetentionRun{At: at, Removed: out.Removed, Freed: out.BytesFreed}
+	run := replicas.RetentionRun{At: at, Removed: out.Removed, Freed: out.BytesFreed}
 	if out.Prune != nil {
 		run.Kept, run.Packs = out.Prune.Snapshots, len(out.Prune.Deleted)
 	}
@@ -587,7 +589,7 @@ func lag(s replicate.Stats) int64 { return max(0, s.MissingBytes-s.CopiedBytes) 
 
 // pendingOf is when the replica began to lack what a pass left behind:
 // the primary's last commit, if the pass saw anything missing.
-func pendingOf(last state.ReplicaRepo, s replicate.Stats) time.Time {
+func pendingOf(last replicas.ReplicaRepo, s replicate.Stats) time.Time {
 	if s.Missing > s.Copied {
 		return last.CommitTime
 	}
@@ -606,7 +608,7 @@ func (w *worker) failed(repo string, err error, stats replicate.Stats) {
 	w.mu.Unlock()
 	client, _, _ := strings.Cut(repo, "/")
 	w.log.Warn("replication failed", "client", client, "repo", repo, "err", err, "retry_in", backoff.String())
-	var last state.ReplicaRepo
+	var last replicas.ReplicaRepo
 	if repos, lerr := w.s.cfg.State.ReplicaRepos(w.ctx); lerr == nil {
 		for _, r := range repos {
 			if r.Repo == repo {
@@ -637,7 +639,7 @@ type ledger struct {
 
 // Copied reports true only for a file the ledger marks dropped; nothing
 // marks one (the column is unused): what a destination's retention
-// removed stays removed by the closure (closure.go), which follows the
+// removed stays removed by the closure (package closure), which follows the
 // replica's tombstones and lets a pruned pack come back when a kept
 // snapshot needs it. Any other file the replica lacks is copied (again),
 // which is how reconciliation heals a replica.

@@ -14,6 +14,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/local"
 	"github.com/cairnbackup/cairn/internal/backend/mem"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 func put(t *testing.T, be backend.Backend, typ backend.FileType, content string) backend.Handle {
@@ -54,7 +55,7 @@ func newFixture(t *testing.T, reconcile time.Duration) *fixture {
 	put(t, f.primary, backend.Config, "config")
 	put(t, f.primary, backend.Data, "pack 1")
 	put(t, f.primary, backend.Index, "index 1")
-	if err := st.AddDestination(ctx, state.Destination{Name: "disk", Location: f.dir, Concurrency: 2, ReconcileEvery: reconcile, Created: time.Now()}); err != nil {
+	if err := st.AddDestination(ctx, replicas.Destination{Name: "disk", Location: f.dir, Concurrency: 2, ReconcileEvery: reconcile, Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	f.svc = New(Config{State: st, SpoolDir: t.TempDir(), Reload: 10 * time.Millisecond,
@@ -219,7 +220,7 @@ func TestDestinationsReload(t *testing.T) {
 	f.waitWorker(t)
 	snap := f.commit(t, "snapshot 1")
 	other := filepath.Join(t.TempDir(), "other")
-	if err := f.st.AddDestination(context.Background(), state.Destination{Name: "other", Location: other, Clients: []string{"bob"}, Concurrency: 1, ReconcileEvery: time.Hour, Created: time.Now()}); err != nil {
+	if err := f.st.AddDestination(context.Background(), replicas.Destination{Name: "other", Location: other, Clients: []string{"bob"}, Concurrency: 1, ReconcileEvery: time.Hour, Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the new destination replicates the earlier commit", func() bool {

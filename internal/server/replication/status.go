@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 // Row is one repository's replica on one destination, as `replication
@@ -31,7 +32,7 @@ type Row struct {
 	Failures  int
 	// Retention is the destination's last retention run on the replica
 	// (zero At: none).
-	Retention state.RetentionRun
+	Retention replicas.RetentionRun
 }
 
 // Report returns a row per destination and repository it replicates,
@@ -50,7 +51,7 @@ func Report(ctx context.Context, st *state.State, now time.Time) ([]Row, error) 
 	if err != nil {
 		return nil, err
 	}
-	byKey := map[[2]string]state.ReplicaStatus{}
+	byKey := map[[2]string]replicas.ReplicaStatus{}
 	for _, s := range statuses {
 		byKey[[2]string{s.Destination, s.Repo}] = s
 	}

@@ -9,17 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-func migrateAdmins(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `
-CREATE TABLE admins (
-	name    TEXT PRIMARY KEY,
-	hash    TEXT NOT NULL,    -- bcrypt, as clients.hash
-	created INTEGER NOT NULL
-);`)
-	return err
-}
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
+)
 
 // Admin is a login of the web status page.
 type Admin struct {
@@ -37,7 +29,7 @@ var (
 // AddAdmin records a new admin; ErrAdminExists if the name is taken.
 func (s *State) AddAdmin(ctx context.Context, a Admin) error {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO admins (name, hash, created) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING`,
-		a.Name, a.Hash, nanos(a.Created))
+		a.Name, a.Hash, schema.Nanos(a.Created))
 	if err != nil {
 		return fmt.Errorf("add admin %s: %w", a.Name, err)
 	}
@@ -61,7 +53,7 @@ func (s *State) Admins(ctx context.Context) ([]Admin, error) {
 		if err := rows.Scan(&a.Name, &a.Hash, &c); err != nil {
 			return nil, fmt.Errorf("list admins: %w", err)
 		}
-		a.Created = fromNanos(c)
+		a.Created = schema.FromNanos(c)
 		out = append(out, a)
 	}
 	return out, rows.Err()
@@ -78,7 +70,7 @@ func (s *State) Admin(ctx context.Context, name string) (Admin, error) {
 	if err != nil {
 		return Admin{}, fmt.Errorf("read admin %s: %w", name, err)
 	}
-	a.Created = fromNanos(c)
+	a.Created = schema.FromNanos(c)
 	return a, nil
 }
 

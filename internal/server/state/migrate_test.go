@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
 )
 
 // previousSchema is the database the server made before schema versions:
@@ -94,7 +96,7 @@ func TestOpenPreviousSchema(t *testing.T) {
 	if loc, err := st.Storage(ctx); err != nil || loc != "/srv/repos" {
 		t.Fatalf("storage after migration: %q %v", loc, err)
 	}
-	if v, err := st.meta(ctx, "schema"); err != nil || v != "" {
+	if v, err := schema.Meta(ctx, st.db, "schema"); err != nil || v != "" {
 		t.Fatalf("meta schema row after migration: %q %v", v, err)
 	}
 	// The tables work as the current schema expects.
@@ -103,8 +105,8 @@ func TestOpenPreviousSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if v := dbVersion(t, path); v != SchemaVersion() {
-		t.Fatalf("schema version %d after migration, want %d", v, SchemaVersion())
+	if v := dbVersion(t, path); v != schema.Version() {
+		t.Fatalf("schema version %d after migration, want %d", v, schema.Version())
 	}
 	// Opening again applies nothing and changes nothing.
 	st, err = Open(ctx, path)
@@ -125,8 +127,8 @@ func TestOpenNewDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if v := dbVersion(t, path); v != SchemaVersion() || v != len(migrations) {
-		t.Fatalf("new database at version %d, want %d", v, SchemaVersion())
+	if v := dbVersion(t, path); v != schema.Version() {
+		t.Fatalf("new database at version %d, want %d", v, schema.Version())
 	}
 }
 
@@ -140,14 +142,14 @@ func TestOpenNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if _, err := rawDB(t, path).Exec(`UPDATE schema_version SET version = ?`, SchemaVersion()+1); err != nil {
+	if _, err := rawDB(t, path).Exec(`UPDATE schema_version SET version = ?`, schema.Version()+1); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(ctx, path)
 	if err == nil || !strings.Contains(err.Error(), "newer than this cairn knows") {
 		t.Fatalf("open a newer database: %v", err)
 	}
-	if v := dbVersion(t, path); v != SchemaVersion()+1 {
+	if v := dbVersion(t, path); v != schema.Version()+1 {
 		t.Fatalf("version changed to %d", v)
 	}
 }
@@ -172,7 +174,7 @@ func TestMigrateConcurrently(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if v := dbVersion(t, path); v != SchemaVersion() {
-		t.Fatalf("version %d, want %d", v, SchemaVersion())
+	if v := dbVersion(t, path); v != schema.Version() {
+		t.Fatalf("version %d, want %d", v, schema.Version())
 	}
 }

@@ -1,9 +1,8 @@
 package state
 
-// Monitoring: each client's backup-age thresholds, the notifiers alerts go
-// to, and what the running server last knew of them (open alerts, each
-// notifier's health), so that `cairn server status` in another process
-// shows the same.
+// Monitoring's settings of each client: its backup-age thresholds and
+// drill-age limit, columns of the clients table. The notifiers, alerts,
+// drills and agent runs are package reports'.
 
 import (
 	"context"
@@ -11,24 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// migrateMonitor adds the warn/alert thresholds to clients (0: the
-// defaults) and the notifiers table.
-func migrateMonitor(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `
-ALTER TABLE clients ADD COLUMN warn_after INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE clients ADD COLUMN alert_after INTEGER NOT NULL DEFAULT 0;
-CREATE TABLE notifiers (
-	name    TEXT PRIMARY KEY,
-	kind    TEXT NOT NULL,           -- "webhook" or "smtp"
-	config  TEXT NOT NULL,           -- JSON, the kind's settings
-	repeat  INTEGER NOT NULL DEFAULT 0,
-	created INTEGER NOT NULL,
-	health  TEXT NOT NULL DEFAULT '' -- JSON, the running server's last view of it
-);`)
-	return err
-}
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
+)
 
 // Thresholds are a client's backup-age limits; zero means the default.
 type Thresholds struct {
@@ -93,13 +77,13 @@ func (s *State) UpdateClient(ctx context.Context, name string, ch ClientChange, 
 		errs = append(errs, set("quota", *ch.Quota))
 	}
 	if ch.AppendOnly != nil {
-		errs = append(errs, set("append_only", b2i(*ch.AppendOnly)))
+		errs = append(errs, set("append_only", schema.Flag(*ch.AppendOnly)))
 	}
 	if ch.MinInterval != nil {
 		errs = append(errs, set("min_interval", int64(*ch.MinInterval)))
 	}
 	if ch.Disabled != nil {
-		errs = append(errs, set("disabled", b2i(*ch.Disabled)))
+		errs = append(errs, set("disabled", schema.Flag(*ch.Disabled)))
 	}
 	if ch.WarnAfter != nil {
 		w = int64(*ch.WarnAfter)
@@ -131,105 +115,28 @@ func (s *State) UpdateClient(ctx context.Context, name string, ch ClientChange, 
 // ErrBadThresholds refuses thresholds that alert before they warn.
 var ErrBadThresholds = errors.New("bad backup-age thresholds")
 
-// Notifier is a configured destination for alerts.
-type Notifier struct {
-	Name    string
-	Kind    string // NotifierWebhook or NotifierSMTP
-	Config  string // JSON of the kind's settings
-	Repeat  time.Duration
-	Created time.Time
-	Health  string // JSON the running server last recorded; "" if none
-}
-
-// Notifier kinds.
-const (
-	NotifierWebhook = "webhook"
-	NotifierSMTP    = "smtp"
-)
-
-// Errors of notifiers.
-var (
-	ErrNoNotifier     = errors.New("no such notifier")
-	ErrNotifierExists = errors.New("notifier already exists")
-)
-
-// AddNotifier records a new notifier; ErrNotifierExists if the name is
-// taken.
-func (s *State) AddNotifier(ctx context.Context, n Notifier) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO notifiers (name, kind, config, repeat, created) VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING`,
-		n.Name, n.Kind, n.Config, int64(n.Repeat), nanos(n.Created))
+// DrillAfter returns every client's drill-age limit by name (0: the
+// default).
+func (s *State) DrillAfter(ctx context.Context) (map[string]time.Duration, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, drill_after FROM clients`)
 	if err != nil {
-		return fmt.Errorf("add notifier %s: %w", n.Name, err)
-	}
-	if k, _ := res.RowsAffected(); k == 0 {
-		return fmt.Errorf("add notifier %s: %w", n.Name, ErrNotifierExists)
-	}
-	return nil
-}
-
-// Notifiers returns every notifier, sorted by name.
-func (s *State) Notifiers(ctx context.Context) ([]Notifier, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, kind, config, repeat, created, health FROM notifiers ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list notifiers: %w", err)
+		return nil, fmt.Errorf("read drill-age limits: %w", err)
 	}
 	defer rows.Close()
-	var out []Notifier
+	out := map[string]time.Duration{}
 	for rows.Next() {
-		var n Notifier
-		var rep, created int64
-		if err := rows.Scan(&n.Name, &n.Kind, &n.Config, &rep, &created, &n.Health); err != nil {
-			return nil, fmt.Errorf("list notifiers: %w", err)
+		var name string
+		var d int64
+		if err := rows.Scan(&name, &d); err != nil {
+			return nil, fmt.Errorf("read drill-age limits: %w", err)
 		}
-		n.Repeat, n.Created = time.Duration(rep), fromNanos(created)
-		out = append(out, n)
+		out[name] = time.Duration(d)
 	}
 	return out, rows.Err()
 }
 
-// Notifier returns the named notifier, or ErrNoNotifier.
-func (s *State) Notifier(ctx context.Context, name string) (Notifier, error) {
-	all, err := s.Notifiers(ctx)
-	if err != nil {
-		return Notifier{}, err
-	}
-	for _, n := range all {
-		if n.Name == name {
-			return n, nil
-		}
-	}
-	return Notifier{}, fmt.Errorf("notifier %q: %w", name, ErrNoNotifier)
-}
-
-// RemoveNotifier deletes a notifier; ErrNoNotifier if there is none.
-func (s *State) RemoveNotifier(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM notifiers WHERE name = ?`, name)
-	if err != nil {
-		return fmt.Errorf("remove notifier %s: %w", name, err)
-	}
-	if k, _ := res.RowsAffected(); k == 0 {
-		return fmt.Errorf("notifier %q: %w", name, ErrNoNotifier)
-	}
-	return nil
-}
-
-// SetNotifierHealth records a notifier's health (JSON); a notifier
-// removed meanwhile is no error.
-func (s *State) SetNotifierHealth(ctx context.Context, name, health string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE notifiers SET health = ? WHERE name = ?`, health, name); err != nil {
-		return fmt.Errorf("record the health of notifier %s: %w", name, err)
-	}
-	return nil
-}
-
-// metaAlerts is the meta key of the running server's alert state.
-const metaAlerts = "alerts"
-
-// Alerts returns the alert state the running server last saved ("" if
-// none).
-func (s *State) Alerts(ctx context.Context) (string, error) { return s.meta(ctx, metaAlerts) }
-
-// SetAlerts saves the alert state (JSON).
-func (s *State) SetAlerts(ctx context.Context, v string) error {
-	return s.setMeta(ctx, metaAlerts, v)
+// SetDrillAfter sets a client's drill-age limit (0: the default);
+// ErrNoClient if there is none.
+func (s *State) SetDrillAfter(ctx context.Context, name string, d time.Duration) error {
+	return s.update(ctx, name, `drill_after = ?`, int64(d))
 }

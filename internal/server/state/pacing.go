@@ -15,16 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-func migrateRunNow(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `
-CREATE TABLE run_now (
-	client    TEXT PRIMARY KEY REFERENCES clients(name) ON DELETE CASCADE,
-	requested INTEGER NOT NULL
-);`)
-	return err
-}
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
+)
 
 // RequestRunNow records that an operator asked client's agent to run at
 // now; a request already pending keeps its time. ErrNoClient if there is
@@ -33,7 +26,7 @@ func (s *State) RequestRunNow(ctx context.Context, client string, now time.Time)
 	if _, err := s.Client(ctx, client); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO run_now (client, requested) VALUES (?, ?) ON CONFLICT(client) DO NOTHING`, client, nanos(now))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO run_now (client, requested) VALUES (?, ?) ON CONFLICT(client) DO NOTHING`, client, schema.Nanos(now))
 	if err != nil {
 		return fmt.Errorf("record a run-now request: %w", err)
 	}
@@ -51,13 +44,13 @@ func (s *State) RunNow(ctx context.Context, client string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read a run-now request: %w", err)
 	}
-	return fromNanos(n), nil
+	return schema.FromNanos(n), nil
 }
 
 // ClearRunNow drops client's run-now request if it was made at or before
 // t (a request made after the run that reports started stays pending).
 func (s *State) ClearRunNow(ctx context.Context, client string, t time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM run_now WHERE client = ? AND requested <= ?`, client, nanos(t)); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM run_now WHERE client = ? AND requested <= ?`, client, schema.Nanos(t)); err != nil {
 		return fmt.Errorf("clear a run-now request: %w", err)
 	}
 	return nil
@@ -82,13 +75,13 @@ func (s *State) SetPacing(ctx context.Context, p Pacing) error {
 	if err != nil {
 		return err
 	}
-	return s.setMeta(ctx, metaPacing, string(b))
+	return schema.SetMeta(ctx, s.db, metaPacing, string(b))
 }
 
 // Pacing returns the last recorded summary; ok is false if no server
 // with a fleet limit ever recorded one.
 func (s *State) Pacing(ctx context.Context) (p Pacing, ok bool, err error) {
-	v, err := s.meta(ctx, metaPacing)
+	v, err := schema.Meta(ctx, s.db, metaPacing)
 	if err != nil || v == "" {
 		return p, false, err
 	}

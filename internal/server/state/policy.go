@@ -11,116 +11,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/cairnbackup/cairn/internal/forget"
-	"github.com/cairnbackup/cairn/internal/prune"
-	"github.com/cairnbackup/cairn/internal/retention"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
 )
-
-// Policy is a client's retention policy, applied by the server to each of
-// the client's cairn repositories every Every.
-type Policy struct {
-	Keep       retention.Policy `json:"keep"`
-	Within     time.Duration    `json:"within,omitempty"` // Keep.Within, which Policy's JSON leaves out
-	GroupBy    string           `json:"group_by"`
-	Importance int              `json:"importance,omitempty"`
-	// MaxSize makes the policy space-driven: each repository of the client
-	// is kept within MaxSize bytes by deleting its least important
-	// snapshots, never a floor snapshot.
-	MaxSize int64         `json:"max_size,omitempty"`
-	Grace   time.Duration `json:"grace"`
-	Every   time.Duration `json:"every"`
-}
-
-// Policy defaults.
-const (
-	DefaultEvery   = time.Hour
-	DefaultGroupBy = "host,paths"
-)
-
-// DefaultPolicy is a policy with no rules and the default schedule.
-func DefaultPolicy() Policy {
-	return Policy{GroupBy: DefaultGroupBy, Grace: prune.DefaultGrace, Every: DefaultEvery}
-}
-
-// Validate checks a policy; errors name the flag of `cairn server client
-// policy` that sets the wrong value.
-func (p Policy) Validate() error {
-	for _, f := range []struct {
-		flag string
-		n    int
-	}{{"--keep-last", p.Keep.Last}, {"--keep-hourly", p.Keep.Hourly}, {"--keep-daily", p.Keep.Daily},
-		{"--keep-weekly", p.Keep.Weekly}, {"--keep-monthly", p.Keep.Monthly}, {"--keep-yearly", p.Keep.Yearly},
-		{"--importance", p.Importance}} {
-		if f.n < 0 {
-			return fmt.Errorf("%s %d: must not be negative", f.flag, f.n)
-		}
-	}
-	switch {
-	case p.Within < 0:
-		return fmt.Errorf("--keep-within %v: must not be negative", p.Within)
-	case p.MaxSize < 0:
-		return fmt.Errorf("--max-size %d: must not be negative", p.MaxSize)
-	case p.Grace < 0:
-		return fmt.Errorf("--grace %v: must not be negative", p.Grace)
-	case p.Every < time.Second:
-		return fmt.Errorf("--every %v: must be at least 1s", p.Every)
-	}
-	if _, err := retention.ParseGroupBy(p.GroupBy); err != nil {
-		return err
-	}
-	rules := !p.keep().Empty()
-	n := 0
-	for _, b := range []bool{rules, p.Importance > 0, p.MaxSize > 0} {
-		if b {
-			n++
-		}
-	}
-	switch {
-	case n == 0:
-		return errors.New("no rule: give --keep-* rules, --importance N or --max-size SIZE (a policy without rules would remove every snapshot)")
-	case n > 1:
-		return errors.New("--keep-* rules, --importance and --max-size are alternatives: give one kind (--max-size already keeps the most important snapshots and the floors)")
-	}
-	return nil
-}
-
-func (p Policy) keep() retention.Policy {
-	k := p.Keep
-	k.Within = p.Within
-	return k
-}
-
-// RepoPolicy is the policy in retention's terms.
-func (p Policy) RepoPolicy() (forget.Policy, error) {
-	gb, err := retention.ParseGroupBy(p.GroupBy)
-	if err != nil {
-		return forget.Policy{}, err
-	}
-	return forget.Policy{Keep: p.keep(), GroupBy: gb, Importance: p.Importance, MaxSize: uint64(p.MaxSize)}, nil
-}
-
-// String renders the policy in its flags.
-func (p Policy) String() string {
-	var parts []string
-	if !p.keep().Empty() {
-		parts = append(parts, p.keep().String())
-	}
-	if p.Importance > 0 {
-		parts = append(parts, fmt.Sprintf("importance %d", p.Importance))
-	}
-	if p.MaxSize > 0 {
-		parts = append(parts, fmt.Sprintf("max size %d bytes", p.MaxSize))
-	}
-	parts = append(parts, "group by "+p.GroupBy, "grace "+p.Grace.String(), "every "+p.Every.String())
-	return strings.Join(parts, "; ")
-}
 
 // SetPolicy sets (or replaces) a client's policy; a budget marked as
 // exceeded is cleared, for the next maintenance run to judge again.
-func (s *State) SetPolicy(ctx context.Context, client string, p Policy) error {
+func (s *State) SetPolicy(ctx context.Context, client string, p policy.Policy) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -152,7 +51,7 @@ func (s *State) ClearPolicy(ctx context.Context, client string) error {
 }
 
 // PolicyOf returns a client's policy; ok is false if it has none.
-func (s *State) PolicyOf(ctx context.Context, client string) (p Policy, ok bool, err error) {
+func (s *State) PolicyOf(ctx context.Context, client string) (p policy.Policy, ok bool, err error) {
 	var raw string
 	err = s.db.QueryRowContext(ctx, `SELECT policy FROM policies WHERE client = ?`, client).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -168,19 +67,19 @@ func (s *State) PolicyOf(ctx context.Context, client string) (p Policy, ok bool,
 }
 
 // Policies returns every client's policy, by client.
-func (s *State) Policies(ctx context.Context) (map[string]Policy, error) {
+func (s *State) Policies(ctx context.Context) (map[string]policy.Policy, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT client, policy FROM policies ORDER BY client`)
 	if err != nil {
 		return nil, fmt.Errorf("list policies: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]Policy{}
+	out := map[string]policy.Policy{}
 	for rows.Next() {
 		var name, raw string
 		if err := rows.Scan(&name, &raw); err != nil {
 			return nil, fmt.Errorf("list policies: %w", err)
 		}
-		var p Policy
+		var p policy.Policy
 		if err := json.Unmarshal([]byte(raw), &p); err != nil {
 			return nil, fmt.Errorf("policy of %s: %w", name, err)
 		}
@@ -202,7 +101,7 @@ func (s *State) SetBudget(ctx context.Context, client string, exceeded bool, not
 	var err error
 	if exceeded {
 		_, err = s.db.ExecContext(ctx, `UPDATE policies SET over_budget = 1, budget_note = ?,
-			budget_since = CASE WHEN over_budget = 1 THEN budget_since ELSE ? END WHERE client = ?`, note, nanos(now), client)
+			budget_since = CASE WHEN over_budget = 1 THEN budget_since ELSE ? END WHERE client = ?`, note, schema.Nanos(now), client)
 	} else {
 		_, err = s.db.ExecContext(ctx, `UPDATE policies SET over_budget = 0, budget_note = '', budget_since = 0 WHERE client = ?`, client)
 	}
@@ -224,7 +123,7 @@ func (s *State) BudgetOf(ctx context.Context, client string) (Budget, error) {
 	if err != nil {
 		return b, fmt.Errorf("read budget of %s: %w", client, err)
 	}
-	b.Exceeded, b.Since = ex != 0, fromNanos(since)
+	b.Exceeded, b.Since = ex != 0, schema.FromNanos(since)
 	return b, nil
 }
 
@@ -269,7 +168,7 @@ type Job struct {
 // AddJob records a finished job.
 func (s *State) AddJob(ctx context.Context, j Job) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (client, repo, start, finish, removed, packs, freed, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.Client, j.Repo, nanos(j.Start), nanos(j.End), j.SnapshotsRemoved, j.PacksDeleted, j.BytesFreed, j.Error)
+		j.Client, j.Repo, schema.Nanos(j.Start), schema.Nanos(j.End), j.SnapshotsRemoved, j.PacksDeleted, j.BytesFreed, j.Error)
 	if err != nil {
 		return fmt.Errorf("record job of %s: %w", j.Client, err)
 	}
@@ -291,7 +190,7 @@ func (s *State) Jobs(ctx context.Context, client string, n int) ([]Job, error) {
 		if err := rows.Scan(&j.Client, &j.Repo, &start, &end, &j.SnapshotsRemoved, &j.PacksDeleted, &j.BytesFreed, &j.Error); err != nil {
 			return nil, err
 		}
-		j.Start, j.End = fromNanos(start), fromNanos(end)
+		j.Start, j.End = schema.FromNanos(start), schema.FromNanos(end)
 		out = append(out, j)
 	}
 	return out, rows.Err()
@@ -303,7 +202,7 @@ func (s *State) LastJobStart(ctx context.Context, client string) (time.Time, err
 	if err := s.db.QueryRowContext(ctx, `SELECT MAX(start) FROM jobs WHERE client = ?`, client).Scan(&start); err != nil {
 		return time.Time{}, fmt.Errorf("last job of %s: %w", client, err)
 	}
-	return fromNanos(start.Int64), nil
+	return schema.FromNanos(start.Int64), nil
 }
 
 // JobTotals sums all of a client's recorded jobs.

@@ -24,6 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
 )
 
 // BackupSession is one row of the sessions table.
@@ -50,11 +52,11 @@ var (
 
 const sessionCols = `id, client, repo, opened, heartbeat, expires, ended, end_note`
 
-func scanSession(row scanner) (BackupSession, error) {
+func scanSession(row schema.Scanner) (BackupSession, error) {
 	var b BackupSession
 	var opened, hb, exp, ended int64
 	err := row.Scan(&b.ID, &b.Client, &b.Repo, &opened, &hb, &exp, &ended, &b.EndNote)
-	b.Opened, b.LastHeartbeat, b.Expires, b.Ended = fromNanos(opened), fromNanos(hb), fromNanos(exp), fromNanos(ended)
+	b.Opened, b.LastHeartbeat, b.Expires, b.Ended = schema.FromNanos(opened), schema.FromNanos(hb), schema.FromNanos(exp), schema.FromNanos(ended)
 	return b, err
 }
 
@@ -65,7 +67,7 @@ func (s *State) OpenSession(ctx context.Context, b BackupSession, now time.Time,
 	res, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id, client, repo, opened, heartbeat, expires)
 		SELECT ?, ?, ?, ?, ?, ?
 		WHERE (SELECT COUNT(*) FROM sessions WHERE client = ? AND ended = 0 AND expires > ?) < ?`,
-		b.ID, b.Client, b.Repo, nanos(b.Opened), nanos(b.Opened), nanos(b.Expires), b.Client, nanos(now), max)
+		b.ID, b.Client, b.Repo, schema.Nanos(b.Opened), schema.Nanos(b.Opened), schema.Nanos(b.Expires), b.Client, schema.Nanos(now), max)
 	if err != nil {
 		return fmt.Errorf("open backup session: %w", err)
 	}
@@ -92,7 +94,7 @@ func (s *State) Session(ctx context.Context, client, repo, id string) (BackupSes
 func (s *State) HeartbeatSession(ctx context.Context, client, repo, id string, now time.Time, ttl time.Duration) (BackupSession, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE sessions SET heartbeat = ?, expires = ?
 		WHERE id = ? AND client = ? AND repo = ? AND ended = 0 AND expires > ?`,
-		nanos(now), nanos(now.Add(ttl)), id, client, repo, nanos(now))
+		schema.Nanos(now), schema.Nanos(now.Add(ttl)), id, client, repo, schema.Nanos(now))
 	if err != nil {
 		return BackupSession{}, fmt.Errorf("heartbeat backup session: %w", err)
 	}
@@ -115,7 +117,7 @@ func (s *State) HeartbeatSession(ctx context.Context, client, repo, id string, n
 // records when it was ended.
 func (s *State) EndSession(ctx context.Context, client, repo, id string, now time.Time, note string) (BackupSession, error) {
 	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET ended = ?, end_note = ?
-		WHERE id = ? AND client = ? AND repo = ? AND ended = 0`, nanos(now), note, id, client, repo); err != nil {
+		WHERE id = ? AND client = ? AND repo = ? AND ended = 0`, schema.Nanos(now), note, id, client, repo); err != nil {
 		return BackupSession{}, fmt.Errorf("end backup session: %w", err)
 	}
 	return s.Session(ctx, client, repo, id)
@@ -127,7 +129,7 @@ func (s *State) SessionsOpenAt(ctx context.Context, client, repo string, t, now 
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions
 		WHERE client = ? AND repo = ? AND opened <= ? AND ended = 0 AND expires > ?`,
-		client, repo, nanos(t), nanos(now)).Scan(&n)
+		client, repo, schema.Nanos(t), schema.Nanos(now)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count backup sessions: %w", err)
 	}
@@ -136,7 +138,7 @@ func (s *State) SessionsOpenAt(ctx context.Context, client, repo string, t, now 
 
 // LiveSessions counts each client's live sessions at now.
 func (s *State) LiveSessions(ctx context.Context, now time.Time) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT client, COUNT(*) FROM sessions WHERE ended = 0 AND expires > ? GROUP BY client`, nanos(now))
+	rows, err := s.db.QueryContext(ctx, `SELECT client, COUNT(*) FROM sessions WHERE ended = 0 AND expires > ? GROUP BY client`, schema.Nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("count backup sessions: %w", err)
 	}
@@ -156,7 +158,7 @@ func (s *State) LiveSessions(ctx context.Context, now time.Time) (map[string]int
 // PurgeSessions deletes sessions that ended, or whose lease expired,
 // before t.
 func (s *State) PurgeSessions(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE (ended != 0 AND ended < ?) OR (ended = 0 AND expires < ?)`, nanos(t), nanos(t))
+	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE (ended != 0 AND ended < ?) OR (ended = 0 AND expires < ?)`, schema.Nanos(t), schema.Nanos(t))
 	if err != nil {
 		return 0, fmt.Errorf("purge backup sessions: %w", err)
 	}

@@ -1,8 +1,10 @@
 // Package state is the cairn server's embedded SQLite database: clients
 // and their credentials, retention policies, maintenance jobs, backup
 // sessions and chain records. Every change is its own transaction. The
-// schema is versioned (migrate.go): Open brings an older database up to
-// date, in order, and refuses a newer one.
+// tables and their versioned migrations are package schema's: Open brings
+// an older database up to date, in order, and refuses a newer one.
+// Monitoring's records (package reports) and those of the repositories'
+// copies (package replicas) are their own packages, which State carries.
 package state
 
 import (
@@ -12,7 +14,9 @@ import (
 	"fmt"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
 )
 
 // Client is one tenant as the state database records it.
@@ -50,86 +54,30 @@ var (
 // seconds, never a client or a policy.
 type State struct {
 	db *sql.DB
+	// The records of monitoring and of the repositories' copies, each
+	// their own package.
+	*reports.Reports
+	*replicas.Replicas
 }
 
 // Open opens (creating if needed) the database at path and migrates it to
-// the current schema.
+// the current schema (package schema).
 func Open(ctx context.Context, path string) (*State, error) {
-	// It holds client password hashes: 0600, also in an existing 0755
-	// directory, before SQLite creates it (and its -wal, -shm) 0644.
-	if err := makePrivate(path, "-wal", "-shm", "-journal"); err != nil {
-		return nil, fmt.Errorf("open state database %s: %w", path, err)
-	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
-	// Migrations run on their own handle whose transactions begin
-	// IMMEDIATE: each takes the write lock (waiting out busy_timeout)
-	// before it reads anything, so two processes opening a new or older
-	// database at once queue instead of one failing with SQLITE_BUSY
-	// when it would upgrade a stale read to a write.
-	// SQLite still answers SQLITE_BUSY without waiting while another
-	// process turns a new database to WAL or recovers its WAL index; that
-	// is retried for as long as busy_timeout would have waited.
-	mdb, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	db, err := schema.Open(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("open state database %s: %w", path, err)
+		return nil, err
 	}
-	wait := time.Millisecond
-	for deadline := time.Now().Add(10 * time.Second); ; wait = min(2*wait, 100*time.Millisecond) {
-		err = migrate(ctx, mdb)
-		if !isBusy(err) || time.Now().After(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
-	mdb.Close()
-	if err != nil {
-		return nil, fmt.Errorf("open state database %s: %w", path, err)
-	}
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open state database %s: %w", path, err)
-	}
-	return &State{db: db}, nil
-}
-
-// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
-func isBusy(err error) bool {
-	var se interface{ Code() int }
-	return errors.As(err, &se) && se.Code()&0xff == 5
+	return &State{db: db, Reports: reports.New(db), Replicas: replicas.New(db)}, nil
 }
 
 // Close closes the database.
 func (s *State) Close() error { return s.db.Close() }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
-
 // AddClient records a new client; ErrClientExists if the name is taken.
 func (s *State) AddClient(ctx context.Context, c Client) error {
 	_, err := s.db.ExecContext(ctx,
 		`INSERT INTO clients (name, hash, quota, append_only, disabled, min_interval, created, replica) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Name, c.Hash, c.Quota, b2i(c.AppendOnly), b2i(c.Disabled), int64(c.MinInterval), nanos(c.Created), b2i(c.Replica))
+		c.Name, c.Hash, c.Quota, schema.Flag(c.AppendOnly), schema.Flag(c.Disabled), int64(c.MinInterval), schema.Nanos(c.Created), schema.Flag(c.Replica))
 	if err != nil {
 		if _, gerr := s.Client(ctx, c.Name); gerr == nil {
 			return fmt.Errorf("add client %s: %w", c.Name, ErrClientExists)
@@ -141,15 +89,13 @@ func (s *State) AddClient(ctx context.Context, c Client) error {
 
 const clientCols = `name, hash, quota, append_only, disabled, min_interval, created, last_snapshot, snapshots, requests, errors, bytes_stored, replica`
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanClient(row scanner) (Client, error) {
+func scanClient(row schema.Scanner) (Client, error) {
 	var c Client
 	var ao, dis, rep int
 	var minIv, created, last int64
 	err := row.Scan(&c.Name, &c.Hash, &c.Quota, &ao, &dis, &minIv, &created, &last, &c.Snapshots, &c.Requests, &c.Errors, &c.BytesStored, &rep)
 	c.AppendOnly, c.Disabled, c.Replica = ao != 0, dis != 0, rep != 0
-	c.MinInterval, c.Created, c.LastSnapshot = time.Duration(minIv), fromNanos(created), fromNanos(last)
+	c.MinInterval, c.Created, c.LastSnapshot = time.Duration(minIv), schema.FromNanos(created), schema.FromNanos(last)
 	return c, err
 }
 
@@ -203,7 +149,7 @@ func (s *State) SetHash(ctx context.Context, name, hash string) error {
 
 // SetDisabled disables or enables a client.
 func (s *State) SetDisabled(ctx context.Context, name string, disabled bool) error {
-	return s.update(ctx, name, `disabled = ?`, b2i(disabled))
+	return s.update(ctx, name, `disabled = ?`, schema.Flag(disabled))
 }
 
 // RemoveClient deletes a client's record.
@@ -220,7 +166,7 @@ func (s *State) RemoveClient(ctx context.Context, name string) error {
 
 // RecordSnapshot notes that a snapshot of the client arrived at t.
 func (s *State) RecordSnapshot(ctx context.Context, name string, t time.Time) error {
-	return s.update(ctx, name, `last_snapshot = ?, snapshots = snapshots + 1`, nanos(t))
+	return s.update(ctx, name, `last_snapshot = ?, snapshots = snapshots + 1`, schema.Nanos(t))
 }
 
 // AddCounters adds request and error counts and records bytes stored.

@@ -12,6 +12,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/alert"
 	"github.com/cairnbackup/cairn/internal/server/monitor"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // historyPoints is how many samples the client page shows.
@@ -139,7 +140,7 @@ func (h *Handler) client(w http.ResponseWriter, r *http.Request, s *session, esc
 	// The figure now ends the history (the monitor samples it only at
 	// its checks).
 	if n := len(hist); n == 0 || hist[n-1].Stored != c.Stored || hist[n-1].Snapshots != c.Snapshots {
-		hist = append(hist, state.Sample{At: rep.At, Last: c.LastBackup, Snapshots: c.Snapshots, Stored: c.Stored})
+		hist = append(hist, reports.Sample{At: rep.At, Last: c.LastBackup, Snapshots: c.Snapshots, Stored: c.Stored})
 	}
 	pts := make([]point, 0, len(hist))
 	for i := len(hist) - 1; i >= 0; i-- { // newest first in the table
@@ -157,7 +158,7 @@ func (h *Handler) client(w http.ResponseWriter, r *http.Request, s *session, esc
 // chart draws stored bytes over time as an inline SVG: a step line (the
 // size holds until the next sample), axes labelled with the first and last
 // time and the largest size.
-func chart(hist []state.Sample) template.HTML {
+func chart(hist []reports.Sample) template.HTML {
 	const W, H, L, B, T, R = 720.0, 240.0, 80.0, 30.0, 10.0, 10.0
 	if len(hist) == 0 {
 		return ""

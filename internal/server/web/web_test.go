@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/reports"
 )
 
 // limiter allows max failures per source, then refuses.
@@ -375,7 +376,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 
 func TestChartAndUnits(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	svg := string(chart([]state.Sample{{At: t0, Stored: 0}, {At: t0.Add(time.Hour), Stored: 1 << 20}, {At: t0.Add(2 * time.Hour), Stored: 3 << 20}}))
+	svg := string(chart([]reports.Sample{{At: t0, Stored: 0}, {At: t0.Add(time.Hour), Stored: 1 << 20}, {At: t0.Add(2 * time.Hour), Stored: 3 << 20}}))
 	if !strings.HasPrefix(svg, "<svg") || strings.Count(svg, "<circle") != 3 || !strings.Contains(svg, "3.00 MiB") {
 		t.Fatalf("chart:\n%s", svg)
 	}

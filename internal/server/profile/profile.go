@@ -1,4 +1,6 @@
-package server
+// Package profile serves Go's runtime profiles of a running server
+// (`server run --pprof-listen`), on a loopback address only.
+package profile
 
 import (
 	"context"
@@ -11,11 +13,11 @@ import (
 	"time"
 )
 
-// ProfileListen opens addr for Go's runtime profiles (/debug/pprof/), for
+// Listen opens addr for Go's runtime profiles (/debug/pprof/), for
 // performance work on a running server (`server run --pprof-listen`). The
 // profiles name code and hold no credentials, but they are served without
 // any, so addr must be a loopback address.
-func ProfileListen(addr string) (net.Listener, error) {
+func Listen(addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -26,10 +28,10 @@ func ProfileListen(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// ServeProfiles serves /debug/pprof/ on ln until ctx ends. It turns on
+// Serve serves /debug/pprof/ on ln until ctx ends. It turns on
 // the mutex and block profiles (a contended lock in 5 is sampled, a wait
 // of 10 µs or more on a lock or channel), which cost a little while on.
-func ServeProfiles(ctx context.Context, ln net.Listener) error {
+func Serve(ctx context.Context, ln net.Listener) error {
 	runtime.SetMutexProfileFraction(5)
 	runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds()))
 	defer runtime.SetMutexProfileFraction(0)

@@ -1,4 +1,4 @@
-package state
+package replicas
 
 // Audit (internal/server/audit): when each stored file on each copy (the
 // primary or a destination's replica) was first seen and last re-hashed,
@@ -14,34 +14,8 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
 )
-
-// migrateAudit adds the audit's tables.
-func migrateAudit(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `
-CREATE TABLE audit_files (
-	copy       TEXT NOT NULL, -- "" for the primary, else the destination's name
-	repo       TEXT NOT NULL, -- <client>/<repository…>
-	type       TEXT NOT NULL,
-	name       TEXT NOT NULL,
-	first_seen INTEGER NOT NULL,
-	audited    INTEGER NOT NULL DEFAULT 0, -- last re-hashed and found good (or healed); 0: never
-	PRIMARY KEY (copy, repo, type, name)
-) WITHOUT ROWID;
-CREATE TABLE audit_status (
-	client    TEXT PRIMARY KEY REFERENCES clients(name) ON DELETE CASCADE,
-	at        INTEGER NOT NULL, -- the last audit's time (audit clock)
-	files     INTEGER NOT NULL DEFAULT 0, -- stored files on every copy
-	covered   INTEGER NOT NULL DEFAULT 0, -- of them, re-hashed within the cycle
-	checked   INTEGER NOT NULL DEFAULT 0, -- files re-hashed by the last audit
-	bytes     INTEGER NOT NULL DEFAULT 0, -- bytes read by the last audit
-	bad       INTEGER NOT NULL DEFAULT 0, -- bad or missing files it found
-	healed    INTEGER NOT NULL DEFAULT 0,
-	unhealed  INTEGER NOT NULL DEFAULT 0, -- damage still standing: an alert
-	note      TEXT NOT NULL DEFAULT ''    -- the first unhealed file and why
-);`)
-	return err
-}
 
 // AuditedFile is one stored file's audit record on one copy.
 type AuditedFile struct {
@@ -53,7 +27,7 @@ type AuditedFile struct {
 // line with a listing of it: listed files not yet recorded are recorded as
 // first seen at now, records of files no longer listed are dropped. It
 // returns the records of the listed files.
-func (s *State) AuditFiles(ctx context.Context, copy, repo string, listed []backend.Handle, now time.Time) (map[backend.Handle]AuditedFile, error) {
+func (s *Replicas) AuditFiles(ctx context.Context, copy, repo string, listed []backend.Handle, now time.Time) (map[backend.Handle]AuditedFile, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("audit records of %s: %w", repo, err)
@@ -71,7 +45,7 @@ func (s *State) AuditFiles(ctx context.Context, copy, repo string, listed []back
 			rows.Close()
 			return nil, fmt.Errorf("audit records of %s: %w", repo, err)
 		}
-		have[backend.Handle{Type: backend.FileType(t), Name: n}] = AuditedFile{fromNanos(fs), fromNanos(a)}
+		have[backend.Handle{Type: backend.FileType(t), Name: n}] = AuditedFile{schema.FromNanos(fs), schema.FromNanos(a)}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -85,7 +59,7 @@ func (s *State) AuditFiles(ctx context.Context, copy, repo string, listed []back
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_files (copy, repo, type, name, first_seen) VALUES (?, ?, ?, ?, ?)`,
-			copy, repo, string(h.Type), h.Name, nanos(now)); err != nil {
+			copy, repo, string(h.Type), h.Name, schema.Nanos(now)); err != nil {
 			return nil, fmt.Errorf("audit records of %s: %w", repo, err)
 		}
 		out[h] = AuditedFile{FirstSeen: now}
@@ -104,7 +78,7 @@ func (s *State) AuditFiles(ctx context.Context, copy, repo string, listed []back
 
 // MarkAudited records that files of repo on copy were re-hashed and found
 // good (or healed) at t.
-func (s *State) MarkAudited(ctx context.Context, copy, repo string, files []backend.Handle, t time.Time) error {
+func (s *Replicas) MarkAudited(ctx context.Context, copy, repo string, files []backend.Handle, t time.Time) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record the audit of %s: %w", repo, err)
@@ -113,7 +87,7 @@ func (s *State) MarkAudited(ctx context.Context, copy, repo string, files []back
 	for _, h := range files {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_files (copy, repo, type, name, first_seen, audited) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (copy, repo, type, name) DO UPDATE SET audited = excluded.audited`,
-			copy, repo, string(h.Type), h.Name, nanos(t), nanos(t)); err != nil {
+			copy, repo, string(h.Type), h.Name, schema.Nanos(t), schema.Nanos(t)); err != nil {
 			return fmt.Errorf("record the audit of %s: %w", repo, err)
 		}
 	}
@@ -126,7 +100,7 @@ func (s *State) MarkAudited(ctx context.Context, copy, repo string, files []back
 // Replicated returns the files of repo the ledger says were copied to
 // dest and that dest's own retention has not dropped: the files the
 // replica should hold.
-func (s *State) Replicated(ctx context.Context, dest, repo string) ([]backend.Handle, error) {
+func (s *Replicas) Replicated(ctx context.Context, dest, repo string) ([]backend.Handle, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT type, name FROM replication_ledger WHERE destination = ? AND repo = ? AND dropped = 0 ORDER BY type, name`, dest, repo)
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger of %s on %s: %w", repo, dest, err)
@@ -167,12 +141,12 @@ func (a AuditStatus) Coverage() float64 {
 }
 
 // SetAuditStatus records a client's last audit.
-func (s *State) SetAuditStatus(ctx context.Context, a AuditStatus) error {
+func (s *Replicas) SetAuditStatus(ctx context.Context, a AuditStatus) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_status (client, at, files, covered, checked, bytes, bad, healed, unhealed, note)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (client) DO UPDATE SET at = excluded.at, files = excluded.files, covered = excluded.covered, checked = excluded.checked,
 			bytes = excluded.bytes, bad = excluded.bad, healed = excluded.healed, unhealed = excluded.unhealed, note = excluded.note`,
-		a.Client, nanos(a.At), a.Files, a.Covered, a.Checked, a.Bytes, a.Bad, a.Healed, a.Unhealed, a.Note)
+		a.Client, schema.Nanos(a.At), a.Files, a.Covered, a.Checked, a.Bytes, a.Bad, a.Healed, a.Unhealed, a.Note)
 	if err != nil {
 		return fmt.Errorf("record the audit of %s: %w", a.Client, err)
 	}
@@ -180,7 +154,7 @@ func (s *State) SetAuditStatus(ctx context.Context, a AuditStatus) error {
 }
 
 // AuditStatuses returns every audited client's last audit by name.
-func (s *State) AuditStatuses(ctx context.Context) (map[string]AuditStatus, error) {
+func (s *Replicas) AuditStatuses(ctx context.Context) (map[string]AuditStatus, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT client, at, files, covered, checked, bytes, bad, healed, unhealed, note FROM audit_status`)
 	if err != nil {
 		return nil, fmt.Errorf("read audit results: %w", err)
@@ -193,18 +167,18 @@ func (s *State) AuditStatuses(ctx context.Context) (map[string]AuditStatus, erro
 		if err := rows.Scan(&a.Client, &at, &a.Files, &a.Covered, &a.Checked, &a.Bytes, &a.Bad, &a.Healed, &a.Unhealed, &a.Note); err != nil {
 			return nil, fmt.Errorf("read audit results: %w", err)
 		}
-		a.At = fromNanos(at)
+		a.At = schema.FromNanos(at)
 		out[a.Client] = a
 	}
 	return out, rows.Err()
 }
 
 // LastAudit returns when any client was last audited (zero: never).
-func (s *State) LastAudit(ctx context.Context) (time.Time, error) {
+func (s *Replicas) LastAudit(ctx context.Context) (time.Time, error) {
 	var at sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT max(at) FROM audit_status`).Scan(&at)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, fmt.Errorf("read audit results: %w", err)
 	}
-	return fromNanos(at.Int64), nil
+	return schema.FromNanos(at.Int64), nil
 }

@@ -1,4 +1,4 @@
-package state
+package replicas
 
 // Replication (internal/server/replication): the destinations an operator
 // configured, the repositories the server has seen commits to, each
@@ -14,79 +14,9 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
 )
-
-// replicationSchema is the migration that adds replication.
-const replicationSchema = `
-CREATE TABLE replication_destinations (
-	name            TEXT PRIMARY KEY,
-	location        TEXT NOT NULL,
-	credentials     TEXT NOT NULL DEFAULT '', -- a file's path: the secrets stay in the file
-	clients         TEXT NOT NULL DEFAULT '', -- comma-separated; '' means every client
-	bandwidth       INTEGER NOT NULL DEFAULT 0, -- bytes a second; 0: unlimited
-	concurrency     INTEGER NOT NULL DEFAULT 4,
-	reconcile_every INTEGER NOT NULL,
-	created         INTEGER NOT NULL
-);
-CREATE TABLE replication_repos (
-	repo        TEXT PRIMARY KEY, -- <client>/<repository…>
-	client      TEXT NOT NULL REFERENCES clients(name) ON DELETE CASCADE,
-	last_commit TEXT NOT NULL DEFAULT '', -- the snapshot file last stored on the primary
-	commit_time INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE replication_status (
-	destination   TEXT NOT NULL REFERENCES replication_destinations(name) ON DELETE CASCADE,
-	repo          TEXT NOT NULL,
-	snapshot      TEXT NOT NULL DEFAULT '', -- the newest commit known to be on the replica
-	snapshot_time INTEGER NOT NULL DEFAULT 0, -- its commit time on the primary
-	replicated_at INTEGER NOT NULL DEFAULT 0, -- end of the last pass without error
-	pending_since INTEGER NOT NULL DEFAULT 0, -- the oldest commit not yet on the replica
-	lag_bytes     INTEGER NOT NULL DEFAULT 0,
-	last_error    TEXT NOT NULL DEFAULT '',
-	error_at      INTEGER NOT NULL DEFAULT 0,
-	failures      INTEGER NOT NULL DEFAULT 0, -- passes failed in a row
-	PRIMARY KEY (destination, repo)
-);
-CREATE TABLE replication_ledger (
-	destination TEXT NOT NULL REFERENCES replication_destinations(name) ON DELETE CASCADE,
-	repo        TEXT NOT NULL,
-	type        TEXT NOT NULL,
-	name        TEXT NOT NULL,
-	dropped     INTEGER NOT NULL DEFAULT 0, -- removed by the destination's own retention: never copied again
-	PRIMARY KEY (destination, repo, type, name)
-) WITHOUT ROWID;
-`
-
-// migrateReplication is the migration that adds replication's tables.
-func migrateReplication(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, replicationSchema)
-	return err
-}
-
-// migrateReplicaRetention adds each destination's own retention policy
-// (a Policy as JSON; empty keeps every snapshot).
-func migrateReplicaRetention(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `ALTER TABLE replication_destinations ADD COLUMN retention TEXT NOT NULL DEFAULT ''`)
-	return err
-}
-
-// migrateReplicaTenants adds replica tenants (Client.Replica), the
-// fingerprint a rest: destination's far server must present
-// (Destination.ServerFingerprint), and each replica's last retention run
-// (RetentionRun).
-func migrateReplicaTenants(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `
-ALTER TABLE clients ADD COLUMN replica INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE replication_destinations ADD COLUMN server_fingerprint TEXT NOT NULL DEFAULT '';
-ALTER TABLE replication_status ADD COLUMN retained_at INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE replication_status ADD COLUMN retained_kept INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE replication_status ADD COLUMN retained_removed INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE replication_status ADD COLUMN retained_packs INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE replication_status ADD COLUMN retained_freed INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE replication_status ADD COLUMN retained_error TEXT NOT NULL DEFAULT '';
-`)
-	return err
-}
 
 // Errors of replication destinations.
 var (
@@ -116,7 +46,7 @@ type Destination struct {
 	// the server applies to each cairn replica (internal/server/maintain)
 	// and which decides what is copied: the snapshots it keeps and what
 	// they need. nil keeps every snapshot.
-	Retention *Policy
+	Retention *policy.Policy
 	// ServerFingerprint is, for a rest: destination, the fingerprint its
 	// far cairn server must present (`cairn server fingerprint` there);
 	// every connection checks it.
@@ -138,7 +68,7 @@ func (d Destination) Covers(client string) bool {
 
 // AddDestination records a new destination; ErrDestinationExists if the
 // name is taken.
-func (s *State) AddDestination(ctx context.Context, d Destination) error {
+func (s *Replicas) AddDestination(ctx context.Context, d Destination) error {
 	if _, err := s.Destination(ctx, d.Name); err == nil {
 		return fmt.Errorf("add destination %s: %w", d.Name, ErrDestinationExists)
 	}
@@ -148,7 +78,7 @@ func (s *State) AddDestination(ctx context.Context, d Destination) error {
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO replication_destinations (name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created, retention, server_fingerprint)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.Name, d.Location, d.CredentialsFile, strings.Join(d.Clients, ","), d.Bandwidth, d.Concurrency, int64(d.ReconcileEvery), nanos(d.Created), ret, d.ServerFingerprint)
+		d.Name, d.Location, d.CredentialsFile, strings.Join(d.Clients, ","), d.Bandwidth, d.Concurrency, int64(d.ReconcileEvery), schema.Nanos(d.Created), ret, d.ServerFingerprint)
 	if err != nil {
 		return fmt.Errorf("add destination %s: %w", d.Name, err)
 	}
@@ -157,7 +87,7 @@ func (s *State) AddDestination(ctx context.Context, d Destination) error {
 
 const destinationCols = `name, location, credentials, clients, bandwidth, concurrency, reconcile_every, created, retention, server_fingerprint`
 
-func scanDestination(row scanner) (Destination, error) {
+func scanDestination(row schema.Scanner) (Destination, error) {
 	var d Destination
 	var clients, ret string
 	var every, created int64
@@ -165,9 +95,9 @@ func scanDestination(row scanner) (Destination, error) {
 	if clients != "" {
 		d.Clients = strings.Split(clients, ",")
 	}
-	d.ReconcileEvery, d.Created = time.Duration(every), fromNanos(created)
+	d.ReconcileEvery, d.Created = time.Duration(every), schema.FromNanos(created)
 	if err == nil && ret != "" {
-		d.Retention = new(Policy)
+		d.Retention = new(policy.Policy)
 		if jerr := json.Unmarshal([]byte(ret), d.Retention); jerr != nil {
 			err = fmt.Errorf("destination %s: stored retention policy: %w", d.Name, jerr)
 		}
@@ -175,7 +105,7 @@ func scanDestination(row scanner) (Destination, error) {
 	return d, err
 }
 
-func retentionText(p *Policy) (string, error) {
+func retentionText(p *policy.Policy) (string, error) {
 	if p == nil {
 		return "", nil
 	}
@@ -189,7 +119,7 @@ func retentionText(p *Policy) (string, error) {
 // SetDestinationRetention replaces a destination's retention policy (nil:
 // keep every snapshot from now on; what its retention removed stays
 // removed unless the primary still has it).
-func (s *State) SetDestinationRetention(ctx context.Context, name string, p *Policy) error {
+func (s *Replicas) SetDestinationRetention(ctx context.Context, name string, p *policy.Policy) error {
 	ret, err := retentionText(p)
 	if err != nil {
 		return err
@@ -205,7 +135,7 @@ func (s *State) SetDestinationRetention(ctx context.Context, name string, p *Pol
 }
 
 // Destination returns the named destination, or ErrNoDestination.
-func (s *State) Destination(ctx context.Context, name string) (Destination, error) {
+func (s *Replicas) Destination(ctx context.Context, name string) (Destination, error) {
 	d, err := scanDestination(s.db.QueryRowContext(ctx, `SELECT `+destinationCols+` FROM replication_destinations WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Destination{}, fmt.Errorf("destination %q: %w", name, ErrNoDestination)
@@ -217,7 +147,7 @@ func (s *State) Destination(ctx context.Context, name string) (Destination, erro
 }
 
 // Destinations returns every destination, sorted by name.
-func (s *State) Destinations(ctx context.Context) ([]Destination, error) {
+func (s *Replicas) Destinations(ctx context.Context) ([]Destination, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+destinationCols+` FROM replication_destinations ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list destinations: %w", err)
@@ -236,7 +166,7 @@ func (s *State) Destinations(ctx context.Context) ([]Destination, error) {
 
 // RemoveDestination forgets a destination, its status and its ledger. The
 // replicas themselves are left where they are.
-func (s *State) RemoveDestination(ctx context.Context, name string) error {
+func (s *Replicas) RemoveDestination(ctx context.Context, name string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM replication_destinations WHERE name = ?`, name)
 	if err != nil {
 		return fmt.Errorf("remove destination %s: %w", name, err)
@@ -260,7 +190,7 @@ type ReplicaRepo struct {
 // NoteCommit records that the primary stored snapshot file snapshot in
 // repo at t, and marks every replica of it that a destination of the
 // client lacks as pending since t (unless it already was).
-func (s *State) NoteCommit(ctx context.Context, client, repo, snapshot string, t time.Time) error {
+func (s *Replicas) NoteCommit(ctx context.Context, client, repo, snapshot string, t time.Time) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("note commit to %s: %w", repo, err)
@@ -268,13 +198,13 @@ func (s *State) NoteCommit(ctx context.Context, client, repo, snapshot string, t
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO replication_repos (repo, client, last_commit, commit_time) VALUES (?, ?, ?, ?)
 		ON CONFLICT (repo) DO UPDATE SET last_commit = excluded.last_commit, commit_time = excluded.commit_time`,
-		repo, client, snapshot, nanos(t)); err != nil {
+		repo, client, snapshot, schema.Nanos(t)); err != nil {
 		return fmt.Errorf("note commit to %s: %w", repo, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, pending_since)
 		SELECT name, ?, ? FROM replication_destinations WHERE clients = '' OR instr(',' || clients || ',', ',' || ? || ',') > 0
 		ON CONFLICT (destination, repo) DO UPDATE SET pending_since = excluded.pending_since WHERE pending_since = 0`,
-		repo, nanos(t), client); err != nil {
+		repo, schema.Nanos(t), client); err != nil {
 		return fmt.Errorf("note commit to %s: %w", repo, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -284,7 +214,7 @@ func (s *State) NoteCommit(ctx context.Context, client, repo, snapshot string, t
 }
 
 // ReplicaRepos returns every repository replication knows, sorted.
-func (s *State) ReplicaRepos(ctx context.Context) ([]ReplicaRepo, error) {
+func (s *Replicas) ReplicaRepos(ctx context.Context) ([]ReplicaRepo, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT repo, client, last_commit, commit_time FROM replication_repos ORDER BY repo`)
 	if err != nil {
 		return nil, fmt.Errorf("list replicated repositories: %w", err)
@@ -297,7 +227,7 @@ func (s *State) ReplicaRepos(ctx context.Context) ([]ReplicaRepo, error) {
 		if err := rows.Scan(&r.Repo, &r.Client, &r.LastCommit, &t); err != nil {
 			return nil, fmt.Errorf("list replicated repositories: %w", err)
 		}
-		r.CommitTime = fromNanos(t)
+		r.CommitTime = schema.FromNanos(t)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -339,25 +269,25 @@ type RetentionRun struct {
 const statusCols = `destination, repo, snapshot, snapshot_time, replicated_at, pending_since, lag_bytes, last_error, error_at, failures,
 	retained_at, retained_kept, retained_removed, retained_packs, retained_freed, retained_error`
 
-func scanStatus(row scanner) (ReplicaStatus, error) {
+func scanStatus(row schema.Scanner) (ReplicaStatus, error) {
 	var r ReplicaStatus
 	var st, at, ps, et, rt int64
 	rr := &r.Retention
 	err := row.Scan(&r.Destination, &r.Repo, &r.Snapshot, &st, &at, &ps, &r.LagBytes, &r.LastError, &et, &r.Failures,
 		&rt, &rr.Kept, &rr.Removed, &rr.Packs, &rr.Freed, &rr.Error)
-	r.SnapshotTime, r.ReplicatedAt, r.PendingSince, r.ErrorAt = fromNanos(st), fromNanos(at), fromNanos(ps), fromNanos(et)
-	rr.At = fromNanos(rt)
+	r.SnapshotTime, r.ReplicatedAt, r.PendingSince, r.ErrorAt = schema.FromNanos(st), schema.FromNanos(at), schema.FromNanos(ps), schema.FromNanos(et)
+	rr.At = schema.FromNanos(rt)
 	return r, err
 }
 
 // RecordRetention records a retention run of dest's policy on repo's
 // replica.
-func (s *State) RecordRetention(ctx context.Context, dest, repo string, run RetentionRun) error {
+func (s *Replicas) RecordRetention(ctx context.Context, dest, repo string, run RetentionRun) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, retained_at, retained_kept, retained_removed, retained_packs, retained_freed, retained_error)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 		ON CONFLICT (destination, repo) DO UPDATE SET retained_at = ?3, retained_kept = ?4, retained_removed = ?5,
 			retained_packs = ?6, retained_freed = ?7, retained_error = ?8`,
-		dest, repo, nanos(run.At), run.Kept, run.Removed, run.Packs, run.Freed, run.Error)
+		dest, repo, schema.Nanos(run.At), run.Kept, run.Removed, run.Packs, run.Freed, run.Error)
 	if err != nil {
 		return fmt.Errorf("record the retention run on %s's replica on %s: %w", repo, dest, err)
 	}
@@ -366,7 +296,7 @@ func (s *State) RecordRetention(ctx context.Context, dest, repo string, run Rete
 
 // ReplicaStatuses returns every replica's status, by destination and
 // repository.
-func (s *State) ReplicaStatuses(ctx context.Context) ([]ReplicaStatus, error) {
+func (s *Replicas) ReplicaStatuses(ctx context.Context) ([]ReplicaStatus, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+statusCols+` FROM replication_status ORDER BY destination, repo`)
 	if err != nil {
 		return nil, fmt.Errorf("list replica status: %w", err)
@@ -385,7 +315,7 @@ func (s *State) ReplicaStatuses(ctx context.Context) ([]ReplicaStatus, error) {
 
 // ReplicaStatusOf returns one replica's status; ok is false if there is
 // none yet.
-func (s *State) ReplicaStatusOf(ctx context.Context, dest, repo string) (r ReplicaStatus, ok bool, err error) {
+func (s *Replicas) ReplicaStatusOf(ctx context.Context, dest, repo string) (r ReplicaStatus, ok bool, err error) {
 	r, err = scanStatus(s.db.QueryRowContext(ctx, `SELECT `+statusCols+` FROM replication_status WHERE destination = ? AND repo = ?`, dest, repo))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ReplicaStatus{Destination: dest, Repo: repo}, false, nil
@@ -401,7 +331,7 @@ func (s *State) ReplicaStatusOf(ctx context.Context, dest, repo string) (r Repli
 // have missed (it arrived after the pass listed the primary), zero if
 // none; snapshot, when not "", is the newest commit the pass covered,
 // committed at snapTime.
-func (s *State) PassSucceeded(ctx context.Context, dest, repo string, end, stillPending time.Time, snapshot string, snapTime time.Time) error {
+func (s *Replicas) PassSucceeded(ctx context.Context, dest, repo string, end, stillPending time.Time, snapshot string, snapTime time.Time) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, snapshot, snapshot_time, replicated_at, pending_since)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 		ON CONFLICT (destination, repo) DO UPDATE SET
@@ -409,7 +339,7 @@ func (s *State) PassSucceeded(ctx context.Context, dest, repo string, end, still
 			snapshot_time = CASE WHEN ?3 = '' THEN snapshot_time ELSE ?4 END,
 			replicated_at = ?5, pending_since = ?6,
 			lag_bytes = 0, last_error = '', error_at = 0, failures = 0`,
-		dest, repo, snapshot, nanos(snapTime), nanos(end), nanos(stillPending))
+		dest, repo, snapshot, schema.Nanos(snapTime), schema.Nanos(end), schema.Nanos(stillPending))
 	if err != nil {
 		return fmt.Errorf("record replication of %s to %s: %w", repo, dest, err)
 	}
@@ -419,13 +349,13 @@ func (s *State) PassSucceeded(ctx context.Context, dest, repo string, end, still
 // PassFailed records a failed pass over repo's replica on dest: the error,
 // the bytes it left uncopied, and, if the replica lacked a commit, since
 // when it is pending (unless it already was).
-func (s *State) PassFailed(ctx context.Context, dest, repo string, at time.Time, msg string, lagBytes int64, pendingSince time.Time) error {
+func (s *Replicas) PassFailed(ctx context.Context, dest, repo string, at time.Time, msg string, lagBytes int64, pendingSince time.Time) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, pending_since, lag_bytes, last_error, error_at, failures)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
 		ON CONFLICT (destination, repo) DO UPDATE SET
 			pending_since = CASE WHEN pending_since = 0 THEN ?3 ELSE pending_since END,
 			lag_bytes = ?4, last_error = ?5, error_at = ?6, failures = failures + 1`,
-		dest, repo, nanos(pendingSince), lagBytes, msg, nanos(at))
+		dest, repo, schema.Nanos(pendingSince), lagBytes, msg, schema.Nanos(at))
 	if err != nil {
 		return fmt.Errorf("record replication failure of %s to %s: %w", repo, dest, err)
 	}
@@ -433,7 +363,7 @@ func (s *State) PassFailed(ctx context.Context, dest, repo string, at time.Time,
 }
 
 // SetLagBytes records, during a pass, the bytes it has still to copy.
-func (s *State) SetLagBytes(ctx context.Context, dest, repo string, n int64) error {
+func (s *Replicas) SetLagBytes(ctx context.Context, dest, repo string, n int64) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO replication_status (destination, repo, lag_bytes) VALUES (?, ?, ?)
 		ON CONFLICT (destination, repo) DO UPDATE SET lag_bytes = excluded.lag_bytes`, dest, repo, n)
 	if err != nil {
@@ -443,7 +373,7 @@ func (s *State) SetLagBytes(ctx context.Context, dest, repo string, n int64) err
 }
 
 // RecordReplicated notes in dest's ledger that h of repo was copied.
-func (s *State) RecordReplicated(ctx context.Context, dest, repo string, h backend.Handle) error {
+func (s *Replicas) RecordReplicated(ctx context.Context, dest, repo string, h backend.Handle) error {
 	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO replication_ledger (destination, repo, type, name) VALUES (?, ?, ?, ?)`,
 		dest, repo, string(h.Type), h.Name)
 	if err != nil {
@@ -454,7 +384,7 @@ func (s *State) RecordReplicated(ctx context.Context, dest, repo string, h backe
 
 // ReplicaDropped returns the files of repo that dest's own retention
 // removed from the replica: they are never copied again.
-func (s *State) ReplicaDropped(ctx context.Context, dest, repo string) (map[backend.Handle]bool, error) {
+func (s *Replicas) ReplicaDropped(ctx context.Context, dest, repo string) (map[backend.Handle]bool, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT type, name FROM replication_ledger WHERE destination = ? AND repo = ? AND dropped = 1`, dest, repo)
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger of %s on %s: %w", repo, dest, err)
@@ -473,7 +403,7 @@ func (s *State) ReplicaDropped(ctx context.Context, dest, repo string) (map[back
 
 // LedgerSize returns how many files of repo the ledger says were copied
 // to dest.
-func (s *State) LedgerSize(ctx context.Context, dest, repo string) (int, error) {
+func (s *Replicas) LedgerSize(ctx context.Context, dest, repo string) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM replication_ledger WHERE destination = ? AND repo = ?`, dest, repo).Scan(&n)
 	if err != nil {

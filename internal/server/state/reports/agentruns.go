@@ -1,4 +1,4 @@
-package state
+package reports
 
 // Agent run reports (internal/server/agentreport): the last runs each
 // client's agent reported, for monitoring.
@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cairnbackup/cairn/internal/server/state/schema"
 )
 
 // AgentRunsKept is how many reported attempts are kept per client.
@@ -27,35 +29,16 @@ type AgentRun struct {
 	Error      string
 }
 
-func migrateAgentRuns(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `
-CREATE TABLE agent_runs (
-	id       INTEGER PRIMARY KEY AUTOINCREMENT,
-	client   TEXT NOT NULL REFERENCES clients(name) ON DELETE CASCADE,
-	run_id   TEXT NOT NULL,
-	attempt  INTEGER NOT NULL,
-	start    INTEGER NOT NULL,
-	finish   INTEGER NOT NULL,
-	received INTEGER NOT NULL,
-	result   TEXT NOT NULL,
-	bytes    INTEGER NOT NULL DEFAULT 0,
-	duration INTEGER NOT NULL DEFAULT 0, -- nanoseconds
-	error    TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX agent_runs_client ON agent_runs (client, id);`)
-	return err
-}
-
 // RecordAgentRun keeps a reported attempt, and drops the client's oldest
 // beyond AgentRunsKept.
-func (s *State) RecordAgentRun(ctx context.Context, r AgentRun) error {
+func (s *Reports) RecordAgentRun(ctx context.Context, r AgentRun) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record agent run: %w", err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO agent_runs (client, run_id, attempt, start, finish, received, result, bytes, duration, error)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Client, r.RunID, r.Attempt, nanos(r.Start), nanos(r.End), nanos(r.Received), r.Result, r.BytesAdded, int64(r.Duration), r.Error); err != nil {
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Client, r.RunID, r.Attempt, schema.Nanos(r.Start), schema.Nanos(r.End), schema.Nanos(r.Received), r.Result, r.BytesAdded, int64(r.Duration), r.Error); err != nil {
 		return fmt.Errorf("record agent run of %s: %w", r.Client, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM agent_runs WHERE client = ? AND id NOT IN
@@ -69,7 +52,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Client, r.RunID, r.Attempt, nanos(r.St
 }
 
 // AgentRuns returns the client's kept attempts, newest first.
-func (s *State) AgentRuns(ctx context.Context, client string) ([]AgentRun, error) {
+func (s *Reports) AgentRuns(ctx context.Context, client string) ([]AgentRun, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT client, run_id, attempt, start, finish, received, result, bytes, duration, error
 FROM agent_runs WHERE client = ? ORDER BY id DESC`, client)
 	if err != nil {
@@ -89,7 +72,7 @@ FROM agent_runs WHERE client = ? ORDER BY id DESC`, client)
 
 // LastAgentRuns returns each client's last reported attempt (the one
 // received last).
-func (s *State) LastAgentRuns(ctx context.Context) (map[string]AgentRun, error) {
+func (s *Reports) LastAgentRuns(ctx context.Context) (map[string]AgentRun, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT client, run_id, attempt, start, finish, received, result, bytes, duration, error
 FROM agent_runs WHERE id IN (SELECT max(id) FROM agent_runs GROUP BY client)`)
 	if err != nil {
@@ -116,6 +99,6 @@ func scanAgentRun(rows *sql.Rows) (AgentRun, error) {
 		}
 		return r, fmt.Errorf("read agent run: %w", err)
 	}
-	r.Start, r.End, r.Received, r.Duration = fromNanos(start), fromNanos(end), fromNanos(recv), time.Duration(dur)
+	r.Start, r.End, r.Received, r.Duration = schema.FromNanos(start), schema.FromNanos(end), schema.FromNanos(recv), time.Duration(dur)
 	return r, nil
 }

@@ -1,4 +1,4 @@
-package replication
+package closure
 
 import (
 	"container/list"
@@ -10,14 +10,14 @@ import (
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
-// manifestCache keeps the refs of the manifests the closure (closure.go)
-// read, per repository and snapshot, so that a pass over a repository
+// Cache keeps the refs of the manifests Want read, per repository and
+// snapshot, so that a pass over a repository
 // whose snapshots did not change reads no manifest again. A snapshot is
 // named by the hash of its file, so its manifest never changes; a
 // repository made again at the same path has other snapshot IDs. The
 // cache is shared by the destinations' workers and bounded by the refs
 // it holds (the least recently used snapshot goes first).
-type manifestCache struct {
+type Cache struct {
 	max int // refs
 
 	mu       sync.Mutex
@@ -44,17 +44,18 @@ type manifestEntry struct {
 	refs []snapshot.Ref // sorted and unique
 }
 
-// maxCachedRefs bounds the cache: about 40 MiB of refs (33 bytes each,
+// MaxCachedRefs bounds the cache: about 40 MiB of refs (33 bytes each,
 // plus slice overhead), the manifests of a few million files.
-const maxCachedRefs = 1 << 20
+const MaxCachedRefs = 1 << 20
 
-func newManifestCache(max int) *manifestCache {
-	return &manifestCache{max: max, order: list.New(), byKey: map[manifestKey]*list.Element{}, inFlight: map[manifestKey]*manifestRead{}}
+// NewCache returns a cache that holds at most max refs.
+func NewCache(max int) *Cache {
+	return &Cache{max: max, order: list.New(), byKey: map[manifestKey]*list.Element{}, inFlight: map[manifestKey]*manifestRead{}}
 }
 
-// refs returns a reader of repo's manifests for prune.MarkWith: what the
+// Refs returns a reader of repo's manifests for prune.MarkWith: what the
 // cache holds, else what load reads (the primary's ManifestRefs), kept.
-func (c *manifestCache) refs(repo string, load manifestReader) manifestReader {
+func (c *Cache) Refs(repo string, load ManifestReader) ManifestReader {
 	return func(ctx context.Context, s *repository.Snapshot) ([]snapshot.Ref, error) {
 		k := manifestKey{repo, s.ID.String()}
 		c.mu.Lock()
@@ -96,13 +97,13 @@ func (c *manifestCache) refs(repo string, load manifestReader) manifestReader {
 
 // get returns a copy of a cached snapshot's refs (the caller may sort it
 // in place).
-func (c *manifestCache) get(k manifestKey) ([]snapshot.Ref, bool) {
+func (c *Cache) get(k manifestKey) ([]snapshot.Ref, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.getLocked(k)
 }
 
-func (c *manifestCache) getLocked(k manifestKey) ([]snapshot.Ref, bool) {
+func (c *Cache) getLocked(k manifestKey) ([]snapshot.Ref, bool) {
 	e, ok := c.byKey[k]
 	if !ok {
 		return nil, false
@@ -111,7 +112,7 @@ func (c *manifestCache) getLocked(k manifestKey) ([]snapshot.Ref, bool) {
 	return slices.Clone(e.Value.(*manifestEntry).refs), true
 }
 
-func (c *manifestCache) put(k manifestKey, refs []snapshot.Ref) {
+func (c *Cache) put(k manifestKey, refs []snapshot.Ref) {
 	if len(refs) > c.max {
 		return
 	}
@@ -132,7 +133,7 @@ func (c *manifestCache) put(k manifestKey, refs []snapshot.Ref) {
 }
 
 // len returns the snapshots cached.
-func (c *manifestCache) len() int {
+func (c *Cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.byKey)

@@ -1,4 +1,4 @@
-package server
+package profile
 
 import (
 	"context"
@@ -8,20 +8,20 @@ import (
 	"testing"
 )
 
-func TestProfileListenLoopbackOnly(t *testing.T) {
+func TestListenLoopbackOnly(t *testing.T) {
 	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0", "192.0.2.1:0", "example.com:0", "nonsense"} {
-		if ln, err := ProfileListen(addr); err == nil {
+		if ln, err := Listen(addr); err == nil {
 			ln.Close()
-			t.Errorf("ProfileListen(%q) accepted a non-loopback address", addr)
+			t.Errorf("Listen(%q) accepted a non-loopback address", addr)
 		}
 	}
-	ln, err := ProfileListen("127.0.0.1:0")
+	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeProfiles(ctx, ln) }()
+	go func() { done <- Serve(ctx, ln) }()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/debug/pprof/goroutine?debug=1")
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +33,6 @@ func TestProfileListenLoopbackOnly(t *testing.T) {
 	}
 	cancel()
 	if err := <-done; err != nil {
-		t.Errorf("ServeProfiles: %v", err)
+		t.Errorf("Serve: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package state
+package replicas_test
 
 import (
 	"context"
@@ -8,28 +8,31 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/state/policy"
+	"github.com/cairnbackup/cairn/internal/server/state/replicas"
 )
 
 func TestReplicationRecords(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	s, err := state.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	for _, c := range []string{"bob", "bo"} {
-		if err := s.AddClient(ctx, Client{Name: c, Hash: "x"}); err != nil {
+		if err := s.AddClient(ctx, state.Client{Name: c, Hash: "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	all := Destination{Name: "all", Location: "/r1", Concurrency: 4, ReconcileEvery: time.Hour}
-	some := Destination{Name: "some", Location: "/r2", Clients: []string{"bob", "carol"}, Bandwidth: 1 << 20, Concurrency: 2, ReconcileEvery: time.Minute}
-	for _, d := range []Destination{all, some} {
+	all := replicas.Destination{Name: "all", Location: "/r1", Concurrency: 4, ReconcileEvery: time.Hour}
+	some := replicas.Destination{Name: "some", Location: "/r2", Clients: []string{"bob", "carol"}, Bandwidth: 1 << 20, Concurrency: 2, ReconcileEvery: time.Minute}
+	for _, d := range []replicas.Destination{all, some} {
 		if err := s.AddDestination(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.AddDestination(ctx, all); !errors.Is(err, ErrDestinationExists) {
+	if err := s.AddDestination(ctx, all); !errors.Is(err, replicas.ErrDestinationExists) {
 		t.Fatalf("a second destination of one name: %v", err)
 	}
 	got, err := s.Destination(ctx, "some")
@@ -92,7 +95,7 @@ func TestReplicationRecords(t *testing.T) {
 	if err := s.RemoveDestination(ctx, "all"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RemoveDestination(ctx, "all"); !errors.Is(err, ErrNoDestination) {
+	if err := s.RemoveDestination(ctx, "all"); !errors.Is(err, replicas.ErrNoDestination) {
 		t.Fatalf("removing twice: %v", err)
 	}
 	if st, _ := s.ReplicaStatuses(ctx); len(st) != 0 {
@@ -105,25 +108,25 @@ func TestReplicationRecords(t *testing.T) {
 
 func TestDestinationRetention(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	s, err := state.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	p := DefaultPolicy()
+	p := policy.DefaultPolicy()
 	p.Keep.Daily, p.Within = 3, 48*time.Hour
-	if err := s.AddDestination(ctx, Destination{Name: "usb", Location: "/mnt/usb", Concurrency: 4, ReconcileEvery: time.Minute, Created: time.Now(), Retention: &p}); err != nil {
+	if err := s.AddDestination(ctx, replicas.Destination{Name: "usb", Location: "/mnt/usb", Concurrency: 4, ReconcileEvery: time.Minute, Created: time.Now(), Retention: &p}); err != nil {
 		t.Fatal(err)
 	}
 	d, err := s.Destination(ctx, "usb")
-	if err != nil || d.Retention == nil || d.Retention.Keep.Daily != 3 || d.Retention.Within != 48*time.Hour || d.Retention.Every != DefaultEvery {
+	if err != nil || d.Retention == nil || d.Retention.Keep.Daily != 3 || d.Retention.Within != 48*time.Hour || d.Retention.Every != policy.DefaultEvery {
 		t.Fatalf("stored retention: %+v, %v", d.Retention, err)
 	}
-	bad := DefaultPolicy() // no rule: it would forget everything
+	bad := policy.DefaultPolicy() // no rule: it would forget everything
 	if err := s.SetDestinationRetention(ctx, "usb", &bad); err == nil {
 		t.Fatal("a policy without rules was accepted")
 	}
-	if err := s.SetDestinationRetention(ctx, "nope", nil); !errors.Is(err, ErrNoDestination) {
+	if err := s.SetDestinationRetention(ctx, "nope", nil); !errors.Is(err, replicas.ErrNoDestination) {
 		t.Fatalf("unknown destination: %v", err)
 	}
 	if err := s.SetDestinationRetention(ctx, "usb", nil); err != nil {
@@ -139,15 +142,15 @@ func TestDestinationRetention(t *testing.T) {
 // are stored and read back; a later pass leaves the retention run be.
 func TestReplicaTenantsFingerprintsAndRetentionRuns(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	s, err := state.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.AddClient(ctx, Client{Name: "primary", Hash: "x", AppendOnly: true, Replica: true}); err != nil {
+	if err := s.AddClient(ctx, state.Client{Name: "primary", Hash: "x", AppendOnly: true, Replica: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddClient(ctx, Client{Name: "bob", Hash: "x"}); err != nil {
+	if err := s.AddClient(ctx, state.Client{Name: "bob", Hash: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if c, err := s.Client(ctx, "primary"); err != nil || !c.Replica {
@@ -156,14 +159,14 @@ func TestReplicaTenantsFingerprintsAndRetentionRuns(t *testing.T) {
 	if c, err := s.Client(ctx, "bob"); err != nil || c.Replica {
 		t.Fatalf("ordinary client: %+v %v", c, err)
 	}
-	d := Destination{Name: "far", Location: "rest:https://p@far/p", Concurrency: 1, ReconcileEvery: time.Hour, ServerFingerprint: "SHA256:ab-cd"}
+	d := replicas.Destination{Name: "far", Location: "rest:https://p@far/p", Concurrency: 1, ReconcileEvery: time.Hour, ServerFingerprint: "SHA256:ab-cd"}
 	if err := s.AddDestination(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Destination(ctx, "far"); err != nil || got.ServerFingerprint != d.ServerFingerprint {
 		t.Fatalf("destination: %+v %v", got, err)
 	}
-	run := RetentionRun{At: time.Unix(1000, 0), Kept: 3, Removed: 2, Packs: 4, Freed: 4096}
+	run := replicas.RetentionRun{At: time.Unix(1000, 0), Kept: 3, Removed: 2, Packs: 4, Freed: 4096}
 	if err := s.RecordRetention(ctx, "far", "bob/laptop", run); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +177,7 @@ func TestReplicaTenantsFingerprintsAndRetentionRuns(t *testing.T) {
 	if err != nil || !ok || r.Retention != run || r.Snapshot != "snap" {
 		t.Fatalf("status: %+v %v %v", r, ok, err)
 	}
-	run2 := RetentionRun{At: time.Unix(2000, 0), Kept: 3, Error: "prune: boom"}
+	run2 := replicas.RetentionRun{At: time.Unix(2000, 0), Kept: 3, Error: "prune: boom"}
 	if err := s.RecordRetention(ctx, "far", "bob/laptop", run2); err != nil {
 		t.Fatal(err)
 	}

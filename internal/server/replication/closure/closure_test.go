@@ -1,4 +1,4 @@
-package replication
+package closure
 
 import (
 	"context"
@@ -78,7 +78,7 @@ func TestClosureKeepsWhatTheReplicaKeeps(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		want, err := closure(ctx, log, prim, primBe, rep, repBe, prim.ManifestRefs)
+		want, err := Want(ctx, log, prim, primBe, rep, repBe, prim.ManifestRefs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +165,7 @@ func TestClosureCachesManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache := newManifestCache(maxCachedRefs)
+	cache := NewCache(MaxCachedRefs)
 	var reads atomic.Int64
 	pass := func() {
 		t.Helper()
@@ -179,7 +179,7 @@ func TestClosureCachesManifests(t *testing.T) {
 			reads.Add(1)
 			return prim.ManifestRefs(ctx, s)
 		}
-		want, err := closure(ctx, log, prim, primBe, rep, repBe, cache.refs("bob/laptop", read))
+		want, err := Want(ctx, log, prim, primBe, rep, repBe, cache.Refs("bob/laptop", read))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +208,7 @@ func TestClosureCachesManifests(t *testing.T) {
 	}
 
 	// The bound: room for two refs; a third evicts the least recently used.
-	small := newManifestCache(2)
+	small := NewCache(2)
 	small.put(manifestKey{"r", "1"}, []snapshot.Ref{{ID: blob.ID{1}}})
 	small.put(manifestKey{"r", "2"}, []snapshot.Ref{{ID: blob.ID{2}}})
 	small.get(manifestKey{"r", "1"})
@@ -225,7 +225,7 @@ func TestClosureCachesManifests(t *testing.T) {
 // same manifest at once (several destinations after one commit) wait for
 // one read; a failed read is not cached.
 func TestManifestCacheReadsOnceForConcurrentPasses(t *testing.T) {
-	c := newManifestCache(maxCachedRefs)
+	c := NewCache(MaxCachedRefs)
 	var reads atomic.Int64
 	release := make(chan struct{})
 	load := func(ctx context.Context, s *repository.Snapshot) ([]snapshot.Ref, error) {
@@ -240,7 +240,7 @@ func TestManifestCacheReadsOnceForConcurrentPasses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			refs, err := c.refs("bob/laptop", load)(context.Background(), snap)
+			refs, err := c.Refs("bob/laptop", load)(context.Background(), snap)
 			if err != nil {
 				t.Error(err)
 			}
@@ -266,7 +266,7 @@ func TestManifestCacheReadsOnceForConcurrentPasses(t *testing.T) {
 		return nil, errors.New("unreadable")
 	}
 	other := &repository.Snapshot{ID: blob.ID{8}}
-	if _, err := c.refs("bob/laptop", failing)(context.Background(), other); err == nil {
+	if _, err := c.Refs("bob/laptop", failing)(context.Background(), other); err == nil {
 		t.Fatal("a failed read succeeded")
 	}
 	if _, ok := c.get(manifestKey{"bob/laptop", other.ID.String()}); ok {

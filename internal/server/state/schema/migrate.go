@@ -1,4 +1,9 @@
-package state
+// Package schema is the state database's file and tables: opening it
+// private to its owner, every table with its ordered, versioned
+// migrations, and how values are stored in columns. Package state and its
+// record packages (reports, replicas) query the tables; none of them
+// creates or changes one.
+package schema
 
 // Migrations. The schema_version table holds one row, the number of
 // migrations applied; Open applies the ones after it in order, each in
@@ -112,8 +117,8 @@ func execSQL(q string) func(context.Context, *sql.Tx) error {
 	}
 }
 
-// SchemaVersion is the schema version this program writes.
-func SchemaVersion() int { return len(migrations) }
+// Version is the schema version this program writes.
+func Version() int { return len(migrations) }
 
 // migrate brings the database to SchemaVersion, one migration per
 // transaction. Each transaction first takes the write lock, then reads the

@@ -1,8 +1,8 @@
-package replication
-
-// Replication by snapshot closure, for a destination with its own
-// retention policy: the replica holds the primary's snapshots that its
-// own retention has not forgotten, and everything they need.
+// Package closure is replication by snapshot closure, for a destination
+// with its own retention policy: the replica holds the primary's
+// snapshots that its own retention has not forgotten, and everything they
+// need. Package replication copies what Want names.
+package closure
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
-// closure names what a replica needs of the primary: every snapshot file
+// Want names what a replica needs of the primary: every snapshot file
 // of the primary that the replica's own retention has not forgotten (no
 // tombstone for it on the replica), every pack holding a blob its
 // manifest reaches (data and manifest pages) that the replica does not
@@ -32,9 +32,9 @@ import (
 // needs it again; a snapshot the replica forgot never does. prim and
 // rep are opened with the server's keys; rep is nil for a replica that
 // is not a repository yet. manifests reads a snapshot's manifest refs
-// (prim.ManifestRefs, or a cache of it).
-func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository, primBe backend.Backend,
-	rep *repository.Repository, repBe backend.Backend, manifests manifestReader) (func(backend.Handle) bool, error) {
+// (prim.ManifestRefs, or a Cache of it).
+func Want(ctx context.Context, log *slog.Logger, prim *repository.Repository, primBe backend.Backend,
+	rep *repository.Repository, repBe backend.Backend, manifests ManifestReader) (func(backend.Handle) bool, error) {
 	rs, err := readReplica(ctx, log, rep, repBe)
 	if err != nil {
 		return nil, err
@@ -70,10 +70,10 @@ func closure(ctx context.Context, log *slog.Logger, prim *repository.Repository,
 	}, nil
 }
 
-// manifestReader reads a snapshot's manifest refs.
-type manifestReader = func(context.Context, *repository.Snapshot) ([]snapshot.Ref, error)
+// ManifestReader reads a snapshot's manifest refs.
+type ManifestReader = func(context.Context, *repository.Snapshot) ([]snapshot.Ref, error)
 
-// replicaState is what closure needs to know of a replica.
+// replicaState is what Want needs to know of a replica.
 type replicaState struct {
 	forgotten map[string]bool  // snapshots the replica has a tombstone for
 	indexed   map[blob.ID]bool // packs the replica's index describes
@@ -138,7 +138,7 @@ func keptSnapshots(ctx context.Context, log *slog.Logger, prim *repository.Repos
 // neededPacks loads the primary's index and returns its packs holding a
 // blob the kept snapshots reach that the replica does not already hold.
 func neededPacks(ctx context.Context, prim, rep *repository.Repository, repStored map[string]bool,
-	keep []*repository.Snapshot, manifests manifestReader) (map[blob.ID]bool, error) {
+	keep []*repository.Snapshot, manifests ManifestReader) (map[blob.ID]bool, error) {
 	if err := prim.LoadIndex(ctx); err != nil {
 		return nil, fmt.Errorf("load the primary's index: %w", err)
 	}
