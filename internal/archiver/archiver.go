@@ -283,8 +283,10 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	}
 	a.current.Store("")
 	a.sealSem = make(chan struct{}, runtime.GOMAXPROCS(0))
-	// One buffer per sealer and one for the chunk being read are enough
-	// to keep; a backup that reads no large file makes none.
+	// One buffer per sealer and one for the chunk being read are kept; a
+	// backup that reads no large file makes none. Keeping one for every
+	// worker as well raised the peak RSS of K's initial backup from 118
+	// to 134 MiB for no CPU measurably saved.
 	a.maxBufs = repository.NewBufferList(a.params.Max, cap(a.sealSem)+1)
 	a.roots = map[string]struct{}{}
 	for _, r := range roots {
