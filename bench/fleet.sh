@@ -306,6 +306,13 @@ commit() { # phase sel kind pct: commit latency in ms (n/a through rest-server)
 col() { # phase sel column: median over rounds of the phase TSV's column
 	awk -F'\t' -v ph="$1" -v sel="$2" -v c="$3" '$1==ph && (sel=="1" ? $2==1 : $2>1) {print $c}' "$TSV" | median
 }
+restic_kdf() { # the scrypt parameters of the restic clients' key files, per phase
+	local f
+	for f in "$W"/srvdata/repos/r*/*/keys/* "$W"/rest-server/r*/*/keys/*; do
+		[[ -f $f ]] || continue
+		python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(sys.argv[2], d["N"], d["r"], d["p"])' "$f" "$(basename "$(dirname "$(dirname "$f")")")"
+	done | sort | uniq -c | awk '{printf "%s%s: %s %s %s ×%s", (NR > 1 ? ", " : ""), $2, $3, $4, $5, $1}'
+}
 STAMP=$(date -u +%Y-%m-%dT%H%M%S)
 mkdir -p "$ROOT/bench/results"
 REPORT=$ROOT/bench/results/$STAMP-fleet.txt
@@ -313,6 +320,9 @@ REPORT=$ROOT/bench/results/$STAMP-fleet.txt
 	echo "bench/fleet.sh  $(date -u +%FT%TZ)  host $(hostname)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "$N restic + $N cairn clients, $SIZE MiB of V each, $ROUNDS rounds ($PAGES pages changed per later round)"
 	echo "cairn $(cd "$ROOT" && git rev-parse --short HEAD)${CAIRN_BIN:+ (binary $CAIRN_BIN)}; $($RESTIC version | cut -d' ' -f1-2); $([[ -x $REST_SERVER ]] && "$REST_SERVER" --version 2>&1 | head -1)"
+	# restic calibrates scrypt to the machine's load at init, and a backup
+	# derives its key again: the clients' CPU depends on it.
+	echo "restic keys (scrypt, calibrated at init; phase: N r p, count): $(restic_kdf)"
 	echo "phases: A = restic+cairn through cairn server, B = restic through rest-server ($( ((REST_AUTH)) && echo htpasswd logins || echo no auth)), C = restic alone through cairn server, D = cairn alone through cairn server"
 	echo
 	printf '%-5s %-7s %-5s %7s %8s %8s %10s %10s %8s %8s %8s %5s\n' phase round kind MB/s lat_p50 lat_p99 commit_p50 commit_p99 cli_cpu srv_cpu srv_MiB fails

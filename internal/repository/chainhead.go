@@ -38,13 +38,9 @@ func (r *Repository) chainHead(ctx context.Context) (*chainHead, error) {
 	pub := r.keys.SignerID()
 	// Snapshots first: a forget stores the tombstone before it removes the
 	// snapshot file, so a statement missed here is in the listing below.
-	last, err := r.lastStatement(ctx, pub)
+	head, err := r.lastStatement(ctx, pub)
 	if err != nil {
 		return nil, err
-	}
-	var head *chainHead
-	if last != nil {
-		head = &chainHead{seq: last.Seq, hash: last.Hash()}
 	}
 	ts, err := r.ownTombstones(ctx, pub)
 	if err != nil {
@@ -57,6 +53,41 @@ func (r *Repository) chainHead(ctx context.Context) (*chainHead, error) {
 		}
 	}
 	return head, nil
+}
+
+// statementCacheFile remembers, per key cache, the statement of every
+// snapshot file read (lastStatement): who signed it, its seq and its hash.
+const statementCacheFile = "statements.json"
+
+// cachedStatement is what a snapshot file's validly signed statement
+// says that a chain head needs.
+type cachedStatement struct {
+	Writer []byte `json:"writer"`
+	Seq    uint64 `json:"seq"`
+	Hash   []byte `json:"hash"`
+}
+
+func (c *Cache) loadStatements() map[string]cachedStatement {
+	m := map[string]cachedStatement{}
+	if c.dir == "" {
+		return m
+	}
+	buf, err := os.ReadFile(filepath.Join(c.dir, statementCacheFile))
+	if err != nil || json.Unmarshal(buf, &m) != nil {
+		return map[string]cachedStatement{} // read them all again
+	}
+	return m
+}
+
+func (c *Cache) saveStatements(m map[string]cachedStatement) error {
+	if c.dir == "" {
+		return nil
+	}
+	buf, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(c.dir, statementCacheFile), buf)
 }
 
 // tombstoneCacheFile remembers, per key cache, which tombstones were read:

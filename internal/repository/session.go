@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -81,8 +82,9 @@ type Session struct {
 
 	// Reused buffers: memory that is touched for the first time is slow to
 	// get from the kernel, and a backup moves its whole size through these.
-	sealedBufs sync.Pool // *[]byte for one sealed blob
-	queueBufs  sync.Pool // *[]byte for one blob queued to a spool
+	// Kept across collections, they grow to the largest blob once.
+	sealedBufs *BufferList // one sealed blob each
+	queueBufs  *BufferList // one blob queued to a spool each
 }
 
 // SessionStats counts what a session stored.
@@ -144,7 +146,10 @@ func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, err
 		return nil, err
 	}
 	s := &Session{repo: r, content: content, meta: meta, journal: j, known: known,
-		pending: map[snapshot.Ref]struct{}{}, uploads: g, upctx: gctx, lease: lease}
+		pending: map[snapshot.Ref]struct{}{}, uploads: g, upctx: gctx, lease: lease,
+		// One per core sealing at once; a full queue, and the blob that
+		// waits to enter it.
+		sealedBufs: NewBufferList(0, runtime.GOMAXPROCS(0)), queueBufs: NewBufferList(0, spoolQueue+1)}
 	if err := s.recoverJournal(ctx); err != nil {
 		lease.end()
 		j.release()
@@ -231,10 +236,7 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 	// The AD names the stored type, as the header does: whoever opens the
 	// blob needs only its header entry. The ID still binds the real type.
 	ad := &crypto.BlobAD{Type: uint8(t.Stored()), ID: id, SlotID: key.slotID, RepoID: s.repo.keys.RepoID}
-	bp, _ := s.sealedBufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
+	bp := s.sealedBufs.Get()
 	if t == blob.Tree {
 		sealed := key.sealer.SealPaddedLevel((*bp)[:0], ad, plain, s.compression, crypto.PadTree)
 		s.addTree(id, bytes.Clone(sealed), len(plain)) // held until its pack is written: no spare capacity
@@ -317,7 +319,7 @@ func (s *Session) newSpool() (backend.Spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newQueuedSpool(sp, &s.queueBufs), nil
+	return newQueuedSpool(sp, s.queueBufs), nil
 }
 
 // fail ends the session's uploads with err.

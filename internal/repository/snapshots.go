@@ -162,12 +162,16 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 	return &Snapshot{ID: id, File: f, Meta: &meta, Owner: &in.Owner}, nil
 }
 
-// lastStatement finds the highest-seq statement signed by pub among the
-// stored snapshot files, reading only the signed statement at the head of
-// each (ReadStatement).
-// A file forgotten between listing and reading is skipped (its tombstone
+// lastStatement returns the statement of pub's with the highest seq among
+// the snapshot files stored now, as the chain head it makes; nil if there
+// is none. A file's statement is read once per key cache: snapshot files
+// are named by their hash and never change, so the cache keeps what each
+// listed file's signed statement said, and a commit reads only the files
+// stored since (a repository collects one per backup of every writer),
+// and of each only the signed statement at its head (ReadStatement). A
+// file forgotten between listing and reading is skipped (its tombstone
 // records it; see chainHead).
-func (r *Repository) lastStatement(ctx context.Context, pub ed25519.PublicKey) (*snapshot.Statement, error) {
+func (r *Repository) lastStatement(ctx context.Context, pub ed25519.PublicKey) (*chainHead, error) {
 	var names []backend.FileInfo
 	if err := r.be.List(ctx, backend.Snapshots, func(fi backend.FileInfo) error {
 		names = append(names, fi)
@@ -175,11 +179,20 @@ func (r *Repository) lastStatement(ctx context.Context, pub ed25519.PublicKey) (
 	}); err != nil {
 		return nil, err
 	}
+	cached := r.cache.loadStatements()
+	keep := make(map[string]cachedStatement, len(names))
+	var fresh []backend.FileInfo
+	for _, fi := range names {
+		if c, ok := cached[fi.Name]; ok {
+			keep[fi.Name] = c // only listed files count, as when read
+		} else {
+			fresh = append(fresh, fi)
+		}
+	}
 	var mu sync.Mutex
-	var best *snapshot.Statement
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for _, fi := range names {
+	for _, fi := range fresh {
 		g.Go(func() error {
 			st, err := ReadStatement(gctx, r.be, fi)
 			if errors.Is(err, backend.ErrNotFound) {
@@ -188,19 +201,30 @@ func (r *Repository) lastStatement(ctx context.Context, pub ed25519.PublicKey) (
 			if err != nil {
 				return err
 			}
-			if st == nil || !bytes.Equal(st.Writer[:], pub) || st.RepoID != r.keys.RepoID {
-				return nil // not a validly signed statement of pub's: check reports it
+			if st == nil || st.RepoID != r.keys.RepoID {
+				return nil // not a validly signed statement: read again next time; check reports it
 			}
+			h := st.Hash()
 			mu.Lock()
-			if best == nil || st.Seq > best.Seq {
-				best = st
-			}
+			keep[fi.Name] = cachedStatement{Writer: st.Writer[:], Seq: st.Seq, Hash: h[:]}
 			mu.Unlock()
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("read snapshot statements: %w", err)
+	}
+	if len(fresh) > 0 || len(keep) != len(cached) {
+		if err := r.cache.saveStatements(keep); err != nil {
+			r.log.Warn("caching snapshot statements", "err", err)
+		}
+	}
+	var best *chainHead
+	for _, c := range keep {
+		if bytes.Equal(c.Writer, pub) && len(c.Hash) == 32 && (best == nil || c.Seq > best.seq) {
+			best = &chainHead{seq: c.Seq}
+			copy(best.hash[:], c.Hash)
+		}
 	}
 	return best, nil
 }
@@ -268,7 +292,7 @@ func (r *Repository) WriterKnown(ctx context.Context) (RefSet, error) {
 			return err
 		}
 		f, err := snapshot.ParseFile(buf)
-		if err != nil || f.Statement.Hash() != last.Hash() {
+		if err != nil || f.Statement.Hash() != last.hash {
 			return nil
 		}
 		found = f

@@ -18,7 +18,7 @@ type queuedSpool struct {
 	sp   backend.Spool
 	ch   chan *[]byte
 	done chan struct{}
-	bufs *sync.Pool
+	bufs *BufferList
 
 	mu     sync.Mutex
 	err    error // the first write error
@@ -30,7 +30,7 @@ type queuedSpool struct {
 // chunks of at most 4 MiB that is at most 32 MiB, and mostly far less.
 const spoolQueue = 8
 
-func newQueuedSpool(sp backend.Spool, bufs *sync.Pool) *queuedSpool {
+func newQueuedSpool(sp backend.Spool, bufs *BufferList) *queuedSpool {
 	q := &queuedSpool{sp: sp, ch: make(chan *[]byte, spoolQueue), done: make(chan struct{}), bufs: bufs}
 	go q.run()
 	return q
@@ -65,10 +65,7 @@ func (q *queuedSpool) Write(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	b, _ := q.bufs.Get().(*[]byte)
-	if b == nil {
-		b = new([]byte)
-	}
+	b := q.bufs.Get()
 	*b = append((*b)[:0], p...)
 	q.ch <- b
 	return len(p), nil

@@ -43,9 +43,8 @@ func (f *fakeSpool) Discard() { f.mu.Lock(); defer f.mu.Unlock(); f.discarded = 
 // TestQueuedSpoolOrder: what is written arrives whole and in order before
 // Save, and the writer's buffers may be reused as soon as Write returns.
 func TestQueuedSpoolOrder(t *testing.T) {
-	var bufs sync.Pool
 	f := &fakeSpool{}
-	q := newQueuedSpool(f, &bufs)
+	q := newQueuedSpool(f, NewBufferList(0, spoolQueue+1))
 	var want bytes.Buffer
 	p := make([]byte, 1000)
 	for i := range 500 {
@@ -74,9 +73,8 @@ func TestQueuedSpoolOrder(t *testing.T) {
 // TestQueuedSpoolError: a failed write comes back from a later Write or
 // from Save, and the spool is discarded, not saved.
 func TestQueuedSpoolError(t *testing.T) {
-	var bufs sync.Pool
 	f := &fakeSpool{failAfter: 2500}
-	q := newQueuedSpool(f, &bufs)
+	q := newQueuedSpool(f, NewBufferList(0, spoolQueue+1))
 	for range 3 {
 		q.Write(make([]byte, 1000)) // the third fails in the background
 	}
@@ -88,9 +86,8 @@ func TestQueuedSpoolError(t *testing.T) {
 // TestQueuedSpoolDecouples: while the file blocks, a writer can still queue
 // a few blobs and go on; Discard drains and discards.
 func TestQueuedSpoolDecouples(t *testing.T) {
-	var bufs sync.Pool
 	f := &fakeSpool{block: make(chan struct{})}
-	q := newQueuedSpool(f, &bufs)
+	q := newQueuedSpool(f, NewBufferList(0, spoolQueue+1))
 	done := make(chan struct{})
 	go func() {
 		for range spoolQueue {
