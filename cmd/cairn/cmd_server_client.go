@@ -476,13 +476,17 @@ func newServerClientRemoveCommand(g *GlobalOptions, opts *ServerOptions) *cobra.
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, a []string) error {
 			return opts.withData(c.Context(), func(d *datadir.Data) error {
+				where, err := d.ClientWhere(c.Context(), a[0])
+				if err != nil {
+					return err
+				}
 				if err := d.Remove(c.Context(), a[0], purge); err != nil {
 					return err
 				}
 				if purge {
-					g.printf("removed client %s and deleted its repositories\n", a[0])
+					g.printf("removed client %s and deleted its repositories in %s\n", a[0], where)
 				} else {
-					g.printf("removed client %s; its repositories stay in %s\n", a[0], d.ClientDir(a[0]))
+					g.printf("removed client %s; its repositories stay in %s\n", a[0], where)
 				}
 				return nil
 			})

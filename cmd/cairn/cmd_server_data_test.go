@@ -152,3 +152,43 @@ func TestServerStorageRecorded(t *testing.T) {
 	c.ok("server", "--storage", elsewhere, "status")
 	c.fails(1, "this server keeps its repositories at "+elsewhere, "server", "--storage", filepath.Join(c.dir, "other"), "fingerprint")
 }
+
+// client remove names, and with --purge deletes, the client's repositories
+// where the server keeps them, not a default directory; a client cannot
+// be named after the S3 storage's lease directory.
+func TestServerClientRemoveStorage(t *testing.T) {
+	c := newServerCLI(t)
+	elsewhere := filepath.Join(c.dir, "elsewhere")
+	c.ok("server", "--storage", elsewhere, "client", "list")
+	pw := filepath.Join(c.dir, "alice.pass")
+	for _, name := range []string{"bob", "bobby"} {
+		c.ok("server", "client", "add", name, "--password-file", pw)
+	}
+	c.fails(1, "reserved", "server", "client", "add", "leases", "--password-file", pw)
+	for _, repo := range []string{"bob/home", "bob/db/main", "bobby/home"} {
+		if err := os.MkdirAll(filepath.Join(elsewhere, repo, "data"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(elsewhere, repo, "config"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if out := c.ok("server", "client", "remove", "bobby").stdout; !strings.Contains(out, filepath.Join(elsewhere, "bobby")) {
+		t.Fatalf("remove without --purge does not name where the data stays: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "bobby", "home", "config")); err != nil {
+		t.Fatalf("remove without --purge deleted data: %v", err)
+	}
+
+	if out := c.ok("server", "client", "remove", "bob", "--purge").stdout; !strings.Contains(out, "deleted its repositories in "+filepath.Join(elsewhere, "bob")) {
+		t.Fatalf("remove --purge: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "bob")); !os.IsNotExist(err) {
+		t.Fatalf("bob's repositories survived --purge: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "bobby", "home", "config")); err != nil {
+		t.Fatalf("purging bob touched bobby: %v", err)
+	}
+	c.fails(1, "no such client", "server", "client", "show", "bob")
+}

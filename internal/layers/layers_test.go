@@ -118,7 +118,8 @@ var mayImport = map[string][]string{
 	"internal/server/maintain": {"internal/backend", "internal/forget", "internal/prune",
 		"internal/repository", "internal/retention", "internal/server/state", "internal/server/state/policy"},
 	// Where repositories are kept: backends, nothing of tenants.
-	"internal/server/storage": {"internal/backend", "internal/backend/local", "internal/backend/location", "internal/backend/s3"},
+	"internal/server/storage": {"internal/backend", "internal/backend/local", "internal/backend/location", "internal/backend/s3",
+		"internal/restapi"}, // client names' rules, before a client's files are deleted
 	// One repository's REST handler: nothing of tenants, state or storage.
 	"internal/server/repohttp": {"internal/backend", "internal/restapi", "internal/units"},
 	// Metrics read the state database; nothing of HTTP handling or storage.

@@ -151,10 +151,19 @@ func NameByte(b byte) bool {
 		b == '_' || b == '-' || b == '.' || b == '@'
 }
 
-// ValidClientName checks a client name: a valid single path component.
+// LeaseDir is the name under a server's S3 storage prefix where servers
+// keep their repositories' leases (internal/backend/s3, lease.go), beside
+// the clients' directories; no client may take it.
+const LeaseDir = "leases"
+
+// ValidClientName checks a client name: a valid single path component,
+// not LeaseDir.
 func ValidClientName(name string) error {
 	if err := validComponent(name); err != nil {
 		return fmt.Errorf("client name %q: use 1 to %d letters, digits, '_', '-', '.', '@', not starting with a dot", name, maxComponent)
+	}
+	if name == LeaseDir {
+		return fmt.Errorf("client name %q is reserved: S3 storage keeps the servers' leases under it", name)
 	}
 	return nil
 }

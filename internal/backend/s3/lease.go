@@ -12,6 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
 // ErrLeaseHeld means another holder has a lease that has not expired.
@@ -51,7 +52,9 @@ type leaseDoc struct {
 	Expires time.Time `json:"expires"`
 }
 
-func (b *Backend) leaseKey(repo string) string { return b.prefixed("leases/" + repo) }
+// leaseKey is where repo's lease is kept: under restapi.LeaseDir, a name
+// no client may take, so no client's files and no purge reach a lease.
+func (b *Backend) leaseKey(repo string) string { return b.prefixed(restapi.LeaseDir + "/" + repo) }
 
 func validRepo(repo string) error {
 	if repo == "" || len(repo) > 200 {

@@ -101,6 +101,25 @@ func (b *Backend) Usage(ctx context.Context, sub string) (int64, error) {
 	return n, nil
 }
 
+// RemoveAll deletes every object under prefix + "/" + sub, a whole
+// subtree (a server's client). sub must not be empty: the backend's own
+// prefix is never removed this way.
+func (b *Backend) RemoveAll(ctx context.Context, sub string) error {
+	if sub == "" || strings.Contains(sub, "..") || strings.HasPrefix(sub, "/") {
+		return fmt.Errorf("s3: remove all under %q: not a subtree", sub)
+	}
+	p := b.prefixed(sub) + "/"
+	for obj := range b.client.ListObjects(ctx, b.cfg.Bucket, minio.ListObjectsOptions{Prefix: p, Recursive: true}) {
+		if obj.Err != nil {
+			return b.classify("list "+p, obj.Err)
+		}
+		if err := b.client.RemoveObject(ctx, b.cfg.Bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
+			return b.classify("remove "+obj.Key, err)
+		}
+	}
+	return nil
+}
+
 // WithClock returns b with another clock for its leases (a server passes
 // its own, so tests can move time).
 func (b *Backend) WithClock(now func() time.Time) *Backend {

@@ -19,6 +19,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/identity"
 	"github.com/cairnbackup/cairn/internal/server/state"
+	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
 // Layout of a server data directory.
@@ -81,9 +82,6 @@ func Open(ctx context.Context, dir string) (*Data, error) {
 // Close closes the state database.
 func (d *Data) Close() error { return d.State.Close() }
 
-// ClientDir is where a client's repositories live.
-func (d *Data) ClientDir(name string) string { return filepath.Join(d.Dir, ReposDir, name) }
-
 // NewClient hashes password and records a new client.
 func (d *Data) NewClient(ctx context.Context, c state.Client, password []byte) error {
 	if err := restapi.ValidClientName(c.Name); err != nil {
@@ -97,18 +95,41 @@ func (d *Data) NewClient(ctx context.Context, c state.Client, password []byte) e
 	return d.State.AddClient(ctx, c)
 }
 
-// Purge removes a client's record and, with purge, its stored data.
+// Remove removes a client's record and, with purge, every file it stores
+// in the storage the state database names (the data directory's repos/,
+// another directory, or a bucket). The record goes first, so the client
+// can no longer log in while its files are deleted; a purge that fails
+// after that says where the files are.
 func (d *Data) Remove(ctx context.Context, name string, purge bool) error {
+	if err := restapi.ValidClientName(name); err != nil {
+		return err
+	}
+	var st storage.Storage
+	if purge {
+		var err error
+		if st, err = d.OpenStorage(ctx); err != nil { // before the record goes
+			return fmt.Errorf("client %s not removed: %w", name, err)
+		}
+	}
 	if err := d.State.RemoveClient(ctx, name); err != nil {
 		return err
 	}
 	if purge {
-		if err := restapi.ValidClientName(name); err != nil {
-			return err
+		if err := st.Purge(ctx, name); err != nil {
+			return fmt.Errorf("client %s removed, but its repositories in %s were not all deleted: %w", name, st.ClientWhere(name), err)
 		}
-		return os.RemoveAll(d.ClientDir(name))
 	}
 	return nil
+}
+
+// ClientWhere names where a client's repositories are, in the storage the
+// state database names.
+func (d *Data) ClientWhere(ctx context.Context, name string) (string, error) {
+	st, err := d.OpenStorage(ctx)
+	if err != nil {
+		return "", err
+	}
+	return st.ClientWhere(name), nil
 }
 
 // HashPassword returns the bcrypt hash of a client password.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/local"
+	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
 // localStorage keeps each repository in root/<client>/<repository…>.
@@ -23,6 +24,18 @@ func (ls *localStorage) dir(repo string) string {
 }
 
 func (ls *localStorage) Where() string { return ls.root }
+
+func (ls *localStorage) ClientWhere(client string) string { return ls.dir(client) }
+
+func (ls *localStorage) Purge(_ context.Context, client string) error {
+	if err := restapi.ValidClientName(client); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(ls.dir(client)); err != nil {
+		return fmt.Errorf("delete %s: %w", ls.dir(client), err)
+	}
+	return nil
+}
 
 func (ls *localStorage) Open(ctx context.Context, repo string) (backend.Backend, error) {
 	dir := ls.dir(repo)

@@ -3,11 +3,13 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/backend/s3"
+	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
 // s3Storage keeps each repository under <prefix>/<client>/<repository…>/
@@ -27,6 +29,17 @@ func newS3Storage(ctx context.Context, l location.Location, create bool) (*s3Sto
 }
 
 func (ss *s3Storage) Where() string { return ss.root.Properties().Location }
+
+func (ss *s3Storage) ClientWhere(client string) string {
+	return strings.TrimSuffix(ss.Where(), "/") + "/" + client + "/"
+}
+
+func (ss *s3Storage) Purge(ctx context.Context, client string) error {
+	if err := restapi.ValidClientName(client); err != nil {
+		return err
+	}
+	return ss.root.RemoveAll(ctx, client)
+}
 
 func (ss *s3Storage) sub(repo string) (*s3.Backend, error) {
 	be, err := ss.root.Sub(repo)

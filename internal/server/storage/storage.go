@@ -52,6 +52,11 @@ type Storage interface {
 	Leaser(ctx context.Context, repo string, now func() time.Time) (Leaser, error)
 	// Where describes the storage for messages, without secrets.
 	Where() string
+	// ClientWhere names where a client's repositories are, for messages.
+	ClientWhere(client string) string
+	// Purge deletes every file a client stores, all its repositories.
+	// client must be a valid client name (restapi.ValidClientName).
+	Purge(ctx context.Context, client string) error
 }
 
 // Leaser takes one repository's lease among several servers.
