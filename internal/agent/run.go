@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -111,6 +112,10 @@ type Backup struct {
 	Env []string
 	// Tags are added to the configuration's tags.
 	Tags []string
+	// Gate, when set, is asked once everything is uploaded, just before
+	// the snapshot is committed (backup --commit-gate): nil lets it
+	// commit; an error commits nothing and is the backup's error.
+	Gate func(ctx context.Context) error
 }
 
 // Result is what a backup reports of itself (its summary).
@@ -400,6 +405,9 @@ func (e *ExecBackuper) Args(c *Config, b Backup) (args, env []string, err error)
 		args = append(args, "--limit-upload", c.Bandwidth, "--limit-download", c.Bandwidth)
 	}
 	args = append(args, "backup")
+	if b.Gate != nil {
+		args = append(args, "--commit-gate", strconv.Itoa(gateFD))
+	}
 	if e.SummaryFile != "" {
 		args = append(args, "--summary-file", e.SummaryFile)
 	}
@@ -465,11 +473,39 @@ func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) (Result,
 	if cmd.WaitDelay <= 0 {
 		cmd.WaitDelay = HookGrace
 	}
-	err = cmd.Run()
+	var gate *childGate
+	if b.Gate != nil {
+		if gate, err = newChildGate(); err != nil {
+			return Result{}, err
+		}
+		defer gate.close()
+		cmd.ExtraFiles = []*os.File{gate.child}
+	}
+	if err = cmd.Start(); err == nil {
+		var gateErr <-chan error
+		if gate != nil {
+			gateErr = gate.serve(ctx, b.Gate)
+		}
+		err = cmd.Wait()
+		if gate != nil {
+			gate.close()
+			switch gerr := <-gateErr; {
+			case errors.Is(gerr, errGateNotAsked):
+				if err == nil {
+					err = gerr
+				}
+			case gerr != nil:
+				err = gerr
+			}
+		}
+	}
 	if cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	res := readSummary(f.Name())
+	if errors.As(err, new(gateRefused)) {
+		return Result{BytesAdded: res.BytesAdded}, fmt.Errorf("not committed: %w", err)
+	}
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() > 0 {
