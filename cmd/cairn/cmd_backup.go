@@ -21,6 +21,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/fsmeta"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -51,6 +52,8 @@ type BackupOptions struct {
 	// when gated is set.
 	CommitGate int
 	gated      bool
+	// Session is a server backup session the caller holds (--session).
+	Session string
 	// command is what follows "--" with --stdin-from-command.
 	command []string
 }
@@ -113,6 +116,7 @@ Sizes (--exclude-larger-than) are powers of 1024: 1G, 1GB and 1GiB are the same.
 	f.StringVar(&opts.Parent, "parent", "", "compare with `SNAPSHOT` (an ID or latest) instead of the last backup of the same paths (owner key)")
 	f.StringVar(&opts.Compression, "compression", "auto", "how hard to compress new data: `LEVEL` auto, fastest, default (auto's level), max or off")
 	f.StringVar(&opts.SummaryFile, "summary-file", "", "also write the summary to `FILE` as --json's summary object, whatever the output (for scripts and the agent)")
+	f.StringVar(&opts.Session, "session", "", "use the server backup session `ID` the caller opened and keeps (the agent holding its queue slot): heartbeat it, do not open, queue for or end one")
 	f.IntVar(&opts.CommitGate, "commit-gate", 0, "before committing, ask on descriptor `FD` (a socket) and commit only on the answer commit (for a parent that checks consistency, e.g. the agent)")
 	return c
 }
@@ -297,6 +301,12 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 	aopts, paths, err := backupArchiverOptions(g, opts, paths)
 	if err != nil {
 		return err
+	}
+	if opts.Session != "" {
+		if !sessions.ValidID(opts.Session) {
+			return usageError{fmt.Errorf("--session %q: want a session ID, 32 lowercase hex digits", opts.Session)}
+		}
+		ctx = backend.WithHeldLease(ctx, opts.Session)
 	}
 	if opts.gated {
 		if opts.DryRun {
