@@ -450,8 +450,9 @@ func (r *Runner) quiescePostgres(ctx context.Context, s *sqlSession, d *Database
 	}
 	// The commit gate: the data directory's snapshot is committed only
 	// once pg_backup_stop succeeded and the end file (backup_label and
-	// every WAL segment the copy needs) is safely in a temporary file, so
-	// nothing that can still fail locally leaves a data directory stored
+	// every WAL segment the copy needs) is in a temporary file, and,
+	// where two backups may run at once, once the end file's own
+	// snapshot is committed: the data directory is then never stored
 	// without what makes it restorable.
 	end, err := os.CreateTemp("", "cairn-postgres-end-*.tar")
 	if err != nil {
@@ -459,13 +460,35 @@ func (r *Runner) quiescePostgres(ctx context.Context, s *sqlSession, d *Database
 	}
 	defer os.Remove(end.Name())
 	defer end.Close()
-	stopped := false
+	// Two backups at once need two server sessions, which a server that
+	// paces its fleet may not grant while the first waits at its gate;
+	// with the run's held session (slot.go) they share it.
+	together := !strings.HasPrefix(r.Config.Repository, "rest:") || sessionFrom(ctx) != ""
+	stopped, endStored := false, false
 	var last string
+	storeEnd := func() error {
+		if _, err := end.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		res, err := r.Backuper.Backup(ctx, r.Config, Backup{Stdin: end, Filename: PostgresEndFile, Tags: []string{"database", d.Type, "quiesce"}})
+		*added += res.BytesAdded
+		if err != nil {
+			return fmt.Errorf("postgres backup_label and WAL: %w", err)
+		}
+		endStored = true
+		return nil
+	}
 	gate := func(context.Context) error {
 		stopped = true
 		l, err := postgresBackupStop(s, d, first, end)
+		if err != nil {
+			return err
+		}
 		last = l
-		return err
+		if together {
+			return storeEnd()
+		}
+		return nil
 	}
 	res, berr := r.Backuper.Backup(ctx, r.Config, Backup{Paths: []string{d.DataDir}, Exclude: postgresExcludes(d.DataDir),
 		Tags: []string{"database", d.Type, "quiesce"}, Gate: gate})
@@ -476,15 +499,15 @@ func (r *Runner) quiescePostgres(ctx context.Context, s *sqlSession, d *Database
 			// would abort the backup too, but say so in the server's terms.
 			s.query("SELECT 1 FROM pg_backup_stop();")
 		}
+		if endStored {
+			return fmt.Errorf("postgres data directory: %w (its %s was stored alone, which restores nothing)", berr, PostgresEndFile)
+		}
 		return fmt.Errorf("postgres data directory: %w", berr)
 	}
-	if _, err := end.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	res, err = r.Backuper.Backup(ctx, r.Config, Backup{Stdin: end, Filename: PostgresEndFile, Tags: []string{"database", d.Type, "quiesce"}})
-	*added += res.BytesAdded
-	if err != nil {
-		return fmt.Errorf("postgres backup_label and WAL: %w; the data directory's snapshot is stored without them and does not restore on its own", err)
+	if !endStored {
+		if err := storeEnd(); err != nil {
+			return fmt.Errorf("%w; the data directory's snapshot is stored without them and does not restore on its own", err)
+		}
 	}
 	r.logf("postgres: backup stopped; backup_label and WAL %s to %s stored as %s", first, last, PostgresEndFile)
 	return nil
