@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/agent"
 	"github.com/cairnbackup/cairn/internal/atomicfile"
+	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/restapi"
@@ -90,6 +92,9 @@ func agentRunner(g *GlobalOptions, path string) (*agent.Runner, error) {
 			}
 			return agent.SendReport(ctx, client.HTTPClient(pool), repo, g.Insecure, rep)
 		}
+		r.HoldSlot = func(ctx context.Context, logf func(string, ...any)) (string, func(), error) {
+			return holdAgentSlot(ctx, g, cfg, logf)
+		}
 		r.Poll = func(ctx context.Context) (bool, error) {
 			repo, err := cfg.RepositoryURL()
 			if err != nil {
@@ -104,6 +109,36 @@ func agentRunner(g *GlobalOptions, path string) (*agent.Runner, error) {
 		}
 	}
 	return r, nil
+}
+
+// holdAgentSlot takes the run's place in the server's backup queue
+// before any hook (agent.HoldSession): one backup session, which every
+// backup of the run then uses (backup --session).
+func holdAgentSlot(ctx context.Context, g *GlobalOptions, cfg *agent.Config, logf func(string, ...any)) (string, func(), error) {
+	repo, err := cfg.RepositoryURL()
+	if err != nil {
+		return "", nil, err
+	}
+	o, err := g.clientOptions(nil)
+	if err != nil {
+		return "", nil, err
+	}
+	o.Location = repo
+	be, err := client.OpenBackend(ctx, o)
+	if err != nil {
+		return "", nil, err
+	}
+	l, ok := backend.AsLeaser(be)
+	if !ok {
+		be.Close()
+		return "", nil, errors.New("the repository's server keeps no backup sessions")
+	}
+	id, release, err := agent.HoldSession(ctx, l, logf)
+	if err != nil {
+		be.Close()
+		return "", nil, err
+	}
+	return id, func() { release(); be.Close() }, nil
 }
 
 // checkAgentServer confirms that the server still presents the

@@ -21,6 +21,8 @@ import (
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/fsmeta"
 	"github.com/cairnbackup/cairn/internal/repository"
+	"github.com/cairnbackup/cairn/internal/server/sessions"
+	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
 // BackupOptions are backup's flags.
@@ -46,6 +48,12 @@ type BackupOptions struct {
 	Parent            string
 	Compression       string
 	SummaryFile       string
+	// CommitGate is the descriptor of the commit gate (backup_gate.go),
+	// when gated is set.
+	CommitGate int
+	gated      bool
+	// Session is a server backup session the caller holds (--session).
+	Session string
 	// command is what follows "--" with --stdin-from-command.
 	command []string
 }
@@ -82,6 +90,7 @@ Sizes (--exclude-larger-than) are powers of 1024: 1G, 1GB and 1GiB are the same.
 			if !opts.StdinCommand && len(opts.command) > 0 {
 				paths = args
 			}
+			opts.gated = c.Flags().Changed("commit-gate")
 			return runBackup(c.Context(), g, opts, paths)
 		},
 	}
@@ -107,6 +116,8 @@ Sizes (--exclude-larger-than) are powers of 1024: 1G, 1GB and 1GiB are the same.
 	f.StringVar(&opts.Parent, "parent", "", "compare with `SNAPSHOT` (an ID or latest) instead of the last backup of the same paths (owner key)")
 	f.StringVar(&opts.Compression, "compression", "auto", "how hard to compress new data: `LEVEL` auto, fastest, default (auto's level), max or off")
 	f.StringVar(&opts.SummaryFile, "summary-file", "", "also write the summary to `FILE` as --json's summary object, whatever the output (for scripts and the agent)")
+	f.StringVar(&opts.Session, "session", "", "use the server backup session `ID` the caller opened and keeps (the agent holding its queue slot): heartbeat it, do not open, queue for or end one")
+	f.IntVar(&opts.CommitGate, "commit-gate", 0, "before committing, ask on descriptor `FD` (a socket) and commit only on the answer commit (for a parent that checks consistency, e.g. the agent)")
 	return c
 }
 
@@ -291,6 +302,23 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 	if err != nil {
 		return err
 	}
+	if opts.Session != "" {
+		if !sessions.ValidID(opts.Session) {
+			return usageError{fmt.Errorf("--session %q: want a session ID, 32 lowercase hex digits", opts.Session)}
+		}
+		ctx = backend.WithHeldLease(ctx, opts.Session)
+	}
+	if opts.gated {
+		if opts.DryRun {
+			return usageError{errors.New("--commit-gate with --dry-run: a dry run commits nothing to gate")}
+		}
+		gate, err := openCommitGate(opts.CommitGate)
+		if err != nil {
+			return err
+		}
+		defer gate.Close()
+		aopts.BeforeCommit = func(ctx context.Context, sum snapshot.Summary) error { return commitGate(ctx, gate, sum) }
+	}
 	repo, err := g.openRepo(ctx)
 	if err != nil {
 		return err
@@ -321,7 +349,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 	res, err := archiver.Backup(backend.WithQueueWatcher(ctx, prog.queued), repo, paths, aopts)
 	prog.finish()
 	if err != nil {
-		if opts.StdinCommand && ctx.Err() == nil {
+		if opts.StdinCommand && ctx.Err() == nil && !errors.Is(err, errGateAbort) {
 			return withHint(err, "check the command given after --")
 		}
 		return fmt.Errorf("backup failed, no snapshot saved: %w", err)

@@ -421,8 +421,15 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, d *datadir.Data,
 	if err != nil {
 		return err
 	}
+	runNow, err := d.State.RunNow(ctx, name)
+	if err != nil {
+		return err
+	}
 	if g.JSON {
 		m := newClientJSON(c, stored)
+		if !runNow.IsZero() {
+			m.RunNow = runNow.Local().Format(time.RFC3339)
+		}
 		if m.Maintenance, err = newMaintenanceJSON(ctx, d, name); err != nil {
 			return err
 		}
@@ -450,6 +457,11 @@ func runServerClientShow(ctx context.Context, g *GlobalOptions, d *datadir.Data,
 	fmt.Fprintf(tw, "min interval:\t%s\n", interval)
 	fmt.Fprintf(tw, "requests:\t%d (%d refused or failed)\n", c.Requests, c.Errors)
 	fmt.Fprintf(tw, "created:\t%s\n", c.Created.Local().Format("2006-01-02 15:04:05 MST"))
+	if runNow.IsZero() {
+		fmt.Fprintf(tw, "run now:\tnone asked\n")
+	} else {
+		fmt.Fprintf(tw, "run now:\tasked at %s, pending until the agent's next run report\n", runNow.Local().Format("2006-01-02 15:04:05 MST"))
+	}
 	if err := showMaintenance(ctx, tw, d, name); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/backend/rest"
 	"github.com/cairnbackup/cairn/internal/prune"
+	"github.com/cairnbackup/cairn/internal/ratelimit"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/retention"
 	"github.com/cairnbackup/cairn/internal/server"
@@ -276,16 +277,17 @@ func runServerDestinationSet(ctx context.Context, g *GlobalOptions, opts *Server
 	})
 }
 
-// parseBandwidth parses "20MiB/s" (or "20MiB"); "" or "0" is unlimited.
+// parseBandwidth parses --bandwidth as --limit-upload parses its rate
+// (ratelimit.ParseRate: 20MiB/s, units required); "" is unlimited.
 func parseBandwidth(s string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	n, err := parseSizeFlag("bandwidth", strings.TrimSuffix(s, "/s"))
+	n, err := ratelimit.ParseRate(s)
 	if err != nil {
-		return 0, usageError{fmt.Errorf("--bandwidth %q: give a rate such as 20MiB/s", s)}
+		return 0, usageError{fmt.Errorf("--bandwidth: %w", err)}
 	}
-	return int64(n), nil
+	return n, nil
 }
 
 func runServerDestinationAdd(ctx context.Context, g *GlobalOptions, opts *ServerOptions, ao ServerDestinationAddOptions, name string) error {

@@ -66,6 +66,9 @@ type clientJSON struct {
 	Created      string           `json:"created"`
 	LastSnapshot string           `json:"last_snapshot,omitempty"`
 	Maintenance  *maintenanceJSON `json:"maintenance,omitempty"`
+	// RunNow is when a run of its agent was asked for and is still
+	// pending (`server client run-now`; client show only).
+	RunNow string `json:"run_now_requested,omitempty"`
 }
 
 func newClientJSON(c state.Client, stored int64) clientJSON {

@@ -305,27 +305,51 @@ func (r *Runner) quiesceMariaDB(ctx context.Context, s *sqlSession, d *Database,
 		return err
 	}
 	r.logf("%s: tables locked and written out (log sequence number %d); backing up %s", d.Type, before.lsn, d.DataDir)
-	res, berr := r.Backuper.Backup(ctx, r.Config, Backup{Paths: []string{d.DataDir}, Exclude: mariadbExcludes(d.DataDir),
-		Tags: []string{"database", d.Type, "quiesce"}})
-	*added += res.BytesAdded
-	if berr != nil {
+	if err := testQuiesceSQL(s); err != nil {
 		restore()
+		return err
+	}
+	// The commit gate: the snapshot is committed only if the log
+	// sequence number still stands where it stood when the copy began,
+	// checked while the lock is still held.
+	gate := func(context.Context) error {
+		after, err := innodbState(s)
+		if err != nil {
+			return err
+		}
+		if after.lsn != before.lsn {
+			return fmt.Errorf("%s: InnoDB wrote while %s was backed up (log sequence number %d, then %d): the copy may not be consistent, so no snapshot was committed",
+				d.Type, d.DataDir, before.lsn, after.lsn)
+		}
+		return nil
+	}
+	res, berr := r.Backuper.Backup(ctx, r.Config, Backup{Paths: []string{d.DataDir}, Exclude: mariadbExcludes(d.DataDir),
+		Tags: []string{"database", d.Type, "quiesce"}, Gate: gate})
+	*added += res.BytesAdded
+	rerr := restore()
+	if berr != nil {
 		return fmt.Errorf("%s data directory: %w", d.Type, berr)
 	}
-	after, err := innodbState(s)
-	if err != nil {
-		restore()
-		return err
-	}
-	if err := restore(); err != nil {
-		return err
+	if rerr != nil {
+		return rerr
 	}
 	if _, err := s.query("UNLOCK TABLES;"); err != nil {
 		return err
 	}
-	if after.lsn != before.lsn {
-		return fmt.Errorf("%s: InnoDB wrote while %s was backed up (log sequence number %d, then %d): snapshot %s may not be consistent; do not restore it",
-			d.Type, d.DataDir, before.lsn, after.lsn, res.Snapshot)
+	return nil
+}
+
+// TestQuiesceSQLEnv names a test hook: set, its SQL runs in the quiesce
+// recipe's session once the copy of the data directory began, before the
+// consistency check (a write the check must catch). It exists for the
+// end-to-end tests only.
+const TestQuiesceSQLEnv = "CAIRN_AGENT_TEST_QUIESCE_SQL"
+
+func testQuiesceSQL(s *sqlSession) error {
+	if q := os.Getenv(TestQuiesceSQLEnv); q != "" {
+		if _, err := s.query(q); err != nil {
+			return fmt.Errorf("%s: %w", TestQuiesceSQLEnv, err)
+		}
 	}
 	return nil
 }
@@ -421,47 +445,104 @@ func (r *Runner) quiescePostgres(ctx context.Context, s *sqlSession, d *Database
 	}
 	first := lines[0]
 	r.logf("postgres: backup started (WAL %s); backing up %s", first, d.DataDir)
+	if err := testQuiesceSQL(s); err != nil {
+		return err
+	}
+	// The commit gate: the data directory's snapshot is committed only
+	// once pg_backup_stop succeeded and the end file (backup_label and
+	// every WAL segment the copy needs) is in a temporary file, and,
+	// where two backups may run at once, once the end file's own
+	// snapshot is committed: the data directory is then never stored
+	// without what makes it restorable.
+	end, err := os.CreateTemp("", "cairn-postgres-end-*.tar")
+	if err != nil {
+		return fmt.Errorf("a temporary file for %s: %w", PostgresEndFile, err)
+	}
+	defer os.Remove(end.Name())
+	defer end.Close()
+	// Two backups at once need two server sessions, which a server that
+	// paces its fleet may not grant while the first waits at its gate;
+	// with the run's held session (slot.go) they share it.
+	together := !strings.HasPrefix(r.Config.Repository, "rest:") || sessionFrom(ctx) != ""
+	stopped, endStored := false, false
+	var last string
+	storeEnd := func() error {
+		if _, err := end.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		res, err := r.Backuper.Backup(ctx, r.Config, Backup{Stdin: end, Filename: PostgresEndFile, Tags: []string{"database", d.Type, "quiesce"}})
+		*added += res.BytesAdded
+		if err != nil {
+			return fmt.Errorf("postgres backup_label and WAL: %w", err)
+		}
+		endStored = true
+		return nil
+	}
+	gate := func(context.Context) error {
+		stopped = true
+		l, err := postgresBackupStop(s, d, first, end)
+		if err != nil {
+			return err
+		}
+		last = l
+		if together {
+			return storeEnd()
+		}
+		return nil
+	}
 	res, berr := r.Backuper.Backup(ctx, r.Config, Backup{Paths: []string{d.DataDir}, Exclude: postgresExcludes(d.DataDir),
-		Tags: []string{"database", d.Type, "quiesce"}})
+		Tags: []string{"database", d.Type, "quiesce"}, Gate: gate})
 	*added += res.BytesAdded
-	// pg_backup_stop even after a failed copy: the session ending would
-	// abort the backup too, but say so in the server's terms.
-	lines, err = s.query("SELECT pg_walfile_name(lsn) || ' ' || encode(convert_to(labelfile, 'UTF8'), 'hex') || ' ' || encode(convert_to(coalesce(spcmapfile, ''), 'UTF8'), 'hex') FROM pg_backup_stop();")
 	if berr != nil {
+		if !stopped {
+			// pg_backup_stop even after a failed copy: the session ending
+			// would abort the backup too, but say so in the server's terms.
+			s.query("SELECT 1 FROM pg_backup_stop();")
+		}
+		if endStored {
+			return fmt.Errorf("postgres data directory: %w (its %s was stored alone, which restores nothing)", berr, PostgresEndFile)
+		}
 		return fmt.Errorf("postgres data directory: %w", berr)
 	}
+	if !endStored {
+		if err := storeEnd(); err != nil {
+			return fmt.Errorf("%w; the data directory's snapshot is stored without them and does not restore on its own", err)
+		}
+	}
+	r.logf("postgres: backup stopped; backup_label and WAL %s to %s stored as %s", first, last, PostgresEndFile)
+	return nil
+}
+
+// postgresBackupStop ends the backup started at WAL segment first and
+// writes the tar of PostgresEndFile to w; it returns the last segment.
+func postgresBackupStop(s *sqlSession, d *Database, first string, w io.Writer) (string, error) {
+	lines, err := s.query("SELECT pg_walfile_name(lsn) || ' ' || encode(convert_to(labelfile, 'UTF8'), 'hex') || ' ' || encode(convert_to(coalesce(spcmapfile, ''), 'UTF8'), 'hex') FROM pg_backup_stop();")
 	if err != nil {
-		return err
+		return "", err
 	}
 	f := strings.Fields(strings.Join(lines, " "))
 	if len(f) < 2 || len(f) > 3 || !walName.MatchString(f[0]) {
-		return fmt.Errorf("pg_backup_stop: unexpected answer %q", lines)
+		return "", fmt.Errorf("pg_backup_stop: unexpected answer %q", lines)
 	}
 	last := f[0]
 	label, err := hex.DecodeString(f[1])
 	if err != nil {
-		return fmt.Errorf("pg_backup_stop: backup_label: %w", err)
+		return "", fmt.Errorf("pg_backup_stop: backup_label: %w", err)
 	}
 	var spcmap []byte
 	if len(f) == 3 {
 		if spcmap, err = hex.DecodeString(f[2]); err != nil {
-			return fmt.Errorf("pg_backup_stop: tablespace_map: %w", err)
+			return "", fmt.Errorf("pg_backup_stop: tablespace_map: %w", err)
 		}
 	}
 	segs, err := walSegments(filepath.Join(d.DataDir, "pg_wal"), first, last)
 	if err != nil {
-		return err
+		return "", err
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeEndTar(pw, label, spcmap, filepath.Join(d.DataDir, "pg_wal"), segs)) }()
-	res, err = r.Backuper.Backup(ctx, r.Config, Backup{Stdin: pr, Filename: PostgresEndFile, Tags: []string{"database", d.Type, "quiesce"}})
-	pr.CloseWithError(errors.New("backup ended"))
-	*added += res.BytesAdded
-	if err != nil {
-		return fmt.Errorf("postgres backup_label and WAL: %w", err)
+	if err := writeEndTar(w, label, spcmap, filepath.Join(d.DataDir, "pg_wal"), segs); err != nil {
+		return "", fmt.Errorf("%s: %w", PostgresEndFile, err)
 	}
-	r.logf("postgres: backup stopped; backup_label and WAL %s to %s stored as %s", first, last, PostgresEndFile)
-	return nil
+	return last, nil
 }
 
 var walName = regexp.MustCompile(`^[0-9A-F]{24}$`)

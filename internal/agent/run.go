@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -111,6 +112,13 @@ type Backup struct {
 	Env []string
 	// Tags are added to the configuration's tags.
 	Tags []string
+	// Session, when set, is the server backup session the backup uses
+	// (backup --session): the run's held slot.
+	Session string
+	// Gate, when set, is asked once everything is uploaded, just before
+	// the snapshot is committed (backup --commit-gate): nil lets it
+	// commit; an error commits nothing and is the backup's error.
+	Gate func(ctx context.Context) error
 }
 
 // Result is what a backup reports of itself (its summary).
@@ -151,6 +159,12 @@ type Runner struct {
 	// the slot at once on a yes (poll.go).
 	Poll      func(ctx context.Context) (bool, error)
 	PollEvery time.Duration
+	// HoldSlot, when set, runs at the start of every attempt, before any
+	// hook: it takes the run's place in the server's backup queue and
+	// returns the session every backup of the run then uses, and the
+	// function that ends it (slot.go, HoldSession). Its failure is a
+	// warning: the backups then open sessions of their own.
+	HoldSlot func(ctx context.Context, logf func(format string, args ...any)) (id string, release func(), err error)
 }
 
 // ReportTimeout bounds the sending of one run report.
@@ -259,6 +273,18 @@ func (r *Runner) run(ctx context.Context, added *uint64) (err error) {
 	if r.CheckServer != nil {
 		if err := r.CheckServer(ctx); err != nil {
 			return err
+		}
+	}
+	if r.HoldSlot != nil {
+		id, release, err := r.HoldSlot(ctx, r.logf)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			r.logf("warning: no backup slot held for the run (%v); each backup opens its own session", err)
+		default:
+			defer release()
+			ctx = withSession(ctx, id)
 		}
 	}
 	env := []string{"CAIRN_REPOSITORY=" + c.Repository}
@@ -400,6 +426,12 @@ func (e *ExecBackuper) Args(c *Config, b Backup) (args, env []string, err error)
 		args = append(args, "--limit-upload", c.Bandwidth, "--limit-download", c.Bandwidth)
 	}
 	args = append(args, "backup")
+	if b.Gate != nil {
+		args = append(args, "--commit-gate", strconv.Itoa(gateFD))
+	}
+	if b.Session != "" {
+		args = append(args, "--session", b.Session)
+	}
 	if e.SummaryFile != "" {
 		args = append(args, "--summary-file", e.SummaryFile)
 	}
@@ -452,6 +484,9 @@ func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) (Result,
 	defer os.Remove(f.Name())
 	child := *e
 	child.SummaryFile = f.Name()
+	if b.Session == "" {
+		b.Session = sessionFrom(ctx)
+	}
 	args, env, err := child.Args(c, b)
 	if err != nil {
 		return Result{}, err
@@ -465,11 +500,39 @@ func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) (Result,
 	if cmd.WaitDelay <= 0 {
 		cmd.WaitDelay = HookGrace
 	}
-	err = cmd.Run()
+	var gate *childGate
+	if b.Gate != nil {
+		if gate, err = newChildGate(); err != nil {
+			return Result{}, err
+		}
+		defer gate.close()
+		cmd.ExtraFiles = []*os.File{gate.child}
+	}
+	if err = cmd.Start(); err == nil {
+		var gateErr <-chan error
+		if gate != nil {
+			gateErr = gate.serve(ctx, b.Gate)
+		}
+		err = cmd.Wait()
+		if gate != nil {
+			gate.close()
+			switch gerr := <-gateErr; {
+			case errors.Is(gerr, errGateNotAsked):
+				if err == nil {
+					err = gerr
+				}
+			case gerr != nil:
+				err = gerr
+			}
+		}
+	}
 	if cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	res := readSummary(f.Name())
+	if errors.As(err, new(gateRefused)) {
+		return Result{BytesAdded: res.BytesAdded}, fmt.Errorf("not committed: %w", err)
+	}
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() > 0 {

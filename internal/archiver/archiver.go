@@ -71,6 +71,12 @@ type Options struct {
 	Progress func(Progress)
 	Log      *slog.Logger
 	Program  string
+	// BeforeCommit, when set, is called once every blob of the backup is
+	// uploaded and indexed, just before the snapshot is committed, with
+	// the backup's summary so far; an error fails the backup and commits
+	// nothing (backup --commit-gate). Uploaded data stays for a later
+	// backup to reuse, or a prune to remove.
+	BeforeCommit func(ctx context.Context, sum snapshot.Summary) error
 }
 
 // Progress is a snapshot of a running backup's counters.
@@ -339,6 +345,14 @@ func Backup(ctx context.Context, repo *repository.Repository, paths []string, op
 	}
 	st := sess.Stats()
 	a.sum.BlobsNew, a.sum.BytesAdded = st.Blobs, st.StoredBytes
+	if opts.BeforeCommit != nil {
+		if err := sess.Flush(ctx); err != nil {
+			return nil, err
+		}
+		if err := opts.BeforeCommit(ctx, a.sum); err != nil {
+			return nil, err
+		}
+	}
 	user := os.Getenv("USER")
 	snap, err := sess.Commit(ctx, repository.CommitInput{
 		Root: *root.node.Subtree, Refs: refs, Time: opts.Time,

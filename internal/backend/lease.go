@@ -74,6 +74,27 @@ func LeaseFrom(ctx context.Context) string {
 	return id
 }
 
+type heldKey struct{}
+
+// WithHeldLease returns ctx with the backup session id that the caller
+// opened and keeps (the agent, holding a slot of a paced server for its
+// whole run; backup --session): a backup under it heartbeats that
+// session instead of opening one, so it does not queue again, and
+// neither names it in its commit nor ends it. An empty id returns ctx
+// unchanged.
+func WithHeldLease(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, heldKey{}, id)
+}
+
+// HeldLeaseFrom returns the session ID WithHeldLease put in ctx, or "".
+func HeldLeaseFrom(ctx context.Context) string {
+	id, _ := ctx.Value(heldKey{}).(string)
+	return id
+}
+
 // QueueWait is where an open of a lease waits in the server's queue: a
 // server that paces its fleet (a cairn server with --max-backups) lets
 // only so many backups run at once, and OpenLease waits its turn.

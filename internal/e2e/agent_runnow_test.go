@@ -113,6 +113,20 @@ func TestAgentRunNow(t *testing.T) {
 	if !s.agentPoll(t) {
 		t.Fatal("the poll does not show the request")
 	}
+	showRunNow := func() (text, asked string) {
+		t.Helper()
+		var m struct {
+			RunNow string `json:"run_now_requested"`
+		}
+		lastJSON(t, s.ok("server", "client", "show", "alice", "--json").stdout, &m)
+		return s.ok("server", "client", "show", "alice").stdout, m.RunNow
+	}
+	if text, asked := showRunNow(); !strings.Contains(text, "run now:") || !strings.Contains(text, "asked at "+time.Now().Format("2006-01-02")) ||
+		!strings.Contains(text, "pending until the agent's next run report") || asked == "" {
+		t.Errorf("client show does not show the pending request (json %q):\n%s", asked, text)
+	} else if at, err := time.Parse(time.RFC3339, asked); err != nil || time.Since(at) > time.Hour || time.Since(at) < -time.Minute {
+		t.Errorf("client show --json run_now_requested %q: %v", asked, err)
+	}
 	waitFor("the server asks for a run now")
 	waitFor("run succeeded")
 	waitFor("next run at") // the schedule goes on, a run later
@@ -122,6 +136,9 @@ func TestAgentRunNow(t *testing.T) {
 	}
 	if s.agentPoll(t) {
 		t.Error("the run report did not clear the request")
+	}
+	if text, asked := showRunNow(); !strings.Contains(text, "run now:") || !strings.Contains(text, "none asked") || asked != "" {
+		t.Errorf("client show after the run report (json %q):\n%s", asked, text)
 	}
 	for _, l := range log {
 		if strings.Contains(l, "run started (attempt 2") {

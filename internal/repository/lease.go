@@ -35,6 +35,10 @@ type leaseKeeper struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 
+	// held: the session is the caller's (backend.WithHeldLease): kept
+	// alive while the backup runs, never named in its commit nor ended.
+	held bool
+
 	mu     sync.Mutex
 	gone   bool // the server said it ended or expired
 	closed bool // ended (by us, or by the commit); nothing left to do
@@ -47,13 +51,25 @@ func (r *Repository) openLease(ctx context.Context) *leaseKeeper {
 	if !ok {
 		return nil
 	}
-	lease, err := l.OpenLease(ctx)
+	held := false
+	var lease backend.Lease
+	var err error
+	if id := backend.HeldLeaseFrom(ctx); id != "" {
+		if lease, err = l.HeartbeatLease(ctx, id); err == nil {
+			held = true
+		} else {
+			r.log.Warn("the backup session given to this backup cannot be used; opening one", "session", id, "err", err)
+		}
+	}
+	if !held {
+		lease, err = l.OpenLease(ctx)
+	}
 	if err != nil {
 		r.log.Warn("no backup session lease; a prune on the server relies on its grace period alone while this backup runs", "err", err)
 		return nil
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	k := &leaseKeeper{l: l, id: lease.ID, log: r.log.With("session", lease.ID), cancel: cancel, done: make(chan struct{})}
+	k := &leaseKeeper{l: l, id: lease.ID, held: held, log: r.log.With("session", lease.ID), cancel: cancel, done: make(chan struct{})}
 	every := max(lease.TTL/3, 100*time.Millisecond)
 	if lease.TTL <= 0 {
 		every = time.Minute
@@ -97,6 +113,15 @@ func (k *leaseKeeper) ID() string {
 	return k.id
 }
 
+// commitID is the session ID a commit names (the server then ends the
+// session), "" without one or for a held session.
+func (k *leaseKeeper) commitID() string {
+	if k == nil || k.held {
+		return ""
+	}
+	return k.id
+}
+
 // Gone reports whether the server said the lease ended or expired.
 func (k *leaseKeeper) Gone() bool {
 	if k == nil {
@@ -127,14 +152,14 @@ func (k *leaseKeeper) committed() {
 }
 
 // end stops the heartbeats and ends the session on the server, unless a
-// commit already did. A failure is only logged: the lease expires anyway.
+// commit already did or the session is held (its owner ends it). A failure is only logged: the lease expires anyway.
 func (k *leaseKeeper) end() {
 	if k == nil {
 		return
 	}
 	k.stop()
 	k.mu.Lock()
-	done := k.closed || k.gone
+	done := k.closed || k.gone || k.held
 	k.closed = true
 	k.mu.Unlock()
 	if done {

@@ -134,7 +134,7 @@ func (s *Session) Commit(ctx context.Context, in CommitInput) (*Snapshot, error)
 		} else if err != nil {
 			return nil, fmt.Errorf("save snapshot: %w", err)
 		}
-		err = r.be.Save(backend.WithLease(ctx, s.lease.ID()), h, backend.NewByteReader(buf))
+		err = r.be.Save(backend.WithLease(ctx, s.lease.commitID()), h, backend.NewByteReader(buf))
 		if err == nil || errors.Is(err, backend.ErrExists) { // the name is the content: ours
 			break
 		}
