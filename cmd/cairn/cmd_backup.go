@@ -21,7 +21,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/fsmeta"
 	"github.com/cairnbackup/cairn/internal/repository"
-	"github.com/cairnbackup/cairn/internal/server/sessions"
+	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -303,7 +303,7 @@ func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths 
 		return err
 	}
 	if opts.Session != "" {
-		if !sessions.ValidID(opts.Session) {
+		if !restapi.ValidSessionID(opts.Session) {
 			return usageError{fmt.Errorf("--session %q: want a session ID, 32 lowercase hex digits", opts.Session)}
 		}
 		ctx = backend.WithHeldLease(ctx, opts.Session)

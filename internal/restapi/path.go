@@ -179,3 +179,17 @@ func URLPath(h backend.Handle) string {
 	}
 	return string(h.Type) + "/" + h.Name
 }
+
+// ValidSessionID reports whether id has the form a server's session IDs
+// have: 32 lowercase hex digits.
+func ValidSessionID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -82,7 +82,7 @@ func TestSessionLifecycle(t *testing.T) {
 	ts := startTest(t, Options{SessionTTL: 10 * time.Minute})
 	ts.create("bob", pwBob, "bob/m")
 	code, _, l := ts.session("bob", pwBob, "bob/m", restapi.SessionOpen, "")
-	if code != http.StatusOK || !sessions.ValidID(l.ID) || l.TTLSeconds != 600 || !l.ServerTime.Equal(ts.nowFn()) {
+	if code != http.StatusOK || !restapi.ValidSessionID(l.ID) || l.TTLSeconds != 600 || !l.ServerTime.Equal(ts.nowFn()) {
 		t.Fatalf("open: %d %+v", code, l)
 	}
 	if other := ts.openSession("bob", pwBob, "bob/m"); other == l.ID {

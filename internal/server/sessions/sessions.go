@@ -36,20 +36,6 @@ func newID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// ValidID reports whether id has the form newID makes: 32
-// lowercase hex digits.
-func ValidID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // IsRequest reports whether a repository request is a session one.
 func IsRequest(r *http.Request) bool { return r.URL.Query().Has(restapi.SessionParam) }
 
@@ -85,7 +71,7 @@ func (s *Sessions) Serve(q *repohttp.Request, client string) {
 	ctx, repo := q.R.Context(), q.Path.RepoPath()
 	qv := q.R.URL.Query()
 	action, id := qv.Get(restapi.SessionParam), qv.Get(restapi.SessionIDParam)
-	if action != restapi.SessionOpen && !ValidID(id) {
+	if action != restapi.SessionOpen && !restapi.ValidSessionID(id) {
 		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "session %s needs id=<32 lowercase hex digits>", action)
 		return
 	}
@@ -198,7 +184,7 @@ func (s *Sessions) EndCommitted(q *repohttp.Request, client, id string) {
 // false after refusing a malformed one.
 func Header(q *repohttp.Request) (id string, ok bool) {
 	id = q.R.Header.Get(restapi.HeaderSession)
-	if id != "" && !ValidID(id) {
+	if id != "" && !restapi.ValidSessionID(id) {
 		q.Refuse(http.StatusBadRequest, restapi.CodeBadRequest, "%s must be 32 lowercase hex digits", restapi.HeaderSession)
 		return "", false
 	}
