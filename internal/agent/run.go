@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cairnbackup/cairn/internal/clock"
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
@@ -35,20 +36,8 @@ type RealClock struct{}
 // Now is time.Now.
 func (RealClock) Now() time.Time { return time.Now() }
 
-// Sleep waits for d or ctx.
-func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// Sleep waits for d or ctx (clock.Sleep).
+func (RealClock) Sleep(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, d) }
 
 // VirtualClock starts at a given time and moves only when slept on: a
 // sleep returns at once and advances it. `cairn agent` uses one when the

@@ -148,7 +148,7 @@ var mayImport = map[string][]string{
 	// Backup sessions: their REST requests and the state database's table.
 	"internal/server/sessions": {"internal/restapi", "internal/server/repohttp", "internal/server/state"},
 	// The REST client speaks the protocol; it never imports the server.
-	"internal/backend/rest": {"internal/backend", "internal/backend/blockcache", "internal/blob", "internal/crypto", "internal/ratelimit", "internal/restapi", "internal/snapshot"},
+	"internal/backend/rest": {"internal/backend", "internal/backend/blockcache", "internal/blob", "internal/clock", "internal/crypto", "internal/ratelimit", "internal/restapi", "internal/snapshot"},
 	"internal/restapi":      {"internal/backend"},
 	// Trees: read through the repository, nothing of files on disk,
 	// restores or commands.

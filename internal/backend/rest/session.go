@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/clock"
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
@@ -36,7 +37,7 @@ func (b *Backend) OpenLease(ctx context.Context) (backend.Lease, error) {
 			// Queued already: a network error (a restarted server) should
 			// not throw the place away, nor start the backup unpaced.
 			failures++
-			if werr := sleepCtx(ctx, queueRetryWait); werr != nil {
+			if werr := clock.Sleep(ctx, queueRetryWait); werr != nil {
 				return backend.Lease{}, werr
 			}
 			continue
@@ -47,7 +48,7 @@ func (b *Backend) OpenLease(ctx context.Context) (backend.Lease, error) {
 		ticket = q.Ticket
 		watch(backend.QueueWait{Position: q.Position, Running: q.Running, Limit: q.Limit, Waited: time.Since(start)})
 		wait := time.Duration(q.RetryAfterSeconds) * time.Second
-		if err := sleepCtx(ctx, min(max(wait, 100*time.Millisecond), time.Minute)); err != nil {
+		if err := clock.Sleep(ctx, min(max(wait, 100*time.Millisecond), time.Minute)); err != nil {
 			return backend.Lease{}, err
 		}
 	}
@@ -59,17 +60,6 @@ const (
 	queueRetries   = 5
 	queueRetryWait = 2 * time.Second
 )
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // openOnce asks for a session once: a lease, or (nil error) the queue
 // place of a backup-queued answer.
