@@ -96,7 +96,11 @@ SRV=$(bench_listen_addr "$W/logs/server.out") || die "cairn server did not start
 RS_PID=
 if [[ " ${TOOLS[*]} " == *" restic19-rest "* ]]; then
 	RPORT=$(bench_freeport)
-	"$REST_SERVER" --path "$W/rest-server" --listen "127.0.0.1:$RPORT" --no-auth >"$W/logs/rest-server.log" 2>&1 &
+	# Like cairn server: a bcrypt password (cost 10, as cairn's), checked
+	# per request with a cache (rest-server caches a success too).
+	python3 -c 'import crypt; print("bench:" + crypt.crypt("client-password", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))' >"$W/htpasswd" ||
+		die "could not make rest-server's htpasswd (python3 crypt)"
+	"$REST_SERVER" --path "$W/rest-server" --listen "127.0.0.1:$RPORT" --htpasswd-file "$W/htpasswd" >"$W/logs/rest-server.log" 2>&1 &
 	RS_PID=$!
 	PIDS+=("$RS_PID")
 	for _ in $(seq 100); do
@@ -126,7 +130,7 @@ repo_of() { # tool
 	restic14-s3 | restic19-s3) echo "$S3/bench/restic" ;;
 	cairn-srv) echo "rest:http://bench:client-password@$SRV/bench/cairn" ;;
 	restic19-srv) echo "rest:http://bench:client-password@$SRV/bench/restic" ;;
-	restic19-rest) echo "rest:http://127.0.0.1:$RPORT/restic" ;;
+	restic19-rest) echo "rest:http://bench:client-password@127.0.0.1:$RPORT/bench" ;;
 	esac
 }
 cmd_of() { # tool: the client command, without the subcommand
