@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cairnbackup/cairn/internal/backend"
 )
 
 // sqlSession is a client program run as a coprocess: statements go to
@@ -463,7 +465,7 @@ func (r *Runner) quiescePostgres(ctx context.Context, s *sqlSession, d *Database
 	// Two backups at once need two server sessions, which a server that
 	// paces its fleet may not grant while the first waits at its gate;
 	// with the run's held session (slot.go) they share it.
-	together := !strings.HasPrefix(r.Config.Repository, "rest:") || sessionFrom(ctx) != ""
+	together := !strings.HasPrefix(r.Config.Repository, "rest:") || backend.HeldLeaseFrom(ctx) != ""
 	stopped, endStored := false, false
 	var last string
 	storeEnd := func() error {

@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/clock"
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
@@ -273,7 +274,7 @@ func (r *Runner) run(ctx context.Context, added *uint64) (err error) {
 			r.logf("warning: no backup slot held for the run (%v); each backup opens its own session", err)
 		default:
 			defer release()
-			ctx = withSession(ctx, id)
+			ctx = backend.WithHeldLease(ctx, id)
 		}
 	}
 	env := []string{"CAIRN_REPOSITORY=" + c.Repository}
@@ -474,7 +475,7 @@ func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) (Result,
 	child := *e
 	child.SummaryFile = f.Name()
 	if b.Session == "" {
-		b.Session = sessionFrom(ctx)
+		b.Session = backend.HeldLeaseFrom(ctx)
 	}
 	args, env, err := child.Args(c, b)
 	if err != nil {

@@ -23,19 +23,6 @@ import (
 // slotEndTimeout bounds ending the session when the run is over.
 const slotEndTimeout = 10 * time.Second
 
-type sessionKey struct{}
-
-// withSession is ctx carrying the run's held session ID.
-func withSession(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, sessionKey{}, id)
-}
-
-// sessionFrom is the run's held session ID, "" without one.
-func sessionFrom(ctx context.Context) string {
-	id, _ := ctx.Value(sessionKey{}).(string)
-	return id
-}
-
 // HoldSession opens a backup session on l, waiting in the server's queue
 // and logging where it stands with logf, and heartbeats it every third
 // of its TTL until release, which ends it.
