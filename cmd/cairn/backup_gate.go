@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cairnbackup/cairn/internal/client"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
 
@@ -34,12 +35,6 @@ type commitPendingJSON struct {
 	Errors      uint64 `json:"errors"`
 }
 
-// Commit gate answers.
-const (
-	gateCommit = "commit"
-	gateAbort  = "abort"
-)
-
 // errGateAbort is a backup its commit gate did not let commit.
 var errGateAbort = errors.New("not committed")
 
@@ -60,7 +55,7 @@ func openCommitGate(fd int) (*os.File, error) {
 // commitGate asks the gate f whether the backup summed up by sum may
 // commit, and waits for the answer; nil only for "commit".
 func commitGate(ctx context.Context, f *os.File, sum snapshot.Summary) error {
-	q, _ := json.Marshal(commitPendingJSON{MessageType: "commit_pending", FilesNew: sum.FilesNew, BlobsNew: sum.BlobsNew,
+	q, _ := json.Marshal(commitPendingJSON{MessageType: client.GateQuestion, FilesNew: sum.FilesNew, BlobsNew: sum.BlobsNew,
 		BytesAdded: sum.BytesAdded, BytesRead: sum.BytesRead, Errors: sum.Errors})
 	if _, err := f.Write(append(q, '\n')); err != nil {
 		return fmt.Errorf("commit gate: %w: the gate could not be asked (%v)", errGateAbort, err)
@@ -76,9 +71,9 @@ func commitGate(ctx context.Context, f *os.File, sum snapshot.Summary) error {
 	select {
 	case a := <-answer:
 		switch {
-		case a == gateCommit:
+		case a == client.GateCommit:
 			return nil
-		case a == gateAbort:
+		case a == client.GateAbort:
 			return fmt.Errorf("commit gate: %w: the gate answered abort", errGateAbort)
 		case strings.HasPrefix(a, "\x00"):
 			return fmt.Errorf("commit gate: %w: the gate closed without an answer (%s)", errGateAbort, a[1:])

@@ -15,6 +15,8 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/cairnbackup/cairn/internal/client"
 )
 
 // gateFD is the child's descriptor of the gate: the first of ExtraFiles.
@@ -57,17 +59,17 @@ func (g *childGate) serve(ctx context.Context, check func(context.Context) error
 		var m struct {
 			MessageType string `json:"message_type"`
 		}
-		if err := json.Unmarshal(line, &m); err != nil || m.MessageType != "commit_pending" {
-			g.parent.Write([]byte("abort\n"))
+		if err := json.Unmarshal(line, &m); err != nil || m.MessageType != client.GateQuestion {
+			g.parent.Write([]byte(client.GateAbort + "\n"))
 			done <- gateRefused{fmt.Errorf("commit gate: unexpected question %.100q", line)}
 			return
 		}
 		if err := check(ctx); err != nil {
-			g.parent.Write([]byte("abort\n"))
+			g.parent.Write([]byte(client.GateAbort + "\n"))
 			done <- gateRefused{err}
 			return
 		}
-		if _, err := g.parent.Write([]byte("commit\n")); err != nil {
+		if _, err := g.parent.Write([]byte(client.GateCommit + "\n")); err != nil {
 			done <- fmt.Errorf("commit gate: answer commit: %w", err)
 			return
 		}
