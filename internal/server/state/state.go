@@ -58,6 +58,7 @@ type State struct {
 	// their own package.
 	*reports.Reports
 	*replicas.Replicas
+	clients clientCache // Client's answers while nothing changed
 }
 
 // Open opens (creating if needed) the database at path and migrates it to
@@ -71,7 +72,10 @@ func Open(ctx context.Context, path string) (*State, error) {
 }
 
 // Close closes the database.
-func (s *State) Close() error { return s.db.Close() }
+func (s *State) Close() error {
+	s.clients.close()
+	return s.db.Close()
+}
 
 // AddClient records a new client; ErrClientExists if the name is taken.
 func (s *State) AddClient(ctx context.Context, c Client) error {
@@ -99,8 +103,24 @@ func scanClient(row schema.Scanner) (Client, error) {
 	return c, err
 }
 
-// Client returns the named client, or ErrNoClient.
+// Client returns the named client, or ErrNoClient: as the database has
+// it now, from memory while nothing changed since it was last read
+// (clientCache).
 func (s *State) Client(ctx context.Context, name string) (Client, error) {
+	v, cached := s.clients.current(ctx, s.db)
+	if cached {
+		if c, ok := s.clients.get(v, name); ok {
+			return c, nil
+		}
+	}
+	c, err := s.readClient(ctx, name)
+	if err == nil && cached {
+		s.clients.put(v, c)
+	}
+	return c, err
+}
+
+func (s *State) readClient(ctx context.Context, name string) (Client, error) {
 	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Client{}, fmt.Errorf("client %q: %w", name, ErrNoClient)

@@ -50,6 +50,10 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
+	// Opening a connection (its pragmas, the schema read) costs more
+	// than most queries: keep enough idle for the server's concurrent
+	// requests, not database/sql's default of two.
+	db.SetMaxIdleConns(8)
 	return db, nil
 }
 

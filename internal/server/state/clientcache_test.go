@@ -1,0 +1,85 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Client answers from memory while nothing changed, and sees at once a
+// change made through another handle on the same database (another
+// process: `cairn server client disable` beside a running server) and
+// through its own.
+func TestClientCacheSeesEveryChange(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	srv, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.AddClient(ctx, Client{Name: "laptop", Hash: "h1", Created: time.Unix(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := srv.Client(ctx, "laptop")
+	if err != nil || c.Hash != "h1" || c.Disabled {
+		t.Fatalf("client %+v %v", c, err)
+	}
+	v, ok := srv.clients.current(ctx, srv.db)
+	if !ok {
+		t.Fatal("the cache has no data version")
+	}
+	if got, hit := srv.clients.get(v, "laptop"); !hit || got.Hash != "h1" {
+		t.Fatalf("not cached after a read: %+v %v", got, hit)
+	}
+
+	cli, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := cli.SetDisabled(ctx, "laptop", true); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := srv.Client(ctx, "laptop"); err != nil || !c.Disabled {
+		t.Fatalf("disabled by another handle, read %+v %v", c, err)
+	}
+	if err := cli.SetHash(ctx, "laptop", "h2"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := srv.Client(ctx, "laptop"); err != nil || c.Hash != "h2" {
+		t.Fatalf("new password by another handle, read %+v %v", c, err)
+	}
+	if err := srv.SetDisabled(ctx, "laptop", false); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := srv.Client(ctx, "laptop"); err != nil || c.Disabled {
+		t.Fatalf("enabled by the same handle, read %+v %v", c, err)
+	}
+	if err := cli.RemoveClient(ctx, "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Client(ctx, "laptop"); !errors.Is(err, ErrNoClient) {
+		t.Fatalf("removed by another handle: %v", err)
+	}
+}
+
+// A client read while the data version moved on is not kept under the
+// old version.
+func TestClientCacheDropsAReadOvertakenByAChange(t *testing.T) {
+	var cc clientCache
+	cc.version, cc.clients = 7, map[string]Client{}
+	cc.put(6, Client{Name: "laptop"})
+	if _, hit := cc.get(7, "laptop"); hit {
+		t.Fatal("a read at an older version was kept")
+	}
+	cc.put(7, Client{Name: "laptop"})
+	if _, hit := cc.get(7, "laptop"); !hit {
+		t.Fatal("a read at the current version was not kept")
+	}
+	if _, hit := cc.get(8, "laptop"); hit {
+		t.Fatal("answered for another version")
+	}
+}
