@@ -422,3 +422,48 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatal("bad client name accepted")
 	}
 }
+
+// A data file of some MiB read whole and in ranges at odd offsets: the
+// bytes, lengths and the response's byte count (which the log line
+// reports) are right when the local storage hands the file to the
+// connection (sendfile) rather than copying it through the server.
+func TestReadLargeFileAndRanges(t *testing.T) {
+	ts := startTest(t, Options{MaxUpload: 4 << 20})
+	ts.do("bob", pwBob, "POST", "/bob/r/?create=true", nil)
+	data := random(3<<20 + 12345)
+	n := backend.NameOf(data)
+	if st, code, msg := ts.do("bob", pwBob, "POST", "/bob/r/data/"+n, data); st != 200 {
+		t.Fatalf("upload: %d %s %s", st, code, msg)
+	}
+	for _, tc := range []struct {
+		rng        string
+		start, end int // of data, end exclusive
+	}{
+		{"", 0, len(data)},
+		{"bytes=700001-1748576", 700001, 1748577},
+		{"bytes=-100000", len(data) - 100000, len(data)},
+		{"bytes=513-", 513, len(data)},
+		{"bytes=100-611", 100, 612},
+	} {
+		for range 2 { // a second request on the kept-alive connection
+			r, _ := http.NewRequest("GET", ts.url+"/bob/r/data/"+n, nil)
+			r.SetBasicAuth("bob", pwBob)
+			if tc.rng != "" {
+				r.Header.Set("Range", tc.rng)
+			}
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.ContentLength != int64(tc.end-tc.start) || !bytes.Equal(b, data[tc.start:tc.end]) {
+				t.Fatalf("GET %q: %d, %d bytes of %d announced, err %v; bytes right: %v",
+					tc.rng, resp.StatusCode, len(b), resp.ContentLength, err, bytes.Equal(b, data[tc.start:tc.end]))
+			}
+		}
+	}
+	if !strings.Contains(ts.logs.String(), fmt.Sprintf("bytes_out=%d ", len(data))) {
+		t.Errorf("no request logged with bytes_out=%d", len(data))
+	}
+}

@@ -56,8 +56,49 @@ func (b *Backend) load(ctx context.Context, h backend.Handle, length int, offset
 	}
 	// A file that shrank under us reads as io.ErrUnexpectedEOF, never as a
 	// short clean one.
-	return fn(backend.ExactReader(io.NewSectionReader(f, offset, end-offset), end-offset))
+	return fn(&fileRange{Reader: backend.ExactReader(io.NewSectionReader(f, offset, end-offset), end-offset),
+		f: f, off: offset, n: end - offset})
 }
+
+// fileRange is a range of an open file, read exactly (backend.ExactReader).
+// Copied whole into a writer that takes readers (an HTTP response, a
+// network connection: io.ReaderFrom), it hands over the file itself, so
+// the kernel may send it without copying it through the process
+// (sendfile); a file that turns out short is io.ErrUnexpectedEOF there
+// too.
+type fileRange struct {
+	io.Reader // the range, exactly
+	f         *os.File
+	off, n    int64
+}
+
+// Remaining is how many bytes are left to read (see backend.LoadAll).
+func (r *fileRange) Remaining() int64 {
+	if rr, ok := r.Reader.(interface{ Remaining() int64 }); ok {
+		return rr.Remaining()
+	}
+	return -1
+}
+
+func (r *fileRange) WriteTo(w io.Writer) (int64, error) {
+	rf, ok := w.(io.ReaderFrom)
+	if !ok || r.Remaining() != r.n {
+		return io.Copy(struct{ io.Writer }{w}, r.Reader) // part read already, or no ReadFrom: copy
+	}
+	r.Reader = backend.ExactReader(eof{}, 0) // whatever happens, read once
+	if _, err := r.f.Seek(r.off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	n, err := rf.ReadFrom(&io.LimitedReader{R: r.f, N: r.n})
+	if err == nil && n < r.n {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+type eof struct{}
+
+func (eof) Read([]byte) (int, error) { return 0, io.EOF }
 
 // Stat implements backend.Backend.
 func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {

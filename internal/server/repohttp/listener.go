@@ -1,6 +1,7 @@
 package repohttp
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -43,6 +44,15 @@ type limitConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+}
+
+// ReadFrom lets the connection's own ReadFrom send a file with sendfile
+// (net/http hands a response's body to it).
+func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 func (c *limitConn) Close() error {

@@ -90,6 +90,25 @@ func (w *StatusWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom copies src into the response through the response's own
+// ReadFrom, which lets the kernel send a file (sendfile) without a copy
+// through the process (a repository file's range from the local storage,
+// whose reader hands its file over).
+func (w *StatusWriter) ReadFrom(src io.Reader) (int64, error) {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
+	}
+	w.Bytes += n
+	return n, err
+}
+
 // Refuse answers an error, logs it as a refusal and records its code.
 func (q *Request) Refuse(status int, code, format string, a ...any) {
 	msg := fmt.Sprintf(format, a...)
