@@ -411,7 +411,8 @@ func (r *Repository) ManifestRefs(ctx context.Context, s *Snapshot) ([]snapshot.
 	if s.Meta == nil {
 		return nil, fmt.Errorf("reading a manifest %w", crypto.ErrNeedsMetadata)
 	}
-	var refs []snapshot.Ref
+	pages := make([][]snapshot.Ref, 0, len(s.Meta.Pages))
+	n := 0
 	for _, p := range s.Meta.Pages {
 		plain, err := r.LoadBlob(ctx, blob.ManifestPage, p)
 		if err != nil {
@@ -421,6 +422,16 @@ func (r *Repository) ManifestRefs(ctx context.Context, s *Snapshot) ([]snapshot.
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s manifest page %s: %w", s.ID.Short(), p.Short(), err)
 		}
+		pages = append(pages, page)
+		n += len(page)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	// One allocation of the whole: appending page by page regrew (and
+	// copied) a slice of millions of refs again and again.
+	refs := make([]snapshot.Ref, 0, n)
+	for _, page := range pages {
 		refs = append(refs, page...)
 	}
 	return refs, nil
