@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -82,4 +83,62 @@ func TestClientCacheDropsAReadOvertakenByAChange(t *testing.T) {
 	if _, hit := cc.get(8, "laptop"); hit {
 		t.Fatal("answered for another version")
 	}
+}
+
+// Under concurrent reads (which share version checks), a read that
+// begins after a change committed sees it, whichever handle made it.
+func TestClientCacheConcurrentReadsSeeChanges(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	srv, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cli, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := srv.AddClient(ctx, Client{Name: "laptop", Hash: "h", Created: time.Unix(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	for range 4 { // readers all along, so checks are shared and queued
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := srv.Client(ctx, "laptop"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 100 {
+		disabled := i%2 == 0
+		if err := cli.SetDisabled(ctx, "laptop", disabled); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if c, err := srv.Client(ctx, "laptop"); err != nil || c.Disabled != disabled {
+					t.Errorf("round %d: read %+v %v after the change committed, want disabled %v", i, c, err, disabled)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	close(stop)
+	bg.Wait()
 }
