@@ -150,7 +150,7 @@ func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, err
 		// One per core sealing at once, a full queue of sealed blobs and
 		// the one that waits to enter it; queueBufs holds copies of the
 		// rest the spool is written (trees, a pack's header).
-		sealedBufs: NewBufferList(0, runtime.GOMAXPROCS(0)+spoolQueue+1), queueBufs: NewBufferList(0, spoolQueue+1)}
+		sealedBufs: NewBufferList(sealedCap(r.cfg.ChunkMax), runtime.GOMAXPROCS(0)+spoolQueue+1), queueBufs: NewBufferList(0, spoolQueue+1)}
 	if err := s.recoverJournal(ctx); err != nil {
 		lease.end()
 		j.release()
@@ -320,6 +320,14 @@ func (s *Session) writeTrees(trees []sealedTree) {
 	}
 	s.upload(w, sp)
 }
+
+// sealedCap is the size of a sealed-blob buffer: room for a chunk of up
+// to max bytes sealed (zstd's worst case or Padmé's padding, each well
+// under a sixteenth, and the frame), so the sealer never grows one. A
+// buffer grown again later is taken from the heap and cleared first; one
+// made at this size once is zero from the kernel and touched only as far
+// as blobs reach into it.
+func sealedCap(max int) int { return max + max/16 + 4096 }
 
 // newSpool returns a spool for the next pack (on local storage, or in the
 // cache directory, a file), behind a queue since its writes may block.
