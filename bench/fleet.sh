@@ -7,6 +7,7 @@
 #   bench/fleet.sh [--clients N] [--size MiB] [--rounds R] [--pages P]
 #                  [--phases A,B,C,D] [--restic PATH] [--rest-server PATH]
 #                  [--cairn-bin PATH] [--workdir DIR] [--pprof SECONDS]
+#                  [--cairn-agent]
 #
 # Phases, run one after the other in every round, on the same data:
 #   A  N restic + N cairn clients at once through `cairn server` (the fleet)
@@ -14,7 +15,15 @@
 #      --private-repos, bcrypt logins as on `cairn server`; --rest-no-auth
 #      for none)
 #   C  the N restic clients alone through `cairn server`
-#   D  the N cairn clients alone through `cairn server`
+#   D  the N cairn clients alone through `cairn server`: each backup a
+#      `cairn backup` process of its own, or with --cairn-agent as a fleet
+#      runs them: one `cairn agent run` daemon per client (a writer key,
+#      unlocked once per daemon), every round started by `cairn server
+#      client run-now` for each client. The round's wall is then from the
+#      first run's start to the last one's end as the agents report them
+#      (the poll's latency before a run starts is not in it), and a
+#      client's CPU is its agent's with its backup children (utime, stime,
+#      cutime and cstime of /proc/PID/stat), idle polling included.
 # A is the fleet of the issue; B, C and D take one kind of client at a
 # time, so that the ratios compare like with like on 2 cores (in A the
 # restic clients share the CPU with the cairn clients). Every phase has its
@@ -39,13 +48,14 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-N=8 SIZE=128 ROUNDS=3 PAGES=64 PHASES=A,B,C,D WORK=$HERE/work CAIRN_BIN='' PPROF=0 REST_AUTH=1
+N=8 SIZE=128 ROUNDS=3 PAGES=64 PHASES=A,B,C,D WORK=$HERE/work CAIRN_BIN='' PPROF=0 REST_AUTH=1 CAIRN_AGENT=0
 RESTIC=${RESTIC:-restic}
 REST_SERVER=${REST_SERVER:-/work/tools/rest-server-v0.14.0}
 KSRC=/usr/src/linux-source-6.1.tar.xz
 usage() {
 	echo "usage: bench/fleet.sh [--clients N] [--size MiB] [--rounds R] [--pages P] [--phases A,B,C,D]" >&2
 	echo "                      [--restic PATH] [--rest-server PATH] [--rest-no-auth] [--cairn-bin PATH] [--workdir DIR] [--pprof SECONDS]" >&2
+	echo "                      [--cairn-agent]" >&2
 	exit 2
 }
 while (($#)); do
@@ -61,6 +71,7 @@ while (($#)); do
 	--workdir) WORK=${2:?} ;;
 	--pprof) PPROF=${2:?} ;;
 	--rest-no-auth) REST_AUTH=0; shift; continue ;;
+	--cairn-agent) CAIRN_AGENT=1; shift; continue ;;
 	*) usage ;;
 	esac
 	shift 2
@@ -73,7 +84,7 @@ command -v "$RESTIC" >/dev/null || die "no restic at $RESTIC"
 [[ $PHASES != *B* || -x $REST_SERVER ]] || die "no rest-server at $REST_SERVER (bench/README.md says how to build it)"
 bench_work_module "$WORK"
 W=$WORK/fleet
-rm -rf "$W" && mkdir -p "$W"/{bin,logs,data,cache,prof}
+rm -rf "$W" && mkdir -p "$W"/{bin,logs,data,cache,prof,agents}
 if [[ -n $CAIRN_BIN ]]; then
 	cp "$CAIRN_BIN" "$W/bin/cairn" || die "no cairn at $CAIRN_BIN"
 else
@@ -204,6 +215,98 @@ for ph in "${PH[@]}"; do
 	done
 done
 
+# --cairn-agent: phase D's clients are `cairn agent run` daemons, each
+# with a writer key of its repository (its host label the client's name)
+# and a schedule 12 hours away; a round is a run-now request to each.
+declare -A AGENT_PID
+agent_d() { [[ $1 == D ]] && ((CAIRN_AGENT)); }
+start_agents() {
+	local c at
+	at=$(date -u -d '+12 hours' +%H:%M)
+	for c in $(members D); do
+		"$CAIRN" -q -r "$(repo_of D "$c")" --cache-dir "$W/cache/D-$c" key add --role writer --export "$W/agents/$c.key" \
+			--new-password-file "$W/password" --host "$c" >"$W/logs/key-$c" 2>&1 || die "writer key for $c: $(tail -3 "$W/logs/key-$c")"
+		cat >"$W/agents/$c.yaml" <<-YAML
+			repository: rest:http://$SRV/$c/D
+			server_fingerprint: $(cat "$W/fingerprint")
+			client_password_file: $W/$c.pass
+			key_file: $W/agents/$c.key
+			password_file: $W/password
+			host: $c
+			paths: [$W/data/$c]
+			schedule: {at: "daily $at", time_zone: UTC, jitter: 0s}
+			retries: {attempts: 1}
+		YAML
+		"$CAIRN" --cache-dir "$W/cache/D-$c" agent run --config "$W/agents/$c.yaml" --poll 200ms \
+			>"$W/logs/agent-$c.out" 2>"$W/logs/agent-$c.log" &
+		AGENT_PID[$c]=$!
+		PIDS+=("$!")
+	done
+}
+agent_cpu() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat" 2>/dev/null || echo 0; } # with waited-for children
+# agent_runs: every client's last agent run as the server has it, one
+# line each: client, run_id, start and end (unix seconds), result.
+agent_runs() {
+	"$CAIRN" server status --data "$W/srvdata" --json 2>/dev/null | python3 -c '
+import json, sys, datetime
+def ts(s):  # RFC 3339 with up to nanoseconds
+	head, _, frac = s.partition(".")
+	zone = ""
+	for z in ("Z", "+", "-"):
+		if z in frac:
+			i = frac.index(z); frac, zone = frac[:i], frac[i:]
+			break
+	if not frac:
+		head, zone = head[:19], head[19:]
+	t = datetime.datetime.fromisoformat(head + (zone if zone != "Z" else "+00:00"))
+	return t.timestamp() + (float("0." + frac) if frac else 0)
+for c in json.load(sys.stdin)["clients"]:
+	a = c.get("last_agent_run")
+	print(c["name"], "none 0 0 none" if not a else "%s %.3f %.3f %s" % (a["run_id"], ts(a["start"]), ts(a["end"]), a["result"]))'
+}
+# agent_round ROUND: run-now for every agent of phase D, then wait for
+# each one's report; sets T0, T1 (the runs' first start and last end),
+# N_RUN and FAILS, and writes the clients' rows.
+agent_round() {
+	local r=$1 c id start end res
+	declare -A before cpu0
+	while read -r c id _; do before[$c]=$id; done < <(agent_runs)
+	for c in $(members D); do
+		cpu0[$c]=$(agent_cpu "${AGENT_PID[$c]}")
+	done
+	for c in $(members D); do
+		"$CAIRN" server client run-now "$c" --data "$W/srvdata" >/dev/null || die "run-now $c"
+	done
+	T0='' T1='' N_RUN=0 FAILS=0
+	local waiting deadline=$((SECONDS + 3600))
+	declare -A done_ runs
+	while :; do
+		waiting=0
+		runs=()
+		while read -r c id start end res; do runs[$c]="$id $start $end $res"; done < <(agent_runs)
+		for c in $(members D); do
+			[[ -n ${done_[$c]:-} ]] && continue
+			read -r id start end res <<<"${runs[$c]:-none 0 0 none}"
+			if [[ $id == "${before[$c]:-none}" ]]; then
+				kill -0 "${AGENT_PID[$c]}" 2>/dev/null || die "the agent of $c exited: $(tail -3 "$W/logs/agent-$c.log")"
+				waiting=1
+				continue
+			fi
+			done_[$c]=1
+			local cpu st=ok
+			cpu=$(echo "($(agent_cpu "${AGENT_PID[$c]}") - ${cpu0[$c]}) / 100" | bc -l)
+			[[ $res == ok ]] || { st=FAIL; FAILS=$((FAILS + 1)); log "D round $r $c (agent) failed: $(tail -2 "$W/logs/agent-$c.log")"; }
+			printf '%s\t%s\t%s\t%s\t%.3f\t%.2f\t%s\n' D "$r" "$c" "$st" "$(echo "$end - $start" | bc)" "$cpu" 0 >>"$W/clients.tsv"
+			N_RUN=$((N_RUN + 1))
+			[[ -z $T0 ]] || (($(echo "$start < $T0" | bc))) && T0=$start
+			[[ -z $T1 ]] || (($(echo "$end > $T1" | bc))) && T1=$end
+		done
+		((waiting)) || break
+		((SECONDS < deadline)) || die "D round $r: the agents did not report within an hour"
+		sleep 0.2
+	done
+}
+
 # run_phase PHASE ROUND: every client of the phase at once.
 run_phase() {
 	local ph=$1 r=$2 spid c0 c1 t0 t1 c n=0 fails=0 prof_pid=
@@ -218,7 +321,8 @@ run_phase() {
 	c0=$(cpu_ticks "$spid")
 	t0=$(date +%s.%N)
 	local pids=()
-	for c in $(members "$ph"); do
+	agent_d "$ph" && agent_round "$r"
+	for c in $(agent_d "$ph" || members "$ph"); do
 		# shellcheck disable=SC2046 # backup_cmd is words
 		/usr/bin/time -f '%e %U %S %M' -o "$W/logs/$ph-$r-$c.time" $(backup_cmd "$ph" "$c") \
 			>"$W/logs/$ph-$r-$c.out" 2>"$W/logs/$ph-$r-$c.err" &
@@ -235,6 +339,7 @@ run_phase() {
 		n=$((n + 1))
 	done
 	t1=$(date +%s.%N)
+	agent_d "$ph" && t0=$T0 t1=$T1 n=$N_RUN fails=$FAILS
 	c1=$(cpu_ticks "$spid")
 	if [[ -n $prof_pid ]]; then
 		wait "$prof_pid"
@@ -259,6 +364,7 @@ run_phase() {
 	log "phase $ph round $r: $n clients, $fails failed, $(echo "$t1 - $t0" | bc | xargs printf '%.1f') s"
 }
 
+if [[ ,$PHASES, == *,D,* ]] && ((CAIRN_AGENT)); then start_agents; fi
 for r in $(seq "$ROUNDS"); do
 	if ((r > 1)); then
 		for c in "${CLIENTS[@]}"; do
@@ -323,7 +429,7 @@ REPORT=$ROOT/bench/results/$STAMP-fleet.txt
 	# restic calibrates scrypt to the machine's load at init, and a backup
 	# derives its key again: the clients' CPU depends on it.
 	echo "restic keys (scrypt, calibrated at init; phase: N r p, count): $(restic_kdf)"
-	echo "phases: A = restic+cairn through cairn server, B = restic through rest-server ($( ((REST_AUTH)) && echo htpasswd logins || echo no auth)), C = restic alone through cairn server, D = cairn alone through cairn server"
+	echo "phases: A = restic+cairn through cairn server, B = restic through rest-server ($( ((REST_AUTH)) && echo htpasswd logins || echo no auth)), C = restic alone through cairn server, D = cairn alone through cairn server$( ((CAIRN_AGENT)) && echo " (agent daemons, writer keys, run-now)")"
 	echo
 	printf '%-5s %-7s %-5s %7s %8s %8s %10s %10s %8s %8s %8s %5s\n' phase round kind MB/s lat_p50 lat_p99 commit_p50 commit_p99 cli_cpu srv_cpu srv_MiB fails
 	for ph in "${PH[@]}"; do

@@ -78,6 +78,9 @@ func agentRunner(g *GlobalOptions, path string) (*agent.Runner, error) {
 		Backuper: &agent.ExecBackuper{Exe: exe, Stdout: g.stdout, Stderr: g.stderr, Extra: extra},
 		Clock:    clock,
 		Log:      log,
+		// One argon2id for the agent's life, not one per backup
+		// (docs/threat-model.md, "R19 and the agent").
+		Key: &agent.KeyHolder{KeyFile: cfg.KeyFile, Password: func() ([]byte, error) { return readPasswordFile(cfg.PasswordFile) }},
 	}
 	if strings.HasPrefix(cfg.Repository, "rest:") {
 		r.CheckServer = func(ctx context.Context) error { return checkAgentServer(ctx, g, path, cfg) }

@@ -52,6 +52,10 @@ type BackupOptions struct {
 	// when gated is set.
 	CommitGate int
 	gated      bool
+	// KeyFD is the descriptor of a key handed over (backup_keyfd.go),
+	// when handed is set.
+	KeyFD  int
+	handed bool
 	// Session is a server backup session the caller holds (--session).
 	Session string
 	// command is what follows "--" with --stdin-from-command.
@@ -91,6 +95,7 @@ Sizes (--exclude-larger-than) are powers of 1024: 1G, 1GB and 1GiB are the same.
 				paths = args
 			}
 			opts.gated = c.Flags().Changed("commit-gate")
+			opts.handed = c.Flags().Changed("key-fd")
 			return runBackup(c.Context(), g, opts, paths)
 		},
 	}
@@ -117,6 +122,7 @@ Sizes (--exclude-larger-than) are powers of 1024: 1G, 1GB and 1GiB are the same.
 	f.StringVar(&opts.Compression, "compression", "auto", "how hard to compress new data: `LEVEL` auto, fastest, default (auto's level), max or off")
 	f.StringVar(&opts.SummaryFile, "summary-file", "", "also write the summary to `FILE` as --json's summary object, whatever the output (for scripts and the agent)")
 	f.StringVar(&opts.Session, "session", "", "use the server backup session `ID` the caller opened and keeps (the agent holding its queue slot): heartbeat it, do not open, queue for or end one")
+	f.IntVar(&opts.KeyFD, "key-fd", 0, "unlock with the key file's key read from descriptor `FD` (a pipe), not a password: how the agent runs its backups")
 	f.IntVar(&opts.CommitGate, "commit-gate", 0, "before committing, ask on descriptor `FD` (a socket) and commit only on the answer commit (for a parent that checks consistency, e.g. the agent)")
 	return c
 }
@@ -298,6 +304,15 @@ func itemPath(it archiver.Item) string {
 }
 
 func runBackup(ctx context.Context, g *GlobalOptions, opts BackupOptions, paths []string) error {
+	if opts.handed {
+		// First, before anything could run a command.
+		h, err := readKeyFD(opts.KeyFD)
+		if err != nil {
+			return err
+		}
+		defer h.Clear()
+		g.handoff, g.handoffFD = h, opts.KeyFD
+	}
 	aopts, paths, err := backupArchiverOptions(g, opts, paths)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend/location"
 	"github.com/cairnbackup/cairn/internal/client"
+	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/ratelimit"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
@@ -37,6 +38,10 @@ type GlobalOptions struct {
 	LimitUpload     string // a rate, e.g. 20MiB/s (ratelimit.ParseRate)
 	LimitDownload   string
 	limits          *ratelimit.Limits // parsed once: one limit per process
+	// handoff, when set (backup --key-fd), unlocks the repository
+	// instead of a password (backup_keyfd.go); handoffFD names it.
+	handoff   *crypto.Handoff
+	handoffFD int
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -209,6 +214,9 @@ func (g *GlobalOptions) openRepoWith(ctx context.Context, getPassword func() ([]
 	}
 	if o.CacheDir, err = g.cacheDir(); err != nil {
 		return nil, err
+	}
+	if g.handoff != nil {
+		return g.openRepoHandedKey(ctx, be, o)
 	}
 	return client.Unlock(ctx, be, o)
 }

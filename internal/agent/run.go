@@ -155,6 +155,11 @@ type Runner struct {
 	// function that ends it (slot.go, HoldSession). Its failure is a
 	// warning: the backups then open sessions of their own.
 	HoldSlot func(ctx context.Context, logf func(format string, args ...any)) (id string, release func(), err error)
+	// Key, when set, unlocks the key file at the start of every attempt,
+	// before any hook (only the first time, or after the file changed:
+	// unlock.go); every backup of the run gets its key on a descriptor
+	// (backup --key-fd) instead of deriving it from the password.
+	Key *KeyHolder
 }
 
 // ReportTimeout bounds the sending of one run report.
@@ -264,6 +269,14 @@ func (r *Runner) run(ctx context.Context, added *uint64) (err error) {
 		if err := r.CheckServer(ctx); err != nil {
 			return err
 		}
+	}
+	if r.Key != nil {
+		h, err := r.Key.Unlock(r.logf)
+		if err != nil {
+			return err
+		}
+		ctx = withHandoff(ctx, &h)
+		defer h.Clear()
 	}
 	if r.HoldSlot != nil {
 		id, release, err := r.HoldSlot(ctx, r.logf)
@@ -402,6 +415,18 @@ type ExecBackuper struct {
 	// SummaryFile, set by Backup for its child, is where the child
 	// writes its summary (--summary-file).
 	SummaryFile string
+	// HandKey, set by Backup for its child when the run unlocked the key
+	// (Runner.Key), hands it over (--key-fd) instead of the password file.
+	HandKey bool
+}
+
+// keyFD is the child's descriptor of the key handed over: after the
+// commit gate's, when there is one.
+func keyFD(b Backup) int {
+	if b.Gate != nil {
+		return gateFD + 1
+	}
+	return gateFD
 }
 
 // Args are the child's arguments and extra environment for b.
@@ -410,7 +435,11 @@ func (e *ExecBackuper) Args(c *Config, b Backup) (args, env []string, err error)
 	if err != nil {
 		return nil, nil, err
 	}
-	env = append([]string{"CAIRN_REPOSITORY=" + repo, "CAIRN_PASSWORD_FILE=" + c.PasswordFile, "CAIRN_KEY_FILE=" + c.KeyFile}, b.Env...)
+	env = []string{"CAIRN_REPOSITORY=" + repo, "CAIRN_KEY_FILE=" + c.KeyFile}
+	if !e.HandKey {
+		env = append(env, "CAIRN_PASSWORD_FILE="+c.PasswordFile)
+	}
+	env = append(env, b.Env...)
 	args = append([]string(nil), e.Extra...)
 	if c.Bandwidth != "" {
 		args = append(args, "--limit-upload", c.Bandwidth, "--limit-download", c.Bandwidth)
@@ -418,6 +447,9 @@ func (e *ExecBackuper) Args(c *Config, b Backup) (args, env []string, err error)
 	args = append(args, "backup")
 	if b.Gate != nil {
 		args = append(args, "--commit-gate", strconv.Itoa(gateFD))
+	}
+	if e.HandKey {
+		args = append(args, "--key-fd", strconv.Itoa(keyFD(b)))
 	}
 	if b.Session != "" {
 		args = append(args, "--session", b.Session)
@@ -474,6 +506,8 @@ func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) (Result,
 	defer os.Remove(f.Name())
 	child := *e
 	child.SummaryFile = f.Name()
+	handoff := handoffFrom(ctx)
+	child.HandKey = handoff != nil
 	if b.Session == "" {
 		b.Session = backend.HeldLeaseFrom(ctx)
 	}
@@ -498,7 +532,19 @@ func (e *ExecBackuper) Backup(ctx context.Context, c *Config, b Backup) (Result,
 		defer gate.close()
 		cmd.ExtraFiles = []*os.File{gate.child}
 	}
-	if err = cmd.Start(); err == nil {
+	var keyEnd *os.File
+	if handoff != nil {
+		if keyEnd, err = keyPipe(handoff); err != nil {
+			return Result{}, err
+		}
+		defer keyEnd.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, keyEnd)
+	}
+	err = cmd.Start()
+	if keyEnd != nil {
+		keyEnd.Close() // the child has its own copy
+	}
+	if err == nil {
 		var gateErr <-chan error
 		if gate != nil {
 			gateErr = gate.serve(ctx, b.Gate)

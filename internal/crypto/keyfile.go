@@ -3,6 +3,7 @@ package crypto
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -143,6 +144,7 @@ func (p KDFParams) check() error {
 func keyFileKey(password []byte, h *KeyFileHeader) []byte {
 	raw := argon2.IDKey(password, h.Salt[:], h.KDF.Time, h.KDF.Memory, h.KDF.Threads, 32)
 	k := Derive(raw, LabelKeyFile)
+	clear(raw)
 	return k[:]
 }
 
@@ -178,6 +180,74 @@ func SealKeyFile(password []byte, params KDFParams, role Role, created int64, la
 // OpenKeyFile decrypts a key file with password. A wrong password (or a
 // changed header or body) yields ErrWrongPassword.
 func OpenKeyFile(buf, password []byte) (KeyFileHeader, []byte, error) {
+	h, k, err := deriveFileKey(buf, password)
+	if err != nil {
+		return h, nil, err
+	}
+	defer clear(k[:])
+	h, pt, err := OpenKeyFileWith(buf, k)
+	if errors.Is(err, ErrWrongFileKey) {
+		return h, nil, ErrWrongPassword
+	}
+	return h, pt, err
+}
+
+// FileKey is the key that opens one key file: HKDF of argon2id(password,
+// the file's salt and parameters). Whoever holds it opens that file
+// without the password and without argon2id; it opens no other file, as
+// each has its own salt. It is never stored (docs/threat-model.md, "R19
+// and the agent"): it only travels from the agent to its backup child.
+type FileKey [32]byte
+
+// ErrWrongFileKey is returned when a FileKey does not open a key file.
+var ErrWrongFileKey = errors.New("the key does not open this key file")
+
+// UnlockKeyFile derives the FileKey of the key file buf from password
+// (argon2id with the file's parameters) and checks that it opens the
+// file: ErrWrongPassword when it does not.
+func UnlockKeyFile(buf, password []byte) (KeyFileHeader, FileKey, error) {
+	h, k, err := deriveFileKey(buf, password)
+	if err != nil {
+		return h, k, err
+	}
+	_, pt, err := OpenKeyFileWith(buf, k)
+	clear(pt)
+	if err != nil {
+		clear(k[:])
+		if errors.Is(err, ErrWrongFileKey) {
+			err = ErrWrongPassword
+		}
+		return h, FileKey{}, err
+	}
+	return h, k, nil
+}
+
+// deriveFileKey is the argon2id step of opening buf: its header, checked,
+// and the key derived from password under it.
+func deriveFileKey(buf, password []byte) (KeyFileHeader, FileKey, error) {
+	var k FileKey
+	h, off, err := ParseKeyFileHeader(buf)
+	if err != nil {
+		return h, k, err
+	}
+	if len(buf) < off+chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
+		return h, k, fmt.Errorf("%w: truncated", ErrBadKeyFile)
+	}
+	raw := keyFileKey(password, &h)
+	copy(k[:], raw)
+	clear(raw)
+	// argon2id's memory (64 MiB or more) is garbage from here on: collect
+	// it and give it back to the kernel now. A collection alone leaves the
+	// pages resident, and a backup's heap then grows beside them rather
+	// than into them, so they would count twice in its peak memory.
+	debug.FreeOSMemory()
+	return h, k, nil
+}
+
+// OpenKeyFileWith decrypts the key file buf with k, a FileKey derived for
+// it earlier (UnlockKeyFile): no argon2id. A key that does not open it (a
+// key for another file, or the file changed) yields ErrWrongFileKey.
+func OpenKeyFileWith(buf []byte, k FileKey) (KeyFileHeader, []byte, error) {
 	h, off, err := ParseKeyFileHeader(buf)
 	if err != nil {
 		return h, nil, err
@@ -185,19 +255,62 @@ func OpenKeyFile(buf, password []byte) (KeyFileHeader, []byte, error) {
 	if len(buf) < off+chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
 		return h, nil, fmt.Errorf("%w: truncated", ErrBadKeyFile)
 	}
-	aead, err := chacha20poly1305.NewX(keyFileKey(password, &h))
+	aead, err := chacha20poly1305.NewX(k[:])
 	if err != nil {
 		return h, nil, err
 	}
 	nonce := buf[off : off+chacha20poly1305.NonceSizeX]
-	// argon2id's memory (64 MiB or more) is garbage from here on: collect
-	// it and give it back to the kernel now. A collection alone leaves the
-	// pages resident, and a backup's heap then grows beside them rather
-	// than into them, so they would count twice in its peak memory.
-	debug.FreeOSMemory()
 	pt, err := aead.Open(nil, nonce, buf[off+chacha20poly1305.NonceSizeX:], buf[:off])
 	if err != nil {
-		return h, nil, ErrWrongPassword
+		return h, nil, ErrWrongFileKey
 	}
 	return h, pt, nil
 }
+
+// A key handed over (the agent to its backup child, `backup --key-fd`) is
+// HandoffSize bytes: "CAIRNFK1", the SHA-256 of the key file's bytes (its
+// ID: which file the key opens), the FileKey.
+const (
+	handoffMagic = "CAIRNFK1"
+	// HandoffSize is the length of an encoded Handoff.
+	HandoffSize = len(handoffMagic) + 32 + 32
+)
+
+// ErrBadHandoff is returned for bytes that are not an encoded Handoff.
+var ErrBadHandoff = errors.New("not a key hand-over")
+
+// Handoff is an unlocked key file's key with the ID of the file it opens.
+type Handoff struct {
+	FileID [32]byte // SHA-256 of the key file
+	Key    FileKey
+}
+
+// NewHandoff is the hand-over of k, the FileKey of the key file buf.
+func NewHandoff(buf []byte, k FileKey) Handoff {
+	return Handoff{FileID: sha256.Sum256(buf), Key: k}
+}
+
+// Matches reports whether buf is the key file h's key was made for.
+func (h *Handoff) Matches(buf []byte) bool { return sha256.Sum256(buf) == h.FileID }
+
+// Encode is h's HandoffSize bytes; the caller clears them once sent.
+func (h *Handoff) Encode() []byte {
+	b := make([]byte, 0, HandoffSize)
+	b = append(b, handoffMagic...)
+	b = append(b, h.FileID[:]...)
+	return append(b, h.Key[:]...)
+}
+
+// DecodeHandoff parses an encoded Handoff: exactly HandoffSize bytes.
+func DecodeHandoff(b []byte) (Handoff, error) {
+	var h Handoff
+	if len(b) != HandoffSize || string(b[:len(handoffMagic)]) != handoffMagic {
+		return h, fmt.Errorf("%w: %d bytes, want %d starting %q", ErrBadHandoff, len(b), HandoffSize, handoffMagic)
+	}
+	copy(h.FileID[:], b[len(handoffMagic):])
+	copy(h.Key[:], b[len(handoffMagic)+32:])
+	return h, nil
+}
+
+// Clear overwrites h's key.
+func (h *Handoff) Clear() { clear(h.Key[:]) }

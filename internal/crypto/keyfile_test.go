@@ -253,3 +253,62 @@ func FuzzOpenKeyFile(f *testing.F) {
 		}
 	})
 }
+
+// TestFileKeyOpensOnlyItsFile: the key UnlockKeyFile derives opens its
+// key file without the password (OpenKeyFileWith), and not another file
+// sealed under the same password (another salt), nor the file with a
+// changed header; a wrong password derives nothing.
+func TestFileKeyOpensOnlyItsFile(t *testing.T) {
+	payload := []byte(`{"secret":"payload"}`)
+	buf := sealTestKeyFile(t, "pw", cheapKDF, "a", payload)
+	other := sealTestKeyFile(t, "pw", cheapKDF, "a", payload)
+	if _, _, err := crypto.UnlockKeyFile(buf, []byte("not pw")); !errors.Is(err, crypto.ErrWrongPassword) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	h, k, err := crypto.UnlockKeyFile(buf, []byte("pw"))
+	if err != nil || h.Label != "a" {
+		t.Fatalf("UnlockKeyFile: %+v %v", h, err)
+	}
+	if _, pt, err := crypto.OpenKeyFileWith(buf, k); err != nil || !bytes.Equal(pt, payload) {
+		t.Fatalf("OpenKeyFileWith: %q %v", pt, err)
+	}
+	if _, _, err := crypto.OpenKeyFileWith(other, k); !errors.Is(err, crypto.ErrWrongFileKey) {
+		t.Fatalf("another file with the same password: %v", err)
+	}
+	changed := bytes.Clone(buf)
+	changed[offCreated]++
+	if _, _, err := crypto.OpenKeyFileWith(changed, k); !errors.Is(err, crypto.ErrWrongFileKey) {
+		t.Fatalf("a changed header: %v", err)
+	}
+	if _, _, err := crypto.OpenKeyFileWith(buf[:offLabel], k); !errors.Is(err, crypto.ErrBadKeyFile) {
+		t.Fatalf("a truncated file: %v", err)
+	}
+}
+
+// TestHandoff: a hand-over round-trips, names the file it is for, and
+// anything but its exact encoding is refused.
+func TestHandoff(t *testing.T) {
+	buf := sealTestKeyFile(t, "pw", cheapKDF, "a", []byte("{}"))
+	_, k, err := crypto.UnlockKeyFile(buf, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := crypto.NewHandoff(buf, k)
+	enc := h.Encode()
+	if len(enc) != crypto.HandoffSize || !bytes.HasPrefix(enc, []byte("CAIRNFK1")) {
+		t.Fatalf("encoding %q", enc)
+	}
+	got, err := crypto.DecodeHandoff(enc)
+	if err != nil || got != h || !got.Matches(buf) || got.Matches(append(bytes.Clone(buf), 0)) {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	got.Clear()
+	if got.Key != (crypto.FileKey{}) {
+		t.Error("Clear left the key")
+	}
+	for _, bad := range [][]byte{nil, enc[:len(enc)-1], append(bytes.Clone(enc), '\n'), append([]byte("CAIRNFK2"), enc[8:]...)} {
+		if _, err := crypto.DecodeHandoff(bad); !errors.Is(err, crypto.ErrBadHandoff) {
+			t.Errorf("DecodeHandoff(%q): %v", bad, err)
+		}
+	}
+}

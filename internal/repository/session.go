@@ -147,9 +147,10 @@ func (r *Repository) NewSession(ctx context.Context, known Known) (*Session, err
 	}
 	s := &Session{repo: r, content: content, meta: meta, journal: j, known: known,
 		pending: map[snapshot.Ref]struct{}{}, uploads: g, upctx: gctx, lease: lease,
-		// One per core sealing at once; a full queue, and the blob that
-		// waits to enter it.
-		sealedBufs: NewBufferList(0, runtime.GOMAXPROCS(0)), queueBufs: NewBufferList(0, spoolQueue+1)}
+		// One per core sealing at once, a full queue of sealed blobs and
+		// the one that waits to enter it; queueBufs holds copies of the
+		// rest the spool is written (trees, a pack's header).
+		sealedBufs: NewBufferList(sealedCap(r.cfg.ChunkMax), runtime.GOMAXPROCS(0)+spoolQueue+1), queueBufs: NewBufferList(0, spoolQueue+1)}
 	if err := s.recoverJournal(ctx); err != nil {
 		lease.end()
 		j.release()
@@ -257,7 +258,17 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 		s.cur, s.spool = pack.NewStreamWriter(s.repo.packSize, sp), sp
 	}
 	slot := s.cur.AddSlot(key.slot)
+	// The sealed blob's buffer goes into the spool's queue as it is, not
+	// copied, and back to sealedBufs once written.
+	*bp = sealed
+	q, _ := s.spool.(*queuedSpool)
+	if q != nil {
+		q.give(bp, s.sealedBufs)
+	}
 	s.cur.Add(t, id, sealed, slot) // a write error surfaces in upload
+	if q == nil || !q.taken() {
+		defer s.sealedBufs.Put(bp)
+	}
 	s.stats.Blobs++
 	s.stats.BlobBytes += uint64(len(plain))
 	s.stats.StoredBytes += uint64(len(sealed))
@@ -267,8 +278,6 @@ func (s *Session) saveWithID(ctx context.Context, t blob.Type, id blob.ID, plain
 		full, fullSpool, s.cur, s.spool = s.cur, s.spool, nil, nil
 	}
 	s.mu.Unlock()
-	*bp = sealed
-	s.sealedBufs.Put(bp)
 	if full != nil {
 		s.upload(full, fullSpool)
 	}
@@ -311,6 +320,14 @@ func (s *Session) writeTrees(trees []sealedTree) {
 	}
 	s.upload(w, sp)
 }
+
+// sealedCap is the size of a sealed-blob buffer: room for a chunk of up
+// to max bytes sealed (zstd's worst case or Padmé's padding, each well
+// under a sixteenth, and the frame), so the sealer never grows one. A
+// buffer grown again later is taken from the heap and cleared first; one
+// made at this size once is zero from the kernel and touched only as far
+// as blobs reach into it.
+func sealedCap(max int) int { return max + max/16 + 4096 }
 
 // newSpool returns a spool for the next pack (on local storage, or in the
 // cache directory, a file), behind a queue since its writes may block.

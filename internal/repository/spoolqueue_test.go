@@ -106,3 +106,38 @@ func TestQueuedSpoolDecouples(t *testing.T) {
 		t.Fatalf("discard: discarded %v, saved %v", f.discarded, f.saved)
 	}
 }
+
+// TestQueuedSpoolGive: a buffer given for the next write is queued as it
+// is, not copied, and goes back to its own list once written; a write of
+// other bytes is copied and leaves the given buffer with its giver, and so
+// does a write the spool refuses.
+func TestQueuedSpoolGive(t *testing.T) {
+	f := &fakeSpool{block: make(chan struct{})}
+	home := NewBufferList(0, 4)
+	q := newQueuedSpool(f, NewBufferList(0, spoolQueue+1))
+	b := []byte("sealed blob")
+	bp := &b
+	q.give(bp, home)
+	if _, err := q.Write(b); err != nil || !q.taken() {
+		t.Fatalf("the given buffer was not taken: %v", err)
+	}
+	other := []byte("other bytes")
+	q.give(&other, home)
+	if _, err := q.Write([]byte("a header")); err != nil || q.taken() {
+		t.Fatalf("a write of other bytes took the given buffer: %v", err)
+	}
+	close(f.block)
+	if _, err := q.Save(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.buf.String(); got != "sealed bloba header" {
+		t.Fatalf("spool got %q", got)
+	}
+	if back := home.Get(); back != bp || len(*back) != 0 {
+		t.Fatalf("the given buffer did not come back to its list emptied: %p %q, want %p", back, *back, bp)
+	}
+	q.give(&other, home)
+	if _, err := q.Write(other); err == nil || q.taken() {
+		t.Fatalf("a finished spool took the given buffer: %v", err)
+	}
+}
