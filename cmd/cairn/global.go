@@ -215,10 +215,12 @@ func (g *GlobalOptions) openRepoWith(ctx context.Context, getPassword func() ([]
 	if o.CacheDir, err = g.cacheDir(); err != nil {
 		return nil, err
 	}
-	if g.handoff != nil {
-		return g.openRepoHandedKey(ctx, be, o)
+	o.Handoff = g.handoff
+	repo, err := client.Unlock(ctx, be, o)
+	if err != nil && g.handoff != nil {
+		return nil, fmt.Errorf("--key-fd %d: %w", g.handoffFD, err)
 	}
-	return client.Unlock(ctx, be, o)
+	return repo, err
 }
 
 // password reads the password: --password-file / CAIRN_PASSWORD_FILE or

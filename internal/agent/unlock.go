@@ -7,7 +7,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -34,9 +33,9 @@ type KeyHolder struct {
 func (k *KeyHolder) Unlock(logf func(format string, args ...any)) (crypto.Handoff, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	buf, err := readKeyFile(k.KeyFile)
+	buf, err := crypto.ReadKeyFile(k.KeyFile)
 	if err != nil {
-		return crypto.Handoff{}, err
+		return crypto.Handoff{}, fmt.Errorf("read key_file: %w", err)
 	}
 	if k.h != nil && k.h.Matches(buf) {
 		return *k.h, nil
@@ -62,19 +61,6 @@ func (k *KeyHolder) Unlock(logf func(format string, args ...any)) (crypto.Handof
 		logf("unlocked key_file %s%s (argon2id m=%d MiB t=%d p=%d); its backups get the key on a descriptor", k.KeyFile, again, hdr.KDF.Memory>>10, hdr.KDF.Time, hdr.KDF.Threads)
 	}
 	return h, nil
-}
-
-func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read key_file: %w", err)
-	}
-	defer f.Close()
-	buf, err := io.ReadAll(io.LimitReader(f, crypto.MaxKeyFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read key_file: %w", err)
-	}
-	return buf, nil
 }
 
 // keyPipe is a pipe holding the hand-over h for one child, whose end is

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/location"
+	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/ratelimit"
 	"github.com/cairnbackup/cairn/internal/repository"
 )
@@ -31,7 +32,10 @@ type Options struct {
 	Password func() ([]byte, error)
 	// KeyFile unlocks with this key file instead of the repository's
 	// keys/ (or the owner key kept for a repository on a server).
-	KeyFile  string
+	KeyFile string
+	// Handoff, when set, unlocks with the key a parent derived and handed
+	// over (backup --key-fd) instead of Password: no argon2id.
+	Handoff  *crypto.Handoff
 	CacheDir string // "" for no cache
 	KeyLabel string // names keys this machine creates (DefaultKeyLabel)
 	// RootCAs are the authorities trusted for an https:// server; nil:
@@ -144,13 +148,18 @@ func Open(ctx context.Context, o Options) (*repository.Repository, error) {
 	return Unlock(ctx, be, o)
 }
 
-// Unlock unlocks the repository in be: with o.KeyFile when given, else
+// Unlock unlocks the repository in be: with the key handed over in
+// o.Handoff when set (unlockHanded), else with the password: with
+// o.KeyFile when given, else
 // with the owner key kept on this machine for a repository on a server
 // (KeptKey), else with a key file in the repository's keys/. When no key
 // opens it, the error says why where it is not a wrong password: a
 // restic repository, or a repository on a server whose owner key is not
 // where it is kept.
 func Unlock(ctx context.Context, be backend.Backend, o Options) (*repository.Repository, error) {
+	if o.Handoff != nil {
+		return unlockHanded(ctx, be, o)
+	}
 	opts := o.RepoOptions()
 	pw, err := o.Password()
 	if err != nil {

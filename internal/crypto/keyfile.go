@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
@@ -190,6 +192,25 @@ func OpenKeyFile(buf, password []byte) (KeyFileHeader, []byte, error) {
 		return h, nil, ErrWrongPassword
 	}
 	return h, pt, err
+}
+
+// ReadKeyFile reads a key file kept outside a repository (--key-file, an
+// owner key kept on this machine, the agent's key_file), refusing one
+// larger than MaxKeyFileSize before reading it all.
+func ReadKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf, err := io.ReadAll(io.LimitReader(f, MaxKeyFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(buf) > MaxKeyFileSize {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrBadKeyFile, path, MaxKeyFileSize)
+	}
+	return buf, nil
 }
 
 // FileKey is the key that opens one key file: HKDF of argon2id(password,

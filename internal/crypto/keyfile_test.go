@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +312,50 @@ func TestHandoff(t *testing.T) {
 		if _, err := crypto.DecodeHandoff(bad); !errors.Is(err, crypto.ErrBadHandoff) {
 			t.Errorf("DecodeHandoff(%q): %v", bad, err)
 		}
+	}
+}
+
+// FuzzDecodeHandoff: any bytes decode to a hand-over that encodes back to
+// exactly them, or are refused with ErrBadHandoff; never a panic.
+func FuzzDecodeHandoff(f *testing.F) {
+	h := crypto.Handoff{FileID: [32]byte{1, 2, 3}, Key: crypto.FileKey{4, 5, 6}}
+	enc := h.Encode()
+	f.Add(enc)
+	f.Add(enc[:len(enc)-1])
+	f.Add([]byte("CAIRNFK1"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := crypto.DecodeHandoff(b)
+		if err != nil {
+			if !errors.Is(err, crypto.ErrBadHandoff) {
+				t.Fatalf("error %v is not ErrBadHandoff", err)
+			}
+			return
+		}
+		if !bytes.Equal(got.Encode(), b) {
+			t.Fatalf("%x decodes to %+v, which encodes to %x", b, got, got.Encode())
+		}
+	})
+}
+
+// ReadKeyFile refuses a key file larger than MaxKeyFileSize.
+func TestReadKeyFileBounded(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small")
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(small, []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, make([]byte, crypto.MaxKeyFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := crypto.ReadKeyFile(small); err != nil || string(b) != "key" {
+		t.Fatalf("small: %q %v", b, err)
+	}
+	if _, err := crypto.ReadKeyFile(big); !errors.Is(err, crypto.ErrBadKeyFile) {
+		t.Fatalf("big: %v", err)
+	}
+	if _, err := crypto.ReadKeyFile(filepath.Join(dir, "none")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
 	}
 }

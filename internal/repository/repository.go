@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -234,7 +233,7 @@ func Open(ctx context.Context, be backend.Backend, password []byte, opts Options
 
 // OpenKeyFile unlocks the repository with a key file kept outside it.
 func OpenKeyFile(ctx context.Context, be backend.Backend, path string, password []byte, opts Options) (*Repository, error) {
-	buf, err := os.ReadFile(path)
+	buf, err := crypto.ReadKeyFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -245,18 +244,42 @@ func OpenKeyFile(ctx context.Context, be backend.Backend, path string, password 
 		}
 		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}
+	defer clear(payload)
+	return openPayload(ctx, be, path, payload, "", opts)
+}
+
+// OpenHanded unlocks the repository with the key file buf (name for
+// messages; keyID its name in keys/, "" for one kept outside) and k, the
+// key that opens it, derived earlier by the process that handed it over
+// (backup --key-fd, docs/threat-model.md "R19 and the agent"): no
+// argon2id. A key that does not open buf is crypto.ErrWrongFileKey.
+func OpenHanded(ctx context.Context, be backend.Backend, name string, buf []byte, keyID string, k crypto.FileKey, opts Options) (*Repository, error) {
+	_, payload, err := crypto.OpenKeyFileWith(buf, k)
+	if errors.Is(err, crypto.ErrWrongFileKey) {
+		return nil, fmt.Errorf("%w %s", err, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", name, err)
+	}
+	defer clear(payload)
+	return openPayload(ctx, be, name, payload, keyID, opts)
+}
+
+// openPayload opens the repository with the decrypted payload of the key
+// file name: its keys, then the config verified against them.
+func openPayload(ctx context.Context, be backend.Backend, name string, payload []byte, keyID string, opts Options) (*Repository, error) {
 	keys, err := parseKeyPayload(payload)
 	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
+		return nil, fmt.Errorf("key file %s: %w", name, err)
 	}
 	cfgRaw, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.Config, Name: "config"})
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil, fmt.Errorf("%w at %s", ErrNoRepository, be.Properties().Location)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load config: %w", err)
 	}
-	return OpenWithKeys(ctx, be, keys, "", cfgRaw, opts)
+	return OpenWithKeys(ctx, be, keys, keyID, cfgRaw, opts)
 }
 
 func parseKeyPayload(payload []byte) (*crypto.Keys, error) {
