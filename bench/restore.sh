@@ -19,7 +19,7 @@
 # machine that made the backup; the restores then run ROUNDS times. Per
 # restore: wall, user+sys seconds and peak RSS of the client; for S3 the GET
 # requests MinIO answered, the bytes it sent and its CPU seconds (from its
-# Prometheus metrics and /proc); for a server its CPU seconds. The first
+# v3 API metrics and /proc); for a server its CPU seconds. The first
 # round's restores are compared with the source (diff -r).
 #
 # Default source: data set K (bench/run prepares it in the work dir).
@@ -112,9 +112,21 @@ fi
 # ---------------------------------------------------------------- helpers
 TSV=$W/results.tsv
 : >"$TSV"
-minio_counters() { # GET requests, bytes sent
-	curl -s "$MINIO_ENDPOINT/minio/v2/metrics/cluster" |
-		awk '/^minio_s3_requests_total\{api="getobject"/ {n+=$2} /^minio_s3_traffic_sent_bytes/ {b+=$2} END {printf "%d %.0f", n, b}'
+# minio_counters prints the GET requests MinIO answered and the bytes it
+# sent, from its v3 API metrics, which count as requests end; the v2
+# cluster and node metrics are refreshed only every few seconds and lagged
+# a restore of 10 s (a tool's GETs showed up in the next tool's row). It
+# reads until two reads 0.3 s apart agree, so a request still ending is in.
+minio_counters() {
+	local a b=
+	for _ in $(seq 20); do
+		a=$(curl -s "$MINIO_ENDPOINT/minio/metrics/v3/api/requests" |
+			awk '/^minio_api_requests_total\{name="GetObject"/ {n+=$2} /^minio_api_requests_traffic_sent_bytes/ {b+=$2} END {printf "%d %.0f", n, b}')
+		[[ -n $a && $a == "$b" ]] && break
+		b=$a
+		sleep 0.3
+	done
+	echo "$a"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 server_pid() { # tool

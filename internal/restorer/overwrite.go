@@ -59,6 +59,9 @@ func ParseOverwrite(s string) (Overwrite, error) {
 // identical file (and given it the snapshot's metadata), kept an existing
 // object the policy keeps, or warned about a directory in the way.
 func (r *restore) checkFile(job fileJob) (write, replace bool) {
+	if job.fresh {
+		return true, false // a directory this restore made: nothing there
+	}
 	path := strings.Join(job.comps, "/")
 	n := job.node
 	cur, err := r.fs.Lstat(job.comps)

@@ -404,3 +404,49 @@ func TestRestoreIfChangedLinkedElsewhere(t *testing.T) {
 		t.Error("the restored name is still linked outside the target")
 	}
 }
+
+// TestRestoreNewDirs restores below a target that exists in part: the
+// directories the restore makes skip looking at what is there (newDirs),
+// the existing ones still get an earlier run's temporary files removed and
+// their files weighed and replaced; and into a target that did not exist.
+func TestRestoreNewDirs(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	snapTime := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	files := map[string][]byte{
+		"a/f":     []byte("in a new directory"),
+		"a/d/e":   []byte("deeper in a new directory"),
+		"b/c/g":   []byte("the snapshot's g"),
+		"b/new/h": []byte("a new directory in an existing one"),
+		"top":     []byte("at the top"),
+	}
+	for name, data := range files {
+		mustWrite(t, filepath.Join(src, name), data, 0o640, snapTime)
+	}
+	repo, snap, _ := backupDir(t, src)
+	sub := src[1:]
+
+	target := t.TempDir()
+	old := snapTime.Add(-time.Hour)
+	mustWrite(t, filepath.Join(target, "b", "c", "g"), []byte("an older g"), 0o640, old)
+	leftover := filepath.Join(target, "b", "c", ".g.cairn-0badc0de-1f")
+	mustWrite(t, leftover, []byte("half a file"), 0o600, old)
+	fresh := filepath.Join(t.TempDir(), "not", "yet")
+	for _, dir := range []string{target, fresh} {
+		res, err := restorer.Restore(ctx, repo, snap, sub, restorer.Options{Target: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Warnings) > 0 {
+			t.Errorf("%s: warnings %q", dir, res.Warnings)
+		}
+		for name, data := range files {
+			if got := readFile(t, filepath.Join(dir, name)); !bytes.Equal(got, data) {
+				t.Errorf("%s: %s is %q, want %q", dir, name, got, data)
+			}
+		}
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("the temporary file of an earlier run in an existing directory is still there: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"runtime"
@@ -81,6 +82,9 @@ type fileJob struct {
 	comps   []string
 	node    *snapshot.Node
 	replace bool // the file may replace an object at its path (checkFile)
+	// fresh: the file's directory did not exist when the restore reached
+	// it (newDirs), so nothing is at the file's path to weigh.
+	fresh bool
 }
 
 type restore struct {
@@ -132,6 +136,8 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		opts.Workers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
 	start := time.Now()
+	_, err := os.Lstat(opts.Target)
+	targetNew := errors.Is(err, fs.ErrNotExist)
 	if err := os.MkdirAll(opts.Target, 0o700); err != nil {
 		return nil, err
 	}
@@ -160,7 +166,19 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		return nil, err
 	}
 	base := strings.Trim(subpath, "/")
-	r.removeTemps(nil)
+	// newDirs are the directories (by path below the target) this restore
+	// made that did not exist before it: nothing but what it puts there is
+	// in them, so it neither looks for an earlier run's temporary files in
+	// them nor at what is at each file's path (a stat per file, a third
+	// of the calls checkFile makes in an empty target). A file committed
+	// there replaces nothing (RENAME_NOREPLACE): whatever appeared
+	// meanwhile is kept and reported. The walk alone uses it.
+	newDirs := map[string]bool{}
+	if targetNew {
+		newDirs[""] = true
+	} else {
+		r.removeTemps(nil)
+	}
 	var links []fileJob
 	var dirs []fileJob
 	// MkdirAll returns at once for a directory its cache holds open.
@@ -204,10 +222,19 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 		}
 		switch n.Type {
 		case snapshot.TypeDir:
+			isNew := newDirs[strings.Join(comps[:len(comps)-1], "/")]
+			if !isNew {
+				_, err := r.fs.Lstat(comps)
+				isNew = errors.Is(err, fs.ErrNotExist)
+			}
 			if err := ensureDir(comps); err != nil {
 				return r.notDir(rel, err, walker.ErrSkipDir)
 			}
-			r.removeTemps(comps)
+			if isNew {
+				newDirs[rel] = true
+			} else {
+				r.removeTemps(comps)
+			}
 			dirs = append(dirs, fileJob{comps: comps, node: n})
 		case snapshot.TypeFile:
 			if err := ensureDir(comps[:len(comps)-1]); err != nil {
@@ -219,7 +246,8 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 			}
 			r.total.Add(n.Size)
 			r.found.Add(1)
-			if batch = append(batch, fileJob{comps: comps, node: n}); len(batch) >= restoreBatch {
+			fresh := newDirs[strings.Join(comps[:len(comps)-1], "/")]
+			if batch = append(batch, fileJob{comps: comps, node: n, fresh: fresh}); len(batch) >= restoreBatch {
 				return flush()
 			}
 		default:
