@@ -115,7 +115,6 @@ done
 BYTES=$((SIZE << 20)) # logical bytes per backup
 
 # ---------------------------------------------------------------- servers
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; }
 trap cleanup EXIT
@@ -132,7 +131,7 @@ export CAIRN_SERVER_DATA=$W/srvdata
 	"$CAIRN" server fingerprint | sed -n 's/^.*\(SHA256:[^ ]*\).*$/\1/p' | head -1 >"$W/fingerprint"
 ) || die "cairn server init"
 PPROF_ADDR=
-((PPROF > 0)) && PPROF_ADDR=127.0.0.1:$(freeport)
+((PPROF > 0)) && PPROF_ADDR=127.0.0.1:$(bench_freeport)
 XDG_CONFIG_HOME=$W/srvconfig "$CAIRN" --debug server run --listen 127.0.0.1:0 ${PPROF_ADDR:+--pprof-listen "$PPROF_ADDR"} \
 	>"$W/logs/server.out" 2>"$W/logs/server.log" &
 SRV_PID=$!
@@ -147,22 +146,14 @@ done
 unset CAIRN_SERVER_DATA
 RS_PID=
 if [[ $PHASES == *B* ]]; then
-	RPORT=$(freeport)
 	auth=(--no-auth)
 	if ((REST_AUTH)); then # bcrypt (cost 10, as cairn server's), each client its own login
 		for c in "${CLIENTS[@]}"; do
-			python3 -W ignore -c 'import crypt, sys; print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))' \
-				"$c" "$(cat "$W/$c.pass")"
+			bench_htpasswd "$c" "$(cat "$W/$c.pass")"
 		done >"$W/htpasswd" || die "htpasswd (python3's crypt with bcrypt)"
 		auth=(--htpasswd-file "$W/htpasswd" --private-repos)
 	fi
-	"$REST_SERVER" --path "$W/rest-server" --listen "127.0.0.1:$RPORT" "${auth[@]}" >"$W/logs/rest-server.log" 2>&1 &
-	RS_PID=$!
-	PIDS+=("$RS_PID")
-	for _ in $(seq 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$RPORT/" && break
-		sleep 0.1
-	done
+	bench_start_rest_server "$REST_SERVER" "$W/rest-server" "$W/logs/rest-server.log" "${auth[@]}"
 fi
 
 # ---------------------------------------------------------------- clients

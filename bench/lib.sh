@@ -79,6 +79,31 @@ bench_freeport() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# bench_htpasswd USER PASSWORD prints an htpasswd line for rest-server:
+# bcrypt at cost 10, as cairn server's, made with python3's crypt.
+bench_htpasswd() {
+	python3 -W ignore -c 'import crypt, sys; print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))' "$1" "$2"
+}
+
+# bench_start_rest_server BIN DIR LOG [ARGS...] runs rest-server BIN on a
+# free loopback port, storing in DIR, logging to LOG, with ARGS (e.g.
+# --htpasswd-file F, --no-auth); it sets $RS_PID and $RPORT, adds the
+# process to PIDS (the script's cleanup) and waits until it answers.
+bench_start_rest_server() {
+	local bin=$1 dir=$2 logfile=$3
+	shift 3
+	RPORT=$(bench_freeport)
+	"$bin" --path "$dir" --listen "127.0.0.1:$RPORT" "$@" >"$logfile" 2>&1 &
+	RS_PID=$!
+	PIDS+=("$RS_PID")
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$RPORT/" && return 0
+		kill -0 "$RS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	die "rest-server did not start: $(tail -3 "$logfile")"
+}
+
 # bench_start_minio DIR LOG runs MinIO (bench_minio's) in the background
 # on loopback, storing in DIR and logging to LOG, and waits until it
 # serves requests; it dies if MinIO never does. It exports the root

@@ -73,16 +73,8 @@ CREPO=rest:http://bench:client-password@$SRV/bench/restic
 mkdir -p "$W/rest-server"
 cp -a "$W/srvdata/repos/bench/restic" "$W/rest-server/bench" || die "copy the repository"
 
-RPORT=$(bench_freeport)
-python3 -c 'import crypt; print("bench:" + crypt.crypt("client-password", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))' >"$W/htpasswd" ||
-	die "could not make rest-server's htpasswd (python3 crypt)"
-"$REST_SERVER" --path "$W/rest-server" --listen "127.0.0.1:$RPORT" --htpasswd-file "$W/htpasswd" >"$W/logs/rest-server.log" 2>&1 &
-RS_PID=$!
-PIDS+=("$RS_PID")
-for _ in $(seq 100); do
-	curl -s -o /dev/null "http://127.0.0.1:$RPORT/" && break
-	sleep 0.1
-done
+bench_htpasswd bench client-password >"$W/htpasswd" || die "could not make rest-server's htpasswd (python3 crypt)"
+bench_start_rest_server "$REST_SERVER" "$W/rest-server" "$W/logs/rest-server.log" --htpasswd-file "$W/htpasswd"
 RREPO=rest:http://bench:client-password@127.0.0.1:$RPORT/bench
 
 TCK=$(getconf CLK_TCK)

@@ -95,18 +95,10 @@ SRV=$(bench_listen_addr "$W/logs/server.out") || die "cairn server did not start
 # ---------------------------------------------------------------- rest-server
 RS_PID=
 if [[ " ${TOOLS[*]} " == *" restic19-rest "* ]]; then
-	RPORT=$(bench_freeport)
 	# Like cairn server: a bcrypt password (cost 10, as cairn's), checked
 	# per request with a cache (rest-server caches a success too).
-	python3 -c 'import crypt; print("bench:" + crypt.crypt("client-password", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))' >"$W/htpasswd" ||
-		die "could not make rest-server's htpasswd (python3 crypt)"
-	"$REST_SERVER" --path "$W/rest-server" --listen "127.0.0.1:$RPORT" --htpasswd-file "$W/htpasswd" >"$W/logs/rest-server.log" 2>&1 &
-	RS_PID=$!
-	PIDS+=("$RS_PID")
-	for _ in $(seq 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$RPORT/" && break
-		sleep 0.1
-	done
+	bench_htpasswd bench client-password >"$W/htpasswd" || die "could not make rest-server's htpasswd (python3 crypt)"
+	bench_start_rest_server "$REST_SERVER" "$W/rest-server" "$W/logs/rest-server.log" --htpasswd-file "$W/htpasswd"
 fi
 
 # ---------------------------------------------------------------- helpers
