@@ -5,9 +5,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -47,15 +45,7 @@ func gatedBackup(t *testing.T, e *env, answer, path string) (map[string]any, res
 	} else if _, err := parent.Write([]byte(answer + "\n")); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Wait()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return q, result{out.String(), errb.String(), code}
+	return q, exitResult(t, cmd.Wait(), out.String(), errb.String())
 }
 
 // TestBackupCommitGate: backup --commit-gate asks once everything is

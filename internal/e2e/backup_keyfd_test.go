@@ -4,10 +4,8 @@ package e2e
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -57,15 +55,7 @@ func keyFDBackup(t *testing.T, e *env, handoff []byte, extra map[string]string, 
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.ExtraFiles = []*os.File{r}
-	err = cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}, fmt.Sprintf("pipe:[%d]", st.Ino)
+	return exitResult(t, cmd.Run(), out.String(), errb.String()), fmt.Sprintf("pipe:[%d]", st.Ino)
 }
 
 // TestBackupKeyFD: backup --key-fd opens the key file with the key read

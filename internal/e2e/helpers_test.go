@@ -109,15 +109,22 @@ func (e *env) runWith(extra map[string]string, args ...string) result {
 	cmd := e.command(extra, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
+	return exitResult(e.t, cmd.Run(), out.String(), errb.String())
+}
+
+// exitResult is the result of a finished cairn whose run or wait returned
+// err: a non-zero exit is its code; an error that is no exit (it did not
+// start) fails the test.
+func exitResult(t testing.TB, err error, stdout, stderr string) result {
+	t.Helper()
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		e.t.Fatalf("run cairn %v: %v", args, err)
+		t.Fatalf("run cairn: %v", err)
 	}
-	return result{out.String(), errb.String(), code}
+	return result{stdout, stderr, code}
 }
 
 func (e *env) run(args ...string) result {
