@@ -533,6 +533,9 @@ func (a *Auditor) heal(ctx context.Context, bad *copyOf, copies []*copyOf, h bac
 		}
 		err := a.copyVerified(ctx, src.be, bad.be, h)
 		if err == nil {
+			// bad holds it now: its config check (a config version) and
+			// the copies audited after it see it.
+			bad.listed[h] = src.listed[h]
 			f.Healed, f.From = true, src.name
 			return f
 		}
@@ -674,7 +677,7 @@ func (a *Auditor) checkConfig(ctx context.Context, c *copyOf, copies []*copyOf) 
 			}
 		}
 		switch {
-		case err == nil && raw == nil && f.Problem == "missing":
+		case f.Problem == "missing":
 			err = c.be.Save(ctx, h, backend.NewByteReader(good))
 		case ok:
 			err = rep.ReplaceConfig(ctx, backend.NewByteReader(good))
@@ -688,8 +691,6 @@ func (a *Auditor) checkConfig(ctx context.Context, c *copyOf, copies []*copyOf) 
 		f.Healed, f.From = true, src.name
 		return f, false
 	}
-	if f.Error == "" {
-		f.Error = "no other copy has a sound config"
-	}
+	f.Error = "no other copy has a sound config"
 	return f, false
 }
