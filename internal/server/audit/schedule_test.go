@@ -104,3 +104,32 @@ func TestSelectFractionOneTakesAll(t *testing.T) {
 		t.Fatalf("fraction 1 selected %d of 2", len(got))
 	}
 }
+
+// TestSelectOrder: at equal deadlines, files never re-hashed go first,
+// then by type and name, so an audit's choice does not depend on the
+// listing's order.
+func TestSelectOrder(t *testing.T) {
+	now := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
+	name := fmt.Sprintf("%064x", 1)
+	idx := backend.Handle{Type: backend.Index, Name: name}
+	data := backend.Handle{Type: backend.Data, Name: name}
+	data2 := backend.Handle{Type: backend.Data, Name: fmt.Sprintf("%064x", 2)}
+	snap := backend.Handle{Type: backend.Snapshots, Name: name}
+	rec := map[backend.Handle]replicas.AuditedFile{
+		idx: {FirstSeen: now}, data: {FirstSeen: now}, data2: {FirstSeen: now},
+		snap: {FirstSeen: now.Add(-time.Hour), Audited: now}, // the same deadline, re-hashed before
+	}
+	got := Select([]backend.Handle{snap, data2, idx, data}, rec, 1, time.Hour, time.Minute, now)
+	want := []backend.Handle{data, data2, idx, snap}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+	// Past the fraction, every file due before the next audit is taken
+	// too: here all four are due within the hour, one is the fraction.
+	if got := Select([]backend.Handle{snap, data2, idx, data}, rec, 0.25, time.Hour, 2*time.Hour, now); len(got) != 4 {
+		t.Fatalf("due before the next audit: %v", got)
+	}
+	if got := Select([]backend.Handle{snap, data2, idx, data}, rec, 0.25, time.Hour, time.Minute, now); len(got) != 1 || got[0] != data {
+		t.Fatalf("none due before the next audit: %v", got)
+	}
+}
