@@ -750,3 +750,30 @@ func TestAuditReplicaOnlyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAuditSpoolUnusable: when the good copy cannot be spooled (here the
+// spool directory's place is taken by a file), the heal fails before
+// the bad file is touched, and says why.
+func TestAuditSpoolUnusable(t *testing.T) {
+	f := newFixture(t)
+	f.putConfig(f.primary, "restic config")
+	h := f.put(backend.Data, "a pack")
+	f.replicate()
+	f.corruptFar(h)
+	before, err := os.ReadFile(f.farPath(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.a.cfg.SpoolDir = filepath.Join(file, "spool")
+	res := f.run(Options{Replicas: true})
+	if fd := finding(t, res, "far", h.Name); fd.Healed || !strings.Contains(fd.Error, "primary: spool: ") {
+		t.Fatalf("%+v", fd)
+	}
+	if after, err := os.ReadFile(f.farPath(h)); err != nil || !bytes.Equal(after, before) {
+		t.Fatalf("the bad file was touched: %v", err)
+	}
+}
