@@ -243,7 +243,8 @@ func TestRunOptions(t *testing.T) {
 // file are reported as not healed and left where they are (the bad file
 // is replaced only by a verified good copy), a file removed between the
 // listing and its hash (the primary's retention) is not damage, and the
-// client's audit status names the damage for the monitor.
+// client's audit status names the damage for the monitor. (Threat model,
+// parties: storage may corrupt or delete; the audit finds it.)
 func TestAuditPrimaryAlone(t *testing.T) {
 	f := newFixture(t)
 	f.putConfig(f.primary, "restic config")
@@ -306,7 +307,8 @@ func TestAuditPrimaryAlone(t *testing.T) {
 // the replica and one corrupt or missing on the replica from the
 // primary, each good copy re-hashed first; a file bad on both copies is
 // reported with both reasons and neither copy is touched; a second audit
-// finds the healed copies whole.
+// finds the healed copies whole. (Threat model, parties: a replica's
+// storage is caught by the primary's `audit --replicas`, R28.)
 func TestAuditHealsFromReplica(t *testing.T) {
 	f := newFixture(t)
 	f.putConfig(f.primary, "restic config")
@@ -498,6 +500,8 @@ func TestAuditCopiesThatFail(t *testing.T) {
 // hold; a missing replica config is stored again; a restic replica's
 // config must equal the primary's; a config no copy can vouch for is
 // reported and left; an oversized config is unreadable, not read whole.
+// (R3: configs are versioned and content-addressed; R28: a replica's
+// config is replaced only by one of its stored versions.)
 func TestAuditConfig(t *testing.T) {
 	v1, v2 := "CRC1 config version 1", "CRC1 config version 2"
 	f := newFixture(t)

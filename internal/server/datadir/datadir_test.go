@@ -197,7 +197,9 @@ func TestGeneratePassword(t *testing.T) {
 // TestRemove: a client is removed with or without its files; a purge
 // deletes only that client's; an unknown or invalid name removes nothing;
 // when the storage cannot be reached the record stays, so the client's
-// files are not orphaned unnamed.
+// files are not orphaned unnamed. Client names are path components of
+// the storage, so a name with a path in it is refused before a purge
+// could delete outside the client's directory.
 func TestRemove(t *testing.T) {
 	ctx := context.Background()
 	d := initData(t)
