@@ -246,8 +246,12 @@ func (p *pruner) load(ctx context.Context) error {
 	})
 }
 
+// packStats counts each indexed pack's entries and bytes, and those that
+// serve a kept snapshot, in one walk of the index and the live set side
+// by side (both in (ID, type) order).
 func (p *pruner) packStats() {
 	p.stats = map[blob.ID]*packStat{}
+	live := p.live.Cursor()
 	p.repo.Index().Each(func(e index.Entry) bool {
 		st := p.stats[e.Pack]
 		if st == nil {
@@ -256,7 +260,7 @@ func (p *pruner) packStats() {
 		}
 		st.total += uint64(e.Length)
 		st.entries++
-		if p.live.Serves(e) {
+		if live.Serves(e) {
 			st.live += uint64(e.Length)
 			st.liveEntries++
 		}
