@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -196,12 +197,20 @@ func (r *Repository) loadIndexPass(ctx context.Context, seen map[string]bool) (f
 			}
 			if errors.Is(err, ErrInvalidFragment) {
 				r.log.Warn("skipping an index fragment that is not valid; `cairn check` reports it", "err", err)
+				r.mu.Lock()
+				r.badFrags[name] = err
+				r.mu.Unlock()
 				return nil
 			}
 			if err != nil {
 				return err
 			}
 			r.AddIndexFile(f)
+			packs := make([]blob.ID, len(f.Packs))
+			for i, p := range f.Packs {
+				packs[i] = p.Pack
+			}
+			r.noteFragment(name, packs)
 			return nil
 		})
 	}
@@ -209,6 +218,44 @@ func (r *Repository) loadIndexPass(ctx context.Context, seen map[string]bool) (f
 		return 0, 0, err
 	}
 	return len(names), int(gone.Load()), nil
+}
+
+// noteFragment records that index fragment name lists packs (nil: it
+// was removed).
+func (r *Repository) noteFragment(name string, packs []blob.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if packs == nil {
+		delete(r.frags, name)
+		delete(r.badFrags, name)
+		return
+	}
+	r.frags[name] = packs
+}
+
+// IndexFragments returns the index fragments the in-memory index was
+// loaded from, each with the packs it lists: those LoadIndex loaded and
+// those this Repository wrote since, less those it removed (RemoveFile).
+// It also returns the errors of the fragments LoadIndex skipped as not
+// valid (ErrInvalidFragment), in name order. Maintenance learns from it
+// which fragments to rewrite without reading the index a second time.
+// The slices are shared: callers must not modify them.
+func (r *Repository) IndexFragments() (packs map[string][]blob.ID, invalid []error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	packs = make(map[string][]blob.ID, len(r.frags))
+	for n, ps := range r.frags {
+		packs[n] = ps
+	}
+	names := make([]string, 0, len(r.badFrags))
+	for n := range r.badFrags {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		invalid = append(invalid, r.badFrags[n])
+	}
+	return packs, invalid
 }
 
 // Index returns the in-memory index (LoadIndex first).
