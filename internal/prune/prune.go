@@ -210,32 +210,26 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 	return p.rep, nil
 }
 
-// load reads the index (fragment by fragment, remembering which fragments
-// list which pack) and lists the packs in storage.
+// load loads the index, learns from the repository which fragments list
+// which pack (the fragments are read once, by LoadIndex), and lists the
+// packs in storage.
 func (p *pruner) load(ctx context.Context) error {
 	if err := p.repo.LoadIndex(ctx); err != nil {
 		return err
 	}
-	var names []string
-	if err := p.be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
-		names = append(names, fi.Name)
-		return nil
-	}); err != nil {
-		return err
+	frags, invalid := p.repo.IndexFragments()
+	for _, err := range invalid {
+		// LoadIndex skipped it: its packs count as unindexed.
+		p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("ignored %v", err))
+	}
+	names := make([]string, 0, len(frags))
+	for n := range frags {
+		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		f, err := p.repo.LoadIndexFile(ctx, n)
-		if errors.Is(err, repository.ErrInvalidFragment) {
-			// LoadIndex skipped it too: its packs count as unindexed.
-			p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("ignored %v", err))
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		for _, pk := range f.Packs {
-			p.fragments[pk.Pack] = append(p.fragments[pk.Pack], n)
+		for _, pk := range frags[n] {
+			p.fragments[pk] = append(p.fragments[pk], n)
 		}
 	}
 	return p.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {

@@ -2,14 +2,19 @@ package prune
 
 import (
 	"context"
+	"errors"
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/mem"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/index"
+	"github.com/cairnbackup/cairn/internal/pack"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/snapshot"
 )
@@ -129,5 +134,218 @@ func TestPackStatsAsBefore(t *testing.T) {
 	}
 	if dead == 0 || partly == 0 || whole == 0 || p.rep.Packs != len(want) {
 		t.Fatalf("%d dead, %d partly live, %d live packs (report: %d packs); the test needs each kind", dead, partly, whole, p.rep.Packs)
+	}
+}
+
+// storedIndex reads every valid index fragment on storage (name →
+// packs) and lists the stored packs.
+func storedIndex(t *testing.T, repo *repository.Repository) (frags map[string][]blob.ID, packs map[blob.ID]bool) {
+	t.Helper()
+	ctx := context.Background()
+	frags, packs = map[string][]blob.ID{}, map[blob.ID]bool{}
+	be := repo.Backend()
+	if err := be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
+		f, err := repo.LoadIndexFile(ctx, fi.Name)
+		if errors.Is(err, repository.ErrInvalidFragment) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, p := range f.Packs {
+			frags[fi.Name] = append(frags[fi.Name], p.Pack)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
+		id, _ := blob.ParseID(fi.Name)
+		packs[id] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return frags, packs
+}
+
+// consistentIndex fails unless the fragments on storage list exactly the
+// stored packs, and the repository's account of its fragments is what
+// storage holds.
+func consistentIndex(t *testing.T, repo *repository.Repository) map[string][]blob.ID {
+	t.Helper()
+	frags, packs := storedIndex(t, repo)
+	listed := map[blob.ID]bool{}
+	for _, ps := range frags {
+		for _, p := range ps {
+			listed[p] = true
+		}
+	}
+	if !maps.Equal(listed, packs) {
+		t.Fatalf("the index fragments list %d packs, %d are stored: %v against %v", len(listed), len(packs), listed, packs)
+	}
+	known, _ := repo.IndexFragments()
+	if !maps.EqualFunc(known, frags, slices.Equal) {
+		t.Fatalf("the repository knows the fragments %v, storage holds %v", known, frags)
+	}
+	return frags
+}
+
+// TestSweepRewritesFragments: a sweep rewrites the index fragment that
+// lists a deleted pack beside live ones (the fragment-to-pack
+// bookkeeping comes from the index's one load), and a second prune by the
+// same repository finds the fragments the first one and a backup wrote
+// since, and rewrites them in turn. Storage's index then lists exactly the
+// stored packs, and a fresh reader loads it whole.
+func TestSweepRewritesFragments(t *testing.T) {
+	ctx := context.Background()
+	_, repo := testRepo(t)
+	commitBlobs(t, repo, []string{"a"}, nil)
+	commitBlobs(t, repo, []string{"b"}, nil)
+	commitBlobs(t, repo, []string{"c"}, nil)
+	if err := repo.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// One fragment listing the three sessions' packs.
+	frags, _ := storedIndex(t, repo)
+	var all []pack.IndexPack
+	for n := range frags {
+		f, err := repo.LoadIndexFile(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range f.Packs {
+			all = append(all, p.IndexPack)
+		}
+	}
+	if _, err := repo.WriteIndexFragments(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	for n := range frags {
+		if err := repo.RemoveFile(ctx, backend.Handle{Type: backend.Index, Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if frags := consistentIndex(t, repo); len(frags) != 1 {
+		t.Fatalf("%d fragments, want the one", len(frags))
+	}
+
+	forgetSeq(t, repo, 1)
+	rep, err := Run(ctx, repo, Options{Grace: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Deleted) != 1 || rep.IndexWritten != 1 || rep.IndexRemoved != 1 {
+		t.Fatalf("first prune: %+v, want one pack deleted and its fragment rewritten", rep)
+	}
+	frags = consistentIndex(t, repo)
+	if len(frags) != 1 {
+		t.Fatalf("after the first prune: fragments %v, want one listing the kept packs", frags)
+	}
+
+	commitBlobs(t, repo, []string{"d"}, nil)
+	forgetSeq(t, repo, 2)
+	rep, err = Run(ctx, repo, Options{Grace: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Deleted) != 1 || rep.IndexWritten != 1 || rep.IndexRemoved != 1 {
+		t.Fatalf("second prune: %+v, want one pack deleted and the first prune's fragment rewritten", rep)
+	}
+	if frags = consistentIndex(t, repo); len(frags) != 2 {
+		t.Fatalf("after the second prune: fragments %v, want the rewritten one and the backup's", frags)
+	}
+
+	// A fresh reader: the whole index loads, every kept snapshot's blobs
+	// in it, nothing left to prune.
+	fresh, err := repository.Open(ctx, repo.Backend(), []byte("pw"), repository.Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Run(ctx, fresh, Options{Grace: 0, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Condemned) != 0 || rep.Unindexed != 0 || len(rep.Notes) != 0 || rep.Snapshots != 2 {
+		t.Fatalf("a fresh prune after two sweeps: %+v", rep)
+	}
+	for _, c := range []string{"c", "d"} {
+		id := fresh.BlobID(blob.Data, []byte(c))
+		if _, ok := fresh.Index().Lookup(id, blob.Data); !ok {
+			t.Fatalf("blob %q of a kept snapshot is not in the index", c)
+		}
+	}
+}
+
+// TestPruneCorruptFragment: a fragment that does not verify is skipped
+// and noted; its pack counts as unindexed (dead space, condemned) and the
+// fragment itself is left alone. If it lists what a kept snapshot needs,
+// prune refuses.
+func TestPruneCorruptFragment(t *testing.T) {
+	ctx := context.Background()
+	be, repo := testRepo(t)
+	commitBlobs(t, repo, []string{"a"}, nil)
+	commitBlobs(t, repo, []string{"b"}, nil)
+	if err := repo.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	frags, _ := storedIndex(t, repo)
+	fragmentOf := func(content string) string {
+		e, ok := repo.Index().Lookup(repo.BlobID(blob.Data, []byte(content)), blob.Data)
+		if !ok {
+			t.Fatalf("blob %q not indexed", content)
+		}
+		for n, ps := range frags {
+			if slices.Contains(ps, e.Pack) {
+				return n
+			}
+		}
+		t.Fatalf("no fragment lists blob %q", content)
+		return ""
+	}
+	corrupt := func(name string) backend.Handle {
+		h := backend.Handle{Type: backend.Index, Name: name}
+		if err := be.Corrupt(h, func(b []byte) []byte { b[len(b)/2] ^= 1; return b }); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	open := func() *repository.Repository {
+		r, err := repository.Open(ctx, be, []byte("pw"), repository.Options{CacheDir: t.TempDir(), Now: repo.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	// The forgotten snapshot's fragment.
+	forgetSeq(t, repo, 1)
+	bad := fragmentOf("a")
+	h := corrupt(bad)
+	rep, err := Run(ctx, open(), Options{Grace: DefaultGrace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Notes) != 1 || !strings.HasPrefix(rep.Notes[0], "ignored ") || !strings.Contains(rep.Notes[0], repository.ErrInvalidFragment.Error()) || !strings.Contains(rep.Notes[0], bad) {
+		t.Fatalf("notes %q, want the corrupt fragment %s ignored", rep.Notes, bad)
+	}
+	if rep.Unindexed != len(frags[bad]) || len(rep.Condemned) != len(frags[bad]) || !slices.Contains(rep.Condemned, frags[bad][0].String()) {
+		t.Fatalf("%+v, want the corrupt fragment's pack unindexed and condemned", rep)
+	}
+	if len(rep.Deleted) != 0 || rep.IndexRemoved != 0 || rep.IndexWritten != 0 || rep.PlansPending != 1 {
+		t.Fatalf("%+v, want nothing deleted or rewritten before the grace period", rep)
+	}
+	if _, err := be.Stat(ctx, h); err != nil {
+		t.Fatalf("the corrupt fragment: %v, want it left alone", err)
+	}
+
+	// The kept snapshot's: what it reaches cannot be known.
+	corrupt(fragmentOf("b"))
+	_, stored := storedIndex(t, repo)
+	if _, err := Run(ctx, open(), Options{Grace: 0}); err == nil || !strings.Contains(err.Error(), "is not in the index") {
+		t.Fatalf("prune with a kept snapshot's fragment corrupt: %v, want a refusal", err)
+	}
+	if _, after := storedIndex(t, repo); !maps.Equal(after, stored) {
+		t.Fatal("packs deleted by a refused prune")
 	}
 }
