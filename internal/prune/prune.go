@@ -210,25 +210,49 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 	return p.rep, nil
 }
 
-// load loads the index, learns from the repository which fragments list
-// which pack (the fragments are read once, by LoadIndex), and lists the
-// packs in storage.
+// load loads the index, learns which fragments list which pack, and
+// lists the packs in storage. The fragments the repository loaded the
+// index from (or wrote since) are not read again: it says which packs
+// they list (IndexFragments). Only a fragment stored since then, by
+// another process, is read here; its packs are not in the loaded index,
+// so they count as unindexed, but a rewrite must know it lists them.
 func (p *pruner) load(ctx context.Context) error {
 	if err := p.repo.LoadIndex(ctx); err != nil {
 		return err
 	}
-	frags, invalid := p.repo.IndexFragments()
-	for _, err := range invalid {
-		// LoadIndex skipped it: its packs count as unindexed.
-		p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("ignored %v", err))
-	}
-	names := make([]string, 0, len(frags))
-	for n := range frags {
-		names = append(names, n)
+	known, invalid := p.repo.IndexFragments()
+	var names []string
+	if err := p.be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	}); err != nil {
+		return err
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		for _, pk := range frags[n] {
+		packs, ok := known[n]
+		if err := invalid[n]; err != nil {
+			// LoadIndex skipped it: its packs count as unindexed.
+			p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("ignored %v", err))
+			continue
+		}
+		if !ok {
+			f, err := p.repo.LoadIndexFile(ctx, n)
+			if errors.Is(err, backend.ErrNotFound) {
+				continue // removed since the listing
+			}
+			if errors.Is(err, repository.ErrInvalidFragment) {
+				p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("ignored %v", err))
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			for _, pk := range f.Packs {
+				packs = append(packs, pk.Pack)
+			}
+		}
+		for _, pk := range packs {
 			p.fragments[pk] = append(p.fragments[pk], n)
 		}
 	}

@@ -191,22 +191,11 @@ func consistentIndex(t *testing.T, repo *repository.Repository) map[string][]blo
 	return frags
 }
 
-// TestSweepRewritesFragments: a sweep rewrites the index fragment that
-// lists a deleted pack beside live ones (the fragment-to-pack
-// bookkeeping comes from the index's one load), and a second prune by the
-// same repository finds the fragments the first one and a backup wrote
-// since, and rewrites them in turn. Storage's index then lists exactly the
-// stored packs, and a fresh reader loads it whole.
-func TestSweepRewritesFragments(t *testing.T) {
+// combineFragments rewrites every index fragment on storage into one,
+// through repo.
+func combineFragments(t *testing.T, repo *repository.Repository) {
+	t.Helper()
 	ctx := context.Background()
-	_, repo := testRepo(t)
-	commitBlobs(t, repo, []string{"a"}, nil)
-	commitBlobs(t, repo, []string{"b"}, nil)
-	commitBlobs(t, repo, []string{"c"}, nil)
-	if err := repo.LoadIndex(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// One fragment listing the three sessions' packs.
 	frags, _ := storedIndex(t, repo)
 	var all []pack.IndexPack
 	for n := range frags {
@@ -226,6 +215,105 @@ func TestSweepRewritesFragments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestPruneSeesOthersFragments: fragments stored and removed by another
+// process after this one loaded the index are seen by its prune: a
+// fragment gone is not counted as listing its packs, one new is read
+// (the rewrite of a sweep and a plan name it).
+func TestPruneSeesOthersFragments(t *testing.T) {
+	ctx := context.Background()
+	be, other := testRepo(t)
+	commitBlobs(t, other, []string{"a"}, nil)
+	commitBlobs(t, other, []string{"b"}, nil)
+	open := func() *repository.Repository {
+		r, err := repository.Open(ctx, be, []byte("pw"), repository.Options{CacheDir: t.TempDir(), Now: other.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	// Rewritten by the other process: the fragments this one loaded are
+	// gone, the one listing their packs now is new to it.
+	r := open()
+	combineFragments(t, other)
+	forgetSeq(t, other, 1)
+	rep, err := Run(ctx, r, Options{Grace: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Deleted) != 1 || rep.IndexWritten != 1 || rep.IndexRemoved != 1 {
+		t.Fatalf("%+v, want one pack deleted and the other process's fragment rewritten", rep)
+	}
+	frags, packs := storedIndex(t, r)
+	if len(frags) != 1 || len(packs) != 1 {
+		t.Fatalf("fragments %v for packs %v, want one listing the kept pack", frags, packs)
+	}
+	for _, ps := range frags {
+		if len(ps) != 1 || !packs[ps[0]] {
+			t.Fatalf("fragments %v for packs %v, want one listing the kept pack", frags, packs)
+		}
+	}
+
+	// A backup running in the other process, flushed after the load: its
+	// pack is not in the loaded index (unindexed, condemned with a grace
+	// period), and the plan names the fragment that lists it.
+	r = open()
+	s, err := other.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SaveBlob(ctx, blob.Data, []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before, _ := storedIndex(t, other)
+	rep, err = Run(ctx, r, Options{Grace: DefaultGrace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Unindexed != 1 || len(rep.Condemned) != 1 || rep.PlansPending != 1 {
+		t.Fatalf("%+v, want the new pack unindexed and condemned", rep)
+	}
+	plans, _, err := r.Plans(ctx)
+	if err != nil || len(plans) != 1 {
+		t.Fatalf("%d plans, %v", len(plans), err)
+	}
+	condemned, _ := blob.ParseID(rep.Condemned[0])
+	var named string
+	for n, ps := range before {
+		if slices.Contains(ps, condemned) {
+			named = n
+		}
+	}
+	if named == "" || !slices.Equal(plans[0].Indexes, []string{named}) {
+		t.Fatalf("the plan names the fragments %v, want the new one (%s)", plans[0].Indexes, named)
+	}
+}
+
+// TestSweepRewritesFragments: a sweep rewrites the index fragment that
+// lists a deleted pack beside live ones (the fragment-to-pack
+// bookkeeping comes from the index's one load), and a second prune by the
+// same repository finds the fragments the first one and a backup wrote
+// since, and rewrites them in turn. Storage's index then lists exactly the
+// stored packs, and a fresh reader loads it whole.
+func TestSweepRewritesFragments(t *testing.T) {
+	ctx := context.Background()
+	_, repo := testRepo(t)
+	commitBlobs(t, repo, []string{"a"}, nil)
+	commitBlobs(t, repo, []string{"b"}, nil)
+	commitBlobs(t, repo, []string{"c"}, nil)
+	if err := repo.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	combineFragments(t, repo) // one fragment listing the three sessions' packs
 	if frags := consistentIndex(t, repo); len(frags) != 1 {
 		t.Fatalf("%d fragments, want the one", len(frags))
 	}
@@ -238,8 +326,7 @@ func TestSweepRewritesFragments(t *testing.T) {
 	if len(rep.Deleted) != 1 || rep.IndexWritten != 1 || rep.IndexRemoved != 1 {
 		t.Fatalf("first prune: %+v, want one pack deleted and its fragment rewritten", rep)
 	}
-	frags = consistentIndex(t, repo)
-	if len(frags) != 1 {
+	if frags := consistentIndex(t, repo); len(frags) != 1 {
 		t.Fatalf("after the first prune: fragments %v, want one listing the kept packs", frags)
 	}
 
@@ -252,7 +339,7 @@ func TestSweepRewritesFragments(t *testing.T) {
 	if len(rep.Deleted) != 1 || rep.IndexWritten != 1 || rep.IndexRemoved != 1 {
 		t.Fatalf("second prune: %+v, want one pack deleted and the first prune's fragment rewritten", rep)
 	}
-	if frags = consistentIndex(t, repo); len(frags) != 2 {
+	if frags := consistentIndex(t, repo); len(frags) != 2 {
 		t.Fatalf("after the second prune: fragments %v, want the rewritten one and the backup's", frags)
 	}
 

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -236,26 +236,14 @@ func (r *Repository) noteFragment(name string, packs []blob.ID) {
 // IndexFragments returns the index fragments the in-memory index was
 // loaded from, each with the packs it lists: those LoadIndex loaded and
 // those this Repository wrote since, less those it removed (RemoveFile).
-// It also returns the errors of the fragments LoadIndex skipped as not
-// valid (ErrInvalidFragment), in name order. Maintenance learns from it
-// which fragments to rewrite without reading the index a second time.
-// The slices are shared: callers must not modify them.
-func (r *Repository) IndexFragments() (packs map[string][]blob.ID, invalid []error) {
+// It also returns the fragments LoadIndex skipped as not valid, with
+// their errors (ErrInvalidFragment). Maintenance learns from it which
+// fragments to rewrite without reading the index a second time. The
+// slices are shared: callers must not modify them.
+func (r *Repository) IndexFragments() (packs map[string][]blob.ID, invalid map[string]error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	packs = make(map[string][]blob.ID, len(r.frags))
-	for n, ps := range r.frags {
-		packs[n] = ps
-	}
-	names := make([]string, 0, len(r.badFrags))
-	for n := range r.badFrags {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		invalid = append(invalid, r.badFrags[n])
-	}
-	return packs, invalid
+	return maps.Clone(r.frags), maps.Clone(r.badFrags)
 }
 
 // Index returns the in-memory index (LoadIndex first).

@@ -244,7 +244,7 @@ func TestIndexFragments(t *testing.T) {
 	if !sameFragments(got2, got) {
 		t.Errorf("with an invalid fragment: %v, want %v", got2, got)
 	}
-	if len(invalid) != 1 || !errors.Is(invalid[0], ErrInvalidFragment) || !strings.Contains(invalid[0].Error(), name) {
+	if len(invalid) != 1 || !errors.Is(invalid[name], ErrInvalidFragment) || !strings.Contains(invalid[name].Error(), name) {
 		t.Fatalf("invalid fragments %v, want the junk one (%s)", invalid, name)
 	}
 }
