@@ -199,6 +199,7 @@ func (r *Repository) loadIndexPass(ctx context.Context, seen map[string]bool) (f
 				r.log.Warn("skipping an index fragment that is not valid; `cairn check` reports it", "err", err)
 				r.mu.Lock()
 				r.badFrags[name] = err
+				delete(r.frags, name)
 				r.mu.Unlock()
 				return nil
 			}
@@ -220,14 +221,14 @@ func (r *Repository) loadIndexPass(ctx context.Context, seen map[string]bool) (f
 	return len(names), int(gone.Load()), nil
 }
 
-// noteFragment records that index fragment name lists packs (nil: it
-// was removed).
+// noteFragment records that index fragment name, loaded or written,
+// lists packs (nil: it was removed); a name is either valid or invalid.
 func (r *Repository) noteFragment(name string, packs []blob.ID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.badFrags, name)
 	if packs == nil {
 		delete(r.frags, name)
-		delete(r.badFrags, name)
 		return
 	}
 	r.frags[name] = packs
