@@ -20,6 +20,12 @@
 #               server prunes with its own key), the server just restarted
 #
 #   bench/large.sh [--sizes 1000000,3000000,10000000] [--workdir DIR] [--keep]
+#                  [--prune-only] [--profile]
+#
+# --prune-only runs the generate, index and prune steps only (no check or
+# backups: the prune sees the one generated snapshot). --profile
+# writes a CPU profile of the prune's server (CAIRN_CPUPROFILE, from its
+# start to its stop) to <workdir>/large-<stamp>/logs/<N>-prune.pprof.
 #
 # Table on stdout and in bench/results/<stamp>-large.txt, raw rows in
 # <stamp>-large.tsv. Disk: about 330 bytes per blob (3.3 GB at 10 M).
@@ -27,13 +33,15 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-SIZES=1000000,3000000,10000000 WORK=$HERE/work KEEP=0
+SIZES=1000000,3000000,10000000 WORK=$HERE/work KEEP=0 PRUNE_ONLY=0 PROFILE=0
 while (($#)); do
 	case $1 in
 	--sizes) SIZES=${2:?}; shift ;;
 	--workdir) WORK=${2:?}; shift ;;
 	--keep) KEEP=1 ;;
-	*) echo "usage: bench/large.sh [--sizes N,N,...] [--workdir DIR] [--keep]" >&2; exit 2 ;;
+	--prune-only) PRUNE_ONLY=1 ;;
+	--profile) PROFILE=1 ;;
+	*) echo "usage: bench/large.sh [--sizes N,N,...] [--workdir DIR] [--keep] [--prune-only] [--profile]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -57,9 +65,11 @@ export CAIRN_PASSWORD_FILE=$W/password CAIRN_SERVER_DATA=$W/srv XDG_CONFIG_HOME=
 FP=$("$CAIRN" server fingerprint | sed -n 's/^.*\(SHA256:[^ ]*\).*$/\1/p' | head -1)
 
 SRV_PID='' SRV=''
+# start_server [PROFILE]: with PROFILE, the server writes a CPU profile
+# there when it stops.
 start_server() {
 	: >"$W/logs/server.out"
-	"$CAIRN" server run --listen 127.0.0.1:0 >"$W/logs/server.out" 2>>"$W/logs/server.log" &
+	CAIRN_CPUPROFILE=${1:-} "$CAIRN" server run --listen 127.0.0.1:0 >"$W/logs/server.out" 2>>"$W/logs/server.log" &
 	SRV_PID=$!
 	SRV=''
 	for _ in $(seq 200); do
@@ -120,23 +130,28 @@ for n in "${NS[@]}"; do
 	measure "$n" generate "$LARGEREPO" gen -r "$R" -n "$n" --key-file "$KEY"
 	stop_server
 	log "$n: repository $(du -sb "$L" | cut -f1) bytes"
-	measure "$n" index "$LARGEREPO" index -r "$L" --key-file "$KEY"
-	measure "$n" check "$CAIRN" -r "$L" --key-file "$KEY" --cache-dir "$W/cache-check-$n" check
-	[[ $n == "$SMALLEST" ]] && measure "$n" check-data "$CAIRN" -r "$L" --key-file "$KEY" --cache-dir "$W/cache-check-$n" check --read-data
-
-	start_server
-	R=rest:http://bench:client-password@$SRV/bench/$name
 	C=$W/cache-client-$n
-	measure "$n" backup-new "$CAIRN" -r "$R" --key-file "$KEY" --cache-dir "$C" backup "$S"
-	for i in $(seq -w 1 100 1000); do head -c 1024 /dev/urandom >"$S/f$i"; done
-	measure "$n" backup-chg "$CAIRN" -r "$R" --key-file "$KEY" --cache-dir "$C" backup "$S"
-	measure "$n" backup-nochg "$CAIRN" -r "$R" --key-file "$KEY" --cache-dir "$C" backup "$S"
-	stop_server
+	measure "$n" index "$LARGEREPO" index -r "$L" --key-file "$KEY"
+	if ((!PRUNE_ONLY)); then
+		measure "$n" check "$CAIRN" -r "$L" --key-file "$KEY" --cache-dir "$W/cache-check-$n" check
+		[[ $n == "$SMALLEST" ]] && measure "$n" check-data "$CAIRN" -r "$L" --key-file "$KEY" --cache-dir "$W/cache-check-$n" check --read-data
 
-	start_server
+		start_server
+		R=rest:http://bench:client-password@$SRV/bench/$name
+		measure "$n" backup-new "$CAIRN" -r "$R" --key-file "$KEY" --cache-dir "$C" backup "$S"
+		for i in $(seq -w 1 100 1000); do head -c 1024 /dev/urandom >"$S/f$i"; done
+		measure "$n" backup-chg "$CAIRN" -r "$R" --key-file "$KEY" --cache-dir "$C" backup "$S"
+		measure "$n" backup-nochg "$CAIRN" -r "$R" --key-file "$KEY" --cache-dir "$C" backup "$S"
+		stop_server
+	fi
+
+	PROF=''
+	((PROFILE)) && PROF=$W/logs/$n-prune.pprof
+	start_server "$PROF"
 	R=rest:http://bench:client-password@$SRV/bench/$name
 	measure "$n" prune "$CAIRN" -r "$R" --key-file "$KEY" --cache-dir "$C" prune
 	stop_server
+	[[ -n $PROF ]] && log "$n prune: server CPU profile in $PROF (go tool pprof -top $CAIRN $PROF)"
 	((KEEP)) || rm -rf "$L" "$W/cache-check-$n" "$C"
 done
 

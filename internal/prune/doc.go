@@ -8,6 +8,10 @@
 //  2. Mark: merge every snapshot's reference manifest (sorted blob IDs,
 //     plus the manifest pages themselves) into one sorted live set, in
 //     memory bounded by 36 bytes per live blob (BytesPerLiveBlob; plus the index).
+//     Then one walk of the index beside the live set (both are sorted by
+//     blob ID) counts each pack's live and dead bytes. The index is read
+//     once: the repository's load of it says which fragment lists which
+//     pack (repository.IndexFragments).
 //  3. Sweep every plan whose grace ran out before T0 and, when the caller
 //     knows backup sessions (Options.SessionsOpenAt, a server), for which
 //     no session open at its condemnation is still live: a condemned pack is

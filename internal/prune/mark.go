@@ -66,15 +66,66 @@ func (l *LiveSet) needers(t blob.Type, id blob.ID, fn func(blob.Domain) bool) {
 // reaches it. A copy in another party's domain is garbage to everyone but
 // that party (R23).
 func (l *LiveSet) Serves(e index.Entry) bool {
-	if e.Domain == l.owner {
-		return l.Has(e.Type, e.ID)
+	ok, _ := l.servesFrom(e, -1)
+	return ok
+}
+
+// servesFrom is Serves with the search started at position hint (see
+// search; -1: no hint). It also returns the position of e's blob in the
+// set (or where it would be), the hint for a later copy.
+func (l *LiveSet) servesFrom(e index.Entry, hint int) (bool, int) {
+	ref := snapshot.Ref{Type: e.Type, ID: e.ID}
+	i := l.search(ref, hint)
+	for j := i; j < len(l.refs) && l.refs[j].Ref == ref; j++ {
+		if e.Domain == l.owner || l.doms[l.refs[j].dom] == e.Domain {
+			return true, i
+		}
 	}
-	found := false
-	l.needers(e.Type, e.ID, func(d blob.Domain) bool {
-		found = d == e.Domain
-		return !found
-	})
-	return found
+	return false, i
+}
+
+// search returns the position of the first pair of ref in the set, or
+// where it would be. With a hint (0 ≤ hint ≤ Len) not past that
+// position, it gallops forward from hint: O(log d) for a position d
+// pairs on, so lookups in ascending order cost one pass over the set in
+// all. A hint past the position, or -1, costs one binary search.
+func (l *LiveSet) search(ref snapshot.Ref, hint int) int {
+	refs := l.refs
+	cmp := func(a liveRef, r snapshot.Ref) int { return a.Ref.Compare(r) }
+	if hint < 0 || hint > len(refs) || (hint > 0 && refs[hint-1].Ref.Compare(ref) >= 0) {
+		i, _ := slices.BinarySearchFunc(refs, ref, cmp)
+		return i
+	}
+	// Every pair before lo is less than ref; the answer is at most hi.
+	lo, hi := hint, hint
+	for step := 1; hi < len(refs) && refs[hi].Ref.Compare(ref) < 0; step *= 2 {
+		lo = hi + 1
+		hi += step
+	}
+	hi = min(hi, len(refs))
+	i, _ := slices.BinarySearchFunc(refs[lo:hi], ref, cmp)
+	return lo + i
+}
+
+// Cursor answers Serves for copies asked in ascending (ID, type) order,
+// the order of index.Each, in one pass over the set: each lookup starts
+// where the one before found its blob. (A binary search of the whole set
+// per index entry made prune's pack statistics grow as N log N: 10.8×
+// from 1 M to 10 M blobs, cache misses on the set.) Copies out of order
+// are answered right, at the cost of a binary search.
+type Cursor struct {
+	l  *LiveSet
+	at int
+}
+
+// Cursor returns a cursor at the start of the set.
+func (l *LiveSet) Cursor() *Cursor { return &Cursor{l: l} }
+
+// Serves is LiveSet.Serves.
+func (c *Cursor) Serves(e index.Entry) bool {
+	ok, at := c.l.servesFrom(e, c.at)
+	c.at = at
+	return ok
 }
 
 // add merges n pairs, sorted and unique (at(i) is the i-th), into the

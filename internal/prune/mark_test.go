@@ -3,6 +3,7 @@ package prune
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"testing"
@@ -145,4 +146,77 @@ func TestServesByDomain(t *testing.T) {
 	if l.Serves(index.Entry{Type: blob.Data, ID: blob.ID{0xff}, Domain: owner}) {
 		t.Error("a dead blob serves")
 	}
+}
+
+// servesBefore is Serves as it was before Cursor: a binary search of
+// the set per copy.
+func servesBefore(l *LiveSet, e index.Entry) bool {
+	if e.Domain == l.owner {
+		return l.Has(e.Type, e.ID)
+	}
+	found := false
+	l.needers(e.Type, e.ID, func(d blob.Domain) bool {
+		found = d == e.Domain
+		return !found
+	})
+	return found
+}
+
+// TestCursorServes: a cursor answers as a binary search per copy did,
+// for copies asked in the index's order (duplicates, blobs no snapshot
+// reaches, before the first and after the last live blob, every domain)
+// and out of order.
+func TestCursorServes(t *testing.T) {
+	owner, w1, w2, w3 := blob.Domain{1}, blob.Domain{2}, blob.Domain{3}, blob.Domain{4}
+	all := refsFrom(0, 3000)
+	l := &LiveSet{owner: owner, doms: []blob.Domain{owner, w1, w2}}
+	// The owner's snapshots reach every third blob, w1's every second,
+	// w2's every fifth; the first and last 100 blobs none.
+	for dom, every := range []int{3, 2, 5} {
+		var refs []snapshot.Ref
+		for i := 100; i < len(all)-100; i += every {
+			refs = append(refs, all[i])
+		}
+		addRefs(l, refs, uint16(dom))
+	}
+	var copies []index.Entry
+	for i, r := range all {
+		for k, d := range []blob.Domain{owner, w1, w2, w3} {
+			if (i+k)%3 != 0 {
+				copies = append(copies, index.Entry{Type: r.Type, ID: r.ID, Domain: d, Pack: blob.ID{byte(k)}})
+			}
+		}
+		if i%7 == 0 { // the same copy twice, in two packs
+			copies = append(copies, index.Entry{Type: r.Type, ID: r.ID, Domain: w1, Pack: blob.ID{9}})
+		}
+		if i%11 == 0 { // a manifest page under a data blob's ID: no snapshot reaches that
+			copies = append(copies, index.Entry{Type: blob.ManifestPage, ID: r.ID, Domain: owner})
+		}
+	}
+	check := func(order string, copies []index.Entry) {
+		t.Helper()
+		c := l.Cursor()
+		served := 0
+		for _, e := range copies {
+			want := servesBefore(l, e)
+			if got := c.Serves(e); got != want {
+				t.Fatalf("%s: cursor says copy %s (domain %x) serves: %v, want %v", order, e.ID.Short(), e.Domain[:1], got, want)
+			}
+			if got := l.Serves(e); got != want {
+				t.Fatalf("%s: Serves(%s, domain %x) = %v, want %v", order, e.ID.Short(), e.Domain[:1], got, want)
+			}
+			if want {
+				served++
+			}
+		}
+		if served == 0 || served == len(copies) {
+			t.Fatalf("%s: %d of %d copies serve; the test needs both kinds", order, served, len(copies))
+		}
+	}
+	check("index order", copies)
+	shuffled := slices.Clone(copies)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	check("shuffled", shuffled)
+	slices.Reverse(copies)
+	check("reversed", copies)
 }

@@ -210,12 +210,17 @@ func Run(ctx context.Context, repo *repository.Repository, opts Options) (*Repor
 	return p.rep, nil
 }
 
-// load reads the index (fragment by fragment, remembering which fragments
-// list which pack) and lists the packs in storage.
+// load loads the index, learns which fragments list which pack, and
+// lists the packs in storage. The fragments the repository loaded the
+// index from (or wrote since) are not read again: it says which packs
+// they list (IndexFragments). Only a fragment stored since then, by
+// another process, is read here; its packs are not in the loaded index,
+// so they count as unindexed, but a rewrite must know it lists them.
 func (p *pruner) load(ctx context.Context) error {
 	if err := p.repo.LoadIndex(ctx); err != nil {
 		return err
 	}
+	known, invalid := p.repo.IndexFragments()
 	var names []string
 	if err := p.be.List(ctx, backend.Index, func(fi backend.FileInfo) error {
 		names = append(names, fi.Name)
@@ -225,17 +230,30 @@ func (p *pruner) load(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		f, err := p.repo.LoadIndexFile(ctx, n)
-		if errors.Is(err, repository.ErrInvalidFragment) {
-			// LoadIndex skipped it too: its packs count as unindexed.
+		packs, ok := known[n]
+		if err := invalid[n]; err != nil {
+			// LoadIndex skipped it: its packs count as unindexed.
 			p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("ignored %v", err))
 			continue
 		}
-		if err != nil {
-			return err
+		if !ok {
+			f, err := p.repo.LoadIndexFile(ctx, n)
+			if errors.Is(err, backend.ErrNotFound) {
+				continue // removed since the listing
+			}
+			if errors.Is(err, repository.ErrInvalidFragment) {
+				p.rep.Notes = append(p.rep.Notes, fmt.Sprintf("ignored %v", err))
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			for _, pk := range f.Packs {
+				packs = append(packs, pk.Pack)
+			}
 		}
-		for _, pk := range f.Packs {
-			p.fragments[pk.Pack] = append(p.fragments[pk.Pack], n)
+		for _, pk := range packs {
+			p.fragments[pk] = append(p.fragments[pk], n)
 		}
 	}
 	return p.be.List(ctx, backend.Data, func(fi backend.FileInfo) error {
@@ -246,8 +264,12 @@ func (p *pruner) load(ctx context.Context) error {
 	})
 }
 
+// packStats counts each indexed pack's entries and bytes, and those that
+// serve a kept snapshot, in one walk of the index and the live set side
+// by side (both in (ID, type) order).
 func (p *pruner) packStats() {
 	p.stats = map[blob.ID]*packStat{}
+	live := p.live.Cursor()
 	p.repo.Index().Each(func(e index.Entry) bool {
 		st := p.stats[e.Pack]
 		if st == nil {
@@ -256,7 +278,7 @@ func (p *pruner) packStats() {
 		}
 		st.total += uint64(e.Length)
 		st.entries++
-		if p.live.Serves(e) {
+		if live.Serves(e) {
 			st.live += uint64(e.Length)
 			st.liveEntries++
 		}

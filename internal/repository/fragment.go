@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/pack"
 )
@@ -52,9 +53,12 @@ func (r *Repository) writeFragments(ctx context.Context, packs []pack.IndexPack,
 			return nil, err
 		}
 		name := backend.NameOf(sealed)
-		for range batch {
+		ids := make([]blob.ID, len(batch))
+		for i, p := range batch {
 			names = append(names, name)
+			ids[i] = p.Pack
 		}
+		r.noteFragment(name, ids)
 	}
 	return names, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -196,12 +197,21 @@ func (r *Repository) loadIndexPass(ctx context.Context, seen map[string]bool) (f
 			}
 			if errors.Is(err, ErrInvalidFragment) {
 				r.log.Warn("skipping an index fragment that is not valid; `cairn check` reports it", "err", err)
+				r.mu.Lock()
+				r.badFrags[name] = err
+				delete(r.frags, name)
+				r.mu.Unlock()
 				return nil
 			}
 			if err != nil {
 				return err
 			}
 			r.AddIndexFile(f)
+			packs := make([]blob.ID, len(f.Packs))
+			for i, p := range f.Packs {
+				packs[i] = p.Pack
+			}
+			r.noteFragment(name, packs)
 			return nil
 		})
 	}
@@ -209,6 +219,32 @@ func (r *Repository) loadIndexPass(ctx context.Context, seen map[string]bool) (f
 		return 0, 0, err
 	}
 	return len(names), int(gone.Load()), nil
+}
+
+// noteFragment records that index fragment name, loaded or written,
+// lists packs (nil: it was removed); a name is either valid or invalid.
+func (r *Repository) noteFragment(name string, packs []blob.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.badFrags, name)
+	if packs == nil {
+		delete(r.frags, name)
+		return
+	}
+	r.frags[name] = packs
+}
+
+// IndexFragments returns the index fragments the in-memory index was
+// loaded from, each with the packs it lists: those LoadIndex loaded and
+// those this Repository wrote since, less those it removed (RemoveFile).
+// It also returns the fragments LoadIndex skipped as not valid, with
+// their errors (ErrInvalidFragment). Maintenance learns from it which
+// fragments to rewrite without reading the index a second time. The
+// slices are shared: callers must not modify them.
+func (r *Repository) IndexFragments() (packs map[string][]blob.ID, invalid map[string]error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.frags), maps.Clone(r.badFrags)
 }
 
 // Index returns the in-memory index (LoadIndex first).

@@ -3,6 +3,9 @@ package repository
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -133,4 +136,131 @@ func TestLoadIndexNeverSettles(t *testing.T) {
 	if err := r.LoadIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// fragmentsOnStorage reads every index fragment on be (the second reading
+// IndexFragments saves maintenance) into name → packs.
+func fragmentsOnStorage(t *testing.T, r *Repository) map[string][]blob.ID {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string][]blob.ID{}
+	if err := r.Backend().List(ctx, backend.Index, func(fi backend.FileInfo) error {
+		f, err := r.LoadIndexFile(ctx, fi.Name)
+		if err != nil {
+			return err
+		}
+		for _, p := range f.Packs {
+			out[fi.Name] = append(out[fi.Name], p.Pack)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameFragments(a, b map[string][]blob.ID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for n, ps := range a {
+		if qs, ok := b[n]; !ok || !slices.Equal(ps, qs) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestIndexFragments: after LoadIndex, IndexFragments names every
+// fragment on storage with the packs it lists, in its order, having read
+// each once; fragments the repository writes or removes afterwards are
+// added and dropped; a fragment that is not valid is not listed, and its
+// error is returned (ErrInvalidFragment).
+func TestIndexFragments(t *testing.T) {
+	ctx := context.Background()
+	be, owner, _ := newTestRepo(t, 3)
+	var loads int
+	cb := &countingBackend{Backend: be, loads: &loads}
+	r, err := OpenWithKeys(ctx, cb, owner.Keys(), "", configBytes(t, be), testOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := fragmentsOnStorage(t, owner)
+	if len(want) == 0 {
+		t.Fatal("no index fragments")
+	}
+	if loads != len(want) {
+		t.Errorf("LoadIndex read %d index files, want each of %d once", loads, len(want))
+	}
+	got, invalid := r.IndexFragments()
+	if !sameFragments(got, want) || len(invalid) != 0 {
+		t.Fatalf("after LoadIndex: %v (invalid %v), want %v", got, invalid, want)
+	}
+
+	// Rewritten into one fragment by this repository: the new one in, the
+	// old ones out.
+	var all []pack.IndexPack
+	var old []string
+	for n := range want {
+		f, err := r.LoadIndexFile(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range f.Packs {
+			all = append(all, p.IndexPack)
+		}
+		old = append(old, n)
+	}
+	if _, err := r.WriteIndexFragments(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range old {
+		if err := r.RemoveFile(ctx, backend.Handle{Type: backend.Index, Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ = r.IndexFragments()
+	if want := fragmentsOnStorage(t, owner); len(want) != 1 || !sameFragments(got, want) {
+		t.Fatalf("after a rewrite: %v, want %v", got, want)
+	}
+
+	// A fragment that does not open.
+	junk := []byte("not an index fragment")
+	name := backend.NameOf(junk)
+	if err := be.Save(ctx, backend.Handle{Type: backend.Index, Name: name}, backend.NewByteReader(junk)); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := OpenWithKeys(ctx, be, owner.Keys(), "", configBytes(t, be), testOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got2, invalid := r2.IndexFragments()
+	if !sameFragments(got2, got) {
+		t.Errorf("with an invalid fragment: %v, want %v", got2, got)
+	}
+	if len(invalid) != 1 || !errors.Is(invalid[name], ErrInvalidFragment) || !strings.Contains(invalid[name].Error(), name) {
+		t.Fatalf("invalid fragments %v, want the junk one (%s)", invalid, name)
+	}
+}
+
+// countingBackend counts the loads of index files.
+type countingBackend struct {
+	backend.Backend
+	mu    sync.Mutex
+	loads *int
+}
+
+func (b *countingBackend) Load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(io.Reader) error) error {
+	if h.Type == backend.Index {
+		b.mu.Lock()
+		*b.loads++
+		b.mu.Unlock()
+	}
+	return b.Backend.Load(ctx, h, length, offset, fn)
 }

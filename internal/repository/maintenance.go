@@ -211,6 +211,9 @@ func (r *Repository) RemoveFile(ctx context.Context, h backend.Handle) error {
 	if err := r.be.Remove(ctx, h); err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", h, err)
 	}
+	if h.Type == backend.Index {
+		r.noteFragment(h.Name, nil)
+	}
 	return nil
 }
 

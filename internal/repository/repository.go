@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/backend"
+	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/chunker"
 	"github.com/cairnbackup/cairn/internal/crypto"
 	"github.com/cairnbackup/cairn/internal/index"
@@ -47,6 +48,12 @@ type Repository struct {
 	sealers  map[uint32]*crypto.Sealer
 	loaded   bool
 	packSize int
+	// frags: the index fragments LoadIndex loaded and this Repository
+	// wrote since, less those it removed, each with the packs it lists
+	// (32 bytes a pack, some 0.1 byte a blob); badFrags: the fragments
+	// LoadIndex skipped as invalid. See IndexFragments.
+	frags    map[string][]blob.ID
+	badFrags map[string]error
 }
 
 // Options configure Open and Init.
@@ -175,6 +182,7 @@ func newRepo(be backend.Backend, keys *crypto.Keys, cfg *trust.Config, roster *t
 	return &Repository{
 		be: be, keys: keys, cfg: cfg, roster: roster, keyID: keyID, now: opts.now(),
 		idx: index.NewConcurrent(), slotNum: map[[32]byte]uint32{}, sealers: map[uint32]*crypto.Sealer{},
+		frags: map[string][]blob.ID{}, badFrags: map[string]error{},
 		packSize: ps, cache: &Cache{dir: opts.CacheDir}, log: opts.logger(),
 	}
 }
