@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/blob"
@@ -162,8 +163,11 @@ func neededPacks(ctx context.Context, prim, rep *repository.Repository, repStore
 		return false
 	}
 	need := map[blob.ID]bool{}
+	// The index walks in blob ID order, as the live set is sorted: a
+	// cursor answers each entry from where the last one stopped.
+	cur := live.Cursor()
 	prim.Index().Each(func(e repository.IndexEntry) bool {
-		if !need[e.Pack] && live.Serves(e) && !has(e) {
+		if !need[e.Pack] && cur.Serves(e) && !has(e) {
 			need[e.Pack] = true
 		}
 		return true
@@ -173,7 +177,9 @@ func neededPacks(ctx context.Context, prim, rep *repository.Repository, repStore
 
 // wantFragments adds to want each index fragment of the primary that
 // describes an undescribed pack, and every pack the primary stores that
-// such a fragment lists.
+// such a fragment lists. The fragments the primary's index was loaded
+// from are not read again (IndexFragments says what they list); only one
+// stored since is.
 func wantFragments(ctx context.Context, prim *repository.Repository, primBe backend.Backend,
 	undescribed map[blob.ID]bool, want map[backend.Handle]bool) error {
 	var names []string
@@ -190,27 +196,31 @@ func wantFragments(ctx context.Context, prim *repository.Repository, primBe back
 	}); err != nil {
 		return fmt.Errorf("list the primary's packs: %w", err)
 	}
+	known, invalid := prim.IndexFragments()
 	for _, n := range names {
-		f, err := prim.LoadIndexFile(ctx, n)
-		if errors.Is(err, repository.ErrInvalidFragment) {
+		if invalid[n] != nil {
 			continue // the primary's own readers skip it too
 		}
-		if err != nil {
-			return fmt.Errorf("read the primary's index fragment %s: %w", n, err)
-		}
-		used := false
-		for _, pk := range f.Packs {
-			if undescribed[pk.Pack] {
-				used = true
+		packs, ok := known[n]
+		if !ok {
+			f, err := prim.LoadIndexFile(ctx, n)
+			if errors.Is(err, repository.ErrInvalidFragment) || errors.Is(err, backend.ErrNotFound) {
+				continue // skipped by the primary's readers, or removed since the listing
+			}
+			if err != nil {
+				return fmt.Errorf("read the primary's index fragment %s: %w", n, err)
+			}
+			for _, pk := range f.Packs {
+				packs = append(packs, pk.Pack)
 			}
 		}
-		if !used {
+		if !slices.ContainsFunc(packs, func(id blob.ID) bool { return undescribed[id] }) {
 			continue
 		}
 		want[backend.Handle{Type: backend.Index, Name: n}] = true
-		for _, pk := range f.Packs {
-			if primStored[pk.Pack.String()] {
-				want[backend.Handle{Type: backend.Data, Name: pk.Pack.String()}] = true
+		for _, id := range packs {
+			if primStored[id.String()] {
+				want[backend.Handle{Type: backend.Data, Name: id.String()}] = true
 			}
 		}
 	}
