@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -43,8 +44,10 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	q.Log.Debug("request", "client", q.client.Name, "repo", q.Path.RepoPath(), "status", status,
-		"bytes_out", q.W.Bytes, "took", s.opts.Now().Sub(start))
+	if q.Log.Enabled(context.Background(), slog.LevelDebug) { // its arguments cost even unwritten
+		q.Log.Debug("request", "client", q.client.Name, "repo", q.Path.RepoPath(), "status", status,
+			"bytes_out", q.W.Bytes, "took", s.opts.Now().Sub(start))
+	}
 	s.metrics.Request(q.client.Name, repohttp.MethodLabel(r.Method), q.Path, q.Code)
 	s.counts.Count(q.client.Name, q.Code != "")
 }

@@ -41,11 +41,13 @@ type BodyRate struct {
 }
 
 // NewRequest starts answering r: a request ID (also in the response's
-// header), a logger, and the body under rate's limit.
+// header), a logger with the request's attributes (built when it writes
+// a line: requestHandler), and the body under rate's limit.
 func NewRequest(rw http.ResponseWriter, r *http.Request, log *slog.Logger, rate BodyRate) *Request {
 	q := &Request{ID: newRequestID(), W: &StatusWriter{ResponseWriter: rw}, R: r}
 	q.W.Header().Set(restapi.HeaderRequestID, q.ID)
-	q.Log = log.With("req", q.ID, "method", Shorten(r.Method, 16), "path", Shorten(r.URL.EscapedPath(), 512), "remote", r.RemoteAddr)
+	q.Log = slog.New(&requestHandler{base: log.Handler(), id: q.ID, method: Shorten(r.Method, 16),
+		path: Shorten(r.URL.EscapedPath(), 512), remote: r.RemoteAddr})
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		q.Body = NewBodyLimit(rw, r, rate.Grace, rate.Idle, rate.MinRate)
 		r.Body = q.Body
