@@ -49,10 +49,12 @@ type RestoreOptions struct {
 // so no symlink (restored earlier, pre-existing, or swapped in concurrently)
 // can redirect a write outside the target. It is safe for concurrent use.
 type Restorer struct {
-	root   *os.File
-	opts   RestoreOptions
-	isRoot bool // euid 0: may chown and mknod devices
-	procOK bool // /proc/self/fd works: xattrs and (before fchmodat2) modes through a descriptor
+	root      *os.File
+	opts      RestoreOptions
+	isRoot    bool  // euid 0: may chown and mknod devices
+	procOK    bool  // /proc/self/fd works: xattrs and (before fchmodat2) modes through a descriptor
+	self      owner // this process's euid and egid
+	rootOwner owner // the target's owner
 
 	mu   sync.Mutex
 	uids map[string]int
@@ -86,6 +88,11 @@ func NewRestorer(target string, opts RestoreOptions) (*Restorer, error) {
 	}
 	_, err = os.Stat("/proc/self/fd/" + strconv.Itoa(int(root.Fd())))
 	r.procOK = err == nil
+	r.self = owner{uint32(os.Geteuid()), uint32(os.Getegid())}
+	var st unix.Stat_t
+	if unix.Fstat(int(root.Fd()), &st) == nil {
+		r.rootOwner = owner{st.Uid, st.Gid}
+	}
 	return r, nil
 }
 
@@ -115,9 +122,13 @@ var cachedDirs = sync.OnceValue(func() int {
 // last of them.
 type dirEntry struct {
 	fd      int
+	owner   owner // when opened
 	refs    int
 	dropped bool
 }
+
+// owner is the user and group owning an object.
+type owner struct{ uid, gid uint32 }
 
 // dirRef is a directory descriptor an operation holds until release.
 type dirRef struct {
@@ -130,6 +141,14 @@ func (d dirRef) fd() int {
 		return d.r.rootFd()
 	}
 	return d.e.fd
+}
+
+// owner is who owned the directory when it was opened.
+func (d dirRef) owner() owner {
+	if d.e == nil {
+		return d.r.rootOwner
+	}
+	return d.e.owner
 }
 
 func (d dirRef) release() {
@@ -171,18 +190,18 @@ func (r *Restorer) openDir(components []string) (dirRef, error) {
 	if err != nil {
 		return dirRef{}, err
 	}
-	fd, err := openDirAt(p.fd(), components[len(components)-1])
+	fd, own, err := openDirAt(p.fd(), components[len(components)-1])
 	p.release()
 	if err != nil {
 		return dirRef{}, fmt.Errorf("%s: %w", key, err)
 	}
-	return r.cacheDir(key, fd), nil
+	return r.cacheDir(key, fd, own), nil
 }
 
 // cacheDir adds fd, a directory opened safely, to the cache under key (or
 // closes it when another operation got there first) and returns a
 // reference to the cached descriptor.
-func (r *Restorer) cacheDir(key string, fd int) dirRef {
+func (r *Restorer) cacheDir(key string, fd int, own owner) dirRef {
 	r.dmu.Lock()
 	defer r.dmu.Unlock()
 	e, ok := r.dirs[key]
@@ -192,7 +211,7 @@ func (r *Restorer) cacheDir(key string, fd int) dirRef {
 		if len(r.dirs) >= r.maxDirs {
 			r.dropDirsLocked()
 		}
-		e = &dirEntry{fd: fd}
+		e = &dirEntry{fd: fd, owner: own}
 		r.dirs[key] = e
 	}
 	e.refs++
@@ -213,25 +232,26 @@ func (r *Restorer) dropDirsLocked() {
 // unix.ENOTDIR) matches it.
 var errNotDir = fmt.Errorf("%w (symlinks are not followed)", unix.ENOTDIR)
 
-// openDirAt opens name in dirfd as a directory without following it.
-func openDirAt(dirfd int, name string) (int, error) {
+// openDirAt opens name in dirfd as a directory without following it, and
+// returns its owner.
+func openDirAt(dirfd int, name string) (int, owner, error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			return -1, errNotDir
+			return -1, owner{}, errNotDir
 		}
-		return -1, err
+		return -1, owner{}, err
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return -1, err
+		return -1, owner{}, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		unix.Close(fd)
-		return -1, errNotDir
+		return -1, owner{}, errNotDir
 	}
-	return fd, nil
+	return fd, owner{st.Uid, st.Gid}, nil
 }
 
 // parent validates components and opens the directory holding the last
@@ -309,33 +329,33 @@ func (r *Restorer) mkdirAll(components []string) error {
 			return opErr("mkdir", parent, err)
 		}
 	}
-	fd, err := r.mkdirAt(p.fd(), components[len(components)-1])
+	fd, own, err := r.mkdirAt(p.fd(), components[len(components)-1])
 	p.release()
 	if err != nil {
 		return opErr("mkdir", components, err)
 	}
-	r.cacheDir(key, fd).release()
+	r.cacheDir(key, fd, own).release()
 	return nil
 }
 
 // mkdirAt makes sure name in dirfd is a directory and opens it.
-func (r *Restorer) mkdirAt(dirfd int, name string) (int, error) {
+func (r *Restorer) mkdirAt(dirfd int, name string) (int, owner, error) {
 	err := unix.Mkdirat(dirfd, name, 0o700)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return -1, err
+		return -1, owner{}, err
 	}
-	fd, err := openDirAt(dirfd, name)
+	fd, own, err := openDirAt(dirfd, name)
 	if err == nil || !r.opts.Overwrite {
 		if err != nil {
 			err = fmt.Errorf("exists and is %w", err)
 		}
-		return fd, err
+		return fd, own, err
 	}
 	if err := unix.Unlinkat(dirfd, name, 0); err != nil {
-		return -1, fmt.Errorf("remove existing: %w", err)
+		return -1, owner{}, fmt.Errorf("remove existing: %w", err)
 	}
 	if err := unix.Mkdirat(dirfd, name, 0o700); err != nil {
-		return -1, err
+		return -1, owner{}, err
 	}
 	return openDirAt(dirfd, name)
 }
@@ -388,6 +408,9 @@ type File struct {
 	temp      string
 	final     string
 	committed bool
+	// ownedBySelf: the file is new and owned by this process's euid and
+	// egid (SetFileMetadata need not chown it to them).
+	ownedBySelf bool
 }
 
 // Name is the file's path relative to the target.

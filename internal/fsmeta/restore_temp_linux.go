@@ -102,7 +102,10 @@ func (r *Restorer) CreateTemp(components []string, size int64) (*File, error) {
 		p.release()
 		return nil, opErr("create", components, err)
 	}
-	f := &File{fd: fd, name: joinComponents(components), dir: p, temp: temp, final: name}
+	// A new file is owned by the euid and by the egid or, in a setgid
+	// directory (or on a grpid mount), by the directory's group: by both
+	// of this process's ids when the directory has its group.
+	f := &File{fd: fd, name: joinComponents(components), dir: p, temp: temp, final: name, ownedBySelf: p.owner().gid == r.self.gid}
 	if size > 0 {
 		if err := unix.Ftruncate(fd, size); err != nil {
 			f.Close()

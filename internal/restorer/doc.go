@@ -4,10 +4,12 @@
 // symlink), and dumps single files.
 //
 // Restore order: directories are created as needed; file contents are
-// written by parallel workers, single-blob files grouped by pack so each
-// pack is read once; hard links are made after every file exists; metadata
-// is set after each object's content, and on directories last, deepest
-// first, so restoring a child never disturbs a parent's times or modes.
+// written by parallel workers from pack reads: the blobs a batch of files
+// needs are grouped by pack, each pack's stretches are read once and every
+// blob goes to every file that needs it (assemble.go); hard links are made
+// after every file exists; metadata is set after each object's content,
+// and on directories last, deepest first, so restoring a child never
+// disturbs a parent's times or modes.
 //
 // Each file is written under a temporary name in its directory and renamed
 // into place when its content, verification and metadata are done, so an

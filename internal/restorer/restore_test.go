@@ -152,6 +152,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 func TestRestoreManyFiles(t *testing.T) {
 	ctx := context.Background()
 	src := t.TempDir()
+	defer restorer.SetRestoreBatch(1024)()
 	const dirs, perDir = 31, 101 // 3,131 files: three batches and a bit
 	mtime := time.Date(2020, 2, 29, 12, 0, 0, 0, time.UTC)
 	want := map[string][]byte{}
