@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/restapi"
 )
 
@@ -136,11 +137,17 @@ func (q *Request) Refuse(status int, code, format string, a ...any) {
 	io.WriteString(q.W, msg+"\n")
 }
 
-// Fail answers a storage error with the status restic expects.
+// Fail answers a storage error with the status restic expects. The
+// message names the file the request is about, if it is about one (a
+// writer list, an owner request or a session is not).
 func (q *Request) Fail(what string, err error) {
 	status, code := restapi.Status(err)
 	if errors.Is(err, context.Canceled) {
 		status, code = 499, restapi.CodeBadRequest
+	}
+	if q.Path.Handle == (backend.Handle{}) {
+		q.Refuse(status, code, "%s: %v", what, err)
+		return
 	}
 	q.Refuse(status, code, "%s %s: %v", what, q.Path.Handle, err)
 }
