@@ -155,6 +155,11 @@ measure() {
 	shift 3
 	local base=$W/logs/r$round-$tool-$step
 	spid=$(server_pid "$tool")
+	# What the tool before wrote and has not flushed (restic does not) is
+	# written out first: otherwise the next tool's run pays for it in disk
+	# time, and a tool that flushes what it restored (cairn's syncfs) pays
+	# for all of it.
+	sync
 	read -r g0 b0 <<<"$(minio_counters)"
 	c0=$(cpu_ticks "$spid")
 	/usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.out" 2>"$base.err" || status=FAIL
