@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
-	"sync/atomic"
-	"unsafe"
 )
 
 // The WAL index of a database in WAL mode (its -shm file) begins with a
@@ -25,7 +23,7 @@ const (
 	walHdrVersion = 3007000 // iVersion: the WAL index format SQLite writes
 )
 
-type walHeader [walHdrSize / 4]uint32
+type walHeader [walHdrSize]byte
 
 // walIndex is a read-only mapping of a WAL index's header (walindex_linux.go).
 type walIndex struct{ mem []byte }
@@ -33,23 +31,12 @@ type walIndex struct{ mem []byte }
 // header returns the header as it is now; false while a commit rewrites
 // it (the copies differ) or if it is not one SQLite initialised in the
 // format known here.
-//
-// Its words are loaded atomically: in order with the loads around them, so
-// a header read before a check began shows no commit the check missed.
 func (w *walIndex) header() (walHeader, bool) {
-	words := (*[2 * walHdrSize / 4]uint32)(unsafe.Pointer(&w.mem[0])) // mapped at a page
 	var h, h2 walHeader
-	for i := range h {
-		h[i] = atomic.LoadUint32(&words[i])
-	}
-	for i := range h2 {
-		h2[i] = atomic.LoadUint32(&words[len(h)+i])
-	}
-	// iVersion is the first word; isInit the first byte of the fourth, in
-	// the machine's order (walformat.html).
-	var w3 [4]byte
-	binary.NativeEndian.PutUint32(w3[:], h[3])
-	ok := h == h2 && h[0] == walHdrVersion && w3[0] == 1
+	copy(h[:], w.mem[:walHdrSize])
+	copy(h2[:], w.mem[walHdrSize:2*walHdrSize])
+	// iVersion at 0, isInit at 12 (walformat.html).
+	ok := h == h2 && binary.NativeEndian.Uint32(h[0:4]) == walHdrVersion && h[12] == 1
 	return h, ok
 }
 
