@@ -21,13 +21,6 @@ import (
 // before the request cannot vouch for a commit made just before the
 // request, one that begins after it can, for every request waiting. Under
 // load one check answers many requests.
-//
-// Before it asks, a request reads the WAL index's header from shared
-// memory (walindex.go), which every commit rewrites: unchanged since a
-// moment before the last check, it vouches for that check's answer
-// without SQLite — a read of memory where the pragma's read transaction
-// took and gave back a lock on the index (two fcntl calls) and ran
-// SQLite's machine.
 type clientCache struct {
 	mu      sync.Mutex
 	version int64
@@ -39,15 +32,6 @@ type clientCache struct {
 	// Only the check that runs uses these (running guards them).
 	conn *sql.Conn // nil until first use, and again after an error
 	stmt *sql.Stmt // PRAGMA data_version, prepared on conn
-
-	// The WAL index's header and the version a check found after it was
-	// read (hdrOK: both valid). mu guards them and wal; wal is mapped
-	// while conn is open.
-	wal   *walIndex
-	hdr   walHeader
-	hdrV  int64
-	hdrOK bool
-	asked int // checks that asked SQLite (tests)
 }
 
 type versionCheck struct {
@@ -64,13 +48,6 @@ func (cc *clientCache) current(ctx context.Context, db *sql.DB) (int64, bool) {
 	if cc.closed {
 		cc.mu.Unlock()
 		return 0, false
-	}
-	if cc.hdrOK {
-		if h, ok := cc.wal.header(); ok && h == cc.hdr {
-			v := cc.hdrV
-			cc.mu.Unlock()
-			return v, true
-		}
 	}
 	c := cc.next
 	if c == nil {
@@ -95,19 +72,11 @@ func (cc *clientCache) current(ctx context.Context, db *sql.DB) (int64, bool) {
 // run does check c, then hands the checks requests joined meanwhile to a
 // goroutine of their own (the caller's request goes on).
 func (cc *clientCache) run(db *sql.DB, c *versionCheck) {
-	// Only the running check maps or unmaps wal: it reads it unlocked.
-	var h walHeader
-	hok := false
-	if cc.wal != nil {
-		h, hok = cc.wal.header()
-	}
 	v, ok, fresh := cc.check(db)
 	cc.mu.Lock()
-	cc.asked++
 	if ok && (fresh || cc.clients == nil || v != cc.version) {
 		cc.version, cc.clients = v, map[string]Client{}
 	}
-	cc.hdr, cc.hdrV, cc.hdrOK = h, v, ok && hok
 	c.v, c.ok = v, ok
 	close(c.done)
 	n := cc.next
@@ -115,7 +84,6 @@ func (cc *clientCache) run(db *sql.DB, c *versionCheck) {
 	if n == nil || cc.closed {
 		cc.running = false
 		if cc.closed {
-			cc.unmap()
 			cc.drop()
 			if n != nil {
 				close(n.done) // ok false: read without the cache
@@ -145,19 +113,8 @@ func (cc *clientCache) check(db *sql.DB) (v int64, ok, fresh bool) {
 		cc.conn, cc.stmt, fresh = conn, stmt, true
 	}
 	if err := cc.stmt.QueryRowContext(ctx).Scan(&v); err != nil {
-		cc.mu.Lock()
-		cc.unmap()
-		cc.mu.Unlock()
 		cc.drop()
 		return 0, false, false
-	}
-	if fresh {
-		// The pragma opened the WAL index, if the database has one; its
-		// header is read before the next check, which then vouches.
-		w := openWALIndex(ctx, cc.conn)
-		cc.mu.Lock()
-		cc.wal = w
-		cc.mu.Unlock()
 	}
 	return v, true, fresh
 }
@@ -183,12 +140,6 @@ func (cc *clientCache) put(v int64, c Client) {
 	}
 }
 
-// unmap forgets the WAL index, before its connection goes; mu held.
-func (cc *clientCache) unmap() {
-	cc.wal.close()
-	cc.wal, cc.hdrOK = nil, false
-}
-
 // drop gives back the connection; the next check takes another.
 func (cc *clientCache) drop() {
 	if cc.stmt != nil {
@@ -207,7 +158,6 @@ func (cc *clientCache) close() {
 	defer cc.mu.Unlock()
 	cc.closed = true
 	if !cc.running {
-		cc.unmap()
 		cc.drop()
 	}
 }

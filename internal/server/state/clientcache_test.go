@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -142,79 +141,4 @@ func TestClientCacheConcurrentReadsSeeChanges(t *testing.T) {
 	}
 	close(stop)
 	bg.Wait()
-}
-
-// While nothing commits, Client asks SQLite nothing: the WAL index's
-// header vouches for the last check (walindex.go). Any commit, through
-// another handle or this one, a checkpoint that restarts the WAL
-// included, makes the next read ask again and see the change.
-func TestClientCacheAsksOnlyAfterACommit(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the WAL index is mapped on Linux only")
-	}
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
-	srv, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cli, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	if err := srv.AddClient(ctx, Client{Name: "laptop", Hash: "h", Created: time.Unix(1, 0)}); err != nil {
-		t.Fatal(err)
-	}
-	asked := func() int {
-		srv.clients.mu.Lock()
-		defer srv.clients.mu.Unlock()
-		return srv.clients.asked
-	}
-	read := func(want bool) {
-		t.Helper()
-		if c, err := srv.Client(ctx, "laptop"); err != nil || c.Disabled != want {
-			t.Fatalf("read %+v %v, want disabled %v", c, err, want)
-		}
-	}
-	read(false) // maps the WAL index
-	read(false) // reads its header before asking
-	before := asked()
-	for range 20 {
-		read(false)
-	}
-	if n := asked() - before; n != 0 {
-		t.Fatalf("%d checks asked SQLite while nothing committed", n)
-	}
-	changes := []struct {
-		what   string
-		change func() error
-		want   bool
-	}{
-		{"disabled by another handle", func() error { return cli.SetDisabled(ctx, "laptop", true) }, true},
-		{"enabled by the same handle", func() error { return srv.SetDisabled(ctx, "laptop", false) }, false},
-		{"WAL restarted, then disabled", func() error {
-			if _, err := cli.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-				return err
-			}
-			return cli.SetDisabled(ctx, "laptop", true)
-		}, true},
-	}
-	for _, c := range changes {
-		before := asked()
-		if err := c.change(); err != nil {
-			t.Fatalf("%s: %v", c.what, err)
-		}
-		read(c.want)
-		if asked() == before {
-			t.Fatalf("%s: the read did not ask SQLite", c.what)
-		}
-		read(c.want)
-		before = asked()
-		read(c.want)
-		if asked() != before {
-			t.Fatalf("%s: asked again with nothing committed", c.what)
-		}
-	}
 }
