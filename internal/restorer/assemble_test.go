@@ -17,8 +17,8 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/archiver"
 	"github.com/cairnbackup/cairn/internal/backend"
-	"github.com/cairnbackup/cairn/internal/backend/local"
 	"github.com/cairnbackup/cairn/internal/blob"
+	"github.com/cairnbackup/cairn/internal/index"
 	"github.com/cairnbackup/cairn/internal/repository"
 	"github.com/cairnbackup/cairn/internal/restorer"
 	"github.com/cairnbackup/cairn/internal/walker"
@@ -95,15 +95,7 @@ type packFixture struct {
 func newPackFixture(t *testing.T, srcs ...string) *packFixture {
 	t.Helper()
 	ctx := context.Background()
-	repoDir := filepath.Join(t.TempDir(), "repo")
-	be, err := local.Create(ctx, repoDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := repository.Init(ctx, be, []byte("pw"), repository.Options{CacheDir: t.TempDir(), KDF: &fastKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, be, repoDir := newRepo(t)
 	fx := &packFixture{dir: repoDir, log: &loadLog{Backend: be}}
 	for _, src := range srcs {
 		res, err := archiver.Backup(ctx, repo, []string{src}, archiver.Options{Workers: 1})
@@ -115,6 +107,7 @@ func newPackFixture(t *testing.T, srcs ...string) *packFixture {
 		}
 		fx.snaps = append(fx.snaps, res.Snapshot)
 	}
+	var err error
 	fx.repo, err = repository.Open(ctx, fx.log, []byte("pw"), repository.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -125,20 +118,31 @@ func newPackFixture(t *testing.T, srcs ...string) *packFixture {
 	return fx
 }
 
-// packs returns the pack of each blob of the file at path in snap.
-func (fx *packFixture) packs(t *testing.T, snap *repository.Snapshot, path string) []string {
+// entries returns the index entry of each blob of the file at path in
+// snap.
+func (fx *packFixture) entries(t *testing.T, snap *repository.Snapshot, path string) []index.Entry {
 	t.Helper()
 	ctx := context.Background()
 	n, err := walker.FindNode(ctx, fx.repo, snap.File.Statement.Root, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []index.Entry
 	for _, id := range n.Content {
 		e, ok := fx.repo.Locate(ctx, blob.Data, id)
 		if !ok {
 			t.Fatalf("%s: blob not in the index", path)
 		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// packs returns the pack of each blob of the file at path in snap.
+func (fx *packFixture) packs(t *testing.T, snap *repository.Snapshot, path string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range fx.entries(t, snap, path) {
 		out = append(out, e.Pack.String())
 	}
 	return out
@@ -147,14 +151,8 @@ func (fx *packFixture) packs(t *testing.T, snap *repository.Snapshot, path strin
 // offsets returns the offset in its pack of each blob of the file at path.
 func (fx *packFixture) offsets(t *testing.T, snap *repository.Snapshot, path string) []uint32 {
 	t.Helper()
-	ctx := context.Background()
-	n, err := walker.FindNode(ctx, fx.repo, snap.File.Statement.Root, path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []uint32
-	for _, id := range n.Content {
-		e, _ := fx.repo.Locate(ctx, blob.Data, id)
+	for _, e := range fx.entries(t, snap, path) {
 		out = append(out, e.Offset)
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnbackup/cairn/internal/archiver"
+	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/local"
 	"github.com/cairnbackup/cairn/internal/blob"
 	"github.com/cairnbackup/cairn/internal/repository"
@@ -19,8 +20,9 @@ import (
 	"github.com/cairnbackup/cairn/internal/walker"
 )
 
-// backupDir backs src up into a new repository.
-func backupDir(t *testing.T, src string) (*repository.Repository, *repository.Snapshot, string) {
+// newRepo makes a new repository in a local directory, which it returns
+// with its backend.
+func newRepo(t *testing.T) (*repository.Repository, backend.Backend, string) {
 	t.Helper()
 	ctx := context.Background()
 	repoDir := filepath.Join(t.TempDir(), "repo")
@@ -32,7 +34,14 @@ func backupDir(t *testing.T, src string) (*repository.Repository, *repository.Sn
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := archiver.Backup(ctx, repo, []string{src}, archiver.Options{})
+	return repo, be, repoDir
+}
+
+// backupDir backs src up into a new repository.
+func backupDir(t *testing.T, src string) (*repository.Repository, *repository.Snapshot, string) {
+	t.Helper()
+	repo, _, repoDir := newRepo(t)
+	res, err := archiver.Backup(context.Background(), repo, []string{src}, archiver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,20 +173,9 @@ func TestRestoreManyFiles(t *testing.T) {
 			want[rel] = data
 		}
 	}
-	be, err := local.Create(ctx, filepath.Join(t.TempDir(), "repo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := repository.Init(ctx, be, []byte("pw"), repository.Options{CacheDir: t.TempDir(), KDF: &fastKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := archiver.Backup(ctx, repo, []string{src}, archiver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, snap, _ := backupDir(t, src)
 	target := t.TempDir()
-	rr, err := restorer.Restore(ctx, repo, res.Snapshot, src[1:], restorer.Options{Target: target, Workers: 2, Verify: true})
+	rr, err := restorer.Restore(ctx, repo, snap, src[1:], restorer.Options{Target: target, Workers: 2, Verify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
