@@ -20,8 +20,10 @@ import (
 )
 
 // Authenticator checks HTTP basic credentials against the state database.
-// The client record is read on every request, so disable, passwd and
-// remove take effect at once; only the slow bcrypt comparison is cached,
+// The client record is checked against the database on every request
+// (state's client cache answers from memory only while SQLite says
+// nothing committed since), so disable, passwd and remove take effect at
+// the next request; only the slow bcrypt comparison is cached,
 // keyed by name, password and the stored hash, for a minute. Requests
 // that bring the same credentials while their comparison runs wait for it
 // instead of queueing comparisons of their own: a client opens several
