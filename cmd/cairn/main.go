@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,19 @@ func main() {
 			if err := pprof.StartCPUProfile(f); err == nil {
 				code := run(os.Args[1:], os.Stdout, os.Stderr)
 				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
+	}
+	// CAIRN_TRACE=FILE writes an execution trace of the run (for `go tool
+	// trace`): where a run waits rather than computes, which a CPU
+	// profile does not show.
+	if path := os.Getenv("CAIRN_TRACE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if err := trace.Start(f); err == nil {
+				code := run(os.Args[1:], os.Stdout, os.Stderr)
+				trace.Stop()
 				f.Close()
 				os.Exit(code)
 			}
