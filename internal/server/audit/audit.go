@@ -379,7 +379,7 @@ func (ra *repoAudit) openCopies(ctx context.Context, dests []replicas.Destinatio
 		if !d.Covers(ra.client) {
 			continue
 		}
-		be, closeReplica, err := replication.OpenReplica(ctx, d, ra.repo, primary)
+		be, closeReplica, err := replication.OpenReplica(ctx, d, ra.repo)
 		if err != nil {
 			ra.fail(d.Name, err)
 			continue
