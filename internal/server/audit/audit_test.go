@@ -683,6 +683,33 @@ func TestAuditReplicaLostItsConfigPrimaryForged(t *testing.T) {
 	}
 }
 
+// TestAuditConfigMagicDamaged: a cairn config damaged in its first
+// bytes (no longer starting with the config's magic) is still checked
+// against the config versions its copy keeps, not taken for a restic
+// config: reported on the primary and healed from the replica, and the
+// other way round.
+func TestAuditConfigMagicDamaged(t *testing.T) {
+	v1 := "CRC1 config version 1"
+	f := newFixture(t)
+	f.put(backend.Configs, v1)
+	f.putConfig(f.primary, v1)
+	f.replicate()
+	for _, c := range []struct {
+		bad  backend.Backend
+		copy string
+		from string
+	}{{f.primary, Primary, "far"}, {f.far, "far", Primary}} {
+		f.putConfig(c.bad, "XRC1 config version 1")
+		res := f.run(Options{Replicas: true})
+		if fd := finding(t, res, c.copy, "config"); !fd.Healed || fd.From != c.from || fd.Problem != "not a config version" || len(res.Findings) != 1 {
+			t.Fatalf("%+v", res.Findings)
+		}
+		if f.config(c.bad) != v1 {
+			t.Fatalf("%s: not healed", c.copy)
+		}
+	}
+}
+
 // TestAuditResticConfig: a restic replica's config must equal the
 // primary's and is healed from it; the primary's is never taken from a
 // replica (a restic config carries nothing to check it by).
