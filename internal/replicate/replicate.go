@@ -353,9 +353,14 @@ func (p *pass) copyFile(ctx context.Context, fi backend.FileInfo) error {
 
 // syncConfig makes the destination's config the source's. It is the one
 // file with a fixed name; cairn keeps every version under configs/ too
-// (copied before this), and readers refuse a config older than one they
-// have seen (docs/threat-model.md R3), so replacing it cannot roll the
-// copy back.
+// (copied before this, each re-hashed against its name), and readers
+// refuse a config older than one they have seen (docs/threat-model.md
+// R3), so replacing it cannot roll the copy back. The config stored is
+// one of the destination's config versions (configs/<its SHA-256>): a
+// source config that is none (damaged or forged in place) is not copied,
+// and the pass fails with ErrConfigNotVersion until the source's config
+// is healed (`cairn server audit`). A repository that keeps no config
+// versions (restic's) has its config copied as it is.
 func (p *pass) syncConfig(ctx context.Context) error {
 	h := backend.Handle{Type: backend.Config, Name: "config"}
 	var src []byte
@@ -374,22 +379,28 @@ func (p *pass) syncConfig(ctx context.Context) error {
 		return fmt.Errorf("source config is over %d bytes", maxConfig)
 	}
 	var dst []byte
-	err = p.dst.Load(ctx, h, 0, 0, func(rd io.Reader) error {
+	dstErr := p.dst.Load(ctx, h, 0, 0, func(rd io.Reader) error {
 		var err error
 		dst, err = io.ReadAll(io.LimitReader(rd, maxConfig+1))
 		return err
 	})
 	switch {
-	case err == nil && bytes.Equal(src, dst):
+	case dstErr == nil && bytes.Equal(src, dst):
 		p.skipped(backend.FileInfo{Handle: h, Size: int64(len(src))})
 		return nil
-	case err == nil:
+	case dstErr != nil && !errors.Is(dstErr, backend.ErrNotFound):
+		return fmt.Errorf("read destination config: %w", dstErr)
+	}
+	if err := p.isVersion(ctx, src); err != nil {
+		return err
+	}
+	if dstErr == nil {
 		r, ok := p.dst.(configReplacer)
 		if !ok {
 			return errors.New("the destination holds another config and cannot replace it")
 		}
 		err = r.ReplaceConfig(ctx, backend.NewByteReader(src))
-	case errors.Is(err, backend.ErrNotFound):
+	} else {
 		err = p.dst.Save(ctx, h, backend.NewByteReader(src))
 	}
 	if err != nil {
@@ -401,6 +412,37 @@ func (p *pass) syncConfig(ctx context.Context) error {
 	p.mu.Unlock()
 	if p.opt.Progress != nil {
 		p.opt.Progress(h, int64(len(src)), true)
+	}
+	return nil
+}
+
+// ErrConfigNotVersion: the source's config is not one of the
+// repository's config versions (damaged or forged in place); it is not
+// copied.
+var ErrConfigNotVersion = errors.New("the source's config is not one of the repository's config versions (configs/)")
+
+// isVersion checks that cfg may be stored as the destination's config:
+// it is one of the destination's config versions (copied and re-hashed
+// before the config), or the repository keeps none (neither side lists
+// any config version: restic's).
+func (p *pass) isVersion(ctx context.Context, cfg []byte) error {
+	name := backend.NameOf(cfg)
+	_, err := p.dst.Stat(ctx, backend.Handle{Type: backend.Configs, Name: name})
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, backend.ErrNotFound):
+		return fmt.Errorf("look for the config's version: %w", err)
+	}
+	errFound := errors.New("a config version")
+	for _, be := range []backend.Backend{p.src, p.dst} {
+		err := be.List(ctx, backend.Configs, func(backend.FileInfo) error { return errFound })
+		switch {
+		case errors.Is(err, errFound):
+			return fmt.Errorf("%w: not copied (it hashes to %s…, no configs/ file of that name)", ErrConfigNotVersion, name[:12])
+		case err != nil:
+			return fmt.Errorf("list config versions: %w", err)
+		}
 	}
 	return nil
 }

@@ -348,6 +348,65 @@ func TestConfigReplacedWhenTheSourceMovesOn(t *testing.T) {
 	}
 }
 
+// TestConfigOnlyAVersionIsCopied: a source config that is none of the
+// repository's config versions (replaced in place: damaged, or forged by
+// a hostile writer) is stored on no copy, neither where the copy lost its
+// config nor over the copy's sound one; the pass fails and holds back the
+// snapshots until the source's config is healed. A repository that keeps
+// no config versions (restic's) has its config copied as it is.
+// (docs/threat-model.md R3, R28.)
+func TestConfigOnlyAVersionIsCopied(t *testing.T) {
+	ctx := context.Background()
+	cfg := backend.Handle{Type: backend.Config, Name: "config"}
+	forge := func(be *mem.Backend) {
+		if err := be.ReplaceConfig(ctx, backend.NewByteReader([]byte("config forged"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The copy has no config: a first pass, or one that lost it.
+	src, _ := source(t)
+	forge(src)
+	dst := mem.New()
+	st, err := Sync(ctx, src, dst, Options{SpoolDir: t.TempDir()})
+	if !errors.Is(err, ErrConfigNotVersion) || st.Snapshots != 0 {
+		t.Fatalf("forged source config: %+v %v", st, err)
+	}
+	if _, err := dst.Stat(ctx, cfg); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("the forged config was stored on the copy: %v", err)
+	}
+	// Healed on the source: the next pass stores it and completes.
+	if err := src.ReplaceConfig(ctx, backend.NewByteReader([]byte("config v1"))); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = Sync(ctx, src, dst, Options{SpoolDir: t.TempDir()}); err != nil || st.Snapshots != 2 {
+		t.Fatalf("after healing: %+v %v", st, err)
+	}
+	if got := read(t, dst, cfg); string(got) != "config v1" {
+		t.Fatalf("config on the copy: %q", got)
+	}
+
+	// The copy has a sound config: it is not replaced.
+	forge(src)
+	if _, err := Sync(ctx, src, dst, Options{SpoolDir: t.TempDir()}); !errors.Is(err, ErrConfigNotVersion) {
+		t.Fatalf("forged source config over a sound copy: %v", err)
+	}
+	if got := read(t, dst, cfg); string(got) != "config v1" {
+		t.Fatalf("config on the copy: %q", got)
+	}
+
+	// Restic's: no config versions anywhere.
+	src, dst = mem.New(), mem.New()
+	put(t, src, backend.Config, "restic config")
+	put(t, src, backend.Snapshots, "restic snapshot")
+	if st, err := Sync(ctx, src, dst, Options{SpoolDir: t.TempDir()}); err != nil || st.Copied != 2 {
+		t.Fatalf("restic repository: %+v %v", st, err)
+	}
+	if got := read(t, dst, cfg); string(got) != "restic config" {
+		t.Fatalf("config on the copy: %q", got)
+	}
+}
+
 func TestSyncWantCopiesOnlyTheClosureAndAllTrustFiles(t *testing.T) {
 	ctx := context.Background()
 	src, hs := source(t)

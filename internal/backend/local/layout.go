@@ -122,3 +122,58 @@ func isShard(name string) bool {
 	}
 	return false
 }
+
+// OpenWithoutConfig opens the repository in dir that holds files but no
+// config: a copy whose config was lost while its files stayed, or whose
+// first copy stopped before the config was stored. dir must hold nothing
+// but the directories of the repository's file types, and a file in one
+// of them; a directory that also has its config is opened by Open, one
+// without files by Create. It stores nothing: a caller that stores the
+// config is one that can vouch for it (a replica's is one of its config
+// versions, see internal/replicate and internal/server/audit).
+func OpenWithoutConfig(dir string) (*Backend, error) {
+	b := newBackend(dir)
+	if _, err := os.Lstat(filepath.Join(b.dir, "config")); err == nil {
+		return nil, fmt.Errorf("local: %s holds a config: %w", dir, backend.ErrExists)
+	}
+	entries, err := readDir(b.dir)
+	if err != nil {
+		return nil, fmt.Errorf("local: open repository at %s: %w", dir, err)
+	}
+	files := false
+	for _, e := range entries {
+		t := backend.FileType(e.Name())
+		if !e.IsDir() || t == backend.Config || !backend.ValidType(t) {
+			return nil, fmt.Errorf("local: no repository at %s (found %s beside the repository's directories): %w", dir, e.Name(), backend.ErrNotFound)
+		}
+		if !files {
+			if files, err = holdsFile(filepath.Join(b.dir, e.Name()), t == backend.Data); err != nil {
+				return nil, fmt.Errorf("local: open repository at %s: %w", dir, err)
+			}
+		}
+	}
+	if !files {
+		return nil, fmt.Errorf("local: no repository at %s (no config and no files): %w", dir, backend.ErrNotFound)
+	}
+	return b, nil
+}
+
+// holdsFile reports whether dir (in shards, a data directory's) holds a
+// regular file.
+func holdsFile(dir string, sharded bool) (bool, error) {
+	entries, err := readDir(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		switch {
+		case e.Type().IsRegular():
+			return true, nil
+		case sharded && e.IsDir() && isShard(e.Name()):
+			if ok, err := holdsFile(filepath.Join(dir, e.Name()), false); ok || err != nil {
+				return ok, err
+			}
+		}
+	}
+	return false, nil
+}

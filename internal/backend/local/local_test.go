@@ -189,3 +189,47 @@ func TestProperties(t *testing.T) {
 		t.Fatalf("properties %+v", p)
 	}
 }
+
+// TestOpenWithoutConfig: a repository that holds files and lost its
+// config (or never got one) opens as it is, and nothing is stored by
+// opening it; a config can then be saved and the repository opens as
+// usual. A directory with a config, without files, or with anything
+// beside the layout is not such a repository.
+func TestOpenWithoutConfig(t *testing.T) {
+	for _, typ := range []backend.FileType{backend.Keys, backend.Data} {
+		be := newTestBackend(t)
+		h := saveBytes(t, be, typ, []byte("a file but no config"))
+		got, err := OpenWithoutConfig(be.dir)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if _, err := os.Lstat(filepath.Join(be.dir, "config")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s: opening stored a config: %v", typ, err)
+		}
+		if _, err := got.Stat(ctx, h); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		saveBytes(t, got, backend.Config, []byte("config"))
+		if _, err := Open(be.dir); err != nil {
+			t.Fatalf("%s: open after the config was saved: %v", typ, err)
+		}
+		if _, err := OpenWithoutConfig(be.dir); !errors.Is(err, backend.ErrExists) {
+			t.Fatalf("%s: a repository with its config: got %v, want ErrExists", typ, err)
+		}
+	}
+	foreign := newTestBackend(t)
+	saveBytes(t, foreign, backend.Keys, []byte("a key"))
+	if err := os.WriteFile(filepath.Join(foreign.dir, "holiday.jpg"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, dir := range map[string]string{
+		"missing":      filepath.Join(t.TempDir(), "missing"),
+		"empty":        t.TempDir(),
+		"bare layout":  newTestBackend(t).dir,
+		"foreign file": foreign.dir,
+	} {
+		if _, err := OpenWithoutConfig(dir); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("%s: got %v, want ErrNotFound", name, err)
+		}
+	}
+}

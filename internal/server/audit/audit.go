@@ -12,10 +12,13 @@
 //     name is bad.
 //   - The config has a fixed name. A cairn config must be, byte for byte,
 //     one of the repository's config versions (configs/<its hash>), which
-//     are themselves content-named and audited; a restic config never
-//     changes after init, so a replica's must equal the primary's. The
-//     config is checked on every copy at every audit (it is one small
-//     file).
+//     are themselves content-named and audited; so must the config of any
+//     copy that keeps config versions, whatever its first bytes (a cairn
+//     config damaged in its magic is not a restic one). A restic config
+//     never changes after init, so a replica's must equal the primary's.
+//     The config is checked on every copy at every audit (it is one small
+//     file). Nothing writes a replica's config before the audit looks
+//     (replication.OpenReplica stores none).
 //   - A replica must hold every file the replication ledger says was
 //     copied to it and its own retention has not dropped; a file it lacks
 //     is missing. A file the primary lacks is not looked for: the primary
@@ -379,7 +382,7 @@ func (ra *repoAudit) openCopies(ctx context.Context, dests []replicas.Destinatio
 		if !d.Covers(ra.client) {
 			continue
 		}
-		be, closeReplica, err := replication.OpenReplica(ctx, d, ra.repo, primary)
+		be, closeReplica, err := replication.OpenReplica(ctx, d, ra.repo)
 		if err != nil {
 			ra.fail(d.Name, err)
 			continue
@@ -623,10 +626,28 @@ func readConfig(ctx context.Context, be backend.Backend) ([]byte, error) {
 	return b, err
 }
 
+// versioned reports whether raw, c's config, must be one of c's config
+// versions: it is a cairn config, or c keeps config versions (so a cairn
+// config damaged where its magic is is still one that must be a version).
+func versioned(c *copyOf, raw []byte) bool {
+	return repository.IsCairnConfig(raw) || keepsVersions(c)
+}
+
+// keepsVersions reports whether c lists a config version (configs/): a
+// cairn repository's copy; a restic one keeps none.
+func keepsVersions(c *copyOf) bool {
+	for h := range c.listed {
+		if h.Type == backend.Configs {
+			return true
+		}
+	}
+	return false
+}
+
 // configOK checks a copy's config: a cairn config must be one of the
 // copy's config versions; a restic one must equal the primary's.
 func configOK(c *copyOf, raw, primary []byte) string {
-	if repository.IsCairnConfig(raw) {
+	if versioned(c, raw) {
 		if _, ok := c.listed[backend.Handle{Type: backend.Configs, Name: backend.NameOf(raw)}]; !ok {
 			return "not a config version"
 		}
@@ -667,11 +688,12 @@ func (a *Auditor) checkConfig(ctx context.Context, c *copyOf, copies []*copyOf) 
 			continue
 		}
 		good, err := readConfig(ctx, src.be)
-		if err != nil || configOK(src, good, primary) != "" || (!repository.IsCairnConfig(good) && src.name != Primary) {
+		if err != nil || configOK(src, good, primary) != "" || (!versioned(src, good) && src.name != Primary) {
 			continue
 		}
-		if repository.IsCairnConfig(good) {
-			// c must hold the version, so the healed config passes there.
+		if versioned(src, good) || keepsVersions(c) {
+			// c must hold the version, so the healed config passes there
+			// (and a copy that keeps versions gets only one of them).
 			if _, ok := c.listed[backend.Handle{Type: backend.Configs, Name: backend.NameOf(good)}]; !ok {
 				continue
 			}

@@ -575,6 +575,141 @@ func TestAuditConfig(t *testing.T) {
 	}
 }
 
+// farConfig is the replica's config file.
+func (f *fixture) farConfig() string {
+	return filepath.Join(f.farDir, filepath.FromSlash(theRepo), "config")
+}
+
+// TestAuditReplicaLostItsConfig: a directory replica that lost its config
+// and kept its files is opened for the audit as it is (nothing stores a
+// config before the audit looks): the audit reports the config missing
+// and heals it from the primary, whose config is one of the replica's
+// config versions. (R3: configs are versioned and content-addressed;
+// R28: a replica's config is only ever one of its stored versions.)
+func TestAuditReplicaLostItsConfig(t *testing.T) {
+	v1 := "CRC1 config version 1"
+	f := newFixture(t)
+	f.put(backend.Configs, v1)
+	f.putConfig(f.primary, v1)
+	f.put(backend.Data, "a pack")
+	f.replicate()
+	if err := os.Remove(f.farConfig()); err != nil {
+		t.Fatal(err)
+	}
+	res := f.run(Options{Replicas: true})
+	if len(res.Errors) != 0 || len(res.Findings) != 1 {
+		t.Fatalf("errors %q, findings %+v", res.Errors, res.Findings)
+	}
+	if fd := finding(t, res, "far", "config"); !fd.Healed || fd.From != Primary || fd.Problem != "missing" || fd.Type != "config" {
+		t.Fatalf("%+v", fd)
+	}
+	if c := res.Clients[0]; c.Bad != 1 || c.Healed != 1 || c.Unhealed != 0 {
+		t.Fatalf("client result %+v", c)
+	}
+	as, err := f.st.AuditStatuses(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := as["bob"]; s.Healed != 1 || s.Unhealed != 0 || s.Note != "1 bad or missing files found and healed" {
+		t.Fatalf("audit status %+v", s)
+	}
+	if !strings.Contains(f.logs.String(), `msg="audit: healed a bad file" client=bob repo=bob/repo copy=far file=config/config problem=missing from=primary`) {
+		t.Fatalf("log:\n%s", f.logs.String())
+	}
+	if f.config(f.far) != v1 {
+		t.Fatal("the replica's config was not healed to the primary's")
+	}
+	if res := f.run(Options{Replicas: true}); len(res.Findings) != 0 || len(res.Errors) != 0 {
+		t.Fatalf("second audit: findings %+v, errors %q", res.Findings, res.Errors)
+	}
+}
+
+// TestAuditReplicaLostItsConfigPrimaryForged: two faults at once, the
+// primary's config replaced in place by one that is none of the
+// repository's config versions (a hostile writer's or the disk's) and
+// the replica's config lost: both are reported, neither healed (no copy
+// has a sound config), the forged config is never written onto the
+// replica, and the audit leaves damage standing (`cairn server audit`
+// exits 1, the monitor alerts). Clients would refuse the forged config
+// (R2: they verify it against the owner key in their key file); the
+// audit must report it, not spread it.
+func TestAuditReplicaLostItsConfigPrimaryForged(t *testing.T) {
+	v1, forged := "CRC1 config version 1", "CRC1 forged"
+	f := newFixture(t)
+	f.put(backend.Configs, v1)
+	f.putConfig(f.primary, v1)
+	f.put(backend.Data, "a pack")
+	f.replicate()
+	if err := os.Remove(f.farConfig()); err != nil {
+		t.Fatal(err)
+	}
+	f.putConfig(f.primary, forged)
+	res := f.run(Options{Replicas: true})
+	if len(res.Errors) != 0 || len(res.Findings) != 2 {
+		t.Fatalf("errors %q, findings %+v", res.Errors, res.Findings)
+	}
+	if fd := finding(t, res, Primary, "config"); fd.Healed || fd.Problem != "not a config version" || fd.Error != "no other copy has a sound config" {
+		t.Fatalf("%+v", fd)
+	}
+	if fd := finding(t, res, "far", "config"); fd.Healed || fd.Problem != "missing" || fd.Error != "no other copy has a sound config" {
+		t.Fatalf("%+v", fd)
+	}
+	if res.Unhealed() != 2 {
+		t.Fatalf("unhealed %d, want 2", res.Unhealed())
+	}
+	if _, err := os.Stat(f.farConfig()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the replica got a config: %v", err)
+	}
+	if f.config(f.primary) != forged {
+		t.Fatal("the primary's config was changed")
+	}
+	as, err := f.st.AuditStatuses(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := as["bob"]; s.Unhealed != 2 || !strings.Contains(s.Note, "config/config of bob/repo on primary: not a config version, not healed") {
+		t.Fatalf("audit status %+v", s)
+	}
+	if n := strings.Count(f.logs.String(), `msg="audit: bad file not healed"`); n != 2 {
+		t.Fatalf("%d log lines of damage not healed, want 2:\n%s", n, f.logs.String())
+	}
+	// Again: still reported, still not copied.
+	res = f.run(Options{Replicas: true})
+	if len(res.Findings) != 2 || res.Unhealed() != 2 {
+		t.Fatalf("second audit: %+v", res.Findings)
+	}
+	if _, err := os.Stat(f.farConfig()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the replica got a config: %v", err)
+	}
+}
+
+// TestAuditConfigMagicDamaged: a cairn config damaged in its first
+// bytes (no longer starting with the config's magic) is still checked
+// against the config versions its copy keeps, not taken for a restic
+// config: reported on the primary and healed from the replica, and the
+// other way round.
+func TestAuditConfigMagicDamaged(t *testing.T) {
+	v1 := "CRC1 config version 1"
+	f := newFixture(t)
+	f.put(backend.Configs, v1)
+	f.putConfig(f.primary, v1)
+	f.replicate()
+	for _, c := range []struct {
+		bad  backend.Backend
+		copy string
+		from string
+	}{{f.primary, Primary, "far"}, {f.far, "far", Primary}} {
+		f.putConfig(c.bad, "XRC1 config version 1")
+		res := f.run(Options{Replicas: true})
+		if fd := finding(t, res, c.copy, "config"); !fd.Healed || fd.From != c.from || fd.Problem != "not a config version" || len(res.Findings) != 1 {
+			t.Fatalf("%+v", res.Findings)
+		}
+		if f.config(c.bad) != v1 {
+			t.Fatalf("%s: not healed", c.copy)
+		}
+	}
+}
+
 // TestAuditResticConfig: a restic replica's config must equal the
 // primary's and is healed from it; the primary's is never taken from a
 // replica (a restic config carries nothing to check it by).

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/cairnbackup/cairn/internal/atomicfile"
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/local"
 	"github.com/cairnbackup/cairn/internal/backend/location"
@@ -243,9 +241,13 @@ func connect(ctx context.Context, d replicas.Destination, log *slog.Logger) (*ta
 }
 
 // replica opens (making it if needed) the replica of repo
-// (<client>/<repository…>): LOC/<client>/<repository…>/. src is the
-// primary.
-func (t *target) replica(ctx context.Context, repo string, src backend.Backend) (backend.Backend, error) {
+// (<client>/<repository…>): LOC/<client>/<repository…>/. It never stores
+// the config: a directory replica without one (its first pass stopped
+// before the config, or it lost the config and kept its files) is opened
+// as it is, and the config is stored by the pass (replicate.Sync, only a
+// config that is one of the replica's config versions) or the audit
+// (checkConfig, the same rule), each after checking it.
+func (t *target) replica(ctx context.Context, repo string) (backend.Backend, error) {
 	opts := location.Options{Logger: t.log}
 	switch {
 	case t.s3 != nil:
@@ -273,57 +275,18 @@ func (t *target) replica(ctx context.Context, repo string, src backend.Backend) 
 	if !errors.Is(err, backend.ErrNotFound) {
 		return be, err
 	}
-	if !interruptedReplica(dir) {
-		return local.Create(ctx, dir)
+	if be, err := local.OpenWithoutConfig(dir); !errors.Is(err, backend.ErrNotFound) {
+		return be, err
 	}
-	// A first pass stopped after some trust files but before the config:
-	// not yet a repository, so not one a reader could open. Store the
-	// primary's config (the one the pass would store next) to make it one
-	// and resume.
-	var cfg []byte
-	err = src.Load(ctx, backend.Handle{Type: backend.Config, Name: "config"}, 0, 0, func(rd io.Reader) error {
-		var err error
-		cfg, err = io.ReadAll(io.LimitReader(rd, 1<<20))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("resume the replica at %s: read the primary's config: %w", dir, err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, "config"), cfg, 0o600); err != nil {
-		return nil, fmt.Errorf("resume the replica at %s: %w", dir, err)
-	}
-	return local.Open(dir)
-}
-
-// interruptedReplica reports whether dir holds nothing but repository
-// type directories, some of them with files: the work of a first pass
-// that stopped before it stored the config.
-func interruptedReplica(dir string) bool {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	files := false
-	for _, e := range ents {
-		t := backend.FileType(e.Name())
-		if !e.IsDir() || t == backend.Config || !backend.ValidType(t) {
-			return false
-		}
-		sub, _ := os.ReadDir(filepath.Join(dir, e.Name()))
-		for _, f := range sub {
-			if f.Type().IsRegular() {
-				files = true
-			}
-		}
-	}
-	return files
+	return local.Create(ctx, dir)
 }
 
 // OpenReplica opens the replica of repo (<client>/<repository…>) on d for
 // the audit (internal/server/audit), which reads and heals it; done
-// releases it. src is the primary. A rest: destination's far server must
-// present its pinned fingerprint.
-func OpenReplica(ctx context.Context, d replicas.Destination, repo string, src backend.Backend) (be backend.Backend, done func(), err error) {
+// releases it. It stores no config, whatever the replica lacks: what the
+// audit finds is what the replica holds. A rest: destination's far
+// server must present its pinned fingerprint.
+func OpenReplica(ctx context.Context, d replicas.Destination, repo string) (be backend.Backend, done func(), err error) {
 	t, err := connect(ctx, d, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, nil, err
@@ -331,7 +294,7 @@ func OpenReplica(ctx context.Context, d replicas.Destination, repo string, src b
 	if err := t.checkServer(ctx); err != nil {
 		return nil, nil, err
 	}
-	be, err = t.replica(ctx, repo, src)
+	be, err = t.replica(ctx, repo)
 	if err != nil {
 		if t.s3 != nil {
 			t.s3.Close()

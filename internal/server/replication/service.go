@@ -412,7 +412,7 @@ func (w *worker) openPass(t *target, repo string, log *slog.Logger) (src, dst ba
 			return nil, nil, nil, nil, err
 		}
 	}
-	dst, err = t.replica(ctx, repo, src)
+	dst, err = t.replica(ctx, repo)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("open the replica: %w", err)
 	}

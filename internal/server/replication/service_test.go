@@ -3,6 +3,8 @@ package replication
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -265,5 +267,46 @@ func TestFirstPassStoppedBeforeConfigResumes(t *testing.T) {
 	}
 	if _, err := replica.Stat(context.Background(), cv); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplicaThatLostItsConfigGetsOnlyAVersion: a directory replica that
+// lost its config and kept its files is opened as it is; while the
+// primary's config is none of the repository's config versions (forged
+// or damaged in place) no pass stores it there: the pass fails, says
+// why, and holds the snapshot back. Once the primary's config is healed
+// the next pass stores it and the snapshot. (docs/threat-model.md R3.)
+func TestReplicaThatLostItsConfigGetsOnlyAVersion(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, time.Hour)
+	put(t, f.primary, backend.Configs, "config")
+	f.waitWorker(t)
+	snap := f.commit(t, "snapshot 1")
+	waitFor(t, "the snapshot replicated", func() bool { r := f.row(t); return r.Snapshot == snap && r.Lag == 0 })
+	dir := filepath.Join(f.dir, "bob", "laptop")
+	if err := os.Remove(filepath.Join(dir, "config")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.primary.ReplaceConfig(ctx, backend.NewByteReader([]byte("config forged"))); err != nil {
+		t.Fatal(err)
+	}
+	snap2 := f.commit(t, "snapshot 2")
+	waitFor(t, "a pass", func() bool { r := f.row(t); return r.LastError != "" || r.Snapshot == snap2 })
+	if r := f.row(t); !strings.Contains(r.LastError, "not one of the repository's config versions") || r.Snapshot != snap {
+		t.Fatalf("status: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the replica got a config: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "snapshots", snap2)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the snapshot was not held back: %v", err)
+	}
+	// The primary's config healed (as the audit does): the retry stores it.
+	if err := f.primary.ReplaceConfig(ctx, backend.NewByteReader([]byte("config"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retry", func() bool { r := f.row(t); return r.Snapshot == snap2 && r.Lag == 0 })
+	if b, err := os.ReadFile(filepath.Join(dir, "config")); err != nil || string(b) != "config" {
+		t.Fatalf("the replica's config: %q %v", b, err)
 	}
 }
