@@ -45,6 +45,9 @@ func (ls *localStorage) Open(ctx context.Context, repo string) (backend.Backend,
 	dir := ls.dir(repo)
 	be, err := local.Open(dir)
 	if errors.Is(err, backend.ErrNotFound) {
+		if _, lerr := local.OpenWithoutConfig(dir); lerr == nil {
+			return nil, errors.New("it holds files and no config: it lost its config (`cairn server audit --replicas` heals it from a replica) or its init stopped before storing it")
+		}
 		// Created, config not yet written: Create reopens a bare layout.
 		if _, serr := os.Stat(filepath.Join(dir, string(backend.Data))); serr != nil {
 			return nil, backend.ErrNotFound
