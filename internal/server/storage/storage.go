@@ -43,8 +43,9 @@ type Storage interface {
 	// nothing; the audit reports the config missing and heals it only
 	// with one of the repository's config versions. Never for requests:
 	// a client must not be able to set the config of a repository that
-	// holds files (docs/threat-model.md R3), and Open refuses such a
-	// repository.
+	// holds files (docs/threat-model.md R3), and local storage's Open
+	// refuses such a repository (S3's opens any repository marked
+	// created, with its config or without).
 	OpenForAudit(ctx context.Context, repo string) (backend.Backend, error)
 	// Create makes an empty repository (or finds it) and returns its
 	// backend.
