@@ -99,7 +99,7 @@ func runServerAudit(ctx context.Context, g *GlobalOptions, opts *ServerOptions, 
 			log = slog.New(slog.NewTextHandler(g.stderr, nil))
 		}
 		a := audit.New(audit.Config{State: d.State, Log: log, Now: monitor.Clock(), SpoolDir: filepath.Join(d.Dir, "audit-spool"),
-			Open:  func(ctx context.Context, repo string) (backend.Backend, error) { return sto.Open(ctx, repo) },
+			Open:  func(ctx context.Context, repo string) (backend.Backend, error) { return sto.OpenForAudit(ctx, repo) },
 			Repos: func(ctx context.Context, client string) ([]string, error) { return sto.Repos(ctx, client) }})
 		res, err := a.Run(ctx, audit.Options{Fraction: frac, Period: ao.Period, Replicas: ao.Replicas, Client: only})
 		if errors.Is(err, state.ErrNoClient) {
@@ -162,7 +162,7 @@ func startAudit(ctx context.Context, d *datadir.Data, srv *server.Server, log *s
 		return func() {}
 	}
 	a := audit.New(audit.Config{State: d.State, Log: log, Now: now, SpoolDir: filepath.Join(d.Dir, "audit-spool"),
-		Open:  func(ctx context.Context, repo string) (backend.Backend, error) { return srv.Repository(ctx, repo) },
+		Open:  func(ctx context.Context, repo string) (backend.Backend, error) { return srv.AuditRepository(ctx, repo) },
 		Repos: srv.RepositoryPaths})
 	ctx, cancel := context.WithCancel(ctx)
 	t := time.NewTicker(check)

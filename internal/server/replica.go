@@ -4,6 +4,7 @@ package server
 // are package replicatenant's; here they are answered.
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/cairnbackup/cairn/internal/backend"
@@ -42,7 +43,8 @@ func (sv *saving) identifyReplica() bool {
 
 // admitReplica: a stored content-named file is answered as stored once
 // its upload hashes to the name (receive checks it); a stored config may
-// only be replaced (replaceConfig); a new file must fit the quota.
+// only be replaced (replaceConfig); a new file must fit the quota (and a
+// first config is checked once received: validateReplica).
 func (sv *saving) admitReplica() bool {
 	switch {
 	case sv.stored && sv.h.Type == backend.Config:
@@ -54,6 +56,29 @@ func (sv *saving) admitReplica() bool {
 		return sv.hasHeadroom()
 	}
 	return sv.reserve(sv.size)
+}
+
+// validateReplica checks a replica tenant's upload before it is stored:
+// a first config must be one of the repository's stored config versions
+// (replicatenant.FirstConfig), as a replacement must (replaceConfig), so
+// the replica's config is only ever one of them, whichever comes first;
+// a replica keeping no config version (restic's) takes its config as it
+// comes.
+func (sv *saving) validateReplica() bool {
+	q := sv.q
+	if sv.h.Type != backend.Config {
+		return true
+	}
+	err := replicatenant.FirstConfig(sv.ctx, sv.be, sv.u.Name())
+	switch {
+	case errors.Is(err, replicatenant.ErrNotVersion):
+		q.Refuse(http.StatusForbidden, restapi.CodeForbidden, "%v: %v", sv.h, err)
+		return false
+	case err != nil:
+		q.Fail("save", err)
+		return false
+	}
+	return true
 }
 
 // replaceConfig replaces a replica's config with the upload if the upload

@@ -123,3 +123,50 @@ func TestReplicaTenant(t *testing.T) {
 		t.Fatal("the replica tenant's snapshot time was not recorded")
 	}
 }
+
+// TestReplicaTenantFirstConfig: the far server stores a replica's first
+// config, as it replaces one, only if it is one of the replica's stored
+// config versions (replication copies configs/ before the config): a
+// forged first config is refused with 403 and nothing is stored, and the
+// version is then accepted. A replica that keeps no config version (a
+// restic repository's) takes its config as it comes. (R28; R3.)
+func TestReplicaTenantFirstConfig(t *testing.T) {
+	ts := startTest(t, Options{})
+	ctx := context.Background()
+	if err := ts.data.NewClient(ctx, state.Client{Name: "site1", Quota: 20_000, AppendOnly: true, Replica: true}, []byte(pwSite)); err != nil {
+		t.Fatal(err)
+	}
+	ts.create("site1", pwSite, "site1/bob/laptop")
+	post := func(path string, body []byte) (int, string, string) {
+		t.Helper()
+		return ts.do("site1", pwSite, http.MethodPost, "/site1/bob/laptop/"+path, body)
+	}
+	onDisk := filepath.Join(ts.data.Dir, datadir.ReposDir, "site1", "bob", "laptop", "config")
+	v1, forged := []byte("CRC1 the owner's config, version 1"), []byte("CRC1 a config forged in place on the primary")
+	if code, _, body := post("configs/"+backend.NameOf(v1), v1); code != http.StatusOK {
+		t.Fatalf("a config version: %d %s", code, body)
+	}
+	code, kind, body := post("config", forged)
+	if code != http.StatusForbidden || kind != restapi.CodeForbidden || !strings.Contains(body, "none of the repository's stored config versions") {
+		t.Fatalf("a forged first config: %d %s %s", code, kind, body)
+	}
+	if _, err := os.Stat(onDisk); !os.IsNotExist(err) {
+		t.Fatalf("a refused config was stored: %v", err)
+	}
+	if !strings.Contains(ts.logs.String(), "none of the repository's stored config versions") {
+		t.Fatalf("the refusal is not logged:\n%s", ts.logs.String())
+	}
+	if code, _, body := post("config", v1); code != http.StatusOK {
+		t.Fatalf("the config version as the first config: %d %s", code, body)
+	}
+	if b, err := os.ReadFile(onDisk); err != nil || string(b) != string(v1) {
+		t.Fatalf("config stored: %q, %v", b, err)
+	}
+
+	// A restic repository keeps no config versions.
+	ts.create("site1", pwSite, "site1/bob/restic")
+	restic := []byte("a restic config, encrypted")
+	if code, _, body := ts.do("site1", pwSite, http.MethodPost, "/site1/bob/restic/config", restic); code != http.StatusOK {
+		t.Fatalf("a restic config: %d %s", code, body)
+	}
+}

@@ -14,6 +14,15 @@ func (s *Server) Repository(ctx context.Context, repo string) (backend.Backend, 
 	return s.repos.Get(ctx, repo)
 }
 
+// AuditRepository returns the backend of a repository for the audit
+// (internal/server/audit): as Repository, and also of one that lost its
+// config and kept its files, which requests and replication never get
+// (storage.Repos.GetForAudit): the audit heals its config only with one
+// of its config versions.
+func (s *Server) AuditRepository(ctx context.Context, repo string) (backend.Backend, error) {
+	return s.repos.GetForAudit(ctx, repo)
+}
+
 // RepositoryPaths lists a client's repositories in storage
 // (<client>/<repository…>), whether or not they ever got a snapshot.
 func (s *Server) RepositoryPaths(ctx context.Context, client string) ([]string, error) {

@@ -304,10 +304,14 @@ func (sv *saving) lock() (release func(), ok bool) {
 }
 
 // validate checks a cairn repository's upload (and any config) before it
-// becomes visible (R15); a snapshot's body is kept for record.
+// becomes visible (R15), and a replica tenant's config (validateReplica);
+// a snapshot's body is kept for record.
 func (sv *saving) validate() bool {
 	s, q, h := sv.s, sv.q, sv.h
-	if sv.replica || (sv.cr == nil && h.Type != backend.Config) {
+	if sv.replica {
+		return sv.validateReplica()
+	}
+	if sv.cr == nil && h.Type != backend.Config {
 		return true
 	}
 	if err := s.verify.Validate(sv.ctx, sv.cr, sv.be, h, sv.u); err != nil {

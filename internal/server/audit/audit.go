@@ -77,7 +77,10 @@ const Primary = "primary"
 type Config struct {
 	State *state.State
 	// Open returns the primary's backend of an existing repository
-	// (<client>/<repository…>).
+	// (<client>/<repository…>), including one that lost its config and
+	// kept its files, opened as it is (storage.Storage.OpenForAudit): its
+	// config is reported missing and healed from a replica's that is one
+	// of its config versions.
 	Open func(ctx context.Context, repo string) (backend.Backend, error)
 	// Repos lists a client's repositories in the primary's storage
 	// (<client>/<repository…>), whether or not they ever received a

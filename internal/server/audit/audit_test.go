@@ -18,6 +18,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/backend/mem"
 	"github.com/cairnbackup/cairn/internal/server/state"
 	"github.com/cairnbackup/cairn/internal/server/state/replicas"
+	"github.com/cairnbackup/cairn/internal/server/storage"
 )
 
 const theRepo = "bob/repo"
@@ -680,6 +681,95 @@ func TestAuditReplicaLostItsConfigPrimaryForged(t *testing.T) {
 	}
 	if _, err := os.Stat(f.farConfig()); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the replica got a config: %v", err)
+	}
+}
+
+// primaryOnDisk copies the fixture's primary, every file, into a
+// directory repository of a real local storage and makes the auditor
+// open the primary there as `cairn server audit` and `server run` do
+// (storage.Storage.OpenForAudit). It returns the storage and the
+// primary's directory.
+func (f *fixture) primaryOnDisk() (storage.Storage, string) {
+	f.t.Helper()
+	root := f.t.TempDir()
+	st, err := storage.Connect(f.ctx, root, "", false)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	be, err := st.Create(f.ctx, theRepo)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, t := range append([]backend.FileType{backend.Config}, Audited...) {
+		err := f.primary.List(f.ctx, t, func(fi backend.FileInfo) error {
+			b, err := backend.LoadAll(f.ctx, f.primary, fi.Handle)
+			if err != nil {
+				return err
+			}
+			return be.Save(f.ctx, fi.Handle, backend.NewByteReader(b))
+		})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	f.a.cfg.Open, f.a.cfg.Repos = st.OpenForAudit, st.Repos
+	return st, filepath.Join(root, filepath.FromSlash(theRepo))
+}
+
+// TestAuditPrimaryLostItsConfig: a directory primary that lost its
+// config and kept its files is opened for the audit (requests still
+// cannot open it: a client must not set the config of a repository that
+// holds files, R3), its config reported missing and healed from the
+// replica, whose config is one of the primary's config versions. With
+// no copy holding a sound config (the replica's forged in place), it is
+// reported and not healed, and no config is written to the primary.
+func TestAuditPrimaryLostItsConfig(t *testing.T) {
+	v1 := "CRC1 config version 1"
+	f := newFixture(t)
+	f.put(backend.Configs, v1)
+	f.putConfig(f.primary, v1)
+	f.put(backend.Data, "a pack")
+	f.replicate()
+	st, dir := f.primaryOnDisk()
+	cfg := filepath.Join(dir, "config")
+	if err := os.Remove(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Open(f.ctx, theRepo); err == nil {
+		t.Fatal("a request's open took a repository that holds files and no config")
+	}
+	res := f.run(Options{Replicas: true})
+	if len(res.Errors) != 0 || len(res.Findings) != 1 {
+		t.Fatalf("errors %q, findings %+v", res.Errors, res.Findings)
+	}
+	if fd := finding(t, res, Primary, "config"); !fd.Healed || fd.From != "far" || fd.Problem != "missing" {
+		t.Fatalf("%+v", fd)
+	}
+	if b, err := os.ReadFile(cfg); err != nil || string(b) != v1 {
+		t.Fatalf("the primary's config after the audit: %q, %v", b, err)
+	}
+	if !strings.Contains(f.logs.String(), `msg="audit: healed a bad file" client=bob repo=bob/repo copy=primary file=config/config problem=missing from=far`) {
+		t.Fatalf("log:\n%s", f.logs.String())
+	}
+	if res := f.run(Options{Replicas: true}); len(res.Findings) != 0 || len(res.Errors) != 0 {
+		t.Fatalf("second audit: findings %+v, errors %q", res.Findings, res.Errors)
+	}
+
+	// Lost again, and the replica's config forged: nothing sound to heal
+	// from.
+	if err := os.Remove(cfg); err != nil {
+		t.Fatal(err)
+	}
+	f.putConfig(f.far, "CRC1 forged")
+	res = f.run(Options{Replicas: true})
+	if len(res.Errors) != 0 || len(res.Findings) != 2 || res.Unhealed() != 2 {
+		t.Fatalf("errors %q, findings %+v", res.Errors, res.Findings)
+	}
+	if fd := finding(t, res, Primary, "config"); fd.Healed || fd.Problem != "missing" || fd.Error != "no other copy has a sound config" {
+		t.Fatalf("%+v", fd)
+	}
+	if _, err := os.Stat(cfg); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the primary got a config: %v", err)
 	}
 }
 

@@ -14,6 +14,10 @@
 //     and its upload succeeds without storing anything; the config is
 //     replaced only by one of the repository's stored config versions
 //     (configs/<its SHA-256>), as replication replaces it;
+//   - the first config is stored, as replication stores it, only if it
+//     is one of those versions (replication copies configs/ before the
+//     config), unless the replica keeps no config version at all (a
+//     restic repository's);
 //   - nothing is deleted but restic's locks (a restic reader takes one)
 //     and a file that no longer hashes to its name (damaged storage,
 //     which the primary's audit heals by removing it and storing the
@@ -66,6 +70,35 @@ func RepoRequest(r *http.Request) bool {
 // that is ever replaced.
 type configReplacer interface {
 	ReplaceConfig(ctx context.Context, rd backend.RewindReader) error
+}
+
+// ErrNotVersion: a config upload is none of the replica's stored config
+// versions while the replica keeps some.
+var ErrNotVersion = errors.New("the config is none of the repository's stored config versions (configs/)")
+
+// FirstConfig checks a replica's first config, an upload named name (the
+// SHA-256 of its bytes), before it is stored: it must be one of the
+// repository's stored config versions (configs/<name>), unless the
+// replica keeps none at all (a restic repository's, whose config is
+// stored as it comes). Any other config is refused with an error
+// wrapping ErrNotVersion.
+func FirstConfig(ctx context.Context, be backend.Backend, name string) error {
+	_, err := be.Stat(ctx, backend.Handle{Type: backend.Configs, Name: name})
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, backend.ErrNotFound):
+		return err
+	}
+	errFound := errors.New("a config version")
+	err = be.List(ctx, backend.Configs, func(backend.FileInfo) error { return errFound })
+	switch {
+	case errors.Is(err, errFound):
+		return fmt.Errorf("%w: it hashes to %s…, and no configs/ file has that name; a replica's config is stored only as one of its config versions, copied before it", ErrNotVersion, name[:min(12, len(name))])
+	case err != nil:
+		return fmt.Errorf("list config versions: %w", err)
+	}
+	return nil
 }
 
 // ReplaceConfig replaces the config h of a replica in be with an upload

@@ -64,6 +64,25 @@ func TestReplaceConfig(t *testing.T) {
 	}
 }
 
+// FirstConfig takes a stored config version, and any config while the
+// replica keeps no version (restic's); it refuses a config that is none
+// of the versions a replica keeps.
+func TestFirstConfig(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	v1, forged := []byte("CRC1 config version 1"), []byte("CRC1 forged")
+	if err := FirstConfig(ctx, be, backend.NameOf(forged)); err != nil {
+		t.Fatalf("a replica without config versions: %v", err)
+	}
+	save(t, be, backend.Handle{Type: backend.Configs, Name: backend.NameOf(v1)}, v1)
+	if err := FirstConfig(ctx, be, backend.NameOf(forged)); !errors.Is(err, ErrNotVersion) {
+		t.Fatalf("a config that is no stored version: %v", err)
+	}
+	if err := FirstConfig(ctx, be, backend.NameOf(v1)); err != nil {
+		t.Fatalf("a stored version: %v", err)
+	}
+}
+
 // Deletable: locks and damaged files, never a sound file or the config.
 func TestDeletable(t *testing.T) {
 	ctx := context.Background()

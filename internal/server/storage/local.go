@@ -37,10 +37,17 @@ func (ls *localStorage) Purge(_ context.Context, client string) error {
 	return nil
 }
 
+// Open refuses a directory that holds files and no config (a repository
+// that lost its config, or an init stopped before its config): nothing a
+// request does may store a config there (docs/threat-model.md R3); the
+// audit opens it with OpenForAudit.
 func (ls *localStorage) Open(ctx context.Context, repo string) (backend.Backend, error) {
 	dir := ls.dir(repo)
 	be, err := local.Open(dir)
 	if errors.Is(err, backend.ErrNotFound) {
+		if _, lerr := local.OpenWithoutConfig(dir); lerr == nil {
+			return nil, errors.New("it holds files and no config: it lost its config (`cairn server audit --replicas` heals it from a replica) or its init stopped before storing it")
+		}
 		// Created, config not yet written: Create reopens a bare layout.
 		if _, serr := os.Stat(filepath.Join(dir, string(backend.Data))); serr != nil {
 			return nil, backend.ErrNotFound
@@ -48,6 +55,17 @@ func (ls *localStorage) Open(ctx context.Context, repo string) (backend.Backend,
 		if be, err = local.Create(ctx, dir); err != nil {
 			return nil, err
 		}
+	}
+	return be, err
+}
+
+// OpenForAudit opens, besides what Open does, a directory that holds
+// files and no config (local.OpenWithoutConfig), which Open refuses.
+func (ls *localStorage) OpenForAudit(ctx context.Context, repo string) (backend.Backend, error) {
+	be, err := local.OpenWithoutConfig(ls.dir(repo))
+	if errors.Is(err, backend.ErrExists) || errors.Is(err, backend.ErrNotFound) {
+		// It has its config, or holds no file: Open's to answer.
+		return ls.Open(ctx, repo)
 	}
 	return be, err
 }

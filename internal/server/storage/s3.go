@@ -64,6 +64,12 @@ func (ss *s3Storage) Open(ctx context.Context, repo string) (backend.Backend, er
 	return location.Decorate(be, ss.opts), nil
 }
 
+// OpenForAudit is Open: a repository marked created is opened whether or
+// not it has its config.
+func (ss *s3Storage) OpenForAudit(ctx context.Context, repo string) (backend.Backend, error) {
+	return ss.Open(ctx, repo)
+}
+
 func (ss *s3Storage) Create(ctx context.Context, repo string) (backend.Backend, error) {
 	be, err := ss.sub(repo)
 	if err != nil {

@@ -37,6 +37,16 @@ type Storage interface {
 	// Open returns the backend of an existing repository (one that holds a
 	// config, or was created and not yet filled), or backend.ErrNotFound.
 	Open(ctx context.Context, repo string) (backend.Backend, error)
+	// OpenForAudit returns the backend of a repository for the audit
+	// (internal/server/audit): what Open opens, and also a repository
+	// that holds files and lost its config, opened as it is, storing
+	// nothing; the audit reports the config missing and heals it only
+	// with one of the repository's config versions. Never for requests:
+	// a client must not be able to set the config of a repository that
+	// holds files (docs/threat-model.md R3), and local storage's Open
+	// refuses such a repository (S3's opens any repository marked
+	// created, with its config or without).
+	OpenForAudit(ctx context.Context, repo string) (backend.Backend, error)
 	// Create makes an empty repository (or finds it) and returns its
 	// backend.
 	Create(ctx context.Context, repo string) (backend.Backend, error)
@@ -113,6 +123,25 @@ func (rs *Repos) Get(ctx context.Context, repo string) (backend.Backend, error) 
 		return nil, fmt.Errorf("open repository %s: %w", repo, err)
 	}
 	return rs.keep(repo, be), nil
+}
+
+// GetForAudit returns the backend of a repository for the audit, as Get
+// does, and also of one that lost its config and kept its files
+// (Storage.OpenForAudit). Such a backend is not kept: requests (Get)
+// still find no repository there until its config is back.
+func (rs *Repos) GetForAudit(ctx context.Context, repo string) (backend.Backend, error) {
+	be, err := rs.Get(ctx, repo)
+	if err == nil {
+		return be, nil
+	}
+	st, serr := rs.Storage(ctx)
+	if serr != nil {
+		return nil, err
+	}
+	if lost, aerr := st.OpenForAudit(ctx, repo); aerr == nil {
+		return lost, nil
+	}
+	return nil, err
 }
 
 // keep remembers be for repo unless another request opened it first.
