@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairnbackup/cairn/internal/backend"
 	"github.com/cairnbackup/cairn/internal/backend/local"
+	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/datadir"
 )
 
@@ -58,4 +59,38 @@ func TestLostConfigNotSetByClient(t *testing.T) {
 		t.Fatalf("the audit cannot open a repository that lost its config: %v", err)
 	}
 	try("after the audit opened it")
+}
+
+// TestLostConfigNotSetByClientOpen: a repository the server keeps open
+// (here a restic one, whose config it never reads) that loses its config
+// while its data stays takes no config from a client: 403 before the
+// body is read, nothing stored. A new repository's first config is
+// stored as before. (Threat model R3.)
+func TestLostConfigNotSetByClientOpen(t *testing.T) {
+	ts := startTest(t, Options{})
+	ts.create("bob", pwBob, "bob/restic")
+	post := func(path string, body []byte) (int, string, string) {
+		t.Helper()
+		return ts.do("bob", pwBob, http.MethodPost, "/bob/restic/"+path, body)
+	}
+	pack := []byte("a pack")
+	for _, f := range []struct {
+		path string
+		body []byte
+	}{{"keys/" + backend.NameOf([]byte("a key")), []byte("a key")}, {"config", []byte("a restic config")}, {"data/" + backend.NameOf(pack), pack}} {
+		if code, _, body := post(f.path, f.body); code != http.StatusOK {
+			t.Fatalf("%s: %d %s", f.path, code, body)
+		}
+	}
+	onDisk := filepath.Join(ts.data.Dir, datadir.ReposDir, "bob", "restic", "config")
+	if err := os.Remove(onDisk); err != nil {
+		t.Fatal(err)
+	}
+	code, kind, body := post("config", []byte("a config of the writer's choosing"))
+	if code != http.StatusForbidden || kind != restapi.CodeExists || !strings.Contains(body, "holds data (data/") {
+		t.Fatalf("a client's config to a repository that holds data and lost its config: %d %s %s", code, kind, body)
+	}
+	if _, err := os.Stat(onDisk); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the repository has a config: %v", err)
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/cairnbackup/cairn/internal/restapi"
 	"github.com/cairnbackup/cairn/internal/server/repohttp"
 	"github.com/cairnbackup/cairn/internal/server/sessions"
+	"github.com/cairnbackup/cairn/internal/server/storage"
 	"github.com/cairnbackup/cairn/internal/server/verify"
 )
 
@@ -168,6 +169,9 @@ func (sv *saving) admit() bool {
 	if sv.stored {
 		return true
 	}
+	if h.Type == backend.Config && sv.cr == nil && !sv.firstConfig() {
+		return false
+	}
 	if h.Type != backend.Locks && s.overBudget(q) {
 		return false
 	}
@@ -178,6 +182,35 @@ func (sv *saving) admit() bool {
 		return sv.hasHeadroom()
 	}
 	return sv.reserve(sv.size)
+}
+
+// firstConfig: a config the server has no config of the repository's to
+// check against (a new repository's first, a restic repository's) is
+// stored only while the repository holds no data (storage.HoldsData).
+// One that holds data and no config lost its config: a client's config
+// stored there would set the config of a repository that holds others'
+// data (docs/threat-model.md R3), so it is refused with 403 before the
+// body is read, and nothing is stored; the audit heals the config from a
+// replica. (A cairn repository whose config this server knows takes
+// only that config again or a newer owner-signed one: validate.)
+func (sv *saving) firstConfig() bool {
+	q := sv.q
+	found, ok, err := storage.HoldsData(sv.ctx, sv.be)
+	switch {
+	case err != nil:
+		q.Fail("save", err)
+		return false
+	case ok:
+		q.Refuse(http.StatusForbidden, restapi.CodeExists, "%v: the repository holds data (%v) and no config, so a config stored now would replace the one it lost, which no client may do; "+
+			"`cairn server audit --replicas` heals it from a replica", sv.h, short(found))
+		return false
+	}
+	return true
+}
+
+// short names a file by its type and the first 12 characters of its name.
+func short(h backend.Handle) string {
+	return string(h.Type) + "/" + h.Name[:min(12, len(h.Name))] + "…"
 }
 
 // reserve takes n bytes of the client's quota for the upload (507 if they

@@ -46,7 +46,7 @@ func (ls *localStorage) Open(ctx context.Context, repo string) (backend.Backend,
 	be, err := local.Open(dir)
 	if errors.Is(err, backend.ErrNotFound) {
 		if _, lerr := local.OpenWithoutConfig(dir); lerr == nil {
-			return nil, errors.New("it holds files and no config: it lost its config (`cairn server audit --replicas` heals it from a replica) or its init stopped before storing it")
+			return nil, errLostConfig
 		}
 		// Created, config not yet written: Create reopens a bare layout.
 		if _, serr := os.Stat(filepath.Join(dir, string(backend.Data))); serr != nil {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -49,7 +50,38 @@ func (ss *s3Storage) sub(repo string) (*s3.Backend, error) {
 	return be, nil
 }
 
+// Open opens a repository that has its config or was marked created,
+// but refuses one without its config that holds data (a file under
+// data/, index/ or snapshots/: it lost its config): nothing a request
+// does may store a config there (docs/threat-model.md R3), as local
+// storage refuses it; the audit opens it with OpenForAudit. One that
+// holds only what an init stores before its config (keys/, rosters/,
+// configs/) is opened: the init may have started through another
+// server of the bucket.
 func (ss *s3Storage) Open(ctx context.Context, repo string) (backend.Backend, error) {
+	be, err := ss.open(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	_, err = be.Stat(ctx, backend.Handle{Type: backend.Config, Name: "config"})
+	switch {
+	case err == nil:
+		return be, nil
+	case !errors.Is(err, backend.ErrNotFound):
+		return nil, err
+	}
+	_, found, err := HoldsData(ctx, be)
+	switch {
+	case err != nil:
+		return nil, err
+	case found:
+		return nil, errLostConfig
+	}
+	return be, nil
+}
+
+// open opens a repository that has its config or was marked created.
+func (ss *s3Storage) open(ctx context.Context, repo string) (backend.Backend, error) {
 	be, err := ss.sub(repo)
 	if err != nil {
 		return nil, err
@@ -64,10 +96,10 @@ func (ss *s3Storage) Open(ctx context.Context, repo string) (backend.Backend, er
 	return location.Decorate(be, ss.opts), nil
 }
 
-// OpenForAudit is Open: a repository marked created is opened whether or
-// not it has its config.
+// OpenForAudit opens, besides what Open does, a repository that holds
+// data and no config, which Open refuses.
 func (ss *s3Storage) OpenForAudit(ctx context.Context, repo string) (backend.Backend, error) {
-	return ss.Open(ctx, repo)
+	return ss.open(ctx, repo)
 }
 
 func (ss *s3Storage) Create(ctx context.Context, repo string) (backend.Backend, error) {

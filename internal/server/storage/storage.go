@@ -35,7 +35,9 @@ import (
 // tricks in it.
 type Storage interface {
 	// Open returns the backend of an existing repository (one that holds a
-	// config, or was created and not yet filled), or backend.ErrNotFound.
+	// config, or was created and not yet filled), or backend.ErrNotFound;
+	// a repository that lost its config and kept its files is refused
+	// with an error saying so.
 	Open(ctx context.Context, repo string) (backend.Backend, error)
 	// OpenForAudit returns the backend of a repository for the audit
 	// (internal/server/audit): what Open opens, and also a repository
@@ -43,9 +45,10 @@ type Storage interface {
 	// nothing; the audit reports the config missing and heals it only
 	// with one of the repository's config versions. Never for requests:
 	// a client must not be able to set the config of a repository that
-	// holds files (docs/threat-model.md R3), and local storage's Open
-	// refuses such a repository (S3's opens any repository marked
-	// created, with its config or without).
+	// holds files (docs/threat-model.md R3), and Open refuses such a
+	// repository: local storage's one that holds any file, S3's one that
+	// holds data (HoldsData), since on S3 another server of the bucket
+	// may be partway through an init.
 	OpenForAudit(ctx context.Context, repo string) (backend.Backend, error)
 	// Create makes an empty repository (or finds it) and returns its
 	// backend.
@@ -67,6 +70,40 @@ type Storage interface {
 	// Purge deletes every file a client stores, all its repositories.
 	// client must be a valid client name (restapi.ValidClientName).
 	Purge(ctx context.Context, client string) error
+}
+
+// errLostConfig refuses a request to a repository that holds files and
+// no config.
+var errLostConfig = errors.New("it holds files and no config: it lost its config (`cairn server audit --replicas` heals it from a replica) or its init stopped before storing it")
+
+// dataTypes are the file types a repository holds only once it is past
+// its init: cairn's init and restic's store keys/, rosters/ and configs/
+// before the config, never these.
+var dataTypes = []backend.FileType{backend.Data, backend.Index, backend.Snapshots}
+
+// HoldsData returns a file the repository holds under data/, index/ or
+// snapshots/ (dataTypes), if any, listing each type only up to its first
+// file. A repository that holds one is past its init: a config stored
+// there now would replace the one it lost, which no client may set
+// (docs/threat-model.md R3).
+func HoldsData(ctx context.Context, be backend.Backend) (backend.Handle, bool, error) {
+	errFound := errors.New("a file")
+	for _, t := range dataTypes {
+		var h backend.Handle
+		err := be.List(ctx, t, func(fi backend.FileInfo) error {
+			h = fi.Handle
+			return errFound
+		})
+		switch {
+		case errors.Is(err, errFound):
+			return h, true, nil
+		case errors.Is(err, backend.ErrNotFound):
+			// A type's directory not made yet holds nothing.
+		case err != nil:
+			return backend.Handle{}, false, fmt.Errorf("list %s: %w", t, err)
+		}
+	}
+	return backend.Handle{}, false, nil
 }
 
 // Leaser takes one repository's lease among several servers.
@@ -188,8 +225,10 @@ func (rs *Repos) checkNesting(ctx context.Context, st Storage, repo string) erro
 // with the client's repository count, refuses a new one; a repository
 // inside or around another is refused with ErrNested.
 func (rs *Repos) Create(ctx context.Context, repo string, mayCreate func(count int) error) error {
-	if _, err := rs.Get(ctx, repo); err == nil {
-		return nil
+	if _, err := rs.Get(ctx, repo); err == nil || !errors.Is(err, backend.ErrNotFound) {
+		// There already, or there and refused (it lost its config): a
+		// create never reopens it.
+		return err
 	}
 	st, err := rs.Storage(ctx)
 	if err != nil {
