@@ -16,7 +16,8 @@
 //
 // A file that fails to copy (a corrupt source file, a full destination)
 // holds back every later phase of the pass, so the destination never
-// names a pack it lacks.
+// names a pack it lacks, and never holds packs without its config (a
+// trust file or the config that fails holds back the packs too).
 //
 // With Options.Want, a pass copies a closure rather than everything:
 // only the snapshots, packs and index fragments the caller names.
@@ -140,6 +141,12 @@ func Sync(ctx context.Context, src, dst backend.Backend, opt Options) (Stats, er
 	p.copyAll(ctx, trust)
 	if err := p.syncConfig(ctx); err != nil {
 		p.fail(backend.Handle{Type: backend.Config, Name: "config"}, err)
+	}
+	if p.failed() {
+		// A copy holding packs and no config is not a repository a
+		// server opens (it lost its config, or a client could set one):
+		// nothing after the trust files until they and the config copy.
+		return p.stats, p.err()
 	}
 	for _, t := range contentTypes {
 		files, err := p.missing(ctx, []backend.FileType{t})

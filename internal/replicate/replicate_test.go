@@ -375,6 +375,15 @@ func TestConfigOnlyAVersionIsCopied(t *testing.T) {
 	if _, err := dst.Stat(ctx, cfg); !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("the forged config was stored on the copy: %v", err)
 	}
+	// Nor a pack or fragment: a copy with data and no config is one no
+	// server opens.
+	for _, typ := range []backend.FileType{backend.Data, backend.Index} {
+		if err := dst.List(ctx, typ, func(fi backend.FileInfo) error {
+			return fmt.Errorf("%s copied without a config", fi.Handle)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Healed on the source: the next pass stores it and completes.
 	if err := src.ReplaceConfig(ctx, backend.NewByteReader([]byte("config v1"))); err != nil {
 		t.Fatal(err)
