@@ -101,6 +101,7 @@ type restore struct {
 	found atomic.Uint64 // files found so far
 	bufs  sync.Pool     // *repository.BlobBuffers for pack reads
 	held  atomic.Int64  // plaintext assemblies hold (holdBudget)
+	wb    writeback     // background flushes (sync.go)
 
 	// Counts for Result, of objects already there (overwrite.go).
 	verified, unchanged, unchangedBytes, kept atomic.Uint64
@@ -155,6 +156,7 @@ func Restore(ctx context.Context, repo *repository.Repository, snap *repository.
 	}
 	defer fsr.Close()
 	r.fs = fsr
+	defer r.wb.wait() // before fsr.Close: a background flush uses its descriptor
 	include, err := fsmeta.NewExcluder(opts.Include)
 	if err != nil {
 		return nil, fmt.Errorf("--include: %w", err)
@@ -837,6 +839,7 @@ func (r *restore) finishFile(job fileJob, f *fsmeta.File, sized, lost bool, err 
 	}
 	r.files.Add(1)
 	r.bytes.Add(job.node.Size)
+	r.wrote(job.node.Size)
 }
 
 // verifyFile re-reads what was written and compares it with the content

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +203,77 @@ func TestRestoreManyFiles(t *testing.T) {
 		if st.Mode().Perm() != 0o604 || !st.ModTime().Equal(mtime) {
 			t.Fatalf("%s: mode %v mtime %v", rel, st.Mode(), st.ModTime())
 		}
+	}
+}
+
+// TestRestoreWritesBackInBackground: a restore flushes what it wrote in
+// the background as it goes (here after every file), one flush at a
+// time, none after it returns, and still once at its end; a background
+// flush that fails fails the restore, though the end's succeeds (the file
+// system reports a writeback error to one syncfs only). --no-fsync
+// flushes nothing.
+func TestRestoreWritesBackInBackground(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	const files = 64
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%02d", i)), bytes.Repeat([]byte{byte(i)}, 1000+i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo, snap, _ := backupDir(t, src)
+	injected := errors.New("injected writeback error")
+	restore := func(failFirst, noFsync bool) (calls int, err error) {
+		t.Helper()
+		var mu sync.Mutex
+		running, returned, overlap, late := false, false, false, false
+		defer restorer.SetWriteback(1, func(real func() error) error {
+			mu.Lock()
+			calls++
+			n := calls
+			overlap = overlap || running
+			late = late || returned
+			running = true
+			mu.Unlock()
+			err := real()
+			mu.Lock()
+			running = false
+			mu.Unlock()
+			if failFirst && n == 1 {
+				return injected
+			}
+			return err
+		})()
+		target := t.TempDir()
+		_, err = restorer.Restore(ctx, repo, snap, src[1:], restorer.Options{Target: target, Workers: 4, NoFsync: noFsync})
+		mu.Lock()
+		returned = true
+		mu.Unlock()
+		if err == nil {
+			for i := range files {
+				got, rerr := os.ReadFile(filepath.Join(target, fmt.Sprintf("f%02d", i)))
+				if rerr != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte(i)}, 1000+i)) {
+					t.Fatalf("f%02d: %v", i, rerr)
+				}
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if overlap {
+			t.Error("two flushes ran at once")
+		}
+		if late {
+			t.Error("a flush ran after the restore returned")
+		}
+		return calls, err
+	}
+	if calls, err := restore(false, false); err != nil || calls < 2 {
+		t.Fatalf("restore: %d flushes, %v; want a background one and the end's", calls, err)
+	}
+	if calls, err := restore(true, false); !errors.Is(err, injected) {
+		t.Fatalf("a background flush failed: restore returned %v after %d flushes", err, calls)
+	}
+	if calls, err := restore(false, true); err != nil || calls != 0 {
+		t.Fatalf("--no-fsync: %d flushes, %v", calls, err)
 	}
 }
