@@ -26,14 +26,14 @@ import (
 // syncfs in the background (one at a time; the workers do not wait for
 // it), and the end's flush has only the last stretch left. On the Linux
 // source from MinIO (1.2 GiB) the end's flush took 1.4 to 3 s of a 6 to 8
-// s restore alone, and background flushing took back about half of that
-// (bench/README.md). A background flush's error is kept and returned by
+// s restore alone, and background flushing took back about half of that;
+// every 128 MiB did a little better than every 256 (bench/README.md). A background flush's error is kept and returned by
 // the end's: the file system reports a writeback error once per
 // descriptor, to the first syncfs after it.
 
 // writebackEvery is how much a restore writes between the flushes it
 // starts in the background. A variable so a test can make it small.
-var writebackEvery uint64 = 256 << 20
+var writebackEvery uint64 = 128 << 20
 
 // syncFS flushes the file system of a restore's target. A variable so a
 // test can count flushes and fail one.
