@@ -62,6 +62,9 @@ type Restorer struct {
 
 	token string        // this Restorer's part of temporary names (restore_temp_linux.go)
 	seq   atomic.Uint64 // the next temporary name's number
+	// noTmpfile: the file system refused O_TMPFILE; files get temporary
+	// names (restore_temp_linux.go).
+	noTmpfile atomic.Bool
 
 	dmu     sync.Mutex
 	dirs    map[string]*dirEntry // joined components → O_PATH directory descriptor (see openDir)
@@ -403,9 +406,11 @@ type File struct {
 	name string
 
 	// A file CreateTemp made: its directory (held until Close), its
-	// temporary name there, and whether Commit renamed it into place.
+	// temporary name there or anon (it has no name: O_TMPFILE), its final
+	// name, and whether Commit put it in place.
 	dir       dirRef
 	temp      string
+	anon      bool
 	final     string
 	committed bool
 	// ownedBySelf: the file is new and owned by this process's euid and
@@ -455,21 +460,22 @@ func (f *File) Truncate(size int64) error {
 }
 
 // Close closes the file; a second Close is an error. A file CreateTemp
-// made and Commit did not rename into place is removed.
+// made that Commit did not put in place is removed (one without a name
+// is freed with its descriptor).
 func (f *File) Close() error {
 	if f.fd < 0 {
 		return f.err("close", os.ErrClosed)
 	}
 	err := unix.Close(f.fd)
 	f.fd = -1
-	if f.temp != "" {
-		if !f.committed {
-			if uerr := unix.Unlinkat(f.dir.fd(), f.temp, 0); uerr != nil && err == nil {
-				err = fmt.Errorf("remove temporary file %s: %w", f.temp, uerr)
-			}
+	if f.temp != "" && !f.committed {
+		if uerr := unix.Unlinkat(f.dir.fd(), f.temp, 0); uerr != nil && err == nil {
+			err = fmt.Errorf("remove temporary file %s: %w", f.temp, uerr)
 		}
+	}
+	if f.temp != "" || f.anon {
 		f.dir.release()
-		f.temp = ""
+		f.temp, f.anon = "", false
 	}
 	return f.err("close", err)
 }

@@ -25,9 +25,17 @@ func names(t *testing.T, dir string) []string {
 
 // TestCreateTempCommit: a temporary file is invisible under its final name
 // until Commit, is removed by Close without Commit, replaces a file or a
-// symlink (without writing through it) on Commit, and never a directory.
+// symlink (without writing through it) on Commit, and never a directory;
+// both without a name until Commit (O_TMPFILE) and, where the file system
+// refuses that, under a temporary name.
 func TestCreateTempCommit(t *testing.T) {
+	t.Run("nameless", func(t *testing.T) { testCreateTempCommit(t, false) })
+	t.Run("named", func(t *testing.T) { testCreateTempCommit(t, true) })
+}
+
+func testCreateTempCommit(t *testing.T, named bool) {
 	r, target, outside := hostile(t, RestoreOptions{})
+	r.noTmpfile.Store(named)
 	write := func(name string, replace bool) error {
 		t.Helper()
 		f, err := r.CreateTemp([]string{name}, 0)
@@ -52,8 +60,11 @@ func TestCreateTempCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := names(t, target); len(n) != 1 || !strings.HasPrefix(n[0], ".abandoned.cairn-") {
+	if n := names(t, target); named && (len(n) != 1 || !strings.HasPrefix(n[0], ".abandoned.cairn-")) || !named && len(n) != 0 {
 		t.Fatalf("while writing: %q", n)
+	}
+	if f.anon == named || r.noTmpfile.Load() != named {
+		t.Fatalf("named %v: the file was made nameless %v (O_TMPFILE refused: %v)", named, f.anon, r.noTmpfile.Load())
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
