@@ -40,26 +40,16 @@ func main() {
 	// CAIRN_CPUPROFILE=FILE writes a CPU profile of the run (for `go tool
 	// pprof`); performance work starts from one.
 	if path := os.Getenv("CAIRN_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			if err := pprof.StartCPUProfile(f); err == nil {
-				code := run(os.Args[1:], os.Stdout, os.Stderr)
-				pprof.StopCPUProfile()
-				f.Close()
-				os.Exit(code)
-			}
+		if code, ok := runProfiled(path, pprof.StartCPUProfile, pprof.StopCPUProfile); ok {
+			os.Exit(code)
 		}
 	}
 	// CAIRN_TRACE=FILE writes an execution trace of the run (for `go tool
 	// trace`): where a run waits rather than computes, which a CPU
 	// profile does not show.
 	if path := os.Getenv("CAIRN_TRACE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			if err := trace.Start(f); err == nil {
-				code := run(os.Args[1:], os.Stdout, os.Stderr)
-				trace.Stop()
-				f.Close()
-				os.Exit(code)
-			}
+		if code, ok := runProfiled(path, trace.Start, trace.Stop); ok {
+			os.Exit(code)
 		}
 	}
 	// CAIRN_MEMPROFILE=FILE keeps a heap profile of the run's peak.
@@ -70,6 +60,24 @@ func main() {
 		os.Exit(code)
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runProfiled runs the command line with a profile of the run written to
+// path (start and stop: a CPU profile, an execution trace) and returns
+// its exit code; false if the file cannot be made or the profile not
+// started (the run then goes on without it).
+func runProfiled(path string, start func(io.Writer) error, stop func()) (code int, ok bool) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	if err := start(f); err != nil {
+		return 0, false
+	}
+	code = run(os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	return code, true
 }
 
 // run executes the command line and returns the process exit code.
