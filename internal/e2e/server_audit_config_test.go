@@ -26,16 +26,7 @@ import (
 // replica's forged, reported and not healed. (docs/server.md, Audit;
 // threat model R3.)
 func TestServerAuditReplicaConfig(t *testing.T) {
-	e := newEnv(t)
-	s := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
-	e.vars["CAIRN_SERVER_DATA"] = s.data
-	e.ok("server", "init")
-	pw := filepath.Join(e.dir, "bob.pass")
-	os.WriteFile(pw, []byte("bob-secret-pw\n"), 0o600)
-	e.ok("server", "client", "add", "bob", "--password-file", pw)
-	replicas := filepath.Join(e.dir, "replicas")
-	e.ok("server", "destination", "add", "disk", "--location", replicas, "--all")
-	s.start(t, "--audit-every", "0")
+	e, s, replicas := auditedServer(t)
 	src := filepath.Join(e.dir, "src")
 	os.MkdirAll(src, 0o755)
 	writeRandom(t, filepath.Join(src, "a"), 200<<10)

@@ -17,16 +17,7 @@ import (
 // roster) are re-hashed, a corrupted one is reported, and no replica is
 // made for it.
 func TestServerAuditNeverCommitted(t *testing.T) {
-	e := newEnv(t)
-	s := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
-	e.vars["CAIRN_SERVER_DATA"] = s.data
-	e.ok("server", "init")
-	pw := filepath.Join(e.dir, "bob.pass")
-	os.WriteFile(pw, []byte("bob-secret-pw\n"), 0o600)
-	e.ok("server", "client", "add", "bob", "--password-file", pw)
-	replicas := filepath.Join(e.dir, "replicas")
-	e.ok("server", "destination", "add", "disk", "--location", replicas, "--all")
-	s.start(t, "--audit-every", "0")
+	e, s, replicas := auditedServer(t)
 	repo := s.url("bob", "laptop")
 	e.ok("-r", repo, "init", "--server-fingerprint", s.fingerprint(t), "--owner-key-file", filepath.Join(e.dir, "owner.key"))
 	primary := filepath.Join(s.data, "repos", "bob", "laptop")
@@ -68,4 +59,21 @@ func TestServerAuditNeverCommitted(t *testing.T) {
 	if f.Repo != "bob/laptop" || f.Copy != "primary" || f.Type != kind || f.Name != filepath.Base(bad) || f.Problem != "corrupt" || f.Healed {
 		t.Fatalf("finding %+v, want %s of bob/laptop corrupt on the primary, not healed", f, rel)
 	}
+}
+
+// auditedServer starts a server (audits only when asked) with client bob
+// and a directory destination "disk" for every client, at replicas.
+func auditedServer(t *testing.T) (*env, *serverEnv, string) {
+	t.Helper()
+	e := newEnv(t)
+	s := &serverEnv{env: e, data: filepath.Join(e.dir, "server")}
+	e.vars["CAIRN_SERVER_DATA"] = s.data
+	e.ok("server", "init")
+	pw := filepath.Join(e.dir, "bob.pass")
+	os.WriteFile(pw, []byte("bob-secret-pw\n"), 0o600)
+	e.ok("server", "client", "add", "bob", "--password-file", pw)
+	replicas := filepath.Join(e.dir, "replicas")
+	e.ok("server", "destination", "add", "disk", "--location", replicas, "--all")
+	s.start(t, "--audit-every", "0")
+	return e, s, replicas
 }
